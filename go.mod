@@ -1,0 +1,3 @@
+module github.com/tcpwave/tcpwave
+
+go 1.26
