@@ -1,0 +1,530 @@
+package tcp
+
+import (
+	"syscall"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// HandleSegment processes one arriving segment (RFC 9293 §3.10.7). The
+// caller has already matched it to this connection by its 4-tuple.
+func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
+	switch c.state {
+	case Closed, Listen:
+		return // the stack answers segments for CLOSED and LISTEN
+	case SynSent:
+		c.synSentArrive(now, s)
+		return
+	case TimeWait:
+		c.timeWaitArrive(now, s)
+		return
+	}
+	if c.synRcvdDupSyn(s) {
+		return
+	}
+	if !c.checkSeq(now, s) {
+		return
+	}
+	if s.Flags&wire.RST != 0 {
+		c.rstArrive(now, s)
+		return
+	}
+	if s.Flags&wire.SYN != 0 {
+		c.synArrive(now, s)
+		return
+	}
+	if s.Flags&wire.ACK == 0 {
+		return // RFC 9293 §3.10.7.4 fifth: without ACK, drop
+	}
+	if !c.ackArrive(now, s) {
+		return
+	}
+	defer c.finWait1Acked(now)
+	if c.state == Closed {
+		return
+	}
+	c.updateTimestamp(s)
+	if !c.textArrive(now, s) {
+		return
+	}
+	c.finArrive(now, s)
+	if c.oooFin && c.rcvNxt == c.oooFinSeq {
+		c.consumeFin(now) // the hole before an early FIN is filled
+	}
+}
+
+// synSentArrive is RFC 9293 §3.10.7.3, SYN-SENT.
+func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
+	if s.Flags&wire.ACK != 0 {
+		if s.Ack.LessEq(c.iss) || s.Ack.GreaterThan(c.sndMax) {
+			// §3.10.7.3 first: unacceptable ACK: <SEQ=SEG.ACK><CTL=RST>.
+			if s.Flags&wire.RST == 0 {
+				c.queueRST(s.Ack, 0, wire.RST)
+			}
+			return
+		}
+	}
+	if s.Flags&wire.RST != 0 {
+		// §3.10.7.3 second: an acceptable RST refuses the connection.
+		if s.Flags&wire.ACK != 0 {
+			c.err = syscall.ECONNREFUSED
+			c.setState(Closed, "RST received in SYN_SENT: connection refused (RFC 9293 §3.10.7.3)")
+		}
+		return
+	}
+	if s.Flags&wire.SYN == 0 {
+		return // §3.10.7.3 fifth: neither SYN nor RST, drop
+	}
+	// §3.10.7.3 fourth: the SYN.
+	c.acceptSyn(s)
+	if s.Flags&wire.ACK != 0 {
+		c.ackSyn(now, s)
+		c.sndWnd = uint32(s.Wnd) << c.sndWScale
+		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
+		c.ackNow = true
+		c.quick = maxQuickAcks
+		c.setState(Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
+		return
+	}
+	// Simultaneous open: send SYN-ACK from our ISS.
+	c.sndNxt = c.iss
+	c.setState(SynRcvd, "SYN received in SYN_SENT: simultaneous open (RFC 9293 §3.10.7.3)")
+}
+
+// ackSyn moves SND.UNA past our SYN.
+func (c *Conn) ackSyn(now clock.Instant, s *Segment) {
+	c.sndUna = c.iss.Add(1)
+	if c.sndNxt.LessThan(c.sndUna) {
+		c.sndNxt = c.sndUna
+	}
+	if c.retries == 0 {
+		c.sampleRTT(now, s, true)
+	}
+	c.retries = 0
+	c.rtoAt = clock.Never
+	c.rto = c.rtoFromRTT()
+}
+
+// synRcvdDupSyn answers a retransmitted SYN in SYN_RCVD with the SYN-ACK
+// again, as Linux's request sockets do.
+func (c *Conn) synRcvdDupSyn(s *Segment) bool {
+	if c.state != SynRcvd || s.Flags&(wire.SYN|wire.ACK|wire.RST) != wire.SYN || s.Seq != c.irs {
+		return false
+	}
+	c.sndNxt = c.iss
+	return true
+}
+
+// checkSeq is RFC 9293 §3.10.7.4 first: the acceptability test. It trims
+// the segment to the receive window and reports whether to go on.
+func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
+	wnd := c.rcvAdv.Sub(c.rcvNxt)
+	if c.rcvAdv.LessThan(c.rcvNxt) {
+		wnd = 0
+	}
+	n := s.Len()
+	ok := false
+	switch {
+	case n == 0 && wnd == 0:
+		ok = s.Seq == c.rcvNxt
+	case n == 0:
+		ok = s.Seq.InWindow(c.rcvNxt, wnd)
+	case wnd == 0:
+		ok = false
+	default:
+		ok = s.Seq.InWindow(c.rcvNxt, wnd) || s.Seq.Add(n-1).InWindow(c.rcvNxt, wnd)
+	}
+	if !ok && wnd == 0 && s.Seq == c.rcvNxt {
+		// RFC 9293 §3.10.7.4: with a zero window, still take ACK and RST.
+		s.Payload = s.Payload[:0]
+		s.Flags &^= wire.FIN | wire.SYN | wire.PSH
+		ok = true
+	}
+	if !ok {
+		if s.Flags&wire.RST == 0 {
+			c.ackNow = true // "send an acknowledgment" and drop
+		}
+		return false
+	}
+	// Trim what lies before RCV.NXT.
+	if s.Seq.LessThan(c.rcvNxt) {
+		skip := c.rcvNxt.Sub(s.Seq)
+		if s.Flags&wire.SYN != 0 {
+			s.Flags &^= wire.SYN
+			skip--
+			s.Seq++
+		}
+		k := min(int(skip), len(s.Payload))
+		s.Payload = s.Payload[k:]
+		s.Seq = s.Seq.Add(seq.Size(k))
+	}
+	// Trim what lies beyond the window.
+	if room := int(c.rcvAdv.Sub(s.Seq)); c.rcvAdv.GreaterEq(s.Seq) && len(s.Payload) > room {
+		s.Payload = s.Payload[:room]
+		s.Flags &^= wire.FIN
+	}
+	return true
+}
+
+// rstArrive is RFC 9293 §3.10.7.4 second, with RFC 5961 §3.2: only a RST at
+// exactly RCV.NXT resets; any other in-window RST draws a challenge ACK.
+func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
+	if s.Seq != c.rcvNxt {
+		c.challengeAck(now)
+		return
+	}
+	switch c.state {
+	case SynRcvd:
+		if c.passive {
+			c.setState(Closed, "RST received in SYN_RCVD: back to LISTEN, request dropped (RFC 9293 §3.10.7.4)")
+			return
+		}
+		c.err = syscall.ECONNREFUSED
+		c.setState(Closed, "RST received in SYN_RCVD: connection refused (RFC 9293 §3.10.7.4)")
+	case Established, FinWait1, FinWait2:
+		c.err = syscall.ECONNRESET
+		c.setState(Closed, "RST received: connection reset (RFC 9293 §3.10.7.4)")
+	case CloseWait:
+		c.err = syscall.EPIPE // Linux tcp_reset: EPIPE in CLOSE_WAIT
+		c.setState(Closed, "RST received in CLOSE_WAIT: writes fail with EPIPE (RFC 9293 §3.10.7.4, Linux tcp_reset)")
+	default:
+		c.setState(Closed, "RST received: connection closed (RFC 9293 §3.10.7.4)")
+	}
+}
+
+// synArrive is RFC 9293 §3.10.7.4 fourth, with RFC 5961 §4: a SYN in a
+// synchronized state draws a challenge ACK.
+func (c *Conn) synArrive(now clock.Instant, s *Segment) {
+	c.challengeAck(now)
+}
+
+// challengeAck sends an ACK for RCV.NXT, at most once per ChallengeAck
+// interval (RFC 5961 §7; Linux tcp_invalid_ratelimit).
+func (c *Conn) challengeAck(now clock.Instant) {
+	if c.chalSent && now.Sub(c.lastChalAt) < c.cfg.ChallengeAck {
+		return
+	}
+	c.chalSent, c.lastChalAt = true, now
+	c.ackNow = true
+}
+
+// ackArrive is RFC 9293 §3.10.7.4 fifth: the ACK field. It reports whether
+// processing goes on.
+func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
+	if c.state == SynRcvd {
+		if !s.Ack.GreaterThan(c.sndUna) || s.Ack.GreaterThan(c.sndMax) {
+			c.queueRST(s.Ack, 0, wire.RST) // §3.10.7.4: <SEQ=SEG.ACK><CTL=RST>
+			return false
+		}
+		c.ackSyn(now, s)
+		c.sndWnd = uint32(s.Wnd) << c.sndWScale
+		c.maxWnd = max(c.maxWnd, c.sndWnd)
+		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
+		c.quick = maxQuickAcks
+		c.setState(Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
+	}
+	if s.Ack.GreaterThan(c.sndMax) {
+		// RFC 5961 §5.2: an ACK for data not yet sent draws a challenge ACK.
+		c.challengeAck(now)
+		return false
+	}
+	if s.Ack.LessThan(c.sndUna) && c.sndUna.Sub(s.Ack) > seq.Size(max(c.maxWnd, 65535)) {
+		return false // RFC 5961 §5.2: too old to be a real ACK
+	}
+	prevUna := c.sndUna
+	if s.Ack.GreaterThan(c.sndUna) {
+		c.newAck(now, s)
+	} else if s.Ack == c.sndUna {
+		c.maybeDupAck(s)
+	}
+	c.updateWindow(now, s)
+	return c.ackStateChanges(now, prevUna)
+}
+
+// newAck handles an ACK that advances SND.UNA.
+func (c *Conn) newAck(now clock.Instant, s *Segment) {
+	acked := s.Ack.Sub(c.sndUna)
+	data := int(acked)
+	finAcked := c.finQ && c.sndMax.GreaterThan(c.finSeq) && s.Ack.GreaterThan(c.finSeq)
+	if finAcked {
+		data--
+	}
+	data = min(data, c.sndBuf.len())
+	c.sndBuf.discard(data)
+	if c.sndBuf.len() == 0 {
+		c.sndBuf.release()
+	}
+	if c.retries == 0 || c.tsOK {
+		c.sampleRTT(now, s, false)
+	}
+	c.sndUna = s.Ack
+	if c.sndNxt.LessThan(c.sndUna) {
+		c.sndNxt = c.sndUna
+	}
+	c.retries = 0
+	c.probes = 0
+	c.rto = c.rtoFromRTT()
+	c.congestionOnAck(uint32(acked))
+	if c.sndUna == c.sndMax {
+		c.rtoAt = clock.Never
+	} else {
+		c.rtoAt = now.Add(c.rto)
+	}
+}
+
+// updateWindow applies RFC 9293 §3.10.7.4's send-window update rule.
+func (c *Conn) updateWindow(now clock.Instant, s *Segment) {
+	if c.sndWl1.LessThan(s.Seq) || (c.sndWl1 == s.Seq && c.sndWl2.LessEq(s.Ack)) {
+		c.sndWnd = uint32(s.Wnd) << c.sndWScale
+		c.maxWnd = max(c.maxWnd, c.sndWnd)
+		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
+		if c.sndWnd > 0 {
+			c.persistAt = clock.Never
+			c.probes = 0
+		}
+	}
+}
+
+// ackStateChanges moves FIN_WAIT_1, CLOSING and LAST_ACK on once our FIN is
+// ACKed (RFC 9293 §3.10.7.4 fifth, per state).
+func (c *Conn) ackStateChanges(now clock.Instant, prevUna seq.Value) bool {
+	if !c.ourFinAcked() {
+		return true
+	}
+	switch c.state {
+	case Closing:
+		c.enterTimeWait(now, "our FIN is ACKed in CLOSING (RFC 9293 §3.10.7.4)")
+		return false
+	case LastAck:
+		c.setState(Closed, "our FIN is ACKed in LAST_ACK (RFC 9293 §3.10.7.4)")
+		return false
+	}
+	return true
+}
+
+// finWait1Acked moves FIN_WAIT_1 to FIN_WAIT_2 once our FIN is ACKed. It
+// runs after FIN processing so that a segment that both ACKs our FIN and
+// carries the peer's goes straight to TIME_WAIT, as Linux shows it.
+func (c *Conn) finWait1Acked(now clock.Instant) {
+	if c.state != FinWait1 || !c.ourFinAcked() {
+		return
+	}
+	c.setState(FinWait2, "our FIN is ACKed (RFC 9293 §3.10.7.4)")
+	if c.orphan {
+		// Linux: an orphaned FIN_WAIT_2 lives tcp_fin_timeout.
+		c.closeAt = now.Add(c.cfg.FinTimeout)
+	}
+}
+
+func (c *Conn) ourFinAcked() bool {
+	return c.finQ && c.sndUna.GreaterThan(c.finSeq)
+}
+
+func (c *Conn) enterTimeWait(now clock.Instant, why string) {
+	c.rtoAt, c.persistAt = clock.Never, clock.Never
+	c.closeAt = now.Add(c.cfg.TimeWait)
+	c.setState(TimeWait, why)
+}
+
+// updateTimestamp records the peer's TSval (RFC 7323 §4.3).
+func (c *Conn) updateTimestamp(s *Segment) {
+	if c.tsOK && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
+		if int32(s.Opts.TSVal-c.tsRecent) >= 0 {
+			c.tsRecent = s.Opts.TSVal
+		}
+	}
+}
+
+// textArrive is RFC 9293 §3.10.7.4 seventh: segment text. It reports
+// whether FIN processing goes on.
+func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
+	switch c.state {
+	case CloseWait, Closing, LastAck, TimeWait:
+		// The peer already sent its FIN: nothing new can arrive.
+		if s.Seq.GreaterEq(c.rcvNxt) {
+			return false
+		}
+	}
+	newData := len(s.Payload) > 0 && s.Seq.Add(seq.Size(len(s.Payload))).GreaterThan(c.rcvNxt)
+	if newData && c.rdShut && (c.state == FinWait1 || c.state == FinWait2) {
+		// RFC 1122 §4.2.2.13 and Linux (TCPAbortOnData): data for a socket
+		// that can no longer read is answered with RST.
+		c.queueRST(s.Ack, 0, wire.RST)
+		c.err = syscall.ECONNRESET
+		c.setState(Closed, "data arrived after close(): RST (RFC 1122 §4.2.2.13, Linux TCPAbortOnData)")
+		return false
+	}
+	if len(s.Payload) == 0 {
+		return true
+	}
+	c.queueData(now, s)
+	return true
+}
+
+// queueData stores in-window payload in the receive ring, in order or not.
+func (c *Conn) queueData(now clock.Instant, s *Segment) {
+	off := int(s.Seq.Sub(c.rcvNxt))
+	c.rcvBuf.writeAt(c.rcvBuf.len()+off, s.Payload)
+	c.rcvMSSSeen = max(c.rcvMSSSeen, len(s.Payload))
+	end := s.Seq.Add(seq.Size(len(s.Payload)))
+	if off > 0 {
+		c.addOOO(s.Seq, end)
+		c.ackNow = true // RFC 5681 §4.2: out-of-order data is ACKed at once
+		return
+	}
+	c.advanceRcv(end)
+	hadHole := len(c.ooo) > 0
+	c.mergeOOO()
+	c.dataAckPolicy(now, len(s.Payload), hadHole)
+}
+
+// advanceRcv commits bytes up to end.
+func (c *Conn) advanceRcv(end seq.Value) {
+	n := int(end.Sub(c.rcvNxt))
+	c.rcvBuf.commit(n)
+	c.rcvUnacked += n
+	c.rcvNxt = end
+}
+
+// addOOO records [start, end) as held out of order, keeping spans sorted and
+// disjoint.
+func (c *Conn) addOOO(start, end seq.Value) {
+	i := 0
+	for i < len(c.ooo) && c.ooo[i].end.LessThan(start) {
+		i++
+	}
+	j := i
+	for j < len(c.ooo) && c.ooo[j].start.LessEq(end) {
+		start = seq.Min(start, c.ooo[j].start)
+		end = seq.Max(end, c.ooo[j].end)
+		j++
+	}
+	if i == j {
+		c.ooo = append(c.ooo, span{})
+		copy(c.ooo[i+1:], c.ooo[i:])
+		c.ooo[i] = span{start, end}
+		return
+	}
+	c.ooo[i] = span{start, end}
+	c.ooo = append(c.ooo[:i+1], c.ooo[j:]...)
+}
+
+// mergeOOO commits out-of-order spans that RCV.NXT has reached.
+func (c *Conn) mergeOOO() {
+	k := 0
+	for k < len(c.ooo) && c.ooo[k].start.LessEq(c.rcvNxt) {
+		if c.ooo[k].end.GreaterThan(c.rcvNxt) {
+			c.advanceRcv(c.ooo[k].end)
+		}
+		k++
+	}
+	if k > 0 {
+		c.ooo = append(c.ooo[:0], c.ooo[k:]...)
+		if len(c.ooo) == 0 {
+			c.ooo = nil
+		}
+	}
+}
+
+// dataAckPolicy decides between an immediate and a delayed ACK the way
+// Linux does: quick-ACK mode acks every segment; otherwise ACK at least
+// every second full-sized segment and delay the rest by the ATO.
+func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
+	c.lastRcvData = now
+	switch {
+	case filledHole:
+		c.ackNow = true
+	case c.quick > 0 && !c.pingpong:
+		c.quick--
+		c.ackNow = true
+	case c.rcvUnacked >= 2*c.rcvMSS():
+		c.ackNow = true
+	default:
+		if c.delackAt == clock.Never {
+			c.delackAt = now.Add(c.cfg.DelAckMin)
+		}
+	}
+}
+
+func (c *Conn) rcvMSS() int {
+	return max(min(c.rcvMSSSeen, int(c.cfg.MSS)), 536)
+}
+
+// finArrive is RFC 9293 §3.10.7.4 eighth: the FIN bit.
+func (c *Conn) finArrive(now clock.Instant, s *Segment) {
+	if s.Flags&wire.FIN == 0 {
+		return
+	}
+	fseq := s.Seq.Add(seq.Size(len(s.Payload)))
+	if fseq != c.rcvNxt {
+		if fseq.GreaterThan(c.rcvNxt) {
+			c.oooFin, c.oooFinSeq = true, fseq
+			c.ackNow = true
+		}
+		return
+	}
+	c.consumeFin(now)
+}
+
+// consumeFin advances RCV.NXT over the peer's FIN and changes state.
+func (c *Conn) consumeFin(now clock.Instant) {
+	if c.finRcvd {
+		return
+	}
+	c.finRcvd = true
+	c.oooFin = false
+	c.rcvNxt = c.rcvNxt.Add(1)
+	switch c.state {
+	case SynRcvd, Established:
+		c.setState(CloseWait, "FIN received (RFC 9293 §3.10.7.4)")
+		if c.pingpong {
+			// Linux: in pingpong mode the ACK of the FIN is delayed and can
+			// merge with our own FIN.
+			if c.delackAt == clock.Never {
+				c.delackAt = now.Add(c.cfg.DelAckMin)
+			}
+		} else {
+			c.ackNow = true
+		}
+	case FinWait1:
+		c.ackNow = true
+		if c.ourFinAcked() {
+			c.enterTimeWait(now, "FIN received and our FIN ACKed (RFC 9293 §3.10.7.4)")
+		} else {
+			c.setState(Closing, "FIN received in FIN_WAIT_1: simultaneous close (RFC 9293 §3.10.7.4)")
+		}
+	case FinWait2:
+		c.ackNow = true
+		c.enterTimeWait(now, "FIN received in FIN_WAIT_2 (RFC 9293 §3.10.7.4)")
+	}
+}
+
+// queueRST arranges for a RST to be sent by the next Poll.
+func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
+	c.rstPending = true
+	c.rstSeq, c.rstAck, c.rstFlags = sq, ack, flags
+}
+
+// maybeDupAck counts duplicate ACKs and starts fast retransmit at the third
+// (RFC 5681 §3.2, RFC 6582).
+func (c *Conn) maybeDupAck(s *Segment) {
+	if len(s.Payload) != 0 || s.Flags&(wire.SYN|wire.FIN) != 0 || c.sndUna == c.sndMax ||
+		uint32(s.Wnd)<<c.sndWScale != c.sndWnd {
+		c.dupAcks = 0
+		return
+	}
+	c.dupAcks++
+	switch {
+	case c.dupAcks == 3 && !c.inRecovery:
+		flight := uint32(c.sndMax.Sub(c.sndUna))
+		c.ssthresh = max(flight/2, uint32(2*c.mss))
+		c.cwnd = c.ssthresh + uint32(3*c.mss)
+		c.inRecovery = true
+		c.recover = c.sndMax
+		c.fastRexmit = true
+	case c.dupAcks > 3 && c.inRecovery:
+		c.cwnd += uint32(c.mss) // inflate for each segment that left the network
+	}
+}

@@ -1,0 +1,98 @@
+// Package tcp is the sans-IO TCP connection core: one transmission control
+// block (RFC 9293 §3.3.1) that turns segments, user calls and the time into
+// segments to send and a deadline. It never reads a clock, starts a
+// goroutine, takes a lock or does I/O.
+//
+// The driver (package stack) calls HandleSegment for each arriving segment,
+// the user calls (Write, Read, Close, ...) for the application, Poll until it
+// returns false to collect segments to send, and HandleTimeout once the
+// instant returned by Deadline has passed.
+package tcp
+
+import (
+	"fmt"
+	"time"
+)
+
+// Config holds every limit and timer of a connection. Each default is the
+// Linux value; the comment names the sysctl or kernel constant it mirrors.
+// Fields are used as given: start from DefaultConfig and change what you need.
+type Config struct {
+	MSS           uint16        // our MSS option (1460 on a 1500-byte MTU, IPv4)
+	RcvBuf        int           // receive buffer in bytes (tcp_rmem)
+	SndBuf        int           // send buffer in bytes (tcp_wmem)
+	WScale        int           // window scale we offer, -1 to offer none (Linux offers 7)
+	Timestamps    bool          // RFC 7323 timestamps (tcp_timestamps)
+	SACK          bool          // offer SACK-permitted (tcp_sack)
+	NoDelay       bool          // disable Nagle's algorithm (TCP_NODELAY)
+	InitCwnd      int           // initial congestion window in segments (TCP_INIT_CWND)
+	TimeWait      time.Duration // TIME_WAIT duration (TCP_TIMEWAIT_LEN)
+	FinTimeout    time.Duration // orphaned FIN_WAIT_2 lifetime (tcp_fin_timeout)
+	OrphanRetries int           // FIN retries after close(); 0 means 8 (tcp_orphan_retries)
+	Retries2      int           // data retries before giving up (tcp_retries2)
+	SynRetries    int           // SYN retries (tcp_syn_retries)
+	SynAckRetries int           // SYN-ACK retries (tcp_synack_retries)
+	RTOInitial    time.Duration // RTO before any RTT sample (TCP_TIMEOUT_INIT)
+	RTOMin        time.Duration // lower bound of the RTO (TCP_RTO_MIN)
+	RTOMax        time.Duration // upper bound of the RTO (TCP_RTO_MAX)
+	DelAckMin     time.Duration // delayed-ACK timeout (TCP_DELACK_MIN / TCP_ATO_MIN)
+	ChallengeAck  time.Duration // per-connection challenge-ACK interval (tcp_invalid_ratelimit)
+}
+
+// DefaultConfig returns the Linux defaults.
+func DefaultConfig() Config {
+	return Config{
+		MSS:           1460,
+		RcvBuf:        256 << 10,
+		SndBuf:        256 << 10,
+		WScale:        7,
+		Timestamps:    true,
+		SACK:          true,
+		InitCwnd:      10,
+		TimeWait:      60 * time.Second,
+		FinTimeout:    60 * time.Second,
+		OrphanRetries: 0,
+		Retries2:      15,
+		SynRetries:    6,
+		SynAckRetries: 5,
+		RTOInitial:    time.Second,
+		RTOMin:        200 * time.Millisecond,
+		RTOMax:        120 * time.Second,
+		DelAckMin:     40 * time.Millisecond,
+		ChallengeAck:  500 * time.Millisecond,
+	}
+}
+
+// Validate reports the first field that is out of range.
+func (c *Config) Validate() error {
+	switch {
+	case c.MSS < 88:
+		return fmt.Errorf("tcp: MSS %d is below the minimum 88", c.MSS)
+	case c.RcvBuf < int(c.MSS) || c.RcvBuf > 1<<30:
+		return fmt.Errorf("tcp: RcvBuf %d out of range [MSS, 1 GiB]", c.RcvBuf)
+	case c.SndBuf < int(c.MSS) || c.SndBuf > 1<<30:
+		return fmt.Errorf("tcp: SndBuf %d out of range [MSS, 1 GiB]", c.SndBuf)
+	case c.WScale < -1 || c.WScale > 14:
+		return fmt.Errorf("tcp: WScale %d out of range [-1, 14]", c.WScale)
+	case c.WScale < 0 && c.RcvBuf > 65535:
+		return fmt.Errorf("tcp: RcvBuf %d needs window scaling", c.RcvBuf)
+	case c.InitCwnd < 1:
+		return fmt.Errorf("tcp: InitCwnd %d must be at least 1", c.InitCwnd)
+	case c.TimeWait < 0 || c.FinTimeout < 0:
+		return fmt.Errorf("tcp: negative TimeWait or FinTimeout")
+	case c.OrphanRetries < 0 || c.Retries2 < 0 || c.SynRetries < 0 || c.SynAckRetries < 0:
+		return fmt.Errorf("tcp: negative retry count")
+	case c.RTOMin <= 0 || c.RTOMax < c.RTOMin || c.RTOInitial <= 0:
+		return fmt.Errorf("tcp: bad RTO bounds (min %v, max %v, initial %v)", c.RTOMin, c.RTOMax, c.RTOInitial)
+	case c.DelAckMin <= 0:
+		return fmt.Errorf("tcp: DelAckMin must be positive")
+	}
+	return nil
+}
+
+func (c *Config) orphanRetries() int {
+	if c.OrphanRetries == 0 {
+		return 8
+	}
+	return c.OrphanRetries
+}

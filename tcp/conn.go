@@ -1,0 +1,288 @@
+package tcp
+
+import (
+	"time"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// Segment is a TCP segment as the core sees it: the header fields that
+// matter to one connection, without ports or checksum. Payload aliases a
+// buffer owned by the caller.
+type Segment struct {
+	Seq, Ack seq.Value
+	Flags    wire.Flags
+	Wnd      uint16 // the raw window field
+	Opts     wire.Options
+	Payload  []byte
+}
+
+// Len returns the segment's length in sequence space (payload, SYN, FIN).
+func (s *Segment) Len() seq.Size {
+	n := seq.Size(len(s.Payload))
+	if s.Flags&wire.SYN != 0 {
+		n++
+	}
+	if s.Flags&wire.FIN != 0 {
+		n++
+	}
+	return n
+}
+
+// Observer hears of every state change of a connection, with its reason.
+type Observer interface {
+	StateChanged(c *Conn, from, to State, why string)
+}
+
+// span is a run of out-of-order bytes held in the receive ring: [start, end).
+type span struct{ start, end seq.Value }
+
+// Conn is one TCP connection's control block.
+type Conn struct {
+	cfg *Config
+	obs Observer
+
+	state State
+	err   error // pending error, reported once (Linux sk_err)
+
+	// Send sequence space (RFC 9293 §3.3.1).
+	iss    seq.Value
+	sndUna seq.Value
+	sndNxt seq.Value
+	sndMax seq.Value // highest sequence number sent (sndNxt rewinds on RTO)
+	sndWnd uint32    // peer's window in bytes, scaled
+	maxWnd uint32    // largest window the peer has offered
+	sndWl1 seq.Value
+	sndWl2 seq.Value
+	sndSml seq.Value // end of the last small segment (Minshall's Nagle)
+	sndBuf ring
+	finSeq seq.Value // sequence number of our FIN once queued
+	finQ   bool      // FIN queued (shutdown of the write side)
+
+	// Receive sequence space.
+	irs        seq.Value
+	rcvNxt     seq.Value
+	rcvAdv     seq.Value // right edge of the window we last advertised
+	rcvBuf     ring
+	ooo        []span
+	finRcvd    bool      // peer's FIN consumed (rcvNxt is past it)
+	oooFin     bool      // a FIN arrived beyond a hole
+	oooFinSeq  seq.Value // its sequence number
+	rdShut     bool      // no more reads (close or SHUT_RD)
+	wrShut     bool      // no more writes by the user
+	orphan     bool      // the user has closed the connection
+	passive    bool      // opened by a listener
+	sndWScale  uint8
+	rcvWScale  uint8
+	wsOK       bool
+	tsOK       bool
+	sackOK     bool
+	tsRecent   uint32
+	tsOffset   uint32
+	mss        int // send MSS (payload bytes per segment)
+	peerMSS    int
+	rcvMSSSeen int // largest payload received, to judge "full-sized"
+
+	// Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
+	srtt, rttvar time.Duration
+	rto          time.Duration
+	rtoAt        clock.Instant
+	retries      int // consecutive RTO expirations
+	totalRetrans int
+	rttSeq       seq.Value
+	rttStart     clock.Instant
+	rttTiming    bool
+	cwnd         uint32
+	ssthresh     uint32
+	dupAcks      int
+	recover      seq.Value
+	inRecovery   bool
+	fastRexmit   bool // retransmit the segment at sndUna now
+
+	// Delayed ACK (Linux: quick-ACK and pingpong modes).
+	ackNow      bool
+	delackAt    clock.Instant
+	pingpong    bool
+	quick       int
+	lastRcvData clock.Instant
+	rcvUnacked  int // bytes received since our last ACK
+
+	// Persist (zero-window probe) and close timers.
+	persistAt  clock.Instant
+	probes     int
+	probeNow   bool
+	closeAt    clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
+	lastChalAt clock.Instant
+	chalSent   bool
+
+	// A RST waiting to be sent, built from a segment we refuse.
+	rstPending bool
+	rstSeq     seq.Value
+	rstAck     seq.Value
+	rstFlags   wire.Flags
+}
+
+const maxQuickAcks = 16 // TCP_MAX_QUICKACKS
+
+func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
+	c := &Conn{
+		cfg:       cfg,
+		obs:       obs,
+		iss:       iss,
+		sndUna:    iss,
+		sndNxt:    iss,
+		sndMax:    iss,
+		sndSml:    iss,
+		tsOffset:  tsOffset,
+		rto:       cfg.RTOInitial,
+		rtoAt:     clock.Never,
+		delackAt:  clock.Never,
+		persistAt: clock.Never,
+		closeAt:   clock.Never,
+		mss:       536,
+		peerMSS:   536,
+	}
+	c.sndBuf.max = cfg.SndBuf
+	c.rcvBuf.max = cfg.RcvBuf
+	return c
+}
+
+// NewActive starts an active OPEN (RFC 9293 §3.10.1): the connection is in
+// SYN_SENT and its SYN is ready for Poll.
+func NewActive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOffset uint32) *Conn {
+	c := newConn(cfg, obs, iss, tsOffset)
+	c.setState(SynSent, "connect() called: SYN queued (RFC 9293 §3.10.1)")
+	return c
+}
+
+// NewPassive creates the connection a listener makes for an acceptable SYN
+// (RFC 9293 §3.10.7.2): the connection is in SYN_RCVD with its SYN-ACK ready.
+func NewPassive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOffset uint32, syn *Segment) *Conn {
+	c := newConn(cfg, obs, iss, tsOffset)
+	c.passive = true
+	c.state = Listen
+	c.acceptSyn(syn)
+	c.setState(SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)")
+	return c
+}
+
+// acceptSyn records the peer's initial sequence number and options.
+func (c *Conn) acceptSyn(syn *Segment) {
+	c.irs = syn.Seq
+	c.rcvNxt = syn.Seq.Add(1)
+	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow()))
+	o := &syn.Opts
+	c.peerMSS = 536 // RFC 9293 §3.7.1: default when no MSS option
+	if o.MSS != 0 {
+		c.peerMSS = int(o.MSS)
+	}
+	if c.cfg.WScale >= 0 && o.HasWScale {
+		c.wsOK = true
+		c.sndWScale = min(o.WScale, 14)
+		c.rcvWScale = uint8(c.cfg.WScale)
+	}
+	if c.cfg.Timestamps && o.HasTimestamp {
+		c.tsOK = true
+		c.tsRecent = o.TSVal
+	}
+	c.sackOK = c.cfg.SACK && o.SACKPermitted
+	c.mss = min(c.peerMSS, int(c.cfg.MSS))
+	if c.tsOK {
+		c.mss -= 12
+	}
+	c.sndWnd = uint32(syn.Wnd) // RFC 7323 §2.2: the SYN's window is never scaled
+	c.maxWnd = c.sndWnd
+	c.sndWl1 = syn.Seq
+	c.cwnd = uint32(c.cfg.InitCwnd * c.mss)
+	c.ssthresh = 1 << 30
+}
+
+// State returns the connection's state.
+func (c *Conn) State() State { return c.state }
+
+// ISS returns our initial sequence number.
+func (c *Conn) ISS() seq.Value { return c.iss }
+
+// IRS returns the peer's initial sequence number (zero before its SYN).
+func (c *Conn) IRS() seq.Value { return c.irs }
+
+// MSS returns the payload bytes per full-sized segment we send.
+func (c *Conn) MSS() int { return c.mss }
+
+// Orphaned reports whether the user has closed the connection and it lives
+// on only to finish its close.
+func (c *Conn) Orphaned() bool { return c.orphan }
+
+// Retransmits returns the number of consecutive RTO expirations of the
+// current segment (ss's retransmit count).
+func (c *Conn) Retransmits() int { return c.retries }
+
+// TotalRetransmits returns every retransmitted segment so far.
+func (c *Conn) TotalRetransmits() int { return c.totalRetrans }
+
+// RcvNxt and SndNxt expose the next sequence numbers (for TIME_WAIT records).
+func (c *Conn) RcvNxt() seq.Value { return c.rcvNxt }
+
+// SndNxt returns the next sequence number to send.
+func (c *Conn) SndNxt() seq.Value { return c.sndMax }
+
+// TSRecent returns the last timestamp received from the peer and whether
+// timestamps are in use.
+func (c *Conn) TSRecent() (uint32, bool) { return c.tsRecent, c.tsOK }
+
+// RecvQ returns bytes received and not yet read.
+func (c *Conn) RecvQ() int { return c.rcvBuf.len() }
+
+// SendQ returns bytes written and not yet acknowledged.
+func (c *Conn) SendQ() int { return c.sndBuf.len() }
+
+// Released reports whether the connection is CLOSED and has nothing left
+// to send: its driver may forget it.
+func (c *Conn) Released() bool { return c.state == Closed && !c.rstPending }
+
+func (c *Conn) setState(to State, why string) {
+	from := c.state
+	if from == to {
+		return
+	}
+	c.state = to
+	if to == Closed {
+		c.rtoAt, c.delackAt, c.persistAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
+		c.ackNow = false
+		c.sndBuf = ring{max: c.sndBuf.max}
+		if c.orphan || c.rdShut {
+			c.rcvBuf = ring{max: c.rcvBuf.max}
+		}
+		c.ooo = nil
+	}
+	if c.obs != nil {
+		c.obs.StateChanged(c, from, to, why)
+	}
+}
+
+// Deadline returns when HandleTimeout must next be called, or clock.Never.
+func (c *Conn) Deadline() clock.Instant {
+	d := clock.Min(c.rtoAt, c.delackAt)
+	d = clock.Min(d, c.persistAt)
+	return clock.Min(d, c.closeAt)
+}
+
+// TimerInfo names the timer that fires next as ss does ("on", "persist",
+// "timewait", "keepalive" for FIN_WAIT_2, or "") and when it fires.
+func (c *Conn) TimerInfo() (string, clock.Instant) {
+	switch {
+	case c.closeAt != clock.Never && c.state == TimeWait:
+		return "timewait", c.closeAt
+	case c.closeAt != clock.Never:
+		return "timewait", c.closeAt // Linux shows an orphaned FIN_WAIT_2 in its timewait table
+	case c.rtoAt != clock.Never:
+		return "on", c.rtoAt
+	case c.persistAt != clock.Never:
+		return "persist", c.persistAt
+	case c.delackAt != clock.Never:
+		return "delack", c.delackAt
+	}
+	return "", clock.Never
+}

@@ -1,0 +1,258 @@
+package tcp
+
+import (
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// Poll fills s with the next segment to send and reports whether there is
+// one. Its payload is copied into buf, which must hold at least MSS() bytes
+// (cfg.MSS is always enough). Call Poll until it returns false after every
+// HandleSegment, HandleTimeout and user call.
+func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
+	*s = Segment{}
+	if c.rstPending {
+		c.rstPending = false
+		s.Seq, s.Ack, s.Flags = c.rstSeq, c.rstAck, c.rstFlags
+		return true
+	}
+	switch c.state {
+	case Closed, Listen, TimeWait:
+		if c.state == TimeWait && c.ackNow {
+			c.fillAck(now, s, wire.ACK)
+			s.Seq = c.sndMax
+			return true
+		}
+		return false
+	case SynSent, SynRcvd:
+		if c.sndNxt == c.iss {
+			c.emitSyn(now, s)
+			return true
+		}
+		if c.state == SynSent {
+			return false
+		}
+	}
+	if c.probeNow {
+		// Zero-window probe: an old sequence number provokes an ACK that
+		// carries the window (Linux tcp_xmit_probe_skb).
+		c.probeNow = false
+		c.fillAck(now, s, wire.ACK)
+		s.Seq = c.sndUna - 1
+		c.persistAt = now.Add(c.persistBackoff())
+		return true
+	}
+	if c.fastRexmit {
+		c.fastRexmit = false
+		saved := c.sndNxt
+		c.sndNxt = c.sndUna
+		ok := c.emitData(now, s, buf, true)
+		c.sndNxt = seq.Max(saved, c.sndNxt)
+		if ok {
+			return true
+		}
+	}
+	if c.state != SynRcvd && c.emitData(now, s, buf, false) {
+		return true
+	}
+	if c.ackNow {
+		c.fillAck(now, s, wire.ACK)
+		s.Seq = c.sndNxt
+		return true
+	}
+	return false
+}
+
+// emitSyn builds our SYN or SYN-ACK with options in Linux's layout.
+func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
+	s.Seq = c.iss
+	s.Flags = wire.SYN
+	o := &s.Opts
+	o.MSS = c.cfg.MSS
+	if c.state == SynSent {
+		o.SACKPermitted = c.cfg.SACK
+		o.HasTimestamp = c.cfg.Timestamps
+		if c.cfg.WScale >= 0 {
+			o.HasWScale, o.WScale = true, uint8(c.cfg.WScale)
+		}
+	} else {
+		s.Flags |= wire.ACK
+		s.Ack = c.rcvNxt
+		o.SACKPermitted = c.sackOK
+		o.HasTimestamp = c.tsOK
+		if c.wsOK {
+			o.HasWScale, o.WScale = true, c.rcvWScale
+		}
+		o.TSEcr = c.tsRecent
+		c.clearAck()
+	}
+	if o.HasTimestamp {
+		o.TSVal = c.tsNow(now)
+	}
+	// RFC 7323 §2.2: the window in a SYN is never scaled; Linux offers
+	// the largest multiple of the MSS that fits.
+	w := c.synWindow()
+	s.Wnd = uint16(w)
+	if s.Flags&wire.ACK != 0 {
+		c.rcvAdv = c.rcvNxt.Add(seq.Size(w))
+	}
+	c.sent(now, c.iss, 1)
+}
+
+// synWindow is the window a SYN or SYN-ACK offers.
+func (c *Conn) synWindow() int {
+	w := min(c.rcvBuf.free(), 65535)
+	return w - w%int(c.cfg.MSS)
+}
+
+// dataBase is the sequence number of the first byte in the send ring.
+func (c *Conn) dataBase() seq.Value {
+	if c.sndUna == c.iss {
+		return c.iss.Add(1)
+	}
+	return c.sndUna
+}
+
+// emitData sends the next data and/or FIN segment at SND.NXT if the
+// windows, Nagle's algorithm and sender-side SWS avoidance allow; force
+// skips those checks for a fast retransmission.
+func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) bool {
+	base := c.dataBase()
+	off := int(c.sndNxt.Sub(base))
+	if c.sndNxt.LessThan(base) {
+		return false
+	}
+	avail := c.sndBuf.len() - off
+	finHere := c.finQ && c.sndNxt.LessEq(c.finSeq)
+	if avail <= 0 && !finHere {
+		return false
+	}
+	avail = max(avail, 0)
+	wndEnd := c.sndUna.Add(seq.Size(min(c.sndWnd, c.cwnd)))
+	usable := 0
+	if wndEnd.GreaterThan(c.sndNxt) {
+		usable = int(wndEnd.Sub(c.sndNxt))
+	}
+	n := min(c.mss, avail)
+	if !force {
+		if c.sndWnd == 0 && c.sndUna == c.sndMax && c.persistAt == clock.Never {
+			c.persistAt = now.Add(c.persistBackoff())
+		}
+		if usable < n {
+			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a window-limited
+			// piece only if it is at least half the largest window offered.
+			if usable == 0 || usable < int(c.maxWnd/2) {
+				return false
+			}
+			n = usable
+		}
+		if n < c.mss && n == avail && n > 0 && c.nagleHolds() {
+			return false
+		}
+	}
+	// The FIN takes a sequence number, so it needs one byte of window.
+	fin := finHere && off+n == c.sndBuf.len() && (force || usable > n)
+	if n == 0 && !fin {
+		return false
+	}
+	c.fillAck(now, s, wire.ACK)
+	s.Seq = c.sndNxt
+	if n > 0 {
+		k := c.sndBuf.peekAt(off, buf[:n])
+		s.Payload = buf[:k]
+		if off+n == c.sndBuf.len() {
+			s.Flags |= wire.PSH
+		}
+		if n < c.mss {
+			c.sndSml = c.sndNxt.Add(seq.Size(n))
+		}
+		if c.rcvMSSSeen > 0 && now.Sub(c.lastRcvData) < c.cfg.DelAckMin {
+			c.pingpong = true // Linux: data sent soon after data received
+		}
+	}
+	if fin {
+		s.Flags |= wire.FIN
+	}
+	c.sent(now, c.sndNxt, s.Len())
+	return true
+}
+
+// nagleHolds is Nagle's algorithm with Minshall's change, as Linux has it:
+// hold a small segment while an earlier small segment is unacknowledged.
+func (c *Conn) nagleHolds() bool {
+	if c.cfg.NoDelay || c.finQ {
+		return false // close() pushes with Nagle off (Linux tcp_send_fin)
+	}
+	return c.sndUna != c.sndMax && c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessEq(c.sndNxt)
+}
+
+// sent advances SND.NXT over n sequence numbers starting at sq and arms
+// the retransmission timer.
+func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
+	end := sq.Add(n)
+	if sq.LessThan(c.sndMax) {
+		c.totalRetrans++
+	} else if !c.rttTiming {
+		c.rttTiming, c.rttSeq, c.rttStart = true, sq, now
+	}
+	c.sndNxt = end
+	if end.GreaterThan(c.sndMax) {
+		c.sndMax = end
+	}
+	if c.rtoAt == clock.Never {
+		c.rtoAt = now.Add(c.rto)
+	}
+}
+
+// fillAck sets the ACK, window and options every synchronized segment
+// carries, and clears any pending or delayed ACK.
+func (c *Conn) fillAck(now clock.Instant, s *Segment, flags wire.Flags) {
+	s.Flags = flags
+	s.Ack = c.rcvNxt
+	s.Wnd = c.advertise()
+	if c.tsOK {
+		s.Opts.HasTimestamp = true
+		s.Opts.TSVal = c.tsNow(now)
+		s.Opts.TSEcr = c.tsRecent
+	}
+	if c.sackOK && len(c.ooo) > 0 {
+		limit := wire.MaxSACKBlocks
+		if c.tsOK {
+			limit = 3
+		}
+		for i := len(c.ooo) - 1; i >= 0 && int(s.Opts.NumSACK) < limit; i-- {
+			s.Opts.SACK[s.Opts.NumSACK] = wire.SACKBlock{Left: uint32(c.ooo[i].start), Right: uint32(c.ooo[i].end)}
+			s.Opts.NumSACK++
+		}
+	}
+	c.clearAck()
+}
+
+func (c *Conn) clearAck() {
+	c.ackNow = false
+	c.delackAt = clock.Never
+	c.rcvUnacked = 0
+}
+
+// advertise computes the window field and records the right edge it
+// offers. The edge never moves left (RFC 9293 §3.8.6.2.2), and moves right
+// only by at least min(MSS, half the buffer): receiver-side SWS avoidance.
+func (c *Conn) advertise() uint16 {
+	free := c.rcvBuf.free()
+	if c.rdShut && c.orphan {
+		free = 0
+	}
+	edge := c.rcvNxt.Add(seq.Size(free))
+	cur := c.rcvAdv
+	if cur.LessThan(c.rcvNxt) {
+		cur = c.rcvNxt
+	}
+	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), c.rcvBuf.max/2) {
+		edge = cur
+	}
+	wnd := int(edge.Sub(c.rcvNxt)) >> c.rcvWScale
+	wnd = min(wnd, 65535)
+	c.rcvAdv = c.rcvNxt.Add(seq.Size(wnd << c.rcvWScale))
+	return uint16(wnd)
+}

@@ -1,0 +1,85 @@
+package tcp
+
+// ring is a byte ring buffer that grows on demand up to max bytes. It holds
+// n bytes of committed data starting at head, and may hold bytes written
+// beyond them (out-of-order data) that are committed later.
+type ring struct {
+	buf  []byte
+	head int // index of the first committed byte
+	n    int // committed bytes
+	max  int // the most bytes the ring may ever hold
+}
+
+const ringMinAlloc = 4096
+
+func (r *ring) len() int  { return r.n }
+func (r *ring) free() int { return r.max - r.n }
+
+// reserve makes room for end bytes measured from head.
+func (r *ring) reserve(end int) {
+	if end <= len(r.buf) {
+		return
+	}
+	size := max(len(r.buf)*2, ringMinAlloc, end)
+	size = min(size, r.max)
+	nb := make([]byte, size)
+	if len(r.buf) > 0 {
+		k := copy(nb, r.buf[r.head:])
+		copy(nb[k:], r.buf[:r.head])
+	}
+	r.buf, r.head = nb, 0
+}
+
+// writeAt copies p to offset off from head; the caller guarantees
+// off+len(p) <= max. Bytes are not committed.
+func (r *ring) writeAt(off int, p []byte) {
+	if len(p) == 0 {
+		return
+	}
+	r.reserve(off + len(p))
+	i := (r.head + off) % len(r.buf)
+	k := copy(r.buf[i:], p)
+	copy(r.buf, p[k:])
+}
+
+// commit adds k bytes written by writeAt to the committed data.
+func (r *ring) commit(k int) { r.n += k }
+
+// peekAt copies committed bytes starting at offset off into p and returns how
+// many it copied.
+func (r *ring) peekAt(off int, p []byte) int {
+	if off >= r.n {
+		return 0
+	}
+	want := min(len(p), r.n-off)
+	i := (r.head + off) % len(r.buf)
+	k := copy(p[:want], r.buf[i:])
+	if k < want {
+		copy(p[k:want], r.buf)
+	}
+	return want
+}
+
+// discard drops k committed bytes from the front.
+func (r *ring) discard(k int) {
+	if k == 0 {
+		return
+	}
+	r.n -= k
+	r.head = (r.head + k) % len(r.buf)
+}
+
+// release frees the storage when nothing is committed; the caller
+// guarantees no uncommitted bytes are held either.
+func (r *ring) release() {
+	if r.n == 0 {
+		r.buf, r.head = nil, 0
+	}
+}
+
+// read copies committed bytes into p and discards them.
+func (r *ring) read(p []byte) int {
+	k := r.peekAt(0, p)
+	r.discard(k)
+	return k
+}

@@ -1,0 +1,368 @@
+package tcp
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// The core tests are packet scripts in packetdrill-like notation (our own
+// runner; packetdrill's code and scripts are not used):
+//
+//	+0    connect                       user call (connect, close, shutdown_wr,
+//	                                    shutdown_rd, abort, write N, read N)
+//	+0    > S 0:0(0) <mss 1460,...>     we must send this (seq relative to our ISN,
+//	                                    ack relative to the peer's)
+//	+0    < S. 0:0(0) ack 1 win 65535   the peer sends this
+//	+60s  state CLOSED                  our state
+//	+0    read 5 = EOF                  a call's result: a count or an error name
+//
+// Time advances with "+d" before each line; every timer due on the way
+// fires at its own instant, and each segment we send is checked against the
+// time it was sent. Any segment we send that the script does not expect
+// fails the test.
+
+const peerISN = 0x10000000
+
+type scripted struct {
+	t      *testing.T
+	cfg    Config
+	now    clock.Instant
+	c      *Conn
+	out    []timedSeg
+	states []string
+	iss    seq.Value
+}
+
+type timedSeg struct {
+	at  clock.Instant
+	seg Segment
+}
+
+func (h *scripted) StateChanged(c *Conn, from, to State, why string) {
+	h.states = append(h.states, to.String())
+	if why == "" {
+		h.t.Errorf("state change %v -> %v without a reason", from, to)
+	}
+}
+
+func runScript(t *testing.T, cfg Config, script string) *scripted {
+	t.Helper()
+	h := &scripted{t: t, cfg: cfg, iss: 0x80000000}
+	for i, raw := range strings.Split(script, "\n") {
+		line := strings.TrimSpace(raw)
+		if k := strings.Index(line, "//"); k >= 0 {
+			line = strings.TrimSpace(line[:k])
+		}
+		if line == "" {
+			continue
+		}
+		if err := h.step(line); err != nil {
+			t.Fatalf("script line %d %q: %v\nstates: %v", i+1, line, err, h.states)
+		}
+	}
+	if len(h.out) > 0 {
+		t.Fatalf("script ended with unexpected outbound segments: %s", h.describeOut())
+	}
+	return h
+}
+
+func (h *scripted) describeOut() string {
+	var b []string
+	for _, o := range h.out {
+		b = append(b, fmt.Sprintf("%v: %s", o.at, h.fmt(&o.seg)))
+	}
+	return strings.Join(b, "; ")
+}
+
+func (h *scripted) fmt(s *Segment) string {
+	f := wire.TCPFields{Seq: uint32(s.Seq), Ack: uint32(s.Ack), Flags: s.Flags, Window: s.Wnd, Options: s.Opts}
+	start := uint32(s.Seq - h.iss)
+	str := fmt.Sprintf("%s %d:%d(%d)", f.Flags, start, start+uint32(len(s.Payload)), len(s.Payload))
+	if s.Flags&wire.ACK != 0 {
+		str += fmt.Sprintf(" ack %d", uint32(s.Ack)-peerISN)
+	}
+	return str + fmt.Sprintf(" win %d", s.Wnd)
+}
+
+func (h *scripted) step(line string) error {
+	fields := strings.Fields(line)
+	if strings.HasPrefix(fields[0], "+") {
+		d, err := parseDur(fields[0][1:])
+		if err != nil {
+			return err
+		}
+		h.advance(h.now.Add(d))
+		fields = fields[1:]
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	switch fields[0] {
+	case "<":
+		if len(h.out) > 0 {
+			return fmt.Errorf("unexpected outbound before inbound: %s", h.describeOut())
+		}
+		s, err := parseSeg(fields[1:], peerISN, h.iss)
+		if err != nil {
+			return err
+		}
+		if h.c == nil {
+			if s.Flags != wire.SYN {
+				return fmt.Errorf("no connection for a non-SYN")
+			}
+			h.c = NewPassive(&h.cfg, h, h.now, h.iss, 0, &s)
+		} else {
+			h.c.HandleSegment(h.now, &s)
+		}
+		h.drain()
+	case ">":
+		want, err := parseSeg(fields[1:], h.iss, peerISN)
+		if err != nil {
+			return err
+		}
+		if len(h.out) == 0 {
+			return fmt.Errorf("expected %s, nothing was sent (next deadline %v)", strings.Join(fields[1:], " "), h.c.Deadline())
+		}
+		got := h.out[0]
+		h.out = h.out[1:]
+		if got.at != h.now {
+			return fmt.Errorf("segment %s sent at %v, script expects %v", h.fmt(&got.seg), got.at, h.now)
+		}
+		if err := matchSeg(&got.seg, &want, fields[1:]); err != nil {
+			return fmt.Errorf("%v: got %s", err, h.fmt(&got.seg))
+		}
+	case "state":
+		if got := h.c.State().String(); got != fields[1] {
+			return fmt.Errorf("state %s, want %s", got, fields[1])
+		}
+	case "states":
+		if got := strings.Join(h.states, ","); got != fields[1] {
+			return fmt.Errorf("states %s, want %s", got, fields[1])
+		}
+	default:
+		// Calls separated by ";" happen at one instant, before we poll.
+		for _, c := range strings.Split(strings.Join(fields, " "), ";") {
+			if err := h.call(strings.Fields(c)); err != nil {
+				return err
+			}
+		}
+		h.drain()
+	}
+	return nil
+}
+
+// advance moves time to target, firing each timer at its own instant.
+func (h *scripted) advance(target clock.Instant) {
+	for h.c != nil {
+		d := h.c.Deadline()
+		if d > target {
+			break
+		}
+		h.now = max(h.now, d)
+		h.c.HandleTimeout(h.now)
+		h.drain()
+	}
+	h.now = target
+}
+
+func (h *scripted) drain() {
+	if h.c == nil {
+		return
+	}
+	buf := make([]byte, 65536)
+	for range 1000 {
+		var s Segment
+		if !h.c.Poll(h.now, &s, buf) {
+			return
+		}
+		s.Payload = append([]byte(nil), s.Payload...)
+		h.out = append(h.out, timedSeg{h.now, s})
+	}
+	h.t.Fatal("Poll never stopped")
+}
+
+func (h *scripted) call(f []string) error {
+	var n int
+	var err error
+	result := ""
+	if i := indexOf(f, "="); i >= 0 {
+		result = strings.Join(f[i+1:], " ")
+		f = f[:i]
+	}
+	switch f[0] {
+	case "connect":
+		h.c = NewActive(&h.cfg, h, h.now, h.iss, 0)
+	case "close":
+		h.c.Close(h.now)
+	case "shutdown_wr":
+		err = h.c.CloseWrite(h.now)
+	case "shutdown_rd":
+		h.c.CloseRead()
+	case "abort":
+		h.c.Abort(h.now)
+	case "write":
+		k, _ := strconv.Atoi(f[1])
+		n, err = h.c.Write(h.now, make([]byte, k))
+	case "read":
+		k, _ := strconv.Atoi(f[1])
+		n, err = h.c.Read(h.now, make([]byte, k))
+	default:
+		return fmt.Errorf("unknown command %q", f[0])
+	}
+	if result != "" {
+		got := strconv.Itoa(n)
+		if err != nil {
+			got = errName(err)
+		}
+		if got != result {
+			return fmt.Errorf("%s returned %s, want %s", f[0], got, result)
+		}
+	} else if err != nil {
+		return fmt.Errorf("%s: %v", f[0], err)
+	}
+	return nil
+}
+
+func errName(err error) string {
+	switch {
+	case errors.Is(err, io.EOF):
+		return "EOF"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "ECONNRESET"
+	case errors.Is(err, syscall.EPIPE):
+		return "EPIPE"
+	case errors.Is(err, syscall.EAGAIN):
+		return "EAGAIN"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "ECONNREFUSED"
+	case errors.Is(err, syscall.ETIMEDOUT):
+		return "ETIMEDOUT"
+	case errors.Is(err, syscall.ENOTCONN):
+		return "ENOTCONN"
+	}
+	return err.Error()
+}
+
+func indexOf(f []string, s string) int {
+	for i, x := range f {
+		if x == s {
+			return i
+		}
+	}
+	return -1
+}
+
+func parseDur(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	if d, err := time.ParseDuration(s); err == nil {
+		return d, nil
+	}
+	v, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad time %q", s)
+	}
+	return time.Duration(v * float64(time.Second)), nil
+}
+
+// parseSeg reads "FLAGS start:end(len) [ack N] [win N] [<opts>]" with
+// sequence numbers relative to seqBase and acks relative to ackBase.
+func parseSeg(f []string, seqBase, ackBase seq.Value) (Segment, error) {
+	var s Segment
+	if len(f) < 2 {
+		return s, fmt.Errorf("short segment")
+	}
+	for _, ch := range f[0] {
+		switch ch {
+		case 'S':
+			s.Flags |= wire.SYN
+		case 'F':
+			s.Flags |= wire.FIN
+		case 'R':
+			s.Flags |= wire.RST
+		case 'P':
+			s.Flags |= wire.PSH
+		case '.':
+			s.Flags |= wire.ACK
+		default:
+			return s, fmt.Errorf("bad flag %q", ch)
+		}
+	}
+	var a, b, n uint32
+	if _, err := fmt.Sscanf(f[1], "%d:%d(%d)", &a, &b, &n); err != nil {
+		return s, fmt.Errorf("bad range %q", f[1])
+	}
+	s.Seq = seqBase + seq.Value(a)
+	s.Payload = make([]byte, n)
+	for i := 2; i < len(f); i++ {
+		switch {
+		case f[i] == "ack" && i+1 < len(f):
+			v, _ := strconv.ParseUint(f[i+1], 10, 32)
+			s.Ack = ackBase + seq.Value(v)
+			i++
+		case f[i] == "win" && i+1 < len(f):
+			v, _ := strconv.ParseUint(f[i+1], 10, 16)
+			s.Wnd = uint16(v)
+			i++
+		case strings.HasPrefix(f[i], "<"):
+			opt := strings.Trim(strings.Join(f[i:], " "), "<>")
+			for _, o := range strings.Split(opt, ",") {
+				of := strings.Fields(o)
+				switch of[0] {
+				case "mss":
+					v, _ := strconv.Atoi(of[1])
+					s.Opts.MSS = uint16(v)
+				case "sackOK":
+					s.Opts.SACKPermitted = true
+				case "wscale":
+					v, _ := strconv.Atoi(of[1])
+					s.Opts.HasWScale, s.Opts.WScale = true, uint8(v)
+				case "TS":
+					s.Opts.HasTimestamp = true
+					v, _ := strconv.ParseUint(of[2], 10, 32)
+					e, _ := strconv.ParseUint(of[4], 10, 32)
+					s.Opts.TSVal, s.Opts.TSEcr = uint32(v), uint32(e)
+				case "nop":
+				}
+			}
+			i = len(f)
+		}
+	}
+	return s, nil
+}
+
+// matchSeg compares the fields the script line names: flags, range and
+// ack always; win and options only when written.
+func matchSeg(got, want *Segment, f []string) error {
+	switch {
+	case got.Flags != want.Flags:
+		return fmt.Errorf("flags differ")
+	case got.Seq != want.Seq || len(got.Payload) != len(want.Payload):
+		return fmt.Errorf("range differs")
+	case got.Flags&wire.ACK != 0 && got.Ack != want.Ack:
+		return fmt.Errorf("ack differs")
+	}
+	line := strings.Join(f, " ")
+	if strings.Contains(line, " win ") && got.Wnd != want.Wnd {
+		return fmt.Errorf("win %d, want %d", got.Wnd, want.Wnd)
+	}
+	if strings.Contains(line, "<") {
+		g, w := got.Opts, want.Opts
+		g.TSVal, g.TSEcr, w.TSVal, w.TSEcr = 0, 0, 0, 0
+		if g != w {
+			return fmt.Errorf("options %+v, want %+v", got.Opts, want.Opts)
+		}
+	}
+	return nil
+}

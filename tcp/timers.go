@@ -1,0 +1,180 @@
+package tcp
+
+import (
+	"syscall"
+	"time"
+
+	"github.com/tcpwave/tcpwave/clock"
+)
+
+// sampleRTT takes an RTT sample from the timestamp echo (RFC 7323 §4.1) or,
+// without timestamps, from the timed segment (Karn's rule: never from a
+// retransmitted one).
+func (c *Conn) sampleRTT(now clock.Instant, s *Segment, syn bool) {
+	var r time.Duration
+	switch {
+	case c.tsOK && s.Opts.HasTimestamp && s.Opts.TSEcr != 0:
+		r = time.Duration(c.tsNow(now)-s.Opts.TSEcr) * time.Millisecond
+		if r < 0 || r > c.cfg.RTOMax {
+			return
+		}
+	case c.rttTiming && s.Ack.GreaterThan(c.rttSeq):
+		r = now.Sub(c.rttStart)
+		c.rttTiming = false
+	default:
+		return
+	}
+	r = max(r, time.Microsecond)
+	// RFC 6298 §2.2 and §2.3.
+	if c.srtt == 0 {
+		c.srtt, c.rttvar = r, r/2
+		return
+	}
+	d := c.srtt - r
+	if d < 0 {
+		d = -d
+	}
+	c.rttvar = (3*c.rttvar + d) / 4
+	c.srtt = (7*c.srtt + r) / 8
+}
+
+// rtoFromRTT computes the RTO as Linux does: SRTT plus the larger of
+// 4*RTTVAR and the minimum RTO, within [RTOMin, RTOMax].
+func (c *Conn) rtoFromRTT() time.Duration {
+	if c.srtt == 0 {
+		return c.cfg.RTOInitial
+	}
+	rto := c.srtt + max(4*c.rttvar, c.cfg.RTOMin)
+	return min(max(rto, c.cfg.RTOMin), c.cfg.RTOMax)
+}
+
+// tsNow is our TSval clock: 1 kHz, as Linux's, plus a per-connection offset.
+func (c *Conn) tsNow(now clock.Instant) uint32 {
+	return uint32(now.Millis()) + c.tsOffset
+}
+
+// congestionOnAck grows the congestion window (RFC 5681 §3.1) and handles
+// NewReno's partial and full ACKs in recovery (RFC 6582 §3.2).
+func (c *Conn) congestionOnAck(acked uint32) {
+	mss := uint32(c.mss)
+	c.dupAcks = 0
+	if c.inRecovery {
+		if c.sndUna.GreaterEq(c.recover) {
+			c.inRecovery = false
+			c.cwnd = c.ssthresh
+		} else {
+			// Partial ACK: retransmit the next hole, deflate the window.
+			c.fastRexmit = true
+			c.cwnd = max(c.cwnd-min(c.cwnd, acked)+mss, mss)
+		}
+		return
+	}
+	if c.cwnd < c.ssthresh {
+		c.cwnd += min(acked, mss)
+	} else {
+		c.cwnd += max(mss*mss/c.cwnd, 1)
+	}
+	c.cwnd = min(c.cwnd, 1<<30)
+}
+
+// HandleTimeout runs every timer whose time has come.
+func (c *Conn) HandleTimeout(now clock.Instant) {
+	if c.closeAt <= now {
+		c.closeTimer(now)
+		return
+	}
+	if c.rtoAt <= now {
+		c.rtoTimer(now)
+	}
+	if c.persistAt <= now {
+		c.persistTimer(now)
+	}
+	if c.delackAt <= now {
+		c.delackAt = clock.Never
+		if c.pingpong {
+			c.pingpong = false // Linux: a missed delayed ACK leaves pingpong mode
+		}
+		c.ackNow = true
+	}
+}
+
+func (c *Conn) closeTimer(now clock.Instant) {
+	c.closeAt = clock.Never
+	switch c.state {
+	case TimeWait:
+		c.setState(Closed, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)")
+	case FinWait2:
+		c.setState(Closed, "orphaned FIN_WAIT_2 timed out (Linux tcp_fin_timeout)")
+	}
+}
+
+// retryLimit is how many RTO expirations the current state allows.
+func (c *Conn) retryLimit() int {
+	switch {
+	case c.state == SynSent:
+		return c.cfg.SynRetries
+	case c.state == SynRcvd && c.passive:
+		return c.cfg.SynAckRetries
+	case c.orphan:
+		return c.cfg.orphanRetries()
+	}
+	return c.cfg.Retries2
+}
+
+// rtoTimer is RFC 6298 §5.4–5.7: retransmit from SND.UNA, back off the
+// timer, collapse the congestion window; give up after the retry limit.
+func (c *Conn) rtoTimer(now clock.Instant) {
+	c.rtoAt = clock.Never
+	if c.sndUna == c.sndMax {
+		return
+	}
+	if c.retries >= c.retryLimit() {
+		c.err = syscall.ETIMEDOUT
+		why := "retransmission limit reached (Linux tcp_retries2): connection dropped"
+		switch {
+		case c.state == SynSent:
+			why = "SYN retries exhausted (Linux tcp_syn_retries)"
+		case c.state == SynRcvd && c.passive:
+			why = "SYN-ACK retries exhausted (Linux tcp_synack_retries)"
+		case c.orphan:
+			why = "orphan retries exhausted (Linux tcp_orphan_retries): dropped without RST"
+		}
+		c.setState(Closed, why)
+		return
+	}
+	c.retries++
+	flight := uint32(c.sndMax.Sub(c.sndUna))
+	c.ssthresh = max(flight/2, uint32(2*c.mss))
+	c.cwnd = uint32(c.mss)
+	c.inRecovery, c.dupAcks, c.fastRexmit = false, 0, false
+	c.rttTiming = false
+	c.sndNxt = c.sndUna
+	c.rto = min(c.rto*2, c.cfg.RTOMax)
+	if c.state == SynSent || c.state == SynRcvd {
+		c.sndNxt = c.iss
+	}
+}
+
+// persistTimer sends a zero-window probe (RFC 9293 §3.8.6.1) and backs off.
+func (c *Conn) persistTimer(now clock.Instant) {
+	c.persistAt = clock.Never
+	if c.sndWnd != 0 || c.sndNxt != c.sndUna {
+		return
+	}
+	c.probes++
+	if c.probes > c.retryLimit() {
+		c.err = syscall.ETIMEDOUT
+		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
+		return
+	}
+	c.probeNow = true
+}
+
+// persistBackoff is the interval before the next zero-window probe.
+func (c *Conn) persistBackoff() time.Duration {
+	d := c.rtoFromRTT()
+	for i := 0; i < c.probes && d < c.cfg.RTOMax; i++ {
+		d *= 2
+	}
+	return min(d, c.cfg.RTOMax)
+}

@@ -1,0 +1,100 @@
+package tcp
+
+import (
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// TWRecord is what a connection keeps once it reaches TIME_WAIT: enough to
+// re-ACK a retransmitted FIN, absorb old duplicates and judge a new SYN.
+// The stack keeps these small records instead of whole connections.
+type TWRecord struct {
+	RcvNxt   seq.Value // the peer's FIN is below this
+	SndNxt   seq.Value // our FIN is below this
+	TSOK     bool
+	TSRecent uint32
+	TSOffset uint32
+	Expire   clock.Instant
+}
+
+// TimeWaitAction says what a segment arriving in TIME_WAIT calls for.
+type TimeWaitAction uint8
+
+// The TIME_WAIT outcomes, after Linux's tcp_timewait_state_process.
+const (
+	TWDrop   TimeWaitAction = iota // absorb silently
+	TWAck                          // send an ACK of RCV.NXT (and the timer was restarted)
+	TWKill                         // a RST at RCV.NXT: forget the connection (tcp_rfc1337=0)
+	TWNewSyn                       // a new SYN that may reopen the 4-tuple (RFC 6191)
+)
+
+// Handle decides what a segment that reaches TIME_WAIT does, and restarts
+// the 2MSL timer where Linux does.
+func (tw *TWRecord) Handle(now clock.Instant, cfg *Config, s *Segment) TimeWaitAction {
+	restart := func() { tw.Expire = now.Add(cfg.TimeWait) }
+	if s.Seq == tw.RcvNxt && (s.Len() == 0 || s.Flags&wire.RST != 0) && s.Flags&wire.SYN == 0 {
+		// In window: only a bare ACK or a RST can be here.
+		if s.Flags&wire.RST != 0 {
+			return TWKill // RFC 1337's hazard; Linux's default kills the record
+		}
+		restart()
+		return TWDrop
+	}
+	if s.Flags&(wire.SYN|wire.RST|wire.ACK) == wire.SYN && tw.newSynAcceptable(s) {
+		return TWNewSyn
+	}
+	if s.Flags&wire.RST != 0 {
+		return TWDrop
+	}
+	if s.Flags&wire.ACK != 0 {
+		restart()
+	}
+	return TWAck // a retransmitted FIN or any other old segment is ACKed again
+}
+
+// newSynAcceptable is RFC 6191 (Linux tcp_timewait_state_process): a SYN
+// whose sequence number is beyond RCV.NXT, or whose timestamp is newer, may
+// start a new incarnation of the connection.
+func (tw *TWRecord) newSynAcceptable(s *Segment) bool {
+	if tw.TSOK && s.Opts.HasTimestamp {
+		return int32(s.Opts.TSVal-tw.TSRecent) > 0
+	}
+	return s.Seq.GreaterThan(tw.RcvNxt)
+}
+
+// Ack fills s with the ACK a TIME_WAIT connection sends.
+func (tw *TWRecord) Ack(now clock.Instant, s *Segment) {
+	*s = Segment{Seq: tw.SndNxt, Ack: tw.RcvNxt, Flags: wire.ACK}
+	if tw.TSOK {
+		s.Opts.HasTimestamp = true
+		s.Opts.TSVal = uint32(now.Millis()) + tw.TSOffset
+		s.Opts.TSEcr = tw.TSRecent
+	}
+}
+
+// TimeWaitRecord returns the TIME_WAIT record of a connection in TIME_WAIT.
+func (c *Conn) TimeWaitRecord() TWRecord {
+	return TWRecord{
+		RcvNxt:   c.rcvNxt,
+		SndNxt:   c.sndMax,
+		TSOK:     c.tsOK,
+		TSRecent: c.tsRecent,
+		TSOffset: c.tsOffset,
+		Expire:   c.closeAt,
+	}
+}
+
+// timeWaitArrive runs a segment through the TIME_WAIT rules for a
+// connection driven on its own (the stack uses records instead).
+func (c *Conn) timeWaitArrive(now clock.Instant, s *Segment) {
+	tw := c.TimeWaitRecord()
+	switch tw.Handle(now, c.cfg, s) {
+	case TWAck:
+		c.ackNow = true
+	case TWKill:
+		c.setState(Closed, "RST received in TIME_WAIT: record removed (Linux tcp_rfc1337=0)")
+		return
+	}
+	c.closeAt = tw.Expire
+}

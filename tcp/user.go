@@ -1,0 +1,204 @@
+package tcp
+
+import (
+	"errors"
+	"io"
+	"syscall"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// ErrWouldBlock is returned by Read and Write when the call cannot make
+// progress now; the driver waits for readiness and calls again.
+var ErrWouldBlock = syscall.EAGAIN
+
+// takeErr returns the pending error once, as Linux's sock_error does.
+func (c *Conn) takeErr() error {
+	err := c.err
+	c.err = nil
+	return err
+}
+
+// Err returns the pending error without consuming it.
+func (c *Conn) Err() error { return c.err }
+
+// Write queues p for sending (RFC 9293 §3.10.2 SEND) and returns how many
+// bytes it took. It returns ErrWouldBlock when the send buffer is full,
+// EPIPE after the write side is shut, and a pending error (ECONNRESET,
+// ETIMEDOUT, ...) once.
+func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
+	if c.err != nil {
+		return 0, c.takeErr()
+	}
+	switch {
+	case c.wrShut:
+		return 0, syscall.EPIPE
+	case c.state == Closed || c.state == Listen:
+		return 0, syscall.EPIPE
+	case c.state != SynSent && c.state != SynRcvd && c.state != Established && c.state != CloseWait:
+		return 0, syscall.EPIPE
+	}
+	n := min(len(p), c.sndBuf.free())
+	if n == 0 {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		return 0, ErrWouldBlock
+	}
+	c.sndBuf.writeAt(c.sndBuf.len(), p[:n])
+	c.sndBuf.commit(n)
+	return n, nil
+}
+
+// Read copies received bytes into p (RFC 9293 §3.10.3 RECEIVE). After the
+// data, it returns a pending error once, then io.EOF once the peer's FIN
+// was read or the read side is shut; ErrWouldBlock when nothing is there yet.
+func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
+	if c.rcvBuf.len() > 0 {
+		if len(p) == 0 {
+			return 0, nil
+		}
+		before := c.rcvAdv.Sub(c.rcvNxt)
+		n := c.rcvBuf.read(p)
+		if c.rcvBuf.len() == 0 && len(c.ooo) == 0 {
+			c.rcvBuf.release()
+		}
+		c.windowUpdate(before)
+		return n, nil
+	}
+	if c.finRcvd || c.rdShut {
+		return 0, io.EOF
+	}
+	if c.err != nil {
+		return 0, c.takeErr()
+	}
+	if c.state == Closed {
+		return 0, io.EOF
+	}
+	return 0, ErrWouldBlock
+}
+
+// windowUpdate sends an ACK when reading has at least doubled the window
+// (Linux tcp_cleanup_rbuf).
+func (c *Conn) windowUpdate(before seq.Size) {
+	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
+		return
+	}
+	if 2*int(before) > c.rcvBuf.max {
+		return
+	}
+	free := c.rcvBuf.free() >> c.rcvWScale << c.rcvWScale
+	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
+		c.ackNow = true
+	}
+}
+
+// Readable reports whether Read would return without ErrWouldBlock.
+func (c *Conn) Readable() bool {
+	return c.rcvBuf.len() > 0 || c.finRcvd || c.rdShut || c.err != nil || c.state == Closed
+}
+
+// Writable reports whether Write would return without ErrWouldBlock.
+func (c *Conn) Writable() bool {
+	if c.err != nil || c.wrShut || c.state == Closed {
+		return true
+	}
+	switch c.state {
+	case Established, CloseWait:
+		return c.sndBuf.free() > 0
+	}
+	return false
+}
+
+// Connected reports whether the handshake is over (or failed): the point at
+// which connect() returns.
+func (c *Conn) Connected() bool {
+	return c.state != SynSent && c.state != SynRcvd
+}
+
+// ErrNotConnected is returned for calls that need a connection that is not
+// there.
+var ErrNotConnected = syscall.ENOTCONN
+
+// CloseWrite shuts down the sending direction (shutdown(SHUT_WR)): a FIN
+// follows the queued data (RFC 9293 §3.10.4, per state).
+func (c *Conn) CloseWrite(now clock.Instant) error {
+	if c.wrShut {
+		return nil
+	}
+	switch c.state {
+	case SynSent:
+		c.wrShut = true
+		c.setState(Closed, "shutdown(SHUT_WR) in SYN_SENT: connection abandoned (Linux tcp_close_state)")
+	case SynRcvd, Established:
+		c.queueFin()
+		c.setState(FinWait1, "shutdown(SHUT_WR) or close(): FIN queued (RFC 9293 §3.10.4)")
+	case CloseWait:
+		c.queueFin()
+		c.setState(LastAck, "close() in CLOSE_WAIT: FIN queued (RFC 9293 §3.10.4)")
+	case Closed, Listen:
+		return ErrNotConnected
+	default:
+		c.wrShut = true
+	}
+	return nil
+}
+
+func (c *Conn) queueFin() {
+	c.wrShut = true
+	c.finQ = true
+	c.finSeq = c.dataBase().Add(seq.Size(c.sndBuf.len()))
+}
+
+// CloseRead shuts down the receiving direction (shutdown(SHUT_RD)).
+func (c *Conn) CloseRead() {
+	c.rdShut = true
+}
+
+// Close is the user's last close (RFC 9293 §3.10.4 CLOSE): the connection
+// becomes an orphan that finishes its close alone. With unread data it is
+// aborted with RST instead (RFC 2525 §2.17; Linux TCPAbortOnClose).
+func (c *Conn) Close(now clock.Instant) {
+	if c.orphan {
+		return
+	}
+	unread := c.rcvBuf.len() > 0 || len(c.ooo) > 0
+	c.orphan = true
+	c.rdShut = true
+	if unread && c.state != SynSent && c.state != Closed {
+		c.abort("close() with unread data: RST instead of FIN (RFC 2525 §2.17, Linux TCPAbortOnClose)")
+		return
+	}
+	switch c.state {
+	case SynSent:
+		c.setState(Closed, "close() in SYN_SENT (RFC 9293 §3.10.4)")
+	case FinWait2:
+		c.closeAt = now.Add(c.cfg.FinTimeout)
+	default:
+		if err := c.CloseWrite(now); err != nil && !errors.Is(err, ErrNotConnected) {
+			c.err = err
+		}
+	}
+	if c.state == Closed {
+		c.rcvBuf = ring{max: c.rcvBuf.max}
+	}
+}
+
+// Abort resets the connection (RFC 9293 §3.10.5 ABORT; close() with
+// SO_LINGER {on, 0}): a RST goes out in synchronized states and SYN_RCVD.
+func (c *Conn) Abort(now clock.Instant) {
+	c.orphan = true
+	c.rdShut, c.wrShut = true, true
+	c.abort("abort (SO_LINGER 0 close): RST sent (RFC 9293 §3.10.5)")
+}
+
+func (c *Conn) abort(why string) {
+	switch c.state {
+	case SynRcvd, Established, FinWait1, FinWait2, CloseWait:
+		c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
+	}
+	c.rcvBuf = ring{max: c.rcvBuf.max}
+	c.setState(Closed, why)
+}
