@@ -73,6 +73,7 @@ type Conn struct {
 	rdShut     bool      // no more reads (close or SHUT_RD)
 	wrShut     bool      // no more writes by the user
 	orphan     bool      // the user has closed the connection
+	noDelay    bool      // TCP_NODELAY set on this connection
 	passive    bool      // opened by a listener
 	sndWScale  uint8
 	rcvWScale  uint8

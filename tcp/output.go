@@ -181,7 +181,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 // nagleHolds is Nagle's algorithm with Minshall's change, as Linux has it:
 // hold a small segment while an earlier small segment is unacknowledged.
 func (c *Conn) nagleHolds() bool {
-	if c.cfg.NoDelay || c.finQ {
+	if c.NoDelay() || c.finQ {
 		return false // close() pushes with Nagle off (Linux tcp_send_fin)
 	}
 	return c.sndUna != c.sndMax && c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessEq(c.sndNxt)

@@ -5,17 +5,14 @@
 // (WriteLadder), and an `ss -tan -o` style connection table (WriteTable).
 //
 // Segments are carried as text in packetdrill notation ("S. 0:0(0) ack 1
-// win 65535 <mss 1460>"); FormatSegment produces that text from parsed TCP
-// header fields.
+// win 65535 <mss 1460>"); a Relativizer produces that text from parsed
+// packets, relative to each side's ISN.
 package trace
 
 import (
-	"strconv"
-	"strings"
 	"sync"
 
 	"github.com/tcpwave/tcpwave/clock"
-	"github.com/tcpwave/tcpwave/wire"
 )
 
 // Kind says what sort of fact an Event records.
@@ -42,6 +39,7 @@ type Event struct {
 	Seg    string        // send/recv/drop: the segment in packetdrill notation
 	Call   string        // app events: "connect", "close", "read", "shutdown(SHUT_WR)", ...
 	Result string        // app events: return value or error name: "EOF", "ECONNRESET", "5", "ok"
+	Conn   string        // state events: the connection, "local>remote" (a listener: its address)
 }
 
 // Recorder collects events. The zero value is ready to use, and a Recorder
@@ -104,72 +102,4 @@ func (r *Recorder) Segments(host string, kind Kind) []string {
 		}
 	}
 	return out
-}
-
-// FormatSegment writes a TCP segment in packetdrill notation:
-//
-//	flags start:end(len) [ack N] win W [urg U] [<options>]
-//
-// for example "S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,wscale 7>" or
-// "P. 1:101(100) ack 1 win 502". Numbers are made relative: the sequence
-// number is shown minus base, while the acknowledgment number and the SACK
-// block edges, which count in the peer's sequence space, are shown minus
-// peerBase. A host formatting a segment it sends passes its ISS and IRS; a
-// host formatting a segment it received passes its IRS and ISS, which yields
-// the same text the sender wrote. payloadLen is the number of data
-// bytes (SYN and FIN are not counted, as in packetdrill).
-//
-// Options are listed in a fixed order — mss, sackOK, TS, wscale, sack —
-// without NOP padding, whatever their order on the wire.
-func FormatSegment(f wire.TCPFields, payloadLen int, base, peerBase uint32) string {
-	var b strings.Builder
-	b.WriteString(f.Flags.String())
-	start := f.Seq - base
-	b.WriteByte(' ')
-	b.WriteString(strconv.FormatUint(uint64(start), 10))
-	b.WriteByte(':')
-	b.WriteString(strconv.FormatUint(uint64(start+uint32(payloadLen)), 10))
-	b.WriteByte('(')
-	b.WriteString(strconv.Itoa(payloadLen))
-	b.WriteByte(')')
-	if f.Flags.Has(wire.ACK) {
-		b.WriteString(" ack ")
-		b.WriteString(strconv.FormatUint(uint64(f.Ack-peerBase), 10))
-	}
-	b.WriteString(" win ")
-	b.WriteString(strconv.Itoa(int(f.Window)))
-	if f.Flags.Has(wire.URG) {
-		b.WriteString(" urg ")
-		b.WriteString(strconv.Itoa(int(f.Urgent)))
-	}
-	var opts []string
-	o := f.Options
-	if o.MSS != 0 {
-		opts = append(opts, "mss "+strconv.Itoa(int(o.MSS)))
-	}
-	if o.SACKPermitted {
-		opts = append(opts, "sackOK")
-	}
-	if o.HasTimestamp {
-		opts = append(opts, "TS val "+strconv.FormatUint(uint64(o.TSVal), 10)+
-			" ecr "+strconv.FormatUint(uint64(o.TSEcr), 10))
-	}
-	if o.HasWScale {
-		opts = append(opts, "wscale "+strconv.Itoa(int(o.WScale)))
-	}
-	if n := int(o.NumSACK); n > 0 {
-		n = min(n, wire.MaxSACKBlocks)
-		s := "sack"
-		for _, blk := range o.SACK[:n] {
-			s += " " + strconv.FormatUint(uint64(blk.Left-peerBase), 10) +
-				":" + strconv.FormatUint(uint64(blk.Right-peerBase), 10)
-		}
-		opts = append(opts, s)
-	}
-	if len(opts) > 0 {
-		b.WriteString(" <")
-		b.WriteString(strings.Join(opts, ","))
-		b.WriteByte('>')
-	}
-	return b.String()
 }

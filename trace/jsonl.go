@@ -23,6 +23,7 @@ type jsonEvent struct {
 	Seg    string `json:"seg,omitempty"`
 	Call   string `json:"call,omitempty"`
 	Result string `json:"result,omitempty"`
+	Conn   string `json:"conn,omitempty"`
 }
 
 // WriteJSONL writes events as JSON Lines, one object per line, with keys in
@@ -51,6 +52,7 @@ func WriteJSONL(w io.Writer, events []Event) error {
 			Seg:    e.Seg,
 			Call:   e.Call,
 			Result: e.Result,
+			Conn:   e.Conn,
 		}
 		if err := enc.Encode(&je); err != nil { // Encode ends the line
 			return err
@@ -89,6 +91,7 @@ func ReadJSONL(r io.Reader) ([]Event, error) {
 				Seg:    je.Seg,
 				Call:   je.Call,
 				Result: je.Result,
+				Conn:   je.Conn,
 			})
 		}
 		if err != nil { // io.EOF

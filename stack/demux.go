@@ -1,0 +1,151 @@
+package stack
+
+import (
+	"net/netip"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// HandlePacket takes one IP packet from the link. Malformed packets and
+// packets for other hosts are counted and dropped; the rest go to their
+// connection, TIME_WAIT record or listener, or draw a RST.
+func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
+	s.now = now
+	var p wire.Packet
+	if err := wire.ParsePacket(pkt, &p); err != nil {
+		s.counters.InErrs++
+		if s.obs != nil {
+			s.obs.PacketDropped(now, pkt, err)
+		}
+		return
+	}
+	if !s.hasAddr(p.Dst) {
+		if s.obs != nil {
+			s.obs.PacketDropped(now, pkt, errNotOurs)
+		}
+		return
+	}
+	s.counters.InSegs++
+	if s.obs != nil {
+		s.obs.PacketReceived(now, pkt)
+	}
+	seg := tcp.Segment{
+		Seq: seq.Value(p.TCP.Seq), Ack: seq.Value(p.TCP.Ack), Flags: p.TCP.Flags,
+		Wnd: p.TCP.Window, Opts: p.TCP.Options, Payload: p.Payload,
+	}
+	t := Tuple{Local: netip.AddrPortFrom(p.Dst, p.TCP.DstPort), Remote: netip.AddrPortFrom(p.Src, p.TCP.SrcPort)}
+	if so := s.conns[t]; so != nil {
+		if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&wire.ACK != 0 &&
+			len(so.parent.acceptQ) >= so.parent.backlog {
+			// Linux drops the handshake's last ACK while the accept queue is
+			// full; the SYN-ACK is retransmitted later.
+			s.counters.ListenOverflows++
+			s.counters.ListenDrops++
+			return
+		}
+		so.conn.HandleSegment(now, &seg)
+		s.after(so)
+		return
+	}
+	if e := s.tw[t]; e != nil {
+		s.timeWaitArrive(now, e, &seg)
+		return
+	}
+	if l := s.findListener(t); l != nil {
+		s.listenArrive(now, l, t, &seg, 0, false)
+		return
+	}
+	s.strayArrive(t, &seg)
+}
+
+type stackError string
+
+func (e stackError) Error() string { return string(e) }
+
+const errNotOurs = stackError("stack: packet for an address that is not ours")
+
+// findListener finds the listener for a local address: an exact match
+// first, then the wildcard; within a SO_REUSEPORT group the 4-tuple's hash
+// picks one.
+func (s *Stack) findListener(t Tuple) *Socket {
+	ls := s.listeners[t.Local]
+	if len(ls) == 0 {
+		wild := netip.IPv4Unspecified()
+		if t.Local.Addr().Is6() {
+			wild = netip.IPv6Unspecified()
+		}
+		ls = s.listeners[netip.AddrPortFrom(wild, t.Local.Port())]
+	}
+	switch len(ls) {
+	case 0:
+		return nil
+	case 1:
+		return ls[0]
+	}
+	return ls[s.hash32(t, 1)%uint32(len(ls))]
+}
+
+// listenArrive is RFC 9293 §3.10.7.2, LISTEN.
+func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Segment, isn seq.Value, haveISN bool) {
+	switch {
+	case seg.Flags&wire.RST != 0:
+		return // first: ignore a RST
+	case seg.Flags&wire.ACK != 0:
+		s.reply(t, seg.Ack, 0, wire.RST) // second: <SEQ=SEG.ACK><CTL=RST>
+		return
+	case seg.Flags&wire.SYN == 0:
+		return // fourth: anything else is dropped
+	}
+	// third: a SYN.
+	if l.synRcvd >= min(l.backlog, s.opts.MaxSynBacklog) || len(l.acceptQ) >= l.backlog {
+		s.counters.ListenDrops++
+		if len(l.acceptQ) >= l.backlog {
+			s.counters.ListenOverflows++
+		}
+		return
+	}
+	if !haveISN {
+		isn = s.isn(now, t)
+	}
+	c := &Socket{st: s, tuple: t, parent: l, heapIdx: -1, deadline: clock.Never,
+		reuseAddr: l.reuseAddr, reusePort: l.reusePort}
+	c.conn = tcp.NewPassive(&s.opts.TCP, c, now, isn, s.tsOffset(t), seg)
+	l.synRcvd++
+	s.conns[t] = c
+	s.hold(t.Local.Port(), c)
+	s.after(c)
+}
+
+// strayArrive is RFC 9293 §3.10.7.1: a segment for no connection draws a
+// RST unless it is one.
+func (s *Stack) strayArrive(t Tuple, seg *tcp.Segment) {
+	switch {
+	case seg.Flags&wire.RST != 0:
+	case seg.Flags&wire.ACK != 0:
+		s.reply(t, seg.Ack, 0, wire.RST)
+	default:
+		s.reply(t, 0, seg.Seq.Add(seg.Len()), wire.RST|wire.ACK)
+	}
+}
+
+// reply queues a control segment made by the stack.
+func (s *Stack) reply(t Tuple, sq, ack seq.Value, flags wire.Flags) {
+	s.ctl = append(s.ctl, ctlSeg{t: t, seg: tcp.Segment{Seq: sq, Ack: ack, Flags: flags}})
+}
+
+// StateChanged implements tcp.Observer for the socket's connection; it is
+// called by the connection, not by users.
+func (so *Socket) StateChanged(c *tcp.Conn, from, to tcp.State, why string) {
+	s := so.st
+	if l := so.parent; l != nil && from == tcp.SynRcvd {
+		l.synRcvd--
+		if to == tcp.Established {
+			l.acceptQ = append(l.acceptQ, so)
+			s.touch(l)
+		}
+	}
+	s.stateChanged(so, from, to, why)
+}

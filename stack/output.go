@@ -1,0 +1,120 @@
+package stack
+
+import (
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// maxHeaders is room for an IPv6 header and a TCP header with 40 bytes of
+// options: payload is placed after it and moved down once the headers are
+// known.
+const maxHeaders = 40 + 60
+
+// PollPacket writes the next IP packet to send into buf and returns its
+// length, or 0 when there is nothing to send. buf must hold MTU bytes.
+// Every packet the stack sends leaves through here.
+func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
+	s.now = now
+	for len(s.ctl) > 0 {
+		c := s.ctl[0]
+		s.ctl = s.ctl[1:]
+		if len(s.ctl) == 0 {
+			s.ctl = nil
+		}
+		if c.seg.Flags&wire.RST != 0 {
+			s.counters.OutRsts++
+		}
+		if n := s.encode(now, buf, c.t, &c.seg); n > 0 {
+			return n
+		}
+	}
+	for len(s.dirty) > 0 {
+		so := s.dirty[0]
+		if so.conn != nil && !so.detached && len(buf) >= maxHeaders+so.conn.MSS() &&
+			so.conn.Poll(now, &s.seg, buf[maxHeaders:]) {
+			if s.seg.Flags&wire.RST != 0 {
+				s.counters.OutRsts++
+			}
+			if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
+				return n
+			}
+			continue
+		}
+		s.dirty[0] = nil
+		s.dirty = s.dirty[1:]
+		if len(s.dirty) == 0 {
+			s.dirty = s.dirty[:0:0]
+		}
+		so.isDirty = false
+		s.settle(so)
+	}
+	return 0
+}
+
+// settle runs once a connection has nothing more to send: it refreshes
+// its timer and turns TIME_WAIT into a record or forgets a closed
+// connection.
+func (s *Stack) settle(so *Socket) {
+	if so.conn == nil || so.detached {
+		return
+	}
+	c := so.conn
+	if d := c.TotalRetransmits() - so.retransSeen; d > 0 {
+		s.counters.RetransSegs += uint64(d)
+		so.retransSeen = c.TotalRetransmits()
+	}
+	switch {
+	case c.State() == tcp.TimeWait:
+		s.enterTimeWait(so)
+		s.touch(so)
+	case c.Released():
+		delete(s.conns, so.tuple)
+		s.timers.remove(so)
+		so.detached = true
+		if so.bound && !(so.userBound && so.refs > 0) {
+			s.release(so.tuple.Local.Port(), so)
+			so.bound = false
+		}
+		if so.parent != nil && !inQueue(so.parent, so) {
+			so.parent = nil
+		}
+		s.touch(so)
+	default:
+		s.timers.update(so, c.Deadline())
+	}
+}
+
+func inQueue(l, so *Socket) bool {
+	for _, c := range l.acceptQ {
+		if c == so {
+			return true
+		}
+	}
+	return false
+}
+
+// encode builds the IP packet for seg on tuple t; the payload already sits
+// at buf[maxHeaders:].
+func (s *Stack) encode(now clock.Instant, buf []byte, t Tuple, seg *tcp.Segment) int {
+	p := wire.Packet{
+		Src: t.Local.Addr(),
+		Dst: t.Remote.Addr(),
+		TCP: wire.TCPFields{
+			SrcPort: t.Local.Port(), DstPort: t.Remote.Port(),
+			Seq: uint32(seg.Seq), Ack: uint32(seg.Ack), Flags: seg.Flags,
+			Window: seg.Wnd, Options: seg.Opts,
+		},
+		Payload: seg.Payload,
+	}
+	s.ipID++
+	n, err := wire.EncodePacket(buf, &p, s.opts.TTL, s.ipID)
+	if err != nil {
+		return 0 // cannot happen with a buffer of MTU bytes; the segment is dropped
+	}
+	s.counters.OutSegs++
+	if s.obs != nil {
+		s.obs.PacketSent(now, buf[:n])
+	}
+	return n
+}

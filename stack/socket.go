@@ -1,0 +1,420 @@
+package stack
+
+import (
+	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
+)
+
+// Shutdown directions, as shutdown(2) names them.
+const (
+	ShutRD   = 0
+	ShutWR   = 1
+	ShutRDWR = 2
+)
+
+// Socket is what a file descriptor refers to: unbound, listening, or one
+// connection. Handles share a Socket through Ref; the connection is closed
+// when the last handle is.
+type Socket struct {
+	st        *Stack
+	tuple     Tuple
+	bound     bool // holds tuple.Local's port in the bind table
+	userBound bool // bound by an explicit Bind
+	conn      *tcp.Conn
+	detached  bool // the connection moved to a TIME_WAIT record or was released
+	listening bool
+	backlog   int
+	acceptQ   []*Socket
+	synRcvd   int     // children still in SYN_RCVD
+	parent    *Socket // the listener, until accepted
+	refs      int
+	reuseAddr bool
+	reusePort bool
+	lingerOn  bool
+	linger    time.Duration
+
+	isDirty, isTouched bool
+	heapIdx            int
+	deadline           clock.Instant
+	retransSeen        int
+}
+
+// NewSocket returns an unbound socket with one handle.
+func (s *Stack) NewSocket() *Socket {
+	return &Socket{st: s, refs: 1, heapIdx: -1, deadline: clock.Never}
+}
+
+// Ref adds a handle to the socket (dup(2)).
+func (so *Socket) Ref() { so.refs++ }
+
+// Refs returns the number of open handles.
+func (so *Socket) Refs() int { return so.refs }
+
+// SetReuseAddr sets SO_REUSEADDR.
+func (so *Socket) SetReuseAddr(on bool) { so.reuseAddr = on }
+
+// SetReusePort sets SO_REUSEPORT.
+func (so *Socket) SetReusePort(on bool) { so.reusePort = on }
+
+// SetLinger sets SO_LINGER: with on and d == 0 close aborts with RST; with
+// d > 0 the driver makes close wait up to d for the FIN to be ACKed.
+func (so *Socket) SetLinger(on bool, d time.Duration) { so.lingerOn, so.linger = on, max(d, 0) }
+
+// Linger returns the SO_LINGER setting.
+func (so *Socket) Linger() (bool, time.Duration) { return so.lingerOn, so.linger }
+
+// SetNoDelay sets TCP_NODELAY.
+func (so *Socket) SetNoDelay(on bool) {
+	if so.conn != nil {
+		so.conn.SetNoDelay(on)
+		so.st.afterUser(so)
+	}
+}
+
+// Local returns the bound local address.
+func (so *Socket) Local() netip.AddrPort { return so.tuple.Local }
+
+// Remote returns the peer's address, if connected.
+func (so *Socket) Remote() netip.AddrPort { return so.tuple.Remote }
+
+// Conn returns the connection (nil for unconnected and listening sockets).
+func (so *Socket) Conn() *tcp.Conn { return so.conn }
+
+// State returns the socket's TCP state as the user sees it.
+func (so *Socket) State() tcp.State {
+	switch {
+	case so.listening:
+		return tcp.Listen
+	case so.conn == nil || so.detached:
+		return tcp.Closed
+	}
+	return so.conn.State()
+}
+
+// Bind binds the socket to a local address under Linux's rules: EINVAL if
+// already bound, EADDRNOTAVAIL for an address that is not ours,
+// EADDRINUSE on a conflict. Port 0 picks an ephemeral port.
+func (so *Socket) Bind(ap netip.AddrPort) error {
+	s := so.st
+	if so.bound || so.conn != nil {
+		return syscall.EINVAL
+	}
+	a := ap.Addr().Unmap()
+	if !a.IsValid() || (!a.IsUnspecified() && !s.hasAddr(a)) {
+		return syscall.EADDRNOTAVAIL
+	}
+	port := ap.Port()
+	if port == 0 {
+		p, err := s.ephemeralPort(so, a)
+		if err != nil {
+			return err
+		}
+		port = p
+	} else if s.bindConflict(so, a, port, false) {
+		return syscall.EADDRINUSE
+	}
+	so.tuple.Local = netip.AddrPortFrom(a, port)
+	so.userBound = true
+	s.hold(port, so)
+	return nil
+}
+
+// Listen makes a bound (or, if unbound, ephemeral) socket a listener.
+func (so *Socket) Listen(backlog int) error {
+	s := so.st
+	if so.conn != nil {
+		return syscall.EINVAL
+	}
+	if so.listening {
+		so.backlog = clampBacklog(backlog, s.opts.SomaxConn)
+		return nil
+	}
+	if !so.bound {
+		if err := so.Bind(netip.AddrPortFrom(netip.IPv4Unspecified(), 0)); err != nil {
+			return err
+		}
+	}
+	if s.bindConflict(so, so.tuple.Local.Addr(), so.tuple.Local.Port(), true) {
+		return syscall.EADDRINUSE
+	}
+	so.listening = true
+	so.backlog = clampBacklog(backlog, s.opts.SomaxConn)
+	s.listeners[so.tuple.Local] = append(s.listeners[so.tuple.Local], so)
+	if s.obs != nil {
+		s.obs.StateChanged(s.now, so.tuple, tcp.Closed, tcp.Listen, "listen() called")
+	}
+	return nil
+}
+
+func clampBacklog(b, limit int) int {
+	return min(max(b, 1), limit)
+}
+
+// Connect starts an active open to remote. It returns at once; Connected
+// tells when the handshake is over.
+func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
+	s := so.st
+	s.now = now
+	switch {
+	case so.listening:
+		return syscall.EINVAL
+	case so.conn != nil && !so.detached:
+		return syscall.EISCONN
+	case so.conn != nil:
+		return syscall.EINVAL
+	}
+	ra := remote.Addr().Unmap()
+	if !ra.IsValid() || ra.IsUnspecified() || remote.Port() == 0 {
+		return syscall.EINVAL
+	}
+	remote = netip.AddrPortFrom(ra, remote.Port())
+	if !so.bound || so.tuple.Local.Addr().IsUnspecified() {
+		la, ok := s.sourceAddr(ra)
+		if !ok {
+			return syscall.ENETUNREACH
+		}
+		if !so.bound {
+			p, err := s.ephemeralPort(so, la)
+			if err != nil {
+				return err
+			}
+			so.tuple.Local = netip.AddrPortFrom(la, p)
+			s.hold(p, so)
+		} else {
+			so.tuple.Local = netip.AddrPortFrom(la, so.tuple.Local.Port())
+		}
+	}
+	t := Tuple{Local: so.tuple.Local, Remote: remote}
+	if s.conns[t] != nil || s.tw[t] != nil {
+		return syscall.EADDRNOTAVAIL
+	}
+	so.tuple = t
+	so.conn = tcp.NewActive(&s.opts.TCP, so, now, s.isn(now, t), s.tsOffset(t))
+	s.conns[t] = so
+	s.afterUser(so)
+	return nil
+}
+
+// sourceAddr picks the local address for a destination of remote's family.
+func (s *Stack) sourceAddr(remote netip.Addr) (netip.Addr, bool) {
+	for _, a := range s.opts.Addrs {
+		if a.Is4() == remote.Is4() {
+			return a, true
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// Accept returns the next established connection, or EAGAIN.
+func (so *Socket) Accept() (*Socket, error) {
+	if !so.listening {
+		return nil, syscall.EINVAL
+	}
+	if len(so.acceptQ) == 0 {
+		return nil, syscall.EAGAIN
+	}
+	c := so.acceptQ[0]
+	so.acceptQ[0] = nil
+	so.acceptQ = so.acceptQ[1:]
+	if len(so.acceptQ) == 0 {
+		so.acceptQ = nil
+	}
+	c.parent = nil
+	c.refs = 1
+	return c, nil
+}
+
+// Acceptable reports whether Accept would return a connection.
+func (so *Socket) Acceptable() bool { return len(so.acceptQ) > 0 || !so.listening }
+
+// Read reads received data (see tcp.Conn.Read).
+func (so *Socket) Read(now clock.Instant, p []byte) (int, error) {
+	if so.conn == nil {
+		return 0, syscall.ENOTCONN
+	}
+	so.st.now = now
+	n, err := so.conn.Read(now, p)
+	if !so.detached {
+		so.st.afterUser(so)
+	}
+	return n, err
+}
+
+// Write queues data (see tcp.Conn.Write).
+func (so *Socket) Write(now clock.Instant, p []byte) (int, error) {
+	if so.conn == nil {
+		return 0, syscall.EPIPE
+	}
+	so.st.now = now
+	n, err := so.conn.Write(now, p)
+	if !so.detached {
+		so.st.afterUser(so)
+	}
+	return n, err
+}
+
+// Shutdown shuts down one or both directions (shutdown(2)); it acts at
+// once whatever the number of handles.
+func (so *Socket) Shutdown(now clock.Instant, how int) error {
+	if so.listening {
+		return syscall.ENOTCONN
+	}
+	if so.conn == nil {
+		return syscall.ENOTCONN
+	}
+	if how < ShutRD || how > ShutRDWR {
+		return syscall.EINVAL
+	}
+	so.st.now = now
+	if how != ShutWR {
+		so.conn.CloseRead()
+	}
+	var err error
+	if how != ShutRD && !so.detached {
+		err = so.conn.CloseWrite(now)
+	}
+	if !so.detached {
+		so.st.afterUser(so)
+	}
+	return err
+}
+
+// Readable reports whether Read would not return EAGAIN.
+func (so *Socket) Readable() bool {
+	return so.conn == nil || so.detached || so.conn.Readable()
+}
+
+// Writable reports whether Write would not return EAGAIN.
+func (so *Socket) Writable() bool {
+	return so.conn == nil || so.detached || so.conn.Writable()
+}
+
+// Connected reports whether a Connect has finished (or failed).
+func (so *Socket) Connected() bool {
+	return so.conn == nil || so.detached || so.conn.Connected()
+}
+
+// Closing reports whether a closed connection is still sending its FIN
+// (FIN_WAIT_1, CLOSING, LAST_ACK): SO_LINGER waits while this holds.
+func (so *Socket) Closing() bool {
+	if so.conn == nil || so.detached {
+		return false
+	}
+	switch so.conn.State() {
+	case tcp.FinWait1, tcp.Closing, tcp.LastAck:
+		return true
+	}
+	return false
+}
+
+// ConnectError returns the error a failed Connect ended with, once.
+func (so *Socket) ConnectError() error {
+	if so.conn == nil {
+		return nil
+	}
+	if so.conn.State() == tcp.Closed || so.detached {
+		if err := so.conn.Err(); err != nil {
+			_, err = so.conn.Read(so.st.now, nil)
+			return err
+		}
+		return syscall.ECONNREFUSED
+	}
+	return nil
+}
+
+// Close drops one handle; the last one closes the socket (close(2)): a
+// listener stops and resets its unaccepted connections, a connection sends
+// its FIN (RST with unread data, or with SO_LINGER {on, 0}).
+func (so *Socket) Close(now clock.Instant) {
+	if so.refs <= 0 {
+		return
+	}
+	so.refs--
+	if so.refs > 0 {
+		return
+	}
+	s := so.st
+	s.now = now
+	switch {
+	case so.listening:
+		s.closeListener(now, so)
+	case so.conn != nil && !so.detached:
+		if so.lingerOn && so.linger == 0 {
+			s.counters.TCPAbortOnLinger++
+			so.conn.Abort(now)
+		} else {
+			if so.conn.RecvQ() > 0 {
+				s.counters.TCPAbortOnClose++
+			}
+			so.conn.Close(now)
+		}
+		s.afterUser(so)
+	default:
+		if so.bound && (so.conn == nil || so.detached) {
+			s.release(so.tuple.Local.Port(), so)
+			so.bound = false
+		}
+		so.conn = nil
+	}
+}
+
+func (s *Stack) closeListener(now clock.Instant, so *Socket) {
+	so.listening = false
+	ls := s.listeners[so.tuple.Local]
+	for i, l := range ls {
+		if l == so {
+			ls = append(ls[:i], ls[i+1:]...)
+			break
+		}
+	}
+	if len(ls) == 0 {
+		delete(s.listeners, so.tuple.Local)
+	} else {
+		s.listeners[so.tuple.Local] = ls
+	}
+	if s.obs != nil {
+		s.obs.StateChanged(now, so.tuple, tcp.Listen, tcp.Closed, "close() on a listener")
+	}
+	// Unaccepted connections are reset; half-open ones are dropped
+	// (Linux inet_csk_listen_stop).
+	for _, c := range so.acceptQ {
+		c.parent = nil
+		c.refs = 0
+		c.conn.Abort(now)
+		s.after(c)
+	}
+	so.acceptQ = nil
+	for _, c := range s.conns {
+		if c.parent == so {
+			c.parent = nil
+			c.conn.Abort(now)
+			s.after(c)
+		}
+	}
+	s.release(so.tuple.Local.Port(), so)
+	so.bound = false
+}
+
+// CloseAll closes every handle of every socket, as the exit of a process
+// closes its descriptors: listeners stop, connections send their FIN.
+func (s *Stack) CloseAll(now clock.Instant) {
+	s.now = now
+	var all []*Socket
+	for _, ls := range s.listeners {
+		all = append(all, ls...)
+	}
+	for _, c := range s.conns {
+		all = append(all, c)
+	}
+	sortSockets(all)
+	for _, so := range all {
+		if so.listening || (so.refs > 0 && so.parent == nil) {
+			so.refs = 1
+			so.Close(now)
+		}
+	}
+}

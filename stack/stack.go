@@ -1,0 +1,268 @@
+// Package stack is the sans-IO host: it owns the connections of one
+// network host, demultiplexes arriving packets by 4-tuple, runs listeners
+// with SYN and accept queues, allocates ports under Linux's bind rules,
+// keeps TIME_WAIT as small records, answers strays with RST, and turns
+// segments into IP packets. Like package tcp it never reads a clock, starts
+// a goroutine, takes a lock or does I/O: time comes in as an argument.
+package stack
+
+import (
+	"fmt"
+	"net/netip"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
+)
+
+// Options configures a Stack. Start from DefaultOptions.
+type Options struct {
+	TCP           tcp.Config
+	Addrs         []netip.Addr // the host's own addresses
+	EphemeralLow  uint16       // ip_local_port_range, low end (32768)
+	EphemeralHigh uint16       // ip_local_port_range, high end (60999)
+	SomaxConn     int          // largest accept backlog (net.core.somaxconn, 4096)
+	MaxSynBacklog int          // half-open connections per listener (tcp_max_syn_backlog, 128 on small hosts)
+	TTL           uint8        // ip_default_ttl (64)
+	MTU           int          // link MTU; packets are never larger (1500)
+	ISNKey        [16]byte     // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
+	// ISN, if set, replaces RFC 6528's ISN generator: for tests and
+	// scenarios that need colliding sequence numbers. Never set it on a
+	// real network.
+	ISN func(now clock.Instant, t Tuple) uint32
+}
+
+// DefaultOptions returns Linux's defaults for the given addresses.
+func DefaultOptions(addrs ...netip.Addr) Options {
+	return Options{
+		TCP:           tcp.DefaultConfig(),
+		Addrs:         addrs,
+		EphemeralLow:  32768,
+		EphemeralHigh: 60999,
+		SomaxConn:     4096,
+		MaxSynBacklog: 128,
+		TTL:           64,
+		MTU:           1500,
+	}
+}
+
+// Validate reports the first option that is out of range.
+func (o *Options) Validate() error {
+	if err := o.TCP.Validate(); err != nil {
+		return err
+	}
+	switch {
+	case len(o.Addrs) == 0:
+		return fmt.Errorf("stack: no local address")
+	case o.EphemeralLow == 0 || o.EphemeralLow > o.EphemeralHigh:
+		return fmt.Errorf("stack: bad ephemeral range %d-%d", o.EphemeralLow, o.EphemeralHigh)
+	case o.SomaxConn < 1 || o.MaxSynBacklog < 1:
+		return fmt.Errorf("stack: SomaxConn and MaxSynBacklog must be positive")
+	case o.MTU < 68+40 || o.MTU > 65535:
+		return fmt.Errorf("stack: MTU %d out of range", o.MTU)
+	}
+	for _, a := range o.Addrs {
+		if !a.IsValid() || a.IsUnspecified() {
+			return fmt.Errorf("stack: bad local address %v", a)
+		}
+	}
+	return nil
+}
+
+// Tuple names a connection from this host's side.
+type Tuple struct {
+	Local, Remote netip.AddrPort
+}
+
+// Observer hears every packet the stack sends and receives and every state
+// change of its connections (TIME_WAIT records included). A Stack calls it
+// synchronously; it must not call back into the Stack.
+type Observer interface {
+	PacketSent(now clock.Instant, pkt []byte)
+	PacketReceived(now clock.Instant, pkt []byte)
+	PacketDropped(now clock.Instant, pkt []byte, err error)
+	StateChanged(now clock.Instant, t Tuple, from, to tcp.State, why string)
+}
+
+// Counters are a subset of Linux's TCP MIB (nstat) counters.
+type Counters struct {
+	ActiveOpens, PassiveOpens, AttemptFails, EstabResets uint64
+	InSegs, OutSegs, RetransSegs, InErrs, OutRsts        uint64
+	TW, TWRecycled, TWKilled                             uint64
+	TCPAbortOnClose, TCPAbortOnData, TCPAbortOnTimeout   uint64
+	TCPAbortOnLinger, ListenOverflows, ListenDrops       uint64
+}
+
+// Stack is one host's TCP. It is not safe for concurrent use: one
+// goroutine (or the simulator) drives it.
+type Stack struct {
+	opts *Options
+	obs  Observer
+	now  clock.Instant
+
+	conns     map[Tuple]*Socket
+	listeners map[netip.AddrPort][]*Socket
+	tw        map[Tuple]*twEntry
+	twFIFO    twQueue
+	bound     map[uint16]map[any]struct{} // port -> sockets and TIME_WAIT records holding it
+	nextPort  uint16
+	timers    timerHeap
+	dirty     []*Socket // sockets that may have segments to send
+	ctl       []ctlSeg  // stack-made segments (RSTs, TIME_WAIT ACKs)
+	touched   []*Socket // sockets whose readiness may have changed
+	ipID      uint16
+	seg       tcp.Segment
+	counters  Counters
+	closedAll bool
+}
+
+// ctlSeg is a segment the stack itself answers with.
+type ctlSeg struct {
+	t   Tuple
+	seg tcp.Segment
+}
+
+// New creates a stack. The observer may be nil.
+func New(opts Options, obs Observer) (*Stack, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, err
+	}
+	o := opts
+	o.Addrs = append([]netip.Addr(nil), opts.Addrs...)
+	s := &Stack{
+		opts:      &o,
+		obs:       obs,
+		conns:     make(map[Tuple]*Socket),
+		listeners: make(map[netip.AddrPort][]*Socket),
+		tw:        make(map[Tuple]*twEntry),
+		bound:     make(map[uint16]map[any]struct{}),
+	}
+	s.nextPort = o.EphemeralLow + uint16(s.hash32(Tuple{}, 3)%uint32(o.EphemeralHigh-o.EphemeralLow+1))
+	return s, nil
+}
+
+// Options returns the stack's options (read-only).
+func (s *Stack) Options() *Options { return s.opts }
+
+// Counters returns the MIB counters.
+func (s *Stack) Counters() Counters { return s.counters }
+
+// hasAddr reports whether a is one of the host's addresses.
+func (s *Stack) hasAddr(a netip.Addr) bool {
+	for _, x := range s.opts.Addrs {
+		if x == a {
+			return true
+		}
+	}
+	return false
+}
+
+// Deadline returns when HandleTimeout must next be called.
+func (s *Stack) Deadline() clock.Instant {
+	d := s.timers.min()
+	if e, ok := s.twFIFO.peek(); ok {
+		d = clock.Min(d, e.expire)
+	}
+	return d
+}
+
+// HandleTimeout runs every timer due at now.
+func (s *Stack) HandleTimeout(now clock.Instant) {
+	s.now = now
+	for {
+		so := s.timers.popDue(now)
+		if so == nil {
+			break
+		}
+		so.conn.HandleTimeout(now)
+		s.after(so)
+	}
+	s.expireTimeWait(now)
+}
+
+// Touched returns, and forgets, the sockets whose readiness may have
+// changed since the last call: the driver wakes their waiters.
+func (s *Stack) Touched() []*Socket {
+	t := s.touched
+	s.touched = s.touched[:0:0]
+	for _, so := range t {
+		so.isTouched = false
+	}
+	return t
+}
+
+func (s *Stack) touch(so *Socket) {
+	if !so.isTouched {
+		so.isTouched = true
+		s.touched = append(s.touched, so)
+	}
+}
+
+// after runs once the network or a timer has acted on a connection: it
+// queues the socket for output, refreshes its timer, and notes that its
+// readiness may have changed.
+func (s *Stack) after(so *Socket) {
+	s.afterUser(so)
+	s.touch(so)
+	if so.parent != nil {
+		s.touch(so.parent)
+	}
+}
+
+// afterUser runs after a user call on a connection: the caller already
+// knows what it did, so readiness is not reported back to it.
+func (s *Stack) afterUser(so *Socket) {
+	if !so.isDirty {
+		so.isDirty = true
+		s.dirty = append(s.dirty, so)
+	}
+	s.timers.update(so, so.conn.Deadline())
+}
+
+// Connections lists every connection, listener and TIME_WAIT record, the
+// rows `ss -tan -o` would print, at the instant now.
+func (s *Stack) Connections(now clock.Instant) []ConnInfo {
+	var rows []ConnInfo
+	for ap, ls := range s.listeners {
+		for _, l := range ls {
+			rows = append(rows, ConnInfo{State: tcp.Listen, RecvQ: len(l.acceptQ), SendQ: l.backlog, Local: ap})
+		}
+	}
+	for t, so := range s.conns {
+		c := so.conn
+		row := ConnInfo{State: c.State(), RecvQ: c.RecvQ(), SendQ: c.SendQ(), Local: t.Local, Peer: t.Remote, Retransmit: c.Retransmits()}
+		if name, at := c.TimerInfo(); name != "" && name != "delack" {
+			row.Timer, row.TimerLeft = name, max(at.Sub(now), 0)
+		}
+		rows = append(rows, row)
+	}
+	for t, e := range s.tw {
+		rows = append(rows, ConnInfo{State: tcp.TimeWait, Local: t.Local, Peer: t.Remote, Timer: "timewait", TimerLeft: max(e.rec.Expire.Sub(now), 0)})
+	}
+	sortRows(rows)
+	return rows
+}
+
+// Idle reports whether the stack holds no connection, listener or
+// TIME_WAIT record and has nothing to send.
+func (s *Stack) Idle() bool {
+	return len(s.conns) == 0 && len(s.listeners) == 0 && len(s.tw) == 0 && len(s.ctl) == 0 && len(s.dirty) == 0
+}
+
+// stateChanged relays a connection's state change to the observer and
+// updates counters.
+func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
+	switch {
+	case to == tcp.Established && from == tcp.SynSent:
+		s.counters.ActiveOpens++
+	case to == tcp.Established && from == tcp.SynRcvd && so.parent != nil:
+		s.counters.PassiveOpens++
+	case to == tcp.Closed && (from == tcp.SynSent || from == tcp.SynRcvd):
+		s.counters.AttemptFails++
+	case to == tcp.Closed && (from == tcp.Established || from == tcp.CloseWait):
+		s.counters.EstabResets++
+	}
+	if s.obs != nil {
+		s.obs.StateChanged(s.now, so.tuple, from, to, why)
+	}
+}
+

@@ -1,0 +1,152 @@
+package wire
+
+import "encoding/binary"
+
+// TCP option kinds (IANA "TCP Option Kind Numbers").
+const (
+	optEOL       = 0
+	optNOP       = 1
+	optMSS       = 2
+	optWScale    = 3
+	optSACKPerm  = 4
+	optSACK      = 5
+	optTimestamp = 8
+)
+
+// MaxWScale is the largest window shift RFC 7323 §2.3 allows; larger
+// received values are treated as MaxWScale.
+const MaxWScale = 14
+
+// MaxOptionsLen is the most option bytes a TCP header can hold.
+const MaxOptionsLen = 40
+
+// parseOptions decodes the option bytes opt into o (which it resets first).
+// base is the offset of opt within the segment, for error reports.
+func parseOptions(opt []byte, o *Options, base int) error {
+	*o = Options{}
+	for i := 0; i < len(opt); {
+		kind := opt[i]
+		switch kind {
+		case optEOL:
+			return nil
+		case optNOP:
+			i++
+			continue
+		}
+		if i+1 >= len(opt) {
+			return parseErr("tcp option", ErrBadOption, base+i)
+		}
+		n := int(opt[i+1])
+		if n < 2 || i+n > len(opt) {
+			return parseErr("tcp option", ErrBadOption, base+i+1)
+		}
+		body := opt[i+2 : i+n]
+		switch kind {
+		case optMSS:
+			if n != 4 {
+				return parseErr("tcp option", ErrBadOption, base+i+1)
+			}
+			o.MSS = binary.BigEndian.Uint16(body)
+		case optWScale:
+			if n != 3 {
+				return parseErr("tcp option", ErrBadOption, base+i+1)
+			}
+			o.HasWScale = true
+			o.WScale = min(body[0], MaxWScale)
+		case optSACKPerm:
+			if n != 2 {
+				return parseErr("tcp option", ErrBadOption, base+i+1)
+			}
+			o.SACKPermitted = true
+		case optSACK:
+			blocks := (n - 2) / 8
+			if (n-2)%8 != 0 || blocks < 1 || blocks > MaxSACKBlocks {
+				return parseErr("tcp option", ErrBadOption, base+i+1)
+			}
+			o.SACK = [MaxSACKBlocks]SACKBlock{}
+			for k := 0; k < blocks; k++ {
+				o.SACK[k] = SACKBlock{
+					Left:  binary.BigEndian.Uint32(body[8*k:]),
+					Right: binary.BigEndian.Uint32(body[8*k+4:]),
+				}
+			}
+			o.NumSACK = uint8(blocks)
+		case optTimestamp:
+			if n != 10 {
+				return parseErr("tcp option", ErrBadOption, base+i+1)
+			}
+			o.HasTimestamp = true
+			o.TSVal = binary.BigEndian.Uint32(body[0:4])
+			o.TSEcr = binary.BigEndian.Uint32(body[4:8])
+		}
+		i += n
+	}
+	return nil
+}
+
+// encodedLen returns how many bytes write produces for o. Every
+// piece of the Linux layout is a multiple of four bytes, so the result
+// needs no padding. It can exceed MaxOptionsLen.
+func (o *Options) encodedLen() int {
+	n := 0
+	if o.MSS != 0 {
+		n += 4
+	}
+	if o.HasTimestamp {
+		n += 12
+	} else if o.SACKPermitted {
+		n += 4
+	}
+	if o.HasWScale {
+		n += 4
+	}
+	if o.NumSACK > 0 {
+		n += 4 + 8*int(o.NumSACK)
+	}
+	return n
+}
+
+// empty reports whether o encodes to no bytes.
+func (o *Options) empty() bool { return o.encodedLen() == 0 }
+
+// write writes o into b in the order and with the padding Linux
+// uses (see EncodeTCP) and returns the number of bytes written. The caller
+// has checked that b holds o.encodedLen() bytes and that NumSACK is at
+// most MaxSACKBlocks.
+func (o *Options) write(b []byte) int {
+	i := 0
+	if o.MSS != 0 {
+		b[i], b[i+1] = optMSS, 4
+		binary.BigEndian.PutUint16(b[i+2:], o.MSS)
+		i += 4
+	}
+	if o.HasTimestamp {
+		if o.SACKPermitted {
+			b[i], b[i+1] = optSACKPerm, 2
+		} else {
+			b[i], b[i+1] = optNOP, optNOP
+		}
+		b[i+2], b[i+3] = optTimestamp, 10
+		binary.BigEndian.PutUint32(b[i+4:], o.TSVal)
+		binary.BigEndian.PutUint32(b[i+8:], o.TSEcr)
+		i += 12
+	} else if o.SACKPermitted {
+		b[i], b[i+1], b[i+2], b[i+3] = optNOP, optNOP, optSACKPerm, 2
+		i += 4
+	}
+	if o.HasWScale {
+		b[i], b[i+1], b[i+2], b[i+3] = optNOP, optWScale, 3, o.WScale
+		i += 4
+	}
+	if o.NumSACK > 0 {
+		n := int(o.NumSACK)
+		b[i], b[i+1], b[i+2], b[i+3] = optNOP, optNOP, optSACK, byte(2+8*n)
+		i += 4
+		for k := 0; k < n; k++ {
+			binary.BigEndian.PutUint32(b[i:], o.SACK[k].Left)
+			binary.BigEndian.PutUint32(b[i+4:], o.SACK[k].Right)
+			i += 8
+		}
+	}
+	return i
+}
