@@ -311,6 +311,15 @@ func (so *Socket) Closing() bool {
 	return false
 }
 
+// Err returns the connection's pending error (ECONNRESET, ETIMEDOUT, ...)
+// without consuming it.
+func (so *Socket) Err() error {
+	if so.conn == nil {
+		return nil
+	}
+	return so.conn.Err()
+}
+
 // ConnectError returns the error a failed Connect ended with, once.
 func (so *Socket) ConnectError() error {
 	if so.conn == nil {

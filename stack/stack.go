@@ -265,4 +265,3 @@ func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
 		s.obs.StateChanged(s.now, so.tuple, from, to, why)
 	}
 }
-

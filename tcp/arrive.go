@@ -190,6 +190,7 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 		c.err = syscall.EPIPE // Linux tcp_reset: EPIPE in CLOSE_WAIT
 		c.setState(Closed, "RST received in CLOSE_WAIT: writes fail with EPIPE (RFC 9293 §3.10.7.4, Linux tcp_reset)")
 	default:
+		c.err = syscall.ECONNRESET // Linux tcp_reset: ECONNRESET outside SYN_SENT and CLOSE_WAIT
 		c.setState(Closed, "RST received: connection closed (RFC 9293 §3.10.7.4)")
 	}
 }
@@ -231,7 +232,10 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		return false
 	}
 	if s.Ack.LessThan(c.sndUna) && c.sndUna.Sub(s.Ack) > seq.Size(max(c.maxWnd, 65535)) {
-		return false // RFC 5961 §5.2: too old to be a real ACK
+		// RFC 5961 §5.2: too old to be a real ACK: drop it, challenge ACK
+		// (Linux tcp_ack, TOO_OLD_ACK).
+		c.challengeAck(now)
+		return false
 	}
 	prevUna := c.sndUna
 	if s.Ack.GreaterThan(c.sndUna) {
