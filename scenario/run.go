@@ -35,11 +35,14 @@ type Scenario struct {
 
 // Params are the knobs of a run; the CLI's flags set them.
 type Params struct {
-	Seed       uint64
-	Link       sim.LinkConfig
-	A, B       stack.Options
-	Until      time.Duration // virtual time limit
-	KeepEvents bool
+	Seed  uint64
+	Link  sim.LinkConfig
+	A, B  stack.Options
+	Until time.Duration // virtual time limit
+	// Probe, if set, is called at virtual time ProbeAt (to print the
+	// connection tables mid-run, for example).
+	Probe   func(r *Run)
+	ProbeAt clock.Instant
 }
 
 // DefaultParams returns the catalog's network: 0.5 ms one way, no loss,
@@ -103,6 +106,9 @@ func (s *Scenario) Execute(p Params) (*Run, error) {
 	r.A.OnReady = r.ready
 	r.B.OnReady = r.ready
 	s.Play(r)
+	if p.Probe != nil {
+		n.At(p.ProbeAt, func() { p.Probe(r) })
+	}
 	if err := n.RunUntil(clock.Instant(p.Until)); err != nil {
 		return r, err
 	}

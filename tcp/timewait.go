@@ -15,6 +15,7 @@ type TWRecord struct {
 	TSOK     bool
 	TSRecent uint32
 	TSOffset uint32
+	Wnd      uint16 // the window field our ACKs carry
 	Expire   clock.Instant
 }
 
@@ -65,7 +66,7 @@ func (tw *TWRecord) newSynAcceptable(s *Segment) bool {
 
 // Ack fills s with the ACK a TIME_WAIT connection sends.
 func (tw *TWRecord) Ack(now clock.Instant, s *Segment) {
-	*s = Segment{Seq: tw.SndNxt, Ack: tw.RcvNxt, Flags: wire.ACK}
+	*s = Segment{Seq: tw.SndNxt, Ack: tw.RcvNxt, Flags: wire.ACK, Wnd: tw.Wnd}
 	if tw.TSOK {
 		s.Opts.HasTimestamp = true
 		s.Opts.TSVal = uint32(now.Millis()) + tw.TSOffset
@@ -81,6 +82,7 @@ func (c *Conn) TimeWaitRecord() TWRecord {
 		TSOK:     c.tsOK,
 		TSRecent: c.tsRecent,
 		TSOffset: c.tsOffset,
+		Wnd:      c.lastWnd(),
 		Expire:   c.closeAt,
 	}
 }
@@ -97,4 +99,12 @@ func (c *Conn) timeWaitArrive(now clock.Instant, s *Segment) {
 		return
 	}
 	c.closeAt = tw.Expire
+}
+
+// lastWnd is the window field last advertised.
+func (c *Conn) lastWnd() uint16 {
+	if c.rcvAdv.LessEq(c.rcvNxt) {
+		return 0
+	}
+	return uint16(min(int(c.rcvAdv.Sub(c.rcvNxt))>>c.rcvWScale, 65535))
 }
