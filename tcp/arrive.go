@@ -143,8 +143,15 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 		ok = true
 	}
 	if !ok {
-		if s.Flags&wire.RST == 0 {
-			c.ackNow = true // "send an acknowledgment" and drop
+		switch {
+		case s.Flags&wire.RST != 0:
+		case s.Len() == 0:
+			// "Send an acknowledgment" and drop; for a bare ACK only at the
+			// rate limit, which keeps two stacks out of an ACK storm
+			// (Linux tcp_oow_rate_limited).
+			c.oowAck(now)
+		default:
+			c.ackNow = true
 		}
 		return false
 	}
@@ -199,6 +206,16 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 // synchronized state draws a challenge ACK.
 func (c *Conn) synArrive(now clock.Instant, s *Segment) {
 	c.challengeAck(now)
+}
+
+// oowAck answers an out-of-window bare segment with an ACK, at most once
+// per ChallengeAck interval (Linux tcp_invalid_ratelimit).
+func (c *Conn) oowAck(now clock.Instant) {
+	if c.oowSent && now.Sub(c.lastOOWAt) < c.cfg.ChallengeAck {
+		return
+	}
+	c.oowSent, c.lastOOWAt = true, now
+	c.ackNow = true
 }
 
 // challengeAck sends an ACK for RCV.NXT, at most once per ChallengeAck

@@ -117,6 +117,8 @@ type Conn struct {
 	closeAt    clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
 	lastChalAt clock.Instant
 	chalSent   bool
+	lastOOWAt  clock.Instant
+	oowSent    bool
 
 	// A RST waiting to be sent, built from a segment we refuse.
 	rstPending bool

@@ -58,7 +58,10 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	}
 	if c.ackNow {
 		c.fillAck(now, s, wire.ACK)
-		s.Seq = c.sndNxt
+		// A pure ACK carries the highest sequence number sent, never the
+		// rewound SND.NXT of a retransmission (Linux tcp_acceptable_seq):
+		// the peer may already hold everything below it.
+		s.Seq = c.sndMax
 		return true
 	}
 	return false
