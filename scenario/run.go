@@ -43,6 +43,8 @@ type Params struct {
 	// connection tables mid-run, for example).
 	Probe   func(r *Run)
 	ProbeAt clock.Instant
+	// Tap, if set, sees every packet as it leaves its sender (for pcap).
+	Tap func(now clock.Instant, pkt []byte)
 }
 
 // DefaultParams returns the catalog's network: 0.5 ms one way, no loss,
@@ -95,6 +97,9 @@ func (s *Scenario) Execute(p Params) (*Run, error) {
 	n, err := sim.New(p.Seed, p.Link, rec)
 	if err != nil {
 		return nil, err
+	}
+	if p.Tap != nil {
+		n.SetTap(p.Tap)
 	}
 	r := &Run{S: s, P: p, Net: n, Rec: rec, waiters: make(map[*stack.Socket][]waiter), Notes: make(map[string]string)}
 	if r.A, err = n.AddHost("A", AddrA, p.A); err != nil {

@@ -7,6 +7,7 @@
 package main
 
 import (
+	"bufio"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/link/pcap"
 	"github.com/tcpwave/tcpwave/scenario"
 	"github.com/tcpwave/tcpwave/trace"
 )
@@ -72,6 +74,7 @@ type runFlags struct {
 	timeWait   time.Duration
 	finTimeout time.Duration
 	netstatAt  time.Duration
+	pcap       string
 }
 
 func runScenario(args []string, stdout, stderr io.Writer) int {
@@ -91,6 +94,7 @@ func runScenario(args []string, stdout, stderr io.Writer) int {
 	fs.Int64Var(&f.bandwidth, "bandwidth", 0, "link bandwidth in bit/s (0: unlimited)")
 	fs.DurationVar(&f.timeWait, "time-wait", d.A.TCP.TimeWait, "TIME_WAIT duration on both hosts (Linux TCP_TIMEWAIT_LEN)")
 	fs.DurationVar(&f.finTimeout, "fin-timeout", d.A.TCP.FinTimeout, "orphaned FIN_WAIT_2 lifetime on both hosts (tcp_fin_timeout)")
+	fs.StringVar(&f.pcap, "pcap", "", "write every packet put on the wire to this pcap file (virtual timestamps)")
 	fs.DurationVar(&f.netstatAt, "netstat-at", -1, "also print both hosts' connection tables (ss -tan -o) at this virtual time")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tcpwave scenario run NAME|--all [flags]")
@@ -199,6 +203,25 @@ func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr
 				}
 			}
 		}
+	}
+	var pw *pcap.Writer
+	if f.pcap != "" {
+		file, err := os.Create(f.pcap)
+		if err != nil {
+			fmt.Fprintln(stderr, "tcpwave:", err)
+			return 1
+		}
+		bw := bufio.NewWriter(file)
+		defer func() {
+			if err := errors.Join(pw.Err(), bw.Flush(), file.Close()); err != nil {
+				fmt.Fprintln(stderr, "tcpwave: writing", f.pcap+":", err)
+			}
+		}()
+		if pw, err = pcap.NewWriter(bw); err != nil {
+			fmt.Fprintln(stderr, "tcpwave:", err)
+			return 1
+		}
+		p.Tap = func(now clock.Instant, pkt []byte) { pw.WritePacket(now, pkt) }
 	}
 	r, err := s.Execute(p)
 	if r != nil {

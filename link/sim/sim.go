@@ -97,6 +97,7 @@ type Network struct {
 	rec     *trace.Recorder
 	rel     trace.Relativizer
 	buf     []byte
+	tap     func(now clock.Instant, pkt []byte)
 	Steps   int // events processed, for tests and limits
 	stepCap int
 }
@@ -266,9 +267,16 @@ func (n *Network) flush() {
 	}
 }
 
+// SetTap installs fn to see every packet as it leaves its sender, before
+// the network's faults act on it (a capture point on the wire; for pcap).
+func (n *Network) SetTap(fn func(now clock.Instant, pkt []byte)) { n.tap = fn }
+
 // transmit applies the link's faults to one packet and schedules its
 // delivery.
 func (n *Network) transmit(from *Host, pkt []byte) {
+	if n.tap != nil {
+		n.tap(n.now, pkt)
+	}
 	var p wire.Packet
 	if err := wire.ParsePacket(pkt, &p); err != nil {
 		return // our own stacks never send malformed packets
