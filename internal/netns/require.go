@@ -1,0 +1,133 @@
+//go:build linux
+
+package netns
+
+import (
+	"bufio"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"strconv"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+// check is one prerequisite of Require: what it is, and a probe that
+// returns an error saying why it is missing.
+type check struct {
+	what  string
+	probe func() error
+}
+
+// checks are the prerequisites of a namespace with a TUN device in it.
+var checks = []check{
+	{"root", func() error {
+		if uid := os.Geteuid(); uid != 0 {
+			return fmt.Errorf("effective uid is %d", uid)
+		}
+		return nil
+	}},
+	{"CAP_SYS_ADMIN and CAP_NET_ADMIN", probeCaps},
+	{"/dev/net/tun", func() error { _, err := os.Stat("/dev/net/tun"); return err }},
+	{"ip (iproute2)", func() error { _, err := exec.LookPath("ip"); return err }},
+	{"ss (iproute2)", func() error { _, err := exec.LookPath("ss"); return err }},
+}
+
+// Require skips the test, with a message that names what is missing,
+// unless this machine can run tests in network namespaces with TUN
+// devices: running as root with CAP_SYS_ADMIN and CAP_NET_ADMIN,
+// /dev/net/tun present, and the ip and ss commands of iproute2 on the
+// PATH. When the environment variable CI is true (as strconv.ParseBool
+// reads it: "true", "1", ...) a missing prerequisite fails the test
+// instead: in CI the machine is meant to have everything.
+func Require(t testing.TB) {
+	t.Helper()
+	require(t, checks, os.Getenv("CI"))
+}
+
+// NewT is Require followed by New, for tests: the namespace is labelled
+// with the test's name and deleted when the test ends. Failures end the
+// test.
+func NewT(t testing.TB) *NS {
+	t.Helper()
+	Require(t)
+	ns, err := New(t.Name())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := ns.Close(); err != nil {
+			t.Errorf("deleting namespace: %v", err)
+		}
+	})
+	return ns
+}
+
+// require is Require with its checks and the value of $CI as arguments.
+func require(t testing.TB, cs []check, ci string) {
+	t.Helper()
+	var missing []string
+	for _, c := range cs {
+		if err := c.probe(); err != nil {
+			missing = append(missing, fmt.Sprintf("%s (%v)", c.what, err))
+		}
+	}
+	if len(missing) == 0 {
+		return
+	}
+	msg := "this test needs a network namespace with a TUN device; missing: " +
+		strings.Join(missing, ", ")
+	if inCI(ci) {
+		t.Fatalf("%s [CI=%s: a missing prerequisite is a failure]", msg, ci)
+	}
+	t.Skipf("%s [skipped; run as root on Linux with iproute2, as .ci/run sets up]", msg)
+}
+
+// inCI reports whether the value of $CI says the tests run in CI.
+func inCI(v string) bool {
+	b, err := strconv.ParseBool(strings.TrimSpace(v))
+	return err == nil && b
+}
+
+// probeCaps checks the effective capabilities of this process.
+func probeCaps() error {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		hex, ok := strings.CutPrefix(sc.Text(), "CapEff:")
+		if !ok {
+			continue
+		}
+		eff, err := strconv.ParseUint(strings.TrimSpace(hex), 16, 64)
+		if err != nil {
+			return fmt.Errorf("CapEff: %w", err)
+		}
+		return missingCaps(eff)
+	}
+	if err := sc.Err(); err != nil {
+		return err
+	}
+	return errors.New("no CapEff line in /proc/self/status")
+}
+
+// missingCaps says which of the needed capabilities eff lacks.
+func missingCaps(eff uint64) error {
+	var lack []string
+	if eff&(1<<unix.CAP_SYS_ADMIN) == 0 {
+		lack = append(lack, "CAP_SYS_ADMIN")
+	}
+	if eff&(1<<unix.CAP_NET_ADMIN) == 0 {
+		lack = append(lack, "CAP_NET_ADMIN")
+	}
+	if len(lack) > 0 {
+		return fmt.Errorf("effective capabilities lack %s", strings.Join(lack, " and "))
+	}
+	return nil
+}

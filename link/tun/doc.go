@@ -1,0 +1,20 @@
+// Package tun is a link.Endpoint on a Linux TUN device: the packets that
+// the kernel routes into the device are what ReadPacket returns, and the
+// packets given to WritePacket arrive at the kernel as if received from a
+// network. It is how tcpwave talks to real programs, and how its tests
+// use the kernel's TCP as a reference peer.
+//
+// The device carries bare IPv4 and IPv6 packets (IFF_TUN with
+// IFF_NO_PI: no packet-information header). Open makes it in the network
+// namespace of the calling thread, sets its MTU and brings it up through
+// ioctls on a routing-netlink socket; AddAddress gives the kernel side an
+// address over that socket (RTM_NEWADDR). The socket stays with the
+// device, so AddAddress works from any goroutine, in the device's
+// namespace. No ip command runs. Setup does all of it inside a namespace.
+//
+// Besides TCP, the kernel writes into the device whatever else it sends
+// on a link: with IPv6 up, router solicitations and MLD reports. A
+// reader must expect packets it does not care about.
+//
+// The package is Linux-only; it needs CAP_NET_ADMIN.
+package tun

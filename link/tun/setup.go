@@ -1,0 +1,57 @@
+//go:build linux
+
+package tun
+
+import (
+	"errors"
+	"net/netip"
+)
+
+// Runner runs a function on an OS thread inside a network namespace and
+// returns its error. *netns.NS (package internal/netns) is one.
+type Runner interface {
+	Run(fn func() error) error
+}
+
+// Config describes the device Setup makes.
+type Config struct {
+	// Name is the device's name; empty lets the kernel pick one.
+	Name string
+	// MTU is the device's MTU; 0 means DefaultMTU.
+	MTU int
+	// Kernel holds the kernel side's addresses, each with the prefix
+	// the kernel then routes into the device (for example 10.9.0.1/24,
+	// so that packets for 10.9.0.2 reach the reader of the device).
+	Kernel []netip.Prefix
+}
+
+// Setup opens a TUN device inside the namespace that ns runs functions
+// in (the calling thread's, if ns is nil), brings it up with c.MTU, and
+// gives the kernel side each address in c.Kernel, without duplicate
+// address detection. On error nothing is left open.
+func Setup(ns Runner, c Config) (*Device, error) {
+	var d *Device
+	open := func() error {
+		var err error
+		d, err = Open(c.Name, c.MTU)
+		return err
+	}
+	var err error
+	if ns == nil {
+		err = open()
+	} else {
+		err = ns.Run(open)
+	}
+	if err != nil {
+		if d != nil {
+			err = errors.Join(err, d.Close())
+		}
+		return nil, err
+	}
+	for _, p := range c.Kernel {
+		if err := d.AddAddress(p); err != nil {
+			return nil, errors.Join(err, d.Close())
+		}
+	}
+	return d, nil
+}

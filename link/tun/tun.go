@@ -1,0 +1,228 @@
+//go:build linux
+
+package tun
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/tcpwave/tcpwave/link"
+)
+
+// DefaultMTU is the MTU the kernel gives a new TUN device, which Open
+// keeps when asked for none.
+const DefaultMTU = 1500
+
+var (
+	errClosed      = fmt.Errorf("link/tun: device closed: %w", net.ErrClosed)
+	errShortBuffer = errors.New("link/tun: buffer shorter than the packet; packet truncated")
+	errEmptyBuffer = errors.New("link/tun: ReadPacket with an empty buffer")
+	errEmptyPacket = errors.New("link/tun: WritePacket of an empty packet")
+)
+
+// Device is an open TUN device. It implements link.Endpoint; its methods
+// are safe for concurrent use.
+type Device struct {
+	name  string
+	index int
+	mtu   int
+	file  *os.File // the TUN queue, non-blocking, in Go's poller
+
+	ctlMu sync.Mutex // guards ctl and seq
+	ctl   int        // routing-netlink socket in the device's namespace; -1 once closed
+	seq   uint32     // last netlink sequence number used
+
+	closed atomic.Bool
+}
+
+var _ link.Endpoint = (*Device)(nil)
+
+// Open creates the TUN device name (or, if name is empty, lets the
+// kernel pick one such as "tun0"; an existing persistent TUN device of
+// that name is attached instead) in the network namespace of the calling
+// OS thread, sets its MTU to mtu (DefaultMTU if mtu <= 0; IPv6 needs at
+// least 1280) and brings it up. It gives the device no address: see
+// AddAddress and Setup.
+//
+// To make the device in another namespace, call Open on a thread inside
+// it, for example in netns.NS.Run. Once open, the device may be used from
+// any goroutine. Closing it deletes the device (unless it is persistent).
+func Open(name string, mtu int) (*Device, error) {
+	if mtu <= 0 {
+		mtu = DefaultMTU
+	}
+	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("link/tun: open /dev/net/tun: %w", err)
+	}
+	ifr, err := unix.NewIfreq(name)
+	if err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("link/tun: device name %q: %w", name, err)
+	}
+	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
+		unix.Close(fd)
+		return nil, fmt.Errorf("link/tun: TUNSETIFF %q: %w", name, err)
+	}
+	d := &Device{name: ifr.Name(), ctl: -1}
+	// The descriptor is non-blocking, so os.NewFile registers it with
+	// Go's poller: Read parks the goroutine, and Close wakes it.
+	d.file = os.NewFile(uintptr(fd), "/dev/net/tun:"+d.name)
+	if err := d.configure(mtu); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// configure opens the control socket, finds the device's index, sets its
+// MTU and brings it up.
+func (d *Device) configure(mtu int) error {
+	ctl, err := unix.Socket(unix.AF_NETLINK, unix.SOCK_RAW|unix.SOCK_CLOEXEC, unix.NETLINK_ROUTE)
+	if err != nil {
+		return fmt.Errorf("link/tun: netlink socket: %w", err)
+	}
+	d.ctl = ctl
+	tv := unix.NsecToTimeval(netlinkTimeout.Nanoseconds())
+	if err := unix.SetsockoptTimeval(ctl, unix.SOL_SOCKET, unix.SO_RCVTIMEO, &tv); err != nil {
+		return fmt.Errorf("link/tun: netlink socket: %w", err)
+	}
+	// A netlink socket takes the interface ioctls like any other socket
+	// (the kernel hands them to dev_ioctl in the socket's namespace).
+	ifr, err := d.ifreq(unix.SIOCGIFINDEX)
+	if err != nil {
+		return err
+	}
+	d.index = int(ifr.Uint32())
+	if ifr, err = unix.NewIfreq(d.name); err != nil {
+		return err
+	}
+	ifr.SetUint32(uint32(mtu))
+	if err := unix.IoctlIfreq(ctl, unix.SIOCSIFMTU, ifr); err != nil {
+		return fmt.Errorf("link/tun: set MTU of %s to %d: %w", d.name, mtu, err)
+	}
+	if ifr, err = d.ifreq(unix.SIOCGIFMTU); err != nil {
+		return err
+	}
+	d.mtu = int(ifr.Uint32())
+	if ifr, err = d.ifreq(unix.SIOCGIFFLAGS); err != nil {
+		return err
+	}
+	ifr.SetUint16(ifr.Uint16() | unix.IFF_UP)
+	if err := unix.IoctlIfreq(ctl, unix.SIOCSIFFLAGS, ifr); err != nil {
+		return fmt.Errorf("link/tun: bring %s up: %w", d.name, err)
+	}
+	return nil
+}
+
+// ifreq runs the "get" ioctl req for the device and returns its result.
+func (d *Device) ifreq(req uint) (*unix.Ifreq, error) {
+	ifr, err := unix.NewIfreq(d.name)
+	if err != nil {
+		return nil, err
+	}
+	if err := unix.IoctlIfreq(d.ctl, req, ifr); err != nil {
+		return nil, fmt.Errorf("link/tun: ioctl %#x on %s: %w", req, d.name, err)
+	}
+	return ifr, nil
+}
+
+// Name returns the device's name, such as "tun0".
+func (d *Device) Name() string { return d.name }
+
+// Index returns the device's interface index in its namespace.
+func (d *Device) Index() int { return d.index }
+
+// MTU returns the device's MTU: the largest packet, IP header included,
+// that ReadPacket returns and WritePacket accepts.
+func (d *Device) MTU() int { return d.mtu }
+
+// ReadPacket waits for the next packet the kernel sends into the device,
+// copies it into buf and returns its length. buf should hold MTU bytes:
+// a longer packet is cut to len(buf) and reported with an error. After
+// Close, and in a ReadPacket that Close interrupts, it returns an error
+// that wraps net.ErrClosed.
+func (d *Device) ReadPacket(buf []byte) (int, error) {
+	if d.closed.Load() {
+		return 0, errClosed
+	}
+	if len(buf) == 0 {
+		return 0, errEmptyBuffer
+	}
+	n, err := d.file.Read(buf)
+	switch {
+	case err != nil && (d.closed.Load() || errors.Is(err, os.ErrClosed)):
+		return 0, errClosed
+	case err != nil:
+		return 0, fmt.Errorf("link/tun: read %s: %w", d.name, err)
+	case n == len(buf) && truncated(buf):
+		return n, errShortBuffer
+	}
+	return n, nil
+}
+
+// truncated reports whether the packet whose first len(b) bytes a read
+// returned is longer than that: the kernel cuts a packet to the buffer
+// and says nothing, but the IP header's length field tells.
+func truncated(b []byte) bool {
+	switch b[0] >> 4 {
+	case 4:
+		return len(b) < 4 || int(binary.BigEndian.Uint16(b[2:4])) > len(b)
+	case 6:
+		return len(b) < 6 || 40+int(binary.BigEndian.Uint16(b[4:6])) > len(b)
+	}
+	return false
+}
+
+// WritePacket hands one IPv4 or IPv6 packet to the kernel, as if the
+// device had received it. The write copies pkt. A packet longer than MTU,
+// an empty one, or one whose first nibble is neither 4 nor 6 (the kernel
+// says EINVAL) is an error; after Close, the error wraps net.ErrClosed.
+// Like a network, the kernel may drop a packet it accepted.
+func (d *Device) WritePacket(pkt []byte) error {
+	if d.closed.Load() {
+		return errClosed
+	}
+	if len(pkt) == 0 {
+		return errEmptyPacket
+	}
+	if len(pkt) > d.mtu {
+		return fmt.Errorf("link/tun: packet of %d bytes is larger than the MTU of %s (%d)",
+			len(pkt), d.name, d.mtu)
+	}
+	if _, err := d.file.Write(pkt); err != nil {
+		if d.closed.Load() || errors.Is(err, os.ErrClosed) {
+			return errClosed
+		}
+		return fmt.Errorf("link/tun: write %s: %w", d.name, err)
+	}
+	return nil
+}
+
+// Close closes the device, which deletes it unless it is persistent, and
+// unblocks a ReadPacket in progress. Calling Close more than once returns
+// an error that wraps net.ErrClosed.
+func (d *Device) Close() error {
+	if d.closed.Swap(true) {
+		return errClosed
+	}
+	err := d.file.Close()
+	d.ctlMu.Lock()
+	if d.ctl >= 0 {
+		err = errors.Join(err, unix.Close(d.ctl))
+		d.ctl = -1
+	}
+	d.ctlMu.Unlock()
+	if err != nil {
+		return fmt.Errorf("link/tun: close %s: %w", d.name, err)
+	}
+	return nil
+}
