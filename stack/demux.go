@@ -38,10 +38,11 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 	}
 	t := Tuple{Local: netip.AddrPortFrom(p.Dst, p.TCP.DstPort), Remote: netip.AddrPortFrom(p.Src, p.TCP.SrcPort)}
 	if so := s.conns[t]; so != nil {
-		if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&wire.ACK != 0 &&
-			len(so.parent.acceptQ) >= so.parent.backlog {
+		if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&(wire.ACK|wire.RST|wire.SYN) == wire.ACK &&
+			acceptQFull(so.parent) {
 			// Linux drops the handshake's last ACK while the accept queue is
-			// full; the SYN-ACK is retransmitted later.
+			// full; the SYN-ACK is retransmitted later. A RST or SYN is not
+			// that ACK: tcp_check_req handles them before the queue test.
 			s.counters.ListenOverflows++
 			s.counters.ListenDrops++
 			return
@@ -100,9 +101,11 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		return // fourth: anything else is dropped
 	}
 	// third: a SYN.
-	if l.synRcvd >= min(l.backlog, s.opts.MaxSynBacklog) || len(l.acceptQ) >= l.backlog {
+	// Linux inet_csk_reqsk_queue_is_full (without syncookies): more
+	// half-open connections than the backlog, or MaxSynBacklog of them.
+	if l.synRcvd > l.backlog || l.synRcvd >= s.opts.MaxSynBacklog || acceptQFull(l) {
 		s.counters.ListenDrops++
-		if len(l.acceptQ) >= l.backlog {
+		if acceptQFull(l) {
 			s.counters.ListenOverflows++
 		}
 		return
@@ -118,6 +121,10 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	s.hold(t.Local.Port(), c)
 	s.after(c)
 }
+
+// acceptQFull is Linux's sk_acceptq_is_full: the queue is full only when
+// it holds more than the backlog, so listen(fd, N) queues N+1 connections.
+func acceptQFull(l *Socket) bool { return len(l.acceptQ) > l.backlog }
 
 // strayArrive is RFC 9293 §3.10.7.1: a segment for no connection draws a
 // RST unless it is one.

@@ -6,11 +6,6 @@ import (
 	"github.com/tcpwave/tcpwave/wire"
 )
 
-// maxHeaders is room for an IPv6 header and a TCP header with 40 bytes of
-// options: payload is placed after it and moved down once the headers are
-// known.
-const maxHeaders = 40 + 60
-
 // PollPacket writes the next IP packet to send into buf and returns its
 // length, or 0 when there is nothing to send. buf must hold MTU bytes.
 // Every packet the stack sends leaves through here.
@@ -31,8 +26,9 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 	}
 	for len(s.dirty) > 0 {
 		so := s.dirty[0]
-		if so.conn != nil && !so.detached && len(buf) >= maxHeaders+so.conn.MSS() &&
-			so.conn.Poll(now, &s.seg, buf[maxHeaders:]) {
+		// The payload goes to s.payload, not buf: a buffer of MTU bytes has
+		// no room for a full-sized payload behind worst-case headers.
+		if so.conn != nil && !so.detached && so.conn.Poll(now, &s.seg, s.payload) {
 			if s.seg.Flags&wire.RST != 0 {
 				s.counters.OutRsts++
 			}
@@ -94,8 +90,7 @@ func inQueue(l, so *Socket) bool {
 	return false
 }
 
-// encode builds the IP packet for seg on tuple t; the payload already sits
-// at buf[maxHeaders:].
+// encode builds the IP packet for seg on tuple t into buf.
 func (s *Stack) encode(now clock.Instant, buf []byte, t Tuple, seg *tcp.Segment) int {
 	p := wire.Packet{
 		Src: t.Local.Addr(),

@@ -150,8 +150,14 @@ func (so *Socket) Listen(backlog int) error {
 	return nil
 }
 
+// clampBacklog is Linux's __sys_listen: the backlog is compared unsigned
+// with somaxconn, so a negative one means somaxconn and 0 stays 0 (the
+// accept queue then still holds one connection, sk_acceptq_is_full).
 func clampBacklog(b, limit int) int {
-	return min(max(b, 1), limit)
+	if b < 0 || b > limit {
+		return limit
+	}
+	return b
 }
 
 // Connect starts an active open to remote. It returns at once; Connected
@@ -260,14 +266,14 @@ func (so *Socket) Write(now clock.Instant, p []byte) (int, error) {
 // Shutdown shuts down one or both directions (shutdown(2)); it acts at
 // once whatever the number of handles.
 func (so *Socket) Shutdown(now clock.Instant, how int) error {
+	if how < ShutRD || how > ShutRDWR {
+		return syscall.EINVAL // Linux inet_shutdown checks how before the state
+	}
 	if so.listening {
 		return syscall.ENOTCONN
 	}
 	if so.conn == nil {
 		return syscall.ENOTCONN
-	}
-	if how < ShutRD || how > ShutRDWR {
-		return syscall.EINVAL
 	}
 	so.st.now = now
 	if how != ShutWR {
@@ -397,15 +403,36 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket) {
 		s.after(c)
 	}
 	so.acceptQ = nil
+	var half []*Socket
 	for _, c := range s.conns {
 		if c.parent == so {
-			c.parent = nil
-			c.conn.Abort(now)
-			s.after(c)
+			half = append(half, c)
+		}
+	}
+	sortSockets(half) // map order is random; the trace must not be
+	for _, c := range half {
+		c.parent = nil
+		if c.conn.State() == tcp.SynRcvd {
+			s.dropHalfOpen(c)
 		}
 	}
 	s.release(so.tuple.Local.Port(), so)
 	so.bound = false
+}
+
+// dropHalfOpen forgets a SYN_RCVD child of a closed listener without a
+// RST: Linux's request sockets die with their listener (inet_csk_listen_stop,
+// reqsk_timer_handler), and a late ACK then meets no socket.
+func (s *Stack) dropHalfOpen(c *Socket) {
+	delete(s.conns, c.tuple)
+	s.timers.remove(c)
+	c.detached = true
+	if c.bound {
+		s.release(c.tuple.Local.Port(), c)
+		c.bound = false
+	}
+	s.stateChanged(c, tcp.SynRcvd, tcp.Closed, "listener closed: half-open connection dropped (Linux inet_csk_listen_stop)")
+	s.touch(c)
 }
 
 // CloseAll closes every handle of every socket, as the exit of a process

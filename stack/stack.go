@@ -111,6 +111,7 @@ type Stack struct {
 	touched   []*Socket // sockets whose readiness may have changed
 	ipID      uint16
 	seg       tcp.Segment
+	payload   []byte // scratch for the payload of the segment being sent (MSS bytes)
 	counters  Counters
 	closedAll bool
 }
@@ -135,6 +136,7 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		listeners: make(map[netip.AddrPort][]*Socket),
 		tw:        make(map[Tuple]*twEntry),
 		bound:     make(map[uint16]map[any]struct{}),
+		payload:   make([]byte, max(int(o.TCP.MSS), 536)), // a connection's MSS is at most this (536 before the handshake)
 	}
 	s.nextPort = o.EphemeralLow + uint16(s.hash32(Tuple{}, 3)%uint32(o.EphemeralHigh-o.EphemeralLow+1))
 	return s, nil

@@ -110,6 +110,10 @@ func (s *Stack) timeWaitArrive(now clock.Instant, e *twEntry, seg *tcp.Segment) 
 			s.listenArrive(now, l, e.t, seg, e.rec.SndNxt+65535+2, true)
 			return
 		}
+		// No listener: Linux's tcp_v4_rcv falls through from TCP_TW_SYN to TCP_TW_ACK.
+		var ack tcp.Segment
+		e.rec.Ack(now, &ack)
+		s.ctl = append(s.ctl, ctlSeg{t: e.t, seg: ack})
 	}
 	if e.rec.Expire != before {
 		s.twFIFO.push(twItem{e, e.rec.Expire})

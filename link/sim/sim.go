@@ -98,7 +98,7 @@ type Network struct {
 	rel     trace.Relativizer
 	buf     []byte
 	tap     func(now clock.Instant, pkt []byte)
-	Steps   int // events processed, for tests and limits
+	Steps   int // events processed (deliveries, actions, timer runs), for tests and limits
 	stepCap int
 }
 
@@ -202,11 +202,10 @@ func (n *Network) RunUntil(end clock.Instant) error {
 			return nil
 		}
 		n.now = next
-		n.Steps++
+		n.runDue()
 		if n.Steps > n.stepCap {
 			return fmt.Errorf("sim: more than %d steps by %v (seed %d): livelock?", n.stepCap, n.now, n.seed)
 		}
-		n.runDue()
 	}
 }
 
@@ -225,9 +224,12 @@ func (n *Network) nextTime() clock.Instant {
 }
 
 // runDue runs everything due at n.now: deliveries and actions in the order
-// they were scheduled, then the hosts' timers.
+// they were scheduled, then the hosts' timers. Each is a step; it stops
+// once the step cap is passed, so that a livelock that never lets time
+// advance ends in RunUntil's error rather than a hang.
 func (n *Network) runDue() {
-	for len(n.queue) > 0 && n.queue[0].at <= n.now {
+	for len(n.queue) > 0 && n.queue[0].at <= n.now && n.Steps <= n.stepCap {
+		n.Steps++
 		e := heap.Pop(&n.queue).(*event)
 		if e.fn != nil {
 			e.fn()
@@ -238,6 +240,7 @@ func (n *Network) runDue() {
 	}
 	for _, h := range n.hosts {
 		if h.Stack.Deadline() <= n.now {
+			n.Steps++
 			h.Stack.HandleTimeout(n.now)
 		}
 	}
