@@ -1,0 +1,81 @@
+package tcpwave
+
+import (
+	"io"
+	"testing"
+	"time"
+
+	"github.com/tcpwave/tcpwave/tcp"
+)
+
+// BenchmarkBulk measures one-way throughput: 64 KiB writes from B to A
+// over a pipe with a 1500-byte MTU, read by a goroutine that discards
+// them.
+func BenchmarkBulk(b *testing.B) {
+	const chunk = 64 << 10
+	sa, sb := hosts(b)
+	client, server := connPair(b, sa, sb)
+	done := make(chan int64)
+	go func() {
+		n, _ := io.CopyBuffer(io.Discard, server, make([]byte, chunk))
+		done <- n
+	}()
+	buf := make([]byte, chunk)
+	b.SetBytes(chunk)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if _, err := client.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+	client.CloseWrite()
+	if n := <-done; n != int64(b.N)*chunk {
+		b.Fatalf("received %d bytes, want %d", n, int64(b.N)*chunk)
+	}
+	b.StopTimer()
+	client.Close()
+	server.Close()
+}
+
+// BenchmarkChurn measures a whole connection per op: Dial, one byte each
+// way, the client closes first (and keeps TIME_WAIT, shortened to 1s so
+// that ports are not exhausted), then the server closes.
+func BenchmarkChurn(b *testing.B) {
+	sa, sb := hosts(b, WithTCP(func(c *tcp.Config) { c.TimeWait = time.Second }))
+	ln, err := sa.Listen("tcp", "10.0.0.1:80")
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		buf := make([]byte, 1)
+		for {
+			c, err := ln.AcceptConn()
+			if err != nil {
+				return
+			}
+			if _, err := io.ReadFull(c, buf); err == nil {
+				c.Write(buf)
+			}
+			c.Read(buf) // the client's FIN
+			c.Close()
+		}
+	}()
+	buf := []byte{'x'}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c, err := sb.Dial("tcp", "10.0.0.1:80")
+		if err != nil {
+			b.Fatal(err)
+		}
+		if _, err := c.Write(buf); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := io.ReadFull(c, buf); err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+}

@@ -1,0 +1,432 @@
+package tcpwave
+
+import (
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcpwave/tcpwave/stack"
+	"github.com/tcpwave/tcpwave/tcp"
+)
+
+// Conn is a TCP connection of a Stack: a handle on its socket, like a file
+// descriptor. It implements net.Conn, with the extra methods of
+// net.TCPConn (CloseRead, CloseWrite, SetLinger, SetNoDelay) and Dup.
+//
+// As in package net, a new connection has Nagle's algorithm off
+// (TCP_NODELAY); SetNoDelay(false) turns it on.
+//
+// Errors follow package net: Read returns io.EOF after the peer's FIN;
+// every other error is a *net.OpError whose Err is net.ErrClosed after
+// Close, os.ErrDeadlineExceeded on a deadline (its Timeout() is true),
+// or an *os.SyscallError around the errno Linux would give (errors.Is(err,
+// syscall.ECONNRESET) after the peer's RST, EPIPE when writing after
+// CloseWrite, ETIMEDOUT after the retransmissions give up).
+//
+// A Conn is safe for concurrent use.
+type Conn struct {
+	s            *Stack
+	k            *sock
+	network      string
+	laddr, raddr *net.TCPAddr
+
+	closed  atomic.Bool
+	closing chan struct{} // closed by Close: wakes this handle's blocked calls
+	hclosed bool          // owned by the loop: Close has run there
+
+	rmu   sync.Mutex // one Read at a time
+	rdl   deadline
+	rwake chan struct{}
+	rreq  request
+	rbuf  []byte
+	rn    int
+	rerr  error
+
+	wmu   sync.Mutex // one Write at a time
+	wdl   deadline
+	wwake chan struct{}
+	wreq  request
+	wbuf  []byte
+	wn    int
+	werr  error
+}
+
+var _ net.Conn = (*Conn)(nil)
+
+// newConn makes a handle on k's socket. It runs on the loop.
+func newConn(s *Stack, k *sock, network string) *Conn {
+	c := &Conn{
+		s:       s,
+		k:       k,
+		network: network,
+		laddr:   tcpAddr(k.so.Local()),
+		raddr:   tcpAddr(k.so.Remote()),
+		closing: make(chan struct{}),
+		rwake:   make(chan struct{}, 1),
+		wwake:   make(chan struct{}, 1),
+	}
+	c.rdl.init()
+	c.wdl.init()
+	c.rreq = newRequest(c.readOnLoop)
+	c.wreq = newRequest(c.writeOnLoop)
+	return c
+}
+
+func (c *Conn) opError(op string, err error) error {
+	return opError(op, c.network, c.laddr, c.raddr, err)
+}
+
+// gone reports, on the loop, whether this handle or the whole stack is
+// closed.
+func (c *Conn) gone() bool { return c.hclosed || c.s.closing }
+
+// ok reports whether c was made by this package (not nil, not a zero
+// value).
+func (c *Conn) ok() bool { return c != nil && c.s != nil }
+
+// Read reads data from the connection. It blocks until data arrives, the
+// peer closes (io.EOF), an error occurs, or the read deadline passes.
+func (c *Conn) Read(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalid("read")
+	}
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	for {
+		if c.closed.Load() {
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		if len(b) == 0 {
+			return 0, nil
+		}
+		dl := c.rdl.wait()
+		if isClosedChan(dl) {
+			return 0, c.opError("read", os.ErrDeadlineExceeded)
+		}
+		c.rbuf = b
+		err := c.s.do(&c.rreq)
+		c.rbuf = nil
+		if err != nil {
+			return 0, c.opError("read", net.ErrClosed)
+		}
+		switch n, err := c.rn, c.rerr; err {
+		case nil:
+			return n, nil
+		case io.EOF:
+			return 0, io.EOF
+		case net.ErrClosed:
+			return 0, c.opError("read", err)
+		case errWouldBlock:
+		default:
+			return 0, c.opError("read", sysErr("read", err))
+		}
+		select {
+		case <-c.rwake:
+		case <-dl:
+		case <-c.closing:
+		case <-c.s.done:
+		}
+	}
+}
+
+func (c *Conn) readOnLoop() {
+	if c.gone() {
+		c.rn, c.rerr = 0, net.ErrClosed
+		return
+	}
+	c.rn, c.rerr = c.k.so.Read(c.s.now(), c.rbuf)
+	if c.rerr == errWouldBlock {
+		c.k.wait(c.rwake)
+	}
+}
+
+// Write writes data to the connection. It blocks until every byte is in
+// the send buffer, an error occurs, or the write deadline passes; it
+// returns how many bytes were queued.
+func (c *Conn) Write(b []byte) (int, error) {
+	if !c.ok() {
+		return 0, errInvalid("write")
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	n := 0
+	for {
+		if c.closed.Load() {
+			return n, c.opError("write", net.ErrClosed)
+		}
+		dl := c.wdl.wait()
+		if isClosedChan(dl) {
+			return n, c.opError("write", os.ErrDeadlineExceeded)
+		}
+		if n == len(b) {
+			return n, nil
+		}
+		c.wbuf = b[n:]
+		err := c.s.do(&c.wreq)
+		c.wbuf = nil
+		if err != nil {
+			return n, c.opError("write", net.ErrClosed)
+		}
+		n += c.wn
+		switch err := c.werr; err {
+		case nil, errWouldBlock:
+		case net.ErrClosed:
+			return n, c.opError("write", err)
+		default:
+			return n, c.opError("write", sysErr("write", err))
+		}
+		if n == len(b) {
+			return n, nil
+		}
+		select {
+		case <-c.wwake:
+		case <-dl:
+		case <-c.closing:
+		case <-c.s.done:
+		}
+	}
+}
+
+func (c *Conn) writeOnLoop() {
+	if c.gone() {
+		c.wn, c.werr = 0, net.ErrClosed
+		return
+	}
+	c.wn, c.werr = c.k.so.Write(c.s.now(), c.wbuf)
+	if c.werr == errWouldBlock || c.werr == nil && c.wn < len(c.wbuf) {
+		c.k.wait(c.wwake)
+	}
+}
+
+// Close closes this handle. When it is the socket's last handle (see
+// Dup), the connection closes as close(2) does: a FIN follows the data
+// already written, or a RST if unread data remains or SetLinger(0) was
+// called. With SetLinger(sec > 0), Close waits until the FIN is
+// acknowledged or sec seconds pass. Blocked Read and Write calls on this
+// handle return net.ErrClosed. Closing a handle again returns an error
+// that wraps net.ErrClosed; closing one after its Stack is closed returns
+// nil (the stack closed the socket already).
+func (c *Conn) Close() error {
+	if !c.ok() {
+		return errInvalid("close")
+	}
+	if !c.closed.CompareAndSwap(false, true) {
+		return c.opError("close", net.ErrClosed)
+	}
+	close(c.closing)
+	var linger time.Duration
+	err := c.s.run(func() {
+		c.hclosed = true
+		if c.s.closing {
+			return
+		}
+		so := c.k.so
+		so.Close(c.s.now())
+		if so.Refs() > 0 {
+			return
+		}
+		if on, d := so.Linger(); on && d > 0 && so.Closing() {
+			linger = d
+			return
+		}
+		c.s.forget(c.k)
+	})
+	c.rdl.stop()
+	c.wdl.stop()
+	if err == nil && linger > 0 {
+		c.lingerWait(linger)
+	}
+	return nil
+}
+
+// lingerWait waits until the socket's FIN is acknowledged (SO_LINGER with
+// a timeout) or d passes.
+func (c *Conn) lingerWait(d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	wake := make(chan struct{}, 1)
+	for {
+		busy := false
+		err := c.s.run(func() {
+			if c.s.closing {
+				return
+			}
+			if busy = c.k.so.Closing(); busy {
+				c.k.wait(wake)
+			} else {
+				c.s.forget(c.k)
+			}
+		})
+		if err != nil || !busy {
+			return
+		}
+		select {
+		case <-wake:
+		case <-t.C:
+			c.s.run(func() { c.s.forget(c.k) })
+			return
+		case <-c.s.done:
+			return
+		}
+	}
+}
+
+// CloseRead shuts down the reading side (shutdown(SHUT_RD)): Read returns
+// io.EOF from now on, for every handle of the socket.
+func (c *Conn) CloseRead() error { return c.shutdown(stack.ShutRD) }
+
+// CloseWrite shuts down the writing side (shutdown(SHUT_WR)): a FIN
+// follows the data already written, at once, whatever the number of
+// handles; Write then fails with EPIPE on every handle.
+func (c *Conn) CloseWrite() error { return c.shutdown(stack.ShutWR) }
+
+func (c *Conn) shutdown(how int) error {
+	if !c.ok() {
+		return errInvalid("close")
+	}
+	if c.closed.Load() {
+		return c.opError("close", net.ErrClosed)
+	}
+	var err error
+	if c.s.run(func() {
+		if c.gone() {
+			err = net.ErrClosed
+			return
+		}
+		err = c.k.so.Shutdown(c.s.now(), how)
+		c.k.wake() // other handles' blocked calls see the shutdown
+	}) != nil {
+		err = net.ErrClosed
+	}
+	if err != nil {
+		return c.opError("close", sysErr("shutdown", err))
+	}
+	return nil
+}
+
+// SetLinger sets SO_LINGER for the socket, as net.TCPConn.SetLinger does:
+// sec < 0 (the default) closes in the background; sec == 0 makes Close
+// abort the connection with a RST, discarding unsent data; sec > 0 makes
+// Close wait up to sec seconds for the FIN to be acknowledged.
+func (c *Conn) SetLinger(sec int) error {
+	return c.setOpt(func(so *stack.Socket) {
+		so.SetLinger(sec >= 0, time.Duration(sec)*time.Second)
+	})
+}
+
+// SetNoDelay sets TCP_NODELAY: true (the default) sends small writes at
+// once; false delays them while data is unacknowledged (Nagle's
+// algorithm). A stack configured with tcp.Config.NoDelay ignores false.
+func (c *Conn) SetNoDelay(noDelay bool) error {
+	return c.setOpt(func(so *stack.Socket) {
+		if so.State() != tcp.Closed {
+			so.SetNoDelay(noDelay)
+		}
+	})
+}
+
+func (c *Conn) setOpt(fn func(so *stack.Socket)) error {
+	if !c.ok() {
+		return errInvalid("set")
+	}
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	var err error
+	if c.s.run(func() {
+		if c.gone() {
+			err = net.ErrClosed
+			return
+		}
+		fn(c.k.so)
+	}) != nil {
+		err = net.ErrClosed
+	}
+	if err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// Dup returns another handle on the same socket, as dup(2) does. Handles
+// share the connection, its data and its socket options (SetLinger,
+// SetNoDelay) but each has its own deadlines; the connection closes when
+// the last handle is closed, while CloseWrite and CloseRead act at once
+// for all handles.
+func (c *Conn) Dup() (*Conn, error) {
+	if !c.ok() {
+		return nil, errInvalid("dup")
+	}
+	if c.closed.Load() {
+		return nil, c.opError("dup", net.ErrClosed)
+	}
+	var nc *Conn
+	if c.s.run(func() {
+		if !c.gone() {
+			c.k.so.Ref()
+			nc = newConn(c.s, c.k, c.network)
+		}
+	}) != nil || nc == nil {
+		return nil, c.opError("dup", net.ErrClosed)
+	}
+	return nc, nil
+}
+
+// LocalAddr returns the local address, a *net.TCPAddr.
+func (c *Conn) LocalAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.laddr
+}
+
+// RemoteAddr returns the peer's address, a *net.TCPAddr.
+func (c *Conn) RemoteAddr() net.Addr {
+	if !c.ok() {
+		return nil
+	}
+	return c.raddr
+}
+
+// SetDeadline sets the read and write deadlines (see net.Conn). A blocked
+// call returns an error wrapping os.ErrDeadlineExceeded once its deadline
+// passes; the zero time means no deadline.
+func (c *Conn) SetDeadline(t time.Time) error {
+	if !c.ok() {
+		return errInvalid("set")
+	}
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	c.wdl.set(t)
+	return nil
+}
+
+// SetReadDeadline sets the deadline for Read calls, pending ones included.
+func (c *Conn) SetReadDeadline(t time.Time) error {
+	if !c.ok() {
+		return errInvalid("set")
+	}
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.rdl.set(t)
+	return nil
+}
+
+// SetWriteDeadline sets the deadline for Write calls, pending ones
+// included. A Write that times out may have queued part of its data.
+func (c *Conn) SetWriteDeadline(t time.Time) error {
+	if !c.ok() {
+		return errInvalid("set")
+	}
+	if c.closed.Load() {
+		return c.opError("set", net.ErrClosed)
+	}
+	c.wdl.set(t)
+	return nil
+}

@@ -1,0 +1,106 @@
+package tcpwave
+
+import (
+	"context"
+	"errors"
+	"net"
+)
+
+// Dial connects to address on network ("tcp", "tcp4" or "tcp6"). The
+// address is "ip:port" with an IP literal ("10.0.0.2:80", "[fd00::2]:80"):
+// tcpwave has no resolver. Dial blocks until the handshake completes or
+// fails; see DialContext.
+func (s *Stack) Dial(network, address string) (*Conn, error) {
+	return s.DialContext(context.Background(), network, address)
+}
+
+// DialContext connects to address on network, as Dial does, until ctx
+// ends. A refused connection fails with an error for which errors.Is(err,
+// syscall.ECONNREFUSED) holds; unanswered SYNs (tcp.Config.SynRetries)
+// fail with ETIMEDOUT. If ctx ends first, the half-open connection is
+// aborted and the error wraps ctx.Err(). Errors are *net.OpError with Op
+// "dial".
+func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn, error) {
+	if !s.ok() {
+		return nil, errInvalid("dial")
+	}
+	if ctx == nil {
+		return nil, opError("dial", network, nil, nil, errors.New("nil context"))
+	}
+	ap, err := parseAddr(network, address, false, s.addrs)
+	if err != nil {
+		return nil, opError("dial", network, nil, nil, err)
+	}
+	raddr := tcpAddr(ap)
+	fail := func(err error) (*Conn, error) { return nil, opError("dial", network, nil, raddr, err) }
+	if err := ctx.Err(); err != nil {
+		return fail(err)
+	}
+	wake := make(chan struct{}, 1)
+	var k *sock
+	var cerr error
+	if s.run(func() {
+		if s.closing {
+			cerr = net.ErrClosed
+			return
+		}
+		now := s.now()
+		so := s.st.NewSocket()
+		if err := so.Connect(now, ap); err != nil {
+			so.Close(now)
+			cerr = sysErr("connect", err)
+			return
+		}
+		so.SetNoDelay(true) // Go's default
+		k = s.track(so)
+		k.wait(wake)
+	}) != nil {
+		cerr = net.ErrClosed
+	}
+	if cerr != nil {
+		return fail(cerr)
+	}
+	for {
+		select {
+		case <-wake:
+		case <-ctx.Done():
+			s.run(func() {
+				if !s.closing {
+					k.so.SetLinger(true, 0)
+					k.so.Close(s.now())
+					s.forget(k)
+				}
+			})
+			return fail(ctx.Err())
+		case <-s.done:
+			return fail(net.ErrClosed)
+		}
+		var c *Conn
+		if s.run(func() {
+			if s.closing {
+				cerr = net.ErrClosed
+				return
+			}
+			so := k.so
+			if !so.Connected() {
+				k.wait(wake)
+				return
+			}
+			if err := so.ConnectError(); err != nil {
+				so.Close(s.now())
+				s.forget(k)
+				cerr = sysErr("connect", err)
+				return
+			}
+			c = newConn(s, k, network)
+		}) != nil {
+			cerr = net.ErrClosed
+		}
+		switch {
+		case cerr != nil:
+			return fail(cerr)
+		case c != nil:
+			return c, nil
+		}
+	}
+}

@@ -1,0 +1,169 @@
+// Package pipe is an in-memory link: two endpoints joined back to back,
+// like a cable between two hosts in one process.
+//
+// Each packet is copied into a buffer of its own, as a real link would,
+// and waits in a bounded queue per direction; a packet that finds its
+// queue full, or its destination closed, is dropped and counted, as a
+// NIC's ring drops it. The link adds no delay. Both ends are safe for
+// concurrent use.
+package pipe
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+
+	"github.com/tcpwave/tcpwave/link"
+)
+
+// DefaultQueue is a queue length that holds a full 256 KiB window of
+// 1500-byte packets with room to spare.
+const DefaultQueue = 1024
+
+var (
+	errClosed      = fmt.Errorf("link/pipe: endpoint closed: %w", net.ErrClosed)
+	errTooLong     = errors.New("link/pipe: packet larger than the MTU")
+	errShortBuffer = errors.New("link/pipe: buffer shorter than the packet; packet truncated")
+)
+
+// Stats counts one endpoint's packets.
+type Stats struct {
+	Sent     uint64 // packets this end queued for its peer
+	Received uint64 // packets this end read
+	Dropped  uint64 // packets this end sent that were lost: queue full or peer closed
+}
+
+// End is one end of a pipe. It implements link.Endpoint.
+type End struct {
+	mtu    int
+	rx     *queue // packets for this end
+	tx     *queue // packets for the peer
+	peer   *End
+	closed chan struct{}
+	once   sync.Once
+
+	sent, received, dropped atomic.Uint64
+}
+
+var _ link.Endpoint = (*End)(nil)
+
+// queue is one direction: packets in flight and a free list of their
+// buffers, so that a steady stream allocates nothing.
+type queue struct {
+	pkts chan []byte
+	free chan []byte
+}
+
+func newQueue(n int) *queue {
+	return &queue{pkts: make(chan []byte, n), free: make(chan []byte, n)}
+}
+
+// New returns the two ends of a link that carries packets of up to mtu
+// bytes, with room for queue packets in each direction (DefaultQueue if
+// queue <= 0). An mtu below 68 (the IPv4 minimum) is raised to 68. The
+// results are *End values.
+func New(mtu int, queue int) (a, b link.Endpoint) {
+	x, y := NewEnds(mtu, queue)
+	return x, y
+}
+
+// NewEnds is New returning the concrete type, for access to Stats.
+func NewEnds(mtu int, queue int) (a, b *End) {
+	mtu = max(mtu, 68)
+	if queue <= 0 {
+		queue = DefaultQueue
+	}
+	ab, ba := newQueue(queue), newQueue(queue)
+	a = &End{mtu: mtu, rx: ba, tx: ab, closed: make(chan struct{})}
+	b = &End{mtu: mtu, rx: ab, tx: ba, closed: make(chan struct{})}
+	a.peer, b.peer = b, a
+	return a, b
+}
+
+// MTU returns the largest packet the link carries.
+func (e *End) MTU() int { return e.mtu }
+
+// WritePacket copies pkt into the queue towards the peer. A full queue or
+// a closed peer drops the packet (counted in Stats.Dropped) without error.
+func (e *End) WritePacket(pkt []byte) error {
+	if e.isClosed() {
+		return errClosed
+	}
+	if len(pkt) > e.mtu {
+		return errTooLong
+	}
+	if e.peer.isClosed() {
+		e.dropped.Add(1)
+		return nil
+	}
+	var buf []byte
+	select {
+	case buf = <-e.tx.free:
+	default:
+		buf = make([]byte, 0, e.mtu)
+	}
+	buf = append(buf[:0], pkt...)
+	select {
+	case e.tx.pkts <- buf:
+		e.sent.Add(1)
+	default:
+		e.dropped.Add(1)
+		e.recycle(e.tx, buf)
+	}
+	return nil
+}
+
+// ReadPacket waits for a packet and copies it into buf. After Close it
+// returns an error that wraps net.ErrClosed.
+func (e *End) ReadPacket(buf []byte) (int, error) {
+	if e.isClosed() {
+		return 0, errClosed
+	}
+	select {
+	case p := <-e.rx.pkts:
+		n := copy(buf, p)
+		e.recycle(e.rx, p)
+		e.received.Add(1)
+		if n < len(p) {
+			return n, errShortBuffer
+		}
+		return n, nil
+	case <-e.closed:
+		return 0, errClosed
+	}
+}
+
+func (e *End) recycle(q *queue, buf []byte) {
+	select {
+	case q.free <- buf:
+	default:
+	}
+}
+
+// Close closes this end: ReadPacket and WritePacket fail from now on, and
+// packets the peer sends here are dropped. The peer stays open, as the far
+// end of an unplugged cable does.
+func (e *End) Close() error {
+	err := errClosed
+	e.once.Do(func() {
+		close(e.closed)
+		err = nil
+	})
+	return err
+}
+
+func (e *End) isClosed() bool {
+	select {
+	case <-e.closed:
+		return true
+	default:
+		return false
+	}
+}
+
+// Stats returns this end's packet counts.
+func (e *End) Stats() Stats {
+	return Stats{Sent: e.sent.Load(), Received: e.received.Load(), Dropped: e.dropped.Load()}
+}

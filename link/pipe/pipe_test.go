@@ -1,0 +1,149 @@
+package pipe
+
+import (
+	"bytes"
+	"errors"
+	"net"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestCopiesAndOrder(t *testing.T) {
+	a, b := NewEnds(1500, 8)
+	pkt := []byte("hello")
+	if err := a.WritePacket(pkt); err != nil {
+		t.Fatal(err)
+	}
+	pkt[0] = 'J' // the link holds its own copy
+	if err := a.WritePacket([]byte("second")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1500)
+	for _, want := range []string{"hello", "second"} {
+		n, err := b.ReadPacket(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Fatalf("ReadPacket = %q, %v; want %q", buf[:n], err, want)
+		}
+	}
+	if s := a.Stats(); s.Sent != 2 || s.Dropped != 0 {
+		t.Errorf("a.Stats() = %+v", s)
+	}
+	if s := b.Stats(); s.Received != 2 {
+		t.Errorf("b.Stats() = %+v", s)
+	}
+}
+
+func TestQueueFullDrops(t *testing.T) {
+	a, b := NewEnds(100, 4)
+	for i := range 10 {
+		if err := a.WritePacket([]byte{byte(i)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s := a.Stats(); s.Sent != 4 || s.Dropped != 6 {
+		t.Fatalf("Stats = %+v, want 4 sent and 6 dropped", s)
+	}
+	buf := make([]byte, 100)
+	for i := range 4 {
+		n, err := b.ReadPacket(buf)
+		if err != nil || n != 1 || buf[0] != byte(i) {
+			t.Fatalf("packet %d: %v %v", i, buf[:n], err)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	a, b := NewEnds(100, 4)
+	if a.MTU() != 100 {
+		t.Errorf("MTU = %d", a.MTU())
+	}
+	if err := a.WritePacket(make([]byte, 101)); err == nil {
+		t.Error("WritePacket of 101 bytes on a 100-byte MTU succeeded")
+	}
+	a.WritePacket(make([]byte, 50))
+	n, err := b.ReadPacket(make([]byte, 10))
+	if err == nil || n != 10 {
+		t.Errorf("short ReadPacket = %d, %v; want 10 and an error", n, err)
+	}
+	done := make(chan error)
+	go func() {
+		_, err := b.ReadPacket(make([]byte, 100))
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	if err := b.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("ReadPacket after Close = %v, want net.ErrClosed", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("ReadPacket did not return after Close")
+	}
+	if err := b.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close = %v", err)
+	}
+	if err := b.WritePacket([]byte{1}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("WritePacket after Close = %v", err)
+	}
+	// a's peer is gone: its packets are dropped, not refused.
+	if err := a.WritePacket([]byte{1}); err != nil {
+		t.Errorf("WritePacket to a closed peer = %v", err)
+	}
+	if s := a.Stats(); s.Dropped != 1 {
+		t.Errorf("Dropped = %d, want 1", s.Dropped)
+	}
+}
+
+func TestConcurrent(t *testing.T) {
+	a, b := New(1500, 64)
+	const writers, each = 4, 500
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			p := bytes.Repeat([]byte{byte(w)}, 1000)
+			for range each {
+				for {
+					before := a.(*End).Stats().Dropped
+					if err := a.WritePacket(p); err != nil {
+						t.Error(err)
+						return
+					}
+					if a.(*End).Stats().Dropped == before {
+						break
+					}
+					time.Sleep(time.Microsecond) // dropped (maybe ours): back off
+				}
+			}
+		})
+	}
+	got := 0
+	buf := make([]byte, 1500)
+	readDone := make(chan struct{})
+	go func() {
+		defer close(readDone)
+		for {
+			n, err := b.ReadPacket(buf)
+			if err != nil {
+				return
+			}
+			if n != 1000 || !bytes.Equal(buf[:n], bytes.Repeat(buf[:1], 1000)) {
+				t.Errorf("corrupt packet")
+			}
+			got++
+		}
+	}()
+	wg.Wait()
+	deadline := time.Now().Add(5 * time.Second)
+	for b.(*End).Stats().Received < a.(*End).Stats().Sent && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	b.Close()
+	<-readDone
+	if s := a.(*End).Stats(); uint64(got) != s.Sent || s.Sent < writers*each {
+		t.Errorf("read %d packets, stats %+v", got, s)
+	}
+}

@@ -1,0 +1,209 @@
+package tcpwave
+
+import (
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tcpwave/tcpwave/tcp"
+)
+
+// Listener is a TCP listener of a Stack. It implements net.Listener and
+// is safe for concurrent use.
+type Listener struct {
+	s       *Stack
+	k       *sock
+	network string
+	addr    *net.TCPAddr
+
+	closed  atomic.Bool
+	closing chan struct{}
+	hclosed bool // owned by the loop
+
+	mu   sync.Mutex // one Accept at a time
+	dl   deadline
+	wake chan struct{}
+}
+
+var _ net.Listener = (*Listener)(nil)
+
+// Listen listens on address ("ip:port", port 0 for an ephemeral port; an
+// empty ip listens on every address of the family: for "tcp", the family
+// of the host's first address) for network "tcp", "tcp4" or "tcp6". Like
+// package net it sets SO_REUSEADDR and a backlog of SomaxConn:
+// Listen(network, address) is ListenWith(ListenConfig{ReuseAddr: true},
+// network, address).
+func (s *Stack) Listen(network, address string) (*Listener, error) {
+	return s.ListenWith(ListenConfig{ReuseAddr: true}, network, address)
+}
+
+// ListenWith is Listen with explicit socket options. Errors are
+// *net.OpError with Op "listen"; errors.Is(err, syscall.EADDRINUSE) holds
+// when the port is taken under Linux's bind rules, EADDRNOTAVAIL when the
+// address is not the host's.
+func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener, error) {
+	if !s.ok() {
+		return nil, errInvalid("listen")
+	}
+	ap, err := parseAddr(network, address, true, s.addrs)
+	if err != nil {
+		return nil, opError("listen", network, nil, nil, err)
+	}
+	backlog := lc.Backlog
+	var l *Listener
+	if s.run(func() {
+		if s.closing {
+			err = net.ErrClosed
+			return
+		}
+		so := s.st.NewSocket()
+		so.SetReuseAddr(lc.ReuseAddr)
+		so.SetReusePort(lc.ReusePort)
+		if e := so.Bind(ap); e != nil {
+			so.Close(s.now())
+			err = sysErr("bind", e)
+			return
+		}
+		if backlog <= 0 {
+			backlog = s.st.Options().SomaxConn
+		}
+		if e := so.Listen(backlog); e != nil {
+			so.Close(s.now())
+			err = sysErr("listen", e)
+			return
+		}
+		l = &Listener{
+			s:       s,
+			k:       s.track(so),
+			network: network,
+			addr:    tcpAddr(so.Local()),
+			closing: make(chan struct{}),
+			wake:    make(chan struct{}, 1),
+		}
+		l.dl.init()
+	}) != nil {
+		err = net.ErrClosed
+	}
+	if err != nil {
+		return nil, opError("listen", network, nil, tcpAddr(ap), err)
+	}
+	return l, nil
+}
+
+// ok reports whether l was made by this package.
+func (l *Listener) ok() bool { return l != nil && l.s != nil }
+
+func (l *Listener) opError(err error) error {
+	return opError("accept", l.network, nil, l.addr, err)
+}
+
+// Accept waits for the next connection and returns it as a net.Conn (a
+// *Conn).
+func (l *Listener) Accept() (net.Conn, error) {
+	c, err := l.AcceptConn()
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// AcceptConn waits for the next connection, as net.TCPListener.AcceptTCP
+// does. After Close it returns an error wrapping net.ErrClosed; after the
+// deadline (SetDeadline), one wrapping os.ErrDeadlineExceeded.
+func (l *Listener) AcceptConn() (*Conn, error) {
+	if !l.ok() {
+		return nil, errInvalid("accept")
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	s := l.s
+	for {
+		if l.closed.Load() {
+			return nil, l.opError(net.ErrClosed)
+		}
+		dl := l.dl.wait()
+		if isClosedChan(dl) {
+			return nil, l.opError(os.ErrDeadlineExceeded)
+		}
+		var c *Conn
+		var err error
+		if s.run(func() {
+			if l.hclosed || s.closing {
+				err = net.ErrClosed
+				return
+			}
+			so, e := l.k.so.Accept()
+			switch {
+			case e == errWouldBlock:
+				l.k.wait(l.wake)
+			case e != nil:
+				err = sysErr("accept", e)
+			default:
+				if so.State() != tcp.Closed { // reset while queued: nothing to set
+					so.SetNoDelay(true) // Go's default
+				}
+				c = newConn(s, s.track(so), l.network)
+			}
+		}) != nil {
+			err = net.ErrClosed
+		}
+		switch {
+		case err != nil:
+			return nil, l.opError(err)
+		case c != nil:
+			return c, nil
+		}
+		select {
+		case <-l.wake:
+		case <-dl:
+		case <-l.closing:
+		case <-s.done:
+		}
+	}
+}
+
+// Close stops listening: connections not yet accepted are reset, blocked
+// Accept calls return net.ErrClosed. Connections already accepted are not
+// affected. A second Close returns an error wrapping net.ErrClosed.
+func (l *Listener) Close() error {
+	if !l.ok() {
+		return errInvalid("close")
+	}
+	if !l.closed.CompareAndSwap(false, true) {
+		return opError("close", l.network, nil, l.addr, net.ErrClosed)
+	}
+	close(l.closing)
+	l.s.run(func() {
+		l.hclosed = true
+		if !l.s.closing {
+			l.k.so.Close(l.s.now())
+			l.s.forget(l.k)
+		}
+	})
+	l.dl.stop()
+	return nil
+}
+
+// Addr returns the listener's address, a *net.TCPAddr (with the port
+// picked when listening on port 0).
+func (l *Listener) Addr() net.Addr {
+	if !l.ok() {
+		return nil
+	}
+	return l.addr
+}
+
+// SetDeadline sets the deadline for Accept calls, pending ones included;
+// the zero time means none.
+func (l *Listener) SetDeadline(t time.Time) error {
+	if !l.ok() {
+		return errInvalid("set")
+	}
+	if l.closed.Load() {
+		return opError("set", l.network, nil, l.addr, net.ErrClosed)
+	}
+	l.dl.set(t)
+	return nil
+}
