@@ -123,7 +123,6 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	for i, a := range addrs {
 		cf.opts.Addrs[i] = a.Unmap()
 	}
-	clampMSS(&cf.opts)
 	st, err := stack.New(cf.opts, cf.obs)
 	if err != nil {
 		return nil, fmt.Errorf("tcpwave: %w", err)
@@ -153,30 +152,6 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	go s.loop()
 	go s.reader()
 	return s, nil
-}
-
-// optionSlack is room kept for TCP options beyond the timestamp option
-// that package tcp does not yet subtract from a segment's payload: SACK
-// blocks (up to 36 bytes without timestamps, 28 with). Without it a
-// full-sized segment that carries SACK blocks is larger than the MTU and
-// the link refuses it. Linux subtracts them per segment (tcp_current_mss);
-// once package tcp does, this becomes 0 and the MSS is Linux's.
-const optionSlack = 36
-
-// clampMSS keeps full-sized segments within the MTU: the MSS we announce
-// (and send with) is at most the MTU less the IP and TCP headers, for the
-// larger IP header among the host's families (Linux derives it from the
-// route's MTU), less optionSlack.
-func clampMSS(o *stack.Options) {
-	ipHdr := 20
-	for _, a := range o.Addrs {
-		if a.Is6() {
-			ipHdr = 40
-		}
-	}
-	if limit := o.MTU - ipHdr - 20 - optionSlack; limit > 0 && int(o.TCP.MSS) > limit {
-		o.TCP.MSS = uint16(max(limit, 88))
-	}
 }
 
 // ok reports whether s was made by New.

@@ -115,7 +115,7 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	}
 	c := &Socket{st: s, tuple: t, parent: l, heapIdx: -1, deadline: clock.Never,
 		reuseAddr: l.reuseAddr, reusePort: l.reusePort}
-	c.conn = tcp.NewPassive(&s.opts.TCP, c, now, isn, s.tsOffset(t), seg)
+	c.conn = tcp.NewPassive(s.tcpConfig(t.Local.Addr()), c, now, isn, s.tsOffset(t), seg)
 	l.synRcvd++
 	s.conns[t] = c
 	s.hold(t.Local.Port(), c)

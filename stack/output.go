@@ -24,8 +24,8 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 			return n
 		}
 	}
-	for len(s.dirty) > 0 {
-		so := s.dirty[0]
+	for s.dirtyHead < len(s.dirty) {
+		so := s.dirty[s.dirtyHead]
 		// The payload goes to s.payload, not buf: a buffer of MTU bytes has
 		// no room for a full-sized payload behind worst-case headers.
 		if so.conn != nil && !so.detached && so.conn.Poll(now, &s.seg, s.payload) {
@@ -37,14 +37,12 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 			}
 			continue
 		}
-		s.dirty[0] = nil
-		s.dirty = s.dirty[1:]
-		if len(s.dirty) == 0 {
-			s.dirty = s.dirty[:0:0]
-		}
+		s.dirty[s.dirtyHead] = nil
+		s.dirtyHead++
 		so.isDirty = false
 		s.settle(so)
 	}
+	s.dirty, s.dirtyHead = s.dirty[:0], 0 // keep the array: no allocation per step
 	return 0
 }
 

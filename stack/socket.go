@@ -69,7 +69,7 @@ func (so *Socket) Linger() (bool, time.Duration) { return so.lingerOn, so.linger
 
 // SetNoDelay sets TCP_NODELAY.
 func (so *Socket) SetNoDelay(on bool) {
-	if so.conn != nil {
+	if so.conn != nil && !so.detached {
 		so.conn.SetNoDelay(on)
 		so.st.afterUser(so)
 	}
@@ -199,7 +199,7 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		return syscall.EADDRNOTAVAIL
 	}
 	so.tuple = t
-	so.conn = tcp.NewActive(&s.opts.TCP, so, now, s.isn(now, t), s.tsOffset(t))
+	so.conn = tcp.NewActive(s.tcpConfig(t.Local.Addr()), so, now, s.isn(now, t), s.tsOffset(t))
 	s.conns[t] = so
 	s.afterUser(so)
 	return nil

@@ -57,7 +57,7 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: bad ephemeral range %d-%d", o.EphemeralLow, o.EphemeralHigh)
 	case o.SomaxConn < 1 || o.MaxSynBacklog < 1:
 		return fmt.Errorf("stack: SomaxConn and MaxSynBacklog must be positive")
-	case o.MTU < 68+40 || o.MTU > 65535:
+	case o.MTU < 40+20+88 || o.MTU > 65535: // room for an 88-byte MSS over IPv6
 		return fmt.Errorf("stack: MTU %d out of range", o.MTU)
 	}
 	for _, a := range o.Addrs {
@@ -109,11 +109,18 @@ type Stack struct {
 	dirty     []*Socket // sockets that may have segments to send
 	ctl       []ctlSeg  // stack-made segments (RSTs, TIME_WAIT ACKs)
 	touched   []*Socket // sockets whose readiness may have changed
-	ipID      uint16
-	seg       tcp.Segment
-	payload   []byte // scratch for the payload of the segment being sent (MSS bytes)
-	counters  Counters
-	closedAll bool
+	// touchedSpare is the array Touched handed out last time.
+	touchedSpare []*Socket
+	dirtyHead    int // dirty[:dirtyHead] has been polled
+	// tcp4 and tcp6 are Options.TCP with the MSS clamped to what the
+	// MTU allows for each IP version (Linux derives the MSS from the
+	// route's MTU).
+	tcp4, tcp6 tcp.Config
+	ipID       uint16
+	seg        tcp.Segment
+	payload    []byte // scratch for the payload of the segment being sent (MSS bytes)
+	counters   Counters
+	closedAll  bool
 }
 
 // ctlSeg is a segment the stack itself answers with.
@@ -138,8 +145,19 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		bound:     make(map[uint16]map[any]struct{}),
 		payload:   make([]byte, max(int(o.TCP.MSS), 536)), // a connection's MSS is at most this (536 before the handshake)
 	}
+	s.tcp4, s.tcp6 = o.TCP, o.TCP
+	s.tcp4.MSS = min(o.TCP.MSS, uint16(o.MTU-20-20))
+	s.tcp6.MSS = min(o.TCP.MSS, uint16(o.MTU-40-20))
 	s.nextPort = o.EphemeralLow + uint16(s.hash32(Tuple{}, 3)%uint32(o.EphemeralHigh-o.EphemeralLow+1))
 	return s, nil
+}
+
+// tcpConfig is the connection configuration for a local address.
+func (s *Stack) tcpConfig(local netip.Addr) *tcp.Config {
+	if local.Is4() {
+		return &s.tcp4
+	}
+	return &s.tcp6
 }
 
 // Options returns the stack's options (read-only).
@@ -182,10 +200,12 @@ func (s *Stack) HandleTimeout(now clock.Instant) {
 }
 
 // Touched returns, and forgets, the sockets whose readiness may have
-// changed since the last call: the driver wakes their waiters.
+// changed since the last call: the driver wakes their waiters. The slice is
+// valid until the next call (two arrays take turns, so that steady-state
+// steps do not allocate).
 func (s *Stack) Touched() []*Socket {
 	t := s.touched
-	s.touched = s.touched[:0:0]
+	s.touched, s.touchedSpare = s.touchedSpare[:0], t
 	for _, so := range t {
 		so.isTouched = false
 	}

@@ -24,6 +24,7 @@ func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
 	if c.synRcvdDupSyn(s) {
 		return
 	}
+	c.simOpenSynAck(s)
 	if !c.checkSeq(now, s) {
 		return
 	}
@@ -81,7 +82,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 	c.acceptSyn(s)
 	if s.Flags&wire.ACK != 0 {
 		c.ackSyn(now, s)
-		c.sndWnd = uint32(s.Wnd) << c.sndWScale
+		c.sndWnd = uint32(s.Wnd) // RFC 7323 §2.2: a SYN-ACK's window is never scaled
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		c.ackNow = true
 		c.quick = maxQuickAcks
@@ -99,12 +100,17 @@ func (c *Conn) ackSyn(now clock.Instant, s *Segment) {
 	if c.sndNxt.LessThan(c.sndUna) {
 		c.sndNxt = c.sndUna
 	}
-	if c.retries == 0 {
-		c.sampleRTT(now, s, true)
-	}
+	// A timestamp echo names the SYN it answers, so it gives a sample even
+	// after a retransmission (RFC 7323 §4, Linux tcp_ack_update_rtt).
+	sampled := (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s)
 	c.retries = 0
 	c.rtoAt = clock.Never
-	c.rto = c.rtoFromRTT()
+	switch {
+	case sampled:
+		c.rto = c.rtoFromRTT()
+	case c.srtt == 0:
+		c.rto = rtoFallback // RFC 6298 §5.7: no sample from a retransmitted SYN
+	}
 }
 
 // synRcvdDupSyn answers a retransmitted SYN in SYN_RCVD with the SYN-ACK
@@ -115,6 +121,17 @@ func (c *Conn) synRcvdDupSyn(s *Segment) bool {
 	}
 	c.sndNxt = c.iss
 	return true
+}
+
+// simOpenSynAck turns the peer's SYN-ACK in SYN_RCVD of a simultaneous open
+// into the ACK of our SYN it also is: its SYN is the one we already took
+// (RFC 9293 §3.5 figure 7; Linux tcp_validate_incoming lets it pass).
+func (c *Conn) simOpenSynAck(s *Segment) {
+	if c.state == SynRcvd && !c.passive && s.Flags&(wire.SYN|wire.ACK|wire.RST|wire.FIN) == wire.SYN|wire.ACK &&
+		len(s.Payload) == 0 && s.Seq.Add(1) == c.rcvNxt && s.Ack == c.sndNxt {
+		s.Flags &^= wire.SYN
+		s.Seq = c.rcvNxt
+	}
 }
 
 // checkSeq is RFC 9293 §3.10.7.4 first: the acceptability test. It trims
@@ -138,13 +155,21 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 	}
 	if !ok && wnd == 0 && s.Seq == c.rcvNxt {
 		// RFC 9293 §3.10.7.4: with a zero window, still take ACK and RST.
+		if n > 0 {
+			c.ackNow = true // and answer a probe with the zero window (RFC 9293 §3.8.6.1)
+		}
 		s.Payload = s.Payload[:0]
 		s.Flags &^= wire.FIN | wire.SYN | wire.PSH
 		ok = true
 	}
+	if !ok && s.Flags&wire.RST != 0 && c.rstExact(s) {
+		return true // RCV.NXT-1 after a FIN (Linux tcp_reset_check)
+	}
 	if !ok {
 		switch {
 		case s.Flags&wire.RST != 0:
+		case s.Flags&wire.SYN != 0:
+			c.challengeAck(now) // RFC 5961 §4.2: any SYN, whatever its sequence number
 		case s.Len() == 0:
 			// "Send an acknowledgment" and drop; for a bare ACK only at the
 			// rate limit, which keeps two stacks out of an ACK storm
@@ -178,7 +203,7 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 // rstArrive is RFC 9293 §3.10.7.4 second, with RFC 5961 §3.2: only a RST at
 // exactly RCV.NXT resets; any other in-window RST draws a challenge ACK.
 func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
-	if s.Seq != c.rcvNxt {
+	if !c.rstExact(s) {
 		c.challengeAck(now)
 		return
 	}
@@ -202,9 +227,27 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 	}
 }
 
+// rstExact reports whether a RST's sequence number is the one that resets:
+// RCV.NXT (RFC 5961 §3.2), or RCV.NXT-1 once the peer's FIN is in, as some
+// stacks send it after their FIN (Linux tcp_reset_check).
+func (c *Conn) rstExact(s *Segment) bool {
+	return s.Seq == c.rcvNxt || (c.finRcvd && s.Seq == c.rcvNxt-1)
+}
+
 // synArrive is RFC 9293 §3.10.7.4 fourth, with RFC 5961 §4: a SYN in a
 // synchronized state draws a challenge ACK.
 func (c *Conn) synArrive(now clock.Instant, s *Segment) {
+	if c.state == SynRcvd && c.passive {
+		// §3.10.7.4 fourth: back to LISTEN; Linux tcp_check_req also
+		// answers the SYN with RST (tcp_v4_send_reset).
+		if s.Flags&wire.ACK != 0 {
+			c.queueRST(s.Ack, 0, wire.RST)
+		} else {
+			c.queueRST(0, s.Seq.Add(s.Len()), wire.RST|wire.ACK)
+		}
+		c.setState(Closed, "SYN in SYN_RCVD: request dropped with RST (RFC 9293 §3.10.7.4, Linux tcp_check_req)")
+		return
+	}
 	c.challengeAck(now)
 }
 
@@ -248,12 +291,16 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.challengeAck(now)
 		return false
 	}
-	if s.Ack.LessThan(c.sndUna) && c.sndUna.Sub(s.Ack) > seq.Size(max(c.maxWnd, 65535)) {
-		// RFC 5961 §5.2: too old to be a real ACK: drop it, challenge ACK
-		// (Linux tcp_ack, TOO_OLD_ACK).
+	if s.Ack.LessThan(c.sndUna) && c.sndUna.Sub(s.Ack) > seq.Size(min(c.maxWnd, uint32(c.sndUna.Sub(c.iss)))) {
+		// RFC 5961 §5.2: older than SND.UNA - MAX.SND.WND, which Linux bounds
+		// by the bytes ever ACKed: drop it, challenge ACK (Linux tcp_ack,
+		// TOO_OLD_ACK).
 		c.challengeAck(now)
 		return false
 	}
+	// Any acceptable ACK answers our zero-window probes: no limit while the
+	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
+	c.probes = 0
 	prevUna := c.sndUna
 	if s.Ack.GreaterThan(c.sndUna) {
 		c.newAck(now, s)
@@ -277,16 +324,15 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	if c.sndBuf.len() == 0 {
 		c.sndBuf.release()
 	}
-	if c.retries == 0 || c.tsOK {
-		c.sampleRTT(now, s, false)
+	if (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s) {
+		c.rto = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
 	}
 	c.sndUna = s.Ack
 	if c.sndNxt.LessThan(c.sndUna) {
 		c.sndNxt = c.sndUna
 	}
 	c.retries = 0
-	c.probes = 0
-	c.rto = c.rtoFromRTT()
+	c.probeShift = 0
 	c.congestionOnAck(uint32(acked))
 	if c.sndUna == c.sndMax {
 		c.rtoAt = clock.Never
@@ -303,7 +349,7 @@ func (c *Conn) updateWindow(now clock.Instant, s *Segment) {
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		if c.sndWnd > 0 {
 			c.persistAt = clock.Never
-			c.probes = 0
+			c.probes, c.probeShift = 0, 0
 		}
 	}
 }
@@ -391,6 +437,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 	c.rcvMSSSeen = max(c.rcvMSSSeen, len(s.Payload))
 	end := s.Seq.Add(seq.Size(len(s.Payload)))
 	if off > 0 {
+		c.sackLast = s.Seq
 		c.addOOO(s.Seq, end)
 		c.ackNow = true // RFC 5681 §4.2: out-of-order data is ACKed at once
 		return

@@ -90,6 +90,10 @@ func (c *Config) Validate() error {
 	return nil
 }
 
+// rtoFallback is the RTO after a handshake that gave no RTT sample
+// (RFC 6298 §5.7, Linux TCP_TIMEOUT_FALLBACK).
+const rtoFallback = 3 * time.Second
+
 func (c *Config) orphanRetries() int {
 	if c.OrphanRetries == 0 {
 		return 8

@@ -67,6 +67,7 @@ type Conn struct {
 	rcvAdv     seq.Value // right edge of the window we last advertised
 	rcvBuf     ring
 	ooo        []span
+	sackLast   seq.Value // start of the latest out-of-order segment (RFC 2018 §4)
 	finRcvd    bool      // peer's FIN consumed (rcvNxt is past it)
 	oooFin     bool      // a FIN arrived beyond a hole
 	oooFinSeq  seq.Value // its sequence number
@@ -111,14 +112,16 @@ type Conn struct {
 	rcvUnacked  int // bytes received since our last ACK
 
 	// Persist (zero-window probe) and close timers.
-	persistAt  clock.Instant
-	probes     int
-	probeNow   bool
-	closeAt    clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
-	lastChalAt clock.Instant
-	chalSent   bool
-	lastOOWAt  clock.Instant
-	oowSent    bool
+	persistAt   clock.Instant
+	probes      int // unanswered zero-window probes (Linux icsk_probes_out)
+	probeShift  int // probes sent since the window shut: the backoff (Linux icsk_backoff)
+	probeNow    bool
+	swsOverride bool          // the persist timer lets a window-limited piece go (RFC 9293 §3.8.6.2.1)
+	closeAt     clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
+	lastChalAt  clock.Instant
+	chalSent    bool
+	lastOOWAt   clock.Instant
+	oowSent     bool
 
 	// A RST waiting to be sent, built from a segment we refuse.
 	rstPending bool
@@ -190,6 +193,7 @@ func (c *Conn) acceptSyn(syn *Segment) {
 		c.tsOK = true
 		c.tsRecent = o.TSVal
 	}
+	c.rcvBuf.max = c.cfg.RcvBuf + 1<<c.rcvWScale // see advertise
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
 	c.mss = min(c.peerMSS, int(c.cfg.MSS))
 	if c.tsOK {
@@ -201,6 +205,9 @@ func (c *Conn) acceptSyn(syn *Segment) {
 	c.cwnd = uint32(c.cfg.InitCwnd * c.mss)
 	c.ssthresh = 1 << 30
 }
+
+// rcvFree is the receive space we may offer: RcvBuf less what is held.
+func (c *Conn) rcvFree() int { return max(c.cfg.RcvBuf-c.rcvBuf.len(), 0) }
 
 // State returns the connection's state.
 func (c *Conn) State() State { return c.state }

@@ -25,14 +25,15 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 			return true
 		}
 		return false
-	case SynSent, SynRcvd:
-		if c.sndNxt == c.iss {
-			c.emitSyn(now, s)
-			return true
-		}
-		if c.state == SynSent {
-			return false
-		}
+	}
+	if c.sndNxt == c.iss && c.sndUna == c.iss {
+		// Our SYN is due: in SYN_SENT, SYN_RCVD, or FIN_WAIT_1 after a
+		// close() in SYN_RCVD, whose RTO must still resend the SYN-ACK.
+		c.emitSyn(now, s)
+		return true
+	}
+	if c.state == SynSent {
+		return false
 	}
 	if c.probeNow {
 		// Zero-window probe: an old sequence number provokes an ACK that
@@ -105,7 +106,7 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 
 // synWindow is the window a SYN or SYN-ACK offers.
 func (c *Conn) synWindow() int {
-	w := min(c.rcvBuf.free(), 65535)
+	w := min(c.rcvFree(), 65535)
 	return w - w%int(c.cfg.MSS)
 }
 
@@ -137,15 +138,21 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 	if wndEnd.GreaterThan(c.sndNxt) {
 		usable = int(wndEnd.Sub(c.sndNxt))
 	}
-	n := min(c.mss, avail)
+	// SACK blocks ride on this segment too: leave room for them so that
+	// the packet stays within the MTU (Linux tcp_current_mss).
+	n := min(c.mss-c.sackOptLen(), avail)
 	if !force {
 		if c.sndWnd == 0 && c.sndUna == c.sndMax && c.persistAt == clock.Never {
 			c.persistAt = now.Add(c.persistBackoff())
 		}
 		if usable < n {
 			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a window-limited
-			// piece only if it is at least half the largest window offered.
-			if usable == 0 || usable < int(c.maxWnd/2) {
+			// piece only if it is at least half the largest window offered,
+			// or when the persist timer (the override timeout) says so.
+			if usable == 0 || (usable < int(c.maxWnd/2) && !c.swsOverride) {
+				if c.sndUna == c.sndMax && c.persistAt == clock.Never {
+					c.persistAt = now.Add(c.persistBackoff()) // Linux tcp_check_probe_timer
+				}
 				return false
 			}
 			n = usable
@@ -160,6 +167,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 		return false
 	}
 	c.fillAck(now, s, wire.ACK)
+	c.swsOverride = false
 	s.Seq = c.sndNxt
 	if n > 0 {
 		k := c.sndBuf.peekAt(off, buf[:n])
@@ -196,6 +204,9 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	end := sq.Add(n)
 	if sq.LessThan(c.sndMax) {
 		c.totalRetrans++
+		if c.rttTiming && c.rttSeq.InRange(sq, end) {
+			c.rttTiming = false // Karn: the timed segment was sent twice
+		}
 	} else if !c.rttTiming {
 		c.rttTiming, c.rttSeq, c.rttStart = true, sq, now
 	}
@@ -220,16 +231,55 @@ func (c *Conn) fillAck(now clock.Instant, s *Segment, flags wire.Flags) {
 		s.Opts.TSEcr = c.tsRecent
 	}
 	if c.sackOK && len(c.ooo) > 0 {
-		limit := wire.MaxSACKBlocks
-		if c.tsOK {
-			limit = 3
-		}
-		for i := len(c.ooo) - 1; i >= 0 && int(s.Opts.NumSACK) < limit; i-- {
-			s.Opts.SACK[s.Opts.NumSACK] = wire.SACKBlock{Left: uint32(c.ooo[i].start), Right: uint32(c.ooo[i].end)}
-			s.Opts.NumSACK++
-		}
+		c.fillSACK(&s.Opts)
 	}
 	c.clearAck()
+}
+
+// fillSACK lists the out-of-order spans, the one holding the latest
+// out-of-order segment first (RFC 2018 §4), then the others from the top.
+func (c *Conn) fillSACK(o *wire.Options) {
+	limit := c.sackBlocks()
+	first := -1
+	for i, sp := range c.ooo {
+		if c.sackLast.InRange(sp.start, sp.end) {
+			first = i
+		}
+	}
+	add := func(sp span) {
+		o.SACK[o.NumSACK] = wire.SACKBlock{Left: uint32(sp.start), Right: uint32(sp.end)}
+		o.NumSACK++
+	}
+	if first >= 0 {
+		add(c.ooo[first])
+	}
+	for i := len(c.ooo) - 1; i >= 0 && int(o.NumSACK) < limit; i-- {
+		if i != first {
+			add(c.ooo[i])
+		}
+	}
+}
+
+// sackBlocks is how many SACK blocks our next segment carries: one per
+// out-of-order run, as many as fit beside the timestamps.
+func (c *Conn) sackBlocks() int {
+	if !c.sackOK || len(c.ooo) == 0 {
+		return 0
+	}
+	limit := wire.MaxSACKBlocks
+	if c.tsOK {
+		limit = 3
+	}
+	return min(len(c.ooo), limit)
+}
+
+// sackOptLen is the option space the SACK blocks take: two NOPs, kind,
+// length and 8 bytes a block.
+func (c *Conn) sackOptLen() int {
+	if k := c.sackBlocks(); k > 0 {
+		return 4 + 8*k
+	}
+	return 0
 }
 
 func (c *Conn) clearAck() {
@@ -242,7 +292,7 @@ func (c *Conn) clearAck() {
 // offers. The edge never moves left (RFC 9293 §3.8.6.2.2), and moves right
 // only by at least min(MSS, half the buffer): receiver-side SWS avoidance.
 func (c *Conn) advertise() uint16 {
-	free := c.rcvBuf.free()
+	free := c.rcvFree()
 	if c.rdShut && c.orphan {
 		free = 0
 	}
@@ -251,11 +301,20 @@ func (c *Conn) advertise() uint16 {
 	if cur.LessThan(c.rcvNxt) {
 		cur = c.rcvNxt
 	}
-	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), c.rcvBuf.max/2) {
+	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), c.cfg.RcvBuf/2) {
 		edge = cur
 	}
-	wnd := int(edge.Sub(c.rcvNxt)) >> c.rcvWScale
+	unit := 1 << c.rcvWScale
+	wnd := int(edge.Sub(c.rcvNxt))
+	if edge == cur {
+		// Keeping the old edge: round up, never down, so that scaling
+		// does not move it left (Linux tcp_select_window aligns up). The
+		// ring holds one scale unit beyond RcvBuf for this.
+		wnd = (wnd + unit - 1) / unit
+	} else {
+		wnd /= unit
+	}
 	wnd = min(wnd, 65535)
-	c.rcvAdv = c.rcvNxt.Add(seq.Size(wnd << c.rcvWScale))
+	c.rcvAdv = c.rcvNxt.Add(seq.Size(wnd * unit))
 	return uint16(wnd)
 }

@@ -26,6 +26,20 @@ import (
 //	+60s  state CLOSED                  our state
 //	+0    read 5 = EOF                  a call's result: a count or an error name
 //
+// Payloads carry real bytes: every byte of the peer's stream is
+// peerByte(relative sequence number) and every byte we write is
+// ourByte(relative sequence number), so "write N" queues the next N bytes
+// of our stream, each segment we send is checked byte for byte, and
+//
+//	+0    read 100 = data 1:11          checks that the read returned exactly
+//	                                    the peer's bytes 1..10, in order.
+//
+// Other checks: "mss N", "sendq N", "recvq N", "retrans N" (total
+// retransmissions). Options on an expected segment are checked only when
+// written, timestamps included ("<>" demands none; "TS val * ecr 100"
+// skips a value); "sack 101:201 301:401" lists SACK blocks relative to the
+// peer's ISN.
+//
 // Time advances with "+d" before each line; every timer due on the way
 // fires at its own instant, and each segment we send is checked against the
 // time it was sent. Any segment we send that the script does not expect
@@ -41,7 +55,14 @@ type scripted struct {
 	out    []timedSeg
 	states []string
 	iss    seq.Value
+	wrote  int // bytes of our stream accepted by Write
 }
+
+// peerByte and ourByte give the byte at a relative sequence number of each
+// direction's stream: patterns that differ at every offset of a window, so
+// a byte out of place or from the wrong direction is caught.
+func peerByte(rel uint32) byte { return byte(rel*7 + rel>>8 + 0x31) }
+func ourByte(rel uint32) byte  { return byte(rel*13 + rel>>8 + 0x5a) }
 
 type timedSeg struct {
 	at  clock.Instant
@@ -86,12 +107,7 @@ func (h *scripted) describeOut() string {
 
 func (h *scripted) fmt(s *Segment) string {
 	f := wire.TCPFields{Seq: uint32(s.Seq), Ack: uint32(s.Ack), Flags: s.Flags, Window: s.Wnd, Options: s.Opts}
-	start := uint32(s.Seq - h.iss)
-	str := fmt.Sprintf("%s %d:%d(%d)", f.Flags, start, start+uint32(len(s.Payload)), len(s.Payload))
-	if s.Flags&wire.ACK != 0 {
-		str += fmt.Sprintf(" ack %d", uint32(s.Ack)-peerISN)
-	}
-	return str + fmt.Sprintf(" win %d", s.Wnd)
+	return wire.FormatSegment(&f, len(s.Payload), uint32(h.iss), peerISN, true)
 }
 
 func (h *scripted) step(line string) error {
@@ -115,6 +131,9 @@ func (h *scripted) step(line string) error {
 		s, err := parseSeg(fields[1:], peerISN, h.iss)
 		if err != nil {
 			return err
+		}
+		for i := range s.Payload {
+			s.Payload[i] = peerByte(uint32(s.Seq-peerISN) + uint32(i))
 		}
 		if h.c == nil {
 			if s.Flags != wire.SYN {
@@ -141,9 +160,24 @@ func (h *scripted) step(line string) error {
 		if err := matchSeg(&got.seg, &want, fields[1:]); err != nil {
 			return fmt.Errorf("%v: got %s", err, h.fmt(&got.seg))
 		}
+		for i, b := range got.seg.Payload {
+			rel := uint32(got.seg.Seq-h.iss) + uint32(i)
+			if b != ourByte(rel) {
+				return fmt.Errorf("payload byte at %d is %#x, want %#x: got %s", rel, b, ourByte(rel), h.fmt(&got.seg))
+			}
+		}
 	case "state":
 		if got := h.c.State().String(); got != fields[1] {
 			return fmt.Errorf("state %s, want %s", got, fields[1])
+		}
+	case "mss", "sendq", "recvq", "retrans":
+		want, err := strconv.Atoi(fields[1])
+		if err != nil {
+			return err
+		}
+		got := map[string]int{"mss": h.c.MSS(), "sendq": h.c.SendQ(), "recvq": h.c.RecvQ(), "retrans": h.c.TotalRetransmits()}[fields[0]]
+		if got != want {
+			return fmt.Errorf("%s %d, want %d", fields[0], got, want)
 		}
 	case "states":
 		if got := strings.Join(h.states, ","); got != fields[1] {
@@ -212,10 +246,34 @@ func (h *scripted) call(f []string) error {
 		h.c.Abort(h.now)
 	case "write":
 		k, _ := strconv.Atoi(f[1])
-		n, err = h.c.Write(h.now, make([]byte, k))
+		p := make([]byte, k)
+		for i := range p {
+			p[i] = ourByte(uint32(1 + h.wrote + i))
+		}
+		n, err = h.c.Write(h.now, p)
+		h.wrote += n
 	case "read":
 		k, _ := strconv.Atoi(f[1])
-		n, err = h.c.Read(h.now, make([]byte, k))
+		p := make([]byte, k)
+		n, err = h.c.Read(h.now, p)
+		if rest, ok := strings.CutPrefix(result, "data "); ok {
+			var a, b uint32
+			if _, serr := fmt.Sscanf(rest, "%d:%d", &a, &b); serr != nil {
+				return fmt.Errorf("bad data range %q", rest)
+			}
+			if err != nil {
+				return fmt.Errorf("read returned %s, want data %s", errName(err), rest)
+			}
+			if n != int(b-a) {
+				return fmt.Errorf("read returned %d bytes, want %d (data %s)", n, b-a, rest)
+			}
+			for i := range n {
+				if want := peerByte(a + uint32(i)); p[i] != want {
+					return fmt.Errorf("read byte %d (peer seq %d) is %#x, want %#x", i, a+uint32(i), p[i], want)
+				}
+			}
+			return nil
+		}
 	default:
 		return fmt.Errorf("unknown command %q", f[0])
 	}
@@ -319,6 +377,9 @@ func parseSeg(f []string, seqBase, ackBase seq.Value) (Segment, error) {
 			opt := strings.Trim(strings.Join(f[i:], " "), "<>")
 			for _, o := range strings.Split(opt, ",") {
 				of := strings.Fields(o)
+				if len(of) == 0 {
+					continue // "<>": no options at all
+				}
 				switch of[0] {
 				case "mss":
 					v, _ := strconv.Atoi(of[1])
@@ -333,6 +394,15 @@ func parseSeg(f []string, seqBase, ackBase seq.Value) (Segment, error) {
 					v, _ := strconv.ParseUint(of[2], 10, 32)
 					e, _ := strconv.ParseUint(of[4], 10, 32)
 					s.Opts.TSVal, s.Opts.TSEcr = uint32(v), uint32(e)
+				case "sack":
+					for _, blk := range of[1:] {
+						var l, r uint32
+						if _, err := fmt.Sscanf(blk, "%d:%d", &l, &r); err != nil || s.Opts.NumSACK == wire.MaxSACKBlocks {
+							return s, fmt.Errorf("bad sack block %q", blk)
+						}
+						s.Opts.SACK[s.Opts.NumSACK] = wire.SACKBlock{Left: uint32(ackBase) + l, Right: uint32(ackBase) + r}
+						s.Opts.NumSACK++
+					}
 				case "nop":
 				}
 			}
@@ -359,9 +429,14 @@ func matchSeg(got, want *Segment, f []string) error {
 	}
 	if strings.Contains(line, "<") {
 		g, w := got.Opts, want.Opts
-		g.TSVal, g.TSEcr, w.TSVal, w.TSEcr = 0, 0, 0, 0
+		if strings.Contains(line, "val *") {
+			g.TSVal, w.TSVal = 0, 0
+		}
+		if strings.Contains(line, "ecr *") {
+			g.TSEcr, w.TSEcr = 0, 0
+		}
 		if g != w {
-			return fmt.Errorf("options %+v, want %+v", got.Opts, want.Opts)
+			return fmt.Errorf("options differ")
 		}
 	}
 	return nil

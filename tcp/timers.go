@@ -9,26 +9,26 @@ import (
 
 // sampleRTT takes an RTT sample from the timestamp echo (RFC 7323 §4.1) or,
 // without timestamps, from the timed segment (Karn's rule: never from a
-// retransmitted one).
-func (c *Conn) sampleRTT(now clock.Instant, s *Segment, syn bool) {
+// retransmitted one), and reports whether it took one.
+func (c *Conn) sampleRTT(now clock.Instant, s *Segment) bool {
 	var r time.Duration
 	switch {
 	case c.tsOK && s.Opts.HasTimestamp && s.Opts.TSEcr != 0:
 		r = time.Duration(c.tsNow(now)-s.Opts.TSEcr) * time.Millisecond
 		if r < 0 || r > c.cfg.RTOMax {
-			return
+			return false
 		}
 	case c.rttTiming && s.Ack.GreaterThan(c.rttSeq):
 		r = now.Sub(c.rttStart)
 		c.rttTiming = false
 	default:
-		return
+		return false
 	}
 	r = max(r, time.Microsecond)
 	// RFC 6298 §2.2 and §2.3.
 	if c.srtt == 0 {
 		c.srtt, c.rttvar = r, r/2
-		return
+		return true
 	}
 	d := c.srtt - r
 	if d < 0 {
@@ -36,6 +36,7 @@ func (c *Conn) sampleRTT(now clock.Instant, s *Segment, syn bool) {
 	}
 	c.rttvar = (3*c.rttvar + d) / 4
 	c.srtt = (7*c.srtt + r) / 8
+	return true
 }
 
 // rtoFromRTT computes the RTO as Linux does: SRTT plus the larger of
@@ -152,13 +153,19 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	c.rto = min(c.rto*2, c.cfg.RTOMax)
 	if c.state == SynSent || c.state == SynRcvd {
 		c.sndNxt = c.iss
+	} else {
+		c.fastRexmit = true // the head goes even into a zero window (Linux tcp_retransmit_timer)
 	}
 }
 
 // persistTimer sends a zero-window probe (RFC 9293 §3.8.6.1) and backs off.
 func (c *Conn) persistTimer(now clock.Instant) {
 	c.persistAt = clock.Never
-	if c.sndWnd != 0 || c.sndNxt != c.sndUna {
+	if c.sndNxt != c.sndUna {
+		return
+	}
+	if c.sndWnd != 0 {
+		c.swsOverride = true // a window too small to fill: send what fits (Linux tcp_write_wakeup)
 		return
 	}
 	c.probes++
@@ -167,13 +174,14 @@ func (c *Conn) persistTimer(now clock.Instant) {
 		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
 		return
 	}
+	c.probeShift++
 	c.probeNow = true
 }
 
 // persistBackoff is the interval before the next zero-window probe.
 func (c *Conn) persistBackoff() time.Duration {
 	d := c.rtoFromRTT()
-	for i := 0; i < c.probes && d < c.cfg.RTOMax; i++ {
+	for i := 0; i < c.probeShift && d < c.cfg.RTOMax; i++ {
 		d *= 2
 	}
 	return min(d, c.cfg.RTOMax)

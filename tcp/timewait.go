@@ -34,32 +34,38 @@ const (
 // the 2MSL timer where Linux does.
 func (tw *TWRecord) Handle(now clock.Instant, cfg *Config, s *Segment) TimeWaitAction {
 	restart := func() { tw.Expire = now.Add(cfg.TimeWait) }
-	if s.Seq == tw.RcvNxt && (s.Len() == 0 || s.Flags&wire.RST != 0) && s.Flags&wire.SYN == 0 {
+	// RFC 7323 §5 PAWS with Linux's one-tick slack (TCP_PAWS_WINDOW); a RST
+	// is exempt (tcp_paws_reject).
+	paws := tw.TSOK && s.Opts.HasTimestamp && s.Flags&wire.RST == 0 && int32(tw.TSRecent-s.Opts.TSVal) > 1
+	if !paws && s.Seq == tw.RcvNxt && (s.Len() == 0 || s.Flags&wire.RST != 0) && s.Flags&wire.SYN == 0 {
 		// In window: only a bare ACK or a RST can be here.
 		if s.Flags&wire.RST != 0 {
 			return TWKill // RFC 1337's hazard; Linux's default kills the record
 		}
 		restart()
+		if tw.TSOK && s.Opts.HasTimestamp {
+			tw.TSRecent = s.Opts.TSVal
+		}
 		return TWDrop
 	}
-	if s.Flags&(wire.SYN|wire.RST|wire.ACK) == wire.SYN && tw.newSynAcceptable(s) {
+	if !paws && s.Flags&(wire.SYN|wire.RST|wire.ACK) == wire.SYN && tw.newSynAcceptable(s) {
 		return TWNewSyn
 	}
 	if s.Flags&wire.RST != 0 {
 		return TWDrop
 	}
-	if s.Flags&wire.ACK != 0 {
+	if paws || s.Flags&wire.ACK != 0 {
 		restart()
 	}
 	return TWAck // a retransmitted FIN or any other old segment is ACKed again
 }
 
 // newSynAcceptable is RFC 6191 (Linux tcp_timewait_state_process): a SYN
-// whose sequence number is beyond RCV.NXT, or whose timestamp is newer, may
-// start a new incarnation of the connection.
+// that passed PAWS and whose timestamp is newer, or whose sequence number is
+// beyond RCV.NXT, may start a new incarnation of the connection.
 func (tw *TWRecord) newSynAcceptable(s *Segment) bool {
-	if tw.TSOK && s.Opts.HasTimestamp {
-		return int32(s.Opts.TSVal-tw.TSRecent) > 0
+	if tw.TSOK && s.Opts.HasTimestamp && int32(s.Opts.TSVal-tw.TSRecent) > 0 {
+		return true
 	}
 	return s.Seq.GreaterThan(tw.RcvNxt)
 }

@@ -86,10 +86,10 @@ func (c *Conn) windowUpdate(before seq.Size) {
 	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
 		return
 	}
-	if 2*int(before) > c.rcvBuf.max {
+	if 2*int(before) > c.cfg.RcvBuf {
 		return
 	}
-	free := c.rcvBuf.free() >> c.rcvWScale << c.rcvWScale
+	free := c.rcvFree() >> c.rcvWScale << c.rcvWScale
 	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
 		c.ackNow = true
 	}
@@ -164,7 +164,7 @@ func (c *Conn) Close(now clock.Instant) {
 	if c.orphan {
 		return
 	}
-	unread := c.rcvBuf.len() > 0 || len(c.ooo) > 0
+	unread := c.rcvBuf.len() > 0 // the in-order queue only, not out-of-order data (Linux __tcp_close)
 	c.orphan = true
 	c.rdShut = true
 	if unread && c.state != SynSent && c.state != Closed {

@@ -1,0 +1,388 @@
+package tcp
+
+import (
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+)
+
+// noTSOpen opens a connection to a peer that does window scaling but not
+// timestamps, so RTT samples come from timing one segment at a time and
+// Karn's rule decides which ACKs may be timed. The SYN-ACK comes 10 ms
+// after the SYN: SRTT 10 ms, RTTVAR 5 ms, RTO 10 + max(4*5, 200) = 210 ms.
+const noTSOpen = `
++0    connect
++0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 7>
++0    > . 1:1(0) ack 1 <>
++0    mss 1460
+`
+
+// plainOpen opens a connection to a peer without window scaling, SACK or
+// timestamps: windows are plain byte counts. RTO 210 ms as above.
+const plainOpen = `
++0    connect
++0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460>
++0    > . 1:1(0) ack 1 <>
+`
+
+// backoffScript expects seg to be retransmitted on every RTO, the RTO
+// doubling from first up to RTOMax (RFC 6298 §5.5), and the connection to
+// be dropped with ETIMEDOUT when the timer expires after the last of
+// retries retransmissions.
+func backoffScript(seg string, first time.Duration, retries int, rtoMax time.Duration) string {
+	var b strings.Builder
+	rto := first
+	for range retries {
+		fmt.Fprintf(&b, "+%v > %s\n", rto, seg)
+		rto = min(2*rto, rtoMax)
+	}
+	fmt.Fprintf(&b, "+%v state ESTABLISHED\n+1ms state CLOSED\n+0 read 10 = ETIMEDOUT\n", rto-time.Millisecond)
+	return b.String()
+}
+
+func TestRetransmission(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "RTO doubles on every expiry up to 120 s, and tcp_retries2 (15) retransmissions later the connection is dropped with ETIMEDOUT, no RST (RFC 6298 §5.5, Linux tcp_write_timeout)",
+			script: activeOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
+` + backoffScript("P. 1:101(100) ack 1", 210*time.Millisecond, 15, 120*time.Second) + `
++0    retrans 15
++0    write 10 = EPIPE`},
+		{name: "Retries2 is honoured: 3 retransmissions, then ETIMEDOUT",
+			cfg: func(c *Config) { c.Retries2 = 3 },
+			script: activeOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
+` + backoffScript("P. 1:101(100) ack 1", 210*time.Millisecond, 3, 120*time.Second)},
+		{name: "an ACK of new data resets the retry count: a later loss gets the full tcp_retries2 again",
+			cfg: func(c *Config) { c.Retries2 = 2 },
+			script: activeOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0.21 > P. 1:101(100) ack 1
++0.42 > P. 1:101(100) ack 1
++0.1  < . 1:1(0) ack 101 win 510
++0    write 100 = 100
++0    > P. 101:201(100) ack 1
++0.84 > P. 101:201(100) ack 1
++1.68 > P. 101:201(100) ack 1
++3.359 state ESTABLISHED
++0.001 state CLOSED`},
+		{name: "RTO retransmits one segment (cwnd 1 MSS), then slow start lets two go per ACK (RFC 5681 §3.1, RFC 6298 §5.4)",
+			script: noTSOpen + `
++0    write 4380 = 4380
++0    > . 1:1461(1460) ack 1
++0    > . 1461:2921(1460) ack 1
++0    > P. 2921:4381(1460) ack 1
++0.21 > . 1:1461(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 510
++0    > . 1461:2921(1460) ack 1
++0    > P. 2921:4381(1460) ack 1
++0.01 < . 1:1(0) ack 4381 win 510
++0    sendq 0`},
+		{name: "Karn: an ACK after a retransmission gives no RTT sample, so the backed-off RTO (420 ms) stays for the next segment (RFC 6298 §3 and §5)",
+			script: noTSOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0.21 > P. 1:101(100) ack 1
++0.3  < . 1:1(0) ack 101 win 510
++0    write 100 = 100
++0    > P. 101:201(100) ack 1
++0.42 > P. 101:201(100) ack 1`},
+		{name: "Karn: once a segment sent only once is ACKed (100 ms), the RTO collapses to SRTT + max(4*RTTVAR, 200 ms) = 221.25 ms (RFC 6298 §2)",
+			script: noTSOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0.21 > P. 1:101(100) ack 1
++0.3  < . 1:1(0) ack 101 win 510
++0    write 100 = 100
++0    > P. 101:201(100) ack 1
++0.1  < . 1:1(0) ack 201 win 510
++0    write 100 = 100
++0    > P. 201:301(100) ack 1
++221.25ms > P. 201:301(100) ack 1`},
+		{name: "Karn: the timed segment resent by fast retransmit gives no RTT sample either; the RTO stays 210 ms",
+			script: noTSOpen + `
++0    write 1460 = 1460
++0    > P. 1:1461(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 510
++0    write 5840 = 5840
++0    > . 1461:2921(1460) ack 1
++0    > . 2921:4381(1460) ack 1
++0    > . 4381:5841(1460) ack 1
++0    > P. 5841:7301(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    > . 1461:2921(1460) ack 1
++0.1  < . 1:1(0) ack 7301 win 510
++0    write 100 = 100
++0    > P. 7301:7401(100) ack 1
++0.21 > P. 7301:7401(100) ack 1`},
+		{name: "with timestamps an ACK of a retransmission does give a sample (the echo tells which copy it answers; RFC 7323 §4), so the RTO collapses",
+			script: `
++1    connect
++0    > S 0:0(0) <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 5 ecr 1000,nop,wscale 7>
++0    > . 1:1(0) ack 1 <nop,nop,TS val 1010 ecr 5>
++0    write 100 = 100
++0    > P. 1:101(100) ack 1 <nop,nop,TS val 1010 ecr 5>
++0.21 > P. 1:101(100) ack 1 <nop,nop,TS val 1220 ecr 5>
++0.01 < . 1:1(0) ack 101 win 510 <nop,nop,TS val 6 ecr 1220>
++0    write 100 = 100
++0    > P. 101:201(100) ack 1
++0.21 > P. 101:201(100) ack 1`},
+	})
+}
+
+// TestSynRetries: the SYN and SYN-ACK are retransmitted with backoff from
+// the 1 s initial RTO (RFC 6298 §2.1) and the attempt ends after
+// tcp_syn_retries (6) or tcp_synack_retries (5).
+func TestSynRetries(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "SYN: retransmitted at 1, 3, 7, 15, 31 and 63 s with the same options, connect fails with ETIMEDOUT at 127 s (tcp_syn_retries 6)",
+			script: inSynSent + `
++1    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 7>
++2    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 3000 ecr 0,nop,wscale 7>
++4    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 7000 ecr 0,nop,wscale 7>
++8    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 15000 ecr 0,nop,wscale 7>
++16   > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 31000 ecr 0,nop,wscale 7>
++32   > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 63000 ecr 0,nop,wscale 7>
++63.999 state SYN_SENT
++0.001 state CLOSED
++0    read 10 = ETIMEDOUT`,
+			states: "SYN_SENT,CLOSED"},
+		{name: "SynRetries 2: the attempt ends at 7 s",
+			cfg: func(c *Config) { c.SynRetries = 2 },
+			script: inSynSent + `
++1    > S 0:0(0)
++2    > S 0:0(0)
++4    state CLOSED
++0    write 1 = ETIMEDOUT`},
+		{name: "SYN-ACK: retransmitted at 1, 3, 7, 15 and 31 s, the embryonic connection dropped at 63 s (tcp_synack_retries 5)",
+			script: inSynRcvd + `
++1    > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 1000 ecr 100,nop,wscale 7>
++2    > S. 0:0(0) ack 1
++4    > S. 0:0(0) ack 1
++8    > S. 0:0(0) ack 1
++16   > S. 0:0(0) ack 1
++31.999 state SYN_RCVD
++0.001 state CLOSED`,
+			states: "SYN_RCVD,CLOSED"},
+		{name: "a late ACK of a retransmitted SYN-ACK still completes the handshake",
+			script: inSynRcvd + `
++1    > S. 0:0(0) ack 1
++0.5  < . 1:1(0) ack 1 win 502
++0    state ESTABLISHED
++10   state ESTABLISHED`},
+		{name: "handshake after a lost SYN, no timestamps: no RTT sample, so the RTO falls back to 3 s (RFC 6298 §5.7, Linux TCP_TIMEOUT_FALLBACK)",
+			script: inSynSent + `
++1    > S 0:0(0)
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,nop,wscale 7>
++0    > . 1:1(0) ack 1
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++3    > P. 1:101(100) ack 1`},
+		{name: "handshake after a lost SYN, with timestamps: the echo of the second SYN's TSval gives a 10 ms sample, RTO 210 ms",
+			script: inSynSent + `
++1    > S 0:0(0)
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 100 ecr 1000,nop,wscale 7>
++0    > . 1:1(0) ack 1
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0.21 > P. 1:101(100) ack 1`},
+	})
+}
+
+// TestFastRetransmit: three duplicate ACKs mean a segment was lost while
+// later ones arrived (RFC 5681 §3.2); NewReno handles several losses in one
+// window (RFC 6582).
+func TestFastRetransmit(t *testing.T) {
+	const fiveInFlight = noTSOpen + `
++0    write 1460 = 1460
++0    > P. 1:1461(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 510
++0    write 7300 = 7300
++0    > . 1461:2921(1460) ack 1
++0    > . 2921:4381(1460) ack 1
++0    > . 4381:5841(1460) ack 1
++0    > . 5841:7301(1460) ack 1
++0    > P. 7301:8761(1460) ack 1
+`
+	runScriptTests(t, []scriptTest{
+		{name: "the third duplicate ACK retransmits the first unACKed segment at once, long before the RTO",
+			script: fiveInFlight + `
++0.01 < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    > . 1461:2921(1460) ack 1
++0    retrans 1
++0.01 < . 1:1(0) ack 8761 win 510
++1    sendq 0`},
+		{name: "two duplicate ACKs are not enough: the loss waits for the RTO",
+			script: fiveInFlight + `
++0.01 < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0.2  > . 1461:2921(1460) ack 1`},
+		{name: "an ACK that updates the window is not a duplicate (RFC 5681 §2)",
+			script: fiveInFlight + `
++0.01 < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 600
++0    < . 1:1(0) ack 1461 win 600
++0.2  > . 1461:2921(1460) ack 1`},
+		{name: "a segment carrying data is not a duplicate ACK (RFC 5681 §2)",
+			script: fiveInFlight + `
++0.01 < . 1:1(0) ack 1461 win 510
++0    < P. 1:11(10) ack 1461 win 510
++0    > . 8761:8761(0) ack 11
++0    < . 11:11(0) ack 1461 win 510
++0.2  > . 1461:2921(1460) ack 11`},
+		{name: "NewReno: a partial ACK retransmits the next hole at once (RFC 6582 §3.2)",
+			script: fiveInFlight + `
++0.01 < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    > . 1461:2921(1460) ack 1
++0.01 < . 1:1(0) ack 4381 win 510
++0    > . 4381:5841(1460) ack 1
++0.01 < . 1:1(0) ack 8761 win 510
++0    sendq 0
++0    retrans 2`},
+		{name: "a fourth duplicate ACK inflates cwnd by one MSS and lets new data out during recovery (RFC 5681 §3.2 step 4)",
+			script: fiveInFlight + `
++0    write 1460 = 1460
++0    > P. 8761:10221(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    < . 1:1(0) ack 1461 win 510
++0    > . 1461:2921(1460) ack 1
++0    write 1460 = 1460
++0    < . 1:1(0) ack 1461 win 510
++0    > P. 10221:11681(1460) ack 1`},
+	})
+}
+
+// TestPersist: a zero window stops the sender; the persist timer probes
+// it with backoff (RFC 9293 §3.8.6.1, RFC 1122 §4.2.2.17).
+func TestPersist(t *testing.T) {
+	const zeroWindow = plainOpen + `
++0    write 4000 = 4000
++0    > . 1:1461(1460) ack 1
++0    > . 1461:2921(1460) ack 1
++0    > P. 2921:4001(1080) ack 1
++0.01 < . 1:1(0) ack 4001 win 0
++0    write 1000 = 1000
+`
+	answered := zeroWindow
+	d := 210 * time.Millisecond
+	for range 20 {
+		answered += fmt.Sprintf("+%v > . 4000:4000(0) ack 1\n+0 < . 1:1(0) ack 4001 win 0\n", d)
+		d = min(2*d, 120*time.Second)
+	}
+	unanswered := zeroWindow
+	d = 210 * time.Millisecond
+	for range 15 {
+		unanswered += fmt.Sprintf("+%v > . 4000:4000(0) ack 1\n", d)
+		d = min(2*d, 120*time.Second)
+	}
+	unanswered += fmt.Sprintf("+%v state ESTABLISHED\n+1ms state CLOSED\n+0 read 1 = ETIMEDOUT\n", d-time.Millisecond)
+
+	runScriptTests(t, []scriptTest{
+		{name: "zero window: probes of one old byte (SND.UNA-1, no data) at RTO, 2 RTO, 4 RTO; the window opens and the data goes (Linux tcp_xmit_probe_skb)",
+			script: zeroWindow + `
++0.21 > . 4000:4000(0) ack 1
++0.01 < . 1:1(0) ack 4001 win 0
++0.41 > . 4000:4000(0) ack 1
++0.01 < . 1:1(0) ack 4001 win 0
++0.83 > . 4000:4000(0) ack 1
++0.01 < . 1:1(0) ack 4001 win 1000
++0    > P. 4001:5001(1000) ack 1
++0.01 < . 1:1(0) ack 5001 win 1000
++5    sendq 0`},
+		{name: "a window update between probes sends the data at once and stops the probes",
+			script: zeroWindow + `
++0.21 > . 4000:4000(0) ack 1
++0.1  < . 1:1(0) ack 4001 win 65535
++0    > P. 4001:5001(1000) ack 1
++0.01 < . 1:1(0) ack 5001 win 65535
++10   state ESTABLISHED`},
+		{name: "a peer that keeps answering the probes keeps the connection open however long its window stays shut (RFC 1122 §4.2.2.17, Linux resets icsk_probes_out on every ACK)",
+			script: answered + `
++0    state ESTABLISHED
++0    sendq 1000`},
+		{name: "unanswered probes: the connection is dropped after tcp_retries2 (15) of them, ETIMEDOUT (Linux tcp_probe_timer)",
+			script: unanswered},
+		{name: "close() into a zero window: the FIN needs a sequence number of window, so it waits and the window is probed; it goes when the window opens",
+			script: plainOpen + `
++0    write 1460 = 1460
++0    > P. 1:1461(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 0
++0    close
++0    state FIN_WAIT_1
++0.21 > . 1460:1460(0) ack 1
++0.01 < . 1:1(0) ack 1461 win 1000
++0    > F. 1461:1461(0) ack 1
++0.01 < . 1:1(0) ack 1462 win 1000
++0    state FIN_WAIT_2`},
+		{name: "window smaller than an MSS and than half the largest window: hold (sender SWS avoidance), then the persist timer sends what fits (RFC 9293 §3.8.6.2.1, Linux tcp_write_wakeup)",
+			script: plainOpen + `
++0    write 1460 = 1460
++0    > P. 1:1461(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 500
++0    write 1460 = 1460
++0.21 > . 1461:1961(500) ack 1
++0.01 < . 1:1(0) ack 1961 win 65535
++0    > P. 1961:2921(960) ack 1`},
+		{name: "the peer shrinks its window to zero under data in flight: the RTO still retransmits the head into the zero window, as a probe (Linux tcp_retransmit_timer)",
+			script: plainOpen + `
++0    write 2920 = 2920
++0    > . 1:1461(1460) ack 1
++0    > P. 1461:2921(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 0
++0.21 > P. 1461:2921(1460) ack 1
++0.01 < . 1:1(0) ack 2921 win 65535
++0    sendq 0`},
+	})
+}
+
+// TestSendWindow: the sender never puts more in flight than the peer's
+// window (RFC 9293 §3.8.6).
+func TestSendWindow(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "the peer's window limits what is in flight; its ACK moves the window and the rest goes",
+			script: `
++0    connect
++0    > S 0:0(0)
++0.01 < S. 0:0(0) ack 1 win 2920 <mss 1460>
++0    > . 1:1(0) ack 1
++0    write 5000 = 5000
++0    > . 1:1461(1460) ack 1
++0    > . 1461:2921(1460) ack 1
++0.01 < . 1:1(0) ack 2921 win 2920
++0    > . 2921:4381(1460) ack 1
++0    > P. 4381:5001(620) ack 1`},
+		{name: "a window that opens without new data ACKed (a pure window update) lets data out",
+			script: `
++0    connect
++0    > S 0:0(0)
++0.01 < S. 0:0(0) ack 1 win 1460 <mss 1460>
++0    > . 1:1(0) ack 1
++0    write 2920 = 2920
++0    > . 1:1461(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 0
++0.01 < . 1:1(0) ack 1461 win 1460
++0    > P. 1461:2921(1460) ack 1`},
+		{name: "a reordered older ACK (same SEG.SEQ, lower SEG.ACK) does not reopen a shut window (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2)",
+			script: plainOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0.01 < . 1:1(0) ack 101 win 0
++0    < . 1:1(0) ack 1 win 65535
++0    write 100 = 100
++0.21 > . 100:100(0) ack 1`},
+	})
+}

@@ -1,0 +1,63 @@
+package tcp
+
+import "testing"
+
+// TestNagle: Nagle's algorithm with Minshall's change, as Linux has it
+// (tcp_nagle_check, tcp_minshall_check): a segment smaller than the MSS is
+// held while an earlier *small* segment is unACKed; full-sized segments
+// always go; TCP_NODELAY turns it off (RFC 9293 §3.7.4).
+func TestNagle(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "a second small write waits for the ACK of the first small segment",
+			script: inEstablished + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0    write 100 = 100
++0.01 < . 1:1(0) ack 101 win 510
++0    > P. 101:201(100) ack 1`},
+		{name: "held small writes coalesce into one segment when the ACK comes",
+			script: inEstablished + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0    write 100 = 100
++0.001 write 100 = 100
++0.001 write 100 = 100
++0.01 < . 1:1(0) ack 101 win 510
++0    > P. 101:401(300) ack 1`},
+		{name: "Minshall: a small write after a full-sized segment goes at once; classic Nagle would hold it behind any unACKed data",
+			script: inEstablished + `
++0    write 1448 = 1448
++0    > P. 1:1449(1448) ack 1
++0    write 100 = 100
++0    > P. 1449:1549(100) ack 1
++0    write 100 = 100
++0.01 < . 1:1(0) ack 1449 win 510
++0.01 < . 1:1(0) ack 1549 win 510
++0    > P. 1549:1649(100) ack 1`},
+		{name: "full-sized segments are never held, only the small tail",
+			script: inEstablished + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0    write 3000 = 3000
++0    > . 101:1549(1448) ack 1
++0    > . 1549:2997(1448) ack 1
++0.01 < . 1:1(0) ack 101 win 510
++0    > P. 2997:3101(104) ack 1`},
+		{name: "TCP_NODELAY: small writes go at once",
+			cfg: func(c *Config) { c.NoDelay = true },
+			script: inEstablished + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0    write 100 = 100
++0    > P. 101:201(100) ack 1
++0.001 write 1 = 1
++0    > P. 201:202(1) ack 1`},
+		{name: "close() pushes a held tail out with the FIN: no Nagle after close (Linux tcp_send_fin)",
+			script: inEstablished + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0    write 100 = 100
++0.005 close
++0    > FP. 101:201(100) ack 1`},
+	})
+}
