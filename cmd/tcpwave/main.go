@@ -1,19 +1,26 @@
 // Command tcpwave replays the TCP connection lifecycle on a deterministic
-// simulated network and shows every segment and state change.
+// simulated network and shows every segment and state change; it also runs
+// tcpwave on a Linux TUN device so that kernel programs can talk to it.
 //
 //	tcpwave scenario list
-//	tcpwave scenario run NAME [flags]   ladder diagram (or --json)
+//	tcpwave scenario run NAME [flags]   ladder diagram (or --json, --pcap)
 //	tcpwave scenario run --all [flags]  a pass/fail line per scenario
+//	tcpwave tun serve [flags]           echo/discard server on a TUN device
+//	tcpwave tun dial --to IP:PORT       a client on a TUN device
+//	tcpwave netstat                     the running process's connections
 package main
 
 import (
 	"bufio"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -24,19 +31,37 @@ import (
 )
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	os.Exit(runContext(ctx, os.Args[1:], os.Stdout, os.Stderr))
 }
 
 const usage = `usage:
   tcpwave scenario list
   tcpwave scenario run NAME [flags]
   tcpwave scenario run --all [flags]
+  tcpwave tun serve [--addr IP:PORT] [--echo|--discard] [flags]
+  tcpwave tun dial --to IP:PORT [--send TEXT] [flags]
+  tcpwave netstat [--control PATH]
 
-Run "tcpwave scenario run -h" for the flags.
+Run "tcpwave scenario run -h" (or tun serve -h, ...) for the flags.
 `
 
 // run is the whole CLI; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context that ends long-running commands.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 {
+		switch args[0] {
+		case "tun":
+			return tunCmd(ctx, args[1:], stdout, stderr)
+		case "netstat":
+			return netstat(ctx, args[1:], stdout, stderr)
+		}
+	}
 	if len(args) < 2 || args[0] != "scenario" {
 		fmt.Fprint(stderr, usage)
 		return 2

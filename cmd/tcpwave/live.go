@@ -1,0 +1,124 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/stack"
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// defaultControl is where a running `tcpwave tun serve|dial` answers
+// `tcpwave netstat`.
+const defaultControl = "/tmp/tcpwave.sock"
+
+// netstat asks a running tcpwave process for its connection table.
+func netstat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tcpwave netstat", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	control := fs.String("control", defaultControl, "the control socket of the running tcpwave process")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: tcpwave netstat [--control PATH]")
+		return 2
+	}
+	var d net.Dialer
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	c, err := d.DialContext(ctx, "unix", *control)
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwave netstat: is a `tcpwave tun serve` running? %v\n", err)
+		return 1
+	}
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(stdout, c); err != nil {
+		fmt.Fprintln(stderr, "tcpwave netstat:", err)
+		return 1
+	}
+	return 0
+}
+
+// serveControl answers each connection on the unix socket path with the
+// table rows() returns, until ctx ends.
+func serveControl(ctx context.Context, path string, rows func() []stack.ConnInfo) (func(), error) {
+	os.Remove(path) // a stale socket of an earlier run
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			trace.WriteTable(c, rows())
+			c.Close()
+		}
+	}()
+	stop := func() {
+		ln.Close()
+		wg.Wait()
+		os.Remove(path)
+	}
+	return stop, nil
+}
+
+// liveEvents prints every segment and state change of a real stack as
+// JSON Lines while it happens (stack.Observer).
+type liveEvents struct {
+	mu    sync.Mutex
+	w     io.Writer
+	host  string
+	rel   trace.Relativizer
+	start time.Time
+}
+
+func (l *liveEvents) emit(e trace.Event) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	e.Host = l.host
+	trace.WriteJSONL(l.w, []trace.Event{e})
+}
+
+func (l *liveEvents) seg(now clock.Instant, pkt []byte, k trace.Kind) {
+	var p wire.Packet
+	if wire.ParsePacket(pkt, &p) != nil {
+		return
+	}
+	l.mu.Lock()
+	s := l.rel.Format(&p)
+	l.mu.Unlock()
+	l.emit(trace.Event{T: now, Kind: k, Seg: s})
+}
+
+func (l *liveEvents) PacketSent(now clock.Instant, pkt []byte) { l.seg(now, pkt, trace.KindSend) }
+func (l *liveEvents) PacketReceived(now clock.Instant, pkt []byte) {
+	l.seg(now, pkt, trace.KindRecv)
+}
+func (l *liveEvents) PacketDropped(now clock.Instant, pkt []byte, err error) {
+	l.emit(trace.Event{T: now, Kind: trace.KindDrop, Why: err.Error()})
+}
+func (l *liveEvents) StateChanged(now clock.Instant, t stack.Tuple, from, to tcp.State, why string) {
+	conn := t.Local.String()
+	if t.Remote.IsValid() {
+		conn += ">" + t.Remote.String()
+	}
+	l.emit(trace.Event{T: now, Kind: trace.KindState, From: from.String(), To: to.String(), Why: why, Conn: conn})
+}

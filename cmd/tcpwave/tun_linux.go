@@ -1,0 +1,206 @@
+//go:build linux
+
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/tcpwave/tcpwave"
+	"github.com/tcpwave/tcpwave/link/tun"
+)
+
+// tunFlags are shared by `tun serve` and `tun dial`.
+type tunFlags struct {
+	dev     string
+	mtu     int
+	addr    string // tcpwave's address (serve: with port)
+	kernel  string // the kernel's address on the device, with prefix
+	control string
+	events  bool
+}
+
+func (f *tunFlags) register(fs *flag.FlagSet, addrHelp string) {
+	fs.StringVar(&f.dev, "dev", "tcpwave0", "name of the TUN device to create")
+	fs.IntVar(&f.mtu, "mtu", tun.DefaultMTU, "MTU of the device")
+	fs.StringVar(&f.addr, "addr", "", addrHelp)
+	fs.StringVar(&f.kernel, "kernel-addr", "10.9.0.1/24", "address (with prefix) the kernel gets on the device; \"\" to configure it yourself")
+	fs.StringVar(&f.control, "control", defaultControl, "unix socket where `tcpwave netstat` reads this process's connections")
+	fs.BoolVar(&f.events, "events", false, "print every segment and state change as JSON Lines on stderr")
+}
+
+// open creates the TUN device in the current network namespace and a
+// tcpwave stack on it that owns local.
+func (f *tunFlags) open(local netip.Addr, stderr io.Writer) (*tcpwave.Stack, error) {
+	var kernel []netip.Prefix
+	if f.kernel != "" {
+		p, err := netip.ParsePrefix(f.kernel)
+		if err != nil {
+			return nil, fmt.Errorf("--kernel-addr: %w", err)
+		}
+		kernel = append(kernel, p)
+	}
+	dev, err := tun.Setup(nil, tun.Config{Name: f.dev, MTU: f.mtu, Kernel: kernel})
+	if err != nil {
+		return nil, fmt.Errorf("TUN device %s: %w (tcpwave tun needs root, or CAP_NET_ADMIN)", f.dev, err)
+	}
+	var opts []tcpwave.Option
+	if f.events {
+		opts = append(opts, tcpwave.WithObserver(&liveEvents{w: stderr, host: "tcpwave"}))
+	}
+	st, err := tcpwave.New(dev, []netip.Addr{local}, opts...)
+	if err != nil {
+		dev.Close()
+		return nil, err
+	}
+	return st, nil
+}
+
+func tunCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return 2
+	}
+	switch args[0] {
+	case "serve":
+		return tunServe(ctx, args[1:], stdout, stderr)
+	case "dial":
+		return tunDial(ctx, args[1:], stdout, stderr)
+	}
+	fmt.Fprintf(stderr, "tcpwave tun: unknown command %q\n%s", args[0], usage)
+	return 2
+}
+
+// tunServe serves echo or discard on tcpwave's address until ctx ends.
+func tunServe(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tcpwave tun serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f tunFlags
+	f.register(fs, "tcpwave's address and port to listen on (default 10.9.0.2:7)")
+	echo := fs.Bool("echo", false, "echo what each client sends (the default)")
+	discard := fs.Bool("discard", false, "read and drop what each client sends")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *echo && *discard || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: tcpwave tun serve [--addr IP:PORT] [--echo|--discard] [flags]")
+		return 2
+	}
+	if f.addr == "" {
+		f.addr = "10.9.0.2:7"
+	}
+	ap, err := netip.ParseAddrPort(f.addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun serve: --addr:", err)
+		return 2
+	}
+	st, err := f.open(ap.Addr(), stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun serve:", err)
+		return 1
+	}
+	defer st.Close()
+	ln, err := st.Listen("tcp", ap.String())
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun serve:", err)
+		return 1
+	}
+	stopControl, err := serveControl(ctx, f.control, st.Connections)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun serve:", err)
+		return 1
+	}
+	defer stopControl()
+	mode := "echo"
+	if *discard {
+		mode = "discard"
+	}
+	fmt.Fprintf(stdout, "tcpwave %s server on %v (device %s); `tcpwave netstat --control %s` shows its connections\n", mode, ap, f.dev, f.control)
+	go func() {
+		<-ctx.Done()
+		ln.Close()
+	}()
+	for {
+		c, err := ln.AcceptConn()
+		if err != nil {
+			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
+				return 0
+			}
+			fmt.Fprintln(stderr, "tcpwave tun serve: accept:", err)
+			return 1
+		}
+		go func() {
+			defer c.Close()
+			if mode == "echo" {
+				io.Copy(c, c)
+			} else {
+				io.Copy(io.Discard, c)
+			}
+		}()
+	}
+}
+
+// tunDial connects from tcpwave to a kernel server, sends --send (or
+// stdin), closes its sending side and prints what comes back.
+func tunDial(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tcpwave tun dial", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var f tunFlags
+	f.register(fs, "tcpwave's own address (default 10.9.0.2)")
+	to := fs.String("to", "", "the kernel-side server to dial, IP:PORT (required)")
+	send := fs.String("send", "", "text to send (default: standard input)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if *to == "" || fs.NArg() != 0 {
+		fmt.Fprintln(stderr, "usage: tcpwave tun dial --to IP:PORT [--send TEXT] [flags]")
+		return 2
+	}
+	if f.addr == "" {
+		f.addr = "10.9.0.2"
+	}
+	local, err := netip.ParseAddr(f.addr)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun dial: --addr:", err)
+		return 2
+	}
+	st, err := f.open(local, stderr)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun dial:", err)
+		return 1
+	}
+	defer st.Close()
+	stopControl, err := serveControl(ctx, f.control, st.Connections)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun dial:", err)
+		return 1
+	}
+	defer stopControl()
+	c, err := st.DialContext(ctx, "tcp", *to)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun dial:", err)
+		return 1
+	}
+	defer c.Close()
+	var src io.Reader = os.Stdin
+	if *send != "" {
+		src = strings.NewReader(*send)
+	}
+	if _, err := io.Copy(c, src); err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun dial: send:", err)
+		return 1
+	}
+	c.CloseWrite()
+	if _, err := io.Copy(stdout, c); err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun dial: receive:", err)
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,191 @@
+//go:build linux
+
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/tcpwave/tcpwave/internal/netns"
+)
+
+// syncBuffer is a bytes.Buffer safe for the command's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// eventually polls cond every 5 ms for up to 5 s.
+func eventually(t *testing.T, what string, cond func() (bool, string)) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		ok, state := cond()
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; last seen:\n%s", what, state)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func netstatOut(t *testing.T, control string) string {
+	t.Helper()
+	var out, errb bytes.Buffer
+	run([]string{"netstat", "--control", control}, &out, &errb)
+	return out.String() + errb.String()
+}
+
+// A kernel client in a namespace talks to `tcpwave tun serve --echo`; both
+// `ss` and `tcpwave netstat` show the connection, and after the kernel
+// closes first the kernel holds TIME-WAIT and tcpwave has forgotten it.
+func TestTunServeEcho(t *testing.T) {
+	ns := netns.NewT(t)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	control := filepath.Join(t.TempDir(), "tcpwave.sock")
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go ns.Run(func() error {
+		done <- runContext(ctx, []string{"tun", "serve", "--dev", "tw0", "--addr", "10.9.0.2:7", "--control", control, "--events"}, &out, &errb)
+		return nil
+	})
+	eventually(t, "the listener", func() (bool, string) {
+		s := netstatOut(t, control)
+		return strings.Contains(s, "LISTEN") && strings.Contains(s, "10.9.0.2:7"), s + errb.String()
+	})
+	err := ns.Run(func() error {
+		c, err := net.DialTimeout("tcp", "10.9.0.2:7", 5*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		if _, err := c.Write([]byte("hello tcpwave")); err != nil {
+			return err
+		}
+		buf := make([]byte, 13)
+		if _, err := io.ReadFull(c, buf); err != nil || string(buf) != "hello tcpwave" {
+			return fmt.Errorf("echo read %q: %v", buf, err)
+		}
+		local := c.LocalAddr().String()
+		eventually(t, "ESTAB on both sides", func() (bool, string) {
+			tw := netstatOut(t, control)
+			rows, _ := ns.SS(t.Context())
+			kernelEstab := false
+			for _, r := range rows {
+				if r.State == "ESTAB" && r.Local.String() == local {
+					kernelEstab = true
+				}
+			}
+			return kernelEstab && strings.Contains(tw, "ESTAB") && strings.Contains(tw, local), fmt.Sprint(tw, rows)
+		})
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The kernel closed first: it holds TIME-WAIT (about 60 s, Linux's
+	// TCP_TIMEWAIT_LEN); tcpwave went CLOSE_WAIT, LAST_ACK, CLOSED.
+	eventually(t, "kernel TIME-WAIT and tcpwave's row gone", func() (bool, string) {
+		rows, _ := ns.SS(t.Context())
+		tw := false
+		for _, r := range rows {
+			if r.State == "TIME-WAIT" && r.Peer.String() == "10.9.0.2:7" && strings.Contains(r.Timer, "timewait") {
+				tw = true
+			}
+		}
+		table := netstatOut(t, control)
+		return tw && !strings.Contains(table, "ESTAB") && !strings.Contains(table, "LAST-ACK"), fmt.Sprint(rows, table)
+	})
+	for _, want := range []string{`"to":"CLOSE_WAIT"`, `"to":"LAST_ACK"`, `"seg":"F. `} {
+		if !strings.Contains(errb.String(), want) {
+			t.Errorf("--events output lacks %s", want)
+		}
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("tun serve exited %d: %s", code, errb.String())
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("tun serve did not stop")
+	}
+	if !strings.Contains(out.String(), "tcpwave echo server on 10.9.0.2:7") {
+		t.Errorf("banner missing: %q", out.String())
+	}
+}
+
+// `tcpwave tun dial` talks to a kernel server in the namespace.
+func TestTunDial(t *testing.T) {
+	ns := netns.NewT(t)
+	var ln net.Listener
+	if err := ns.Run(func() (err error) {
+		ln, err = net.Listen("tcp", "0.0.0.0:8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		c.SetDeadline(time.Now().Add(10 * time.Second))
+		b, _ := io.ReadAll(c)
+		fmt.Fprintf(c, "kernel got %q", b)
+	}()
+	var out, errb syncBuffer
+	control := filepath.Join(t.TempDir(), "tcpwave.sock")
+	code := -1
+	if err := ns.Run(func() error {
+		code = runContext(t.Context(), []string{"tun", "dial", "--dev", "tw1", "--to", "10.9.0.1:8080", "--send", "hi kernel", "--control", control}, &out, &errb)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if code != 0 || out.String() != `kernel got "hi kernel"` {
+		t.Fatalf("exit %d, output %q, stderr %q", code, out.String(), errb.String())
+	}
+}
+
+func TestTunAndNetstatUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"tun"}, {"tun", "bogus"}, {"tun", "serve", "--echo", "--discard"}, {"tun", "serve", "--addr", "nonsense"},
+		{"tun", "dial"}, {"netstat", "extra"},
+	} {
+		var out, errb bytes.Buffer
+		if code := run(args, &out, &errb); code != 2 {
+			t.Errorf("%q: exit %d, want 2 (%s)", args, code, errb.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if code := run([]string{"netstat", "--control", filepath.Join(t.TempDir(), "none.sock")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "tun serve") {
+		t.Errorf("netstat without a server: exit %d, %q", code, errb.String())
+	}
+}
