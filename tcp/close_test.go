@@ -2,7 +2,6 @@ package tcp
 
 import (
 	"testing"
-	"time"
 )
 
 // handshake opens an active connection with timestamps, SACK and window
@@ -24,12 +23,7 @@ const passiveOpen = `
 `
 
 func TestCloseScripts(t *testing.T) {
-	tests := []struct {
-		name   string
-		cfg    func(*Config)
-		script string
-		states string
-	}{
+	runScriptTests(t, []scriptTest{
 		{
 			name: "active close, four-way, TIME_WAIT 60s",
 			script: activeOpen + `
@@ -198,21 +192,7 @@ func TestCloseScripts(t *testing.T) {
 +0    read 10 = EOF
 +0    write 10 = EPIPE`,
 		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			cfg := DefaultConfig()
-			if tt.cfg != nil {
-				tt.cfg(&cfg)
-			}
-			h := runScript(t, cfg, tt.script)
-			if tt.states != "" {
-				if got := joinStates(h.states); got != tt.states {
-					t.Errorf("states %s, want %s", got, tt.states)
-				}
-			}
-		})
-	}
+	})
 }
 
 func joinStates(s []string) string {
@@ -225,5 +205,3 @@ func joinStates(s []string) string {
 	}
 	return out
 }
-
-var _ = time.Second
