@@ -68,8 +68,16 @@ func TestHTTPKeepAlive(t *testing.T) {
 // server-active-close).
 func TestHTTPConnectionCloseServerHoldsTimeWait(t *testing.T) {
 	a, b, c, base, _ := httpPair(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Connection", "close")
-		io.WriteString(w, strings.Repeat("x", 10000))
+		// An HTTP/1.0 response without Content-Length: the body ends
+		// where the server closes, so the server is sure to close first.
+		conn, buf, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Error(err)
+			return
+		}
+		buf.WriteString("HTTP/1.0 200 OK\r\nConnection: close\r\n\r\n" + strings.Repeat("x", 10000))
+		buf.Flush()
+		conn.Close()
 	}))
 	req, _ := http.NewRequest("GET", base+"/", nil)
 	req.Close = true

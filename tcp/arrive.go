@@ -321,9 +321,6 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	}
 	data = min(data, c.sndBuf.len())
 	c.sndBuf.discard(data)
-	if c.sndBuf.len() == 0 {
-		c.sndBuf.release()
-	}
 	if (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s) {
 		c.rto = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
 	}
@@ -433,6 +430,16 @@ func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
 // queueData stores in-window payload in the receive ring, in order or not.
 func (c *Conn) queueData(now clock.Instant, s *Segment) {
 	off := int(s.Seq.Sub(c.rcvNxt))
+	if room := c.rcvBuf.max - c.rcvBuf.len() - off; len(s.Payload) > room {
+		// Never write past the ring: what does not fit is dropped, and the
+		// FIN behind it, as Linux drops data it has no memory for.
+		s.Payload = s.Payload[:max(room, 0)]
+		s.Flags &^= wire.FIN
+		c.ackNow = true
+		if len(s.Payload) == 0 {
+			return
+		}
+	}
 	c.rcvBuf.writeAt(c.rcvBuf.len()+off, s.Payload)
 	c.rcvMSSSeen = max(c.rcvMSSSeen, len(s.Payload))
 	end := s.Seq.Add(seq.Size(len(s.Payload)))

@@ -314,6 +314,13 @@ func (c *Conn) advertise() uint16 {
 	} else {
 		wnd /= unit
 	}
+	// The ring holds RcvBuf plus one scale unit: rounding up must not
+	// offer more than it can take, or the edge would creep right by up to
+	// a unit per ACK. Capped, the edge may move left by less than one
+	// unit, which RFC 7323 §2.4 allows.
+	if storage := c.rcvBuf.max - c.rcvBuf.len(); wnd*unit > storage {
+		wnd = storage / unit
+	}
 	wnd = min(wnd, 65535)
 	c.rcvAdv = c.rcvNxt.Add(seq.Size(wnd * unit))
 	return uint16(wnd)

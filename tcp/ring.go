@@ -69,14 +69,6 @@ func (r *ring) discard(k int) {
 	r.head = (r.head + k) % len(r.buf)
 }
 
-// release frees the storage when nothing is committed; the caller
-// guarantees no uncommitted bytes are held either.
-func (r *ring) release() {
-	if r.n == 0 {
-		r.buf, r.head = nil, 0
-	}
-}
-
 // read copies committed bytes into p and discards them.
 func (r *ring) read(p []byte) int {
 	k := r.peekAt(0, p)

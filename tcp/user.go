@@ -62,9 +62,6 @@ func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
 		}
 		before := c.rcvAdv.Sub(c.rcvNxt)
 		n := c.rcvBuf.read(p)
-		if c.rcvBuf.len() == 0 && len(c.ooo) == 0 {
-			c.rcvBuf.release()
-		}
 		c.windowUpdate(before)
 		return n, nil
 	}
