@@ -1,0 +1,599 @@
+//go:build linux
+
+package kernel_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/tcpwave/tcpwave"
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/internal/netns"
+	"github.com/tcpwave/tcpwave/link"
+	"github.com/tcpwave/tcpwave/link/faulty"
+	"github.com/tcpwave/tcpwave/link/tun"
+	"github.com/tcpwave/tcpwave/stack"
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// Bounds of every wait on a state: poll every pollEvery, for at most
+// pollFor.
+const (
+	pollEvery = 5 * time.Millisecond
+	pollFor   = 2 * time.Second
+)
+
+// opTimeout bounds a dial, an accept or a short exchange.
+const opTimeout = 10 * time.Second
+
+// family is one IP version of the test network.
+type family struct {
+	name    string // subtest name
+	network string // "tcp4" or "tcp6"
+	kernel  netip.Addr
+	stack   netip.Addr
+}
+
+var (
+	ipv4 = family{"ipv4", "tcp4", netns.KernelPrefix4.Addr(), netns.StackAddr4}
+	ipv6 = family{"ipv6", "tcp6", netns.KernelPrefix6.Addr(), netns.StackAddr6}
+)
+
+// rig is one test network: a namespace whose kernel owns 10.9.0.1/24 and
+// fd00:9::1/64 on a TUN device, and a tcpwave Stack (10.9.0.2, fd00:9::2)
+// that reads and writes the device, through a fault-injecting link when
+// the test asks for one.
+type rig struct {
+	ns   *netns.NS
+	dev  *tun.Device
+	link *faulty.Link // between the device and the stack; nil if none
+	st   *tcpwave.Stack
+	rec  *recorder
+	drop atomic.Pointer[dropFunc] // the link's Config.Drop, set by the test
+	// mechanism is what applies rigConfig.netem's faults: "netem" or
+	// "link/faulty"; empty without faults.
+	mechanism string
+	// pollFor bounds each wait for a state (default pollFor).
+	pollFor time.Duration
+}
+
+// dropFunc picks packets for the link to drop.
+type dropFunc = func(dir faulty.Direction, pkt []byte) bool
+
+// rigConfig is what a test may change in its rig.
+type rigConfig struct {
+	// tcp changes tcpwave's TCP options, which start as Linux's
+	// defaults.
+	tcp func(*tcp.Config)
+	// direct runs the stack on the device itself; otherwise a
+	// link/faulty sits in between, applying faults (the zero value:
+	// none, but rig.dropKernelFinAck works).
+	direct bool
+	faults faulty.Config
+	// netem asks for faults (loss, delay, reorder) from a netem qdisc on
+	// the device, as "tc qdisc add dev tw0 root netem ..." sets it up;
+	// when the kernel has no netem, the faulty link applies them instead.
+	netem *faulty.Config
+}
+
+// newRig builds a rig; everything in it goes away when the test ends.
+func newRig(t *testing.T, rc rigConfig) *rig {
+	t.Helper()
+	ns := netns.NewT(t)
+	dev, err := tun.Setup(ns, tun.Config{
+		Name:   "tw0",
+		Kernel: []netip.Prefix{netns.KernelPrefix4, netns.KernelPrefix6},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := &rig{ns: ns, dev: dev, rec: newRecorder(), pollFor: pollFor}
+	if rc.netem != nil {
+		if err := addNetem(t, ns, dev.Name(), *rc.netem); err == nil {
+			t.Logf("faults: netem on %s (kernel to tcpwave only: a qdisc shapes what the device sends)", dev.Name())
+			rc.direct = true
+		} else {
+			t.Logf("faults: netem refused (%v); using link/faulty between the device and the stack, both ways", err)
+			rc.direct, rc.faults = false, *rc.netem
+		}
+		r.mechanism = "link/faulty"
+		if rc.direct {
+			r.mechanism = "netem"
+		}
+	}
+	var ep link.Endpoint = dev
+	if !rc.direct {
+		fc := rc.faults
+		fc.Drop = func(dir faulty.Direction, pkt []byte) bool {
+			if f := r.drop.Load(); f != nil {
+				return (*f)(dir, pkt)
+			}
+			return false
+		}
+		if r.link, err = faulty.New(dev, fc); err != nil {
+			dev.Close()
+			t.Fatal(err)
+		}
+		ep = r.link
+	}
+	st, err := tcpwave.New(ep, []netip.Addr{netns.StackAddr4, netns.StackAddr6},
+		tcpwave.WithTCP(rc.tcp), tcpwave.WithObserver(r.rec))
+	if err != nil {
+		ep.Close()
+		t.Fatal(err)
+	}
+	r.st = st
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		st.CloseContext(ctx) // closes ep, and with it the device
+		if t.Failed() {
+			t.Logf("tcpwave counters: %+v", st.Counters())
+			t.Logf("control segments and state changes seen by tcpwave:\n%s", r.rec.ladder())
+		}
+	})
+	return r
+}
+
+// addNetem adds a netem qdisc with c's faults to the device dev.
+func addNetem(t *testing.T, ns *netns.NS, dev string, c faulty.Config) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
+	defer cancel()
+	args := []string{"tc", "qdisc", "add", "dev", dev, "root", "netem",
+		"limit", "1000", "delay", c.Delay.String(),
+		"loss", fmt.Sprintf("%g%%", c.Loss*100),
+		"reorder", fmt.Sprintf("%g%%", c.Reorder*100)}
+	out, err := ns.Exec(ctx, args...)
+	if err != nil {
+		return err
+	}
+	t.Logf("%s: %s", strings.Join(args, " "), out)
+	return nil
+}
+
+// kernelListen listens on the kernel's address, port chosen by the
+// kernel; the listener is closed when the test ends.
+func (r *rig) kernelListen(t *testing.T, fam family) *net.TCPListener {
+	t.Helper()
+	var ln net.Listener
+	err := r.ns.Run(func() error {
+		var err error
+		ln, err = net.Listen(fam.network, netip.AddrPortFrom(fam.kernel, 0).String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln.(*net.TCPListener)
+}
+
+// kernelDial connects a kernel socket to to; it is closed when the test
+// ends.
+func (r *rig) kernelDial(t *testing.T, fam family, to netip.AddrPort) *net.TCPConn {
+	t.Helper()
+	var c net.Conn
+	err := r.ns.Run(func() error {
+		d := net.Dialer{Timeout: opTimeout}
+		var err error
+		c, err = d.DialContext(t.Context(), fam.network, to.String())
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c.(*net.TCPConn)
+}
+
+// stackListen listens on tcpwave's address, port chosen by the stack.
+func (r *rig) stackListen(t *testing.T, fam family) *tcpwave.Listener {
+	t.Helper()
+	ln, err := r.st.Listen(fam.network, netip.AddrPortFrom(fam.stack, 0).String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
+}
+
+// stackDial connects a tcpwave socket to to; it is closed when the test
+// ends.
+func (r *rig) stackDial(t *testing.T, fam family, to netip.AddrPort) *tcpwave.Conn {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
+	defer cancel()
+	c, err := r.st.DialContext(ctx, fam.network, to.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// dialer says which side opens the connection.
+type dialer int
+
+const (
+	stackDials  dialer = iota // tcpwave is the client, the kernel the server
+	kernelDials               // the kernel is the client, tcpwave the server
+)
+
+func (d dialer) String() string {
+	if d == stackDials {
+		return "tcpwave-client"
+	}
+	return "kernel-client"
+}
+
+// conns is one connection seen from both ends, with its 4-tuple as each
+// side names it.
+type conns struct {
+	fam    family
+	stack  *tcpwave.Conn
+	kernel *net.TCPConn
+	// stackEnd and kernelEnd are the two ends' addresses.
+	stackEnd, kernelEnd netip.AddrPort
+}
+
+// pair opens a connection between tcpwave and the kernel; d says who
+// dials. Both ends are closed when the test ends.
+func (r *rig) pair(t *testing.T, fam family, d dialer) *conns {
+	t.Helper()
+	p := &conns{fam: fam}
+	switch d {
+	case stackDials:
+		ln := r.kernelListen(t, fam)
+		type res struct {
+			c   net.Conn
+			err error
+		}
+		ch := make(chan res, 1)
+		ln.SetDeadline(time.Now().Add(opTimeout))
+		go func() {
+			c, err := ln.Accept()
+			ch <- res{c, err}
+		}()
+		p.stack = r.stackDial(t, fam, ln.Addr().(*net.TCPAddr).AddrPort())
+		a := <-ch
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		t.Cleanup(func() { a.c.Close() })
+		p.kernel = a.c.(*net.TCPConn)
+		ln.Close()
+	case kernelDials:
+		ln := r.stackListen(t, fam)
+		type res struct {
+			c   *tcpwave.Conn
+			err error
+		}
+		ch := make(chan res, 1)
+		ln.SetDeadline(time.Now().Add(opTimeout))
+		go func() {
+			c, err := ln.AcceptConn()
+			ch <- res{c, err}
+		}()
+		p.kernel = r.kernelDial(t, fam, ln.Addr().(*net.TCPAddr).AddrPort())
+		a := <-ch
+		if a.err != nil {
+			t.Fatal(a.err)
+		}
+		t.Cleanup(func() { a.c.Close() })
+		p.stack = a.c
+		ln.Close()
+	}
+	p.stackEnd = p.stack.LocalAddr().(*net.TCPAddr).AddrPort()
+	p.kernelEnd = p.kernel.LocalAddr().(*net.TCPAddr).AddrPort()
+	if got := p.stack.RemoteAddr().(*net.TCPAddr).AddrPort(); got != p.kernelEnd {
+		t.Fatalf("tcpwave's peer is %v, the kernel's socket is %v", got, p.kernelEnd)
+	}
+	if got := p.kernel.RemoteAddr().(*net.TCPAddr).AddrPort(); got != p.stackEnd {
+		t.Fatalf("the kernel's peer is %v, tcpwave's socket is %v", got, p.stackEnd)
+	}
+	return p
+}
+
+// tuple is the connection as tcpwave's tables name it.
+func (p *conns) tuple() stack.Tuple { return stack.Tuple{Local: p.stackEnd, Remote: p.kernelEnd} }
+
+// kernelRow returns the kernel's socket of the connection as ss lists
+// it, and whether it is listed.
+func (r *rig) kernelRow(t *testing.T, p *conns) (netns.SSRow, bool) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), opTimeout)
+	defer cancel()
+	rows, err := r.ns.SS(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range rows {
+		if row.Local == p.kernelEnd && row.Peer == p.stackEnd {
+			return row, true
+		}
+	}
+	return netns.SSRow{}, false
+}
+
+// stackRow returns tcpwave's row of the connection, and whether it is
+// listed.
+func (r *rig) stackRow(p *conns) (stack.ConnInfo, bool) {
+	for _, row := range r.st.Connections() {
+		if row.Local == p.stackEnd && row.Peer == p.kernelEnd {
+			return row, true
+		}
+	}
+	return stack.ConnInfo{}, false
+}
+
+// waitKernel polls ss until the kernel's socket of the connection is in
+// state ("" means: no longer listed), and returns its row. It fails the
+// test after pollFor.
+func (r *rig) waitKernel(t *testing.T, p *conns, state string) netns.SSRow {
+	t.Helper()
+	var last netns.SSRow
+	var listed bool
+	for end := time.Now().Add(r.pollFor); ; {
+		last, listed = r.kernelRow(t, p)
+		if state == "" && !listed || listed && last.State == state {
+			return last
+		}
+		if time.Now().After(end) {
+			break
+		}
+		time.Sleep(pollEvery)
+	}
+	want := state
+	if want == "" {
+		want = "gone"
+	}
+	if listed {
+		t.Fatalf("kernel socket %v -> %v: %v after %v, want %s", p.kernelEnd, p.stackEnd, last, r.pollFor, want)
+	}
+	t.Fatalf("kernel socket %v -> %v: not listed after %v, want %s", p.kernelEnd, p.stackEnd, r.pollFor, want)
+	return last
+}
+
+// waitStack polls Stack.Connections until tcpwave's connection is in
+// state (tcp.Closed means: no longer listed), and returns its row.
+func (r *rig) waitStack(t *testing.T, p *conns, state tcp.State) stack.ConnInfo {
+	t.Helper()
+	var last stack.ConnInfo
+	var listed bool
+	for end := time.Now().Add(r.pollFor); ; {
+		last, listed = r.stackRow(p)
+		if state == tcp.Closed && !listed || listed && last.State == state {
+			return last
+		}
+		if time.Now().After(end) {
+			break
+		}
+		time.Sleep(pollEvery)
+	}
+	if listed {
+		t.Fatalf("tcpwave connection %v -> %v: %v after %v, want %v", p.stackEnd, p.kernelEnd, last.State, r.pollFor, state)
+	}
+	t.Fatalf("tcpwave connection %v -> %v: not listed after %v, want %v", p.stackEnd, p.kernelEnd, r.pollFor, state)
+	return last
+}
+
+// checkStackPath checks the states tcpwave's connection went through,
+// from ESTABLISHED on, against want (which starts with ESTABLISHED).
+func (r *rig) checkStackPath(t *testing.T, p *conns, want ...tcp.State) {
+	t.Helper()
+	got := r.rec.path(p.tuple())
+	if i := slices.Index(got, tcp.Established); i >= 0 {
+		got = got[i:]
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("tcpwave's states %v, want %v", got, want)
+	}
+}
+
+// waitStackPath waits until tcpwave's connection has gone through want
+// (from ESTABLISHED on), then checks it with checkStackPath.
+func (r *rig) waitStackPath(t *testing.T, p *conns, want ...tcp.State) {
+	t.Helper()
+	for end := time.Now().Add(r.pollFor); time.Now().Before(end); time.Sleep(pollEvery) {
+		got := r.rec.path(p.tuple())
+		if len(got) > 0 && got[len(got)-1] == want[len(want)-1] {
+			break
+		}
+	}
+	r.checkStackPath(t, p, want...)
+}
+
+// timeWaitLeft reads the time left in ss's "timewait,59sec,0" timer.
+func timeWaitLeft(row netns.SSRow) (time.Duration, error) {
+	f := strings.Split(row.Timer, ",")
+	if len(f) != 3 || f[0] != "timewait" {
+		return 0, fmt.Errorf("timer %q is not a timewait timer", row.Timer)
+	}
+	s := f[1]
+	for _, u := range []struct {
+		suffix string
+		unit   time.Duration
+	}{{"ms", time.Millisecond}, {"sec", time.Second}, {"min", time.Minute}} {
+		if v, ok := strings.CutSuffix(s, u.suffix); ok {
+			var n float64
+			if _, err := fmt.Sscanf(v, "%g", &n); err != nil {
+				return 0, fmt.Errorf("timer %q: %w", row.Timer, err)
+			}
+			return time.Duration(n * float64(u.unit)), nil
+		}
+	}
+	return 0, fmt.Errorf("timer %q: unknown unit", row.Timer)
+}
+
+// checkKernel60s checks that the kernel's socket runs the 60 s timer ss
+// calls "timewait", of which little has passed: Linux's TIME-WAIT
+// (TCP_TIMEWAIT_LEN), or an orphaned FIN-WAIT-2 (tcp_fin_timeout).
+func checkKernel60s(t *testing.T, row netns.SSRow) {
+	t.Helper()
+	left, err := timeWaitLeft(row)
+	if err != nil {
+		t.Error(err)
+		return
+	}
+	if left < 50*time.Second || left > 60*time.Second {
+		t.Errorf("kernel %s timer %q: %v left, want about 60 s", row.State, row.Timer, left)
+	}
+}
+
+// isReset reports whether err is the error a read or write gets after
+// the peer's RST.
+func isReset(err error) bool { return errors.Is(err, syscall.ECONNRESET) }
+
+// seg is a control segment (SYN, FIN or RST) that tcpwave sent or
+// received.
+type seg struct {
+	at       time.Duration // since the recorder started
+	sent     bool          // by tcpwave; otherwise received from the kernel
+	tu       stack.Tuple   // tcpwave's view: Local is tcpwave's end
+	flags    wire.Flags
+	seq, ack uint32
+	len      int
+}
+
+func (s seg) String() string {
+	dir := "kernel > tcpwave"
+	if s.sent {
+		dir = "tcpwave > kernel"
+	}
+	return fmt.Sprintf("%9.3fms %s %v %v seq %d ack %d len %d", float64(s.at.Microseconds())/1000,
+		dir, s.tu.Local, s.flags, s.seq, s.ack, s.len)
+}
+
+// recorder is an observer of the stack: it keeps each connection's state
+// changes and the control segments that pass, for assertions and for the
+// log of a failed test.
+type recorder struct {
+	mu     sync.Mutex
+	start  time.Time
+	states map[stack.Tuple][]tcp.State
+	segs   []seg
+	log    []string
+}
+
+func newRecorder() *recorder {
+	return &recorder{start: time.Now(), states: make(map[stack.Tuple][]tcp.State)}
+}
+
+var _ stack.Observer = (*recorder)(nil)
+
+// maxLog bounds the segments and lines a recorder keeps.
+const maxLog = 2000
+
+func (r *recorder) PacketSent(now clock.Instant, pkt []byte)     { r.packet(true, pkt) }
+func (r *recorder) PacketReceived(now clock.Instant, pkt []byte) { r.packet(false, pkt) }
+func (r *recorder) PacketDropped(clock.Instant, []byte, error)   {}
+
+func (r *recorder) packet(sent bool, pkt []byte) {
+	var p wire.Packet
+	if wire.ParsePacket(pkt, &p) != nil || p.TCP.Flags&(wire.SYN|wire.FIN|wire.RST) == 0 {
+		return
+	}
+	s := seg{at: time.Since(r.start), sent: sent, flags: p.TCP.Flags, seq: p.TCP.Seq, ack: p.TCP.Ack, len: len(p.Payload)}
+	s.tu = stack.Tuple{Local: netip.AddrPortFrom(p.Src, p.TCP.SrcPort), Remote: netip.AddrPortFrom(p.Dst, p.TCP.DstPort)}
+	if !sent {
+		s.tu = stack.Tuple{Local: s.tu.Remote, Remote: s.tu.Local}
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.segs) < maxLog {
+		r.segs = append(r.segs, s)
+		r.log = append(r.log, s.String())
+	}
+}
+
+func (r *recorder) StateChanged(now clock.Instant, tu stack.Tuple, from, to tcp.State, why string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.states[tu]) == 0 {
+		r.states[tu] = append(r.states[tu], from)
+	}
+	r.states[tu] = append(r.states[tu], to)
+	if len(r.log) < maxLog {
+		r.log = append(r.log, fmt.Sprintf("%9.3fms tcpwave %v %v -> %v (%s)",
+			float64(time.Since(r.start).Microseconds())/1000, tu.Local, from, to, why))
+	}
+}
+
+// path returns the states the connection has been in, in order.
+func (r *recorder) path(tu stack.Tuple) []tcp.State {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.states[tu])
+}
+
+// segments returns the control segments of the connection that match
+// the flags (all of want set, none of not).
+func (r *recorder) segments(tu stack.Tuple, sent bool, want, not wire.Flags) []seg {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []seg
+	for _, s := range r.segs {
+		if s.tu == tu && s.sent == sent && s.flags.Has(want) && s.flags&not == 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// ladder returns the control segments and state changes, one a line.
+func (r *recorder) ladder() string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return strings.Join(r.log, "\n")
+}
+
+// dropKernelFinAck makes the link drop the first bare ACK tcpwave sends
+// for the kernel's FIN on p, as if lost on the wire (scenario
+// lost-ack-4): the kernel then stays in LAST-ACK until it retransmits its
+// FIN. The result reports whether the ACK was dropped.
+func (r *rig) dropKernelFinAck(t *testing.T, p *conns) *atomic.Bool {
+	t.Helper()
+	if r.link == nil {
+		t.Fatal("dropKernelFinAck needs a rig with a link")
+	}
+	var mu sync.Mutex
+	var finEnd uint32 // the kernel's FIN's sequence number plus one
+	var finSeen bool
+	dropped := new(atomic.Bool)
+	f := dropFunc(func(dir faulty.Direction, pkt []byte) bool {
+		var w wire.Packet
+		if wire.ParsePacket(pkt, &w) != nil {
+			return false
+		}
+		src := netip.AddrPortFrom(w.Src, w.TCP.SrcPort)
+		dst := netip.AddrPortFrom(w.Dst, w.TCP.DstPort)
+		mu.Lock()
+		defer mu.Unlock()
+		switch {
+		case dir == faulty.In && src == p.kernelEnd && dst == p.stackEnd && w.TCP.Flags.Has(wire.FIN):
+			finEnd, finSeen = w.TCP.Seq+uint32(len(w.Payload))+1, true
+		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && finSeen && !dropped.Load() &&
+			w.TCP.Flags == wire.ACK && len(w.Payload) == 0 && w.TCP.Ack == finEnd:
+			dropped.Store(true)
+			return true
+		}
+		return false
+	})
+	r.drop.Store(&f)
+	return dropped
+}
+
+// faultyDelay is a link that delays every packet by d, both ways.
+func faultyDelay(d time.Duration) faulty.Config { return faulty.Config{Delay: d} }
