@@ -100,6 +100,7 @@ type runFlags struct {
 	finTimeout time.Duration
 	netstatAt  time.Duration
 	pcap       string
+	html       string
 }
 
 func runScenario(args []string, stdout, stderr io.Writer) int {
@@ -121,6 +122,7 @@ func runScenario(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.finTimeout, "fin-timeout", d.A.TCP.FinTimeout, "orphaned FIN_WAIT_2 lifetime on both hosts (tcp_fin_timeout)")
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet put on the wire to this pcap file (virtual timestamps)")
 	fs.DurationVar(&f.netstatAt, "netstat-at", -1, "also print both hosts' connection tables (ss -tan -o) at this virtual time")
+	fs.StringVar(&f.html, "html", "", "also write the run as a self-contained HTML page to this file (with --all: a directory of pages and index.html)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tcpwave scenario run NAME|--all [flags]")
 		fs.PrintDefaults()
@@ -150,7 +152,7 @@ func runScenario(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tcpwave: give a scenario name or --all, not both")
 		return 2
 	case f.all:
-		return runAll(p, stdout)
+		return runAll(p, f.html, stdout, stderr)
 	case len(names) != 1:
 		fs.Usage()
 		return 2
@@ -186,11 +188,13 @@ func (f *runFlags) params() (scenario.Params, error) {
 	return p, nil
 }
 
-func runAll(p scenario.Params, w io.Writer) int {
+func runAll(p scenario.Params, htmlDir string, w, stderr io.Writer) int {
+	site, herr := newHTMLSite(htmlDir)
 	failed := 0
 	for _, s := range scenario.Catalog() {
 		start := time.Now()
 		r, err := s.Execute(p)
+		herr = errors.Join(herr, site.add(s, p, r, err))
 		status, detail := "PASS", ""
 		if err != nil {
 			status, detail = "FAIL", "\n    "+strings.ReplaceAll(err.Error(), "\n", "\n    ")
@@ -204,6 +208,10 @@ func runAll(p scenario.Params, w io.Writer) int {
 	}
 	total := len(scenario.Catalog())
 	fmt.Fprintf(w, "%d passed, %d failed\n", total-failed, failed)
+	if herr = errors.Join(herr, site.finish()); herr != nil {
+		fmt.Fprintln(stderr, "tcpwave: --html:", herr)
+		return 1
+	}
 	if failed > 0 {
 		return 1
 	}
@@ -249,6 +257,12 @@ func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr
 		p.Tap = func(now clock.Instant, pkt []byte) { pw.WritePacket(now, pkt) }
 	}
 	r, err := s.Execute(p)
+	if f.html != "" {
+		if herr := writeHTMLFile(f.html, s, p, r, err, ""); herr != nil {
+			fmt.Fprintln(stderr, "tcpwave: --html:", herr)
+			return 1
+		}
+	}
 	if r != nil {
 		var werr error
 		if f.json {

@@ -1,0 +1,830 @@
+package trace
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/tcpwave/tcpwave/clock"
+)
+
+// Geometry of the SVG ladder, in CSS pixels.
+const (
+	hlTimeW    = 56.0  // the time column
+	hlLaneW    = 400.0 // between the two timelines
+	hlPad      = 12.0  // between a timeline and the labels beside it
+	hlMinSide  = 150.0 // narrowest label margin
+	hlMaxSide  = 300.0 // widest label margin
+	hlTop      = 92.0  // y of the first row
+	hlLineH    = 22.0  // one label beside a timeline
+	hlEndStep  = 22.0  // between arrows leaving one host at one instant
+	hlBreakH   = 64.0  // a compressed idle stretch
+	hlLostFrac = 0.62  // how far a lost segment's arrow gets
+	hlSegFont  = 11.0  // arrow labels (monospace)
+	hlPillFont = 11.5  // state labels (monospace, bold)
+	hlAppFont  = 11.0  // application calls (monospace)
+	hlTagFont  = 10.0  // small tags (sans-serif)
+	// hlIdle is the idle time above which the ladder is compressed, as in
+	// WriteLadder.
+	hlIdle = idleGap
+)
+
+// ladderView is the drawn ladder.
+type ladderView struct {
+	W, H   float64
+	XA, XB float64
+	TimeX  float64
+	Heads  [2]hostHead
+	Lines  []vline
+	Ticks  []tick
+	Breaks []breakView
+	Arrows []arrowView
+	States []stateView
+	Apps   []appView
+}
+
+type hostHead struct {
+	Side       int
+	X          float64
+	Name, Addr string
+	Sub        svgText // address and role under the name
+}
+
+// svgText is a text in both languages at a point, possibly turned.
+type svgText struct {
+	X, Y   float64
+	Rot    float64
+	Anchor string
+	Class  string
+	Text   Text
+}
+
+type vline struct {
+	Side           int
+	X, Y1, Y2      float64
+	Dotted         bool
+	Break1, Break2 string // path data of the break marks, if any
+}
+
+type tick struct {
+	Y     float64
+	Label string
+}
+
+type breakView struct {
+	Y1, Y2, Mid float64
+	RX, RY, RW  float64 // the band behind the duration
+	Label       svgText
+	Notes       []svgText // the states held meanwhile, beside each timeline
+}
+
+type arrowView struct {
+	ID               string
+	Send, Recv, Drop int // event indices in the caller's slice, -1 when absent
+	Fate             string
+	From, To         string
+	FromSide         int
+	Seg              string
+	X1, Y1, X2, Y2   float64
+	Head             bool   // draw an arrowhead
+	Dashed           bool   // the send or the receipt is not traced
+	Cross            string // path data of the cross of a lost segment
+	LX, LY, Angle    float64
+	Tag              svgText // along the arrow: retransmission, ...
+	End              svgText // past the cross: lost, dropped
+	Tip, Rel         string
+}
+
+type stateView struct {
+	ID                 string
+	Ev                 int
+	Host               string
+	Side               int
+	From, To, Cat      string
+	X, Y               float64 // the dot on the timeline
+	PX, PY, PW, PH, TX float64 // the pill and its text's centre
+	Tag                svgText // which connection, when a host has several
+	Tip, Rel           string
+}
+
+type appView struct {
+	ID       string
+	Ev       int
+	Host     string
+	Side     int
+	X, Y, TX float64
+	Mark     string // path data of the marker on the timeline
+	Anchor   string
+	Text     string
+	Err, EOF bool
+	Tip      string
+}
+
+// textW estimates the width of s in a monospace font of the given size.
+func textW(s string, size float64) float64 {
+	return float64(utf8.RuneCountInString(s)) * 0.61 * size
+}
+
+// sansW estimates the width of s in a proportional font: CJK characters
+// are square, Latin ones about half as wide.
+func sansW(s string, size float64) float64 {
+	w := 0.0
+	for _, r := range s {
+		if r >= 0x2e80 {
+			w += size
+		} else {
+			w += 0.56 * size
+		}
+	}
+	return w
+}
+
+func textTW(t Text, size float64) float64 {
+	return math.Max(sansW(t.EN, size), sansW(t.zh(), size))
+}
+
+// stateCat groups states by role for their colour.
+func stateCat(s string) string {
+	switch s {
+	case "SYN_SENT", "SYN_RCVD":
+		return "open"
+	case "ESTABLISHED":
+		return "est"
+	case "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING":
+		return "act"
+	case "CLOSE_WAIT", "LAST_ACK":
+		return "pas"
+	case "TIME_WAIT":
+		return "tw"
+	}
+	return "idle"
+}
+
+// rowSpacing is the vertical distance for a time step dt that is not
+// compressed: logarithmic, so that 0.5 ms and 1 s both stay readable.
+func rowSpacing(dt time.Duration) float64 {
+	return 26 + 11*math.Log10(1+float64(dt)/float64(100*time.Microsecond))
+}
+
+// fmtSecs formats an instant as seconds for the time column: "1.0005".
+func fmtSecs(t clock.Instant) string {
+	return strconv.FormatFloat(float64(t)/1e9, 'f', -1, 64)
+}
+
+// fmtTime formats an instant for tooltips: "1.000500 s".
+func fmtTime(t clock.Instant) string {
+	return strings.TrimSuffix(t.String(), "s") + " s"
+}
+
+// fmtDur formats a duration compactly: "0.5 ms", "200 ms", "57.202 s".
+func fmtDur(d time.Duration) string {
+	if d < time.Second {
+		return strconv.FormatFloat(math.Round(float64(d)/1e3)/1e3, 'f', -1, 64) + " ms"
+	}
+	return strconv.FormatFloat(math.Round(float64(d)/1e6)/1e3, 'f', -1, 64) + " s"
+}
+
+func f1(v float64) string { return strconv.FormatFloat(math.Round(v*10)/10, 'f', -1, 64) }
+
+// rowItem is something drawn at a timeline at an instant: a label beside
+// it (state change, application call) or an arrow's end.
+type rowItem struct {
+	ev    int
+	label bool
+	send  bool    // an arrow's start, not its end
+	width float64 // of a label
+}
+
+func layoutLadder(m *model) ladderView {
+	var v ladderView
+	evs := m.evs
+
+	// Which segment and role each event has.
+	type endRef struct {
+		seg  int
+		side int
+	}
+	ends := map[int]endRef{}  // event index -> arrow end at a timeline
+	netDrop := map[int]bool{} // drops in the network, drawn where they happen
+	for k, g := range m.segs {
+		if g.drop >= 0 && m.side(evs[g.drop].Host) < 0 {
+			netDrop[g.drop] = true
+		}
+		if g.send >= 0 {
+			ends[g.send] = endRef{k, g.from}
+		}
+		if g.recv >= 0 {
+			ends[g.recv] = endRef{k, g.to}
+		}
+		if g.drop >= 0 && m.side(evs[g.drop].Host) >= 0 {
+			ends[g.drop] = endRef{k, g.to}
+		}
+	}
+
+	// Rows: one per distinct instant of a drawn event.
+	drawn := func(i int) bool {
+		e := evs[i]
+		switch e.Kind {
+		case KindState, KindApp:
+			return m.side(e.Host) >= 0
+		}
+		_, isEnd := ends[i]
+		return isEnd || netDrop[i]
+	}
+	type row struct {
+		t       clock.Instant
+		items   [2][]rowItem
+		extent  float64 // how far below y the row's items reach
+		sendOff float64 // how far below y the last arrow leaves
+		y       float64
+	}
+	var rows []*row
+	rowOf := make([]int, len(evs))
+	offset := make([]float64, len(evs)) // an item's y below its row's
+	for i, e := range evs {
+		rowOf[i] = -1
+		if !drawn(i) {
+			continue
+		}
+		if len(rows) == 0 || rows[len(rows)-1].t != e.T {
+			rows = append(rows, &row{t: e.T})
+		}
+		r := rows[len(rows)-1]
+		rowOf[i] = len(rows) - 1
+		s := m.side(e.Host)
+		switch {
+		case e.Kind == KindState:
+			w := textW(e.To, hlPillFont) + 16
+			if tag := m.stateTag(i); tag.EN != "" {
+				w += 6 + textTW(tag, hlTagFont)
+			}
+			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: w})
+		case e.Kind == KindApp:
+			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: textW(appText(e), hlAppFont) + 14})
+		default:
+			if ref, ok := ends[i]; ok {
+				r.items[ref.side] = append(r.items[ref.side], rowItem{ev: i, send: e.Kind == KindSend})
+			}
+		}
+	}
+	// Within a row, items follow the trace's order down the timeline: each
+	// label on a line of its own, an arrow's end level with the label
+	// before it, and arrows leaving (or arriving) one after another a
+	// little apart so that their labels do not collide.
+	for _, r := range rows {
+		for s := 0; s < 2; s++ {
+			next, cur := 0.0, 0.0
+			for k, it := range r.items[s] {
+				if it.label {
+					cur = math.Max(next, cur)
+					next = cur + hlLineH
+				} else if k > 0 && !r.items[s][k-1].label && r.items[s][k-1].send == it.send {
+					cur += hlEndStep
+				}
+				offset[it.ev] = cur
+				if it.send {
+					r.sendOff = math.Max(r.sendOff, cur)
+					// A lost segment's arrow ends in its own row.
+					if f := m.segs[ends[it.ev].seg].fate; f == fateLost || f == fateNone {
+						r.extent = math.Max(r.extent, cur+rowSpacing(500*time.Microsecond)*0.8+10)
+					}
+				}
+			}
+			r.extent = math.Max(r.extent, math.Max(next, cur+14))
+		}
+	}
+
+	// Margins wide enough for the labels.
+	var side [2]float64
+	for s := range side {
+		side[s] = hlMinSide
+		for _, r := range rows {
+			for _, it := range r.items[s] {
+				side[s] = math.Max(side[s], it.width+hlPad+10)
+			}
+		}
+		side[s] = math.Min(side[s], hlMaxSide)
+	}
+	v.TimeX = hlTimeW - 8
+	v.XA = hlTimeW + side[0]
+	v.XB = v.XA + hlLaneW
+	v.W = v.XB + side[1]
+	x := [2]float64{v.XA, v.XB}
+	for s := 0; s < 2; s++ {
+		v.Heads[s] = hostHead{Side: s, X: x[s], Name: m.hosts[s], Addr: m.addr[s]}
+	}
+
+	// Vertical positions, with breaks for idle stretches.
+	type gap struct {
+		after int // the row before the break
+		y1    float64
+		y2    float64
+	}
+	var gaps []gap
+	for k, r := range rows {
+		if k == 0 {
+			r.y = hlTop
+			continue
+		}
+		p := rows[k-1]
+		dt := r.t.Sub(p.t)
+		if dt > hlIdle {
+			y1 := p.y + p.extent - 2
+			r.y = y1 + hlBreakH
+			gaps = append(gaps, gap{k - 1, y1, r.y - 18})
+			continue
+		}
+		// Arrows keep their slant however far down their row they leave.
+		r.y = p.y + math.Max(p.extent, p.sendOff+rowSpacing(dt))
+	}
+	bottom := hlTop + 30
+	if n := len(rows); n > 0 {
+		bottom = rows[n-1].y + rows[n-1].extent + 16
+	}
+	v.H = bottom + 14
+	for _, r := range rows {
+		v.Ticks = append(v.Ticks, tick{Y: r.y, Label: fmtSecs(r.t)})
+	}
+
+	// Timelines, broken at each idle stretch.
+	for s := 0; s < 2; s++ {
+		y := hlTop - 26
+		for _, g := range gaps {
+			v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: g.y1})
+			v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: g.y1, Y2: g.y2, Dotted: true,
+				Break1: breakMark(x[s], g.y1), Break2: breakMark(x[s], g.y2)})
+			y = g.y2
+		}
+		v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: bottom})
+	}
+	for _, g := range gaps {
+		b := breakView{Y1: g.y1, Y2: g.y2, Mid: (g.y1 + g.y2) / 2}
+		d := fmtDur(rows[g.after+1].t.Sub(rows[g.after].t))
+		dur := Text{EN: "~ " + d + " pass ~", ZH: "~ 经过 " + strings.Replace(d, " s", " 秒", 1) + " ~"}
+		b.RW = textTW(dur, 12.5) + 28
+		b.RX, b.RY = (v.XA+v.XB)/2-b.RW/2, b.Mid-11
+		b.Label = svgText{X: (v.XA + v.XB) / 2, Y: b.Mid + 4.5, Anchor: "middle", Text: dur}
+		held := m.statesHeld(rows[g.after].t)
+		for s := 0; s < 2; s++ {
+			if held[s] == "" {
+				continue
+			}
+			n := svgText{Text: plain(held[s] + " …"), X: x[s] - hlPad, Y: b.Mid + 4, Anchor: "end", Class: "held"}
+			if s == 1 {
+				n.X, n.Anchor = x[s]+hlPad, "start"
+			}
+			b.Notes = append(b.Notes, n)
+		}
+		v.Breaks = append(v.Breaks, b)
+	}
+
+	// Labels beside the timelines.
+	for _, r := range rows {
+		for s := 0; s < 2; s++ {
+			for _, it := range r.items[s] {
+				if !it.label {
+					continue
+				}
+				y := r.y + offset[it.ev]
+				if evs[it.ev].Kind == KindState {
+					v.States = append(v.States, m.stateLabel(it.ev, s, x[s], y))
+				} else {
+					v.Apps = append(v.Apps, m.appLabel(it.ev, s, x[s], y))
+				}
+			}
+		}
+	}
+
+	// Arrows.
+	yEnd := func(i int) float64 { return rows[rowOf[i]].y + offset[i] }
+	slant := rowSpacing(500 * time.Microsecond)
+	for k := range m.segs {
+		v.Arrows = append(v.Arrows, m.arrow(k, x, yEnd, rows[0].y, slant, func(i int) float64 { return rows[rowOf[i]].y }))
+	}
+	// Labels, in the order of the arrows (down the page): each is kept
+	// clear of the labels placed before it and of the arrows near it.
+	const near = 150.0
+	var placed []box
+	for i := range v.Arrows {
+		a := &v.Arrows[i]
+		crossing := false
+		var others []*arrowView
+		for j := range v.Arrows {
+			// Arrows come in about the order of their starts: look only
+			// at those that start close by.
+			if o := &v.Arrows[j]; j != i && math.Abs(o.Y1-a.Y1) < near {
+				others = append(others, o)
+				crossing = crossing || crosses(a, o)
+			}
+		}
+		placeLabel(a, x, crossing, &placed, others)
+	}
+	return v
+}
+
+// breakMark is a short double slash across a timeline at (x, y).
+func breakMark(x, y float64) string {
+	return fmt.Sprintf("M%s,%s L%s,%s M%s,%s L%s,%s",
+		f1(x-7), f1(y+1), f1(x+7), f1(y-4), f1(x-7), f1(y+5), f1(x+7), f1(y))
+}
+
+// statesHeld returns, for each side, the states its connections are in
+// at t (listeners only when nothing else is open), e.g. "TIME_WAIT".
+func (m *model) statesHeld(t clock.Instant) [2]string {
+	var cur [2]map[string]string
+	for s := range cur {
+		cur[s] = map[string]string{}
+	}
+	for _, e := range m.evs {
+		if e.T > t {
+			break
+		}
+		if s := m.side(e.Host); e.Kind == KindState && s >= 0 {
+			cur[s][e.Conn] = e.To
+		}
+	}
+	var out [2]string
+	for s := 0; s < 2; s++ {
+		var conns, listen []string
+		for _, c := range m.conns[s] {
+			st, ok := cur[s][c]
+			if !ok || st == "CLOSED" {
+				continue
+			}
+			if strings.Contains(c, ">") {
+				conns = append(conns, st)
+			} else {
+				listen = append(listen, st)
+			}
+		}
+		if len(conns) == 0 {
+			conns = listen
+		}
+		out[s] = strings.Join(conns, ", ")
+	}
+	return out
+}
+
+func (m *model) stateLabel(i, s int, x, y float64) stateView {
+	e := m.evs[i]
+	sv := stateView{
+		ID: fmt.Sprintf("st-%d", m.orig[i]), Ev: m.orig[i], Host: e.Host, Side: s,
+		From: e.From, To: e.To, Cat: stateCat(e.To), X: x, Y: y, PH: 18,
+	}
+	sv.Tag = svgText{Y: y + 3.5, Class: "ctag", Text: m.stateTag(i)}
+	sv.PW = textW(e.To, hlPillFont) + 16
+	sv.PY = y - sv.PH/2
+	if s == 0 {
+		sv.PX = x - hlPad - sv.PW
+		sv.Tag.X, sv.Tag.Anchor = sv.PX-6, "end"
+	} else {
+		sv.PX = x + hlPad
+		sv.Tag.X, sv.Tag.Anchor = sv.PX+sv.PW+6, "start"
+	}
+	sv.TX = sv.PX + sv.PW/2
+	sv.Tip = "tip-" + sv.ID
+	sv.Rel = hlID(s, e.From, e.To)
+	return sv
+}
+
+// stateTag is the small print beside state event i's label: which
+// connection it is when its host has several, and how long a timed state
+// (TIME_WAIT, FIN_WAIT_2) lasted when it lasted long enough to be
+// compressed, e.g. "60 s in TIME_WAIT".
+func (m *model) stateTag(i int) Text {
+	e := m.evs[i]
+	t := m.connTag(m.side(e.Host), e.Conn)
+	if e.From != "TIME_WAIT" && e.From != "FIN_WAIT_2" {
+		return t
+	}
+	for j := i - 1; j >= 0; j-- {
+		p := m.evs[j]
+		if p.Kind != KindState || p.Host != e.Host || p.Conn != e.Conn {
+			continue
+		}
+		if d := e.T.Sub(p.T); d > hlIdle {
+			sep := Text{}
+			if t.EN != "" {
+				sep = Text{" · ", " · "}
+			}
+			ds := fmtDur(d.Round(100 * time.Millisecond))
+			t = both(t, sep, Text{EN: ds + " in " + e.From, ZH: e.From + " 历时 " + strings.Replace(ds, " s", " 秒", 1)})
+		}
+		break
+	}
+	return t
+}
+
+// hlID is the id of the highlighted state-diagram edge of side s.
+func hlID(s int, from, to string) string {
+	return fmt.Sprintf("hl-%d-%s-%s", s, from, to)
+}
+
+func (m *model) appLabel(i, s int, x, y float64) appView {
+	e := m.evs[i]
+	a := appView{ID: fmt.Sprintf("app-%d", m.orig[i]), Ev: m.orig[i], Host: e.Host, Side: s, X: x, Y: y,
+		Text: appText(e), Err: isErrorResult(e.Result), EOF: e.Result == "EOF",
+		Mark: p("M%s,%s L%s,%s L%s,%s L%s,%s z", x, y-5, x+5, y, x, y+5, x-5, y)}
+	if s == 0 {
+		a.TX, a.Anchor = x-hlPad, "end"
+	} else {
+		a.TX, a.Anchor = x+hlPad, "start"
+	}
+	a.Tip = "tip-" + a.ID
+	return a
+}
+
+// box is a rectangle centred at (cx, cy), hw by hh from its centre along
+// its own axes, turned by a degrees: the room a label takes.
+type box struct{ cx, cy, hw, hh, a float64 }
+
+// rotatedBox is the w x h rectangle centred at (cx, cy), turned by a
+// degrees.
+func rotatedBox(cx, cy, w, h, a float64) box { return box{cx, cy, w / 2, h / 2, a} }
+
+// corners returns b's four corners.
+func (b box) corners() [4][2]float64 {
+	r := b.a * math.Pi / 180
+	c, s := math.Cos(r), math.Sin(r)
+	var out [4][2]float64
+	for i, d := range [4][2]float64{{-1, -1}, {1, -1}, {1, 1}, {-1, 1}} {
+		u, v := d[0]*b.hw, d[1]*b.hh
+		out[i] = [2]float64{b.cx + u*c - v*s, b.cy + u*s + v*c}
+	}
+	return out
+}
+
+// overlaps tests two turned rectangles by separating axes.
+func (b box) overlaps(o box) bool {
+	pb, po := b.corners(), o.corners()
+	for _, r := range []box{b, o} {
+		rad := r.a * math.Pi / 180
+		for _, ax := range [2][2]float64{{math.Cos(rad), math.Sin(rad)}, {-math.Sin(rad), math.Cos(rad)}} {
+			minB, maxB := math.Inf(1), math.Inf(-1)
+			minO, maxO := math.Inf(1), math.Inf(-1)
+			for i := range pb {
+				db := pb[i][0]*ax[0] + pb[i][1]*ax[1]
+				do := po[i][0]*ax[0] + po[i][1]*ax[1]
+				minB, maxB = math.Min(minB, db), math.Max(maxB, db)
+				minO, maxO = math.Min(minO, do), math.Max(maxO, do)
+			}
+			if maxB <= minO || maxO <= minB {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// x1 and x2 are b's leftmost and rightmost extents.
+func (b box) x1() float64 {
+	m := math.Inf(1)
+	for _, p := range b.corners() {
+		m = math.Min(m, p[0])
+	}
+	return m
+}
+
+func (b box) x2() float64 {
+	m := math.Inf(-1)
+	for _, p := range b.corners() {
+		m = math.Max(m, p[0])
+	}
+	return m
+}
+
+// arrow lays out segment k. yEnd gives the y of an event's arrow end and
+// yRow the y of its row.
+func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant float64, yRow func(int) float64) arrowView {
+	g := m.segs[k]
+	a := arrowView{
+		ID: fmt.Sprintf("seg-%d", k), Send: -1, Recv: -1, Drop: -1,
+		Fate: string(g.fate), From: m.hosts[g.from], To: m.hosts[g.to], FromSide: g.from, Seg: g.seg,
+	}
+	if g.send >= 0 {
+		a.Send = m.orig[g.send]
+	}
+	if g.recv >= 0 {
+		a.Recv = m.orig[g.recv]
+	}
+	if g.drop >= 0 {
+		a.Drop = m.orig[g.drop]
+	}
+	x1, x2 := x[g.from], x[g.to]
+	dir := 1.0
+	if x2 < x1 {
+		dir = -1
+	}
+	var y1, y2 float64
+	switch {
+	case g.send >= 0:
+		y1 = yEnd(g.send)
+	case g.recv >= 0:
+		y1 = yEnd(g.recv) - slant
+	default:
+		y1 = yRow(g.drop)
+		if m.side(m.evs[g.drop].Host) >= 0 {
+			y1 -= slant
+		}
+	}
+	y1 = math.Max(y1, y0-10)
+	switch g.fate {
+	case fateRecv:
+		y2 = yEnd(g.recv)
+		a.Head = true
+	case fateDropped:
+		y2 = yEnd(g.drop)
+		x2 -= dir * 9
+		a.Cross = cross(x2, y2, 5.5)
+	case fateLost:
+		yn := y1 + slant
+		if dt := m.evs[g.drop].T; g.send >= 0 && dt > m.evs[g.send].T {
+			yn = yRow(g.drop)
+		}
+		x2 = x1 + hlLostFrac*(x2-x1)
+		y2 = y1 + hlLostFrac*(yn-y1)
+		a.Cross = cross(x2, y2, 6.5)
+	case fateNone:
+		x2 = x1 + 0.8*(x2-x1)
+		y2 = y1 + 0.8*slant
+		a.Dashed = true
+	case fateUnsent:
+		a.Dashed = true
+		switch {
+		case g.recv >= 0:
+			y2, a.Head = yEnd(g.recv), true
+		case m.side(m.evs[g.drop].Host) >= 0:
+			y2 = yEnd(g.drop)
+			x2 -= dir * 9
+			a.Cross = cross(x2, y2, 5.5)
+		default:
+			x2 = x1 + hlLostFrac*(x2-x1)
+			y2 = y1 + hlLostFrac*slant
+			a.Cross = cross(x2, y2, 6.5)
+		}
+	}
+	// Start and end just off the timelines.
+	a.X1, a.Y1, a.X2, a.Y2 = x1+dir*2, y1, x2, y2
+	if a.Head {
+		a.X2 -= dir * 2
+	}
+
+	// The word past a cross (lost, dropped), and the tag along the
+	// arrow (retransmission, not traced, ...).
+	switch g.fate {
+	case fateLost:
+		a.End = svgText{Class: "segtag lost", Text: uiText["lost"]}
+	case fateDropped:
+		a.End = svgText{Class: "segtag lost", Text: Text{EN: "dropped by " + a.To, ZH: "被 " + a.To + " 丢弃"}}
+	case fateUnsent:
+		a.Tag = svgText{Class: "segtag note", Text: uiText["unsent"]}
+	case fateNone:
+		a.Tag = svgText{Class: "segtag note", Text: uiText["notrecv"]}
+	}
+	if g.rexmitOf >= 0 {
+		d := fmtDur(m.evs[g.send].T.Sub(m.evs[m.segs[g.rexmitOf].send].T))
+		t := uiText[g.rexmitKind]
+		a.Tag = svgText{Class: "segtag rexmit",
+			Text: Text{EN: "↻ " + t.EN + ", " + d + " " + uiText["later"].EN, ZH: "↻ " + t.zh() + "，间隔 " + d}}
+	}
+	if a.Cross != "" {
+		a.End.X, a.End.Y, a.End.Anchor = a.X2+dir*12, a.Y2+4, "start"
+		if dir < 0 {
+			a.End.Anchor = "end"
+		}
+	}
+
+	a.Tip = "tip-" + a.ID
+	var rel []string
+	for _, c := range g.caused {
+		e := m.evs[c]
+		rel = append(rel, fmt.Sprintf("st-%d", m.orig[c]), hlID(m.side(e.Host), e.From, e.To))
+	}
+	a.Rel = strings.Join(rel, " ")
+	return a
+}
+
+// placeLabel puts a's label along its shaft where it overlaps no label
+// placed before, and its tag (lost, retransmission) beside it. An arrow
+// that crosses another one has its label near its sender, so that the
+// two labels sit apart.
+func placeLabel(a *arrowView, x [2]float64, crossing bool, placed *[]box, others []*arrowView) {
+	// The label runs along the shaft, turned with it but never upside down.
+	ang := math.Atan2(a.Y2-a.Y1, a.X2-a.X1) * 180 / math.Pi
+	if ang > 90 {
+		ang -= 180
+	} else if ang < -90 {
+		ang += 180
+	}
+	rad := ang * math.Pi / 180
+	upX, upY := math.Sin(rad), -math.Cos(rad)
+	lw := textW(a.Seg, hlSegFont)
+	tag := a.Tag.Text
+	tw := textTW(tag, hlTagFont+1) // bold
+	lo, hi := math.Min(x[0], x[1])+4, math.Max(x[0], x[1])-4
+	ts := []float64{0.5, 0.36, 0.64, 0.26, 0.74, 0.18, 0.82}
+	switch {
+	case a.Cross != "" || a.Fate == string(fateNone):
+		ts = []float64{0.5, 0.4, 0.62, 0.3}
+	case crossing:
+		ts = []float64{0.27, 0.2, 0.34, 0.5, 0.64}
+	}
+	// Try places along the shaft, at each the label (and its tag beyond
+	// it) above the line, then below it. The first place without a
+	// collision wins; failing that, the one with the fewest.
+	var bestBoxes []box
+	bestCost := -1
+search:
+	for _, t := range ts {
+		for _, up := range []float64{1, -1} {
+			px, py := a.X1+t*(a.X2-a.X1), a.Y1+t*(a.Y2-a.Y1)
+			// The label sits beside the line, and its tag beyond the label.
+			lb := rotatedBox(px+up*upX*9, py+up*upY*9, lw+6, 13, ang)
+			bs := []box{lb}
+			if tag.EN != "" {
+				bs = append(bs, rotatedBox(px+up*upX*22, py+up*upY*22, tw+6, 12, ang))
+			}
+			cost := 0
+			if lb.x1() < lo || lb.x2() > hi {
+				cost += 1000
+			}
+			for _, b := range bs {
+				for k := len(*placed) - 1; k >= 0; k-- {
+					p := (*placed)[k]
+					if p.cy < b.cy-400 {
+						break // placed long before, far above
+					}
+					if math.Abs(p.cy-b.cy) < 60 && b.overlaps(p) {
+						cost += 10
+					}
+				}
+			}
+			for _, o := range others {
+				if shaftThrough(o, px+up*upX*10, py+up*upY*10, lw+4, 12, ang) {
+					cost++
+				}
+			}
+			if bestCost < 0 || cost < bestCost {
+				bestCost, bestBoxes = cost, bs
+				// Text sits on its baseline: 4 px above the line (the tag
+				// 13 px higher), or its cap height (about 9 px) plus 4 px
+				// below it (the tag 13 px lower).
+				lOff, tOff := 4.0, 17.0
+				if up < 0 {
+					lOff, tOff = -13, -26
+				}
+				a.LX, a.LY = px+upX*lOff, py+upY*lOff
+				a.Tag.X, a.Tag.Y = px+upX*tOff, py+upY*tOff
+			}
+			if cost == 0 {
+				break search
+			}
+		}
+	}
+	a.Angle, a.Tag.Rot, a.Tag.Anchor = ang, ang, "middle"
+	if a.End.Text.EN != "" {
+		ew := textTW(a.End.Text, 12)
+		cx := a.End.X + ew/2
+		if a.End.Anchor == "end" {
+			cx = a.End.X - ew/2
+		}
+		bestBoxes = append(bestBoxes, box{cx, a.End.Y - 4, ew / 2, 7, 0})
+	}
+	*placed = append(*placed, bestBoxes...)
+}
+
+// shaftThrough reports whether o's shaft passes through the w x h
+// rectangle centred at (cx, cy) and turned by a degrees.
+func shaftThrough(o *arrowView, cx, cy, w, h, a float64) bool {
+	r := a * math.Pi / 180
+	c, s := math.Cos(r), math.Sin(r)
+	n := int(math.Hypot(o.X2-o.X1, o.Y2-o.Y1)/4) + 1
+	for k := 0; k <= n; k++ {
+		t := float64(k) / float64(n)
+		dx, dy := o.X1+t*(o.X2-o.X1)-cx, o.Y1+t*(o.Y2-o.Y1)-cy
+		if u, v := dx*c+dy*s, -dx*s+dy*c; math.Abs(u) <= w/2 && math.Abs(v) <= h/2 {
+			return true
+		}
+	}
+	return false
+}
+
+// crosses reports whether the shafts of a and b intersect between the
+// timelines (not merely touching at a shared end).
+func crosses(a, b *arrowView) bool {
+	d := func(ax, ay, bx, by, cx, cy float64) float64 { return (bx-ax)*(cy-ay) - (by-ay)*(cx-ax) }
+	d1 := d(a.X1, a.Y1, a.X2, a.Y2, b.X1, b.Y1)
+	d2 := d(a.X1, a.Y1, a.X2, a.Y2, b.X2, b.Y2)
+	d3 := d(b.X1, b.Y1, b.X2, b.Y2, a.X1, a.Y1)
+	d4 := d(b.X1, b.Y1, b.X2, b.Y2, a.X2, a.Y2)
+	return d1*d2 < 0 && d3*d4 < 0
+}
+
+// cross is the path data of an X centred at (x, y).
+func cross(x, y, r float64) string {
+	return fmt.Sprintf("M%s,%s L%s,%s M%s,%s L%s,%s",
+		f1(x-r), f1(y-r), f1(x+r), f1(y+r), f1(x-r), f1(y+r), f1(x+r), f1(y-r))
+}

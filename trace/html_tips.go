@@ -1,0 +1,173 @@
+package trace
+
+import (
+	"fmt"
+	"strings"
+)
+
+// tipView is the detail box shown on hovering or focusing an element.
+type tipView struct {
+	ID    string
+	Title string // language-neutral: hosts, states, segment text
+	Rows  []tipRow
+}
+
+type tipRow struct {
+	Key, Val Text
+	Class    string
+}
+
+func plain(s string) Text { return Text{EN: s} }
+
+// both joins texts in each language.
+func both(parts ...Text) Text {
+	var t Text
+	for _, p := range parts {
+		t.EN += p.EN
+		t.ZH += p.zh()
+	}
+	return t
+}
+
+func (m *model) tips() []tipView {
+	var out []tipView
+	for k := range m.segs {
+		out = append(out, m.segTip(k))
+	}
+	for i, e := range m.evs {
+		s := m.side(e.Host)
+		if s < 0 {
+			continue
+		}
+		switch e.Kind {
+		case KindState:
+			out = append(out, m.stateTip(i))
+		case KindApp:
+			out = append(out, tipView{
+				ID:    fmt.Sprintf("tip-app-%d", m.orig[i]),
+				Title: e.Host + ": " + appText(e),
+				Rows: []tipRow{
+					{Key: uiText["tTime"], Val: plain(fmtTime(e.T))},
+					{Key: uiText["tMeaning"], Val: appMeaning(e.Call, e.Result)},
+				},
+			})
+		}
+	}
+	return out
+}
+
+func (m *model) segTip(k int) tipView {
+	g := m.segs[k]
+	from, to := m.hosts[g.from], m.hosts[g.to]
+	tv := tipView{ID: fmt.Sprintf("tip-seg-%d", k), Title: from + " → " + to + "   " + g.seg}
+	add := func(key string, val Text) { tv.Rows = append(tv.Rows, tipRow{Key: uiText[key], Val: val}) }
+	dir := from + " → " + to
+	if a, b := m.onlyConn(g.from), m.onlyConn(g.to); a != "" && b != "" {
+		l, r, _ := strings.Cut(a, ">")
+		if r2, l2, _ := strings.Cut(b, ">"); l2 == l && r2 == r {
+			dir += "  (" + l + " → " + r + ")"
+		}
+	} else if m.addr[g.from] != "" && m.addr[g.to] != "" {
+		dir += "  (" + m.addr[g.from] + " → " + m.addr[g.to] + ")"
+	}
+	add("tDir", plain(dir))
+	if f, ok := parseSeg(g.seg); ok {
+		add("tFlags", plain(f.Flags+"  = "+flagNames(f.Flags)))
+		add("tSeq", both(plain(fmt.Sprint(f.Start)+" ("), uiText["relISN"], plain(")")))
+		add("tLen", both(plain(fmt.Sprint(f.Len)+" "), uiText["bytes"]))
+		next := f.End
+		if strings.Contains(f.Flags, "S") {
+			next++
+		}
+		if strings.Contains(f.Flags, "F") {
+			next++
+		}
+		nt := plain(fmt.Sprint(next))
+		if strings.ContainsAny(f.Flags, "SF") {
+			nt = both(nt, plain(" ("), uiText["synFinOne"], plain(")"))
+		}
+		add("tNext", nt)
+		if f.HasAck {
+			add("tAck", both(plain(fmt.Sprint(f.Ack)+" ("), uiText["relPeer"], plain(")")))
+		} else {
+			add("tAck", uiText["noAck"])
+		}
+		if f.HasWin {
+			add("tWin", plain(fmt.Sprint(f.Win)))
+		}
+		if f.Options != "" {
+			add("tOpts", plain(f.Options))
+		} else {
+			add("tOpts", uiText["none"])
+		}
+	} else {
+		add("tRaw", plain(g.seg))
+	}
+	if g.send >= 0 {
+		add("tSent", plain(fmtTime(m.evs[g.send].T)))
+	}
+	switch g.fate {
+	case fateRecv:
+		v := both(uiText["arrived"], plain(" "+fmtTime(m.evs[g.recv].T)))
+		if g.send >= 0 {
+			v = both(v, plain(" (+"+fmtDur(m.evs[g.recv].T.Sub(m.evs[g.send].T))+")"))
+		}
+		add("tFate", v)
+	case fateLost:
+		v := uiText["lostNet"]
+		if why := m.evs[g.drop].Why; why != "" {
+			v = both(v, plain(" ("), reasonText(why), plain(")"))
+		}
+		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tFate"], Val: v, Class: "bad"})
+	case fateDropped:
+		d := m.evs[g.drop]
+		v := both(uiText["droppedBy"], plain(" "+d.Host+" "+fmtTime(d.T)))
+		if d.Why != "" {
+			v = both(v, plain(": "), reasonText(d.Why))
+		}
+		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tFate"], Val: v, Class: "bad"})
+	case fateNone:
+		add("tFate", uiText["neverRecv"])
+	case fateUnsent:
+		add("tFate", uiText["notTraced"])
+	}
+	if g.rexmitOf >= 0 {
+		prev := m.evs[m.segs[g.rexmitOf].send].T
+		key := "rexmitOf"
+		if g.rexmitKind == "dupack" {
+			key = "dupackOf"
+		}
+		add("tRepeats", both(uiText[key], plain(" "+fmtTime(prev)+" ("+fmtDur(m.evs[g.send].T.Sub(prev))+" "), uiText["later"], plain(")")))
+	}
+	if g.recv >= 0 {
+		if len(g.caused) == 0 {
+			add("tCaused", uiText["noChange"])
+		}
+		for _, c := range g.caused {
+			e := m.evs[c]
+			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tCaused"],
+				Val: both(plain(e.Host+": "+e.From+" → "+e.To+" — "), reasonText(e.Why)), Class: "cause"})
+		}
+	}
+	return tv
+}
+
+func (m *model) stateTip(i int) tipView {
+	e := m.evs[i]
+	tv := tipView{ID: fmt.Sprintf("tip-st-%d", m.orig[i]), Title: e.Host + ": " + e.From + " → " + e.To}
+	tv.Rows = append(tv.Rows, tipRow{Key: uiText["tTime"], Val: plain(fmtTime(e.T))})
+	if e.Why != "" {
+		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tReason"], Val: reasonText(e.Why), Class: "cause"})
+	}
+	if e.Conn != "" {
+		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tConn"], Val: plain(e.Conn)})
+	}
+	for j := i - 1; j >= 0; j-- {
+		p := m.evs[j]
+		if p.Kind == KindState && p.Host == e.Host && p.Conn == e.Conn {
+			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tBefore"], Val: plain(e.From + ": " + fmtDur(e.T.Sub(p.T)))})
+			break
+		}
+	}
+	return tv
+}
