@@ -41,6 +41,9 @@ type HTMLPage struct {
 	Status string
 	Facts  []string // small print under the diagrams, e.g. "seed 1"
 	Index  string   // relative link to an index page; empty for none
+	// Origin replaces the last line, which by default says the page comes
+	// from a deterministic simulation in virtual time.
+	Origin Text
 }
 
 // WriteHTML writes the conversation between page.Left and page.Right as

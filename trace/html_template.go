@@ -270,7 +270,7 @@ table.idx td.num{font-family:var(--mono);text-align:right}
 </main>
 <footer>
 {{- if .Page.Facts}}<div class="facts">{{join .Page.Facts " · "}}</div>{{end}}
-<div>{{template "t" (ui "generated")}}</div>
+<div>{{if .Page.Origin.EN}}{{template "t" .Page.Origin}}{{else}}{{template "t" (ui "generated")}}{{end}}</div>
 </footer>
 <div id="tips">
 {{- range .Tips}}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -83,18 +84,58 @@ func serveControl(ctx context.Context, path string, rows func() []stack.ConnInfo
 // liveEvents prints every segment and state change of a real stack as
 // JSON Lines while it happens (stack.Observer).
 type liveEvents struct {
-	mu    sync.Mutex
-	w     io.Writer
-	host  string
-	rel   trace.Relativizer
-	start time.Time
+	mu   sync.Mutex
+	w    io.Writer // JSON Lines as they happen; nil for none
+	host string
+	rel  trace.Relativizer
+	// rec, if set, keeps the events for an HTML page, with the peer's side
+	// inferred: what tcpwave receives the peer sent at that instant, and
+	// what tcpwave sends the peer receives (a TUN device has no wire time).
+	rec  *trace.Recorder
+	peer string
 }
 
 func (l *liveEvents) emit(e trace.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	e.Host = l.host
-	trace.WriteJSONL(l.w, []trace.Event{e})
+	e.T = e.T / 1000 * 1000 // whole microseconds, as the simulator's
+	if l.w != nil {
+		trace.WriteJSONL(l.w, []trace.Event{e})
+	}
+	if l.rec == nil || e.Kind == trace.KindDrop {
+		return // the page shows TCP; the device also carries IPv6 chatter
+	}
+	mirror := e
+	mirror.Host = l.peer
+	switch e.Kind {
+	case trace.KindRecv:
+		mirror.Kind = trace.KindSend
+		l.rec.Add(mirror)
+		l.rec.Add(e)
+	case trace.KindSend:
+		mirror.Kind = trace.KindRecv
+		l.rec.Add(e)
+		l.rec.Add(mirror)
+	default:
+		l.rec.Add(e)
+	}
+}
+
+// writeHTML writes the recorded conversation as an HTML page.
+func (l *liveEvents) writeHTML(path, title string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	err = trace.WriteHTML(f, l.rec.Events(), trace.HTMLPage{
+		Title:   title,
+		Summary: trace.Text{EN: "tcpwave on a TUN device, talking to the Linux kernel. The kernel's side is inferred from what tcpwave saw on the device.", ZH: "tcpwave 在 TUN 设备上与 Linux 内核通信。内核一侧由 tcpwave 在设备上看到的报文推断。"},
+		Left:    trace.HTMLHost{Name: l.host, Role: trace.Text{EN: "tcpwave", ZH: "tcpwave"}},
+		Right:   trace.HTMLHost{Name: l.peer, Role: trace.Text{EN: "Linux kernel", ZH: "Linux 内核"}},
+		Origin:  trace.Text{EN: "Recorded by tcpwave on a TUN device; real time since the stack started.", ZH: "由 tcpwave 在 TUN 设备上记录；时间为协议栈启动以来的真实时间。"},
+	})
+	return errors.Join(err, f.Close())
 }
 
 func (l *liveEvents) seg(now clock.Instant, pkt []byte, k trace.Kind) {

@@ -15,6 +15,7 @@ import (
 
 	"github.com/tcpwave/tcpwave"
 	"github.com/tcpwave/tcpwave/link/tun"
+	"github.com/tcpwave/tcpwave/trace"
 )
 
 // tunFlags are shared by `tun serve` and `tun dial`.
@@ -25,6 +26,8 @@ type tunFlags struct {
 	kernel  string // the kernel's address on the device, with prefix
 	control string
 	events  bool
+	html    string
+	live    *liveEvents
 }
 
 func (f *tunFlags) register(fs *flag.FlagSet, addrHelp string) {
@@ -34,6 +37,19 @@ func (f *tunFlags) register(fs *flag.FlagSet, addrHelp string) {
 	fs.StringVar(&f.kernel, "kernel-addr", "10.9.0.1/24", "address (with prefix) the kernel gets on the device; \"\" to configure it yourself")
 	fs.StringVar(&f.control, "control", defaultControl, "unix socket where `tcpwave netstat` reads this process's connections")
 	fs.BoolVar(&f.events, "events", false, "print every segment and state change as JSON Lines on stderr")
+	fs.StringVar(&f.html, "html", "", "on exit, write the conversation as an HTML page (ladder and state diagram) to this file")
+}
+
+// finish writes the --html page, if asked for.
+func (f *tunFlags) finish(stderr io.Writer, title string) int {
+	if f.html == "" || f.live == nil {
+		return 0
+	}
+	if err := f.live.writeHTML(f.html, title); err != nil {
+		fmt.Fprintln(stderr, "tcpwave tun: --html:", err)
+		return 1
+	}
+	return 0
 }
 
 // open creates the TUN device in the current network namespace and a
@@ -52,8 +68,15 @@ func (f *tunFlags) open(local netip.Addr, stderr io.Writer) (*tcpwave.Stack, err
 		return nil, fmt.Errorf("TUN device %s: %w (tcpwave tun needs root, or CAP_NET_ADMIN)", f.dev, err)
 	}
 	var opts []tcpwave.Option
-	if f.events {
-		opts = append(opts, tcpwave.WithObserver(&liveEvents{w: stderr, host: "tcpwave"}))
+	if f.events || f.html != "" {
+		f.live = &liveEvents{host: "T", peer: "K"} // T: tcpwave, K: the kernel
+		if f.events {
+			f.live.w = stderr
+		}
+		if f.html != "" {
+			f.live.rec = &trace.Recorder{}
+		}
+		opts = append(opts, tcpwave.WithObserver(f.live))
 	}
 	st, err := tcpwave.New(dev, []netip.Addr{local}, opts...)
 	if err != nil {
@@ -131,7 +154,8 @@ func tunServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		c, err := ln.AcceptConn()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				return 0
+				st.Close()
+				return f.finish(stderr, "tcpwave tun serve "+ap.String())
 			}
 			fmt.Fprintln(stderr, "tcpwave tun serve: accept:", err)
 			return 1
@@ -202,5 +226,7 @@ func tunDial(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "tcpwave tun dial: receive:", err)
 		return 1
 	}
-	return 0
+	c.Close()
+	st.Close() // wait for the close to finish, so the page shows it
+	return f.finish(stderr, "tcpwave tun dial "+*to)
 }

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -66,10 +67,11 @@ func TestTunServeEcho(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	control := filepath.Join(t.TempDir(), "tcpwave.sock")
+	page := filepath.Join(t.TempDir(), "serve.html")
 	var out, errb syncBuffer
 	done := make(chan int, 1)
 	go ns.Run(func() error {
-		done <- runContext(ctx, []string{"tun", "serve", "--dev", "tw0", "--addr", "10.9.0.2:7", "--control", control, "--events"}, &out, &errb)
+		done <- runContext(ctx, []string{"tun", "serve", "--dev", "tw0", "--addr", "10.9.0.2:7", "--control", control, "--events", "--html", page}, &out, &errb)
 		return nil
 	})
 	eventually(t, "the listener", func() (bool, string) {
@@ -136,6 +138,20 @@ func TestTunServeEcho(t *testing.T) {
 	}
 	if !strings.Contains(out.String(), "tcpwave echo server on 10.9.0.2:7") {
 		t.Errorf("banner missing: %q", out.String())
+	}
+	// --html: the conversation as a page, the kernel's side inferred.
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Handshake (3), data and its echo with ACKs, and the close (4).
+	if n := strings.Count(string(html), `<g class="seg side`); n < 9 {
+		t.Errorf("the page has %d segment arrows, want at least 9", n)
+	}
+	for _, want := range []string{"Linux kernel", "LAST_ACK", "CLOSE_WAIT"} {
+		if !strings.Contains(string(html), want) {
+			t.Errorf("the page lacks %q", want)
+		}
 	}
 }
 
