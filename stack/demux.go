@@ -89,25 +89,38 @@ func (s *Stack) findListener(t Tuple) *Socket {
 	return ls[s.hash32(t, 1)%uint32(len(ls))]
 }
 
-// listenArrive is RFC 9293 §3.10.7.2, LISTEN.
+// listenArrive is RFC 9293 §3.10.7.2, LISTEN, with Linux's SYN queue
+// and SYN cookies (tcp_conn_request).
 func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Segment, isn seq.Value, haveISN bool) {
 	switch {
 	case seg.Flags&wire.RST != 0:
 		return // first: ignore a RST
 	case seg.Flags&wire.ACK != 0:
+		if s.cookieArrive(now, l, t, seg) {
+			return
+		}
 		s.reply(t, seg.Ack, 0, wire.RST) // second: <SEQ=SEG.ACK><CTL=RST>
 		return
 	case seg.Flags&wire.SYN == 0:
 		return // fourth: anything else is dropped
 	}
-	// third: a SYN.
-	// Linux inet_csk_reqsk_queue_is_full (without syncookies): more
-	// half-open connections than the backlog, or MaxSynBacklog of them.
-	if l.synRcvd > l.backlog || l.synRcvd >= s.opts.MaxSynBacklog || acceptQFull(l) {
-		s.counters.ListenDrops++
-		if acceptQFull(l) {
-			s.counters.ListenOverflows++
+	// third: a SYN. A SYN that reopens a TIME_WAIT 4-tuple (haveISN)
+	// skips the SYN queue test: "the peer is evidently real" (Linux).
+	wantCookie := false
+	if (s.opts.SynCookies == 2 || synQFull(l, s.opts.MaxSynBacklog)) && !haveISN {
+		if s.opts.SynCookies == 0 {
+			s.counters.ListenDrops++ // Linux TCPReqQFullDrop
+			return
 		}
+		wantCookie = true // Linux TCPReqQFullDoCookies
+	}
+	if acceptQFull(l) {
+		s.counters.ListenOverflows++
+		s.counters.ListenDrops++
+		return
+	}
+	if wantCookie {
+		s.sendCookie(now, l, t, seg)
 		return
 	}
 	if !haveISN {
@@ -116,10 +129,16 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	c := &Socket{st: s, tuple: t, parent: l, heapIdx: -1, deadline: clock.Never,
 		reuseAddr: l.reuseAddr, reusePort: l.reusePort}
 	c.conn = tcp.NewPassive(s.tcpConfig(t.Local.Addr()), c, now, isn, s.tsOffset(t), seg)
-	l.synRcvd++
 	s.conns[t] = c
 	s.hold(t.Local.Port(), c)
 	s.after(c)
+}
+
+// synQFull is Linux's inet_csk_reqsk_queue_is_full, with the system-wide
+// limit of half-open connections per listener: more of them than the
+// backlog, or maxSynBacklog of them.
+func synQFull(l *Socket, maxSynBacklog int) bool {
+	return l.synRcvd > l.backlog || l.synRcvd >= maxSynBacklog
 }
 
 // acceptQFull is Linux's sk_acceptq_is_full: the queue is full only when
@@ -147,6 +166,9 @@ func (s *Stack) reply(t Tuple, sq, ack seq.Value, flags wire.Flags) {
 // called by the connection, not by users.
 func (so *Socket) StateChanged(c *tcp.Conn, from, to tcp.State, why string) {
 	s := so.st
+	if l := so.parent; l != nil && from == tcp.Listen && to == tcp.SynRcvd {
+		l.synRcvd++ // a SYN, or an ACK that returned a SYN cookie
+	}
 	if l := so.parent; l != nil && from == tcp.SynRcvd {
 		l.synRcvd--
 		if to == tcp.Established {

@@ -121,6 +121,11 @@ func TestValidate(t *testing.T) {
 		{"MTU too large", func(o *Options) { o.MTU = 70000 }, "MTU"},
 		{"bad TCP config", func(o *Options) { o.TCP.MSS = 10 }, "MSS"},
 		{"negative TIME_WAIT", func(o *Options) { o.TCP.TimeWait = -1 }, "TimeWait"},
+		{"SynCookies 0, 1 and 2 are tcp_syncookies' values", func(o *Options) { o.SynCookies = 2 }, ""},
+		{"SynCookies 3", func(o *Options) { o.SynCookies = 3 }, "SynCookies"},
+		{"SynCookies -1", func(o *Options) { o.SynCookies = -1 }, "SynCookies"},
+		{"MaxTimeWait 0 keeps no TIME_WAIT", func(o *Options) { o.MaxTimeWait = 0 }, ""},
+		{"negative MaxTimeWait", func(o *Options) { o.MaxTimeWait = -1 }, "MaxTimeWait"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -147,5 +152,14 @@ func TestValidate(t *testing.T) {
 	o.Addrs[0] = addrX
 	if !st.hasAddr(addrA) || st.hasAddr(addrX) {
 		t.Error("New kept the caller's address slice")
+	}
+}
+
+// TestNewDefaults: the options this package added for hostile networks
+// start at Linux's values: SYN cookies only when the SYN queue overflows
+// (tcp_syncookies=1) and tcp_max_tw_buckets 262144.
+func TestNewDefaults(t *testing.T) {
+	if o := DefaultOptions(addrA); o.SynCookies != 1 || o.MaxTimeWait != 262144 {
+		t.Errorf("SynCookies %d, MaxTimeWait %d; want 1, 262144", o.SynCookies, o.MaxTimeWait)
 	}
 }

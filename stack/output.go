@@ -11,16 +11,18 @@ import (
 // Every packet the stack sends leaves through here.
 func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 	s.now = now
-	for len(s.ctl) > 0 {
-		c := s.ctl[0]
-		s.ctl = s.ctl[1:]
-		if len(s.ctl) == 0 {
-			s.ctl = nil
-		}
+	for s.ctlHead < len(s.ctl) {
+		c := &s.ctl[s.ctlHead]
+		s.ctlHead++
 		if c.seg.Flags&wire.RST != 0 {
 			s.counters.OutRsts++
 		}
-		if n := s.encode(now, buf, c.t, &c.seg); n > 0 {
+		n := s.encode(now, buf, c.t, &c.seg)
+		*c = ctlSeg{}
+		if s.ctlHead == len(s.ctl) {
+			s.ctl, s.ctlHead = s.ctl[:0], 0 // keep the array: a flood of SYNs allocates nothing
+		}
+		if n > 0 {
 			return n
 		}
 	}
@@ -54,29 +56,45 @@ func (s *Stack) settle(so *Socket) {
 		return
 	}
 	c := so.conn
-	if d := c.TotalRetransmits() - so.retransSeen; d > 0 {
-		s.counters.RetransSegs += uint64(d)
-		so.retransSeen = c.TotalRetransmits()
-	}
+	s.collect(so)
 	switch {
+	case c.State() == tcp.TimeWait && len(s.tw) >= s.opts.MaxTimeWait:
+		// Linux tcp_time_wait: no TIME_WAIT bucket left (tcp_max_tw_buckets),
+		// "just CLOSE this socket up".
+		s.counters.TCPTimeWaitOverflow++
+		s.forget(so)
+		if s.obs != nil {
+			s.obs.StateChanged(s.now, so.tuple, tcp.TimeWait, tcp.Closed,
+				"TIME_WAIT table full (tcp_max_tw_buckets): closed without TIME_WAIT (Linux TCPTimeWaitOverflow)")
+		}
 	case c.State() == tcp.TimeWait:
 		s.enterTimeWait(so)
 		s.touch(so)
 	case c.Released():
-		delete(s.conns, so.tuple)
-		s.timers.remove(so)
-		so.detached = true
-		if so.bound && !(so.userBound && so.refs > 0) {
-			s.release(so.tuple.Local.Port(), so)
-			so.bound = false
-		}
-		if so.parent != nil && !inQueue(so.parent, so) {
-			so.parent = nil
-		}
-		s.touch(so)
+		s.forget(so)
 	default:
 		s.timers.update(so, c.Deadline())
 	}
+}
+
+// collect adds the MIB events of a socket's connection to the counters.
+func (s *Stack) collect(so *Socket) {
+	s.counters.add(so.conn.TakeCounts())
+}
+
+// forget drops a connection that is over and wakes its users.
+func (s *Stack) forget(so *Socket) {
+	delete(s.conns, so.tuple)
+	s.timers.remove(so)
+	so.detached = true
+	if so.bound && !(so.userBound && so.refs > 0) {
+		s.release(so.tuple.Local.Port(), so)
+		so.bound = false
+	}
+	if so.parent != nil && !inQueue(so.parent, so) {
+		so.parent = nil
+	}
+	s.touch(so)
 }
 
 func inQueue(l, so *Socket) bool {

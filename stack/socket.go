@@ -29,18 +29,21 @@ type Socket struct {
 	listening bool
 	backlog   int
 	acceptQ   []*Socket
-	synRcvd   int     // children still in SYN_RCVD
-	parent    *Socket // the listener, until accepted
-	refs      int
-	reuseAddr bool
-	reusePort bool
-	lingerOn  bool
-	linger    time.Duration
+	synRcvd   int // children still in SYN_RCVD
+	// lastOverflow is when the SYN queue last overflowed, if overflowed:
+	// cookies are checked for two cookie periods after it.
+	lastOverflow clock.Instant
+	overflowed   bool
+	parent       *Socket // the listener, until accepted
+	refs         int
+	reuseAddr    bool
+	reusePort    bool
+	lingerOn     bool
+	linger       time.Duration
 
 	isDirty, isTouched bool
 	heapIdx            int
 	deadline           clock.Instant
-	retransSeen        int
 }
 
 // NewSocket returns an unbound socket with one handle.
@@ -358,13 +361,20 @@ func (so *Socket) Close(now clock.Instant) {
 	case so.listening:
 		s.closeListener(now, so)
 	case so.conn != nil && !so.detached:
-		if so.lingerOn && so.linger == 0 {
-			s.counters.TCPAbortOnLinger++
-			so.conn.Abort(now)
-		} else {
-			if so.conn.RecvQ() > 0 {
-				s.counters.TCPAbortOnClose++
+		// Linux __tcp_close: unread data first, then linger 0; a
+		// connection already reset counts neither.
+		closed := so.conn.State() == tcp.Closed
+		switch {
+		case so.conn.RecvQ() > 0 && !closed:
+			s.counters.TCPAbortOnClose++
+			so.conn.Close(now)
+		case so.lingerOn && so.linger == 0:
+			if !closed {
+				s.counters.TCPAbortOnData++ // sic: Linux counts a linger-0 close here
+				s.counters.TCPAbortOnLinger++
 			}
+			so.conn.Abort(now)
+		default:
 			so.conn.Close(now)
 		}
 		s.afterUser(so)
@@ -424,6 +434,7 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket) {
 // RST: Linux's request sockets die with their listener (inet_csk_listen_stop,
 // reqsk_timer_handler), and a late ACK then meets no socket.
 func (s *Stack) dropHalfOpen(c *Socket) {
+	s.collect(c)
 	delete(s.conns, c.tuple)
 	s.timers.remove(c)
 	c.detached = true

@@ -1,8 +1,9 @@
 // Package stack is the sans-IO host: it owns the connections of one
 // network host, demultiplexes arriving packets by 4-tuple, runs listeners
-// with SYN and accept queues, allocates ports under Linux's bind rules,
-// keeps TIME_WAIT as small records, answers strays with RST, and turns
-// segments into IP packets. Like package tcp it never reads a clock, starts
+// with SYN and accept queues (and SYN cookies when the SYN queue
+// overflows), allocates ports under Linux's bind rules, keeps TIME_WAIT as
+// small records, answers strays with RST, counts what Linux's MIB counts,
+// and turns segments into IP packets. Like package tcp it never reads a clock, starts
 // a goroutine, takes a lock or does I/O: time comes in as an argument.
 package stack
 
@@ -22,9 +23,20 @@ type Options struct {
 	EphemeralHigh uint16       // ip_local_port_range, high end (60999)
 	SomaxConn     int          // largest accept backlog (net.core.somaxconn, 4096)
 	MaxSynBacklog int          // half-open connections per listener (tcp_max_syn_backlog, 128 on small hosts)
-	TTL           uint8        // ip_default_ttl (64)
-	MTU           int          // link MTU; packets are never larger (1500)
-	ISNKey        [16]byte     // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
+	// SynCookies is tcp_syncookies: 0 never answers with a SYN cookie (a
+	// SYN that finds the SYN queue full is dropped), 1 answers with one
+	// only when the SYN queue is full (Linux's default), 2 answers every
+	// SYN with one and keeps no half-open connection at all.
+	SynCookies int
+	// MaxTimeWait is tcp_max_tw_buckets: the most TIME_WAIT records the
+	// host keeps. A connection that reaches TIME_WAIT beyond it is closed
+	// at once and counted in TCPTimeWaitOverflow. Linux sets half the
+	// size of its established-connection hash: 262144 on a host with 16
+	// GiB of memory. 0 keeps no TIME_WAIT at all.
+	MaxTimeWait int
+	TTL         uint8    // ip_default_ttl (64)
+	MTU         int      // link MTU; packets are never larger (1500)
+	ISNKey      [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
 	// ISN, if set, replaces RFC 6528's ISN generator: for tests and
 	// scenarios that need colliding sequence numbers. Never set it on a
 	// real network.
@@ -40,6 +52,8 @@ func DefaultOptions(addrs ...netip.Addr) Options {
 		EphemeralHigh: 60999,
 		SomaxConn:     4096,
 		MaxSynBacklog: 128,
+		SynCookies:    1,
+		MaxTimeWait:   262144,
 		TTL:           64,
 		MTU:           1500,
 	}
@@ -57,6 +71,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: bad ephemeral range %d-%d", o.EphemeralLow, o.EphemeralHigh)
 	case o.SomaxConn < 1 || o.MaxSynBacklog < 1:
 		return fmt.Errorf("stack: SomaxConn and MaxSynBacklog must be positive")
+	case o.SynCookies < 0 || o.SynCookies > 2:
+		return fmt.Errorf("stack: SynCookies %d is not 0, 1 or 2", o.SynCookies)
+	case o.MaxTimeWait < 0:
+		return fmt.Errorf("stack: negative MaxTimeWait")
 	case o.MTU < 40+20+88 || o.MTU > 65535: // room for an 88-byte MSS over IPv6
 		return fmt.Errorf("stack: MTU %d out of range", o.MTU)
 	}
@@ -83,13 +101,95 @@ type Observer interface {
 	StateChanged(now clock.Instant, t Tuple, from, to tcp.State, why string)
 }
 
-// Counters are a subset of Linux's TCP MIB (nstat) counters.
+// Counters are the TCP counters of Linux's MIB (nstat, /proc/net/snmp and
+// /proc/net/netstat) that the connection lifecycle moves, each incremented
+// where Linux increments it, except where a field says otherwise.
+// NstatRows lists them under nstat's names.
 type Counters struct {
-	ActiveOpens, PassiveOpens, AttemptFails, EstabResets uint64
-	InSegs, OutSegs, RetransSegs, InErrs, OutRsts        uint64
-	TW, TWRecycled, TWKilled                             uint64
-	TCPAbortOnClose, TCPAbortOnData, TCPAbortOnTimeout   uint64
-	TCPAbortOnLinger, ListenOverflows, ListenDrops       uint64
+	// The Tcp group (RFC 1213, RFC 4022).
+	ActiveOpens  uint64 // connect() calls that sent a SYN (tcp_connect)
+	PassiveOpens uint64 // connections made by a listener, SYN cookies included (tcp_create_openreq_child)
+	AttemptFails uint64 // opens failed by RST, SYN or timeout; see tcp.Counts
+	EstabResets  uint64 // ESTABLISHED or CLOSE_WAIT straight to CLOSED, for any reason (tcp_set_state)
+	InSegs       uint64 // segments received for one of our addresses
+	OutSegs      uint64 // segments sent
+	RetransSegs  uint64 // segments sent again
+	InErrs       uint64 // malformed segments, and SYNs that reach an ESTABLISHED connection
+	OutRsts      uint64 // RSTs sent
+
+	// The TcpExt group (Linux's own).
+	SyncookiesSent   uint64 // SYN-ACKs that carried a SYN cookie
+	SyncookiesRecv   uint64 // ACKs that returned a valid cookie
+	SyncookiesFailed uint64 // ACKs checked as a cookie that was not valid
+	TW               uint64 // connections that entered TIME_WAIT (inet_twsk_schedule)
+	// TWRecycled counts TIME_WAIT records a new SYN reopened (RFC 6191).
+	// Linux counts the other reuse here, connect() taking over a TIME_WAIT
+	// 4-tuple (tcp_tw_reuse), which tcpwave does not do; a SYN that
+	// reopens one passes uncounted in Linux.
+	TWRecycled uint64
+	// TWKilled counts TIME_WAIT records a RST removed (tcp_rfc1337=0).
+	// Linux counts here records scheduled with a timeout under 4 s.
+	TWKilled        uint64
+	ListenOverflows uint64 // SYNs and ACKs dropped because the accept queue was full
+	ListenDrops     uint64 // every SYN or handshake ACK a listener dropped (tcp_listendrop)
+	// TCPAbortOnData counts RSTs for data that arrived after close()
+	// (RFC 1122 §4.2.2.13) and, as Linux does, close() with SO_LINGER 0.
+	TCPAbortOnData    uint64
+	TCPAbortOnClose   uint64 // close() with unread data: RST (RFC 2525 §2.17)
+	TCPAbortOnTimeout uint64 // connections whose retries ran out (tcp_write_err)
+	// TCPAbortOnLinger counts close() with SO_LINGER 0. Linux counts
+	// those in TCPAbortOnData and here an orphan closed with TCP_LINGER2
+	// below 0, which tcpwave does not have.
+	TCPAbortOnLinger    uint64
+	TCPTimeWaitOverflow uint64 // connections closed without TIME_WAIT: MaxTimeWait reached
+	TCPChallengeACK     uint64 // challenge ACKs sent (RFC 5961)
+}
+
+// add adds a connection's counts.
+func (c *Counters) add(k tcp.Counts) {
+	c.RetransSegs += uint64(k.RetransSegs)
+	c.AttemptFails += uint64(k.AttemptFails)
+	c.InErrs += uint64(k.InErrs)
+	c.TCPChallengeACK += uint64(k.ChallengeACK)
+	c.TCPAbortOnData += uint64(k.AbortOnData)
+	c.TCPAbortOnTimeout += uint64(k.AbortOnTimeout)
+}
+
+// NstatRow is one counter under the name nstat gives it.
+type NstatRow struct {
+	Name  string // "TcpActiveOpens", "TcpExtSyncookiesSent", ...
+	Value uint64
+}
+
+// NstatRows lists the counters under nstat's names, in the order nstat
+// prints them (/proc/net/snmp's Tcp line, then /proc/net/netstat's TcpExt
+// line).
+func (c *Counters) NstatRows() []NstatRow {
+	return []NstatRow{
+		{"TcpActiveOpens", c.ActiveOpens},
+		{"TcpPassiveOpens", c.PassiveOpens},
+		{"TcpAttemptFails", c.AttemptFails},
+		{"TcpEstabResets", c.EstabResets},
+		{"TcpInSegs", c.InSegs},
+		{"TcpOutSegs", c.OutSegs},
+		{"TcpRetransSegs", c.RetransSegs},
+		{"TcpInErrs", c.InErrs},
+		{"TcpOutRsts", c.OutRsts},
+		{"TcpExtSyncookiesSent", c.SyncookiesSent},
+		{"TcpExtSyncookiesRecv", c.SyncookiesRecv},
+		{"TcpExtSyncookiesFailed", c.SyncookiesFailed},
+		{"TcpExtTW", c.TW},
+		{"TcpExtTWRecycled", c.TWRecycled},
+		{"TcpExtTWKilled", c.TWKilled},
+		{"TcpExtListenOverflows", c.ListenOverflows},
+		{"TcpExtListenDrops", c.ListenDrops},
+		{"TcpExtTCPAbortOnData", c.TCPAbortOnData},
+		{"TcpExtTCPAbortOnClose", c.TCPAbortOnClose},
+		{"TcpExtTCPAbortOnTimeout", c.TCPAbortOnTimeout},
+		{"TcpExtTCPAbortOnLinger", c.TCPAbortOnLinger},
+		{"TcpExtTCPTimeWaitOverflow", c.TCPTimeWaitOverflow},
+		{"TcpExtTCPChallengeACK", c.TCPChallengeACK},
+	}
 }
 
 // Stack is one host's TCP. It is not safe for concurrent use: one
@@ -107,7 +207,8 @@ type Stack struct {
 	nextPort  uint16
 	timers    timerHeap
 	dirty     []*Socket // sockets that may have segments to send
-	ctl       []ctlSeg  // stack-made segments (RSTs, TIME_WAIT ACKs)
+	ctl       []ctlSeg  // stack-made segments (RSTs, TIME_WAIT ACKs, cookie SYN-ACKs)
+	ctlHead   int       // ctl[:ctlHead] has been sent
 	touched   []*Socket // sockets whose readiness may have changed
 	// touchedSpare is the array Touched handed out last time.
 	touchedSpare []*Socket
@@ -205,7 +306,9 @@ func (s *Stack) HandleTimeout(now clock.Instant) {
 // steps do not allocate).
 func (s *Stack) Touched() []*Socket {
 	t := s.touched
-	s.touched, s.touchedSpare = s.touchedSpare[:0], t
+	spare := s.touchedSpare
+	clear(spare) // the driver is done with it: keep no closed socket alive
+	s.touched, s.touchedSpare = spare[:0], t
 	for _, so := range t {
 		so.isTouched = false
 	}
@@ -267,21 +370,19 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 // Idle reports whether the stack holds no connection, listener or
 // TIME_WAIT record and has nothing to send.
 func (s *Stack) Idle() bool {
-	return len(s.conns) == 0 && len(s.listeners) == 0 && len(s.tw) == 0 && len(s.ctl) == 0 && len(s.dirty) == 0
+	return len(s.conns) == 0 && len(s.listeners) == 0 && len(s.tw) == 0 && s.ctlHead == len(s.ctl) && len(s.dirty) == 0
 }
 
 // stateChanged relays a connection's state change to the observer and
 // updates counters.
 func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
 	switch {
-	case to == tcp.Established && from == tcp.SynSent:
-		s.counters.ActiveOpens++
+	case to == tcp.SynSent && from == tcp.Closed:
+		s.counters.ActiveOpens++ // Linux tcp_connect
 	case to == tcp.Established && from == tcp.SynRcvd && so.parent != nil:
-		s.counters.PassiveOpens++
-	case to == tcp.Closed && (from == tcp.SynSent || from == tcp.SynRcvd):
-		s.counters.AttemptFails++
+		s.counters.PassiveOpens++ // Linux tcp_create_openreq_child
 	case to == tcp.Closed && (from == tcp.Established || from == tcp.CloseWait):
-		s.counters.EstabResets++
+		s.counters.EstabResets++ // Linux tcp_set_state
 	}
 	if s.obs != nil {
 		s.obs.StateChanged(s.now, so.tuple, from, to, why)

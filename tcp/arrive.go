@@ -71,6 +71,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		// §3.10.7.3 second: an acceptable RST refuses the connection.
 		if s.Flags&wire.ACK != 0 {
 			c.err = syscall.ECONNREFUSED
+			c.counts.AttemptFails++ // Linux tcp_reset -> tcp_done
 			c.setState(Closed, "RST received in SYN_SENT: connection refused (RFC 9293 §3.10.7.3)")
 		}
 		return
@@ -169,6 +170,7 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 		switch {
 		case s.Flags&wire.RST != 0:
 		case s.Flags&wire.SYN != 0:
+			c.synInErr()
 			c.challengeAck(now) // RFC 5961 §4.2: any SYN, whatever its sequence number
 		case s.Len() == 0:
 			// "Send an acknowledgment" and drop; for a bare ACK only at the
@@ -209,6 +211,7 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 	}
 	switch c.state {
 	case SynRcvd:
+		c.counts.AttemptFails++ // Linux tcp_check_req (passive), tcp_reset -> tcp_done (active)
 		if c.passive {
 			c.setState(Closed, "RST received in SYN_RCVD: back to LISTEN, request dropped (RFC 9293 §3.10.7.4)")
 			return
@@ -245,10 +248,21 @@ func (c *Conn) synArrive(now clock.Instant, s *Segment) {
 		} else {
 			c.queueRST(0, s.Seq.Add(s.Len()), wire.RST|wire.ACK)
 		}
+		c.counts.AttemptFails++ // Linux tcp_check_req
 		c.setState(Closed, "SYN in SYN_RCVD: request dropped with RST (RFC 9293 §3.10.7.4, Linux tcp_check_req)")
 		return
 	}
+	c.synInErr()
 	c.challengeAck(now)
+}
+
+// synInErr counts a SYN that reaches an ESTABLISHED connection as an input
+// error, as Linux's fast path does (tcp_validate_incoming's syn_inerr);
+// in the other states Linux only challenges it.
+func (c *Conn) synInErr() {
+	if c.state == Established {
+		c.counts.InErrs++
+	}
 }
 
 // oowAck answers an out-of-window bare segment with an ACK, at most once
@@ -269,6 +283,7 @@ func (c *Conn) challengeAck(now clock.Instant) {
 	}
 	c.chalSent, c.lastChalAt = true, now
 	c.ackNow = true
+	c.counts.ChallengeACK++
 }
 
 // ackArrive is RFC 9293 §3.10.7.4 fifth: the ACK field. It reports whether
@@ -417,6 +432,7 @@ func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
 		// that can no longer read is answered with RST.
 		c.queueRST(s.Ack, 0, wire.RST)
 		c.err = syscall.ECONNRESET
+		c.counts.AbortOnData++
 		c.setState(Closed, "data arrived after close(): RST (RFC 1122 §4.2.2.13, Linux TCPAbortOnData)")
 		return false
 	}

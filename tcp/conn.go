@@ -105,8 +105,8 @@ type Conn struct {
 
 	// Delayed ACK (Linux: quick-ACK and pingpong modes).
 	ackNow      bool
-	delackAt    clock.Instant
 	pingpong    bool
+	delackAt    clock.Instant
 	quick       int
 	lastRcvData clock.Instant
 	rcvUnacked  int // bytes received since our last ACK
@@ -119,8 +119,8 @@ type Conn struct {
 	swsOverride bool          // the persist timer lets a window-limited piece go (RFC 9293 §3.8.6.2.1)
 	closeAt     clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
 	lastChalAt  clock.Instant
-	chalSent    bool
 	lastOOWAt   clock.Instant
+	chalSent    bool
 	oowSent     bool
 
 	// A RST waiting to be sent, built from a segment we refuse.
@@ -128,6 +128,8 @@ type Conn struct {
 	rstSeq     seq.Value
 	rstAck     seq.Value
 	rstFlags   wire.Flags
+
+	counts Counts // MIB events not yet taken by the driver (TestConnSize)
 }
 
 const maxQuickAcks = 16 // TCP_MAX_QUICKACKS

@@ -105,9 +105,13 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 }
 
 // synWindow is the window a SYN or SYN-ACK offers.
-func (c *Conn) synWindow() int {
-	w := min(c.rcvFree(), 65535)
-	return w - w%int(c.cfg.MSS)
+func (c *Conn) synWindow() int { return synWindowOf(c.cfg, c.rcvFree()) }
+
+// synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
+// receive space.
+func synWindowOf(cfg *Config, free int) int {
+	w := min(free, 65535)
+	return w - w%int(cfg.MSS)
 }
 
 // dataBase is the sequence number of the first byte in the send ring.
@@ -204,6 +208,7 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	end := sq.Add(n)
 	if sq.LessThan(c.sndMax) {
 		c.totalRetrans++
+		c.counts.RetransSegs++
 		if c.rttTiming && c.rttSeq.InRange(sq, end) {
 			c.rttTiming = false // Karn: the timed segment was sent twice
 		}

@@ -314,8 +314,10 @@ func TestPersist(t *testing.T) {
 			script: answered + `
 +0    state ESTABLISHED
 +0    sendq 1000`},
-		{name: "unanswered probes: the connection is dropped after tcp_retries2 (15) of them, ETIMEDOUT (Linux tcp_probe_timer)",
-			script: unanswered},
+		{name: "unanswered probes: the connection is dropped after tcp_retries2 (15) of them, ETIMEDOUT (Linux tcp_probe_timer); probes are no retransmissions, the drop an abort on timeout",
+			script: unanswered + `
++0    count AbortOnTimeout 1
++0    count RetransSegs 0`},
 		{name: "close() into a zero window: the FIN needs a sequence number of window, so it waits and the window is probed; it goes when the window opens",
 			script: plainOpen + `
 +0    write 1460 = 1460

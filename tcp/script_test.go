@@ -35,10 +35,11 @@ import (
 //	                                    the peer's bytes 1..10, in order.
 //
 // Other checks: "mss N", "sendq N", "recvq N", "retrans N" (total
-// retransmissions). Options on an expected segment are checked only when
-// written, timestamps included ("<>" demands none; "TS val * ecr 100"
-// skips a value); "sack 101:201 301:401" lists SACK blocks relative to the
-// peer's ISN.
+// retransmissions), "count NAME N" (the events of Counts counted so far,
+// NAME a field: "count ChallengeACK 1"). Options on an expected segment
+// are checked only when written, timestamps included ("<>" demands none;
+// "TS val * ecr 100" skips a value); "sack 101:201 301:401" lists SACK
+// blocks relative to the peer's ISN.
 //
 // Time advances with "+d" before each line; every timer due on the way
 // fires at its own instant, and each segment we send is checked against the
@@ -55,7 +56,8 @@ type scripted struct {
 	out    []timedSeg
 	states []string
 	iss    seq.Value
-	wrote  int // bytes of our stream accepted by Write
+	wrote  int    // bytes of our stream accepted by Write
+	counts Counts // every event the connection counted so far
 }
 
 // peerByte and ourByte give the byte at a relative sequence number of each
@@ -179,6 +181,19 @@ func (h *scripted) step(line string) error {
 		if got != want {
 			return fmt.Errorf("%s %d, want %d", fields[0], got, want)
 		}
+	case "count":
+		want, err := strconv.Atoi(fields[2])
+		if err != nil {
+			return err
+		}
+		h.takeCounts()
+		p, ok := countFields(&h.counts)[fields[1]]
+		if !ok {
+			return fmt.Errorf("no count %q", fields[1])
+		}
+		if int(*p) != want {
+			return fmt.Errorf("count %s %d, want %d", fields[1], *p, want)
+		}
 	case "states":
 		if got := strings.Join(h.states, ","); got != fields[1] {
 			return fmt.Errorf("states %s, want %s", got, fields[1])
@@ -209,10 +224,31 @@ func (h *scripted) advance(target clock.Instant) {
 	h.now = target
 }
 
+// takeCounts adds the connection's new events to h.counts.
+func (h *scripted) takeCounts() {
+	if h.c == nil {
+		return
+	}
+	k := h.c.TakeCounts()
+	add := countFields(&k)
+	for name, p := range countFields(&h.counts) {
+		*p += *add[name]
+	}
+}
+
+// countFields maps the field names of Counts to the fields of k.
+func countFields(k *Counts) map[string]*uint32 {
+	return map[string]*uint32{
+		"RetransSegs": &k.RetransSegs, "AttemptFails": &k.AttemptFails, "InErrs": &k.InErrs,
+		"ChallengeACK": &k.ChallengeACK, "AbortOnData": &k.AbortOnData, "AbortOnTimeout": &k.AbortOnTimeout,
+	}
+}
+
 func (h *scripted) drain() {
 	if h.c == nil {
 		return
 	}
+	defer h.takeCounts()
 	buf := make([]byte, 65536)
 	for range 1000 {
 		var s Segment

@@ -131,6 +131,7 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	}
 	if c.retries >= c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
+		c.countTimeout()
 		why := "retransmission limit reached (Linux tcp_retries2): connection dropped"
 		switch {
 		case c.state == SynSent:
@@ -158,6 +159,20 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	}
 }
 
+// countTimeout counts a connection that gives up on its retries: Linux's
+// tcp_write_err (TCPAbortOnTimeout, and AttemptFails through tcp_done for
+// an open). A passive SYN_RCVD is a request socket in Linux, dropped
+// silently by reqsk_timer_handler.
+func (c *Conn) countTimeout() {
+	if c.state == SynRcvd && c.passive {
+		return
+	}
+	c.counts.AbortOnTimeout++
+	if c.state == SynSent || c.state == SynRcvd {
+		c.counts.AttemptFails++
+	}
+}
+
 // persistTimer sends a zero-window probe (RFC 9293 §3.8.6.1) and backs off.
 func (c *Conn) persistTimer(now clock.Instant) {
 	c.persistAt = clock.Never
@@ -171,6 +186,7 @@ func (c *Conn) persistTimer(now clock.Instant) {
 	c.probes++
 	if c.probes > c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
+		c.countTimeout()
 		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
 		return
 	}

@@ -34,26 +34,17 @@ func netstat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "usage: tcpwave netstat [--control PATH]")
 		return 2
 	}
-	var d net.Dialer
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := d.DialContext(ctx, "unix", *control)
-	if err != nil {
-		fmt.Fprintf(stderr, "tcpwave netstat: is a `tcpwave tun serve` running? %v\n", err)
-		return 1
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.Copy(stdout, c); err != nil {
+	if err := askControl(ctx, *control, reqNetstat, stdout); err != nil {
 		fmt.Fprintln(stderr, "tcpwave netstat:", err)
 		return 1
 	}
 	return 0
 }
 
-// serveControl answers each connection on the unix socket path with the
-// table rows() returns, until ctx ends.
-func serveControl(ctx context.Context, path string, rows func() []stack.ConnInfo) (func(), error) {
+// serveControl answers each connection on the unix socket path, until ctx
+// ends: a "nstat" request with the counters counters() returns, anything
+// else with the table rows() returns (see reqNstat).
+func serveControl(ctx context.Context, path string, rows func() []stack.ConnInfo, counters func() stack.Counters) (func(), error) {
 	os.Remove(path) // a stale socket of an earlier run
 	ln, err := net.Listen("unix", path)
 	if err != nil {
@@ -68,8 +59,13 @@ func serveControl(ctx context.Context, path string, rows func() []stack.ConnInfo
 			if err != nil {
 				return
 			}
+			req := readRequest(c, 500*time.Millisecond)
 			c.SetDeadline(time.Now().Add(5 * time.Second))
-			trace.WriteTable(c, rows())
+			if req == reqNstat {
+				writeNstat(c, counters(), true)
+			} else {
+				trace.WriteTable(c, rows())
+			}
 			c.Close()
 		}
 	}()

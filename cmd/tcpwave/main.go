@@ -43,6 +43,7 @@ const usage = `usage:
   tcpwave tun serve [--addr IP:PORT] [--echo|--discard] [flags]
   tcpwave tun dial --to IP:PORT [--send TEXT] [flags]
   tcpwave netstat [--control PATH]
+  tcpwave nstat [--control PATH] [-z]
 
 Run "tcpwave scenario run -h" (or tun serve -h, ...) for the flags.
 `
@@ -60,6 +61,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return tunCmd(ctx, args[1:], stdout, stderr)
 		case "netstat":
 			return netstat(ctx, args[1:], stdout, stderr)
+		case "nstat":
+			return nstatCmd(ctx, args[1:], stdout, stderr)
 		}
 	}
 	if len(args) < 2 || args[0] != "scenario" {
@@ -101,6 +104,7 @@ type runFlags struct {
 	netstatAt  time.Duration
 	pcap       string
 	html       string
+	nstat      bool
 }
 
 func runScenario(args []string, stdout, stderr io.Writer) int {
@@ -122,6 +126,7 @@ func runScenario(args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&f.finTimeout, "fin-timeout", d.A.TCP.FinTimeout, "orphaned FIN_WAIT_2 lifetime on both hosts (tcp_fin_timeout)")
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet put on the wire to this pcap file (virtual timestamps)")
 	fs.DurationVar(&f.netstatAt, "netstat-at", -1, "also print both hosts' connection tables (ss -tan -o) at this virtual time")
+	fs.BoolVar(&f.nstat, "nstat", false, "also print both hosts' counters as nstat does at the end (not with --json)")
 	fs.StringVar(&f.html, "html", "", "also write the run as a self-contained HTML page to this file (with --all: a directory of pages and index.html)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: tcpwave scenario run NAME|--all [flags]")
@@ -278,6 +283,9 @@ func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr
 	}
 	if tables.Len() > 0 {
 		fmt.Fprint(stdout, "\n"+tables.String())
+	}
+	if f.nstat && r != nil && !f.json {
+		writeScenarioNstat(stdout, r)
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "FAIL %s: %v\n", s.Name, err)

@@ -135,7 +135,7 @@ func tunServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		fmt.Fprintln(stderr, "tcpwave tun serve:", err)
 		return 1
 	}
-	stopControl, err := serveControl(ctx, f.control, st.Connections)
+	stopControl, err := serveControl(ctx, f.control, st.Connections, st.Counters)
 	if err != nil {
 		fmt.Fprintln(stderr, "tcpwave tun serve:", err)
 		return 1
@@ -145,7 +145,7 @@ func tunServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *discard {
 		mode = "discard"
 	}
-	fmt.Fprintf(stdout, "tcpwave %s server on %v (device %s); `tcpwave netstat --control %s` shows its connections\n", mode, ap, f.dev, f.control)
+	fmt.Fprintf(stdout, "tcpwave %s server on %v (device %s); `tcpwave netstat --control %s` shows its connections, `tcpwave nstat` its counters\n", mode, ap, f.dev, f.control)
 	go func() {
 		<-ctx.Done()
 		ln.Close()
@@ -201,7 +201,7 @@ func tunDial(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	defer st.Close()
-	stopControl, err := serveControl(ctx, f.control, st.Connections)
+	stopControl, err := serveControl(ctx, f.control, st.Connections, st.Counters)
 	if err != nil {
 		fmt.Fprintln(stderr, "tcpwave tun dial:", err)
 		return 1

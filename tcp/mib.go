@@ -1,0 +1,42 @@
+package tcp
+
+// Counts are the events of one connection that Linux counts in its TCP MIB
+// (the counters nstat shows), each incremented where Linux increments it.
+// The driver collects them with TakeCounts and adds them to its host's
+// counters; they are plain integers in the Conn, so counting allocates
+// nothing.
+type Counts struct {
+	// RetransSegs counts segments sent again: data, FIN, SYN and SYN-ACK
+	// (TCP_MIB_RETRANSSEGS, tcp_retransmit_skb and tcp_rtx_synack).
+	RetransSegs uint32
+	// AttemptFails counts opens that failed on the network's account: a
+	// RST in SYN_SENT or SYN_RCVD, a SYN in a passive SYN_RCVD, SYN retries
+	// exhausted (TCP_MIB_ATTEMPTFAILS, tcp_done and tcp_check_req). A
+	// close() in SYN_SENT and a half-open connection whose SYN-ACK retries
+	// run out are not counted: Linux closes the first with tcp_set_state
+	// and drops the second with its request socket.
+	AttemptFails uint32
+	// InErrs counts SYNs that reach an ESTABLISHED connection (Linux
+	// tcp_validate_incoming with syn_inerr, called by tcp_rcv_established).
+	InErrs uint32
+	// ChallengeACK counts challenge ACKs sent, after the per-connection
+	// rate limit (LINUX_MIB_TCPCHALLENGEACK, tcp_send_challenge_ack).
+	ChallengeACK uint32
+	// AbortOnData counts connections reset because data arrived after the
+	// user closed the read side (LINUX_MIB_TCPABORTONDATA,
+	// tcp_rcv_state_process in FIN_WAIT_1 and FIN_WAIT_2).
+	AbortOnData uint32
+	// AbortOnTimeout counts connections dropped when their retransmission
+	// or zero-window probe limit ran out (LINUX_MIB_TCPABORTONTIMEOUT,
+	// tcp_write_err); not half-open passive connections, which Linux keeps
+	// as request sockets.
+	AbortOnTimeout uint32
+}
+
+// TakeCounts returns the events counted since the last call and zeroes
+// them.
+func (c *Conn) TakeCounts() Counts {
+	k := c.counts
+	c.counts = Counts{}
+	return k
+}
