@@ -1,10 +1,8 @@
 package interop
 
 import (
-	"errors"
 	"fmt"
 	"math/rand/v2"
-	"net"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -253,31 +251,7 @@ func (h *GVisorLinkHost) WriteNotify() {
 // inbound injects the packets that arrive on the link into the stack.
 func (h *GVisorLinkHost) inbound() {
 	defer close(h.inDone)
-	for {
-		v := buffer.NewViewSize(h.mtu)
-		n, err := h.ep.ReadPacket(v.AsSlice())
-		if err != nil || n == 0 {
-			v.Release()
-			if errors.Is(err, net.ErrClosed) {
-				return
-			}
-			continue
-		}
-		v.CapLength(n)
-		var proto tcpip.NetworkProtocolNumber
-		switch v.AsSlice()[0] >> 4 {
-		case 4:
-			proto = ipv4.ProtocolNumber
-		case 6:
-			proto = ipv6.ProtocolNumber
-		default:
-			v.Release()
-			continue
-		}
-		pkt := newInboundPacket(v)
-		h.ch.InjectInbound(proto, pkt)
-		pkt.DecRef()
-	}
+	injectLoop(h.ep, h.ch, h.mtu)
 }
 
 // Close aborts every endpoint of the stack, waits for its goroutines and

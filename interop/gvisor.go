@@ -128,12 +128,17 @@ func (h *GVisorHost) WriteNotify() {
 }
 
 // inbound injects the packets that arrive on the port into the stack.
-// Each packet is read straight into a pooled gVisor buffer of its own.
 func (h *GVisorHost) inbound() {
 	defer close(h.inDone)
+	injectLoop(h.port, h.ch, MTU)
+}
+
+// injectLoop reads each packet from r straight into a pooled gVisor buffer
+// of its own and injects it into ch, until r is closed.
+func injectLoop(r interface{ ReadPacket([]byte) (int, error) }, ch *channel.Endpoint, mtu int) {
 	for {
-		v := buffer.NewViewSize(MTU)
-		n, err := h.port.ReadPacket(v.AsSlice())
+		v := buffer.NewViewSize(mtu)
+		n, err := r.ReadPacket(v.AsSlice())
 		if err != nil || n == 0 {
 			v.Release()
 			if errors.Is(err, net.ErrClosed) {
@@ -152,8 +157,8 @@ func (h *GVisorHost) inbound() {
 			v.Release()
 			continue
 		}
-		pkt := gstack.NewPacketBuffer(gstack.PacketBufferOptions{Payload: buffer.MakeWithView(v)})
-		h.ch.InjectInbound(proto, pkt)
+		pkt := newInboundPacket(v)
+		ch.InjectInbound(proto, pkt)
 		pkt.DecRef()
 	}
 }
