@@ -43,6 +43,7 @@ const usage = `usage:
   tcpwave tun serve [--addr IP:PORT] [--echo|--discard] [flags]
   tcpwave tun dial --to IP:PORT [--send TEXT] [flags]
   tcpwave netstat [--control PATH]
+  tcpwave soak [--seeds N] [--from S] [--clients K] | --seed S [--trace] [--html FILE]
   tcpwave nstat [--control PATH] [-z]
 
 Run "tcpwave scenario run -h" (or tun serve -h, ...) for the flags.
@@ -61,6 +62,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return tunCmd(ctx, args[1:], stdout, stderr)
 		case "netstat":
 			return netstat(ctx, args[1:], stdout, stderr)
+		case "soak":
+			return soakCmd(ctx, args[1:], stdout, stderr)
 		case "nstat":
 			return nstatCmd(ctx, args[1:], stdout, stderr)
 		}
