@@ -32,6 +32,12 @@ type pair struct {
 	cookie        bool
 }
 
+// ghosted reports whether the server took a connection on the pair's
+// 4-tuple for a ghost a SYN cookie made (see accepted): such a connection
+// may impersonate the pair's server, with a FIN of its own after an abort
+// or in the middle of the stream.
+func (p *pair) ghosted(w *world) bool { return w.ghosts[p.tuple()] }
+
 // side is one application's end of a connection.
 type side struct {
 	w      *world
@@ -52,6 +58,7 @@ type side struct {
 	wrShut    bool // write side shut down (or closed)
 	finSent   bool // a FIN follows the data written
 	eof       bool
+	ghost     bool // the EOF came from a ghost (see accepted)
 	ready     bool // simultaneous: all written and all read
 	err       error
 	errOp     string
@@ -150,6 +157,7 @@ func (w *world) accepted(h *host, so *stack.Socket) {
 		// that no client opened, or with the wrong initial sequence
 		// number. The server closes it.
 		w.res.Ghosts++
+		w.ghosts[[2]netip.AddrPort{key.client, key.server}] = true
 		if so.State() != tcp.Closed && so.Conn().RecvQ() > 0 {
 			h.gen.abortOnClose++
 		}

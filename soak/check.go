@@ -61,9 +61,8 @@ func (w *world) checkPair(p *pair) {
 	case s == nil:
 		// The server's host may have crashed with the connection in its
 		// accept queue: the client's data was ACKed and it is not told.
-		// Or the connection was made by a SYN cookie, wrongly (see
-		// accepted).
-		if !gone(c) && !p.cookie && !w.hosts[p.plan.to].crashedDuring(p.start, clock.Never) {
+		// Or a SYN cookie made the connection wrongly (see accepted).
+		if !gone(c) && !p.ghosted(w) && !w.hosts[p.plan.to].crashedDuring(p.start, clock.Never) {
 			w.violate("completeness", "%s connected, its server never accepted it, and it was told of no error (%s)", c.name, c.status())
 		}
 		return
@@ -83,6 +82,8 @@ func (w *world) checkPair(p *pair) {
 // all of them arrived.
 func (w *world) checkDirection(wr, rd *side) bool {
 	switch {
+	case rd.ghost:
+		return false // a ghost's FIN ended the stream (see accepted)
 	case rd.eof:
 		return true // checked when the EOF came: every byte, then a FIN
 	case rd.read == wr.plan.bytes && wr.written == wr.plan.bytes:
@@ -119,7 +120,7 @@ func (sd *side) connErr() error {
 // no cause.
 func (w *world) checkClean(p *pair) {
 	c, s := p.c, p.s
-	if p.cookie {
+	if p.cookie || p.ghosted(w) {
 		// A segment that overtakes the ACK returning a SYN cookie fails
 		// the cookie check and draws a RST (Linux cookie_v4_check, then
 		// tcp_rcv_state_process in LISTEN): a reset with no other cause.

@@ -112,7 +112,13 @@ func TestChecks(t *testing.T) {
 			c.checkEOF()
 		}, "eof"},
 		{"EOF from a ghost a SYN cookie made", func(w *world, c, s *side) {
-			c.p.s, c.p.cookie = nil, true
+			c.p.s = nil
+			w.ghosts = map[[2]netip.AddrPort]bool{c.p.tuple(): true}
+			c.checkEOF()
+		}, ""},
+		{"EOF from a ghost after the server aborted", func(w *world, c, s *side) {
+			s.written, s.quit = 100, "abort"
+			w.ghosts = map[[2]netip.AddrPort]bool{c.p.tuple(): true}
 			c.checkEOF()
 		}, ""},
 		{"reset after a timeout", func(w *world, c, s *side) {

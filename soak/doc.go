@@ -40,6 +40,18 @@
 //   - bound: the run converges within Config.Limit of virtual time and
 //     Config.MaxSteps simulator steps, without a panic.
 //
+// SYN cookies (tcp_syncookies 1, on some hosts; their small backlogs
+// overflow) have hazards that Linux shares, because the cookie check
+// (cookie_v4_check) cannot see which ACK it is given: a late or
+// duplicated ACK of a connection that is over can make a new connection
+// no client opened (a ghost), a segment at stream offset 1 to 3 can make
+// one with the wrong initial sequence number, and a segment that overtakes
+// the handshake's ACK fails the check and draws a RST. The server closes
+// ghosts; a ghost's FIN may reach the client of the real connection as
+// an EOF. Connections made while their server sent cookies are exempt
+// from the "errors" invariant, and the streams of a 4-tuple with a ghost
+// from the EOF checks; Result.Ghosts counts them.
+//
 // The same seed and Config give the same run, event for event: with
 // Config.Trace set, the same trace byte for byte.
 package soak

@@ -125,8 +125,9 @@ func (sd *side) check(p []byte) bool {
 func (sd *side) checkEOF() bool {
 	w, peer := sd.w, sd.peer()
 	switch {
-	case peer == nil && sd.p.cookie:
-		return true // from a connection a SYN cookie made, and that the server took for a ghost
+	case sd.p.ghosted(w) && (peer == nil || !peer.finSent || sd.read != peer.written):
+		sd.ghost = true // the FIN of a ghost (see accepted)
+		return true
 	case peer == nil:
 		w.violate("eof", "%s got EOF from a server that never accepted it (%s)", sd.name, sd.status())
 	case !peer.finSent:

@@ -31,6 +31,7 @@ type world struct {
 	byKey   map[connKey]*pair
 	bySock  map[*stack.Socket]*side
 	lastUse map[[2]netip.AddrPort]clock.Instant // when a client last used a 4-tuple
+	ghosts  map[[2]netip.AddrPort]bool          // 4-tuples a SYN cookie made a ghost connection on
 
 	heal       clock.Instant // end of the fault phase
 	unresolved int           // clients whose server has neither accepted nor failed them yet
@@ -98,7 +99,8 @@ func run(seed uint64, cfg Config, hook func(w *world)) (res Result) {
 	w := &world{seed: seed, cfg: &cfg, rec: cfg.Trace,
 		rng:   rand.New(rand.NewPCG(seed, seed^0x50a4_50a4_50a4_50a4)),
 		byKey: make(map[connKey]*pair), bySock: make(map[*stack.Socket]*side), lastUse: make(map[[2]netip.AddrPort]clock.Instant),
-		wbuf: make([]byte, 64<<10), rbuf: make([]byte, 64<<10), scratch: make([]byte, 64<<10),
+		ghosts: make(map[[2]netip.AddrPort]bool),
+		wbuf:   make([]byte, 64<<10), rbuf: make([]byte, 64<<10), scratch: make([]byte, 64<<10),
 	}
 	w.res.Seed = seed
 	defer func() {

@@ -117,8 +117,8 @@ func soakLine(r soak.Result) string {
 	if r.Err != nil {
 		return r.Err.Error() // "seed S: invariant at T: ..."
 	}
-	return fmt.Sprintf("seed %d: ok: %d hosts, %d connections (%d established, %d failed, %d complete), %d errors told, %d quit, %d gave up, %d crashes, %d partitions, %d bytes, %d steps, settled at %v",
-		r.Seed, r.Hosts, r.Conns, r.Established, r.Failed, r.Complete, r.Errors, r.Quit, r.GaveUp, r.Crashes, r.Partitions, r.Bytes, r.Steps, r.End)
+	return fmt.Sprintf("seed %d: ok: %d hosts, %d connections (%d established, %d failed, %d complete), %d errors told, %d quit, %d gave up, %d SYN-cookie ghosts, %d crashes, %d partitions, %d bytes, %d steps, settled at %v",
+		r.Seed, r.Hosts, r.Conns, r.Established, r.Failed, r.Complete, r.Errors, r.Quit, r.GaveUp, r.Ghosts, r.Crashes, r.Partitions, r.Bytes, r.Steps, r.End)
 }
 
 // soakRange runs the seeds on f.workers goroutines and prints in seed
