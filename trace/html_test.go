@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/tcpwave/tcpwave/internal/domtest"
+
 	"golang.org/x/net/html"
 
 	"github.com/tcpwave/tcpwave/clock"
@@ -113,48 +115,12 @@ func renderHTML(t *testing.T, evs []Event) (string, *html.Node) {
 	return b.String(), doc
 }
 
-// DOM helpers.
-
-func getAttr(n *html.Node, key string) (string, bool) {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val, true
-		}
-	}
-	return "", false
-}
-
-func hasClass(n *html.Node, c string) bool {
-	v, _ := getAttr(n, "class")
-	for _, f := range strings.Fields(v) {
-		if f == c {
-			return true
-		}
-	}
-	return false
-}
-
-func findAll(n *html.Node, pred func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && pred(n) {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return out
-}
-
 func byClass(doc *html.Node, c string) []*html.Node {
-	return findAll(doc, func(n *html.Node) bool { return hasClass(n, c) })
+	return domtest.FindAll(doc, func(n *html.Node) bool { return domtest.HasClass(n, c) })
 }
 
 func byID(doc *html.Node, id string) *html.Node {
-	ns := findAll(doc, func(n *html.Node) bool { v, _ := getAttr(n, "id"); return v == id })
+	ns := domtest.FindAll(doc, func(n *html.Node) bool { v, _ := domtest.Attr(n, "id"); return v == id })
 	if len(ns) != 1 {
 		return nil
 	}
@@ -166,7 +132,7 @@ func textOf(n *html.Node, lang string) string {
 	var b strings.Builder
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && ((lang == "en" && hasClass(n, "l-zh")) || (lang == "zh" && hasClass(n, "l-en"))) {
+		if n.Type == html.ElementNode && ((lang == "en" && domtest.HasClass(n, "l-zh")) || (lang == "zh" && domtest.HasClass(n, "l-en"))) {
 			return
 		}
 		if n.Type == html.TextNode {
@@ -184,7 +150,7 @@ func textOf(n *html.Node, lang string) string {
 func segsBy(doc *html.Node, key string) map[int]*html.Node {
 	out := map[int]*html.Node{}
 	for _, n := range byClass(doc, "seg") {
-		if v, ok := getAttr(n, key); ok {
+		if v, ok := domtest.Attr(n, key); ok {
 			i, _ := strconv.Atoi(v)
 			out[i] = n
 		}
@@ -238,27 +204,27 @@ func TestHTMLPairsSegments(t *testing.T) {
 					t.Errorf("send %d has no arrow", i)
 					continue
 				}
-				fate, _ := getAttr(n, "data-fate")
-				recv, hasRecv := getAttr(n, "data-recv")
-				drop, hasDrop := getAttr(n, "data-drop")
+				fate, _ := domtest.Attr(n, "data-fate")
+				recv, hasRecv := domtest.Attr(n, "data-recv")
+				drop, hasDrop := domtest.Attr(n, "data-drop")
 				if fate != w.fate || hasRecv != (w.recv >= 0) || hasDrop != (w.drop >= 0) ||
 					(hasRecv && recv != strconv.Itoa(w.recv)) || (hasDrop && drop != strconv.Itoa(w.drop)) {
 					t.Errorf("send %d: fate %q recv %q drop %q, want %+v", i, fate, recv, drop, w)
 				}
-				if s, _ := getAttr(n, "data-seg"); s != c.evs[i].Seg {
+				if s, _ := domtest.Attr(n, "data-seg"); s != c.evs[i].Seg {
 					t.Errorf("send %d: data-seg %q, want %q", i, s, c.evs[i].Seg)
 				}
-				if (w.fate == "lost" || w.fate == "dropped") != (len(findAll(n, func(x *html.Node) bool { return hasClass(x, "cross") })) == 1) {
+				if (w.fate == "lost" || w.fate == "dropped") != (len(domtest.FindAll(n, func(x *html.Node) bool { return domtest.HasClass(x, "cross") })) == 1) {
 					t.Errorf("send %d (%s): a cross iff lost", i, w.fate)
 				}
 			}
 			var orphans []string
 			for _, n := range arrows {
-				if _, ok := getAttr(n, "data-send"); ok {
+				if _, ok := domtest.Attr(n, "data-send"); ok {
 					continue
 				}
 				for _, k := range []string{"data-recv", "data-drop"} {
-					if v, ok := getAttr(n, k); ok {
+					if v, ok := domtest.Attr(n, k); ok {
 						orphans = append(orphans, strings.TrimPrefix(k, "data-")+"="+v)
 					}
 				}
@@ -282,11 +248,11 @@ func TestHTMLShowsEveryEvent(t *testing.T) {
 			_, doc := renderHTML(t, c.evs)
 			sends, states, apps := segsBy(doc, "data-send"), map[string]*html.Node{}, map[string]*html.Node{}
 			for _, n := range byClass(doc, "state") {
-				v, _ := getAttr(n, "data-ev")
+				v, _ := domtest.Attr(n, "data-ev")
 				states[v] = n
 			}
 			for _, n := range byClass(doc, "app") {
-				v, _ := getAttr(n, "data-ev")
+				v, _ := domtest.Attr(n, "data-ev")
 				apps[v] = n
 			}
 			var nSend, nState, nApp int
@@ -327,7 +293,7 @@ func TestHTMLShowsEveryEvent(t *testing.T) {
 
 func mustAttr(t *testing.T, n *html.Node, key string) string {
 	t.Helper()
-	v, ok := getAttr(n, key)
+	v, ok := domtest.Attr(n, key)
 	if !ok {
 		t.Fatalf("<%s> has no %s", n.Data, key)
 	}
@@ -355,7 +321,7 @@ func TestHTMLStateDiagramPath(t *testing.T) {
 					}
 				}
 				for _, n := range byClass(doc, "hl") {
-					if v, _ := getAttr(n, "data-host"); v == h {
+					if v, _ := domtest.Attr(n, "data-host"); v == h {
 						got = append(got, mustAttr(t, n, "data-edge"))
 					}
 				}
@@ -367,7 +333,7 @@ func TestHTMLStateDiagramPath(t *testing.T) {
 			}
 			base := map[string]bool{}
 			for _, n := range byClass(doc, "edge") {
-				base[mustAttr(t, n, "data-edge")] = hasClass(n, "extra")
+				base[mustAttr(t, n, "data-edge")] = domtest.HasClass(n, "extra")
 			}
 			if len(base) < 20 {
 				t.Errorf("only %d edges drawn; RFC 9293's figure has 20", len(base))
@@ -432,7 +398,7 @@ func TestHTMLTooltips(t *testing.T) {
 	tip := func(arrow *html.Node) *html.Node {
 		t.Helper()
 		n := byID(doc, mustAttr(t, arrow, "data-tip"))
-		if n == nil || !hasClass(n, "tip") {
+		if n == nil || !domtest.HasClass(n, "tip") {
 			t.Fatalf("arrow %s has no tooltip", mustAttr(t, arrow, "id"))
 		}
 		return n
@@ -472,7 +438,10 @@ func TestHTMLTooltips(t *testing.T) {
 	}
 	// A state label's tooltip gives the reason and how long the previous
 	// state lasted.
-	st := findAll(doc, func(n *html.Node) bool { v, _ := getAttr(n, "data-ev"); return hasClass(n, "state") && v == "21" })
+	st := domtest.FindAll(doc, func(n *html.Node) bool {
+		v, _ := domtest.Attr(n, "data-ev")
+		return domtest.HasClass(n, "state") && v == "21"
+	})
 	if len(st) != 1 {
 		t.Fatal("no label for the end of TIME_WAIT")
 	}
@@ -508,7 +477,7 @@ func TestHTMLTags(t *testing.T) {
 func TestHTMLLanguages(t *testing.T) {
 	evs := append(htmlLostAck4(), hState(62300000, "B", "CLOSED", "LISTEN", "a reason nobody translated"))
 	_, doc := renderHTML(t, evs)
-	body := findAll(doc, func(n *html.Node) bool { return n.Data == "body" })[0]
+	body := domtest.FindAll(doc, func(n *html.Node) bool { return n.Data == "body" })[0]
 	en, zh := textOf(body, "en"), textOf(body, "zh")
 	for _, c := range []struct {
 		lang, text string
@@ -536,7 +505,7 @@ func TestHTMLLanguages(t *testing.T) {
 	for _, c := range []string{"st", "seglabel"} {
 		for _, n := range byClass(doc, c) {
 			for p := n; p != nil; p = p.Parent {
-				if hasClass(p, "l-en") || hasClass(p, "l-zh") {
+				if domtest.HasClass(p, "l-en") || domtest.HasClass(p, "l-zh") {
 					t.Errorf("%q is shown in one language only", textOf(n, "en"))
 				}
 			}
@@ -561,7 +530,7 @@ func TestHTMLEscapes(t *testing.T) {
 	if strings.Contains(out, evil) {
 		t.Fatalf("unescaped %s in the page", evil)
 	}
-	if scripts := findAll(doc, func(n *html.Node) bool { return n.Data == "script" }); len(scripts) != 1 {
+	if scripts := domtest.FindAll(doc, func(n *html.Node) bool { return n.Data == "script" }); len(scripts) != 1 {
 		t.Errorf("%d <script> elements, want the page's own one", len(scripts))
 	}
 	if s := mustAttr(t, segsBy(doc, "data-send")[0], "data-seg"); s != evs[0].Seg {
@@ -571,14 +540,14 @@ func TestHTMLEscapes(t *testing.T) {
 
 func TestHTMLSelfContained(t *testing.T) {
 	out, doc := renderHTML(t, htmlLostAck4())
-	metas := findAll(doc, func(n *html.Node) bool {
-		v, _ := getAttr(n, "http-equiv")
+	metas := domtest.FindAll(doc, func(n *html.Node) bool {
+		v, _ := domtest.Attr(n, "http-equiv")
 		return n.Data == "meta" && v == "Content-Security-Policy"
 	})
 	if len(metas) != 1 || mustAttr(t, metas[0], "content") != "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:" {
 		t.Errorf("no Content-Security-Policy that forbids fetches")
 	}
-	for _, n := range findAll(doc, func(*html.Node) bool { return true }) {
+	for _, n := range domtest.FindAll(doc, func(*html.Node) bool { return true }) {
 		for _, a := range n.Attr {
 			switch {
 			case a.Key == "src" || a.Key == "srcset" || a.Key == "action" || a.Key == "poster" || strings.HasSuffix(a.Key, "href") && n.Data != "a":
@@ -623,7 +592,7 @@ func TestHTMLIndex(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rows := findAll(doc, func(n *html.Node) bool { _, ok := getAttr(n, "data-name"); return n.Data == "tr" && ok })
+	rows := domtest.FindAll(doc, func(n *html.Node) bool { _, ok := domtest.Attr(n, "data-name"); return n.Data == "tr" && ok })
 	if len(rows) != 2 {
 		t.Fatalf("%d rows, want 2", len(rows))
 	}
@@ -634,12 +603,12 @@ func TestHTMLIndex(t *testing.T) {
 		{"four-way-close.html", []string{"four-way-close", "四次挥手", "7", "0", "PASS"}},
 		{"lost-ack-4.html", []string{"lost-ack-4", "", "9", "1", "FAIL"}},
 	} {
-		links := findAll(rows[i], func(n *html.Node) bool { return n.Data == "a" })
+		links := domtest.FindAll(rows[i], func(n *html.Node) bool { return n.Data == "a" })
 		if len(links) != 1 || mustAttr(t, links[0], "href") != want.href {
 			t.Errorf("row %d does not link to %s", i, want.href)
 		}
 		var cells []string
-		for _, td := range findAll(rows[i], func(n *html.Node) bool { return n.Data == "td" }) {
+		for _, td := range domtest.FindAll(rows[i], func(n *html.Node) bool { return n.Data == "td" }) {
 			cells = append(cells, textOf(td, "zh"))
 		}
 		if fmt.Sprint(cells) != fmt.Sprint(want.cells) {

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/tcpwave/tcpwave/internal/domtest"
+
 	"golang.org/x/net/html"
 
 	"github.com/tcpwave/tcpwave/scenario"
@@ -35,48 +37,12 @@ func catalogEvents(t *testing.T) map[string][]trace.Event {
 	return out
 }
 
-// DOM helpers over golang.org/x/net/html.
-
-func attrOf(n *html.Node, key string) (string, bool) {
-	for _, a := range n.Attr {
-		if a.Key == key {
-			return a.Val, true
-		}
-	}
-	return "", false
-}
-
-func classed(n *html.Node, c string) bool {
-	v, _ := attrOf(n, "class")
-	for _, f := range strings.Fields(v) {
-		if f == c {
-			return true
-		}
-	}
-	return false
-}
-
-func elements(n *html.Node, pred func(*html.Node) bool) []*html.Node {
-	var out []*html.Node
-	var walk func(*html.Node)
-	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && pred(n) {
-			out = append(out, n)
-		}
-		for c := n.FirstChild; c != nil; c = c.NextSibling {
-			walk(c)
-		}
-	}
-	walk(n)
-	return out
-}
-
 // textIn is n's text in English (Chinese-only parts left out).
 func textIn(n *html.Node) string {
 	var b strings.Builder
 	var walk func(*html.Node)
 	walk = func(n *html.Node) {
-		if n.Type == html.ElementNode && classed(n, "l-zh") {
+		if n.Type == html.ElementNode && domtest.HasClass(n, "l-zh") {
 			return
 		}
 		if n.Type == html.TextNode {
@@ -115,13 +81,13 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 		t.Helper()
 		t.Errorf("%s: %s", name, fmt.Sprintf(format, a...))
 	}
-	all := elements(doc, func(*html.Node) bool { return true })
+	all := domtest.FindAll(doc, func(*html.Node) bool { return true })
 	if len(all) == 0 || all[0].Data != "html" {
 		errorf("no <html>")
 		return
 	}
 	if scripted {
-		if v, _ := attrOf(all[0], "data-ready"); v != "1" {
+		if v, _ := domtest.Attr(all[0], "data-ready"); v != "1" {
 			errorf("the page's script did not run to its end (no data-ready)")
 		}
 	}
@@ -130,18 +96,18 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 	// Arrows: each send, recv and drop event appears on exactly one.
 	seen := map[string]*html.Node{}
 	var lost int
-	for _, n := range elements(doc, func(n *html.Node) bool { return classed(n, "seg") }) {
+	for _, n := range domtest.FindAll(doc, func(n *html.Node) bool { return domtest.HasClass(n, "seg") }) {
 		for _, k := range []string{"data-send", "data-recv", "data-drop"} {
-			if v, ok := attrOf(n, k); ok {
+			if v, ok := domtest.Attr(n, k); ok {
 				if seen[k+v] != nil {
 					errorf("event %s is on two arrows", v)
 				}
 				seen[k+v] = n
 			}
 		}
-		if f, _ := attrOf(n, "data-fate"); f == "lost" {
+		if f, _ := domtest.Attr(n, "data-fate"); f == "lost" {
 			lost++
-			if !classed(n, "lost") || len(elements(n, func(c *html.Node) bool { return classed(c, "cross") })) != 1 {
+			if !domtest.HasClass(n, "lost") || len(domtest.FindAll(n, func(c *html.Node) bool { return domtest.HasClass(c, "cross") })) != 1 {
 				errorf("lost segment %s is not drawn stopping in a cross", n.Attr)
 			}
 		}
@@ -163,12 +129,12 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 				errorf("%s event %d (%s %s) has no arrow", e.Kind, i, e.Host, e.Seg)
 				continue
 			}
-			if seg, _ := attrOf(n, "data-seg"); e.Kind == trace.KindSend && seg != e.Seg {
+			if seg, _ := domtest.Attr(n, "data-seg"); e.Kind == trace.KindSend && seg != e.Seg {
 				errorf("arrow of send %d says %q, want %q", i, seg, e.Seg)
 			}
 			if e.Kind == trace.KindSend {
-				id, _ := attrOf(n, "id")
-				lbl := elements(doc, func(c *html.Node) bool { v, _ := attrOf(c, "id"); return v == "lbl-"+id })
+				id, _ := domtest.Attr(n, "id")
+				lbl := domtest.FindAll(doc, func(c *html.Node) bool { v, _ := domtest.Attr(c, "id"); return v == "lbl-"+id })
 				if len(lbl) != 1 || !strings.HasPrefix(textIn(lbl[0]), e.Seg) {
 					errorf("arrow of send %d is not labelled %q", i, e.Seg)
 				}
@@ -181,8 +147,8 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 
 	// Labels beside the timelines.
 	labels := map[string]*html.Node{}
-	for _, n := range elements(doc, func(n *html.Node) bool { return classed(n, "state") || classed(n, "app") }) {
-		v, _ := attrOf(n, "data-ev")
+	for _, n := range domtest.FindAll(doc, func(n *html.Node) bool { return domtest.HasClass(n, "state") || domtest.HasClass(n, "app") }) {
+		v, _ := domtest.Attr(n, "data-ev")
 		labels[v] = n
 	}
 	visited := map[string]map[string]bool{"A": {}, "B": {}}
@@ -199,13 +165,13 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 			continue
 		}
 		if e.Kind == trace.KindApp {
-			if !classed(n, "app") || !strings.HasPrefix(textIn(n), e.Call) {
+			if !domtest.HasClass(n, "app") || !strings.HasPrefix(textIn(n), e.Call) {
 				errorf("call %d is marked %q, want %q", i, textIn(n), e.Call)
 			}
 			continue
 		}
-		st := elements(n, func(c *html.Node) bool { return classed(c, "st") })
-		if !classed(n, "state") || len(st) != 1 || textIn(st[0]) != e.To {
+		st := domtest.FindAll(n, func(c *html.Node) bool { return domtest.HasClass(c, "st") })
+		if !domtest.HasClass(n, "state") || len(st) != 1 || textIn(st[0]) != e.To {
 			errorf("state change %d (%s -> %s) is labelled %q", i, e.From, e.To, textIn(n))
 		}
 		edges[e.Host][e.From+">"+e.To] = true
@@ -219,10 +185,10 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 	}
 
 	// The state diagram.
-	nodes := elements(doc, func(n *html.Node) bool { return classed(n, "node") })
+	nodes := domtest.FindAll(doc, func(n *html.Node) bool { return domtest.HasClass(n, "node") })
 	states := map[string]bool{}
 	for _, n := range nodes {
-		v, _ := attrOf(n, "data-state")
+		v, _ := domtest.Attr(n, "data-state")
 		states[v] = true
 	}
 	if len(states) != 11 {
@@ -230,8 +196,11 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 	}
 	for _, h := range []string{"A", "B"} {
 		got := map[string]bool{}
-		for _, n := range elements(doc, func(n *html.Node) bool { v, _ := attrOf(n, "data-host"); return classed(n, "hl") && v == h }) {
-			v, _ := attrOf(n, "data-edge")
+		for _, n := range domtest.FindAll(doc, func(n *html.Node) bool {
+			v, _ := domtest.Attr(n, "data-host")
+			return domtest.HasClass(n, "hl") && v == h
+		}) {
+			v, _ := domtest.Attr(n, "data-edge")
 			got[v] = true
 		}
 		if fmt.Sprint(sortedKeys(got)) != fmt.Sprint(sortedKeys(edges[h])) {
@@ -239,9 +208,12 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 		}
 		badged := map[string]bool{}
 		for _, n := range nodes {
-			for _, b := range elements(n, func(c *html.Node) bool { v, _ := attrOf(c, "data-host"); return classed(c, "badge") && v == h }) {
+			for _, b := range domtest.FindAll(n, func(c *html.Node) bool {
+				v, _ := domtest.Attr(c, "data-host")
+				return domtest.HasClass(c, "badge") && v == h
+			}) {
 				_ = b
-				v, _ := attrOf(n, "data-state")
+				v, _ := domtest.Attr(n, "data-state")
 				badged[v] = true
 			}
 		}
@@ -250,9 +222,9 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 		}
 	}
 	var gotPaths, wantPaths []string
-	for _, n := range elements(doc, func(n *html.Node) bool { _, ok := attrOf(n, "data-path"); return ok }) {
-		h, _ := attrOf(n, "data-host")
-		p, _ := attrOf(n, "data-path")
+	for _, n := range domtest.FindAll(doc, func(n *html.Node) bool { _, ok := domtest.Attr(n, "data-path"); return ok }) {
+		h, _ := domtest.Attr(n, "data-host")
+		p, _ := domtest.Attr(n, "data-path")
 		gotPaths = append(gotPaths, h+": "+p)
 	}
 	for _, k := range order {
@@ -280,16 +252,16 @@ func sortedKeys(m map[string]bool) []string {
 func checkNoFetch(t reporter, name string, doc *html.Node) {
 	t.Helper()
 	const csp = "default-src 'none'; style-src 'unsafe-inline'; script-src 'unsafe-inline'; img-src data:"
-	metas := elements(doc, func(n *html.Node) bool {
-		v, _ := attrOf(n, "http-equiv")
+	metas := domtest.FindAll(doc, func(n *html.Node) bool {
+		v, _ := domtest.Attr(n, "http-equiv")
 		return n.Data == "meta" && strings.EqualFold(v, "Content-Security-Policy")
 	})
 	if len(metas) != 1 {
 		t.Errorf("%s: %d Content-Security-Policy metas, want 1", name, len(metas))
-	} else if v, _ := attrOf(metas[0], "content"); v != csp {
+	} else if v, _ := domtest.Attr(metas[0], "content"); v != csp {
 		t.Errorf("%s: Content-Security-Policy %q, want %q", name, v, csp)
 	}
-	for _, n := range elements(doc, func(*html.Node) bool { return true }) {
+	for _, n := range domtest.FindAll(doc, func(*html.Node) bool { return true }) {
 		for _, a := range n.Attr {
 			key := strings.ToLower(a.Key)
 			fetching := key == "src" || key == "srcset" || key == "poster" || key == "action" || key == "data" ||
@@ -304,7 +276,7 @@ func checkNoFetch(t reporter, name string, doc *html.Node) {
 			}
 		}
 		if n.Data == "style" || n.Data == "script" {
-			if _, ok := attrOf(n, "src"); ok {
+			if _, ok := domtest.Attr(n, "src"); ok {
 				t.Errorf("%s: external <%s>", name, n.Data)
 			}
 			txt := textIn(n)
@@ -358,7 +330,7 @@ func TestHTMLFlagOneScenario(t *testing.T) {
 		}
 		r, _ := s.Execute(p)
 		checkPage(t, c.args[0], doc, r.Rec.Events(), false)
-		badge := elements(doc, func(n *html.Node) bool { v, _ := attrOf(n, "id"); return v == "status" })
+		badge := domtest.FindAll(doc, func(n *html.Node) bool { v, _ := domtest.Attr(n, "id"); return v == "status" })
 		if len(badge) != 1 || !strings.HasPrefix(textIn(badge[0]), c.status) {
 			t.Errorf("%v: no %s badge", c.args, c.status)
 		}
@@ -379,8 +351,8 @@ func TestHTMLFlagAll(t *testing.T) {
 	index := parsePage(t, filepath.Join(dir, "index.html"))
 	checkNoFetch(t, "index.html", index)
 	links := map[string]bool{}
-	for _, a := range elements(index, func(n *html.Node) bool { return n.Data == "a" }) {
-		v, _ := attrOf(a, "href")
+	for _, a := range domtest.FindAll(index, func(n *html.Node) bool { return n.Data == "a" }) {
+		v, _ := domtest.Attr(a, "href")
 		links[v] = true
 	}
 	files, err := filepath.Glob(filepath.Join(dir, "*.html"))
