@@ -85,20 +85,20 @@ func TestCounters(t *testing.T) {
 				f.run(10 * time.Second)
 			},
 			a: counts{"ActiveOpens": 1}},
-		{name: "SYN retries run out: six SYNs again, a failed attempt, an abort on timeout",
+		{name: "SYN retries run out: six SYNs again, a failed attempt, an abort on timeout; seven timer expiries, the last included (Linux TCPTimeouts)",
 			run: func(t *testing.T, f *fixture, a, b *node) {
 				f.drop = dropAll
 				f.dial(a, b, port, 0)
 				f.run(200 * time.Second)
 			},
-			a: counts{"ActiveOpens": 1, "AttemptFails": 1, "TCPAbortOnTimeout": 1, "RetransSegs": 6}},
-		{name: "a half-open connection's SYN-ACK retries run out: five SYN-ACKs again, nothing else (a Linux request socket)",
+			a: counts{"ActiveOpens": 1, "AttemptFails": 1, "TCPAbortOnTimeout": 1, "RetransSegs": 6, "TCPTimeouts": 7}},
+		{name: "a half-open connection's SYN-ACK retries run out: five SYN-ACKs again and six timer expiries (Linux tcp_syn_ack_timeout), nothing else (a Linux request socket)",
 			run: func(t *testing.T, f *fixture, a, b *node) {
 				f.listen(b, port, 8)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.run(100 * time.Second)
 			},
-			b: counts{"RetransSegs": 5}},
+			b: counts{"RetransSegs": 5, "TCPTimeouts": 6}},
 		{name: "a RST in a half-open connection: a failed attempt (Linux tcp_check_req)",
 			run: func(t *testing.T, f *fixture, a, b *node) {
 				f.listen(b, port, 8)
@@ -166,7 +166,7 @@ func TestCounters(t *testing.T) {
 				client.Write(f.now, []byte("lost"))
 				f.run(60 * time.Second)
 			},
-			a: counts{"ActiveOpens": 1, "RetransSegs": 3, "TCPAbortOnTimeout": 1, "EstabResets": 1},
+			a: counts{"ActiveOpens": 1, "RetransSegs": 3, "TCPAbortOnTimeout": 1, "EstabResets": 1, "TCPTimeouts": 4},
 			b: counts{"PassiveOpens": 1}},
 		{name: "an in-window RST not at RCV.NXT: a challenge ACK (RFC 5961 §3.2)",
 			run: func(t *testing.T, f *fixture, a, b *node) {

@@ -143,6 +143,13 @@ type Counters struct {
 	TCPAbortOnLinger    uint64
 	TCPTimeWaitOverflow uint64 // connections closed without TIME_WAIT: MaxTimeWait reached
 	TCPChallengeACK     uint64 // challenge ACKs sent (RFC 5961)
+	PAWSEstab           uint64 // segments dropped by PAWS as old duplicates (RFC 7323 §5)
+	TCPRenoRecovery     uint64 // fast recoveries without SACK (NewReno, RFC 6582)
+	TCPSackRecovery     uint64 // fast recoveries with SACK (RFC 6675)
+	TCPTimeouts         uint64 // retransmission-timer expirations
+	TCPDSACKOldSent     uint64 // D-SACKs sent for duplicates below RCV.NXT (RFC 2883)
+	TCPDSACKOfoSent     uint64 // D-SACKs sent for duplicate out-of-order data
+	TCPDSACKRecv        uint64 // D-SACK blocks received
 }
 
 // add adds a connection's counts.
@@ -153,6 +160,13 @@ func (c *Counters) add(k tcp.Counts) {
 	c.TCPChallengeACK += uint64(k.ChallengeACK)
 	c.TCPAbortOnData += uint64(k.AbortOnData)
 	c.TCPAbortOnTimeout += uint64(k.AbortOnTimeout)
+	c.PAWSEstab += uint64(k.PAWSEstab)
+	c.TCPRenoRecovery += uint64(k.RenoRecovery)
+	c.TCPSackRecovery += uint64(k.SACKRecovery)
+	c.TCPTimeouts += uint64(k.Timeouts)
+	c.TCPDSACKOldSent += uint64(k.DSACKOldSent)
+	c.TCPDSACKOfoSent += uint64(k.DSACKOfoSent)
+	c.TCPDSACKRecv += uint64(k.DSACKRecv)
 }
 
 // NstatRow is one counter under the name nstat gives it.
@@ -189,6 +203,13 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPAbortOnLinger", c.TCPAbortOnLinger},
 		{"TcpExtTCPTimeWaitOverflow", c.TCPTimeWaitOverflow},
 		{"TcpExtTCPChallengeACK", c.TCPChallengeACK},
+		{"TcpExtPAWSEstab", c.PAWSEstab},
+		{"TcpExtTCPRenoRecovery", c.TCPRenoRecovery},
+		{"TcpExtTCPSackRecovery", c.TCPSackRecovery},
+		{"TcpExtTCPTimeouts", c.TCPTimeouts},
+		{"TcpExtTCPDSACKOldSent", c.TCPDSACKOldSent},
+		{"TcpExtTCPDSACKOfoSent", c.TCPDSACKOfoSent},
+		{"TcpExtTCPDSACKRecv", c.TCPDSACKRecv},
 	}
 }
 

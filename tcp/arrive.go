@@ -25,6 +25,9 @@ func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
 		return
 	}
 	c.simOpenSynAck(s)
+	if c.pawsDrop(now, s) {
+		return
+	}
 	if !c.checkSeq(now, s) {
 		return
 	}
@@ -46,7 +49,7 @@ func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
 	if c.state == Closed {
 		return
 	}
-	c.updateTimestamp(s)
+	c.updateTimestamp(now, s)
 	if !c.textArrive(now, s) {
 		return
 	}
@@ -80,7 +83,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		return // §3.10.7.3 fifth: neither SYN nor RST, drop
 	}
 	// §3.10.7.3 fourth: the SYN.
-	c.acceptSyn(s)
+	c.acceptSyn(now, s)
 	if s.Flags&wire.ACK != 0 {
 		c.ackSyn(now, s)
 		c.sndWnd = uint32(s.Wnd) // RFC 7323 §2.2: a SYN-ACK's window is never scaled
@@ -178,13 +181,18 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 			// (Linux tcp_oow_rate_limited).
 			c.oowAck(now)
 		default:
-			c.ackNow = true
+			c.dupAckFor(s)
 		}
 		return false
 	}
 	// Trim what lies before RCV.NXT.
 	if s.Seq.LessThan(c.rcvNxt) {
 		skip := c.rcvNxt.Sub(s.Seq)
+		if len(s.Payload) > 0 && s.Flags&wire.SYN == 0 {
+			// Part of it is a duplicate: report that part (Linux
+			// tcp_data_queue, "partial packet").
+			c.setDSACK(s.Seq, seq.Min(c.rcvNxt, s.Seq.Add(seq.Size(len(s.Payload)))), &c.counts.DSACKOldSent)
+		}
 		if s.Flags&wire.SYN != 0 {
 			s.Flags &^= wire.SYN
 			skip--
@@ -317,11 +325,13 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
 	c.probes = 0
 	prevUna := c.sndUna
+	c.takeSACK(s)
 	if s.Ack.GreaterThan(c.sndUna) {
 		c.newAck(now, s)
 	} else if s.Ack == c.sndUna {
 		c.maybeDupAck(s)
 	}
+	c.checkRecovery(now)
 	c.updateWindow(now, s)
 	return c.ackStateChanges(now, prevUna)
 }
@@ -343,9 +353,10 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	if c.sndNxt.LessThan(c.sndUna) {
 		c.sndNxt = c.sndUna
 	}
+	c.trimSACK()
 	c.retries = 0
 	c.probeShift = 0
-	c.congestionOnAck(uint32(acked))
+	c.congestionOnAck(now, uint32(acked))
 	if c.sndUna == c.sndMax {
 		c.rtoAt = clock.Never
 	} else {
@@ -408,12 +419,69 @@ func (c *Conn) enterTimeWait(now clock.Instant, why string) {
 }
 
 // updateTimestamp records the peer's TSval (RFC 7323 §4.3).
-func (c *Conn) updateTimestamp(s *Segment) {
+func (c *Conn) updateTimestamp(now clock.Instant, s *Segment) {
 	if c.tsOK && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
 		if int32(s.Opts.TSVal-c.tsRecent) >= 0 {
-			c.tsRecent = s.Opts.TSVal
+			c.tsRecent, c.tsRecentSec = s.Opts.TSVal, nowSec(now)
 		}
 	}
+}
+
+// nowSec is the time in whole seconds, the clock TS.Recent's age is kept on.
+func nowSec(now clock.Instant) uint32 { return uint32(now.Millis() / 1000) }
+
+// pawsIdle is how long TS.Recent stays valid without an update: after it,
+// PAWS accepts any TSval (RFC 7323 §5.5, Linux TCP_PAWS_24DAYS).
+const pawsIdle = 24 * 24 * 60 * 60
+
+// pawsDrop is RFC 7323 §5.3 R1 as Linux applies it (tcp_paws_discard): a
+// segment whose TSval is older than TS.Recent by more than one tick is an
+// old duplicate from an earlier wrap of the sequence space and is dropped
+// with a duplicate ACK, unless it is a RST, TS.Recent is over 24 days old,
+// or it is a reordered pure duplicate ACK (Linux tcp_disordered_ack).
+func (c *Conn) pawsDrop(now clock.Instant, s *Segment) bool {
+	if !c.tsOK || !s.Opts.HasTimestamp || s.Flags&wire.RST != 0 || c.state == SynRcvd || c.tsRecent == 0 {
+		return false
+	}
+	behind := int32(c.tsRecent - s.Opts.TSVal)
+	if behind <= 1 || nowSec(now)-c.tsRecentSec >= pawsIdle {
+		return false
+	}
+	if s.Flags&wire.SYN == 0 && s.Len() == 0 && s.Seq == c.rcvNxt && s.Ack == c.sndUna &&
+		uint32(s.Wnd)<<c.sndWScale == c.sndWnd && int64(behind) <= c.rto.Milliseconds() {
+		return false // a disordered duplicate ACK: harmless, and it may carry SACK news
+	}
+	if s.Flags&wire.SYN != 0 {
+		c.challengeAck(now) // Linux: goto syn_challenge
+		return true
+	}
+	c.counts.PAWSEstab++
+	if s.Len() > 0 {
+		c.dupAckFor(s) // data is never part of an ACK loop: always answered
+	} else {
+		c.oowAck(now)
+	}
+	return true
+}
+
+// dupAckFor answers a segment we drop with an immediate ACK, reporting it
+// as a duplicate (D-SACK, RFC 2883) when it lies below RCV.NXT, as Linux's
+// tcp_send_dupack does.
+func (c *Conn) dupAckFor(s *Segment) {
+	c.ackNow = true
+	end := s.Seq.Add(seq.Size(len(s.Payload)))
+	if len(s.Payload) > 0 && s.Seq.LessThan(c.rcvNxt) {
+		c.setDSACK(s.Seq, seq.Min(end, c.rcvNxt), &c.counts.DSACKOldSent)
+	}
+}
+
+// setDSACK queues [start, end) as the D-SACK block of our next ACK.
+func (c *Conn) setDSACK(start, end seq.Value, counter *uint32) {
+	if !c.sackOK || !c.cfg.DSACK || !start.LessThan(end) {
+		return
+	}
+	c.dsack, c.dsackOn = span{start, end}, true
+	*counter++
 }
 
 // textArrive is RFC 9293 §3.10.7.4 seventh: segment text. It reports
@@ -460,6 +528,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 	c.rcvMSSSeen = max(c.rcvMSSSeen, len(s.Payload))
 	end := s.Seq.Add(seq.Size(len(s.Payload)))
 	if off > 0 {
+		c.dsackOfo(s.Seq, end)
 		c.sackLast = s.Seq
 		c.addOOO(s.Seq, end)
 		c.ackNow = true // RFC 5681 §4.2: out-of-order data is ACKed at once
@@ -469,6 +538,19 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 	hadHole := len(c.ooo) > 0
 	c.mergeOOO()
 	c.dataAckPolicy(now, len(s.Payload), hadHole)
+}
+
+// dsackOfo reports the part of an out-of-order segment [start, end) that
+// we already hold, as Linux's tcp_data_queue_ofo does: the overlap with the
+// first span it meets.
+func (c *Conn) dsackOfo(start, end seq.Value) {
+	for _, sp := range c.ooo {
+		l, r := seq.Max(start, sp.start), seq.Min(end, sp.end)
+		if l.LessThan(r) {
+			c.setDSACK(l, r, &c.counts.DSACKOfoSent)
+			return
+		}
+	}
 }
 
 // advanceRcv commits bytes up to end.
@@ -598,8 +680,10 @@ func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
 	c.rstSeq, c.rstAck, c.rstFlags = sq, ack, flags
 }
 
-// maybeDupAck counts duplicate ACKs and starts fast retransmit at the third
-// (RFC 5681 §3.2, RFC 6582).
+// maybeDupAck counts duplicate ACKs (RFC 5681 §2: no data, no window
+// change, data outstanding); checkRecovery acts on them. In NewReno
+// recovery each further one inflates the window by an MSS (RFC 5681 §3.2
+// step 4); SACK recovery counts the pipe instead.
 func (c *Conn) maybeDupAck(s *Segment) {
 	if len(s.Payload) != 0 || s.Flags&(wire.SYN|wire.FIN) != 0 || c.sndUna == c.sndMax ||
 		uint32(s.Wnd)<<c.sndWScale != c.sndWnd {
@@ -607,15 +691,7 @@ func (c *Conn) maybeDupAck(s *Segment) {
 		return
 	}
 	c.dupAcks++
-	switch {
-	case c.dupAcks == 3 && !c.inRecovery:
-		flight := uint32(c.sndMax.Sub(c.sndUna))
-		c.ssthresh = max(flight/2, uint32(2*c.mss))
-		c.cwnd = c.ssthresh + uint32(3*c.mss)
-		c.inRecovery = true
-		c.recover = c.sndMax
-		c.fastRexmit = true
-	case c.dupAcks > 3 && c.inRecovery:
-		c.cwnd += uint32(c.mss) // inflate for each segment that left the network
+	if c.dupAcks > dupThresh && c.inRecovery && !c.sackRec {
+		c.cwnd += uint32(c.mss)
 	}
 }

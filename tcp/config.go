@@ -37,6 +37,13 @@ type Config struct {
 	RTOMax        time.Duration // upper bound of the RTO (TCP_RTO_MAX)
 	DelAckMin     time.Duration // delayed-ACK timeout (TCP_DELACK_MIN / TCP_ATO_MIN)
 	ChallengeAck  time.Duration // per-connection challenge-ACK interval (tcp_invalid_ratelimit)
+	// CongestionControl is CUBIC ("cubic", RFC 9438, the Linux default)
+	// or Reno ("reno", RFC 5681 with NewReno recovery); empty means
+	// CUBIC (tcp_congestion_control).
+	CongestionControl string
+	// DSACK sends D-SACK blocks for duplicate segments (RFC 2883,
+	// tcp_dsack=1).
+	DSACK bool
 }
 
 // DefaultConfig returns the Linux defaults.
@@ -60,6 +67,9 @@ func DefaultConfig() Config {
 		RTOMax:        120 * time.Second,
 		DelAckMin:     40 * time.Millisecond,
 		ChallengeAck:  500 * time.Millisecond,
+
+		CongestionControl: CUBIC,
+		DSACK:             true,
 	}
 }
 
@@ -86,6 +96,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tcp: bad RTO bounds (min %v, max %v, initial %v)", c.RTOMin, c.RTOMax, c.RTOInitial)
 	case c.DelAckMin <= 0:
 		return fmt.Errorf("tcp: DelAckMin must be positive")
+	case c.CongestionControl != "" && c.CongestionControl != CUBIC && c.CongestionControl != Reno:
+		return fmt.Errorf("tcp: unknown congestion control %q (want %q or %q)", c.CongestionControl, CUBIC, Reno)
 	}
 	return nil
 }

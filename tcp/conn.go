@@ -39,15 +39,15 @@ type Observer interface {
 // span is a run of out-of-order bytes held in the receive ring: [start, end).
 type span struct{ start, end seq.Value }
 
-// Conn is one TCP connection's control block.
+// Conn is one TCP connection's control block. Fields are grouped by size
+// so that the struct has no padding (TestConnSize holds it to 512 bytes).
 type Conn struct {
 	cfg *Config
 	obs Observer
-
-	state State
-	err   error // pending error, reported once (Linux sk_err)
+	err error // pending error, reported once (Linux sk_err)
 
 	// Send sequence space (RFC 9293 §3.3.1).
+	sndBuf ring
 	iss    seq.Value
 	sndUna seq.Value
 	sndNxt seq.Value
@@ -57,79 +57,87 @@ type Conn struct {
 	sndWl1 seq.Value
 	sndWl2 seq.Value
 	sndSml seq.Value // end of the last small segment (Minshall's Nagle)
-	sndBuf ring
 	finSeq seq.Value // sequence number of our FIN once queued
-	finQ   bool      // FIN queued (shutdown of the write side)
 
 	// Receive sequence space.
-	irs        seq.Value
-	rcvNxt     seq.Value
-	rcvAdv     seq.Value // right edge of the window we last advertised
-	rcvBuf     ring
-	ooo        []span
-	sackLast   seq.Value // start of the latest out-of-order segment (RFC 2018 §4)
-	finRcvd    bool      // peer's FIN consumed (rcvNxt is past it)
-	oooFin     bool      // a FIN arrived beyond a hole
-	oooFinSeq  seq.Value // its sequence number
-	rdShut     bool      // no more reads (close or SHUT_RD)
-	wrShut     bool      // no more writes by the user
-	orphan     bool      // the user has closed the connection
-	noDelay    bool      // TCP_NODELAY set on this connection
-	passive    bool      // opened by a listener
-	sndWScale  uint8
-	rcvWScale  uint8
-	wsOK       bool
-	tsOK       bool
-	sackOK     bool
-	tsRecent   uint32
-	tsOffset   uint32
-	mss        int // send MSS (payload bytes per segment)
-	peerMSS    int
-	rcvMSSSeen int // largest payload received, to judge "full-sized"
+	rcvBuf      ring
+	ooo         []span
+	irs         seq.Value
+	rcvNxt      seq.Value
+	rcvAdv      seq.Value // right edge of the window we last advertised
+	sackLast    seq.Value // start of the latest out-of-order segment (RFC 2018 §4)
+	oooFinSeq   seq.Value // sequence number of a FIN beyond a hole
+	dsack       span      // a duplicate to report in our next SACK option (RFC 2883)
+	tsRecent    uint32
+	tsRecentSec uint32 // when tsRecent was taken, in seconds (RFC 7323 §5.5)
+	tsOffset    uint32
+	mss         int // send MSS (payload bytes per segment)
+	peerMSS     int
+	rcvMSSSeen  int // largest payload received, to judge "full-sized"
 
-	// Retransmission (RFC 6298) and congestion control (RFC 5681, 6582).
+	// Retransmission (RFC 6298) and congestion control (RFC 5681, 6582,
+	// 6675, 9438).
 	srtt, rttvar time.Duration
 	rto          time.Duration
 	rtoAt        clock.Instant
-	retries      int // consecutive RTO expirations
+	rttStart     clock.Instant
+	loss         *lossState // SACK scoreboard and CUBIC state, from the first loss on
+	retries      int        // consecutive RTO expirations
 	totalRetrans int
 	rttSeq       seq.Value
-	rttStart     clock.Instant
-	rttTiming    bool
 	cwnd         uint32
 	ssthresh     uint32
-	dupAcks      int
 	recover      seq.Value
-	inRecovery   bool
-	fastRexmit   bool // retransmit the segment at sndUna now
 
 	// Delayed ACK (Linux: quick-ACK and pingpong modes).
-	ackNow      bool
-	pingpong    bool
 	delackAt    clock.Instant
-	quick       int
 	lastRcvData clock.Instant
-	rcvUnacked  int // bytes received since our last ACK
+	rcvUnacked  int   // bytes received since our last ACK
+	quick       int32 // quick ACKs left (Linux icsk_ack.quick)
+	dupAcks     int32 // duplicate ACKs in a row (RFC 5681 §2)
+	probes      int32 // unanswered zero-window probes (Linux icsk_probes_out)
+	probeShift  int32 // probes sent since the window shut: the backoff (Linux icsk_backoff)
 
 	// Persist (zero-window probe) and close timers.
-	persistAt   clock.Instant
-	probes      int // unanswered zero-window probes (Linux icsk_probes_out)
-	probeShift  int // probes sent since the window shut: the backoff (Linux icsk_backoff)
-	probeNow    bool
-	swsOverride bool          // the persist timer lets a window-limited piece go (RFC 9293 §3.8.6.2.1)
-	closeAt     clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
-	lastChalAt  clock.Instant
-	lastOOWAt   clock.Instant
-	chalSent    bool
-	oowSent     bool
+	persistAt  clock.Instant
+	closeAt    clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
+	lastChalAt clock.Instant
+	lastOOWAt  clock.Instant
 
 	// A RST waiting to be sent, built from a segment we refuse.
-	rstPending bool
-	rstSeq     seq.Value
-	rstAck     seq.Value
-	rstFlags   wire.Flags
+	rstSeq seq.Value
+	rstAck seq.Value
 
-	counts Counts // MIB events not yet taken by the driver (TestConnSize)
+	counts Counts // MIB events not yet taken by the driver
+
+	rstFlags    wire.Flags
+	state       State
+	sndWScale   uint8
+	rcvWScale   uint8
+	rstPending  bool
+	finQ        bool // FIN queued (shutdown of the write side)
+	finRcvd     bool // peer's FIN consumed (rcvNxt is past it)
+	oooFin      bool // a FIN arrived beyond a hole
+	rdShut      bool // no more reads (close or SHUT_RD)
+	wrShut      bool // no more writes by the user
+	orphan      bool // the user has closed the connection
+	noDelay     bool // TCP_NODELAY set on this connection
+	passive     bool // opened by a listener
+	wsOK        bool
+	tsOK        bool
+	sackOK      bool
+	rttTiming   bool
+	inRecovery  bool
+	sackRec     bool // the recovery is SACK-based (RFC 6675), not NewReno
+	rtoHold     bool // an RTO recovery runs until SND.UNA reaches recover
+	fastRexmit  bool // retransmit the segment at sndUna now
+	dsackOn     bool // dsack holds a block to send
+	ackNow      bool
+	pingpong    bool
+	probeNow    bool
+	swsOverride bool // the persist timer lets a window-limited piece go (RFC 9293 §3.8.6.2.1)
+	chalSent    bool
+	oowSent     bool
 }
 
 const maxQuickAcks = 16 // TCP_MAX_QUICKACKS
@@ -171,13 +179,13 @@ func NewPassive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsO
 	c := newConn(cfg, obs, iss, tsOffset)
 	c.passive = true
 	c.state = Listen
-	c.acceptSyn(syn)
+	c.acceptSyn(now, syn)
 	c.setState(SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)")
 	return c
 }
 
 // acceptSyn records the peer's initial sequence number and options.
-func (c *Conn) acceptSyn(syn *Segment) {
+func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.irs = syn.Seq
 	c.rcvNxt = syn.Seq.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow()))
@@ -193,7 +201,7 @@ func (c *Conn) acceptSyn(syn *Segment) {
 	}
 	if c.cfg.Timestamps && o.HasTimestamp {
 		c.tsOK = true
-		c.tsRecent = o.TSVal
+		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
 	c.rcvBuf.max = c.cfg.RcvBuf + 1<<c.rcvWScale // see advertise
 	c.sackOK = c.cfg.SACK && o.SACKPermitted

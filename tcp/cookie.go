@@ -123,7 +123,7 @@ func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, 
 	if ck.TSOK {
 		syn.Opts.HasTimestamp, syn.Opts.TSVal = true, ack.Opts.TSVal
 	}
-	c.acceptSyn(&syn)
+	c.acceptSyn(now, &syn)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1) // the SYN-ACK that carried the cookie
 	c.setState(SynRcvd, "ACK returns a valid SYN cookie: connection rebuilt from it (Linux cookie_v4_check)")
 	c.HandleSegment(now, ack)

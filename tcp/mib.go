@@ -31,6 +31,21 @@ type Counts struct {
 	// tcp_write_err); not half-open passive connections, which Linux keeps
 	// as request sockets.
 	AbortOnTimeout uint32
+	// PAWSEstab counts segments dropped by PAWS as old duplicates in a
+	// synchronized state (LINUX_MIB_PAWSESTABREJECTED).
+	PAWSEstab uint32
+	// SACKRecovery and RenoRecovery count fast recoveries entered with
+	// and without SACK (LINUX_MIB_TCPSACKRECOVERY, TCPRENORECOVERY).
+	SACKRecovery, RenoRecovery uint32
+	// DSACKRecv counts D-SACK blocks received (LINUX_MIB_TCPDSACKRECV).
+	DSACKRecv uint32
+	// DSACKOldSent and DSACKOfoSent count D-SACK blocks queued for
+	// duplicates below RCV.NXT and of out-of-order data
+	// (LINUX_MIB_TCPDSACKOLDSENT, TCPDSACKOFOSENT).
+	DSACKOldSent, DSACKOfoSent uint32
+	// Timeouts counts retransmission-timer expirations, the last one that
+	// gives up included (LINUX_MIB_TCPTIMEOUTS).
+	Timeouts uint32
 }
 
 // TakeCounts returns the events counted since the last call and zeroes

@@ -49,8 +49,17 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		saved := c.sndNxt
 		c.sndNxt = c.sndUna
 		ok := c.emitData(now, s, buf, true)
+		if ok && c.loss != nil {
+			c.loss.highRxt = seq.Max(c.loss.highRxt, c.sndNxt)
+		}
 		c.sndNxt = seq.Max(saved, c.sndNxt)
 		if ok {
+			return true
+		}
+	}
+	if c.sackRec && c.inRecovery && int(c.cwnd)-c.inFlight() >= c.mss {
+		// RFC 6675 §5 (C): NextSeg rule 1, the first lost hole above HighRxt.
+		if from, n, ok := c.nextLostHole(); ok && c.emitAt(now, s, buf, from, n) {
 			return true
 		}
 	}
@@ -127,21 +136,28 @@ func (c *Conn) dataBase() seq.Value {
 // skips those checks for a fast retransmission.
 func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) bool {
 	base := c.dataBase()
-	off := int(c.sndNxt.Sub(base))
 	if c.sndNxt.LessThan(base) {
 		return false
 	}
+	// Going back over data already sent (after an RTO), skip what the
+	// peer SACKed and stop short of its next SACKed range.
+	var hole int
+	c.sndNxt, hole = c.sackHole(c.sndNxt)
+	off := int(c.sndNxt.Sub(base))
 	avail := c.sndBuf.len() - off
+	if hole >= 0 {
+		avail = min(avail, hole)
+	}
 	finHere := c.finQ && c.sndNxt.LessEq(c.finSeq)
 	if avail <= 0 && !finHere {
 		return false
 	}
 	avail = max(avail, 0)
-	wndEnd := c.sndUna.Add(seq.Size(min(c.sndWnd, c.cwnd)))
 	usable := 0
-	if wndEnd.GreaterThan(c.sndNxt) {
+	if wndEnd := c.sndUna.Add(seq.Size(c.sndWnd)); wndEnd.GreaterThan(c.sndNxt) {
 		usable = int(wndEnd.Sub(c.sndNxt))
 	}
+	usable = max(min(usable, int(c.cwnd)-c.inFlight()), 0)
 	// SACK blocks ride on this segment too: leave room for them so that
 	// the packet stays within the MTU (Linux tcp_current_mss).
 	n := min(c.mss-c.sackOptLen(), avail)
@@ -166,7 +182,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 		}
 	}
 	// The FIN takes a sequence number, so it needs one byte of window.
-	fin := finHere && off+n == c.sndBuf.len() && (force || usable > n)
+	fin := finHere && off+n == c.sndBuf.len() && (force || usable > n) && hole != 0 && (hole < 0 || n < hole)
 	if n == 0 && !fin {
 		return false
 	}
@@ -190,6 +206,40 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 		s.Flags |= wire.FIN
 	}
 	c.sent(now, c.sndNxt, s.Len())
+	return true
+}
+
+// emitAt retransmits up to limit bytes from sq (RFC 6675 NextSeg), with
+// the FIN if it follows them; SND.NXT stays where it is.
+func (c *Conn) emitAt(now clock.Instant, s *Segment, buf []byte, sq seq.Value, limit int) bool {
+	base := c.dataBase()
+	if sq.LessThan(base) {
+		return false
+	}
+	off := int(sq.Sub(base))
+	n := max(min(c.mss-c.sackOptLen(), c.sndBuf.len()-off, limit), 0)
+	fin := c.finQ && sq.Add(seq.Size(n)) == c.finSeq && c.finSeq.LessThan(c.sndMax) && n < limit
+	if n == 0 && !fin {
+		return false
+	}
+	c.fillAck(now, s, wire.ACK)
+	s.Seq = sq
+	if n > 0 {
+		k := c.sndBuf.peekAt(off, buf[:n])
+		s.Payload = buf[:k]
+		if off+n == c.sndBuf.len() {
+			s.Flags |= wire.PSH
+		}
+	}
+	if fin {
+		s.Flags |= wire.FIN
+	}
+	nxt := c.sndNxt
+	c.sent(now, sq, s.Len())
+	c.sndNxt = seq.Max(nxt, c.sndNxt)
+	if c.loss != nil {
+		c.loss.highRxt = seq.Max(c.loss.highRxt, sq.Add(s.Len()))
+	}
 	return true
 }
 
@@ -235,47 +285,59 @@ func (c *Conn) fillAck(now clock.Instant, s *Segment, flags wire.Flags) {
 		s.Opts.TSVal = c.tsNow(now)
 		s.Opts.TSEcr = c.tsRecent
 	}
-	if c.sackOK && len(c.ooo) > 0 {
+	if c.sackOK && (len(c.ooo) > 0 || c.dsackOn) {
 		c.fillSACK(&s.Opts)
 	}
 	c.clearAck()
 }
 
-// fillSACK lists the out-of-order spans, the one holding the latest
-// out-of-order segment first (RFC 2018 §4), then the others from the top.
+// fillSACK lists a pending D-SACK block first (RFC 2883 §4), then the
+// out-of-order spans: the one holding the latest out-of-order segment
+// first (RFC 2018 §4), then the others from the top. The D-SACK block goes
+// out once.
 func (c *Conn) fillSACK(o *wire.Options) {
 	limit := c.sackBlocks()
+	add := func(sp span) {
+		if int(o.NumSACK) < limit {
+			o.SACK[o.NumSACK] = wire.SACKBlock{Left: uint32(sp.start), Right: uint32(sp.end)}
+			o.NumSACK++
+		}
+	}
+	if c.dsackOn {
+		add(c.dsack)
+		c.dsackOn = false
+	}
 	first := -1
 	for i, sp := range c.ooo {
 		if c.sackLast.InRange(sp.start, sp.end) {
 			first = i
 		}
 	}
-	add := func(sp span) {
-		o.SACK[o.NumSACK] = wire.SACKBlock{Left: uint32(sp.start), Right: uint32(sp.end)}
-		o.NumSACK++
-	}
 	if first >= 0 {
 		add(c.ooo[first])
 	}
-	for i := len(c.ooo) - 1; i >= 0 && int(o.NumSACK) < limit; i-- {
+	for i := len(c.ooo) - 1; i >= 0; i-- {
 		if i != first {
 			add(c.ooo[i])
 		}
 	}
 }
 
-// sackBlocks is how many SACK blocks our next segment carries: one per
-// out-of-order run, as many as fit beside the timestamps.
+// sackBlocks is how many SACK blocks our next segment carries: a D-SACK
+// block and one per out-of-order run, as many as fit beside the timestamps.
 func (c *Conn) sackBlocks() int {
-	if !c.sackOK || len(c.ooo) == 0 {
+	if !c.sackOK {
 		return 0
+	}
+	n := len(c.ooo)
+	if c.dsackOn {
+		n++
 	}
 	limit := wire.MaxSACKBlocks
 	if c.tsOK {
 		limit = 3
 	}
-	return min(len(c.ooo), limit)
+	return min(n, limit)
 }
 
 // sackOptLen is the option space the SACK blocks take: two NOPs, kind,

@@ -34,8 +34,39 @@ func TestReassembly(t *testing.T) {
 +0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 301:401 501:601>
 +0    < P. 101:201(100) ack 1 win 510
 +0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 101:201 501:601 301:401>
++0    < P. 601:701(100) ack 1 win 510
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:701 301:401 101:201>`},
+		{name: "an out-of-order segment that overlaps data we hold is reported first as a D-SACK of the overlap, then the SACK blocks, three in all beside timestamps (RFC 2883 §4, Linux tcp_data_queue_ofo)",
+			script: inEstablished + `
++0.01 < P. 501:601(100) ack 1 win 510
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:601>
++0    < P. 301:401(100) ack 1 win 510
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 301:401 501:601>
++0    < P. 101:201(100) ack 1 win 510
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 101:201 501:601 301:401>
 +0    < P. 551:651(100) ack 1 win 510
-+0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:651 301:401 101:201>`},
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 551:601 501:651 301:401>
++0    count DSACKOfoSent 1
++0    < P. 1:101(100) ack 1 win 510
++0    > . 1:1(0) ack 201 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:651 301:401>`},
+		{name: "a retransmission of data already received is answered at once with a D-SACK of it (RFC 2883 §4, Linux tcp_data_queue)",
+			script: inEstablished + `
++0.01 < P. 1:101(100) ack 1 win 510
++0    > . 1:1(0) ack 101 <nop,nop,TS val 20 ecr 100>
++0.01 < P. 1:101(100) ack 1 win 510
++0    > . 1:1(0) ack 101 <nop,nop,TS val 30 ecr 100,nop,nop,sack 1:101>
++0    count DSACKOldSent 1
++0.01 < P. 51:201(150) ack 1 win 510
++0    > . 1:1(0) ack 201 <nop,nop,TS val 40 ecr 100,nop,nop,sack 51:101>
++0    count DSACKOldSent 2`},
+		{name: "with tcp_dsack=0 a duplicate draws a plain ACK",
+			cfg: func(c *Config) { c.DSACK = false },
+			script: inEstablished + `
++0.01 < P. 1:101(100) ack 1 win 510
++0    > . 1:1(0) ack 101 <nop,nop,TS val 20 ecr 100>
++0.01 < P. 1:101(100) ack 1 win 510
++0    > . 1:1(0) ack 101 <nop,nop,TS val 30 ecr 100>
++0    count DSACKOldSent 0`},
 		{name: "in-order data can be read while later data waits behind a hole",
 			script: inEstablished + `
 +0.01 < P. 1:101(100) ack 1 win 510

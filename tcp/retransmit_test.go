@@ -200,8 +200,10 @@ func TestSynRetries(t *testing.T) {
 
 // TestFastRetransmit: three duplicate ACKs mean a segment was lost while
 // later ones arrived (RFC 5681 §3.2); NewReno handles several losses in one
-// window (RFC 6582).
+// window (RFC 6582). The peer does not do SACK, and the congestion control
+// is Reno, whose window arithmetic the RFCs give.
 func TestFastRetransmit(t *testing.T) {
+	reno := func(c *Config) { c.CongestionControl = Reno }
 	const fiveInFlight = noTSOpen + `
 +0    write 1460 = 1460
 +0    > P. 1:1461(1460) ack 1
@@ -214,7 +216,7 @@ func TestFastRetransmit(t *testing.T) {
 +0    > P. 7301:8761(1460) ack 1
 `
 	runScriptTests(t, []scriptTest{
-		{name: "the third duplicate ACK retransmits the first unACKed segment at once, long before the RTO",
+		{cfg: reno, name: "the third duplicate ACK retransmits the first unACKed segment at once, long before the RTO",
 			script: fiveInFlight + `
 +0.01 < . 1:1(0) ack 1461 win 510
 +0    < . 1:1(0) ack 1461 win 510
@@ -223,25 +225,25 @@ func TestFastRetransmit(t *testing.T) {
 +0    retrans 1
 +0.01 < . 1:1(0) ack 8761 win 510
 +1    sendq 0`},
-		{name: "two duplicate ACKs are not enough: the loss waits for the RTO",
+		{cfg: reno, name: "two duplicate ACKs are not enough: the loss waits for the RTO",
 			script: fiveInFlight + `
 +0.01 < . 1:1(0) ack 1461 win 510
 +0    < . 1:1(0) ack 1461 win 510
 +0.2  > . 1461:2921(1460) ack 1`},
-		{name: "an ACK that updates the window is not a duplicate (RFC 5681 §2)",
+		{cfg: reno, name: "an ACK that updates the window is not a duplicate (RFC 5681 §2)",
 			script: fiveInFlight + `
 +0.01 < . 1:1(0) ack 1461 win 510
 +0    < . 1:1(0) ack 1461 win 600
 +0    < . 1:1(0) ack 1461 win 600
 +0.2  > . 1461:2921(1460) ack 1`},
-		{name: "a segment carrying data is not a duplicate ACK (RFC 5681 §2)",
+		{cfg: reno, name: "a segment carrying data is not a duplicate ACK (RFC 5681 §2)",
 			script: fiveInFlight + `
 +0.01 < . 1:1(0) ack 1461 win 510
 +0    < P. 1:11(10) ack 1461 win 510
 +0    > . 8761:8761(0) ack 11
 +0    < . 11:11(0) ack 1461 win 510
 +0.2  > . 1461:2921(1460) ack 11`},
-		{name: "NewReno: a partial ACK retransmits the next hole at once (RFC 6582 §3.2)",
+		{cfg: reno, name: "NewReno: a partial ACK retransmits the next hole at once (RFC 6582 §3.2)",
 			script: fiveInFlight + `
 +0.01 < . 1:1(0) ack 1461 win 510
 +0    < . 1:1(0) ack 1461 win 510
@@ -252,7 +254,7 @@ func TestFastRetransmit(t *testing.T) {
 +0.01 < . 1:1(0) ack 8761 win 510
 +0    sendq 0
 +0    retrans 2`},
-		{name: "a fourth duplicate ACK inflates cwnd by one MSS and lets new data out during recovery (RFC 5681 §3.2 step 4)",
+		{cfg: reno, name: "a fourth duplicate ACK inflates cwnd by one MSS and lets new data out during recovery (RFC 5681 §3.2 step 4)",
 			script: fiveInFlight + `
 +0    write 1460 = 1460
 +0    > P. 8761:10221(1460) ack 1

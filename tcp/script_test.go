@@ -241,6 +241,9 @@ func countFields(k *Counts) map[string]*uint32 {
 	return map[string]*uint32{
 		"RetransSegs": &k.RetransSegs, "AttemptFails": &k.AttemptFails, "InErrs": &k.InErrs,
 		"ChallengeACK": &k.ChallengeACK, "AbortOnData": &k.AbortOnData, "AbortOnTimeout": &k.AbortOnTimeout,
+		"PAWSEstab": &k.PAWSEstab, "SACKRecovery": &k.SACKRecovery, "RenoRecovery": &k.RenoRecovery,
+		"DSACKRecv": &k.DSACKRecv, "DSACKOldSent": &k.DSACKOldSent, "DSACKOfoSent": &k.DSACKOfoSent,
+		"Timeouts": &k.Timeouts,
 	}
 }
 

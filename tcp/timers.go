@@ -54,28 +54,34 @@ func (c *Conn) tsNow(now clock.Instant) uint32 {
 	return uint32(now.Millis()) + c.tsOffset
 }
 
-// congestionOnAck grows the congestion window (RFC 5681 §3.1) and handles
-// NewReno's partial and full ACKs in recovery (RFC 6582 §3.2).
-func (c *Conn) congestionOnAck(acked uint32) {
+// congestionOnAck handles new data ACKed: NewReno's partial and full ACKs
+// (RFC 6582 §3.2) and the end of SACK recovery (RFC 6675 §5) in recovery,
+// window growth otherwise.
+func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
 	c.dupAcks = 0
+	if c.rtoHold && c.sndUna.GreaterEq(c.recover) {
+		c.rtoHold = false
+	}
 	if c.inRecovery {
-		if c.sndUna.GreaterEq(c.recover) {
-			c.inRecovery = false
+		switch {
+		case c.sndUna.GreaterEq(c.recover):
+			c.inRecovery, c.sackRec = false, false
 			c.cwnd = c.ssthresh
-		} else {
+		case c.sackRec:
+			// RFC 6675 leaves the repair to NextSeg; without SACK
+			// information, retransmit the new head as NewReno would.
+			if !c.hasSACK() {
+				c.fastRexmit = true
+			}
+		default:
 			// Partial ACK: retransmit the next hole, deflate the window.
 			c.fastRexmit = true
 			c.cwnd = max(c.cwnd-min(c.cwnd, acked)+mss, mss)
 		}
 		return
 	}
-	if c.cwnd < c.ssthresh {
-		c.cwnd += min(acked, mss)
-	} else {
-		c.cwnd += max(mss*mss/c.cwnd, 1)
-	}
-	c.cwnd = min(c.cwnd, 1<<30)
+	c.growWindow(now, acked)
 }
 
 // HandleTimeout runs every timer whose time has come.
@@ -129,6 +135,9 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	if c.sndUna == c.sndMax {
 		return
 	}
+	// Linux counts every expiry, the one that gives up included
+	// (tcp_retransmit_timer, and tcp_syn_ack_timeout for a request).
+	c.counts.Timeouts++
 	if c.retries >= c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
 		c.countTimeout()
@@ -145,10 +154,14 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		return
 	}
 	c.retries++
-	flight := uint32(c.sndMax.Sub(c.sndUna))
-	c.ssthresh = max(flight/2, uint32(2*c.mss))
+	if c.retries == 1 || !c.rtoHold {
+		// One reduction per loss episode (RFC 5681 §3.1 eq. 4 uses the
+		// flight at the first expiry; later ones keep ssthresh, as Linux).
+		c.reduceWindow(now, uint32(c.sndMax.Sub(c.sndUna)))
+	}
 	c.cwnd = uint32(c.mss)
-	c.inRecovery, c.dupAcks, c.fastRexmit = false, 0, false
+	c.inRecovery, c.sackRec, c.dupAcks, c.fastRexmit = false, false, 0, false
+	c.rtoHold, c.recover = true, c.sndMax
 	c.rttTiming = false
 	c.sndNxt = c.sndUna
 	c.rto = min(c.rto*2, c.cfg.RTOMax)
@@ -184,7 +197,7 @@ func (c *Conn) persistTimer(now clock.Instant) {
 		return
 	}
 	c.probes++
-	if c.probes > c.retryLimit() {
+	if int(c.probes) > c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
 		c.countTimeout()
 		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
@@ -197,7 +210,7 @@ func (c *Conn) persistTimer(now clock.Instant) {
 // persistBackoff is the interval before the next zero-window probe.
 func (c *Conn) persistBackoff() time.Duration {
 	d := c.rtoFromRTT()
-	for i := 0; i < c.probeShift && d < c.cfg.RTOMax; i++ {
+	for i := 0; i < int(c.probeShift) && d < c.cfg.RTOMax; i++ {
 		d *= 2
 	}
 	return min(d, c.cfg.RTOMax)

@@ -1,0 +1,118 @@
+package tcp
+
+import (
+	"math"
+
+	"github.com/tcpwave/tcpwave/clock"
+)
+
+// Congestion control algorithms, named as Linux names them
+// (net.ipv4.tcp_congestion_control).
+const (
+	CUBIC = "cubic" // RFC 9438, Linux's default
+	Reno  = "reno"  // RFC 5681 with NewReno recovery (RFC 6582)
+)
+
+// CUBIC's constants (RFC 9438 §4.1 and §5): C in segments per second
+// cubed, and the multiplicative decrease factor.
+const (
+	cubicC    = 0.4
+	cubicBeta = 0.7
+)
+
+// reduceWindow is the multiplicative decrease at a congestion event
+// (fast recovery or RTO): Reno halves, CUBIC keeps 70% and remembers the
+// window it lost at (RFC 9438 §4.6, with fast convergence, §4.7). The
+// window that counts is the smaller of cwnd and the data in flight, so that
+// a sender limited by the peer's window does not keep a stale large cwnd.
+func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
+	mss := uint32(c.mss)
+	w := min(c.cwnd, flight)
+	if c.cfg.CongestionControl == Reno {
+		c.ssthresh = max(flight/2, 2*mss)
+		return
+	}
+	ls := c.lossState()
+	cw := float64(w)
+	if cw < ls.wMax {
+		ls.wMax = cw * (1 + cubicBeta) / 2 // fast convergence: release bandwidth to newer flows
+	} else {
+		ls.wMax = cw
+	}
+	ls.epochStart = clock.Never
+	ls.acc = 0
+	c.ssthresh = max(uint32(cw*cubicBeta), 2*mss)
+}
+
+// growWindow opens the congestion window for acked new bytes outside
+// recovery: slow start below ssthresh (RFC 5681 §3.1, one MSS per ACK at
+// most), then congestion avoidance, Reno's or CUBIC's.
+func (c *Conn) growWindow(now clock.Instant, acked uint32) {
+	mss := uint32(c.mss)
+	if c.cwnd < c.ssthresh {
+		c.cwnd = min(c.cwnd+min(acked, mss), 1<<30)
+		return
+	}
+	if c.cfg.CongestionControl == Reno {
+		c.cwnd = min(c.cwnd+max(mss*mss/c.cwnd, 1), 1<<30)
+		return
+	}
+	c.cubicGrow(now, acked)
+}
+
+// cubicGrow is RFC 9438 §4.2–4.5: the window follows
+// W(t) = C*(t-K)^3 + W_max, K = cbrt(W_max*(1-β)/C), concave below W_max
+// and convex above it, but never grows slower than Reno would (the
+// Reno-friendly region, §4.3).
+func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
+	ls := c.lossState()
+	mss := float64(c.mss)
+	cw := float64(c.cwnd)
+	if ls.epochStart == clock.Never {
+		ls.epochStart = now
+		ls.wEst = cw
+		if cw < ls.wMax {
+			ls.k = math.Cbrt((ls.wMax - cw) / mss / cubicC)
+			ls.origin = ls.wMax
+		} else {
+			ls.k = 0
+			ls.origin = cw
+		}
+	}
+	// §4.2: the target is where the curve will be one RTT from now,
+	// within [cwnd, 1.5*cwnd] (§4.4, §4.5).
+	t := now.Sub(ls.epochStart).Seconds() + c.srtt.Seconds()
+	d := t - ls.k
+	target := ls.origin + cubicC*d*d*d*mss
+	target = min(max(target, cw), 1.5*cw)
+	// §4.3: W_est grows by α_cubic segments per window of ACKed data.
+	const alpha = 3 * (1 - cubicBeta) / (1 + cubicBeta)
+	ls.wEst += alpha * float64(acked) * mss / cw
+	var inc float64
+	if ls.wEst > target {
+		inc = ls.wEst - cw // Reno-friendly region
+	} else {
+		inc = (target - cw) / cw * float64(acked)
+	}
+	if inc <= 0 {
+		return
+	}
+	ls.acc += inc
+	if ls.acc >= 1 {
+		n := uint32(min(ls.acc, float64(1<<30)))
+		ls.acc -= float64(n)
+		c.cwnd = min(c.cwnd+n, 1<<30)
+	}
+}
+
+// cubicTarget returns where CUBIC's curve puts the window at elapsed
+// seconds into an epoch that starts at window w0 with W_max wMax, in bytes
+// (for tests and for the reader: RFC 9438 eq. 1 and 2).
+func cubicTarget(mss, w0, wMax, elapsed float64) float64 {
+	k, origin := 0.0, w0
+	if w0 < wMax {
+		k, origin = math.Cbrt((wMax-w0)/mss/cubicC), wMax
+	}
+	d := elapsed - k
+	return origin + cubicC*d*d*d*mss
+}

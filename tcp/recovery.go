@@ -1,0 +1,299 @@
+package tcp
+
+import (
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// lossState is what a connection keeps once it has seen loss or
+// reordering: the SACK scoreboard of RFC 6675 and the state of CUBIC
+// (RFC 9438). A connection that never loses a segment never allocates it.
+type lossState struct {
+	sacked  []span    // SACKed ranges above SND.UNA, sorted and disjoint
+	highRxt seq.Value // RFC 6675 HighRxt: end of the highest retransmission in this recovery
+
+	// CUBIC (RFC 9438 §4), in bytes and seconds.
+	wMax       float64       // window just before the last reduction (W_max)
+	k          float64       // time the cubic curve takes to regain wMax (K)
+	origin     float64       // the window the curve is centred on
+	wEst       float64       // the Reno-friendly estimate (W_est, §4.3)
+	acc        float64       // fractional window growth not yet applied
+	epochStart clock.Instant // start of the congestion-avoidance epoch, or Never
+}
+
+// maxSACKSpans bounds the scoreboard. A peer cannot make it grow past this
+// whatever SACK blocks it sends; blocks that would open a new range beyond
+// it are ignored, which only delays recovery to the retransmission timer.
+const maxSACKSpans = 64
+
+// dupThresh is RFC 6675's DupThresh (and Linux's initial tp->reordering).
+const dupThresh = 3
+
+// lossState returns the connection's loss state, allocating it on first use.
+func (c *Conn) lossState() *lossState {
+	if c.loss == nil {
+		c.loss = &lossState{epochStart: clock.Never}
+	}
+	return c.loss
+}
+
+// takeSACK records the SACK blocks of an acceptable ACK in the scoreboard
+// (RFC 2018 §3, RFC 6675 §5). A first block that reports a duplicate
+// (RFC 2883 §4: below SEG.ACK, or inside the second block) is a D-SACK and
+// is only counted; the rest are clipped to (SEG.ACK, SND.MAX].
+func (c *Conn) takeSACK(s *Segment) {
+	o := &s.Opts
+	if !c.sackOK || o.NumSACK == 0 {
+		return
+	}
+	base := seq.Max(s.Ack, c.sndUna)
+	for i := 0; i < int(o.NumSACK) && i < wire.MaxSACKBlocks; i++ {
+		l, r := seq.Value(o.SACK[i].Left), seq.Value(o.SACK[i].Right)
+		if !l.LessThan(r) {
+			continue
+		}
+		if i == 0 && c.isDSACK(s, l, r) {
+			c.counts.DSACKRecv++
+			continue
+		}
+		l, r = seq.Max(l, base), seq.Min(r, c.sndMax)
+		if !l.LessThan(r) || !base.LessEq(l) || !r.LessEq(c.sndMax) {
+			continue
+		}
+		ls := c.lossState()
+		ls.sacked = insertSpan(ls.sacked, l, r, maxSACKSpans)
+	}
+}
+
+// isDSACK reports whether the first SACK block [l, r) of s reports a
+// duplicate segment (RFC 2883 §4).
+func (c *Conn) isDSACK(s *Segment, l, r seq.Value) bool {
+	if r.LessEq(s.Ack) {
+		return true
+	}
+	if s.Opts.NumSACK < 2 {
+		return false
+	}
+	l2, r2 := seq.Value(s.Opts.SACK[1].Left), seq.Value(s.Opts.SACK[1].Right)
+	return l2.LessEq(l) && r.LessEq(r2)
+}
+
+// insertSpan adds [start, end) to the sorted, disjoint spans, merging what
+// touches it. When the spans already number limit and the new range would
+// be a new span, it is dropped.
+func insertSpan(spans []span, start, end seq.Value, limit int) []span {
+	i := 0
+	for i < len(spans) && spans[i].end.LessThan(start) {
+		i++
+	}
+	j := i
+	for j < len(spans) && spans[j].start.LessEq(end) {
+		start = seq.Min(start, spans[j].start)
+		end = seq.Max(end, spans[j].end)
+		j++
+	}
+	if i == j {
+		if len(spans) >= limit {
+			return spans
+		}
+		spans = append(spans, span{})
+		copy(spans[i+1:], spans[i:])
+		spans[i] = span{start, end}
+		return spans
+	}
+	spans[i] = span{start, end}
+	return append(spans[:i+1], spans[j:]...)
+}
+
+// trimSACK forgets SACKed ranges that SND.UNA has passed.
+func (c *Conn) trimSACK() {
+	ls := c.loss
+	if ls == nil {
+		return
+	}
+	k := 0
+	for k < len(ls.sacked) && ls.sacked[k].end.LessEq(c.sndUna) {
+		k++
+	}
+	if k > 0 {
+		ls.sacked = append(ls.sacked[:0], ls.sacked[k:]...)
+	}
+	if len(ls.sacked) > 0 && ls.sacked[0].start.LessThan(c.sndUna) {
+		ls.sacked[0].start = c.sndUna
+	}
+	if ls.highRxt.LessThan(c.sndUna) {
+		ls.highRxt = c.sndUna
+	}
+}
+
+// sackedIn counts the SACKed bytes in [from, to).
+func (c *Conn) sackedIn(from, to seq.Value) int {
+	if c.loss == nil {
+		return 0
+	}
+	n := 0
+	for _, sp := range c.loss.sacked {
+		l, r := seq.Max(sp.start, from), seq.Min(sp.end, to)
+		if l.LessThan(r) {
+			n += int(r.Sub(l))
+		}
+	}
+	return n
+}
+
+// unsacked counts the bytes in [from, to) not SACKed.
+func (c *Conn) unsacked(from, to seq.Value) int {
+	if !from.LessThan(to) {
+		return 0
+	}
+	return int(to.Sub(from)) - c.sackedIn(from, to)
+}
+
+// hasSACK reports whether the scoreboard holds any SACKed range.
+func (c *Conn) hasSACK() bool { return c.loss != nil && len(c.loss.sacked) > 0 }
+
+// lostEnd is RFC 6675's IsLost as a boundary: every byte below it that is
+// not SACKed is deemed lost, because more than (DupThresh-1)*SMSS bytes,
+// or DupThresh separate ranges, above it were SACKed.
+func (c *Conn) lostEnd() seq.Value {
+	if !c.hasSACK() {
+		return c.sndUna
+	}
+	sp := c.loss.sacked
+	bytes := 0
+	for i := len(sp) - 1; i >= 0; i-- {
+		bytes += int(sp[i].end.Sub(sp[i].start))
+		if bytes > (dupThresh-1)*c.mss || len(sp)-i >= dupThresh {
+			return seq.Max(sp[i].start, c.sndUna)
+		}
+	}
+	return c.sndUna
+}
+
+// inFlight is the data the network is taken to hold: SND.NXT - SND.UNA
+// without loss; RFC 6675's pipe in SACK recovery (bytes not SACKed and not
+// lost, plus bytes retransmitted); Linux's packets_out - sacked_out otherwise
+// (so that SACKed segments let new ones out: limited transmit, RFC 3042).
+func (c *Conn) inFlight() int {
+	if !c.hasSACK() && !c.sackRec {
+		return int(c.sndNxt.Sub(c.sndUna))
+	}
+	if !c.sackRec {
+		return c.unsacked(c.sndUna, c.sndNxt)
+	}
+	lost := c.lostEnd()
+	high := seq.Max(c.loss.highRxt, c.sndUna)
+	return c.unsacked(lost, c.sndMax) + c.unsacked(c.sndUna, high)
+}
+
+// nextLostHole is RFC 6675's NextSeg rule 1: the first range not SACKed,
+// above HighRxt and below the loss boundary. It returns its start and its
+// length up to the next SACKed range.
+func (c *Conn) nextLostHole() (seq.Value, int, bool) {
+	lost := c.lostEnd()
+	from := seq.Max(c.loss.highRxt, c.sndUna)
+	for _, sp := range c.loss.sacked {
+		if sp.end.LessEq(from) {
+			continue
+		}
+		if from.LessThan(sp.start) {
+			if !from.LessThan(lost) {
+				return 0, 0, false
+			}
+			return from, int(sp.start.Sub(from)), true
+		}
+		from = sp.end
+	}
+	return 0, 0, false
+}
+
+// sackHole returns how many bytes from sq may go before the next SACKed
+// range, and where sq should move to if it lies inside one (a retransmission
+// after an RTO skips what the peer already holds, as Linux does).
+func (c *Conn) sackHole(sq seq.Value) (seq.Value, int) {
+	if !c.hasSACK() || !sq.LessThan(c.sndMax) {
+		return sq, -1
+	}
+	for _, sp := range c.loss.sacked {
+		if sp.end.LessEq(sq) {
+			continue
+		}
+		if sp.start.LessEq(sq) {
+			sq = sp.end
+			continue
+		}
+		return sq, int(sp.start.Sub(sq))
+	}
+	return sq, -1
+}
+
+// enterRecovery starts fast recovery: NewReno (RFC 6582) without SACK,
+// RFC 6675 with it. The window is reduced once per window of data.
+func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
+	flight := uint32(c.sndMax.Sub(c.sndUna))
+	c.reduceWindow(now, flight)
+	c.inRecovery = true
+	c.sackRec = sack
+	c.recover = c.sndMax
+	c.fastRexmit = true // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
+	if sack {
+		c.cwnd = c.ssthresh
+		c.lossState().highRxt = c.sndUna
+		c.counts.SACKRecovery++
+	} else {
+		c.cwnd = c.ssthresh + uint32(dupThresh*c.mss)
+		c.counts.RenoRecovery++
+	}
+}
+
+// checkRecovery enters SACK-based recovery once the scoreboard says the
+// segment at SND.UNA is lost, or after DupThresh duplicate ACKs
+// (RFC 6675 §5); without SACK, at the third duplicate ACK (RFC 5681 §3.2).
+func (c *Conn) checkRecovery(now clock.Instant) {
+	if c.inRecovery || c.rtoHold || c.sndUna == c.sndMax || c.state == SynSent || c.state == SynRcvd {
+		return
+	}
+	switch {
+	case c.sackOK && (c.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
+		c.enterRecovery(now, true)
+	case !c.sackOK && c.dupAcks == dupThresh:
+		c.enterRecovery(now, false)
+	}
+}
+
+// Info is a snapshot of a connection's transmission state, the fields of
+// Linux's tcp_info that matter here (ss -ti).
+type Info struct {
+	State       State
+	Cwnd        int // congestion window, bytes
+	Ssthresh    int // slow-start threshold, bytes (1 GiB until the first loss)
+	InFlight    int // bytes the network is taken to hold (RFC 6675 pipe)
+	SRTT        int64
+	RTTVar      int64
+	RTO         int64 // retransmission timeout, ns
+	MSS         int
+	SndWnd      int  // the peer's window, bytes
+	Sacked      int  // bytes the peer SACKed above SND.UNA
+	InRecovery  bool // fast recovery (NewReno or SACK) in progress
+	Retransmits int  // every retransmitted segment so far
+}
+
+// Info returns a snapshot of the connection's transmission state. SRTT,
+// RTTVar and RTO are in nanoseconds.
+func (c *Conn) Info() Info {
+	return Info{
+		State:       c.state,
+		Cwnd:        int(c.cwnd),
+		Ssthresh:    int(c.ssthresh),
+		InFlight:    c.inFlight(),
+		SRTT:        int64(c.srtt),
+		RTTVar:      int64(c.rttvar),
+		RTO:         int64(c.rto),
+		MSS:         c.mss,
+		SndWnd:      int(c.sndWnd),
+		Sacked:      c.sackedIn(c.sndUna, c.sndMax),
+		InRecovery:  c.inRecovery,
+		Retransmits: c.totalRetrans,
+	}
+}
