@@ -421,7 +421,9 @@ func (c *Conn) enterTimeWait(now clock.Instant, why string) {
 // updateTimestamp records the peer's TSval (RFC 7323 §4.3).
 func (c *Conn) updateTimestamp(now clock.Instant, s *Segment) {
 	if c.tsOK && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
-		if int32(s.Opts.TSVal-c.tsRecent) >= 0 {
+		// A TS.Recent idle for 24 days is replaced whatever its value
+		// (Linux tcp_replace_ts_recent with tcp_paws_check).
+		if int32(s.Opts.TSVal-c.tsRecent) >= 0 || nowSec(now)-c.tsRecentSec >= pawsIdle {
 			c.tsRecent, c.tsRecentSec = s.Opts.TSVal, nowSec(now)
 		}
 	}

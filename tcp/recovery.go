@@ -269,6 +269,7 @@ type Info struct {
 	Cwnd        int // congestion window, bytes
 	Ssthresh    int // slow-start threshold, bytes (1 GiB until the first loss)
 	InFlight    int // bytes the network is taken to hold (RFC 6675 pipe)
+	Outstanding int // bytes sent and not yet cumulatively ACKed: SND.MAX - SND.UNA
 	SRTT        int64
 	RTTVar      int64
 	RTO         int64 // retransmission timeout, ns
@@ -287,6 +288,7 @@ func (c *Conn) Info() Info {
 		Cwnd:        int(c.cwnd),
 		Ssthresh:    int(c.ssthresh),
 		InFlight:    c.inFlight(),
+		Outstanding: int(c.sndMax.Sub(c.sndUna)),
 		SRTT:        int64(c.srtt),
 		RTTVar:      int64(c.rttvar),
 		RTO:         int64(c.rto),
