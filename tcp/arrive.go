@@ -185,18 +185,20 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 		}
 		return false
 	}
+	if s.Flags&(wire.SYN|wire.RST) != 0 {
+		// Neither is trimmed: a SYN in a synchronized state is dropped
+		// with a challenge ACK whatever it carries (RFC 5961 §4, Linux
+		// tcp_validate_incoming), and a RST is judged by its own
+		// sequence number.
+		return true
+	}
 	// Trim what lies before RCV.NXT.
 	if s.Seq.LessThan(c.rcvNxt) {
 		skip := c.rcvNxt.Sub(s.Seq)
-		if len(s.Payload) > 0 && s.Flags&wire.SYN == 0 {
+		if len(s.Payload) > 0 {
 			// Part of it is a duplicate: report that part (Linux
 			// tcp_data_queue, "partial packet").
 			c.setDSACK(s.Seq, seq.Min(c.rcvNxt, s.Seq.Add(seq.Size(len(s.Payload)))), &c.counts.DSACKOldSent)
-		}
-		if s.Flags&wire.SYN != 0 {
-			s.Flags &^= wire.SYN
-			skip--
-			s.Seq++
 		}
 		k := min(int(skip), len(s.Payload))
 		s.Payload = s.Payload[k:]
@@ -344,7 +346,10 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	if finAcked {
 		data--
 	}
-	data = min(data, c.sndBuf.len())
+	if c.sndUna == c.iss {
+		data-- // the ACK of our SYN, after a close() in SYN_RCVD: the SYN is not data
+	}
+	data = max(min(data, c.sndBuf.len()), 0)
 	c.sndBuf.discard(data)
 	if (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s) {
 		c.rto = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)

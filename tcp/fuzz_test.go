@@ -37,15 +37,22 @@ func (e *edgeChecker) StateChanged(c *Conn, from, to State, why string) {
 // byte delivered out of place is caught.
 func peerStream(s seq.Value) byte { return byte(uint32(s)*7 + uint32(s)>>9) }
 
+// ourStream is the byte at an offset of our own stream, so a byte sent from
+// the wrong place is caught.
+func ourStream(off int) byte { return byte(off*13 + off>>8 + 0x5a) }
+
 // FuzzConn feeds a connection random segments, user calls and timer
 // firings in every state and checks invariants after each step: no panic;
 // SND.UNA <= SND.NXT <= SND.MAX; buffers within bounds; only legal state
-// changes; every byte read is the peer's next byte, in order, never twice.
+// changes; every byte read is the peer's next byte, in order, never twice;
+// every byte sent is the byte of our stream its sequence number names.
 func FuzzConn(f *testing.F) {
 	f.Add([]byte{0, 0x10, 0, 0, 5, 2, 3, 0, 0x11, 0, 1, 0, 5, 200})
 	f.Add([]byte{1, 40, 0, 0x10, 0, 2, 9, 5, 255, 5, 255, 5, 255, 5, 255})
 	f.Add([]byte{4, 0, 0x11, 0, 0, 0, 5, 100, 0, 0x04, 0, 0, 0})
 	f.Add([]byte{0, 0x12, 3, 3, 0, 0, 0x10, 0, 0, 200, 6, 2, 0})
+	// write in SYN_RCVD, shutdown, then the ACK of our SYN (SND.UNA+1)
+	f.Add([]byte{1, 5, 4, 0, 0x10, 0, 2, 0, 10, 5, 1})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		cfg := DefaultConfig()
 		cfg.RcvBuf, cfg.SndBuf = 8192, 8192
@@ -59,6 +66,7 @@ func FuzzConn(f *testing.F) {
 		rd := make([]byte, 3000)
 		payload := make([]byte, 3000)
 		steps := 0
+		wrote := 0 // bytes of our stream the connection accepted
 		for i := 0; i < len(ops) && steps < 300; steps++ {
 			op := ops[i] % 8
 			i++
@@ -73,15 +81,28 @@ func FuzzConn(f *testing.F) {
 			case 0: // a segment from the peer, near the window edges
 				flags := wire.Flags(arg()) &^ (wire.URG | wire.ECE | wire.CWR)
 				sq := c.rcvNxt + seq.Value(int8(arg()))*97
-				ack := c.sndUna + seq.Value(int8(arg()))*61
+				// Even values land just around SND.UNA, odd ones far from it.
+				ack := c.sndUna + seq.Value(int8(arg())/2)
+				if a := int8(ops[i-1]); a%2 != 0 {
+					ack = c.sndUna + seq.Value(a)*61
+				}
 				n := arg() * 7 % 1500
+				first := sq // a SYN takes the first sequence number
+				if flags&wire.SYN != 0 {
+					first++
+				}
 				for k := range n {
-					payload[k] = peerStream(sq + seq.Value(k))
+					payload[k] = peerStream(first + seq.Value(k))
 				}
 				s := Segment{Seq: sq, Ack: ack, Flags: flags, Wnd: uint16(arg() * 64), Payload: payload[:n]}
 				c.HandleSegment(now, &s)
 			case 1:
-				c.Write(now, make([]byte, arg()*31))
+				w := make([]byte, arg()*31)
+				for k := range w {
+					w[k] = ourStream(wrote + k)
+				}
+				n, _ := c.Write(now, w)
+				wrote += n
 			case 2:
 				n, err := c.Read(now, rd[:1+arg()*11])
 				for k := range n {
@@ -116,6 +137,12 @@ func FuzzConn(f *testing.F) {
 				}
 				if len(out.Payload) > c.MSS() {
 					t.Fatalf("sent %d bytes with MSS %d", len(out.Payload), c.MSS())
+				}
+				for k, b := range out.Payload {
+					off := int(out.Seq.Add(seq.Size(k)).Sub(iss + 1))
+					if off < 0 || off >= wrote || b != ourStream(off) {
+						t.Fatalf("step %d: sent byte %#x at seq %d (stream offset %d of %d written), want %#x", steps, b, out.Seq.Add(seq.Size(k)), off, wrote, ourStream(max(off, 0)))
+					}
 				}
 			}
 			if chk.bad != "" {

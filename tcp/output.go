@@ -32,7 +32,15 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		c.emitSyn(now, s)
 		return true
 	}
-	if c.state == SynSent {
+	if c.state == SynSent || (c.sndUna == c.iss && c.sndBuf.len() > 0) {
+		// No data until our SYN is ACKed. A close() in SYN_RCVD sends its
+		// FIN at once only when nothing was written; otherwise the FIN
+		// waits for ESTABLISHED behind the data (RFC 9293 §3.10.4).
+		if c.ackNow && c.state != SynSent {
+			c.fillAck(now, s, wire.ACK)
+			s.Seq = c.sndMax
+			return true
+		}
 		return false
 	}
 	if c.probeNow {
