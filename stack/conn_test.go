@@ -116,6 +116,14 @@ func TestConnectionsRows(t *testing.T) {
 			t.Errorf("timer left %v 50 ms later, want %v", r.TimerLeft, left-50*time.Millisecond)
 		}
 	}
+	// The first expiry is a tail loss probe (Linux's default), which ss
+	// does not count; the RTO that follows is the first retransmission.
+	f.run(left)
+	for _, r := range a.st.Connections(f.now) {
+		if r.Local == c.Local() && (r.Retransmit != 0 || r.Timer != "on" || r.TCP.Retransmits != 1) {
+			t.Errorf("row %+v after the loss probe, want the timer on, no RTO retransmission, one segment sent again", r)
+		}
+	}
 	f.run(left)
 	for _, r := range a.st.Connections(f.now) {
 		if r.Local == c.Local() && (r.Retransmit != 1 || r.Timer != "on") {

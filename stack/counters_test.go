@@ -166,7 +166,10 @@ func TestCounters(t *testing.T) {
 				client.Write(f.now, []byte("lost"))
 				f.run(60 * time.Second)
 			},
-			a: counts{"ActiveOpens": 1, "RetransSegs": 3, "TCPAbortOnTimeout": 1, "EstabResets": 1, "TCPTimeouts": 4},
+			// A tail loss probe, then RTO retransmissions until what three
+			// backoffs from 200 ms take has passed (Linux tcp_model_timeout):
+			// four of them, and a fifth expiry that gives up.
+			a: counts{"ActiveOpens": 1, "RetransSegs": 5, "TCPAbortOnTimeout": 1, "EstabResets": 1, "TCPTimeouts": 5, "TCPLossProbes": 1},
 			b: counts{"PassiveOpens": 1}},
 		{name: "an in-window RST not at RCV.NXT: a challenge ACK (RFC 5961 §3.2)",
 			run: func(t *testing.T, f *fixture, a, b *node) {

@@ -17,4 +17,7 @@ type ConnInfo struct {
 	Timer      string         // "", "on", "keepalive", "timewait", "persist", "delack"
 	TimerLeft  time.Duration  // time until the timer fires
 	Retransmit int            // retransmissions of the current segment (ss's third timer field)
+	// TCP is the connection's transmission state (ss -ti: rtt, rto,
+	// cwnd, ssthresh, ...); zero for listeners and TIME_WAIT records.
+	TCP tcp.Info
 }

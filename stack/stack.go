@@ -150,6 +150,9 @@ type Counters struct {
 	TCPDSACKOldSent     uint64 // D-SACKs sent for duplicates below RCV.NXT (RFC 2883)
 	TCPDSACKOfoSent     uint64 // D-SACKs sent for duplicate out-of-order data
 	TCPDSACKRecv        uint64 // D-SACK blocks received
+	TCPLossProbes       uint64 // tail loss probes sent (RFC 8985)
+	// TCPLossProbeRecovery counts probes that repaired a loss.
+	TCPLossProbeRecovery uint64
 }
 
 // add adds a connection's counts.
@@ -167,6 +170,8 @@ func (c *Counters) add(k tcp.Counts) {
 	c.TCPDSACKOldSent += uint64(k.DSACKOldSent)
 	c.TCPDSACKOfoSent += uint64(k.DSACKOfoSent)
 	c.TCPDSACKRecv += uint64(k.DSACKRecv)
+	c.TCPLossProbes += uint64(k.LossProbes)
+	c.TCPLossProbeRecovery += uint64(k.LossProbeRecovery)
 }
 
 // NstatRow is one counter under the name nstat gives it.
@@ -210,6 +215,8 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPDSACKOldSent", c.TCPDSACKOldSent},
 		{"TcpExtTCPDSACKOfoSent", c.TCPDSACKOfoSent},
 		{"TcpExtTCPDSACKRecv", c.TCPDSACKRecv},
+		{"TcpExtTCPLossProbes", c.TCPLossProbes},
+		{"TcpExtTCPLossProbeRecovery", c.TCPLossProbeRecovery},
 	}
 }
 
@@ -375,7 +382,7 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 	}
 	for t, so := range s.conns {
 		c := so.conn
-		row := ConnInfo{State: c.State(), RecvQ: c.RecvQ(), SendQ: c.SendQ(), Local: t.Local, Peer: t.Remote, Retransmit: c.Retransmits()}
+		row := ConnInfo{State: c.State(), RecvQ: c.RecvQ(), SendQ: c.SendQ(), Local: t.Local, Peer: t.Remote, Retransmit: c.Retransmits(), TCP: c.Info()}
 		if name, at := c.TimerInfo(); name != "" && name != "delack" {
 			row.Timer, row.TimerLeft = name, max(at.Sub(now), 0)
 		}

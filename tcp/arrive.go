@@ -278,20 +278,20 @@ func (c *Conn) synInErr() {
 // oowAck answers an out-of-window bare segment with an ACK, at most once
 // per ChallengeAck interval (Linux tcp_invalid_ratelimit).
 func (c *Conn) oowAck(now clock.Instant) {
-	if c.oowSent && now.Sub(c.lastOOWAt) < c.cfg.ChallengeAck {
+	if c.oowSent && uint32(now.Millis())-c.lastOOWMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
 		return
 	}
-	c.oowSent, c.lastOOWAt = true, now
+	c.oowSent, c.lastOOWMs = true, uint32(now.Millis())
 	c.ackNow = true
 }
 
 // challengeAck sends an ACK for RCV.NXT, at most once per ChallengeAck
 // interval (RFC 5961 §7; Linux tcp_invalid_ratelimit).
 func (c *Conn) challengeAck(now clock.Instant) {
-	if c.chalSent && now.Sub(c.lastChalAt) < c.cfg.ChallengeAck {
+	if c.chalSent && uint32(now.Millis())-c.lastChalMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
 		return
 	}
-	c.chalSent, c.lastChalAt = true, now
+	c.chalSent, c.lastChalMs = true, uint32(now.Millis())
 	c.ackNow = true
 	c.counts.ChallengeACK++
 }
@@ -327,13 +327,20 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
 	c.probes = 0
 	prevUna := c.sndUna
-	c.takeSACK(s)
+	dsack := c.takeSACK(s)
 	if s.Ack.GreaterThan(c.sndUna) {
 		c.newAck(now, s)
 	} else if s.Ack == c.sndUna {
 		c.maybeDupAck(s)
 	}
+	c.tlpAck(now, s, prevUna, dsack)
+	if c.sackRec {
+		c.markLostRexmits()
+	}
 	c.checkRecovery(now)
+	if c.sndUna != prevUna {
+		c.schedulePTO(now, true) // Linux tcp_set_xmit_timer on new data ACKed
+	}
 	c.updateWindow(now, s)
 	return c.ackStateChanges(now, prevUna)
 }
@@ -476,8 +483,8 @@ func (c *Conn) pawsDrop(now clock.Instant, s *Segment) bool {
 // tcp_send_dupack does.
 func (c *Conn) dupAckFor(s *Segment) {
 	c.ackNow = true
-	end := s.Seq.Add(seq.Size(len(s.Payload)))
-	if len(s.Payload) > 0 && s.Seq.LessThan(c.rcvNxt) {
+	end := s.Seq.Add(s.Len()) // a FIN counts: Linux reports a duplicate FIN too
+	if s.Len() > 0 && s.Seq.LessThan(c.rcvNxt) {
 		c.setDSACK(s.Seq, seq.Min(end, c.rcvNxt), &c.counts.DSACKOldSent)
 	}
 }
@@ -532,7 +539,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 		}
 	}
 	c.rcvBuf.writeAt(c.rcvBuf.len()+off, s.Payload)
-	c.rcvMSSSeen = max(c.rcvMSSSeen, len(s.Payload))
+	c.rcvMSSSeen = max(c.rcvMSSSeen, int32(len(s.Payload)))
 	end := s.Seq.Add(seq.Size(len(s.Payload)))
 	if off > 0 {
 		c.dsackOfo(s.Seq, end)
@@ -564,7 +571,7 @@ func (c *Conn) dsackOfo(start, end seq.Value) {
 func (c *Conn) advanceRcv(end seq.Value) {
 	n := int(end.Sub(c.rcvNxt))
 	c.rcvBuf.commit(n)
-	c.rcvUnacked += n
+	c.rcvUnacked += int32(n)
 	c.rcvNxt = end
 }
 
@@ -619,7 +626,7 @@ func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
 	case c.quick > 0 && !c.pingpong:
 		c.quick--
 		c.ackNow = true
-	case c.rcvUnacked >= 2*c.rcvMSS():
+	case int(c.rcvUnacked) >= 2*c.rcvMSS():
 		c.ackNow = true
 	default:
 		if c.delackAt == clock.Never {
@@ -629,7 +636,7 @@ func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
 }
 
 func (c *Conn) rcvMSS() int {
-	return max(min(c.rcvMSSSeen, int(c.cfg.MSS)), 536)
+	return max(min(int(c.rcvMSSSeen), int(c.cfg.MSS)), 536)
 }
 
 // finArrive is RFC 9293 §3.10.7.4 eighth: the FIN bit.

@@ -153,23 +153,35 @@ func TestCloseScripts(t *testing.T) {
 +600  state FIN_WAIT_2`,
 		},
 		{
-			name: "lost FIN: retransmitted with backoff, then dropped silently after tcp_orphan_retries",
+			// Checked against Linux (conformance/lost-fin-1.pkt): a tail
+			// loss probe at the RTO, then RTO backoff; the limit is the
+			// time two backoffs from 200 ms take (1.4 s), counted from the
+			// first RTO retransmission and checked when the timer fires.
+			name: "lost FIN: a tail loss probe, retransmissions with backoff, then dropped silently once tcp_orphan_retries' worth of time has passed",
 			cfg:  func(c *Config) { c.OrphanRetries = 2 },
 			script: activeOpen + `
 +0    close
 +0    > F. 1:1(0) ack 1
 +0.21 > F. 1:1(0) ack 1
++0    count LossProbes 1
++0    count Timeouts 0
++0.21 > F. 1:1(0) ack 1
 +0.42 > F. 1:1(0) ack 1
-+0.84 state CLOSED`,
++0.84 > F. 1:1(0) ack 1
++1.679 state FIN_WAIT_1
++0.001 state CLOSED
++0    count Timeouts 4
++0    count RetransSegs 4`,
 		},
 		{
-			name: "CLOSE_WAIT: the peer retransmits its FIN, we ACK the duplicate",
+			name: "CLOSE_WAIT: the peer retransmits its FIN, we ACK the duplicate with a D-SACK of it when SACK is on (Linux tcp_send_dupack; conformance/lost-ack-2-passive.pkt)",
 			script: passiveOpen + `
 +0    < F. 1:1(0) ack 1 win 502
 +0    > . 1:1(0) ack 2
 +0.2  < F. 1:1(0) ack 1 win 502
 +0    > . 1:1(0) ack 2
-+0    state CLOSE_WAIT`,
++0    state CLOSE_WAIT
++0    count DSACKOldSent 1`,
 		},
 		{
 			name: "LAST_ACK retransmits its FIN on RTO",

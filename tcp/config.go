@@ -44,6 +44,11 @@ type Config struct {
 	// DSACK sends D-SACK blocks for duplicate segments (RFC 2883,
 	// tcp_dsack=1).
 	DSACK bool
+	// TLP sends a tail loss probe (RFC 8985 §7) on SACK connections
+	// when no ACK has come for about two round trips, so that a loss at
+	// the end of a flight is repaired by fast recovery, not the RTO
+	// (tcp_early_retrans=3, the Linux default).
+	TLP bool
 }
 
 // DefaultConfig returns the Linux defaults.
@@ -70,6 +75,7 @@ func DefaultConfig() Config {
 
 		CongestionControl: CUBIC,
 		DSACK:             true,
+		TLP:               true,
 	}
 }
 

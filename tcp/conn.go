@@ -72,41 +72,45 @@ type Conn struct {
 	tsRecentSec uint32 // when tsRecent was taken, in seconds (RFC 7323 §5.5)
 	tsOffset    uint32
 	mss         int // send MSS (payload bytes per segment)
-	peerMSS     int
-	rcvMSSSeen  int // largest payload received, to judge "full-sized"
 
 	// Retransmission (RFC 6298) and congestion control (RFC 5681, 6582,
 	// 6675, 9438).
 	srtt, rttvar time.Duration
 	rto          time.Duration
 	rtoAt        clock.Instant
+	ptoAt        clock.Instant // tail loss probe timer (RFC 8985 §7), or Never
 	rttStart     clock.Instant
 	loss         *lossState // SACK scoreboard and CUBIC state, from the first loss on
-	retries      int        // consecutive RTO expirations
-	totalRetrans int
 	rttSeq       seq.Value
 	cwnd         uint32
 	ssthresh     uint32
 	recover      seq.Value
+	tlpHigh      seq.Value // SND.NXT when the loss probe went (Linux tlp_high_seq)
+	lastSeg      seq.Value // start of the last segment of new data sent
 
 	// Delayed ACK (Linux: quick-ACK and pingpong modes).
-	delackAt    clock.Instant
-	lastRcvData clock.Instant
-	rcvUnacked  int   // bytes received since our last ACK
-	quick       int32 // quick ACKs left (Linux icsk_ack.quick)
-	dupAcks     int32 // duplicate ACKs in a row (RFC 5681 §2)
-	probes      int32 // unanswered zero-window probes (Linux icsk_probes_out)
-	probeShift  int32 // probes sent since the window shut: the backoff (Linux icsk_backoff)
+	delackAt     clock.Instant
+	lastRcvData  clock.Instant
+	rcvUnacked   int32 // bytes received since our last ACK
+	rcvMSSSeen   int32 // largest payload received, to judge "full-sized"
+	retries      int32 // consecutive RTO expirations
+	totalRetrans int32
+	quick        int32 // quick ACKs left (Linux icsk_ack.quick)
+	dupAcks      int32 // duplicate ACKs in a row (RFC 5681 §2)
+	probes       int32 // unanswered zero-window probes (Linux icsk_probes_out)
+	probeShift   int32 // probes sent since the window shut: the backoff (Linux icsk_backoff)
 
 	// Persist (zero-window probe) and close timers.
-	persistAt  clock.Instant
-	closeAt    clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
-	lastChalAt clock.Instant
-	lastOOWAt  clock.Instant
+	persistAt    clock.Instant
+	closeAt      clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
+	retransStart clock.Instant // the first RTO retransmission of this episode (Linux retrans_stamp)
 
 	// A RST waiting to be sent, built from a segment we refuse.
 	rstSeq seq.Value
 	rstAck seq.Value
+
+	lastChalMs uint32 // when the last challenge ACK went, in ms
+	lastOOWMs  uint32 // when the last out-of-window ACK went, in ms
 
 	counts Counts // MIB events not yet taken by the driver
 
@@ -131,6 +135,9 @@ type Conn struct {
 	sackRec     bool // the recovery is SACK-based (RFC 6675), not NewReno
 	rtoHold     bool // an RTO recovery runs until SND.UNA reaches recover
 	fastRexmit  bool // retransmit the segment at sndUna now
+	tlpNow      bool // send a loss probe now
+	tlpOn       bool // a loss probe is out: tlpHigh is set
+	tlpRexmit   bool // the probe retransmitted old data (rather than sending new)
 	dsackOn     bool // dsack holds a block to send
 	ackNow      bool
 	pingpong    bool
@@ -154,11 +161,11 @@ func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 		tsOffset:  tsOffset,
 		rto:       cfg.RTOInitial,
 		rtoAt:     clock.Never,
+		ptoAt:     clock.Never,
 		delackAt:  clock.Never,
 		persistAt: clock.Never,
 		closeAt:   clock.Never,
 		mss:       536,
-		peerMSS:   536,
 	}
 	c.sndBuf.max = cfg.SndBuf
 	c.rcvBuf.max = cfg.RcvBuf
@@ -190,9 +197,9 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.rcvNxt = syn.Seq.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow()))
 	o := &syn.Opts
-	c.peerMSS = 536 // RFC 9293 §3.7.1: default when no MSS option
+	peerMSS := 536 // RFC 9293 §3.7.1: default when no MSS option
 	if o.MSS != 0 {
-		c.peerMSS = int(o.MSS)
+		peerMSS = int(o.MSS)
 	}
 	if c.cfg.WScale >= 0 && o.HasWScale {
 		c.wsOK = true
@@ -205,7 +212,7 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	}
 	c.rcvBuf.max = c.cfg.RcvBuf + 1<<c.rcvWScale // see advertise
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
-	c.mss = min(c.peerMSS, int(c.cfg.MSS))
+	c.mss = min(peerMSS, int(c.cfg.MSS))
 	if c.tsOK {
 		c.mss -= 12
 	}
@@ -237,10 +244,10 @@ func (c *Conn) Orphaned() bool { return c.orphan }
 
 // Retransmits returns the number of consecutive RTO expirations of the
 // current segment (ss's retransmit count).
-func (c *Conn) Retransmits() int { return c.retries }
+func (c *Conn) Retransmits() int { return int(c.retries) }
 
 // TotalRetransmits returns every retransmitted segment so far.
-func (c *Conn) TotalRetransmits() int { return c.totalRetrans }
+func (c *Conn) TotalRetransmits() int { return int(c.totalRetrans) }
 
 // RcvNxt and SndNxt expose the next sequence numbers (for TIME_WAIT records).
 func (c *Conn) RcvNxt() seq.Value { return c.rcvNxt }
@@ -270,6 +277,7 @@ func (c *Conn) setState(to State, why string) {
 	c.state = to
 	if to == Closed {
 		c.rtoAt, c.delackAt, c.persistAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
+		c.ptoAt = clock.Never
 		c.ackNow = false
 		c.sndBuf = ring{max: c.sndBuf.max}
 		if c.orphan || c.rdShut {
@@ -284,7 +292,7 @@ func (c *Conn) setState(to State, why string) {
 
 // Deadline returns when HandleTimeout must next be called, or clock.Never.
 func (c *Conn) Deadline() clock.Instant {
-	d := clock.Min(c.rtoAt, c.delackAt)
+	d := clock.Min(clock.Min(c.rtoAt, c.ptoAt), c.delackAt)
 	d = clock.Min(d, c.persistAt)
 	return clock.Min(d, c.closeAt)
 }
@@ -297,8 +305,8 @@ func (c *Conn) TimerInfo() (string, clock.Instant) {
 		return "timewait", c.closeAt
 	case c.closeAt != clock.Never:
 		return "timewait", c.closeAt // Linux shows an orphaned FIN_WAIT_2 in its timewait table
-	case c.rtoAt != clock.Never:
-		return "on", c.rtoAt
+	case c.rtoAt != clock.Never || c.ptoAt != clock.Never:
+		return "on", clock.Min(c.rtoAt, c.ptoAt) // Linux shows a loss probe as "on" too
 	case c.persistAt != clock.Never:
 		return "persist", c.persistAt
 	case c.delackAt != clock.Never:

@@ -130,7 +130,10 @@ func FuzzConn(f *testing.F) {
 					c.Abort(now)
 				}
 			}
-			for range 200 {
+			for k := 0; ; k++ {
+				if k == 200 {
+					t.Fatalf("step %d: Poll still has segments after 200 (a send loop)", steps)
+				}
 				var out Segment
 				if !c.Poll(now, &out, buf) {
 					break

@@ -46,6 +46,10 @@ type Counts struct {
 	// Timeouts counts retransmission-timer expirations, the last one that
 	// gives up included (LINUX_MIB_TCPTIMEOUTS).
 	Timeouts uint32
+	// LossProbes counts tail loss probes sent; LossProbeRecovery those
+	// that repaired a loss (LINUX_MIB_TCPLOSSPROBES,
+	// TCPLOSSPROBERECOVERY).
+	LossProbes, LossProbeRecovery uint32
 }
 
 // TakeCounts returns the events counted since the last call and zeroes

@@ -60,12 +60,12 @@ func TestCounts(t *testing.T) {
 +0.21 > P. 1:101(100) ack 1
 +0    count RetransSegs 1`},
 		{name: "tcp_retries2 running out is an abort on timeout, not a failed attempt (Linux tcp_write_err)",
-			cfg: func(c *Config) { c.Retries2 = 3 },
+			cfg: func(c *Config) { c.Retries2 = 3; c.TLP = false },
 			script: activeOpen + `
 +0    write 100 = 100
 +0    > P. 1:101(100) ack 1
-` + backoffScript("P. 1:101(100) ack 1", 210*time.Millisecond, 3, 120*time.Second) + `
-+0    count RetransSegs 3
+` + backoffScript("P. 1:101(100) ack 1", 210*time.Millisecond, 4, 120*time.Second) + `
++0    count RetransSegs 4
 +0    count AbortOnTimeout 1
 +0    count AttemptFails 0`},
 		{name: "tcp_syn_retries running out is an abort on timeout and a failed attempt",

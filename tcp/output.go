@@ -59,14 +59,26 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		ok := c.emitData(now, s, buf, true)
 		if ok && c.loss != nil {
 			c.loss.highRxt = seq.Max(c.loss.highRxt, c.sndNxt)
+			c.noteRexmit(s.Seq, c.sndNxt)
 		}
 		c.sndNxt = seq.Max(saved, c.sndNxt)
 		if ok {
 			return true
 		}
 	}
+	if c.tlpNow {
+		c.tlpNow = false
+		if c.emitProbe(now, s, buf) {
+			c.ptoAt = clock.Never // one probe per tail (Linux push_one == 2)
+			return true
+		}
+	}
 	if c.sackRec && c.inRecovery && int(c.cwnd)-c.inFlight() >= c.mss {
-		// RFC 6675 §5 (C): NextSeg rule 1, the first lost hole above HighRxt.
+		// A retransmission found lost goes again first; then RFC 6675
+		// §5 (C), NextSeg rule 1: the first lost hole above HighRxt.
+		if from, n, ok := c.lostRexmit(); ok && c.emitAt(now, s, buf, from, n) {
+			return true
+		}
 		if from, n, ok := c.nextLostHole(); ok && c.emitAt(now, s, buf, from, n) {
 			return true
 		}
@@ -247,6 +259,7 @@ func (c *Conn) emitAt(now clock.Instant, s *Segment, buf []byte, sq seq.Value, l
 	c.sndNxt = seq.Max(nxt, c.sndNxt)
 	if c.loss != nil {
 		c.loss.highRxt = seq.Max(c.loss.highRxt, sq.Add(s.Len()))
+		c.noteRexmit(sq, sq.Add(s.Len()))
 	}
 	return true
 }
@@ -274,11 +287,16 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 		c.rttTiming, c.rttSeq, c.rttStart = true, sq, now
 	}
 	c.sndNxt = end
-	if end.GreaterThan(c.sndMax) {
+	newData := end.GreaterThan(c.sndMax)
+	if newData {
 		c.sndMax = end
+		c.lastSeg = sq
 	}
 	if c.rtoAt == clock.Never {
 		c.rtoAt = now.Add(c.rto)
+	}
+	if newData {
+		c.schedulePTO(now, false)
 	}
 }
 

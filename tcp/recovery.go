@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
@@ -11,6 +13,7 @@ import (
 // (RFC 9438). A connection that never loses a segment never allocates it.
 type lossState struct {
 	sacked  []span    // SACKed ranges above SND.UNA, sorted and disjoint
+	rexmits []rexmit  // retransmissions of this recovery not yet delivered
 	highRxt seq.Value // RFC 6675 HighRxt: end of the highest retransmission in this recovery
 
 	// CUBIC (RFC 9438 §4), in bytes and seconds.
@@ -21,6 +24,20 @@ type lossState struct {
 	acc        float64       // fractional window growth not yet applied
 	epochStart clock.Instant // start of the congestion-avoidance epoch, or Never
 }
+
+// rexmit is one retransmission in SACK recovery: [start, end) went again
+// when SND.MAX was mark. Once the peer SACKs data above mark, data sent
+// after the retransmission has arrived and the retransmission has not: it
+// was lost too (Linux's lost-retransmit detection, and what RACK, RFC 8985,
+// concludes from send times).
+type rexmit struct {
+	start, end, mark seq.Value
+	lost             bool
+}
+
+// maxRexmits bounds the retransmissions tracked in one recovery; beyond
+// it, a lost retransmission is left to the retransmission timer.
+const maxRexmits = 64
 
 // maxSACKSpans bounds the scoreboard. A peer cannot make it grow past this
 // whatever SACK blocks it sends; blocks that would open a new range beyond
@@ -42,10 +59,10 @@ func (c *Conn) lossState() *lossState {
 // (RFC 2018 §3, RFC 6675 §5). A first block that reports a duplicate
 // (RFC 2883 §4: below SEG.ACK, or inside the second block) is a D-SACK and
 // is only counted; the rest are clipped to (SEG.ACK, SND.MAX].
-func (c *Conn) takeSACK(s *Segment) {
+func (c *Conn) takeSACK(s *Segment) (dsack bool) {
 	o := &s.Opts
 	if !c.sackOK || o.NumSACK == 0 {
-		return
+		return false
 	}
 	base := seq.Max(s.Ack, c.sndUna)
 	for i := 0; i < int(o.NumSACK) && i < wire.MaxSACKBlocks; i++ {
@@ -55,6 +72,7 @@ func (c *Conn) takeSACK(s *Segment) {
 		}
 		if i == 0 && c.isDSACK(s, l, r) {
 			c.counts.DSACKRecv++
+			dsack = true
 			continue
 		}
 		l, r = seq.Max(l, base), seq.Min(r, c.sndMax)
@@ -64,6 +82,7 @@ func (c *Conn) takeSACK(s *Segment) {
 		ls := c.lossState()
 		ls.sacked = insertSpan(ls.sacked, l, r, maxSACKSpans)
 	}
+	return dsack
 }
 
 // isDSACK reports whether the first SACK block [l, r) of s reports a
@@ -155,20 +174,119 @@ func (c *Conn) hasSACK() bool { return c.loss != nil && len(c.loss.sacked) > 0 }
 
 // lostEnd is RFC 6675's IsLost as a boundary: every byte below it that is
 // not SACKed is deemed lost, because more than (DupThresh-1)*SMSS bytes,
-// or DupThresh separate ranges, above it were SACKed.
+// or DupThresh separate ranges, above it were SACKed. With fewer than four
+// segments outstanding and nothing new to send, the threshold drops to one
+// less than the segments outstanding (early retransmit, RFC 5827), so that
+// a loss near the end of the data is not left to the timer.
 func (c *Conn) lostEnd() seq.Value {
 	if !c.hasSACK() {
 		return c.sndUna
+	}
+	thresh := dupThresh
+	if !c.unsentData() {
+		if segs := (int(c.sndMax.Sub(c.sndUna)) + c.mss - 1) / c.mss; segs < dupThresh+1 {
+			thresh = max(segs-1, 1)
+		}
 	}
 	sp := c.loss.sacked
 	bytes := 0
 	for i := len(sp) - 1; i >= 0; i-- {
 		bytes += int(sp[i].end.Sub(sp[i].start))
-		if bytes > (dupThresh-1)*c.mss || len(sp)-i >= dupThresh {
+		if bytes > (thresh-1)*c.mss || len(sp)-i >= thresh {
 			return seq.Max(sp[i].start, c.sndUna)
 		}
 	}
 	return c.sndUna
+}
+
+// unsentData reports whether written bytes (or a FIN) wait to be sent for
+// the first time.
+func (c *Conn) unsentData() bool {
+	if int(c.sndMax.Sub(c.dataBase())) < c.sndBuf.len() {
+		return true
+	}
+	return c.finQ && !c.sndMax.GreaterThan(c.finSeq)
+}
+
+// noteRexmit records a retransmission of [start, end) in SACK recovery.
+func (c *Conn) noteRexmit(start, end seq.Value) {
+	ls := c.loss
+	if ls == nil || !c.sackRec {
+		return
+	}
+	found := false
+	for i := range ls.rexmits {
+		if r := &ls.rexmits[i]; r.start.LessThan(end) && start.LessThan(r.end) {
+			// Sent again (in part or whole): it is in flight once more.
+			r.start, r.end = seq.Min(r.start, start), seq.Max(r.end, end)
+			r.mark, r.lost = c.sndMax, false
+			found = true
+		}
+	}
+	if found {
+		return
+	}
+	if len(ls.rexmits) == maxRexmits {
+		copy(ls.rexmits, ls.rexmits[1:])
+		ls.rexmits = ls.rexmits[:maxRexmits-1]
+	}
+	ls.rexmits = append(ls.rexmits, rexmit{start: start, end: end, mark: c.sndMax})
+}
+
+// markLostRexmits forgets delivered retransmissions and marks lost those
+// that data sent after them overtook.
+func (c *Conn) markLostRexmits() {
+	ls := c.loss
+	if ls == nil || len(ls.rexmits) == 0 {
+		return
+	}
+	top := c.sndUna
+	if n := len(ls.sacked); n > 0 {
+		top = ls.sacked[n-1].end
+	}
+	k := 0
+	for _, r := range ls.rexmits {
+		if r.end.LessEq(c.sndUna) || c.unsacked(seq.Max(r.start, c.sndUna), r.end) == 0 {
+			continue // delivered
+		}
+		if top.GreaterThan(r.mark) {
+			r.lost = true
+		}
+		ls.rexmits[k] = r
+		k++
+	}
+	ls.rexmits = ls.rexmits[:k]
+}
+
+// lostRexmit returns the first retransmission deemed lost: its first byte
+// not SACKed and how many follow before the next SACKed range.
+func (c *Conn) lostRexmit() (seq.Value, int, bool) {
+	for _, r := range c.loss.rexmits {
+		if !r.lost {
+			continue
+		}
+		from, hole := c.sackHole(seq.Max(r.start, c.sndUna))
+		n := int(r.end.Sub(from))
+		if hole >= 0 {
+			n = min(n, hole)
+		}
+		if n > 0 {
+			return from, n, true
+		}
+	}
+	return 0, 0, false
+}
+
+// lostRexmitBytes counts the bytes of retransmissions deemed lost, which
+// the pipe no longer counts as in flight.
+func (c *Conn) lostRexmitBytes() int {
+	n := 0
+	for _, r := range c.loss.rexmits {
+		if r.lost {
+			n += c.unsacked(seq.Max(r.start, c.sndUna), r.end)
+		}
+	}
+	return n
 }
 
 // inFlight is the data the network is taken to hold: SND.NXT - SND.UNA
@@ -184,7 +302,7 @@ func (c *Conn) inFlight() int {
 	}
 	lost := c.lostEnd()
 	high := seq.Max(c.loss.highRxt, c.sndUna)
-	return c.unsacked(lost, c.sndMax) + c.unsacked(c.sndUna, high)
+	return max(c.unsacked(lost, c.sndMax)+c.unsacked(c.sndUna, high)-c.lostRexmitBytes(), 0)
 }
 
 // nextLostHole is RFC 6675's NextSeg rule 1: the first range not SACKed,
@@ -236,10 +354,13 @@ func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	c.inRecovery = true
 	c.sackRec = sack
 	c.recover = c.sndMax
+	c.ptoAt = clock.Never
 	c.fastRexmit = true // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
 	if sack {
 		c.cwnd = c.ssthresh
-		c.lossState().highRxt = c.sndUna
+		ls := c.lossState()
+		ls.highRxt = c.sndUna
+		ls.rexmits = ls.rexmits[:0]
 		c.counts.SACKRecovery++
 	} else {
 		c.cwnd = c.ssthresh + uint32(dupThresh*c.mss)
@@ -296,6 +417,96 @@ func (c *Conn) Info() Info {
 		SndWnd:      int(c.sndWnd),
 		Sacked:      c.sackedIn(c.sndUna, c.sndMax),
 		InRecovery:  c.inRecovery,
-		Retransmits: c.totalRetrans,
+		Retransmits: int(c.totalRetrans),
+	}
+}
+
+// schedulePTO arms the tail loss probe (RFC 8985 §7.2, as Linux's
+// tcp_schedule_loss_probe): on SACK connections with data outstanding and
+// no recovery under way, two smoothed RTTs after the last transmission or
+// new ACK, plus the minimum RTO when a single segment is out (the peer may
+// be delaying its ACK) or 2 ms otherwise, and never after the RTO would
+// fire. advancingRTO says the RTO was just restarted from now.
+func (c *Conn) schedulePTO(now clock.Instant, advancingRTO bool) {
+	c.ptoAt = clock.Never
+	if !c.cfg.TLP || !c.sackOK || c.sndUna == c.sndMax || c.inRecovery || c.rtoHold || c.sndUna == c.iss {
+		return
+	}
+	pto := c.cfg.RTOInitial
+	if c.srtt > 0 {
+		pto = 2 * c.srtt
+		if c.lastSeg.LessEq(c.sndUna) {
+			pto += c.cfg.RTOMin // one segment out
+		} else {
+			pto += 2 * time.Millisecond
+		}
+	}
+	left := c.rto
+	if !advancingRTO && c.rtoAt != clock.Never {
+		left = c.rtoAt.Sub(now)
+	}
+	if left > 0 {
+		pto = min(pto, left)
+	}
+	c.ptoAt = now.Add(pto)
+}
+
+// probeTimer is RFC 8985 §7.3 (Linux tcp_send_loss_probe): send one new
+// segment if the peer's window allows, else retransmit the last segment
+// sent; then the RTO runs again from now. One probe at a time.
+func (c *Conn) probeTimer(now clock.Instant) {
+	c.ptoAt = clock.Never
+	if c.tlpOn || c.sndUna == c.sndMax {
+		return
+	}
+	c.tlpNow = true
+	c.tlpOn = true
+	c.rtoAt = now.Add(c.rto)
+}
+
+// emitProbe sends the loss probe: new data ignoring cwnd (never the
+// peer's window), or the last segment again.
+func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
+	if c.unsentData() {
+		cwnd := c.cwnd
+		c.cwnd = 1 << 30 // a probe goes whatever the congestion window
+		ok := c.emitData(now, s, buf, false)
+		c.cwnd = cwnd
+		if ok {
+			c.tlpRexmit = false
+			c.tlpHigh = c.sndNxt
+			c.counts.LossProbes++
+			return true
+		}
+	}
+	from := seq.Max(c.lastSeg, c.sndUna)
+	if !c.emitAt(now, s, buf, from, int(c.sndMax.Sub(from))) {
+		c.tlpOn = false
+		return false
+	}
+	c.tlpRexmit = true
+	c.tlpHigh = c.sndMax
+	c.counts.LossProbes++
+	return true
+}
+
+// tlpAck is RFC 8985 §7.4 (Linux tcp_process_tlp_ack): once the probe's
+// sequence is ACKed, a D-SACK of it means nothing was lost; an ACK beyond
+// it without one means the probe repaired a loss, and the window is
+// reduced as for any loss.
+func (c *Conn) tlpAck(now clock.Instant, s *Segment, prevUna seq.Value, dsack bool) {
+	if !c.tlpOn || s.Ack.LessThan(c.tlpHigh) {
+		return
+	}
+	switch {
+	case !c.tlpRexmit, dsack:
+		c.tlpOn = false
+	case s.Ack.GreaterThan(c.tlpHigh):
+		c.tlpOn = false
+		c.reduceWindow(now, uint32(c.tlpHigh.Sub(prevUna)))
+		c.cwnd = c.ssthresh
+		c.counts.LossProbeRecovery++
+	case s.Ack == prevUna && s.Opts.NumSACK == 0:
+		c.tlpOn = false // a plain duplicate ACK
 	}
 }

@@ -43,23 +43,43 @@ func backoffScript(seg string, first time.Duration, retries int, rtoMax time.Dur
 	return b.String()
 }
 
+// noTLP turns the tail loss probe off (Linux tcp_early_retrans=0), for
+// tests of the RTO alone.
+func noTLP(c *Config) { c.TLP = false }
+
 func TestRetransmission(t *testing.T) {
 	runScriptTests(t, []scriptTest{
-		{name: "RTO doubles on every expiry up to 120 s, and tcp_retries2 (15) retransmissions later the connection is dropped with ETIMEDOUT, no RST (RFC 6298 §5.5, Linux tcp_write_timeout)",
+		{name: "RTO doubles on every expiry up to 120 s, and tcp_retries2 (15) retransmissions later the connection is dropped with ETIMEDOUT, no RST (RFC 6298 §5.5, Linux tcp_write_timeout); no tail loss probe (tcp_early_retrans=0)",
+			cfg: noTLP,
 			script: activeOpen + `
 +0    write 100 = 100
 +0    > P. 1:101(100) ack 1
 ` + backoffScript("P. 1:101(100) ack 1", 210*time.Millisecond, 15, 120*time.Second) + `
 +0    retrans 15
 +0    write 10 = EPIPE`},
-		{name: "Retries2 is honoured: 3 retransmissions, then ETIMEDOUT",
+		{name: "Retries2 is a time, as in Linux: with tcp_retries2=3, what three backoffs from 200 ms take (3 s), counted from the first retransmission; with an RTO of 210 ms the timer finds it passed only at its fifth expiry: 4 retransmissions, then ETIMEDOUT (tcp_model_timeout)",
+			cfg: func(c *Config) { c.Retries2 = 3; c.TLP = false },
+			script: activeOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
+` + backoffScript("P. 1:101(100) ack 1", 210*time.Millisecond, 4, 120*time.Second)},
+		{name: "with the tail loss probe (the Linux default) the first copy goes at the RTO as a probe, the RTO runs again from it, then backs off (RFC 8985 §7, Linux tcp_send_loss_probe)",
 			cfg: func(c *Config) { c.Retries2 = 3 },
 			script: activeOpen + `
 +0    write 100 = 100
 +0    > P. 1:101(100) ack 1
-` + backoffScript("P. 1:101(100) ack 1", 210*time.Millisecond, 3, 120*time.Second)},
-		{name: "an ACK of new data resets the retry count: a later loss gets the full tcp_retries2 again",
-			cfg: func(c *Config) { c.Retries2 = 2 },
++0.21 > P. 1:101(100) ack 1
++0    count LossProbes 1
++0.21 > P. 1:101(100) ack 1
++0.42 > P. 1:101(100) ack 1
++0.84 > P. 1:101(100) ack 1
++1.68 > P. 1:101(100) ack 1
++3.359 state ESTABLISHED
++0.001 state CLOSED
++0    count RetransSegs 5
++0    count LossProbes 1`},
+		{name: "an ACK of new data restarts the retry clock: a later loss gets tcp_retries2's time again, from its own first retransmission",
+			cfg: func(c *Config) { c.Retries2 = 2; c.TLP = false },
 			script: activeOpen + `
 +0    write 100 = 100
 +0    > P. 1:101(100) ack 1
@@ -69,8 +89,7 @@ func TestRetransmission(t *testing.T) {
 +0    write 100 = 100
 +0    > P. 101:201(100) ack 1
 +0.84 > P. 101:201(100) ack 1
-+1.68 > P. 101:201(100) ack 1
-+3.359 state ESTABLISHED
++1.679 state ESTABLISHED
 +0.001 state CLOSED`},
 		{name: "RTO retransmits one segment (cwnd 1 MSS), then slow start lets two go per ACK (RFC 5681 §3.1, RFC 6298 §5.4)",
 			script: noTSOpen + `

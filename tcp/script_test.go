@@ -243,7 +243,7 @@ func countFields(k *Counts) map[string]*uint32 {
 		"ChallengeACK": &k.ChallengeACK, "AbortOnData": &k.AbortOnData, "AbortOnTimeout": &k.AbortOnTimeout,
 		"PAWSEstab": &k.PAWSEstab, "SACKRecovery": &k.SACKRecovery, "RenoRecovery": &k.RenoRecovery,
 		"DSACKRecv": &k.DSACKRecv, "DSACKOldSent": &k.DSACKOldSent, "DSACKOfoSent": &k.DSACKOfoSent,
-		"Timeouts": &k.Timeouts,
+		"Timeouts": &k.Timeouts, "LossProbes": &k.LossProbes, "LossProbeRecovery": &k.LossProbeRecovery,
 	}
 }
 

@@ -90,6 +90,9 @@ func (c *Conn) HandleTimeout(now clock.Instant) {
 		c.closeTimer(now)
 		return
 	}
+	if c.ptoAt <= now && c.ptoAt <= c.rtoAt {
+		c.probeTimer(now)
+	}
 	if c.rtoAt <= now {
 		c.rtoTimer(now)
 	}
@@ -128,17 +131,45 @@ func (c *Conn) retryLimit() int {
 	return c.cfg.Retries2
 }
 
+// retriesExhausted is Linux's tcp_write_timeout. An opening connection
+// counts its SYN or SYN-ACK retransmissions. Afterwards the limit is time:
+// what the given number of retransmissions would take, backing off from
+// the minimum RTO (tcp_model_timeout), measured from the first retransmission
+// the timer made (a tail loss probe does not start it) and checked when
+// the timer fires (retransmits_timed_out).
+func (c *Conn) retriesExhausted(now clock.Instant) bool {
+	limit := c.retryLimit()
+	if c.state == SynSent || c.state == SynRcvd {
+		return int(c.retries) >= limit
+	}
+	return c.retries > 0 && now.Sub(c.retransStart) >= modelTimeout(limit, c.cfg.RTOMin, c.cfg.RTOMax)
+}
+
+// modelTimeout is how long boundary retransmissions take when the RTO
+// starts at base and doubles up to max (Linux tcp_model_timeout).
+func modelTimeout(boundary int, base, maxRTO time.Duration) time.Duration {
+	thresh := 0
+	for base<<(thresh+1) <= maxRTO {
+		thresh++ // ilog2(max/base)
+	}
+	if boundary <= thresh {
+		return time.Duration((2<<boundary)-1) * base
+	}
+	return time.Duration((2<<thresh)-1)*base + time.Duration(boundary-thresh)*maxRTO
+}
+
 // rtoTimer is RFC 6298 §5.4–5.7: retransmit from SND.UNA, back off the
 // timer, collapse the congestion window; give up after the retry limit.
 func (c *Conn) rtoTimer(now clock.Instant) {
 	c.rtoAt = clock.Never
+	c.ptoAt, c.tlpOn, c.tlpNow = clock.Never, false, false
 	if c.sndUna == c.sndMax {
 		return
 	}
 	// Linux counts every expiry, the one that gives up included
 	// (tcp_retransmit_timer, and tcp_syn_ack_timeout for a request).
 	c.counts.Timeouts++
-	if c.retries >= c.retryLimit() {
+	if c.retriesExhausted(now) {
 		c.err = syscall.ETIMEDOUT
 		c.countTimeout()
 		why := "retransmission limit reached (Linux tcp_retries2): connection dropped"
@@ -152,6 +183,9 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		}
 		c.setState(Closed, why)
 		return
+	}
+	if c.retries == 0 {
+		c.retransStart = now
 	}
 	c.retries++
 	if c.retries == 1 || !c.rtoHold {
