@@ -36,13 +36,13 @@ type Opener func(s *Script) (Backend, error)
 // backend's own.
 type Call struct {
 	ID    int
-	Name  string  // "socket", "read", ...
-	FD    int     // the descriptor argument, -1 if the script's is unknown
-	Int   int64   // listen's backlog, read/write length, shutdown's how, fcntl's command, poll's timeout (ms)
-	Arg   int64   // fcntl's argument
-	Level int64   // setsockopt/getsockopt level
-	Opt   int64   // setsockopt/getsockopt option name
-	Value Expr    // setsockopt's value
+	Name  string   // "socket", "read", ...
+	FD    int      // the descriptor argument, -1 if the script's is unknown
+	Int   int64    // listen's backlog, read/write length, shutdown's how, fcntl's command, poll's timeout (ms)
+	Arg   int64    // fcntl's argument
+	Level int64    // setsockopt/getsockopt level
+	Opt   int64    // setsockopt/getsockopt option name
+	Value Expr     // setsockopt's value
 	Poll  []PollFD // poll's descriptors
 }
 

@@ -40,12 +40,12 @@ type Script struct {
 
 // Options are the script's header settings ("--tolerance_usecs=10000").
 type Options struct {
-	Tolerance  time.Duration  // --tolerance_usecs: how far an event may be from its time
-	LocalIP    netip.Addr     // --local_ip: the host under test (192.168.0.1)
-	RemoteIP   netip.Addr     // --remote_ip: the peer the script plays (192.0.2.1)
-	LocalPort  uint16         // --bind_port: the port bind() uses (8080)
-	RemotePort uint16         // --connect_port: the port connect() dials (8080)
-	PeerPort   uint16         // --remote_port: the script's port towards a listener (48000)
+	Tolerance  time.Duration   // --tolerance_usecs: how far an event may be from its time
+	LocalIP    netip.Addr      // --local_ip: the host under test (192.168.0.1)
+	RemoteIP   netip.Addr      // --remote_ip: the peer the script plays (192.0.2.1)
+	LocalPort  uint16          // --bind_port: the port bind() uses (8080)
+	RemotePort uint16          // --connect_port: the port connect() dials (8080)
+	PeerPort   uint16          // --remote_port: the script's port towards a listener (48000)
 	Backends   map[string]bool // --backends=kernel,tcpwave: where the script runs (both when empty)
 }
 
