@@ -221,6 +221,12 @@ func (k *kernelBackend) call(c *Call) *Return {
 		return kret(n, err)
 	case "shutdown":
 		return kret(0, unix.Shutdown(fd, int(c.Int)))
+	case "dup":
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err == nil {
+			k.track(nfd, true)
+		}
+		return kret(nfd, err)
 	case "close":
 		k.track(fd, false)
 		return kret(0, unix.Close(fd))

@@ -53,7 +53,7 @@ func errnoName(e syscall.Errno) string {
 // syscalls are the calls a script may make, with their argument counts.
 var syscalls = map[string]int{
 	"socket": 3, "bind": 3, "listen": 2, "accept": 3, "connect": 3,
-	"read": 3, "write": 3, "send": 4, "recv": 4, "shutdown": 2, "close": 1,
+	"read": 3, "write": 3, "send": 4, "recv": 4, "shutdown": 2, "close": 1, "dup": 1,
 	"setsockopt": 5, "getsockopt": 5, "fcntl": -1, "poll": 3,
 }
 

@@ -501,7 +501,7 @@ func (r *runner) check(ev *Event, ret *Return) error {
 	bad := func(msg string) error {
 		return &failure{ev: ev, msg: msg, expected: want, actual: fmtReturn(ret)}
 	}
-	isFD := sc.Name == "socket" || sc.Name == "accept"
+	isFD := sc.Name == "socket" || sc.Name == "accept" || sc.Name == "dup"
 	switch {
 	case sc.Errno != "":
 		if ret.Ret != -1 || errnos[sc.Errno] != ret.Errno {

@@ -201,6 +201,11 @@ func (b *twBackend) begin(op *twOp) (*Return, bool) {
 		return b.try(op)
 	case "shutdown":
 		return errRet(so.Shutdown(b.now, int(c.Int)))
+	case "dup":
+		so.Ref()
+		nfd := b.newFD(so)
+		b.fds[int(nfd)].nonblock = f.nonblock
+		return ok(nfd), true
 	case "close":
 		delete(b.fds, c.FD)
 		on, d := so.Linger()
