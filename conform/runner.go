@@ -315,10 +315,11 @@ func (r *runner) outbound(ev *Event, t time.Duration) error {
 	return nil
 }
 
-// settlePending checks the blocking calls that must have returned before t.
+// settlePending checks the blocking calls that must have returned before t
+// (beyond the tolerance: relative times follow the packets' actual times).
 func (r *runner) settlePending(t time.Duration, ev *Event) error {
 	sort.SliceStable(r.pending, func(i, j int) bool { return r.pending[i].end < r.pending[j].end })
-	for len(r.pending) > 0 && r.pending[0].end < t {
+	for len(r.pending) > 0 && r.pending[0].end < t-r.tol {
 		pc := r.pending[0]
 		r.pending = r.pending[1:]
 		if err := r.finish(pc.ev, pc.id, pc.end); err != nil {
