@@ -187,7 +187,9 @@ func (r *runner) event(ev *Event) error {
 	if err := r.unexpected(t, ev); err != nil {
 		return err
 	}
-	r.prev = t
+	// When the runner is late (a loaded machine, a slow command), later
+	// relative times count from when the line actually ran.
+	r.prev = max(t, r.b.Now())
 	switch ev.Kind {
 	case EventShell:
 		if err := r.b.Shell(ev.Shell); err != nil {

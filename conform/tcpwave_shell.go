@@ -131,7 +131,7 @@ func (b *twBackend) ss(cmd string) error {
 	}
 	ssPart, rest, piped := strings.Cut(cmd, "|")
 	f := strings.Fields(ssPart)[1:]
-	header, states, sawT := true, map[tcp.State]bool{}, false
+	header, states, sawT, timers := true, map[tcp.State]bool{}, false, false
 	nStates := 0
 	for i := 0; i < len(f); i++ {
 		a := f[i]
@@ -151,7 +151,9 @@ func (b *twBackend) ss(cmd string) error {
 				switch c {
 				case 't':
 					sawT = true
-				case 'a', 'n', 'o':
+				case 'o':
+					timers = true
+				case 'a', 'n':
 				case 'H':
 					header = false
 				default:
@@ -188,7 +190,11 @@ func (b *twBackend) ss(cmd string) error {
 			if showState {
 				out.WriteString(row.State.SSName() + " ")
 			}
-			fmt.Fprintf(&out, "%d %d %s %s\n", row.RecvQ, row.SendQ, row.Local, peer)
+			fmt.Fprintf(&out, "%d %d %s %s", row.RecvQ, row.SendQ, row.Local, peer)
+			if timers && row.Timer != "" {
+				fmt.Fprintf(&out, " timer:(%s,%s,%d)", row.Timer, ssTimer(row.TimerLeft), row.Retransmit)
+			}
+			out.WriteString("\n")
 		}
 	}
 	failed := false
@@ -197,7 +203,7 @@ func (b *twBackend) ss(cmd string) error {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
 		c := exec.CommandContext(ctx, "sh", "-c", rest)
-		c.Stdin = &out
+		c.Stdin = bytes.NewReader(out.Bytes())
 		o, err := c.CombinedOutput()
 		failed, detail = err != nil, strings.TrimSpace(string(o))
 	}
@@ -205,4 +211,33 @@ func (b *twBackend) ss(cmd string) error {
 		return fmt.Errorf("shell command failed on tcpwave's connection table:\n%s\n%s", strings.TrimRight(out.String(), "\n"), detail)
 	}
 	return nil
+}
+
+// ssTimer formats a timer's remaining time as ss does (iproute2's
+// print_ms_timer): "206ms", "1.500ms" for 1.5 s, "59sec", "1min".
+func ssTimer(d time.Duration) string {
+	ms := int(d / time.Millisecond)
+	secs, minutes, msecs := ms/1000%60, ms/60000, ms%1000
+	var b strings.Builder
+	if minutes > 0 {
+		msecs = 0
+		fmt.Fprintf(&b, "%dmin", minutes)
+		if minutes > 9 {
+			secs = 0
+		}
+	}
+	if secs > 0 {
+		if secs > 9 {
+			msecs = 0
+		}
+		sep := "sec"
+		if msecs > 0 {
+			sep = "."
+		}
+		fmt.Fprintf(&b, "%d%s", secs, sep)
+	}
+	if msecs > 0 {
+		fmt.Fprintf(&b, "%03dms", msecs)
+	}
+	return b.String()
 }
