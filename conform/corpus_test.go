@@ -1,6 +1,8 @@
 package conform
 
 import (
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -11,6 +13,9 @@ import (
 const (
 	corpusDir = "../conformance"
 	knownFile = "../conformance/KNOWN-DIFFERENCES.md"
+	readme    = "../conformance/README.md"
+	// minCorpus is the least number of scripts the corpus must hold.
+	minCorpus = 60
 	// kernelParallel is how many scripts run on the kernel at once, each
 	// in its own namespace.
 	kernelParallel = 4
@@ -99,5 +104,23 @@ func TestCorpusKernel(t *testing.T) {
 	})
 	if len(failed) > 0 {
 		t.Logf("failed on the kernel: %s", strings.Join(failed, " "))
+	}
+}
+
+// TestCorpusShape checks the corpus's size and that its README maps every
+// script.
+func TestCorpusShape(t *testing.T) {
+	scripts := corpus(t)
+	if len(scripts) < minCorpus {
+		t.Errorf("the corpus has %d scripts, want at least %d", len(scripts), minCorpus)
+	}
+	b, err := os.ReadFile(readme)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range scripts {
+		if !strings.Contains(string(b), "`"+s.Name+"`") {
+			t.Errorf("%s does not mention %s", filepath.Base(readme), s.Name)
+		}
 	}
 }
