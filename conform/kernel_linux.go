@@ -91,12 +91,17 @@ func (k *kernelBackend) read() {
 	}
 }
 
+// Name is "kernel".
 func (k *kernelBackend) Name() string { return "kernel" }
 
+// Now is the wall time since the script started.
 func (k *kernelBackend) Now() time.Duration { return time.Since(k.start) }
 
+// Inject writes the packet into the TUN device: the kernel receives it.
 func (k *kernelBackend) Inject(pkt []byte) error { return k.dev.WritePacket(pkt) }
 
+// Wait returns the next packet the kernel sent or call that returned, or
+// nil when the wall clock reaches until.
 func (k *kernelBackend) Wait(until time.Duration) (*Happening, error) {
 	select {
 	case h := <-k.events:
@@ -117,6 +122,7 @@ func (k *kernelBackend) Wait(until time.Duration) (*Happening, error) {
 	}
 }
 
+// Shell runs the command with sh inside the namespace.
 func (k *kernelBackend) Shell(cmd string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()

@@ -20,6 +20,7 @@ type ParseError struct {
 	Msg  string
 }
 
+// Error writes "file:line: message".
 func (e *ParseError) Error() string {
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }

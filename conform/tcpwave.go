@@ -50,10 +50,13 @@ type twOp struct {
 	fd       *twFD         // close with linger: the socket being closed
 }
 
+// Name is "tcpwave".
 func (b *twBackend) Name() string { return "tcpwave" }
 
+// Now is the virtual time since the script started.
 func (b *twBackend) Now() time.Duration { return b.now.Sub(b.base) }
 
+// Close ends the run; the stack is garbage.
 func (b *twBackend) Close() error { return nil }
 
 // stack returns the stack, making it on first use.
@@ -71,6 +74,7 @@ func (b *twBackend) stack() (*stack.Stack, error) {
 	return st, nil
 }
 
+// Inject hands the packet to the stack at the current virtual time.
 func (b *twBackend) Inject(pkt []byte) error {
 	st, err := b.stack()
 	if err != nil {
@@ -111,6 +115,8 @@ func (b *twBackend) settle() {
 	}
 }
 
+// Wait advances virtual time, timer by timer, until the stack sends a
+// packet or a waiting call returns, or until comes.
 func (b *twBackend) Wait(until time.Duration) (*Happening, error) {
 	end := b.base.Add(until)
 	for range 1_000_000 {
@@ -138,6 +144,8 @@ func (b *twBackend) Wait(until time.Duration) (*Happening, error) {
 	return nil, errors.New("tcpwave: virtual time does not advance")
 }
 
+// Start runs the call at the current virtual time; a call that blocks
+// waits in the pending list and is retried whenever the stack moves.
 func (b *twBackend) Start(c *Call) error {
 	if _, err := b.stack(); err != nil {
 		return err
