@@ -66,6 +66,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			return soakCmd(ctx, args[1:], stdout, stderr)
 		case "nstat":
 			return nstatCmd(ctx, args[1:], stdout, stderr)
+		case "conform":
+			return conformCmd(ctx, args[1:], stdout, stderr)
 		}
 	}
 	if len(args) < 2 || args[0] != "scenario" {

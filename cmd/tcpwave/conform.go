@@ -1,0 +1,122 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/tcpwave/tcpwave/conform"
+)
+
+// conformCmd runs conformance scripts against the Linux kernel, tcpwave or
+// both, and prints a line per script and backend.
+func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tcpwave conform", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	backend := fs.String("backend", "both", "where to run the scripts: kernel, tcpwave or both")
+	asJSON := fs.Bool("json", false, "print one JSON object per script and backend")
+	trace := fs.Bool("trace", false, "print every packet and call as it happens")
+	knownPath := fs.String("known", "", "a KNOWN-DIFFERENCES.md file: the scripts it lists are expected to fail on tcpwave (XFAIL); one that passes there is a failure (XPASS)")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() == 0 {
+		fmt.Fprintln(stderr, "usage: tcpwave conform [--backend kernel|tcpwave|both] [--json] [--trace] [--known FILE] SCRIPT|DIR...")
+		return 2
+	}
+	type namedOpener struct {
+		name string
+		open conform.Opener
+	}
+	var backends []namedOpener
+	switch *backend {
+	case "kernel":
+		backends = []namedOpener{{"kernel", conform.Kernel}}
+	case "tcpwave":
+		backends = []namedOpener{{"tcpwave", conform.TCPWave}}
+	case "both":
+		backends = []namedOpener{{"kernel", conform.Kernel}, {"tcpwave", conform.TCPWave}}
+	default:
+		fmt.Fprintf(stderr, "tcpwave conform: --backend %q: want kernel, tcpwave or both\n", *backend)
+		return 2
+	}
+	known := map[string]bool{}
+	if *knownPath != "" {
+		var err error
+		if known, err = conform.LoadKnown(*knownPath); err != nil {
+			fmt.Fprintf(stderr, "tcpwave conform: %v\n", err)
+			return 2
+		}
+	}
+	files, err := conform.Files(fs.Args())
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwave conform: %v\n", err)
+		return 2
+	}
+	var tw io.Writer
+	if *trace {
+		tw = stdout
+	}
+	enc := json.NewEncoder(stdout)
+	failed, total := 0, 0
+	for _, path := range files {
+		if ctx.Err() != nil {
+			fmt.Fprintf(stderr, "tcpwave conform: %v\n", ctx.Err())
+			return 1
+		}
+		s, err := conform.ParseFile(path)
+		for _, b := range backends {
+			var res conform.Result
+			if err != nil {
+				res = conform.Result{Script: path, Backend: b.name, Error: err.Error()}
+			} else {
+				res = conform.Run(s, b.name, b.open, tw)
+			}
+			status := outcome(&res, b.name == "tcpwave" && known[res.Script])
+			total++
+			if status == "FAIL" || status == "XPASS" {
+				failed++
+			}
+			if *asJSON {
+				enc.Encode(struct {
+					conform.Result
+					Status string `json:"status"`
+				}{res, status})
+				continue
+			}
+			line := res.String()
+			switch status {
+			case "XFAIL":
+				line = "XFAIL (known difference) " + line[len("FAIL "):]
+			case "XPASS":
+				line = "XPASS (listed as a known difference, but passes: remove it from the list) " + line[len("PASS "):]
+			}
+			fmt.Fprintln(stdout, line)
+		}
+	}
+	if !*asJSON {
+		fmt.Fprintf(stdout, "%d of %d runs passed\n", total-failed, total)
+	}
+	if failed > 0 {
+		return 1
+	}
+	return 0
+}
+
+// outcome names a result: PASS, FAIL, SKIP, or for a known difference
+// XFAIL (it fails, as expected) or XPASS (it passes: the list is stale).
+func outcome(r *conform.Result, knownDiff bool) string {
+	switch {
+	case r.Skipped:
+		return "SKIP"
+	case knownDiff && r.Pass:
+		return "XPASS"
+	case knownDiff:
+		return "XFAIL"
+	case r.Pass:
+		return "PASS"
+	}
+	return "FAIL"
+}

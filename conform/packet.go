@@ -1,0 +1,334 @@
+package conform
+
+import (
+	"encoding/binary"
+	"fmt"
+	"net/netip"
+	"strconv"
+	"strings"
+
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// remoteISN is the script's initial sequence number: inbound sequence
+// numbers are relative to it.
+const remoteISN = 0x3b9aca00
+
+// peer is the connection the script plays: the numbers that turn relative
+// sequence numbers into absolute ones and back.
+type peer struct {
+	local, remote netip.Addr
+	// localPort and remotePort are the host's and the script's ports of
+	// the current connection: the listener's port and --remote_port until
+	// the host sends a SYN, then the SYN's ports.
+	localPort, remotePort uint16
+	localISN              uint32 // the host's ISN, from its latest SYN
+	lastTSval             uint32 // the host's latest TS val
+	haveTS                bool
+	ipID                  uint16
+}
+
+// encodedOptLen is the length of an option list as written, before padding.
+func encodedOptLen(opts []TCPOption) int {
+	n := 0
+	for _, o := range opts {
+		switch o.Kind {
+		case OptNOP, OptEOL:
+			n++
+		case OptMSS:
+			n += 4
+		case OptWScale:
+			n += 3
+		case OptSACKOK:
+			n += 2
+		case OptTS:
+			n += 10
+		case OptSACK:
+			n += 2 + 8*len(o.Blocks)
+		}
+	}
+	return n
+}
+
+// payloadByte is the byte the script sends at a relative sequence number.
+func payloadByte(rel uint32) byte { return byte('a' + rel%26) }
+
+// build makes the IPv4 packet an inbound packet line describes.
+func (pr *peer) build(pk *PacketSpec) ([]byte, error) {
+	var opt []byte
+	for _, o := range pk.Opts {
+		switch o.Kind {
+		case OptNOP:
+			opt = append(opt, 1)
+		case OptEOL:
+			opt = append(opt, 0)
+		case OptMSS:
+			opt = binary.BigEndian.AppendUint16(append(opt, 2, 4), uint16(o.Val))
+		case OptWScale:
+			opt = append(opt, 3, 3, byte(o.Val))
+		case OptSACKOK:
+			opt = append(opt, 4, 2)
+		case OptTS:
+			if o.ValAny || o.EcrAny {
+				return nil, fmt.Errorf("a packet the script sends needs TS values, not *")
+			}
+			ecr := o.Ecr
+			if ecr != 0 && pr.haveTS {
+				ecr = pr.lastTSval // the script cannot know the host's clock
+			}
+			opt = append(opt, 8, 10)
+			opt = binary.BigEndian.AppendUint32(opt, o.Val)
+			opt = binary.BigEndian.AppendUint32(opt, ecr)
+		case OptSACK:
+			opt = append(opt, 5, byte(2+8*len(o.Blocks)))
+			for _, b := range o.Blocks {
+				opt = binary.BigEndian.AppendUint32(opt, pr.localISN+b.Left)
+				opt = binary.BigEndian.AppendUint32(opt, pr.localISN+b.Right)
+			}
+		}
+	}
+	for len(opt)%4 != 0 {
+		opt = append(opt, 0)
+	}
+	hl := 20 + len(opt)
+	seg := make([]byte, hl+pk.Len)
+	binary.BigEndian.PutUint16(seg[0:], pr.remotePort)
+	binary.BigEndian.PutUint16(seg[2:], pr.localPort)
+	binary.BigEndian.PutUint32(seg[4:], remoteISN+pk.Seq)
+	if pk.HasAck {
+		binary.BigEndian.PutUint32(seg[8:], pr.localISN+pk.Ack)
+	}
+	seg[12] = byte(hl/4) << 4
+	seg[13] = byte(pk.Flags)
+	win := uint16(65535)
+	if pk.HasWin {
+		win = pk.Win
+	}
+	binary.BigEndian.PutUint16(seg[14:], win)
+	copy(seg[20:], opt)
+	for i := range pk.Len {
+		seg[hl+i] = payloadByte(pk.Seq + uint32(i))
+	}
+	binary.BigEndian.PutUint16(seg[16:], wire.TCPChecksum(pr.remote, pr.local, seg))
+	pkt := make([]byte, wire.IPv4HeaderLen+len(seg))
+	pr.ipID++
+	if _, err := wire.EncodeIPv4Header(pkt, pr.remote, pr.local, 6, 64, pr.ipID, len(seg)); err != nil {
+		return nil, fmt.Errorf("build IPv4 header: %w", err)
+	}
+	copy(pkt[wire.IPv4HeaderLen:], seg)
+	return pkt, nil
+}
+
+// observed is a packet the host sent, parsed.
+type observed struct {
+	p    wire.Packet
+	opts []TCPOption // the raw option list, nops included
+}
+
+// parseOut parses a packet the host sent. ok is false for packets that are
+// not TCP over IPv4 between the two addresses (the runner ignores those).
+func (pr *peer) parseOut(pkt []byte) (*observed, bool, error) {
+	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+		return nil, false, nil
+	}
+	o := &observed{}
+	if err := wire.ParsePacket(pkt, &o.p); err != nil {
+		if len(pkt) >= 20 && pkt[9] != 6 {
+			return nil, false, nil
+		}
+		return nil, false, fmt.Errorf("the host sent a malformed packet: %w", err)
+	}
+	if o.p.Src != pr.local || o.p.Dst != pr.remote {
+		return nil, false, nil
+	}
+	ihl := int(pkt[0]&0x0f) * 4
+	doff := int(pkt[ihl+12]>>4) * 4
+	o.opts = rawOptions(pkt[ihl+20 : ihl+doff])
+	return o, true, nil
+}
+
+// rawOptions lists the options as they appear on the wire.
+func rawOptions(b []byte) []TCPOption {
+	var out []TCPOption
+	for i := 0; i < len(b); {
+		switch b[i] {
+		case 0:
+			return append(out, TCPOption{Kind: OptEOL})
+		case 1:
+			out = append(out, TCPOption{Kind: OptNOP})
+			i++
+			continue
+		}
+		if i+1 >= len(b) || b[i+1] < 2 || i+int(b[i+1]) > len(b) {
+			return append(out, TCPOption{Kind: OptOther, Val: uint32(b[i])})
+		}
+		n := int(b[i+1])
+		body := b[i+2 : i+n]
+		o := TCPOption{Kind: OptOther, Val: uint32(b[i])}
+		switch {
+		case b[i] == 2 && n == 4:
+			o = TCPOption{Kind: OptMSS, Val: uint32(binary.BigEndian.Uint16(body))}
+		case b[i] == 3 && n == 3:
+			o = TCPOption{Kind: OptWScale, Val: uint32(body[0])}
+		case b[i] == 4 && n == 2:
+			o = TCPOption{Kind: OptSACKOK}
+		case b[i] == 8 && n == 10:
+			o = TCPOption{Kind: OptTS, Val: binary.BigEndian.Uint32(body), Ecr: binary.BigEndian.Uint32(body[4:])}
+		case b[i] == 5 && (n-2)%8 == 0:
+			o = TCPOption{Kind: OptSACK}
+			for k := 0; k+8 <= len(body); k += 8 {
+				o.Blocks = append(o.Blocks, SACKRange{binary.BigEndian.Uint32(body[k:]), binary.BigEndian.Uint32(body[k+4:])})
+			}
+		}
+		out = append(out, o)
+		i += n
+	}
+	return out
+}
+
+// learn takes what a SYN the host sent teaches: its ISN and the
+// connection's ports.
+func (pr *peer) learn(o *observed) {
+	if o.p.TCP.Flags.Has(wire.SYN) {
+		pr.localISN = o.p.TCP.Seq
+		pr.localPort, pr.remotePort = o.p.TCP.SrcPort, o.p.TCP.DstPort
+	}
+}
+
+// learnTS takes the host's latest timestamp, for the ecr of the script's
+// next packet.
+func (pr *peer) learnTS(o *observed) {
+	for _, x := range o.opts {
+		if x.Kind == OptTS {
+			pr.lastTSval, pr.haveTS = x.Val, true
+		}
+	}
+}
+
+// format writes a packet the host sent in the script's notation.
+func (pr *peer) format(o *observed) string {
+	t := &o.p.TCP
+	isn := pr.localISN
+	if t.Flags.Has(wire.SYN) {
+		isn = t.Seq
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s %d:%d(%d)", t.Flags, t.Seq-isn, t.Seq-isn+uint32(len(o.p.Payload)), len(o.p.Payload))
+	if t.Flags.Has(wire.ACK) {
+		fmt.Fprintf(&b, " ack %d", t.Ack-remoteISN)
+	}
+	fmt.Fprintf(&b, " win %d", t.Window)
+	if len(o.opts) > 0 {
+		b.WriteString(" <" + formatOpts(o.opts, remoteISN) + ">")
+	}
+	if !t.Flags.Has(wire.SYN) && (t.SrcPort != pr.localPort || t.DstPort != pr.remotePort) {
+		fmt.Fprintf(&b, " (ports %d>%d)", t.SrcPort, t.DstPort)
+	}
+	return b.String()
+}
+
+// formatOpts writes an option list in the notation, SACK blocks relative to
+// base.
+func formatOpts(opts []TCPOption, base uint32) string {
+	var items []string
+	for _, o := range opts {
+		switch o.Kind {
+		case OptNOP:
+			items = append(items, "nop")
+		case OptEOL:
+			items = append(items, "eol")
+		case OptMSS:
+			items = append(items, "mss "+strconv.Itoa(int(o.Val)))
+		case OptWScale:
+			items = append(items, "wscale "+strconv.Itoa(int(o.Val)))
+		case OptSACKOK:
+			items = append(items, "sackOK")
+		case OptTS:
+			items = append(items, fmt.Sprintf("TS val %d ecr %d", o.Val, o.Ecr))
+		case OptSACK:
+			s := "sack"
+			for _, b := range o.Blocks {
+				s += fmt.Sprintf(" %d:%d", b.Left-base, b.Right-base)
+			}
+			items = append(items, s)
+		default:
+			items = append(items, fmt.Sprintf("option %d", o.Val))
+		}
+	}
+	return strings.Join(items, ",")
+}
+
+// match checks a packet the host sent against an outbound line and says
+// what differs.
+func (pr *peer) match(pk *PacketSpec, o *observed) error {
+	t := &o.p.TCP
+	var diffs []string
+	if t.Flags != pk.Flags {
+		diffs = append(diffs, fmt.Sprintf("flags %s, want %s", t.Flags, pk.Flags))
+	}
+	isn := pr.localISN
+	if t.Flags.Has(wire.SYN) {
+		isn = t.Seq // a SYN starts the host's numbering
+	}
+	if got := t.Seq - isn; got != pk.Seq {
+		diffs = append(diffs, fmt.Sprintf("seq %d, want %d", got, pk.Seq))
+	}
+	if len(o.p.Payload) != pk.Len {
+		diffs = append(diffs, fmt.Sprintf("payload %d bytes, want %d", len(o.p.Payload), pk.Len))
+	}
+	if pk.HasAck && t.Flags.Has(wire.ACK) && t.Ack-remoteISN != pk.Ack {
+		diffs = append(diffs, fmt.Sprintf("ack %d, want %d", t.Ack-remoteISN, pk.Ack))
+	}
+	if pk.HasWin && t.Window != pk.Win {
+		diffs = append(diffs, fmt.Sprintf("win %d, want %d", t.Window, pk.Win))
+	}
+	if !pk.AnyOpts {
+		if d := matchOpts(pk.Opts, o.opts); d != "" {
+			diffs = append(diffs, d)
+		}
+	}
+	if t.SrcPort != pr.localPort && !t.Flags.Has(wire.SYN) || t.DstPort != pr.remotePort && !t.Flags.Has(wire.SYN) {
+		diffs = append(diffs, fmt.Sprintf("ports %d>%d, want %d>%d", t.SrcPort, t.DstPort, pr.localPort, pr.remotePort))
+	}
+	if len(diffs) > 0 {
+		return fmt.Errorf("%s", strings.Join(diffs, "; "))
+	}
+	return nil
+}
+
+// matchOpts compares option lists; TS val is never compared (the host's
+// clock), TS ecr is unless the script wrote "*".
+func matchOpts(want, got []TCPOption) string {
+	bad := func() string {
+		return fmt.Sprintf("options <%s>, want <%s>", formatOpts(got, remoteISN), formatOpts(want, 0))
+	}
+	if len(want) != len(got) {
+		return bad()
+	}
+	for i, w := range want {
+		g := got[i]
+		if w.Kind != g.Kind {
+			return bad()
+		}
+		switch w.Kind {
+		case OptMSS, OptWScale:
+			if w.Val != g.Val {
+				return bad()
+			}
+		case OptTS:
+			if !w.EcrAny && w.Ecr != g.Ecr {
+				return bad()
+			}
+		case OptSACK:
+			if len(w.Blocks) != len(g.Blocks) {
+				return bad()
+			}
+			for k, b := range w.Blocks {
+				if g.Blocks[k].Left-remoteISN != b.Left || g.Blocks[k].Right-remoteISN != b.Right {
+					return bad()
+				}
+			}
+		}
+	}
+	return ""
+}

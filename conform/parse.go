@@ -1,0 +1,540 @@
+package conform
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// ParseError is a script that does not parse: the file, the 1-based line
+// and what is wrong.
+type ParseError struct {
+	File string
+	Line int
+	Msg  string
+}
+
+// Error writes "file:line: message".
+func (e *ParseError) Error() string {
+	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
+}
+
+// maxScriptLen bounds the scripts the parser reads.
+const maxScriptLen = 1 << 20
+
+// ParseFile reads and parses a script file.
+func ParseFile(path string) (*Script, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("conform: read script: %w", err)
+	}
+	return Parse(filepath.Base(path), string(b))
+}
+
+// Parse parses a script's text; name is used in errors and reports.
+func Parse(name, text string) (*Script, error) {
+	if len(text) > maxScriptLen {
+		return nil, &ParseError{name, 1, fmt.Sprintf("script is %d bytes, more than the %d allowed", len(text), maxScriptLen)}
+	}
+	clean, err := stripComments(text)
+	if err != nil {
+		return nil, &ParseError{name, err.line, err.msg}
+	}
+	s := &Script{Name: name, Options: DefaultOptions()}
+	for i, raw := range strings.Split(clean, "\n") {
+		line := strings.TrimSpace(raw)
+		if line == "" {
+			continue
+		}
+		p := &lineParser{file: name, line: i + 1}
+		if strings.HasPrefix(line, "--") {
+			if len(s.Events) > 0 {
+				return nil, p.errf("option %q after the first event: options go in the header", line)
+			}
+			if err := p.option(&s.Options, line); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		ev, err := p.event(line)
+		if err != nil {
+			return nil, err
+		}
+		ev.Text = strings.Join(strings.Fields(line), " ")
+		s.Events = append(s.Events, ev)
+	}
+	return s, nil
+}
+
+type commentErr struct {
+	line int
+	msg  string
+}
+
+// stripComments blanks "//" and "/* */" comments outside back quotes and
+// double quotes, keeping the line structure.
+func stripComments(text string) (string, *commentErr) {
+	b := []byte(text)
+	line := 1
+	var quote byte
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if c == '\n' {
+			line++
+			if quote == '"' {
+				return "", &commentErr{line - 1, "unterminated string"}
+			}
+			if quote == '`' {
+				return "", &commentErr{line - 1, "unterminated `shell command`"}
+			}
+			continue
+		}
+		if quote != 0 {
+			if c == quote {
+				quote = 0
+			}
+			continue
+		}
+		switch {
+		case c == '"' || c == '`':
+			quote = c
+		case c == '/' && i+1 < len(b) && b[i+1] == '/':
+			for ; i < len(b) && b[i] != '\n'; i++ {
+				b[i] = ' '
+			}
+			i--
+		case c == '/' && i+1 < len(b) && b[i+1] == '*':
+			start := line
+			j := i + 2
+			for ; j+1 < len(b) && !(b[j] == '*' && b[j+1] == '/'); j++ {
+			}
+			if j+1 >= len(b) {
+				return "", &commentErr{start, "unterminated /* comment"}
+			}
+			for k := i; k <= j+1; k++ {
+				if b[k] == '\n' {
+					line++
+				} else {
+					b[k] = ' '
+				}
+			}
+			i = j + 1
+		}
+	}
+	if quote == '"' {
+		return "", &commentErr{line, "unterminated string"}
+	}
+	if quote == '`' {
+		return "", &commentErr{line, "unterminated `shell command`"}
+	}
+	return string(b), nil
+}
+
+type lineParser struct {
+	file string
+	line int
+}
+
+func (p *lineParser) errf(format string, args ...any) error {
+	return &ParseError{p.file, p.line, fmt.Sprintf(format, args...)}
+}
+
+// option parses a header line "--name=value".
+func (p *lineParser) option(o *Options, line string) error {
+	name, val, ok := strings.Cut(strings.TrimPrefix(line, "--"), "=")
+	if !ok || val == "" {
+		return p.errf("option %q: want --name=value", line)
+	}
+	port := func(dst *uint16) error {
+		n, err := strconv.ParseUint(val, 10, 16)
+		if err != nil || n == 0 {
+			return p.errf("option --%s: %q is not a port", name, val)
+		}
+		*dst = uint16(n)
+		return nil
+	}
+	addr := func(dst *netip.Addr) error {
+		a, err := netip.ParseAddr(val)
+		if err != nil || !a.Is4() {
+			return p.errf("option --%s: %q is not an IPv4 address", name, val)
+		}
+		*dst = a
+		return nil
+	}
+	switch name {
+	case "tolerance_usecs":
+		n, err := strconv.ParseUint(val, 10, 32)
+		if err != nil || n > 10_000_000 {
+			return p.errf("option --tolerance_usecs: %q is not a number of microseconds up to 10 s", val)
+		}
+		o.Tolerance = time.Duration(n) * time.Microsecond
+	case "local_ip":
+		return addr(&o.LocalIP)
+	case "remote_ip":
+		return addr(&o.RemoteIP)
+	case "bind_port":
+		return port(&o.LocalPort)
+	case "connect_port":
+		return port(&o.RemotePort)
+	case "remote_port":
+		return port(&o.PeerPort)
+	case "ip_version":
+		if val != "ipv4" {
+			return p.errf("option --ip_version=%s: only ipv4 is supported", val)
+		}
+	case "backends":
+		o.Backends = map[string]bool{}
+		for _, b := range strings.Split(val, ",") {
+			if b != "kernel" && b != "tcpwave" {
+				return p.errf("option --backends: unknown backend %q (kernel, tcpwave)", b)
+			}
+			o.Backends[b] = true
+		}
+	default:
+		return p.errf("unsupported option --%s", name)
+	}
+	return nil
+}
+
+// event parses a line that is not a header option.
+func (p *lineParser) event(line string) (*Event, error) {
+	ev := &Event{Line: p.line, Time: TimeSpec{Kind: TimeRelative}}
+	if line[0] != '`' {
+		tok, rest, _ := strings.Cut(line, " ")
+		tok2, rest2 := tok, strings.TrimSpace(rest)
+		if err := p.timeSpec(ev, tok2); err != nil {
+			return nil, err
+		}
+		line = rest2
+		if line == "" {
+			return nil, p.errf("a time and nothing after it")
+		}
+	}
+	switch {
+	case line[0] == '`':
+		if len(line) < 2 || line[len(line)-1] != '`' || strings.Count(line, "`") != 2 {
+			return nil, p.errf("shell command: want exactly one `command` on the line")
+		}
+		ev.Kind = EventShell
+		ev.Shell = strings.TrimSpace(line[1 : len(line)-1])
+		if ev.Shell == "" {
+			return nil, p.errf("empty shell command")
+		}
+	case line[0] == '<' || line[0] == '>':
+		pk, err := p.packet(line)
+		if err != nil {
+			return nil, err
+		}
+		ev.Kind, ev.Packet = EventPacket, pk
+	default:
+		c, err := p.syscall(line)
+		if err != nil {
+			return nil, err
+		}
+		ev.Kind, ev.Call = EventSyscall, c
+	}
+	if ev.Blocking && ev.Kind != EventSyscall {
+		return nil, p.errf("START...END is only for system calls")
+	}
+	if ev.Time.Span > 0 && ev.Kind == EventSyscall {
+		return nil, p.errf("a time range a~b is only for packets the host sends")
+	}
+	return ev, nil
+}
+
+// maxTime bounds every time in a script.
+const maxTime = 24 * time.Hour
+
+// secs parses "0.1", ".25", "3" as seconds.
+func (p *lineParser) secs(s string) (time.Duration, error) {
+	if s == "" {
+		return 0, p.errf("empty time")
+	}
+	for _, c := range s {
+		if (c < '0' || c > '9') && c != '.' {
+			return 0, p.errf("bad time %q: want seconds like 0.100, +0.1, * or a~b", s)
+		}
+	}
+	f, err := strconv.ParseFloat(s, 64)
+	if err != nil {
+		return 0, p.errf("bad time %q: want seconds like 0.100", s)
+	}
+	if f*float64(time.Second) > float64(maxTime) {
+		return 0, p.errf("time %q is more than %v", s, maxTime)
+	}
+	return time.Duration(f*1e6+0.5) * time.Microsecond, nil
+}
+
+// timeSpec parses a line's time: "0.1", "+0.1", "*", "a~b", "a...b".
+func (p *lineParser) timeSpec(ev *Event, tok string) error {
+	if tok == "*" {
+		ev.Time = TimeSpec{Kind: TimeAny}
+		return nil
+	}
+	start, end, blocking := strings.Cut(tok, "...")
+	var rng bool
+	if !blocking {
+		start, end, rng = strings.Cut(tok, "~")
+	}
+	one := func(s string) (time.Duration, bool, error) {
+		rel := strings.HasPrefix(s, "+")
+		d, err := p.secs(strings.TrimPrefix(s, "+"))
+		return d, rel, err
+	}
+	at, rel, err := one(start)
+	if err != nil {
+		return err
+	}
+	ev.Time = TimeSpec{Kind: TimeAbsolute, At: at}
+	if rel {
+		ev.Time.Kind = TimeRelative
+	}
+	if !blocking && !rng {
+		return nil
+	}
+	e, erel, err := one(end)
+	if err != nil {
+		return err
+	}
+	if blocking {
+		ev.Blocking, ev.End, ev.EndRelative = true, e, erel
+		if !erel && !rel && e < at {
+			return p.errf("blocking call ends at %s, before it starts", end)
+		}
+		return nil
+	}
+	// a~b: b is relative to the same base as a when it has "+" and a does,
+	// or absolute; either way it may not precede a.
+	switch {
+	case erel && rel, !erel && !rel:
+		if e < at {
+			return p.errf("time range %s ends before it starts", tok)
+		}
+		ev.Time.Span = e - at
+	default:
+		return p.errf("time range %s mixes absolute and relative times", tok)
+	}
+	return nil
+}
+
+// packet parses "< S. 0:0(0) ack 1 win 65535 <mss 1460,...>".
+func (p *lineParser) packet(line string) (*PacketSpec, error) {
+	pk := &PacketSpec{Inbound: line[0] == '<'}
+	rest := strings.TrimSpace(line[1:])
+	opts := ""
+	if i := strings.IndexByte(rest, '<'); i >= 0 {
+		opts = rest[i:]
+		rest = rest[:i]
+		if !strings.HasSuffix(opts, ">") || strings.Count(opts, "<") != 1 || strings.Count(opts, ">") != 1 {
+			return nil, p.errf("TCP options: want one <...> list at the end of the line, got %q", opts)
+		}
+	}
+	f := strings.Fields(rest)
+	if len(f) < 2 {
+		return nil, p.errf("packet: want FLAGS SEQ:END(LEN) [ack N] [win N] [<options>]")
+	}
+	flags, err := p.flags(f[0])
+	if err != nil {
+		return nil, err
+	}
+	pk.Flags = flags
+	if err := p.seqRange(pk, f[1]); err != nil {
+		return nil, err
+	}
+	for i := 2; i < len(f); i += 2 {
+		if i+1 >= len(f) {
+			return nil, p.errf("packet: %q needs a value", f[i])
+		}
+		switch f[i] {
+		case "ack":
+			if pk.HasAck {
+				return nil, p.errf("packet: ack given twice")
+			}
+			n, err := p.u32(f[i+1], "ack")
+			if err != nil {
+				return nil, err
+			}
+			pk.HasAck, pk.Ack = true, n
+		case "win":
+			if pk.HasWin {
+				return nil, p.errf("packet: win given twice")
+			}
+			n, err := strconv.ParseUint(f[i+1], 10, 16)
+			if err != nil {
+				return nil, p.errf("packet: win %q is not a number up to 65535", f[i+1])
+			}
+			pk.HasWin, pk.Win = true, uint16(n)
+		default:
+			return nil, p.errf("packet: unknown field %q (want ack, win, <options>)", f[i])
+		}
+	}
+	if pk.HasAck != flags.Has(wire.ACK) {
+		if flags.Has(wire.ACK) {
+			return nil, p.errf("packet: flag . (ACK) set but no \"ack N\"")
+		}
+		return nil, p.errf("packet: \"ack %d\" without the . (ACK) flag", pk.Ack)
+	}
+	if opts != "" {
+		if err := p.options(pk, opts); err != nil {
+			return nil, err
+		}
+	}
+	return pk, nil
+}
+
+func (p *lineParser) u32(s, what string) (uint32, error) {
+	n, err := strconv.ParseUint(s, 10, 32)
+	if err != nil {
+		return 0, p.errf("%s %q is not a 32-bit number", what, s)
+	}
+	return uint32(n), nil
+}
+
+// flags parses "S", "S.", "F.", "FP.", "R", "R.", ".".
+func (p *lineParser) flags(s string) (wire.Flags, error) {
+	var f wire.Flags
+	for _, c := range s {
+		var b wire.Flags
+		switch c {
+		case 'S':
+			b = wire.SYN
+		case 'F':
+			b = wire.FIN
+		case 'R':
+			b = wire.RST
+		case 'P':
+			b = wire.PSH
+		case '.':
+			b = wire.ACK
+		case 'U':
+			b = wire.URG
+		case 'E':
+			b = wire.ECE
+		case 'W':
+			b = wire.CWR
+		default:
+			return 0, p.errf("packet: bad flag %q in %q (want S F R P . U E W)", c, s)
+		}
+		if f&b != 0 {
+			return 0, p.errf("packet: flag %q twice in %q", c, s)
+		}
+		f |= b
+	}
+	return f, nil
+}
+
+// seqRange parses "start:end(len)".
+func (p *lineParser) seqRange(pk *PacketSpec, s string) error {
+	colon := strings.IndexByte(s, ':')
+	open := strings.IndexByte(s, '(')
+	if colon < 0 || open < colon || !strings.HasSuffix(s, ")") {
+		return p.errf("packet: sequence %q: want START:END(LEN)", s)
+	}
+	start, err := p.u32(s[:colon], "sequence start")
+	if err != nil {
+		return err
+	}
+	end, err := p.u32(s[colon+1:open], "sequence end")
+	if err != nil {
+		return err
+	}
+	n, err := strconv.ParseUint(s[open+1:len(s)-1], 10, 16)
+	if err != nil {
+		return p.errf("packet: payload length %q is not a number up to 65535", s[open+1:len(s)-1])
+	}
+	if end-start != uint32(n) {
+		return p.errf("packet: %s: END-START is %d, LEN is %d", s, end-start, n)
+	}
+	pk.Seq, pk.Len = start, int(n)
+	return nil
+}
+
+// options parses "<mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>" or "<...>".
+func (p *lineParser) options(pk *PacketSpec, s string) error {
+	body := strings.TrimSpace(s[1 : len(s)-1])
+	if body == "..." {
+		pk.AnyOpts = true
+		return nil
+	}
+	pk.Opts = []TCPOption{}
+	if body == "" {
+		return nil
+	}
+	for _, item := range strings.Split(body, ",") {
+		f := strings.Fields(item)
+		if len(f) == 0 {
+			return p.errf("TCP options: empty item in %q", s)
+		}
+		var o TCPOption
+		switch f[0] {
+		case "nop", "eol", "sackOK":
+			if len(f) != 1 {
+				return p.errf("TCP option %q takes no value", f[0])
+			}
+			o.Kind = map[string]OptKind{"nop": OptNOP, "eol": OptEOL, "sackOK": OptSACKOK}[f[0]]
+		case "mss", "wscale":
+			if len(f) != 2 {
+				return p.errf("TCP option %s: want \"%s N\"", f[0], f[0])
+			}
+			bits := 16
+			o.Kind = OptMSS
+			if f[0] == "wscale" {
+				bits, o.Kind = 8, OptWScale
+			}
+			n, err := strconv.ParseUint(f[1], 10, bits)
+			if err != nil {
+				return p.errf("TCP option %s: %q is not a %d-bit number", f[0], f[1], bits)
+			}
+			o.Val = uint32(n)
+		case "TS":
+			if len(f) != 5 || f[1] != "val" || f[3] != "ecr" {
+				return p.errf("TCP option TS: want \"TS val N ecr N\"")
+			}
+			o.Kind = OptTS
+			var err error
+			if f[2] == "*" {
+				o.ValAny = true
+			} else if o.Val, err = p.u32(f[2], "TS val"); err != nil {
+				return err
+			}
+			if f[4] == "*" {
+				o.EcrAny = true
+			} else if o.Ecr, err = p.u32(f[4], "TS ecr"); err != nil {
+				return err
+			}
+		case "sack":
+			if len(f) < 2 || len(f) > 1+wire.MaxSACKBlocks {
+				return p.errf("TCP option sack: want 1 to %d blocks a:b", wire.MaxSACKBlocks)
+			}
+			o.Kind = OptSACK
+			for _, b := range f[1:] {
+				l, r, ok := strings.Cut(b, ":")
+				if !ok {
+					return p.errf("TCP option sack: block %q: want a:b", b)
+				}
+				lv, err := p.u32(l, "sack block start")
+				if err != nil {
+					return err
+				}
+				rv, err := p.u32(r, "sack block end")
+				if err != nil {
+					return err
+				}
+				o.Blocks = append(o.Blocks, SACKRange{lv, rv})
+			}
+		default:
+			return p.errf("unknown TCP option %q (want mss, sackOK, TS, nop, wscale, sack, eol)", f[0])
+		}
+		pk.Opts = append(pk.Opts, o)
+	}
+	if n := encodedOptLen(pk.Opts); n > wire.MaxOptionsLen {
+		return p.errf("TCP options take %d bytes, more than %d", n, wire.MaxOptionsLen)
+	}
+	return nil
+}
