@@ -58,7 +58,7 @@ func (s *Stack) settle(so *Socket) {
 	c := so.conn
 	s.collect(so)
 	switch {
-	case c.State() == tcp.TimeWait && len(s.tw) >= s.opts.MaxTimeWait:
+	case c.State() == tcp.TimeWait && s.tw.len() >= s.opts.MaxTimeWait:
 		// Linux tcp_time_wait: no TIME_WAIT bucket left (tcp_max_tw_buckets),
 		// "just CLOSE this socket up".
 		s.counters.TCPTimeWaitOverflow++

@@ -198,7 +198,7 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		}
 	}
 	t := Tuple{Local: so.tuple.Local, Remote: remote}
-	if s.conns[t] != nil || s.tw[t] != nil {
+	if s.conns[t] != nil || s.findTimeWait(t) != 0 {
 		return syscall.EADDRNOTAVAIL
 	}
 	so.tuple = t

@@ -73,6 +73,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: SomaxConn and MaxSynBacklog must be positive")
 	case o.SynCookies < 0 || o.SynCookies > 2:
 		return fmt.Errorf("stack: SynCookies %d is not 0, 1 or 2", o.SynCookies)
+	case len(o.Addrs) > maxAddrs:
+		return fmt.Errorf("stack: %d local addresses, more than %d", len(o.Addrs), maxAddrs)
 	case o.MaxTimeWait < 0:
 		return fmt.Errorf("stack: negative MaxTimeWait")
 	case o.MTU < 40+20+88 || o.MTU > 65535: // room for an 88-byte MSS over IPv6
@@ -201,9 +203,8 @@ type Stack struct {
 
 	conns     map[Tuple]*Socket
 	listeners map[netip.AddrPort][]*Socket
-	tw        map[Tuple]*twEntry
-	twFIFO    twQueue
-	bound     map[uint16]map[any]struct{} // port -> sockets and TIME_WAIT records holding it
+	tw        twTable                         // TIME_WAIT records
+	bound     map[uint16]map[*Socket]struct{} // port -> sockets holding it (records: tw)
 	nextPort  uint16
 	timers    timerHeap
 	dirty     []*Socket // sockets that may have segments to send
@@ -242,8 +243,8 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		obs:       obs,
 		conns:     make(map[Tuple]*Socket),
 		listeners: make(map[netip.AddrPort][]*Socket),
-		tw:        make(map[Tuple]*twEntry),
-		bound:     make(map[uint16]map[any]struct{}),
+		tw:        newTWTable(o.ISNKey),
+		bound:     make(map[uint16]map[*Socket]struct{}),
 		payload:   make([]byte, max(int(o.TCP.MSS), 536)), // a connection's MSS is at most this (536 before the handshake)
 	}
 	s.tcp4, s.tcp6 = o.TCP, o.TCP
@@ -280,8 +281,8 @@ func (s *Stack) hasAddr(a netip.Addr) bool {
 // Deadline returns when HandleTimeout must next be called.
 func (s *Stack) Deadline() clock.Instant {
 	d := s.timers.min()
-	if e, ok := s.twFIFO.peek(); ok {
-		d = clock.Min(d, e.expire)
+	if i := s.tw.first(); i != 0 {
+		d = clock.Min(d, s.tw.at(i).expire)
 	}
 	return d
 }
@@ -360,8 +361,10 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 		}
 		rows = append(rows, row)
 	}
-	for t, e := range s.tw {
-		rows = append(rows, ConnInfo{State: tcp.TimeWait, Local: t.Local, Peer: t.Remote, Timer: "timewait", TimerLeft: max(e.rec.Expire.Sub(now), 0)})
+	for i := 1; i <= s.tw.len(); i++ {
+		t := s.twTuple(uint32(i))
+		left := max(s.tw.at(uint32(i)).expire.Sub(now), 0)
+		rows = append(rows, ConnInfo{State: tcp.TimeWait, Local: t.Local, Peer: t.Remote, Timer: "timewait", TimerLeft: left})
 	}
 	sortRows(rows)
 	return rows
@@ -370,7 +373,7 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 // Idle reports whether the stack holds no connection, listener or
 // TIME_WAIT record and has nothing to send.
 func (s *Stack) Idle() bool {
-	return len(s.conns) == 0 && len(s.listeners) == 0 && len(s.tw) == 0 && s.ctlHead == len(s.ctl) && len(s.dirty) == 0
+	return len(s.conns) == 0 && len(s.listeners) == 0 && s.tw.len() == 0 && s.ctlHead == len(s.ctl) && len(s.dirty) == 0
 }
 
 // stateChanged relays a connection's state change to the observer and
