@@ -37,6 +37,11 @@ type Config struct {
 	RTOMax        time.Duration // upper bound of the RTO (TCP_RTO_MAX)
 	DelAckMin     time.Duration // delayed-ACK timeout (TCP_DELACK_MIN / TCP_ATO_MIN)
 	ChallengeAck  time.Duration // per-connection challenge-ACK interval (tcp_invalid_ratelimit)
+	// RFC1337 is tcp_rfc1337: when set, a RST that reaches a TIME_WAIT
+	// connection is ignored and the record stays until its 2MSL timer
+	// runs out (RFC 1337's remedy for TIME_WAIT assassination). Linux's
+	// default, false, lets such a RST remove the record at once.
+	RFC1337 bool
 }
 
 // DefaultConfig returns the Linux defaults.
@@ -60,6 +65,7 @@ func DefaultConfig() Config {
 		RTOMax:        120 * time.Second,
 		DelAckMin:     40 * time.Millisecond,
 		ChallengeAck:  500 * time.Millisecond,
+		RFC1337:       false,
 	}
 }
 
