@@ -40,6 +40,7 @@ type Socket struct {
 	reusePort    bool
 	lingerOn     bool
 	linger       time.Duration
+	orphan       bool // closed by the application, its connection still alive: counted in Stack.orphans
 
 	isDirty, isTouched bool
 	heapIdx            int
@@ -376,6 +377,7 @@ func (so *Socket) Close(now clock.Instant) {
 			so.conn.Abort(now)
 		default:
 			so.conn.Close(now)
+			s.orphaned(now, so)
 		}
 		s.afterUser(so)
 	default:
@@ -384,6 +386,31 @@ func (so *Socket) Close(now clock.Instant) {
 			so.bound = false
 		}
 		so.conn = nil
+	}
+}
+
+// orphaned counts a connection the application has just closed that
+// lives on to finish its close (Linux's orphan count) and, beyond
+// MaxOrphans, resets it as Linux's tcp_close does when tcp_check_oom
+// fails: RST, CLOSED, TCPAbortOnMemory.
+func (s *Stack) orphaned(now clock.Instant, so *Socket) {
+	if st := so.conn.State(); st == tcp.Closed || st == tcp.TimeWait {
+		return
+	}
+	so.orphan = true
+	s.orphans++
+	if s.orphans > s.opts.MaxOrphans {
+		s.counters.TCPAbortOnMemory++
+		so.conn.AbortOnMemory(now)
+	}
+}
+
+// unorphan forgets a connection from the orphan count once it is gone
+// (or has become a TIME_WAIT record).
+func (s *Stack) unorphan(so *Socket) {
+	if so.orphan {
+		so.orphan = false
+		s.orphans--
 	}
 }
 

@@ -34,9 +34,17 @@ type Options struct {
 	// size of its established-connection hash: 262144 on a host with 16
 	// GiB of memory. 0 keeps no TIME_WAIT at all.
 	MaxTimeWait int
-	TTL         uint8    // ip_default_ttl (64)
-	MTU         int      // link MTU; packets are never larger (1500)
-	ISNKey      [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
+	// MaxOrphans is tcp_max_orphans: the most connections the host keeps
+	// alive after the application closed them (FIN_WAIT_1, FIN_WAIT_2,
+	// CLOSING, LAST_ACK; TIME_WAIT records do not count). A close() that
+	// would make one more is answered, as Linux's tcp_close does, by
+	// resetting that connection (RST) and counting it in
+	// TCPAbortOnMemory. Linux sets it like tcp_max_tw_buckets: 262144 on
+	// a host with 16 GiB of memory. 0 keeps no orphan at all.
+	MaxOrphans int
+	TTL        uint8    // ip_default_ttl (64)
+	MTU        int      // link MTU; packets are never larger (1500)
+	ISNKey     [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
 	// ISN, if set, replaces RFC 6528's ISN generator: for tests and
 	// scenarios that need colliding sequence numbers. Never set it on a
 	// real network.
@@ -54,6 +62,7 @@ func DefaultOptions(addrs ...netip.Addr) Options {
 		MaxSynBacklog: 128,
 		SynCookies:    1,
 		MaxTimeWait:   262144,
+		MaxOrphans:    262144,
 		TTL:           64,
 		MTU:           1500,
 	}
@@ -75,8 +84,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: SynCookies %d is not 0, 1 or 2", o.SynCookies)
 	case len(o.Addrs) > maxAddrs:
 		return fmt.Errorf("stack: %d local addresses, more than %d", len(o.Addrs), maxAddrs)
-	case o.MaxTimeWait < 0:
-		return fmt.Errorf("stack: negative MaxTimeWait")
+	case o.MaxTimeWait < 0 || o.MaxOrphans < 0:
+		return fmt.Errorf("stack: negative MaxTimeWait or MaxOrphans")
 	case o.MTU < 40+20+88 || o.MTU > 65535: // room for an 88-byte MSS over IPv6
 		return fmt.Errorf("stack: MTU %d out of range", o.MTU)
 	}
@@ -138,6 +147,7 @@ type Counters struct {
 	// (RFC 1122 §4.2.2.13) and, as Linux does, close() with SO_LINGER 0.
 	TCPAbortOnData    uint64
 	TCPAbortOnClose   uint64 // close() with unread data: RST (RFC 2525 §2.17)
+	TCPAbortOnMemory  uint64 // connections reset by close() beyond MaxOrphans (tcp_check_oom)
 	TCPAbortOnTimeout uint64 // connections whose retries ran out (tcp_write_err)
 	// TCPAbortOnLinger counts close() with SO_LINGER 0. Linux counts
 	// those in TCPAbortOnData and here an orphan closed with TCP_LINGER2
@@ -187,6 +197,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtListenDrops", c.ListenDrops},
 		{"TcpExtTCPAbortOnData", c.TCPAbortOnData},
 		{"TcpExtTCPAbortOnClose", c.TCPAbortOnClose},
+		{"TcpExtTCPAbortOnMemory", c.TCPAbortOnMemory},
 		{"TcpExtTCPAbortOnTimeout", c.TCPAbortOnTimeout},
 		{"TcpExtTCPAbortOnLinger", c.TCPAbortOnLinger},
 		{"TcpExtTCPTimeWaitOverflow", c.TCPTimeWaitOverflow},
@@ -223,6 +234,7 @@ type Stack struct {
 	payload    []byte // scratch for the payload of the segment being sent (MSS bytes)
 	counters   Counters
 	closedAll  bool
+	orphans    int // connections closed by the application and not yet gone
 }
 
 // ctlSeg is a segment the stack itself answers with.
@@ -264,6 +276,11 @@ func (s *Stack) tcpConfig(local netip.Addr) *tcp.Config {
 
 // Options returns the stack's options (read-only).
 func (s *Stack) Options() *Options { return s.opts }
+
+// Orphans returns the number of orphaned connections: closed by the
+// application, still finishing their close (the "orphan" of Linux's
+// /proc/net/sockstat; MaxOrphans bounds it).
+func (s *Stack) Orphans() int { return s.orphans }
 
 // Counters returns the MIB counters.
 func (s *Stack) Counters() Counters { return s.counters }

@@ -22,6 +22,7 @@ func (s *Stack) enterTimeWait(so *Socket) {
 	if so.reusePort {
 		r.meta |= twReusePort
 	}
+	s.unorphan(so)
 	delete(s.conns, so.tuple)
 	s.timers.remove(so)
 	so.detached = true
