@@ -7,21 +7,27 @@ import (
 
 // hold records that so holds port.
 func (s *Stack) hold(port uint16, so *Socket) {
-	m := s.bound[port]
-	if m == nil {
-		m = make(map[*Socket]struct{})
-		s.bound[port] = m
-	}
-	m[so] = struct{}{}
+	so.boundIdx = len(s.bound[port])
+	s.bound[port] = append(s.bound[port], so)
 	so.bound = true
 }
 
-// release forgets that so holds port.
+// release forgets that so holds port: the last holder takes its place in
+// the port's list.
 func (s *Stack) release(port uint16, so *Socket) {
-	m := s.bound[port]
-	delete(m, so)
-	if len(m) == 0 {
+	hs := s.bound[port]
+	i := so.boundIdx
+	if i >= len(hs) || hs[i] != so {
+		return // not a holder of this port
+	}
+	last := len(hs) - 1
+	hs[i] = hs[last]
+	hs[i].boundIdx = i
+	hs[last] = nil
+	if last == 0 {
 		delete(s.bound, port)
+	} else {
+		s.bound[port] = hs[:last]
 	}
 }
 
@@ -43,7 +49,7 @@ type holder struct {
 // SO_REUSEADDR and the holder is not listening, or both set SO_REUSEPORT.
 // TIME_WAIT records and connections hold their port like any socket.
 func (s *Stack) bindConflict(so *Socket, addr netip.Addr, port uint16, listening bool) bool {
-	for o := range s.bound[port] {
+	for _, o := range s.bound[port] {
 		if o != so && conflicts(so, addr, listening, holder{o.tuple.Local.Addr(), o.reuseAddr, o.reusePort, o.listening}) {
 			return true
 		}

@@ -23,6 +23,7 @@ type Socket struct {
 	st        *Stack
 	tuple     Tuple
 	bound     bool // holds tuple.Local's port in the bind table
+	boundIdx  int  // its place in the port's list of holders, when bound
 	userBound bool // bound by an explicit Bind
 	conn      *tcp.Conn
 	detached  bool // the connection moved to a TIME_WAIT record or was released

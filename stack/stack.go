@@ -214,8 +214,8 @@ type Stack struct {
 
 	conns     map[Tuple]*Socket
 	listeners map[netip.AddrPort][]*Socket
-	tw        twTable                         // TIME_WAIT records
-	bound     map[uint16]map[*Socket]struct{} // port -> sockets holding it (records: tw)
+	tw        twTable              // TIME_WAIT records
+	bound     map[uint16][]*Socket // port -> sockets holding it (Socket.boundIdx; records: tw)
 	nextPort  uint16
 	timers    timerHeap
 	dirty     []*Socket // sockets that may have segments to send
@@ -256,7 +256,7 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		conns:     make(map[Tuple]*Socket),
 		listeners: make(map[netip.AddrPort][]*Socket),
 		tw:        newTWTable(o.ISNKey),
-		bound:     make(map[uint16]map[*Socket]struct{}),
+		bound:     make(map[uint16][]*Socket),
 		payload:   make([]byte, max(int(o.TCP.MSS), 536)), // a connection's MSS is at most this (536 before the handshake)
 	}
 	s.tcp4, s.tcp6 = o.TCP, o.TCP
