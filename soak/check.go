@@ -163,6 +163,10 @@ func (w *world) checkStack(h *host) {
 		w.violate("closed", "host %s still has a timer at %v", h.name, d)
 		return
 	}
+	if n := st.Orphans(); n != 0 {
+		w.violate("closed", "host %s still counts %d orphaned connections", h.name, n)
+		return
+	}
 	for _, sd := range h.gen.sides {
 		if st := sd.so.State(); st != tcp.Closed {
 			w.violate("closed", "%s ended in %v", sd.name, st)
@@ -198,6 +202,8 @@ func (w *world) checkCounters(g *stackGen, when string) {
 		what = fmt.Sprintf("EstabResets %d, more than the %d connections established", c.EstabResets, g.established+c.PassiveOpens)
 	case c.TWKilled+c.TWRecycled > c.TW:
 		what = fmt.Sprintf("TWKilled %d + TWRecycled %d, more than the %d TIME_WAIT entries", c.TWKilled, c.TWRecycled, c.TW)
+	case c.TCPAbortOnMemory != 0:
+		what = fmt.Sprintf("TCPAbortOnMemory %d, but no host holds anywhere near MaxOrphans orphans", c.TCPAbortOnMemory)
 	case c.RetransSegs > c.OutSegs:
 		what = fmt.Sprintf("RetransSegs %d, more than OutSegs %d", c.RetransSegs, c.OutSegs)
 	default:

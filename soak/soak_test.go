@@ -31,10 +31,18 @@ func testConfig() Config {
 	return cfg
 }
 
+// ciSeeds is how many seeds TestSeeds runs: CI runs them all under the
+// race detector (about 40 s on two idle cores; -short runs 160).
+const ciSeeds = 1000
+
 // TestSeeds runs a range of seeds, in parallel batches: every invariant
 // must hold on each.
 func TestSeeds(t *testing.T) {
-	const seeds, batch = 160, 20
+	const batch = 50
+	seeds := uint64(ciSeeds)
+	if testing.Short() {
+		seeds = 160
+	}
 	var mu sync.Mutex
 	var crashes, partitions, errs, quit, complete int
 	t.Run("batches", func(t *testing.T) {

@@ -199,8 +199,12 @@ func TestCounters(t *testing.T) {
 			run: func(t *testing.T, f *fixture, a, b *node) {
 				client, server := opened(t, f, a, b)
 				f.closeBoth(client, server)
-				rec := a.st.tw[Tuple{Local: client.Local(), Remote: client.Remote()}].rec
-				f.deliver(a, build(t, segment(client.Remote(), client.Local(), wire.RST, uint32(rec.RcvNxt), 0, "")))
+				i := a.st.findTimeWait(Tuple{Local: client.Local(), Remote: client.Remote()})
+				if i == 0 {
+					t.Fatal("no TIME_WAIT record")
+				}
+				rcvNxt := a.st.tw.at(i).rcvNxt
+				f.deliver(a, build(t, segment(client.Remote(), client.Local(), wire.RST, uint32(rcvNxt), 0, "")))
 			},
 			a: counts{"ActiveOpens": 1, "TW": 1, "TWKilled": 1}, b: counts{"PassiveOpens": 1}},
 		{name: "a new SYN reopens B's TIME_WAIT 4-tuple (RFC 6191)",
@@ -321,8 +325,8 @@ func TestTimeWaitOverflowKeepsLimit(t *testing.T) {
 		}
 	}
 	tw := rowsOf(a, f.now, tcp.TimeWait)
-	if c := a.st.Counters(); len(tw) != 2 || c.TW != 2 || c.TCPTimeWaitOverflow != 1 || len(a.st.bound) != 2 {
-		t.Fatalf("%d TIME_WAIT rows, TW %d, overflow %d, %d ports held; want 2, 2, 1, 2", len(tw), c.TW, c.TCPTimeWaitOverflow, len(a.st.bound))
+	if c := a.st.Counters(); len(tw) != 2 || c.TW != 2 || c.TCPTimeWaitOverflow != 1 || len(a.st.bound)+len(a.st.tw.ports) != 2 {
+		t.Fatalf("%d TIME_WAIT rows, TW %d, overflow %d, %d ports held; want 2, 2, 1, 2", len(tw), c.TW, c.TCPTimeWaitOverflow, len(a.st.bound)+len(a.st.tw.ports))
 	}
 	f.run(61 * time.Second)
 	client, server := f.connect(a, b, l)

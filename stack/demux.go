@@ -51,8 +51,8 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 		s.after(so)
 		return
 	}
-	if e := s.tw[t]; e != nil {
-		s.timeWaitArrive(now, e, &seg)
+	if i := s.findTimeWait(t); i != 0 {
+		s.timeWaitArrive(now, i, &seg)
 		return
 	}
 	if l := s.findListener(t); l != nil {

@@ -58,7 +58,7 @@ func (s *Stack) settle(so *Socket) {
 	c := so.conn
 	s.collect(so)
 	switch {
-	case c.State() == tcp.TimeWait && len(s.tw) >= s.opts.MaxTimeWait:
+	case c.State() == tcp.TimeWait && s.tw.len() >= s.opts.MaxTimeWait:
 		// Linux tcp_time_wait: no TIME_WAIT bucket left (tcp_max_tw_buckets),
 		// "just CLOSE this socket up".
 		s.counters.TCPTimeWaitOverflow++
@@ -84,6 +84,7 @@ func (s *Stack) collect(so *Socket) {
 
 // forget drops a connection that is over and wakes its users.
 func (s *Stack) forget(so *Socket) {
+	s.unorphan(so)
 	delete(s.conns, so.tuple)
 	s.timers.remove(so)
 	so.detached = true

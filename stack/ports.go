@@ -5,26 +5,36 @@ import (
 	"syscall"
 )
 
-// hold records that owner (a *Socket or *twEntry) holds port.
-func (s *Stack) hold(port uint16, owner any) {
-	m := s.bound[port]
-	if m == nil {
-		m = make(map[any]struct{})
-		s.bound[port] = m
+// hold records that so holds port.
+func (s *Stack) hold(port uint16, so *Socket) {
+	so.boundIdx = len(s.bound[port])
+	s.bound[port] = append(s.bound[port], so)
+	so.bound = true
+}
+
+// release forgets that so holds port: the last holder takes its place in
+// the port's list.
+func (s *Stack) release(port uint16, so *Socket) {
+	hs := s.bound[port]
+	i := so.boundIdx
+	if i >= len(hs) || hs[i] != so {
+		return // not a holder of this port
 	}
-	m[owner] = struct{}{}
-	if so, ok := owner.(*Socket); ok {
-		so.bound = true
+	last := len(hs) - 1
+	hs[i] = hs[last]
+	hs[i].boundIdx = i
+	hs[last] = nil
+	if last == 0 {
+		delete(s.bound, port)
+	} else {
+		s.bound[port] = hs[:last]
 	}
 }
 
-// release forgets that owner holds port.
-func (s *Stack) release(port uint16, owner any) {
-	m := s.bound[port]
-	delete(m, owner)
-	if len(m) == 0 {
-		delete(s.bound, port)
-	}
+// portFree reports whether nothing holds port: no socket, no TIME_WAIT
+// record.
+func (s *Stack) portFree(port uint16) bool {
+	return len(s.bound[port]) == 0 && !s.tw.holdsPort(port)
 }
 
 // holder describes whatever holds a port, for the conflict test.
@@ -34,41 +44,34 @@ type holder struct {
 	listening            bool
 }
 
-func holderOf(owner any) holder {
-	switch o := owner.(type) {
-	case *Socket:
-		return holder{o.tuple.Local.Addr(), o.reuseAddr, o.reusePort, o.listening}
-	case *twEntry:
-		return holder{o.t.Local.Addr(), o.reuseAddr, o.reusePort, false}
-	}
-	return holder{}
-}
-
 // bindConflict applies Linux's bind rules (inet_bind_conflict): a port is
 // in use if another holder's address overlaps ours, unless both set
 // SO_REUSEADDR and the holder is not listening, or both set SO_REUSEPORT.
 // TIME_WAIT records and connections hold their port like any socket.
 func (s *Stack) bindConflict(so *Socket, addr netip.Addr, port uint16, listening bool) bool {
-	for owner := range s.bound[port] {
-		if owner == any(so) {
-			continue
+	for _, o := range s.bound[port] {
+		if o != so && conflicts(so, addr, listening, holder{o.tuple.Local.Addr(), o.reuseAddr, o.reusePort, o.listening}) {
+			return true
 		}
-		h := holderOf(owner)
-		if h.addr.Is4() != addr.Is4() {
-			continue
-		}
-		if !(h.addr == addr || h.addr.IsUnspecified() || addr.IsUnspecified()) {
-			continue
-		}
-		if so.reuseAddr && h.reuseAddr && !h.listening && !(listening && h.listening) {
-			continue
-		}
-		if so.reusePort && h.reusePort {
-			continue
-		}
-		return true
 	}
-	return false
+	found := false
+	s.twHolders(port, func(h holder) { found = found || conflicts(so, addr, listening, h) })
+	return found
+}
+
+// conflicts is inet_bind_conflict for one holder.
+func conflicts(so *Socket, addr netip.Addr, listening bool, h holder) bool {
+	switch {
+	case h.addr.Is4() != addr.Is4():
+		return false
+	case !(h.addr == addr || h.addr.IsUnspecified() || addr.IsUnspecified()):
+		return false
+	case so.reuseAddr && h.reuseAddr && !h.listening && !(listening && h.listening):
+		return false
+	case so.reusePort && h.reusePort:
+		return false
+	}
+	return true
 }
 
 // ephemeralPort picks a free port from the ephemeral range, starting where
@@ -79,7 +82,7 @@ func (s *Stack) ephemeralPort(so *Socket, addr netip.Addr) (uint16, error) {
 	start := uint32(s.nextPort)
 	for i := uint32(0); i < n; i++ {
 		p := uint16(lo + (start-lo+i)%n)
-		if len(s.bound[p]) == 0 {
+		if s.portFree(p) {
 			s.nextPort = uint16(lo + (uint32(p)-lo+1)%n)
 			return p, nil
 		}

@@ -23,6 +23,7 @@ type Socket struct {
 	st        *Stack
 	tuple     Tuple
 	bound     bool // holds tuple.Local's port in the bind table
+	boundIdx  int  // its place in the port's list of holders, when bound
 	userBound bool // bound by an explicit Bind
 	conn      *tcp.Conn
 	detached  bool // the connection moved to a TIME_WAIT record or was released
@@ -40,6 +41,7 @@ type Socket struct {
 	reusePort    bool
 	lingerOn     bool
 	linger       time.Duration
+	orphan       bool // closed by the application, its connection still alive: counted in Stack.orphans
 
 	isDirty, isTouched bool
 	heapIdx            int
@@ -198,7 +200,7 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		}
 	}
 	t := Tuple{Local: so.tuple.Local, Remote: remote}
-	if s.conns[t] != nil || s.tw[t] != nil {
+	if s.conns[t] != nil || s.findTimeWait(t) != 0 {
 		return syscall.EADDRNOTAVAIL
 	}
 	so.tuple = t
@@ -376,6 +378,7 @@ func (so *Socket) Close(now clock.Instant) {
 			so.conn.Abort(now)
 		default:
 			so.conn.Close(now)
+			s.orphaned(now, so)
 		}
 		s.afterUser(so)
 	default:
@@ -384,6 +387,31 @@ func (so *Socket) Close(now clock.Instant) {
 			so.bound = false
 		}
 		so.conn = nil
+	}
+}
+
+// orphaned counts a connection the application has just closed that
+// lives on to finish its close (Linux's orphan count) and, beyond
+// MaxOrphans, resets it as Linux's tcp_close does when tcp_check_oom
+// fails: RST, CLOSED, TCPAbortOnMemory.
+func (s *Stack) orphaned(now clock.Instant, so *Socket) {
+	if st := so.conn.State(); st == tcp.Closed || st == tcp.TimeWait {
+		return
+	}
+	so.orphan = true
+	s.orphans++
+	if s.orphans > s.opts.MaxOrphans {
+		s.counters.TCPAbortOnMemory++
+		so.conn.AbortOnMemory(now)
+	}
+}
+
+// unorphan forgets a connection from the orphan count once it is gone
+// (or has become a TIME_WAIT record).
+func (s *Stack) unorphan(so *Socket) {
+	if so.orphan {
+		so.orphan = false
+		s.orphans--
 	}
 }
 

@@ -34,9 +34,17 @@ type Options struct {
 	// size of its established-connection hash: 262144 on a host with 16
 	// GiB of memory. 0 keeps no TIME_WAIT at all.
 	MaxTimeWait int
-	TTL         uint8    // ip_default_ttl (64)
-	MTU         int      // link MTU; packets are never larger (1500)
-	ISNKey      [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
+	// MaxOrphans is tcp_max_orphans: the most connections the host keeps
+	// alive after the application closed them (FIN_WAIT_1, FIN_WAIT_2,
+	// CLOSING, LAST_ACK; TIME_WAIT records do not count). A close() that
+	// would make one more is answered, as Linux's tcp_close does, by
+	// resetting that connection (RST) and counting it in
+	// TCPAbortOnMemory. Linux sets it like tcp_max_tw_buckets: 262144 on
+	// a host with 16 GiB of memory. 0 keeps no orphan at all.
+	MaxOrphans int
+	TTL        uint8    // ip_default_ttl (64)
+	MTU        int      // link MTU; packets are never larger (1500)
+	ISNKey     [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
 	// ISN, if set, replaces RFC 6528's ISN generator: for tests and
 	// scenarios that need colliding sequence numbers. Never set it on a
 	// real network.
@@ -54,6 +62,7 @@ func DefaultOptions(addrs ...netip.Addr) Options {
 		MaxSynBacklog: 128,
 		SynCookies:    1,
 		MaxTimeWait:   262144,
+		MaxOrphans:    262144,
 		TTL:           64,
 		MTU:           1500,
 	}
@@ -73,8 +82,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: SomaxConn and MaxSynBacklog must be positive")
 	case o.SynCookies < 0 || o.SynCookies > 2:
 		return fmt.Errorf("stack: SynCookies %d is not 0, 1 or 2", o.SynCookies)
-	case o.MaxTimeWait < 0:
-		return fmt.Errorf("stack: negative MaxTimeWait")
+	case len(o.Addrs) > maxAddrs:
+		return fmt.Errorf("stack: %d local addresses, more than %d", len(o.Addrs), maxAddrs)
+	case o.MaxTimeWait < 0 || o.MaxOrphans < 0:
+		return fmt.Errorf("stack: negative MaxTimeWait or MaxOrphans")
 	case o.MTU < 40+20+88 || o.MTU > 65535: // room for an 88-byte MSS over IPv6
 		return fmt.Errorf("stack: MTU %d out of range", o.MTU)
 	}
@@ -136,6 +147,7 @@ type Counters struct {
 	// (RFC 1122 §4.2.2.13) and, as Linux does, close() with SO_LINGER 0.
 	TCPAbortOnData    uint64
 	TCPAbortOnClose   uint64 // close() with unread data: RST (RFC 2525 §2.17)
+	TCPAbortOnMemory  uint64 // connections reset by close() beyond MaxOrphans (tcp_check_oom)
 	TCPAbortOnTimeout uint64 // connections whose retries ran out (tcp_write_err)
 	// TCPAbortOnLinger counts close() with SO_LINGER 0. Linux counts
 	// those in TCPAbortOnData and here an orphan closed with TCP_LINGER2
@@ -204,6 +216,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtListenDrops", c.ListenDrops},
 		{"TcpExtTCPAbortOnData", c.TCPAbortOnData},
 		{"TcpExtTCPAbortOnClose", c.TCPAbortOnClose},
+		{"TcpExtTCPAbortOnMemory", c.TCPAbortOnMemory},
 		{"TcpExtTCPAbortOnTimeout", c.TCPAbortOnTimeout},
 		{"TcpExtTCPAbortOnLinger", c.TCPAbortOnLinger},
 		{"TcpExtTCPTimeWaitOverflow", c.TCPTimeWaitOverflow},
@@ -229,9 +242,8 @@ type Stack struct {
 
 	conns     map[Tuple]*Socket
 	listeners map[netip.AddrPort][]*Socket
-	tw        map[Tuple]*twEntry
-	twFIFO    twQueue
-	bound     map[uint16]map[any]struct{} // port -> sockets and TIME_WAIT records holding it
+	tw        twTable              // TIME_WAIT records
+	bound     map[uint16][]*Socket // port -> sockets holding it (Socket.boundIdx; records: tw)
 	nextPort  uint16
 	timers    timerHeap
 	dirty     []*Socket // sockets that may have segments to send
@@ -250,6 +262,7 @@ type Stack struct {
 	payload    []byte // scratch for the payload of the segment being sent (MSS bytes)
 	counters   Counters
 	closedAll  bool
+	orphans    int // connections closed by the application and not yet gone
 }
 
 // ctlSeg is a segment the stack itself answers with.
@@ -270,8 +283,8 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		obs:       obs,
 		conns:     make(map[Tuple]*Socket),
 		listeners: make(map[netip.AddrPort][]*Socket),
-		tw:        make(map[Tuple]*twEntry),
-		bound:     make(map[uint16]map[any]struct{}),
+		tw:        newTWTable(o.ISNKey),
+		bound:     make(map[uint16][]*Socket),
 		payload:   make([]byte, max(int(o.TCP.MSS), 536)), // a connection's MSS is at most this (536 before the handshake)
 	}
 	s.tcp4, s.tcp6 = o.TCP, o.TCP
@@ -292,6 +305,11 @@ func (s *Stack) tcpConfig(local netip.Addr) *tcp.Config {
 // Options returns the stack's options (read-only).
 func (s *Stack) Options() *Options { return s.opts }
 
+// Orphans returns the number of orphaned connections: closed by the
+// application, still finishing their close (the "orphan" of Linux's
+// /proc/net/sockstat; MaxOrphans bounds it).
+func (s *Stack) Orphans() int { return s.orphans }
+
 // Counters returns the MIB counters.
 func (s *Stack) Counters() Counters { return s.counters }
 
@@ -308,8 +326,8 @@ func (s *Stack) hasAddr(a netip.Addr) bool {
 // Deadline returns when HandleTimeout must next be called.
 func (s *Stack) Deadline() clock.Instant {
 	d := s.timers.min()
-	if e, ok := s.twFIFO.peek(); ok {
-		d = clock.Min(d, e.expire)
+	if i := s.tw.first(); i != 0 {
+		d = clock.Min(d, s.tw.at(i).expire)
 	}
 	return d
 }
@@ -388,8 +406,10 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 		}
 		rows = append(rows, row)
 	}
-	for t, e := range s.tw {
-		rows = append(rows, ConnInfo{State: tcp.TimeWait, Local: t.Local, Peer: t.Remote, Timer: "timewait", TimerLeft: max(e.rec.Expire.Sub(now), 0)})
+	for i := 1; i <= s.tw.len(); i++ {
+		t := s.twTuple(uint32(i))
+		left := max(s.tw.at(uint32(i)).expire.Sub(now), 0)
+		rows = append(rows, ConnInfo{State: tcp.TimeWait, Local: t.Local, Peer: t.Remote, Timer: "timewait", TimerLeft: left})
 	}
 	sortRows(rows)
 	return rows
@@ -398,7 +418,7 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 // Idle reports whether the stack holds no connection, listener or
 // TIME_WAIT record and has nothing to send.
 func (s *Stack) Idle() bool {
-	return len(s.conns) == 0 && len(s.listeners) == 0 && len(s.tw) == 0 && s.ctlHead == len(s.ctl) && len(s.dirty) == 0
+	return len(s.conns) == 0 && len(s.listeners) == 0 && s.tw.len() == 0 && s.ctlHead == len(s.ctl) && len(s.dirty) == 0
 }
 
 // stateChanged relays a connection's state change to the observer and

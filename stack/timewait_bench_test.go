@@ -55,7 +55,7 @@ func benchTimeWait(b *testing.B, batch int) {
 		done += n
 	}
 	b.StopTimer()
-	if len(st.tw) != 0 || len(st.conns) != 0 || len(st.bound) != 0 {
-		b.Fatalf("left %d records, %d connections, %d ports", len(st.tw), len(st.conns), len(st.bound))
+	if st.tw.len() != 0 || len(st.conns) != 0 || len(st.bound) != 0 || len(st.tw.ports) != 0 {
+		b.Fatalf("left %d records, %d connections, %d+%d ports", st.tw.len(), len(st.conns), len(st.bound), len(st.tw.ports))
 	}
 }

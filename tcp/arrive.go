@@ -589,6 +589,9 @@ func (c *Conn) addOOO(start, end seq.Value) {
 		j++
 	}
 	if i == j {
+		if len(c.ooo) >= maxOOOSpans {
+			return // queue full: the segment is dropped, as Linux prunes its out-of-order queue
+		}
 		c.ooo = append(c.ooo, span{})
 		copy(c.ooo[i+1:], c.ooo[i:])
 		c.ooo[i] = span{start, end}

@@ -49,6 +49,11 @@ type Config struct {
 	// the end of a flight is repaired by fast recovery, not the RTO
 	// (tcp_early_retrans=3, the Linux default).
 	TLP bool
+	// RFC1337 is tcp_rfc1337: when set, a RST that reaches a TIME_WAIT
+	// connection is ignored and the record stays until its 2MSL timer
+	// runs out (RFC 1337's remedy for TIME_WAIT assassination). Linux's
+	// default, false, lets such a RST remove the record at once.
+	RFC1337 bool
 }
 
 // DefaultConfig returns the Linux defaults.
@@ -76,6 +81,7 @@ func DefaultConfig() Config {
 		CongestionControl: CUBIC,
 		DSACK:             true,
 		TLP:               true,
+		RFC1337:           false,
 	}
 }
 
@@ -118,3 +124,15 @@ func (c *Config) orphanRetries() int {
 	}
 	return c.OrphanRetries
 }
+
+// maxOOOSpans bounds the out-of-order queue: the disjoint runs of bytes
+// held beyond a hole. The bytes themselves are bounded by the receive
+// buffer; the runs are bounded here, so that a peer sending one byte at
+// every other offset cannot make the queue (and the work on each segment
+// and each SACK) grow with the window. A segment that would start a run
+// beyond the limit is dropped, as Linux, which charges each out-of-order
+// segment's whole buffer to the socket, prunes its out-of-order queue
+// under memory pressure (tcp_prune_ofo_queue); the peer sends it again.
+// With the default 256 KiB buffer, losing every other full-sized segment
+// makes about 90 runs, well within the limit.
+const maxOOOSpans = 256

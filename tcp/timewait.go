@@ -26,7 +26,7 @@ type TimeWaitAction uint8
 const (
 	TWDrop   TimeWaitAction = iota // absorb silently
 	TWAck                          // send an ACK of RCV.NXT (and the timer was restarted)
-	TWKill                         // a RST at RCV.NXT: forget the connection (tcp_rfc1337=0)
+	TWKill                         // a RST at RCV.NXT: forget the connection (unless Config.RFC1337)
 	TWNewSyn                       // a new SYN that may reopen the 4-tuple (RFC 6191)
 )
 
@@ -39,10 +39,15 @@ func (tw *TWRecord) Handle(now clock.Instant, cfg *Config, s *Segment) TimeWaitA
 	paws := tw.TSOK && s.Opts.HasTimestamp && s.Flags&wire.RST == 0 && int32(tw.TSRecent-s.Opts.TSVal) > 1
 	if !paws && s.Seq == tw.RcvNxt && (s.Len() == 0 || s.Flags&wire.RST != 0) && s.Flags&wire.SYN == 0 {
 		// In window: only a bare ACK or a RST can be here.
-		if s.Flags&wire.RST != 0 {
+		switch {
+		case s.Flags&wire.RST != 0 && !cfg.RFC1337:
 			return TWKill // RFC 1337's hazard; Linux's default kills the record
+		case s.Flags&wire.RST != 0:
+			// tcp_rfc1337=1: the RST is ignored and the timer left
+			// alone; Linux still takes its timestamp.
+		default:
+			restart()
 		}
-		restart()
 		if tw.TSOK && s.Opts.HasTimestamp {
 			tw.TSRecent = s.Opts.TSVal
 		}

@@ -191,6 +191,19 @@ func (c *Conn) Abort(now clock.Instant) {
 	c.abort("abort (SO_LINGER 0 close): RST sent (RFC 9293 §3.10.5)")
 }
 
+// AbortOnMemory resets a connection the host has no room to keep as an
+// orphan (Linux tcp_close when tcp_check_oom finds more orphans than
+// tcp_max_orphans): a RST goes out in every synchronized state, as
+// tcp_send_active_reset does there, and the connection is closed.
+func (c *Conn) AbortOnMemory(now clock.Instant) {
+	c.orphan = true
+	c.rdShut, c.wrShut = true, true
+	if c.state == Closing || c.state == LastAck {
+		c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK) // abort sends none in these
+	}
+	c.abort("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)")
+}
+
 func (c *Conn) abort(why string) {
 	switch c.state {
 	case SynRcvd, Established, FinWait1, FinWait2, CloseWait:
