@@ -326,7 +326,9 @@ func (f *fixture) connect(a, b *node, l *Socket) (client, server *Socket) {
 func (f *fixture) closeBoth(first, second *Socket) {
 	f.t.Helper()
 	first.Close(f.now)
-	f.run(10 * time.Millisecond)
+	// Past the 40 ms delayed ACK of the FIN (after data, Linux delays it),
+	// so that the close is the four-way one.
+	f.run(50 * time.Millisecond)
 	second.Close(f.now)
 	f.run(10 * time.Millisecond)
 }

@@ -275,9 +275,18 @@ func (so *Socket) Shutdown(now clock.Instant, how int) error {
 		return syscall.EINVAL // Linux inet_shutdown checks how before the state
 	}
 	if so.listening {
-		return syscall.ENOTCONN
+		// Linux inet_shutdown: shutting the read side of a listener
+		// stops it (tcp_disconnect: inet_csk_listen_stop), keeping the
+		// port it was bound to; SHUT_WR alone does nothing.
+		if how != ShutWR {
+			so.st.now = now
+			so.st.closeListener(now, so, so.userBound, "shutdown(SHUT_RD) on a listener: it stops (Linux tcp_disconnect)")
+		}
+		return nil
 	}
-	if so.conn == nil {
+	if so.conn == nil || so.detached {
+		// Never connected, or the connection is over (CLOSED, or a
+		// TIME_WAIT record): Linux's inet_shutdown in TCP_CLOSE.
 		return syscall.ENOTCONN
 	}
 	so.st.now = now
@@ -285,12 +294,10 @@ func (so *Socket) Shutdown(now clock.Instant, how int) error {
 		so.conn.CloseRead()
 	}
 	var err error
-	if how != ShutRD && !so.detached {
+	if how != ShutRD {
 		err = so.conn.CloseWrite(now)
 	}
-	if !so.detached {
-		so.st.afterUser(so)
-	}
+	so.st.afterUser(so)
 	return err
 }
 
@@ -361,7 +368,7 @@ func (so *Socket) Close(now clock.Instant) {
 	s.now = now
 	switch {
 	case so.listening:
-		s.closeListener(now, so)
+		s.closeListener(now, so, false, "close() on a listener")
 	case so.conn != nil && !so.detached:
 		// Linux __tcp_close: unread data first, then linger 0; a
 		// connection already reset counts neither.
@@ -415,7 +422,9 @@ func (s *Stack) unorphan(so *Socket) {
 	}
 }
 
-func (s *Stack) closeListener(now clock.Instant, so *Socket) {
+// closeListener stops a listener: unaccepted connections are reset,
+// half-open ones dropped. With keepPort the socket stays bound to its port.
+func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why string) {
 	so.listening = false
 	ls := s.listeners[so.tuple.Local]
 	for i, l := range ls {
@@ -430,7 +439,7 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket) {
 		s.listeners[so.tuple.Local] = ls
 	}
 	if s.obs != nil {
-		s.obs.StateChanged(now, so.tuple, tcp.Listen, tcp.Closed, "close() on a listener")
+		s.obs.StateChanged(now, so.tuple, tcp.Listen, tcp.Closed, why)
 	}
 	// Unaccepted connections are reset; half-open ones are dropped
 	// (Linux inet_csk_listen_stop).
@@ -454,8 +463,10 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket) {
 			s.dropHalfOpen(c)
 		}
 	}
-	s.release(so.tuple.Local.Port(), so)
-	so.bound = false
+	if !keepPort {
+		s.release(so.tuple.Local.Port(), so)
+		so.bound = false
+	}
 }
 
 // dropHalfOpen forgets a SYN_RCVD child of a closed listener without a

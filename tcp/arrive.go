@@ -669,14 +669,19 @@ func (c *Conn) consumeFin(now clock.Instant) {
 	switch c.state {
 	case SynRcvd, Established:
 		c.setState(CloseWait, "FIN received (RFC 9293 §3.10.7.4)")
-		if c.pingpong {
-			// Linux: in pingpong mode the ACK of the FIN is delayed and can
-			// merge with our own FIN.
-			if c.delackAt == clock.Never {
-				c.delackAt = now.Add(c.cfg.DelAckMin)
-			}
-		} else {
+		// Linux's tcp_fin enters pingpong mode, so the ACK of the FIN is
+		// delayed by the delayed-ACK timeout and can merge with our own
+		// FIN. That timeout (ato) is set by the first data received;
+		// before any data it is zero and the ACK goes at once
+		// (conformance/fin-ack-delayed-after-data.pkt,
+		// four-way-close-passive.pkt).
+		dataSeen := c.rcvMSSSeen > 0
+		c.pingpong = true
+		switch {
+		case !dataSeen || c.ackNow:
 			c.ackNow = true
+		case c.delackAt == clock.Never:
+			c.delackAt = now.Add(c.cfg.DelAckMin)
 		}
 	case FinWait1:
 		c.ackNow = true

@@ -339,11 +339,15 @@ func TestPingpong(t *testing.T) {
 +0.04 > . 201:201(0) ack 102
 +1    close
 +0    > F. 201:201(0) ack 102`},
-		{name: "without pingpong (no request/response) the FIN is ACKed at once (quick-ACK mode)",
+		{name: "a FIN after data is ACKed by the delayed-ACK timer: the FIN enters pingpong mode and data has set the timeout (Linux tcp_fin; conformance/fin-ack-delayed-after-data.pkt)",
 			script: passiveOpen + `
 +0.01 < P. 1:101(100) ack 1 win 502
 +0    > . 1:1(0) ack 101
 +0.1  < F. 101:101(0) ack 1 win 502
-+0    > . 1:1(0) ack 102`},
++0.04 > . 1:1(0) ack 102`},
+		{name: "a FIN on a connection that received no data is ACKed at once: the delayed-ACK timeout is still zero (conformance/four-way-close-passive.pkt)",
+			script: passiveOpen + `
++0.1  < F. 1:1(0) ack 1 win 502
++0    > . 1:1(0) ack 2`},
 	})
 }
