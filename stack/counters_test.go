@@ -222,7 +222,7 @@ func TestCounters(t *testing.T) {
 				f.run(10 * time.Millisecond)
 			},
 			a: counts{"ActiveOpens": 2}, b: counts{"PassiveOpens": 2, "TW": 1, "TWRecycled": 1}},
-		{name: "the TIME_WAIT table full (MaxTimeWait 0): closed at once, TCPTimeWaitOverflow, no TW",
+		{name: "the TIME_WAIT table full (MaxTimeWait 0): the orphan is closed as its FIN is ACKed (TCPTimeWaitOverflow, no TW), so the peer's FIN draws a RST, as in Linux (conformance/no-time-wait-orphan.pkt)",
 			opts: []opt{func(o *Options) { o.MaxTimeWait = 0 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
 				client, server := opened(t, f, a, b)
@@ -231,7 +231,7 @@ func TestCounters(t *testing.T) {
 					t.Errorf("A still holds %v", rows)
 				}
 			},
-			a: counts{"ActiveOpens": 1, "TCPTimeWaitOverflow": 1}, b: counts{"PassiveOpens": 1}},
+			a: counts{"ActiveOpens": 1, "TCPTimeWaitOverflow": 1, "OutRsts": 1}, b: counts{"PassiveOpens": 1}},
 		{name: "the SYN queue full with tcp_syncookies=0: the SYN is dropped",
 			opts: []opt{func(o *Options) { o.MaxSynBacklog, o.SynCookies = 1, 0 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {

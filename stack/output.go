@@ -67,6 +67,15 @@ func (s *Stack) settle(so *Socket) {
 			s.obs.StateChanged(s.now, so.tuple, tcp.TimeWait, tcp.Closed,
 				"TIME_WAIT table full (tcp_max_tw_buckets): closed without TIME_WAIT (Linux TCPTimeWaitOverflow)")
 		}
+	case c.State() == tcp.FinWait2 && c.Orphaned() && s.opts.TCP.FinTimeout <= s.opts.TCP.TimeWait &&
+		s.tw.len() >= s.opts.MaxTimeWait:
+		// Linux parks an orphaned FIN_WAIT_2 whose tcp_fin_timeout is no
+		// longer than TIME_WAIT as a timewait socket (tcp_time_wait with
+		// TCP_FIN_WAIT2); with no bucket left it is closed at once
+		// (conformance/no-time-wait-orphan.pkt).
+		s.counters.TCPTimeWaitOverflow++
+		c.Drop("orphaned FIN_WAIT_2 with the TIME_WAIT table full (tcp_max_tw_buckets): closed (Linux TCPTimeWaitOverflow)")
+		s.forget(so)
 	case c.State() == tcp.TimeWait:
 		s.enterTimeWait(so)
 		s.touch(so)

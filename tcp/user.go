@@ -212,3 +212,10 @@ func (c *Conn) abort(why string) {
 	c.rcvBuf = ring{max: c.rcvBuf.max}
 	c.setState(Closed, why)
 }
+
+// Drop closes the connection at once without sending anything, as Linux's
+// tcp_done does when it has no room to keep an orphan (for example no
+// TIME_WAIT bucket left for an orphaned FIN_WAIT_2). The driver forgets it.
+func (c *Conn) Drop(why string) {
+	c.setState(Closed, why)
+}
