@@ -549,6 +549,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 		return
 	}
 	c.advanceRcv(end)
+	c.growRcvWindow(len(s.Payload))
 	hadHole := len(c.ooo) > 0
 	c.mergeOOO()
 	c.dataAckPolicy(now, len(s.Payload), hadHole)
@@ -565,6 +566,16 @@ func (c *Conn) dsackOfo(start, end seq.Value) {
 			return
 		}
 	}
+}
+
+// growRcvWindow opens the window we offer by two segments for each data
+// segment of at least 128 bytes received in order, up to the receive
+// buffer (Linux tcp_grow_window, called from tcp_event_data_recv).
+func (c *Conn) growRcvWindow(n int) {
+	if n < 128 || int(c.rcvSsthresh) >= c.cfg.RcvBuf {
+		return
+	}
+	c.rcvSsthresh = uint32(min(int(c.rcvSsthresh)+2*c.rcvMSS(), c.cfg.RcvBuf))
 }
 
 // advanceRcv commits bytes up to end.

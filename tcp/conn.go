@@ -111,6 +111,9 @@ type Conn struct {
 
 	lastChalMs uint32 // when the last challenge ACK went, in ms
 	lastOOWMs  uint32 // when the last out-of-window ACK went, in ms
+	// rcvSsthresh is the most window we offer (Linux rcv_ssthresh): the
+	// SYN's window at first, growing as data arrives (tcp_grow_window).
+	rcvSsthresh uint32
 
 	counts Counts // MIB events not yet taken by the driver
 
@@ -196,6 +199,7 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.irs = syn.Seq
 	c.rcvNxt = syn.Seq.Add(1)
 	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow()))
+	c.rcvSsthresh = uint32(c.synWindow())
 	o := &syn.Opts
 	peerMSS := 536 // RFC 9293 §3.7.1: default when no MSS option
 	if o.MSS != 0 {

@@ -12,11 +12,11 @@ func TestOptionNegotiation(t *testing.T) {
 +0    connect
 +0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
 +0.01 < S. 0:0(0) ack 1 win 8760
-+0    > . 1:1(0) ack 1 win 65535 <>
++0    > . 1:1(0) ack 1 win 64240 <>
 +0    mss 536
 +0    write 1000 = 1000
-+0    > . 1:537(536) ack 1 win 65535 <>
-+0    > P. 537:1001(464) ack 1 win 65535 <>`},
++0    > . 1:537(536) ack 1 win 64240 <>
++0    > P. 537:1001(464) ack 1 win 64240 <>`},
 		{name: "peer without options (passive open): the SYN-ACK carries only our MSS; data segments carry no options",
 			script: `
 +0    < S 0:0(0) win 8760
@@ -31,19 +31,19 @@ func TestOptionNegotiation(t *testing.T) {
 +0    connect
 +0    > S 0:0(0)
 +0.01 < S. 0:0(0) ack 1 win 3000 <mss 1460,sackOK,TS val 100 ecr 0>
-+0    > . 1:1(0) ack 1 win 65535 <nop,nop,TS val 10 ecr 100>
++0    > . 1:1(0) ack 1 win 64240 <nop,nop,TS val 10 ecr 100>
 +0    write 5000 = 5000
-+0    > . 1:1449(1448) ack 1 win 65535
-+0    > . 1449:2897(1448) ack 1 win 65535`},
-		{name: "window scaling negotiated: the SYN-ACK's window is not scaled (RFC 7323 §2.2), later windows are (peer shift 2), ours is shifted by 7",
++0    > . 1:1449(1448) ack 1 win 64240
++0    > . 1449:2897(1448) ack 1 win 64240`},
+		{name: "window scaling negotiated: the SYN-ACK's window is not scaled (RFC 7323 §2.2), later windows are (peer shift 2), ours is shifted by 7: the SYN's 64240 bytes, aligned up to 502 units (Linux rcv_ssthresh; conformance/data-window.pkt)",
 			script: `
 +0    connect
 +0    > S 0:0(0)
 +0.01 < S. 0:0(0) ack 1 win 4000 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 2>
-+0    > . 1:1(0) ack 1 win 2048
++0    > . 1:1(0) ack 1 win 502
 +0    write 10000 = 10000
-+0    > . 1:1449(1448) ack 1 win 2048
-+0    > . 1449:2897(1448) ack 1 win 2048
++0    > . 1:1449(1448) ack 1 win 502
++0    > . 1449:2897(1448) ack 1 win 502
 +0.01 < . 1:1(0) ack 2897 win 1000
 +0    > . 2897:4345(1448) ack 1
 +0    > . 4345:5793(1448) ack 1`},
@@ -53,7 +53,7 @@ func TestOptionNegotiation(t *testing.T) {
 +0    connect
 +0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0>
 +0.01 < S. 0:0(0) ack 1 win 2896 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
-+0    > . 1:1(0) ack 1 win 65535
++0    > . 1:1(0) ack 1 win 64240
 +0    write 5000 = 5000
 +0    > . 1:1449(1448) ack 1
 +0    > . 1449:2897(1448) ack 1

@@ -381,6 +381,17 @@ func (c *Conn) clearAck() {
 	c.rcvUnacked = 0
 }
 
+// capWindow limits free receive space to what we offer: no more than
+// rcv_ssthresh, aligned up to the scale unit so that scaling does not round
+// it away (Linux __tcp_select_window); the ring has room for that unit.
+func (c *Conn) capWindow(free int) int {
+	unit := 1 << c.rcvWScale
+	if limit := int(c.rcvSsthresh); free > limit && limit > 0 {
+		free = (limit + unit - 1) / unit * unit
+	}
+	return free
+}
+
 // advertise computes the window field and records the right edge it
 // offers. The edge never moves left (RFC 9293 §3.8.6.2.2), and moves right
 // only by at least min(MSS, half the buffer): receiver-side SWS avoidance.
@@ -389,6 +400,8 @@ func (c *Conn) advertise() uint16 {
 	if c.rdShut && c.orphan {
 		free = 0
 	}
+	unit := 1 << c.rcvWScale
+	free = c.capWindow(free)
 	edge := c.rcvNxt.Add(seq.Size(free))
 	cur := c.rcvAdv
 	if cur.LessThan(c.rcvNxt) {
@@ -397,7 +410,6 @@ func (c *Conn) advertise() uint16 {
 	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), c.cfg.RcvBuf/2) {
 		edge = cur
 	}
-	unit := 1 << c.rcvWScale
 	wnd := int(edge.Sub(c.rcvNxt))
 	if edge == cur {
 		// Keeping the old edge: round up, never down, so that scaling

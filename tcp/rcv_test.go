@@ -351,3 +351,21 @@ func TestPingpong(t *testing.T) {
 +0    > . 1:1(0) ack 2`},
 	})
 }
+
+// TestReceiveWindowGrowth: the window starts at the SYN's (64240 bytes)
+// and opens by two segments for each data segment received, up to the
+// receive buffer (Linux rcv_ssthresh and tcp_grow_window).
+func TestReceiveWindowGrowth(t *testing.T) {
+	var b strings.Builder
+	b.WriteString(passiveOpen + "+0    read 100000 = EAGAIN\n")
+	// Each full segment read at once: the window is limited by
+	// rcv_ssthresh alone, 64240 + 2*1448 per segment, aligned up to 128.
+	for i := range 5 {
+		start := 1 + i*1448
+		w := (64240 + 2*1448*(i+1) + 127) / 128
+		// quick-ACK mode: every segment is ACKed at once
+		fmt.Fprintf(&b, "+0.001 < . %d:%d(1448) ack 1 win 502\n+0    > . 1:1(0) ack %d win %d\n+0    read 100000 = 1448\n",
+			start, start+1448, start+1448, w)
+	}
+	runScriptTests(t, []scriptTest{{name: "two segments more per segment received", script: b.String()}})
+}

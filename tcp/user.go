@@ -86,7 +86,7 @@ func (c *Conn) windowUpdate(before seq.Size) {
 	if 2*int(before) > c.cfg.RcvBuf {
 		return
 	}
-	free := c.rcvFree() >> c.rcvWScale << c.rcvWScale
+	free := c.capWindow(c.rcvFree()) >> c.rcvWScale << c.rcvWScale
 	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
 		c.ackNow = true
 	}

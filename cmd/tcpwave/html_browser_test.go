@@ -480,7 +480,7 @@ func TestHTMLInBrowser(t *testing.T) {
 				return {shown: getComputedStyle(t).display != "none", text: t.innerText}; })()`, id), &tip)
 		}
 		tipOf(id)
-		for _, want := range []string{"A → B", "FIN, ACK", "Sequence number", "Acknowledgment number", "Window", "2048",
+		for _, want := range []string{"A → B", "FIN, ACK", "Sequence number", "Acknowledgment number", "Window", "502",
 			"B: ESTABLISHED → CLOSE_WAIT — FIN received (RFC 9293 §3.10.7.4)"} {
 			if !tip.Shown || !strings.Contains(tip.Text, want) {
 				t.Errorf("hovering A's FIN: tooltip shown %v, lacks %q:\n%s", tip.Shown, want, tip.Text)
