@@ -12,6 +12,17 @@ import (
 // fills a hole is ACKed at once; RFC 2018: the first SACK block reports the
 // segment that triggered the ACK).
 func TestReassembly(t *testing.T) {
+	// threeHoles leaves three out-of-order runs held: 101:201, 301:401
+	// and 501:601, received from the top down.
+	const threeHoles = inEstablished + `
++0.01 < P. 501:601(100) ack 1 win 510
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:601>
++0    < P. 301:401(100) ack 1 win 510
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 301:401 501:601>
++0    < P. 101:201(100) ack 1 win 510
++0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 101:201 501:601 301:401>
+`
+
 	runScriptTests(t, []scriptTest{
 		{name: "holes filled from the top down: SACK blocks grow and merge, the last fill ACKs everything",
 			script: inEstablished + `
@@ -27,23 +38,11 @@ func TestReassembly(t *testing.T) {
 +0    read 1000 = data 1:401
 +0    read 1000 = EAGAIN`},
 		{name: "the first SACK block is the one holding the segment just received, even when it is not the highest (RFC 2018 §4)",
-			script: inEstablished + `
-+0.01 < P. 501:601(100) ack 1 win 510
-+0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:601>
-+0    < P. 301:401(100) ack 1 win 510
-+0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 301:401 501:601>
-+0    < P. 101:201(100) ack 1 win 510
-+0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 101:201 501:601 301:401>
+			script: threeHoles + `
 +0    < P. 601:701(100) ack 1 win 510
 +0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:701 301:401 101:201>`},
 		{name: "an out-of-order segment that overlaps data we hold is reported first as a D-SACK of the overlap, then the SACK blocks, three in all beside timestamps (RFC 2883 §4, Linux tcp_data_queue_ofo)",
-			script: inEstablished + `
-+0.01 < P. 501:601(100) ack 1 win 510
-+0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 501:601>
-+0    < P. 301:401(100) ack 1 win 510
-+0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 301:401 501:601>
-+0    < P. 101:201(100) ack 1 win 510
-+0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 101:201 501:601 301:401>
+			script: threeHoles + `
 +0    < P. 551:651(100) ack 1 win 510
 +0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100,nop,nop,sack 551:601 501:651 301:401>
 +0    count DSACKOfoSent 1
