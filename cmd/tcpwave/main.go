@@ -45,6 +45,7 @@ const usage = `usage:
   tcpwave netstat [--control PATH]
   tcpwave soak [--seeds N] [--from S] [--clients K] | --seed S [--trace] [--html FILE]
   tcpwave nstat [--control PATH] [-z]
+  tcpwave conform [--backend kernel|tcpwave|both] [--json] [--trace] [--known FILE] SCRIPT|DIR...
 
 Run "tcpwave scenario run -h" (or tun serve -h, ...) for the flags.
 `
