@@ -71,19 +71,12 @@ func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
 	if ls.epochStart == clock.Never {
 		ls.epochStart = now
 		ls.wEst = cw
-		if cw < ls.wMax {
-			ls.k = math.Cbrt((ls.wMax - cw) / mss / cubicC)
-			ls.origin = ls.wMax
-		} else {
-			ls.k = 0
-			ls.origin = cw
-		}
+		ls.k, ls.origin = cubicEpoch(mss, cw, ls.wMax)
 	}
 	// §4.2: the target is where the curve will be one RTT from now,
 	// within [cwnd, 1.5*cwnd] (§4.4, §4.5).
 	t := now.Sub(ls.epochStart).Seconds() + c.srtt.Seconds()
-	d := t - ls.k
-	target := ls.origin + cubicC*d*d*d*mss
+	target := cubicAt(mss, ls.k, ls.origin, t)
 	target = min(max(target, cw), 1.5*cw)
 	// §4.3: W_est grows by α_cubic segments per window of ACKed data.
 	const alpha = 3 * (1 - cubicBeta) / (1 + cubicBeta)
@@ -105,14 +98,18 @@ func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
 	}
 }
 
-// cubicTarget returns where CUBIC's curve puts the window at elapsed
-// seconds into an epoch that starts at window w0 with W_max wMax, in bytes
-// (for tests and for the reader: RFC 9438 eq. 1 and 2).
-func cubicTarget(mss, w0, wMax, elapsed float64) float64 {
-	k, origin := 0.0, w0
+// cubicEpoch returns K, the seconds the curve takes to regain wMax from
+// the window w0 an epoch starts at, and the window it is centred on
+// (RFC 9438 eq. 2): above wMax the curve starts at once from w0.
+func cubicEpoch(mss, w0, wMax float64) (k, origin float64) {
 	if w0 < wMax {
-		k, origin = math.Cbrt((wMax-w0)/mss/cubicC), wMax
+		return math.Cbrt((wMax - w0) / mss / cubicC), wMax
 	}
-	d := elapsed - k
+	return 0, w0
+}
+
+// cubicAt is W(t) = C*(t-K)^3 + origin in bytes (RFC 9438 eq. 1).
+func cubicAt(mss, k, origin, t float64) float64 {
+	d := t - k
 	return origin + cubicC*d*d*d*mss
 }

@@ -56,10 +56,9 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		c.fastRexmit = false
 		saved := c.sndNxt
 		c.sndNxt = c.sndUna
-		ok := c.emitData(now, s, buf, true)
-		if ok && c.loss != nil {
-			c.loss.highRxt = seq.Max(c.loss.highRxt, c.sndNxt)
-			c.noteRexmit(s.Seq, c.sndNxt)
+		ok := c.emitData(now, s, buf, sendForce)
+		if ok {
+			c.markRexmit(s.Seq, c.sndNxt)
 		}
 		c.sndNxt = seq.Max(saved, c.sndNxt)
 		if ok {
@@ -83,7 +82,7 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 			return true
 		}
 	}
-	if c.state != SynRcvd && c.emitData(now, s, buf, false) {
+	if c.state != SynRcvd && c.emitData(now, s, buf, sendNew) {
 		return true
 	}
 	if c.ackNow {
@@ -151,10 +150,19 @@ func (c *Conn) dataBase() seq.Value {
 	return c.sndUna
 }
 
-// emitData sends the next data and/or FIN segment at SND.NXT if the
-// windows, Nagle's algorithm and sender-side SWS avoidance allow; force
-// skips those checks for a fast retransmission.
-func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) bool {
+// sendMode says which checks emitData applies.
+type sendMode uint8
+
+const (
+	sendNew   sendMode = iota // both windows, sender SWS avoidance, Nagle
+	sendProbe                 // a loss probe: the peer's window and SWS only (Linux push_one == 2, TCP_NAGLE_OFF)
+	sendForce                 // a retransmission of the head: no checks
+)
+
+// emitData sends the next data and/or FIN segment at SND.NXT if what mode
+// checks allows.
+func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode) bool {
+	force := mode == sendForce
 	base := c.dataBase()
 	if c.sndNxt.LessThan(base) {
 		return false
@@ -177,7 +185,9 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 	if wndEnd := c.sndUna.Add(seq.Size(c.sndWnd)); wndEnd.GreaterThan(c.sndNxt) {
 		usable = int(wndEnd.Sub(c.sndNxt))
 	}
-	usable = max(min(usable, int(c.cwnd)-c.inFlight()), 0)
+	if mode != sendProbe {
+		usable = max(min(usable, int(c.cwnd)-c.inFlight()), 0)
+	}
 	// SACK blocks ride on this segment too: leave room for them so that
 	// the packet stays within the MTU (Linux tcp_current_mss).
 	n := min(c.mss-c.sackOptLen(), avail)
@@ -197,24 +207,18 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 			}
 			n = usable
 		}
-		if n < c.mss && n == avail && n > 0 && c.nagleHolds() {
+		if mode == sendNew && n < c.mss && n == avail && n > 0 && c.nagleHolds() {
 			return false
 		}
 	}
 	// The FIN takes a sequence number, so it needs one byte of window.
-	fin := finHere && off+n == c.sndBuf.len() && (force || usable > n) && hole != 0 && (hole < 0 || n < hole)
+	// Not when a SACKed range follows: that range is the FIN itself.
+	fin := finHere && off+n == c.sndBuf.len() && (force || usable > n) && hole < 0
 	if n == 0 && !fin {
 		return false
 	}
-	c.fillAck(now, s, wire.ACK)
 	c.swsOverride = false
-	s.Seq = c.sndNxt
 	if n > 0 {
-		k := c.sndBuf.peekAt(off, buf[:n])
-		s.Payload = buf[:k]
-		if off+n == c.sndBuf.len() {
-			s.Flags |= wire.PSH
-		}
 		if n < c.mss {
 			c.sndSml = c.sndNxt.Add(seq.Size(n))
 		}
@@ -222,11 +226,26 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, force bool) b
 			c.pingpong = true // Linux: data sent soon after data received
 		}
 	}
+	c.fillData(now, s, buf, c.sndNxt, off, n, fin)
+	c.sent(now, c.sndNxt, s.Len())
+	return true
+}
+
+// fillData builds a segment of n bytes of the send ring from offset off
+// (sequence number sq), with the FIN if fin.
+func (c *Conn) fillData(now clock.Instant, s *Segment, buf []byte, sq seq.Value, off, n int, fin bool) {
+	c.fillAck(now, s, wire.ACK)
+	s.Seq = sq
+	if n > 0 {
+		k := c.sndBuf.peekAt(off, buf[:n])
+		s.Payload = buf[:k]
+		if off+n == c.sndBuf.len() {
+			s.Flags |= wire.PSH
+		}
+	}
 	if fin {
 		s.Flags |= wire.FIN
 	}
-	c.sent(now, c.sndNxt, s.Len())
-	return true
 }
 
 // emitAt retransmits up to limit bytes from sq (RFC 6675 NextSeg), with
@@ -242,25 +261,11 @@ func (c *Conn) emitAt(now clock.Instant, s *Segment, buf []byte, sq seq.Value, l
 	if n == 0 && !fin {
 		return false
 	}
-	c.fillAck(now, s, wire.ACK)
-	s.Seq = sq
-	if n > 0 {
-		k := c.sndBuf.peekAt(off, buf[:n])
-		s.Payload = buf[:k]
-		if off+n == c.sndBuf.len() {
-			s.Flags |= wire.PSH
-		}
-	}
-	if fin {
-		s.Flags |= wire.FIN
-	}
+	c.fillData(now, s, buf, sq, off, n, fin)
 	nxt := c.sndNxt
 	c.sent(now, sq, s.Len())
 	c.sndNxt = seq.Max(nxt, c.sndNxt)
-	if c.loss != nil {
-		c.loss.highRxt = seq.Max(c.loss.highRxt, sq.Add(s.Len()))
-		c.noteRexmit(sq, sq.Add(s.Len()))
-	}
+	c.markRexmit(sq, sq.Add(s.Len()))
 	return true
 }
 

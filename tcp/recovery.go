@@ -208,10 +208,15 @@ func (c *Conn) unsentData() bool {
 	return c.finQ && !c.sndMax.GreaterThan(c.finSeq)
 }
 
-// noteRexmit records a retransmission of [start, end) in SACK recovery.
-func (c *Conn) noteRexmit(start, end seq.Value) {
+// markRexmit records a retransmission of [start, end): HighRxt moves past
+// it and, in SACK recovery, it is tracked until delivered.
+func (c *Conn) markRexmit(start, end seq.Value) {
 	ls := c.loss
-	if ls == nil || !c.sackRec {
+	if ls == nil {
+		return
+	}
+	ls.highRxt = seq.Max(ls.highRxt, end)
+	if !c.sackRec {
 		return
 	}
 	found := false
@@ -468,11 +473,7 @@ func (c *Conn) probeTimer(now clock.Instant) {
 // peer's window), or the last segment again.
 func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.unsentData() {
-		cwnd := c.cwnd
-		c.cwnd = 1 << 30 // a probe goes whatever the congestion window
-		ok := c.emitData(now, s, buf, false)
-		c.cwnd = cwnd
-		if ok {
+		if c.emitData(now, s, buf, sendProbe) {
 			c.tlpRexmit = false
 			c.tlpHigh = c.sndNxt
 			c.counts.LossProbes++

@@ -50,6 +50,22 @@ func TestSACKLossRecovery(t *testing.T) {
 +0.01 < . 1:1(0) ack 14601 win 510
 +1    retrans 3
 +0    count Timeouts 0`},
+		{name: "a lost retransmission is sent again once data sent after it is SACKed, without waiting for the RTO (lost-retransmission detection)",
+			script: sackOpen + `
++0    write 14600 = 14600
++0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:7301>
++0    > . 1461:2921(1460) ack 1
++0    < . 1:1(0) ack 1461 win 510 <sack 2921:14601>
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:16061>
++0    > . 1461:2921(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    retrans 2
++0    count Timeouts 0`},
 		{name: "SACKed segments let new data out before recovery (limited transmit, RFC 3042): the pipe, not SND.NXT-SND.UNA, is what cwnd limits",
 			script: sackOpen + `
 +0    write 2920 = 2920
@@ -185,11 +201,12 @@ func TestCubicCurve(t *testing.T) {
 		{2 * k, wMax + (wMax - w0)},
 	}
 	for _, tt := range tests {
-		if got := cubicTarget(mss, w0, wMax, tt.t); math.Abs(got-tt.want) > 1 {
+		k, origin := cubicEpoch(mss, w0, wMax)
+		if got := cubicAt(mss, k, origin, tt.t); math.Abs(got-tt.want) > 1 {
 			t.Errorf("W(%.2f s) = %.0f, want %.0f", tt.t, got, tt.want)
 		}
 	}
-	if got := cubicTarget(mss, wMax, wMax, 0); got != wMax {
-		t.Errorf("above W_max the curve starts at the current window: %.0f", got)
+	if k, origin := cubicEpoch(mss, wMax, wMax); cubicAt(mss, k, origin, k) != wMax {
+		t.Errorf("at W_max the curve starts at the current window (K %v, origin %v)", k, origin)
 	}
 }

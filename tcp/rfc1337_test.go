@@ -49,17 +49,7 @@ func TestTWRecordRFC1337(t *testing.T) {
 			cfg := DefaultConfig()
 			cfg.RFC1337 = tt.rfc1337
 			tw := TWRecord{RcvNxt: rcvNxt, SndNxt: sndNxt, TSOK: true, TSRecent: 500, Expire: start.Add(cfg.TimeWait)}
-			before := tw.Expire
-			seg := tt.seg
-			if got := tw.Handle(now, &cfg, &seg); got != tt.want {
-				t.Errorf("Handle = %v, want %v", got, tt.want)
-			}
-			switch {
-			case tt.restart && tw.Expire != now.Add(cfg.TimeWait):
-				t.Errorf("Expire %v, want restarted to %v", tw.Expire, now.Add(cfg.TimeWait))
-			case !tt.restart && tw.Expire != before:
-				t.Errorf("Expire %v, want unchanged %v", tw.Expire, before)
-			}
+			checkTWHandle(t, &tw, &cfg, now, tt.seg, tt.want, tt.restart)
 			if tw.TSRecent != tt.wantTSRecent {
 				t.Errorf("TSRecent %d, want %d", tw.TSRecent, tt.wantTSRecent)
 			}

@@ -72,17 +72,7 @@ func TestTWRecordHandle(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tw := TWRecord{RcvNxt: rcvNxt, SndNxt: sndNxt, TSOK: tt.tsOK, TSRecent: 500, Expire: start.Add(cfg.TimeWait)}
-			before := tw.Expire
-			seg := tt.seg
-			if got := tw.Handle(now, &cfg, &seg); got != tt.want {
-				t.Errorf("Handle = %v, want %v", got, tt.want)
-			}
-			switch {
-			case tt.restart && tw.Expire != now.Add(cfg.TimeWait):
-				t.Errorf("Expire %v, want restarted to %v", tw.Expire, now.Add(cfg.TimeWait))
-			case !tt.restart && tw.Expire != before:
-				t.Errorf("Expire %v, want unchanged %v", tw.Expire, before)
-			}
+			checkTWHandle(t, &tw, &cfg, now, tt.seg, tt.want, tt.restart)
 		})
 	}
 }
@@ -126,5 +116,21 @@ func TestTimeWaitRecordFromConn(t *testing.T) {
 	tw.Ack(h.now, &s)
 	if s.Seq != h.iss+2 || s.Ack != peerISN+2 {
 		t.Errorf("ACK %v/%v, want %v/%v", s.Seq, s.Ack, h.iss+2, seq.Value(peerISN+2))
+	}
+}
+
+// checkTWHandle hands seg to tw and checks the verdict and whether the
+// 2MSL timer was restarted.
+func checkTWHandle(t *testing.T, tw *TWRecord, cfg *Config, now clock.Instant, seg Segment, want TimeWaitAction, restart bool) {
+	t.Helper()
+	before := tw.Expire
+	if got := tw.Handle(now, cfg, &seg); got != want {
+		t.Errorf("Handle = %v, want %v", got, want)
+	}
+	switch {
+	case restart && tw.Expire != now.Add(cfg.TimeWait):
+		t.Errorf("Expire %v, want restarted to %v", tw.Expire, now.Add(cfg.TimeWait))
+	case !restart && tw.Expire != before:
+		t.Errorf("Expire %v, want unchanged %v", tw.Expire, before)
 	}
 }
