@@ -126,7 +126,7 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	if !haveISN {
 		isn = s.isn(now, t)
 	}
-	c := &Socket{st: s, tuple: t, parent: l, heapIdx: -1, deadline: clock.Never,
+	c := &Socket{st: s, tuple: t, parent: l,
 		reuseAddr: l.reuseAddr, reusePort: l.reusePort}
 	c.conn = tcp.NewPassive(s.tcpConfig(t.Local.Addr()), c, now, isn, s.tsOffset(t), seg)
 	s.conns[t] = c

@@ -44,13 +44,12 @@ type Socket struct {
 	orphan       bool // closed by the application, its connection still alive: counted in Stack.orphans
 
 	isDirty, isTouched bool
-	heapIdx            int
-	deadline           clock.Instant
+	tn                 timerNode // the connection's timer
 }
 
 // NewSocket returns an unbound socket with one handle.
 func (s *Stack) NewSocket() *Socket {
-	return &Socket{st: s, refs: 1, heapIdx: -1, deadline: clock.Never}
+	return &Socket{st: s, refs: 1}
 }
 
 // Ref adds a handle to the socket (dup(2)).

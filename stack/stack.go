@@ -245,7 +245,7 @@ type Stack struct {
 	tw        twTable              // TIME_WAIT records
 	bound     map[uint16][]*Socket // port -> sockets holding it (Socket.boundIdx; records: tw)
 	nextPort  uint16
-	timers    timerHeap
+	timers    timerWheel
 	dirty     []*Socket // sockets that may have segments to send
 	ctl       []ctlSeg  // stack-made segments (RSTs, TIME_WAIT ACKs, cookie SYN-ACKs)
 	ctlHead   int       // ctl[:ctlHead] has been sent
@@ -323,7 +323,11 @@ func (s *Stack) hasAddr(a netip.Addr) bool {
 	return false
 }
 
-// Deadline returns when HandleTimeout must next be called.
+// Deadline returns when HandleTimeout must next be called. It is the
+// earliest timer's exact deadline, except that with many thousands of
+// timers set far ahead it may be a little earlier than any of them: calling
+// HandleTimeout then does nothing but makes the next answer exact. It is
+// never later than a deadline, and after HandleTimeout(now) it is after now.
 func (s *Stack) Deadline() clock.Instant {
 	d := s.timers.min()
 	if i := s.tw.first(); i != 0 {

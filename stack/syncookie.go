@@ -177,7 +177,7 @@ func (s *Stack) cookieArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		s.counters.ListenDrops++
 		return true
 	}
-	c := &Socket{st: s, tuple: t, parent: l, heapIdx: -1, deadline: clock.Never,
+	c := &Socket{st: s, tuple: t, parent: l,
 		reuseAddr: l.reuseAddr, reusePort: l.reusePort}
 	c.conn = tcp.NewFromCookie(cfg, c, now, &ck, seg)
 	s.conns[t] = c

@@ -40,7 +40,7 @@ func benchTimeWait(b *testing.B, batch int) {
 		for i := range n {
 			k := done + i
 			so := &socks[i]
-			*so = Socket{st: st, conn: tmpl, heapIdx: -1, deadline: tmpl.Deadline(), tuple: Tuple{
+			*so = Socket{st: st, conn: tmpl, tuple: Tuple{
 				Local:  netip.AddrPortFrom(addrA, uint16(1024+k%60000)),
 				Remote: netip.AddrPortFrom(netip.AddrFrom4([4]byte{10, 1, byte(k >> 16), byte(k >> 8)}), uint16(k)),
 			}}
