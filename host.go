@@ -60,6 +60,7 @@ type Stack struct {
 	socks   map[*stack.Socket]*sock
 	closing bool // CloseAll has run: user calls fail with net.ErrClosed
 	obuf    []byte
+	offload link.Offloader // ep, when it takes super-packets
 	timer   *time.Timer
 	armed   clock.Instant // the deadline the timer is set for
 	final   stack.Counters
@@ -119,6 +120,16 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	}
 	mtu := ep.MTU()
 	cf.opts.MTU = mtu
+	// A link with segmentation offload takes super-packets: bursts of a
+	// connection's segments under one header.
+	bufLen := mtu
+	off, _ := ep.(link.Offloader)
+	if off != nil && off.GSOMaxSize() > mtu {
+		cf.opts.GSOMaxSize = off.GSOMaxSize()
+		bufLen = cf.opts.GSOMaxSize
+	} else {
+		off = nil
+	}
 	cf.opts.Addrs = make([]netip.Addr, len(addrs))
 	for i, a := range addrs {
 		cf.opts.Addrs[i] = a.Unmap()
@@ -141,11 +152,12 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		done:         make(chan struct{}),
 		readerDone:   make(chan struct{}),
 		socks:        make(map[*stack.Socket]*sock),
-		obuf:         make([]byte, mtu),
+		obuf:         make([]byte, bufLen),
+		offload:      off,
 		armed:        clock.Never,
 	}
 	for range inQueue + 1 {
-		s.free <- make([]byte, mtu)
+		s.free <- make([]byte, bufLen)
 	}
 	s.timer = time.NewTimer(time.Hour)
 	s.timer.Stop()
@@ -233,13 +245,25 @@ func (s *Stack) flush() {
 		s.st.HandleTimeout(now)
 	}
 	for {
+		// An error from the endpoint means it is closed; the packet is
+		// lost as on a link that went down.
+		if s.offload != nil {
+			n, size := s.st.PollPacketGSO(now, s.obuf)
+			if n == 0 {
+				break
+			}
+			if size > 0 {
+				_ = s.offload.WriteGSO(s.obuf[:n], size)
+			} else if n <= s.mtu {
+				_ = s.ep.WritePacket(s.obuf[:n])
+			}
+			continue
+		}
 		n := s.st.PollPacket(now, s.obuf)
 		if n == 0 {
 			break
 		}
 		if n <= s.mtu {
-			// An error means the endpoint is closed; the packet is lost as
-			// on a link that went down.
 			_ = s.ep.WritePacket(s.obuf[:n])
 		}
 	}

@@ -30,3 +30,27 @@ type Endpoint interface {
 	// more than once returns an error that wraps net.ErrClosed.
 	Close() error
 }
+
+// Offloader is an Endpoint with TCP segmentation offload: besides packets
+// of up to MTU bytes it takes TCP super-packets, each one IP packet whose
+// payload stands for several segments of one connection, as a Linux device
+// with TSO/GSO does, and it may deliver such packets to ReadPacket too, as
+// receive coalescing (GRO) does. A host whose link is an Offloader with a
+// GSOMaxSize above its MTU hands it bursts of data as super-packets
+// (stack.Stack.PollPacketGSO) and reads with buffers of GSOMaxSize bytes.
+type Offloader interface {
+	Endpoint
+
+	// GSOMaxSize returns the largest super-packet, IP header included,
+	// that WriteGSO takes and ReadPacket may return; a value no larger
+	// than MTU means the endpoint has no offload.
+	GSOMaxSize() int
+
+	// WriteGSO sends a TCP super-packet whose payload is segments of
+	// segSize bytes, the last possibly shorter. Split at segSize
+	// (wire.SplitTCP) it is the packets the segments would have been; the
+	// link carries it whole where the far end takes super-packets and
+	// splits it where packets must fit the MTU. Like WritePacket, it copies
+	// pkt before it returns.
+	WriteGSO(pkt []byte, segSize int) error
+}

@@ -108,6 +108,10 @@ type fixture struct {
 	buf    []byte
 	bufLen int // the size of the buffer given to PollPacket
 	steps  int
+	// gso makes flush take super-packets (PollPacketGSO) and split them
+	// with wire.SplitTCP before they go on the wire; supers counts them.
+	gso    bool
+	supers int
 }
 
 // opt adjusts a node's options.
@@ -159,6 +163,26 @@ func (f *fixture) flush() {
 	}
 	for _, n := range f.nodes {
 		for {
+			if f.gso {
+				k, size := n.st.PollPacketGSO(f.now, f.buf)
+				if k == 0 {
+					break
+				}
+				if size > 0 {
+					f.supers++
+				} else {
+					size = k // not a super-packet: one piece
+				}
+				scratch := make([]byte, 2048)
+				err := wire.SplitTCP(f.buf[:k], size, scratch, func(p []byte) error {
+					f.send(n.name, p)
+					return nil
+				})
+				if err != nil {
+					f.t.Fatalf("%s: super-packet: %v", n.name, err)
+				}
+				continue
+			}
 			k := n.st.PollPacket(f.now, f.buf)
 			if k == 0 {
 				break

@@ -11,6 +11,18 @@ import (
 // Every packet the stack sends leaves through here.
 func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 	s.now = now
+	if so := s.gsoPend; so != nil {
+		// Left over from PollPacketGSO: it goes first, alone.
+		s.gsoPend = nil
+		k := copy(s.payload, s.seg.Payload)
+		s.seg.Payload = s.payload[:k]
+		if s.seg.Flags&wire.RST != 0 {
+			s.counters.OutRsts++
+		}
+		if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
+			return n
+		}
+	}
 	for s.ctlHead < len(s.ctl) {
 		c := &s.ctl[s.ctlHead]
 		s.ctlHead++
@@ -39,13 +51,19 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 			}
 			continue
 		}
-		s.dirty[s.dirtyHead] = nil
-		s.dirtyHead++
-		so.isDirty = false
-		s.settle(so)
+		s.doneDirty(so)
 	}
 	s.dirty, s.dirtyHead = s.dirty[:0], 0 // keep the array: no allocation per step
 	return 0
+}
+
+// doneDirty takes so, which has nothing more to send, off the front of the
+// dirty list and settles it.
+func (s *Stack) doneDirty(so *Socket) {
+	s.dirty[s.dirtyHead] = nil
+	s.dirtyHead++
+	so.isDirty = false
+	s.settle(so)
 }
 
 // settle runs once a connection has nothing more to send: it refreshes

@@ -42,8 +42,14 @@ type Options struct {
 	// TCPAbortOnMemory. Linux sets it like tcp_max_tw_buckets: 262144 on
 	// a host with 16 GiB of memory. 0 keeps no orphan at all.
 	MaxOrphans int
-	TTL        uint8    // ip_default_ttl (64)
-	MTU        int      // link MTU; packets are never larger (1500)
+	TTL        uint8 // ip_default_ttl (64)
+	MTU        int   // link MTU; packets are never larger (1500)
+	// GSOMaxSize, if more than MTU, lets PollPacketGSO hand the link TCP
+	// super-packets of up to this many bytes, IP header included: several
+	// MTU-sized data segments of one connection under one header, for a
+	// link that segments them or carries them whole (generic segmentation
+	// offload; Linux's gso_max_size, 65536 on most devices). 0 is off.
+	GSOMaxSize int
 	ISNKey     [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
 	// ISN, if set, replaces RFC 6528's ISN generator: for tests and
 	// scenarios that need colliding sequence numbers. Never set it on a
@@ -88,6 +94,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: negative MaxTimeWait or MaxOrphans")
 	case o.MTU < 40+20+88 || o.MTU > 65535: // room for an 88-byte MSS over IPv6
 		return fmt.Errorf("stack: MTU %d out of range", o.MTU)
+	case o.GSOMaxSize != 0 && (o.GSOMaxSize < o.MTU || o.GSOMaxSize > 65535):
+		return fmt.Errorf("stack: GSOMaxSize %d out of range [MTU %d, 65535]", o.GSOMaxSize, o.MTU)
 	}
 	for _, a := range o.Addrs {
 		if !a.IsValid() || a.IsUnspecified() {
@@ -259,10 +267,13 @@ type Stack struct {
 	tcp4, tcp6 tcp.Config
 	ipID       uint16
 	seg        tcp.Segment
-	payload    []byte // scratch for the payload of the segment being sent (MSS bytes)
-	counters   Counters
-	closedAll  bool
-	orphans    int // connections closed by the application and not yet gone
+	payload    []byte // scratch for the payload of the segment being sent (MSS bytes; with GSO, a burst's)
+	// gsoPend is the connection whose segment in seg could not join the
+	// last super-packet: PollPacketGSO sends it next.
+	gsoPend   *Socket
+	counters  Counters
+	closedAll bool
+	orphans   int // connections closed by the application and not yet gone
 }
 
 // ctlSeg is a segment the stack itself answers with.
@@ -285,7 +296,7 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		listeners: make(map[netip.AddrPort][]*Socket),
 		tw:        newTWTable(o.ISNKey),
 		bound:     make(map[uint16][]*Socket),
-		payload:   make([]byte, max(int(o.TCP.MSS), 536)), // a connection's MSS is at most this (536 before the handshake)
+		payload:   make([]byte, max(int(o.TCP.MSS), 536)+max(o.GSOMaxSize, 0)), // a connection's MSS is at most this (536 before the handshake)
 	}
 	s.tcp4, s.tcp6 = o.TCP, o.TCP
 	s.tcp4.MSS = min(o.TCP.MSS, uint16(o.MTU-20-20))

@@ -38,6 +38,7 @@ type Stats struct {
 // End is one end of a pipe. It implements link.Endpoint.
 type End struct {
 	mtu    int
+	gso    int    // the largest super-packet (NewOffload), or 0
 	rx     *queue // packets for this end
 	tx     *queue // packets for the peer
 	peer   *End
@@ -47,7 +48,7 @@ type End struct {
 	sent, received, dropped atomic.Uint64
 }
 
-var _ link.Endpoint = (*End)(nil)
+var _ link.Offloader = (*End)(nil)
 
 // queue is one direction: packets in flight and a free list of their
 // buffers, so that a steady stream allocates nothing.
@@ -85,13 +86,41 @@ func NewEnds(mtu int, queue int) (a, b *End) {
 // MTU returns the largest packet the link carries.
 func (e *End) MTU() int { return e.mtu }
 
+// NewOffload is NewEnds for a link with segmentation offload, like a veth
+// pair or loopback with TSO and GRO on: besides packets of up to mtu
+// bytes it carries TCP super-packets of up to gsoMax bytes (WriteGSO)
+// whole, and the far end reads them as they are (link.Offloader).
+// gsoMax is raised to mtu and capped at 65535.
+func NewOffload(mtu, gsoMax, queue int) (a, b *End) {
+	a, b = NewEnds(mtu, queue)
+	g := min(max(gsoMax, a.mtu), 65535)
+	a.gso, b.gso = g, g
+	return a, b
+}
+
+// GSOMaxSize returns the largest super-packet the link carries: 0 unless
+// made by NewOffload.
+func (e *End) GSOMaxSize() int { return e.gso }
+
+// WriteGSO queues a TCP super-packet for the peer, which reads it whole
+// (link.Offloader); segSize is not needed to carry it. Without offload it
+// is WritePacket.
+func (e *End) WriteGSO(pkt []byte, segSize int) error {
+	if segSize <= 0 {
+		return fmt.Errorf("link/pipe: segment size %d", segSize)
+	}
+	return e.write(pkt, max(e.gso, e.mtu))
+}
+
 // WritePacket copies pkt into the queue towards the peer. A full queue or
 // a closed peer drops the packet (counted in Stats.Dropped) without error.
-func (e *End) WritePacket(pkt []byte) error {
+func (e *End) WritePacket(pkt []byte) error { return e.write(pkt, e.mtu) }
+
+func (e *End) write(pkt []byte, limit int) error {
 	if e.isClosed() {
 		return errClosed
 	}
-	if len(pkt) > e.mtu {
+	if len(pkt) > limit {
 		return errTooLong
 	}
 	if e.peer.isClosed() {
@@ -102,7 +131,7 @@ func (e *End) WritePacket(pkt []byte) error {
 	select {
 	case buf = <-e.tx.free:
 	default:
-		buf = make([]byte, 0, e.mtu)
+		buf = make([]byte, 0, max(e.mtu, e.gso))
 	}
 	buf = append(buf[:0], pkt...)
 	select {

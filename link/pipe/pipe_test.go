@@ -147,3 +147,35 @@ func TestConcurrent(t *testing.T) {
 		t.Errorf("read %d packets, stats %+v", got, s)
 	}
 }
+
+func TestOffload(t *testing.T) {
+	a, b := NewOffload(1500, 65535, 8)
+	if a.GSOMaxSize() != 65535 || b.GSOMaxSize() != 65535 {
+		t.Fatalf("GSOMaxSize = %d, %d; want 65535", a.GSOMaxSize(), b.GSOMaxSize())
+	}
+	big := bytes.Repeat([]byte{7}, 40_000)
+	if err := a.WritePacket(big); !errors.Is(err, errTooLong) {
+		t.Errorf("WritePacket of 40,000 bytes: %v, want the MTU error", err)
+	}
+	if err := a.WriteGSO(big, 0); err == nil {
+		t.Errorf("WriteGSO with segment size 0: no error")
+	}
+	if err := a.WriteGSO(make([]byte, 65536), 1448); !errors.Is(err, errTooLong) {
+		t.Errorf("WriteGSO of 65,536 bytes: %v, want too long", err)
+	}
+	if err := a.WriteGSO(big, 1448); err != nil {
+		t.Fatalf("WriteGSO: %v", err)
+	}
+	buf := make([]byte, 65535)
+	n, err := b.ReadPacket(buf)
+	if err != nil || !bytes.Equal(buf[:n], big) {
+		t.Fatalf("ReadPacket = %d bytes, %v; want the 40,000-byte super-packet whole", n, err)
+	}
+	plain, _ := NewEnds(1500, 8)
+	if plain.GSOMaxSize() != 0 {
+		t.Errorf("a plain pipe offers GSO %d", plain.GSOMaxSize())
+	}
+	if err := plain.WriteGSO(big, 1448); !errors.Is(err, errTooLong) {
+		t.Errorf("WriteGSO on a plain pipe: %v, want the MTU error", err)
+	}
+}

@@ -1,0 +1,99 @@
+package tcpwave
+
+import (
+	"bytes"
+	"io"
+	"net/netip"
+	"testing"
+
+	"github.com/tcpwave/tcpwave/link/pipe"
+)
+
+// offloadHosts is hosts on a pipe with segmentation offload: super-packets
+// of up to 65535 bytes travel whole.
+func offloadHosts(t testing.TB) (a, b *Stack, ea, eb *pipe.End) {
+	t.Helper()
+	ea, eb = pipe.NewOffload(1500, 65535, 0)
+	a, err := New(ea, []netip.Addr{addrA})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err = New(eb, []netip.Addr{addrB})
+	if err != nil {
+		a.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		closeQuick(a)
+		closeQuick(b)
+	})
+	return a, b, ea, eb
+}
+
+// TestBulkOffload: over a link with segmentation offload, 8 MiB arrive
+// intact, and the sender hands the link far fewer packets than it sends
+// segments: most of its data goes as super-packets.
+func TestBulkOffload(t *testing.T) {
+	sa, sb, _, eb := offloadHosts(t)
+	client, server := connPair(t, sa, sb)
+	data := make([]byte, 8<<20)
+	for i := range data {
+		data[i] = byte(i*31 + i>>12)
+	}
+	done := make(chan []byte, 1)
+	go func() {
+		got, _ := io.ReadAll(server)
+		done <- got
+	}()
+	if _, err := client.Write(data); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	client.CloseWrite()
+	if got := <-done; !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes, not the %d written", len(got), len(data))
+	}
+	segs, pkts := sb.Counters().OutSegs, eb.Stats().Sent
+	t.Logf("%d segments sent in %d packets (%.1f a packet)", segs, pkts, float64(segs)/float64(pkts))
+	if segs < uint64(len(data)/1448) || pkts*4 > segs {
+		t.Errorf("%d segments in %d packets: want at least %d segments, over 4 a packet", segs, pkts, len(data)/1448)
+	}
+}
+
+// BenchmarkBulkOffload is BenchmarkBulk with and without segmentation
+// offload on the link, side by side.
+func BenchmarkBulkOffload(b *testing.B) {
+	for _, offload := range []bool{false, true} {
+		name := "plain"
+		if offload {
+			name = "offload"
+		}
+		b.Run(name, func(b *testing.B) {
+			var sa, sb *Stack
+			if offload {
+				sa, sb, _, _ = offloadHosts(b)
+			} else {
+				sa, sb = hosts(b)
+			}
+			const chunk = 64 << 10
+			client, server := connPair(b, sa, sb)
+			done := make(chan int64)
+			go func() {
+				n, _ := io.CopyBuffer(io.Discard, server, make([]byte, chunk))
+				done <- n
+			}()
+			buf := make([]byte, chunk)
+			b.SetBytes(chunk)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for range b.N {
+				if _, err := client.Write(buf); err != nil {
+					b.Fatal(err)
+				}
+			}
+			client.CloseWrite()
+			if n := <-done; n != int64(b.N)*chunk {
+				b.Fatalf("received %d bytes, want %d", n, int64(b.N)*chunk)
+			}
+		})
+	}
+}
