@@ -28,9 +28,15 @@ type rcvExt struct {
 	spaceTime clock.Instant // when it began (rcvq_space.time)
 }
 
-// maxOwedAcks bounds the ACKs a batch of segments may leave owed; beyond
-// it, the later ACK acknowledges for those skipped.
-const maxOwedAcks = 32
+// maxOwedAcks bounds the ACKs a batch of segments leaves owed; when more
+// fall due, the oldest is dropped, as the later ACKs acknowledge its data.
+// Linux, handling segments one at a time, sends one ACK for every second
+// full-sized segment; a batch here gets the last four of those, so that
+// the loss of one ACK does not leave the sender waiting for the timer
+// (one ACK per batch did: a lost ACK cost a loss probe and a delayed ACK,
+// or an RTO in recovery), without the cost of one ACK per two segments on
+// a bulk transfer.
+const maxOwedAcks = 3
 
 // rxState returns the receive-side state, allocating it on first use.
 func (c *Conn) rxState() *rcvExt {
@@ -50,13 +56,15 @@ func (c *Conn) oooSpans() []span {
 
 // ackDueNow records that an immediate ACK is due for everything up to
 // RCV.NXT (Linux sends it there and then, from tcp_ack_snd_check). One
-// still owed from earlier segments of the same batch is queued, so that
-// each goes out, oldest first, at the next Poll.
+// still owed from earlier segments of the same batch is queued (up to
+// maxOwedAcks), so that they go out, oldest first, at the next Poll.
 func (c *Conn) ackDueNow() {
 	if c.ackNow && c.ackDueOn && c.ackDue.LessThan(c.rcvNxt) {
-		if rx := c.rxState(); len(rx.acks) < maxOwedAcks {
-			rx.acks = append(rx.acks, c.ackDue)
+		rx := c.rxState()
+		if len(rx.acks) == maxOwedAcks {
+			rx.acks = append(rx.acks[:0], rx.acks[1:]...)
 		}
+		rx.acks = append(rx.acks, c.ackDue)
 	}
 	c.ackNow, c.ackDueOn, c.ackDue = true, true, c.rcvNxt
 	c.rcvUnacked = 0

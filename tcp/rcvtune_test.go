@@ -41,8 +41,9 @@ func passiveConn(t *testing.T, cfg *Config, opts wire.Options) (*Conn, seq.Value
 // TestBatchedSegmentsAckEverySecond: a driver that hands several segments
 // to the connection before it polls still gets what Linux, handling them
 // one by one, sends: an ACK for every second full-sized segment (RFC 5681
-// §4.2, Linux __tcp_ack_snd_check), each for the data up to its segment,
-// oldest first, with a right edge that never moves left; the last one
+// §4.2, Linux __tcp_ack_snd_check), the last four of them in a long
+// batch, each for the data up to its segment, oldest first, with a right
+// edge that never moves left; the last one
 // acknowledges everything received. A lone segment waits for the
 // delayed-ACK timer. In quick-ACK mode, at the start, every segment gets
 // its ACK.
@@ -55,11 +56,13 @@ func TestBatchedSegmentsAckEverySecond(t *testing.T) {
 		wantAcks []int // the ACKs' acknowledged segment counts, relative to the batch start
 		delayed  bool  // an ACK is left to the delayed-ACK timer
 	}{
-		{name: "twelve segments: six ACKs", warm: 40, batch: 12, wantAcks: []int{2, 4, 6, 8, 10, 12}},
-		{name: "thirteen: six ACKs, the last for all thirteen", warm: 40, batch: 13, wantAcks: []int{2, 4, 6, 8, 10, 13}},
+		{name: "twelve segments: the last four of the six ACKs", warm: 40, batch: 12, wantAcks: []int{6, 8, 10, 12}},
+		{name: "thirteen: the last for all thirteen", warm: 40, batch: 13, wantAcks: []int{6, 8, 10, 13}},
+		{name: "six: three ACKs", warm: 40, batch: 6, wantAcks: []int{2, 4, 6}},
 		{name: "one: left to the delayed-ACK timer", warm: 40, batch: 1, delayed: true},
 		{name: "two: one ACK, as before", warm: 40, batch: 2, wantAcks: []int{2}},
 		{name: "quick-ACK mode: one ACK a segment", warm: 0, batch: 4, wantAcks: []int{1, 2, 3, 4}},
+		{name: "quick-ACK mode, long batch: the last four", warm: 0, batch: 7, wantAcks: []int{4, 5, 6, 7}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
