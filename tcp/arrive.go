@@ -550,7 +550,8 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 	}
 	c.advanceRcv(end)
 	c.growRcvWindow(len(s.Payload))
-	hadHole := len(c.ooo) > 0
+	c.tuneOnData(now, s, len(s.Payload))
+	hadHole := len(c.oooSpans()) > 0
 	c.mergeOOO()
 	c.dataAckPolicy(now, len(s.Payload), hadHole)
 }
@@ -559,7 +560,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 // we already hold, as Linux's tcp_data_queue_ofo does: the overlap with the
 // first span it meets.
 func (c *Conn) dsackOfo(start, end seq.Value) {
-	for _, sp := range c.ooo {
+	for _, sp := range c.oooSpans() {
 		l, r := seq.Max(start, sp.start), seq.Min(end, sp.end)
 		if l.LessThan(r) {
 			c.setDSACK(l, r, &c.counts.DSACKOfoSent)
@@ -572,10 +573,10 @@ func (c *Conn) dsackOfo(start, end seq.Value) {
 // segment of at least 128 bytes received in order, up to the receive
 // buffer (Linux tcp_grow_window, called from tcp_event_data_recv).
 func (c *Conn) growRcvWindow(n int) {
-	if n < 128 || int(c.rcvSsthresh) >= c.cfg.RcvBuf {
+	if n < 128 || c.rcvSsthresh >= c.rcvCap {
 		return
 	}
-	c.rcvSsthresh = uint32(min(int(c.rcvSsthresh)+2*c.rcvMSS(), c.cfg.RcvBuf))
+	c.rcvSsthresh = min(c.rcvSsthresh+uint32(2*c.rcvMSS()), c.rcvCap)
 }
 
 // advanceRcv commits bytes up to end.
@@ -587,45 +588,29 @@ func (c *Conn) advanceRcv(end seq.Value) {
 }
 
 // addOOO records [start, end) as held out of order, keeping spans sorted and
-// disjoint.
+// disjoint. A segment that would start a run beyond maxOOOSpans is dropped,
+// as Linux prunes its out-of-order queue.
 func (c *Conn) addOOO(start, end seq.Value) {
-	i := 0
-	for i < len(c.ooo) && c.ooo[i].end.LessThan(start) {
-		i++
-	}
-	j := i
-	for j < len(c.ooo) && c.ooo[j].start.LessEq(end) {
-		start = seq.Min(start, c.ooo[j].start)
-		end = seq.Max(end, c.ooo[j].end)
-		j++
-	}
-	if i == j {
-		if len(c.ooo) >= maxOOOSpans {
-			return // queue full: the segment is dropped, as Linux prunes its out-of-order queue
-		}
-		c.ooo = append(c.ooo, span{})
-		copy(c.ooo[i+1:], c.ooo[i:])
-		c.ooo[i] = span{start, end}
-		return
-	}
-	c.ooo[i] = span{start, end}
-	c.ooo = append(c.ooo[:i+1], c.ooo[j:]...)
+	rx := c.rxState()
+	rx.ooo = insertSpan(rx.ooo, start, end, maxOOOSpans)
 }
 
 // mergeOOO commits out-of-order spans that RCV.NXT has reached.
 func (c *Conn) mergeOOO() {
+	ooo := c.oooSpans()
 	k := 0
-	for k < len(c.ooo) && c.ooo[k].start.LessEq(c.rcvNxt) {
-		if c.ooo[k].end.GreaterThan(c.rcvNxt) {
-			c.advanceRcv(c.ooo[k].end)
+	for k < len(ooo) && ooo[k].start.LessEq(c.rcvNxt) {
+		if ooo[k].end.GreaterThan(c.rcvNxt) {
+			c.advanceRcv(ooo[k].end)
 		}
 		k++
 	}
 	if k > 0 {
-		c.ooo = append(c.ooo[:0], c.ooo[k:]...)
-		if len(c.ooo) == 0 {
-			c.ooo = nil
+		ooo = append(ooo[:0], ooo[k:]...)
+		if len(ooo) == 0 {
+			ooo = nil
 		}
+		c.rx.ooo = ooo
 	}
 }
 
@@ -636,12 +621,12 @@ func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
 	c.lastRcvData = now
 	switch {
 	case filledHole:
-		c.ackNow = true
+		c.ackDueNow()
 	case c.quick > 0 && !c.pingpong:
 		c.quick--
-		c.ackNow = true
+		c.ackDueNow()
 	case int(c.rcvUnacked) >= 2*c.rcvMSS():
-		c.ackNow = true
+		c.ackDueNow()
 	default:
 		if c.delackAt == clock.Never {
 			c.delackAt = now.Add(c.cfg.DelAckMin)

@@ -11,17 +11,29 @@ package tcp
 
 import (
 	"fmt"
+	"math/bits"
 	"time"
+
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // Config holds every limit and timer of a connection. Each default is the
 // Linux value; the comment names the sysctl or kernel constant it mirrors.
 // Fields are used as given: start from DefaultConfig and change what you need.
 type Config struct {
-	MSS           uint16        // our MSS option (1460 on a 1500-byte MTU, IPv4)
-	RcvBuf        int           // receive buffer in bytes (tcp_rmem)
+	MSS    uint16 // our MSS option (1460 on a 1500-byte MTU, IPv4)
+	RcvBuf int    // receive buffer in bytes at the start (tcp_rmem[1])
+	// RcvBufMax bounds receive-buffer auto-tuning (Linux's dynamic
+	// right-sizing, tcp_moderate_rcvbuf=1, up to tcp_rmem[2]): once per
+	// round trip measured at the receiver, the buffer grows to about
+	// twice the bytes the application read in the last one, never beyond
+	// RcvBufMax (nor beyond 65535 bytes without window scaling). 0, or
+	// any value not above RcvBuf, keeps the buffer at RcvBuf, as a Linux
+	// socket with SO_RCVBUF set. The window scale offered is chosen so
+	// that the window can reach max(RcvBuf, RcvBufMax).
+	RcvBufMax     int
 	SndBuf        int           // send buffer in bytes (tcp_wmem)
-	WScale        int           // window scale we offer, -1 to offer none (Linux offers 7)
+	WScale        int           // least window scale we offer, -1 to offer none (Linux offers 7); see RcvBufMax
 	Timestamps    bool          // RFC 7323 timestamps (tcp_timestamps)
 	SACK          bool          // offer SACK-permitted (tcp_sack)
 	NoDelay       bool          // disable Nagle's algorithm (TCP_NODELAY)
@@ -61,6 +73,7 @@ func DefaultConfig() Config {
 	return Config{
 		MSS:           1460,
 		RcvBuf:        256 << 10,
+		RcvBufMax:     6 << 20,
 		SndBuf:        256 << 10,
 		WScale:        7,
 		Timestamps:    true,
@@ -92,6 +105,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tcp: MSS %d is below the minimum 88", c.MSS)
 	case c.RcvBuf < int(c.MSS) || c.RcvBuf > 1<<30:
 		return fmt.Errorf("tcp: RcvBuf %d out of range [MSS, 1 GiB]", c.RcvBuf)
+	case c.RcvBufMax < 0 || c.RcvBufMax > 1<<30:
+		return fmt.Errorf("tcp: RcvBufMax %d out of range [0, 1 GiB]", c.RcvBufMax)
 	case c.SndBuf < int(c.MSS) || c.SndBuf > 1<<30:
 		return fmt.Errorf("tcp: SndBuf %d out of range [MSS, 1 GiB]", c.SndBuf)
 	case c.WScale < -1 || c.WScale > 14:
@@ -117,6 +132,25 @@ func (c *Config) Validate() error {
 // rtoFallback is the RTO after a handshake that gave no RTT sample
 // (RFC 6298 §5.7, Linux TCP_TIMEOUT_FALLBACK).
 const rtoFallback = 3 * time.Second
+
+// tunes reports whether receive-buffer auto-tuning is on.
+func (c *Config) tunes() bool { return c.RcvBufMax > c.RcvBuf }
+
+// rcvBufLimit is the most the receive buffer may hold: RcvBufMax when
+// auto-tuning, RcvBuf otherwise.
+func (c *Config) rcvBufLimit() int { return max(c.RcvBuf, c.RcvBufMax) }
+
+// wscale is the window scale we offer, -1 for none: WScale, or more if
+// the buffer may grow beyond what WScale can advertise. As Linux's
+// tcp_select_initial_window, the shift is ilog2(space)-15, at most 14
+// (RFC 7323 §2.3), for space the largest the buffer may become: Linux's
+// tcp_rmem[2] of 6 MiB gives 7.
+func (c *Config) wscale() int {
+	if c.WScale < 0 {
+		return -1
+	}
+	return min(max(c.WScale, bits.Len(uint(c.rcvBufLimit()))-1-15), wire.MaxWScale)
+}
 
 func (c *Config) orphanRetries() int {
 	if c.OrphanRetries == 0 {

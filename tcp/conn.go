@@ -61,7 +61,7 @@ type Conn struct {
 
 	// Receive sequence space.
 	rcvBuf      ring
-	ooo         []span
+	rx          *rcvExt // out-of-order runs, owed ACKs, auto-tuning: allocated when first needed
 	irs         seq.Value
 	rcvNxt      seq.Value
 	rcvAdv      seq.Value // right edge of the window we last advertised
@@ -114,6 +114,14 @@ type Conn struct {
 	// rcvSsthresh is the most window we offer (Linux rcv_ssthresh): the
 	// SYN's window at first, growing as data arrives (tcp_grow_window).
 	rcvSsthresh uint32
+	// rcvCap is the receive buffer: RcvBuf, raised by auto-tuning up to
+	// RcvBufMax (Linux sk_rcvbuf, window_clamp following).
+	rcvCap uint32
+	// ackDue is RCV.NXT when the pending immediate ACK became due
+	// (ackDueOn): if more data asks for another before Poll, ackDue goes
+	// to the owed list, so that a driver that hands over segments in
+	// batches still gets an ACK for every second full-sized segment.
+	ackDue seq.Value
 
 	counts Counts // MIB events not yet taken by the driver
 
@@ -148,6 +156,7 @@ type Conn struct {
 	swsOverride bool // the persist timer lets a window-limited piece go (RFC 9293 §3.8.6.2.1)
 	chalSent    bool
 	oowSent     bool
+	ackDueOn    bool
 }
 
 const maxQuickAcks = 16 // TCP_MAX_QUICKACKS
@@ -172,6 +181,7 @@ func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 	}
 	c.sndBuf.max = cfg.SndBuf
 	c.rcvBuf.max = cfg.RcvBuf
+	c.rcvCap = uint32(cfg.RcvBuf)
 	return c
 }
 
@@ -205,16 +215,16 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	if o.MSS != 0 {
 		peerMSS = int(o.MSS)
 	}
-	if c.cfg.WScale >= 0 && o.HasWScale {
+	if ws := c.cfg.wscale(); ws >= 0 && o.HasWScale {
 		c.wsOK = true
 		c.sndWScale = min(o.WScale, 14)
-		c.rcvWScale = uint8(c.cfg.WScale)
+		c.rcvWScale = uint8(ws)
 	}
 	if c.cfg.Timestamps && o.HasTimestamp {
 		c.tsOK = true
 		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
-	c.rcvBuf.max = c.cfg.RcvBuf + 1<<c.rcvWScale // see advertise
+	c.rcvBuf.max = int(c.rcvCap) + 1<<c.rcvWScale // see advertise
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
 	c.mss = min(peerMSS, int(c.cfg.MSS))
 	if c.tsOK {
@@ -227,8 +237,8 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.ssthresh = 1 << 30
 }
 
-// rcvFree is the receive space we may offer: RcvBuf less what is held.
-func (c *Conn) rcvFree() int { return max(c.cfg.RcvBuf-c.rcvBuf.len(), 0) }
+// rcvFree is the receive space we may offer: the buffer less what is held.
+func (c *Conn) rcvFree() int { return max(int(c.rcvCap)-c.rcvBuf.len(), 0) }
 
 // State returns the connection's state.
 func (c *Conn) State() State { return c.state }
@@ -287,7 +297,9 @@ func (c *Conn) setState(to State, why string) {
 		if c.orphan || c.rdShut {
 			c.rcvBuf = ring{max: c.rcvBuf.max}
 		}
-		c.ooo = nil
+		if c.rx != nil {
+			c.rx.ooo, c.rx.acks = nil, nil
+		}
 	}
 	if c.obs != nil {
 		c.obs.StateChanged(c, from, to, why)

@@ -66,7 +66,7 @@ func CookieSynAck(cfg *Config, now clock.Instant, iss seq.Value, tsOffset uint32
 		opts := uint32(cookieTSWScale)
 		if cfg.WScale >= 0 && syn.Opts.HasWScale {
 			opts = uint32(min(syn.Opts.WScale, wire.MaxWScale))
-			o.HasWScale, o.WScale = true, uint8(cfg.WScale)
+			o.HasWScale, o.WScale = true, uint8(cfg.wscale())
 		}
 		if cfg.SACK && syn.Opts.SACKPermitted {
 			opts |= cookieTSSACK

@@ -80,15 +80,15 @@ func TestOutOfOrderBounded(t *testing.T) {
 			peak := 0
 			for k, p := range tt.pieces(rng) {
 				send(p)
-				peak = max(peak, len(c.ooo))
-				if len(c.ooo) > maxOOOSpans || len(c.rcvBuf.buf) > c.rcvBuf.max {
+				peak = max(peak, len(c.oooSpans()))
+				if len(c.oooSpans()) > maxOOOSpans || len(c.rcvBuf.buf) > c.rcvBuf.max {
 					t.Fatalf("after segment %d: %d out-of-order runs (limit %d), %d bytes of ring (limit %d)",
-						k, len(c.ooo), maxOOOSpans, len(c.rcvBuf.buf), c.rcvBuf.max)
+						k, len(c.oooSpans()), maxOOOSpans, len(c.rcvBuf.buf), c.rcvBuf.max)
 				}
 			}
-			for i := 1; i < len(c.ooo); i++ {
-				if !c.ooo[i-1].end.LessThan(c.ooo[i].start) {
-					t.Fatalf("runs %d and %d not sorted and disjoint: %v %v", i-1, i, c.ooo[i-1], c.ooo[i])
+			for i := 1; i < len(c.oooSpans()); i++ {
+				if !c.oooSpans()[i-1].end.LessThan(c.oooSpans()[i].start) {
+					t.Fatalf("runs %d and %d not sorted and disjoint: %v %v", i-1, i, c.oooSpans()[i-1], c.oooSpans()[i])
 				}
 			}
 			if tt.wantFull && peak != maxOOOSpans {
@@ -127,8 +127,8 @@ func TestOutOfOrderBounded(t *testing.T) {
 					t.Fatalf("byte %d is %#x, want %#x", i+1, b, peerByte(uint32(i)+1))
 				}
 			}
-			if len(c.ooo) != 0 {
-				t.Errorf("%d out-of-order runs left after the stream was complete", len(c.ooo))
+			if len(c.oooSpans()) != 0 {
+				t.Errorf("%d out-of-order runs left after the stream was complete", len(c.oooSpans()))
 			}
 		})
 	}

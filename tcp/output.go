@@ -43,6 +43,9 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		}
 		return false
 	}
+	if c.emitOwedAck(now, s) {
+		return true
+	}
 	if c.probeNow {
 		// Zero-window probe: an old sequence number provokes an ACK that
 		// carries the window (Linux tcp_xmit_probe_skb).
@@ -105,8 +108,8 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 	if c.state == SynSent {
 		o.SACKPermitted = c.cfg.SACK
 		o.HasTimestamp = c.cfg.Timestamps
-		if c.cfg.WScale >= 0 {
-			o.HasWScale, o.WScale = true, uint8(c.cfg.WScale)
+		if ws := c.cfg.wscale(); ws >= 0 {
+			o.HasWScale, o.WScale = true, uint8(ws)
 		}
 	} else {
 		s.Flags |= wire.ACK
@@ -316,7 +319,7 @@ func (c *Conn) fillAck(now clock.Instant, s *Segment, flags wire.Flags) {
 		s.Opts.TSVal = c.tsNow(now)
 		s.Opts.TSEcr = c.tsRecent
 	}
-	if c.sackOK && (len(c.ooo) > 0 || c.dsackOn) {
+	if c.sackOK && (len(c.oooSpans()) > 0 || c.dsackOn) {
 		c.fillSACK(&s.Opts)
 	}
 	c.clearAck()
@@ -338,18 +341,19 @@ func (c *Conn) fillSACK(o *wire.Options) {
 		add(c.dsack)
 		c.dsackOn = false
 	}
+	ooo := c.oooSpans()
 	first := -1
-	for i, sp := range c.ooo {
+	for i, sp := range ooo {
 		if c.sackLast.InRange(sp.start, sp.end) {
 			first = i
 		}
 	}
 	if first >= 0 {
-		add(c.ooo[first])
+		add(ooo[first])
 	}
-	for i := len(c.ooo) - 1; i >= 0; i-- {
+	for i := len(ooo) - 1; i >= 0; i-- {
 		if i != first {
-			add(c.ooo[i])
+			add(ooo[i])
 		}
 	}
 }
@@ -360,7 +364,7 @@ func (c *Conn) sackBlocks() int {
 	if !c.sackOK {
 		return 0
 	}
-	n := len(c.ooo)
+	n := len(c.oooSpans())
 	if c.dsackOn {
 		n++
 	}
@@ -381,7 +385,7 @@ func (c *Conn) sackOptLen() int {
 }
 
 func (c *Conn) clearAck() {
-	c.ackNow = false
+	c.ackNow, c.ackDueOn = false, false
 	c.delackAt = clock.Never
 	c.rcvUnacked = 0
 }
@@ -412,7 +416,7 @@ func (c *Conn) advertise() uint16 {
 	if cur.LessThan(c.rcvNxt) {
 		cur = c.rcvNxt
 	}
-	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), c.cfg.RcvBuf/2) {
+	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), int(c.rcvCap)/2) {
 		edge = cur
 	}
 	wnd := int(edge.Sub(c.rcvNxt))

@@ -62,6 +62,7 @@ func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
 		}
 		before := c.rcvAdv.Sub(c.rcvNxt)
 		n := c.rcvBuf.read(p)
+		c.tuneOnRead(now)
 		c.windowUpdate(before)
 		return n, nil
 	}
@@ -83,7 +84,7 @@ func (c *Conn) windowUpdate(before seq.Size) {
 	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
 		return
 	}
-	if 2*int(before) > c.cfg.RcvBuf {
+	if 2*int(before) > int(c.rcvCap) {
 		return
 	}
 	free := c.capWindow(c.rcvFree()) >> c.rcvWScale << c.rcvWScale

@@ -14,11 +14,22 @@ import (
 // §3.8.6.2.2) and never creeps right past what the buffer can hold,
 // whatever odd amounts arrive and are read, even from a sender that fills
 // every window to the byte; every segment that fits the offered window is
-// taken whole; and the bytes read are the peer's, in order.
+// taken whole; and the bytes read are the peer's, in order. With
+// auto-tuning on, the same holds of the buffer as it grows.
 func TestWindowEdgeNeverShrinks(t *testing.T) {
+	type run struct {
+		scale  uint8
+		rcvMax int // RcvBufMax: 0 for a fixed buffer
+	}
+	var runs []run
 	for _, scale := range []uint8{0, 3, 7, 14} {
+		runs = append(runs, run{scale, 0}, run{scale, 1_000_003})
+	}
+	for _, r := range runs {
+		scale := r.scale
 		cfg := DefaultConfig()
 		cfg.RcvBuf = 100_003 // not a multiple of any scale unit
+		cfg.RcvBufMax = r.rcvMax
 		cfg.WScale = int(scale)
 		var now clock.Instant
 		irs := seq.Value(0xffff0000)
@@ -43,6 +54,10 @@ func TestWindowEdgeNeverShrinks(t *testing.T) {
 		payload := make([]byte, 1460)
 		rd := make([]byte, 50_000)
 		lastEdge := c.rcvAdv
+		if int(c.rcvWScale) < int(scale) {
+			t.Fatalf("scale %d offered as %d", scale, c.rcvWScale)
+		}
+		scale = c.rcvWScale // RcvBufMax may ask for more
 		for i := range 5000 {
 			wnd := int(c.rcvAdv.Sub(c.rcvNxt))
 			n := min(1+rng.IntN(1460), wnd)
@@ -75,10 +90,13 @@ func TestWindowEdgeNeverShrinks(t *testing.T) {
 			if c.rcvAdv.LessThan(lastEdge) && lastEdge.Sub(c.rcvAdv) >= 1<<scale {
 				t.Fatalf("scale %d step %d: right edge moved left by %d bytes", scale, i, lastEdge.Sub(c.rcvAdv))
 			}
-			if held := int(c.rcvAdv.Sub(c.rcvNxt)) + c.rcvBuf.len(); held > cfg.RcvBuf+1<<scale {
-				t.Fatalf("scale %d step %d: the window offers room for %d bytes, the ring holds %d", scale, i, held, cfg.RcvBuf+1<<scale)
+			if c.RcvBuf() < cfg.RcvBuf || c.RcvBuf() > max(cfg.RcvBuf, r.rcvMax) {
+				t.Fatalf("scale %d step %d: buffer %d outside [%d, %d]", scale, i, c.RcvBuf(), cfg.RcvBuf, max(cfg.RcvBuf, r.rcvMax))
 			}
-			if c.rcvBuf.len() > cfg.RcvBuf+1<<scale {
+			if held := int(c.rcvAdv.Sub(c.rcvNxt)) + c.rcvBuf.len(); held > c.RcvBuf()+1<<scale {
+				t.Fatalf("scale %d step %d: the window offers room for %d bytes, the ring holds %d", scale, i, held, c.RcvBuf()+1<<scale)
+			}
+			if c.rcvBuf.len() > c.RcvBuf()+1<<scale {
 				t.Fatalf("scale %d: %d bytes held, more than RcvBuf plus one scale unit", scale, c.rcvBuf.len())
 			}
 			lastEdge = c.rcvAdv
