@@ -298,7 +298,7 @@ func (c *Conn) setState(to State, why string) {
 			c.rcvBuf = ring{max: c.rcvBuf.max}
 		}
 		if c.rx != nil {
-			c.rx.ooo, c.rx.acks = nil, nil
+			c.rx.ooo, c.rx.nAcks = nil, 0
 		}
 	}
 	if c.obs != nil {

@@ -13,8 +13,12 @@ import (
 // batch, and the measurements of receive-buffer auto-tuning. A connection
 // that only ever gets a few segments in order never allocates it.
 type rcvExt struct {
-	ooo  []span      // out-of-order runs held in the receive ring, sorted and disjoint
-	acks []seq.Value // immediate ACKs owed, oldest first, each for RCV.NXT when it became due
+	ooo []span // out-of-order runs held in the receive ring, sorted and disjoint
+	// acks[:nAcks] are the immediate ACKs owed, oldest first, each for
+	// RCV.NXT when it became due (an array: a bulk transfer queues and
+	// sends them all the time, without allocating).
+	acks  [maxOwedAcks]seq.Value
+	nAcks uint8
 
 	// Dynamic right-sizing (Linux tcp_rcv_space_adjust): the receiver's
 	// RTT estimate and the bytes the application read in the last one.
@@ -61,10 +65,12 @@ func (c *Conn) oooSpans() []span {
 func (c *Conn) ackDueNow() {
 	if c.ackNow && c.ackDueOn && c.ackDue.LessThan(c.rcvNxt) {
 		rx := c.rxState()
-		if len(rx.acks) == maxOwedAcks {
-			rx.acks = append(rx.acks[:0], rx.acks[1:]...)
+		if rx.nAcks == maxOwedAcks {
+			copy(rx.acks[:], rx.acks[1:])
+			rx.nAcks--
 		}
-		rx.acks = append(rx.acks, c.ackDue)
+		rx.acks[rx.nAcks] = c.ackDue
+		rx.nAcks++
 	}
 	c.ackNow, c.ackDueOn, c.ackDue = true, true, c.rcvNxt
 	c.rcvUnacked = 0
@@ -74,14 +80,12 @@ func (c *Conn) ackDueNow() {
 // RCV.NXT of its time, with the window's current right edge and the
 // current SACK blocks. The pending D-SACK block is left for the last ACK.
 func (c *Conn) emitOwedAck(now clock.Instant, s *Segment) bool {
-	if c.rx == nil || len(c.rx.acks) == 0 {
+	if c.rx == nil || c.rx.nAcks == 0 {
 		return false
 	}
 	at := c.rx.acks[0]
-	c.rx.acks = c.rx.acks[1:]
-	if len(c.rx.acks) == 0 {
-		c.rx.acks = nil
-	}
+	copy(c.rx.acks[:], c.rx.acks[1:c.rx.nAcks])
+	c.rx.nAcks--
 	if !at.LessThan(c.rcvNxt) {
 		return c.emitOwedAck(now, s)
 	}
