@@ -40,18 +40,10 @@ type Conn struct {
 	rmu   sync.Mutex // one Read at a time
 	rdl   deadline
 	rwake chan struct{}
-	rreq  request
-	rbuf  []byte
-	rn    int
-	rerr  error
 
 	wmu   sync.Mutex // one Write at a time
 	wdl   deadline
 	wwake chan struct{}
-	wreq  request
-	wbuf  []byte
-	wn    int
-	werr  error
 }
 
 var _ net.Conn = (*Conn)(nil)
@@ -70,8 +62,6 @@ func newConn(s *Stack, k *sock, network string) *Conn {
 	}
 	c.rdl.init()
 	c.wdl.init()
-	c.rreq = newRequest(c.readOnLoop)
-	c.wreq = newRequest(c.writeOnLoop)
 	return c
 }
 
@@ -106,13 +96,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if isClosedChan(dl) {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
-		c.rbuf = b
-		err := c.s.do(&c.rreq)
-		c.rbuf = nil
-		if err != nil {
-			return 0, c.opError("read", net.ErrClosed)
-		}
-		switch n, err := c.rn, c.rerr; err {
+		n, err := c.readLocked(b)
+		switch err {
 		case nil:
 			return n, nil
 		case io.EOF:
@@ -132,15 +117,21 @@ func (c *Conn) Read(b []byte) (int, error) {
 	}
 }
 
-func (c *Conn) readOnLoop() {
-	if c.gone() {
-		c.rn, c.rerr = 0, net.ErrClosed
-		return
+// readLocked reads into b with the host's lock; errWouldBlock means wait
+// for rwake.
+func (c *Conn) readLocked(b []byte) (int, error) {
+	if !c.s.lock() {
+		return 0, net.ErrClosed
 	}
-	c.rn, c.rerr = c.k.so.Read(c.s.now(), c.rbuf)
-	if c.rerr == errWouldBlock {
+	defer c.s.unlock()
+	if c.gone() {
+		return 0, net.ErrClosed
+	}
+	n, err := c.k.so.Read(c.s.now(), b)
+	if err == errWouldBlock {
 		c.k.wait(c.rwake)
 	}
+	return n, err
 }
 
 // Write writes data to the connection. It blocks until every byte is in
@@ -164,14 +155,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if n == len(b) {
 			return n, nil
 		}
-		c.wbuf = b[n:]
-		err := c.s.do(&c.wreq)
-		c.wbuf = nil
-		if err != nil {
-			return n, c.opError("write", net.ErrClosed)
-		}
-		n += c.wn
-		switch err := c.werr; err {
+		k, err := c.writeLocked(b[n:])
+		n += k
+		switch err {
 		case nil, errWouldBlock:
 		case net.ErrClosed:
 			return n, c.opError("write", err)
@@ -190,15 +176,21 @@ func (c *Conn) Write(b []byte) (int, error) {
 	}
 }
 
-func (c *Conn) writeOnLoop() {
-	if c.gone() {
-		c.wn, c.werr = 0, net.ErrClosed
-		return
+// writeLocked queues what it can of b with the host's lock; when it
+// queues less than all of b, the caller waits for wwake.
+func (c *Conn) writeLocked(b []byte) (int, error) {
+	if !c.s.lock() {
+		return 0, net.ErrClosed
 	}
-	c.wn, c.werr = c.k.so.Write(c.s.now(), c.wbuf)
-	if c.werr == errWouldBlock || c.werr == nil && c.wn < len(c.wbuf) {
+	defer c.s.unlock()
+	if c.gone() {
+		return 0, net.ErrClosed
+	}
+	n, err := c.k.so.Write(c.s.now(), b)
+	if err == errWouldBlock || err == nil && n < len(b) {
 		c.k.wait(c.wwake)
 	}
+	return n, err
 }
 
 // Close closes this handle. When it is the socket's last handle (see

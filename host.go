@@ -18,23 +18,23 @@ import (
 	"github.com/tcpwave/tcpwave/tcp"
 )
 
-// Sizes of the host's packet plumbing.
-const (
-	inQueue = 64 // packets read from the link, waiting for the loop
-	inBatch = 64 // packets the loop handles before it flushes output
-)
+// inBatch is the most packets the reader hands to the stack before the
+// stack sends its answers, when the endpoint is a link.Poller.
+const inBatch = 64
 
 // Stack is one host: a TCP/IP stack on one link endpoint, with its own
 // addresses, ports and connections.
 //
-// A Stack runs two goroutines, whatever the number of connections: the
-// loop, which owns the sans-IO stack.Stack and does everything to it
-// (packets in, user calls, timers, packets out), and a reader, which
-// blocks in the endpoint's ReadPacket and hands packets to the loop.
-// Methods of the Stack, its Conns and its Listeners may be called from any
-// goroutine: each call is run on the loop and waits for it, and a call
-// that must wait (for data, for room, for a connection) sleeps until the
-// loop reports that the socket's readiness changed.
+// A Stack runs one goroutine, whatever the number of connections: a
+// reader, which blocks in the endpoint's ReadPacket and gives each packet
+// to the sans-IO stack.Stack. Everything that touches the stack.Stack
+// (packets in, user calls, timers, packets out) holds the host's lock and
+// runs on the goroutine that needs it done: the reader for packets, the
+// caller for the methods of the Stack, its Conns and its Listeners (which
+// may be called from any goroutine), a timer's function for timers. There
+// is no goroutine to hand work to and wait for. A call that must wait (for
+// data, for room, for a connection) sleeps until whoever changed the
+// socket's readiness wakes it.
 //
 // Time is real: clock.Instant is the time since New, from the monotonic
 // clock (inside a testing/synctest bubble, the bubble's fake clock).
@@ -46,27 +46,23 @@ type Stack struct {
 	start        time.Time
 	closeTimeout time.Duration
 
-	reqs       chan *request
-	in         chan []byte   // packets from the reader
-	free       chan []byte   // the reader's empty buffers
-	stop       chan struct{} // closed when Close gives up waiting
-	done       chan struct{} // closed when the loop has stopped
+	done       chan struct{} // closed when the host has stopped
 	readerDone chan struct{}
 	closed     atomic.Bool // Close was called
-	stopOnce   sync.Once
-	reqPool    sync.Pool // *request for run; per stack, as a stack's channels belong to its synctest bubble
 
-	// Owned by the loop goroutine.
+	// Guarded by mu.
+	mu      sync.Mutex
+	stopped bool // the host has stopped: done is closed, calls fail
 	socks   map[*stack.Socket]*sock
 	closing bool // CloseAll has run: user calls fail with net.ErrClosed
 	obuf    []byte
-	timer   *time.Timer
+	timer   *time.Timer   // runs onTimer
 	armed   clock.Instant // the deadline the timer is set for
 	final   stack.Counters
 }
 
-// sock is the host's record of a socket: who waits on it. It is owned by
-// the loop goroutine.
+// sock is the host's record of a socket: who waits on it. It is guarded
+// by the host's lock.
 type sock struct {
 	so      *stack.Socket
 	waiters []chan struct{} // woken (and forgotten) when readiness may have changed
@@ -92,14 +88,6 @@ func (k *sock) wake() {
 	}
 	k.waiters = k.waiters[:0]
 }
-
-// request is a call to run on the loop goroutine.
-type request struct {
-	fn   func()
-	done chan struct{} // one token when fn has returned
-}
-
-func newRequest(fn func()) request { return request{fn: fn, done: make(chan struct{}, 1)} }
 
 // New starts a host with addresses addrs on the link endpoint ep. The
 // Stack owns ep from now on and closes it in Close (if New fails, ep is
@@ -134,22 +122,14 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		mtu:          mtu,
 		start:        time.Now(),
 		closeTimeout: cf.closeTimeout,
-		reqs:         make(chan *request),
-		in:           make(chan []byte, inQueue),
-		free:         make(chan []byte, inQueue+1),
-		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 		readerDone:   make(chan struct{}),
 		socks:        make(map[*stack.Socket]*sock),
 		obuf:         make([]byte, mtu),
 		armed:        clock.Never,
 	}
-	for range inQueue + 1 {
-		s.free <- make([]byte, mtu)
-	}
-	s.timer = time.NewTimer(time.Hour)
+	s.timer = time.AfterFunc(time.Hour, s.onTimer)
 	s.timer.Stop()
-	go s.loop()
 	go s.reader()
 	return s, nil
 }
@@ -160,68 +140,49 @@ func (s *Stack) ok() bool { return s != nil && s.st != nil }
 // now is the stack's clock: time since New.
 func (s *Stack) now() clock.Instant { return clock.Instant(time.Since(s.start)) }
 
-// do runs r on the loop and waits for it. It fails only when the loop has
+// lock takes the host's lock. It fails, leaving the lock free, when the
+// host has stopped.
+func (s *Stack) lock() bool {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return false
+	}
+	return true
+}
+
+// unlock finishes what the lock holder did (see flush), stops the host
+// when a Close has nothing left to wait for, and releases the lock.
+func (s *Stack) unlock() {
+	s.flush()
+	stop := s.closing && s.drained()
+	if stop {
+		s.shutdown()
+	}
+	s.mu.Unlock()
+	if stop {
+		s.ep.Close() // ends the reader
+	}
+}
+
+// run runs fn with the host's lock held. It fails only when the host has
 // stopped.
-func (s *Stack) do(r *request) error {
-	select {
-	case s.reqs <- r:
-	case <-s.done:
+func (s *Stack) run(fn func()) error {
+	if !s.lock() {
 		return net.ErrClosed
 	}
-	<-r.done
+	fn()
+	s.unlock()
 	return nil
 }
 
-// run runs fn on the loop and waits for it.
-func (s *Stack) run(fn func()) error {
-	r, _ := s.reqPool.Get().(*request)
-	if r == nil {
-		nr := newRequest(nil)
-		r = &nr
+// onTimer runs when the timer set by flush fires.
+func (s *Stack) onTimer() {
+	if !s.lock() {
+		return
 	}
-	r.fn = fn
-	err := s.do(r)
-	r.fn = nil
-	s.reqPool.Put(r)
-	return err
-}
-
-// loop is the host: the only goroutine that touches s.st.
-func (s *Stack) loop() {
-	defer s.shutdown()
-	for {
-		select {
-		case r := <-s.reqs:
-			r.fn()
-			r.done <- struct{}{}
-		case p := <-s.in:
-			s.handle(p)
-		batch:
-			for range inBatch - 1 {
-				select {
-				case p = <-s.in:
-					s.handle(p)
-				default:
-					break batch
-				}
-			}
-		case <-s.timer.C:
-			s.armed = clock.Never
-			s.st.HandleTimeout(s.now())
-		case <-s.stop:
-			return
-		}
-		s.flush()
-		if s.closing && s.drained() {
-			return
-		}
-	}
-}
-
-// handle gives one packet to the stack and recycles its buffer.
-func (s *Stack) handle(p []byte) {
-	s.st.HandlePacket(s.now(), p)
-	s.free <- p[:cap(p)]
+	s.armed = clock.Never // fired: flush sets it again if need be
+	s.unlock()
 }
 
 // flush runs due timers, sends every packet the stack has, wakes the
@@ -272,47 +233,55 @@ func (s *Stack) drained() bool {
 	return true
 }
 
-// shutdown runs when the loop ends: it records the last counters, stops
-// everything and closes the endpoint, which ends the reader.
+// shutdown stops the host, with its lock held: it records the last
+// counters, stops the timer and wakes every waiter. The caller closes the
+// endpoint once it has released the lock, which ends the reader.
 func (s *Stack) shutdown() {
+	s.stopped = true
 	s.final = s.st.Counters()
 	s.timer.Stop()
 	for _, k := range s.socks {
 		k.wake()
 	}
 	close(s.done)
-	s.ep.Close()
 }
 
-// reader moves packets from the link to the loop.
+// reader moves packets from the link into the stack.
 func (s *Stack) reader() {
 	defer close(s.readerDone)
+	buf := make([]byte, s.mtu)
+	poller, _ := s.ep.(link.Poller)
 	errs := 0 // consecutive read errors, for a backoff on a failing link
 	for {
-		var buf []byte
-		select {
-		case buf = <-s.free:
-		case <-s.done:
-			return
-		}
 		n, err := s.ep.ReadPacket(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || isClosedChan(s.done) {
 				return
 			}
-			s.free <- buf // a bad packet: skip it
-			errs++
+			errs++ // a bad packet: skip it
 			if errs > 1 {
 				time.Sleep(time.Duration(min(errs, 100)) * time.Millisecond)
 			}
 			continue
 		}
 		errs = 0
-		select {
-		case s.in <- buf[:n]:
-		case <-s.done:
+		if !s.lock() {
 			return
 		}
+		s.st.HandlePacket(s.now(), buf[:n])
+		if poller != nil {
+			// The packets queued behind this one make a batch: the stack
+			// answers them once (one flush), as a NIC's interrupt
+			// coalescing lets a kernel do.
+			for range inBatch - 1 {
+				n, err := poller.PollPacket(buf)
+				if n == 0 || err != nil {
+					break
+				}
+				s.st.HandlePacket(s.now(), buf[:n])
+			}
+		}
+		s.unlock()
 	}
 }
 
@@ -374,11 +343,15 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 		case <-s.done:
 		case <-ctx.Done():
 			err = ctx.Err()
-			s.stopOnce.Do(func() { close(s.stop) })
+			if s.lock() {
+				s.shutdown()
+				s.mu.Unlock()
+				s.ep.Close()
+			}
 			<-s.done
 		}
 	} else {
-		err = nil // the loop had stopped already
+		err = nil // the host had stopped already
 	}
 	<-s.readerDone
 	return err
