@@ -3,6 +3,7 @@ package tcpwave
 import (
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -31,45 +32,40 @@ type Conn struct {
 	s            *Stack
 	k            *sock
 	network      string
-	laddr, raddr *net.TCPAddr
+	laddr, raddr netip.AddrPort
 
 	closed  atomic.Bool
-	closing chan struct{} // closed by Close: wakes this handle's blocked calls
-	hclosed bool          // owned by the loop: Close has run there
+	hclosed bool // guarded by the host's lock: Close has run there
 
 	rmu   sync.Mutex // one Read at a time
 	rdl   deadline
-	rwake chan struct{}
+	rwake chan struct{} // made, and guarded, by the host's lock; for the blocked Read
 
 	wmu   sync.Mutex // one Write at a time
 	wdl   deadline
-	wwake chan struct{}
+	wwake chan struct{} // as rwake, for the blocked Write
 }
 
 var _ net.Conn = (*Conn)(nil)
 
-// newConn makes a handle on k's socket. It runs on the loop.
+// newConn makes a handle on k's socket, with the host's lock held. It
+// holds no channel and no timer: a Read or Write makes its channel when it
+// first has to wait, a deadline its own when it is set.
 func newConn(s *Stack, k *sock, network string) *Conn {
-	c := &Conn{
+	return &Conn{
 		s:       s,
 		k:       k,
 		network: network,
-		laddr:   tcpAddr(k.so.Local()),
-		raddr:   tcpAddr(k.so.Remote()),
-		closing: make(chan struct{}),
-		rwake:   make(chan struct{}, 1),
-		wwake:   make(chan struct{}, 1),
+		laddr:   k.so.Local(),
+		raddr:   k.so.Remote(),
 	}
-	c.rdl.init()
-	c.wdl.init()
-	return c
 }
 
 func (c *Conn) opError(op string, err error) error {
-	return opError(op, c.network, c.laddr, c.raddr, err)
+	return opError(op, c.network, tcpAddr(c.laddr), tcpAddr(c.raddr), err)
 }
 
-// gone reports, on the loop, whether this handle or the whole stack is
+// gone reports, with the host's lock held, whether this handle or the whole stack is
 // closed.
 func (c *Conn) gone() bool { return c.hclosed || c.s.closing }
 
@@ -92,8 +88,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		dl := c.rdl.wait()
-		if isClosedChan(dl) {
+		if c.rdl.expired() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		n, err := c.readLocked(b)
@@ -109,9 +104,8 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opError("read", sysErr("read", err))
 		}
 		select {
-		case <-c.rwake:
-		case <-dl:
-		case <-c.closing:
+		case <-c.rwake: // readiness, or Close
+		case <-c.rdl.wait():
 		case <-c.s.done:
 		}
 	}
@@ -129,6 +123,9 @@ func (c *Conn) readLocked(b []byte) (int, error) {
 	}
 	n, err := c.k.so.Read(c.s.now(), b)
 	if err == errWouldBlock {
+		if c.rwake == nil {
+			c.rwake = make(chan struct{}, 1)
+		}
 		c.k.wait(c.rwake)
 	}
 	return n, err
@@ -148,8 +145,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if c.closed.Load() {
 			return n, c.opError("write", net.ErrClosed)
 		}
-		dl := c.wdl.wait()
-		if isClosedChan(dl) {
+		if c.wdl.expired() {
 			return n, c.opError("write", os.ErrDeadlineExceeded)
 		}
 		if n == len(b) {
@@ -168,9 +164,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 			return n, nil
 		}
 		select {
-		case <-c.wwake:
-		case <-dl:
-		case <-c.closing:
+		case <-c.wwake: // readiness, or Close
+		case <-c.wdl.wait():
 		case <-c.s.done:
 		}
 	}
@@ -188,6 +183,9 @@ func (c *Conn) writeLocked(b []byte) (int, error) {
 	}
 	n, err := c.k.so.Write(c.s.now(), b)
 	if err == errWouldBlock || err == nil && n < len(b) {
+		if c.wwake == nil {
+			c.wwake = make(chan struct{}, 1)
+		}
 		c.k.wait(c.wwake)
 	}
 	return n, err
@@ -208,10 +206,12 @@ func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.opError("close", net.ErrClosed)
 	}
-	close(c.closing)
 	var linger time.Duration
 	err := c.s.run(func() {
 		c.hclosed = true
+		// This handle's blocked calls wake, see closed and return.
+		poke(c.rwake)
+		poke(c.wwake)
 		if c.s.closing {
 			return
 		}
@@ -367,20 +367,20 @@ func (c *Conn) Dup() (*Conn, error) {
 	return nc, nil
 }
 
-// LocalAddr returns the local address, a *net.TCPAddr.
+// LocalAddr returns the local address, a new *net.TCPAddr.
 func (c *Conn) LocalAddr() net.Addr {
 	if !c.ok() {
 		return nil
 	}
-	return c.laddr
+	return tcpAddr(c.laddr)
 }
 
-// RemoteAddr returns the peer's address, a *net.TCPAddr.
+// RemoteAddr returns the peer's address, a new *net.TCPAddr.
 func (c *Conn) RemoteAddr() net.Addr {
 	if !c.ok() {
 		return nil
 	}
-	return c.raddr
+	return tcpAddr(c.raddr)
 }
 
 // SetDeadline sets the read and write deadlines (see net.Conn). A blocked
@@ -421,4 +421,16 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	}
 	c.wdl.set(t)
 	return nil
+}
+
+// poke leaves a wake-up token in ch, a channel with room for one, unless
+// it is nil or holds one already.
+func poke(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }

@@ -82,7 +82,6 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 			closing: make(chan struct{}),
 			wake:    make(chan struct{}, 1),
 		}
-		l.dl.init()
 	}) != nil {
 		err = net.ErrClosed
 	}
@@ -123,8 +122,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		if l.closed.Load() {
 			return nil, l.opError(net.ErrClosed)
 		}
-		dl := l.dl.wait()
-		if isClosedChan(dl) {
+		if l.dl.expired() {
 			return nil, l.opError(os.ErrDeadlineExceeded)
 		}
 		var c *Conn
@@ -157,7 +155,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		}
 		select {
 		case <-l.wake:
-		case <-dl:
+		case <-l.dl.wait():
 		case <-l.closing:
 		case <-s.done:
 		}
