@@ -383,6 +383,24 @@ func (c *Conn) RemoteAddr() net.Addr {
 	return tcpAddr(c.raddr)
 }
 
+// LocalAddrPort returns the local address as a netip.AddrPort, without
+// allocating.
+func (c *Conn) LocalAddrPort() netip.AddrPort {
+	if !c.ok() {
+		return netip.AddrPort{}
+	}
+	return c.laddr
+}
+
+// RemoteAddrPort returns the peer's address as a netip.AddrPort, without
+// allocating.
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	if !c.ok() {
+		return netip.AddrPort{}
+	}
+	return c.raddr
+}
+
 // SetDeadline sets the read and write deadlines (see net.Conn). A blocked
 // call returns an error wrapping os.ErrDeadlineExceeded once its deadline
 // passes; the zero time means no deadline.

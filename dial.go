@@ -31,8 +31,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	if err != nil {
 		return nil, opError("dial", network, nil, nil, err)
 	}
-	raddr := tcpAddr(ap)
-	fail := func(err error) (*Conn, error) { return nil, opError("dial", network, nil, raddr, err) }
+	fail := func(err error) (*Conn, error) { return nil, opError("dial", network, nil, tcpAddr(ap), err) }
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}

@@ -15,7 +15,6 @@ import (
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/link"
 	"github.com/tcpwave/tcpwave/stack"
-	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // inBatch is the most packets the reader hands to the stack before the
@@ -224,14 +223,7 @@ func (s *Stack) flush() {
 // drained reports whether Close may stop the host: every connection has
 // finished, or waits in TIME_WAIT (whose only job, answering a
 // retransmitted FIN, ends with the host).
-func (s *Stack) drained() bool {
-	for _, r := range s.st.Connections(s.now()) {
-		if r.State != tcp.TimeWait {
-			return false
-		}
-	}
-	return true
-}
+func (s *Stack) drained() bool { return s.st.Settled() }
 
 // shutdown stops the host, with its lock held: it records the last
 // counters, stops the timer and wakes every waiter. The caller closes the

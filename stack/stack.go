@@ -415,6 +415,24 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 	return rows
 }
 
+// Settled reports whether every connection has finished or waits in
+// TIME_WAIT, with no listener left: the rows of Connections would all be
+// TIME_WAIT. It costs a look at each live connection, not a list of every
+// row.
+func (s *Stack) Settled() bool {
+	for _, ls := range s.listeners {
+		if len(ls) > 0 {
+			return false
+		}
+	}
+	for _, so := range s.conns {
+		if so.conn.State() != tcp.TimeWait {
+			return false
+		}
+	}
+	return true
+}
+
 // Idle reports whether the stack holds no connection, listener or
 // TIME_WAIT record and has nothing to send.
 func (s *Stack) Idle() bool {
