@@ -289,7 +289,7 @@ func (c *Conn) shutdown(how int) error {
 			return
 		}
 		err = c.k.so.Shutdown(c.s.now(), how)
-		c.k.wake() // other handles' blocked calls see the shutdown
+		c.k.wake(c.s) // other handles' blocked calls see the shutdown
 	}) != nil {
 		err = net.ErrClosed
 	}

@@ -58,6 +58,7 @@ type Stack struct {
 	timer   *time.Timer   // runs onTimer
 	armed   clock.Instant // the deadline the timer is set for
 	final   stack.Counters
+	wakes   []chan struct{} // waiters to wake when the lock is released
 }
 
 // sock is the host's record of a socket: who waits on it. It is guarded
@@ -74,17 +75,13 @@ func (k *sock) wait(ch chan struct{}) {
 	}
 }
 
-// wake wakes every waiter. A waiter's channel holds one token; a waiter
-// that is not waiting any more finds a stale token later and just tries
-// again.
-func (k *sock) wake() {
-	for i, ch := range k.waiters {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-		k.waiters[i] = nil
-	}
+// wake wakes every waiter (and forgets them) once the host's lock is
+// released: a goroutine woken while the lock is held would only wait for
+// it. A waiter's channel holds one token; a waiter that is not waiting any
+// more finds a stale token later and just tries again.
+func (k *sock) wake(s *Stack) {
+	s.wakes = append(s.wakes, k.waiters...)
+	clear(k.waiters)
 	k.waiters = k.waiters[:0]
 }
 
@@ -158,9 +155,22 @@ func (s *Stack) unlock() {
 	if stop {
 		s.shutdown()
 	}
-	s.mu.Unlock()
+	s.release()
 	if stop {
 		s.ep.Close() // ends the reader
+	}
+}
+
+// release releases the host's lock and then wakes the waiters that
+// sock.wake queued.
+func (s *Stack) release() {
+	var buf [8]chan struct{}
+	wakes := append(buf[:0], s.wakes...)
+	clear(s.wakes)
+	s.wakes = s.wakes[:0]
+	s.mu.Unlock()
+	for _, ch := range wakes {
+		poke(ch)
 	}
 }
 
@@ -205,7 +215,7 @@ func (s *Stack) flush() {
 	}
 	for _, so := range s.st.Touched() {
 		if k := s.socks[so]; k != nil {
-			k.wake()
+			k.wake(s)
 		}
 	}
 	d := s.st.Deadline()
@@ -233,7 +243,7 @@ func (s *Stack) shutdown() {
 	s.final = s.st.Counters()
 	s.timer.Stop()
 	for _, k := range s.socks {
-		k.wake()
+		k.wake(s)
 	}
 	close(s.done)
 }
@@ -286,7 +296,7 @@ func (s *Stack) track(so *stack.Socket) *sock {
 
 // forget stops following a socket.
 func (s *Stack) forget(k *sock) {
-	k.wake()
+	k.wake(s)
 	delete(s.socks, k.so)
 }
 
@@ -327,7 +337,7 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 		s.closing = true
 		s.st.CloseAll(s.now())
 		for _, k := range s.socks {
-			k.wake()
+			k.wake(s)
 		}
 	})
 	if err == nil {
@@ -337,7 +347,7 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 			err = ctx.Err()
 			if s.lock() {
 				s.shutdown()
-				s.mu.Unlock()
+				s.release()
 				s.ep.Close()
 			}
 			<-s.done
