@@ -51,7 +51,8 @@ type Stack struct {
 
 	// Guarded by mu.
 	mu      sync.Mutex
-	stopped bool // the host has stopped: done is closed, calls fail
+	t       clock.Instant // the time the lock was taken (see now)
+	stopped bool          // the host has stopped: done is closed, calls fail
 	socks   map[*stack.Socket]*sock
 	closing bool // CloseAll has run: user calls fail with net.ErrClosed
 	obuf    []byte
@@ -133,8 +134,10 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 // ok reports whether s was made by New.
 func (s *Stack) ok() bool { return s != nil && s.st != nil }
 
-// now is the stack's clock: time since New.
-func (s *Stack) now() clock.Instant { return clock.Instant(time.Since(s.start)) }
+// now is the stack's clock, time since New, as read when the host's lock
+// was taken: what a holder of the lock does happens at one instant, and
+// the clock is read once for it, not at every step.
+func (s *Stack) now() clock.Instant { return s.t }
 
 // lock takes the host's lock. It fails, leaving the lock free, when the
 // host has stopped.
@@ -144,6 +147,7 @@ func (s *Stack) lock() bool {
 		s.mu.Unlock()
 		return false
 	}
+	s.t = clock.Instant(time.Since(s.start))
 	return true
 }
 
