@@ -135,3 +135,23 @@ func TestDeadlineSetWhileBlocked(t *testing.T) {
 		t.Fatal("Close did not end a blocked Write")
 	}
 }
+
+// Setting a deadline costs no timer and no channel until a call waits.
+func TestSetDeadlineAllocatesNothing(t *testing.T) {
+	a, b := hosts(t)
+	client, server := connPair(t, a, b)
+	defer client.Close()
+	defer server.Close()
+	at := time.Now().Add(time.Hour)
+	if allocs := testing.AllocsPerRun(100, func() { client.SetDeadline(at) }); allocs != 0 {
+		t.Errorf("SetDeadline made %v allocations, want 0", allocs)
+	}
+	if client.wdl.timer != nil || client.rdl.timer != nil {
+		t.Error("SetDeadline armed a timer with no call waiting")
+	}
+	// A deadline in the past fails the next call without waiting for it.
+	client.SetReadDeadline(time.Now().Add(-time.Second))
+	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Errorf("Read after a past deadline = %v, want a deadline error", err)
+	}
+}
