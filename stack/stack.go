@@ -370,13 +370,13 @@ func (s *Stack) touch(so *Socket) {
 
 // after runs once the network or a timer has acted on a connection: it
 // queues the socket for output, refreshes its timer, and notes that its
-// readiness may have changed.
+// readiness may have changed. A listener's readiness (Acceptable) changes
+// only when a connection joins its accept queue, which touches it
+// (StateChanged): an embryonic connection's other steps, a SYN among
+// them, wake no Accept.
 func (s *Stack) after(so *Socket) {
 	s.afterUser(so)
 	s.touch(so)
-	if so.parent != nil {
-		s.touch(so.parent)
-	}
 }
 
 // afterUser runs after a user call on a connection: the caller already
