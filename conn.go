@@ -103,9 +103,9 @@ func (c *Conn) Read(b []byte) (int, error) {
 		default:
 			return 0, c.opError("read", sysErr("read", err))
 		}
+		c.rdl.wait(c.rwake)
 		select {
-		case <-c.rwake: // readiness, or Close
-		case <-c.rdl.wait():
+		case <-c.rwake: // readiness, the deadline, or Close
 		case <-c.s.done:
 		}
 	}
@@ -163,9 +163,9 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if n == len(b) {
 			return n, nil
 		}
+		c.wdl.wait(c.wwake)
 		select {
-		case <-c.wwake: // readiness, or Close
-		case <-c.wdl.wait():
+		case <-c.wwake: // readiness, the deadline, or Close
 		case <-c.s.done:
 		}
 	}

@@ -153,9 +153,9 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		case c != nil:
 			return c, nil
 		}
+		l.dl.wait(l.wake)
 		select {
-		case <-l.wake:
-		case <-l.dl.wait():
+		case <-l.wake: // a connection to accept, or the deadline
 		case <-l.closing:
 		case <-s.done:
 		}
