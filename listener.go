@@ -20,7 +20,7 @@ type Listener struct {
 
 	closed  atomic.Bool
 	closing chan struct{}
-	hclosed bool // owned by the loop
+	hclosed bool // guarded by the host's lock
 
 	mu   sync.Mutex // one Accept at a time
 	dl   deadline
