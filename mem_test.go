@@ -35,12 +35,16 @@ func TestIdleConnHeap(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	conns := make([]*Conn, 0, 2*n)
+	conns := make([]*Conn, 0, 2*n+2)
 	defer func() {
 		for _, c := range conns {
 			c.Close()
 		}
 	}()
+	// A first connection makes what each host makes once (its packet
+	// buffers), which is not per endpoint.
+	warm, warmS := connPair(t, a, b)
+	conns = append(conns, warm, warmS)
 	base := heapNow()
 	for range n {
 		c, err := b.Dial("tcp", "10.0.0.1:80")
