@@ -79,6 +79,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("read")
 	}
+	growStack(0)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
@@ -138,6 +139,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("write")
 	}
+	growStack(0)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	n := 0
