@@ -115,6 +115,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 	if !l.ok() {
 		return nil, errInvalid("accept")
 	}
+	growStack(0)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.s
