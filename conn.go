@@ -104,11 +104,10 @@ func (c *Conn) Read(b []byte) (int, error) {
 		default:
 			return 0, c.opError("read", sysErr("read", err))
 		}
+		// A token comes with readiness, the deadline, Close, or the host
+		// stopping (which wakes every waiter).
 		c.rdl.wait(c.rwake)
-		select {
-		case <-c.rwake: // readiness, the deadline, or Close
-		case <-c.s.done:
-		}
+		<-c.rwake
 	}
 }
 
@@ -165,11 +164,8 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if n == len(b) {
 			return n, nil
 		}
-		c.wdl.wait(c.wwake)
-		select {
-		case <-c.wwake: // readiness, the deadline, or Close
-		case <-c.s.done:
-		}
+		c.wdl.wait(c.wwake) // as in Read
+		<-c.wwake
 	}
 }
 

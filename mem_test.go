@@ -1,6 +1,7 @@
 package tcpwave
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net"
@@ -157,5 +158,37 @@ func TestSetDeadlineAllocatesNothing(t *testing.T) {
 	client.SetReadDeadline(time.Now().Add(-time.Second))
 	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
 		t.Errorf("Read after a past deadline = %v, want a deadline error", err)
+	}
+}
+
+// A Read and a Write blocked when the host stops (its close timeout
+// passes with the connection still open) return net.ErrClosed: stopping
+// wakes every waiter.
+func TestBlockedCallsEndWhenHostStops(t *testing.T) {
+	a, b := hosts(t)
+	client, server := connPair(t, a, b)
+	defer server.Close()
+	done := make(chan error, 2)
+	go func() {
+		_, err := client.Read(make([]byte, 1))
+		done <- err
+	}()
+	go func() {
+		_, err := client.Write(make([]byte, 64<<20)) // more than both buffers hold
+		done <- err
+	}()
+	time.Sleep(20 * time.Millisecond)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+	defer cancel()
+	b.CloseContext(ctx) // the server never reads: B cannot finish its close
+	for range 2 {
+		select {
+		case err := <-done:
+			if !errors.Is(err, net.ErrClosed) {
+				t.Errorf("blocked call returned %v, want net.ErrClosed", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("a blocked call did not return when the host stopped")
+		}
 	}
 }
