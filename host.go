@@ -284,6 +284,7 @@ func (s *Stack) reader() {
 				if n == 0 || err != nil {
 					break
 				}
+				s.t = clock.Instant(time.Since(s.start)) // each packet at its own instant
 				s.st.HandlePacket(s.now(), buf[:n])
 			}
 		}
