@@ -19,7 +19,6 @@ type Listener struct {
 	addr    *net.TCPAddr
 
 	closed  atomic.Bool
-	closing chan struct{}
 	hclosed bool // guarded by the host's lock
 
 	mu   sync.Mutex // one Accept at a time
@@ -79,7 +78,6 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 			k:       s.track(so),
 			network: network,
 			addr:    tcpAddr(so.Local()),
-			closing: make(chan struct{}),
 			wake:    make(chan struct{}, 1),
 		}
 	}) != nil {
@@ -154,12 +152,10 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		case c != nil:
 			return c, nil
 		}
+		// A token comes with a connection to accept, the deadline, Close,
+		// or the host stopping (which wakes every waiter).
 		l.dl.wait(l.wake)
-		select {
-		case <-l.wake: // a connection to accept, or the deadline
-		case <-l.closing:
-		case <-s.done:
-		}
+		<-l.wake
 	}
 }
 
@@ -173,9 +169,9 @@ func (l *Listener) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return opError("close", l.network, nil, l.addr, net.ErrClosed)
 	}
-	close(l.closing)
 	l.s.run(func() {
 		l.hclosed = true
+		poke(l.wake) // a blocked Accept wakes and sees closed
 		if !l.s.closing {
 			l.k.so.Close(l.s.now())
 			l.s.forget(l.k)

@@ -161,14 +161,22 @@ func TestSetDeadlineAllocatesNothing(t *testing.T) {
 	}
 }
 
-// A Read and a Write blocked when the host stops (its close timeout
-// passes with the connection still open) return net.ErrClosed: stopping
-// wakes every waiter.
+// A Read, a Write and an Accept blocked when the host stops (its close
+// timeout passes with a connection still open) return net.ErrClosed:
+// stopping wakes every waiter.
 func TestBlockedCallsEndWhenHostStops(t *testing.T) {
 	a, b := hosts(t)
 	client, server := connPair(t, a, b)
 	defer server.Close()
-	done := make(chan error, 2)
+	ln, err := b.Listen("tcp", "10.0.0.2:81")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 3)
+	go func() {
+		_, err := ln.Accept()
+		done <- err
+	}()
 	go func() {
 		_, err := client.Read(make([]byte, 1))
 		done <- err
@@ -181,7 +189,7 @@ func TestBlockedCallsEndWhenHostStops(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
 	defer cancel()
 	b.CloseContext(ctx) // the server never reads: B cannot finish its close
-	for range 2 {
+	for range 3 {
 		select {
 		case err := <-done:
 			if !errors.Is(err, net.ErrClosed) {
