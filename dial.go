@@ -93,6 +93,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 				return
 			}
 			c = newConn(s, k, network)
+			c.rwake = wake // free now: a client's next wait is often a Read
 		}) != nil {
 			cerr = net.ErrClosed
 		}
