@@ -62,7 +62,8 @@ func newConn(s *Stack, k *sock, network string) *Conn {
 }
 
 func (c *Conn) opError(op string, err error) error {
-	return opError(op, c.network, tcpAddr(c.laddr), tcpAddr(c.raddr), err)
+	l, r := tcpAddrPair(c.laddr, c.raddr)
+	return opError(op, c.network, l, r, err)
 }
 
 // gone reports, with the host's lock held, whether this handle or the whole stack is

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"runtime"
 	"testing"
@@ -200,3 +201,24 @@ func TestBlockedCallsEndWhenHostStops(t *testing.T) {
 		}
 	}
 }
+
+func TestTCPAddrPair(t *testing.T) {
+	for _, s := range []string{"10.0.0.1:80", "[fd00::1]:443", "[fe80::1%eth0]:22"} {
+		ap := netip.MustParseAddrPort(s)
+		l, r := tcpAddrPair(ap, ap)
+		want := tcpAddr(ap)
+		if l.String() != want.String() || r.String() != want.String() || len(l.IP) != len(want.IP) {
+			t.Errorf("tcpAddrPair(%v) = %v (IP %d bytes), %v; want %v (IP %d bytes)", ap, l, len(l.IP), r, want, len(want.IP))
+		}
+	}
+	var zero netip.AddrPort
+	if l, _ := tcpAddrPair(zero, zero); l.IP != nil {
+		t.Errorf("tcpAddrPair of the zero AddrPort has IP %v, want nil", l.IP)
+	}
+	ap := netip.MustParseAddrPort("10.0.0.1:80")
+	if allocs := testing.AllocsPerRun(100, func() { sinkAddr, _ = tcpAddrPair(ap, ap) }); allocs != 1 {
+		t.Errorf("tcpAddrPair made %v allocations, want 1", allocs)
+	}
+}
+
+var sinkAddr *net.TCPAddr
