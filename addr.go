@@ -58,3 +58,29 @@ func parseAddr(network, address string, listen bool, hostAddrs []netip.Addr) (ne
 func tcpAddr(ap netip.AddrPort) *net.TCPAddr {
 	return net.TCPAddrFromAddrPort(ap)
 }
+
+// tcpAddrPair converts a connection's two addresses, as tcpAddr does, in
+// one allocation (for an error: two TCPAddrs and their IPs).
+func tcpAddrPair(l, r netip.AddrPort) (*net.TCPAddr, *net.TCPAddr) {
+	p := new(struct {
+		l, r   net.TCPAddr
+		li, ri [16]byte
+	})
+	p.l = net.TCPAddr{IP: ipInto(&p.li, l.Addr()), Port: int(l.Port()), Zone: l.Addr().Zone()}
+	p.r = net.TCPAddr{IP: ipInto(&p.ri, r.Addr()), Port: int(r.Port()), Zone: r.Addr().Zone()}
+	return &p.l, &p.r
+}
+
+// ipInto returns a as a net.IP held in buf: 4 bytes for IPv4, 16 for
+// IPv6, as netip.Addr.AsSlice gives it; nil for the zero Addr.
+func ipInto(buf *[16]byte, a netip.Addr) net.IP {
+	switch {
+	case a.Is4():
+		b := a.As4()
+		return net.IP(append(buf[:0:4], b[:]...))
+	case a.Is6():
+		b := a.As16()
+		return net.IP(append(buf[:0:16], b[:]...))
+	}
+	return nil
+}

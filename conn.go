@@ -3,6 +3,7 @@ package tcpwave
 import (
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
@@ -31,55 +32,41 @@ type Conn struct {
 	s            *Stack
 	k            *sock
 	network      string
-	laddr, raddr *net.TCPAddr
+	laddr, raddr netip.AddrPort
 
 	closed  atomic.Bool
-	closing chan struct{} // closed by Close: wakes this handle's blocked calls
-	hclosed bool          // owned by the loop: Close has run there
+	hclosed bool // guarded by the host's lock: Close has run there
 
 	rmu   sync.Mutex // one Read at a time
 	rdl   deadline
-	rwake chan struct{}
-	rreq  request
-	rbuf  []byte
-	rn    int
-	rerr  error
+	rwake chan struct{} // made, and guarded, by the host's lock; for the blocked Read
 
 	wmu   sync.Mutex // one Write at a time
 	wdl   deadline
-	wwake chan struct{}
-	wreq  request
-	wbuf  []byte
-	wn    int
-	werr  error
+	wwake chan struct{} // as rwake, for the blocked Write
 }
 
 var _ net.Conn = (*Conn)(nil)
 
-// newConn makes a handle on k's socket. It runs on the loop.
+// newConn makes a handle on k's socket, with the host's lock held. It
+// holds no channel and no timer: a Read or Write makes its channel when it
+// first has to wait, a deadline its own when it is set.
 func newConn(s *Stack, k *sock, network string) *Conn {
-	c := &Conn{
+	return &Conn{
 		s:       s,
 		k:       k,
 		network: network,
-		laddr:   tcpAddr(k.so.Local()),
-		raddr:   tcpAddr(k.so.Remote()),
-		closing: make(chan struct{}),
-		rwake:   make(chan struct{}, 1),
-		wwake:   make(chan struct{}, 1),
+		laddr:   k.so.Local(),
+		raddr:   k.so.Remote(),
 	}
-	c.rdl.init()
-	c.wdl.init()
-	c.rreq = newRequest(c.readOnLoop)
-	c.wreq = newRequest(c.writeOnLoop)
-	return c
 }
 
 func (c *Conn) opError(op string, err error) error {
-	return opError(op, c.network, c.laddr, c.raddr, err)
+	l, r := tcpAddrPair(c.laddr, c.raddr)
+	return opError(op, c.network, l, r, err)
 }
 
-// gone reports, on the loop, whether this handle or the whole stack is
+// gone reports, with the host's lock held, whether this handle or the whole stack is
 // closed.
 func (c *Conn) gone() bool { return c.hclosed || c.s.closing }
 
@@ -93,6 +80,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("read")
 	}
+	growStack(0)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	for {
@@ -102,17 +90,11 @@ func (c *Conn) Read(b []byte) (int, error) {
 		if len(b) == 0 {
 			return 0, nil
 		}
-		dl := c.rdl.wait()
-		if isClosedChan(dl) {
+		if c.rdl.expired() {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
-		c.rbuf = b
-		err := c.s.do(&c.rreq)
-		c.rbuf = nil
-		if err != nil {
-			return 0, c.opError("read", net.ErrClosed)
-		}
-		switch n, err := c.rn, c.rerr; err {
+		n, err := c.readLocked(b)
+		switch err {
 		case nil:
 			return n, nil
 		case io.EOF:
@@ -123,24 +105,31 @@ func (c *Conn) Read(b []byte) (int, error) {
 		default:
 			return 0, c.opError("read", sysErr("read", err))
 		}
-		select {
-		case <-c.rwake:
-		case <-dl:
-		case <-c.closing:
-		case <-c.s.done:
-		}
+		// A token comes with readiness, the deadline, Close, or the host
+		// stopping (which wakes every waiter).
+		c.rdl.wait(c.rwake)
+		<-c.rwake
 	}
 }
 
-func (c *Conn) readOnLoop() {
-	if c.gone() {
-		c.rn, c.rerr = 0, net.ErrClosed
-		return
+// readLocked reads into b with the host's lock; errWouldBlock means wait
+// for rwake.
+func (c *Conn) readLocked(b []byte) (int, error) {
+	if !c.s.lock() {
+		return 0, net.ErrClosed
 	}
-	c.rn, c.rerr = c.k.so.Read(c.s.now(), c.rbuf)
-	if c.rerr == errWouldBlock {
+	defer c.s.unlock()
+	if c.gone() {
+		return 0, net.ErrClosed
+	}
+	n, err := c.k.so.Read(c.s.now(), b)
+	if err == errWouldBlock {
+		if c.rwake == nil {
+			c.rwake = make(chan struct{}, 1)
+		}
 		c.k.wait(c.rwake)
 	}
+	return n, err
 }
 
 // Write writes data to the connection. It blocks until every byte is in
@@ -150,6 +139,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("write")
 	}
+	growStack(0)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	n := 0
@@ -157,21 +147,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if c.closed.Load() {
 			return n, c.opError("write", net.ErrClosed)
 		}
-		dl := c.wdl.wait()
-		if isClosedChan(dl) {
+		if c.wdl.expired() {
 			return n, c.opError("write", os.ErrDeadlineExceeded)
 		}
 		if n == len(b) {
 			return n, nil
 		}
-		c.wbuf = b[n:]
-		err := c.s.do(&c.wreq)
-		c.wbuf = nil
-		if err != nil {
-			return n, c.opError("write", net.ErrClosed)
-		}
-		n += c.wn
-		switch err := c.werr; err {
+		k, err := c.writeLocked(b[n:])
+		n += k
+		switch err {
 		case nil, errWouldBlock:
 		case net.ErrClosed:
 			return n, c.opError("write", err)
@@ -181,24 +165,29 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if n == len(b) {
 			return n, nil
 		}
-		select {
-		case <-c.wwake:
-		case <-dl:
-		case <-c.closing:
-		case <-c.s.done:
-		}
+		c.wdl.wait(c.wwake) // as in Read
+		<-c.wwake
 	}
 }
 
-func (c *Conn) writeOnLoop() {
-	if c.gone() {
-		c.wn, c.werr = 0, net.ErrClosed
-		return
+// writeLocked queues what it can of b with the host's lock; when it
+// queues less than all of b, the caller waits for wwake.
+func (c *Conn) writeLocked(b []byte) (int, error) {
+	if !c.s.lock() {
+		return 0, net.ErrClosed
 	}
-	c.wn, c.werr = c.k.so.Write(c.s.now(), c.wbuf)
-	if c.werr == errWouldBlock || c.werr == nil && c.wn < len(c.wbuf) {
+	defer c.s.unlock()
+	if c.gone() {
+		return 0, net.ErrClosed
+	}
+	n, err := c.k.so.Write(c.s.now(), b)
+	if err == errWouldBlock || err == nil && n < len(b) {
+		if c.wwake == nil {
+			c.wwake = make(chan struct{}, 1)
+		}
 		c.k.wait(c.wwake)
 	}
+	return n, err
 }
 
 // Close closes this handle. When it is the socket's last handle (see
@@ -216,10 +205,12 @@ func (c *Conn) Close() error {
 	if !c.closed.CompareAndSwap(false, true) {
 		return c.opError("close", net.ErrClosed)
 	}
-	close(c.closing)
 	var linger time.Duration
 	err := c.s.run(func() {
 		c.hclosed = true
+		// This handle's blocked calls wake, see closed and return.
+		poke(c.rwake)
+		poke(c.wwake)
 		if c.s.closing {
 			return
 		}
@@ -297,7 +288,7 @@ func (c *Conn) shutdown(how int) error {
 			return
 		}
 		err = c.k.so.Shutdown(c.s.now(), how)
-		c.k.wake() // other handles' blocked calls see the shutdown
+		c.k.wake(c.s) // other handles' blocked calls see the shutdown
 	}) != nil {
 		err = net.ErrClosed
 	}
@@ -375,18 +366,36 @@ func (c *Conn) Dup() (*Conn, error) {
 	return nc, nil
 }
 
-// LocalAddr returns the local address, a *net.TCPAddr.
+// LocalAddr returns the local address, a new *net.TCPAddr.
 func (c *Conn) LocalAddr() net.Addr {
 	if !c.ok() {
 		return nil
 	}
-	return c.laddr
+	return tcpAddr(c.laddr)
 }
 
-// RemoteAddr returns the peer's address, a *net.TCPAddr.
+// RemoteAddr returns the peer's address, a new *net.TCPAddr.
 func (c *Conn) RemoteAddr() net.Addr {
 	if !c.ok() {
 		return nil
+	}
+	return tcpAddr(c.raddr)
+}
+
+// LocalAddrPort returns the local address as a netip.AddrPort, without
+// allocating.
+func (c *Conn) LocalAddrPort() netip.AddrPort {
+	if !c.ok() {
+		return netip.AddrPort{}
+	}
+	return c.laddr
+}
+
+// RemoteAddrPort returns the peer's address as a netip.AddrPort, without
+// allocating.
+func (c *Conn) RemoteAddrPort() netip.AddrPort {
+	if !c.ok() {
+		return netip.AddrPort{}
 	}
 	return c.raddr
 }
@@ -429,4 +438,16 @@ func (c *Conn) SetWriteDeadline(t time.Time) error {
 	}
 	c.wdl.set(t)
 	return nil
+}
+
+// poke leaves a wake-up token in ch, a channel with room for one, unless
+// it is nil or holds one already.
+func poke(ch chan struct{}) {
+	if ch == nil {
+		return
+	}
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
 }

@@ -5,59 +5,90 @@ import (
 	"time"
 )
 
-// deadline is one direction's deadline: a channel that is closed when the
-// deadline passes, and a timer that closes it. Setting a new deadline
-// wakes nobody by itself; a past one closes the channel at once, which
-// wakes calls blocked on it (the net.Pipe design).
+// deadline is one direction's deadline (a Conn's read or write side, a
+// Listener's accept). It holds no channel of its own: a call about to
+// block hands it the channel it sleeps on (wait), and the deadline leaves
+// a token there when it passes, or at once when a deadline set while the
+// call sleeps has passed already; the call wakes and finds expired true.
+// Setting a later deadline, or none, may wake a sleeping call for
+// nothing: it checks and sleeps again.
+//
+// It costs nothing until a call has to block with a deadline set: set only
+// records the time, and the timer is made then, once, and reused.
 type deadline struct {
-	mu     sync.Mutex
-	timer  *time.Timer
-	cancel chan struct{} // closed when the deadline has passed
+	mu    sync.Mutex
+	at    time.Time     // the deadline; zero for none
+	wake  chan struct{} // the channel of the call that blocks, from wait
+	timer *time.Timer   // pokes wake at the deadline; made on first need
+	armed bool          // timer is set for at
 }
-
-func (d *deadline) init() { d.cancel = make(chan struct{}) }
 
 // set sets the deadline; the zero time means none.
 func (d *deadline) set(t time.Time) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel // the timer fired: wait until its function has closed cancel
-	}
-	d.timer = nil
-	closed := isClosedChan(d.cancel)
-	if t.IsZero() {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		return
-	}
-	if dur := time.Until(t); dur > 0 {
-		if closed {
-			d.cancel = make(chan struct{})
-		}
-		cancel := d.cancel
-		d.timer = time.AfterFunc(dur, func() { close(cancel) })
-		return
-	}
-	if !closed {
-		close(d.cancel)
+	d.at = t
+	d.disarm()
+	if d.wake != nil {
+		d.arm() // a call may be sleeping on wake
 	}
 }
 
-// wait returns the channel that is closed once the deadline passes.
-func (d *deadline) wait() chan struct{} {
+// arm sets the timer for the deadline, or pokes wake at once if it has
+// passed. d.mu is held and wake is set.
+func (d *deadline) arm() {
+	if d.at.IsZero() || d.armed {
+		return
+	}
+	dur := time.Until(d.at)
+	if dur <= 0 {
+		poke(d.wake)
+		return
+	}
+	if d.timer == nil {
+		d.timer = time.AfterFunc(dur, d.fire)
+	} else {
+		d.timer.Reset(dur)
+	}
+	d.armed = true
+}
+
+// disarm stops the timer. A timer that fired already may still poke wake:
+// a sleeping call wakes for nothing and sleeps again.
+func (d *deadline) disarm() {
+	if d.armed {
+		d.timer.Stop()
+		d.armed = false
+	}
+}
+
+// fire runs when the timer goes off.
+func (d *deadline) fire() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return d.cancel
+	d.armed = false
+	poke(d.wake)
+}
+
+// expired reports whether the deadline has passed.
+func (d *deadline) expired() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return !d.at.IsZero() && !time.Now().Before(d.at)
+}
+
+// wait prepares a call about to sleep on wake (a channel with room for
+// one token): wake gets a token when the deadline passes.
+func (d *deadline) wait(wake chan struct{}) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.wake = wake
+	d.arm()
 }
 
 // stop releases the timer.
 func (d *deadline) stop() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.timer != nil && !d.timer.Stop() {
-		<-d.cancel
-	}
-	d.timer = nil
+	d.disarm()
 }

@@ -27,12 +27,12 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	if ctx == nil {
 		return nil, opError("dial", network, nil, nil, errors.New("nil context"))
 	}
+	growStack(0)
 	ap, err := parseAddr(network, address, false, s.addrs)
 	if err != nil {
 		return nil, opError("dial", network, nil, nil, err)
 	}
-	raddr := tcpAddr(ap)
-	fail := func(err error) (*Conn, error) { return nil, opError("dial", network, nil, raddr, err) }
+	fail := func(err error) (*Conn, error) { return nil, opError("dial", network, nil, tcpAddr(ap), err) }
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
@@ -93,6 +93,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 				return
 			}
 			c = newConn(s, k, network)
+			c.rwake = wake // free now: a client's next wait is often a Read
 		}) != nil {
 			cerr = net.ErrClosed
 		}

@@ -21,11 +21,13 @@
 //
 // # Goroutines
 //
-// A Stack runs two goroutines, however many connections it has: a loop
-// that owns the protocol state and runs every call, packet and timer in
-// turn, and a reader that waits on the link. A blocked Read, Write, Accept
-// or Dial sleeps in its own goroutine until the loop reports that its
-// socket's readiness changed; no goroutine exists per connection.
+// A Stack runs one goroutine, however many connections it has: a reader
+// that waits on the link. The protocol state sits behind the host's lock,
+// and each call, packet and timer runs on the goroutine that has it (the
+// caller's, the reader's, a timer's), with no handoff to another. A
+// blocked Read, Write, Accept or Dial sleeps in its own goroutine until
+// whoever changed its socket's readiness wakes it; no goroutine exists per
+// connection.
 //
 // # Errors
 //

@@ -15,26 +15,25 @@ import (
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/link"
 	"github.com/tcpwave/tcpwave/stack"
-	"github.com/tcpwave/tcpwave/tcp"
 )
 
-// Sizes of the host's packet plumbing.
-const (
-	inQueue = 64 // packets read from the link, waiting for the loop
-	inBatch = 64 // packets the loop handles before it flushes output
-)
+// inBatch is the most packets the reader hands to the stack before the
+// stack sends its answers, when the endpoint is a link.Poller.
+const inBatch = 64
 
 // Stack is one host: a TCP/IP stack on one link endpoint, with its own
 // addresses, ports and connections.
 //
-// A Stack runs two goroutines, whatever the number of connections: the
-// loop, which owns the sans-IO stack.Stack and does everything to it
-// (packets in, user calls, timers, packets out), and a reader, which
-// blocks in the endpoint's ReadPacket and hands packets to the loop.
-// Methods of the Stack, its Conns and its Listeners may be called from any
-// goroutine: each call is run on the loop and waits for it, and a call
-// that must wait (for data, for room, for a connection) sleeps until the
-// loop reports that the socket's readiness changed.
+// A Stack runs one goroutine, whatever the number of connections: a
+// reader, which blocks in the endpoint's ReadPacket and gives each packet
+// to the sans-IO stack.Stack. Everything that touches the stack.Stack
+// (packets in, user calls, timers, packets out) holds the host's lock and
+// runs on the goroutine that needs it done: the reader for packets, the
+// caller for the methods of the Stack, its Conns and its Listeners (which
+// may be called from any goroutine), a timer's function for timers. There
+// is no goroutine to hand work to and wait for. A call that must wait (for
+// data, for room, for a connection) sleeps until whoever changed the
+// socket's readiness wakes it.
 //
 // Time is real: clock.Instant is the time since New, from the monotonic
 // clock (inside a testing/synctest bubble, the bubble's fake clock).
@@ -46,28 +45,26 @@ type Stack struct {
 	start        time.Time
 	closeTimeout time.Duration
 
-	reqs       chan *request
-	in         chan []byte   // packets from the reader
-	free       chan []byte   // the reader's empty buffers
-	stop       chan struct{} // closed when Close gives up waiting
-	done       chan struct{} // closed when the loop has stopped
+	done       chan struct{} // closed when the host has stopped
 	readerDone chan struct{}
 	closed     atomic.Bool // Close was called
-	stopOnce   sync.Once
-	reqPool    sync.Pool // *request for run; per stack, as a stack's channels belong to its synctest bubble
 
-	// Owned by the loop goroutine.
+	// Guarded by mu.
+	mu      sync.Mutex
+	t       clock.Instant // the time the lock was taken (see now)
+	stopped bool          // the host has stopped: done is closed, calls fail
 	socks   map[*stack.Socket]*sock
 	closing bool // CloseAll has run: user calls fail with net.ErrClosed
 	obuf    []byte
 	offload link.Offloader // ep, when it takes super-packets
-	timer   *time.Timer
-	armed   clock.Instant // the deadline the timer is set for
+	timer   *time.Timer    // runs onTimer
+	armed   clock.Instant  // the deadline the timer is set for
 	final   stack.Counters
+	wakes   []chan struct{} // waiters to wake when the lock is released
 }
 
-// sock is the host's record of a socket: who waits on it. It is owned by
-// the loop goroutine.
+// sock is the host's record of a socket: who waits on it. It is guarded
+// by the host's lock.
 type sock struct {
 	so      *stack.Socket
 	waiters []chan struct{} // woken (and forgotten) when readiness may have changed
@@ -80,27 +77,15 @@ func (k *sock) wait(ch chan struct{}) {
 	}
 }
 
-// wake wakes every waiter. A waiter's channel holds one token; a waiter
-// that is not waiting any more finds a stale token later and just tries
-// again.
-func (k *sock) wake() {
-	for i, ch := range k.waiters {
-		select {
-		case ch <- struct{}{}:
-		default:
-		}
-		k.waiters[i] = nil
-	}
+// wake wakes every waiter (and forgets them) once the host's lock is
+// released: a goroutine woken while the lock is held would only wait for
+// it. A waiter's channel holds one token; a waiter that is not waiting any
+// more finds a stale token later and just tries again.
+func (k *sock) wake(s *Stack) {
+	s.wakes = append(s.wakes, k.waiters...)
+	clear(k.waiters)
 	k.waiters = k.waiters[:0]
 }
-
-// request is a call to run on the loop goroutine.
-type request struct {
-	fn   func()
-	done chan struct{} // one token when fn has returned
-}
-
-func newRequest(fn func()) request { return request{fn: fn, done: make(chan struct{}, 1)} }
 
 // New starts a host with addresses addrs on the link endpoint ep. The
 // Stack owns ep from now on and closes it in Close (if New fails, ep is
@@ -145,10 +130,6 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		mtu:          mtu,
 		start:        time.Now(),
 		closeTimeout: cf.closeTimeout,
-		reqs:         make(chan *request),
-		in:           make(chan []byte, inQueue),
-		free:         make(chan []byte, inQueue+1),
-		stop:         make(chan struct{}),
 		done:         make(chan struct{}),
 		readerDone:   make(chan struct{}),
 		socks:        make(map[*stack.Socket]*sock),
@@ -156,12 +137,8 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		offload:      off,
 		armed:        clock.Never,
 	}
-	for range inQueue + 1 {
-		s.free <- make([]byte, bufLen)
-	}
-	s.timer = time.NewTimer(time.Hour)
+	s.timer = time.AfterFunc(time.Hour, s.onTimer)
 	s.timer.Stop()
-	go s.loop()
 	go s.reader()
 	return s, nil
 }
@@ -169,71 +146,68 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 // ok reports whether s was made by New.
 func (s *Stack) ok() bool { return s != nil && s.st != nil }
 
-// now is the stack's clock: time since New.
-func (s *Stack) now() clock.Instant { return clock.Instant(time.Since(s.start)) }
+// now is the stack's clock, time since New, as read when the host's lock
+// was taken: what a holder of the lock does happens at one instant, and
+// the clock is read once for it, not at every step.
+func (s *Stack) now() clock.Instant { return s.t }
 
-// do runs r on the loop and waits for it. It fails only when the loop has
+// lock takes the host's lock. It fails, leaving the lock free, when the
+// host has stopped.
+func (s *Stack) lock() bool {
+	s.mu.Lock()
+	if s.stopped {
+		s.mu.Unlock()
+		return false
+	}
+	s.t = clock.Instant(time.Since(s.start))
+	return true
+}
+
+// unlock finishes what the lock holder did (see flush), stops the host
+// when a Close has nothing left to wait for, and releases the lock.
+func (s *Stack) unlock() {
+	s.flush()
+	stop := s.closing && s.drained()
+	if stop {
+		s.shutdown()
+	}
+	s.release()
+	if stop {
+		s.ep.Close() // ends the reader
+	}
+}
+
+// release releases the host's lock and then wakes the waiters that
+// sock.wake queued.
+func (s *Stack) release() {
+	var buf [8]chan struct{}
+	wakes := append(buf[:0], s.wakes...)
+	clear(s.wakes)
+	s.wakes = s.wakes[:0]
+	s.mu.Unlock()
+	for _, ch := range wakes {
+		poke(ch)
+	}
+}
+
+// run runs fn with the host's lock held. It fails only when the host has
 // stopped.
-func (s *Stack) do(r *request) error {
-	select {
-	case s.reqs <- r:
-	case <-s.done:
+func (s *Stack) run(fn func()) error {
+	if !s.lock() {
 		return net.ErrClosed
 	}
-	<-r.done
+	fn()
+	s.unlock()
 	return nil
 }
 
-// run runs fn on the loop and waits for it.
-func (s *Stack) run(fn func()) error {
-	r, _ := s.reqPool.Get().(*request)
-	if r == nil {
-		nr := newRequest(nil)
-		r = &nr
+// onTimer runs when the timer set by flush fires.
+func (s *Stack) onTimer() {
+	if !s.lock() {
+		return
 	}
-	r.fn = fn
-	err := s.do(r)
-	r.fn = nil
-	s.reqPool.Put(r)
-	return err
-}
-
-// loop is the host: the only goroutine that touches s.st.
-func (s *Stack) loop() {
-	defer s.shutdown()
-	for {
-		select {
-		case r := <-s.reqs:
-			r.fn()
-			r.done <- struct{}{}
-		case p := <-s.in:
-			s.handle(p)
-		batch:
-			for range inBatch - 1 {
-				select {
-				case p = <-s.in:
-					s.handle(p)
-				default:
-					break batch
-				}
-			}
-		case <-s.timer.C:
-			s.armed = clock.Never
-			s.st.HandleTimeout(s.now())
-		case <-s.stop:
-			return
-		}
-		s.flush()
-		if s.closing && s.drained() {
-			return
-		}
-	}
-}
-
-// handle gives one packet to the stack and recycles its buffer.
-func (s *Stack) handle(p []byte) {
-	s.st.HandlePacket(s.now(), p)
-	s.free <- p[:cap(p)]
+	s.armed = clock.Never // fired: flush sets it again if need be
+	s.unlock()
 }
 
 // flush runs due timers, sends every packet the stack has, wakes the
@@ -269,7 +243,7 @@ func (s *Stack) flush() {
 	}
 	for _, so := range s.st.Touched() {
 		if k := s.socks[so]; k != nil {
-			k.wake()
+			k.wake(s)
 		}
 	}
 	d := s.st.Deadline()
@@ -287,56 +261,58 @@ func (s *Stack) flush() {
 // drained reports whether Close may stop the host: every connection has
 // finished, or waits in TIME_WAIT (whose only job, answering a
 // retransmitted FIN, ends with the host).
-func (s *Stack) drained() bool {
-	for _, r := range s.st.Connections(s.now()) {
-		if r.State != tcp.TimeWait {
-			return false
-		}
-	}
-	return true
-}
+func (s *Stack) drained() bool { return s.st.Settled() }
 
-// shutdown runs when the loop ends: it records the last counters, stops
-// everything and closes the endpoint, which ends the reader.
+// shutdown stops the host, with its lock held: it records the last
+// counters, stops the timer and wakes every waiter. The caller closes the
+// endpoint once it has released the lock, which ends the reader.
 func (s *Stack) shutdown() {
+	s.stopped = true
 	s.final = s.st.Counters()
 	s.timer.Stop()
 	for _, k := range s.socks {
-		k.wake()
+		k.wake(s)
 	}
 	close(s.done)
-	s.ep.Close()
 }
 
-// reader moves packets from the link to the loop.
+// reader moves packets from the link into the stack.
 func (s *Stack) reader() {
 	defer close(s.readerDone)
+	buf := make([]byte, len(s.obuf)) // MTU bytes, or GSOMaxSize with offload
+	poller, _ := s.ep.(link.Poller)
 	errs := 0 // consecutive read errors, for a backoff on a failing link
 	for {
-		var buf []byte
-		select {
-		case buf = <-s.free:
-		case <-s.done:
-			return
-		}
 		n, err := s.ep.ReadPacket(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) {
+			if errors.Is(err, net.ErrClosed) || isClosedChan(s.done) {
 				return
 			}
-			s.free <- buf // a bad packet: skip it
-			errs++
+			errs++ // a bad packet: skip it
 			if errs > 1 {
 				time.Sleep(time.Duration(min(errs, 100)) * time.Millisecond)
 			}
 			continue
 		}
 		errs = 0
-		select {
-		case s.in <- buf[:n]:
-		case <-s.done:
+		if !s.lock() {
 			return
 		}
+		s.st.HandlePacket(s.now(), buf[:n])
+		if poller != nil {
+			// The packets queued behind this one make a batch: the stack
+			// answers them once (one flush), as a NIC's interrupt
+			// coalescing lets a kernel do.
+			for range inBatch - 1 {
+				n, err := poller.PollPacket(buf)
+				if n == 0 || err != nil {
+					break
+				}
+				s.t = clock.Instant(time.Since(s.start)) // each packet at its own instant
+				s.st.HandlePacket(s.now(), buf[:n])
+			}
+		}
+		s.unlock()
 	}
 }
 
@@ -349,7 +325,7 @@ func (s *Stack) track(so *stack.Socket) *sock {
 
 // forget stops following a socket.
 func (s *Stack) forget(k *sock) {
-	k.wake()
+	k.wake(s)
 	delete(s.socks, k.so)
 }
 
@@ -390,7 +366,7 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 		s.closing = true
 		s.st.CloseAll(s.now())
 		for _, k := range s.socks {
-			k.wake()
+			k.wake(s)
 		}
 	})
 	if err == nil {
@@ -398,11 +374,15 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 		case <-s.done:
 		case <-ctx.Done():
 			err = ctx.Err()
-			s.stopOnce.Do(func() { close(s.stop) })
+			if s.lock() {
+				s.shutdown()
+				s.release()
+				s.ep.Close()
+			}
 			<-s.done
 		}
 	} else {
-		err = nil // the loop had stopped already
+		err = nil // the host had stopped already
 	}
 	<-s.readerDone
 	return err
@@ -439,3 +419,27 @@ func (s *Stack) Addrs() []netip.Addr {
 	}
 	return slices.Clone(s.addrs)
 }
+
+// stackRoom is the stack a call into the host may need below its entry
+// point: the work of the host's lock (a segment made, encoded and written
+// to the link) runs a dozen frames deep.
+const stackRoom = 2048
+
+// growStack makes sure the calling goroutine's stack has stackRoom bytes
+// to spare, and costs a function call when it has. A goroutine starts
+// with a small stack (2 KiB), so a new one (a server's goroutine per
+// connection, typically) grows it on its first call into the host;
+// growing copies every frame on the stack, and costs several times less at
+// the top of the call, here, than at the bottom where the room runs out.
+// The frame is reserved on entry; the body never runs.
+//
+//go:noinline
+func growStack(n int) {
+	if n > 0 {
+		var room [stackRoom]byte
+		keep(&room)
+	}
+}
+
+//go:noinline
+func keep(*[stackRoom]byte) {}

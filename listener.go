@@ -19,8 +19,7 @@ type Listener struct {
 	addr    *net.TCPAddr
 
 	closed  atomic.Bool
-	closing chan struct{}
-	hclosed bool // owned by the loop
+	hclosed bool // guarded by the host's lock
 
 	mu   sync.Mutex // one Accept at a time
 	dl   deadline
@@ -79,10 +78,8 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 			k:       s.track(so),
 			network: network,
 			addr:    tcpAddr(so.Local()),
-			closing: make(chan struct{}),
 			wake:    make(chan struct{}, 1),
 		}
-		l.dl.init()
 	}) != nil {
 		err = net.ErrClosed
 	}
@@ -116,6 +113,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 	if !l.ok() {
 		return nil, errInvalid("accept")
 	}
+	growStack(0)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	s := l.s
@@ -123,8 +121,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		if l.closed.Load() {
 			return nil, l.opError(net.ErrClosed)
 		}
-		dl := l.dl.wait()
-		if isClosedChan(dl) {
+		if l.dl.expired() {
 			return nil, l.opError(os.ErrDeadlineExceeded)
 		}
 		var c *Conn
@@ -155,12 +152,10 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		case c != nil:
 			return c, nil
 		}
-		select {
-		case <-l.wake:
-		case <-dl:
-		case <-l.closing:
-		case <-s.done:
-		}
+		// A token comes with a connection to accept, the deadline, Close,
+		// or the host stopping (which wakes every waiter).
+		l.dl.wait(l.wake)
+		<-l.wake
 	}
 }
 
@@ -174,9 +169,9 @@ func (l *Listener) Close() error {
 	if !l.closed.CompareAndSwap(false, true) {
 		return opError("close", l.network, nil, l.addr, net.ErrClosed)
 	}
-	close(l.closing)
 	l.s.run(func() {
 		l.hclosed = true
+		poke(l.wake) // a blocked Accept wakes and sees closed
 		if !l.s.closing {
 			l.k.so.Close(l.s.now())
 			l.s.forget(l.k)

@@ -48,9 +48,10 @@ func WithStackOptions(fn func(o *stack.Options)) Option {
 }
 
 // WithObserver makes obs hear every packet the stack sends, receives and
-// drops, and every state change of its connections. obs runs on the
-// stack's loop goroutine: it must be quick, must copy any packet it keeps,
-// and must not call the Stack or its connections (that would deadlock).
+// drops, and every state change of its connections. obs runs with the
+// stack's lock held, on whichever goroutine is driving the stack at the
+// time: it must be quick, must copy any packet it keeps, and must not call
+// the Stack or its connections (that would deadlock).
 func WithObserver(obs stack.Observer) Option {
 	return func(cf *config) { cf.obs = obs }
 }

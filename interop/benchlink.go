@@ -68,7 +68,7 @@ type LinkEnd struct {
 	maxLen               atomic.Int64
 }
 
-var _ link.Endpoint = (*LinkEnd)(nil)
+var _ link.Poller = (*LinkEnd)(nil)
 
 // NewLink returns a link as cfg describes.
 func NewLink(cfg LinkConfig) (*Link, error) {
@@ -120,6 +120,10 @@ func (e *LinkEnd) WritePacket(pkt []byte) error {
 
 // ReadPacket waits for a packet from the peer (link.Endpoint).
 func (e *LinkEnd) ReadPacket(buf []byte) (int, error) { return e.end.ReadPacket(buf) }
+
+// PollPacket takes a packet from the peer if one is waiting
+// (link.Poller).
+func (e *LinkEnd) PollPacket(buf []byte) (int, error) { return e.end.PollPacket(buf) }
 
 // MTU returns the link's MTU (link.Endpoint).
 func (e *LinkEnd) MTU() int { return e.end.MTU() }

@@ -88,7 +88,7 @@ type twConn struct {
 }
 
 func newTWConn(s *tcpwave.Stack, c *tcpwave.Conn) *twConn {
-	return &twConn{Conn: c, s: s, local: addrPort(c.LocalAddr()), remote: addrPort(c.RemoteAddr())}
+	return &twConn{Conn: c, s: s, local: c.LocalAddrPort(), remote: c.RemoteAddrPort()}
 }
 
 func addrPort(a net.Addr) netip.AddrPort {

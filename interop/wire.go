@@ -58,7 +58,7 @@ type Port struct {
 	maxLen                     atomic.Int64
 }
 
-var _ link.Endpoint = (*Port)(nil)
+var _ link.Poller = (*Port)(nil)
 
 // WritePacket sends pkt to the peer (link.Endpoint). The link copies
 // pkt; a held packet is copied too.
@@ -106,6 +106,10 @@ func (p *Port) count(n int) {
 
 // ReadPacket waits for a packet from the peer (link.Endpoint).
 func (p *Port) ReadPacket(buf []byte) (int, error) { return p.end.ReadPacket(buf) }
+
+// PollPacket takes a packet from the peer if one is waiting
+// (link.Poller).
+func (p *Port) PollPacket(buf []byte) (int, error) { return p.end.PollPacket(buf) }
 
 // MTU returns 1500 (link.Endpoint).
 func (p *Port) MTU() int { return p.end.MTU() }

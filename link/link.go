@@ -54,3 +54,17 @@ type Offloader interface {
 	// pkt before it returns.
 	WriteGSO(pkt []byte, segSize int) error
 }
+
+// Poller is an Endpoint that can also take a packet that is waiting
+// without blocking. A host that has just read a packet uses it to handle
+// the packets queued behind it as one batch, and to send its answers
+// once for the whole batch. Implementing it is optional.
+type Poller interface {
+	Endpoint
+
+	// PollPacket copies the next packet that has arrived into buf and
+	// returns its length, as ReadPacket does, but never blocks: when no
+	// packet is waiting it returns 0 and a nil error. Errors are
+	// ReadPacket's.
+	PollPacket(buf []byte) (int, error)
+}

@@ -268,6 +268,9 @@ func TestCloseAll(t *testing.T) {
 	}
 	unaccepted := f.dial(a, b, port, 0)
 	f.run(10 * time.Millisecond)
+	if b.st.Settled() {
+		t.Error("B settled with a listener and open connections")
+	}
 	mark := f.now
 	b.st.CloseAll(f.now)
 	f.flush()
@@ -300,9 +303,15 @@ func TestCloseAll(t *testing.T) {
 		}
 		c.Close(f.now)
 	}
+	if b.st.Settled() {
+		t.Error("B settled before its connections finished closing")
+	}
 	f.run(10 * time.Millisecond)
 	if got := len(rowsOf(b, f.now, tcp.TimeWait)); got != 3 {
 		t.Errorf("B holds %d TIME_WAIT records, want 3", got)
+	}
+	if !b.st.Settled() {
+		t.Errorf("B not settled with only TIME_WAIT left: %+v", b.st.Connections(f.now))
 	}
 	f.run(b.st.opts.TCP.TimeWait)
 	for _, n := range []*node{a, b} {

@@ -385,13 +385,13 @@ func (s *Stack) touch(so *Socket) {
 
 // after runs once the network or a timer has acted on a connection: it
 // queues the socket for output, refreshes its timer, and notes that its
-// readiness may have changed.
+// readiness may have changed. A listener's readiness (Acceptable) changes
+// only when a connection joins its accept queue, which touches it
+// (StateChanged): an embryonic connection's other steps, a SYN among
+// them, wake no Accept.
 func (s *Stack) after(so *Socket) {
 	s.afterUser(so)
 	s.touch(so)
-	if so.parent != nil {
-		s.touch(so.parent)
-	}
 }
 
 // afterUser runs after a user call on a connection: the caller already
@@ -428,6 +428,24 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 	}
 	sortRows(rows)
 	return rows
+}
+
+// Settled reports whether every connection has finished or waits in
+// TIME_WAIT, with no listener left: the rows of Connections would all be
+// TIME_WAIT. It costs a look at each live connection, not a list of every
+// row.
+func (s *Stack) Settled() bool {
+	for _, ls := range s.listeners {
+		if len(ls) > 0 {
+			return false
+		}
+	}
+	for _, so := range s.conns {
+		if so.conn.State() != tcp.TimeWait {
+			return false
+		}
+	}
+	return true
 }
 
 // Idle reports whether the stack holds no connection, listener or

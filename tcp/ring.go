@@ -10,7 +10,11 @@ type ring struct {
 	max  int // the most bytes the ring may ever hold
 }
 
-const ringMinAlloc = 4096
+// ringMinAlloc is the smallest buffer a ring allocates. It is small, so
+// that a connection that moves a few bytes (a request and its answer)
+// costs little; a ring that fills doubles, so bulk data soon gets a large
+// one.
+const ringMinAlloc = 64
 
 func (r *ring) len() int  { return r.n }
 func (r *ring) free() int { return r.max - r.n }

@@ -48,7 +48,10 @@ type End struct {
 	sent, received, dropped atomic.Uint64
 }
 
-var _ link.Offloader = (*End)(nil)
+var (
+	_ link.Offloader = (*End)(nil)
+	_ link.Poller    = (*End)(nil)
+)
 
 // queue is one direction: packets in flight and a free list of their
 // buffers, so that a steady stream allocates nothing.
@@ -152,16 +155,35 @@ func (e *End) ReadPacket(buf []byte) (int, error) {
 	}
 	select {
 	case p := <-e.rx.pkts:
-		n := copy(buf, p)
-		e.recycle(e.rx, p)
-		e.received.Add(1)
-		if n < len(p) {
-			return n, errShortBuffer
-		}
-		return n, nil
+		return e.take(buf, p)
 	case <-e.closed:
 		return 0, errClosed
 	}
+}
+
+// PollPacket is ReadPacket without the wait (link.Poller): with no packet
+// queued for this end it returns 0 and a nil error.
+func (e *End) PollPacket(buf []byte) (int, error) {
+	if e.isClosed() {
+		return 0, errClosed
+	}
+	select {
+	case p := <-e.rx.pkts:
+		return e.take(buf, p)
+	default:
+		return 0, nil
+	}
+}
+
+// take copies the packet p into buf and recycles p's buffer.
+func (e *End) take(buf, p []byte) (int, error) {
+	n := copy(buf, p)
+	e.recycle(e.rx, p)
+	e.received.Add(1)
+	if n < len(p) {
+		return n, errShortBuffer
+	}
+	return n, nil
 }
 
 func (e *End) recycle(q *queue, buf []byte) {

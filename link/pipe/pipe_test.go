@@ -179,3 +179,33 @@ func TestOffload(t *testing.T) {
 		t.Errorf("WriteGSO on a plain pipe: %v, want the MTU error", err)
 	}
 }
+
+func TestPollPacket(t *testing.T) {
+	a, b := NewEnds(1500, 8)
+	buf := make([]byte, 1500)
+	if n, err := b.PollPacket(buf); n != 0 || err != nil {
+		t.Fatalf("PollPacket on an empty queue = %d, %v; want 0, nil", n, err)
+	}
+	a.WritePacket([]byte("one"))
+	a.WritePacket([]byte("two"))
+	for _, want := range []string{"one", "two"} {
+		n, err := b.PollPacket(buf)
+		if err != nil || string(buf[:n]) != want {
+			t.Fatalf("PollPacket = %q, %v; want %q", buf[:n], err, want)
+		}
+	}
+	if n, err := b.PollPacket(buf); n != 0 || err != nil {
+		t.Fatalf("PollPacket after the queue emptied = %d, %v; want 0, nil", n, err)
+	}
+	if s := b.Stats(); s.Received != 2 {
+		t.Errorf("b.Stats() = %+v, want 2 received", s)
+	}
+	a.WritePacket([]byte("longer than four"))
+	if n, err := b.PollPacket(buf[:4]); n != 4 || !errors.Is(err, errShortBuffer) {
+		t.Errorf("PollPacket into a short buffer = %d, %v; want 4, %v", n, err, errShortBuffer)
+	}
+	b.Close()
+	if _, err := b.PollPacket(buf); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("PollPacket after Close = %v, want net.ErrClosed", err)
+	}
+}
