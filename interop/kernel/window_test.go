@@ -17,10 +17,15 @@ import (
 	"github.com/tcpwave/tcpwave/tcp"
 )
 
-// ringCap is the most unread data a tcpwave connection can hold: its
-// receive ring is RcvBuf plus one window-scale unit (tcp.Conn sets
-// rcvBuf.max so), with Linux's defaults (RcvBuf 256 KiB, wscale 7).
+// ringCap is the most unread data a tcpwave connection can hold before
+// its receive buffer is tuned: its receive ring is RcvBuf plus one
+// window-scale unit (tcp.Conn sets rcvBuf.max so), with Linux's defaults
+// (RcvBuf 256 KiB, wscale 7).
 var ringCap = tcp.DefaultConfig().RcvBuf + 1<<7
+
+// tunedCap is the most it can hold with auto-tuning: the tuning bound
+// (tcp_rmem[2]) plus the scale unit.
+var tunedCap = tcp.DefaultConfig().RcvBufMax + 1<<7
 
 // randomBytes returns n pseudo-random bytes, the same on every call.
 func randomBytes(n int) []byte {
@@ -35,7 +40,9 @@ func randomBytes(n int) []byte {
 // application reads quickly but stops for stallTime after every 512 KiB,
 // so that the window fills and closes eight times. tcpwave must never
 // take in more than its receive ring holds, and must deliver every byte
-// as sent.
+// as sent: with a fixed receive buffer (auto-tuning off, as SO_RCVBUF
+// makes it on Linux) the ring is RcvBuf; with auto-tuning, which grows the
+// buffer while the reader keeps up, it is at most RcvBufMax.
 //
 // This fails before the fix of tcp.(*Conn).advertise (see
 // TestWindowCreepPipe): while the reader reads, many ACKs keep the
@@ -44,54 +51,69 @@ func randomBytes(n int) []byte {
 // behind it; at the next stall the kernel fills the window it was
 // offered, and the ring overwrites unread data.
 func TestSlowReader(t *testing.T) {
+	type mode struct {
+		name  string
+		tune  func(*tcp.Config)
+		bound int
+	}
+	modes := []mode{
+		{"fixed", func(c *tcp.Config) { c.RcvBufMax = 0 }, ringCap},
+		{"tuned", nil, tunedCap},
+	}
+	for _, m := range modes {
+		for _, d := range dialers {
+			testSlowReader(t, m.name+"/"+d.String(), d, m.tune, m.bound)
+		}
+	}
+}
+
+func testSlowReader(t *testing.T, name string, d dialer, tune func(*tcp.Config), ringCap int) {
 	const size, every, stallTime = 4 << 20, 512 << 10, 200 * time.Millisecond
-	for _, d := range dialers {
-		t.Run(d.String(), func(t *testing.T) {
-			t.Parallel()
-			r := newRig(t, rigConfig{direct: true})
-			p := r.pair(t, ipv4, d)
-			want := randomBytes(size)
-			werr := make(chan error, 1)
-			go func() {
-				p.kernel.SetWriteDeadline(time.Now().Add(opTimeout))
-				_, err := p.kernel.Write(want)
-				if err == nil {
-					err = p.kernel.CloseWrite()
-				}
-				werr <- err
-			}()
-			got := make([]byte, 0, size)
-			most := 0
-			p.stack.SetReadDeadline(time.Now().Add(opTimeout))
-			for next := every; ; {
-				n, err := p.stack.Read(got[len(got):min(len(got)+64<<10, cap(got))])
-				got = got[:len(got)+n]
-				if err == io.EOF || len(got) == cap(got) {
-					break
-				}
-				if err != nil {
-					t.Fatal(err)
-				}
-				if len(got) >= next {
-					next += every
-					time.Sleep(stallTime)
-					row, _ := r.stackRow(p)
-					most = max(most, row.RecvQ)
-				}
+	t.Run(name, func(t *testing.T) {
+		t.Parallel()
+		r := newRig(t, rigConfig{direct: true, tcp: tune})
+		p := r.pair(t, ipv4, d)
+		want := randomBytes(size)
+		werr := make(chan error, 1)
+		go func() {
+			p.kernel.SetWriteDeadline(time.Now().Add(opTimeout))
+			_, err := p.kernel.Write(want)
+			if err == nil {
+				err = p.kernel.CloseWrite()
 			}
-			if rest, err := readAll(p.stack); len(rest) != 0 || err != nil {
-				t.Errorf("after %d bytes: %d more, %v; want EOF", len(got), len(rest), err)
+			werr <- err
+		}()
+		got := make([]byte, 0, size)
+		most := 0
+		p.stack.SetReadDeadline(time.Now().Add(opTimeout))
+		for next := every; ; {
+			n, err := p.stack.Read(got[len(got):min(len(got)+64<<10, cap(got))])
+			got = got[:len(got)+n]
+			if err == io.EOF || len(got) == cap(got) {
+				break
 			}
-			if err := <-werr; err != nil {
+			if err != nil {
 				t.Fatal(err)
 			}
-			t.Logf("tcpwave held up to %d unread bytes (ring %d)", most, ringCap)
-			if most > ringCap {
-				t.Errorf("tcpwave took in %d bytes, more than its receive ring holds (%d)", most, ringCap)
+			if len(got) >= next {
+				next += every
+				time.Sleep(stallTime)
+				row, _ := r.stackRow(p)
+				most = max(most, row.RecvQ)
 			}
-			checkSame(t, got, want)
-		})
-	}
+		}
+		if rest, err := readAll(p.stack); len(rest) != 0 || err != nil {
+			t.Errorf("after %d bytes: %d more, %v; want EOF", len(got), len(rest), err)
+		}
+		if err := <-werr; err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("tcpwave held up to %d unread bytes (ring %d)", most, ringCap)
+		if most > ringCap {
+			t.Errorf("tcpwave took in %d bytes, more than its receive ring holds (%d)", most, ringCap)
+		}
+		checkSame(t, got, want)
+	})
 }
 
 // fillTime is how long TestWindowCreepPipe leaves its window closed:

@@ -45,7 +45,10 @@ var defaultSizes = sizes{
 var quickSizes = sizes{
 	bulkWarm: 50 * time.Millisecond, bulkDur: 200 * time.Millisecond,
 	allocWarm: 50 * time.Millisecond, allocDur: 150 * time.Millisecond,
-	lossyWarm: 100 * time.Millisecond, lossyDur: 400 * time.Millisecond,
+	// At 1% loss a retransmission lost again costs an RTO and its
+	// backoff, 200 + 400 ms with nothing delivered, on either stack: a
+	// window shorter than that would sometimes see no data at all.
+	lossyWarm: 100 * time.Millisecond, lossyDur: time.Second,
 	churn:      300,
 	handshakes: 100,
 	idleConns:  300,
