@@ -13,6 +13,7 @@ import (
 	"github.com/tcpwave/tcpwave/tcp"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
+	"gvisor.dev/gvisor/pkg/tcpip/checksum"
 	"gvisor.dev/gvisor/pkg/tcpip/header"
 	"gvisor.dev/gvisor/pkg/tcpip/link/channel"
 	"gvisor.dev/gvisor/pkg/tcpip/network/ipv4"
@@ -36,6 +37,12 @@ type LinkConfig struct {
 	// Seed seeds the loss decisions; each direction draws from a stream
 	// of its own, so that a run can be repeated.
 	Seed uint64
+	// GSOMaxSize, when above the MTU, gives the link segmentation
+	// offload, as a veth pair with TSO and GRO has: besides packets of
+	// up to MTU bytes it carries TCP super-packets of up to GSOMaxSize
+	// bytes whole (LinkEnd.WriteGSO), and the far end reads them as they
+	// are. At most 65535. 0 means no offload.
+	GSOMaxSize int
 }
 
 // Link is an in-memory link between two hosts built on package link/pipe:
@@ -48,15 +55,24 @@ type Link struct {
 
 // LinkStats counts what one LinkEnd sent.
 type LinkStats struct {
-	Packets uint64 // packets the host handed to the link
+	Packets uint64 // packets the host handed to the link, super-packets included
 	Bytes   uint64 // their bytes
 	MaxLen  int    // length of the largest packet sent
-	Lost    uint64 // packets lost at random (LinkConfig.Loss)
-	Dropped uint64 // packets the pipe lost (queue full or peer closed)
+	// Super counts the super-packets: packets longer than the MTU, which
+	// only a link with offload carries.
+	Super uint64
+	// Segments counts the TCP segments the packets stand for: one per
+	// packet, and for a super-packet the number of segments of the size
+	// the sender gave (WriteGSO) its payload splits into.
+	Segments uint64
+	Lost     uint64 // packets lost at random (LinkConfig.Loss)
+	Dropped  uint64 // packets the pipe lost (queue full or peer closed)
 }
 
 // LinkEnd is one end of a Link. It implements link.Endpoint and is safe
-// for concurrent use.
+// for concurrent use. It also implements link.Offloader, which only
+// means offload when the link has it (LinkConfig.GSOMaxSize): otherwise
+// GSOMaxSize returns 0.
 type LinkEnd struct {
 	end  *pipe.End
 	loss float64
@@ -64,11 +80,14 @@ type LinkEnd struct {
 	mu  sync.Mutex // guards rng
 	rng *rand.Rand
 
-	packets, bytes, lost atomic.Uint64
-	maxLen               atomic.Int64
+	packets, bytes, lost, super, segs atomic.Uint64
+	maxLen                            atomic.Int64
 }
 
-var _ link.Poller = (*LinkEnd)(nil)
+var (
+	_ link.Poller    = (*LinkEnd)(nil)
+	_ link.Offloader = (*LinkEnd)(nil)
+)
 
 // NewLink returns a link as cfg describes.
 func NewLink(cfg LinkConfig) (*Link, error) {
@@ -82,11 +101,17 @@ func NewLink(cfg LinkConfig) (*Link, error) {
 	if !(cfg.Loss >= 0 && cfg.Loss <= 1) {
 		return nil, fmt.Errorf("interop: link loss %v out of [0, 1]", cfg.Loss)
 	}
+	if g := cfg.GSOMaxSize; g != 0 && (g <= mtu || g > 65535) {
+		return nil, fmt.Errorf("interop: link GSOMaxSize %d out of [MTU+1, 65535] (MTU %d)", g, mtu)
+	}
 	q := cfg.Queue
 	if q <= 0 {
 		q = max(wireQueue*MTU/mtu, 512)
 	}
 	a, b := pipe.NewEnds(mtu, q)
+	if cfg.GSOMaxSize != 0 {
+		a, b = pipe.NewOffload(mtu, cfg.GSOMaxSize, q)
+	}
 	mk := func(e *pipe.End, stream uint64) *LinkEnd {
 		return &LinkEnd{end: e, loss: cfg.Loss, rng: rand.New(rand.NewPCG(cfg.Seed, stream))}
 	}
@@ -97,25 +122,81 @@ func NewLink(cfg LinkConfig) (*Link, error) {
 // (link.Endpoint).
 func (e *LinkEnd) WritePacket(pkt []byte) error {
 	if len(pkt) <= e.end.MTU() {
-		e.packets.Add(1)
-		e.bytes.Add(uint64(len(pkt)))
-		for n := int64(len(pkt)); ; {
-			m := e.maxLen.Load()
-			if n <= m || e.maxLen.CompareAndSwap(m, n) {
-				break
-			}
-		}
-		if e.loss > 0 {
-			e.mu.Lock()
-			lose := e.rng.Float64() < e.loss
-			e.mu.Unlock()
-			if lose {
-				e.lost.Add(1)
-				return nil
-			}
+		e.count(len(pkt), 1)
+		if e.lose() {
+			return nil
 		}
 	}
 	return e.end.WritePacket(pkt) // the pipe copies pkt, or refuses it as too long
+}
+
+// WriteGSO sends a copy of the TCP super-packet pkt, whose payload is
+// segments of segSize bytes, to the peer whole, unless the link loses it
+// (link.Offloader); the loss is drawn once for the whole super-packet.
+// Without offload it takes only packets that fit the MTU.
+func (e *LinkEnd) WriteGSO(pkt []byte, segSize int) error {
+	if segSize > 0 && len(pkt) <= max(e.end.GSOMaxSize(), e.end.MTU()) {
+		e.count(len(pkt), segments(pkt, segSize))
+		if len(pkt) > e.end.MTU() {
+			e.super.Add(1)
+		}
+		if e.lose() {
+			return nil
+		}
+	}
+	return e.end.WriteGSO(pkt, segSize) // the pipe copies pkt, or refuses it
+}
+
+// count counts a packet of n bytes that stands for segs segments.
+func (e *LinkEnd) count(n, segs int) {
+	e.packets.Add(1)
+	e.bytes.Add(uint64(n))
+	e.segs.Add(uint64(segs))
+	for n := int64(n); ; {
+		m := e.maxLen.Load()
+		if n <= m || e.maxLen.CompareAndSwap(m, n) {
+			break
+		}
+	}
+}
+
+// lose draws whether the link loses the packet at hand, and counts it if
+// so.
+func (e *LinkEnd) lose() bool {
+	if e.loss == 0 {
+		return false
+	}
+	e.mu.Lock()
+	lost := e.rng.Float64() < e.loss
+	e.mu.Unlock()
+	if lost {
+		e.lost.Add(1)
+	}
+	return lost
+}
+
+// segments returns how many segments of segSize bytes the payload of
+// the TCP packet pkt (IPv4 or IPv6 without extension headers) splits
+// into: at least one. A packet it cannot parse counts as one.
+func segments(pkt []byte, segSize int) int {
+	var hdr int
+	switch {
+	case len(pkt) >= 20 && pkt[0]>>4 == 4:
+		hdr = int(pkt[0]&0x0f) * 4
+	case len(pkt) >= 40 && pkt[0]>>4 == 6:
+		hdr = 40
+	default:
+		return 1
+	}
+	if len(pkt) < hdr+20 {
+		return 1
+	}
+	hdr += int(pkt[hdr+12]>>4) * 4
+	payload := len(pkt) - hdr
+	if payload <= 0 || segSize <= 0 {
+		return 1
+	}
+	return (payload + segSize - 1) / segSize
 }
 
 // ReadPacket waits for a packet from the peer (link.Endpoint).
@@ -128,17 +209,23 @@ func (e *LinkEnd) PollPacket(buf []byte) (int, error) { return e.end.PollPacket(
 // MTU returns the link's MTU (link.Endpoint).
 func (e *LinkEnd) MTU() int { return e.end.MTU() }
 
+// GSOMaxSize returns the largest super-packet the link carries, or 0
+// without offload (link.Offloader).
+func (e *LinkEnd) GSOMaxSize() int { return e.end.GSOMaxSize() }
+
 // Close closes this end of the link (link.Endpoint).
 func (e *LinkEnd) Close() error { return e.end.Close() }
 
 // Stats returns the end's counts.
 func (e *LinkEnd) Stats() LinkStats {
 	return LinkStats{
-		Packets: e.packets.Load(),
-		Bytes:   e.bytes.Load(),
-		MaxLen:  int(e.maxLen.Load()),
-		Lost:    e.lost.Load(),
-		Dropped: e.end.Stats().Dropped,
+		Packets:  e.packets.Load(),
+		Bytes:    e.bytes.Load(),
+		MaxLen:   int(e.maxLen.Load()),
+		Super:    e.super.Load(),
+		Segments: e.segs.Load(),
+		Lost:     e.lost.Load(),
+		Dropped:  e.end.Stats().Dropped,
 	}
 }
 
@@ -200,13 +287,37 @@ func NewPairOn(a, b Kind, lc LinkConfig, cfg Config) (*Pair, *Link, error) {
 // gVisor derives its MSS from it), and whose packets are moved to and
 // from the link as GVisorHost moves them to and from a Port: each
 // outgoing packet is flattened into one buffer and copied by the link,
-// each incoming one is read into a pooled gVisor buffer of its own. No
-// checksum offload is configured.
+// each incoming one is read into a pooled gVisor buffer of its own.
+//
+// On a link with segmentation offload (a link.Offloader whose GSOMaxSize
+// is above its MTU) the channel endpoint offers gVisor host GSO
+// (stack.HostGSOSupported, with a GSOMaxSize that keeps every
+// super-packet, IP header included, within the link's), so gVisor's TCP
+// hands it super-packets of several segments, which go to the link
+// whole (WriteGSO), and packets are read with buffers of GSOMaxSize
+// bytes. With host GSO gVisor leaves the TCP checksum partial (the
+// pseudo-header's sum only, as Linux's CHECKSUM_PARTIAL) for the device;
+// GVisorLinkHost completes it as a NIC with TX checksum offload would,
+// over the whole super-packet, before the link copies it. No receive
+// checksum offload is configured: the receiving gVisor verifies every
+// checksum, as tcpwave does.
 type GVisorLinkHost struct {
 	*GVisorHost
-	ep  link.Endpoint
-	mtu int
+	ep      link.Endpoint
+	offload link.Offloader // ep, when the link has offload
+	mtu     int
 }
+
+// gsoChannel is a channel endpoint whose GSOMaxSize is the link's
+// (channel.Endpoint's is fixed at 32 KiB).
+type gsoChannel struct {
+	*channel.Endpoint
+	max uint32
+}
+
+// GSOMaxSize returns the largest super-packet gVisor may build
+// (stack.GSOEndpoint).
+func (c *gsoChannel) GSOMaxSize() uint32 { return c.max }
 
 // NewGVisorOn starts a gVisor stack on ep with addrs; it owns ep from now
 // on (if NewGVisorOn fails, ep is left open).
@@ -226,17 +337,35 @@ func NewGVisorOn(ep link.Endpoint, addrs []netip.Addr, cfg Config) (*GVisorLinkH
 		ep:  ep,
 		mtu: mtu,
 	}
+	var nic gstack.LinkEndpoint = h.ch
+	readLen := mtu
+	if off, ok := ep.(link.Offloader); ok && off.GSOMaxSize() > mtu {
+		g := off.GSOMaxSize()
+		if g > buffer.MaxChunkSize || g <= header.IPv6MinimumSize {
+			return nil, fmt.Errorf("interop: gvisor: GSOMaxSize %d out of range", g)
+		}
+		h.offload = off
+		h.ch.SupportedGSOKind = gstack.HostGSOSupported
+		// gVisor's GSO size bounds the TCP segment, header included,
+		// less one byte; the IP header comes on top, at most 40 bytes
+		// here (gVisor adds no IPv4 options and no IPv6 extension
+		// headers to these packets).
+		nic = &gsoChannel{Endpoint: h.ch, max: uint32(g - header.IPv6MinimumSize)}
+		readLen = g
+	}
 	h.ch.AddNotify(h)
-	if err := setupGVisor(s, h.ch, addrs, cfg); err != nil {
+	if err := setupGVisor(s, nic, addrs, cfg); err != nil {
 		s.Destroy()
 		return nil, fmt.Errorf("interop: gvisor: %w", err)
 	}
-	go h.inbound()
+	go h.inbound(readLen)
 	return h, nil
 }
 
 // WriteNotify moves the packets the stack has queued on its channel
-// endpoint to the link (channel.Notification).
+// endpoint to the link (channel.Notification): with offload, it
+// completes each partial TCP checksum and hands super-packets to the
+// link whole.
 func (h *GVisorLinkHost) WriteNotify() {
 	h.outMu.Lock()
 	defer h.outMu.Unlock()
@@ -245,17 +374,41 @@ func (h *GVisorLinkHost) WriteNotify() {
 		if pkt == nil {
 			return
 		}
+		gso := pkt.GSOOptions
+		l4 := len(pkt.LinkHeader().Slice()) + len(pkt.NetworkHeader().Slice()) // where the TCP header starts
 		v := pkt.ToView()
 		pkt.DecRef()
-		_ = h.ep.WritePacket(v.AsSlice()) // the link copies it; an error means it is closed
+		b := v.AsSlice()
+		hostGSO := gso.Type == gstack.GSOTCPv4 || gso.Type == gstack.GSOTCPv6
+		if hostGSO && gso.NeedsCsum {
+			completeChecksum(b, l4, int(gso.CsumOffset))
+		}
+		if hostGSO && h.offload != nil && len(b) > h.mtu {
+			_ = h.offload.WriteGSO(b, int(gso.MSS)) // the link copies it; an error means it is closed
+		} else {
+			_ = h.ep.WritePacket(b)
+		}
 		v.Release()
 	}
 }
 
-// inbound injects the packets that arrive on the link into the stack.
-func (h *GVisorLinkHost) inbound() {
+// completeChecksum finishes a partial checksum, as a NIC with TX checksum
+// offload does: the transport header starts at l4 of pkt, and its
+// checksum field, csumOff bytes into it, holds the sum of the
+// pseudo-header; the checksum is the complement of the sum of everything
+// from l4 to the end of the packet.
+func completeChecksum(pkt []byte, l4, csumOff int) {
+	if l4 < 0 || l4+csumOff+2 > len(pkt) {
+		return // not a packet gVisor makes; the receiver will reject it
+	}
+	checksum.Put(pkt[l4+csumOff:], ^checksum.Checksum(pkt[l4:], 0))
+}
+
+// inbound injects the packets that arrive on the link into the stack,
+// reading each into a buffer of readLen bytes.
+func (h *GVisorLinkHost) inbound(readLen int) {
 	defer close(h.inDone)
-	injectLoop(h.ep, h.ch, h.mtu)
+	injectLoop(h.ep, h.ch, readLen)
 }
 
 // Close aborts every endpoint of the stack, waits for its goroutines and
@@ -323,9 +476,9 @@ func newGVisorStack() *gstack.Stack {
 	})
 }
 
-// setupGVisor gives s a NIC on ch with addrs and a default route for
+// setupGVisor gives s a NIC on the link endpoint ch with addrs and a default route for
 // each family, and applies cfg, as NewGVisor does.
-func setupGVisor(s *gstack.Stack, ch *channel.Endpoint, addrs []netip.Addr, cfg Config) error {
+func setupGVisor(s *gstack.Stack, ch gstack.LinkEndpoint, addrs []netip.Addr, cfg Config) error {
 	if err := s.CreateNIC(nicID, ch); err != nil {
 		return tcpipErr("create NIC", err)
 	}

@@ -2,7 +2,8 @@
 // workload: each workload runs on two tcpwave stacks and on two gVisor
 // stacks, each pair joined by the same kind of in-memory link
 // (interop.Link: every packet copied into a buffer of its own, no
-// checksum offload, so both stacks compute and verify every checksum),
+// checksum offload, so both stacks compute and verify every checksum;
+// bulk-1500-offload adds segmentation offload, see below),
 // through the same net.Conn code (interop.Host and interop.Conn).
 //
 // Usage:
@@ -26,6 +27,20 @@
 //	                   stacks of the pair, the link and the workload)
 //	bulk-65535         the same on a 65535-byte MTU; both stacks take
 //	                   their MSS from the link MTU (65495)
+//	bulk-1500-offload  bulk-1500 on a link with segmentation offload for
+//	                   both stacks, as a veth pair with TSO and GRO:
+//	                   TCP super-packets of up to 64 KiB travel whole
+//	                   (interop.LinkConfig.GSOMaxSize). tcpwave uses it
+//	                   by itself; gVisor's NIC offers host GSO
+//	                   (stack.HostGSOSupported), so its TCP leaves the
+//	                   checksum partial, and the link host completes it
+//	                   as a NIC with TX checksum offload would (with
+//	                   gVisor's checksum code, in the same process).
+//	                   Neither stack skips a checksum: tcpwave computes
+//	                   and verifies all of them, gVisor verifies all of
+//	                   them and has its transmit checksums completed by
+//	                   the link. The run fails unless the client sent
+//	                   over 4 segments a packet
 //	churn-1            5,000 whole connections, one client at a time:
 //	                   connect, one byte each way, the client closes
 //	                   first, the server closes on EOF; lifecycles/s

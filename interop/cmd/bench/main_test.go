@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/tcpwave/tcpwave/interop"
 )
 
 // TestMain lets the test binary serve as the bench binary's child
@@ -200,5 +202,22 @@ func TestRatio(t *testing.T) {
 	}
 	if m := median([]float64{4, 1, 2, 3}); m != 2.5 {
 		t.Errorf("median = %v", m)
+	}
+}
+
+// TestCheckOffload: the offload row's check passes only for runs whose
+// client sent super-packets, over 4 segments a packet.
+func TestCheckOffload(t *testing.T) {
+	for _, tt := range []struct {
+		st interop.LinkStats
+		ok bool
+	}{
+		{interop.LinkStats{Packets: 200, Super: 190, Segments: 5800}, true},
+		{interop.LinkStats{Packets: 5800, Segments: 5800}, false},            // no offload
+		{interop.LinkStats{Packets: 1000, Super: 10, Segments: 1400}, false}, // a few
+	} {
+		if err := checkOffload(tt.st); (err == nil) != tt.ok {
+			t.Errorf("checkOffload(%+v) = %v, want ok %v", tt.st, err, tt.ok)
+		}
 	}
 }

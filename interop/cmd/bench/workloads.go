@@ -21,7 +21,7 @@ import (
 
 // sizes are the lengths and counts of the workloads' runs.
 type sizes struct {
-	bulkWarm, bulkDur   time.Duration // bulk-1500, bulk-65535
+	bulkWarm, bulkDur   time.Duration // bulk-1500, bulk-65535, bulk-1500-offload
 	allocWarm, allocDur time.Duration // allocs-per-segment
 	lossyWarm, lossyDur time.Duration // lossy-goodput
 	churn               int           // connection lifecycles per churn run
@@ -94,6 +94,20 @@ var workloads = []*workload{
 			r, err := bulk(ctx, k, interop.LinkConfig{MTU: 65535}, sz.bulkWarm, sz.bulkDur)
 			if err == nil && r.maxLen < 60000 {
 				err = fmt.Errorf("largest packet on a 65535-byte MTU was %d bytes: the MSS does not follow the MTU", r.maxLen)
+			}
+			return []float64{r.gbps, r.cpuPerGiB}, err
+		},
+	},
+	{
+		name: "bulk-1500-offload",
+		metrics: []metric{
+			{"bulk-1500-offload", "Gbit/s", false},
+			{"bulk-1500-offload/cpu", "CPU s/GiB", true},
+		},
+		run: func(ctx context.Context, k interop.Kind, sz sizes, _ int) ([]float64, error) {
+			r, err := bulk(ctx, k, interop.LinkConfig{MTU: 1500, GSOMaxSize: gsoMax}, sz.bulkWarm, sz.bulkDur)
+			if err == nil {
+				err = checkOffload(r.client)
 			}
 			return []float64{r.gbps, r.cpuPerGiB}, err
 		},
@@ -199,6 +213,7 @@ func selectWorkloads(list string) ([]*workload, error) {
 // Shared constants of the workloads.
 const (
 	chunk       = 64 << 10         // bulk write and read size
+	gsoMax      = 65535            // largest super-packet of bulk-1500-offload
 	connTimeout = 30 * time.Second // deadline of every connection
 	settle      = 100 * time.Millisecond
 )
@@ -258,11 +273,23 @@ func heapAfterGC() uint64 {
 
 // bulkResult is what one bulk run measured.
 type bulkResult struct {
-	gbps         float64 // goodput, at the receiver
-	cpuPerGiB    float64 // process CPU seconds per GiB received
-	allocsPerSeg float64 // heap allocations per segment sent by either host
-	maxLen       int     // largest packet the client sent
-	lost         uint64  // packets the link lost, both directions
+	gbps         float64           // goodput, at the receiver
+	cpuPerGiB    float64           // process CPU seconds per GiB received
+	allocsPerSeg float64           // heap allocations per segment sent by either host
+	maxLen       int               // largest packet the client sent
+	lost         uint64            // packets the link lost, both directions
+	client       interop.LinkStats // what the client sent, the whole run
+}
+
+// checkOffload returns an error unless the client's packets, st, were
+// mostly super-packets: some longer than the MTU, and over 4 segments a
+// packet on average (a 64 KiB super-packet holds 45 of 1448 bytes).
+func checkOffload(st interop.LinkStats) error {
+	if st.Super == 0 || st.Segments < 4*st.Packets {
+		return fmt.Errorf("offload: the client sent %d packets, %d of them super-packets, for %d segments; want over 4 segments a packet",
+			st.Packets, st.Super, st.Segments)
+	}
+	return nil
 }
 
 // snapshot is the state of a bulk run at one instant.
@@ -376,7 +403,7 @@ func bulk(ctx context.Context, k interop.Kind, lc interop.LinkConfig, warm, dur 
 		r.allocsPerSeg = float64(s1.mallocs-s0.mallocs) / float64(segs)
 	}
 	a, b := link.A.Stats(), link.B.Stats()
-	r.maxLen, r.lost = a.MaxLen, a.Lost+b.Lost
+	r.maxLen, r.lost, r.client = a.MaxLen, a.Lost+b.Lost, a
 	return r, nil
 }
 
