@@ -1,7 +1,6 @@
 package tcpwave
 
 import (
-	"io"
 	"runtime"
 	"testing"
 )
@@ -15,11 +14,7 @@ func TestBulkAllocs(t *testing.T) {
 	const chunk = 64 << 10
 	sa, sb := hosts(t)
 	client, server := connPair(t, sa, sb)
-	done := make(chan error, 1)
-	go func() {
-		_, err := io.CopyBuffer(io.Discard, server, make([]byte, chunk))
-		done <- err
-	}()
+	done := discard(server, chunk)
 	buf := make([]byte, chunk)
 	send := func(n int) {
 		t.Helper()
@@ -45,7 +40,7 @@ func TestBulkAllocs(t *testing.T) {
 		t.Errorf("%d allocations for %d segments, want none per segment on the steady-state path", allocs, segs)
 	}
 	client.CloseWrite()
-	if err := <-done; err != nil {
-		t.Fatalf("reader: %v", err)
+	if r := <-done; r.err != nil {
+		t.Fatalf("reader: %v", r.err)
 	}
 }

@@ -14,14 +14,15 @@ import (
 // over a pipe with a 1500-byte MTU, read by a goroutine that discards
 // them.
 func BenchmarkBulk(b *testing.B) {
-	const chunk = 64 << 10
 	sa, sb := hosts(b)
+	benchBulk(b, sa, sb)
+}
+
+// benchBulk writes 64 KiB per op from B to A, read and discarded on A.
+func benchBulk(b *testing.B, sa, sb *Stack) {
+	const chunk = 64 << 10
 	client, server := connPair(b, sa, sb)
-	done := make(chan int64)
-	go func() {
-		n, _ := io.CopyBuffer(io.Discard, server, make([]byte, chunk))
-		done <- n
-	}()
+	done := discard(server, chunk)
 	buf := make([]byte, chunk)
 	b.SetBytes(chunk)
 	b.ReportAllocs()
@@ -32,8 +33,8 @@ func BenchmarkBulk(b *testing.B) {
 		}
 	}
 	client.CloseWrite()
-	if n := <-done; n != int64(b.N)*chunk {
-		b.Fatalf("received %d bytes, want %d", n, int64(b.N)*chunk)
+	if r := <-done; r.n != int64(b.N)*chunk {
+		b.Fatalf("received %d bytes (%v), want %d", r.n, r.err, int64(b.N)*chunk)
 	}
 	b.StopTimer()
 	client.Close()

@@ -3,7 +3,6 @@ package tcpwave
 import (
 	"bytes"
 	"io"
-	"net/netip"
 	"testing"
 
 	"github.com/tcpwave/tcpwave/link/pipe"
@@ -14,19 +13,7 @@ import (
 func offloadHosts(t testing.TB) (a, b *Stack, ea, eb *pipe.End) {
 	t.Helper()
 	ea, eb = pipe.NewOffload(1500, 65535, 0)
-	a, err := New(ea, []netip.Addr{addrA})
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err = New(eb, []netip.Addr{addrB})
-	if err != nil {
-		a.Close()
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		closeQuick(a)
-		closeQuick(b)
-	})
+	a, b = hostsOn(t, ea, eb)
 	return a, b, ea, eb
 }
 
@@ -62,38 +49,12 @@ func TestBulkOffload(t *testing.T) {
 // BenchmarkBulkOffload is BenchmarkBulk with and without segmentation
 // offload on the link, side by side.
 func BenchmarkBulkOffload(b *testing.B) {
-	for _, offload := range []bool{false, true} {
-		name := "plain"
-		if offload {
-			name = "offload"
-		}
-		b.Run(name, func(b *testing.B) {
-			var sa, sb *Stack
-			if offload {
-				sa, sb, _, _ = offloadHosts(b)
-			} else {
-				sa, sb = hosts(b)
-			}
-			const chunk = 64 << 10
-			client, server := connPair(b, sa, sb)
-			done := make(chan int64)
-			go func() {
-				n, _ := io.CopyBuffer(io.Discard, server, make([]byte, chunk))
-				done <- n
-			}()
-			buf := make([]byte, chunk)
-			b.SetBytes(chunk)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for range b.N {
-				if _, err := client.Write(buf); err != nil {
-					b.Fatal(err)
-				}
-			}
-			client.CloseWrite()
-			if n := <-done; n != int64(b.N)*chunk {
-				b.Fatalf("received %d bytes, want %d", n, int64(b.N)*chunk)
-			}
-		})
-	}
+	b.Run("plain", func(b *testing.B) {
+		sa, sb := hosts(b)
+		benchBulk(b, sa, sb)
+	})
+	b.Run("offload", func(b *testing.B) {
+		sa, sb, _, _ := offloadHosts(b)
+		benchBulk(b, sa, sb)
+	})
 }

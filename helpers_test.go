@@ -3,6 +3,7 @@ package tcpwave
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/netip"
 	"sync/atomic"
@@ -23,6 +24,12 @@ var (
 func hosts(t testing.TB, opts ...Option) (a, b *Stack) {
 	t.Helper()
 	ea, eb := pipe.New(1500, 0)
+	return hostsOn(t, ea, eb, opts...)
+}
+
+// hostsOn is hosts on the two ends of a given link.
+func hostsOn(t testing.TB, ea, eb link.Endpoint, opts ...Option) (a, b *Stack) {
+	t.Helper()
 	a, err := New(ea, []netip.Addr{addrA}, opts...)
 	if err != nil {
 		t.Fatal(err)
@@ -145,4 +152,22 @@ func states(s *Stack) []string {
 		out = append(out, r.State.SSName())
 	}
 	return out
+}
+
+// discard reads c to EOF on a goroutine of its own, through a buffer of
+// chunk bytes, and sends the byte count (and the error, if not EOF) when
+// it is done.
+func discard(c net.Conn, chunk int) <-chan readResult {
+	done := make(chan readResult, 1)
+	go func() {
+		n, err := io.CopyBuffer(io.Discard, c, make([]byte, chunk))
+		done <- readResult{n, err}
+	}()
+	return done
+}
+
+// readResult is what discard reports.
+type readResult struct {
+	n   int64
+	err error
 }

@@ -29,10 +29,7 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 		return s.PollPacket(now, buf), 0
 	}
 	s.now = now
-	if so := s.gsoPend; so != nil {
-		s.gsoPend = nil
-		k := copy(s.payload, s.seg.Payload)
-		s.seg.Payload = s.payload[:k]
+	if so := s.takePending(); so != nil {
 		if so.detached {
 			// Closed since: the segment was sent as far as the
 			// connection knows, so it still goes out.
@@ -60,9 +57,6 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 // burst sends the segment in s.seg, from so, and the full-sized data
 // segments so has right behind it, as one super-packet.
 func (s *Stack) burst(now clock.Instant, buf []byte, so *Socket) (int, int) {
-	if s.seg.Flags&wire.RST != 0 {
-		s.counters.OutRsts++
-	}
 	first := s.seg
 	size := len(first.Payload)
 	if first.Flags != wire.ACK || size == 0 {
@@ -96,6 +90,19 @@ func (s *Stack) burst(now clock.Instant, buf []byte, so *Socket) (int, int) {
 	s.ipID += uint16(k - 1)
 	s.counters.OutSegs += uint64(k - 1)
 	return n, size
+}
+
+// takePending returns the socket whose segment in s.seg did not join the
+// last super-packet, with that segment's payload moved to the front of
+// s.payload, or nil.
+func (s *Stack) takePending() *Socket {
+	so := s.gsoPend
+	if so != nil {
+		s.gsoPend = nil
+		k := copy(s.payload, s.seg.Payload)
+		s.seg.Payload = s.payload[:k]
+	}
+	return so
 }
 
 // joins reports whether next continues a super-packet that begins with

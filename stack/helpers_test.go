@@ -112,6 +112,7 @@ type fixture struct {
 	// with wire.SplitTCP before they go on the wire; supers counts them.
 	gso    bool
 	supers int
+	split  []byte // the buffer SplitTCP builds pieces in
 }
 
 // opt adjusts a node's options.
@@ -173,8 +174,10 @@ func (f *fixture) flush() {
 				} else {
 					size = k // not a super-packet: one piece
 				}
-				scratch := make([]byte, 2048)
-				err := wire.SplitTCP(f.buf[:k], size, scratch, func(p []byte) error {
+				if f.split == nil {
+					f.split = make([]byte, 2048)
+				}
+				err := wire.SplitTCP(f.buf[:k], size, f.split, func(p []byte) error {
 					f.send(n.name, p)
 					return nil
 				})

@@ -11,14 +11,8 @@ import (
 // Every packet the stack sends leaves through here.
 func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 	s.now = now
-	if so := s.gsoPend; so != nil {
+	if so := s.takePending(); so != nil {
 		// Left over from PollPacketGSO: it goes first, alone.
-		s.gsoPend = nil
-		k := copy(s.payload, s.seg.Payload)
-		s.seg.Payload = s.payload[:k]
-		if s.seg.Flags&wire.RST != 0 {
-			s.counters.OutRsts++
-		}
 		if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
 			return n
 		}
@@ -26,9 +20,6 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 	for s.ctlHead < len(s.ctl) {
 		c := &s.ctl[s.ctlHead]
 		s.ctlHead++
-		if c.seg.Flags&wire.RST != 0 {
-			s.counters.OutRsts++
-		}
 		n := s.encode(now, buf, c.t, &c.seg)
 		*c = ctlSeg{}
 		if s.ctlHead == len(s.ctl) {
@@ -43,9 +34,6 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 		// The payload goes to s.payload, not buf: a buffer of MTU bytes has
 		// no room for a full-sized payload behind worst-case headers.
 		if so.conn != nil && !so.detached && so.conn.Poll(now, &s.seg, s.payload) {
-			if s.seg.Flags&wire.RST != 0 {
-				s.counters.OutRsts++
-			}
 			if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
 				return n
 			}
@@ -152,6 +140,9 @@ func (s *Stack) encode(now clock.Instant, buf []byte, t Tuple, seg *tcp.Segment)
 		return 0 // cannot happen with a buffer of MTU bytes; the segment is dropped
 	}
 	s.counters.OutSegs++
+	if seg.Flags&wire.RST != 0 {
+		s.counters.OutRsts++
+	}
 	if s.obs != nil {
 		s.obs.PacketSent(now, buf[:n])
 	}

@@ -99,6 +99,15 @@ func (t *timerWheel) place(d clock.Instant) (level, idx int) {
 	return level, int(uint64(d)>>(level*wheelBits)) & (wheelSlots - 1)
 }
 
+// file puts so, whose deadline is no earlier than the cursor, at the tail
+// of its slot.
+func (t *timerWheel) file(so *Socket) {
+	level, idx := t.place(so.tn.deadline)
+	t.slots[level][idx].push(so)
+	t.used[level] |= 1 << idx
+	so.tn.slot = int32(level*wheelSlots + idx + 1)
+}
+
 func (t *timerWheel) insert(so *Socket, d clock.Instant) {
 	so.tn.deadline = d
 	t.n++
@@ -109,10 +118,7 @@ func (t *timerWheel) insert(so *Socket, d clock.Instant) {
 			t.dueMin = d
 		}
 	} else {
-		level, idx := t.place(d)
-		t.slots[level][idx].push(so)
-		t.used[level] |= 1 << idx
-		so.tn.slot = int32(level*wheelSlots + idx + 1)
+		t.file(so)
 	}
 	if t.memoOK && d < t.memo {
 		t.memo = d
@@ -247,10 +253,7 @@ func (t *timerWheel) popDue(now clock.Instant) *Socket {
 		t.used[level] &^= 1 << idx
 		for so != nil {
 			next := so.tn.next
-			lv, ix := t.place(so.tn.deadline)
-			t.slots[lv][ix].push(so)
-			t.used[lv] |= 1 << ix
-			so.tn.slot = int32(lv*wheelSlots + ix + 1)
+			t.file(so)
 			t.moves++
 			so = next
 		}

@@ -25,11 +25,9 @@ func SplitTCP(pkt []byte, segSize int, scratch []byte, emit func(piece []byte) e
 		return fmt.Errorf("wire: SplitTCP: segment size %d", segSize)
 	}
 	var (
-		ipLen  int
-		v4     bool
-		src    netip.Addr
-		dst    netip.Addr
-		tcpOff int
+		ipLen    int // the TCP header starts here
+		v4       bool
+		src, dst netip.Addr
 	)
 	switch {
 	case len(pkt) >= IPv4HeaderLen && pkt[0]>>4 == 4:
@@ -37,6 +35,9 @@ func SplitTCP(pkt []byte, segSize int, scratch []byte, emit func(piece []byte) e
 		ipLen = int(pkt[0]&0x0f) * 4
 		if ipLen < IPv4HeaderLen || int(binary.BigEndian.Uint16(pkt[2:4])) != len(pkt) {
 			return fmt.Errorf("wire: SplitTCP: %w", ErrBadLength)
+		}
+		if pkt[9] != protoTCP {
+			return fmt.Errorf("wire: SplitTCP: %w", ErrNotTCP)
 		}
 		src, dst = netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
 	case len(pkt) >= IPv6HeaderLen && pkt[0]>>4 == 6:
@@ -51,15 +52,11 @@ func SplitTCP(pkt []byte, segSize int, scratch []byte, emit func(piece []byte) e
 	default:
 		return fmt.Errorf("wire: SplitTCP: %w", ErrBadVersion)
 	}
-	if v4 && pkt[9] != protoTCP {
-		return fmt.Errorf("wire: SplitTCP: %w", ErrNotTCP)
-	}
-	tcpOff = ipLen
-	if len(pkt) < tcpOff+TCPHeaderMinLen {
+	if len(pkt) < ipLen+TCPHeaderMinLen {
 		return fmt.Errorf("wire: SplitTCP: %w", ErrTruncated)
 	}
-	hdrLen := tcpOff + int(pkt[tcpOff+12]>>4)*4
-	if hdrLen < tcpOff+TCPHeaderMinLen || hdrLen > len(pkt) {
+	hdrLen := ipLen + int(pkt[ipLen+12]>>4)*4
+	if hdrLen < ipLen+TCPHeaderMinLen || hdrLen > len(pkt) {
 		return fmt.Errorf("wire: SplitTCP: %w", ErrBadLength)
 	}
 	payload := pkt[hdrLen:]
@@ -69,8 +66,8 @@ func SplitTCP(pkt []byte, segSize int, scratch []byte, emit func(piece []byte) e
 	if len(scratch) < hdrLen+segSize {
 		return fmt.Errorf("wire: SplitTCP: %w", ErrBufferTooSmall)
 	}
-	seq0 := binary.BigEndian.Uint32(pkt[tcpOff+4:])
-	flags := pkt[tcpOff+13]
+	seq0 := binary.BigEndian.Uint32(pkt[ipLen+4:])
+	flags := pkt[ipLen+13]
 	var id0 uint16
 	if v4 {
 		id0 = binary.BigEndian.Uint16(pkt[4:6])
@@ -90,7 +87,7 @@ func SplitTCP(pkt []byte, segSize int, scratch []byte, emit func(piece []byte) e
 		} else {
 			binary.BigEndian.PutUint16(b[4:6], uint16(n-IPv6HeaderLen))
 		}
-		t := b[tcpOff:]
+		t := b[ipLen:]
 		binary.BigEndian.PutUint32(t[4:8], seq0+uint32(off))
 		f := flags
 		if !last {
