@@ -107,8 +107,7 @@ func (c *Conn) Read(b []byte) (int, error) {
 		}
 		// A token comes with readiness, the deadline, Close, or the host
 		// stopping (which wakes every waiter).
-		c.rdl.wait(c.rwake)
-		<-c.rwake
+		c.rdl.sleep(c.rwake)
 	}
 }
 
@@ -165,8 +164,7 @@ func (c *Conn) Write(b []byte) (int, error) {
 		if n == len(b) {
 			return n, nil
 		}
-		c.wdl.wait(c.wwake) // as in Read
-		<-c.wwake
+		c.wdl.sleep(c.wwake) // as in Read
 	}
 }
 

@@ -7,7 +7,7 @@ import (
 
 // deadline is one direction's deadline (a Conn's read or write side, a
 // Listener's accept). It holds no channel of its own: a call about to
-// block hands it the channel it sleeps on (wait), and the deadline leaves
+// block hands it the channel it sleeps on (sleep), and the deadline leaves
 // a token there when it passes, or at once when a deadline set while the
 // call sleeps has passed already; the call wakes and finds expired true.
 // Setting a later deadline, or none, may wake a sleeping call for
@@ -18,7 +18,7 @@ import (
 type deadline struct {
 	mu    sync.Mutex
 	at    time.Time     // the deadline; zero for none
-	wake  chan struct{} // the channel of the call that blocks, from wait
+	wake  chan struct{} // the channel of the call sleeping, while one is
 	timer *time.Timer   // pokes wake at the deadline; made on first need
 	armed bool          // timer is set for at
 }
@@ -77,13 +77,20 @@ func (d *deadline) expired() bool {
 	return !d.at.IsZero() && !time.Now().Before(d.at)
 }
 
-// wait prepares a call about to sleep on wake (a channel with room for
-// one token): wake gets a token when the deadline passes.
-func (d *deadline) wait(wake chan struct{}) {
+// sleep blocks a call on wake (a channel with room for one token) until a
+// token comes: readiness, Close, the host stopping, or the deadline
+// passing. Once it is awake no call waits, so a later set only records the
+// time; a timer still armed for the same deadline stays armed for the next
+// sleep and pokes no one in between.
+func (d *deadline) sleep(wake chan struct{}) {
 	d.mu.Lock()
-	defer d.mu.Unlock()
 	d.wake = wake
 	d.arm()
+	d.mu.Unlock()
+	<-wake
+	d.mu.Lock()
+	d.wake = nil
+	d.mu.Unlock()
 }
 
 // stop releases the timer.

@@ -159,33 +159,49 @@ func (s *Stack) lock() bool {
 		s.mu.Unlock()
 		return false
 	}
-	s.t = clock.Instant(time.Since(s.start))
+	s.tick()
 	return true
 }
+
+// tick reads the clock for what the lock holder does next.
+func (s *Stack) tick() { s.t = clock.Instant(time.Since(s.start)) }
 
 // unlock finishes what the lock holder did (see flush), stops the host
 // when a Close has nothing left to wait for, and releases the lock.
 func (s *Stack) unlock() {
 	s.flush()
-	stop := s.closing && s.drained()
-	if stop {
-		s.shutdown()
+	// Close may stop the host once every connection has finished, or
+	// waits in TIME_WAIT (whose only job, answering a retransmitted FIN,
+	// ends with the host).
+	if s.closing && s.st.Settled() {
+		s.stopAndRelease()
+		return
 	}
 	s.release()
-	if stop {
-		s.ep.Close() // ends the reader
-	}
+}
+
+// stopAndRelease stops the host (shutdown), releases the lock and closes
+// the endpoint, which ends the reader.
+func (s *Stack) stopAndRelease() {
+	s.shutdown()
+	s.release()
+	s.ep.Close()
 }
 
 // release releases the host's lock and then wakes the waiters that
-// sock.wake queued.
+// sock.wake queued. Up to eight are woken after the release; any more
+// (a batch or a Close that touched many sockets) are woken before it,
+// which costs them a wait for the lock but allocates nothing.
 func (s *Stack) release() {
 	var buf [8]chan struct{}
-	wakes := append(buf[:0], s.wakes...)
+	n := copy(buf[:], s.wakes)
+	for _, ch := range s.wakes[n:] {
+		poke(ch)
+	}
 	clear(s.wakes)
 	s.wakes = s.wakes[:0]
 	s.mu.Unlock()
-	for _, ch := range wakes {
+	for _, ch := range buf[:n] {
 		poke(ch)
 	}
 }
@@ -219,25 +235,16 @@ func (s *Stack) flush() {
 		s.st.HandleTimeout(now)
 	}
 	for {
-		// An error from the endpoint means it is closed; the packet is
-		// lost as on a link that went down.
-		if s.offload != nil {
-			n, size := s.st.PollPacketGSO(now, s.obuf)
-			if n == 0 {
-				break
-			}
-			if size > 0 {
-				_ = s.offload.WriteGSO(s.obuf[:n], size)
-			} else if n <= s.mtu {
-				_ = s.ep.WritePacket(s.obuf[:n])
-			}
-			continue
-		}
-		n := s.st.PollPacket(now, s.obuf)
+		// Without offload (s.offload nil) PollPacketGSO is PollPacket and
+		// size is 0. An error from the endpoint means it is closed; the
+		// packet is lost as on a link that went down.
+		n, size := s.st.PollPacketGSO(now, s.obuf)
 		if n == 0 {
 			break
 		}
-		if n <= s.mtu {
+		if size > 0 {
+			_ = s.offload.WriteGSO(s.obuf[:n], size)
+		} else if n <= s.mtu {
 			_ = s.ep.WritePacket(s.obuf[:n])
 		}
 	}
@@ -257,11 +264,6 @@ func (s *Stack) flush() {
 	}
 	s.timer.Reset(max(d.Sub(now), 0))
 }
-
-// drained reports whether Close may stop the host: every connection has
-// finished, or waits in TIME_WAIT (whose only job, answering a
-// retransmitted FIN, ends with the host).
-func (s *Stack) drained() bool { return s.st.Settled() }
 
 // shutdown stops the host, with its lock held: it records the last
 // counters, stops the timer and wakes every waiter. The caller closes the
@@ -308,7 +310,7 @@ func (s *Stack) reader() {
 				if n == 0 || err != nil {
 					break
 				}
-				s.t = clock.Instant(time.Since(s.start)) // each packet at its own instant
+				s.tick() // each packet at its own instant
 				s.st.HandlePacket(s.now(), buf[:n])
 			}
 		}
@@ -375,9 +377,7 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 		case <-ctx.Done():
 			err = ctx.Err()
 			if s.lock() {
-				s.shutdown()
-				s.release()
-				s.ep.Close()
+				s.stopAndRelease()
 			}
 			<-s.done
 		}

@@ -154,8 +154,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		}
 		// A token comes with a connection to accept, the deadline, Close,
 		// or the host stopping (which wakes every waiter).
-		l.dl.wait(l.wake)
-		<-l.wake
+		l.dl.sleep(l.wake)
 	}
 }
 

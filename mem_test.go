@@ -155,6 +155,26 @@ func TestSetDeadlineAllocatesNothing(t *testing.T) {
 	if client.wdl.timer != nil || client.rdl.timer != nil {
 		t.Error("SetDeadline armed a timer with no call waiting")
 	}
+	// Nor once a call has blocked with a deadline and returned: the
+	// timer it made stays, unarmed, for the next call that blocks.
+	client.SetReadDeadline(time.Now().Add(time.Hour))
+	go func() {
+		time.Sleep(20 * time.Millisecond) // the Read blocks first
+		server.Write([]byte{1})
+	}()
+	if _, err := client.Read(make([]byte, 1)); err != nil {
+		t.Fatalf("read: %v", err)
+	}
+	if client.rdl.timer == nil {
+		t.Fatal("the Read did not block with its deadline armed")
+	}
+	client.SetReadDeadline(time.Now().Add(2 * time.Hour))
+	client.rdl.mu.Lock()
+	armed := client.rdl.armed
+	client.rdl.mu.Unlock()
+	if armed {
+		t.Error("SetReadDeadline after a Read that blocked armed the timer with no call waiting")
+	}
 	// A deadline in the past fails the next call without waiting for it.
 	client.SetReadDeadline(time.Now().Add(-time.Second))
 	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
