@@ -206,7 +206,11 @@ func TestCubicCurve(t *testing.T) {
 			t.Errorf("W(%.2f s) = %.0f, want %.0f", tt.t, got, tt.want)
 		}
 	}
-	if k, origin := cubicEpoch(mss, wMax, wMax); cubicAt(mss, k, origin, k) != wMax {
-		t.Errorf("at W_max the curve starts at the current window (K %v, origin %v)", k, origin)
+	// At or above W_max the curve starts at once (K = 0) from the current
+	// window, not from W_max.
+	for _, cur := range []float64{wMax, 1.2 * wMax} {
+		if k, origin := cubicEpoch(mss, cur, wMax); k != 0 || cubicAt(mss, k, origin, 0) != cur {
+			t.Errorf("window %.0f, W_max %.0f: K %v, W(0) %.0f; want 0, %.0f", cur, wMax, k, cubicAt(mss, k, origin, 0), cur)
+		}
 	}
 }

@@ -29,6 +29,9 @@ func TestWindowEdgeNeverShrinks(t *testing.T) {
 		scale := r.scale
 		cfg := DefaultConfig()
 		cfg.RcvBuf = 100_003 // not a multiple of any scale unit
+		if scale == 0 && r.rcvMax == 0 {
+			cfg.RcvBuf = 60_007 // unscaled: a buffer a 16-bit window can offer
+		}
 		cfg.RcvBufMax = r.rcvMax
 		cfg.WScale = int(scale)
 		var now clock.Instant
@@ -54,8 +57,8 @@ func TestWindowEdgeNeverShrinks(t *testing.T) {
 		payload := make([]byte, 1460)
 		rd := make([]byte, 50_000)
 		lastEdge := c.rcvAdv
-		if int(c.rcvWScale) < int(scale) {
-			t.Fatalf("scale %d offered as %d", scale, c.rcvWScale)
+		if int(c.rcvWScale) < int(scale) || (r.rcvMax == 0 && c.rcvWScale != scale) {
+			t.Fatalf("scale %d (RcvBufMax %d) offered as %d", scale, r.rcvMax, c.rcvWScale)
 		}
 		scale = c.rcvWScale // RcvBufMax may ask for more
 		for i := range 5000 {

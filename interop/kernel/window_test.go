@@ -23,9 +23,9 @@ import (
 // (RcvBuf 256 KiB, wscale 7).
 var ringCap = tcp.DefaultConfig().RcvBuf + 1<<7
 
-// tunedCap is the most it can hold with auto-tuning: the tuning bound
-// (tcp_rmem[2]) plus the scale unit.
-var tunedCap = tcp.DefaultConfig().RcvBufMax + 1<<7
+// tunedMax is the auto-tuning bound TestSlowReader sets: below the 4 MiB
+// it sends, so that a buffer grown past it would show.
+const tunedMax = 1 << 20
 
 // randomBytes returns n pseudo-random bytes, the same on every call.
 func randomBytes(n int) []byte {
@@ -42,7 +42,7 @@ func randomBytes(n int) []byte {
 // take in more than its receive ring holds, and must deliver every byte
 // as sent: with a fixed receive buffer (auto-tuning off, as SO_RCVBUF
 // makes it on Linux) the ring is RcvBuf; with auto-tuning, which grows the
-// buffer while the reader keeps up, it is at most RcvBufMax.
+// buffer while the reader keeps up, it is at most RcvBufMax (1 MiB here).
 //
 // This fails before the fix of tcp.(*Conn).advertise (see
 // TestWindowCreepPipe): while the reader reads, many ACKs keep the
@@ -58,7 +58,7 @@ func TestSlowReader(t *testing.T) {
 	}
 	modes := []mode{
 		{"fixed", func(c *tcp.Config) { c.RcvBufMax = 0 }, ringCap},
-		{"tuned", nil, tunedCap},
+		{"tuned", func(c *tcp.Config) { c.RcvBufMax = tunedMax }, tunedMax + 1<<7},
 	}
 	for _, m := range modes {
 		for _, d := range dialers {
