@@ -69,6 +69,17 @@ type LinkStats struct {
 	Dropped  uint64 // packets the pipe lost (queue full or peer closed)
 }
 
+// CheckOffload returns an error unless these packets were mostly
+// super-packets: some longer than the MTU, and over 4 segments a packet on
+// average (a 64 KiB super-packet holds 45 of 1448 bytes).
+func (st LinkStats) CheckOffload() error {
+	if st.Super == 0 || st.Segments < 4*st.Packets {
+		return fmt.Errorf("interop: offload: %d packets, %d of them super-packets, for %d segments; want over 4 segments a packet",
+			st.Packets, st.Super, st.Segments)
+	}
+	return nil
+}
+
 // LinkEnd is one end of a Link. It implements link.Endpoint and is safe
 // for concurrent use. It also implements link.Offloader, which only
 // means offload when the link has it (LinkConfig.GSOMaxSize): otherwise

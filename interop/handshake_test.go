@@ -3,6 +3,7 @@ package interop
 import (
 	"io"
 	"net"
+	"net/netip"
 	"testing"
 
 	"github.com/tcpwave/tcpwave/tcp"
@@ -92,4 +93,10 @@ func checkAddrs(t *testing.T, a, b net.Addr) {
 	if addrPort(a) != addrPort(b) {
 		t.Errorf("addresses differ: %v and %v", a, b)
 	}
+}
+
+// addrPort is a TCP address as an unmapped netip.AddrPort.
+func addrPort(a net.Addr) netip.AddrPort {
+	ap := a.(*net.TCPAddr).AddrPort()
+	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }

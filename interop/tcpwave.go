@@ -2,7 +2,6 @@ package interop
 
 import (
 	"context"
-	"net"
 	"net/netip"
 	"time"
 
@@ -89,11 +88,6 @@ type twConn struct {
 
 func newTWConn(s *tcpwave.Stack, c *tcpwave.Conn) *twConn {
 	return &twConn{Conn: c, s: s, local: c.LocalAddrPort(), remote: c.RemoteAddrPort()}
-}
-
-func addrPort(a net.Addr) netip.AddrPort {
-	ap := a.(*net.TCPAddr).AddrPort()
-	return netip.AddrPortFrom(ap.Addr().Unmap(), ap.Port())
 }
 
 // info returns the connection's row in Stack.Connections: a live

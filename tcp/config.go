@@ -133,9 +133,6 @@ func (c *Config) Validate() error {
 // (RFC 6298 §5.7, Linux TCP_TIMEOUT_FALLBACK).
 const rtoFallback = 3 * time.Second
 
-// tunes reports whether receive-buffer auto-tuning is on.
-func (c *Config) tunes() bool { return c.RcvBufMax > c.RcvBuf }
-
 // rcvBufLimit is the most the receive buffer may hold: RcvBufMax when
 // auto-tuning, RcvBuf otherwise.
 func (c *Config) rcvBufLimit() int { return max(c.RcvBuf, c.RcvBufMax) }

@@ -224,7 +224,7 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 		c.tsOK = true
 		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
-	c.rcvBuf.max = int(c.rcvCap) + 1<<c.rcvWScale // see advertise
+	c.setRcvCap(int(c.rcvCap)) // the scale is known now
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
 	c.mss = min(peerMSS, int(c.cfg.MSS))
 	if c.tsOK {

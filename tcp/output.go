@@ -314,15 +314,21 @@ func (c *Conn) fillAck(now clock.Instant, s *Segment, flags wire.Flags) {
 	s.Flags = flags
 	s.Ack = c.rcvNxt
 	s.Wnd = c.advertise()
-	if c.tsOK {
-		s.Opts.HasTimestamp = true
-		s.Opts.TSVal = c.tsNow(now)
-		s.Opts.TSEcr = c.tsRecent
-	}
+	c.fillTS(now, &s.Opts)
 	if c.sackOK && (len(c.oooSpans()) > 0 || c.dsackOn) {
 		c.fillSACK(&s.Opts)
 	}
 	c.clearAck()
+}
+
+// fillTS adds the timestamp option to a non-SYN segment, when the
+// connection uses timestamps.
+func (c *Conn) fillTS(now clock.Instant, o *wire.Options) {
+	if c.tsOK {
+		o.HasTimestamp = true
+		o.TSVal = c.tsNow(now)
+		o.TSEcr = c.tsRecent
+	}
 }
 
 // fillSACK lists a pending D-SACK block first (RFC 2883 §4), then the

@@ -22,12 +22,11 @@ type rcvExt struct {
 
 	// Dynamic right-sizing (Linux tcp_rcv_space_adjust): the receiver's
 	// RTT estimate and the bytes the application read in the last one.
-	tuning    bool
 	rttUs     uint32        // smoothed RTT at the receiver, µs << 3 (Linux rcv_rtt_est.rtt_us)
 	rttSeq    seq.Value     // the per-window sample ends when RCV.NXT reaches it
 	rttTime   clock.Instant // when the per-window sample began
 	lastTSEcr uint32        // the TSecr of the last timestamp sample
-	space     int           // bytes read in the last measured round trip (rcvq_space.space)
+	space     int           // bytes read in the last measured round trip (rcvq_space.space); 0 until tuning starts
 	spaceSeq  seq.Value     // read position when the measurement began (rcvq_space.seq)
 	spaceTime clock.Instant // when it began (rcvq_space.time)
 }
@@ -62,8 +61,12 @@ func (c *Conn) oooSpans() []span {
 // RCV.NXT (Linux sends it there and then, from tcp_ack_snd_check). One
 // still owed from earlier segments of the same batch is queued (up to
 // maxOwedAcks), so that they go out, oldest first, at the next Poll.
+//
+// It runs only from dataAckPolicy, after in-order data moved RCV.NXT on,
+// so an ACK still owed (ackDueOn) is always for less than RCV.NXT, and
+// each queued ACK is below the one behind it and below RCV.NXT.
 func (c *Conn) ackDueNow() {
-	if c.ackNow && c.ackDueOn && c.ackDue.LessThan(c.rcvNxt) {
+	if c.ackNow && c.ackDueOn {
 		rx := c.rxState()
 		if rx.nAcks == maxOwedAcks {
 			copy(rx.acks[:], rx.acks[1:])
@@ -86,19 +89,12 @@ func (c *Conn) emitOwedAck(now clock.Instant, s *Segment) bool {
 	at := c.rx.acks[0]
 	copy(c.rx.acks[:], c.rx.acks[1:c.rx.nAcks])
 	c.rx.nAcks--
-	if !at.LessThan(c.rcvNxt) {
-		return c.emitOwedAck(now, s)
-	}
 	c.advertise()
 	s.Flags = wire.ACK
 	s.Seq = c.sndMax
 	s.Ack = at
 	s.Wnd = uint16(min(int(c.rcvAdv.Sub(at))>>c.rcvWScale, 65535))
-	if c.tsOK {
-		s.Opts.HasTimestamp = true
-		s.Opts.TSVal = c.tsNow(now)
-		s.Opts.TSEcr = c.tsRecent
-	}
+	c.fillTS(now, &s.Opts)
 	if c.sackOK && len(c.oooSpans()) > 0 {
 		on := c.dsackOn
 		c.dsackOn = false
@@ -106,6 +102,13 @@ func (c *Conn) emitOwedAck(now clock.Instant, s *Segment) bool {
 		c.dsackOn = on
 	}
 	return true
+}
+
+// setRcvCap sets the receive buffer's size, and its ring's room: one
+// window-scale unit more, as advertise rounds the window up to a unit.
+func (c *Conn) setRcvCap(n int) {
+	c.rcvCap = uint32(n)
+	c.rcvBuf.max = n + 1<<c.rcvWScale // see advertise
 }
 
 // rcvBufMax is the most the receive buffer may grow to: RcvBufMax, and
@@ -136,26 +139,25 @@ func (c *Conn) initialSpace() int {
 // the first measurement's baseline, so that short connections never pay
 // for it; the first measurement starts then rather than at the handshake.
 func (c *Conn) tuneOnData(now clock.Instant, s *Segment, n int) {
-	if !c.cfg.tunes() || int(c.rcvCap) >= c.rcvBufMax() {
+	if int(c.rcvCap) >= c.rcvBufMax() { // at the bound, or tuning off (the bound is RcvBuf)
 		return
 	}
 	rx := c.rx
-	if rx == nil || !rx.tuning {
+	if rx == nil || rx.space == 0 {
 		if int(c.rcvNxt.Sub(c.irs)) <= c.initialSpace() {
 			return
 		}
 		rx = c.rxState()
-		rx.tuning = true
 		rx.space = c.initialSpace()
 		rx.spaceSeq, rx.spaceTime = c.copiedSeq(), now
 	}
 	// Per window: the time the peer takes to send a window's worth of
 	// data is about one round trip; only the minimum is kept.
-	if rx.rttTime == 0 {
-		rx.rttSeq, rx.rttTime = c.rcvNxt.Add(seq.Size(c.rcvAdv.Sub(c.rcvNxt))), now
-	} else if !c.rcvNxt.LessThan(rx.rttSeq) {
-		c.rcvRTTUpdate(max(now.Sub(rx.rttTime), time.Microsecond), true)
-		rx.rttSeq, rx.rttTime = c.rcvNxt.Add(seq.Size(c.rcvAdv.Sub(c.rcvNxt))), now
+	if rx.rttTime == 0 || !c.rcvNxt.LessThan(rx.rttSeq) {
+		if rx.rttTime != 0 {
+			c.rcvRTTUpdate(max(now.Sub(rx.rttTime), time.Microsecond), true)
+		}
+		rx.rttSeq, rx.rttTime = c.rcvAdv, now // the window offered now
 	}
 	// From the timestamp echo of a full-sized segment, once per echo: a
 	// zero-millisecond sample says nothing at our 1 kHz clock.
@@ -195,7 +197,7 @@ func (c *Conn) rcvRTTUpdate(sample time.Duration, perWindow bool) {
 // one again for a sender still in slow start; never beyond RcvBufMax.
 func (c *Conn) tuneOnRead(now clock.Instant) {
 	rx := c.rx
-	if rx == nil || !rx.tuning || rx.rttUs == 0 {
+	if rx == nil || rx.space == 0 || rx.rttUs == 0 {
 		return
 	}
 	if now.Sub(rx.spaceTime) < time.Duration(rx.rttUs>>3)*time.Microsecond {
@@ -206,8 +208,7 @@ func (c *Conn) tuneOnRead(now clock.Instant) {
 		win := 2*copied + 16*c.rcvMSS()
 		win += 2 * int(int64(win)*int64(copied-rx.space)/int64(rx.space))
 		if buf := min(win, c.rcvBufMax()); buf > int(c.rcvCap) {
-			c.rcvCap = uint32(buf)
-			c.rcvBuf.max = buf + 1<<c.rcvWScale // see advertise
+			c.setRcvCap(buf)
 		}
 		rx.space = copied
 	}

@@ -216,8 +216,8 @@ func TestCheckOffload(t *testing.T) {
 		{interop.LinkStats{Packets: 5800, Segments: 5800}, false},            // no offload
 		{interop.LinkStats{Packets: 1000, Super: 10, Segments: 1400}, false}, // a few
 	} {
-		if err := checkOffload(tt.st); (err == nil) != tt.ok {
-			t.Errorf("checkOffload(%+v) = %v, want ok %v", tt.st, err, tt.ok)
+		if err := tt.st.CheckOffload(); (err == nil) != tt.ok {
+			t.Errorf("CheckOffload(%+v) = %v, want ok %v", tt.st, err, tt.ok)
 		}
 	}
 }

@@ -107,7 +107,7 @@ var workloads = []*workload{
 		run: func(ctx context.Context, k interop.Kind, sz sizes, _ int) ([]float64, error) {
 			r, err := bulk(ctx, k, interop.LinkConfig{MTU: 1500, GSOMaxSize: gsoMax}, sz.bulkWarm, sz.bulkDur)
 			if err == nil {
-				err = checkOffload(r.client)
+				err = r.client.CheckOffload()
 			}
 			return []float64{r.gbps, r.cpuPerGiB}, err
 		},
@@ -279,17 +279,6 @@ type bulkResult struct {
 	maxLen       int               // largest packet the client sent
 	lost         uint64            // packets the link lost, both directions
 	client       interop.LinkStats // what the client sent, the whole run
-}
-
-// checkOffload returns an error unless the client's packets, st, were
-// mostly super-packets: some longer than the MTU, and over 4 segments a
-// packet on average (a 64 KiB super-packet holds 45 of 1448 bytes).
-func checkOffload(st interop.LinkStats) error {
-	if st.Super == 0 || st.Segments < 4*st.Packets {
-		return fmt.Errorf("offload: the client sent %d packets, %d of them super-packets, for %d segments; want over 4 segments a packet",
-			st.Packets, st.Super, st.Segments)
-	}
-	return nil
 }
 
 // snapshot is the state of a bulk run at one instant.
