@@ -80,13 +80,8 @@ func TestErrors(t *testing.T) {
 			time.Sleep(20 * time.Millisecond)
 			client.Close()
 			for range 2 {
-				select {
-				case err := <-errs:
-					if !errors.Is(err, net.ErrClosed) {
-						t.Errorf("blocked call returned %v, want net.ErrClosed", err)
-					}
-				case <-time.After(5 * time.Second):
-					t.Fatal("blocked call did not return after Close")
+				if err := recvErr(t, errs, "a call blocked at Close"); !errors.Is(err, net.ErrClosed) {
+					t.Errorf("blocked call returned %v, want net.ErrClosed", err)
 				}
 			}
 		}},

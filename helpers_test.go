@@ -171,3 +171,16 @@ type readResult struct {
 	n   int64
 	err error
 }
+
+// recvErr waits up to 5 s for what's error on ch and returns it; what
+// names the call, for the failure when it does not return.
+func recvErr(t testing.TB, ch <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-ch:
+		return err
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s did not return", what)
+		return nil
+	}
+}

@@ -126,11 +126,22 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	if !haveISN {
 		isn = s.isn(now, t)
 	}
-	c := &Socket{st: s, tuple: t, parent: l,
-		reuseAddr: l.reuseAddr, reusePort: l.reusePort}
+	c := s.newChild(l, t)
 	c.conn = tcp.NewPassive(s.tcpConfig(t.Local.Addr()), c, now, isn, s.tsOffset(t), seg)
-	s.conns[t] = c
-	s.hold(t.Local.Port(), c)
+	s.adopt(c)
+}
+
+// newChild makes the socket of a connection listener l takes for tuple t;
+// the caller gives it its connection and then calls adopt.
+func (s *Stack) newChild(l *Socket, t Tuple) *Socket {
+	return &Socket{st: s, tuple: t, parent: l, reuseAddr: l.reuseAddr, reusePort: l.reusePort}
+}
+
+// adopt enters a new child connection in the stack: demux, the port it
+// holds, and its first output and timer.
+func (s *Stack) adopt(c *Socket) {
+	s.conns[c.tuple] = c
+	s.hold(c.tuple.Local.Port(), c)
 	s.after(c)
 }
 

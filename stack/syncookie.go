@@ -177,11 +177,8 @@ func (s *Stack) cookieArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		s.counters.ListenDrops++
 		return true
 	}
-	c := &Socket{st: s, tuple: t, parent: l,
-		reuseAddr: l.reuseAddr, reusePort: l.reusePort}
+	c := s.newChild(l, t)
 	c.conn = tcp.NewFromCookie(cfg, c, now, &ck, seg)
-	s.conns[t] = c
-	s.hold(t.Local.Port(), c)
-	s.after(c)
+	s.adopt(c)
 	return true
 }
