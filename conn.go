@@ -207,8 +207,8 @@ func (c *Conn) Close() error {
 	err := c.s.run(func() {
 		c.hclosed = true
 		// This handle's blocked calls wake, see closed and return.
-		poke(c.rwake)
-		poke(c.wwake)
+		c.s.wakeLater(c.rwake)
+		c.s.wakeLater(c.wwake)
 		if c.s.closing {
 			return
 		}

@@ -87,6 +87,14 @@ func (k *sock) wake(s *Stack) {
 	k.waiters = k.waiters[:0]
 }
 
+// wakeLater has release poke ch, if it is not nil, once the lock is free:
+// a call sleeping on it wakes then, as the waiters sock.wake queues do.
+func (s *Stack) wakeLater(ch chan struct{}) {
+	if ch != nil {
+		s.wakes = append(s.wakes, ch)
+	}
+}
+
 // New starts a host with addresses addrs on the link endpoint ep. The
 // Stack owns ep from now on and closes it in Close (if New fails, ep is
 // left open). Options are applied to stack.DefaultOptions (Linux's

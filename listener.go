@@ -170,7 +170,7 @@ func (l *Listener) Close() error {
 	}
 	l.s.run(func() {
 		l.hclosed = true
-		poke(l.wake) // a blocked Accept wakes and sees closed
+		l.s.wakeLater(l.wake) // a blocked Accept wakes and sees closed
 		if !l.s.closing {
 			l.k.so.Close(l.s.now())
 			l.s.forget(l.k)
