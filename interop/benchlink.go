@@ -11,6 +11,7 @@ import (
 	"github.com/tcpwave/tcpwave/link"
 	"github.com/tcpwave/tcpwave/link/pipe"
 	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/wire"
 	"gvisor.dev/gvisor/pkg/buffer"
 	"gvisor.dev/gvisor/pkg/tcpip"
 	"gvisor.dev/gvisor/pkg/tcpip/checksum"
@@ -190,21 +191,9 @@ func (e *LinkEnd) lose() bool {
 // the TCP packet pkt (IPv4 or IPv6 without extension headers) splits
 // into: at least one. A packet it cannot parse counts as one.
 func segments(pkt []byte, segSize int) int {
-	var hdr int
-	switch {
-	case len(pkt) >= 20 && pkt[0]>>4 == 4:
-		hdr = int(pkt[0]&0x0f) * 4
-	case len(pkt) >= 40 && pkt[0]>>4 == 6:
-		hdr = 40
-	default:
-		return 1
-	}
-	if len(pkt) < hdr+20 {
-		return 1
-	}
-	hdr += int(pkt[hdr+12]>>4) * 4
+	_, hdr, err := wire.TCPHeaders(pkt)
 	payload := len(pkt) - hdr
-	if payload <= 0 || segSize <= 0 {
+	if err != nil || payload <= 0 || segSize <= 0 {
 		return 1
 	}
 	return (payload + segSize - 1) / segSize

@@ -72,24 +72,3 @@ func TestBulkOffload(t *testing.T) {
 		})
 	}
 }
-
-// checkChecksums fails the test if either host of p saw a bad checksum or
-// a malformed packet.
-func checkChecksums(t *testing.T, p *Pair) {
-	t.Helper()
-	for _, h := range []Host{p.A, p.B} {
-		switch h := h.(type) {
-		case *TCPWaveHost:
-			if n := h.Counters().InErrs; n != 0 {
-				t.Errorf("tcpwave: InErrs %d, want 0", n)
-			}
-		case *GVisorLinkHost:
-			st := h.Stack.Stats()
-			if n := st.TCP.ChecksumErrors.Value() + st.IP.MalformedPacketsReceived.Value(); n != 0 {
-				t.Errorf("gvisor: %d checksum errors or malformed packets, want 0", n)
-			}
-		default:
-			t.Fatalf("no checksum counters for %T", h)
-		}
-	}
-}

@@ -24,40 +24,16 @@ func SplitTCP(pkt []byte, segSize int, scratch []byte, emit func(piece []byte) e
 	if segSize <= 0 {
 		return fmt.Errorf("wire: SplitTCP: segment size %d", segSize)
 	}
-	var (
-		ipLen    int // the TCP header starts here
-		v4       bool
-		src, dst netip.Addr
-	)
-	switch {
-	case len(pkt) >= IPv4HeaderLen && pkt[0]>>4 == 4:
-		v4 = true
-		ipLen = int(pkt[0]&0x0f) * 4
-		if ipLen < IPv4HeaderLen || int(binary.BigEndian.Uint16(pkt[2:4])) != len(pkt) {
-			return fmt.Errorf("wire: SplitTCP: %w", ErrBadLength)
-		}
-		if pkt[9] != protoTCP {
-			return fmt.Errorf("wire: SplitTCP: %w", ErrNotTCP)
-		}
+	ipLen, hdrLen, err := TCPHeaders(pkt)
+	if err != nil {
+		return fmt.Errorf("wire: SplitTCP: %w", err)
+	}
+	v4 := pkt[0]>>4 == 4
+	var src, dst netip.Addr
+	if v4 {
 		src, dst = netip.AddrFrom4([4]byte(pkt[12:16])), netip.AddrFrom4([4]byte(pkt[16:20]))
-	case len(pkt) >= IPv6HeaderLen && pkt[0]>>4 == 6:
-		ipLen = IPv6HeaderLen
-		if pkt[6] != protoTCP {
-			return fmt.Errorf("wire: SplitTCP: %w", ErrNotTCP)
-		}
-		if int(binary.BigEndian.Uint16(pkt[4:6]))+IPv6HeaderLen != len(pkt) {
-			return fmt.Errorf("wire: SplitTCP: %w", ErrBadLength)
-		}
+	} else {
 		src, dst = netip.AddrFrom16([16]byte(pkt[8:24])), netip.AddrFrom16([16]byte(pkt[24:40]))
-	default:
-		return fmt.Errorf("wire: SplitTCP: %w", ErrBadVersion)
-	}
-	if len(pkt) < ipLen+TCPHeaderMinLen {
-		return fmt.Errorf("wire: SplitTCP: %w", ErrTruncated)
-	}
-	hdrLen := ipLen + int(pkt[ipLen+12]>>4)*4
-	if hdrLen < ipLen+TCPHeaderMinLen || hdrLen > len(pkt) {
-		return fmt.Errorf("wire: SplitTCP: %w", ErrBadLength)
 	}
 	payload := pkt[hdrLen:]
 	if len(payload) <= segSize {
@@ -104,4 +80,40 @@ func SplitTCP(pkt []byte, segSize int, scratch []byte, emit func(piece []byte) e
 		}
 	}
 	return nil
+}
+
+// TCPHeaders returns where the TCP header of the IPv4 or IPv6 (no
+// extension headers) packet pkt begins, ipLen, and where its payload
+// begins, hdrLen, checking the version, the protocol and that the length
+// fields agree with len(pkt); checksums are not verified. Errors are
+// ErrBadVersion, ErrNotTCP, ErrTruncated and ErrBadLength.
+func TCPHeaders(pkt []byte) (ipLen, hdrLen int, err error) {
+	switch {
+	case len(pkt) >= IPv4HeaderLen && pkt[0]>>4 == 4:
+		ipLen = int(pkt[0]&0x0f) * 4
+		if ipLen < IPv4HeaderLen || int(binary.BigEndian.Uint16(pkt[2:4])) != len(pkt) {
+			return 0, 0, ErrBadLength
+		}
+		if pkt[9] != protoTCP {
+			return 0, 0, ErrNotTCP
+		}
+	case len(pkt) >= IPv6HeaderLen && pkt[0]>>4 == 6:
+		ipLen = IPv6HeaderLen
+		if pkt[6] != protoTCP {
+			return 0, 0, ErrNotTCP
+		}
+		if int(binary.BigEndian.Uint16(pkt[4:6]))+IPv6HeaderLen != len(pkt) {
+			return 0, 0, ErrBadLength
+		}
+	default:
+		return 0, 0, ErrBadVersion
+	}
+	if len(pkt) < ipLen+TCPHeaderMinLen {
+		return 0, 0, ErrTruncated
+	}
+	hdrLen = ipLen + int(pkt[ipLen+12]>>4)*4
+	if hdrLen < ipLen+TCPHeaderMinLen || hdrLen > len(pkt) {
+		return 0, 0, ErrBadLength
+	}
+	return ipLen, hdrLen, nil
 }

@@ -159,3 +159,39 @@ func FuzzSplitTCP(f *testing.F) {
 		checkSplit(t, p, id, int(size))
 	})
 }
+
+func TestTCPHeaders(t *testing.T) {
+	v4 := &Packet{Src: netip.MustParseAddr("10.0.0.1"), Dst: netip.MustParseAddr("10.0.0.2"),
+		TCP: TCPFields{Flags: ACK, Options: Options{HasTimestamp: true}}, Payload: []byte("abc")}
+	v6 := &Packet{Src: netip.MustParseAddr("fe80::1"), Dst: netip.MustParseAddr("fe80::2"),
+		TCP: TCPFields{Flags: ACK}, Payload: []byte("abcd")}
+	enc := func(p *Packet) []byte {
+		b := make([]byte, PacketLen(p))
+		if _, err := EncodePacket(b, p, 64, 1); err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	b4, b6 := enc(v4), enc(v6)
+	udp := bytes.Clone(b4)
+	udp[9] = 17
+	tests := []struct {
+		name          string
+		pkt           []byte
+		ipLen, hdrLen int
+		err           error
+	}{
+		{"v4 with timestamps", b4, 20, 20 + 32, nil},
+		{"v6", b6, 40, 60, nil},
+		{"not TCP", udp, 0, 0, ErrNotTCP},
+		{"length field", b4[:len(b4)-1], 0, 0, ErrBadLength},
+		{"v6 cut short", b6[:50], 0, 0, ErrBadLength},
+		{"not IP", []byte{0x50, 0, 0}, 0, 0, ErrBadVersion},
+	}
+	for _, tt := range tests {
+		ip, hdr, err := TCPHeaders(tt.pkt)
+		if ip != tt.ipLen || hdr != tt.hdrLen || !errors.Is(err, tt.err) || (tt.err == nil) != (err == nil) {
+			t.Errorf("%s: TCPHeaders = %d, %d, %v; want %d, %d, %v", tt.name, ip, hdr, err, tt.ipLen, tt.hdrLen, tt.err)
+		}
+	}
+}
