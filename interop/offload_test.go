@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"context"
 	"sync"
 	"testing"
 )
@@ -40,17 +39,8 @@ func TestBulkOffload(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(func() { p.Close() })
-			ln, err := p.B.Listen(tt.network, serverAddr(tt.network, 0))
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
-			defer cancel()
-			c, s, err := Dial(ctx, p.A, ln)
-			if err != nil {
-				t.Fatal(err)
-			}
+			e := &env{Pair: p, client: p.A, server: p.B} // no Wire ports: the link is l
+			c, s := e.connect(t, tt.network)
 			defer c.Close()
 			defer s.Close()
 			var wg sync.WaitGroup
