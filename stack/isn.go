@@ -1,7 +1,6 @@
 package stack
 
 import (
-	"crypto/sha256"
 	"encoding/binary"
 	"sort"
 
@@ -10,18 +9,21 @@ import (
 )
 
 // hash32 is a keyed hash of a 4-tuple (RFC 6528's F), with a salt so that
-// one key serves several uses.
-func (s *Stack) hash32(t Tuple, salt byte) uint32 {
-	var b [16 + 1 + 2*(16+2)]byte
-	copy(b[:16], s.opts.ISNKey[:])
-	b[16] = salt
+// one key serves several uses: SipHash-2-4 keyed by Options.ISNKey, as
+// Linux's secure_tcp_seq is keyed by net_secret.
+func (s *Stack) hash32(t Tuple, salt byte) uint32 { return s.hash32n(t, salt, 0) }
+
+// hash32n is hash32 with a number mixed in.
+func (s *Stack) hash32n(t Tuple, salt byte, n uint32) uint32 {
+	var b [1 + 2*(16+2) + 4]byte
+	b[0] = salt
 	la, ra := t.Local.Addr().As16(), t.Remote.Addr().As16()
-	copy(b[17:], la[:])
-	binary.BigEndian.PutUint16(b[33:], t.Local.Port())
-	copy(b[35:], ra[:])
-	binary.BigEndian.PutUint16(b[51:], t.Remote.Port())
-	h := sha256.Sum256(b[:])
-	return binary.BigEndian.Uint32(h[:4])
+	copy(b[1:], la[:])
+	binary.BigEndian.PutUint16(b[17:], t.Local.Port())
+	copy(b[19:], ra[:])
+	binary.BigEndian.PutUint16(b[35:], t.Remote.Port())
+	binary.BigEndian.PutUint32(b[37:], n)
+	return uint32(s.sip.sum64(b[:]))
 }
 
 // isn is RFC 6528: a 4-microsecond clock plus a keyed hash of the 4-tuple.

@@ -247,6 +247,7 @@ type Stack struct {
 	opts *Options
 	obs  Observer
 	now  clock.Instant
+	sip  sipKey // Options.ISNKey, for the keyed hashes (hash32)
 
 	conns     map[Tuple]*Socket
 	listeners map[netip.AddrPort][]*Socket
@@ -294,6 +295,7 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		obs:       obs,
 		conns:     make(map[Tuple]*Socket),
 		listeners: make(map[netip.AddrPort][]*Socket),
+		sip:       newSipKey(o.ISNKey),
 		tw:        newTWTable(o.ISNKey),
 		bound:     make(map[uint16][]*Socket),
 		payload:   make([]byte, max(int(o.TCP.MSS), 536)+max(o.GSOMaxSize, 0)), // a connection's MSS is at most this (536 before the handshake)

@@ -1,8 +1,6 @@
 package stack
 
 import (
-	"crypto/sha256"
-	"encoding/binary"
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
@@ -68,21 +66,6 @@ const (
 	saltCookie0 = 4 // H(0): the count-independent part
 	saltCookie1 = 5 // H(count): the part that dates the cookie
 )
-
-// hash32n is hash32 with a number mixed in.
-func (s *Stack) hash32n(t Tuple, salt byte, n uint32) uint32 {
-	var b [16 + 1 + 2*(16+2) + 4]byte
-	copy(b[:16], s.opts.ISNKey[:])
-	b[16] = salt
-	la, ra := t.Local.Addr().As16(), t.Remote.Addr().As16()
-	copy(b[17:], la[:])
-	binary.BigEndian.PutUint16(b[33:], t.Local.Port())
-	copy(b[35:], ra[:])
-	binary.BigEndian.PutUint16(b[51:], t.Remote.Port())
-	binary.BigEndian.PutUint32(b[53:], n)
-	h := sha256.Sum256(b[:])
-	return binary.BigEndian.Uint32(h[:4])
-}
 
 // cookieCount is the cookie clock (tcp_cookie_time).
 func cookieCount(now clock.Instant) uint32 { return uint32(int64(now) / int64(cookiePeriod)) }
