@@ -30,7 +30,8 @@ import (
 // A Conn is safe for concurrent use.
 type Conn struct {
 	s            *Stack
-	k            *sock
+	k            *sock // the socket's record: own, or a Dup's original's
+	own          sock  // the record of a Conn that Dial or Accept made
 	network      string
 	laddr, raddr netip.AddrPort
 
@@ -60,6 +61,19 @@ func newConn(s *Stack, k *sock, network string) *Conn {
 		raddr:   k.so.Remote(),
 	}
 }
+
+// newOwnConn makes a handle on so, with the host's lock held, and tracks
+// so with the record inside the Conn: a connection is one allocation.
+func newOwnConn(s *Stack, so *stack.Socket, network string) *Conn {
+	c := &Conn{s: s, network: network}
+	c.k = s.track(so, &c.own)
+	c.connected()
+	return c
+}
+
+// connected notes the addresses of the handle's connection, with the
+// host's lock held.
+func (c *Conn) connected() { c.laddr, c.raddr = c.k.so.Local(), c.k.so.Remote() }
 
 func (c *Conn) opError(op string, err error) error {
 	l, r := tcpAddrPair(c.laddr, c.raddr)

@@ -37,7 +37,8 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 		return fail(err)
 	}
 	wake := make(chan struct{}, 1)
-	var k *sock
+	c := &Conn{s: s, network: network} // its record (own) follows the socket from the start
+	k := &c.own
 	var cerr error
 	if s.run(func() {
 		if s.closing {
@@ -52,7 +53,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 			return
 		}
 		so.SetNoDelay(true) // Go's default
-		k = s.track(so)
+		c.k = s.track(so, k)
 		k.wait(wake)
 	}) != nil {
 		cerr = net.ErrClosed
@@ -75,7 +76,7 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 		case <-s.done:
 			return fail(net.ErrClosed)
 		}
-		var c *Conn
+		done := false
 		if s.run(func() {
 			if s.closing {
 				cerr = net.ErrClosed
@@ -92,15 +93,16 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 				cerr = sysErr("connect", err)
 				return
 			}
-			c = newConn(s, k, network)
+			c.connected()
 			c.rwake = wake // free now: a client's next wait is often a Read
+			done = true
 		}) != nil {
 			cerr = net.ErrClosed
 		}
 		switch {
 		case cerr != nil:
 			return fail(cerr)
-		case c != nil:
+		case done:
 			return c, nil
 		}
 	}

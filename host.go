@@ -53,8 +53,8 @@ type Stack struct {
 	mu      sync.Mutex
 	t       clock.Instant // the time the lock was taken (see now)
 	stopped bool          // the host has stopped: done is closed, calls fail
-	socks   map[*stack.Socket]*sock
-	closing bool // CloseAll has run: user calls fail with net.ErrClosed
+	socks   sock          // head of the ring of tracked sockets (track); not a socket itself
+	closing bool          // CloseAll has run: user calls fail with net.ErrClosed
 	obuf    []byte
 	offload link.Offloader // ep, when it takes super-packets
 	timer   *time.Timer    // runs onTimer
@@ -64,16 +64,31 @@ type Stack struct {
 }
 
 // sock is the host's record of a socket: who waits on it. It is guarded
-// by the host's lock.
+// by the host's lock. The socket points back to it (stack.Socket.Owner),
+// and the host keeps its records in a ring (prev, next) for Close.
 type sock struct {
-	so      *stack.Socket
-	waiters []chan struct{} // woken (and forgotten) when readiness may have changed
+	so         *stack.Socket
+	prev, next *sock
+	// The waiters, woken (and forgotten) when readiness may have
+	// changed: the first two in w (a Read and a Write, typically), filled
+	// from the front, any others in more.
+	w    [2]chan struct{}
+	more []chan struct{}
 }
 
 // wait registers ch to be woken at the socket's next readiness change.
 func (k *sock) wait(ch chan struct{}) {
-	if !slices.Contains(k.waiters, ch) {
-		k.waiters = append(k.waiters, ch)
+	for i, w := range k.w {
+		switch w {
+		case ch:
+			return
+		case nil:
+			k.w[i] = ch
+			return
+		}
+	}
+	if !slices.Contains(k.more, ch) {
+		k.more = append(k.more, ch)
 	}
 }
 
@@ -82,9 +97,27 @@ func (k *sock) wait(ch chan struct{}) {
 // it. A waiter's channel holds one token; a waiter that is not waiting any
 // more finds a stale token later and just tries again.
 func (k *sock) wake(s *Stack) {
-	s.wakes = append(s.wakes, k.waiters...)
-	clear(k.waiters)
-	k.waiters = k.waiters[:0]
+	for i, w := range k.w {
+		if w == nil {
+			break
+		}
+		s.wakes = append(s.wakes, w)
+		k.w[i] = nil
+	}
+	if len(k.more) > 0 {
+		s.wakes = append(s.wakes, k.more...)
+		clear(k.more)
+		k.more = k.more[:0]
+	}
+}
+
+// eachSock calls fn for every tracked socket's record.
+func (s *Stack) eachSock(fn func(k *sock)) {
+	for k := s.socks.next; k != &s.socks; {
+		next := k.next // fn may forget k
+		fn(k)
+		k = next
+	}
 }
 
 // wakeLater has release poke ch, if it is not nil, once the lock is free:
@@ -140,11 +173,11 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		closeTimeout: cf.closeTimeout,
 		done:         make(chan struct{}),
 		readerDone:   make(chan struct{}),
-		socks:        make(map[*stack.Socket]*sock),
 		obuf:         make([]byte, bufLen),
 		offload:      off,
 		armed:        clock.Never,
 	}
+	s.socks.prev, s.socks.next = &s.socks, &s.socks
 	s.timer = time.AfterFunc(time.Hour, s.onTimer)
 	s.timer.Stop()
 	go s.reader()
@@ -257,7 +290,7 @@ func (s *Stack) flush() {
 		}
 	}
 	for _, so := range s.st.Touched() {
-		if k := s.socks[so]; k != nil {
+		if k, _ := so.Owner().(*sock); k != nil {
 			k.wake(s)
 		}
 	}
@@ -280,9 +313,7 @@ func (s *Stack) shutdown() {
 	s.stopped = true
 	s.final = s.st.Counters()
 	s.timer.Stop()
-	for _, k := range s.socks {
-		k.wake(s)
-	}
+	s.eachSock(func(k *sock) { k.wake(s) })
 	close(s.done)
 }
 
@@ -326,17 +357,25 @@ func (s *Stack) reader() {
 	}
 }
 
-// track makes the host follow a socket's readiness.
-func (s *Stack) track(so *stack.Socket) *sock {
-	k := &sock{so: so}
-	s.socks[so] = k
+// track makes the host follow a socket's readiness with the record k
+// (which the caller may have made as part of something larger, a Conn).
+func (s *Stack) track(so *stack.Socket, k *sock) *sock {
+	k.so = so
+	k.prev, k.next = s.socks.prev, &s.socks
+	k.prev.next, s.socks.prev = k, k
+	so.SetOwner(k)
 	return k
 }
 
-// forget stops following a socket.
+// forget stops following a socket. Forgetting one twice does nothing.
 func (s *Stack) forget(k *sock) {
 	k.wake(s)
-	delete(s.socks, k.so)
+	if k.next == nil {
+		return
+	}
+	k.prev.next, k.next.prev = k.next, k.prev
+	k.prev, k.next = nil, nil
+	k.so.SetOwner(nil)
 }
 
 // Close closes the host as the exit of a process closes its descriptors:
@@ -375,9 +414,7 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 	err := s.run(func() {
 		s.closing = true
 		s.st.CloseAll(s.now())
-		for _, k := range s.socks {
-			k.wake(s)
-		}
+		s.eachSock(func(k *sock) { k.wake(s) })
 	})
 	if err == nil {
 		select {

@@ -146,3 +146,78 @@ func TestIPv6(t *testing.T) {
 		t.Errorf("LocalAddr = %s", got)
 	}
 }
+
+// TestSockWaiters checks a socket record's waiters: registering one twice
+// keeps one, the third and later ones spill past the inline two, and
+// wake queues each once and forgets them all.
+func TestSockWaiters(t *testing.T) {
+	tests := []struct {
+		name string
+		regs []int // channel indexes registered, in order
+		want []int // channel indexes woken, in order
+	}{
+		{"none", nil, nil},
+		{"one", []int{0}, []int{0}},
+		{"one twice", []int{0, 0}, []int{0}},
+		{"two", []int{0, 1, 1, 0}, []int{0, 1}},
+		{"spill", []int{0, 1, 2, 3, 2, 0}, []int{0, 1, 2, 3}},
+	}
+	chans := make([]chan struct{}, 4)
+	for i := range chans {
+		chans[i] = make(chan struct{}, 1)
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var s Stack
+			var k sock
+			for round := range 2 { // a woken record starts empty
+				for _, i := range tt.regs {
+					k.wait(chans[i])
+				}
+				k.wake(&s)
+				if len(s.wakes) != len(tt.want) {
+					t.Fatalf("round %d: woke %d channels, want %d", round, len(s.wakes), len(tt.want))
+				}
+				for j, i := range tt.want {
+					if s.wakes[j] != chans[i] {
+						t.Errorf("round %d: wake %d is not channel %d", round, j, i)
+					}
+				}
+				s.wakes = s.wakes[:0]
+			}
+		})
+	}
+}
+
+// TestTrackRing checks the host's ring of socket records: forget unlinks
+// a record once (a second forget is harmless), and the socket no longer
+// leads back to it.
+func TestTrackRing(t *testing.T) {
+	a, b := hosts(t)
+	client, server := connPair(t, a, b)
+	defer client.Close()
+	defer server.Close()
+	count := func() (n int) {
+		a.run(func() { a.eachSock(func(*sock) { n++ }) })
+		return n
+	}
+	before := count()
+	var k sock
+	a.run(func() { a.track(a.st.NewSocket(), &k) })
+	if got := count(); got != before+1 {
+		t.Fatalf("after track: %d records, want %d", got, before+1)
+	}
+	a.run(func() {
+		if k.so.Owner() != &k {
+			t.Error("the socket does not lead back to its record")
+		}
+		a.forget(&k)
+		a.forget(&k)
+		if k.so.Owner() != nil {
+			t.Error("a forgotten socket still leads to its record")
+		}
+	})
+	if got := count(); got != before {
+		t.Fatalf("after forget: %d records, want %d", got, before)
+	}
+}

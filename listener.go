@@ -15,6 +15,7 @@ import (
 type Listener struct {
 	s       *Stack
 	k       *sock
+	own     sock // what k points to
 	network string
 	addr    *net.TCPAddr
 
@@ -75,11 +76,11 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 		}
 		l = &Listener{
 			s:       s,
-			k:       s.track(so),
 			network: network,
 			addr:    tcpAddr(so.Local()),
 			wake:    make(chan struct{}, 1),
 		}
+		l.k = s.track(so, &l.own)
 	}) != nil {
 		err = net.ErrClosed
 	}
@@ -141,7 +142,7 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 				if so.State() != tcp.Closed { // reset while queued: nothing to set
 					so.SetNoDelay(true) // Go's default
 				}
-				c = newConn(s, s.track(so), l.network)
+				c = newOwnConn(s, so, l.network)
 			}
 		}) != nil {
 			err = net.ErrClosed

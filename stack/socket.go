@@ -45,12 +45,21 @@ type Socket struct {
 
 	isDirty, isTouched bool
 	tn                 timerNode // the connection's timer
+	owner              any       // the driver's record of the socket (SetOwner)
 }
 
 // NewSocket returns an unbound socket with one handle.
 func (s *Stack) NewSocket() *Socket {
 	return &Socket{st: s, refs: 1}
 }
+
+// SetOwner attaches the driver's own record of the socket (who waits on
+// it, say), so that a socket from Touched leads back to it without a
+// lookup. The stack never looks at it.
+func (so *Socket) SetOwner(v any) { so.owner = v }
+
+// Owner returns what SetOwner attached, or nil.
+func (so *Socket) Owner() any { return so.owner }
 
 // Ref adds a handle to the socket (dup(2)).
 func (so *Socket) Ref() { so.refs++ }
