@@ -42,6 +42,16 @@ type Conn struct {
 	rdl   deadline
 	rwake chan struct{} // made, and guarded, by the host's lock; for the blocked Read
 
+	// The blocked call the host finishes for this handle (completer): a
+	// Read into pbuf, or Dial's wait for the handshake (pdial). Guarded by
+	// the host's lock until pdone is set, which hands pn and perr to the
+	// caller.
+	pbuf  []byte
+	pn    int
+	perr  error
+	pdial bool
+	pdone atomic.Bool
+
 	wmu   sync.Mutex // one Write at a time
 	wdl   deadline
 	wwake chan struct{} // as rwake, for the blocked Write
@@ -108,25 +118,37 @@ func (c *Conn) Read(b []byte) (int, error) {
 			return 0, c.opError("read", os.ErrDeadlineExceeded)
 		}
 		n, err := c.readLocked(b)
-		switch err {
-		case nil:
-			return n, nil
-		case io.EOF:
-			return 0, io.EOF
-		case net.ErrClosed:
-			return 0, c.opError("read", err)
-		case errWouldBlock:
-		default:
-			return 0, c.opError("read", sysErr("read", err))
+		if err != errWouldBlock {
+			return c.readResult(n, err)
 		}
-		// A token comes with readiness, the deadline, Close, or the host
-		// stopping (which wakes every waiter).
+		// A token comes with the data (the host read it into b for us),
+		// the deadline, Close, or the host stopping (which wakes every
+		// waiter).
 		c.rdl.sleep(c.rwake)
+		if c.pdone.Load() || c.cancelRead() {
+			return c.takeRead()
+		}
+	}
+}
+
+// readResult turns what the socket's Read returned into what Conn.Read
+// returns.
+func (c *Conn) readResult(n int, err error) (int, error) {
+	switch err {
+	case nil:
+		return n, nil
+	case io.EOF:
+		return 0, io.EOF
+	case net.ErrClosed:
+		return 0, c.opError("read", err)
+	default:
+		return 0, c.opError("read", sysErr("read", err))
 	}
 }
 
 // readLocked reads into b with the host's lock; errWouldBlock means wait
-// for rwake.
+// for rwake: the host finishes the Read (complete), unless another
+// handle's Read holds that place, when this one waits to retry.
 func (c *Conn) readLocked(b []byte) (int, error) {
 	if !c.s.lock() {
 		return 0, net.ErrClosed
@@ -140,9 +162,64 @@ func (c *Conn) readLocked(b []byte) (int, error) {
 		if c.rwake == nil {
 			c.rwake = make(chan struct{}, 1)
 		}
-		c.k.wait(c.rwake)
+		if c.k.pending(c, c.rwake) {
+			c.pbuf, c.pdial = b, false
+		} else {
+			c.k.wait(c.rwake)
+		}
 	}
 	return n, err
+}
+
+// cancelRead takes a Read woken without its data off the socket, and
+// reports whether the host finished it after all, before the cancel.
+func (c *Conn) cancelRead() bool {
+	if c.s.lock() {
+		c.k.cancel(c)
+		c.pbuf = nil
+		c.s.unlock()
+	}
+	return c.pdone.Load()
+}
+
+// takeRead returns the result of a Read the host finished.
+func (c *Conn) takeRead() (int, error) {
+	n, err := c.pn, c.perr
+	c.pn, c.perr = 0, nil
+	c.pdone.Store(false)
+	return c.readResult(n, err)
+}
+
+// complete finishes the handle's blocked call, with the host's lock held
+// (completer).
+func (c *Conn) complete() bool {
+	s, so := c.s, c.k.so
+	switch {
+	case c.gone():
+		// Close or the host's CloseAll: the call fails as it would
+		// retrying by itself.
+		c.perr, c.pbuf = net.ErrClosed, nil
+	case c.pdial:
+		if !so.Connected() {
+			return false
+		}
+		if err := so.ConnectError(); err != nil {
+			so.Close(s.now())
+			s.forget(c.k)
+			c.perr = sysErr("connect", err)
+		} else {
+			c.connected()
+			c.rwake = c.k.pendCh // free now: a client's next wait is often a Read
+		}
+	default:
+		n, err := so.Read(s.now(), c.pbuf)
+		if err == errWouldBlock {
+			return false
+		}
+		c.pn, c.perr, c.pbuf = n, err, nil
+	}
+	c.pdone.Store(true)
+	return true
 }
 
 // Write writes data to the connection. It blocks until every byte is in
@@ -220,7 +297,9 @@ func (c *Conn) Close() error {
 	var linger time.Duration
 	err := c.s.run(func() {
 		c.hclosed = true
-		// This handle's blocked calls wake, see closed and return.
+		// This handle's blocked calls wake, see closed and return; the
+		// host no longer finishes its Read.
+		c.k.cancel(c)
 		c.s.wakeLater(c.rwake)
 		c.s.wakeLater(c.wwake)
 		if c.s.closing {
@@ -300,7 +379,7 @@ func (c *Conn) shutdown(how int) error {
 			return
 		}
 		err = c.k.so.Shutdown(c.s.now(), how)
-		c.k.wake(c.s) // other handles' blocked calls see the shutdown
+		c.k.wakeAll(c.s) // other handles' blocked calls see the shutdown
 	}) != nil {
 		err = net.ErrClosed
 	}

@@ -54,7 +54,9 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 		}
 		so.SetNoDelay(true) // Go's default
 		c.k = s.track(so, k)
-		k.wait(wake)
+		// The host finishes the wait when the handshake ends (complete).
+		c.pdial = true
+		k.pending(c, wake)
 	}) != nil {
 		cerr = net.ErrClosed
 	}
@@ -66,7 +68,11 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 		case <-wake:
 		case <-ctx.Done():
 			s.run(func() {
-				if !s.closing {
+				k.cancel(c)
+				switch {
+				case c.pdone.Load() && c.perr != nil:
+					// The handshake failed: the socket is closed already.
+				case !s.closing:
 					k.so.SetLinger(true, 0)
 					k.so.Close(s.now())
 					s.forget(k)
@@ -76,34 +82,30 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 		case <-s.done:
 			return fail(net.ErrClosed)
 		}
-		done := false
-		if s.run(func() {
-			if s.closing {
+		// Woken without the result (the host closing, a stale token, a
+		// host too busy to finish the call): look under the lock.
+		if !c.pdone.Load() && s.run(func() {
+			switch {
+			case c.pdone.Load():
+			case s.closing:
+				k.cancel(c)
 				cerr = net.ErrClosed
-				return
+			case c.complete():
+				k.cancel(c)
 			}
-			so := k.so
-			if !so.Connected() {
-				k.wait(wake)
-				return
-			}
-			if err := so.ConnectError(); err != nil {
-				so.Close(s.now())
-				s.forget(k)
-				cerr = sysErr("connect", err)
-				return
-			}
-			c.connected()
-			c.rwake = wake // free now: a client's next wait is often a Read
-			done = true
 		}) != nil {
 			cerr = net.ErrClosed
 		}
 		switch {
+		case c.pdone.Load():
+			c.pdone.Store(false)
+			c.pdial = false
+			if c.perr != nil {
+				return fail(c.perr)
+			}
+			return c, nil
 		case cerr != nil:
 			return fail(cerr)
-		case done:
-			return c, nil
 		}
 	}
 }

@@ -52,6 +52,7 @@ type Stack struct {
 	// Guarded by mu.
 	mu      sync.Mutex
 	t       clock.Instant // the time the lock was taken (see now)
+	holds   uint64        // times the lock was taken (lock), for tests
 	stopped bool          // the host has stopped: done is closed, calls fail
 	socks   sock          // head of the ring of tracked sockets (track); not a socket itself
 	closing bool          // CloseAll has run: user calls fail with net.ErrClosed
@@ -74,6 +75,47 @@ type sock struct {
 	// from the front, any others in more.
 	w    [2]chan struct{}
 	more []chan struct{}
+	// pend is a blocked call that the host finishes for its caller (see
+	// completer), and pendCh the channel its caller sleeps on; at most one
+	// per socket, the others wait as waiters.
+	pend   completer
+	pendCh chan struct{}
+}
+
+// A completer is a call blocked on a socket (a Read, a Dial, an Accept)
+// that the host finishes on its caller's behalf: whoever holds the host's
+// lock when the socket's readiness changes (the reader, mostly) tries the
+// call again, and wakes the caller only with the result, which the caller
+// takes without the lock. A blocked call that slept on the waiter list
+// instead would wake, take the lock again and retry: one more hold of a
+// contended lock for each wait. A Linux reader blocked in recvmsg is
+// woken to copy the data itself; the bytes and the segments are the same.
+//
+// The caller registers with pending and cancels with cancel, both with the
+// lock held; once complete has returned true the caller's done flag (an
+// atomic, set last) publishes the result.
+type completer interface {
+	// complete tries the blocked call again, with the host's lock held,
+	// and reports whether it has finished (with a result or an error).
+	complete() bool
+}
+
+// pending registers c as the socket's blocked call, to be finished by the
+// host and woken on ch. It reports false, registering nothing, when
+// another call holds the place: the caller then waits as a waiter.
+func (k *sock) pending(c completer, ch chan struct{}) bool {
+	if k.pend != nil {
+		return false
+	}
+	k.pend, k.pendCh = c, ch
+	return true
+}
+
+// cancel takes c off the socket, if it is the pending call.
+func (k *sock) cancel(c completer) {
+	if k.pend == c {
+		k.pend, k.pendCh = nil, nil
+	}
 }
 
 // wait registers ch to be woken at the socket's next readiness change.
@@ -108,6 +150,15 @@ func (k *sock) wake(s *Stack) {
 		s.wakes = append(s.wakes, k.more...)
 		clear(k.more)
 		k.more = k.more[:0]
+	}
+}
+
+// wakeAll is wake for the pending call too: woken without a result, it
+// takes the lock and sees what happened (a Close, the host stopping).
+func (k *sock) wakeAll(s *Stack) {
+	k.wake(s)
+	if k.pendCh != nil {
+		s.wakes = append(s.wakes, k.pendCh)
 	}
 }
 
@@ -200,6 +251,7 @@ func (s *Stack) lock() bool {
 		s.mu.Unlock()
 		return false
 	}
+	s.holds++
 	s.tick()
 	return true
 }
@@ -267,31 +319,43 @@ func (s *Stack) onTimer() {
 	s.unlock()
 }
 
-// flush runs due timers, sends every packet the stack has, wakes the
-// waiters of sockets whose readiness may have changed, and sets the timer
-// for the next deadline.
+// maxCompleteRounds bounds flush's rounds of sending and finishing
+// blocked calls; past it, blocked calls are woken to retry by themselves.
+const maxCompleteRounds = 8
+
+// flush runs due timers, sends every packet the stack has, finishes the
+// blocked calls it can (completer) and wakes the waiters of sockets whose
+// readiness may have changed, and sets the timer for the next deadline.
 func (s *Stack) flush() {
 	now := s.now()
 	if s.st.Deadline() <= now {
 		s.st.HandleTimeout(now)
 	}
-	for {
-		// Without offload (s.offload nil) PollPacketGSO is PollPacket and
-		// size is 0. An error from the endpoint means it is closed; the
-		// packet is lost as on a link that went down.
-		n, size := s.st.PollPacketGSO(now, s.obuf)
-		if n == 0 {
+	for round := 0; ; round++ {
+		s.send(now)
+		touched := s.st.Touched()
+		if len(touched) == 0 {
 			break
 		}
-		if size > 0 {
-			_ = s.offload.WriteGSO(s.obuf[:n], size)
-		} else if n <= s.mtu {
-			_ = s.ep.WritePacket(s.obuf[:n])
+		tried := false // a call finished or retried may have left segments to send
+		for _, so := range touched {
+			k, _ := so.Owner().(*sock)
+			switch {
+			case k == nil:
+				continue
+			case k.pend != nil && round < maxCompleteRounds:
+				tried = true
+				if k.pend.complete() {
+					s.wakes = append(s.wakes, k.pendCh)
+					k.pend, k.pendCh = nil, nil
+				}
+				k.wake(s)
+			default:
+				k.wakeAll(s)
+			}
 		}
-	}
-	for _, so := range s.st.Touched() {
-		if k, _ := so.Owner().(*sock); k != nil {
-			k.wake(s)
+		if !tried {
+			break
 		}
 	}
 	d := s.st.Deadline()
@@ -306,6 +370,24 @@ func (s *Stack) flush() {
 	s.timer.Reset(max(d.Sub(now), 0))
 }
 
+// send writes every packet the stack has to the link.
+func (s *Stack) send(now clock.Instant) {
+	for {
+		// Without offload (s.offload nil) PollPacketGSO is PollPacket and
+		// size is 0. An error from the endpoint means it is closed; the
+		// packet is lost as on a link that went down.
+		n, size := s.st.PollPacketGSO(now, s.obuf)
+		if n == 0 {
+			return
+		}
+		if size > 0 {
+			_ = s.offload.WriteGSO(s.obuf[:n], size)
+		} else if n <= s.mtu {
+			_ = s.ep.WritePacket(s.obuf[:n])
+		}
+	}
+}
+
 // shutdown stops the host, with its lock held: it records the last
 // counters, stops the timer and wakes every waiter. The caller closes the
 // endpoint once it has released the lock, which ends the reader.
@@ -313,7 +395,7 @@ func (s *Stack) shutdown() {
 	s.stopped = true
 	s.final = s.st.Counters()
 	s.timer.Stop()
-	s.eachSock(func(k *sock) { k.wake(s) })
+	s.eachSock(func(k *sock) { k.wakeAll(s) })
 	close(s.done)
 }
 
@@ -369,7 +451,7 @@ func (s *Stack) track(so *stack.Socket, k *sock) *sock {
 
 // forget stops following a socket. Forgetting one twice does nothing.
 func (s *Stack) forget(k *sock) {
-	k.wake(s)
+	k.wakeAll(s)
 	if k.next == nil {
 		return
 	}
@@ -414,7 +496,7 @@ func (s *Stack) CloseContext(ctx context.Context) error {
 	err := s.run(func() {
 		s.closing = true
 		s.st.CloseAll(s.now())
-		s.eachSock(func(k *sock) { k.wake(s) })
+		s.eachSock(func(k *sock) { k.wakeAll(s) })
 	})
 	if err == nil {
 		select {

@@ -25,6 +25,12 @@ type Listener struct {
 	mu   sync.Mutex // one Accept at a time
 	dl   deadline
 	wake chan struct{}
+
+	// The blocked Accept the host finishes (completer): guarded by the
+	// host's lock until pdone is set, which hands pc or perr to the caller.
+	pc    *Conn
+	perr  error
+	pdone atomic.Bool
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -125,38 +131,77 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 		if l.dl.expired() {
 			return nil, l.opError(os.ErrDeadlineExceeded)
 		}
-		var c *Conn
 		var err error
 		if s.run(func() {
 			if l.hclosed || s.closing {
 				err = net.ErrClosed
 				return
 			}
-			so, e := l.k.so.Accept()
-			switch {
-			case e == errWouldBlock:
+			if !l.complete() && !l.k.pending(l, l.wake) {
 				l.k.wait(l.wake)
-			case e != nil:
-				err = sysErr("accept", e)
-			default:
-				if so.State() != tcp.Closed { // reset while queued: nothing to set
-					so.SetNoDelay(true) // Go's default
-				}
-				c = newOwnConn(s, so, l.network)
 			}
 		}) != nil {
 			err = net.ErrClosed
 		}
-		switch {
-		case err != nil:
-			return nil, l.opError(err)
-		case c != nil:
-			return c, nil
+		if err == nil && l.pdone.Load() {
+			return l.take()
 		}
-		// A token comes with a connection to accept, the deadline, Close,
-		// or the host stopping (which wakes every waiter).
+		if err != nil {
+			return nil, l.opError(err)
+		}
+		// A token comes with a connection (the host accepted it for us),
+		// the deadline, Close, or the host stopping (which wakes every
+		// waiter).
 		l.dl.sleep(l.wake)
+		if l.pdone.Load() || l.cancel() {
+			return l.take()
+		}
 	}
+}
+
+// complete accepts a connection, with the host's lock held, and reports
+// whether it has a result: a connection or an error (completer).
+func (l *Listener) complete() bool {
+	if l.hclosed || l.s.closing {
+		l.perr = net.ErrClosed
+		l.pdone.Store(true)
+		return true
+	}
+	so, e := l.k.so.Accept()
+	switch {
+	case e == errWouldBlock:
+		return false
+	case e != nil:
+		l.perr = sysErr("accept", e)
+	default:
+		if so.State() != tcp.Closed { // reset while queued: nothing to set
+			so.SetNoDelay(true) // Go's default
+		}
+		l.pc = newOwnConn(l.s, so, l.network)
+	}
+	l.pdone.Store(true)
+	return true
+}
+
+// cancel takes an Accept woken without a connection off the socket, and
+// reports whether the host finished it after all, before the cancel.
+func (l *Listener) cancel() bool {
+	if l.s.lock() {
+		l.k.cancel(l)
+		l.s.unlock()
+	}
+	return l.pdone.Load()
+}
+
+// take returns the result of an Accept the host finished.
+func (l *Listener) take() (*Conn, error) {
+	c, err := l.pc, l.perr
+	l.pc, l.perr = nil, nil
+	l.pdone.Store(false)
+	if err != nil {
+		return nil, l.opError(err)
+	}
+	return c, nil
 }
 
 // Close stops listening: connections not yet accepted are reset, blocked
@@ -171,6 +216,7 @@ func (l *Listener) Close() error {
 	}
 	l.s.run(func() {
 		l.hclosed = true
+		l.k.cancel(l)
 		l.s.wakeLater(l.wake) // a blocked Accept wakes and sees closed
 		if !l.s.closing {
 			l.k.so.Close(l.s.now())
