@@ -59,7 +59,7 @@ type Stack struct {
 	obuf    []byte
 	offload link.Offloader // ep, when it takes super-packets
 	timer   *time.Timer    // runs onTimer
-	armed   clock.Instant  // the deadline the timer is set for
+	armed   clock.Instant  // the deadline the timer is set for: at most the stack's (flush)
 	final   stack.Counters
 	wakes   []chan struct{} // waiters to wake when the lock is released
 }
@@ -358,16 +358,16 @@ func (s *Stack) flush() {
 			break
 		}
 	}
-	d := s.st.Deadline()
-	if d == s.armed {
-		return
+	// The timer is moved only to an earlier deadline. Set for an earlier
+	// one than the stack now has (its connection finished, its data was
+	// ACKed), it fires once for nothing and onTimer sets it again: that
+	// costs one hold of the lock per deadline set, where moving it at every
+	// step cost a timer reset per step (about one per connection's
+	// lifecycle, in churn).
+	if d := s.st.Deadline(); d < s.armed {
+		s.armed = d
+		s.timer.Reset(max(d.Sub(now), 0))
 	}
-	s.armed = d
-	if d == clock.Never {
-		s.timer.Stop()
-		return
-	}
-	s.timer.Reset(max(d.Sub(now), 0))
 }
 
 // send writes every packet the stack has to the link.
