@@ -43,7 +43,11 @@ type End struct {
 	tx     *queue // packets for the peer
 	peer   *End
 	closed chan struct{}
+	isDown atomic.Bool // closed, for the checks on every packet
 	once   sync.Once
+	// last is the buffer of the packet read last, recycled at the next
+	// read (under the queue's lock, which the read takes anyway).
+	last []byte
 
 	sent, received, dropped atomic.Uint64
 }
@@ -53,15 +57,81 @@ var (
 	_ link.Poller    = (*End)(nil)
 )
 
-// queue is one direction: packets in flight and a free list of their
-// buffers, so that a steady stream allocates nothing.
+// queue is one direction: a ring of packets in flight and a free list of
+// their buffers, so that a steady stream allocates nothing. A writer
+// wakes the reader only when it sleeps for want of a packet: a batch of
+// packets costs one wake-up, not one each.
 type queue struct {
-	pkts chan []byte
-	free chan []byte
+	mu       sync.Mutex
+	ring     [][]byte // packets in flight: n of them from head
+	head, n  int
+	free     [][]byte
+	sleeping bool          // the reader waits on ready
+	ready    chan struct{} // a token when a packet arrives for a sleeping reader
 }
 
 func newQueue(n int) *queue {
-	return &queue{pkts: make(chan []byte, n), free: make(chan []byte, n)}
+	return &queue{ring: make([][]byte, n), ready: make(chan struct{}, 1)}
+}
+
+// push queues buf, or reports false when the queue is full. It reports
+// whether the reader sleeps and must be woken.
+func (q *queue) push(buf []byte) (ok, wake bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == len(q.ring) {
+		return false, false
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = buf
+	q.n++
+	wake, q.sleeping = q.sleeping, false
+	return true, wake
+}
+
+// pop takes the next packet and recycles done (the buffer of the packet
+// taken before, or nil). With none queued, it returns nil and, if sleep,
+// marks the reader as sleeping.
+func (q *queue) pop(done []byte, sleep bool) []byte {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if done != nil && len(q.free) < len(q.ring) {
+		q.free = append(q.free, done)
+	}
+	if q.n == 0 {
+		q.sleeping = sleep
+		return nil
+	}
+	p := q.ring[q.head]
+	q.ring[q.head] = nil
+	q.head = (q.head + 1) % len(q.ring)
+	q.n--
+	return p
+}
+
+// buffer returns an empty buffer of capacity size, from the free list if
+// it has one.
+func (q *queue) buffer(size int) []byte {
+	q.mu.Lock()
+	var buf []byte
+	if k := len(q.free); k > 0 {
+		buf = q.free[k-1]
+		q.free[k-1] = nil
+		q.free = q.free[:k-1]
+	}
+	q.mu.Unlock()
+	if buf == nil {
+		buf = make([]byte, 0, size)
+	}
+	return buf[:0]
+}
+
+// recycle puts back a buffer that was not queued.
+func (q *queue) recycle(buf []byte) {
+	q.mu.Lock()
+	if len(q.free) < len(q.ring) {
+		q.free = append(q.free, buf)
+	}
+	q.mu.Unlock()
 }
 
 // New returns the two ends of a link that carries packets of up to mtu
@@ -120,29 +190,29 @@ func (e *End) WriteGSO(pkt []byte, segSize int) error {
 func (e *End) WritePacket(pkt []byte) error { return e.write(pkt, e.mtu) }
 
 func (e *End) write(pkt []byte, limit int) error {
-	if e.isClosed() {
+	if e.isDown.Load() {
 		return errClosed
 	}
 	if len(pkt) > limit {
 		return errTooLong
 	}
-	if e.peer.isClosed() {
+	if e.peer.isDown.Load() {
 		e.dropped.Add(1)
 		return nil
 	}
-	var buf []byte
-	select {
-	case buf = <-e.tx.free:
-	default:
-		buf = make([]byte, 0, max(e.mtu, e.gso))
-	}
-	buf = append(buf[:0], pkt...)
-	select {
-	case e.tx.pkts <- buf:
-		e.sent.Add(1)
-	default:
+	buf := append(e.tx.buffer(max(e.mtu, e.gso)), pkt...)
+	ok, wake := e.tx.push(buf)
+	if !ok {
 		e.dropped.Add(1)
-		e.recycle(e.tx, buf)
+		e.tx.recycle(buf)
+		return nil
+	}
+	e.sent.Add(1)
+	if wake {
+		select {
+		case e.tx.ready <- struct{}{}:
+		default:
+		}
 	}
 	return nil
 }
@@ -150,47 +220,50 @@ func (e *End) write(pkt []byte, limit int) error {
 // ReadPacket waits for a packet and copies it into buf. After Close it
 // returns an error that wraps net.ErrClosed.
 func (e *End) ReadPacket(buf []byte) (int, error) {
-	if e.isClosed() {
-		return 0, errClosed
-	}
-	select {
-	case p := <-e.rx.pkts:
-		return e.take(buf, p)
-	case <-e.closed:
-		return 0, errClosed
+	for {
+		if e.isDown.Load() {
+			return 0, errClosed
+		}
+		if p := e.rx.pop(e.takeLast(), true); p != nil {
+			return e.take(buf, p)
+		}
+		select {
+		case <-e.rx.ready:
+		case <-e.closed:
+			return 0, errClosed
+		}
 	}
 }
 
 // PollPacket is ReadPacket without the wait (link.Poller): with no packet
 // queued for this end it returns 0 and a nil error.
 func (e *End) PollPacket(buf []byte) (int, error) {
-	if e.isClosed() {
+	if e.isDown.Load() {
 		return 0, errClosed
 	}
-	select {
-	case p := <-e.rx.pkts:
+	if p := e.rx.pop(e.takeLast(), false); p != nil {
 		return e.take(buf, p)
-	default:
-		return 0, nil
 	}
+	return 0, nil
 }
 
-// take copies the packet p into buf and recycles p's buffer.
+// takeLast returns, and forgets, the buffer of the packet read last.
+func (e *End) takeLast() []byte {
+	b := e.last
+	e.last = nil
+	return b
+}
+
+// take copies the packet p into buf; p's buffer is recycled at the next
+// read.
 func (e *End) take(buf, p []byte) (int, error) {
 	n := copy(buf, p)
-	e.recycle(e.rx, p)
+	e.last = p[:0]
 	e.received.Add(1)
 	if n < len(p) {
 		return n, errShortBuffer
 	}
 	return n, nil
-}
-
-func (e *End) recycle(q *queue, buf []byte) {
-	select {
-	case q.free <- buf:
-	default:
-	}
 }
 
 // Close closes this end: ReadPacket and WritePacket fail from now on, and
@@ -199,19 +272,11 @@ func (e *End) recycle(q *queue, buf []byte) {
 func (e *End) Close() error {
 	err := errClosed
 	e.once.Do(func() {
+		e.isDown.Store(true)
 		close(e.closed)
 		err = nil
 	})
 	return err
-}
-
-func (e *End) isClosed() bool {
-	select {
-	case <-e.closed:
-		return true
-	default:
-		return false
-	}
 }
 
 // Stats returns this end's packet counts.

@@ -209,3 +209,75 @@ func TestPollPacket(t *testing.T) {
 		t.Errorf("PollPacket after Close = %v, want net.ErrClosed", err)
 	}
 }
+
+// BenchmarkPingPong bounces a 60-byte packet between two goroutines, one
+// per end, as a request and its answer cross a link: an op is a round
+// trip, two packets and two wake-ups.
+func BenchmarkPingPong(b *testing.B) {
+	x, y := NewEnds(1500, 0)
+	defer x.Close()
+	defer y.Close()
+	go func() {
+		buf := make([]byte, 1500)
+		for {
+			n, err := y.ReadPacket(buf)
+			if err != nil {
+				return
+			}
+			y.WritePacket(buf[:n])
+		}
+	}()
+	pkt := make([]byte, 60)
+	buf := make([]byte, 1500)
+	b.ReportAllocs()
+	for b.Loop() {
+		x.WritePacket(pkt)
+		if _, err := x.ReadPacket(buf); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkStream sends 1500-byte packets one way to a reader that takes
+// them in batches (ReadPacket, then PollPacket until empty); an op is a
+// packet.
+func BenchmarkStream(b *testing.B) {
+	x, y := NewEnds(1500, 0)
+	defer x.Close()
+	got := make(chan int)
+	go func() {
+		buf := make([]byte, 1500)
+		n := 0
+		for {
+			if _, err := y.ReadPacket(buf); err != nil {
+				got <- n
+				return
+			}
+			n++
+			for {
+				k, err := y.PollPacket(buf)
+				if k == 0 || err != nil {
+					break
+				}
+				n++
+			}
+		}
+	}()
+	pkt := make([]byte, 1500)
+	b.SetBytes(1500)
+	b.ReportAllocs()
+	for b.Loop() {
+		for x.WritePacket(pkt); x.Stats().Dropped > 0; x.dropped.Store(0) {
+			time.Sleep(time.Microsecond) // the queue is full: let the reader catch up
+			x.WritePacket(pkt)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for y.Stats().Received < x.Stats().Sent && time.Now().Before(deadline) {
+		time.Sleep(time.Millisecond)
+	}
+	y.Close()
+	if n := <-got; uint64(n) != x.Stats().Sent {
+		b.Fatalf("read %d packets of %d sent", n, x.Stats().Sent)
+	}
+}
