@@ -15,6 +15,11 @@ const protoTCP = 6
 // summing 16-bit words. b must start at an even offset of the checksummed
 // data; an odd final byte is padded with a zero byte on its right.
 func sum(acc uint64, b []byte) uint64 {
+	if len(b) >= 128 {
+		n := len(b) &^ 63
+		acc = addBlocks(acc, b[:n])
+		b = b[n:]
+	}
 	var c uint64
 	for len(b) >= 32 {
 		acc, c = bits.Add64(acc, binary.BigEndian.Uint64(b[0:8]), c)
@@ -34,6 +39,33 @@ func sum(acc uint64, b []byte) uint64 {
 	}
 	// End-around carry: acc+c cannot overflow twice.
 	acc, c = bits.Add64(acc, c, 0)
+	return acc + c
+}
+
+// addBlocks adds b, a whole number of 64-byte blocks, to acc as sum does,
+// faster on long data: two chains of additions with carry run side by
+// side, so that each waits for its own carry only, and the words are read
+// in the machine's little-endian order, which sums to the byte-swapped
+// big-endian sum (RFC 1071 §2(B): the sum does not depend on byte order up
+// to a swap); the folded 16-bit result is swapped back before it joins acc.
+func addBlocks(acc uint64, b []byte) uint64 {
+	var s0, c0, s1, c1 uint64
+	for len(b) >= 64 {
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[0:8]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[8:16]), c1)
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[16:24]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[24:32]), c1)
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[32:40]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[40:48]), c1)
+		s0, c0 = bits.Add64(s0, binary.LittleEndian.Uint64(b[48:56]), c0)
+		s1, c1 = bits.Add64(s1, binary.LittleEndian.Uint64(b[56:64]), c1)
+		b = b[64:]
+	}
+	s0, c0 = bits.Add64(s0, s1, c0)
+	s0, c0 = bits.Add64(s0, c1, c0)
+	s0, c0 = bits.Add64(s0, c0, 0)
+	s0 += c0
+	acc, c := bits.Add64(acc, uint64(bits.ReverseBytes16(fold(s0))), 0)
 	return acc + c
 }
 
