@@ -325,8 +325,8 @@ func TestTimeWaitOverflowKeepsLimit(t *testing.T) {
 		}
 	}
 	tw := rowsOf(a, f.now, tcp.TimeWait)
-	if c := a.st.Counters(); len(tw) != 2 || c.TW != 2 || c.TCPTimeWaitOverflow != 1 || len(a.st.bound)+len(a.st.tw.ports) != 2 {
-		t.Fatalf("%d TIME_WAIT rows, TW %d, overflow %d, %d ports held; want 2, 2, 1, 2", len(tw), c.TW, c.TCPTimeWaitOverflow, len(a.st.bound)+len(a.st.tw.ports))
+	if c := a.st.Counters(); len(tw) != 2 || c.TW != 2 || c.TCPTimeWaitOverflow != 1 || len(a.st.bound)+a.st.tw.ports.len() != 2 {
+		t.Fatalf("%d TIME_WAIT rows, TW %d, overflow %d, %d ports held; want 2, 2, 1, 2", len(tw), c.TW, c.TCPTimeWaitOverflow, len(a.st.bound)+a.st.tw.ports.len())
 	}
 	f.run(61 * time.Second)
 	client, server := f.connect(a, b, l)

@@ -88,7 +88,7 @@ func checkExpiry(t testing.TB, r *peerRig, n int) time.Duration {
 	}
 	if !r.st.tw.empty() || r.st.Deadline() != clock.Never {
 		t.Fatalf("table not empty after the last expiry: %d records, ports %d, deadline %v",
-			r.st.tw.len(), len(r.st.tw.ports), r.st.Deadline())
+			r.st.tw.len(), r.st.tw.ports.len(), r.st.Deadline())
 	}
 	return spent / time.Duration(n)
 }

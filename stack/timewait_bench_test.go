@@ -55,7 +55,7 @@ func benchTimeWait(b *testing.B, batch int) {
 		done += n
 	}
 	b.StopTimer()
-	if st.tw.len() != 0 || len(st.conns) != 0 || len(st.bound) != 0 || len(st.tw.ports) != 0 {
-		b.Fatalf("left %d records, %d connections, %d+%d ports", st.tw.len(), len(st.conns), len(st.bound), len(st.tw.ports))
+	if st.tw.len() != 0 || len(st.conns) != 0 || len(st.bound) != 0 || st.tw.ports.len() != 0 {
+		b.Fatalf("left %d records, %d connections, %d+%d ports", st.tw.len(), len(st.conns), len(st.bound), st.tw.ports.len())
 	}
 }

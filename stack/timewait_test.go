@@ -369,7 +369,7 @@ func TestTimeWaitManyExpireInOrder(t *testing.T) {
 			t.Fatalf("expiry %d is %v, want %v (the entry order)", i, order[i], c.Local())
 		}
 	}
-	if k := a.st.Counters(); k.TW != n || !a.st.Idle() || a.st.tw.first() != 0 || len(a.st.bound) != 0 || len(a.st.tw.ports) != 0 {
-		t.Errorf("TW %d, idle %v, queue head %d, ports held %d+%d", k.TW, a.st.Idle(), a.st.tw.first(), len(a.st.bound), len(a.st.tw.ports))
+	if k := a.st.Counters(); k.TW != n || !a.st.Idle() || a.st.tw.first() != 0 || len(a.st.bound) != 0 || a.st.tw.ports.len() != 0 {
+		t.Errorf("TW %d, idle %v, queue head %d, ports held %d+%d", k.TW, a.st.Idle(), a.st.tw.first(), len(a.st.bound), a.st.tw.ports.len())
 	}
 }

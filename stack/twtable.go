@@ -89,8 +89,9 @@ const twChunkBits = 10
 // doubly linked list through the slots in expiry order; an
 // open-addressing hash index (linear probing, backward-shift deletion)
 // from 4-tuple to slot, keyed by a secret so that peers cannot aim at one
-// bucket; and counts of the records holding each port, by local address
-// and reuse bits, for bind(2). Every operation is O(1) (amortized over
+// bucket; and counts of the records holding each port (twPorts), and of
+// those with another local address than the first or with reuse bits, by
+// address and bits, for bind(2). Every operation is O(1) (amortized over
 // the index's doubling), the expiry queue included: all records wait the
 // same time, so a new or restarted record goes to the tail. The table
 // gives its memory back as it empties.
@@ -99,16 +100,65 @@ type twTable struct {
 	n      int       // live records, in slots 1..n
 	index  []uint32  // slots, 0 for an empty bucket; its length is a power of two
 	k0, k1 uint64    // hash keys
-	ports  map[uint16]uint32
-	holds  map[twHold]uint32
+	ports  twPorts
+	holds  map[twHold]uint32 // the records of other kinds than the first address without reuse bits
 }
+
+// twPorts counts the TIME_WAIT records holding each local port: 256
+// pages of 256 counters, a page made when one of its ports is first held
+// and dropped when its last is let go, so that counting a record in or
+// out is two array steps, not a map update, and an empty table keeps no
+// page.
+type twPorts struct {
+	pages [256]*twPortPage
+	n     int // ports held
+}
+
+// twPortPage is the counters of 256 ports and how many are not zero.
+type twPortPage struct {
+	count [256]uint32
+	used  int
+}
+
+// get returns the number of records holding port.
+func (p *twPorts) get(port uint16) uint32 {
+	if pg := p.pages[port>>8]; pg != nil {
+		return pg.count[port&0xff]
+	}
+	return 0
+}
+
+// add adds d (+1 or -1) to port's count.
+func (p *twPorts) add(port uint16, d int) {
+	pg := p.pages[port>>8]
+	if pg == nil {
+		pg = new(twPortPage)
+		p.pages[port>>8] = pg
+	}
+	c := &pg.count[port&0xff]
+	was := *c
+	*c += uint32(d)
+	switch {
+	case was == 0:
+		pg.used++
+		p.n++
+	case *c == 0:
+		pg.used--
+		p.n--
+		if pg.used == 0 {
+			p.pages[port>>8] = nil
+		}
+	}
+}
+
+// len returns the number of ports held.
+func (p *twPorts) len() int { return p.n }
 
 func newTWTable(key [16]byte) twTable {
 	h := sha256.Sum256(append([]byte("tcpwave TIME_WAIT index "), key[:]...))
 	return twTable{
 		k0:    binary.LittleEndian.Uint64(h[0:8]),
 		k1:    binary.LittleEndian.Uint64(h[8:16]) | 1,
-		ports: make(map[uint16]uint32),
 		holds: make(map[twHold]uint32),
 	}
 }
@@ -117,7 +167,7 @@ func newTWTable(key [16]byte) twTable {
 func (t *twTable) len() int { return t.n }
 
 // empty reports whether the table holds no record and no port.
-func (t *twTable) empty() bool { return t.n == 0 && len(t.ports) == 0 && len(t.holds) == 0 }
+func (t *twTable) empty() bool { return t.n == 0 && t.ports.len() == 0 && len(t.holds) == 0 }
 
 // at returns slot i.
 func (t *twTable) at(i uint32) *twRec { return &t.chunks[i>>twChunkBits][i&(twChunk-1)] }
@@ -308,22 +358,42 @@ func (t *twTable) remove(slot uint32) {
 }
 
 // hold adds d to the counts of the records holding the record's port.
+// The commonest kind, the first address without reuse bits, is counted
+// only in ports: its count is the port's less those of the other kinds.
 func (t *twTable) hold(r *twRec, d int) {
+	t.ports.add(r.lport, d)
+	if r.local() == 0 && r.bindFlags() == 0 {
+		return
+	}
 	h := twHold{port: r.lport, local: r.local(), flags: r.bindFlags()}
 	if n := t.holds[h] + uint32(d); n == 0 {
 		delete(t.holds, h)
 	} else {
 		t.holds[h] = n
 	}
-	if n := t.ports[r.lport] + uint32(d); n == 0 {
-		delete(t.ports, r.lport)
-	} else {
-		t.ports[r.lport] = n
-	}
 }
 
 // holdsPort reports whether any record holds port.
-func (t *twTable) holdsPort(port uint16) bool { return t.ports[port] != 0 }
+func (t *twTable) holdsPort(port uint16) bool { return t.ports.get(port) != 0 }
+
+// holding returns the number of records of kind h holding h.port.
+func (t *twTable) holding(h twHold, nAddrs int) uint32 {
+	if h.local != 0 || h.flags != 0 {
+		return t.holds[h]
+	}
+	n := t.ports.get(h.port)
+	if len(t.holds) == 0 {
+		return n
+	}
+	for li := range nAddrs {
+		for fl := uint8(0); fl <= twReuseAddr|twReusePort; fl += twReuseAddr {
+			if li != 0 || fl != 0 {
+				n -= t.holds[twHold{port: h.port, local: uint16(li), flags: fl}]
+			}
+		}
+	}
+	return n
+}
 
 // --- the stack's side: tuples and addresses ---
 
@@ -375,7 +445,7 @@ func (s *Stack) twHolders(port uint16, fn func(h holder)) {
 	}
 	for li := range s.opts.Addrs {
 		for fl := uint8(0); fl <= twReuseAddr|twReusePort; fl += twReuseAddr {
-			if s.tw.holds[twHold{port: port, local: uint16(li), flags: fl}] != 0 {
+			if s.tw.holding(twHold{port: port, local: uint16(li), flags: fl}, len(s.opts.Addrs)) != 0 {
 				fn(holder{addr: s.opts.Addrs[li], reuseAddr: fl&twReuseAddr != 0, reusePort: fl&twReusePort != 0})
 			}
 		}

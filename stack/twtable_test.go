@@ -28,7 +28,8 @@ func checkTable(t *testing.T, tb *twTable, m twModel, absent []twKey) {
 		t.Fatalf("table holds %d records, model %d", tb.len(), len(m))
 	}
 	ports := map[uint16]uint32{}
-	holds := map[twHold]uint32{}
+	holds := map[twHold]uint32{}  // every kind
+	others := map[twHold]uint32{} // the kinds tb.holds counts
 	for k, want := range m {
 		i := tb.find(&k)
 		if i == 0 {
@@ -41,6 +42,9 @@ func checkTable(t *testing.T, tb *twTable, m twModel, absent []twKey) {
 		}
 		ports[k.lport]++
 		holds[twHold{port: k.lport, local: k.local, flags: want.bindFlags()}]++
+		if k.local != 0 || want.bindFlags() != 0 {
+			others[twHold{port: k.lport, local: k.local, flags: want.bindFlags()}]++
+		}
 	}
 	for _, k := range absent {
 		if _, ok := m[k]; !ok && tb.find(&k) != 0 {
@@ -61,19 +65,37 @@ func checkTable(t *testing.T, tb *twTable, m twModel, absent []twKey) {
 	if n != len(m) {
 		t.Fatalf("expiry list has %d records, table %d", n, len(m))
 	}
-	if len(ports) != len(tb.ports) || len(holds) != len(tb.holds) {
-		t.Fatalf("port counts %v / %v, want %v / %v", tb.ports, tb.holds, ports, holds)
+	if len(ports) != tb.ports.len() || len(others) != len(tb.holds) {
+		t.Fatalf("%d ports and %d holds counted, want %d and %d (%v)", tb.ports.len(), len(tb.holds), len(ports), len(others), tb.holds)
 	}
 	for p, c := range ports {
-		if tb.ports[p] != c {
-			t.Fatalf("port %d held %d times, want %d", p, tb.ports[p], c)
+		if got := tb.ports.get(uint16(p)); got != c {
+			t.Fatalf("port %d held %d times, want %d", p, got, c)
 		}
+	}
+	pages := 0
+	for _, pg := range tb.ports.pages {
+		if pg != nil {
+			pages++
+		}
+	}
+	if want := len(pagesOf(ports)); pages != want {
+		t.Fatalf("%d port pages kept, want %d", pages, want)
 	}
 	for h, c := range holds {
-		if tb.holds[h] != c {
-			t.Fatalf("hold %+v counted %d, want %d", h, tb.holds[h], c)
+		if got := tb.holding(h, 4); got != c {
+			t.Fatalf("hold %+v counted %d, want %d", h, got, c)
 		}
 	}
+}
+
+// pagesOf returns the twPorts pages that ports fall in.
+func pagesOf(ports map[uint16]uint32) map[uint16]bool {
+	pg := map[uint16]bool{}
+	for p := range ports {
+		pg[p>>8] = true
+	}
+	return pg
 }
 
 // TestTWTableModel drives a table with random adds, expiries, kills and
@@ -99,7 +121,7 @@ func TestTWTableModel(t *testing.T) {
 			life := time.Duration(tt.life) * 1000
 			peak := 0
 			keyOf := func(i int) twKey {
-				return twKey{remote: [16]byte{10: 0xff, 11: 0xff, 12: 10, 13: byte(i >> 8), 14: byte(i)}, local: uint16(i % 3), lport: uint16(80 + i%5), rport: uint16(i)}
+				return twKey{remote: [16]byte{10: 0xff, 11: 0xff, 12: 10, 13: byte(i >> 8), 14: byte(i)}, local: uint16(i % 3), lport: uint16(80 + i%5*300), rport: uint16(i)} // ports in four twPorts pages
 			}
 			var removed []twKey
 			for step := range tt.steps {
