@@ -18,9 +18,11 @@ import (
 	"github.com/tcpwave/tcpwave/link"
 )
 
-// DefaultQueue is a queue length that holds a full 256 KiB window of
-// 1500-byte packets with room to spare.
-const DefaultQueue = 1024
+// DefaultQueue is a queue length that holds, in 1500-byte packets, a
+// full 4 MiB send buffer (the most tcp.Config.SndBufMax lets auto-tuning
+// grow one to by default) with room to spare, so that a bulk transfer
+// is not cut by drops at the sender's own link.
+const DefaultQueue = 4096
 
 var (
 	errClosed      = fmt.Errorf("link/pipe: endpoint closed: %w", net.ErrClosed)
@@ -108,21 +110,29 @@ func (q *queue) pop(done []byte, sleep bool) []byte {
 	return p
 }
 
+// slabBytes is about how much buffer memory the queue allocates at once
+// when its free list is empty: a slab of packet buffers, so that a queue
+// filling up for the first time (a window opening to megabytes) costs one
+// allocation per slab, not one per packet.
+const slabBytes = 256 << 10
+
 // buffer returns an empty buffer of capacity size, from the free list if
-// it has one.
+// it has one, else from a new slab whose other buffers join the list.
 func (q *queue) buffer(size int) []byte {
 	q.mu.Lock()
-	var buf []byte
+	defer q.mu.Unlock()
 	if k := len(q.free); k > 0 {
-		buf = q.free[k-1]
+		buf := q.free[k-1]
 		q.free[k-1] = nil
 		q.free = q.free[:k-1]
+		return buf[:0]
 	}
-	q.mu.Unlock()
-	if buf == nil {
-		buf = make([]byte, 0, size)
+	n := min(max(slabBytes/size, 1), len(q.ring)-len(q.free))
+	slab := make([]byte, n*size)
+	for i := 1; i < n; i++ {
+		q.free = append(q.free, slab[i*size:i*size:(i+1)*size])
 	}
-	return buf[:0]
+	return slab[:0:size]
 }
 
 // recycle puts back a buffer that was not queued.
