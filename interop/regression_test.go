@@ -94,21 +94,16 @@ func TestTCPWaveReceiveBufferNotOverrun(t *testing.T) {
 // per segment on the steady-state data path; buffers are rings sized by
 // the window) across a 32 MiB one-way transfer between two tcpwave
 // stacks: everything allocated, by both stacks, the link and the test,
-// must stay under 4 MiB (about 1/8 of a byte per byte carried).
-//
-// It fails on tcpwave as of this writing, with about two bytes
-// allocated per byte carried: tcp.(*Conn).Read releases the receive
-// ring whenever the reader drains it (ring.release in tcp/user.go), and
-// the next segment regrows it from 4 KiB by doubling (ring.reserve);
-// the send ring is released the same way when everything is
-// acknowledged (tcp/arrive.go).
+// must stay under 4 MiB (about 1/8 of a byte per byte carried). It
+// failed when the rings were released whenever they drained and regrown
+// from a few KiB by doubling, about two bytes allocated per byte carried.
 func TestTCPWaveBulkAllocations(t *testing.T) {
 	const size = 32 << 20
-	// Auto-tuning off: it grows the receive ring (by doubling, up to
-	// RcvBufMax) as the rate climbs, a one-off cost per connection that
-	// this byte count would mistake for per-segment allocation.
+	// Auto-tuning off: it grows the rings (by doubling, up to RcvBufMax
+	// and SndBufMax) as the rate climbs, a one-off cost per connection
+	// that this byte count would mistake for per-segment allocation.
 	// TestBulkAllocs in the root package counts allocations with it on.
-	fixed := tcpwave.WithTCP(func(c *tcp.Config) { c.RcvBufMax = 0 })
+	fixed := tcpwave.WithTCP(func(c *tcp.Config) { c.RcvBufMax, c.SndBufMax = 0, 0 })
 	e := newEnv(t, TCPWave, TCPWave, Config{TCPWave: []tcpwave.Option{fixed}})
 	c, s := e.connect(t, "tcp4")
 	deadline(c, s)

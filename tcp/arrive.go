@@ -91,6 +91,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		c.ackNow = true
 		c.quick = maxQuickAcks
 		c.setState(Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
+		c.expandSndBuf()
 		return
 	}
 	// Simultaneous open: send SYN-ACK from our ISS.
@@ -310,6 +311,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		c.quick = maxQuickAcks
 		c.setState(Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
+		c.expandSndBuf()
 	}
 	if s.Ack.GreaterThan(c.sndMax) {
 		// RFC 5961 §5.2: an ACK for data not yet sent draws a challenge ACK.
@@ -369,6 +371,9 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	c.retries = 0
 	c.probeShift = 0
 	c.congestionOnAck(now, uint32(acked))
+	if data > 0 && c.inFlight() < int(c.cwnd) {
+		c.expandSndBuf()
+	}
 	if c.sndUna == c.sndMax {
 		c.rtoAt = clock.Never
 	} else {

@@ -31,8 +31,16 @@ type Config struct {
 	// any value not above RcvBuf, keeps the buffer at RcvBuf, as a Linux
 	// socket with SO_RCVBUF set. The window scale offered is chosen so
 	// that the window can reach max(RcvBuf, RcvBufMax).
-	RcvBufMax     int
-	SndBuf        int           // send buffer in bytes (tcp_wmem)
+	RcvBufMax int
+	SndBuf    int // send buffer in bytes at the start (tcp_wmem[1])
+	// SndBufMax bounds send-buffer auto-tuning (Linux's
+	// tcp_sndbuf_expand, up to tcp_wmem[2]): once the connection is
+	// established, and whenever an ACK frees buffered data while the
+	// congestion window has room, the buffer grows to twice the
+	// congestion window (at least 10 segments), never beyond SndBufMax.
+	// 0, or any value not above SndBuf, keeps the buffer at SndBuf, as a
+	// Linux socket with SO_SNDBUF set.
+	SndBufMax     int
 	WScale        int           // least window scale we offer, -1 to offer none (Linux offers 7); see RcvBufMax
 	Timestamps    bool          // RFC 7323 timestamps (tcp_timestamps)
 	SACK          bool          // offer SACK-permitted (tcp_sack)
@@ -75,6 +83,7 @@ func DefaultConfig() Config {
 		RcvBuf:        256 << 10,
 		RcvBufMax:     6 << 20,
 		SndBuf:        256 << 10,
+		SndBufMax:     4 << 20,
 		WScale:        7,
 		Timestamps:    true,
 		SACK:          true,
@@ -109,6 +118,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tcp: RcvBufMax %d out of range [0, 1 GiB]", c.RcvBufMax)
 	case c.SndBuf < int(c.MSS) || c.SndBuf > 1<<30:
 		return fmt.Errorf("tcp: SndBuf %d out of range [MSS, 1 GiB]", c.SndBuf)
+	case c.SndBufMax < 0 || c.SndBufMax > 1<<30:
+		return fmt.Errorf("tcp: SndBufMax %d out of range [0, 1 GiB]", c.SndBufMax)
 	case c.WScale < -1 || c.WScale > 14:
 		return fmt.Errorf("tcp: WScale %d out of range [-1, 14]", c.WScale)
 	case c.WScale < 0 && c.RcvBuf > 65535:

@@ -20,12 +20,18 @@ func (r *ring) len() int  { return r.n }
 func (r *ring) free() int { return r.max - r.n }
 
 // reserve makes room for end bytes measured from head.
-func (r *ring) reserve(end int) {
+func (r *ring) reserve(end int) { r.reserveIn(end, 0) }
+
+// reserveIn makes room for end bytes measured from head, doubling the
+// buffer up to ceil when that is above max: a ring whose max grows in
+// small steps (auto-tuning up to ceil) then copies itself a few times in
+// all, not once a step.
+func (r *ring) reserveIn(end, ceil int) {
 	if end <= len(r.buf) {
 		return
 	}
 	size := max(len(r.buf)*2, ringMinAlloc, end)
-	size = min(size, r.max)
+	size = min(size, max(r.max, ceil))
 	nb := make([]byte, size)
 	if len(r.buf) > 0 {
 		k := copy(nb, r.buf[r.head:])

@@ -47,6 +47,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 		}
 		return 0, ErrWouldBlock
 	}
+	c.sndBuf.reserveIn(c.sndBuf.len()+n, c.cfg.SndBufMax) // auto-tuning raises max in small steps
 	c.sndBuf.writeAt(c.sndBuf.len(), p[:n])
 	c.sndBuf.commit(n)
 	return n, nil
