@@ -7,7 +7,7 @@ type ring struct {
 	buf  []byte
 	head int // index of the first committed byte
 	n    int // committed bytes
-	max  int // the most bytes the ring may ever hold
+	max  int // the most bytes the ring may hold (send-buffer auto-tuning raises it)
 }
 
 // ringMinAlloc is the smallest buffer a ring allocates. It is small, so
