@@ -120,7 +120,8 @@ func drawSize(rng *rand.Rand, limit int) int {
 }
 
 // hostOptions draws a host's configuration: buffers from 4 KiB (zero
-// windows) to Linux's 256 KiB, an MTU from 576 to 1500, timestamps, SACK
+// windows) to Linux's 256 KiB (the send buffer auto-tuned from 256 KiB
+// only), an MTU from 576 to 1500, timestamps, SACK
 // and window scaling each sometimes off, SYN cookies on (when the SYN
 // queue overflows) or off, and sometimes an ephemeral port range of a few
 // dozen ports, so that 4-tuples are reused while the last connection on
@@ -130,6 +131,9 @@ func hostOptions(rng *rand.Rand) stack.Options {
 	bufs := []int{4 << 10, 16 << 10, 64 << 10, 256 << 10}
 	o.TCP.RcvBuf = bufs[rng.IntN(len(bufs))]
 	o.TCP.SndBuf = bufs[rng.IntN(len(bufs))]
+	if o.TCP.SndBuf < 256<<10 {
+		o.TCP.SndBufMax = 0 // a small buffer stays small, as one set by SO_SNDBUF: full buffers and blocked writers stay common
+	}
 	o.MTU = []int{576, 1280, 1500, 1500}[rng.IntN(4)]
 	o.TCP.Timestamps = rng.IntN(4) != 0
 	o.TCP.SACK = rng.IntN(4) != 0

@@ -344,6 +344,9 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.schedulePTO(now, true) // Linux tcp_set_xmit_timer on new data ACKed
 	}
 	c.updateWindow(now, s)
+	if c.sndUna != prevUna {
+		c.newSpace()
+	}
 	return c.ackStateChanges(now, prevUna)
 }
 
@@ -371,9 +374,6 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	c.retries = 0
 	c.probeShift = 0
 	c.congestionOnAck(now, uint32(acked))
-	if data > 0 && c.inFlight() < int(c.cwnd) {
-		c.expandSndBuf()
-	}
 	if c.sndUna == c.sndMax {
 		c.rtoAt = clock.Never
 	} else {

@@ -35,9 +35,10 @@ type Config struct {
 	SndBuf    int // send buffer in bytes at the start (tcp_wmem[1])
 	// SndBufMax bounds send-buffer auto-tuning (Linux's
 	// tcp_sndbuf_expand, up to tcp_wmem[2]): once the connection is
-	// established, and whenever an ACK frees buffered data while the
-	// congestion window has room, the buffer grows to twice the
-	// congestion window (at least 10 segments), never beyond SndBufMax.
+	// established, and when an ACK frees buffered data after a Write
+	// found the buffer full, unless the congestion window is what limits
+	// the sender, the buffer grows to twice the congestion window (at
+	// least 10 segments, reckoned as Linux does), never beyond SndBufMax.
 	// 0, or any value not above SndBuf, keeps the buffer at SndBuf, as a
 	// Linux socket with SO_SNDBUF set.
 	SndBufMax     int

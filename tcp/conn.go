@@ -145,6 +145,7 @@ type Conn struct {
 	inRecovery  bool
 	sackRec     bool // the recovery is SACK-based (RFC 6675), not NewReno
 	rtoHold     bool // an RTO recovery runs until SND.UNA reaches recover
+	sndLimited  bool // a Write found the send buffer full (Linux's SOCK_NOSPACE; newSpace)
 	fastRexmit  bool // retransmit the segment at sndUna now
 	tlpNow      bool // send a loss probe now
 	tlpOn       bool // a loss probe is out: tlpHigh is set

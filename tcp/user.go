@@ -41,6 +41,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 		return 0, syscall.EPIPE
 	}
 	n := min(len(p), c.sndBuf.free())
+	c.sndLimited = n < len(p)
 	if n == 0 {
 		if len(p) == 0 {
 			return 0, nil
