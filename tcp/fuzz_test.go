@@ -56,6 +56,7 @@ func FuzzConn(f *testing.F) {
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		cfg := DefaultConfig()
 		cfg.RcvBuf, cfg.SndBuf = 8192, 8192
+		cfg.SndBufMax = 64 << 10 // auto-tuning runs, within a small bound
 		chk := &edgeChecker{t: t}
 		const iss, irs = seq.Value(1_000_000), seq.Value(0xfffff000) // the peer's stream wraps
 		var now clock.Instant
@@ -154,7 +155,8 @@ func FuzzConn(f *testing.F) {
 			switch {
 			case c.sndUna.GreaterThan(c.sndNxt), c.sndNxt.GreaterThan(c.sndMax):
 				t.Fatalf("SND.UNA %d, SND.NXT %d, SND.MAX %d out of order", c.sndUna, c.sndNxt, c.sndMax)
-			case c.sndBuf.len() > cfg.SndBuf || c.rcvBuf.len() > c.rcvBuf.max || len(c.rcvBuf.buf) > cfg.RcvBuf+1<<c.rcvWScale:
+			case c.sndBuf.len() > c.sndBuf.max || c.sndBuf.max > max(cfg.SndBuf, cfg.SndBufMax) || len(c.sndBuf.buf) > max(cfg.SndBuf, cfg.SndBufMax) ||
+				c.rcvBuf.len() > c.rcvBuf.max || len(c.rcvBuf.buf) > cfg.RcvBuf+1<<c.rcvWScale:
 				t.Fatalf("buffer beyond its bound")
 			case c.state != Closed && int(c.sndMax.Sub(c.sndUna)) > c.sndBuf.len()+2:
 				t.Fatalf("%d bytes in flight with %d buffered", c.sndMax.Sub(c.sndUna), c.sndBuf.len())
