@@ -202,11 +202,12 @@ func (c *Conn) lostEnd() seq.Value {
 // unsentData reports whether written bytes (or a FIN) wait to be sent for
 // the first time.
 func (c *Conn) unsentData() bool {
-	if int(c.sndMax.Sub(c.dataBase())) < c.sndBuf.len() {
-		return true
-	}
-	return c.finQ && !c.sndMax.GreaterThan(c.finSeq)
+	return c.unsentBytes() > 0 || c.finQ && !c.sndMax.GreaterThan(c.finSeq)
 }
+
+// unsentBytes is the written data not yet sent for the first time: the
+// buffer beyond SND.MAX.
+func (c *Conn) unsentBytes() int { return max(c.sndBuf.len()-int(c.sndMax.Sub(c.dataBase())), 0) }
 
 // markRexmit records a retransmission of [start, end): HighRxt moves past
 // it and, in SACK recovery, it is tracked until delivered.

@@ -70,9 +70,8 @@ func (c *Conn) newSpace() {
 		return
 	}
 	if !c.inRecovery && !c.rtoHold {
-		unsent := max(c.sndBuf.len()-int(c.sndMax.Sub(c.dataBase())), 0)
 		room := max(int(c.sndUna.Add(seq.Size(c.sndWnd)).Sub(c.sndMax)), 0)
-		if c.inFlight()+min(unsent, room) < int(c.cwnd) {
+		if c.inFlight()+min(c.unsentBytes(), room) < int(c.cwnd) {
 			c.expandSndBuf()
 		}
 	}

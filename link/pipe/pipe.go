@@ -96,8 +96,8 @@ func (q *queue) push(buf []byte) (ok, wake bool) {
 func (q *queue) pop(done []byte, sleep bool) []byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	if done != nil && len(q.free) < len(q.ring) {
-		q.free = append(q.free, done)
+	if done != nil {
+		q.keep(done)
 	}
 	if q.n == 0 {
 		q.sleeping = sleep
@@ -138,10 +138,16 @@ func (q *queue) buffer(size int) []byte {
 // recycle puts back a buffer that was not queued.
 func (q *queue) recycle(buf []byte) {
 	q.mu.Lock()
+	q.keep(buf)
+	q.mu.Unlock()
+}
+
+// keep adds buf to the free list, which holds at most a ring's worth;
+// q.mu is held.
+func (q *queue) keep(buf []byte) {
 	if len(q.free) < len(q.ring) {
 		q.free = append(q.free, buf)
 	}
-	q.mu.Unlock()
 }
 
 // New returns the two ends of a link that carries packets of up to mtu
