@@ -75,6 +75,12 @@ type Config struct {
 	// runs out (RFC 1337's remedy for TIME_WAIT assassination). Linux's
 	// default, false, lets such a RST remove the record at once.
 	RFC1337 bool
+	// MinSndMSS is tcp_min_snd_mss: the least payload-and-options room a
+	// segment we send gets, whatever MSS the peer announced. A peer that
+	// announces MSS 1 still gets segments of MinSndMSS bytes less the
+	// timestamp option, with room for 8 bytes of data beside the largest
+	// SACK option (Linux __tcp_mtu_to_mss). 0 means Linux's 48.
+	MinSndMSS int
 }
 
 // DefaultConfig returns the Linux defaults.
@@ -105,6 +111,7 @@ func DefaultConfig() Config {
 		DSACK:             true,
 		TLP:               true,
 		RFC1337:           false,
+		MinSndMSS:         minSndMSS,
 	}
 }
 
@@ -133,6 +140,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tcp: negative retry count")
 	case c.RTOMin <= 0 || c.RTOMax < c.RTOMin || c.RTOInitial <= 0:
 		return fmt.Errorf("tcp: bad RTO bounds (min %v, max %v, initial %v)", c.RTOMin, c.RTOMax, c.RTOInitial)
+	case c.MinSndMSS != 0 && (c.MinSndMSS < minSndMSS || c.MinSndMSS > int(c.MSS)):
+		return fmt.Errorf("tcp: MinSndMSS %d out of range [%d, MSS %d]", c.MinSndMSS, minSndMSS, c.MSS)
 	case c.DelAckMin <= 0:
 		return fmt.Errorf("tcp: DelAckMin must be positive")
 	case c.CongestionControl != "" && c.CongestionControl != CUBIC && c.CongestionControl != Reno:

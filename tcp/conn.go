@@ -227,15 +227,33 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	}
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
-	c.mss = min(peerMSS, int(c.cfg.MSS))
-	if c.tsOK {
-		c.mss -= 12
-	}
+	c.mss = c.sendMSS(peerMSS)
 	c.sndWnd = uint32(syn.Wnd) // RFC 7323 §2.2: the SYN's window is never scaled
 	c.maxWnd = c.sndWnd
 	c.sndWl1 = syn.Seq
 	c.cwnd = uint32(c.cfg.InitCwnd * c.mss)
 	c.ssthresh = 1 << 30
+}
+
+// minSndMSS is Linux's TCP_MIN_SND_MSS, the default and least value of
+// tcp_min_snd_mss: 40 bytes of options and 8 of data.
+const minSndMSS = 48
+
+// sendMSS is the payload room of a full-sized segment we send to a peer
+// that announced peerMSS (Linux __tcp_mtu_to_mss and tcp_mtu_to_mss): our
+// own MSS bounds it, tcp_min_snd_mss floors it, and the timestamp option
+// comes out of it. SACK blocks come out of it per segment (sackOptLen),
+// which the floor leaves room for.
+func (c *Conn) sendMSS(peerMSS int) int {
+	floor := c.cfg.MinSndMSS
+	if floor == 0 {
+		floor = minSndMSS
+	}
+	mss := max(min(peerMSS, int(c.cfg.MSS)), floor)
+	if c.tsOK {
+		mss -= 12
+	}
+	return mss
 }
 
 // rcvFree is the receive space we may offer: the buffer less what is held.

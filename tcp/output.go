@@ -191,9 +191,8 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 	if mode != sendProbe {
 		usable = max(min(usable, int(c.cwnd)-c.inFlight()), 0)
 	}
-	// SACK blocks ride on this segment too: leave room for them so that
-	// the packet stays within the MTU (Linux tcp_current_mss).
-	n := min(c.mss-c.sackOptLen(), avail)
+	room := c.segRoom()
+	n := min(room, avail)
 	if !force {
 		if c.sndWnd == 0 && c.sndUna == c.sndMax && c.persistAt == clock.Never {
 			c.persistAt = now.Add(c.persistBackoff())
@@ -210,7 +209,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 			}
 			n = usable
 		}
-		if mode == sendNew && n < c.mss && n == avail && n > 0 && c.nagleHolds() {
+		if mode == sendNew && n < room && n == avail && n > 0 && c.nagleHolds() {
 			return false
 		}
 	}
@@ -222,7 +221,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 	}
 	c.swsOverride = false
 	if n > 0 {
-		if n < c.mss {
+		if n < room {
 			c.sndSml = c.sndNxt.Add(seq.Size(n))
 		}
 		if c.rcvMSSSeen > 0 && now.Sub(c.lastRcvData) < c.cfg.DelAckMin {
@@ -259,7 +258,7 @@ func (c *Conn) emitAt(now clock.Instant, s *Segment, buf []byte, sq seq.Value, l
 		return false
 	}
 	off := int(sq.Sub(base))
-	n := max(min(c.mss-c.sackOptLen(), c.sndBuf.len()-off, limit), 0)
+	n := max(min(c.segRoom(), c.sndBuf.len()-off, limit), 0)
 	fin := c.finQ && sq.Add(seq.Size(n)) == c.finSeq && c.finSeq.LessThan(c.sndMax) && n < limit
 	if n == 0 && !fin {
 		return false
@@ -383,6 +382,12 @@ func (c *Conn) sackBlocks() int {
 
 // sackOptLen is the option space the SACK blocks take: two NOPs, kind,
 // length and 8 bytes a block.
+// segRoom is the payload a segment sent now can carry: the send MSS less
+// the SACK blocks that ride on it too, so that the packet stays within the
+// MTU (Linux tcp_current_mss). The tcp_min_snd_mss floor keeps it positive
+// (8 bytes at least); the max guards the loop that sends segments of it.
+func (c *Conn) segRoom() int { return max(c.mss-c.sackOptLen(), 1) }
+
 func (c *Conn) sackOptLen() int {
 	if k := c.sackBlocks(); k > 0 {
 		return 4 + 8*k
