@@ -79,9 +79,14 @@ type timerWheel struct {
 	dueMin clock.Instant
 	used   [wheelLevels]uint64 // bit i: slots[level][i] is not empty
 	slots  [wheelLevels][wheelSlots]timerList
-	// memo is the last answer of min, valid while memoOK.
-	memo   clock.Instant
-	memoOK bool
+	// memo is the last answer of min, valid while memoOK. When it is a
+	// crowded coarse slot's start rather than a deadline, memoSlot is that
+	// slot (as timerNode.slot), and a timer leaving the slot ends the memo:
+	// the start bounds no timer once they are all gone, and min is exact
+	// again once wheelScan or fewer remain. Otherwise memoSlot is 0.
+	memo     clock.Instant
+	memoOK   bool
+	memoSlot int32
 	// moves counts timers moved down a level, for the tests that show the
 	// work per timer is bounded.
 	moves int
@@ -138,6 +143,9 @@ func (t *timerWheel) unlink(so *Socket) {
 		l.unlink(so)
 		if l.head == nil {
 			t.used[level] &^= 1 << idx
+		}
+		if so.tn.slot == t.memoSlot {
+			t.memoOK = false // the crowded slot min answered may be crowded no more
 		}
 	}
 	so.tn.slot = 0
@@ -201,7 +209,7 @@ func (t *timerWheel) min() clock.Instant {
 		// not tell the memo that the bound has moved.
 		return t.dueMin
 	}
-	m := clock.Never
+	m, slot := clock.Never, int32(0)
 	switch level := t.lowest(); {
 	case level < 0:
 	case level == 0:
@@ -211,13 +219,13 @@ func (t *timerWheel) min() clock.Instant {
 		n := 0
 		for so := t.slots[level][idx].head; so != nil; so = so.tn.next {
 			if n++; n > wheelScan {
-				m = t.slotStart(level, idx)
+				m, slot = t.slotStart(level, idx), int32(level*wheelSlots+idx+1)
 				break
 			}
 			m = clock.Min(m, so.tn.deadline)
 		}
 	}
-	t.memo, t.memoOK = m, true
+	t.memo, t.memoOK, t.memoSlot = m, true, slot
 	return m
 }
 

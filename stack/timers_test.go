@@ -50,19 +50,20 @@ type timerPattern struct {
 	name  string
 	socks int
 	draw  func(r *rand.Rand, now clock.Instant) clock.Instant
+	burst bool // removals sometimes take every timer (a burst of connections closed)
 }
 
 var timerPatterns = []timerPattern{
 	{"nanoseconds apart", 40, func(r *rand.Rand, now clock.Instant) clock.Instant {
 		return now + clock.Instant(r.IntN(200))
-	}},
+	}, false},
 	{"few distinct deadlines", 40, func(r *rand.Rand, now clock.Instant) clock.Instant {
 		return (now/1000 + clock.Instant(r.IntN(4))) * 1000
-	}},
+	}, false},
 	{"tcp timers", 60, func(r *rand.Rand, now clock.Instant) clock.Instant {
 		d := []time.Duration{40 * time.Millisecond, 200 * time.Millisecond, time.Second, 60 * time.Second, 2 * time.Hour}
 		return now.Add(d[r.IntN(len(d))] + time.Duration(r.IntN(1000)))
-	}},
+	}, false},
 	{"past, present and never", 30, func(r *rand.Rand, now clock.Instant) clock.Instant {
 		switch r.IntN(5) {
 		case 0:
@@ -73,10 +74,22 @@ var timerPatterns = []timerPattern{
 			return clock.Never
 		}
 		return now + clock.Instant(r.Int64N(1<<50))
-	}},
+	}, false},
+	// More timers than wheelScan crowd one coarse slot, so min may answer
+	// the slot's start; many are removed (set to never) or moved far away,
+	// which empties that slot while min's answer is remembered.
+	{"crowded coarse slot", 4 * wheelScan, func(r *rand.Rand, now clock.Instant) clock.Instant {
+		switch r.IntN(5) {
+		case 0, 1:
+			return clock.Never
+		case 2:
+			return now + clock.Instant(r.Int64N(1<<40))
+		}
+		return now + 1e9 + clock.Instant(r.IntN(1<<16))
+	}, true},
 	{"huge deadlines", 30, func(r *rand.Rand, now clock.Instant) clock.Instant {
 		return now + clock.Instant(r.Int64N(int64(clock.Never-now)/4+1))
-	}},
+	}, false},
 }
 
 // TestTimerWheelModel: under random updates, removals and clock steps the
@@ -109,6 +122,19 @@ func checkWheelRun(t *testing.T, p timerPattern, seed uint64) {
 			so, d := socks[r.IntN(len(socks))], p.draw(r, now)
 			w.update(so, d)
 			m.update(so, d)
+		case op < 7 && p.burst && r.IntN(3) == 0:
+			// A burst of connections opens, the host asks for its
+			// deadline, and the burst closes.
+			for _, so := range socks {
+				d := p.draw(r, now)
+				w.update(so, d)
+				m.update(so, d)
+			}
+			w.min()
+			for _, so := range socks[:len(socks)-r.IntN(3)] {
+				w.remove(so)
+				m.update(so, clock.Never)
+			}
 		case op < 7:
 			so := socks[r.IntN(len(socks))]
 			w.remove(so)
@@ -120,9 +146,16 @@ func checkWheelRun(t *testing.T, p timerPattern, seed uint64) {
 				wantMin = m.deadline[want[0]]
 			}
 			// An overdue deadline may be answered by any earlier instant:
-			// either way the timer fires at once.
-			if got := w.min(); got != wantMin && !(wantMin < w.cursor && got <= wantMin) {
+			// either way the timer fires at once. With more than
+			// wheelScan timers, a crowded coarse slot's start may be.
+			got := w.min()
+			late := wantMin < w.cursor && got <= wantMin
+			coarse := len(want) > wheelScan && got < wantMin
+			if got != wantMin && !late && !coarse {
 				t.Fatalf("seed %d step %d: min %d, want %d (now %d, cursor %d, memo %v)", seed, step, got, wantMin, now, w.cursor, w.memoOK)
+			}
+			if coarse && got < w.cursor {
+				t.Fatalf("seed %d step %d: min %d before the cursor %d with nothing overdue", seed, step, got, w.cursor)
 			}
 			if w.len() != len(want) {
 				t.Fatalf("seed %d step %d: %d timers, want %d", seed, step, w.len(), len(want))
@@ -280,6 +313,59 @@ func BenchmarkTimerWheel(b *testing.B) {
 					so = w.popDue(d)
 				}
 				w.update(so, d+clock.Instant(time.Minute)) // fire and re-arm: the queue stays n long
+			}
+		})
+	}
+}
+
+// TestTimerWheelMemoAfterCrowdedSlot: min answers a crowded coarse slot
+// with the slot's start; once that slot's timers are gone (the connections
+// of a burst closed), min must not keep answering that instant. It did:
+// the idle host's deadline stayed in the past and its timer fired
+// continuously, a core burned at idle (issue 13).
+func TestTimerWheelMemoAfterCrowdedSlot(t *testing.T) {
+	tests := []struct {
+		name  string
+		later bool // a timer beyond the crowded slot stays
+	}{
+		{"all removed", false},
+		{"one later timer stays", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var w timerWheel
+			base := clock.Instant(0).Add(time.Second)
+			socks := make([]*Socket, 4*wheelScan)
+			for i := range socks {
+				socks[i] = &Socket{}
+				w.update(socks[i], base+clock.Instant(i*1000))
+			}
+			far := &Socket{}
+			farAt := base.Add(time.Hour)
+			if tt.later {
+				w.update(far, farAt)
+			}
+			if d := w.min(); d > base {
+				t.Fatalf("min %v after the earliest deadline %v", d, base)
+			}
+			for _, so := range socks {
+				w.remove(so)
+			}
+			want := clock.Never
+			if tt.later {
+				want = farAt
+			}
+			if d := w.min(); d != want {
+				t.Fatalf("min %v after the crowded slot emptied, want %v", d, want)
+			}
+			// The host wakes at min; nothing due then must not leave min
+			// at or before the wake-up (a spin).
+			now := base.Add(time.Minute)
+			if so := w.popDue(now); so != nil {
+				t.Fatalf("a removed timer fired")
+			}
+			if d := w.min(); d <= now {
+				t.Fatalf("min %v at or before now %v with nothing due", d, now)
 			}
 		})
 	}
