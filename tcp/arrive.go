@@ -699,7 +699,7 @@ func (c *Conn) consumeFin(now clock.Instant) {
 
 // queueRST arranges for a RST to be sent by the next Poll.
 func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
-	c.rstPending = true
+	c.rstPending, c.rstActive = true, false
 	c.rstSeq, c.rstAck, c.rstFlags = sq, ack, flags
 }
 

@@ -17,7 +17,7 @@ const activeOpen = `
 // passiveOpen has the peer open a connection to our listener.
 const passiveOpen = `
 +0    < S 0:0(0) win 64240 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
-+0    > S. 0:0(0) ack 1 win 64240 <mss 1460,sackOK,TS val 0 ecr 100,nop,wscale 7>
++0    > S. 0:0(0) ack 1 win 65160 <mss 1460,sackOK,TS val 0 ecr 100,nop,wscale 7>
 +0.01 < . 1:1(0) ack 1 win 502
 +0    state ESTABLISHED
 `

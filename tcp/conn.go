@@ -126,6 +126,8 @@ type Conn struct {
 	counts Counts // MIB events not yet taken by the driver
 
 	rstFlags    wire.Flags
+	rstActive   bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
+	rstWnd      uint16 // the window field of an active RST
 	state       State
 	sndWScale   uint8
 	rcvWScale   uint8
@@ -209,8 +211,6 @@ func NewPassive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsO
 func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.irs = syn.Seq
 	c.rcvNxt = syn.Seq.Add(1)
-	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow()))
-	c.rcvSsthresh = uint32(c.synWindow())
 	o := &syn.Opts
 	peerMSS := 536 // RFC 9293 §3.7.1: default when no MSS option
 	if o.MSS != 0 {
@@ -225,6 +225,8 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 		c.tsOK = true
 		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
+	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow())) // timestamps are known now
+	c.rcvSsthresh = uint32(c.synWindow())
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
 	c.mss = c.sendMSS(peerMSS)
@@ -316,7 +318,7 @@ func (c *Conn) setState(to State, why string) {
 		if c.orphan || c.rdShut {
 			c.rcvBuf = ring{max: c.rcvBuf.max}
 		}
-		if c.rx != nil {
+		if c.rx != nil && !c.rstActive { // an active RST still lists the SACK blocks
 			c.rx.ooo, c.rx.nAcks = nil, 0
 		}
 	}

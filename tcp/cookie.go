@@ -76,7 +76,7 @@ func CookieSynAck(cfg *Config, now clock.Instant, iss seq.Value, tsOffset uint32
 		o.TSVal = cookieTS(now, opts) + tsOffset
 		o.TSEcr = syn.Opts.TSVal
 	}
-	out.Wnd = uint16(synWindowOf(cfg, cfg.RcvBuf))
+	out.Wnd = uint16(synWindowOf(cfg, cfg.RcvBuf, o.HasTimestamp))
 }
 
 // CookieTSDecode reads the peer's options back from the TSecr of the ACK

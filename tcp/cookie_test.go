@@ -246,7 +246,7 @@ func FuzzNewFromCookie(f *testing.F) {
 		if st := c.State(); st != Established && st != CloseWait {
 			t.Fatalf("state %v, want ESTABLISHED or CLOSE_WAIT", st)
 		}
-		if want := min(len(payload), synWindowOf(&cfg, cfg.RcvBuf)); c.RecvQ() != want {
+		if want := min(len(payload), synWindowOf(&cfg, cfg.RcvBuf, ts)); c.RecvQ() != want {
 			t.Fatalf("%d bytes queued from a %d-byte ACK, want %d", c.RecvQ(), len(payload), want)
 		}
 		buf := make([]byte, 65536)

@@ -88,7 +88,7 @@ func TestOptionNegotiation(t *testing.T) {
 		{name: "timestamps without SACK: the SYN-ACK has no sackOK and our out-of-order ACKs no SACK blocks",
 			script: `
 +0    < S 0:0(0) win 64240 <mss 1460,nop,nop,TS val 100 ecr 0,nop,wscale 7>
-+0    > S. 0:0(0) ack 1 win 64240 <mss 1460,nop,nop,TS val 0 ecr 100,nop,wscale 7>
++0    > S. 0:0(0) ack 1 win 65160 <mss 1460,nop,nop,TS val 0 ecr 100,nop,wscale 7>
 +0.01 < . 1:1(0) ack 1 win 502
 +0.01 < P. 101:201(100) ack 1 win 502
 +0    > . 1:1(0) ack 1 <nop,nop,TS val 20 ecr 100>`},

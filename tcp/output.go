@@ -15,6 +15,16 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.rstPending {
 		c.rstPending = false
 		s.Seq, s.Ack, s.Flags = c.rstSeq, c.rstAck, c.rstFlags
+		if c.rstActive {
+			s.Wnd = c.rstWnd
+			c.fillTS(now, &s.Opts)
+			if c.sackOK && (len(c.oooSpans()) > 0 || c.dsackOn) {
+				c.fillSACK(&s.Opts)
+			}
+			if c.rx != nil {
+				c.rx.ooo, c.rx.nAcks = nil, 0
+			}
+		}
 		return true
 	}
 	switch c.state {
@@ -135,14 +145,21 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 	c.sent(now, c.iss, 1)
 }
 
-// synWindow is the window a SYN or SYN-ACK offers.
-func (c *Conn) synWindow() int { return synWindowOf(c.cfg, c.rcvFree()) }
+// synWindow is the window a SYN or SYN-ACK offers: a SYN-ACK to a SYN
+// with timestamps counts in segments of MSS less the option (Linux
+// tcp_openreq_init_rwin: 65160 bytes, not 64240, for MSS 1460); a SYN
+// does not know yet (tcp_connect_init), and its side keeps that window.
+func (c *Conn) synWindow() int { return synWindowOf(c.cfg, c.rcvFree(), c.passive && c.tsOK) }
 
 // synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
-// receive space.
-func synWindowOf(cfg *Config, free int) int {
-	w := min(free, 65535)
-	return w - w%int(cfg.MSS)
+// receive space: the largest multiple of the segment size that fits in 16
+// bits, segments less the timestamp option when ts.
+func synWindowOf(cfg *Config, free int, ts bool) int {
+	w, seg := min(free, 65535), int(cfg.MSS)
+	if ts {
+		seg -= 12
+	}
+	return w - w%seg
 }
 
 // dataBase is the sequence number of the first byte in the send ring.
@@ -420,6 +437,11 @@ func (c *Conn) advertise() uint16 {
 	if c.rdShut && c.orphan {
 		free = 0
 	}
+	return c.offerWindow(free)
+}
+
+// offerWindow is advertise for free bytes of receive space.
+func (c *Conn) offerWindow(free int) uint16 {
 	unit := 1 << c.rcvWScale
 	free = c.capWindow(free)
 	edge := c.rcvNxt.Add(seq.Size(free))

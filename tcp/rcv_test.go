@@ -358,10 +358,10 @@ func TestReceiveWindowGrowth(t *testing.T) {
 	var b strings.Builder
 	b.WriteString(passiveOpen + "+0    read 100000 = EAGAIN\n")
 	// Each full segment read at once: the window is limited by
-	// rcv_ssthresh alone, 64240 + 2*1448 per segment, aligned up to 128.
+	// rcv_ssthresh alone, 65160 (the SYN-ACK's window: 45 segments of 1448 bytes, as timestamps are on) + 2*1448 per segment, aligned up to 128.
 	for i := range 5 {
 		start := 1 + i*1448
-		w := (64240 + 2*1448*(i+1) + 127) / 128
+		w := (65160 + 2*1448*(i+1) + 127) / 128
 		// quick-ACK mode: every segment is ACKed at once
 		fmt.Fprintf(&b, "+0.001 < . %d:%d(1448) ack 1 win 502\n+0    > . 1:1(0) ack %d win %d\n+0    read 100000 = 1448\n",
 			start, start+1448, start+1448, w)

@@ -97,7 +97,7 @@ const (
 	// RCV.NXT 1; SND.UNA 0, SND.NXT 1.
 	inSynRcvd = `
 +0    < S 0:0(0) win 64240 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
-+0    > S. 0:0(0) ack 1 win 64240 <mss 1460,sackOK,TS val 0 ecr 100,nop,wscale 7>
++0    > S. 0:0(0) ack 1 win 65160 <mss 1460,sackOK,TS val 0 ecr 100,nop,wscale 7>
 +0    state SYN_RCVD
 `
 )

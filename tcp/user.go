@@ -202,15 +202,29 @@ func (c *Conn) AbortOnMemory(now clock.Instant) {
 	c.orphan = true
 	c.rdShut, c.wrShut = true, true
 	if c.state == Closing || c.state == LastAck {
-		c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK) // abort sends none in these
+		c.queueActiveRST() // abort sends none in these
 	}
 	c.abort("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)")
+}
+
+// queueActiveRST queues the RST a connection sends of its own accord
+// (close() with unread data, SO_LINGER 0, too many orphans). Linux sends
+// it through its normal output path (tcp_send_active_reset, then
+// tcp_transmit_skb), so unlike a RST answering a segment it carries the
+// receive window (tcp_select_window: the edge offered so far, with the
+// unread data counted as freed) and the connection's options: the
+// timestamp, echoing TS.Recent, and any SACK blocks.
+func (c *Conn) queueActiveRST() {
+	c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
+	c.rstActive = true
+	c.rcvBuf = ring{max: c.rcvBuf.max} // tcp_close purges the receive queue first
+	c.rstWnd = c.offerWindow(c.rcvFree())
 }
 
 func (c *Conn) abort(why string) {
 	switch c.state {
 	case SynRcvd, Established, FinWait1, FinWait2, CloseWait:
-		c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
+		c.queueActiveRST()
 	}
 	c.rcvBuf = ring{max: c.rcvBuf.max}
 	c.setState(Closed, why)
