@@ -667,6 +667,14 @@ func (c *Conn) consumeFin(now clock.Instant) {
 	c.finRcvd = true
 	c.oooFin = false
 	c.rcvNxt = c.rcvNxt.Add(1)
+	// Linux's tcp_fin drops what is out of order (nothing can follow a
+	// FIN) and resets the SACK state: the ACK of a FIN carries no SACK or
+	// D-SACK block, not even for the duplicate data of a retransmitted
+	// data+FIN segment (conformance/fin-retransmit-no-dsack.pkt).
+	c.dsackOn = false
+	if c.rx != nil {
+		c.rx.ooo = nil
+	}
 	switch c.state {
 	case SynRcvd, Established:
 		c.setState(CloseWait, "FIN received (RFC 9293 §3.10.7.4)")
