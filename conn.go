@@ -1,12 +1,14 @@
 package tcpwave
 
 import (
+	"errors"
 	"io"
 	"net"
 	"net/netip"
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/tcpwave/tcpwave/stack"
@@ -15,7 +17,8 @@ import (
 
 // Conn is a TCP connection of a Stack: a handle on its socket, like a file
 // descriptor. It implements net.Conn, with the extra methods of
-// net.TCPConn (CloseRead, CloseWrite, SetLinger, SetNoDelay) and Dup.
+// net.TCPConn (CloseRead, CloseWrite, SetLinger, SetNoDelay, SetKeepAlive,
+// SetKeepAlivePeriod, SetKeepAliveConfig) and Dup.
 //
 // As in package net, a new connection has Nagle's algorithm off
 // (TCP_NODELAY); SetNoDelay(false) turns it on.
@@ -541,4 +544,75 @@ func poke(ch chan struct{}) {
 	case ch <- struct{}{}:
 	default:
 	}
+}
+
+// SetKeepAlive turns SO_KEEPALIVE on or off, as net.TCPConn.SetKeepAlive
+// does. On, a connection silent for the idle time (tcp.Config's
+// KeepAliveTime, Linux's 2 hours, unless set) gets probes, and is reset
+// and fails with ETIMEDOUT when they go unanswered. tcpwave leaves it
+// off until asked; Go's net.Dialer and net.ListenConfig turn it on with
+// 15 s by default.
+func (c *Conn) SetKeepAlive(keepalive bool) error {
+	return c.setOpt(func(so *stack.Socket) { so.SetKeepAlive(c.s.now(), keepalive) })
+}
+
+// SetKeepAlivePeriod sets the silence before the first keepalive probe
+// (TCP_KEEPIDLE), rounded up to whole seconds, as net.TCPConn's does on
+// Linux.
+func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
+	if d <= 0 {
+		return c.opError("set", syscall.EINVAL)
+	}
+	return c.setKeepAliveParams(tcp.KeepAliveParams{Idle: roundSecond(d)})
+}
+
+// SetKeepAliveConfig sets keepalive as net.TCPConn.SetKeepAliveConfig
+// does: Enable turns it on or off; a zero Idle or Interval means 15 s and
+// a zero Count 9 (Go's defaults), a negative one leaves the setting as it
+// is; durations are rounded up to whole seconds.
+func (c *Conn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
+	p := tcp.KeepAliveParams{Idle: goKeepAlive(config.Idle), Interval: goKeepAlive(config.Interval)}
+	switch {
+	case config.Count == 0:
+		p.Count = 9
+	case config.Count > 0:
+		p.Count = config.Count
+	}
+	if err := c.setKeepAliveParams(p); err != nil {
+		return err
+	}
+	return c.SetKeepAlive(config.Enable)
+}
+
+func (c *Conn) setKeepAliveParams(p tcp.KeepAliveParams) error {
+	var err error
+	if serr := c.setOpt(func(so *stack.Socket) {
+		err = so.SetKeepAliveParams(c.s.now(), p)
+		if errors.Is(err, syscall.ENOTCONN) {
+			err = nil // the connection has ended: as setsockopt on a closed TCP socket, nothing to set
+		}
+	}); serr != nil {
+		return serr
+	}
+	if err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// goKeepAlive is a KeepAliveConfig duration as Go's net package reads it:
+// 0 means 15 s, negative leaves the setting (0 here), others round up to
+// whole seconds.
+func goKeepAlive(d time.Duration) time.Duration {
+	switch {
+	case d == 0:
+		return 15 * time.Second
+	case d < 0:
+		return 0
+	}
+	return roundSecond(d)
+}
+
+func roundSecond(d time.Duration) time.Duration {
+	return (d + time.Second - 1) / time.Second * time.Second
 }

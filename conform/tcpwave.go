@@ -346,7 +346,24 @@ func (b *twBackend) setsockopt(f *twFD, c *Call) (*Return, bool) {
 		f.so.SetNoDelay(v != 0)
 	case c.Level == 1 && (c.Opt == 7 || c.Opt == 8): // SO_SNDBUF, SO_RCVBUF: kept, not applied
 		v *= 2
-	case c.Level == 1 && c.Opt == 9: // SO_KEEPALIVE: kept, not applied
+	case c.Level == 1 && c.Opt == 9: // SO_KEEPALIVE, on a connected socket
+		f.so.SetKeepAlive(b.now, v != 0)
+	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6: // TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
+		var p tcp.KeepAliveParams
+		switch c.Opt {
+		case 4:
+			p.Idle = time.Duration(v) * time.Second
+		case 5:
+			p.Interval = time.Duration(v) * time.Second
+		default:
+			p.Count = int(v)
+		}
+		if v <= 0 {
+			return fail(syscall.EINVAL), true
+		}
+		if err := f.so.SetKeepAliveParams(b.now, p); err != nil {
+			return fail(err.(syscall.Errno)), true
+		}
 	default:
 		return fail(syscall.ENOPROTOOPT), true
 	}
@@ -397,6 +414,9 @@ func (b *twBackend) getsockopt(f *twFD, c *Call) (*Return, bool) {
 		return val(1)
 	case c.Level == 6 && c.Opt == 1, c.Level == 1 && (c.Opt == 2 || c.Opt == 15 || c.Opt == 9):
 		return val(f.sockopts[[2]int64{c.Level, c.Opt}])
+	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6 && f.so.Conn() != nil: // TCP_KEEP*
+		_, p := f.so.Conn().KeepAlive()
+		return val([]int64{int64(p.Idle / time.Second), int64(p.Interval / time.Second), int64(p.Count)}[c.Opt-4])
 	case c.Level == 1 && (c.Opt == 7 || c.Opt == 8):
 		if v, ok := f.sockopts[[2]int64{c.Level, c.Opt}]; ok {
 			return val(v)

@@ -80,6 +80,37 @@ func (so *Socket) SetLinger(on bool, d time.Duration) { so.lingerOn, so.linger =
 // Linger returns the SO_LINGER setting.
 func (so *Socket) Linger() (bool, time.Duration) { return so.lingerOn, so.linger }
 
+// SetKeepAlive sets SO_KEEPALIVE on the socket's connection and reports
+// whether it has one. A socket not yet connected (or listening) keeps no
+// keepalive setting: set it once connected, as Go's net package does.
+func (so *Socket) SetKeepAlive(now clock.Instant, on bool) bool {
+	if so.conn == nil || so.detached {
+		return false
+	}
+	so.st.now = now
+	so.conn.SetKeepAlive(now, on)
+	so.st.afterUser(so)
+	return true
+}
+
+// SetKeepAliveParams sets TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT on
+// the socket's connection (zero fields unchanged). It fails with ENOTCONN
+// without one, and with EINVAL for values Linux refuses.
+func (so *Socket) SetKeepAliveParams(now clock.Instant, p tcp.KeepAliveParams) error {
+	if err := p.Validate(); err != nil {
+		return syscall.EINVAL
+	}
+	if so.conn == nil || so.detached {
+		return syscall.ENOTCONN
+	}
+	so.st.now = now
+	if err := so.conn.SetKeepAliveParams(now, p); err != nil {
+		return syscall.EINVAL
+	}
+	so.st.afterUser(so)
+	return nil
+}
+
 // SetNoDelay sets TCP_NODELAY.
 func (so *Socket) SetNoDelay(on bool) {
 	if so.conn != nil && !so.detached {

@@ -173,6 +173,7 @@ type Counters struct {
 	TCPLossProbes       uint64 // tail loss probes sent (RFC 8985)
 	// TCPLossProbeRecovery counts probes that repaired a loss.
 	TCPLossProbeRecovery uint64
+	TCPKeepAlive         uint64 // keepalive probes sent (tcp_keepalive_timer)
 }
 
 // add adds a connection's counts.
@@ -192,6 +193,7 @@ func (c *Counters) add(k tcp.Counts) {
 	c.TCPDSACKRecv += uint64(k.DSACKRecv)
 	c.TCPLossProbes += uint64(k.LossProbes)
 	c.TCPLossProbeRecovery += uint64(k.LossProbeRecovery)
+	c.TCPKeepAlive += uint64(k.KeepAlive)
 }
 
 // NstatRow is one counter under the name nstat gives it.
@@ -238,6 +240,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPDSACKRecv", c.TCPDSACKRecv},
 		{"TcpExtTCPLossProbes", c.TCPLossProbes},
 		{"TcpExtTCPLossProbeRecovery", c.TCPLossProbeRecovery},
+		{"TcpExtTCPKeepAlive", c.TCPKeepAlive},
 	}
 }
 
@@ -420,6 +423,9 @@ func (s *Stack) Connections(now clock.Instant) []ConnInfo {
 		row := ConnInfo{State: c.State(), RecvQ: c.RecvQ(), SendQ: c.SendQ(), Local: t.Local, Peer: t.Remote, Retransmit: c.Retransmits(), TCP: c.Info()}
 		if name, at := c.TimerInfo(); name != "" && name != "delack" {
 			row.Timer, row.TimerLeft = name, max(at.Sub(now), 0)
+			if name == "keepalive" {
+				row.Retransmit = c.KeepAliveProbesOut() // ss shows probes_out for this timer
+			}
 		}
 		rows = append(rows, row)
 	}

@@ -45,6 +45,7 @@ func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
 	if !c.ackArrive(now, s) {
 		return
 	}
+	c.keepaliveHeard(now)
 	defer c.finWait1Acked(now)
 	if c.state == Closed {
 		return
@@ -91,6 +92,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		c.ackNow = true
 		c.quick = maxQuickAcks
 		c.setState(Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
+		c.keepaliveEstablished(now) // tcp_finish_connect
 		c.expandSndBuf()
 		return
 	}

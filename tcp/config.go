@@ -81,6 +81,37 @@ type Config struct {
 	// timestamp option, with room for 8 bytes of data beside the largest
 	// SACK option (Linux __tcp_mtu_to_mss). 0 means Linux's 48.
 	MinSndMSS int
+	// KeepAliveTime, KeepAliveIntvl and KeepAliveProbes are
+	// tcp_keepalive_time (2 h), tcp_keepalive_intvl (75 s) and
+	// tcp_keepalive_probes (9): for a connection with SO_KEEPALIVE on,
+	// the silence before the first probe, the time between probes, and
+	// how many go unanswered before the connection is reset. A socket
+	// may set its own (TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT); 0 means
+	// the Linux default.
+	KeepAliveTime   time.Duration
+	KeepAliveIntvl  time.Duration
+	KeepAliveProbes int
+}
+
+func (c *Config) keepAliveTime() time.Duration {
+	if c.KeepAliveTime > 0 {
+		return c.KeepAliveTime
+	}
+	return 2 * time.Hour
+}
+
+func (c *Config) keepAliveIntvl() time.Duration {
+	if c.KeepAliveIntvl > 0 {
+		return c.KeepAliveIntvl
+	}
+	return 75 * time.Second
+}
+
+func (c *Config) keepAliveProbes() int {
+	if c.KeepAliveProbes > 0 {
+		return c.KeepAliveProbes
+	}
+	return 9
 }
 
 // DefaultConfig returns the Linux defaults.
@@ -112,11 +143,17 @@ func DefaultConfig() Config {
 		TLP:               true,
 		RFC1337:           false,
 		MinSndMSS:         minSndMSS,
+		KeepAliveTime:     2 * time.Hour,
+		KeepAliveIntvl:    75 * time.Second,
+		KeepAliveProbes:   9,
 	}
 }
 
 // Validate reports the first field that is out of range.
 func (c *Config) Validate() error {
+	if err := (KeepAliveParams{Idle: c.KeepAliveTime, Interval: c.KeepAliveIntvl, Count: c.KeepAliveProbes}).Validate(); err != nil {
+		return fmt.Errorf("tcp: keepalive defaults: %w", err)
+	}
 	switch {
 	case c.MSS < 88:
 		return fmt.Errorf("tcp: MSS %d is below the minimum 88", c.MSS)

@@ -101,9 +101,9 @@ type Conn struct {
 	probeShift   int32 // probes sent since the window shut: the backoff (Linux icsk_backoff)
 
 	// Persist (zero-window probe) and close timers.
-	persistAt    clock.Instant
-	closeAt      clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
-	retransStart clock.Instant // the first RTO retransmission of this episode (Linux retrans_stamp)
+	persistAt clock.Instant
+	closeAt   clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
+	ka        *keepalive    // SO_KEEPALIVE's state, allocated when the user turns it on
 
 	// A RST waiting to be sent, built from a segment we refuse.
 	rstSeq seq.Value
@@ -314,6 +314,9 @@ func (c *Conn) setState(to State, why string) {
 		c.rtoAt, c.delackAt, c.persistAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
 		c.ptoAt = clock.Never
 		c.ackNow = false
+		if c.ka != nil {
+			c.ka.at, c.ka.probeNow = clock.Never, false
+		}
 		c.sndBuf = ring{max: c.sndBuf.max}
 		if c.orphan || c.rdShut {
 			c.rcvBuf = ring{max: c.rcvBuf.max}
@@ -331,11 +334,14 @@ func (c *Conn) setState(to State, why string) {
 func (c *Conn) Deadline() clock.Instant {
 	d := clock.Min(clock.Min(c.rtoAt, c.ptoAt), c.delackAt)
 	d = clock.Min(d, c.persistAt)
+	if c.ka != nil {
+		d = clock.Min(d, c.ka.at)
+	}
 	return clock.Min(d, c.closeAt)
 }
 
 // TimerInfo names the timer that fires next as ss does ("on", "persist",
-// "timewait", "keepalive" for FIN_WAIT_2, or "") and when it fires.
+// "timewait", "keepalive", or "") and when it fires.
 func (c *Conn) TimerInfo() (string, clock.Instant) {
 	switch {
 	case c.closeAt != clock.Never && c.state == TimeWait:
@@ -346,6 +352,8 @@ func (c *Conn) TimerInfo() (string, clock.Instant) {
 		return "on", clock.Min(c.rtoAt, c.ptoAt) // Linux shows a loss probe as "on" too
 	case c.persistAt != clock.Never:
 		return "persist", c.persistAt
+	case c.ka != nil && c.ka.at != clock.Never:
+		return "keepalive", c.ka.at // Linux's sk_timer, shown before the delayed ACK
 	case c.delackAt != clock.Never:
 		return "delack", c.delackAt
 	}

@@ -50,6 +50,9 @@ type Counts struct {
 	// that repaired a loss (LINUX_MIB_TCPLOSSPROBES,
 	// TCPLOSSPROBERECOVERY).
 	LossProbes, LossProbeRecovery uint32
+	// KeepAlive counts keepalive probes sent (LINUX_MIB_TCPKEEPALIVE,
+	// tcp_write_wakeup from tcp_keepalive_timer).
+	KeepAlive uint32
 }
 
 // TakeCounts returns the events counted since the last call and zeroes

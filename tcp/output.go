@@ -65,6 +65,9 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		c.persistAt = now.Add(c.persistBackoff())
 		return true
 	}
+	if c.keepaliveProbe(now, s) {
+		return true
+	}
 	if c.fastRexmit {
 		c.fastRexmit = false
 		saved := c.sndNxt

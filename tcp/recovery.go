@@ -15,6 +15,9 @@ type lossState struct {
 	sacked  []span    // SACKed ranges above SND.UNA, sorted and disjoint
 	rexmits []rexmit  // retransmissions of this recovery not yet delivered
 	highRxt seq.Value // RFC 6675 HighRxt: end of the highest retransmission in this recovery
+	// retransStart is the first RTO retransmission of this episode (Linux
+	// retrans_stamp), read while Conn.retries > 0.
+	retransStart clock.Instant
 
 	// CUBIC (RFC 9438 §4), in bytes and seconds.
 	wMax       float64       // window just before the last reduction (W_max)

@@ -244,6 +244,7 @@ func countFields(k *Counts) map[string]*uint32 {
 		"PAWSEstab": &k.PAWSEstab, "SACKRecovery": &k.SACKRecovery, "RenoRecovery": &k.RenoRecovery,
 		"DSACKRecv": &k.DSACKRecv, "DSACKOldSent": &k.DSACKOldSent, "DSACKOfoSent": &k.DSACKOfoSent,
 		"Timeouts": &k.Timeouts, "LossProbes": &k.LossProbes, "LossProbeRecovery": &k.LossProbeRecovery,
+		"KeepAlive": &k.KeepAlive,
 	}
 }
 
@@ -283,6 +284,17 @@ func (h *scripted) call(f []string) error {
 		h.c.CloseRead()
 	case "abort":
 		h.c.Abort(h.now)
+	case "keepalive": // keepalive on|off [IDLE INTVL CNT]: SO_KEEPALIVE, TCP_KEEPIDLE, ...
+		if len(f) == 5 {
+			idle, e1 := time.ParseDuration(f[2])
+			intvl, e2 := time.ParseDuration(f[3])
+			cnt, e3 := strconv.Atoi(f[4])
+			if e := errors.Join(e1, e2, e3); e != nil {
+				return fmt.Errorf("bad keepalive settings: %w", e)
+			}
+			err = h.c.SetKeepAliveParams(h.now, KeepAliveParams{Idle: idle, Interval: intvl, Count: cnt})
+		}
+		h.c.SetKeepAlive(h.now, f[1] == "on")
 	case "write":
 		k, _ := strconv.Atoi(f[1])
 		p := make([]byte, k)

@@ -99,6 +99,9 @@ func (c *Conn) HandleTimeout(now clock.Instant) {
 	if c.persistAt <= now {
 		c.persistTimer(now)
 	}
+	if c.ka != nil && c.ka.at <= now {
+		c.keepaliveTimer(now)
+	}
 	if c.delackAt <= now {
 		c.delackAt = clock.Never
 		if c.pingpong {
@@ -142,7 +145,7 @@ func (c *Conn) retriesExhausted(now clock.Instant) bool {
 	if c.state == SynSent || c.state == SynRcvd {
 		return int(c.retries) >= limit
 	}
-	return c.retries > 0 && now.Sub(c.retransStart) >= modelTimeout(limit, c.cfg.RTOMin, c.cfg.RTOMax)
+	return c.retries > 0 && now.Sub(c.lossState().retransStart) >= modelTimeout(limit, c.cfg.RTOMin, c.cfg.RTOMax)
 }
 
 // modelTimeout is how long boundary retransmissions take when the RTO
@@ -185,7 +188,7 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		return
 	}
 	if c.retries == 0 {
-		c.retransStart = now
+		c.lossState().retransStart = now
 	}
 	c.retries++
 	if c.retries == 1 || !c.rtoHold {

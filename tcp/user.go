@@ -202,6 +202,7 @@ func (c *Conn) AbortOnMemory(now clock.Instant) {
 	c.orphan = true
 	c.rdShut, c.wrShut = true, true
 	if c.state == Closing || c.state == LastAck {
+		c.rcvBuf = ring{max: c.rcvBuf.max}
 		c.queueActiveRST() // abort sends none in these
 	}
 	c.abort("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)")
@@ -217,13 +218,13 @@ func (c *Conn) AbortOnMemory(now clock.Instant) {
 func (c *Conn) queueActiveRST() {
 	c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
 	c.rstActive = true
-	c.rcvBuf = ring{max: c.rcvBuf.max} // tcp_close purges the receive queue first
 	c.rstWnd = c.offerWindow(c.rcvFree())
 }
 
 func (c *Conn) abort(why string) {
 	switch c.state {
 	case SynRcvd, Established, FinWait1, FinWait2, CloseWait:
+		c.rcvBuf = ring{max: c.rcvBuf.max} // tcp_close purges the receive queue before the RST
 		c.queueActiveRST()
 	}
 	c.rcvBuf = ring{max: c.rcvBuf.max}
