@@ -616,3 +616,29 @@ func goKeepAlive(d time.Duration) time.Duration {
 func roundSecond(d time.Duration) time.Duration {
 	return (d + time.Second - 1) / time.Second * time.Second
 }
+
+// SetUserTimeout sets TCP_USER_TIMEOUT: once data sent stays
+// unacknowledged (or zero-window probes or keepalive probes go
+// unanswered) for d, the connection is dropped and its calls fail with
+// ETIMEDOUT. 0 turns it off; a negative d is refused.
+func (c *Conn) SetUserTimeout(d time.Duration) error {
+	var err error
+	if serr := c.setOpt(func(so *stack.Socket) {
+		if err = so.SetUserTimeout(c.s.now(), d); errors.Is(err, syscall.ENOTCONN) {
+			err = nil
+		}
+	}); serr != nil {
+		return serr
+	}
+	if err != nil {
+		return c.opError("set", err)
+	}
+	return nil
+}
+
+// SetLinger2 sets TCP_LINGER2: how long the connection lives in FIN_WAIT_2
+// once closed (at most 120 s; 0 means tcp.Config.FinTimeout); negative
+// makes Close in FIN_WAIT_2 reset the connection.
+func (c *Conn) SetLinger2(d time.Duration) error {
+	return c.setOpt(func(so *stack.Socket) { _ = so.SetLinger2(c.s.now(), d) })
+}

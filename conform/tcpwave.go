@@ -348,6 +348,14 @@ func (b *twBackend) setsockopt(f *twFD, c *Call) (*Return, bool) {
 		v *= 2
 	case c.Level == 1 && c.Opt == 9: // SO_KEEPALIVE, on a connected socket
 		f.so.SetKeepAlive(b.now, v != 0)
+	case c.Level == 6 && c.Opt == 18: // TCP_USER_TIMEOUT, in ms
+		if err := f.so.SetUserTimeout(b.now, time.Duration(v)*time.Millisecond); err != nil {
+			return fail(err.(syscall.Errno)), true
+		}
+	case c.Level == 6 && c.Opt == 8: // TCP_LINGER2, in s
+		if err := f.so.SetLinger2(b.now, time.Duration(v)*time.Second); err != nil {
+			return fail(err.(syscall.Errno)), true
+		}
 	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6: // TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
 		var p tcp.KeepAliveParams
 		switch c.Opt {
@@ -414,6 +422,17 @@ func (b *twBackend) getsockopt(f *twFD, c *Call) (*Return, bool) {
 		return val(1)
 	case c.Level == 6 && c.Opt == 1, c.Level == 1 && (c.Opt == 2 || c.Opt == 15 || c.Opt == 9):
 		return val(f.sockopts[[2]int64{c.Level, c.Opt}])
+	case c.Level == 6 && c.Opt == 18 && f.so.Conn() != nil: // TCP_USER_TIMEOUT
+		return val(int64(f.so.Conn().UserTimeout() / time.Millisecond))
+	case c.Level == 6 && c.Opt == 8 && f.so.Conn() != nil: // TCP_LINGER2
+		l := f.so.Conn().Linger2()
+		if l > 0 {
+			return val(int64(l / time.Second))
+		}
+		if l < 0 {
+			return val(-1)
+		}
+		return val(int64(f.so.Conn().FinTimeout() / time.Second)) // Linux reports tcp_fin_timeout for 0
 	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6 && f.so.Conn() != nil: // TCP_KEEP*
 		_, p := f.so.Conn().KeepAlive()
 		return val([]int64{int64(p.Idle / time.Second), int64(p.Interval / time.Second), int64(p.Count)}[c.Opt-4])

@@ -73,7 +73,7 @@ func (s *Stack) settle(so *Socket) {
 			s.obs.StateChanged(s.now, so.tuple, tcp.TimeWait, tcp.Closed,
 				"TIME_WAIT table full (tcp_max_tw_buckets): closed without TIME_WAIT (Linux TCPTimeWaitOverflow)")
 		}
-	case c.State() == tcp.FinWait2 && c.Orphaned() && s.opts.TCP.FinTimeout <= s.opts.TCP.TimeWait &&
+	case c.State() == tcp.FinWait2 && c.Orphaned() && c.FinTimeout() <= s.opts.TCP.TimeWait &&
 		s.tw.len() >= s.opts.MaxTimeWait:
 		// Linux parks an orphaned FIN_WAIT_2 whose tcp_fin_timeout is no
 		// longer than TIME_WAIT as a timewait socket (tcp_time_wait with

@@ -111,6 +111,36 @@ func (so *Socket) SetKeepAliveParams(now clock.Instant, p tcp.KeepAliveParams) e
 	return nil
 }
 
+// SetUserTimeout sets TCP_USER_TIMEOUT on the socket's connection (see
+// tcp.Conn.SetUserTimeout). It fails with EINVAL for a negative value and
+// ENOTCONN without a connection.
+func (so *Socket) SetUserTimeout(now clock.Instant, d time.Duration) error {
+	if d < 0 {
+		return syscall.EINVAL
+	}
+	if so.conn == nil || so.detached {
+		return syscall.ENOTCONN
+	}
+	so.st.now = now
+	if err := so.conn.SetUserTimeout(now, d); err != nil {
+		return syscall.EINVAL
+	}
+	so.st.afterUser(so)
+	return nil
+}
+
+// SetLinger2 sets TCP_LINGER2 on the socket's connection (see
+// tcp.Conn.SetLinger2); it fails with ENOTCONN without one.
+func (so *Socket) SetLinger2(now clock.Instant, d time.Duration) error {
+	if so.conn == nil || so.detached {
+		return syscall.ENOTCONN
+	}
+	so.st.now = now
+	so.conn.SetLinger2(now, d)
+	so.st.afterUser(so)
+	return nil
+}
+
 // SetNoDelay sets TCP_NODELAY.
 func (so *Socket) SetNoDelay(on bool) {
 	if so.conn != nil && !so.detached {

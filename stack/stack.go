@@ -157,9 +157,9 @@ type Counters struct {
 	TCPAbortOnClose   uint64 // close() with unread data: RST (RFC 2525 §2.17)
 	TCPAbortOnMemory  uint64 // connections reset by close() beyond MaxOrphans (tcp_check_oom)
 	TCPAbortOnTimeout uint64 // connections whose retries ran out (tcp_write_err)
-	// TCPAbortOnLinger counts close() with SO_LINGER 0. Linux counts
-	// those in TCPAbortOnData and here an orphan closed with TCP_LINGER2
-	// below 0, which tcpwave does not have.
+	// TCPAbortOnLinger counts close() in FIN_WAIT_2 with TCP_LINGER2
+	// below 0 (tcp_close) and, in tcpwave, close() with SO_LINGER 0,
+	// which Linux counts in TCPAbortOnData.
 	TCPAbortOnLinger    uint64
 	TCPTimeWaitOverflow uint64 // connections closed without TIME_WAIT: MaxTimeWait reached
 	TCPChallengeACK     uint64 // challenge ACKs sent (RFC 5961)
@@ -194,6 +194,7 @@ func (c *Counters) add(k tcp.Counts) {
 	c.TCPLossProbes += uint64(k.LossProbes)
 	c.TCPLossProbeRecovery += uint64(k.LossProbeRecovery)
 	c.TCPKeepAlive += uint64(k.KeepAlive)
+	c.TCPAbortOnLinger += uint64(k.AbortOnLinger)
 }
 
 // NstatRow is one counter under the name nstat gives it.

@@ -392,6 +392,9 @@ func (c *Conn) updateWindow(now clock.Instant, s *Segment) {
 		if c.sndWnd > 0 {
 			c.persistAt = clock.Never
 			c.probes, c.probeShift = 0, 0
+			if c.opt != nil {
+				c.opt.zwpStart = clock.Never // tcp_ack_probe
+			}
 		}
 	}
 }
@@ -421,9 +424,17 @@ func (c *Conn) finWait1Acked(now clock.Instant) {
 		return
 	}
 	c.setState(FinWait2, "our FIN is ACKed (RFC 9293 §3.10.7.4)")
+	if c.orphan && c.Linger2() < 0 {
+		// Linux tcp_rcv_state_process: an orphan with TCP_LINGER2 < 0
+		// is done on reaching FIN_WAIT_2 (TCPAbortOnData), without a RST.
+		c.counts.AbortOnData++
+		c.setState(Closed, "orphan reached FIN_WAIT_2 with TCP_LINGER2 < 0: closed (Linux tcp_rcv_state_process)")
+		return
+	}
 	if c.orphan {
-		// Linux: an orphaned FIN_WAIT_2 lives tcp_fin_timeout.
-		c.closeAt = now.Add(c.cfg.FinTimeout)
+		// Linux: an orphaned FIN_WAIT_2 lives tcp_fin_timeout, or
+		// TCP_LINGER2 (tcp_fin_time).
+		c.closeAt = now.Add(c.FinTimeout())
 	}
 }
 

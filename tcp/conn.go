@@ -95,15 +95,13 @@ type Conn struct {
 	rcvMSSSeen   int32 // largest payload received, to judge "full-sized"
 	retries      int32 // consecutive RTO expirations
 	totalRetrans int32
-	quick        int32 // quick ACKs left (Linux icsk_ack.quick)
 	dupAcks      int32 // duplicate ACKs in a row (RFC 5681 §2)
 	probes       int32 // unanswered zero-window probes (Linux icsk_probes_out)
-	probeShift   int32 // probes sent since the window shut: the backoff (Linux icsk_backoff)
 
 	// Persist (zero-window probe) and close timers.
 	persistAt clock.Instant
 	closeAt   clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
-	ka        *keepalive    // SO_KEEPALIVE's state, allocated when the user turns it on
+	opt       *sockOpts     // per-socket options (keepalive, user timeout, linger2), allocated when one is set
 
 	// A RST waiting to be sent, built from a segment we refuse.
 	rstSeq seq.Value
@@ -128,6 +126,8 @@ type Conn struct {
 	rstFlags    wire.Flags
 	rstActive   bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
 	rstWnd      uint16 // the window field of an active RST
+	quick       uint8  // quick ACKs left (Linux icsk_ack.quick)
+	probeShift  uint8  // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
 	state       State
 	sndWScale   uint8
 	rcvWScale   uint8
@@ -314,8 +314,8 @@ func (c *Conn) setState(to State, why string) {
 		c.rtoAt, c.delackAt, c.persistAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
 		c.ptoAt = clock.Never
 		c.ackNow = false
-		if c.ka != nil {
-			c.ka.at, c.ka.probeNow = clock.Never, false
+		if c.opt != nil {
+			c.opt.at, c.opt.probeNow = clock.Never, false
 		}
 		c.sndBuf = ring{max: c.sndBuf.max}
 		if c.orphan || c.rdShut {
@@ -334,8 +334,8 @@ func (c *Conn) setState(to State, why string) {
 func (c *Conn) Deadline() clock.Instant {
 	d := clock.Min(clock.Min(c.rtoAt, c.ptoAt), c.delackAt)
 	d = clock.Min(d, c.persistAt)
-	if c.ka != nil {
-		d = clock.Min(d, c.ka.at)
+	if c.opt != nil {
+		d = clock.Min(d, c.opt.at)
 	}
 	return clock.Min(d, c.closeAt)
 }
@@ -352,8 +352,8 @@ func (c *Conn) TimerInfo() (string, clock.Instant) {
 		return "on", clock.Min(c.rtoAt, c.ptoAt) // Linux shows a loss probe as "on" too
 	case c.persistAt != clock.Never:
 		return "persist", c.persistAt
-	case c.ka != nil && c.ka.at != clock.Never:
-		return "keepalive", c.ka.at // Linux's sk_timer, shown before the delayed ACK
+	case c.opt != nil && c.opt.at != clock.Never:
+		return "keepalive", c.opt.at // Linux's sk_timer, shown before the delayed ACK
 	case c.delackAt != clock.Never:
 		return "delack", c.delackAt
 	}

@@ -17,19 +17,6 @@ const (
 	maxKeepCnt   = 127
 )
 
-// keepalive is a connection's SO_KEEPALIVE state (Linux's keepalive timer,
-// tcp_keepalive_timer), allocated when the user first sets it.
-type keepalive struct {
-	on        bool
-	idle      time.Duration // TCP_KEEPIDLE; 0: Config.KeepAliveTime
-	intvl     time.Duration // TCP_KEEPINTVL; 0: Config.KeepAliveIntvl
-	cnt       int           // TCP_KEEPCNT; 0: Config.KeepAliveProbes
-	probesOut int           // probes sent since the peer was last heard (icsk_probes_out)
-	probeNow  bool          // a probe is due at the next Poll
-	at        clock.Instant // when the timer fires, or Never
-	heard     clock.Instant // the last acceptable segment from the peer (rcv_tstamp, lrcvtime)
-}
-
 // KeepAliveParams are a connection's keepalive settings. A zero field
 // means the Config's value (tcp_keepalive_time, _intvl, _probes).
 type KeepAliveParams struct {
@@ -56,21 +43,21 @@ func (p KeepAliveParams) Validate() error {
 // SYN_SENT and CLOSED (a connection being opened starts it when
 // established).
 func (c *Conn) SetKeepAlive(now clock.Instant, on bool) {
-	if c.ka == nil {
+	if c.opt == nil {
 		if !on {
 			return
 		}
-		c.ka = &keepalive{at: clock.Never, heard: now}
+		c.opt = newSockOpts(now)
 	}
-	was := c.ka.on
-	c.ka.on = on
+	was := c.opt.kaOn
+	c.opt.kaOn = on
 	switch {
 	case !on:
-		c.ka.at = clock.Never
+		c.opt.at = clock.Never
 	case !was:
-		c.ka.at = clock.Never
+		c.opt.at = clock.Never
 		if c.keepaliveRuns() {
-			c.ka.at = now.Add(c.keepIdle())
+			c.opt.at = now.Add(c.keepIdle())
 		}
 	}
 }
@@ -83,19 +70,19 @@ func (c *Conn) SetKeepAliveParams(now clock.Instant, p KeepAliveParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if c.ka == nil {
-		c.ka = &keepalive{at: clock.Never, heard: now}
+	if c.opt == nil {
+		c.opt = newSockOpts(now)
 	}
 	if p.Interval > 0 {
-		c.ka.intvl = p.Interval
+		c.opt.intvl = p.Interval
 	}
 	if p.Count > 0 {
-		c.ka.cnt = p.Count
+		c.opt.cnt = p.Count
 	}
 	if p.Idle > 0 {
-		c.ka.idle = p.Idle
-		if c.ka.on && c.keepaliveRuns() {
-			c.ka.at = max(c.ka.heard.Add(p.Idle), now)
+		c.opt.idle = p.Idle
+		if c.opt.kaOn && c.keepaliveRuns() {
+			c.opt.at = max(c.opt.heard.Add(p.Idle), now)
 		}
 	}
 	return nil
@@ -104,26 +91,26 @@ func (c *Conn) SetKeepAliveParams(now clock.Instant, p KeepAliveParams) error {
 // KeepAlive reports whether SO_KEEPALIVE is on and the settings in force.
 func (c *Conn) KeepAlive() (bool, KeepAliveParams) {
 	p := KeepAliveParams{Idle: c.keepIdle(), Interval: c.keepIntvl(), Count: c.keepCnt()}
-	return c.ka != nil && c.ka.on, p
+	return c.opt != nil && c.opt.kaOn, p
 }
 
 func (c *Conn) keepIdle() time.Duration {
-	if c.ka != nil && c.ka.idle > 0 {
-		return c.ka.idle
+	if c.opt != nil && c.opt.idle > 0 {
+		return c.opt.idle
 	}
 	return c.cfg.keepAliveTime()
 }
 
 func (c *Conn) keepIntvl() time.Duration {
-	if c.ka != nil && c.ka.intvl > 0 {
-		return c.ka.intvl
+	if c.opt != nil && c.opt.intvl > 0 {
+		return c.opt.intvl
 	}
 	return c.cfg.keepAliveIntvl()
 }
 
 func (c *Conn) keepCnt() int {
-	if c.ka != nil && c.ka.cnt > 0 {
-		return c.ka.cnt
+	if c.opt != nil && c.opt.cnt > 0 {
+		return c.opt.cnt
 	}
 	return c.cfg.keepAliveProbes()
 }
@@ -143,9 +130,9 @@ func (c *Conn) keepaliveRuns() bool {
 // the timer measures starts again, and unanswered probes are forgotten
 // (tcp_ack clears icsk_probes_out).
 func (c *Conn) keepaliveHeard(now clock.Instant) {
-	if c.ka != nil {
-		c.ka.heard = now
-		c.ka.probesOut = 0
+	if c.opt != nil {
+		c.opt.heard = now
+		c.opt.probesOut = 0
 	}
 }
 
@@ -153,10 +140,10 @@ func (c *Conn) keepaliveHeard(now clock.Instant) {
 // sequence number the peer has seen (SND.UNA-1), which it must answer
 // (Linux tcp_xmit_probe_skb).
 func (c *Conn) keepaliveProbe(now clock.Instant, s *Segment) bool {
-	if c.ka == nil || !c.ka.probeNow {
+	if c.opt == nil || !c.opt.probeNow {
 		return false
 	}
-	c.ka.probeNow = false
+	c.opt.probeNow = false
 	c.fillAck(now, s, wire.ACK)
 	s.Seq = c.sndUna - 1
 	return true
@@ -165,18 +152,18 @@ func (c *Conn) keepaliveProbe(now clock.Instant, s *Segment) bool {
 // KeepAliveProbesOut is the number of keepalive probes sent since the peer
 // was last heard (ss -o shows it as the keepalive timer's third field).
 func (c *Conn) KeepAliveProbesOut() int {
-	if c.ka == nil {
+	if c.opt == nil {
 		return 0
 	}
-	return c.ka.probesOut
+	return c.opt.probesOut
 }
 
 // keepaliveEstablished starts the timer of a connection that was opened
 // with keepalive on (tcp_finish_connect).
 func (c *Conn) keepaliveEstablished(now clock.Instant) {
-	if c.ka != nil && c.ka.on {
-		c.ka.heard = now
-		c.ka.at = now.Add(c.keepIdle())
+	if c.opt != nil && c.opt.kaOn {
+		c.opt.heard = now
+		c.opt.at = now.Add(c.keepIdle())
 	}
 }
 
@@ -186,9 +173,9 @@ func (c *Conn) keepaliveEstablished(now clock.Instant) {
 // a probe goes every interval; after the count of unanswered probes the
 // connection is reset and fails with ETIMEDOUT.
 func (c *Conn) keepaliveTimer(now clock.Instant) {
-	ka := c.ka
+	ka := c.opt
 	ka.at = clock.Never
-	if !ka.on || !c.keepaliveRuns() {
+	if !ka.kaOn || !c.keepaliveRuns() {
 		return
 	}
 	idle := c.keepIdle()
@@ -201,7 +188,8 @@ func (c *Conn) keepaliveTimer(now clock.Instant) {
 		ka.at = ka.heard.Add(idle)
 		return
 	}
-	if ka.probesOut >= c.keepCnt() {
+	ut := ka.userTimeout
+	if (ut > 0 && silent >= ut && ka.probesOut > 0) || (ut == 0 && ka.probesOut >= c.keepCnt()) {
 		c.err = syscall.ETIMEDOUT
 		c.counts.AbortOnTimeout++
 		c.queueActiveRST()

@@ -53,6 +53,9 @@ type Counts struct {
 	// KeepAlive counts keepalive probes sent (LINUX_MIB_TCPKEEPALIVE,
 	// tcp_write_wakeup from tcp_keepalive_timer).
 	KeepAlive uint32
+	// AbortOnLinger counts close() in FIN_WAIT_2 with TCP_LINGER2 < 0,
+	// which resets the connection (LINUX_MIB_TCPABORTONLINGER, tcp_close).
+	AbortOnLinger uint32
 }
 
 // TakeCounts returns the events counted since the last call and zeroes

@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
@@ -62,7 +64,7 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		c.probeNow = false
 		c.fillAck(now, s, wire.ACK)
 		s.Seq = c.sndUna - 1
-		c.persistAt = now.Add(c.persistBackoff())
+		c.persistAt = now.Add(c.persistBackoff(now))
 		return true
 	}
 	if c.keepaliveProbe(now, s) {
@@ -215,7 +217,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 	n := min(room, avail)
 	if !force {
 		if c.sndWnd == 0 && c.sndUna == c.sndMax && c.persistAt == clock.Never {
-			c.persistAt = now.Add(c.persistBackoff())
+			c.persistAt = now.Add(c.persistBackoff(now))
 		}
 		if usable < n {
 			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a window-limited
@@ -223,7 +225,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 			// or when the persist timer (the override timeout) says so.
 			if usable == 0 || (usable < int(c.maxWnd/2) && !c.swsOverride) {
 				if c.sndUna == c.sndMax && c.persistAt == clock.Never {
-					c.persistAt = now.Add(c.persistBackoff()) // Linux tcp_check_probe_timer
+					c.persistAt = now.Add(c.persistBackoff(now)) // Linux tcp_check_probe_timer
 				}
 				return false
 			}
@@ -320,7 +322,11 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 		c.lastSeg = sq
 	}
 	if c.rtoAt == clock.Never {
-		c.rtoAt = now.Add(c.rto)
+		d := c.rto
+		if c.retries > 0 && c.opt != nil {
+			d = c.clampToUserTimeout(now, c.lossState().retransStart, d, time.Millisecond)
+		}
+		c.rtoAt = now.Add(d)
 	}
 	if newData {
 		c.schedulePTO(now, false)

@@ -244,7 +244,7 @@ func countFields(k *Counts) map[string]*uint32 {
 		"PAWSEstab": &k.PAWSEstab, "SACKRecovery": &k.SACKRecovery, "RenoRecovery": &k.RenoRecovery,
 		"DSACKRecv": &k.DSACKRecv, "DSACKOldSent": &k.DSACKOldSent, "DSACKOfoSent": &k.DSACKOfoSent,
 		"Timeouts": &k.Timeouts, "LossProbes": &k.LossProbes, "LossProbeRecovery": &k.LossProbeRecovery,
-		"KeepAlive": &k.KeepAlive,
+		"KeepAlive": &k.KeepAlive, "AbortOnLinger": &k.AbortOnLinger,
 	}
 }
 
@@ -295,6 +295,16 @@ func (h *scripted) call(f []string) error {
 			err = h.c.SetKeepAliveParams(h.now, KeepAliveParams{Idle: idle, Interval: intvl, Count: cnt})
 		}
 		h.c.SetKeepAlive(h.now, f[1] == "on")
+	case "usertimeout", "linger2": // TCP_USER_TIMEOUT D, TCP_LINGER2 D
+		d, perr := time.ParseDuration(f[1])
+		if perr != nil {
+			return fmt.Errorf("bad %s: %w", f[0], perr)
+		}
+		if f[0] == "linger2" {
+			h.c.SetLinger2(h.now, d)
+		} else {
+			err = h.c.SetUserTimeout(h.now, d)
+		}
 	case "write":
 		k, _ := strconv.Atoi(f[1])
 		p := make([]byte, k)

@@ -99,7 +99,7 @@ func (c *Conn) HandleTimeout(now clock.Instant) {
 	if c.persistAt <= now {
 		c.persistTimer(now)
 	}
-	if c.ka != nil && c.ka.at <= now {
+	if c.opt != nil && c.opt.at <= now {
 		c.keepaliveTimer(now)
 	}
 	if c.delackAt <= now {
@@ -142,6 +142,9 @@ func (c *Conn) retryLimit() int {
 // the timer fires (retransmits_timed_out).
 func (c *Conn) retriesExhausted(now clock.Instant) bool {
 	limit := c.retryLimit()
+	if c.retries > 0 && c.userTimedOut(now, c.lossState().retransStart) {
+		return true // TCP_USER_TIMEOUT replaces the limit (retransmits_timed_out)
+	}
 	if c.state == SynSent || c.state == SynRcvd {
 		return int(c.retries) >= limit
 	}
@@ -234,21 +237,37 @@ func (c *Conn) persistTimer(now clock.Instant) {
 		return
 	}
 	c.probes++
+	if c.opt != nil && c.opt.userTimeout > 0 {
+		if c.opt.zwpStart == clock.Never {
+			c.opt.zwpStart = now
+		} else if c.userTimedOut(now, c.opt.zwpStart) {
+			c.err = syscall.ETIMEDOUT
+			c.countTimeout()
+			c.setState(Closed, "zero-window probes unanswered for TCP_USER_TIMEOUT (Linux tcp_probe_timer)")
+			return
+		}
+	}
 	if int(c.probes) > c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
 		c.countTimeout()
 		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
 		return
 	}
-	c.probeShift++
+	if c.probeShift < 255 {
+		c.probeShift++
+	}
 	c.probeNow = true
 }
 
 // persistBackoff is the interval before the next zero-window probe.
-func (c *Conn) persistBackoff() time.Duration {
+func (c *Conn) persistBackoff(now clock.Instant) time.Duration {
 	d := c.rtoFromRTT()
 	for i := 0; i < int(c.probeShift) && d < c.cfg.RTOMax; i++ {
 		d *= 2
 	}
-	return min(d, c.cfg.RTOMax)
+	d = min(d, c.cfg.RTOMax)
+	if c.opt != nil {
+		d = c.clampToUserTimeout(now, c.opt.zwpStart, d, 2*time.Millisecond) // TCP_TIMEOUT_MIN
+	}
+	return d
 }

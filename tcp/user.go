@@ -175,7 +175,15 @@ func (c *Conn) Close(now clock.Instant) {
 	case SynSent:
 		c.setState(Closed, "close() in SYN_SENT (RFC 9293 §3.10.4)")
 	case FinWait2:
-		c.closeAt = now.Add(c.cfg.FinTimeout)
+		if c.Linger2() < 0 {
+			// Linux tcp_close: TCP_LINGER2 < 0 resets a FIN_WAIT_2 at
+			// close() (TCPAbortOnLinger).
+			c.counts.AbortOnLinger++
+			c.queueActiveRST()
+			c.setState(Closed, "close() in FIN_WAIT_2 with TCP_LINGER2 < 0: RST sent (Linux tcp_close)")
+			return
+		}
+		c.closeAt = now.Add(c.FinTimeout())
 	default:
 		if err := c.CloseWrite(now); err != nil && !errors.Is(err, ErrNotConnected) {
 			c.err = err
