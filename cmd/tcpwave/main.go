@@ -13,12 +13,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -300,13 +302,13 @@ func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		return bad("%v", err)
 	}
 	if f.all {
-		return runAll(p, f.html, stdout, stderr)
+		return runAll(ctx, p, f, stdout, stderr)
 	}
 	s, err := scenario.Find(names[0])
 	if err != nil {
 		return bad("no scenario named %q (see tcpwave scenario list)", names[0])
 	}
-	return runOne(s, p, f, stdout, stderr)
+	return runOne(ctx, s, p, f, stdout, stderr)
 }
 
 func (f *runFlags) params() (scenario.Params, error) {
@@ -329,40 +331,107 @@ func (f *runFlags) params() (scenario.Params, error) {
 	return p, nil
 }
 
-func runAll(p scenario.Params, htmlDir string, w, stderr io.Writer) int {
-	site, herr := newHTMLSite(htmlDir)
-	failed := 0
-	for _, s := range scenario.Catalog() {
-		start := time.Now()
-		r, err := s.Execute(p)
-		herr = errors.Join(herr, site.add(s, p, r, err))
-		status, detail := "PASS", ""
-		if err != nil {
-			status, detail = "FAIL", "\n    "+strings.ReplaceAll(err.Error(), "\n", "\n    ")
-			failed++
+// oneLine writes err on one line: errors.Join's lines (often the same
+// write error twice, from a writer and its flush) deduplicated and joined.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(parts, l) {
+			parts = append(parts, l)
 		}
-		virt := "-"
-		if r != nil {
-			virt = r.Net.Now().String()
-		}
-		fmt.Fprintf(w, "%s  %-22s virtual %-12s wall %v%s\n", status, s.Name, virt, time.Since(start).Round(time.Microsecond), detail)
 	}
-	total := len(scenario.Catalog())
-	fmt.Fprintf(w, "%d passed, %d failed\n", total-failed, failed)
-	if herr = errors.Join(herr, site.finish()); herr != nil {
-		fmt.Fprintln(stderr, "tcpwave: --html:", herr)
-		return 1
-	}
-	if failed > 0 {
-		return 1
-	}
-	return 0
+	return strings.Join(parts, "; ")
 }
 
-func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr io.Writer) int {
+// allResult is one scenario's line of `scenario run --all --json`.
+type allResult struct {
+	Name      string `json:"name"`
+	Pass      bool   `json:"pass"`
+	Reason    string `json:"reason,omitempty"`  // the failure's first line
+	Details   string `json:"details,omitempty"` // the rest of it (expected and actual lists)
+	VirtualUS int64  `json:"virtual_us"`        // virtual time at the end of the run
+	WallUS    int64  `json:"wall_us"`           // wall time the run took
+}
+
+func runAll(ctx context.Context, p scenario.Params, f *runFlags, w, stderr io.Writer) int {
+	site, err := newHTMLSite(f.html)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave: --html:", oneLine(err))
+		return exitFail
+	}
+	var herr error
+	enc := json.NewEncoder(w)
+	catalog := scenario.Catalog()
+	failed, ran := 0, 0
+	for _, s := range catalog {
+		if ctx.Err() != nil {
+			break
+		}
+		start := time.Now()
+		r, err := s.ExecuteContext(ctx, p)
+		if ctx.Err() != nil {
+			break // interrupted mid-run: neither a pass nor a failure
+		}
+		ran++
+		herr = errors.Join(herr, site.add(s, p, r, err))
+		res := allResult{Name: s.Name, Pass: err == nil, WallUS: time.Since(start).Microseconds()}
+		if r != nil {
+			res.VirtualUS = r.Net.Now().Micros()
+		}
+		if err != nil {
+			failed++
+			res.Reason, res.Details, _ = strings.Cut(err.Error(), "\n")
+		}
+		var werr error
+		if f.json {
+			werr = enc.Encode(res)
+		} else {
+			werr = writeAllLine(w, res, r)
+		}
+		if werr != nil {
+			fmt.Fprintln(stderr, "tcpwave:", oneLine(werr))
+			return exitFail
+		}
+	}
+	if !f.json {
+		fmt.Fprintf(w, "%d passed, %d failed\n", ran-failed, failed)
+	}
+	if ran < len(catalog) {
+		fmt.Fprintf(stderr, "tcpwave: scenario run --all: interrupted after %d of %d scenarios\n", ran, len(catalog))
+		return exitFail
+	}
+	if herr = errors.Join(herr, site.finish()); herr != nil {
+		fmt.Fprintln(stderr, "tcpwave: --html:", oneLine(herr))
+		return exitFail
+	}
+	if failed > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+// writeAllLine prints one scenario's PASS/FAIL line of `scenario run --all`.
+func writeAllLine(w io.Writer, res allResult, r *scenario.Run) error {
+	status, detail := "PASS", ""
+	if !res.Pass {
+		status = "FAIL"
+		detail = "\n    " + strings.ReplaceAll(strings.TrimRight(res.Reason+"\n"+res.Details, "\n"), "\n", "\n    ")
+	}
+	virt := "-"
+	if r != nil {
+		virt = r.Net.Now().String()
+	}
+	wall := (time.Duration(res.WallUS) * time.Microsecond).String()
+	_, err := fmt.Fprintf(w, "%s  %-22s virtual %-12s wall %v%s\n", status, res.Name, virt, wall, detail)
+	return err
+}
+
+func runOne(ctx context.Context, s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr io.Writer) int {
 	var tables strings.Builder
+	probed := false
 	if f.netstatSet {
 		p.Probe = func(r *scenario.Run) {
+			probed = true
 			fmt.Fprintf(&tables, "--- connections at %v ---\n", r.Net.Now())
 			for _, h := range []struct {
 				name string
@@ -378,30 +447,27 @@ func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr
 			}
 		}
 	}
-	var pw *pcap.Writer
+	var capture *pcapFile
 	if f.pcap != "" {
-		file, err := os.Create(f.pcap)
-		if err != nil {
-			fmt.Fprintln(stderr, "tcpwave:", err)
-			return 1
+		var err error
+		if capture, err = createPcap(f.pcap); err != nil {
+			fmt.Fprintln(stderr, "tcpwave: --pcap:", oneLine(err))
+			return exitFail
 		}
-		bw := bufio.NewWriter(file)
-		defer func() {
-			if err := errors.Join(pw.Err(), bw.Flush(), file.Close()); err != nil {
-				fmt.Fprintln(stderr, "tcpwave: writing", f.pcap+":", err)
-			}
-		}()
-		if pw, err = pcap.NewWriter(bw); err != nil {
-			fmt.Fprintln(stderr, "tcpwave:", err)
-			return 1
-		}
-		p.Tap = func(now clock.Instant, pkt []byte) { pw.WritePacket(now, pkt) }
+		p.Tap = capture.write
 	}
-	r, err := s.Execute(p)
+	r, err := s.ExecuteContext(ctx, p)
+	code := exitOK
+	if capture != nil {
+		if cerr := capture.close(); cerr != nil {
+			fmt.Fprintln(stderr, "tcpwave: --pcap:", oneLine(cerr))
+			code = exitFail
+		}
+	}
 	if f.html != "" {
 		if herr := writeHTMLFile(f.html, s, p, r, err, ""); herr != nil {
-			fmt.Fprintln(stderr, "tcpwave: --html:", herr)
-			return 1
+			fmt.Fprintln(stderr, "tcpwave: --html:", oneLine(herr))
+			code = exitFail
 		}
 	}
 	if r != nil {
@@ -413,22 +479,70 @@ func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr
 			werr = trace.WriteLadder(stdout, r.Rec.Events(), "A", "B")
 		}
 		if werr != nil {
-			fmt.Fprintln(stderr, "tcpwave:", werr)
-			return 1
+			fmt.Fprintln(stderr, "tcpwave:", oneLine(werr))
+			return exitFail
 		}
 	}
 	if tables.Len() > 0 {
 		fmt.Fprint(stdout, "\n"+tables.String())
 	}
+	if f.netstatSet && !probed {
+		fmt.Fprintf(stderr, "tcpwave: --netstat-at %v: the run stopped before that instant; no connection tables\n", f.netstatAt)
+		code = exitFail
+	}
 	if f.nstat && r != nil && !f.json {
-		writeScenarioNstat(stdout, r)
+		if nerr := writeScenarioNstat(stdout, r); nerr != nil {
+			fmt.Fprintln(stderr, "tcpwave: --nstat:", oneLine(nerr))
+			code = exitFail
+		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "FAIL %s: %v\n", s.Name, err)
-		return 1
+		fmt.Fprintf(stderr, "FAIL %v\n", err)
+		return exitFail
 	}
 	if !f.json {
 		fmt.Fprintf(stdout, "\nPASS %s (seed %d)\n", s.Name, p.Seed)
 	}
-	return 0
+	return code
+}
+
+// pcapFile is --pcap's capture: a pcap writer on a buffered file.
+type pcapFile struct {
+	f  *os.File
+	bw *bufio.Writer
+	pw *pcap.Writer
+}
+
+// createPcap creates path and writes the pcap file header to it.
+func createPcap(path string) (*pcapFile, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriter(f)
+	pw, err := pcap.NewWriter(bw)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &pcapFile{f: f, bw: bw, pw: pw}, nil
+}
+
+// write captures one packet (the simulator's tap); errors stick in pw.
+func (c *pcapFile) write(now clock.Instant, pkt []byte) { c.pw.WritePacket(now, pkt) }
+
+// close flushes and closes the file and reports the first error: the
+// writer's and the flush's are the same sticky write error.
+func (c *pcapFile) close() error {
+	err := c.pw.Err()
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if cerr := c.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", c.f.Name(), err)
+	}
+	return nil
 }

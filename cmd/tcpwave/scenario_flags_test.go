@@ -1,10 +1,14 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"runtime/debug"
 	"strings"
 	"testing"
@@ -101,6 +105,38 @@ func TestRunAllImpossibleNetwork(t *testing.T) {
 	}
 }
 
+// A write error on --pcap or --html is an error: one line on stderr, exit 1.
+func TestOutputWriteErrors(t *testing.T) {
+	if _, err := os.Stat("/dev/full"); err != nil {
+		t.Fatalf("this test writes to /dev/full: %v", err)
+	}
+	notADir := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(notADir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		args []string
+		flag string
+	}{
+		{[]string{"handshake", "--pcap", "/dev/full"}, "--pcap"},
+		{[]string{"lost-ack-4", "--pcap", "/dev/full", "--json"}, "--pcap"},
+		{[]string{"handshake", "--pcap", filepath.Join(notADir, "x.pcap")}, "--pcap"},
+		{[]string{"handshake", "--html", "/dev/full"}, "--html"},
+		{[]string{"handshake", "--html", filepath.Join(notADir, "x.html")}, "--html"},
+		{[]string{"--all", "--html", "/dev/full"}, "--html"},
+		{[]string{"--all", "--html", notADir}, "--html"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := runCLI(t, context.Background(), nil, append([]string{"scenario", "run"}, tt.args...)...)
+			errLines := lines(res.stderr)
+			if res.code != 1 || len(errLines) != 1 || !strings.HasPrefix(errLines[0], "tcpwave: "+tt.flag+": ") {
+				t.Fatalf("exit %d, stderr %q; want exit 1 and one line about %s", res.code, res.stderr, tt.flag)
+			}
+		})
+	}
+}
+
 // Durations are bounded: an absurd or negative one is a usage error on one
 // line (then the usage), never a run with an overflowed, negative time.
 func TestDurationFlagLimits(t *testing.T) {
@@ -173,6 +209,49 @@ func TestNetstatAtOutsideRun(t *testing.T) {
 	}
 }
 
+// --all --json prints one JSON object per scenario, and nothing else.
+func TestRunAllJSON(t *testing.T) {
+	tests := []struct {
+		args []string
+		code int
+		pass bool
+	}{
+		{[]string{"--all", "--json"}, 0, true},
+		{[]string{"--json", "--all", "--loss", "1"}, 1, false},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			res := runCLI(t, context.Background(), nil, append([]string{"scenario", "run"}, tt.args...)...)
+			if res.code != tt.code {
+				t.Fatalf("exit %d, want %d:\n%s", res.code, tt.code, res.stderr)
+			}
+			var names []string
+			sc := bufio.NewScanner(strings.NewReader(res.stdout))
+			for sc.Scan() {
+				var r struct {
+					Name   string `json:"name"`
+					Pass   *bool  `json:"pass"`
+					Reason string `json:"reason"`
+				}
+				if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+					t.Fatalf("line %q is not JSON: %v", sc.Text(), err)
+				}
+				if r.Name == "" || r.Pass == nil || *r.Pass != tt.pass || (!*r.Pass && !strings.HasPrefix(r.Reason, r.Name)) {
+					t.Errorf("line %s: want name, pass=%v and, on failure, a reason", sc.Text(), tt.pass)
+				}
+				names = append(names, r.Name)
+			}
+			var want []string
+			for _, s := range scenario.Catalog() {
+				want = append(want, s.Name)
+			}
+			if strings.Join(names, " ") != strings.Join(want, " ") {
+				t.Fatalf("scenarios %v, want %v", names, want)
+			}
+		})
+	}
+}
+
 // The rule for the whole CLI: an explicit -h or --help prints the usage on
 // stdout and exits 0; bad usage prints a one-line error and the usage on
 // stderr and exits 2.
@@ -221,5 +300,49 @@ func TestHelpAndUsageErrors(t *testing.T) {
 				t.Fatalf("want a one-line error and the usage on stderr only; stdout %q stderr %q", res.stdout, res.stderr)
 			}
 		})
+	}
+}
+
+// cancelAfter is a writer that cancels a context after n writes.
+type cancelAfter struct {
+	bytes.Buffer
+	n      int
+	cancel context.CancelFunc
+}
+
+func (w *cancelAfter) Write(p []byte) (int, error) {
+	if w.n--; w.n == 0 {
+		w.cancel()
+	}
+	return w.Buffer.Write(p)
+}
+
+// --all stops at once when its context ends (Ctrl-C, SIGTERM): it says
+// how far it got on stderr and exits 1.
+func TestRunAllStopsWhenCancelled(t *testing.T) {
+	total := len(scenario.Catalog())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	res := runCLI(t, ctx, nil, "scenario", "run", "--all")
+	if res.code != 1 || strings.Contains(res.stdout, "PASS") || !strings.Contains(res.stderr, fmt.Sprintf("interrupted after 0 of %d", total)) {
+		t.Fatalf("cancelled before the start: exit %d\nstdout:\n%s\nstderr:\n%s", res.code, res.stdout, res.stderr)
+	}
+
+	// Cancelled as the first result is printed: nothing more runs.
+	ctx, cancel = context.WithCancel(context.Background())
+	defer cancel()
+	w := &cancelAfter{n: 1, cancel: cancel}
+	res = runCLI(t, ctx, w, "scenario", "run", "--all", "--json")
+	got := lines(w.String())
+	if res.code != 1 || len(got) != 1 || !strings.Contains(res.stderr, fmt.Sprintf("interrupted after 1 of %d", total)) {
+		t.Fatalf("cancelled after one: exit %d, %d results\nstdout:\n%s\nstderr:\n%s", res.code, len(got), w.String(), res.stderr)
+	}
+
+	// One scenario: the run stops and fails.
+	ctx, cancel = context.WithCancel(context.Background())
+	cancel()
+	res = runCLI(t, ctx, nil, "scenario", "run", "four-way-close")
+	if res.code != 1 || !strings.Contains(res.stderr, context.Canceled.Error()) {
+		t.Fatalf("one scenario, cancelled: exit %d, stderr %q", res.code, res.stderr)
 	}
 }
