@@ -19,6 +19,7 @@ import (
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // Scenario is one case from the catalog.
@@ -46,7 +47,16 @@ type Params struct {
 	ProbeAt clock.Instant
 	// Tap, if set, sees every packet as it leaves its sender (for pcap).
 	Tap func(now clock.Instant, pkt []byte)
+	// MaxPackets bounds the packets the hosts may put on the wire in one
+	// run (0: DefaultMaxPackets). Past it the network drops everything and
+	// the run fails: a storm of segments (a duplicating network feeding an
+	// ACK loop grows without bound) must not eat the machine's memory.
+	MaxPackets int
 }
+
+// DefaultMaxPackets is Params.MaxPackets' default: about a hundred times
+// what the busiest scenario sends on a hostile network.
+const DefaultMaxPackets = 100_000
 
 // DefaultParams returns the catalog's network: 0.5 ms one way, no loss,
 // Linux defaults on both hosts.
@@ -124,6 +134,19 @@ func (s *Scenario) ExecuteContext(ctx context.Context, p Params) (*Run, error) {
 	}
 	r.A.OnReady = r.ready
 	r.B.OnReady = r.ready
+	maxPackets := p.MaxPackets
+	if maxPackets <= 0 {
+		maxPackets = DefaultMaxPackets
+	}
+	sent, storm := 0, clock.Never
+	// The first rule sees every packet: it counts them and, past the
+	// limit, drops them all, so that the storm dies out.
+	n.AddRule(&sim.Rule{Count: -1, Match: func(*wire.Packet) bool {
+		if sent++; sent > maxPackets && storm == clock.Never {
+			storm = n.Now()
+		}
+		return storm != clock.Never
+	}})
 	s.Play(r)
 	if p.Probe != nil {
 		n.At(p.ProbeAt, func() { p.Probe(r) })
@@ -135,6 +158,9 @@ func (s *Scenario) ExecuteContext(ctx context.Context, p Params) (*Run, error) {
 		}
 		if err := n.RunUntil(min(n.Now().Add(slice), end)); err != nil {
 			return r, fmt.Errorf("%s: %w", s.Name, err)
+		}
+		if storm != clock.Never {
+			return r, fmt.Errorf("%s: cut short at %v: the hosts sent more than %d packets (a storm of segments), after which the network dropped everything", s.Name, storm, maxPackets)
 		}
 	}
 	if len(r.errs) > 0 {
