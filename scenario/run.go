@@ -134,34 +134,13 @@ func (s *Scenario) ExecuteContext(ctx context.Context, p Params) (*Run, error) {
 	}
 	r.A.OnReady = r.ready
 	r.B.OnReady = r.ready
-	maxPackets := p.MaxPackets
-	if maxPackets <= 0 {
-		maxPackets = DefaultMaxPackets
-	}
-	sent, storm := 0, clock.Never
-	// The first rule sees every packet: it counts them and, past the
-	// limit, drops them all, so that the storm dies out.
-	n.AddRule(&sim.Rule{Count: -1, Match: func(*wire.Packet) bool {
-		if sent++; sent > maxPackets && storm == clock.Never {
-			storm = n.Now()
-		}
-		return storm != clock.Never
-	}})
+	limit := r.limitPackets() // first, so that its rule sees every packet
 	s.Play(r)
 	if p.Probe != nil {
 		n.At(p.ProbeAt, func() { p.Probe(r) })
 	}
-	end := clock.Instant(p.Until)
-	for n.Now() < end {
-		if err := ctx.Err(); err != nil {
-			return r, fmt.Errorf("%s: stopped at %v: %w", s.Name, n.Now(), err)
-		}
-		if err := n.RunUntil(min(n.Now().Add(slice), end)); err != nil {
-			return r, fmt.Errorf("%s: %w", s.Name, err)
-		}
-		if storm != clock.Never {
-			return r, fmt.Errorf("%s: cut short at %v: the hosts sent more than %d packets (a storm of segments), after which the network dropped everything", s.Name, storm, maxPackets)
-		}
+	if err := r.simulate(ctx, limit); err != nil {
+		return r, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	if len(r.errs) > 0 {
 		return r, r.appFailure()
@@ -190,12 +169,56 @@ func (r *Run) leftovers() error {
 	return nil
 }
 
+// packetLimit is the state of a run's Params.MaxPackets.
+type packetLimit struct {
+	max, sent int
+	passed    clock.Instant // when sent passed max; clock.Never before
+}
+
+// limitPackets adds a rule to the network that counts every packet put on
+// the wire and, once Params.MaxPackets have been, drops them all so that a
+// storm dies out.
+func (r *Run) limitPackets() *packetLimit {
+	l := &packetLimit{max: r.P.MaxPackets, passed: clock.Never}
+	if l.max <= 0 {
+		l.max = DefaultMaxPackets
+	}
+	r.Net.AddRule(&sim.Rule{Count: -1, Match: func(*wire.Packet) bool {
+		if l.sent++; l.sent > l.max && l.passed == clock.Never {
+			l.passed = r.Net.Now()
+		}
+		return l.passed != clock.Never
+	}})
+	return l
+}
+
+// simulate runs the network to Params.Until in slices of virtual time,
+// and stops early when ctx is done or the packet limit was passed.
+func (r *Run) simulate(ctx context.Context, l *packetLimit) error {
+	end := clock.Instant(r.P.Until)
+	for r.Net.Now() < end {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped at %v: %w", r.Net.Now(), err)
+		}
+		if err := r.Net.RunUntil(min(r.Net.Now().Add(slice), end)); err != nil {
+			return err
+		}
+		if l.passed != clock.Never {
+			return fmt.Errorf("cut short at %v: the hosts sent more than %d packets (a storm of segments), after which the network dropped everything", l.passed, l.max)
+		}
+	}
+	return nil
+}
+
 // appFailure is the run's verdict when the applications met surprises:
 // the first one on one line (later ones are usually its consequences; the
 // trace shows them all).
 func (r *Run) appFailure() error {
 	if len(r.errs) == 1 {
 		return r.errs[0]
+	}
+	if len(r.errs) == 2 {
+		return fmt.Errorf("%w (and 1 later failure)", r.errs[0])
 	}
 	return fmt.Errorf("%w (and %d later failures)", r.errs[0], len(r.errs)-1)
 }
