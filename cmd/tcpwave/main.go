@@ -161,6 +161,7 @@ func parseFlags(fs *flag.FlagSet, args []string, usage func(io.Writer), stdout, 
 	return exitUsage, false
 }
 
+// list is `tcpwave scenario list`: the catalog, a name and a summary each.
 func list(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("scenario list", flag.ContinueOnError)
 	printUsage := func(w io.Writer) { fmt.Fprint(w, listUsage) }
@@ -237,17 +238,17 @@ func newRunFlags() (*flag.FlagSet, *runFlags) {
 	fs.BoolVar(&f.all, "all", false, "run every scenario and print a pass/fail line for each (with --json: a JSON object each)")
 	fs.BoolVar(&f.json, "json", false, "print the events as JSON Lines instead of a ladder diagram")
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "seed of the network's random faults")
-	fs.Var(durationFlag{&f.delay}, "delay", "one-way latency of the link (0 to 24h)")
-	fs.Var(durationFlag{&f.jitter}, "jitter", "extra random delay per packet, up to this (0 to 24h)")
+	fs.Var(durationFlag{&f.delay}, "delay", "one-way latency of the link, a `duration` from 0 to 24h")
+	fs.Var(durationFlag{&f.jitter}, "jitter", "extra random delay per packet, up to this `duration` (0 to 24h)")
 	fs.Float64Var(&f.loss, "loss", 0, "probability that a packet is lost (0..1)")
 	fs.Float64Var(&f.dup, "dup", 0, "probability that a packet is duplicated (0..1)")
 	fs.Float64Var(&f.reorder, "reorder", 0, "probability that a packet is held back and reordered (0..1)")
 	fs.Float64Var(&f.corrupt, "corrupt", 0, "probability that a bit of a packet is flipped (0..1)")
 	fs.Int64Var(&f.bandwidth, "bandwidth", 0, "link bandwidth in bit/s (0: unlimited)")
-	fs.Var(durationFlag{&f.timeWait}, "time-wait", "TIME_WAIT duration on both hosts (Linux TCP_TIMEWAIT_LEN; 0 to 24h)")
-	fs.Var(durationFlag{&f.finTimeout}, "fin-timeout", "orphaned FIN_WAIT_2 lifetime on both hosts (tcp_fin_timeout; 0 to 24h)")
+	fs.Var(durationFlag{&f.timeWait}, "time-wait", "TIME_WAIT `duration` on both hosts, 0 to 24h (Linux TCP_TIMEWAIT_LEN)")
+	fs.Var(durationFlag{&f.finTimeout}, "fin-timeout", "orphaned FIN_WAIT_2 lifetime on both hosts, a `duration` from 0 to 24h (tcp_fin_timeout)")
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet put on the wire to this pcap file (virtual timestamps)")
-	fs.Func("netstat-at", fmt.Sprintf("also print both hosts' connection tables (ss -tan -o) at this virtual time (0 to %v, the end of the run)", d.Until), func(s string) error {
+	fs.Func("netstat-at", fmt.Sprintf("also print both hosts' connection tables (ss -tan -o) at this virtual `time` (0 to %v, the end of the run)", d.Until), func(s string) error {
 		t, err := time.ParseDuration(s)
 		if err != nil {
 			return errors.New("not a duration (e.g. 1.5s)")
@@ -263,6 +264,7 @@ func newRunFlags() (*flag.FlagSet, *runFlags) {
 	return fs, f
 }
 
+// runScenario is `tcpwave scenario run`: flags before and after the NAME.
 func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs, f := newRunFlags()
 	printUsage := func(w io.Writer) {
@@ -353,6 +355,8 @@ type allResult struct {
 	WallUS    int64  `json:"wall_us"`           // wall time the run took
 }
 
+// runAll is `scenario run --all`: every scenario, a PASS/FAIL line or a
+// JSON object each, until done or ctx ends.
 func runAll(ctx context.Context, p scenario.Params, f *runFlags, w, stderr io.Writer) int {
 	site, err := newHTMLSite(f.html)
 	if err != nil {
@@ -426,6 +430,8 @@ func writeAllLine(w io.Writer, res allResult, r *scenario.Run) error {
 	return err
 }
 
+// runOne runs one scenario and shows it: a ladder diagram or JSON Lines,
+// and what --netstat-at, --nstat, --pcap and --html ask for.
 func runOne(ctx context.Context, s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr io.Writer) int {
 	var tables strings.Builder
 	probed := false
