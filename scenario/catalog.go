@@ -72,7 +72,7 @@ func handshake() *Scenario {
 		Seeds:   "001",
 		Play: func(r *Run) {
 			l := serve(r, func(c *stack.Socket) { closeOnEOF(r, c, 0) })
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.After(time.Second, func() { r.Close(r.A, so) })
 			})
 			stopListener(r, l, 2)
@@ -98,14 +98,20 @@ func fourWayClose() *Scenario {
 		Seeds:   "000, 001, 002, 003",
 		Play: func(r *Run) {
 			l := serve(r, func(c *stack.Socket) { closeOnEOF(r, c, time.Second) })
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.After(time.Second, func() { r.Close(r.A, so) })
 			})
 			stopListener(r, l, 5)
 		},
 		Check: func(r *Run) error {
-			tw, _ := r.StateAt("A", 0, "TIME_WAIT")
-			closed, _ := r.StateAt("A", 0, "CLOSED")
+			tw, err := stateTime(r, "A", 0, "TIME_WAIT")
+			if err != nil {
+				return err
+			}
+			closed, err := stateTime(r, "A", 0, "CLOSED")
+			if err != nil {
+				return err
+			}
 			if closed.Sub(tw) != 60*time.Second {
 				return fmt.Errorf("A spent %v in TIME_WAIT, want 60s", closed.Sub(tw))
 			}
@@ -132,7 +138,7 @@ func threeWayClose() *Scenario {
 					closeOnEOF(r, c, 0)
 				})
 			})
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.After(time.Second, func() {
 					r.Write(r.A, so, "GET / HTTP/1.1\r\n\r\n")
 					r.Read(r.A, so, func(string, error) { r.Close(r.A, so) })
@@ -162,7 +168,7 @@ func finWithData() *Scenario {
 					r.Close(r.B, c)
 				})
 			})
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.After(time.Second, func() {
 					r.Write(r.A, so, "hello")
 					r.Close(r.A, so)
@@ -190,7 +196,7 @@ func simultaneousClose() *Scenario {
 		Play: func(r *Run) {
 			var srv *stack.Socket
 			l := serve(r, func(c *stack.Socket) { srv = c })
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.At(1, func() {
 					r.Close(r.A, so)
 					r.Close(r.B, srv)
@@ -220,7 +226,7 @@ func halfClose() *Scenario {
 					r.After(time.Second, func() { r.Close(r.B, c) })
 				})
 			})
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.After(time.Second, func() {
 					r.Shutdown(r.A, so, stack.ShutWR)
 					r.ReadToEnd(r.A, so, func(data string, err error) {

@@ -115,6 +115,16 @@ func (r *Run) StateAt(host string, n int, state string) (clock.Instant, bool) {
 	return 0, false
 }
 
+// stateTime is StateAt for a check: an error if the connection never
+// entered state (a run cut short by its network, for example).
+func stateTime(r *Run, host string, n int, state string) (clock.Instant, error) {
+	t, ok := r.StateAt(host, n, state)
+	if !ok {
+		return 0, fmt.Errorf("host %s connection %d never reached %s", host, n, state)
+	}
+	return t, nil
+}
+
 // expectWire checks the whole wire against want.
 func expectWire(r *Run, want ...string) error {
 	return sameList("segments on the wire", r.Wire(), want)
@@ -148,7 +158,7 @@ func sameList(what string, got, want []string) error {
 	if slices.Equal(got, want) {
 		return nil
 	}
-	return fmt.Errorf("%s:\n  got  %s\n  want %s", what, strings.Join(got, " | "), strings.Join(want, " | "))
+	return fmt.Errorf("%s not as expected:\n  got  %s\n  want %s", what, strings.Join(got, " | "), strings.Join(want, " | "))
 }
 
 // all returns the first error of several checks.

@@ -28,7 +28,7 @@ func closeScript(r *Run, wait time.Duration, linger bool) {
 			})
 		})
 	})
-	r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+	r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 		r.At(1, func() { r.Close(r.A, so) })
 	})
 	stopListener(r, l, 5)
@@ -53,7 +53,7 @@ func closeThenData() *Scenario {
 					})
 				})
 			})
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.At(1, func() { r.Close(r.A, so) })
 			})
 			stopListener(r, l, 5)
@@ -80,7 +80,7 @@ func lostFin1() *Scenario {
 			r.Net.AddRule(&sim.Rule{From: "A", Match: sim.MatchFlags(wire.FIN, false), Count: -1})
 			var srv *stack.Socket
 			l := serve(r, func(c *stack.Socket) { srv = c })
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.At(1, func() { r.Close(r.A, so) })
 			})
 			// B, which never heard the FIN, closes much later: A has forgotten
@@ -177,7 +177,10 @@ func lostAck4() *Scenario {
 		},
 		Check: func(r *Run) error {
 			acks := r.SendTimes("A", ". 2:2(0) ack 2")
-			closed, _ := r.StateAt("A", 0, "CLOSED")
+			closed, err := stateTime(r, "A", 0, "CLOSED")
+			if err != nil {
+				return err
+			}
 			if len(acks) != 2 || closed.Sub(acks[1]) != 60*time.Second {
 				return fmt.Errorf("A's final ACKs at %v and CLOSED at %v: want two ACKs and CLOSED 60s after the second", acks, closed)
 			}
@@ -220,11 +223,11 @@ func finWait2Timeout() *Scenario {
 		Play: func(r *Run) {
 			var srv []*stack.Socket
 			l := serve(r, func(c *stack.Socket) { srv = append(srv, c) })
-			r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+			r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 				r.At(1, func() { r.Close(r.A, so) })
 			})
 			r.At(0.5, func() {
-				r.Dial(r.A, r.B, Port, func(so *stack.Socket, err error) {
+				r.Dial(r.A, r.B, Port, func(so *stack.Socket) {
 					r.At(1, func() {
 						r.Shutdown(r.A, so, stack.ShutWR)
 						r.ReadToEnd(r.A, so, func(string, error) { r.Close(r.A, so) })
@@ -239,12 +242,21 @@ func finWait2Timeout() *Scenario {
 			stopListener(r, l, 101)
 		},
 		Check: func(r *Run) error {
-			fw2, _ := r.StateAt("A", 0, "FIN_WAIT_2")
-			gone, _ := r.StateAt("A", 0, "CLOSED")
+			fw2, err := stateTime(r, "A", 0, "FIN_WAIT_2")
+			if err != nil {
+				return err
+			}
+			gone, err := stateTime(r, "A", 0, "CLOSED")
+			if err != nil {
+				return err
+			}
 			if gone.Sub(fw2) != 60*time.Second {
 				return fmt.Errorf("orphaned FIN_WAIT_2 lasted %v, want 60s (tcp_fin_timeout)", gone.Sub(fw2))
 			}
-			tw, _ := r.StateAt("A", 1, "TIME_WAIT")
+			tw, err := stateTime(r, "A", 1, "TIME_WAIT")
+			if err != nil {
+				return err
+			}
 			if tw < clockAt(100) {
 				return fmt.Errorf("the shutdown(SHUT_WR) connection left FIN_WAIT_2 at %v, before B closed", tw)
 			}

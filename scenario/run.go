@@ -5,6 +5,7 @@
 package scenario
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -18,6 +19,7 @@ import (
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // Scenario is one case from the catalog.
@@ -45,7 +47,16 @@ type Params struct {
 	ProbeAt clock.Instant
 	// Tap, if set, sees every packet as it leaves its sender (for pcap).
 	Tap func(now clock.Instant, pkt []byte)
+	// MaxPackets bounds the packets the hosts may put on the wire in one
+	// run (0: DefaultMaxPackets). Past it the network drops everything and
+	// the run fails: a storm of segments (a duplicating network feeding an
+	// ACK loop grows without bound) must not eat the machine's memory.
+	MaxPackets int
 }
+
+// DefaultMaxPackets is Params.MaxPackets' default: about a hundred times
+// what the busiest scenario sends on a hostile network.
+const DefaultMaxPackets = 100_000
 
 // DefaultParams returns the catalog's network: 0.5 ms one way, no loss,
 // Linux defaults on both hosts.
@@ -88,37 +99,51 @@ type waiter struct {
 }
 
 // Execute runs the scenario with p and checks it. The Run is returned
-// even when the check fails, so that its trace can be shown.
+// even when the check fails, so that its trace can be shown. Every error
+// starts with the scenario's name and says on its first line what went
+// wrong; details (expected and actual lists) follow on indented lines.
 func (s *Scenario) Execute(p Params) (*Run, error) {
+	return s.ExecuteContext(context.Background(), p)
+}
+
+// slice is how much virtual time ExecuteContext runs between two looks at
+// its context.
+const slice = time.Second
+
+// ExecuteContext is Execute that stops early, with an error wrapping
+// ctx.Err(), once ctx is done. The simulation runs in slices of virtual
+// time; that changes nothing in the run, only how often ctx is checked.
+func (s *Scenario) ExecuteContext(ctx context.Context, p Params) (*Run, error) {
 	if s.Tune != nil {
 		s.Tune(&p)
 	}
 	rec := &trace.Recorder{}
 	n, err := sim.New(p.Seed, p.Link, rec)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	if p.Tap != nil {
 		n.SetTap(p.Tap)
 	}
 	r := &Run{S: s, P: p, Net: n, Rec: rec, waiters: make(map[*stack.Socket][]waiter), Notes: make(map[string]string)}
 	if r.A, err = n.AddHost("A", AddrA, p.A); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: host A: %w", s.Name, err)
 	}
 	if r.B, err = n.AddHost("B", AddrB, p.B); err != nil {
-		return nil, err
+		return nil, fmt.Errorf("%s: host B: %w", s.Name, err)
 	}
 	r.A.OnReady = r.ready
 	r.B.OnReady = r.ready
+	limit := r.limitPackets() // first, so that its rule sees every packet
 	s.Play(r)
 	if p.Probe != nil {
 		n.At(p.ProbeAt, func() { p.Probe(r) })
 	}
-	if err := n.RunUntil(clock.Instant(p.Until)); err != nil {
-		return r, err
+	if err := r.simulate(ctx, limit); err != nil {
+		return r, fmt.Errorf("%s: %w", s.Name, err)
 	}
 	if len(r.errs) > 0 {
-		return r, errors.Join(r.errs...)
+		return r, r.appFailure()
 	}
 	if s.Check != nil {
 		if err := s.Check(r); err != nil {
@@ -142,6 +167,60 @@ func (r *Run) leftovers() error {
 		}
 	}
 	return nil
+}
+
+// packetLimit is the state of a run's Params.MaxPackets.
+type packetLimit struct {
+	max, sent int
+	passed    clock.Instant // when sent passed max; clock.Never before
+}
+
+// limitPackets adds a rule to the network that counts every packet put on
+// the wire and, once Params.MaxPackets have been, drops them all so that a
+// storm dies out.
+func (r *Run) limitPackets() *packetLimit {
+	l := &packetLimit{max: r.P.MaxPackets, passed: clock.Never}
+	if l.max <= 0 {
+		l.max = DefaultMaxPackets
+	}
+	r.Net.AddRule(&sim.Rule{Count: -1, Match: func(*wire.Packet) bool {
+		if l.sent++; l.sent > l.max && l.passed == clock.Never {
+			l.passed = r.Net.Now()
+		}
+		return l.passed != clock.Never
+	}})
+	return l
+}
+
+// simulate runs the network to Params.Until in slices of virtual time,
+// and stops early when ctx is done or the packet limit was passed.
+func (r *Run) simulate(ctx context.Context, l *packetLimit) error {
+	end := clock.Instant(r.P.Until)
+	for r.Net.Now() < end {
+		if err := ctx.Err(); err != nil {
+			return fmt.Errorf("stopped at %v: %w", r.Net.Now(), err)
+		}
+		if err := r.Net.RunUntil(min(r.Net.Now().Add(slice), end)); err != nil {
+			return err
+		}
+		if l.passed != clock.Never {
+			return fmt.Errorf("cut short at %v: the hosts sent more than %d packets (a storm of segments), after which the network dropped everything", l.passed, l.max)
+		}
+	}
+	return nil
+}
+
+// appFailure is the run's verdict when the applications met surprises:
+// the first one on one line (later ones are usually its consequences; the
+// trace shows them all).
+func (r *Run) appFailure() error {
+	if len(r.errs) == 1 {
+		return r.errs[0]
+	}
+	if len(r.errs) == 2 {
+		return fmt.Errorf("%w (and 1 later failure)", r.errs[0])
+	}
+	return fmt.Errorf("%w (and %d later failures)", r.errs[0], len(r.errs)-1)
 }
 
 // fail records an application-level surprise.
@@ -257,14 +336,32 @@ func (r *Run) Listen(h *sim.Host, port uint16, opts ...SockOpt) (*stack.Socket, 
 }
 
 // Dial connects h to the server on host to, and calls then once the
-// handshake is over (or failed).
-func (r *Run) Dial(h, to *sim.Host, port uint16, then func(so *stack.Socket, err error), opts ...SockOpt) {
+// handshake is over. A connection that cannot be made (refused, timed out,
+// the port taken) fails the run with the reason and then is not called: the
+// application has no connection to go on with. A scenario that expects the
+// connect to fail uses TryDial.
+func (r *Run) Dial(h, to *sim.Host, port uint16, then func(so *stack.Socket), opts ...SockOpt) {
+	r.TryDial(h, to, port, func(so *stack.Socket, err error) {
+		if err != nil {
+			r.fail("%s could not connect to %v: %s", h.Name, netip.AddrPortFrom(to.Addr, port), ErrName(err))
+			return
+		}
+		if then != nil {
+			then(so)
+		}
+	}, opts...)
+}
+
+// TryDial is Dial for a connect that may fail: then gets the error, and a
+// nil socket when connect(2) failed at once.
+func (r *Run) TryDial(h, to *sim.Host, port uint16, then func(so *stack.Socket, err error), opts ...SockOpt) {
 	so := h.Stack.NewSocket()
 	for _, o := range opts {
 		o(so)
 	}
 	if err := so.Connect(r.Net.Now(), netip.AddrPortFrom(to.Addr, port)); err != nil {
 		r.app(h, "connect", ErrName(err))
+		so.Close(r.Net.Now())
 		if then != nil {
 			then(nil, err)
 		}
@@ -280,10 +377,10 @@ func (r *Run) Dial(h, to *sim.Host, port uint16, then func(so *stack.Socket, err
 }
 
 // DialFrom is Dial from a given local port (bound first).
-func (r *Run) DialFrom(h, to *sim.Host, lport, port uint16, then func(so *stack.Socket, err error), opts ...SockOpt) {
+func (r *Run) DialFrom(h, to *sim.Host, lport, port uint16, then func(so *stack.Socket), opts ...SockOpt) {
 	r.Dial(h, to, port, then, append(opts, func(so *stack.Socket) {
 		if err := so.Bind(netip.AddrPortFrom(h.Addr, lport)); err != nil {
-			r.fail("bind :%d: %v", lport, err)
+			r.fail("%s could not bind :%d: %s", h.Name, lport, ErrName(err))
 		}
 	})...)
 }
@@ -299,8 +396,22 @@ func (r *Run) Accept(h *sim.Host, l *stack.Socket, then func(c *stack.Socket)) {
 	})
 }
 
+// noConn fails the run when the application is about to act on a
+// connection it never got (never accepted, never connected: the network
+// kept it from opening in time) and reports whether that is so.
+func (r *Run) noConn(h *sim.Host, so *stack.Socket, call string) bool {
+	if so != nil {
+		return false
+	}
+	r.fail("%s cannot %s: it has no connection (it never opened)", h.Name, call)
+	return true
+}
+
 // Write writes data once and records the result.
 func (r *Run) Write(h *sim.Host, so *stack.Socket, data string) error {
+	if r.noConn(h, so, fmt.Sprintf("write(%d)", len(data))) {
+		return syscall.ENOTCONN
+	}
 	n, err := so.Write(r.Net.Now(), []byte(data))
 	res := fmt.Sprint(n)
 	if err != nil {
@@ -313,6 +424,9 @@ func (r *Run) Write(h *sim.Host, so *stack.Socket, data string) error {
 // Read waits until so is readable, reads once, records the result and
 // calls then with what it got.
 func (r *Run) Read(h *sim.Host, so *stack.Socket, then func(data string, err error)) {
+	if r.noConn(h, so, "read") {
+		return
+	}
 	r.when(so, so.Readable, func() {
 		buf := make([]byte, 64<<10)
 		n, err := so.Read(r.Net.Now(), buf)
@@ -330,6 +444,9 @@ func (r *Run) Read(h *sim.Host, so *stack.Socket, then func(data string, err err
 // ReadToEnd reads until EOF or an error and calls then with all the data
 // and the error that ended it (io.EOF for a clean end).
 func (r *Run) ReadToEnd(h *sim.Host, so *stack.Socket, then func(data string, err error)) {
+	if r.noConn(h, so, "read") {
+		return
+	}
 	var all strings.Builder
 	var step func(string, error)
 	step = func(d string, err error) {
@@ -347,12 +464,18 @@ func (r *Run) ReadToEnd(h *sim.Host, so *stack.Socket, then func(data string, er
 
 // Close closes one handle of so and records it.
 func (r *Run) Close(h *sim.Host, so *stack.Socket) {
+	if r.noConn(h, so, "close") {
+		return
+	}
 	so.Close(r.Net.Now())
 	r.app(h, "close", "0")
 }
 
 // Shutdown shuts down a direction of so and records it.
 func (r *Run) Shutdown(h *sim.Host, so *stack.Socket, how int) {
+	if r.noConn(h, so, "shutdown") {
+		return
+	}
 	err := so.Shutdown(r.Net.Now(), how)
 	name := [...]string{"shutdown(SHUT_RD)", "shutdown(SHUT_WR)", "shutdown(SHUT_RDWR)"}[how]
 	r.app(h, name, ErrName(err))

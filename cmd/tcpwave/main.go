@@ -13,12 +13,14 @@ package main
 import (
 	"bufio"
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -50,6 +52,46 @@ const usage = `usage:
 Run "tcpwave scenario run -h" (or tun serve -h, ...) for the flags.
 `
 
+const scenarioUsage = `usage:
+  tcpwave scenario list              the catalog: a name and a summary per scenario
+  tcpwave scenario run NAME [flags]  one scenario as a ladder diagram (or --json, --pcap, --html)
+  tcpwave scenario run --all [flags] every scenario, a PASS/FAIL line each (or --json)
+
+Run "tcpwave scenario run -h" for the flags.
+`
+
+const listUsage = `usage: tcpwave scenario list
+
+Prints every scenario of the catalog: its name and a one-line summary.
+`
+
+// The CLI's exit statuses: a run that failed (a scenario's check, an I/O
+// error, an interruption) exits 1; bad usage exits 2 after a one-line
+// error and the usage on stderr; an explicit -h or --help prints the
+// usage on stdout and exits 0.
+const (
+	exitOK    = 0
+	exitFail  = 1
+	exitUsage = 2
+)
+
+// isHelp reports whether arg asks for help, as the flag package reads it.
+func isHelp(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--h", "--help":
+		return true
+	}
+	return false
+}
+
+// usageError prints a one-line error and then the usage on stderr, and
+// returns the bad-usage exit status.
+func usageError(stderr io.Writer, text string, format string, args ...any) int {
+	fmt.Fprintf(stderr, "tcpwave: "+format+"\n", args...)
+	fmt.Fprint(stderr, text)
+	return exitUsage
+}
+
 // run is the whole CLI; it returns the exit status.
 func run(args []string, stdout, stderr io.Writer) int {
 	return runContext(context.Background(), args, stdout, stderr)
@@ -57,41 +99,115 @@ func run(args []string, stdout, stderr io.Writer) int {
 
 // runContext is run with a context that ends long-running commands.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	if len(args) > 0 {
-		switch args[0] {
-		case "tun":
-			return tunCmd(ctx, args[1:], stdout, stderr)
-		case "netstat":
-			return netstat(ctx, args[1:], stdout, stderr)
-		case "soak":
-			return soakCmd(ctx, args[1:], stdout, stderr)
-		case "nstat":
-			return nstatCmd(ctx, args[1:], stdout, stderr)
-		case "conform":
-			return conformCmd(ctx, args[1:], stdout, stderr)
-		}
+	if len(args) == 0 {
+		return usageError(stderr, usage, "no command given")
 	}
-	if len(args) < 2 || args[0] != "scenario" {
-		fmt.Fprint(stderr, usage)
-		return 2
+	switch args[0] {
+	case "tun":
+		return tunCmd(ctx, args[1:], stdout, stderr)
+	case "netstat":
+		return netstat(ctx, args[1:], stdout, stderr)
+	case "soak":
+		return soakCmd(ctx, args[1:], stdout, stderr)
+	case "nstat":
+		return nstatCmd(ctx, args[1:], stdout, stderr)
+	case "conform":
+		return conformCmd(ctx, args[1:], stdout, stderr)
+	case "scenario":
+		return scenarioCmd(ctx, args[1:], stdout, stderr)
 	}
-	switch args[1] {
-	case "list":
-		return list(stdout)
-	case "run":
-		return runScenario(args[2:], stdout, stderr)
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, usage)
+		return exitOK
 	}
-	fmt.Fprintf(stderr, "tcpwave: unknown command %q\n%s", args[1], usage)
-	return 2
+	return usageError(stderr, usage, "unknown command %q", args[0])
 }
 
-func list(w io.Writer) int {
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+// scenarioCmd is `tcpwave scenario list|run`.
+func scenarioCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		return usageError(stderr, scenarioUsage, "scenario: give a subcommand, list or run")
+	}
+	switch args[0] {
+	case "list":
+		return list(args[1:], stdout, stderr)
+	case "run":
+		return runScenario(ctx, args[1:], stdout, stderr)
+	}
+	if isHelp(args[0]) {
+		fmt.Fprint(stdout, scenarioUsage)
+		return exitOK
+	}
+	return usageError(stderr, scenarioUsage, "scenario: unknown subcommand %q", args[0])
+}
+
+// parseFlags parses args with fs, whose usage text is usage. It returns
+// the exit status to end with and false when the command should stop
+// there: 0 after -h (usage on stdout), 2 after a bad flag (a one-line
+// error and the usage on stderr).
+func parseFlags(fs *flag.FlagSet, args []string, usage func(io.Writer), stdout, stderr io.Writer) (int, bool) {
+	fs.SetOutput(io.Discard) // the errors are printed here, once, on one line
+	fs.Usage = func() {}
+	err := fs.Parse(args)
+	switch {
+	case err == nil:
+		return exitOK, true
+	case errors.Is(err, flag.ErrHelp):
+		usage(stdout)
+		return exitOK, false
+	}
+	fmt.Fprintf(stderr, "tcpwave: %s: %v\n", fs.Name(), err)
+	usage(stderr)
+	return exitUsage, false
+}
+
+// list is `tcpwave scenario list`: the catalog, a name and a summary each.
+func list(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("scenario list", flag.ContinueOnError)
+	printUsage := func(w io.Writer) { fmt.Fprint(w, listUsage) }
+	if code, ok := parseFlags(fs, args, printUsage, stdout, stderr); !ok {
+		return code
+	}
+	if fs.NArg() > 0 {
+		return usageError(stderr, listUsage, "scenario list: unexpected argument %q", fs.Arg(0))
+	}
+	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	for _, s := range scenario.Catalog() {
 		fmt.Fprintf(tw, "%s\t%s\n", s.Name, s.Summary)
 	}
-	tw.Flush()
-	return 0
+	if err := tw.Flush(); err != nil {
+		fmt.Fprintln(stderr, "tcpwave: scenario list:", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// maxDuration bounds every duration flag: far beyond any run (a run stops
+// at scenario.DefaultParams().Until of virtual time) and far from the
+// int64 nanoseconds where virtual time would overflow.
+const maxDuration = 24 * time.Hour
+
+// durationFlag is a time.Duration flag that rejects negative values and
+// values beyond maxDuration.
+type durationFlag struct{ d *time.Duration }
+
+func (f durationFlag) String() string {
+	if f.d == nil {
+		return ""
+	}
+	return f.d.String()
+}
+
+func (f durationFlag) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return errors.New("not a duration (e.g. 1.5s, 200ms, 2m)")
+	}
+	if d < 0 || d > maxDuration {
+		return fmt.Errorf("%v is out of range [0, %v]", d, maxDuration)
+	}
+	*f.d = d
+	return nil
 }
 
 type runFlags struct {
@@ -108,72 +224,93 @@ type runFlags struct {
 	timeWait   time.Duration
 	finTimeout time.Duration
 	netstatAt  time.Duration
+	netstatSet bool
 	pcap       string
 	html       string
 	nstat      bool
 }
 
-func runScenario(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("tcpwave scenario run", flag.ContinueOnError)
-	fs.SetOutput(stderr)
+// newRunFlags declares scenario run's flags on a new flag set.
+func newRunFlags() (*flag.FlagSet, *runFlags) {
+	fs := flag.NewFlagSet("scenario run", flag.ContinueOnError)
 	d := scenario.DefaultParams()
-	var f runFlags
-	fs.BoolVar(&f.all, "all", false, "run every scenario and print a pass/fail line for each")
+	f := &runFlags{delay: d.Link.Delay, timeWait: d.A.TCP.TimeWait, finTimeout: d.A.TCP.FinTimeout}
+	fs.BoolVar(&f.all, "all", false, "run every scenario and print a pass/fail line for each (with --json: a JSON object each)")
 	fs.BoolVar(&f.json, "json", false, "print the events as JSON Lines instead of a ladder diagram")
 	fs.Uint64Var(&f.seed, "seed", d.Seed, "seed of the network's random faults")
-	fs.DurationVar(&f.delay, "delay", d.Link.Delay, "one-way latency of the link")
-	fs.DurationVar(&f.jitter, "jitter", 0, "extra random delay per packet, up to this")
+	fs.Var(durationFlag{&f.delay}, "delay", "one-way latency of the link, a `duration` from 0 to 24h")
+	fs.Var(durationFlag{&f.jitter}, "jitter", "extra random delay per packet, up to this `duration` (0 to 24h)")
 	fs.Float64Var(&f.loss, "loss", 0, "probability that a packet is lost (0..1)")
 	fs.Float64Var(&f.dup, "dup", 0, "probability that a packet is duplicated (0..1)")
 	fs.Float64Var(&f.reorder, "reorder", 0, "probability that a packet is held back and reordered (0..1)")
 	fs.Float64Var(&f.corrupt, "corrupt", 0, "probability that a bit of a packet is flipped (0..1)")
 	fs.Int64Var(&f.bandwidth, "bandwidth", 0, "link bandwidth in bit/s (0: unlimited)")
-	fs.DurationVar(&f.timeWait, "time-wait", d.A.TCP.TimeWait, "TIME_WAIT duration on both hosts (Linux TCP_TIMEWAIT_LEN)")
-	fs.DurationVar(&f.finTimeout, "fin-timeout", d.A.TCP.FinTimeout, "orphaned FIN_WAIT_2 lifetime on both hosts (tcp_fin_timeout)")
+	fs.Var(durationFlag{&f.timeWait}, "time-wait", "TIME_WAIT `duration` on both hosts, 0 to 24h (Linux TCP_TIMEWAIT_LEN)")
+	fs.Var(durationFlag{&f.finTimeout}, "fin-timeout", "orphaned FIN_WAIT_2 lifetime on both hosts, a `duration` from 0 to 24h (tcp_fin_timeout)")
 	fs.StringVar(&f.pcap, "pcap", "", "write every packet put on the wire to this pcap file (virtual timestamps)")
-	fs.DurationVar(&f.netstatAt, "netstat-at", -1, "also print both hosts' connection tables (ss -tan -o) at this virtual time")
+	fs.Func("netstat-at", fmt.Sprintf("also print both hosts' connection tables (ss -tan -o) at this virtual `time` (0 to %v, the end of the run)", d.Until), func(s string) error {
+		t, err := time.ParseDuration(s)
+		if err != nil {
+			return errors.New("not a duration (e.g. 1.5s)")
+		}
+		if t < 0 || t > d.Until {
+			return fmt.Errorf("%v is outside the run, which spans 0 to %v of virtual time", t, d.Until)
+		}
+		f.netstatAt, f.netstatSet = t, true
+		return nil
+	})
 	fs.BoolVar(&f.nstat, "nstat", false, "also print both hosts' counters as nstat does at the end (not with --json)")
 	fs.StringVar(&f.html, "html", "", "also write the run as a self-contained HTML page to this file (with --all: a directory of pages and index.html)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tcpwave scenario run NAME|--all [flags]")
+	return fs, f
+}
+
+// runScenario is `tcpwave scenario run`: flags before and after the NAME.
+func runScenario(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs, f := newRunFlags()
+	printUsage := func(w io.Writer) {
+		fmt.Fprintln(w, "usage: tcpwave scenario run NAME|--all [flags]")
+		fs.SetOutput(w)
 		fs.PrintDefaults()
+		fs.SetOutput(io.Discard)
 	}
 	// Accept flags before and after NAME.
 	var names []string
-	for len(args) > 0 {
-		if err := fs.Parse(args); err != nil {
-			if errors.Is(err, flag.ErrHelp) {
-				return 0
-			}
-			return 2
+	for {
+		if code, ok := parseFlags(fs, args, printUsage, stdout, stderr); !ok {
+			return code
 		}
-		args = fs.Args()
-		if len(args) > 0 {
-			names = append(names, args[0])
-			args = args[1:]
+		if args = fs.Args(); len(args) == 0 {
+			break
 		}
+		names, args = append(names, args[0]), args[1:]
 	}
-	p, err := f.params()
-	if err != nil {
-		fmt.Fprintln(stderr, "tcpwave:", err)
-		return 2
+	bad := func(format string, args ...any) int {
+		fmt.Fprintf(stderr, "tcpwave: scenario run: "+format+"\n", args...)
+		printUsage(stderr)
+		return exitUsage
 	}
 	switch {
 	case f.all && len(names) > 0:
-		fmt.Fprintln(stderr, "tcpwave: give a scenario name or --all, not both")
-		return 2
-	case f.all:
-		return runAll(p, f.html, stdout, stderr)
-	case len(names) != 1:
-		fs.Usage()
-		return 2
+		return bad("give a scenario name or --all, not both")
+	case f.all && (f.pcap != "" || f.netstatSet || f.nstat):
+		return bad("--pcap, --netstat-at and --nstat show one scenario: give its name, not --all")
+	case !f.all && len(names) == 0:
+		return bad("give a scenario name (see tcpwave scenario list) or --all")
+	case len(names) > 1:
+		return bad("one scenario at a time (got %q)", names)
+	}
+	p, err := f.params()
+	if err != nil {
+		return bad("%v", err)
+	}
+	if f.all {
+		return runAll(ctx, p, f, stdout, stderr)
 	}
 	s, err := scenario.Find(names[0])
 	if err != nil {
-		fmt.Fprintln(stderr, "tcpwave:", err)
-		return 2
+		return bad("no scenario named %q (see tcpwave scenario list)", names[0])
 	}
-	return runOne(s, p, &f, stdout, stderr)
+	return runOne(ctx, s, p, f, stdout, stderr)
 }
 
 func (f *runFlags) params() (scenario.Params, error) {
@@ -185,54 +322,122 @@ func (f *runFlags) params() (scenario.Params, error) {
 	if err := p.Link.Validate(); err != nil {
 		return p, err
 	}
-	if f.timeWait < 0 || f.finTimeout < 0 {
-		return p, fmt.Errorf("--time-wait and --fin-timeout must not be negative")
-	}
 	for _, o := range []*struct{ tw, ft *time.Duration }{
 		{&p.A.TCP.TimeWait, &p.A.TCP.FinTimeout}, {&p.B.TCP.TimeWait, &p.B.TCP.FinTimeout},
 	} {
 		*o.tw, *o.ft = f.timeWait, f.finTimeout
 	}
-	if f.netstatAt >= 0 {
+	if f.netstatSet {
 		p.ProbeAt = clock.Instant(f.netstatAt)
 	}
 	return p, nil
 }
 
-func runAll(p scenario.Params, htmlDir string, w, stderr io.Writer) int {
-	site, herr := newHTMLSite(htmlDir)
-	failed := 0
-	for _, s := range scenario.Catalog() {
-		start := time.Now()
-		r, err := s.Execute(p)
-		herr = errors.Join(herr, site.add(s, p, r, err))
-		status, detail := "PASS", ""
-		if err != nil {
-			status, detail = "FAIL", "\n    "+strings.ReplaceAll(err.Error(), "\n", "\n    ")
-			failed++
+// oneLine writes err on one line: errors.Join's lines (often the same
+// write error twice, from a writer and its flush) deduplicated and joined.
+func oneLine(err error) string {
+	var parts []string
+	for _, l := range strings.Split(err.Error(), "\n") {
+		if l = strings.TrimSpace(l); l != "" && !slices.Contains(parts, l) {
+			parts = append(parts, l)
 		}
-		virt := "-"
-		if r != nil {
-			virt = r.Net.Now().String()
-		}
-		fmt.Fprintf(w, "%s  %-22s virtual %-12s wall %v%s\n", status, s.Name, virt, time.Since(start).Round(time.Microsecond), detail)
 	}
-	total := len(scenario.Catalog())
-	fmt.Fprintf(w, "%d passed, %d failed\n", total-failed, failed)
-	if herr = errors.Join(herr, site.finish()); herr != nil {
-		fmt.Fprintln(stderr, "tcpwave: --html:", herr)
-		return 1
-	}
-	if failed > 0 {
-		return 1
-	}
-	return 0
+	return strings.Join(parts, "; ")
 }
 
-func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr io.Writer) int {
+// allResult is one scenario's line of `scenario run --all --json`.
+type allResult struct {
+	Name      string `json:"name"`
+	Pass      bool   `json:"pass"`
+	Reason    string `json:"reason,omitempty"`  // the failure's first line
+	Details   string `json:"details,omitempty"` // the rest of it (expected and actual lists)
+	VirtualUS int64  `json:"virtual_us"`        // virtual time at the end of the run
+	WallUS    int64  `json:"wall_us"`           // wall time the run took
+}
+
+// runAll is `scenario run --all`: every scenario, a PASS/FAIL line or a
+// JSON object each, until done or ctx ends.
+func runAll(ctx context.Context, p scenario.Params, f *runFlags, w, stderr io.Writer) int {
+	site, err := newHTMLSite(f.html)
+	if err != nil {
+		fmt.Fprintln(stderr, "tcpwave: --html:", oneLine(err))
+		return exitFail
+	}
+	var herr error
+	enc := json.NewEncoder(w)
+	catalog := scenario.Catalog()
+	failed, ran := 0, 0
+	for _, s := range catalog {
+		if ctx.Err() != nil {
+			break
+		}
+		start := time.Now()
+		r, err := s.ExecuteContext(ctx, p)
+		if ctx.Err() != nil {
+			break // interrupted mid-run: neither a pass nor a failure
+		}
+		ran++
+		herr = errors.Join(herr, site.add(s, p, r, err))
+		res := allResult{Name: s.Name, Pass: err == nil, WallUS: time.Since(start).Microseconds()}
+		if r != nil {
+			res.VirtualUS = r.Net.Now().Micros()
+		}
+		if err != nil {
+			failed++
+			res.Reason, res.Details, _ = strings.Cut(err.Error(), "\n")
+		}
+		var werr error
+		if f.json {
+			werr = enc.Encode(res)
+		} else {
+			werr = writeAllLine(w, res, r)
+		}
+		if werr != nil {
+			fmt.Fprintln(stderr, "tcpwave:", oneLine(werr))
+			return exitFail
+		}
+	}
+	if !f.json {
+		fmt.Fprintf(w, "%d passed, %d failed\n", ran-failed, failed)
+	}
+	if ran < len(catalog) {
+		fmt.Fprintf(stderr, "tcpwave: scenario run --all: interrupted after %d of %d scenarios\n", ran, len(catalog))
+		return exitFail
+	}
+	if herr = errors.Join(herr, site.finish()); herr != nil {
+		fmt.Fprintln(stderr, "tcpwave: --html:", oneLine(herr))
+		return exitFail
+	}
+	if failed > 0 {
+		return exitFail
+	}
+	return exitOK
+}
+
+// writeAllLine prints one scenario's PASS/FAIL line of `scenario run --all`.
+func writeAllLine(w io.Writer, res allResult, r *scenario.Run) error {
+	status, detail := "PASS", ""
+	if !res.Pass {
+		status = "FAIL"
+		detail = "\n    " + strings.ReplaceAll(strings.TrimRight(res.Reason+"\n"+res.Details, "\n"), "\n", "\n    ")
+	}
+	virt := "-"
+	if r != nil {
+		virt = r.Net.Now().String()
+	}
+	wall := (time.Duration(res.WallUS) * time.Microsecond).String()
+	_, err := fmt.Fprintf(w, "%s  %-22s virtual %-12s wall %v%s\n", status, res.Name, virt, wall, detail)
+	return err
+}
+
+// runOne runs one scenario and shows it: a ladder diagram or JSON Lines,
+// and what --netstat-at, --nstat, --pcap and --html ask for.
+func runOne(ctx context.Context, s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr io.Writer) int {
 	var tables strings.Builder
-	if f.netstatAt >= 0 {
+	probed := false
+	if f.netstatSet {
 		p.Probe = func(r *scenario.Run) {
+			probed = true
 			fmt.Fprintf(&tables, "--- connections at %v ---\n", r.Net.Now())
 			for _, h := range []struct {
 				name string
@@ -248,30 +453,27 @@ func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr
 			}
 		}
 	}
-	var pw *pcap.Writer
+	var capture *pcapFile
 	if f.pcap != "" {
-		file, err := os.Create(f.pcap)
-		if err != nil {
-			fmt.Fprintln(stderr, "tcpwave:", err)
-			return 1
+		var err error
+		if capture, err = createPcap(f.pcap); err != nil {
+			fmt.Fprintln(stderr, "tcpwave: --pcap:", oneLine(err))
+			return exitFail
 		}
-		bw := bufio.NewWriter(file)
-		defer func() {
-			if err := errors.Join(pw.Err(), bw.Flush(), file.Close()); err != nil {
-				fmt.Fprintln(stderr, "tcpwave: writing", f.pcap+":", err)
-			}
-		}()
-		if pw, err = pcap.NewWriter(bw); err != nil {
-			fmt.Fprintln(stderr, "tcpwave:", err)
-			return 1
-		}
-		p.Tap = func(now clock.Instant, pkt []byte) { pw.WritePacket(now, pkt) }
+		p.Tap = capture.write
 	}
-	r, err := s.Execute(p)
+	r, err := s.ExecuteContext(ctx, p)
+	code := exitOK
+	if capture != nil {
+		if cerr := capture.close(); cerr != nil {
+			fmt.Fprintln(stderr, "tcpwave: --pcap:", oneLine(cerr))
+			code = exitFail
+		}
+	}
 	if f.html != "" {
 		if herr := writeHTMLFile(f.html, s, p, r, err, ""); herr != nil {
-			fmt.Fprintln(stderr, "tcpwave: --html:", herr)
-			return 1
+			fmt.Fprintln(stderr, "tcpwave: --html:", oneLine(herr))
+			code = exitFail
 		}
 	}
 	if r != nil {
@@ -283,22 +485,70 @@ func runOne(s *scenario.Scenario, p scenario.Params, f *runFlags, stdout, stderr
 			werr = trace.WriteLadder(stdout, r.Rec.Events(), "A", "B")
 		}
 		if werr != nil {
-			fmt.Fprintln(stderr, "tcpwave:", werr)
-			return 1
+			fmt.Fprintln(stderr, "tcpwave:", oneLine(werr))
+			return exitFail
 		}
 	}
 	if tables.Len() > 0 {
 		fmt.Fprint(stdout, "\n"+tables.String())
 	}
+	if f.netstatSet && !probed {
+		fmt.Fprintf(stderr, "tcpwave: --netstat-at %v: the run stopped before that instant; no connection tables\n", f.netstatAt)
+		code = exitFail
+	}
 	if f.nstat && r != nil && !f.json {
-		writeScenarioNstat(stdout, r)
+		if nerr := writeScenarioNstat(stdout, r); nerr != nil {
+			fmt.Fprintln(stderr, "tcpwave: --nstat:", oneLine(nerr))
+			code = exitFail
+		}
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "FAIL %s: %v\n", s.Name, err)
-		return 1
+		fmt.Fprintf(stderr, "FAIL %v\n", err)
+		return exitFail
 	}
 	if !f.json {
 		fmt.Fprintf(stdout, "\nPASS %s (seed %d)\n", s.Name, p.Seed)
 	}
-	return 0
+	return code
+}
+
+// pcapFile is --pcap's capture: a pcap writer on a buffered file.
+type pcapFile struct {
+	f  *os.File
+	bw *bufio.Writer
+	pw *pcap.Writer
+}
+
+// createPcap creates path and writes the pcap file header to it.
+func createPcap(path string) (*pcapFile, error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	bw := bufio.NewWriter(f)
+	pw, err := pcap.NewWriter(bw)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return &pcapFile{f: f, bw: bw, pw: pw}, nil
+}
+
+// write captures one packet (the simulator's tap); errors stick in pw.
+func (c *pcapFile) write(now clock.Instant, pkt []byte) { c.pw.WritePacket(now, pkt) }
+
+// close flushes and closes the file and reports the first error: the
+// writer's and the flush's are the same sticky write error.
+func (c *pcapFile) close() error {
+	err := c.pw.Err()
+	if err == nil {
+		err = c.bw.Flush()
+	}
+	if cerr := c.f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", c.f.Name(), err)
+	}
+	return nil
 }
