@@ -162,3 +162,24 @@ func TestPacketStormIsCutShort(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeWaitAckLoopEnds: on a network that delivers every packet twice
+// and reorders them by up to 100 s, both hosts end in TIME_WAIT answering
+// each other's stale ACKs; without Linux's out-of-window ACK rate limit
+// (tcp_timewait_check_oow_rate_limit) each answer drew two more and the
+// run grew without bound. Now the run ends well within the packet limit
+// (it fails, as its network does not let FIN_WAIT_2 time out as planned).
+func TestTimeWaitAckLoopEnds(t *testing.T) {
+	s, err := Find("fin-wait-2-timeout")
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := DefaultParams()
+	p.Seed = 6
+	p.Link.Dup, p.Link.Jitter = 1, 100*time.Second
+	p.MaxPackets = 20_000
+	_, err = s.Execute(p)
+	if err != nil && strings.Contains(err.Error(), "cut short") {
+		t.Fatalf("the run was cut short: %v", err)
+	}
+}

@@ -174,6 +174,9 @@ type Counters struct {
 	// TCPLossProbeRecovery counts probes that repaired a loss.
 	TCPLossProbeRecovery uint64
 	TCPKeepAlive         uint64 // keepalive probes sent (tcp_keepalive_timer)
+	// TCPACKSkippedTimeWait counts ACKs a TIME_WAIT record did not send
+	// because of the out-of-window ACK rate limit (tcp_oow_rate_limited).
+	TCPACKSkippedTimeWait uint64
 }
 
 // add adds a connection's counts.
@@ -242,6 +245,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPLossProbes", c.TCPLossProbes},
 		{"TcpExtTCPLossProbeRecovery", c.TCPLossProbeRecovery},
 		{"TcpExtTCPKeepAlive", c.TCPKeepAlive},
+		{"TcpExtTCPACKSkippedTimeWait", c.TCPACKSkippedTimeWait},
 	}
 }
 

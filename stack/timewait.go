@@ -62,11 +62,13 @@ func (s *Stack) removeTimeWait(i uint32, why string) {
 func (s *Stack) timeWaitArrive(now clock.Instant, i uint32, seg *tcp.Segment) {
 	r := s.tw.at(i)
 	before := r.expire
-	rec := r.tcpRecord()
+	t := s.twTuple(i)
+	rec := r.tcpRecord(s.tsOffset(t))
 	act := rec.Handle(now, &s.opts.TCP, seg)
 	r.setTCPRecord(&rec)
-	t := s.twTuple(i)
 	switch act {
+	case tcp.TWSkip:
+		s.counters.TCPACKSkippedTimeWait++
 	case tcp.TWAck:
 		s.twAck(now, t, &rec)
 	case tcp.TWKill:

@@ -18,14 +18,14 @@ import (
 // the host's); the peer's address is kept in its 16-byte form, its family
 // being the local address's.
 type twRec struct {
-	remote             [16]byte
-	expire             clock.Instant
-	rcvNxt, sndNxt     seq.Value
-	tsRecent, tsOffset uint32
-	prev, next         uint32 // neighbours in expiry order (slot 0 is the list's head)
-	lport, rport       uint16
-	wnd                uint16
-	meta               uint16 // local address index << twLocalShift | twTSOK | twReuseAddr | twReusePort
+	remote            [16]byte
+	expire            clock.Instant
+	rcvNxt, sndNxt    seq.Value
+	tsRecent, lastOOW uint32 // TS.Recent; tcp.TWRecord.LastOOWAck (the TS offset is the tuple's hash, tsOffset)
+	prev, next        uint32 // neighbours in expiry order (slot 0 is the list's head)
+	lport, rport      uint16
+	wnd               uint16
+	meta              uint16 // local address index << twLocalShift | twTSOK | twReuseAddr | twReusePort
 }
 
 // The flags in twRec.meta.
@@ -44,19 +44,20 @@ func (r *twRec) local() uint16 { return r.meta >> twLocalShift }
 // bindFlags are the record's SO_REUSEADDR and SO_REUSEPORT bits.
 func (r *twRec) bindFlags() uint8 { return uint8(r.meta & (twReuseAddr | twReusePort)) }
 
-// tcpRecord is the record in package tcp's form, for tcp.TWRecord's rules.
-func (r *twRec) tcpRecord() tcp.TWRecord {
+// tcpRecord is the record in package tcp's form, for tcp.TWRecord's
+// rules, with its timestamp offset.
+func (r *twRec) tcpRecord(tsOffset uint32) tcp.TWRecord {
 	return tcp.TWRecord{
 		RcvNxt: r.rcvNxt, SndNxt: r.sndNxt,
-		TSOK: r.meta&twTSOK != 0, TSRecent: r.tsRecent, TSOffset: r.tsOffset,
-		Wnd: r.wnd, Expire: r.expire,
+		TSOK: r.meta&twTSOK != 0, TSRecent: r.tsRecent, TSOffset: tsOffset,
+		Wnd: r.wnd, Expire: r.expire, LastOOWAck: r.lastOOW,
 	}
 }
 
 // setTCPRecord stores what tcp.TWRecord's rules may change.
 func (r *twRec) setTCPRecord(tw *tcp.TWRecord) {
 	r.rcvNxt, r.sndNxt = tw.RcvNxt, tw.SndNxt
-	r.tsRecent, r.tsOffset, r.wnd, r.expire = tw.TSRecent, tw.TSOffset, tw.Wnd, tw.Expire
+	r.tsRecent, r.lastOOW, r.wnd, r.expire = tw.TSRecent, tw.LastOOWAck, tw.Wnd, tw.Expire
 	r.meta &^= twTSOK
 	if tw.TSOK {
 		r.meta |= twTSOK

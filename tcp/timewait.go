@@ -1,6 +1,8 @@
 package tcp
 
 import (
+	"time"
+
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
@@ -17,6 +19,11 @@ type TWRecord struct {
 	TSOffset uint32
 	Wnd      uint16 // the window field our ACKs carry
 	Expire   clock.Instant
+	// LastOOWAck is when the record last answered a segment that carried
+	// nothing with an ACK, in milliseconds (0: never), for the rate limit
+	// that keeps two TIME_WAIT ends from ACKing each other forever (Linux
+	// tw_last_oow_ack_time).
+	LastOOWAck uint32
 }
 
 // TimeWaitAction says what a segment arriving in TIME_WAIT calls for.
@@ -28,6 +35,7 @@ const (
 	TWAck                          // send an ACK of RCV.NXT (and the timer was restarted)
 	TWKill                         // a RST at RCV.NXT: forget the connection (unless Config.RFC1337)
 	TWNewSyn                       // a new SYN that may reopen the 4-tuple (RFC 6191)
+	TWSkip                         // an ACK was due but is rate-limited: absorb (Linux TCPACKSkippedTimeWait)
 )
 
 // Handle decides what a segment that reaches TIME_WAIT does, and restarts
@@ -62,7 +70,31 @@ func (tw *TWRecord) Handle(now clock.Instant, cfg *Config, s *Segment) TimeWaitA
 	if paws || s.Flags&wire.ACK != 0 {
 		restart()
 	}
+	if tw.oowRateLimited(now, cfg, s) {
+		return TWSkip
+	}
 	return TWAck // a retransmitted FIN or any other old segment is ACKed again
+}
+
+// oowRateLimited is Linux's tcp_oow_rate_limited for TIME_WAIT: a segment
+// that carries nothing (no data, no FIN) or a SYN may be half of an ACK
+// loop, so such segments draw at most one ACK per tcp_invalid_ratelimit
+// (Config.ChallengeAck, 500 ms). Two TIME_WAIT ends whose ACKs fail each
+// other's checks (PAWS, say) otherwise answer each other forever, each
+// ACK restarting the other's 2MSL timer. A retransmitted FIN is always
+// answered.
+func (tw *TWRecord) oowRateLimited(now clock.Instant, cfg *Config, s *Segment) bool {
+	if (len(s.Payload) > 0 || s.Flags&wire.FIN != 0) && s.Flags&wire.SYN == 0 {
+		return false
+	}
+	ms := uint32(now.Millis()) | 1 // never 0, which means never
+	if tw.LastOOWAck != 0 {
+		if elapsed := int32(ms - tw.LastOOWAck); elapsed >= 0 && time.Duration(elapsed)*time.Millisecond < cfg.ChallengeAck {
+			return true
+		}
+	}
+	tw.LastOOWAck = ms
+	return false
 }
 
 // newSynAcceptable is RFC 6191 (Linux tcp_timewait_state_process): a SYN

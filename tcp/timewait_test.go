@@ -134,3 +134,39 @@ func checkTWHandle(t *testing.T, tw *TWRecord, cfg *Config, now clock.Instant, s
 		t.Errorf("Expire %v, want unchanged %v", tw.Expire, before)
 	}
 }
+
+// TestTimeWaitOOWRateLimit: a TIME_WAIT record answers segments that carry
+// nothing (or a SYN) with at most one ACK per tcp_invalid_ratelimit, as
+// Linux's tcp_timewait_check_oow_rate_limit does; data and a retransmitted
+// FIN are always answered. Without it two TIME_WAIT ends whose ACKs fail
+// each other's checks ACK each other forever.
+func TestTimeWaitOOWRateLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	const rcvNxt = seq.Value(5000)
+	old := Segment{Seq: rcvNxt - 100, Ack: 1000, Flags: wire.ACK}          // an old ACK, out of window
+	fin := Segment{Seq: rcvNxt - 1, Ack: 1000, Flags: wire.ACK | wire.FIN} // the peer's FIN again
+	data := Segment{Seq: rcvNxt - 10, Ack: 1000, Flags: wire.ACK, Payload: make([]byte, 10)}
+	syn := Segment{Seq: rcvNxt - 100, Flags: wire.SYN} // an old SYN: not a new incarnation
+	steps := []struct {
+		at   time.Duration
+		seg  *Segment
+		want TimeWaitAction
+	}{
+		{0, &old, TWAck},
+		{100 * time.Millisecond, &old, TWSkip},
+		{200 * time.Millisecond, &fin, TWAck},
+		{300 * time.Millisecond, &data, TWAck},
+		{400 * time.Millisecond, &syn, TWSkip},
+		{499 * time.Millisecond, &old, TWSkip},
+		{500 * time.Millisecond, &old, TWAck},
+		{600 * time.Millisecond, &syn, TWSkip},
+		{1100 * time.Millisecond, &syn, TWAck},
+	}
+	tw := TWRecord{RcvNxt: rcvNxt, SndNxt: 1000, Expire: clock.Instant(time.Minute)}
+	base := clock.Instant(0).Add(3 * time.Second)
+	for _, st := range steps {
+		if got := tw.Handle(base.Add(st.at), &cfg, st.seg); got != st.want {
+			t.Errorf("at +%v, %v %d:%d: action %d, want %d", st.at, st.seg.Flags, st.seg.Seq, st.seg.Seq.Add(st.seg.Len()), got, st.want)
+		}
+	}
+}
