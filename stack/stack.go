@@ -22,7 +22,12 @@ type Options struct {
 	EphemeralLow  uint16       // ip_local_port_range, low end (32768)
 	EphemeralHigh uint16       // ip_local_port_range, high end (60999)
 	SomaxConn     int          // largest accept backlog (net.core.somaxconn, 4096)
-	MaxSynBacklog int          // half-open connections per listener (tcp_max_syn_backlog, 128 on small hosts)
+	// MaxSynBacklog is tcp_max_syn_backlog: the most half-open
+	// connections a listener keeps (beyond it, SYN cookies; see
+	// SynCookies). Linux sizes it from its established-connection hash,
+	// as tcp_max_tw_buckets: max(128, buckets/128), 4096 beside the
+	// 262144 of MaxTimeWait (tcp_sk_init).
+	MaxSynBacklog int
 	// SynCookies is tcp_syncookies: 0 never answers with a SYN cookie (a
 	// SYN that finds the SYN queue full is dropped), 1 answers with one
 	// only when the SYN queue is full (Linux's default), 2 answers every
@@ -65,7 +70,7 @@ func DefaultOptions(addrs ...netip.Addr) Options {
 		EphemeralLow:  32768,
 		EphemeralHigh: 60999,
 		SomaxConn:     4096,
-		MaxSynBacklog: 128,
+		MaxSynBacklog: 4096,
 		SynCookies:    1,
 		MaxTimeWait:   262144,
 		MaxOrphans:    262144,

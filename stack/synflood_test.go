@@ -13,7 +13,8 @@ import (
 
 // floodHeapBound is the most the heap may grow while the listener takes
 // 100,000 spoofed SYNs. What a flood may legitimately leave behind is the
-// SYN queue: MaxSynBacklog (128) half-open connections of about 1 KiB
+// SYN queue: MaxSynBacklog (128 here, a small host's tcp_max_syn_backlog)
+// half-open connections of about 1 KiB
 // each with their map, port and timer entries, some 150 KiB in all. A
 // stack that kept as little as 11 bytes per SYN would need 1.1 MB, over
 // the bound: it shows that a cookie costs no state.
@@ -93,8 +94,8 @@ func heapInUse() uint64 {
 }
 
 // TestSynFlood: 100,000 spoofed SYNs from as many address:port pairs, one
-// every 10 µs, to a listener with Linux's defaults (tcp_syncookies=1,
-// tcp_max_syn_backlog 128). Its replies go nowhere. The SYN queue fills
+// every 10 µs, to a listener with Linux's defaults (tcp_syncookies=1) on
+// a small host (tcp_max_syn_backlog 128, Linux's floor). Its replies go nowhere. The SYN queue fills
 // and never holds more than its limit; every other SYN is answered with a
 // cookie and forgotten, so the heap stays within floodHeapBound; nothing
 // is dropped. A real client connects through a cookie and moves 256 KiB
@@ -108,7 +109,7 @@ func TestSynFlood(t *testing.T) {
 		limit = 128 // MaxSynBacklog
 		size  = 256 << 10
 	)
-	f, a, b := pair(t)
+	f, a, b := pair(t, func(o *Options) { o.MaxSynBacklog = limit })
 	f.nolog = true
 	a.st.obs, b.st.obs = nil, nil // the fixture's recorders keep every packet: the test's memory, not the stacks'
 
