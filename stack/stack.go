@@ -125,21 +125,35 @@ type Observer interface {
 	StateChanged(now clock.Instant, t Tuple, from, to tcp.State, why string)
 }
 
-// Counters are the TCP counters of Linux's MIB (nstat, /proc/net/snmp and
-// /proc/net/netstat) that the connection lifecycle moves, each incremented
-// where Linux increments it, except where a field says otherwise.
-// NstatRows lists them under nstat's names.
+// Counters are the counters of Linux's MIB (nstat, /proc/net/snmp and
+// /proc/net/netstat) that tcpwave's input and the connection lifecycle
+// move, each incremented where Linux increments it, except where a field
+// says otherwise. NstatRows lists them under nstat's names.
 type Counters struct {
+	// The Ip group (RFC 4293), for the packets the host drops before TCP
+	// sees them. Linux keeps IPv6's apart (Ip6InHdrErrors, ...); tcpwave
+	// counts both families here.
+	InHdrErrors uint64 // bad IP headers, IPv4 options included (ip_rcv_core, ip_options_compile, ip6_rcv_core)
+	// InAddrErrors counts packets for an address that is not the
+	// host's, and from or to a martian address (a source that is
+	// unspecified, broadcast, multicast, loopback or the host's own).
+	// Linux counts the IPv4 martians only in /proc/net/stat/rt_cache
+	// (in_martian_src, in_martian_dst), which nstat does not show.
+	InAddrErrors    uint64
+	InUnknownProtos uint64 // packets of a protocol other than TCP
+	InDiscards      uint64 // IPv4 fragments, which tcpwave does not reassemble
+
 	// The Tcp group (RFC 1213, RFC 4022).
 	ActiveOpens  uint64 // connect() calls that sent a SYN (tcp_connect)
 	PassiveOpens uint64 // connections made by a listener, SYN cookies included (tcp_create_openreq_child)
 	AttemptFails uint64 // opens failed by RST, SYN or timeout; see tcp.Counts
 	EstabResets  uint64 // ESTABLISHED or CLOSE_WAIT straight to CLOSED, for any reason (tcp_set_state)
-	InSegs       uint64 // segments received for one of our addresses
+	InSegs       uint64 // segments received for the host, bad ones included (tcp_v4_rcv)
 	OutSegs      uint64 // segments sent
 	RetransSegs  uint64 // segments sent again
-	InErrs       uint64 // malformed segments, and SYNs that reach an ESTABLISHED connection
+	InErrs       uint64 // segments with a bad checksum or data offset, and SYNs that reach an ESTABLISHED connection
 	OutRsts      uint64 // RSTs sent
+	InCsumErrors uint64 // segments with a bad checksum
 
 	// The TcpExt group (Linux's own).
 	SyncookiesSent   uint64 // SYN-ACKs that carried a SYN cookie
@@ -178,6 +192,9 @@ type Counters struct {
 	TCPLossProbes       uint64 // tail loss probes sent (RFC 8985)
 	// TCPLossProbeRecovery counts probes that repaired a loss.
 	TCPLossProbeRecovery uint64
+	// TCPMD5Unexpected counts segments dropped for carrying a TCP MD5
+	// signature (RFC 2385) to a socket with no key: every socket here.
+	TCPMD5Unexpected uint64
 }
 
 // add adds a connection's counts.
@@ -206,10 +223,14 @@ type NstatRow struct {
 }
 
 // NstatRows lists the counters under nstat's names, in the order nstat
-// prints them (/proc/net/snmp's Tcp line, then /proc/net/netstat's TcpExt
-// line).
+// prints them (/proc/net/snmp's Ip and Tcp lines, then /proc/net/netstat's
+// TcpExt line).
 func (c *Counters) NstatRows() []NstatRow {
 	return []NstatRow{
+		{"IpInHdrErrors", c.InHdrErrors},
+		{"IpInAddrErrors", c.InAddrErrors},
+		{"IpInUnknownProtos", c.InUnknownProtos},
+		{"IpInDiscards", c.InDiscards},
 		{"TcpActiveOpens", c.ActiveOpens},
 		{"TcpPassiveOpens", c.PassiveOpens},
 		{"TcpAttemptFails", c.AttemptFails},
@@ -219,6 +240,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpRetransSegs", c.RetransSegs},
 		{"TcpInErrs", c.InErrs},
 		{"TcpOutRsts", c.OutRsts},
+		{"TcpInCsumErrors", c.InCsumErrors},
 		{"TcpExtSyncookiesSent", c.SyncookiesSent},
 		{"TcpExtSyncookiesRecv", c.SyncookiesRecv},
 		{"TcpExtSyncookiesFailed", c.SyncookiesFailed},
@@ -243,6 +265,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPDSACKRecv", c.TCPDSACKRecv},
 		{"TcpExtTCPLossProbes", c.TCPLossProbes},
 		{"TcpExtTCPLossProbeRecovery", c.TCPLossProbeRecovery},
+		{"TcpExtTCPMD5Unexpected", c.TCPMD5Unexpected},
 	}
 }
 
