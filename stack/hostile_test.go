@@ -38,7 +38,8 @@ type rawPkt struct {
 	badSum       bool   // spoil the TCP checksum
 }
 
-func pad4(b []byte) []byte {
+// padEOL pads option bytes with EOL to a multiple of 4.
+func padEOL(b []byte) []byte {
 	for len(b)%4 != 0 {
 		b = append(b, 0)
 	}
@@ -47,7 +48,7 @@ func pad4(b []byte) []byte {
 
 // bytes encodes r.
 func (r rawPkt) bytes() []byte {
-	opts := pad4(append([]byte(nil), r.tcpOpts...))
+	opts := padEOL(append([]byte(nil), r.tcpOpts...))
 	seg := make([]byte, 20+len(opts))
 	binary.BigEndian.PutUint16(seg[0:], r.sport)
 	binary.BigEndian.PutUint16(seg[2:], r.dport)
@@ -75,7 +76,7 @@ func (r rawPkt) bytes() []byte {
 		copy(b[24:], d[:])
 		return append(b, seg...)
 	}
-	ipo := pad4(append([]byte(nil), r.ipOpts...))
+	ipo := padEOL(append([]byte(nil), r.ipOpts...))
 	hl := 20 + len(ipo)
 	b := make([]byte, hl, hl+len(seg))
 	b[0] = 0x40 | byte(hl/4)
@@ -98,7 +99,8 @@ var (
 	optWS7     = []byte{1, 3, 3, 7}
 )
 
-func cat(parts ...[]byte) []byte {
+// optBytes joins option bytes.
+func optBytes(parts ...[]byte) []byte {
 	var b []byte
 	for _, p := range parts {
 		b = append(b, p...)
@@ -196,30 +198,34 @@ func TestHostileInput(t *testing.T) {
 
 		// One malformed TCP option on a SYN: tcp_parse_options ignores it.
 		{"MSS option of length 3 first", "answered, with SACK, timestamps and window scale",
-			with(good, func(r *rawPkt) { r.tcpOpts = cat([]byte{2, 3, 5}, optSACKOK, optTS, optWS7) }), wire.SYN | wire.ACK, answered,
+			with(good, func(r *rawPkt) { r.tcpOpts = optBytes([]byte{2, 3, 5}, optSACKOK, optTS, optWS7) }), wire.SYN | wire.ACK, answered,
 			func(t *testing.T, p *wire.Packet) {
 				if o := p.TCP.Options; !o.SACKPermitted || !o.HasTimestamp || !o.HasWScale {
 					t.Errorf("SYN-ACK options %+v, want SACK-OK, TS and WS", o)
 				}
 			}},
 		{"timestamp option of length 9", "answered without timestamps",
-			with(good, func(r *rawPkt) { r.tcpOpts = cat(optMSS1460, optSACKOK, []byte{8, 9, 0, 0, 0, 7, 0, 0, 0}, optWS7) }), wire.SYN | wire.ACK, answered,
+			with(good, func(r *rawPkt) {
+				r.tcpOpts = optBytes(optMSS1460, optSACKOK, []byte{8, 9, 0, 0, 0, 7, 0, 0, 0}, optWS7)
+			}), wire.SYN | wire.ACK, answered,
 			func(t *testing.T, p *wire.Packet) {
 				if o := p.TCP.Options; !o.SACKPermitted || o.HasTimestamp || !o.HasWScale {
 					t.Errorf("SYN-ACK options %+v, want SACK-OK and WS without TS", o)
 				}
 			}},
 		{"window scale past the end", "answered: parsing stops, the options before it count",
-			with(good, func(r *rawPkt) { r.tcpOpts = cat(optMSS1460, optSACKOK, optTS, []byte{1, 3, 8, 7}) }), wire.SYN | wire.ACK, answered,
+			with(good, func(r *rawPkt) { r.tcpOpts = optBytes(optMSS1460, optSACKOK, optTS, []byte{1, 3, 8, 7}) }), wire.SYN | wire.ACK, answered,
 			func(t *testing.T, p *wire.Packet) {
 				if o := p.TCP.Options; !o.SACKPermitted || !o.HasTimestamp || o.HasWScale {
 					t.Errorf("SYN-ACK options %+v, want SACK-OK and TS without WS", o)
 				}
 			}},
 		{"option of length 1 with 18 bytes left", "tcp_inbound_hash (tcp_parse_auth_options) drops the segment",
-			with(good, func(r *rawPkt) { r.tcpOpts = cat(optMSS1460, optSACKOK, []byte{0x22, 1}, optTS, optWS7) }), 0, answered, nil},
+			with(good, func(r *rawPkt) { r.tcpOpts = optBytes(optMSS1460, optSACKOK, []byte{0x22, 1}, optTS, optWS7) }), 0, answered, nil},
+		{"TCP MD5 option of length 17", "tcp_inbound_hash drops the segment",
+			with(good, func(r *rawPkt) { r.tcpOpts = optBytes([]byte{19, 17}, make([]byte, 15), optMSS1460) }), 0, answered, nil},
 		{"TCP MD5 signature", "no key: dropped, TCPMD5Unexpected",
-			with(good, func(r *rawPkt) { r.tcpOpts = cat(optMSS1460, []byte{19, 18}, make([]byte, 16)) }), 0,
+			with(good, func(r *rawPkt) { r.tcpOpts = optBytes(optMSS1460, []byte{19, 18}, make([]byte, 16)) }), 0,
 			map[string]uint64{"TcpInSegs": 1, "TcpExtTCPMD5Unexpected": 1}, nil},
 	}
 	for _, tt := range tests {
@@ -266,7 +272,7 @@ func TestHostileSynBacklog(t *testing.T) {
 	wantErr(t, "listen", l.Listen(4096), nil)
 	for i := range 500 {
 		src := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
-		st.HandlePacket(0, rawPkt{src: src, dst: addrB, sport: 40000, dport: port, flags: wire.SYN, seq: 1, tcpOpts: cat(optMSS1460, optSACKOK, optTS, optWS7)}.bytes())
+		st.HandlePacket(0, rawPkt{src: src, dst: addrB, sport: 40000, dport: port, flags: wire.SYN, seq: 1, tcpOpts: optBytes(optMSS1460, optSACKOK, optTS, optWS7)}.bytes())
 	}
 	out := drain(t, st, 0)
 	if c := st.Counters(); len(out) != 500 || c.SyncookiesSent != 0 || l.synRcvd != 500 {
@@ -451,13 +457,13 @@ func TestHostileMSS(t *testing.T) {
 					t.Errorf("segments of up to %d bytes beside %d SACK blocks, want at most %d", sorted[len(sorted)-1], tt.ooo, room)
 				}
 			}
-			t.Logf("%d data segments, sizes %s", len(m.segments), sizes(m.segments))
+			t.Logf("%d data segments, sizes %s", len(m.segments), segSizes(m.segments))
 		})
 	}
 }
 
-// sizes summarises segment sizes as "size×count" pairs.
-func sizes(seg []int) string {
+// segSizes summarises segment sizes as "size×count" pairs.
+func segSizes(seg []int) string {
 	count := map[int]int{}
 	for _, n := range seg {
 		count[n]++

@@ -133,7 +133,7 @@ type Counters struct {
 	// The Ip group (RFC 4293), for the packets the host drops before TCP
 	// sees them. Linux keeps IPv6's apart (Ip6InHdrErrors, ...); tcpwave
 	// counts both families here.
-	InHdrErrors uint64 // bad IP headers, IPv4 options included (ip_rcv_core, ip_options_compile, ip6_rcv_core)
+	InHdrErrors uint64 // bad or truncated IP headers, IPv4 options included (ip_rcv_core, ip_options_compile, ip6_rcv_core)
 	// InAddrErrors counts packets for an address that is not the
 	// host's, and from or to a martian address (a source that is
 	// unspecified, broadcast, multicast, loopback or the host's own).

@@ -100,9 +100,10 @@ const (
 // the common build): only while at least 18 bytes of options remain, it
 // stops at EOL, skips NOPs, and fails with ErrBadOption (a *ParseError
 // whose Offset counts from the start of opt) at an option whose length is
-// below 2 or runs past the header; md5 reports an MD5 signature option
-// found on the way. Linux drops the whole segment in either case when the
-// socket has no MD5 key (TCPMD5Unexpected for a signature).
+// below 2 or runs past the header, at an MD5 signature option whose length
+// is not 18, and at a second one; md5 reports an MD5 signature option
+// found on the way. Linux drops the whole segment when it fails, and when
+// it finds a signature for a socket with no MD5 key (TCPMD5Unexpected).
 func ScanAuthOptions(opt []byte) (md5 bool, err error) {
 	for i := 0; len(opt)-i >= optMD5Len; {
 		switch opt[i] {
@@ -116,7 +117,13 @@ func ScanAuthOptions(opt []byte) (md5 bool, err error) {
 		if n < 2 || n > len(opt)-i {
 			return md5, parseErr("tcp option", ErrBadOption, i+1)
 		}
-		if opt[i] == optMD5 && n == optMD5Len {
+		if opt[i] == optMD5 {
+			switch {
+			case n != optMD5Len:
+				return md5, parseErr("tcp option", ErrBadOption, i+1)
+			case md5:
+				return md5, parseErr("tcp option", ErrBadOption, i) // a second one
+			}
 			md5 = true
 		}
 		i += n

@@ -260,7 +260,8 @@ func TestParseTCPMalformedOptions(t *testing.T) {
 // TCP-MD5 and without TCP-AO: a silly or partial option fails only while
 // 18 bytes or more of options remain (Linux 6.18 dropped a SYN with an
 // option of length 1 18 bytes from the end and answered one with it 5
-// bytes from the end), and an 18-byte MD5 option is found.
+// bytes from the end, and dropped SYNs with an MD5 option of length 17 or
+// 20 or with two of them), and an 18-byte MD5 option is found.
 func TestScanAuthOptions(t *testing.T) {
 	tests := []struct {
 		name   string
@@ -280,7 +281,9 @@ func TestScanAuthOptions(t *testing.T) {
 		{"EOL first", "00 2201 0000000000000000 0000000000000000", false, false, 0},
 		{"MD5", "020405b4 1312 00000000000000000000000000000000 0101", true, false, 0},
 		{"MD5 after NOPs", "0101 1312 00000000000000000000000000000000", true, false, 0},
-		{"MD5 of the wrong length", "020405b4 1311 000000000000000000000000000000 0101 01", false, false, 0},
+		{"MD5 of length 17", "1311 000000000000000000000000000000 020405b4 010101", false, true, 1},
+		{"MD5 of length 20", "1314 000000000000000000000000000000000000 020405b4", false, true, 1},
+		{"MD5 twice", "1312 00000000000000000000000000000000 1312 00000000000000000000000000000000 01010101", true, true, 18},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
