@@ -536,3 +536,36 @@ func TestHostileBurstDeadline(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileLocalAddrs: a host's own addresses are unicast, and 127/8
+// only with RouteLocalnet (route_localnet), for Linux drops loopback
+// addresses on any link as martian: two hosts on 127.0.0.1 and 127.0.0.2
+// talk only with it set, as two Linux hosts on a wire would.
+func TestHostileLocalAddrs(t *testing.T) {
+	lo1, lo2 := netip.MustParseAddr("127.0.0.1"), netip.MustParseAddr("127.0.0.2")
+	for _, tt := range []struct {
+		addr          netip.Addr
+		routeLocalnet bool
+		ok            bool
+	}{
+		{addrB, false, true},
+		{lo1, false, false},
+		{lo1, true, true},
+		{netip.IPv6Loopback(), true, false},
+		{netip.MustParseAddr("224.0.0.1"), false, false},
+		{netip.MustParseAddr("255.255.255.255"), false, false},
+		{netip.MustParseAddr("ff02::1"), false, false},
+		{netip.MustParseAddr("::ffff:10.0.0.2"), false, false},
+	} {
+		o := DefaultOptions(tt.addr)
+		o.RouteLocalnet = tt.routeLocalnet
+		if err := o.Validate(); (err == nil) != tt.ok {
+			t.Errorf("%v (route_localnet %v): Validate = %v, want ok %v", tt.addr, tt.routeLocalnet, err, tt.ok)
+		}
+	}
+	f := newFixture(t)
+	localnet := func(o *Options) { o.RouteLocalnet = true }
+	a := f.add("A", []netip.Addr{lo1}, localnet)
+	b := f.add("B", []netip.Addr{lo2}, localnet)
+	f.connect(a, b, f.listen(b, port, 8))
+}

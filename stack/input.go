@@ -70,14 +70,14 @@ func (s *Stack) input4(b []byte, in *inbound) error {
 	}
 	// ip_route_input_slow: martian sources (fib_validate_source: our own
 	// address, a LAND attack, with accept_local=0) and destinations.
-	if src.IsUnspecified() || src == ipv4Broadcast || src.IsMulticast() || src.IsLoopback() || s.hasAddr(src) {
+	if src.IsUnspecified() || src == ipv4Broadcast || src.IsMulticast() || src.IsLoopback() && !s.opts.RouteLocalnet || s.hasAddr(src) {
 		s.counters.InAddrErrors++
 		return errMartianSource
 	}
 	switch {
 	case dst == ipv4Broadcast || dst.IsMulticast():
 		in.mute = true // delivered, never answered (tcp_v4_conn_request)
-	case dst.IsUnspecified() || dst.IsLoopback():
+	case dst.IsUnspecified() || dst.IsLoopback() && !s.opts.RouteLocalnet:
 		s.counters.InAddrErrors++
 		return errMartianDest
 	case !s.hasAddr(dst):

@@ -47,8 +47,13 @@ type Options struct {
 	// TCPAbortOnMemory. Linux sets it like tcp_max_tw_buckets: 262144 on
 	// a host with 16 GiB of memory. 0 keeps no orphan at all.
 	MaxOrphans int
-	TTL        uint8 // ip_default_ttl (64)
-	MTU        int   // link MTU; packets are never larger (1500)
+	// RouteLocalnet is route_localnet: it lets 127/8 addresses be the
+	// host's own and come and go on its link. Linux's default, off, drops
+	// packets from or to them on any device but loopback as martian, and
+	// a tcpwave host has only its link.
+	RouteLocalnet bool
+	TTL           uint8 // ip_default_ttl (64)
+	MTU           int   // link MTU; packets are never larger (1500)
 	// GSOMaxSize, if more than MTU, lets PollPacketGSO hand the link TCP
 	// super-packets of up to this many bytes, IP header included: several
 	// MTU-sized data segments of one connection under one header, for a
@@ -103,8 +108,13 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: GSOMaxSize %d out of range [MTU %d, 65535]", o.GSOMaxSize, o.MTU)
 	}
 	for _, a := range o.Addrs {
-		if !a.IsValid() || a.IsUnspecified() {
-			return fmt.Errorf("stack: bad local address %v", a)
+		switch {
+		case !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a == ipv4Broadcast || a.Is4In6():
+			return fmt.Errorf("stack: bad local address %v: not a unicast address", a)
+		case a.Is6() && a.IsLoopback():
+			return fmt.Errorf("stack: bad local address %v: a tcpwave host is on a link, where Linux drops ::1 (ip6_rcv_core)", a)
+		case a.IsLoopback() && !o.RouteLocalnet:
+			return fmt.Errorf("stack: local address %v is a loopback address: a tcpwave host is on a link, where Linux drops 127/8 as martian unless route_localnet is set (Options.RouteLocalnet)", a)
 		}
 	}
 	return nil
