@@ -236,33 +236,30 @@ func TestCounters(t *testing.T) {
 			},
 			a: counts{"ActiveOpens": 1, "TCPTimeWaitOverflow": 1, "OutRsts": 1}, b: counts{"PassiveOpens": 1}},
 		{name: "the SYN queue full with tcp_syncookies=0: the SYN is dropped",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog, o.SynCookies = 1, 0 }},
+			opts: []opt{func(o *Options) { o.SynCookies = 0 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				f.listen(b, port, 8)
+				f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.deliver(b, synFrom(t, 1001, 100))
 			},
 			b: counts{"ListenDrops": 1}},
 		{name: "the SYN queue full: a SYN cookie",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog = 1 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				f.listen(b, port, 8)
+				f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.deliver(b, synFrom(t, 1001, 100))
 			},
 			b: counts{"SyncookiesSent": 1}},
 		{name: "a client connects through a cookie",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog = 1 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				l := f.listen(b, port, 8)
+				l := f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.connect(a, b, l)
 			},
 			a: counts{"ActiveOpens": 1}, b: counts{"PassiveOpens": 1, "SyncookiesSent": 1, "SyncookiesRecv": 1}},
 		{name: "an ACK with a bad cookie: SyncookiesFailed and a RST",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog = 1 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				f.listen(b, port, 8)
+				f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.deliver(b, synFrom(t, 1001, 100))
 				f.deliver(b, build(t, segment(ap(addrX, 1001), ap(addrB, port), wire.ACK, 101, 12345, "")))

@@ -136,7 +136,7 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	// third: a SYN. A SYN that reopens a TIME_WAIT 4-tuple (haveISN)
 	// skips the SYN queue test: "the peer is evidently real" (Linux).
 	wantCookie := false
-	if (s.opts.SynCookies == 2 || synQFull(l, s.opts.MaxSynBacklog)) && !haveISN {
+	if (s.opts.SynCookies == 2 || synQFull(l)) && !haveISN {
 		if s.opts.SynCookies == 0 {
 			s.counters.ListenDrops++ // Linux TCPReqQFullDrop
 			return
@@ -153,6 +153,10 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		return
 	}
 	if !haveISN {
+		if s.synBacklogReserved(l) {
+			s.counters.ListenDrops++
+			return
+		}
 		isn = s.isn(now, t)
 	}
 	c := s.newChild(l, t)
@@ -174,11 +178,18 @@ func (s *Stack) adopt(c *Socket) {
 	s.after(c)
 }
 
-// synQFull is Linux's inet_csk_reqsk_queue_is_full, with the system-wide
-// limit of half-open connections per listener: more of them than the
-// backlog, or maxSynBacklog of them.
-func synQFull(l *Socket, maxSynBacklog int) bool {
-	return l.synRcvd > l.backlog || l.synRcvd >= maxSynBacklog
+// synQFull is Linux's inet_csk_reqsk_queue_is_full: more half-open
+// connections than the listener's backlog.
+func synQFull(l *Socket) bool { return l.synRcvd > l.backlog }
+
+// synBacklogReserved is tcp_conn_request's tcp_max_syn_backlog test,
+// which applies only without SYN cookies: the last quarter of
+// MaxSynBacklog half-open connections is kept for peers proven alive
+// (by Linux's TCP metrics cache, which tcpwave does not keep, so no peer
+// is), and a SYN beyond it is dropped.
+func (s *Stack) synBacklogReserved(l *Socket) bool {
+	m := s.opts.MaxSynBacklog
+	return s.opts.SynCookies == 0 && m-l.synRcvd < m>>2
 }
 
 // acceptQFull is Linux's sk_acceptq_is_full: the queue is full only when

@@ -280,6 +280,37 @@ func TestHostileSynBacklog(t *testing.T) {
 	}
 }
 
+// TestHostileMaxSynBacklog: tcp_max_syn_backlog limits a listener only
+// without SYN cookies, keeping its last quarter for peers proven alive;
+// with cookies the backlog alone sizes the SYN queue. Linux 6.18 with
+// tcp_max_syn_backlog 16 and listen(100) answered 50 SYNs with 50 SYN-ACKs
+// and no cookie, and with tcp_syncookies=0 answered 13 of them and counted
+// 37 in ListenDrops.
+func TestHostileMaxSynBacklog(t *testing.T) {
+	for _, tt := range []struct {
+		cookies        int
+		synAcks, drops int
+	}{
+		{1, 50, 0},
+		{0, 13, 37},
+	} {
+		t.Run(fmt.Sprintf("tcp_syncookies=%d", tt.cookies), func(t *testing.T) {
+			st, _ := newStack(t, func(o *Options) { o.MaxSynBacklog, o.SynCookies = 16, tt.cookies })
+			l := st.NewSocket()
+			wantErr(t, "bind", l.Bind(ap(addrB, port)), nil)
+			wantErr(t, "listen", l.Listen(100), nil)
+			for i := range 50 {
+				src := netip.AddrFrom4([4]byte{10, 1, 0, byte(10 + i)})
+				st.HandlePacket(0, rawPkt{src: src, dst: addrB, sport: 41000, dport: port, flags: wire.SYN, seq: 1, tcpOpts: optMSS1460}.bytes())
+			}
+			out := drain(t, st, 0)
+			if c := st.Counters(); len(out) != tt.synAcks || c.SyncookiesSent != 0 || c.ListenDrops != uint64(tt.drops) {
+				t.Errorf("%d SYN-ACKs, %d cookies, ListenDrops %d; want %d, 0, %d", len(out), c.SyncookiesSent, c.ListenDrops, tt.synAcks, tt.drops)
+			}
+		})
+	}
+}
+
 // pollBounded collects what st sends at now, failing if it sends more than
 // limit packets: a stack that loops on empty segments fails rather than
 // hangs.

@@ -22,11 +22,14 @@ type Options struct {
 	EphemeralLow  uint16       // ip_local_port_range, low end (32768)
 	EphemeralHigh uint16       // ip_local_port_range, high end (60999)
 	SomaxConn     int          // largest accept backlog (net.core.somaxconn, 4096)
-	// MaxSynBacklog is tcp_max_syn_backlog: the most half-open
-	// connections a listener keeps (beyond it, SYN cookies; see
-	// SynCookies). Linux sizes it from its established-connection hash,
-	// as tcp_max_tw_buckets: max(128, buckets/128), 4096 beside the
-	// 262144 of MaxTimeWait (tcp_sk_init).
+	// MaxSynBacklog is tcp_max_syn_backlog. It matters only with
+	// SynCookies 0: a listener then drops a SYN that finds its last
+	// quarter taken (tcp_conn_request keeps it for peers proven alive).
+	// With SYN cookies a listener's SYN queue holds as many half-open
+	// connections as its backlog, whatever this says, as in Linux 4.4
+	// and later. Linux sizes it from its established-connection hash, as
+	// tcp_max_tw_buckets: max(128, buckets/128), 4096 beside the 262144
+	// of MaxTimeWait (tcp_sk_init).
 	MaxSynBacklog int
 	// SynCookies is tcp_syncookies: 0 never answers with a SYN cookie (a
 	// SYN that finds the SYN queue full is dropped), 1 answers with one
