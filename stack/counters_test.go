@@ -18,6 +18,9 @@ func countsOf(c Counters) counts {
 	m := counts{}
 	for _, r := range c.NstatRows() {
 		name := strings.TrimPrefix(strings.TrimPrefix(r.Name, "TcpExt"), "Tcp")
+		if strings.HasPrefix(name, "Ip") {
+			name = "Ip" + strings.TrimPrefix(name, "Ip") // the Ip group keeps its prefix: IpInHdrErrors
+		}
 		if name != "InSegs" && name != "OutSegs" {
 			m[name] = r.Value
 		}
@@ -183,13 +186,13 @@ func TestCounters(t *testing.T) {
 				inject(t, f, b, client, wire.SYN, uint32(server.Conn().RcvNxt())+1000, 0)
 			},
 			a: counts{"ActiveOpens": 1}, b: counts{"PassiveOpens": 1, "InErrs": 1, "TCPChallengeACK": 1}},
-		{name: "a segment with a bad checksum: an input error",
+		{name: "a segment with a bad checksum: an input error and a checksum error",
 			run: func(t *testing.T, f *fixture, a, b *node) {
 				p := build(t, segment(ap(addrA, 4000), ap(addrB, port), wire.SYN, 1, 0, "x"))
 				p[len(p)-1] ^= 1
 				f.deliver(b, p)
 			},
-			b: counts{"InErrs": 1}},
+			b: counts{"InErrs": 1, "InCsumErrors": 1}},
 		{name: "a segment for no socket: a RST",
 			run: func(t *testing.T, f *fixture, a, b *node) {
 				f.deliver(b, synFrom(t, 1000, 100))
@@ -233,33 +236,30 @@ func TestCounters(t *testing.T) {
 			},
 			a: counts{"ActiveOpens": 1, "TCPTimeWaitOverflow": 1, "OutRsts": 1}, b: counts{"PassiveOpens": 1}},
 		{name: "the SYN queue full with tcp_syncookies=0: the SYN is dropped",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog, o.SynCookies = 1, 0 }},
+			opts: []opt{func(o *Options) { o.SynCookies = 0 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				f.listen(b, port, 8)
+				f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.deliver(b, synFrom(t, 1001, 100))
 			},
 			b: counts{"ListenDrops": 1}},
 		{name: "the SYN queue full: a SYN cookie",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog = 1 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				f.listen(b, port, 8)
+				f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.deliver(b, synFrom(t, 1001, 100))
 			},
 			b: counts{"SyncookiesSent": 1}},
 		{name: "a client connects through a cookie",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog = 1 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				l := f.listen(b, port, 8)
+				l := f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.connect(a, b, l)
 			},
 			a: counts{"ActiveOpens": 1}, b: counts{"PassiveOpens": 1, "SyncookiesSent": 1, "SyncookiesRecv": 1}},
 		{name: "an ACK with a bad cookie: SyncookiesFailed and a RST",
-			opts: []opt{func(o *Options) { o.MaxSynBacklog = 1 }},
 			run: func(t *testing.T, f *fixture, a, b *node) {
-				f.listen(b, port, 8)
+				f.listen(b, port, 0)
 				f.deliver(b, synFrom(t, 1000, 100))
 				f.deliver(b, synFrom(t, 1001, 100))
 				f.deliver(b, build(t, segment(ap(addrX, 1001), ap(addrB, port), wire.ACK, 101, 12345, "")))
@@ -288,7 +288,7 @@ func TestCounters(t *testing.T) {
 }
 
 // TestNstatRows: every counter has an nstat row, under a Linux name, in
-// the struct's order.
+// the struct's order: the Ip group, the Tcp group, then TcpExt.
 func TestNstatRows(t *testing.T) {
 	var c Counters
 	v := reflect.ValueOf(&c).Elem()
@@ -302,8 +302,11 @@ func TestNstatRows(t *testing.T) {
 	for i, r := range rows {
 		field := v.Type().Field(i).Name
 		prefix := "TcpExt"
-		if i < 9 {
-			prefix = "Tcp" // the Tcp group: ActiveOpens ... OutRsts
+		switch {
+		case i < 4:
+			prefix = "Ip" // InHdrErrors ... InDiscards
+		case i < 14:
+			prefix = "Tcp" // ActiveOpens ... InCsumErrors
 		}
 		if r.Name != prefix+field || r.Value != uint64(i+1) {
 			t.Errorf("row %d is %s = %d, want %s%s = %d", i, r.Name, r.Value, prefix, field, i+1)

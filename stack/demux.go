@@ -9,35 +9,45 @@ import (
 	"github.com/tcpwave/tcpwave/wire"
 )
 
-// HandlePacket takes one IP packet from the link. Malformed packets and
-// packets for other hosts are counted and dropped; the rest go to their
-// connection, TIME_WAIT record or listener, or draw a RST.
+// HandlePacket takes one IP packet from the link. Malformed packets,
+// packets for other hosts and packets Linux's input rules refuse are
+// counted and dropped (input); the rest go to their connection, TIME_WAIT
+// record or listener, or draw a RST.
 func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 	s.now = now
-	var p wire.Packet
-	if err := wire.ParsePacket(pkt, &p); err != nil {
-		s.counters.InErrs++
-		if s.obs != nil {
-			s.obs.PacketDropped(now, pkt, err)
-		}
+	var in inbound
+	if err := s.input(pkt, &in); err != nil {
+		s.dropped(pkt, err)
 		return
 	}
-	if !s.hasAddr(p.Dst) {
-		if s.obs != nil {
-			s.obs.PacketDropped(now, pkt, errNotOurs)
-		}
-		return
-	}
-	s.counters.InSegs++
-	if s.obs != nil {
-		s.obs.PacketReceived(now, pkt)
-	}
+	p := &in.p
 	seg := tcp.Segment{
 		Seq: seq.Value(p.TCP.Seq), Ack: seq.Value(p.TCP.Ack), Flags: p.TCP.Flags,
 		Wnd: p.TCP.Window, Opts: p.TCP.Options, Payload: p.Payload,
 	}
 	t := Tuple{Local: netip.AddrPortFrom(p.Dst, p.TCP.DstPort), Remote: netip.AddrPortFrom(p.Src, p.TCP.SrcPort)}
-	if so := s.conns[t]; so != nil {
+	if in.mute {
+		s.muteArrive(pkt, t, &seg)
+		return
+	}
+	so := s.conns[t]
+	var tw uint32
+	var l *Socket
+	if so == nil {
+		if tw = s.findTimeWait(t); tw == 0 {
+			l = s.findListener(t)
+		}
+	}
+	if so != nil || l != nil {
+		if err := s.authDrop(&in); err != nil {
+			s.dropped(pkt, err)
+			return
+		}
+	}
+	if s.obs != nil {
+		s.obs.PacketReceived(now, pkt)
+	}
+	if so != nil {
 		if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&(wire.ACK|wire.RST|wire.SYN) == wire.ACK &&
 			acceptQFull(so.parent) {
 			// Linux drops the handshake's last ACK while the accept queue is
@@ -51,22 +61,39 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 		s.after(so)
 		return
 	}
-	if i := s.findTimeWait(t); i != 0 {
-		s.timeWaitArrive(now, i, &seg)
+	if tw != 0 {
+		s.timeWaitArrive(now, tw, &seg)
 		return
 	}
-	if l := s.findListener(t); l != nil {
+	if l != nil {
 		s.listenArrive(now, l, t, &seg, 0, false)
 		return
 	}
 	s.strayArrive(t, &seg)
 }
 
+// dropped tells the observer that pkt was dropped, and why.
+func (s *Stack) dropped(pkt []byte, err error) {
+	if s.obs != nil {
+		s.obs.PacketDropped(s.now, pkt, err)
+	}
+}
+
+// muteArrive takes a segment no reply can go to (inbound.mute): it is
+// never answered and makes no state. A SYN a listener would take counts as
+// that listener's drop, as Linux counts a SYN to a broadcast or multicast
+// address (tcp_v4_conn_request, tcp_v6_conn_request) and one whose SYN-ACK
+// has no route.
+func (s *Stack) muteArrive(pkt []byte, t Tuple, seg *tcp.Segment) {
+	if seg.Flags&(wire.SYN|wire.ACK|wire.RST|wire.FIN) == wire.SYN && s.findListener(t) != nil {
+		s.counters.ListenDrops++
+	}
+	s.dropped(pkt, errMute)
+}
+
 type stackError string
 
 func (e stackError) Error() string { return string(e) }
-
-const errNotOurs = stackError("stack: packet for an address that is not ours")
 
 // findListener finds the listener for a local address: an exact match
 // first, then the wildcard; within a SO_REUSEPORT group the 4-tuple's hash
@@ -103,11 +130,13 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		return
 	case seg.Flags&wire.SYN == 0:
 		return // fourth: anything else is dropped
+	case seg.Flags&wire.FIN != 0:
+		return // Linux tcp_rcv_state_process (LISTEN): a SYN with FIN is discarded
 	}
 	// third: a SYN. A SYN that reopens a TIME_WAIT 4-tuple (haveISN)
 	// skips the SYN queue test: "the peer is evidently real" (Linux).
 	wantCookie := false
-	if (s.opts.SynCookies == 2 || synQFull(l, s.opts.MaxSynBacklog)) && !haveISN {
+	if (s.opts.SynCookies == 2 || synQFull(l)) && !haveISN {
 		if s.opts.SynCookies == 0 {
 			s.counters.ListenDrops++ // Linux TCPReqQFullDrop
 			return
@@ -124,6 +153,10 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		return
 	}
 	if !haveISN {
+		if s.synBacklogReserved(l) {
+			s.counters.ListenDrops++
+			return
+		}
 		isn = s.isn(now, t)
 	}
 	c := s.newChild(l, t)
@@ -145,11 +178,18 @@ func (s *Stack) adopt(c *Socket) {
 	s.after(c)
 }
 
-// synQFull is Linux's inet_csk_reqsk_queue_is_full, with the system-wide
-// limit of half-open connections per listener: more of them than the
-// backlog, or maxSynBacklog of them.
-func synQFull(l *Socket, maxSynBacklog int) bool {
-	return l.synRcvd > l.backlog || l.synRcvd >= maxSynBacklog
+// synQFull is Linux's inet_csk_reqsk_queue_is_full: more half-open
+// connections than the listener's backlog.
+func synQFull(l *Socket) bool { return l.synRcvd > l.backlog }
+
+// synBacklogReserved is tcp_conn_request's tcp_max_syn_backlog test,
+// which applies only without SYN cookies: the last quarter of
+// MaxSynBacklog half-open connections is kept for peers proven alive
+// (by Linux's TCP metrics cache, which tcpwave does not keep, so no peer
+// is), and a SYN beyond it is dropped.
+func (s *Stack) synBacklogReserved(l *Socket) bool {
+	m := s.opts.MaxSynBacklog
+	return s.opts.SynCookies == 0 && m-l.synRcvd < m>>2
 }
 
 // acceptQFull is Linux's sk_acceptq_is_full: the queue is full only when

@@ -22,7 +22,15 @@ type Options struct {
 	EphemeralLow  uint16       // ip_local_port_range, low end (32768)
 	EphemeralHigh uint16       // ip_local_port_range, high end (60999)
 	SomaxConn     int          // largest accept backlog (net.core.somaxconn, 4096)
-	MaxSynBacklog int          // half-open connections per listener (tcp_max_syn_backlog, 128 on small hosts)
+	// MaxSynBacklog is tcp_max_syn_backlog. It matters only with
+	// SynCookies 0: a listener then drops a SYN that finds its last
+	// quarter taken (tcp_conn_request keeps it for peers proven alive).
+	// With SYN cookies a listener's SYN queue holds as many half-open
+	// connections as its backlog, whatever this says, as in Linux 4.4
+	// and later. Linux sizes it from its established-connection hash, as
+	// tcp_max_tw_buckets: max(128, buckets/128), 4096 beside the 262144
+	// of MaxTimeWait (tcp_sk_init).
+	MaxSynBacklog int
 	// SynCookies is tcp_syncookies: 0 never answers with a SYN cookie (a
 	// SYN that finds the SYN queue full is dropped), 1 answers with one
 	// only when the SYN queue is full (Linux's default), 2 answers every
@@ -42,8 +50,13 @@ type Options struct {
 	// TCPAbortOnMemory. Linux sets it like tcp_max_tw_buckets: 262144 on
 	// a host with 16 GiB of memory. 0 keeps no orphan at all.
 	MaxOrphans int
-	TTL        uint8 // ip_default_ttl (64)
-	MTU        int   // link MTU; packets are never larger (1500)
+	// RouteLocalnet is route_localnet: it lets 127/8 addresses be the
+	// host's own and come and go on its link. Linux's default, off, drops
+	// packets from or to them on any device but loopback as martian, and
+	// a tcpwave host has only its link.
+	RouteLocalnet bool
+	TTL           uint8 // ip_default_ttl (64)
+	MTU           int   // link MTU; packets are never larger (1500)
 	// GSOMaxSize, if more than MTU, lets PollPacketGSO hand the link TCP
 	// super-packets of up to this many bytes, IP header included: several
 	// MTU-sized data segments of one connection under one header, for a
@@ -65,7 +78,7 @@ func DefaultOptions(addrs ...netip.Addr) Options {
 		EphemeralLow:  32768,
 		EphemeralHigh: 60999,
 		SomaxConn:     4096,
-		MaxSynBacklog: 128,
+		MaxSynBacklog: 4096,
 		SynCookies:    1,
 		MaxTimeWait:   262144,
 		MaxOrphans:    262144,
@@ -98,8 +111,13 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: GSOMaxSize %d out of range [MTU %d, 65535]", o.GSOMaxSize, o.MTU)
 	}
 	for _, a := range o.Addrs {
-		if !a.IsValid() || a.IsUnspecified() {
-			return fmt.Errorf("stack: bad local address %v", a)
+		switch {
+		case !a.IsValid() || a.IsUnspecified() || a.IsMulticast() || a == ipv4Broadcast || a.Is4In6():
+			return fmt.Errorf("stack: bad local address %v: not a unicast address", a)
+		case a.Is6() && a.IsLoopback():
+			return fmt.Errorf("stack: bad local address %v: a tcpwave host is on a link, where Linux drops ::1 (ip6_rcv_core)", a)
+		case a.IsLoopback() && !o.RouteLocalnet:
+			return fmt.Errorf("stack: local address %v is a loopback address: a tcpwave host is on a link, where Linux drops 127/8 as martian unless route_localnet is set (Options.RouteLocalnet)", a)
 		}
 	}
 	return nil
@@ -120,21 +138,35 @@ type Observer interface {
 	StateChanged(now clock.Instant, t Tuple, from, to tcp.State, why string)
 }
 
-// Counters are the TCP counters of Linux's MIB (nstat, /proc/net/snmp and
-// /proc/net/netstat) that the connection lifecycle moves, each incremented
-// where Linux increments it, except where a field says otherwise.
-// NstatRows lists them under nstat's names.
+// Counters are the counters of Linux's MIB (nstat, /proc/net/snmp and
+// /proc/net/netstat) that tcpwave's input and the connection lifecycle
+// move, each incremented where Linux increments it, except where a field
+// says otherwise. NstatRows lists them under nstat's names.
 type Counters struct {
+	// The Ip group (RFC 4293), for the packets the host drops before TCP
+	// sees them. Linux keeps IPv6's apart (Ip6InHdrErrors, ...); tcpwave
+	// counts both families here.
+	InHdrErrors uint64 // bad or truncated IP headers, IPv4 options included (ip_rcv_core, ip_options_compile, ip6_rcv_core)
+	// InAddrErrors counts packets for an address that is not the
+	// host's, and from or to a martian address (a source that is
+	// unspecified, broadcast, multicast, loopback or the host's own).
+	// Linux counts the IPv4 martians only in /proc/net/stat/rt_cache
+	// (in_martian_src, in_martian_dst), which nstat does not show.
+	InAddrErrors    uint64
+	InUnknownProtos uint64 // packets of a protocol other than TCP
+	InDiscards      uint64 // IPv4 fragments, which tcpwave does not reassemble
+
 	// The Tcp group (RFC 1213, RFC 4022).
 	ActiveOpens  uint64 // connect() calls that sent a SYN (tcp_connect)
 	PassiveOpens uint64 // connections made by a listener, SYN cookies included (tcp_create_openreq_child)
 	AttemptFails uint64 // opens failed by RST, SYN or timeout; see tcp.Counts
 	EstabResets  uint64 // ESTABLISHED or CLOSE_WAIT straight to CLOSED, for any reason (tcp_set_state)
-	InSegs       uint64 // segments received for one of our addresses
+	InSegs       uint64 // segments received for the host, bad ones included (tcp_v4_rcv)
 	OutSegs      uint64 // segments sent
 	RetransSegs  uint64 // segments sent again
-	InErrs       uint64 // malformed segments, and SYNs that reach an ESTABLISHED connection
+	InErrs       uint64 // segments with a bad checksum or data offset, and SYNs that reach an ESTABLISHED connection
 	OutRsts      uint64 // RSTs sent
+	InCsumErrors uint64 // segments with a bad checksum
 
 	// The TcpExt group (Linux's own).
 	SyncookiesSent   uint64 // SYN-ACKs that carried a SYN cookie
@@ -177,6 +209,9 @@ type Counters struct {
 	// TCPACKSkippedTimeWait counts ACKs a TIME_WAIT record did not send
 	// because of the out-of-window ACK rate limit (tcp_oow_rate_limited).
 	TCPACKSkippedTimeWait uint64
+	// TCPMD5Unexpected counts segments dropped for carrying a TCP MD5
+	// signature (RFC 2385) to a socket with no key: every socket here.
+	TCPMD5Unexpected uint64
 }
 
 // add adds a connection's counts.
@@ -207,10 +242,14 @@ type NstatRow struct {
 }
 
 // NstatRows lists the counters under nstat's names, in the order nstat
-// prints them (/proc/net/snmp's Tcp line, then /proc/net/netstat's TcpExt
-// line).
+// prints them (/proc/net/snmp's Ip and Tcp lines, then /proc/net/netstat's
+// TcpExt line).
 func (c *Counters) NstatRows() []NstatRow {
 	return []NstatRow{
+		{"IpInHdrErrors", c.InHdrErrors},
+		{"IpInAddrErrors", c.InAddrErrors},
+		{"IpInUnknownProtos", c.InUnknownProtos},
+		{"IpInDiscards", c.InDiscards},
 		{"TcpActiveOpens", c.ActiveOpens},
 		{"TcpPassiveOpens", c.PassiveOpens},
 		{"TcpAttemptFails", c.AttemptFails},
@@ -220,6 +259,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpRetransSegs", c.RetransSegs},
 		{"TcpInErrs", c.InErrs},
 		{"TcpOutRsts", c.OutRsts},
+		{"TcpInCsumErrors", c.InCsumErrors},
 		{"TcpExtSyncookiesSent", c.SyncookiesSent},
 		{"TcpExtSyncookiesRecv", c.SyncookiesRecv},
 		{"TcpExtSyncookiesFailed", c.SyncookiesFailed},
@@ -246,6 +286,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPLossProbeRecovery", c.TCPLossProbeRecovery},
 		{"TcpExtTCPKeepAlive", c.TCPKeepAlive},
 		{"TcpExtTCPACKSkippedTimeWait", c.TCPACKSkippedTimeWait},
+		{"TcpExtTCPMD5Unexpected", c.TCPMD5Unexpected},
 	}
 }
 

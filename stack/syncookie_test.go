@@ -85,10 +85,10 @@ type cookieRig struct {
 func newCookieRig(t *testing.T, opts ...opt) *cookieRig {
 	t.Helper()
 	r := &cookieRig{cport: 2000}
-	r.st, r.obs = newStack(t, append([]opt{func(o *Options) { o.MaxSynBacklog = 1 }}, opts...)...)
+	r.st, r.obs = newStack(t, opts...)
 	r.l = r.st.NewSocket()
 	wantErr(t, "bind", r.l.Bind(ap(addrB, port)), nil)
-	wantErr(t, "listen", r.l.Listen(10), nil)
+	wantErr(t, "listen", r.l.Listen(0), nil)    // a SYN queue of one (more than the backlog is full)
 	r.st.HandlePacket(0, synFrom(t, 1000, 100)) // the half-open connection that fills the queue
 	drain(t, r.st, 0)
 	syn := segment(ap(addrX, r.cport), ap(addrB, port), wire.SYN, 4000, 0, "")
@@ -253,8 +253,8 @@ func TestSynCookieHandshake(t *testing.T) {
 					tt.client(&o.TCP)
 				}
 			})
-			b := f.add("B", []netip.Addr{addrB}, func(o *Options) { o.MaxSynBacklog, o.SynCookies = 1, tt.cookies })
-			l := f.listen(b, port, 10)
+			b := f.add("B", []netip.Addr{addrB}, func(o *Options) { o.SynCookies = tt.cookies })
+			l := f.listen(b, port, 0) // a SYN queue of one
 			if tt.fill {
 				f.deliver(b, synFrom(t, 1000, 100))
 			}

@@ -13,7 +13,8 @@ import (
 
 // floodHeapBound is the most the heap may grow while the listener takes
 // 100,000 spoofed SYNs. What a flood may legitimately leave behind is the
-// SYN queue: MaxSynBacklog (128) half-open connections of about 1 KiB
+// SYN queue: as many half-open connections as the backlog allows (128
+// here), of about 1 KiB
 // each with their map, port and timer entries, some 150 KiB in all. A
 // stack that kept as little as 11 bytes per SYN would need 1.1 MB, over
 // the bound: it shows that a cookie costs no state.
@@ -93,8 +94,8 @@ func heapInUse() uint64 {
 }
 
 // TestSynFlood: 100,000 spoofed SYNs from as many address:port pairs, one
-// every 10 µs, to a listener with Linux's defaults (tcp_syncookies=1,
-// tcp_max_syn_backlog 128). Its replies go nowhere. The SYN queue fills
+// every 10 µs, to a listener with Linux's defaults (tcp_syncookies=1)
+// and a backlog of 127 (a SYN queue of 128). Its replies go nowhere. The SYN queue fills
 // and never holds more than its limit; every other SYN is answered with a
 // cookie and forgotten, so the heap stays within floodHeapBound; nothing
 // is dropped. A real client connects through a cookie and moves 256 KiB
@@ -105,14 +106,14 @@ func TestSynFlood(t *testing.T) {
 	const (
 		n     = 100_000
 		gap   = 10 * time.Microsecond
-		limit = 128 // MaxSynBacklog
+		limit = 128 // the SYN queue: one more than the backlog
 		size  = 256 << 10
 	)
 	f, a, b := pair(t)
 	f.nolog = true
 	a.st.obs, b.st.obs = nil, nil // the fixture's recorders keep every packet: the test's memory, not the stacks'
 
-	l := f.listen(b, port, 4096)
+	l := f.listen(b, port, limit-1)
 	src := [4]byte{198, 18, 0, 0} // RFC 2544's benchmarking range
 	syn := wire.Packet{Dst: addrB, TCP: wire.TCPFields{DstPort: port, Flags: wire.SYN, Window: 64240}}
 	raw := make([]byte, 128)

@@ -20,9 +20,13 @@ var (
 	// ErrBadChecksum means an IPv4 header checksum or a TCP checksum does
 	// not verify.
 	ErrBadChecksum = errors.New("wire: bad checksum")
-	// ErrBadOption means a TCP option is malformed: a length below 2, an
-	// option running past the header, or a wrong length for a known kind.
+	// ErrBadOption means a TCP option is malformed: a length below 2 or an
+	// option running past the header (ScanAuthOptions; ParseTCP, like
+	// Linux, reads such options without failing).
 	ErrBadOption = errors.New("wire: bad TCP option")
+	// ErrBadIPOption means an IPv4 option is malformed as Linux's
+	// ip_options_compile judges it (see CheckIPv4Options).
+	ErrBadIPOption = errors.New("wire: bad IPv4 option")
 	// ErrNotTCP means the IP packet does not carry TCP (IPv4 protocol or
 	// IPv6 next header other than 6).
 	ErrNotTCP = errors.New("wire: not TCP")
@@ -51,7 +55,7 @@ var (
 // ParseError describes why input could not be parsed.
 type ParseError struct {
 	// Layer is the header being parsed: "ip" (version not recognised),
-	// "ipv4", "ipv6", "tcp" or "tcp option".
+	// "ipv4", "ipv4 option", "ipv6", "tcp" or "tcp option".
 	Layer string
 	// Reason is one of the sentinel errors above (ErrTruncated, ...).
 	Reason error

@@ -34,7 +34,7 @@ func TestParseErrorMessageAndUnwrap(t *testing.T) {
 }
 
 func TestSentinelsDistinct(t *testing.T) {
-	all := []error{ErrTruncated, ErrBadLength, ErrBadVersion, ErrBadChecksum, ErrBadOption,
+	all := []error{ErrTruncated, ErrBadLength, ErrBadVersion, ErrBadChecksum, ErrBadOption, ErrBadIPOption,
 		ErrNotTCP, ErrFragment, ErrBadAddress, ErrBufferTooSmall, ErrOptionsTooLong, ErrPacketTooLong}
 	for i, a := range all {
 		for j, b := range all {

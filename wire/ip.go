@@ -144,3 +144,129 @@ func EncodeIPv6Header(buf []byte, src, dst netip.Addr, proto uint8, ttl uint8, p
 	copy(b[24:40], d[:])
 	return IPv6HeaderLen, nil
 }
+
+// IPv4 option kinds (RFC 791 and the IANA registry) that Linux's option
+// check treats apart.
+const (
+	ipoptEnd   = 0
+	ipoptNOP   = 1
+	ipoptRR    = 7   // record route
+	ipoptTS    = 68  // timestamp
+	ipoptLSRR  = 131 // loose source route
+	ipoptCIPSO = 134 // commercial IP security option
+	ipoptSSRR  = 137 // strict source route
+	ipoptRA    = 148 // router alert
+)
+
+// IPv4 timestamp option flags (RFC 791) that carry addresses.
+const (
+	ipoptTSAndAddr = 1
+	ipoptTSPrespec = 3
+)
+
+// CheckIPv4Options checks the options of a received IPv4 header (the bytes
+// between the fixed 20-byte header and the end of the IHL) as Linux's
+// ip_options_compile does, and reports whether they carry a loose or strict
+// source route. A malformed option is ErrBadIPOption, a *ParseError whose
+// Offset counts from the start of the IP header (20 + the offset in opts),
+// where Linux points its ICMP parameter problem: a length byte missing,
+// below 2 or past the end; a second source route, record route or
+// timestamp; a source or record route shorter than 3 bytes or with a
+// pointer below 4; a record route with a pointer inside it but no room for
+// an address; a timestamp shorter than 4 bytes, with a pointer below 5, no
+// room for the entry its flag asks for, or a full option whose overflow
+// count is 15; a router alert shorter than 4 bytes; any CIPSO option (a
+// host with no CIPSO domain configured, Linux's default, rejects them).
+// Options after an end-of-list are ignored; unknown kinds are skipped by
+// their length.
+func CheckIPv4Options(opts []byte) (sourceRoute bool, err error) {
+	bad := func(off int) (bool, error) {
+		return false, parseErr("ipv4 option", ErrBadIPOption, IPv4HeaderLen+off)
+	}
+	var rr, ts bool
+	for i := 0; i < len(opts); {
+		kind := opts[i]
+		switch kind {
+		case ipoptEnd:
+			return sourceRoute, nil
+		case ipoptNOP:
+			i++
+			continue
+		}
+		if len(opts)-i < 2 {
+			return bad(i)
+		}
+		n := int(opts[i+1])
+		if n < 2 || n > len(opts)-i {
+			return bad(i)
+		}
+		o := opts[i : i+n]
+		switch kind {
+		case ipoptLSRR, ipoptSSRR:
+			switch {
+			case n < 3:
+				return bad(i + 1)
+			case o[2] < 4:
+				return bad(i + 2)
+			case sourceRoute:
+				return bad(i)
+			}
+			sourceRoute = true
+		case ipoptRR:
+			switch {
+			case rr:
+				return bad(i)
+			case n < 3:
+				return bad(i + 1)
+			case o[2] < 4:
+				return bad(i + 2)
+			case int(o[2]) <= n && int(o[2])+3 > n:
+				return bad(i + 2)
+			}
+			rr = true
+		case ipoptTS:
+			if off, ok := checkIPv4Timestamp(o, ts); !ok {
+				return bad(i + off)
+			}
+			ts = true
+		case ipoptRA:
+			if n < 4 {
+				return bad(i + 1)
+			}
+		case ipoptCIPSO:
+			return bad(i)
+		}
+		i += n
+	}
+	return sourceRoute, nil
+}
+
+// checkIPv4Timestamp checks one timestamp option o (its kind and length
+// bytes included) as ip_options_compile does; seen says whether the header
+// had one already. When it fails, off is the offset in o to blame.
+func checkIPv4Timestamp(o []byte, seen bool) (off int, ok bool) {
+	n := len(o)
+	switch {
+	case seen:
+		return 0, false
+	case n < 4:
+		return 1, false
+	case o[2] < 5:
+		return 2, false
+	}
+	ptr, flag := int(o[2]), o[3]&0x0f
+	if ptr > n { // full: only the overflow count is left to check
+		if flag != ipoptTSPrespec && o[3]>>4 == 15 {
+			return 3, false
+		}
+		return 0, true
+	}
+	room := 4 // a timestamp
+	if flag == ipoptTSAndAddr || flag == ipoptTSPrespec {
+		room = 8 // an address and a timestamp
+	}
+	if ptr+room-1 > n {
+		return 2, false
+	}
+	return 0, true
+}

@@ -221,3 +221,68 @@ func TestParseIPTruncatedEverywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckIPv4Options is Linux's ip_options_compile on received packets.
+// All rows but the three "without room" and "length 3" ones were sent to
+// Linux 6.18 as a SYN's IP options: "bad" rows drew an
+// ICMP parameter problem pointing at the offset given and IpInHdrErrors
+// (CIPSO: IpInHdrErrors alone),
+// source-routed ones were dropped without a counter
+// (accept_source_route=0), the rest were answered.
+func TestCheckIPv4Options(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   string
+		srr    bool
+		bad    bool
+		offset int // from the start of the IP header
+	}{
+		{"none", "", false, false, 0},
+		{"NOPs", "01010101", false, false, 0},
+		{"EOL padding", "00000000", false, false, 0},
+		{"EOL then garbage", "00070101", false, false, 0},
+		{"LSRR", "830704 0a090003 01", true, false, 0},
+		{"SSRR", "890704 0a090003 01", true, false, 0},
+		{"LSRR exhausted", "830708 0a090003 01", true, false, 0},
+		{"LSRR length 3", "830304 01", true, false, 0},
+		{"two LSRR", "830304 830304 0101", false, true, 23},
+		{"LSRR pointer 3", "830703 0a090003 01", false, true, 22},
+		{"RR", "070704 00000000 01", false, false, 0},
+		{"RR full", "070708 01020304 01", false, false, 0},
+		{"RR pointer 3", "070703 00000000 01", false, true, 22},
+		{"RR length 2", "0702 0101", false, true, 21},
+		{"RR no room for an address", "070706 00000000 01", false, true, 22},
+		{"two RR", "070304 070304 0101", false, true, 23},
+		{"length 1", "0701 0101", false, true, 20},
+		{"length past the end", "0709 0400", false, true, 20},
+		{"kind as the last byte", "010101 07", false, true, 23},
+		{"TS only", "440c0500 00000000 00000000", false, false, 0},
+		{"TS full, overflow 1", "44080910 00000000", false, false, 0},
+		{"TS full, overflow 15", "440809f0 00000000", false, true, 23},
+		{"TS unknown flag 2", "44080502 00000000", false, false, 0},
+		{"TS pointer 4", "44080400 00000000", false, true, 22},
+		{"TS and address without room", "44080501 00000000", false, true, 22},
+		{"TS length 3", "440305 00", false, true, 21},
+		{"router alert", "94040000", false, false, 0},
+		{"router alert length 3", "940300 01", false, true, 21},
+		{"unknown kind", "99040000", false, false, 0},
+		{"security", "82040000", false, false, 0},
+		{"CIPSO", "86040000", false, true, 20},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srr, err := CheckIPv4Options(unhex(t, tt.opts))
+			if !tt.bad {
+				if err != nil || srr != tt.srr {
+					t.Fatalf("source route %v, error %v; want %v, none", srr, err, tt.srr)
+				}
+				return
+			}
+			wantErr(t, err, ErrBadIPOption, "ipv4 option")
+			var pe *ParseError
+			if errors.As(err, &pe) && pe.Offset != tt.offset {
+				t.Errorf("offset %d, want %d", pe.Offset, tt.offset)
+			}
+		})
+	}
+}

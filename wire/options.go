@@ -20,68 +20,115 @@ const MaxWScale = 14
 // MaxOptionsLen is the most option bytes a TCP header can hold.
 const MaxOptionsLen = 40
 
-// parseOptions decodes the option bytes opt into o (which it resets first).
-// base is the offset of opt within the segment, for error reports.
-func parseOptions(opt []byte, o *Options, base int) error {
+// parseOptions decodes the option bytes opt into o (which it resets
+// first) as Linux's tcp_parse_options does: it never fails. EOL ends the
+// list; an option whose length byte is missing, below 2 or runs past the
+// header ends it too, keeping what came before; an option of a known kind
+// with the wrong length for it is skipped by its length and ignored.
+func parseOptions(opt []byte, o *Options) {
 	*o = Options{}
 	for i := 0; i < len(opt); {
 		kind := opt[i]
 		switch kind {
 		case optEOL:
-			return nil
+			return
 		case optNOP:
 			i++
 			continue
 		}
 		if i+1 >= len(opt) {
-			return parseErr("tcp option", ErrBadOption, base+i)
+			return
 		}
 		n := int(opt[i+1])
 		if n < 2 || i+n > len(opt) {
-			return parseErr("tcp option", ErrBadOption, base+i+1)
+			return // tcp_parse_options: "silly options" and partial ones end the list
 		}
-		body := opt[i+2 : i+n]
-		switch kind {
-		case optMSS:
-			if n != 4 {
-				return parseErr("tcp option", ErrBadOption, base+i+1)
-			}
+		o.apply(kind, opt[i+2:i+n])
+		i += n
+	}
+}
+
+// apply records one well-framed option of the given kind whose bytes
+// after the kind and length are body; a known kind with the wrong length
+// is ignored (tcp_parse_options).
+func (o *Options) apply(kind byte, body []byte) {
+	switch kind {
+	case optMSS:
+		if len(body) == 2 {
 			o.MSS = binary.BigEndian.Uint16(body)
-		case optWScale:
-			if n != 3 {
-				return parseErr("tcp option", ErrBadOption, base+i+1)
-			}
+		}
+	case optWScale:
+		if len(body) == 1 {
 			o.HasWScale = true
 			o.WScale = min(body[0], MaxWScale)
-		case optSACKPerm:
-			if n != 2 {
-				return parseErr("tcp option", ErrBadOption, base+i+1)
-			}
+		}
+	case optSACKPerm:
+		if len(body) == 0 {
 			o.SACKPermitted = true
-		case optSACK:
-			blocks := (n - 2) / 8
-			if (n-2)%8 != 0 || blocks < 1 || blocks > MaxSACKBlocks {
-				return parseErr("tcp option", ErrBadOption, base+i+1)
+		}
+	case optSACK:
+		blocks := len(body) / 8
+		if len(body)%8 != 0 || blocks < 1 || blocks > MaxSACKBlocks {
+			return
+		}
+		o.SACK = [MaxSACKBlocks]SACKBlock{}
+		for k := 0; k < blocks; k++ {
+			o.SACK[k] = SACKBlock{
+				Left:  binary.BigEndian.Uint32(body[8*k:]),
+				Right: binary.BigEndian.Uint32(body[8*k+4:]),
 			}
-			o.SACK = [MaxSACKBlocks]SACKBlock{}
-			for k := 0; k < blocks; k++ {
-				o.SACK[k] = SACKBlock{
-					Left:  binary.BigEndian.Uint32(body[8*k:]),
-					Right: binary.BigEndian.Uint32(body[8*k+4:]),
-				}
-			}
-			o.NumSACK = uint8(blocks)
-		case optTimestamp:
-			if n != 10 {
-				return parseErr("tcp option", ErrBadOption, base+i+1)
-			}
+		}
+		o.NumSACK = uint8(blocks)
+	case optTimestamp:
+		if len(body) == 8 {
 			o.HasTimestamp = true
 			o.TSVal = binary.BigEndian.Uint32(body[0:4])
 			o.TSEcr = binary.BigEndian.Uint32(body[4:8])
 		}
+	}
+}
+
+// optMD5 is the TCP MD5 signature option (RFC 2385), 18 bytes long.
+const (
+	optMD5    = 19
+	optMD5Len = 18
+)
+
+// ScanAuthOptions walks the option bytes opt of a segment as Linux's
+// tcp_parse_auth_options does before it hands a segment to a socket
+// (tcp_inbound_hash, on kernels built with TCP-MD5 and without TCP-AO,
+// the common build): only while at least 18 bytes of options remain, it
+// stops at EOL, skips NOPs, and fails with ErrBadOption (a *ParseError
+// whose Offset counts from the start of opt) at an option whose length is
+// below 2 or runs past the header, at an MD5 signature option whose length
+// is not 18, and at a second one; md5 reports an MD5 signature option
+// found on the way. Linux drops the whole segment when it fails, and when
+// it finds a signature for a socket with no MD5 key (TCPMD5Unexpected).
+func ScanAuthOptions(opt []byte) (md5 bool, err error) {
+	for i := 0; len(opt)-i >= optMD5Len; {
+		switch opt[i] {
+		case optEOL:
+			return md5, nil
+		case optNOP:
+			i++
+			continue
+		}
+		n := int(opt[i+1])
+		if n < 2 || n > len(opt)-i {
+			return md5, parseErr("tcp option", ErrBadOption, i+1)
+		}
+		if opt[i] == optMD5 {
+			switch {
+			case n != optMD5Len:
+				return md5, parseErr("tcp option", ErrBadOption, i+1)
+			case md5:
+				return md5, parseErr("tcp option", ErrBadOption, i) // a second one
+			}
+			md5 = true
+		}
 		i += n
 	}
-	return nil
+	return md5, nil
 }
 
 // encodedLen returns how many bytes write produces for o. Every

@@ -12,13 +12,15 @@ const TCPHeaderMinLen = 20
 // *f and returns the payload, which aliases b. It does not verify the
 // checksum (see VerifyTCPChecksum) and does not allocate unless it fails.
 //
-// A data offset below 5 or beyond len(b) is ErrBadLength. In the options,
-// EOL ends the list, NOP is skipped, unknown kinds are skipped by their
-// length, and an option whose length is below 2, runs past the header, or
-// is wrong for its kind (MSS 4, window scale 3, SACK-permitted 2, SACK
-// 2+8n with n in 1..4, timestamps 10) is ErrBadOption. A window scale
-// above 14 is recorded as 14 (RFC 7323 §2.3). When an option appears more
-// than once, the last one wins. An MSS option of 0 reads as no MSS.
+// A data offset below 5 or beyond len(b) is ErrBadLength. The options are
+// read as Linux's tcp_parse_options reads them, and never fail: EOL ends
+// the list, NOP is skipped, unknown kinds are skipped by their length, an
+// option of a known kind with the wrong length for it (MSS 4, window scale
+// 3, SACK-permitted 2, SACK 2+8n with n in 1..4, timestamps 10) is skipped
+// and ignored, and an option whose length is below 2 or runs past the
+// header ends the list, the options before it kept. A window scale above
+// 14 is recorded as 14 (RFC 7323 §2.3). When an option appears more than
+// once, the last one wins. An MSS option of 0 reads as no MSS.
 //
 // On error *f is unspecified and the error is a *ParseError whose Offset
 // counts from the start of b.
@@ -37,9 +39,7 @@ func ParseTCP(b []byte, f *TCPFields) (payload []byte, err error) {
 	f.Flags = Flags(b[13])
 	f.Window = binary.BigEndian.Uint16(b[14:16])
 	f.Urgent = binary.BigEndian.Uint16(b[18:20])
-	if err := parseOptions(b[TCPHeaderMinLen:hl], &f.Options, TCPHeaderMinLen); err != nil {
-		return nil, err
-	}
+	parseOptions(b[TCPHeaderMinLen:hl], &f.Options)
 	return b[hl:], nil
 }
 

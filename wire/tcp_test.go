@@ -190,43 +190,116 @@ func TestParseTCPOptions(t *testing.T) {
 	}
 }
 
-func TestParseTCPBadOptions(t *testing.T) {
+// TestParseTCPMalformedOptions: malformed options never fail the parse,
+// as in Linux's tcp_parse_options: a length below 2 or past the header ends
+// the list (what came before is kept), a known kind with the wrong length
+// is skipped. The "kernel:" rows are SYNs whose SYN-ACK from Linux 6.18
+// showed which options it honoured.
+func TestParseTCPMalformedOptions(t *testing.T) {
 	tests := []struct {
-		name   string
-		opts   string
-		offset int // within the segment
+		name string
+		opts string
+		want Options
 	}{
-		{"length 0", "02000000", 21},
-		{"length 1", "02010000", 21},
-		{"unknown kind length 1", "63010000", 21},
-		{"unknown kind length 0 after NOP", "01630000", 22},
-		{"kind without length byte", "01010102", 23},
-		{"MSS runs past header", "01010204", 23},
-		{"unknown kind runs past header", "1e0a0000", 21},
-		{"SACK runs past header", "01010512 00000001 00000002", 23},
-		{"MSS length 3", "02030500", 21},
-		{"MSS length 5", "02050000 00000000", 21},
-		{"wscale length 2", "03020000", 21},
-		{"wscale length 4", "03040e00", 21},
-		{"sackOK length 3", "04030000", 21},
-		{"sackOK length 4", "04040000", 21},
-		{"SACK length 2", "05020000", 21},
-		{"SACK length 6", "05060000 00000000", 21},
-		{"SACK length 11", "050b0000 00000000 00000000", 21},
-		{"SACK length 9", "05090000 00000000 00000000", 21},
-		{"TS length 8", "08080000 00000000", 21},
-		{"TS length 12", "080c0000 00000000 00000000", 21},
-		{"bad option after good ones", "020405b4 0101080a 00000001 00000002 03020000", 37},
+		{"length 0", "02000000", Options{}},
+		{"length 1", "02010000", Options{}},
+		{"unknown kind length 1", "63010000", Options{}},
+		{"unknown kind length 0 after NOP", "01630000", Options{}},
+		{"kind without length byte", "01010102", Options{}},
+		{"MSS runs past header", "01010204", Options{}},
+		{"unknown kind runs past header", "1e0a0000", Options{}},
+		{"SACK runs past header", "01010512 00000001 00000002", Options{}},
+		{"MSS length 3", "02030500", Options{}},
+		{"MSS length 5", "02050000 00000000", Options{}},
+		{"wscale length 2", "03020000", Options{}},
+		{"wscale length 4", "03040e00", Options{}},
+		{"sackOK length 3", "04030000", Options{}},
+		{"sackOK length 4", "04040000", Options{}},
+		{"SACK length 2", "05020000", Options{}},
+		{"SACK length 6", "05060000 00000000", Options{}},
+		{"SACK length 11", "050b0000 00000000 00000000", Options{}},
+		{"SACK length 9", "05090000 00000000 00000000", Options{}},
+		{"TS length 8", "08080000 00000000", Options{}},
+		{"TS length 12", "080c0000 00000000 00000000", Options{}},
+		{"wrong length after good ones", "020405b4 0101080a 00000001 00000002 03020000",
+			Options{MSS: 1460, HasTimestamp: true, TSVal: 1, TSEcr: 2}},
+		{"silly length keeps the options before it", "020405b4 0402 2201 0101080a 00000001 00000002 01030307",
+			Options{MSS: 1460, SACKPermitted: true}},
+		{"kernel: MSS length 3 first", "020305 0402 080a 00000001 00000002 01030307 00",
+			Options{SACKPermitted: true, HasTimestamp: true, TSVal: 1, TSEcr: 2, HasWScale: true, WScale: 7}},
+		{"kernel: MSS length 5", "0205000000 0402 080a 00000001 00000002 01030307 010101",
+			Options{SACKPermitted: true, HasTimestamp: true, TSVal: 1, TSEcr: 2, HasWScale: true, WScale: 7}},
+		{"kernel: sackOK length 3", "020405b4 040300 080a 00000001 00000002 01030307 01 0000",
+			Options{MSS: 1460, HasTimestamp: true, TSVal: 1, TSEcr: 2, HasWScale: true, WScale: 7}},
+		{"kernel: TS length 9", "020405b4 0402 0809 00000001 000000 01030307 010101 0000",
+			Options{MSS: 1460, SACKPermitted: true, HasWScale: true, WScale: 7}},
+		{"kernel: wscale length 4 last", "020405b4 0402 080a 00000001 00000002 03040700",
+			Options{MSS: 1460, SACKPermitted: true, HasTimestamp: true, TSVal: 1, TSEcr: 2}},
+		{"kernel: wscale past the end", "020405b4 0402 080a 00000001 00000002 01030807",
+			Options{MSS: 1460, SACKPermitted: true, HasTimestamp: true, TSVal: 1, TSEcr: 2}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			seg := rawTCP(t, unhex(t, tt.opts), nil)
+			seg := rawTCP(t, unhex(t, tt.opts), []byte("xyz"))
 			var f TCPFields
-			_, err := ParseTCP(seg, &f)
+			payload, err := ParseTCP(seg, &f)
+			if err != nil {
+				t.Fatalf("ParseTCP: %v", err)
+			}
+			if f.Options != tt.want {
+				t.Errorf("options %+v\nwant    %+v", f.Options, tt.want)
+			}
+			if string(payload) != "xyz" {
+				t.Errorf("payload %q", payload)
+			}
+		})
+	}
+}
+
+// TestScanAuthOptions is Linux's tcp_parse_auth_options on a kernel with
+// TCP-MD5 and without TCP-AO: a silly or partial option fails only while
+// 18 bytes or more of options remain (Linux 6.18 dropped a SYN with an
+// option of length 1 18 bytes from the end and answered one with it 5
+// bytes from the end, and dropped SYNs with an MD5 option of length 17 or
+// 20 or with two of them), and an 18-byte MD5 option is found.
+func TestScanAuthOptions(t *testing.T) {
+	tests := []struct {
+		name   string
+		opts   string
+		md5    bool
+		bad    bool
+		offset int
+	}{
+		{"none", "", false, false, 0},
+		{"Linux SYN", "020405b4 0402080a 00000001 00000000 01030307", false, false, 0},
+		{"length 1 at the start", "2201 020405b4 0402080a 00000001 00000000 01030307", false, true, 1},
+		{"length 0 with 18 left", "020405b4 0402 2200 080a 00000001 00000000 01030307 0101", false, true, 7},
+		{"length 1 with 17 left", "020405b4 0402 01 2201 080a00000001 00000000 01030307", false, false, 0},
+		{"length 1 with 5 left", "020405b4 0402080a 00000001 00000002 010101 2201010101", false, false, 0},
+		{"past the end with 18 left", "01 2213 0000000000000000 0000000000000000", false, true, 2},
+		{"past the end with 6 left", "020405b4 0402080a 00000001 00000002 0101 220901010101", false, false, 0},
+		{"EOL first", "00 2201 0000000000000000 0000000000000000", false, false, 0},
+		{"MD5", "020405b4 1312 00000000000000000000000000000000 0101", true, false, 0},
+		{"MD5 after NOPs", "0101 1312 00000000000000000000000000000000", true, false, 0},
+		{"MD5 of length 17", "1311 000000000000000000000000000000 020405b4 010101", false, true, 1},
+		{"MD5 of length 20", "1314 000000000000000000000000000000000000 020405b4", false, true, 1},
+		{"MD5 twice", "1312 00000000000000000000000000000000 1312 00000000000000000000000000000000 01010101", true, true, 18},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			md5, err := ScanAuthOptions(unhex(t, tt.opts))
+			if md5 != tt.md5 {
+				t.Errorf("md5 %v, want %v", md5, tt.md5)
+			}
+			if !tt.bad {
+				if err != nil {
+					t.Errorf("error %v, want none", err)
+				}
+				return
+			}
 			wantErr(t, err, ErrBadOption, "tcp option")
 			var pe *ParseError
-			errors.As(err, &pe)
-			if pe.Offset != tt.offset {
+			if errors.As(err, &pe) && pe.Offset != tt.offset {
 				t.Errorf("offset %d, want %d", pe.Offset, tt.offset)
 			}
 		})
@@ -244,8 +317,7 @@ func TestParseTCPBadLength(t *testing.T) {
 		case doff < 5 || doff*4 > len(b):
 			wantErr(t, err, ErrBadLength, "tcp")
 		case err != nil:
-			// A larger offset may read the payload as options.
-			wantErr(t, err, ErrBadOption, "tcp option")
+			t.Errorf("doff %d: %v", doff, err)
 		case len(payload) != len(b)-doff*4:
 			t.Errorf("doff %d: payload length %d", doff, len(payload))
 		}

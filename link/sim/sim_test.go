@@ -245,8 +245,9 @@ func TestDup(t *testing.T) {
 	}
 }
 
-// TestCorrupt: a flipped bit fails the receiver's checksum (InErrs, an
-// observer drop); the sender's retransmission gets through.
+// TestCorrupt: a flipped bit fails the receiver's checksum (TCP's, counted
+// in InErrs, or the IPv4 header's, in InHdrErrors; an observer drop); the
+// sender's retransmission gets through.
 func TestCorrupt(t *testing.T) {
 	n, a, b, rec := newNet(t, 1, LinkConfig{Delay: time.Millisecond})
 	if err := n.SetLink("A", "B", LinkConfig{Delay: time.Millisecond, Corrupt: 1}); err != nil {
@@ -263,19 +264,19 @@ func TestCorrupt(t *testing.T) {
 		t.Fatalf("connect %v, %d of %d bytes", r.connectErr, r.got.Len(), len(data))
 	}
 	// The SYN at 0 s and its retransmission at 1 s were corrupted.
-	if k := b.Stack.Counters(); k.InErrs != 2 {
-		t.Errorf("B InErrs %d, want 2", k.InErrs)
+	if k := b.Stack.Counters(); k.InErrs+k.InHdrErrors != 2 {
+		t.Errorf("B InErrs %d InHdrErrors %d, want 2 in all", k.InErrs, k.InHdrErrors)
 	}
 	if d := count(rec.Events(), isKind("B", trace.KindDrop)); d != 2 {
 		t.Errorf("B reported %d dropped packets, want 2", d)
 	}
-	if k := a.Stack.Counters(); k.InErrs != 0 {
-		t.Errorf("A InErrs %d, want 0", k.InErrs)
+	if k := a.Stack.Counters(); k.InErrs+k.InHdrErrors != 0 {
+		t.Errorf("A InErrs %d InHdrErrors %d, want 0", k.InErrs, k.InHdrErrors)
 	}
 	checksumDrops(t, rec)
 
-	// Random corruption both ways: every corrupted packet is an InErr,
-	// and the data still arrives intact.
+	// Random corruption both ways: every corrupted packet is an InErr or
+	// an InHdrError, and the data still arrives intact.
 	n, a, b, rec = newNet(t, 5, LinkConfig{Delay: time.Millisecond, Corrupt: 0.2})
 	data = payload(100_000)
 	r = transfer(t, n, a, b, data)
@@ -283,10 +284,11 @@ func TestCorrupt(t *testing.T) {
 		t.Fatalf("got %d of %d bytes", r.got.Len(), len(data))
 	}
 	checksumDrops(t, rec)
-	errs := a.Stack.Counters().InErrs + b.Stack.Counters().InErrs
+	ka, kb := a.Stack.Counters(), b.Stack.Counters()
+	errs := ka.InErrs + ka.InHdrErrors + kb.InErrs + kb.InHdrErrors
 	drops := count(rec.Events(), func(e trace.Event) bool { return e.Kind == trace.KindDrop && e.Host != "net" })
 	if errs == 0 || uint64(drops) != errs {
-		t.Errorf("InErrs %d, host drops %d; want equal and above 0", errs, drops)
+		t.Errorf("InErrs and InHdrErrors %d, host drops %d; want equal and above 0", errs, drops)
 	}
 }
 
