@@ -35,7 +35,7 @@ func (f *tunFlags) register(fs *flag.FlagSet, addrHelp string) {
 	fs.IntVar(&f.mtu, "mtu", tun.DefaultMTU, "MTU of the device")
 	fs.StringVar(&f.addr, "addr", "", addrHelp)
 	fs.StringVar(&f.kernel, "kernel-addr", "10.9.0.1/24", "address (with prefix) the kernel gets on the device; \"\" to configure it yourself")
-	fs.StringVar(&f.control, "control", defaultControl, "unix socket where `tcpwave netstat` reads this process's connections")
+	fs.StringVar(&f.control, "control", defaultControl(), "unix socket where tcpwave netstat and tcpwave nstat read this process's connections and counters (the default names this network namespace and process)")
 	fs.BoolVar(&f.events, "events", false, "print every segment and state change as JSON Lines on stderr")
 	fs.StringVar(&f.html, "html", "", "on exit, write the conversation as an HTML page (ladder and state diagram) to this file")
 }
@@ -145,7 +145,7 @@ func tunServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *discard {
 		mode = "discard"
 	}
-	fmt.Fprintf(stdout, "tcpwave %s server on %v (device %s); `tcpwave netstat --control %s` shows its connections, `tcpwave nstat` its counters\n", mode, ap, f.dev, f.control)
+	fmt.Fprintf(stdout, "tcpwave %s server on %v (device %s); `tcpwave netstat` (--control %s) shows its connections, `tcpwave nstat` its counters\n", mode, ap, f.dev, f.control)
 	go func() {
 		<-ctx.Done()
 		ln.Close()
