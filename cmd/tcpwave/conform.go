@@ -38,8 +38,7 @@ func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case "both":
 		backends = []namedOpener{{"kernel", conform.Kernel}, {"tcpwave", conform.TCPWave}}
 	default:
-		fmt.Fprintf(stderr, "tcpwave conform: --backend %q: want kernel, tcpwave or both\n", *backend)
-		return 2
+		return usageError(fs, synopsis, stderr, "--backend %q: want kernel, tcpwave or both", *backend)
 	}
 	known := map[string]bool{}
 	if *knownPath != "" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/internal/netns"
+	"github.com/tcpwave/tcpwave/trace"
 )
 
 // eventually polls cond every 5 ms for up to 5 s.
@@ -172,17 +173,54 @@ func TestTunDial(t *testing.T) {
 }
 
 func TestTunAndNetstatUsage(t *testing.T) {
-	for _, args := range [][]string{
-		{"tun"}, {"tun", "bogus"}, {"tun", "serve", "--echo", "--discard"}, {"tun", "serve", "--addr", "nonsense"},
-		{"tun", "dial"}, {"netstat", "extra"},
+	for _, tc := range []struct {
+		args []string
+		msg  string // in the one-line error
+	}{
+		{[]string{"tun"}, "no command"},
+		{[]string{"tun", "bogus"}, "unknown command \"bogus\""},
+		{[]string{"tun", "serve", "--echo", "--discard"}, "not both"},
+		{[]string{"tun", "serve", "--addr", "nonsense"}, "--addr"},
+		{[]string{"tun", "serve", "--addr", ":0"}, "--addr"},
+		{[]string{"tun", "serve", "--addr", "0.0.0.0:7"}, "unicast address"},
+		{[]string{"tun", "serve", "--addr", "10.9.0.2:0"}, "needs a port"},
+		{[]string{"tun", "serve", "--addr", "10.9.0.1:7"}, "the kernel's own address"},
+		{[]string{"tun", "serve", "--addr", "224.0.0.1:7"}, "unicast address"},
+		{[]string{"tun", "serve", "--mtu", "0"}, "--mtu 0"},
+		{[]string{"tun", "serve", "--mtu", "70000"}, "--mtu 70000"},
+		{[]string{"tun", "serve", "--dev", ""}, "needs a name"},
+		{[]string{"tun", "serve", "--dev", "a-name-far-too-long"}, "at most 15 bytes"},
+		{[]string{"tun", "serve", "--dev", "a/b"}, "not a valid device name"},
+		{[]string{"tun", "serve", "--kernel-addr", "10.9.0.1"}, "--kernel-addr"},
+		{[]string{"tun", "serve", "extra"}, "unexpected argument"},
+		{[]string{"tun", "serve", "--bogus"}, "bogus"},
+		{[]string{"tun", "dial"}, "--to IP:PORT is required"},
+		{[]string{"tun", "dial", "--to", "10.9.0.1:0"}, "want a unicast address and a port"},
+		{[]string{"tun", "dial", "--to", "10.9.0.2:80"}, "tcpwave's own address"},
+		{[]string{"tun", "dial", "--to", "10.9.0.1:80", "--addr", "10.9.0.1"}, "the kernel's own address"},
+		{[]string{"tun", "dial", "--to", "10.9.0.1:80", "--mtu", "-1"}, "--mtu -1"},
+		{[]string{"netstat", "extra"}, "unexpected argument"},
 	} {
 		var out, errb bytes.Buffer
-		if code := run(args, &out, &errb); code != 2 {
-			t.Errorf("%q: exit %d, want 2 (%s)", args, code, errb.String())
+		code := run(tc.args, &out, &errb)
+		first, rest, _ := strings.Cut(errb.String(), "\n")
+		if code != 2 || out.Len() != 0 || !strings.Contains(first, tc.msg) || !strings.HasPrefix(rest, "usage: ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2, a one-line error with %q and the usage on stderr", tc.args, code, out.String(), errb.String(), tc.msg)
 		}
 	}
 	var out, errb bytes.Buffer
 	if code := run([]string{"netstat", "--control", filepath.Join(t.TempDir(), "none.sock")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "tun serve") {
 		t.Errorf("netstat without a server: exit %d, %q", code, errb.String())
+	}
+}
+
+// A write error on the --html page (here, a full disk) is a one-line
+// error and exit status 1.
+func TestTunHTMLWriteError(t *testing.T) {
+	f := tunFlags{html: "/dev/full", live: &liveEvents{host: "T", peer: "K", rec: &trace.Recorder{}}}
+	f.live.emit(trace.Event{Kind: trace.KindState, From: "LISTEN", To: "SYN_RECEIVED", Why: "test"})
+	var errb bytes.Buffer
+	if code := f.finish(&errb, "test"); code != 1 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "no space left") {
+		t.Errorf("exit %d, stderr %q; want 1 and one line that says the disk is full", code, errb.String())
 	}
 }
