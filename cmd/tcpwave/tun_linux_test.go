@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/internal/netns"
+	"github.com/tcpwave/tcpwave/link/tun"
 	"github.com/tcpwave/tcpwave/trace"
 )
 
@@ -222,5 +223,28 @@ func TestTunHTMLWriteError(t *testing.T) {
 	var errb bytes.Buffer
 	if code := f.finish(&errb, "test"); code != 1 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "no space left") {
 		t.Errorf("exit %d, stderr %q; want 1 and one line that says the disk is full", code, errb.String())
+	}
+}
+
+// A device another process holds is busy, not a matter of permissions:
+// tun dial says so.
+func TestTunDeviceBusy(t *testing.T) {
+	ns := netns.NewT(t)
+	dev, err := tun.Setup(ns, tun.Config{Name: "tw7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	var out, errb bytes.Buffer
+	var code int
+	err = ns.Run(func() error {
+		code = run([]string{"tun", "dial", "--dev", "tw7", "--to", "10.9.0.1:80", "--control", filepath.Join(t.TempDir(), "c.sock")}, &out, &errb)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := errb.String(); code != 1 || !strings.Contains(msg, "is busy") || strings.Contains(msg, "needs root") || strings.Count(msg, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 1 and one line that says the device is busy", code, msg)
 	}
 }
