@@ -13,6 +13,7 @@ import (
 	"os"
 	"strings"
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -227,7 +228,7 @@ func tunServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		c, err := ln.AcceptConn()
 		if err != nil {
 			if ctx.Err() != nil || errors.Is(err, net.ErrClosed) {
-				st.Close()
+				closeAfterSignal(st)
 				return f.finish(stderr, "tcpwave tun serve "+ap.String())
 			}
 			fmt.Fprintln(stderr, "tcpwave tun serve: accept:", err)
@@ -303,16 +304,51 @@ func tunDial(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if *send != "" {
 		src = strings.NewReader(*send)
 	}
-	if _, err := io.Copy(c, src); err != nil {
-		fmt.Fprintln(stderr, "tcpwave tun dial: send:", err)
-		return 1
-	}
-	c.CloseWrite()
-	if _, err := io.Copy(stdout, c); err != nil {
-		fmt.Fprintln(stderr, "tcpwave tun dial: receive:", err)
+	// The exchange runs on its own goroutine so that a signal ends the
+	// command at once, even while it waits on standard input or on a
+	// server that never closes.
+	exchanged := make(chan error, 1)
+	go func() { exchanged <- dialExchange(c, src, stdout) }()
+	select {
+	case err := <-exchanged:
+		if err != nil {
+			fmt.Fprintln(stderr, "tcpwave tun dial:", err)
+			return 1
+		}
+	case <-ctx.Done():
+		c.Close() // ends the exchange's reads and writes on c
+		closeAfterSignal(st)
+		fmt.Fprintln(stderr, "tcpwave tun dial: interrupted:", ctx.Err())
 		return 1
 	}
 	c.Close()
 	st.Close() // wait for the close to finish, so the page shows it
 	return f.finish(stderr, "tcpwave tun dial "+*to)
+}
+
+// signalCloseTimeout bounds the close of a stack after a signal: its
+// connections get that long to finish their close, not the stack's
+// usual close timeout.
+const signalCloseTimeout = time.Second
+
+// closeAfterSignal closes st within signalCloseTimeout.
+func closeAfterSignal(st *tcpwave.Stack) {
+	ctx, cancel := context.WithTimeout(context.Background(), signalCloseTimeout)
+	defer cancel()
+	st.CloseContext(ctx)
+}
+
+// dialExchange sends what src holds on c, closes c's sending side and
+// copies what comes back to stdout.
+func dialExchange(c *tcpwave.Conn, src io.Reader, stdout io.Writer) error {
+	if _, err := io.Copy(c, src); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if err := c.CloseWrite(); err != nil {
+		return fmt.Errorf("send: %w", err)
+	}
+	if _, err := io.Copy(stdout, c); err != nil {
+		return fmt.Errorf("receive: %w", err)
+	}
+	return nil
 }

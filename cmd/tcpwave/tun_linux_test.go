@@ -173,6 +173,56 @@ func TestTunDial(t *testing.T) {
 	}
 }
 
+// tun dial stops at once when its context ends (SIGINT, SIGTERM), even
+// while the server it dialed neither answers nor closes.
+func TestTunDialInterrupted(t *testing.T) {
+	ns := netns.NewT(t)
+	var ln net.Listener
+	if err := ns.Run(func() (err error) {
+		ln, err = net.Listen("tcp", "0.0.0.0:8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // held open, silent, until the test ends
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go ns.Run(func() error {
+		done <- runContext(ctx, []string{"tun", "dial", "--dev", "tw8", "--to", "10.9.0.1:8080", "--send", "hi", "--control", filepath.Join(t.TempDir(), "c.sock")}, &out, &errb)
+		return nil
+	})
+	select {
+	case c := <-accepted:
+		defer c.Close()
+		// Once "hi" and the FIN are in, tun dial waits for an answer.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if b, err := io.ReadAll(c); string(b) != "hi" || err != nil {
+			t.Fatalf("the kernel read %q, %v; want hi and EOF", b, err)
+		}
+	case code := <-done:
+		t.Fatalf("tun dial exited %d before the kernel accepted: %s", code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the kernel accepted no connection")
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errb.String(), "interrupted") {
+			t.Errorf("exit %d, stderr %q; want 1 and interrupted", code, errb.String())
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("tun dial still running 3 s after its context ended")
+	}
+}
+
 func TestTunAndNetstatUsage(t *testing.T) {
 	for _, tc := range []struct {
 		args []string
