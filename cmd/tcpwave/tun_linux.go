@@ -90,14 +90,15 @@ func (f *tunFlags) open(local netip.Addr, stderr io.Writer) (*tcpwave.Stack, err
 	return st, nil
 }
 
-// openHint says what to do about an error opening the device: become root
-// (EPERM, EACCES), or pick another device (EBUSY: another process has it).
+// openHint says what to do about an error opening the device that
+// link/tun has explained: pick another device when it is busy (EBUSY:
+// another process holds it), become root when permission is denied.
 func openHint(err error, dev string) string {
 	switch {
 	case errors.Is(err, syscall.EBUSY):
-		return fmt.Sprintf(" (device %s is busy: another process, perhaps another tcpwave tun, holds it; give another --dev)", dev)
+		return fmt.Sprintf("; is another tcpwave tun running on %s? give another --dev", dev)
 	case errors.Is(err, syscall.EPERM), errors.Is(err, syscall.EACCES):
-		return " (tcpwave tun needs root, or CAP_NET_ADMIN)"
+		return "; run tcpwave tun as root"
 	}
 	return ""
 }

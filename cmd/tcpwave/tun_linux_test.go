@@ -294,7 +294,7 @@ func TestTunDeviceBusy(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if msg := errb.String(); code != 1 || !strings.Contains(msg, "is busy") || strings.Contains(msg, "needs root") || strings.Count(msg, "\n") != 1 {
+	if msg := errb.String(); code != 1 || !strings.Contains(msg, "device busy") || !strings.Contains(msg, "give another --dev") || strings.Contains(msg, "root") || strings.Count(msg, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q; want 1 and one line that says the device is busy", code, msg)
 	}
 }
