@@ -12,8 +12,9 @@ import (
 // ScriptExt is the extension of script files in a directory.
 const ScriptExt = ".pkt"
 
-// Files expands the arguments into script paths: a file as it is, a
-// directory into its *.pkt files in name order.
+// Files expands the arguments into script paths: a regular file as it is,
+// a directory into its *.pkt files in name order. Anything else (a FIFO, a
+// device such as /dev/zero) is refused: it might never end.
 func Files(args []string) ([]string, error) {
 	var out []string
 	for _, a := range args {
@@ -21,9 +22,12 @@ func Files(args []string) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("conform: %w", err)
 		}
-		if !st.IsDir() {
+		if st.Mode().IsRegular() {
 			out = append(out, a)
 			continue
+		}
+		if !st.IsDir() {
+			return nil, fmt.Errorf("conform: %s: not a regular file or a directory (%v)", a, st.Mode().Type())
 		}
 		m, err := filepath.Glob(filepath.Join(a, "*"+ScriptExt))
 		if err != nil {

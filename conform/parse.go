@@ -2,11 +2,13 @@ package conform
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/tcpwave/tcpwave/wire"
@@ -28,13 +30,44 @@ func (e *ParseError) Error() string {
 // maxScriptLen bounds the scripts the parser reads.
 const maxScriptLen = 1 << 20
 
-// ParseFile reads and parses a script file.
+// ParseFile reads and parses a script file. It reads only regular files
+// (a FIFO or a device such as /dev/zero is refused before anything is
+// read) and at most maxScriptLen bytes of them.
 func ParseFile(path string) (*Script, error) {
-	b, err := os.ReadFile(path)
+	b, err := readScript(path)
+	if err != nil {
+		return nil, err
+	}
+	return Parse(filepath.Base(path), string(b))
+}
+
+// readScript returns the contents of the regular file at path, refusing
+// anything else and anything longer than maxScriptLen. The file is opened
+// non-blocking, so that opening a FIFO with no writer does not wait.
+func readScript(path string) ([]byte, error) {
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, fmt.Errorf("conform: read script: %w", err)
 	}
-	return Parse(filepath.Base(path), string(b))
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("conform: read script: %w", err)
+	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("conform: read script %s: not a regular file (%v)", path, st.Mode().Type())
+	}
+	if st.Size() > maxScriptLen {
+		return nil, fmt.Errorf("conform: read script %s: %d bytes, more than the %d allowed", path, st.Size(), maxScriptLen)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxScriptLen+1))
+	if err != nil {
+		return nil, fmt.Errorf("conform: read script %s: %w", path, err)
+	}
+	if len(b) > maxScriptLen {
+		return nil, fmt.Errorf("conform: read script %s: more than the %d bytes allowed", path, maxScriptLen)
+	}
+	return b, nil
 }
 
 // Parse parses a script's text; name is used in errors and reports.
@@ -69,7 +102,22 @@ func Parse(name, text string) (*Script, error) {
 		ev.Text = strings.Join(strings.Fields(line), " ")
 		s.Events = append(s.Events, ev)
 	}
+	if err := s.checkTests(); err != nil {
+		return nil, err
+	}
 	return s, nil
+}
+
+// checkTests refuses a script that tests nothing: one with no packet and
+// no system call (empty, only comments and options, or only shell
+// commands) would pass on any host.
+func (s *Script) checkTests() error {
+	for _, ev := range s.Events {
+		if ev.Kind == EventPacket || ev.Kind == EventSyscall {
+			return nil
+		}
+	}
+	return &ParseError{s.Name, 1, "the script has no packet and no system call: it tests nothing"}
 }
 
 type commentErr struct {

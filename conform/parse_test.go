@@ -88,11 +88,11 @@ func TestParseEvents(t *testing.T) {
 				t.Errorf("second %+v", b)
 			}
 		}},
-		{"shell lines, header and comments", "--tolerance_usecs=20000\n--remote_port=5000\n// a comment\n/* a\nblock */ `sysctl -q net.ipv4.tcp_fin_timeout=1` // trailing\n+1 `ss -tan | grep -q 'x//y'`", func(t *testing.T, s *Script) {
+		{"shell lines, header and comments", "--tolerance_usecs=20000\n--remote_port=5000\n// a comment\n/* a\nblock */ `sysctl -q net.ipv4.tcp_fin_timeout=1` // trailing\n+1 `ss -tan | grep -q 'x//y'`\n+0 close(3) = -1 EBADF", func(t *testing.T, s *Script) {
 			if s.Options.Tolerance != 20*time.Millisecond || s.Options.PeerPort != 5000 {
 				t.Errorf("options %+v", s.Options)
 			}
-			if len(s.Events) != 2 || s.Events[0].Shell != "sysctl -q net.ipv4.tcp_fin_timeout=1" || s.Events[0].Line != 5 {
+			if len(s.Events) != 3 || s.Events[0].Shell != "sysctl -q net.ipv4.tcp_fin_timeout=1" || s.Events[0].Line != 5 {
 				t.Fatalf("events %+v", s.Events)
 			}
 			if s.Events[1].Shell != "ss -tan | grep -q 'x//y'" || s.Events[1].Time.At != time.Second {
@@ -156,6 +156,10 @@ func TestParseErrors(t *testing.T) {
 		{"0", 1, "a time and nothing after it"},
 		{"99999999 close(3) = 0", 1, "more than"},
 		{"0 hello world", 1, "want a packet"},
+		{"", 1, "tests nothing"},
+		{"// only a comment\n\n", 1, "tests nothing"},
+		{"--tolerance_usecs=5", 1, "tests nothing"},
+		{"0 `true`\n+1 `true`", 1, "tests nothing"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.msg, func(t *testing.T) {

@@ -1,6 +1,7 @@
 package conform
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -70,7 +71,18 @@ const maxAnyWait = 120 * time.Second
 
 // Run runs a script on a backend that open makes, and closes it. If trace
 // is not nil, every packet and call result is written to it as it happens.
-func Run(s *Script, backend string, open Opener, trace io.Writer) (res Result) {
+func Run(s *Script, backend string, open Opener, trace io.Writer) Result {
+	return RunContext(context.Background(), s, backend, open, trace)
+}
+
+// waitSlice bounds one wait on the backend, so that a run notices the end
+// of its context this often while the script's time passes.
+const waitSlice = 100 * time.Millisecond
+
+// RunContext is Run that stops when ctx ends: between two lines of the
+// script, and within waitSlice of a wait. The script then fails with the
+// context's error.
+func RunContext(ctx context.Context, s *Script, backend string, open Opener, trace io.Writer) (res Result) {
 	res = Result{Script: s.Name, Backend: backend}
 	if len(s.Options.Backends) > 0 && !s.Options.Backends[backend] {
 		res.Skipped, res.Pass = true, true
@@ -83,7 +95,7 @@ func Run(s *Script, backend string, open Opener, trace io.Writer) (res Result) {
 		res.Error = fmt.Sprintf("start the %s backend: %v", backend, err)
 		return res
 	}
-	r := &runner{s: s, b: b, tol: s.Options.Tolerance, results: map[int]*Happening{}, fds: map[int64]int{}, trace: trace}
+	r := &runner{ctx: ctx, s: s, b: b, tol: s.Options.Tolerance, results: map[int]*Happening{}, fds: map[int64]int{}, trace: trace}
 	r.pr = peer{local: s.Options.LocalIP, remote: s.Options.RemoteIP, localPort: s.Options.LocalPort, remotePort: s.Options.PeerPort}
 	err = r.run()
 	if cerr := b.Close(); cerr != nil && err == nil {
@@ -117,6 +129,7 @@ type pendingCall struct {
 }
 
 type runner struct {
+	ctx     context.Context
 	s       *Script
 	b       Backend
 	pr      peer
@@ -139,6 +152,9 @@ func (r *runner) tracef(format string, args ...any) {
 
 func (r *runner) run() error {
 	for _, ev := range r.s.Events {
+		if err := r.ctx.Err(); err != nil {
+			return &failure{ev: ev, msg: fmt.Sprintf("stopped: %v", err)}
+		}
 		if err := r.event(ev); err != nil {
 			var f *failure
 			if errors.As(err, &f) {
@@ -233,7 +249,7 @@ func (r *runner) dispatch(h *Happening) error {
 // pump lets time pass until t, collecting what the host does.
 func (r *runner) pump(t time.Duration) error {
 	for range 100000 {
-		h, err := r.b.Wait(t)
+		h, err := r.wait(t)
 		if err != nil {
 			return err
 		}
@@ -247,13 +263,35 @@ func (r *runner) pump(t time.Duration) error {
 	return errors.New("the host did more than 100000 things without time passing")
 }
 
+// wait is the backend's Wait in slices of at most waitSlice, checking the
+// context between them.
+func (r *runner) wait(until time.Duration) (*Happening, error) {
+	for {
+		if err := r.ctx.Err(); err != nil {
+			return nil, fmt.Errorf("stopped: %w", err)
+		}
+		now := r.b.Now()
+		slice := min(until, now+waitSlice)
+		h, err := r.b.Wait(slice)
+		if h != nil || err != nil || slice >= until {
+			return h, err
+		}
+		if r.b.Now() < slice {
+			// The backend came back early with nothing: its time did not
+			// reach the slice's end (it should not happen); give it the
+			// whole wait rather than spin.
+			return r.b.Wait(until)
+		}
+	}
+}
+
 // waitFor lets time pass until cond holds or the time until comes.
 func (r *runner) waitFor(until time.Duration, cond func() bool) (bool, error) {
 	for range 100000 {
 		if cond() {
 			return true, nil
 		}
-		h, err := r.b.Wait(until)
+		h, err := r.wait(until)
 		if err != nil {
 			return false, err
 		}

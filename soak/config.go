@@ -56,6 +56,14 @@ func DefaultConfig() Config {
 	}
 }
 
+// Limits on the size of a run, so that a configuration asks for no more
+// memory and time than a machine has before anything starts.
+const (
+	MaxClients  = 100_000  // Config.Clients
+	MaxMaxBytes = 64 << 20 // Config.MaxBytes
+	MaxFaults   = 10_000   // Config.MaxPartitions and Config.MaxCrashes
+)
+
 // Validate reports the first field out of range.
 func (c *Config) Validate() error {
 	for _, p := range []float64{c.MaxLoss, c.MaxDup, c.MaxReorder, c.MaxCorrupt} {
@@ -68,6 +76,12 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("soak: %d hosts; want 2 to 4 (or 0)", c.Hosts)
 	case c.Clients < 0 || c.MaxBytes < 0 || c.MaxPartitions < 0 || c.MaxCrashes < 0 || c.MaxSteps < 0:
 		return fmt.Errorf("soak: negative count")
+	case c.Clients > MaxClients:
+		return fmt.Errorf("soak: %d clients; want at most %d", c.Clients, MaxClients)
+	case c.MaxBytes > MaxMaxBytes:
+		return fmt.Errorf("soak: MaxBytes %d; want at most %d", c.MaxBytes, MaxMaxBytes)
+	case c.MaxPartitions > MaxFaults || c.MaxCrashes > MaxFaults:
+		return fmt.Errorf("soak: more than %d partitions or crashes", MaxFaults)
 	case c.FaultPhase < 0 || c.StartWindow < 0 || c.MaxPartition < 0:
 		return fmt.Errorf("soak: negative duration")
 	case c.MaxPartitions > 0 && c.MaxPartition <= 0:

@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -19,6 +20,7 @@ const Port = 80
 
 // world is one run: the network, its hosts and the connections.
 type world struct {
+	ctx   context.Context // the run stops when it ends
 	seed  uint64
 	cfg   *Config
 	rng   *rand.Rand
@@ -88,15 +90,22 @@ type connKey struct {
 
 // Run runs the simulation for seed and reports the first broken
 // invariant, if any, with statistics.
-func Run(seed uint64, cfg Config) Result { return run(seed, cfg, nil) }
+func Run(seed uint64, cfg Config) Result { return run(context.Background(), seed, cfg, nil) }
 
-// run is Run with a hook that sees the world once it is set up, before it
-// runs: tests use it to break things on purpose.
-func run(seed uint64, cfg Config, hook func(w *world)) (res Result) {
+// RunContext is Run that stops soon after ctx ends (it looks at ctx after
+// each second of virtual time): the result's Err is then the context's
+// error, wrapped, and not a *Violation.
+func RunContext(ctx context.Context, seed uint64, cfg Config) Result {
+	return run(ctx, seed, cfg, nil)
+}
+
+// run is RunContext with a hook that sees the world once it is set up,
+// before it runs: tests use it to break things on purpose.
+func run(ctx context.Context, seed uint64, cfg Config, hook func(w *world)) (res Result) {
 	if err := cfg.Validate(); err != nil {
 		return Result{Seed: seed, Err: err}
 	}
-	w := &world{seed: seed, cfg: &cfg, rec: cfg.Trace,
+	w := &world{ctx: ctx, seed: seed, cfg: &cfg, rec: cfg.Trace,
 		rng:   rand.New(rand.NewPCG(seed, seed^0x50a4_50a4_50a4_50a4)),
 		byKey: make(map[connKey]*pair), bySock: make(map[*stack.Socket]*side), lastUse: make(map[[2]netip.AddrPort]clock.Instant),
 		ghosts: make(map[[2]netip.AddrPort]bool),
@@ -116,6 +125,11 @@ func run(seed uint64, cfg Config, hook func(w *world)) (res Result) {
 		hook(w)
 	}
 	w.run()
+	if err := ctx.Err(); err != nil {
+		res = w.result()
+		res.Err = fmt.Errorf("seed %d: stopped at %v: %w", seed, w.now(), err)
+		return res
+	}
 	if w.viol == nil {
 		w.check()
 	}
@@ -232,6 +246,9 @@ func (w *world) run() {
 	limit := clock.Instant(w.cfg.Limit)
 	maxSteps := w.cfg.maxSteps()
 	for !w.settled() {
+		if w.ctx.Err() != nil {
+			return
+		}
 		if w.now() >= limit {
 			w.violate("bound", "not converged after %v: %s", w.cfg.Limit, w.pending())
 			return
@@ -250,7 +267,7 @@ func (w *world) run() {
 	}
 	w.res.End = w.now()
 	drain := min(w.now().Add(w.cfg.Patience+time.Minute), limit) // past every stale watchdog
-	for w.viol == nil && w.now() < drain {
+	for w.viol == nil && w.now() < drain && w.ctx.Err() == nil {
 		if err := w.n.RunUntil(min(w.now().Add(time.Minute), drain)); err != nil {
 			w.violate("bound", "%v", err)
 		}

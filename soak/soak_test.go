@@ -2,6 +2,7 @@ package soak
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -212,7 +213,7 @@ func TestBrokenRunsCaught(t *testing.T) {
 			if tc.cfg != nil {
 				tc.cfg(&cfg)
 			}
-			r := run(5, cfg, tc.hook)
+			r := run(context.Background(), 5, cfg, tc.hook)
 			var v *Violation
 			if !errors.As(r.Err, &v) {
 				t.Fatalf("got %v, want a %s violation", r.Err, tc.want)
@@ -238,6 +239,11 @@ func TestConfigValidate(t *testing.T) {
 		{"no patience", func(c *Config) { c.Patience = 0 }},
 		{"limit inside the fault phase", func(c *Config) { c.Limit = c.FaultPhase }},
 		{"partitions of no length", func(c *Config) { c.MaxPartition = 0 }},
+		{"absurd clients", func(c *Config) { c.Clients = 1 << 40 }},
+		{"one client too many", func(c *Config) { c.Clients = MaxClients + 1 }},
+		{"absurd bytes", func(c *Config) { c.MaxBytes = 1 << 40 }},
+		{"absurd partitions", func(c *Config) { c.MaxPartitions = 1 << 40 }},
+		{"absurd crashes", func(c *Config) { c.MaxCrashes = 1 << 40 }},
 	}
 	for _, tc := range tests {
 		cfg := DefaultConfig()
@@ -250,6 +256,24 @@ func TestConfigValidate(t *testing.T) {
 	}
 	if cfg := DefaultConfig(); cfg.Validate() != nil {
 		t.Errorf("DefaultConfig is invalid: %v", cfg.Validate())
+	}
+}
+
+// RunContext stops a long run soon after its context ends, and says the
+// context stopped it rather than an invariant.
+func TestRunContextStops(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.Clients = MaxClients // minutes of work
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	start := time.Now()
+	r := RunContext(ctx, 1, cfg)
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("the run took %v after its context ended at 100ms", took)
+	}
+	var v *Violation
+	if !errors.Is(r.Err, context.Canceled) || errors.As(r.Err, &v) || !strings.HasPrefix(r.Err.Error(), "seed 1: stopped at ") {
+		t.Errorf("Err = %v, want seed 1 stopped by context.Canceled", r.Err)
 	}
 }
 

@@ -13,18 +13,17 @@ import (
 // conformCmd runs conformance scripts against the Linux kernel, tcpwave or
 // both, and prints a line per script and backend.
 func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const synopsis = "tcpwave conform [--backend kernel|tcpwave|both] [--json] [--trace] [--known FILE] SCRIPT|DIR..."
 	fs := flag.NewFlagSet("tcpwave conform", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	backend := fs.String("backend", "both", "where to run the scripts: kernel, tcpwave or both")
 	asJSON := fs.Bool("json", false, "print one JSON object per script and backend")
 	trace := fs.Bool("trace", false, "print every packet and call as it happens")
 	knownPath := fs.String("known", "", "a KNOWN-DIFFERENCES.md file: the scripts it lists are expected to fail on tcpwave (XFAIL); one that passes there is a failure (XPASS)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() == 0 {
-		fmt.Fprintln(stderr, "usage: tcpwave conform [--backend kernel|tcpwave|both] [--json] [--trace] [--known FILE] SCRIPT|DIR...")
-		return 2
+		return usageError(fs, synopsis, stderr, "no script given")
 	}
 	type namedOpener struct {
 		name string
@@ -39,8 +38,7 @@ func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	case "both":
 		backends = []namedOpener{{"kernel", conform.Kernel}, {"tcpwave", conform.TCPWave}}
 	default:
-		fmt.Fprintf(stderr, "tcpwave conform: --backend %q: want kernel, tcpwave or both\n", *backend)
-		return 2
+		return usageError(fs, synopsis, stderr, "--backend %q: want kernel, tcpwave or both", *backend)
 	}
 	known := map[string]bool{}
 	if *knownPath != "" {
@@ -72,7 +70,11 @@ func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			if err != nil {
 				res = conform.Result{Script: path, Backend: b.name, Error: err.Error()}
 			} else {
-				res = conform.Run(s, b.name, b.open, tw)
+				res = conform.RunContext(ctx, s, b.name, b.open, tw)
+			}
+			if ctx.Err() != nil {
+				fmt.Fprintf(stderr, "tcpwave conform: %v\n", ctx.Err())
+				return 1
 			}
 			status := outcome(&res, b.name == "tcpwave" && known[res.Script])
 			total++

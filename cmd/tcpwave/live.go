@@ -6,10 +6,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/stack"
@@ -18,63 +16,22 @@ import (
 	"github.com/tcpwave/tcpwave/wire"
 )
 
-// defaultControl is where a running `tcpwave tun serve|dial` answers
-// `tcpwave netstat`.
-const defaultControl = "/tmp/tcpwave.sock"
-
 // netstat asks a running tcpwave process for its connection table.
 func netstat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const synopsis = "tcpwave netstat [--control PATH]"
 	fs := flag.NewFlagSet("tcpwave netstat", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	control := fs.String("control", defaultControl, "the control socket of the running tcpwave process")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	control := fs.String("control", "", "the control socket of the running tcpwave process (default: the one running in this network namespace)")
+	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: tcpwave netstat [--control PATH]")
-		return 2
+		return usageError(fs, synopsis, stderr, "unexpected argument %q", fs.Arg(0))
 	}
 	if err := askControl(ctx, *control, reqNetstat, stdout); err != nil {
 		fmt.Fprintln(stderr, "tcpwave netstat:", err)
 		return 1
 	}
 	return 0
-}
-
-// serveControl answers each connection on the unix socket path, until ctx
-// ends: a "nstat" request with the counters counters() returns, anything
-// else with the table rows() returns (see reqNstat).
-func serveControl(ctx context.Context, path string, rows func() []stack.ConnInfo, counters func() stack.Counters) (func(), error) {
-	os.Remove(path) // a stale socket of an earlier run
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		return nil, fmt.Errorf("control socket: %w", err)
-	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			req := readRequest(c, 500*time.Millisecond)
-			c.SetDeadline(time.Now().Add(5 * time.Second))
-			if req == reqNstat {
-				writeNstat(c, counters(), true)
-			} else {
-				trace.WriteTable(c, rows())
-			}
-			c.Close()
-		}
-	}()
-	stop := func() {
-		ln.Close()
-		wg.Wait()
-		os.Remove(path)
-	}
-	return stop, nil
 }
 
 // liveEvents prints every segment and state change of a real stack as

@@ -75,18 +75,10 @@ const (
 	exitUsage = 2
 )
 
-// isHelp reports whether arg asks for help, as the flag package reads it.
-func isHelp(arg string) bool {
-	switch arg {
-	case "-h", "-help", "--h", "--help":
-		return true
-	}
-	return false
-}
-
-// usageError prints a one-line error and then the usage on stderr, and
-// returns the bad-usage exit status.
-func usageError(stderr io.Writer, text string, format string, args ...any) int {
+// textUsageError prints a one-line error and then the usage text on
+// stderr, and returns the bad-usage exit status (usageError is its form
+// for a flag set).
+func textUsageError(stderr io.Writer, text string, format string, args ...any) int {
 	fmt.Fprintf(stderr, "tcpwave: "+format+"\n", args...)
 	fmt.Fprint(stderr, text)
 	return exitUsage
@@ -100,7 +92,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // runContext is run with a context that ends long-running commands.
 func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return usageError(stderr, usage, "no command given")
+		return textUsageError(stderr, usage, "no command given")
 	}
 	switch args[0] {
 	case "tun":
@@ -120,13 +112,13 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		fmt.Fprint(stdout, usage)
 		return exitOK
 	}
-	return usageError(stderr, usage, "unknown command %q", args[0])
+	return textUsageError(stderr, usage, "unknown command %q", args[0])
 }
 
 // scenarioCmd is `tcpwave scenario list|run`.
 func scenarioCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
-		return usageError(stderr, scenarioUsage, "scenario: give a subcommand, list or run")
+		return textUsageError(stderr, scenarioUsage, "scenario: give a subcommand, list or run")
 	}
 	switch args[0] {
 	case "list":
@@ -138,7 +130,7 @@ func scenarioCmd(ctx context.Context, args []string, stdout, stderr io.Writer) i
 		fmt.Fprint(stdout, scenarioUsage)
 		return exitOK
 	}
-	return usageError(stderr, scenarioUsage, "scenario: unknown subcommand %q", args[0])
+	return textUsageError(stderr, scenarioUsage, "scenario: unknown subcommand %q", args[0])
 }
 
 // parseFlags parses args with fs, whose usage text is usage. It returns
@@ -169,7 +161,7 @@ func list(args []string, stdout, stderr io.Writer) int {
 		return code
 	}
 	if fs.NArg() > 0 {
-		return usageError(stderr, listUsage, "scenario list: unexpected argument %q", fs.Arg(0))
+		return textUsageError(stderr, listUsage, "scenario list: unexpected argument %q", fs.Arg(0))
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', 0)
 	for _, s := range scenario.Catalog() {

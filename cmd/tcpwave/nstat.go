@@ -1,14 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"strings"
-	"time"
 
 	"github.com/tcpwave/tcpwave/scenario"
 	"github.com/tcpwave/tcpwave/stack"
@@ -26,16 +23,15 @@ const (
 // nstatCmd asks a running tcpwave process for its counters and prints them
 // as nstat does: absolute values, zeros left out unless -z.
 func nstatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	const synopsis = "tcpwave nstat [--control PATH] [-z]"
 	fs := flag.NewFlagSet("tcpwave nstat", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	control := fs.String("control", defaultControl, "the control socket of the running tcpwave process")
+	control := fs.String("control", "", "the control socket of the running tcpwave process (default: the one running in this network namespace)")
 	zeros := fs.Bool("z", false, "also print the counters that are zero (nstat -z)")
-	if err := fs.Parse(args); err != nil {
-		return 2
+	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
+		return code
 	}
 	if fs.NArg() != 0 {
-		fmt.Fprintln(stderr, "usage: tcpwave nstat [--control PATH] [-z]")
-		return 2
+		return usageError(fs, synopsis, stderr, "unexpected argument %q", fs.Arg(0))
 	}
 	var out strings.Builder
 	if err := askControl(ctx, *control, reqNstat, &out); err != nil {
@@ -48,33 +44,6 @@ func nstatCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 		}
 	}
 	return 0
-}
-
-// askControl sends req to the control socket at path and copies the answer
-// to w.
-func askControl(ctx context.Context, path, req string, w io.Writer) error {
-	var d net.Dialer
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	c, err := d.DialContext(ctx, "unix", path)
-	if err != nil {
-		return fmt.Errorf("is a `tcpwave tun serve` running? %w", err)
-	}
-	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := io.WriteString(c, req+"\n"); err != nil {
-		return err
-	}
-	_, err = io.Copy(w, c)
-	return err
-}
-
-// readRequest reads the client's request line, waiting at most wait for
-// it; "" if none came.
-func readRequest(c net.Conn, wait time.Duration) string {
-	c.SetReadDeadline(time.Now().Add(wait))
-	line, _ := bufio.NewReader(io.LimitReader(c, 64)).ReadString('\n')
-	return strings.TrimSpace(line)
 }
 
 // writeNstat prints counters in nstat's layout: a "#kernel" line, then one

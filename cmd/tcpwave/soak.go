@@ -7,8 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strings"
 	"sync"
 
@@ -35,19 +37,25 @@ type soakFlags struct {
 // network), prints a line per failing seed and a total, and exits 1 if any
 // failed; or, with --seed, replays one seed and can draw it.
 func soakCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	f, code := parseSoakFlags(args, stderr)
+	f, code := parseSoakFlags(args, stdout, stderr)
 	if f == nil {
 		return code
 	}
 	if f.replay {
-		return soakReplay(f, stdout, stderr)
+		return soakReplay(ctx, f, stdout, stderr)
 	}
 	return soakRange(ctx, f, stdout, stderr)
 }
 
-func parseSoakFlags(args []string, stderr io.Writer) (*soakFlags, int) {
+// Bounds of soak's counts, checked before anything runs.
+const (
+	maxSeeds   = 100_000_000
+	maxWorkers = 1024
+)
+
+func parseSoakFlags(args []string, stdout, stderr io.Writer) (*soakFlags, int) {
+	const synopsis = "tcpwave soak [--seeds N] [--from S] [--clients K] [flags]\n       tcpwave soak --seed S [--trace|--json] [--html FILE] [flags]"
 	fs := flag.NewFlagSet("tcpwave soak", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	d := soak.DefaultConfig()
 	f := &soakFlags{cfg: d}
 	fs.IntVar(&f.seeds, "seeds", 100, "number of seeds to run")
@@ -70,15 +78,8 @@ func parseSoakFlags(args []string, stderr io.Writer) (*soakFlags, int) {
 	fs.Float64Var(&f.cfg.MaxReorder, "reorder", d.MaxReorder, "highest reordering rate of a link (0..1)")
 	fs.Float64Var(&f.cfg.MaxCorrupt, "corrupt", d.MaxCorrupt, "highest corruption rate of a link (0..1)")
 	fs.IntVar(&f.cfg.MaxSteps, "max-steps", d.MaxSteps, "simulator steps a seed may take (0: scaled to --clients and --max-bytes)")
-	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: tcpwave soak [--seeds N] [--from S] [--clients K] [flags]\n       tcpwave soak --seed S [--trace|--json] [--html FILE] [flags]")
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return nil, 0
-		}
-		return nil, 2
+	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
+		return nil, code
 	}
 	fs.Visit(func(fl *flag.Flag) {
 		if fl.Name == "seed" {
@@ -91,10 +92,14 @@ func parseSoakFlags(args []string, stderr io.Writer) (*soakFlags, int) {
 	switch {
 	case fs.NArg() > 0:
 		err = fmt.Errorf("unexpected argument %q", fs.Arg(0))
-	case f.seeds < 1:
-		err = fmt.Errorf("--seeds must be at least 1")
-	case f.workers < 1:
-		err = fmt.Errorf("--workers must be at least 1")
+	case f.seeds < 1 || f.seeds > maxSeeds:
+		err = fmt.Errorf("--seeds %d: want 1 to %d", f.seeds, maxSeeds)
+	case f.workers < 1 || f.workers > maxWorkers:
+		err = fmt.Errorf("--workers %d: want 1 to %d", f.workers, maxWorkers)
+	case f.cfg.Clients < 0 || f.cfg.Clients > soak.MaxClients:
+		err = fmt.Errorf("--clients %d: want 0 to %d", f.cfg.Clients, soak.MaxClients)
+	case f.cfg.MaxBytes < 0 || f.cfg.MaxBytes > soak.MaxMaxBytes:
+		err = fmt.Errorf("--max-bytes %d: want 0 to %d", f.cfg.MaxBytes, soak.MaxMaxBytes)
 	case !f.replay && (f.ladder || f.json || f.html != ""):
 		err = fmt.Errorf("--trace, --json and --html need --seed")
 	case f.ladder && f.json:
@@ -105,8 +110,7 @@ func parseSoakFlags(args []string, stderr io.Writer) (*soakFlags, int) {
 		err = f.cfg.Validate()
 	}
 	if err != nil {
-		fmt.Fprintln(stderr, "tcpwave soak:", err)
-		return nil, 2
+		return nil, usageError(fs, synopsis, stderr, "%s", strings.TrimPrefix(err.Error(), "soak: "))
 	}
 	return f, 0
 }
@@ -122,7 +126,8 @@ func soakLine(r soak.Result) string {
 }
 
 // soakRange runs the seeds on f.workers goroutines and prints in seed
-// order as the results come in.
+// order as the results come in. It holds only the results that came in
+// ahead of an earlier seed: at most about f.workers of them.
 func soakRange(ctx context.Context, f *soakFlags, stdout, stderr io.Writer) int {
 	type done struct {
 		i int
@@ -135,7 +140,7 @@ func soakRange(ctx context.Context, f *soakFlags, stdout, stderr io.Writer) int 
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				out <- done{i, soak.Run(f.from+uint64(i), f.cfg)}
+				out <- done{i, soak.RunContext(ctx, f.from+uint64(i), f.cfg)}
 			}
 		}()
 	}
@@ -157,28 +162,38 @@ func soakRange(ctx context.Context, f *soakFlags, stdout, stderr io.Writer) int 
 		close(out)
 	}()
 	w := bufio.NewWriter(stdout)
-	results := make([]*soak.Result, f.seeds)
-	ran, failed := 0, 0 // results[:ran] are in and printed
+	ahead := map[int]soak.Result{} // results past the first seed still running
+	ran, failed := 0, 0            // seeds [0, ran) are in and printed
+	report := func(r soak.Result) {
+		if r.Err != nil || f.verbose {
+			fmt.Fprintln(w, soakLine(r))
+		}
+		if r.Err != nil {
+			failed++
+		}
+	}
 	for d := range out {
-		results[d.i] = &d.r
-		for ; ran < f.seeds && results[ran] != nil; ran++ {
-			if r := results[ran]; r.Err != nil || f.verbose {
-				fmt.Fprintln(w, soakLine(*r))
+		if ctx.Err() != nil && errors.Is(d.r.Err, ctx.Err()) {
+			continue // stopped part way: neither a pass nor a failure
+		}
+		ahead[d.i] = d.r
+		for {
+			r, ok := ahead[ran]
+			if !ok {
+				break
 			}
-			if results[ran].Err != nil {
-				failed++
-			}
+			delete(ahead, ran)
+			report(r)
+			ran++
 		}
 		w.Flush()
 	}
 	total := ran
-	for _, r := range results[ran:] { // interrupted: what ran past the first gap
-		if r != nil {
-			total++
-			if r.Err != nil {
-				failed++
-				fmt.Fprintln(w, soakLine(*r))
-			}
+	for _, i := range slices.Sorted(maps.Keys(ahead)) { // interrupted: what ran past the first gap
+		total++
+		if r := ahead[i]; r.Err != nil {
+			failed++
+			fmt.Fprintln(w, soakLine(r))
 		}
 	}
 	fmt.Fprintf(w, "%d seeds, %d failures\n", total, failed)
@@ -194,10 +209,14 @@ func soakRange(ctx context.Context, f *soakFlags, stdout, stderr io.Writer) int 
 }
 
 // soakReplay runs one seed with a trace and shows it.
-func soakReplay(f *soakFlags, stdout, stderr io.Writer) int {
+func soakReplay(ctx context.Context, f *soakFlags, stdout, stderr io.Writer) int {
 	rec := &trace.Recorder{}
 	f.cfg.Trace = rec
-	r := soak.Run(f.seed, f.cfg)
+	r := soak.RunContext(ctx, f.seed, f.cfg)
+	if ctx.Err() != nil && errors.Is(r.Err, ctx.Err()) {
+		fmt.Fprintln(stderr, "tcpwave soak:", r.Err)
+		return 1
+	}
 	events := rec.Events()
 	var err error
 	switch {

@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 // soakRun runs the CLI with args and returns its exit status and output.
@@ -117,6 +118,26 @@ func TestSoakInterrupted(t *testing.T) {
 	}
 }
 
+// A soak stops soon after its context ends, in the middle of its seeds.
+func TestSoakStopsOnCancel(t *testing.T) {
+	for _, args := range [][]string{
+		{"--seeds", "8", "--clients", "100000", "--workers", "2"},
+		{"--seed", "1", "--clients", "100000"},
+	} {
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(200*time.Millisecond, cancel)
+		start := time.Now()
+		code, out, errs := soakRun(t, ctx, args...)
+		cancel()
+		if took := time.Since(start); took > 10*time.Second || code != 1 {
+			t.Errorf("%q: exit %d after %v, want 1 soon after 200ms\nstdout %q\nstderr %q", args, code, took, out, errs)
+		}
+		if !strings.Contains(errs, "interrupted") && !strings.Contains(errs, "context canceled") {
+			t.Errorf("%q: stderr %q does not say it was interrupted", args, errs)
+		}
+	}
+}
+
 func TestSoakBadFlags(t *testing.T) {
 	tests := [][]string{
 		{"--seeds", "0"},
@@ -132,14 +153,22 @@ func TestSoakBadFlags(t *testing.T) {
 		{"--from", "18446744073709551615", "--seeds", "2"},
 		{"--loss", "1.5"},
 		{"--partition", "0s"},
+		{"--clients", "1000000000000"},
+		{"--clients", "100001"},
+		{"--seeds", "1000000000000"},
+		{"--workers", "1000000"},
+		{"--max-bytes", "1099511627776"},
+		{"--crashes", "1000000000"},
 	}
 	for _, args := range tests {
 		code, out, errs := soakRun(t, context.Background(), args...)
-		if code != 2 || out != "" || errs == "" {
-			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2 and a message on stderr only", args, code, out, errs)
+		if code != 2 || out != "" || !strings.HasPrefix(errs, "tcpwave soak: ") || !strings.Contains(errs, "\nusage: tcpwave soak") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2, a one-line error and the usage on stderr only", args, code, out, errs)
 		}
 	}
-	if code, _, _ := soakRun(t, context.Background(), "-h"); code != 0 {
-		t.Errorf("-h: exit %d, want 0", code)
+	for _, h := range []string{"-h", "--help"} {
+		if code, out, errs := soakRun(t, context.Background(), h); code != 0 || !strings.HasPrefix(out, "usage: tcpwave soak") || errs != "" {
+			t.Errorf("%s: exit %d, stdout %q, stderr %q; want 0 and the usage on stdout", h, code, out, errs)
+		}
 	}
 }

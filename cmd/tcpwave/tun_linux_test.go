@@ -11,30 +11,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/tcpwave/tcpwave/internal/netns"
+	"github.com/tcpwave/tcpwave/link/tun"
+	"github.com/tcpwave/tcpwave/trace"
 )
-
-// syncBuffer is a bytes.Buffer safe for the command's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 // eventually polls cond every 5 ms for up to 5 s.
 func eventually(t *testing.T, what string, cond func() (bool, string)) {
@@ -190,18 +173,128 @@ func TestTunDial(t *testing.T) {
 	}
 }
 
+// tun dial stops at once when its context ends (SIGINT, SIGTERM), even
+// while the server it dialed neither answers nor closes.
+func TestTunDialInterrupted(t *testing.T) {
+	ns := netns.NewT(t)
+	var ln net.Listener
+	if err := ns.Run(func() (err error) {
+		ln, err = net.Listen("tcp", "0.0.0.0:8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			accepted <- c // held open, silent, until the test ends
+		}
+	}()
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	var out, errb syncBuffer
+	done := make(chan int, 1)
+	go ns.Run(func() error {
+		done <- runContext(ctx, []string{"tun", "dial", "--dev", "tw8", "--to", "10.9.0.1:8080", "--send", "hi", "--control", filepath.Join(t.TempDir(), "c.sock")}, &out, &errb)
+		return nil
+	})
+	select {
+	case c := <-accepted:
+		defer c.Close()
+		// Once "hi" and the FIN are in, tun dial waits for an answer.
+		c.SetReadDeadline(time.Now().Add(10 * time.Second))
+		if b, err := io.ReadAll(c); string(b) != "hi" || err != nil {
+			t.Fatalf("the kernel read %q, %v; want hi and EOF", b, err)
+		}
+	case code := <-done:
+		t.Fatalf("tun dial exited %d before the kernel accepted: %s", code, errb.String())
+	case <-time.After(10 * time.Second):
+		t.Fatal("the kernel accepted no connection")
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 1 || !strings.Contains(errb.String(), "interrupted") {
+			t.Errorf("exit %d, stderr %q; want 1 and interrupted", code, errb.String())
+		}
+	case <-time.After(3 * time.Second):
+		t.Fatal("tun dial still running 3 s after its context ended")
+	}
+}
+
 func TestTunAndNetstatUsage(t *testing.T) {
-	for _, args := range [][]string{
-		{"tun"}, {"tun", "bogus"}, {"tun", "serve", "--echo", "--discard"}, {"tun", "serve", "--addr", "nonsense"},
-		{"tun", "dial"}, {"netstat", "extra"},
+	for _, tc := range []struct {
+		args []string
+		msg  string // in the one-line error
+	}{
+		{[]string{"tun"}, "no command"},
+		{[]string{"tun", "bogus"}, "unknown command \"bogus\""},
+		{[]string{"tun", "serve", "--echo", "--discard"}, "not both"},
+		{[]string{"tun", "serve", "--addr", "nonsense"}, "--addr"},
+		{[]string{"tun", "serve", "--addr", ":0"}, "--addr"},
+		{[]string{"tun", "serve", "--addr", "0.0.0.0:7"}, "unicast address"},
+		{[]string{"tun", "serve", "--addr", "10.9.0.2:0"}, "needs a port"},
+		{[]string{"tun", "serve", "--addr", "10.9.0.1:7"}, "the kernel's own address"},
+		{[]string{"tun", "serve", "--addr", "224.0.0.1:7"}, "unicast address"},
+		{[]string{"tun", "serve", "--mtu", "0"}, "--mtu 0"},
+		{[]string{"tun", "serve", "--mtu", "70000"}, "--mtu 70000"},
+		{[]string{"tun", "serve", "--dev", ""}, "needs a name"},
+		{[]string{"tun", "serve", "--dev", "a-name-far-too-long"}, "at most 15 bytes"},
+		{[]string{"tun", "serve", "--dev", "a/b"}, "not a valid device name"},
+		{[]string{"tun", "serve", "--kernel-addr", "10.9.0.1"}, "--kernel-addr"},
+		{[]string{"tun", "serve", "extra"}, "unexpected argument"},
+		{[]string{"tun", "serve", "--bogus"}, "bogus"},
+		{[]string{"tun", "dial"}, "--to IP:PORT is required"},
+		{[]string{"tun", "dial", "--to", "10.9.0.1:0"}, "want a unicast address and a port"},
+		{[]string{"tun", "dial", "--to", "10.9.0.2:80"}, "tcpwave's own address"},
+		{[]string{"tun", "dial", "--to", "10.9.0.1:80", "--addr", "10.9.0.1"}, "the kernel's own address"},
+		{[]string{"tun", "dial", "--to", "10.9.0.1:80", "--mtu", "-1"}, "--mtu -1"},
+		{[]string{"netstat", "extra"}, "unexpected argument"},
 	} {
 		var out, errb bytes.Buffer
-		if code := run(args, &out, &errb); code != 2 {
-			t.Errorf("%q: exit %d, want 2 (%s)", args, code, errb.String())
+		code := run(tc.args, &out, &errb)
+		first, rest, _ := strings.Cut(errb.String(), "\n")
+		if code != 2 || out.Len() != 0 || !strings.Contains(first, tc.msg) || !strings.HasPrefix(rest, "usage: ") {
+			t.Errorf("%q: exit %d, stdout %q, stderr %q; want 2, a one-line error with %q and the usage on stderr", tc.args, code, out.String(), errb.String(), tc.msg)
 		}
 	}
 	var out, errb bytes.Buffer
 	if code := run([]string{"netstat", "--control", filepath.Join(t.TempDir(), "none.sock")}, &out, &errb); code != 1 || !strings.Contains(errb.String(), "tun serve") {
 		t.Errorf("netstat without a server: exit %d, %q", code, errb.String())
+	}
+}
+
+// A write error on the --html page (here, a full disk) is a one-line
+// error and exit status 1.
+func TestTunHTMLWriteError(t *testing.T) {
+	f := tunFlags{html: "/dev/full", live: &liveEvents{host: "T", peer: "K", rec: &trace.Recorder{}}}
+	f.live.emit(trace.Event{Kind: trace.KindState, From: "LISTEN", To: "SYN_RECEIVED", Why: "test"})
+	var errb bytes.Buffer
+	if code := f.finish(&errb, "test"); code != 1 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "no space left") {
+		t.Errorf("exit %d, stderr %q; want 1 and one line that says the disk is full", code, errb.String())
+	}
+}
+
+// A device another process holds is busy, not a matter of permissions:
+// tun dial says so.
+func TestTunDeviceBusy(t *testing.T) {
+	ns := netns.NewT(t)
+	dev, err := tun.Setup(ns, tun.Config{Name: "tw7"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close()
+	var out, errb bytes.Buffer
+	var code int
+	err = ns.Run(func() error {
+		code = run([]string{"tun", "dial", "--dev", "tw7", "--to", "10.9.0.1:80", "--control", filepath.Join(t.TempDir(), "c.sock")}, &out, &errb)
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if msg := errb.String(); code != 1 || !strings.Contains(msg, "device busy") || !strings.Contains(msg, "give another --dev") || strings.Contains(msg, "root") || strings.Count(msg, "\n") != 1 {
+		t.Errorf("exit %d, stderr %q; want 1 and one line that says the device is busy", code, msg)
 	}
 }

@@ -7,11 +7,13 @@ import (
 	"errors"
 	"io"
 	"net"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/tcpwave/tcpwave/link/faulty"
 	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/wire"
 )
@@ -91,9 +93,10 @@ func exchange(t *testing.T, p *conns, d dialer) {
 //
 // The kernel's LAST-ACK lasts one round trip on a TUN device, too short
 // to see; so when the kernel is the passive side, the link drops
-// tcpwave's ACK of the kernel's FIN once (scenario lost-ack-4): ss shows
-// the kernel in LAST-ACK until it retransmits the FIN, which tcpwave, in
-// TIME_WAIT, ACKs again.
+// tcpwave's ACKs of the kernel's FIN (scenario lost-ack-4) until the test
+// has seen LAST-ACK, however long that takes on a busy machine: the
+// kernel then retransmits its FIN, which tcpwave, in TIME_WAIT, ACKs
+// again.
 func TestCloseOrderly(t *testing.T) {
 	for _, fam := range families {
 		for _, d := range dialers {
@@ -136,7 +139,7 @@ func stackClosesFirst(t *testing.T, r *rig, p *conns) {
 	if b, err := readAll(p.kernel); len(b) != 0 || err != nil {
 		t.Fatalf("kernel read in CLOSE-WAIT: %q, %v; want EOF", b, err)
 	}
-	dropped := r.dropKernelFinAck(t, p)
+	hold := r.holdKernelFinAcks(t, p)
 	if err := p.kernel.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -144,17 +147,29 @@ func stackClosesFirst(t *testing.T, r *rig, p *conns) {
 	if tw.Timer != "timewait" || tw.TimerLeft <= 0 || tw.TimerLeft > shortTimeWait {
 		t.Errorf("tcpwave TIME_WAIT timer %q %v, want timewait within %v", tw.Timer, tw.TimerLeft, shortTimeWait)
 	}
+	// The kernel stays in LAST-ACK while the link drops our ACKs. Its
+	// retransmissions back off, so the waits from here are generous.
+	r.pollFor = heldStateWait
 	row = r.waitKernel(t, p, "LAST-ACK")
 	t.Logf("kernel: %v", row)
-	if !dropped.Load() {
+	if hold.dropped() == 0 {
 		t.Error("the kernel is in LAST-ACK, but the link dropped no ACK")
 	}
 	if !strings.HasPrefix(row.Timer, "on,") {
 		t.Errorf("kernel LAST-ACK timer %q, want the retransmission timer (on,...)", row.Timer)
 	}
+	hold.release()
 	r.waitKernel(t, p, "") // its FIN again, ACKed again by TIME_WAIT
-	if fins := r.rec.segments(p.tuple(), false, wire.FIN, 0); len(fins) != 2 || fins[0].seq != fins[1].seq {
-		t.Errorf("tcpwave received the kernel's FIN %d times (%v), want twice, the same", len(fins), fins)
+	r.pollFor = pollFor
+	fins := r.rec.segments(p.tuple(), false, wire.FIN, 0)
+	if len(fins) < 2 {
+		t.Errorf("tcpwave received the kernel's FIN %d times (%v), want it again after the lost ACK", len(fins), fins)
+	}
+	for _, f := range fins {
+		if f.seq != fins[0].seq {
+			t.Errorf("the kernel's FINs differ: %v", fins)
+			break
+		}
 	}
 	r.waitStack(t, p, tcp.Closed) // after shortTimeWait
 	r.checkStackPath(t, p, tcp.Established, tcp.FinWait1, tcp.FinWait2, tcp.TimeWait, tcp.Closed)
@@ -185,40 +200,249 @@ func kernelClosesFirst(t *testing.T, r *rig, p *conns) {
 	r.checkStackPath(t, p, tcp.Established, tcp.CloseWait, tcp.LastAck, tcp.Closed)
 }
 
-// TestCloseSimultaneous closes both ends at the same moment (scenario
-// simultaneous-close). The link delays every packet by crossDelay each
-// way, so the two FINs cross on the wire as long as the two close calls
-// are less than crossDelay apart: each side, in FIN_WAIT_1, receives a
-// FIN that does not ACK its own, ACKs it and moves to CLOSING; the ACK of
-// its own FIN then moves it to TIME_WAIT, and both sides hold TIME_WAIT
-// (the kernel's for Linux's 60 s). The delay also keeps the kernel in
-// FIN-WAIT-1 and CLOSING long enough for ss to show both.
+// TestCloseSimultaneous closes both ends so that their FINs cross
+// (scenario simultaneous-close): each side, in FIN_WAIT_1, receives a FIN
+// that does not ACK its own, ACKs it and moves to CLOSING; the ACK of its
+// own FIN then moves it to TIME_WAIT, and both sides hold TIME_WAIT (the
+// kernel's for Linux's 60 s).
+//
+// The crossing and each of the kernel's states are held by design, not by
+// timing: the link holds back everything tcpwave sends on the connection
+// (a gate), so tcpwave closes first and the kernel, which has not seen
+// that FIN, closes too and stays in FIN-WAIT-1 until the test hands it
+// tcpwave's FIN; it then stays in CLOSING, its FIN unacknowledged, until
+// the test hands it tcpwave's ACK. However slow the machine, ss sees each
+// state; if either side does the wrong thing, a wait for a state fails.
 func TestCloseSimultaneous(t *testing.T) {
-	const crossDelay = 100 * time.Millisecond
 	for _, d := range dialers {
 		t.Run(d.String(), func(t *testing.T) {
 			t.Parallel()
-			r := newRig(t, rigConfig{tcp: withShortTimeWait, faults: faultyDelay(crossDelay)})
+			r := newRig(t, rigConfig{tcp: withShortTimeWait})
+			r.pollFor = heldStateWait // states are held, not raced
 			p := r.pair(t, ipv4, d)
 			exchange(t, p, d)
-			skew := closeTogether(t, p)
-			t.Logf("the two close calls returned %v apart", skew)
-			if skew >= crossDelay {
-				t.Fatalf("close calls %v apart: too far apart for the FINs to cross", skew)
+			g := r.gateStack(t, p)
+			if err := p.stack.Close(); err != nil {
+				t.Fatal(err)
 			}
-			// Each state lasts one crossDelay: long enough for ss to see.
-			for _, state := range []string{"FIN-WAIT-1", "CLOSING", "TIME-WAIT"} {
-				row := r.waitKernel(t, p, state)
-				t.Logf("kernel: %v", row)
+			r.waitStack(t, p, tcp.FinWait1)
+			if err := p.kernel.Close(); err != nil {
+				t.Fatal(err)
 			}
+			// The kernel sent its FIN without having seen ours: FIN-WAIT-1
+			// until our FIN arrives. tcpwave gets the kernel's FIN, which
+			// does not ACK its own, and moves to CLOSING.
+			t.Logf("kernel: %v", r.waitKernel(t, p, "FIN-WAIT-1"))
+			r.waitStack(t, p, tcp.Closing)
+			fin := g.heldFIN(t)
+			if fin.TCP.Ack == g.kernelFINEnd() {
+				t.Fatalf("tcpwave's first FIN %v ACKs the kernel's FIN: the FINs did not cross", fin.TCP.Seq)
+			}
+			// Our FIN, which does not ACK the kernel's: the kernel moves to
+			// CLOSING and ACKs it, which takes tcpwave to TIME_WAIT. Our
+			// ACKs of its FIN are still held, so CLOSING lasts.
+			g.inject(t, r, fin.raw)
+			t.Logf("kernel: %v", r.waitKernel(t, p, "CLOSING"))
+			// tcpwave's TIME_WAIT is short: on a busy machine it may be over
+			// before a poll of its table, so look for it in the states it
+			// went through.
+			r.waitStackReached(t, p, tcp.TimeWait)
+			// Our ACK of its FIN: the kernel moves to TIME-WAIT.
+			g.open(t, r)
 			checkKernel60s(t, r.waitKernel(t, p, "TIME-WAIT"))
-			r.waitStackPath(t, p, tcp.Established, tcp.FinWait1, tcp.Closing, tcp.TimeWait)
-			if fins := r.rec.segments(p.tuple(), true, wire.FIN, 0); len(fins) != 1 {
-				t.Errorf("tcpwave sent %d FINs, want 1: %v", len(fins), fins)
+			// tcpwave may have retransmitted its FIN while the gate held it,
+			// always at the same sequence number.
+			for _, f := range r.rec.segments(p.tuple(), true, wire.FIN, 0) {
+				if f.seq != fin.TCP.Seq {
+					t.Errorf("tcpwave sent FINs at different sequence numbers: %v and %v", f, fin.TCP.Seq)
+				}
 			}
 			r.waitStack(t, p, tcp.Closed)
+			r.checkStackPath(t, p, tcp.Established, tcp.FinWait1, tcp.Closing, tcp.TimeWait, tcp.Closed)
 		})
 	}
+}
+
+// waitStackReached waits until tcpwave's connection has been in state, as
+// its recorded state changes tell (not its table, which a short-lived
+// state may have left before a poll). It fails the test after r.pollFor.
+func (r *rig) waitStackReached(t *testing.T, p *conns, state tcp.State) {
+	t.Helper()
+	for end := time.Now().Add(r.pollFor); ; time.Sleep(pollEvery) {
+		path := r.rec.path(p.tuple())
+		if contains(path, state) {
+			return
+		}
+		if time.Now().After(end) {
+			t.Fatalf("tcpwave connection %v -> %v went through %v in %v, never %v", p.stackEnd, p.kernelEnd, path, r.pollFor, state)
+		}
+	}
+}
+
+// heldStateWait bounds the waits for a state the test holds on purpose
+// (by keeping packets from the kernel): generous, since the state lasts
+// until the test moves on, whatever the machine's load.
+const heldStateWait = 10 * time.Second
+
+// finAckHold drops tcpwave's ACKs of the kernel's FIN until released.
+type finAckHold struct {
+	mu       sync.Mutex
+	finEnd   uint32 // the kernel's FIN's sequence number plus one
+	finSeen  bool
+	released bool
+	n        int // ACKs dropped
+}
+
+// holdKernelFinAcks makes the link drop every bare ACK tcpwave sends for
+// the kernel's FIN on p (and any RST on p), as if lost on the wire, until
+// release: the kernel stays in LAST-ACK, retransmitting its FIN, until
+// then.
+func (r *rig) holdKernelFinAcks(t *testing.T, p *conns) *finAckHold {
+	t.Helper()
+	if r.link == nil {
+		t.Fatal("holdKernelFinAcks needs a rig with a link")
+	}
+	h := &finAckHold{}
+	f := dropFunc(func(dir faulty.Direction, pkt []byte) bool {
+		var w wire.Packet
+		if wire.ParsePacket(pkt, &w) != nil {
+			return false
+		}
+		src := netip.AddrPortFrom(w.Src, w.TCP.SrcPort)
+		dst := netip.AddrPortFrom(w.Dst, w.TCP.DstPort)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		switch {
+		case dir == faulty.In && src == p.kernelEnd && dst == p.stackEnd && w.TCP.Flags.Has(wire.FIN):
+			h.finEnd, h.finSeen = w.TCP.Seq+uint32(len(w.Payload))+1, true
+		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && h.finSeen && !h.released &&
+			w.TCP.Flags == wire.ACK && len(w.Payload) == 0 && w.TCP.Ack == h.finEnd:
+			h.n++
+			return true
+		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && h.finSeen && !h.released &&
+			w.TCP.Flags.Has(wire.RST):
+			// On a slow machine tcpwave's short TIME_WAIT may end while the
+			// hold lasts, and the kernel's next FIN draw a RST: keep that
+			// from the kernel too, or LAST-ACK would end early.
+			return true
+		}
+		return false
+	})
+	r.drop.Store(&f)
+	return h
+}
+
+// dropped is how many ACKs the hold dropped.
+func (h *finAckHold) dropped() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.n
+}
+
+// release lets tcpwave's ACKs through again.
+func (h *finAckHold) release() {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.released = true
+}
+
+// heldPacket is a packet the gate kept back, parsed, with its bytes.
+type heldPacket struct {
+	raw []byte
+	wire.Packet
+}
+
+// stackGate holds back every packet tcpwave sends on one connection
+// until opened, keeping tcpwave's first FIN and its latest ACK of the
+// kernel's FIN so that the test can hand them to the kernel when it
+// chooses.
+type stackGate struct {
+	mu      sync.Mutex
+	opened  bool
+	fin     *heldPacket // tcpwave's first FIN
+	ack     *heldPacket // tcpwave's latest segment that ACKs the kernel's FIN, without a FIN
+	finEnd  uint32      // the kernel's FIN's sequence number plus one
+	finSeen bool
+}
+
+// gateStack puts a stackGate on p's packets from tcpwave to the kernel.
+func (r *rig) gateStack(t *testing.T, p *conns) *stackGate {
+	t.Helper()
+	if r.link == nil {
+		t.Fatal("gateStack needs a rig with a link")
+	}
+	g := &stackGate{}
+	f := dropFunc(func(dir faulty.Direction, pkt []byte) bool {
+		var w wire.Packet
+		if wire.ParsePacket(pkt, &w) != nil {
+			return false
+		}
+		src := netip.AddrPortFrom(w.Src, w.TCP.SrcPort)
+		dst := netip.AddrPortFrom(w.Dst, w.TCP.DstPort)
+		g.mu.Lock()
+		defer g.mu.Unlock()
+		switch {
+		case dir == faulty.In && src == p.kernelEnd && dst == p.stackEnd && w.TCP.Flags.Has(wire.FIN):
+			g.finEnd, g.finSeen = w.TCP.Seq+uint32(len(w.Payload))+1, true
+		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && !g.opened:
+			raw := append([]byte(nil), pkt...)
+			var held heldPacket
+			if wire.ParsePacket(raw, &held.Packet) != nil {
+				return true
+			}
+			held.raw = raw
+			switch {
+			case w.TCP.Flags.Has(wire.FIN) && g.fin == nil:
+				g.fin = &held
+			case !w.TCP.Flags.Has(wire.FIN) && g.finSeen && w.TCP.Flags.Has(wire.ACK) && w.TCP.Ack == g.finEnd:
+				g.ack = &held
+			}
+			return true
+		}
+		return false
+	})
+	r.drop.Store(&f)
+	return g
+}
+
+// heldFIN returns tcpwave's first FIN, which the gate holds.
+func (g *stackGate) heldFIN(t *testing.T) *heldPacket {
+	t.Helper()
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.fin == nil {
+		t.Fatal("the gate holds no FIN from tcpwave")
+	}
+	return g.fin
+}
+
+// kernelFINEnd is the kernel's FIN's sequence number plus one.
+func (g *stackGate) kernelFINEnd() uint32 {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.finEnd
+}
+
+// inject hands the kernel a packet tcpwave sent, past the link.
+func (g *stackGate) inject(t *testing.T, r *rig, pkt []byte) {
+	t.Helper()
+	if err := r.dev.WritePacket(pkt); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// open lets tcpwave's packets through again, and hands the kernel the
+// latest ACK of its FIN that the gate held.
+func (g *stackGate) open(t *testing.T, r *rig) {
+	t.Helper()
+	g.mu.Lock()
+	g.opened = true
+	ack := g.ack
+	g.mu.Unlock()
+	if ack == nil {
+		t.Fatal("the gate holds no ACK of the kernel's FIN from tcpwave")
+	}
+	g.inject(t, r, ack.raw)
 }
 
 // TestCloseSimultaneousDirect closes both ends at the same moment on the
@@ -360,7 +584,9 @@ func TestHalfClose(t *testing.T) {
 					t.Fatal(err)
 				}
 				if half == stackSide {
-					r.waitStack(t, p, tcp.TimeWait)
+					// tcpwave's TIME_WAIT is short (and a RST ends it at once):
+					// look for it in the recorded states, not the table.
+					r.waitStackReached(t, p, tcp.TimeWait)
 					r.waitKernel(t, p, "")
 					r.waitStack(t, p, tcp.Closed)
 					r.checkStackPath(t, p, tcp.Established, tcp.FinWait1, tcp.FinWait2, tcp.TimeWait, tcp.Closed)

@@ -15,9 +15,16 @@ import (
 // netlinkTimeout bounds the wait for the kernel's answer to a request.
 const netlinkTimeout = 5 * time.Second
 
-// maxLocalPolls bounds how many times AddAddress asks whether an address
-// is ready.
-const maxLocalPolls = 1000
+// localWait bounds how long AddAddress waits for the kernel to route a
+// new address to itself (IPv6 does it from a work queue, which a loaded
+// machine runs late).
+const localWait = 5 * time.Second
+
+// Polls of the route start this far apart and back off to maxPollGap.
+const (
+	minPollGap = time.Millisecond
+	maxPollGap = 20 * time.Millisecond
+)
 
 // maxNetlinkReplies bounds how many stray messages a request skips while
 // it looks for its answer.
@@ -100,19 +107,35 @@ func (d *Device) waitLocal(addr netip.Addr) error {
 	// scope, type, flags.
 	msg = append(msg, family, bits, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0)
 	msg = appendAttr(msg, unix.RTA_DST, addr.AsSlice())
-	deadline := time.Now().Add(netlinkTimeout)
-	for i := 0; i < maxLocalPolls && time.Now().Before(deadline); i++ {
+	return pollUntil(localWait, func() (bool, error) {
 		reply, err := d.request(msg)
 		if err != nil {
-			return err
+			return false, err
 		}
 		const typeAt = unix.SizeofNlMsghdr + 7 // rtmsg.rtm_type
-		if len(reply) > typeAt && reply[typeAt] == unix.RTN_LOCAL {
-			return nil
+		return len(reply) > typeAt && reply[typeAt] == unix.RTN_LOCAL, nil
+	}, fmt.Sprintf("the kernel does not route %v to itself", addr))
+}
+
+// pollUntil calls cond until it reports true or an error, or until wait
+// has passed (then the error says what, and after how long). The polls
+// back off from minPollGap to maxPollGap, so their number is bounded by
+// wait/minPollGap however fast cond answers.
+func pollUntil(wait time.Duration, cond func() (bool, error), what string) error {
+	start := time.Now()
+	gap := minPollGap
+	for range int(wait/minPollGap) + 1 {
+		ok, err := cond()
+		if ok || err != nil {
+			return err
 		}
-		time.Sleep(time.Millisecond)
+		if time.Since(start) >= wait {
+			break
+		}
+		time.Sleep(gap)
+		gap = min(2*gap, maxPollGap)
 	}
-	return fmt.Errorf("the kernel does not route %v to itself after %v", addr, netlinkTimeout)
+	return fmt.Errorf("%s after %v", what, time.Since(start).Round(time.Millisecond))
 }
 
 // request sends the netlink message msg (its length and sequence number

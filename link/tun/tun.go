@@ -60,7 +60,7 @@ func Open(name string, mtu int) (*Device, error) {
 	}
 	fd, err := unix.Open("/dev/net/tun", unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
 	if err != nil {
-		return nil, fmt.Errorf("link/tun: open /dev/net/tun: %w", err)
+		return nil, fmt.Errorf("link/tun: open /dev/net/tun: %s%w", why(err), err)
 	}
 	ifr, err := unix.NewIfreq(name)
 	if err != nil {
@@ -70,7 +70,7 @@ func Open(name string, mtu int) (*Device, error) {
 	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
-		return nil, fmt.Errorf("link/tun: TUNSETIFF %q: %w", name, err)
+		return nil, fmt.Errorf("link/tun: TUNSETIFF %q: %s%w", name, why(err), err)
 	}
 	d := &Device{name: ifr.Name(), ctl: -1}
 	// The descriptor is non-blocking, so os.NewFile registers it with
@@ -81,6 +81,20 @@ func Open(name string, mtu int) (*Device, error) {
 		return nil, err
 	}
 	return d, nil
+}
+
+// why explains the errors of opening a device that have a usual cause:
+// EBUSY, another process has the device open; EPERM and EACCES, the caller
+// lacks CAP_NET_ADMIN (or access to /dev/net/tun). The errno itself stays
+// in the error chain for errors.Is.
+func why(err error) string {
+	switch {
+	case errors.Is(err, unix.EBUSY):
+		return "device busy (another process has it open): "
+	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
+		return "permission denied (needs root or CAP_NET_ADMIN): "
+	}
+	return ""
 }
 
 // configure opens the control socket, finds the device's index, sets its

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -355,6 +356,88 @@ func TestErrors(t *testing.T) {
 	})
 	if err == nil {
 		t.Error("Open with a 16-byte name succeeded")
+	}
+}
+
+// TestOpenErrors: opening a device another process (here, another
+// descriptor) holds fails with EBUSY and says the device is busy; opening
+// one without CAP_NET_ADMIN fails with EPERM and says so. The two are told
+// apart (errors.Is), so that a caller does not blame permissions for a
+// busy device.
+func TestOpenErrors(t *testing.T) {
+	ns, _ := setup(t) // holds tw0
+	tests := []struct {
+		name    string
+		dev     string
+		dropCap bool
+		errno   unix.Errno
+		msg     string
+	}{
+		{"busy", "tw0", false, unix.EBUSY, "device busy"},
+		{"no CAP_NET_ADMIN", "tw1", true, unix.EPERM, "needs root or CAP_NET_ADMIN"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := openInNS(t, ns.Path(), tc.dev, tc.dropCap)
+			if !errors.Is(err, tc.errno) || !strings.Contains(err.Error(), tc.msg) {
+				t.Errorf("Open = %v, want %v and %q", err, tc.errno, tc.msg)
+			}
+			other := unix.EPERM
+			if tc.errno == unix.EPERM {
+				other = unix.EBUSY
+			}
+			if errors.Is(err, other) {
+				t.Errorf("Open = %v is also %v", err, other)
+			}
+		})
+	}
+}
+
+// openInNS opens the device name in the namespace at nsPath on a thread of
+// its own, without CAP_NET_ADMIN if dropCap, and returns Open's error. The
+// thread is never unlocked, so it ends with its goroutine and its changed
+// namespace and capabilities go with it.
+func openInNS(t *testing.T, nsPath, name string, dropCap bool) error {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread() // never unlocked: the thread dies with the goroutine
+		fd, err := unix.Open(nsPath, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+		if err != nil {
+			done <- fmt.Errorf("open namespace: %w", err)
+			return
+		}
+		defer unix.Close(fd)
+		if err := unix.Setns(fd, unix.CLONE_NEWNET); err != nil {
+			done <- fmt.Errorf("setns: %w", err)
+			return
+		}
+		if dropCap {
+			hdr := unix.CapUserHeader{Version: unix.LINUX_CAPABILITY_VERSION_3}
+			var data [2]unix.CapUserData
+			if err := unix.Capget(&hdr, &data[0]); err != nil {
+				done <- fmt.Errorf("capget: %w", err)
+				return
+			}
+			data[0].Effective &^= 1 << unix.CAP_NET_ADMIN
+			if err := unix.Capset(&hdr, &data[0]); err != nil {
+				done <- fmt.Errorf("capset: %w", err)
+				return
+			}
+		}
+		d, err := tun.Open(name, 0)
+		if err == nil {
+			d.Close()
+			err = errors.New("Open succeeded")
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(timeout):
+		t.Fatal("Open did not return")
+		return nil
 	}
 }
 
