@@ -97,18 +97,10 @@ func (so *Socket) SetKeepAlive(now clock.Instant, on bool) bool {
 // the socket's connection (zero fields unchanged). It fails with ENOTCONN
 // without one, and with EINVAL for values Linux refuses.
 func (so *Socket) SetKeepAliveParams(now clock.Instant, p tcp.KeepAliveParams) error {
-	if err := p.Validate(); err != nil {
+	if p.Validate() != nil {
 		return syscall.EINVAL
 	}
-	if so.conn == nil || so.detached {
-		return syscall.ENOTCONN
-	}
-	so.st.now = now
-	if err := so.conn.SetKeepAliveParams(now, p); err != nil {
-		return syscall.EINVAL
-	}
-	so.st.afterUser(so)
-	return nil
+	return so.setConnOpt(now, func(c *tcp.Conn) error { return c.SetKeepAliveParams(now, p) })
 }
 
 // SetUserTimeout sets TCP_USER_TIMEOUT on the socket's connection (see
@@ -118,25 +110,25 @@ func (so *Socket) SetUserTimeout(now clock.Instant, d time.Duration) error {
 	if d < 0 {
 		return syscall.EINVAL
 	}
-	if so.conn == nil || so.detached {
-		return syscall.ENOTCONN
-	}
-	so.st.now = now
-	if err := so.conn.SetUserTimeout(now, d); err != nil {
-		return syscall.EINVAL
-	}
-	so.st.afterUser(so)
-	return nil
+	return so.setConnOpt(now, func(c *tcp.Conn) error { return c.SetUserTimeout(now, d) })
 }
 
 // SetLinger2 sets TCP_LINGER2 on the socket's connection (see
 // tcp.Conn.SetLinger2); it fails with ENOTCONN without one.
 func (so *Socket) SetLinger2(now clock.Instant, d time.Duration) error {
+	return so.setConnOpt(now, func(c *tcp.Conn) error { c.SetLinger2(now, d); return nil })
+}
+
+// setConnOpt applies a socket option to the connection: ENOTCONN without
+// one, EINVAL when the connection refuses the value.
+func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error) error {
 	if so.conn == nil || so.detached {
 		return syscall.ENOTCONN
 	}
 	so.st.now = now
-	so.conn.SetLinger2(now, d)
+	if set(so.conn) != nil {
+		return syscall.EINVAL
+	}
 	so.st.afterUser(so)
 	return nil
 }

@@ -299,17 +299,8 @@ type finAckHold struct {
 // then.
 func (r *rig) holdKernelFinAcks(t *testing.T, p *conns) *finAckHold {
 	t.Helper()
-	if r.link == nil {
-		t.Fatal("holdKernelFinAcks needs a rig with a link")
-	}
 	h := &finAckHold{}
-	f := dropFunc(func(dir faulty.Direction, pkt []byte) bool {
-		var w wire.Packet
-		if wire.ParsePacket(pkt, &w) != nil {
-			return false
-		}
-		src := netip.AddrPortFrom(w.Src, w.TCP.SrcPort)
-		dst := netip.AddrPortFrom(w.Dst, w.TCP.DstPort)
+	r.filterLink(t, "holdKernelFinAcks", func(dir faulty.Direction, w *wire.Packet, src, dst netip.AddrPort, _ []byte) bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		switch {
@@ -328,8 +319,24 @@ func (r *rig) holdKernelFinAcks(t *testing.T, p *conns) *finAckHold {
 		}
 		return false
 	})
-	r.drop.Store(&f)
 	return h
+}
+
+// filterLink makes fn the rig's link filter: it sees every packet parsed,
+// with its addresses, and drops those it returns true for.
+func (r *rig) filterLink(t *testing.T, what string, fn func(dir faulty.Direction, w *wire.Packet, src, dst netip.AddrPort, pkt []byte) bool) {
+	t.Helper()
+	if r.link == nil {
+		t.Fatal(what + " needs a rig with a link")
+	}
+	f := dropFunc(func(dir faulty.Direction, pkt []byte) bool {
+		var w wire.Packet
+		if wire.ParsePacket(pkt, &w) != nil {
+			return false
+		}
+		return fn(dir, &w, netip.AddrPortFrom(w.Src, w.TCP.SrcPort), netip.AddrPortFrom(w.Dst, w.TCP.DstPort), pkt)
+	})
+	r.drop.Store(&f)
 }
 
 // dropped is how many ACKs the hold dropped.
@@ -368,17 +375,8 @@ type stackGate struct {
 // gateStack puts a stackGate on p's packets from tcpwave to the kernel.
 func (r *rig) gateStack(t *testing.T, p *conns) *stackGate {
 	t.Helper()
-	if r.link == nil {
-		t.Fatal("gateStack needs a rig with a link")
-	}
 	g := &stackGate{}
-	f := dropFunc(func(dir faulty.Direction, pkt []byte) bool {
-		var w wire.Packet
-		if wire.ParsePacket(pkt, &w) != nil {
-			return false
-		}
-		src := netip.AddrPortFrom(w.Src, w.TCP.SrcPort)
-		dst := netip.AddrPortFrom(w.Dst, w.TCP.DstPort)
+	r.filterLink(t, "gateStack", func(dir faulty.Direction, w *wire.Packet, src, dst netip.AddrPort, pkt []byte) bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		switch {
@@ -401,7 +399,6 @@ func (r *rig) gateStack(t *testing.T, p *conns) *stackGate {
 		}
 		return false
 	})
-	r.drop.Store(&f)
 	return g
 }
 

@@ -78,7 +78,7 @@ type rigConfig struct {
 	tcp func(*tcp.Config)
 	// direct runs the stack on the device itself; otherwise a
 	// link/faulty sits in between, applying faults (the zero value:
-	// none, but rig.dropKernelFinAck works).
+	// none, but rig.filterLink works).
 	direct bool
 	faults faulty.Config
 	// netem asks for faults (loss, delay, reorder) from a netem qdisc on
@@ -557,42 +557,6 @@ func (r *recorder) ladder() string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return strings.Join(r.log, "\n")
-}
-
-// dropKernelFinAck makes the link drop the first bare ACK tcpwave sends
-// for the kernel's FIN on p, as if lost on the wire (scenario
-// lost-ack-4): the kernel then stays in LAST-ACK until it retransmits its
-// FIN. The result reports whether the ACK was dropped.
-func (r *rig) dropKernelFinAck(t *testing.T, p *conns) *atomic.Bool {
-	t.Helper()
-	if r.link == nil {
-		t.Fatal("dropKernelFinAck needs a rig with a link")
-	}
-	var mu sync.Mutex
-	var finEnd uint32 // the kernel's FIN's sequence number plus one
-	var finSeen bool
-	dropped := new(atomic.Bool)
-	f := dropFunc(func(dir faulty.Direction, pkt []byte) bool {
-		var w wire.Packet
-		if wire.ParsePacket(pkt, &w) != nil {
-			return false
-		}
-		src := netip.AddrPortFrom(w.Src, w.TCP.SrcPort)
-		dst := netip.AddrPortFrom(w.Dst, w.TCP.DstPort)
-		mu.Lock()
-		defer mu.Unlock()
-		switch {
-		case dir == faulty.In && src == p.kernelEnd && dst == p.stackEnd && w.TCP.Flags.Has(wire.FIN):
-			finEnd, finSeen = w.TCP.Seq+uint32(len(w.Payload))+1, true
-		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && finSeen && !dropped.Load() &&
-			w.TCP.Flags == wire.ACK && len(w.Payload) == 0 && w.TCP.Ack == finEnd:
-			dropped.Store(true)
-			return true
-		}
-		return false
-	})
-	r.drop.Store(&f)
-	return dropped
 }
 
 // faultyDelay is a link that delays every packet by d, both ways.
