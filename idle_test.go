@@ -78,7 +78,10 @@ func TestIdleAfterChurn(t *testing.T) {
 // each carrying a few bytes each way, and closes each wave at once (the
 // client first), so that the FINs' retransmission timers crowd the timing
 // wheel; then it waits until the server has only its listener left and
-// the client only TIME_WAIT records.
+// the client only TIME_WAIT records. (Not always n of them: on a loaded
+// machine a FIN retransmitted late can reach a client already in
+// TIME_WAIT after the server closed, and the server's RST for the ACK
+// that answers it ends that record, as on Linux with tcp_rfc1337=0.)
 func churn(t *testing.T, a, b *Stack, n int) {
 	t.Helper()
 	ln, err := a.Listen("tcp", "10.0.0.1:80")
@@ -151,7 +154,7 @@ func churn(t *testing.T, a, b *Stack, n int) {
 				tw++
 			}
 		}
-		if open == 0 && tw == n {
+		if open == 0 && tw > 0 {
 			return
 		}
 		if time.Now().After(deadline) {
