@@ -253,8 +253,10 @@ func (w *world) run() {
 			w.violate("bound", "not converged after %v: %s", w.cfg.Limit, w.pending())
 			return
 		}
-		if err := w.n.RunUntil(min(w.now().Add(time.Second), limit)); err != nil {
-			w.violate("bound", "%v", err)
+		if err := w.n.RunUntilContext(w.ctx, min(w.now().Add(time.Second), limit)); err != nil {
+			if w.ctx.Err() == nil {
+				w.violate("bound", "%v", err)
+			}
 			return
 		}
 		if w.viol != nil {
@@ -268,7 +270,7 @@ func (w *world) run() {
 	w.res.End = w.now()
 	drain := min(w.now().Add(w.cfg.Patience+time.Minute), limit) // past every stale watchdog
 	for w.viol == nil && w.now() < drain && w.ctx.Err() == nil {
-		if err := w.n.RunUntil(min(w.now().Add(time.Minute), drain)); err != nil {
+		if err := w.n.RunUntilContext(w.ctx, min(w.now().Add(time.Minute), drain)); err != nil && w.ctx.Err() == nil {
 			w.violate("bound", "%v", err)
 		}
 		if w.n.Steps > maxSteps {

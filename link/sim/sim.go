@@ -7,6 +7,7 @@ package sim
 
 import (
 	"container/heap"
+	"context"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -192,7 +193,18 @@ func (n *Network) Record(host, call, result string) {
 // RunUntil processes events until virtual time reaches end, or nothing is
 // left to do. It returns an error if the step limit is hit (a livelock).
 func (n *Network) RunUntil(end clock.Instant) error {
-	for {
+	return n.RunUntilContext(context.Background(), end)
+}
+
+// RunUntilContext is RunUntil that also stops, returning ctx's error, once
+// ctx is done: it looks every ctxEvery instants, so that a run with very
+// many events between two instants a caller would check still stops
+// promptly.
+func (n *Network) RunUntilContext(ctx context.Context, end clock.Instant) error {
+	for i := 0; ; i++ {
+		if i%ctxEvery == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
 		n.flush()
 		next := n.nextTime()
 		if next == clock.Never || next > end {
@@ -208,6 +220,10 @@ func (n *Network) RunUntil(end clock.Instant) error {
 		}
 	}
 }
+
+// ctxEvery is how many instants RunUntilContext runs between looks at its
+// context.
+const ctxEvery = 256
 
 // Run processes events until nothing is left to do.
 func (n *Network) Run() error { return n.RunUntil(clock.Never) }

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"math"
@@ -640,5 +641,28 @@ func TestStepLimit(t *testing.T) {
 		if n.Steps <= 1000 || n.Steps > 1010 {
 			t.Errorf("step %v: %d steps, want just over the cap", step, n.Steps)
 		}
+	}
+}
+
+// TestRunUntilContext: a run stops once its context ends, even with events
+// left before its end instant, and says why; a live context changes
+// nothing.
+func TestRunUntilContext(t *testing.T) {
+	n, _, _, _ := newNet(t, 1, LinkConfig{Delay: time.Millisecond})
+	fired := 0
+	for i := range 10 * ctxEvery {
+		n.At(clock.Instant(i+1)*clock.Instant(time.Millisecond), func() { fired++ })
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.At(clock.Instant(5*time.Millisecond), cancel)
+	err := n.RunUntilContext(ctx, clock.Instant(time.Hour))
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("RunUntilContext = %v, want context.Canceled", err)
+	}
+	if fired == 0 || fired > ctxEvery+5 {
+		t.Errorf("%d events ran before the run stopped, want between 1 and %d", fired, ctxEvery+5)
+	}
+	if err := n.RunUntilContext(context.Background(), clock.Instant(time.Hour)); err != nil || fired != 10*ctxEvery {
+		t.Errorf("a live context: %v, %d of %d events", err, fired, 10*ctxEvery)
 	}
 }
