@@ -36,7 +36,7 @@ import (
 //   - no panic, and every packet it sends parses, fits the MTU and carries
 //     no more payload than the connection's MSS;
 //   - bounded output: one step (one input, or the timers of one instant)
-//     sends at most maxBarePerStep segments without payload per 4-tuple and
+//     sends at most hpMaxBare segments without payload per 4-tuple and
 //     no three identical segments on one 4-tuple (no empty-segment loop),
 //     and at most 2*SndBufMax payload bytes per connection (everything it
 //     may hold, sent and retransmitted once), so at most stepBudget packets
@@ -45,34 +45,34 @@ import (
 //     its stream, written and not beyond; every byte read is the peer's
 //     byte at that sequence number, in order;
 //   - no spin: once HandleTimeout(now) has run and the packets are out,
-//     Deadline() is after now (at most spinRounds rounds at one instant);
+//     Deadline() is after now (at most hpSpinRounds rounds at one instant);
 //   - memory bounded: each connection's send and receive queues within
 //     SndBufMax and RcvBufMax, nothing left queued once polled, TIME_WAIT
 //     records within MaxTimeWait, orphans within MaxOrphans, accept and SYN
 //     queues within their backlogs, and connections within what the
 //     listeners' queues, the application's sockets and the orphans allow;
 //   - progress or a timeout: at the end the application closes everything,
-//     the peer falls silent and time runs on; within finalBound of virtual
-//     time (and finalEvents timer firings) every connection's timers end it
+//     the peer falls silent and time runs on; within hpFinalBound of virtual
+//     time (and hpFinalEvents timer firings) every connection's timers end it
 //     and the stack is empty (Idle), with no orphan left.
 func FuzzHostilePeer(f *testing.F) {
-	for _, s := range hostileSeeds() {
+	for _, s := range hpSeeds() {
 		f.Add(s.prog)
 	}
 	f.Fuzz(func(t *testing.T, prog []byte) {
-		h := newHostile(t)
+		h := newHPRun(t)
 		h.run(prog)
 		h.finish()
 	})
 }
 
-// TestHostileSeeds runs each seed conversation by name, and checks that the
+// TestHostilePeerSeeds runs each seed conversation by name, and checks that the
 // normal ones went where they were meant to: a test of the fuzz target's
 // encoder as much as of the stack.
-func TestHostileSeeds(t *testing.T) {
-	for _, s := range hostileSeeds() {
+func TestHostilePeerSeeds(t *testing.T) {
+	for _, s := range hpSeeds() {
 		t.Run(s.name, func(t *testing.T) {
-			h := newHostile(t)
+			h := newHPRun(t)
 			h.run(s.prog)
 			if s.wantRead > 0 && h.readTotal < s.wantRead {
 				t.Errorf("the application read %d bytes, want at least %d", h.readTotal, s.wantRead)
@@ -85,64 +85,64 @@ func TestHostileSeeds(t *testing.T) {
 	}
 }
 
-// The program's operations: each is one byte (taken modulo opCount)
+// The program's operations: each is one byte (taken modulo hpOpCount)
 // followed by its arguments. A program that runs out of bytes reads zeros.
 const (
-	opSYN      = iota // fam/dport, port, extra flags, options: a new SYN from a peer (it becomes the current peer)
-	opSegment         // peer, flags, seq, ack, len, window, options: any segment
-	opACK             // peer, window: a proper ACK of everything the stack sent
-	opData            // peer, len, flags: in-sequence data with a proper ACK
-	opDup             // peer: the peer's last packet again
-	opAccept          // accept every queued connection of both listeners
-	opWrite           // socket, len: the application writes
-	opRead            // socket, len: the application reads
-	opClose           // socket: close(2)
-	opShutdown        // socket, how: shutdown(2)
-	opTime            // amount: time passes, timers fire
-	opConnect         // family/port: the application connects to a peer (active open)
-	opListen          // which: a listener closes, or reopens
-	opSockopt         // socket, which: TCP_NODELAY on/off, SO_LINGER {on, 0}
-	opRST             // peer, seq: a RST near or in the window
-	opTime2           // amount: time passes (a second opcode, so time is common)
-	opSACK            // peer, lo, hi: a duplicate ACK with a SACK block [last ACK+16*lo, stack's next-16*hi)
-	opCount
+	hpOpSYN      = iota // fam/dport, port, extra flags, options: a new SYN from a peer (it becomes the current peer)
+	hpOpSegment         // peer, flags, seq, ack, len, window, options: any segment
+	hpOpACK             // peer, window: a proper ACK of everything the stack sent
+	hpOpData            // peer, len, flags: in-sequence data with a proper ACK
+	hpOpDup             // peer: the peer's last packet again
+	hpOpAccept          // accept every queued connection of both listeners
+	hpOpWrite           // socket, len: the application writes
+	hpOpRead            // socket, len: the application reads
+	hpOpClose           // socket: close(2)
+	hpOpShutdown        // socket, how: shutdown(2)
+	hpOpTime            // amount: time passes, timers fire
+	hpOpConnect         // family/port: the application connects to a peer (active open)
+	hpOpListen          // which: a listener closes, or reopens
+	hpOpSockopt         // socket, which: TCP_NODELAY on/off, SO_LINGER {on, 0}
+	hpOpRST             // peer, seq: a RST near or in the window
+	hpOpTime2           // amount: time passes (a second opcode, so time is common)
+	hpOpSACK            // peer, lo, hi: a duplicate ACK with a SACK block [last ACK+16*lo, stack's next-16*hi)
+	hpOpCount
 )
 
 // Limits of the harness, and the invariants' bounds.
 const (
-	maxApps        = 16                 // sockets the application holds at once
-	maxBarePerStep = 8                  // segments without payload per 4-tuple per step
-	spinRounds     = 4                  // HandleTimeout rounds at one instant before it is a spin
-	finalBound     = 4 * time.Hour      // every connection ends within this once all is closed
-	finalEvents    = 100_000            // timer firings allowed in that time
-	maxSteps       = 400                // program steps run
-	minRoom        = 8                  // least payload of a full segment (tcp_min_snd_mss 48 less timestamps and 3 SACK blocks)
-	timeWaitMax    = 8                  // Options.MaxTimeWait
-	orphansMax     = 4                  // Options.MaxOrphans
-	synBacklog     = 4                  // Options.MaxSynBacklog
-	listenBacklog  = 2                  // the listeners' backlog
-	tsHz           = time.Millisecond   // the peer's timestamp clock
-	peerISNBase    = uint32(0xffff0000) // the peers' streams wrap
+	hpMaxApps     = 16                 // sockets the application holds at once
+	hpMaxBare     = 8                  // segments without payload per 4-tuple per step
+	hpSpinRounds  = 4                  // HandleTimeout rounds at one instant before it is a spin
+	hpFinalBound  = 4 * time.Hour      // every connection ends within this once all is closed
+	hpFinalEvents = 100_000            // timer firings allowed in that time
+	hpMaxSteps    = 400                // program steps run
+	hpMinRoom     = 8                  // least payload of a full segment (tcp_min_snd_mss 48 less timestamps and 3 SACK blocks)
+	hpMaxTimeWait = 8                  // Options.MaxTimeWait
+	hpMaxOrphans  = 4                  // Options.MaxOrphans
+	hpSynBacklog  = 4                  // Options.MaxSynBacklog
+	hpBacklog     = 2                  // the listeners' backlog
+	hpTSHz        = time.Millisecond   // the peer's timestamp clock
+	hpPeerISN     = uint32(0xffff0000) // the peers' streams wrap
 )
 
 var (
-	hostV4 = netip.MustParseAddr("10.0.0.2")
-	hostV6 = netip.MustParseAddr("fd00::2")
-	peerV4 = netip.MustParseAddr("10.0.0.1")
-	peerV6 = netip.MustParseAddr("fd00::1")
+	hpHostV4 = netip.MustParseAddr("10.0.0.2")
+	hpHostV6 = netip.MustParseAddr("fd00::2")
+	hpPeerV4 = netip.MustParseAddr("10.0.0.1")
+	hpPeerV6 = netip.MustParseAddr("fd00::1")
 )
 
 // hostile is one run of the fuzz target: the stack, the peer's view of
 // each 4-tuple it used, and the application's sockets.
-type hostile struct {
+type hpRun struct {
 	t         *testing.T
 	st        *Stack
 	now       clock.Instant
 	listeners [2]*Socket // IPv4 and IPv6, nil while closed
-	apps      []*appSock
-	written   map[*Socket]int // bytes the application wrote on a socket, for the check of what is sent
-	peers     []*peer         // in the order first used
-	byTuple   map[Tuple]*peer // keyed from the stack's side
+	apps      []*hpApp
+	written   map[*Socket]int   // bytes the application wrote on a socket, for the check of what is sent
+	peers     []*hpPeer         // in the order first used
+	byTuple   map[Tuple]*hpPeer // keyed from the stack's side
 	prog      []byte
 	pc        int
 	buf       []byte // PollPacket's
@@ -158,46 +158,46 @@ type hostile struct {
 	corrupt int
 	// per step
 	bare      map[Tuple]int
-	same      map[segKey]int
+	same      map[hpSegKey]int
 	sentBytes map[Tuple]int
 	packets   int
 	budget    int
-	// totals, for TestHostileSeeds
+	// totals, for TestHostilePeerSeeds
 	readTotal, sentTotal int
 }
 
-// hostileTrace logs every packet and state change of the fuzz target's
-// stack (with -v): go test -run TestHostileSeeds/NAME -v -hostile.trace.
-var hostileTrace = flag.Bool("hostile.trace", false, "log the hostile-peer conversations (with -v)")
+// hpTrace logs every packet and state change of the fuzz target's
+// stack (with -v): go test ./stack -run TestHostilePeerSeeds/NAME -v -args -hostilepeer.trace.
+var hpTrace = flag.Bool("hostilepeer.trace", false, "log the hostile-peer conversations (with -v)")
 
-// traceObserver logs what a stack does.
-type traceObserver struct{ t *testing.T }
+// hpTracer logs what a stack does.
+type hpTracer struct{ t *testing.T }
 
-func (o traceObserver) PacketSent(now clock.Instant, pkt []byte) {
-	o.t.Logf("%v > %s", now, describe(pkt))
+func (o hpTracer) PacketSent(now clock.Instant, pkt []byte) {
+	o.t.Logf("%v > %s", now, hpDescribe(pkt))
 }
 
-func (o traceObserver) PacketReceived(now clock.Instant, pkt []byte) {
-	o.t.Logf("%v < %s", now, describe(pkt))
+func (o hpTracer) PacketReceived(now clock.Instant, pkt []byte) {
+	o.t.Logf("%v < %s", now, hpDescribe(pkt))
 }
 
-func (o traceObserver) PacketDropped(now clock.Instant, pkt []byte, err error) {
+func (o hpTracer) PacketDropped(now clock.Instant, pkt []byte, err error) {
 	o.t.Logf("%v < dropped (%v)", now, err)
 }
 
-func (o traceObserver) StateChanged(now clock.Instant, t Tuple, from, to tcp.State, why string) {
+func (o hpTracer) StateChanged(now clock.Instant, t Tuple, from, to tcp.State, why string) {
 	o.t.Logf("%v %v>%v %v -> %v (%s)", now, t.Local, t.Remote, from, to, why)
 }
 
-// appSock is a socket the application holds.
-type appSock struct {
+// hpApp is a socket the application holds.
+type hpApp struct {
 	so   *Socket
 	read int // bytes read so far: the next is the peer's byte at IRS+1+read
 }
 
 // peer is the hostile peer's side of one 4-tuple: what it sent and what it
 // saw the stack send.
-type peer struct {
+type hpPeer struct {
 	t        Tuple // from the stack's side
 	iss      uint32
 	nxt      uint32 // the peer's next sequence number
@@ -212,8 +212,8 @@ type peer struct {
 	last     []byte // the last packet sent
 }
 
-// segKey identifies a segment for the check of repeated segments.
-type segKey struct {
+// hpSegKey identifies a segment for the check of repeated segments.
+type hpSegKey struct {
 	t        Tuple
 	seq, ack uint32
 	flags    wire.Flags
@@ -221,27 +221,27 @@ type segKey struct {
 	n        int
 }
 
-func newHostile(t *testing.T) *hostile {
+func newHPRun(t *testing.T) *hpRun {
 	t.Helper()
-	o := DefaultOptions(hostV4, hostV6)
+	o := DefaultOptions(hpHostV4, hpHostV6)
 	copy(o.ISNKey[:], "hostile peer")
-	o.MaxSynBacklog = synBacklog
-	o.MaxTimeWait = timeWaitMax
-	o.MaxOrphans = orphansMax
+	o.MaxSynBacklog = hpSynBacklog
+	o.MaxTimeWait = hpMaxTimeWait
+	o.MaxOrphans = hpMaxOrphans
 	o.TCP.RcvBuf, o.TCP.RcvBufMax = 4096, 16384
 	o.TCP.SndBuf, o.TCP.SndBufMax = 4096, 16384
 	var obs Observer
-	if testing.Verbose() && *hostileTrace {
-		obs = traceObserver{t}
+	if testing.Verbose() && *hpTrace {
+		obs = hpTracer{t}
 	}
 	st, err := New(o, obs)
 	if err != nil {
 		t.Fatalf("New: %v", err)
 	}
-	h := &hostile{
+	h := &hpRun{
 		t: t, st: st,
 		written: map[*Socket]int{},
-		byTuple: map[Tuple]*peer{},
+		byTuple: map[Tuple]*hpPeer{},
 		buf:     make([]byte, o.MTU),
 		pkt:     make([]byte, 4096),
 		payload: make([]byte, 4096),
@@ -254,25 +254,25 @@ func newHostile(t *testing.T) *hostile {
 }
 
 // listen opens listener i (0 IPv4, 1 IPv6) on port 80.
-func (h *hostile) listen(i int) {
+func (h *hpRun) listen(i int) {
 	h.t.Helper()
 	so := h.st.NewSocket()
 	so.SetReuseAddr(true)
-	addr := []netip.Addr{hostV4, hostV6}[i]
+	addr := []netip.Addr{hpHostV4, hpHostV6}[i]
 	if err := so.Bind(netip.AddrPortFrom(addr, 80)); err != nil {
 		// A connection of the old listener may hold the port, as in
 		// Linux without SO_REUSEADDR on both; then it stays closed.
 		so.Close(h.now)
 		return
 	}
-	if err := so.Listen(listenBacklog); err != nil {
+	if err := so.Listen(hpBacklog); err != nil {
 		h.t.Fatalf("listen: %v", err)
 	}
 	h.listeners[i] = so
 }
 
 // arg returns the program's next byte, or 0 past its end.
-func (h *hostile) arg() byte {
+func (h *hpRun) arg() byte {
 	if h.pc >= len(h.prog) {
 		return 0
 	}
@@ -280,45 +280,45 @@ func (h *hostile) arg() byte {
 	return h.prog[h.pc-1]
 }
 
-func (h *hostile) arg32() uint32 {
+func (h *hpRun) arg32() uint32 {
 	return uint32(h.arg())<<24 | uint32(h.arg())<<16 | uint32(h.arg())<<8 | uint32(h.arg())
 }
 
-func (h *hostile) fatalf(format string, args ...any) {
+func (h *hpRun) fatalf(format string, args ...any) {
 	h.t.Helper()
 	h.t.Fatalf("step %d (%s) at %v: %s", h.step, h.op, h.now, fmt.Sprintf(format, args...))
 }
 
 // run runs the program's steps.
-func (h *hostile) run(prog []byte) {
+func (h *hpRun) run(prog []byte) {
 	h.t.Helper()
 	h.prog = prog
-	for h.step = 0; h.pc < len(prog) && h.step < maxSteps; h.step++ {
+	for h.step = 0; h.pc < len(prog) && h.step < hpMaxSteps; h.step++ {
 		h.begin()
-		h.do(h.arg() % opCount)
+		h.do(h.arg() % hpOpCount)
 		h.settle()
 		h.check()
 	}
 }
 
 // do runs one operation.
-func (h *hostile) do(op byte) {
+func (h *hpRun) do(op byte) {
 	h.t.Helper()
 	switch op {
-	case opSYN:
+	case hpOpSYN:
 		h.op = "SYN"
 		h.syn()
-	case opSegment:
+	case hpOpSegment:
 		h.op = "segment"
 		h.segment()
-	case opACK:
+	case hpOpACK:
 		h.op = "ACK"
 		p := h.peerArg()
 		if p == nil {
 			return
 		}
 		h.send(p, wire.ACK, p.expect(), p.stackNxt, h.window(h.arg()), h.properOpts(p), 0)
-	case opData:
+	case hpOpData:
 		h.op = "data"
 		p := h.peerArg()
 		n := h.length(h.arg())
@@ -327,15 +327,15 @@ func (h *hostile) do(op byte) {
 			return
 		}
 		h.send(p, fl, p.expect(), p.stackNxt, 65535, h.properOpts(p), n)
-	case opDup:
+	case hpOpDup:
 		h.op = "duplicate"
 		if p := h.peerArg(); p != nil && p.last != nil {
 			h.st.HandlePacket(h.now, slices.Clone(p.last))
 		}
-	case opAccept:
+	case hpOpAccept:
 		h.op = "accept"
 		h.accept()
-	case opWrite:
+	case hpOpWrite:
 		h.op = "write"
 		a, n := h.appArg(), int(h.arg())*64
 		if a == nil {
@@ -344,38 +344,38 @@ func (h *hostile) do(op byte) {
 		w := make([]byte, n)
 		off := h.written[a.so]
 		for k := range w {
-			w[k] = hostileOurByte(off + k)
+			w[k] = hpOurByte(off + k)
 		}
 		k, _ := a.so.Write(h.now, w)
 		h.written[a.so] += k
-	case opRead:
+	case hpOpRead:
 		h.op = "read"
 		a, n := h.appArg(), 1+int(h.arg())*32
 		if a == nil {
 			return
 		}
 		h.read(a, n)
-	case opClose:
+	case hpOpClose:
 		h.op = "close"
 		if i := h.appIndex(); i >= 0 {
 			h.apps[i].so.Close(h.now)
 			h.apps = slices.Delete(h.apps, i, i+1)
 		}
-	case opShutdown:
+	case hpOpShutdown:
 		h.op = "shutdown"
 		a, how := h.appArg(), int(h.arg()%3)
 		if a != nil {
 			a.so.Shutdown(h.now, how)
 		}
-	case opTime, opTime2:
+	case hpOpTime, hpOpTime2:
 		h.op = "time"
 		b := h.arg()
 		d := []time.Duration{time.Millisecond, 10 * time.Millisecond, 200 * time.Millisecond, 5 * time.Second}[b>>6] * time.Duration(b&63)
 		h.advance(h.now.Add(d))
-	case opConnect:
+	case hpOpConnect:
 		h.op = "connect"
 		h.connect(h.arg())
-	case opListen:
+	case hpOpListen:
 		h.op = "listen"
 		i := int(h.arg() & 1)
 		if l := h.listeners[i]; l != nil {
@@ -384,7 +384,7 @@ func (h *hostile) do(op byte) {
 		} else {
 			h.listen(i)
 		}
-	case opSockopt:
+	case hpOpSockopt:
 		h.op = "sockopt"
 		a, which := h.appArg(), h.arg()
 		if a == nil {
@@ -398,7 +398,7 @@ func (h *hostile) do(op byte) {
 		case 2:
 			a.so.SetLinger(true, 0)
 		}
-	case opSACK:
+	case hpOpSACK:
 		h.op = "SACK"
 		p, lo, hi := h.peerArg(), h.arg(), h.arg()
 		if p == nil {
@@ -408,7 +408,7 @@ func (h *hostile) do(op byte) {
 		o.NumSACK = 1
 		o.SACK[0] = wire.SACKBlock{Left: p.acked + uint32(lo)*16, Right: p.stackNxt - uint32(hi)*16}
 		h.send(p, wire.ACK, p.expect(), p.acked, 65535, o, 0)
-	case opRST:
+	case hpOpRST:
 		h.op = "RST"
 		p := h.peerArg()
 		d := int8(h.arg())
@@ -425,17 +425,17 @@ func (h *hostile) do(op byte) {
 
 // syn sends a SYN from a peer chosen by the program: IPv4 or IPv6, port
 // 80 (a listener) or 81 (none), and one of 256 source ports.
-func (h *hostile) syn() {
+func (h *hpRun) syn() {
 	sel, port := h.arg(), h.arg()
 	extra := wire.Flags(h.arg())
 	fam := int(sel & 1)
 	t := Tuple{
-		Local:  netip.AddrPortFrom([]netip.Addr{hostV4, hostV6}[fam], 80+uint16(sel>>1&1)),
-		Remote: netip.AddrPortFrom([]netip.Addr{peerV4, peerV6}[fam], 1000+uint16(port)),
+		Local:  netip.AddrPortFrom([]netip.Addr{hpHostV4, hpHostV6}[fam], 80+uint16(sel>>1&1)),
+		Remote: netip.AddrPortFrom([]netip.Addr{hpPeerV4, hpPeerV6}[fam], 1000+uint16(port)),
 	}
 	p := h.byTuple[t]
 	if p == nil {
-		p = &peer{t: t, iss: peerISNBase + uint32(port)<<4, tsBase: uint32(port) << 20}
+		p = &hpPeer{t: t, iss: hpPeerISN + uint32(port)<<4, tsBase: uint32(port) << 20}
 		h.addPeer(p)
 	} else {
 		// A new incarnation: past the old one's sequence space.
@@ -449,7 +449,7 @@ func (h *hostile) syn() {
 }
 
 // segment sends a segment of any kind.
-func (h *hostile) segment() {
+func (h *hpRun) segment() {
 	p := h.peerArg()
 	flags := wire.Flags(h.arg())
 	sm, am := h.arg(), h.arg()
@@ -494,7 +494,7 @@ func (h *hostile) segment() {
 
 // expect is the sequence number the stack wants next from the peer, as
 // far as the peer knows.
-func (p *peer) expect() uint32 {
+func (p *hpPeer) expect() uint32 {
 	if p.seen {
 		return p.stackAck
 	}
@@ -503,7 +503,7 @@ func (p *peer) expect() uint32 {
 
 // length decodes a payload length: 0-127 bytes, or multiples of 16 up
 // to 2032.
-func (h *hostile) length(b byte) int {
+func (h *hpRun) length(b byte) int {
 	if b&0x80 == 0 {
 		return int(b)
 	}
@@ -511,40 +511,40 @@ func (h *hostile) length(b byte) int {
 }
 
 // window decodes a window: 0, or b repeated in both bytes (65535 for 255).
-func (h *hostile) window(b byte) uint16 { return uint16(b)<<8 | uint16(b) }
+func (h *hpRun) window(b byte) uint16 { return uint16(b)<<8 | uint16(b) }
 
 // properOpts are the options a well-behaved peer puts on a segment.
-func (h *hostile) properOpts(p *peer) wire.Options {
+func (h *hpRun) properOpts(p *hpPeer) wire.Options {
 	if !p.ts {
 		return wire.Options{}
 	}
 	return wire.Options{HasTimestamp: true, TSVal: p.tsNow(h.now), TSEcr: p.stackTS}
 }
 
-func (p *peer) tsNow(now clock.Instant) uint32 {
-	return p.tsBase + uint32(int64(now)/int64(tsHz))
+func (p *hpPeer) tsNow(now clock.Instant) uint32 {
+	return p.tsBase + uint32(int64(now)/int64(hpTSHz))
 }
 
 // Bits of the options byte.
 const (
-	optMSS    = 1 << iota // then a byte: 0-127, 128-191 up to 1460 by 16, 192-255 large
-	optWScale             // then the shift, 0-255
-	optSACKOK
-	optTS     // then a mode byte: proper, old, zero, random
-	optSACK   // then a count byte and two bytes a block
-	optRaw    // then a length and that many raw option bytes
-	optUrgent // then a byte: the urgent pointer
-	optCorrupt
+	hpOptMSS    = 1 << iota // then a byte: 0-127, 128-191 up to 1460 by 16, 192-255 large
+	hpOptWScale             // then the shift, 0-255
+	hpOptSACKOK
+	hpOptTS     // then a mode byte: proper, old, zero, random
+	hpOptSACK   // then a count byte and two bytes a block
+	hpOptRaw    // then a length and that many raw option bytes
+	hpOptUrgent // then a byte: the urgent pointer
+	hpOptCorrupt
 )
 
 // options decodes the options byte and its arguments into p's options.
 // Raw bytes and the urgent pointer go in h.raw and h.urgent for send, and
 // a corruption offset in h.corrupt.
-func (h *hostile) options(p *peer) wire.Options {
+func (h *hpRun) options(p *hpPeer) wire.Options {
 	b := h.arg()
 	var o wire.Options
 	h.raw, h.urgent, h.corrupt = h.raw[:0], 0, -1
-	if b&optMSS != 0 {
+	if b&hpOptMSS != 0 {
 		m := h.arg()
 		switch {
 		case m < 128:
@@ -555,11 +555,11 @@ func (h *hostile) options(p *peer) wire.Options {
 			o.MSS = uint16(m-192)<<10 | 0x3ff
 		}
 	}
-	if b&optWScale != 0 {
+	if b&hpOptWScale != 0 {
 		o.HasWScale, o.WScale = true, h.arg()
 	}
-	o.SACKPermitted = b&optSACKOK != 0
-	if b&optTS != 0 {
+	o.SACKPermitted = b&hpOptSACKOK != 0
+	if b&hpOptTS != 0 {
 		o.HasTimestamp = true
 		switch m := h.arg(); m & 3 {
 		case 0:
@@ -571,7 +571,7 @@ func (h *hostile) options(p *peer) wire.Options {
 			o.TSVal, o.TSEcr = h.arg32(), h.arg32()
 		}
 	}
-	if b&optSACK != 0 {
+	if b&hpOptSACK != 0 {
 		c := h.arg()
 		o.NumSACK = c&3 + 1
 		base := p.acked
@@ -584,39 +584,39 @@ func (h *hostile) options(p *peer) wire.Options {
 			o.SACK[k] = wire.SACKBlock{Left: left, Right: left + uint32(int32(int8(r)))*8}
 		}
 	}
-	if b&optRaw != 0 {
+	if b&hpOptRaw != 0 {
 		n := int(h.arg() % 41)
 		for range n {
 			h.raw = append(h.raw, h.arg())
 		}
 	}
-	if b&optUrgent != 0 {
+	if b&hpOptUrgent != 0 {
 		h.urgent = uint16(h.arg()) * 37
 	}
-	if b&optCorrupt != 0 {
+	if b&hpOptCorrupt != 0 {
 		h.corrupt = int(h.arg())
 	}
 	return o
 }
 
-// hostileOurByte is the application's byte at an offset of its stream.
-func hostileOurByte(off int) byte { return byte(off*13 + off>>8 + 0x5a) }
+// hpOurByte is the application's byte at an offset of its stream.
+func hpOurByte(off int) byte { return byte(off*13 + off>>8 + 0x5a) }
 
-// hostilePeerByte is the peer's byte at a sequence number.
-func hostilePeerByte(s uint32) byte { return byte(s*7 + s>>9) }
+// hpPeerByte is the peer's byte at a sequence number.
+func hpPeerByte(s uint32) byte { return byte(s*7 + s>>9) }
 
 // send builds the peer's packet with wire's encoders (the structured
 // options in Linux's layout, then any raw option bytes, then the payload,
 // both checksums right unless corrupted on purpose) and hands it to the
 // stack.
-func (h *hostile) send(p *peer, flags wire.Flags, sq, ack uint32, wnd uint16, opts wire.Options, n int) {
+func (h *hpRun) send(p *hpPeer, flags wire.Flags, sq, ack uint32, wnd uint16, opts wire.Options, n int) {
 	h.t.Helper()
 	first := sq
 	if flags&wire.SYN != 0 {
 		first++
 	}
 	for k := range n {
-		h.payload[k] = hostilePeerByte(first + uint32(k))
+		h.payload[k] = hpPeerByte(first + uint32(k))
 	}
 	f := wire.TCPFields{
 		SrcPort: p.t.Remote.Port(), DstPort: p.t.Local.Port(),
@@ -677,13 +677,13 @@ func (h *hostile) send(p *peer, flags wire.Flags, sq, ack uint32, wnd uint16, op
 	h.st.HandlePacket(h.now, slices.Clone(pkt))
 }
 
-func (h *hostile) addPeer(p *peer) {
+func (h *hpRun) addPeer(p *hpPeer) {
 	h.byTuple[p.t] = p
 	h.peers = append(h.peers, p)
 }
 
 // peerArg picks one of the peers used so far (nil if none).
-func (h *hostile) peerArg() *peer {
+func (h *hpRun) peerArg() *hpPeer {
 	b := h.arg()
 	if len(h.peers) == 0 {
 		return nil
@@ -692,7 +692,7 @@ func (h *hostile) peerArg() *peer {
 }
 
 // appIndex picks one of the application's sockets (-1 if none).
-func (h *hostile) appIndex() int {
+func (h *hpRun) appIndex() int {
 	b := h.arg()
 	if len(h.apps) == 0 {
 		return -1
@@ -700,16 +700,16 @@ func (h *hostile) appIndex() int {
 	return int(b) % len(h.apps)
 }
 
-func (h *hostile) appArg() *appSock {
+func (h *hpRun) appArg() *hpApp {
 	if i := h.appIndex(); i >= 0 {
 		return h.apps[i]
 	}
 	return nil
 }
 
-// accept takes every queued connection of both listeners; beyond maxApps
+// accept takes every queued connection of both listeners; beyond hpMaxApps
 // the application closes what it accepts.
-func (h *hostile) accept() {
+func (h *hpRun) accept() {
 	for _, l := range h.listeners {
 		if l == nil {
 			continue
@@ -719,22 +719,22 @@ func (h *hostile) accept() {
 			if err != nil {
 				break
 			}
-			if len(h.apps) >= maxApps {
+			if len(h.apps) >= hpMaxApps {
 				so.Close(h.now)
 				continue
 			}
-			h.apps = append(h.apps, &appSock{so: so})
+			h.apps = append(h.apps, &hpApp{so: so})
 		}
 	}
 }
 
 // connect opens a connection to a peer on port 443-446, IPv4 or IPv6.
-func (h *hostile) connect(b byte) {
-	if len(h.apps) >= maxApps {
+func (h *hpRun) connect(b byte) {
+	if len(h.apps) >= hpMaxApps {
 		return
 	}
 	fam := int(b & 1)
-	remote := netip.AddrPortFrom([]netip.Addr{peerV4, peerV6}[fam], 443+uint16(b>>1&3))
+	remote := netip.AddrPortFrom([]netip.Addr{hpPeerV4, hpPeerV6}[fam], 443+uint16(b>>1&3))
 	so := h.st.NewSocket()
 	if err := so.Connect(h.now, remote); err != nil {
 		so.Close(h.now)
@@ -743,16 +743,16 @@ func (h *hostile) connect(b byte) {
 	t := Tuple{Local: so.Local(), Remote: remote}
 	p := h.byTuple[t]
 	if p == nil {
-		p = &peer{t: t, tsBase: uint32(b) << 24}
+		p = &hpPeer{t: t, tsBase: uint32(b) << 24}
 		h.addPeer(p)
 	}
-	p.iss = peerISNBase - uint32(b)<<8
+	p.iss = hpPeerISN - uint32(b)<<8
 	p.nxt, p.seen = p.iss, false
-	h.apps = append(h.apps, &appSock{so: so})
+	h.apps = append(h.apps, &hpApp{so: so})
 }
 
 // read reads up to n bytes and checks them against the peer's stream.
-func (h *hostile) read(a *appSock, n int) {
+func (h *hpRun) read(a *hpApp, n int) {
 	h.t.Helper()
 	k, err := a.so.Read(h.now, h.rd[:n])
 	if k > 0 && err != nil {
@@ -763,7 +763,7 @@ func (h *hostile) read(a *appSock, n int) {
 	}
 	start := uint32(a.so.Conn().IRS()) + 1 + uint32(a.read)
 	for i, b := range h.rd[:k] {
-		if want := hostilePeerByte(start + uint32(i)); b != want {
+		if want := hpPeerByte(start + uint32(i)); b != want {
 			h.fatalf("byte %d of the stream read as %#x, the peer sent %#x at seq %d", a.read+i, b, want, start+uint32(i))
 		}
 	}
@@ -772,24 +772,24 @@ func (h *hostile) read(a *appSock, n int) {
 }
 
 // begin starts a step's output accounting.
-func (h *hostile) begin() {
-	h.bare, h.same, h.sentBytes = map[Tuple]int{}, map[segKey]int{}, map[Tuple]int{}
+func (h *hpRun) begin() {
+	h.bare, h.same, h.sentBytes = map[Tuple]int{}, map[hpSegKey]int{}, map[Tuple]int{}
 	h.packets = 0
 	h.budget = h.stepBudget()
 }
 
 // stepBudget is the most packets one step may send: per connection (and
-// one more, for one the step may create) maxBarePerStep segments without
+// one more, for one the step may create) hpMaxBare segments without
 // payload plus its payload bound (2*SndBufMax) in segments of at least
-// minRoom bytes, and per TIME_WAIT record, listener and arriving packet a
+// hpMinRoom bytes, and per TIME_WAIT record, listener and arriving packet a
 // few control segments.
-func (h *hostile) stepBudget() int {
-	perConn := maxBarePerStep + 2*h.st.opts.TCP.SndBufMax/minRoom
-	return (len(h.st.conns)+1)*perConn + maxBarePerStep*(h.st.tw.len()+len(h.st.listeners)+1)
+func (h *hpRun) stepBudget() int {
+	perConn := hpMaxBare + 2*h.st.opts.TCP.SndBufMax/hpMinRoom
+	return (len(h.st.conns)+1)*perConn + hpMaxBare*(h.st.tw.len()+len(h.st.listeners)+1)
 }
 
 // drain polls the stack until it has nothing to send, checking each packet.
-func (h *hostile) drain() {
+func (h *hpRun) drain() {
 	h.t.Helper()
 	for {
 		n := h.st.PollPacket(h.now, h.buf)
@@ -798,7 +798,7 @@ func (h *hostile) drain() {
 		}
 		h.packets++
 		if h.packets > h.budget {
-			h.fatalf("more than %d packets in one step (a send loop); the last: %s", h.budget, describe(h.buf[:n]))
+			h.fatalf("more than %d packets in one step (a send loop); the last: %s", h.budget, hpDescribe(h.buf[:n]))
 		}
 		h.sent(h.buf[:n])
 	}
@@ -806,7 +806,7 @@ func (h *hostile) drain() {
 }
 
 // sent checks one packet the stack sent and updates the peer's view.
-func (h *hostile) sent(b []byte) {
+func (h *hpRun) sent(b []byte) {
 	h.t.Helper()
 	var p wire.Packet
 	if err := wire.ParsePacket(b, &p); err != nil {
@@ -817,26 +817,26 @@ func (h *hostile) sent(b []byte) {
 	}
 	t := Tuple{Local: netip.AddrPortFrom(p.Src, p.TCP.SrcPort), Remote: netip.AddrPortFrom(p.Dst, p.TCP.DstPort)}
 	n := len(p.Payload)
-	key := segKey{t: t, seq: p.TCP.Seq, ack: p.TCP.Ack, flags: p.TCP.Flags, wnd: p.TCP.Window, n: n}
+	key := hpSegKey{t: t, seq: p.TCP.Seq, ack: p.TCP.Ack, flags: p.TCP.Flags, wnd: p.TCP.Window, n: n}
 	if h.same[key]++; h.same[key] >= 3 {
-		h.fatalf("the same segment three times in one step: %s", describe(b))
+		h.fatalf("the same segment three times in one step: %s", hpDescribe(b))
 	}
 	if n == 0 {
-		if h.bare[t]++; h.bare[t] > maxBarePerStep {
-			h.fatalf("more than %d segments without payload on %v in one step: %s", maxBarePerStep, t, describe(b))
+		if h.bare[t]++; h.bare[t] > hpMaxBare {
+			h.fatalf("more than %d segments without payload on %v in one step: %s", hpMaxBare, t, hpDescribe(b))
 		}
 	} else {
 		so := h.st.conns[t]
 		if so == nil || so.conn == nil {
-			h.fatalf("payload from no connection: %s", describe(b))
+			h.fatalf("payload from no connection: %s", hpDescribe(b))
 		}
 		if n > so.conn.MSS() {
-			h.fatalf("%d bytes of payload, MSS %d: %s", n, so.conn.MSS(), describe(b))
+			h.fatalf("%d bytes of payload, MSS %d: %s", n, so.conn.MSS(), hpDescribe(b))
 		}
 		off := int(int32(p.TCP.Seq - uint32(so.conn.ISS()) - 1))
 		for i, c := range p.Payload {
-			if off+i < 0 || off+i >= h.written[so] || c != hostileOurByte(off+i) {
-				h.fatalf("sent byte %#x at offset %d of a stream of %d bytes written: %s", c, off+i, h.written[so], describe(b))
+			if off+i < 0 || off+i >= h.written[so] || c != hpOurByte(off+i) {
+				h.fatalf("sent byte %#x at offset %d of a stream of %d bytes written: %s", c, off+i, h.written[so], hpDescribe(b))
 			}
 		}
 		h.sentBytes[t] += n
@@ -868,8 +868,8 @@ func (h *hostile) sent(b []byte) {
 	}
 }
 
-// describe formats a packet for a message.
-func describe(b []byte) string {
+// hpDescribe formats a packet for a message.
+func hpDescribe(b []byte) string {
 	var p wire.Packet
 	if err := wire.ParsePacket(b, &p); err != nil {
 		return fmt.Sprintf("malformed (%v)", err)
@@ -879,15 +879,15 @@ func describe(b []byte) string {
 }
 
 // settle sends what the step left and runs the timers due at now, until
-// the deadline is after now: at most spinRounds rounds, else a spin.
-func (h *hostile) settle() {
+// the deadline is after now: at most hpSpinRounds rounds, else a spin.
+func (h *hpRun) settle() {
 	h.t.Helper()
 	for round := 0; ; round++ {
 		h.drain()
 		if d := h.st.Deadline(); d > h.now {
 			return
-		} else if round == spinRounds {
-			h.fatalf("deadline %v not after now after %d rounds of HandleTimeout (a spin)", d, spinRounds)
+		} else if round == hpSpinRounds {
+			h.fatalf("deadline %v not after now after %d rounds of HandleTimeout (a spin)", d, hpSpinRounds)
 		}
 		h.st.HandleTimeout(h.now)
 		if d := h.st.Deadline(); d <= h.now {
@@ -898,10 +898,10 @@ func (h *hostile) settle() {
 
 // advance moves the clock to end, firing each timer at its deadline on
 // the way; each instant is a step of its own for the output bounds.
-func (h *hostile) advance(end clock.Instant) {
+func (h *hpRun) advance(end clock.Instant) {
 	h.t.Helper()
 	for events := 0; ; events++ {
-		if events == finalEvents {
+		if events == hpFinalEvents {
 			h.fatalf("%d timer firings before %v", events, end)
 		}
 		d := h.st.Deadline()
@@ -918,7 +918,7 @@ func (h *hostile) advance(end clock.Instant) {
 }
 
 // check verifies the memory and state bounds after a step.
-func (h *hostile) check() {
+func (h *hpRun) check() {
 	h.t.Helper()
 	s := h.st
 	cfg := &s.opts.TCP
@@ -962,7 +962,7 @@ func (h *hostile) check() {
 
 // finish closes everything as a process exit does, lets the peer fall
 // silent and time run on, and requires every connection to end.
-func (h *hostile) finish() {
+func (h *hpRun) finish() {
 	h.t.Helper()
 	h.op = "final"
 	h.begin()
@@ -979,31 +979,31 @@ func (h *hostile) finish() {
 	h.st.CloseAll(h.now)
 	h.settle()
 	h.check()
-	h.advance(h.now.Add(finalBound))
+	h.advance(h.now.Add(hpFinalBound))
 	if !h.st.Idle() || h.st.orphans != 0 {
 		var left []string
 		for _, r := range h.st.Connections(h.now) {
 			left = append(left, fmt.Sprintf("%v %v>%v timer %q %v", r.State, r.Local, r.Peer, r.Timer, r.TimerLeft))
 		}
 		h.fatalf("%v after everything closed, the stack still holds %d connections, %d TIME_WAIT records, %d orphans: %v",
-			finalBound, len(h.st.conns), h.st.tw.len(), h.st.orphans, left)
+			hpFinalBound, len(h.st.conns), h.st.tw.len(), h.st.orphans, left)
 	}
 }
 
-// hostileSeed is a conversation of the seed corpus.
-type hostileSeed struct {
+// hpSeed is a conversation of the seed corpus.
+type hpSeed struct {
 	name string
 	prog []byte
-	// For TestHostileSeeds: the least the application reads and the
+	// For TestHostilePeerSeeds: the least the application reads and the
 	// least payload the stack sends (0: no check).
 	wantRead, wantSent int
 }
 
-// progBuilder writes a program for FuzzHostilePeer, one method per
+// hpProg writes a program for FuzzHostilePeer, one method per
 // operation, its arguments in the order the operation reads them.
-type progBuilder []byte
+type hpProg []byte
 
-func (b *progBuilder) op(op byte, args ...byte) *progBuilder {
+func (b *hpProg) op(op byte, args ...byte) *hpProg {
 	*b = append(append(*b, op), args...)
 	return b
 }
@@ -1011,131 +1011,131 @@ func (b *progBuilder) op(op byte, args ...byte) *progBuilder {
 // syn: a SYN from the peer on port 1000+port of family fam (0 IPv4, 1
 // IPv6) to port 80, with the options opts (an options byte and its
 // arguments) and window byte wnd.
-func (b *progBuilder) syn(fam, port byte, opts []byte, wnd byte) *progBuilder {
-	return b.op(opSYN, append(append([]byte{fam, port, 0}, opts...), wnd)...)
+func (b *hpProg) syn(fam, port byte, opts []byte, wnd byte) *hpProg {
+	return b.op(hpOpSYN, append(append([]byte{fam, port, 0}, opts...), wnd)...)
 }
 
 // seg: any segment from peer p; sm and am are the seq and ack modes.
-func (b *progBuilder) seg(p byte, fl wire.Flags, sm, am, n, wnd byte, opts []byte) *progBuilder {
-	return b.op(opSegment, append([]byte{p, byte(fl), sm, am, n, wnd}, opts...)...)
+func (b *hpProg) seg(p byte, fl wire.Flags, sm, am, n, wnd byte, opts []byte) *hpProg {
+	return b.op(hpOpSegment, append([]byte{p, byte(fl), sm, am, n, wnd}, opts...)...)
 }
 
-func (b *progBuilder) ack(p, wnd byte) *progBuilder { return b.op(opACK, p, wnd) }
-func (b *progBuilder) data(p, n byte, fin bool) *progBuilder {
+func (b *hpProg) ack(p, wnd byte) *hpProg { return b.op(hpOpACK, p, wnd) }
+func (b *hpProg) data(p, n byte, fin bool) *hpProg {
 	f := byte(0)
 	if fin {
 		f = byte(wire.FIN)
 	}
-	return b.op(opData, p, n, f)
+	return b.op(hpOpData, p, n, f)
 }
-func (b *progBuilder) accept() *progBuilder               { return b.op(opAccept) }
-func (b *progBuilder) write(a, n64 byte) *progBuilder     { return b.op(opWrite, a, n64) }
-func (b *progBuilder) read(a, n32 byte) *progBuilder      { return b.op(opRead, a, n32) }
-func (b *progBuilder) close(a byte) *progBuilder          { return b.op(opClose, a) }
-func (b *progBuilder) shutdown(a, how byte) *progBuilder  { return b.op(opShutdown, a, how) }
-func (b *progBuilder) ms(n byte) *progBuilder             { return b.op(opTime, n&63) }
-func (b *progBuilder) ms10(n byte) *progBuilder           { return b.op(opTime, 64|n&63) }
-func (b *progBuilder) secs5(n byte) *progBuilder          { return b.op(opTime, 192|n&63) }
-func (b *progBuilder) connect(sel byte) *progBuilder      { return b.op(opConnect, sel) }
-func (b *progBuilder) rst(p byte, d int8) *progBuilder    { return b.op(opRST, p, byte(d)) }
-func (b *progBuilder) dup(p byte) *progBuilder            { return b.op(opDup, p) }
-func (b *progBuilder) sack(p, lo, hi byte) *progBuilder   { return b.op(opSACK, p, lo, hi) }
-func (b *progBuilder) toggleListener(i byte) *progBuilder { return b.op(opListen, i) }
-func (b *progBuilder) sockopt(a, which byte) *progBuilder { return b.op(opSockopt, a, which) }
-func (b *progBuilder) bytes() []byte                      { return slices.Clone(*b) }
-func seqNear(d int8) byte                                 { return byte(d)<<2 | 1 }
-func tsOpts() []byte                                      { return []byte{optTS, 0} }
-func mssOpts(mss byte, more byte, args ...byte) []byte {
-	return append([]byte{optMSS | more, mss}, args...)
+func (b *hpProg) accept() *hpProg               { return b.op(hpOpAccept) }
+func (b *hpProg) write(a, n64 byte) *hpProg     { return b.op(hpOpWrite, a, n64) }
+func (b *hpProg) read(a, n32 byte) *hpProg      { return b.op(hpOpRead, a, n32) }
+func (b *hpProg) close(a byte) *hpProg          { return b.op(hpOpClose, a) }
+func (b *hpProg) shutdown(a, how byte) *hpProg  { return b.op(hpOpShutdown, a, how) }
+func (b *hpProg) ms(n byte) *hpProg             { return b.op(hpOpTime, n&63) }
+func (b *hpProg) ms10(n byte) *hpProg           { return b.op(hpOpTime, 64|n&63) }
+func (b *hpProg) secs5(n byte) *hpProg          { return b.op(hpOpTime, 192|n&63) }
+func (b *hpProg) connect(sel byte) *hpProg      { return b.op(hpOpConnect, sel) }
+func (b *hpProg) rst(p byte, d int8) *hpProg    { return b.op(hpOpRST, p, byte(d)) }
+func (b *hpProg) dup(p byte) *hpProg            { return b.op(hpOpDup, p) }
+func (b *hpProg) sack(p, lo, hi byte) *hpProg   { return b.op(hpOpSACK, p, lo, hi) }
+func (b *hpProg) toggleListener(i byte) *hpProg { return b.op(hpOpListen, i) }
+func (b *hpProg) sockopt(a, which byte) *hpProg { return b.op(hpOpSockopt, a, which) }
+func (b *hpProg) bytes() []byte                 { return slices.Clone(*b) }
+func hpSeqNear(d int8) byte                     { return byte(d)<<2 | 1 }
+func hpTSOpts() []byte                          { return []byte{hpOptTS, 0} }
+func hpMSSOpts(mss byte, more byte, args ...byte) []byte {
+	return append([]byte{hpOptMSS | more, mss}, args...)
 }
-func fullOpts() []byte { return []byte{optMSS | optWScale | optSACKOK | optTS, 191, 7, 0} }
+func hpFullOpts() []byte { return []byte{hpOptMSS | hpOptWScale | hpOptSACKOK | hpOptTS, 191, 7, 0} }
 
-// hostileSeeds is the seed corpus: the inputs of known bugs and a few
+// hpSeeds is the seed corpus: the inputs of known bugs and a few
 // normal conversations to start from.
-func hostileSeeds() []hostileSeed {
-	var seeds []hostileSeed
-	add := func(name string, b *progBuilder, wantRead, wantSent int) {
-		seeds = append(seeds, hostileSeed{name, b.bytes(), wantRead, wantSent})
+func hpSeeds() []hpSeed {
+	var seeds []hpSeed
+	add := func(name string, b *hpProg, wantRead, wantSent int) {
+		seeds = append(seeds, hpSeed{name, b.bytes(), wantRead, wantSent})
 	}
 
 	// Issue 13's remote DoS: MSS 11 with timestamps left a negative
 	// payload room, and a write made the stack send empty segments
 	// forever.
-	add("mss-11-ts", new(progBuilder).
-		syn(0, 0, mssOpts(11, optTS, 0), 255).ack(0, 255).data(0, 5, false).
+	add("mss-11-ts", new(hpProg).
+		syn(0, 0, hpMSSOpts(11, hpOptTS, 0), 255).ack(0, 255).data(0, 5, false).
 		accept().write(0, 4).ms(10).ack(0, 255).ms10(20), 0, 48)
 
 	// MSS 20 with timestamps and SACK: three out-of-order pieces make the
 	// stack's ACKs carry three SACK blocks (28 bytes), more than the
 	// room of 8 bytes the timestamps leave of 20.
-	b := new(progBuilder).syn(0, 1, mssOpts(20, optTS|optSACKOK, 0), 255).ack(0, 255).accept()
+	b := new(hpProg).syn(0, 1, hpMSSOpts(20, hpOptTS|hpOptSACKOK, 0), 255).ack(0, 255).accept()
 	for _, d := range []int8{2, 6, 10} {
-		b.seg(0, wire.ACK, seqNear(d), 0, 8, 255, tsOpts())
+		b.seg(0, wire.ACK, hpSeqNear(d), 0, 8, 255, hpTSOpts())
 	}
 	add("mss-20-sack-ooo", b.write(0, 4).ms(10).ack(0, 255).ms10(30), 0, 8)
 
 	// MSS 1 without timestamps: the floor of 48 bytes.
-	add("mss-1", new(progBuilder).
-		syn(0, 2, mssOpts(1, 0), 255).ack(0, 255).accept().write(0, 16).
+	add("mss-1", new(hpProg).
+		syn(0, 2, hpMSSOpts(1, 0), 255).ack(0, 255).accept().write(0, 16).
 		ms(5).ack(0, 255).ms(5).ack(0, 255).ms10(30).ack(0, 255), 0, 48)
 
 	// MSS 0 (read as none: 536) and a window scale of 255.
-	add("mss-0-wscale-255", new(progBuilder).
-		syn(0, 3, []byte{optMSS | optWScale | optSACKOK, 0, 255}, 255).ack(0, 255).accept().write(0, 32).
+	add("mss-0-wscale-255", new(hpProg).
+		syn(0, 3, []byte{hpOptMSS | hpOptWScale | hpOptSACKOK, 0, 255}, 255).ack(0, 255).accept().write(0, 32).
 		ms(5).ack(0, 255).ms10(30), 0, 536)
 
 	// A normal conversation over IPv4: data both ways, the peer's FIN,
 	// the application's close.
-	add("normal-v4", new(progBuilder).
-		syn(0, 4, fullOpts(), 255).ack(0, 255).data(0, 100, false).accept().
+	add("normal-v4", new(hpProg).
+		syn(0, 4, hpFullOpts(), 255).ack(0, 255).data(0, 100, false).accept().
 		read(0, 10).write(0, 64).ms(1).ack(0, 255).ms(1).ack(0, 255).data(0, 0x80|64, true).
 		read(0, 40).close(0).ms(1).ack(0, 255).secs5(13), 100+64*16, 4096)
 
 	// The same over IPv6, with the application closing first.
-	add("normal-v6", new(progBuilder).
-		syn(1, 5, fullOpts(), 255).ack(0, 255).accept().write(0, 8).ms(1).ack(0, 255).
+	add("normal-v6", new(hpProg).
+		syn(1, 5, hpFullOpts(), 255).ack(0, 255).accept().write(0, 8).ms(1).ack(0, 255).
 		data(0, 50, false).read(0, 2).shutdown(0, 1).ms(1).ack(0, 255).data(0, 0, true).close(0).secs5(13), 50, 512)
 
 	// An active open: the stack connects, the peer answers with a
 	// SYN-ACK with every option, data flows both ways, the peer resets.
-	add("active-open", new(progBuilder).
-		connect(0).seg(0, wire.SYN|wire.ACK, 0, 0, 0, 255, fullOpts()).
+	add("active-open", new(hpProg).
+		connect(0).seg(0, wire.SYN|wire.ACK, 0, 0, 0, 255, hpFullOpts()).
 		write(0, 16).ms(1).ack(0, 255).data(0, 120, false).read(0, 4).ms(50).ack(0, 255).
 		rst(0, 0).read(0, 4).close(0).secs5(2), 120, 1024)
 
 	// A SYN flood from many ports fills the SYN queue (SYN cookies), then
 	// the handshakes complete; duplicates and RSTs, and a stray to port 81.
-	b = new(progBuilder)
+	b = new(hpProg)
 	for i := range byte(8) {
-		b.syn(0, 100+i, fullOpts(), 255)
+		b.syn(0, 100+i, hpFullOpts(), 255)
 	}
 	for i := range byte(8) {
 		b.ack(i, 255)
 	}
-	b.accept().dup(3).rst(4, 0).rst(5, 20).op(opSYN, 2, 9, 0, 0, 255).dup(1).seg(2, wire.SYN, 0, 0, 0, 255, fullOpts())
+	b.accept().dup(3).rst(4, 0).rst(5, 20).op(hpOpSYN, 2, 9, 0, 0, 255).dup(1).seg(2, wire.SYN, 0, 0, 0, 255, hpFullOpts())
 	add("syn-flood", b.ms10(30).secs5(1), 0, 0)
 
 	// Loss recovery: three segments in flight, three duplicate ACKs that
 	// SACK the last two, then the ACK of everything.
-	add("sack-recovery", new(progBuilder).
-		syn(0, 7, fullOpts(), 255).ack(0, 255).accept().write(0, 64).
+	add("sack-recovery", new(hpProg).
+		syn(0, 7, hpFullOpts(), 255).ack(0, 255).accept().write(0, 64).
 		sack(0, 91, 0).sack(0, 91, 0).sack(0, 91, 0).ms(5).sack(0, 91, 0).ms(20).ack(0, 255).
 		write(0, 32).ms(1).ack(0, 255).ms10(30).ack(0, 255), 0, 4096)
 
 	// TIME_WAIT records: the peer's FIN retransmitted into one, then a
 	// new SYN on the same 4-tuple reopens it.
-	add("time-wait", new(progBuilder).
-		syn(0, 8, fullOpts(), 255).ack(0, 255).accept().close(0).ms(1).ack(0, 255).data(0, 0, true).
-		ms(1).dup(0).ms(1).syn(0, 8, fullOpts(), 255).ack(0, 255).accept().
+	add("time-wait", new(hpProg).
+		syn(0, 8, hpFullOpts(), 255).ack(0, 255).accept().close(0).ms(1).ack(0, 255).data(0, 0, true).
+		ms(1).dup(0).ms(1).syn(0, 8, hpFullOpts(), 255).ack(0, 255).accept().
 		data(0, 10, false).read(0, 1).close(0).ms10(10), 10, 0)
 
 	// Odd options: NOPs, EOL, an unknown kind, a bad length; corrupted
 	// and urgent packets; a listener closed under its connections.
-	add("odd-options", new(progBuilder).
-		syn(0, 6, []byte{optMSS | optRaw, 64, 8, 1, 1, 0x1e, 4, 0xaa, 0xbb, 0, 7}, 255).ack(0, 255).
-		seg(0, wire.ACK|wire.URG|wire.PSH, 0, 0, 10, 255, []byte{optUrgent | optRaw, 3, 0xfe, 1, 1, 3}).
-		seg(0, wire.ACK, 0, 0, 10, 255, []byte{optCorrupt, 30}).
-		seg(0, wire.ACK, 0, 0, 10, 255, []byte{optTS | optSACK, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}).
+	add("odd-options", new(hpProg).
+		syn(0, 6, []byte{hpOptMSS | hpOptRaw, 64, 8, 1, 1, 0x1e, 4, 0xaa, 0xbb, 0, 7}, 255).ack(0, 255).
+		seg(0, wire.ACK|wire.URG|wire.PSH, 0, 0, 10, 255, []byte{hpOptUrgent | hpOptRaw, 3, 0xfe, 1, 1, 3}).
+		seg(0, wire.ACK, 0, 0, 10, 255, []byte{hpOptCorrupt, 30}).
+		seg(0, wire.ACK, 0, 0, 10, 255, []byte{hpOptTS | hpOptSACK, 3, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16}).
 		toggleListener(0).ms10(10).toggleListener(0).secs5(1), 0, 0)
 	return seeds
 }
