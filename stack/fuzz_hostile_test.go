@@ -51,6 +51,8 @@ import (
 //     records within MaxTimeWait, orphans within MaxOrphans, accept and SYN
 //     queues within their backlogs, and connections within what the
 //     listeners' queues, the application's sockets and the orphans allow;
+//   - a connection with anything unacknowledged or unsent has a timer
+//     (the retransmission or the persist timer, as in Linux);
 //   - progress or a timeout: at the end the application closes everything,
 //     the peer falls silent and time runs on; within hpFinalBound of virtual
 //     time (and hpFinalEvents timer firings) every connection's timers end it
@@ -954,8 +956,14 @@ func (h *hpRun) check() {
 		if c.SendQ() > max(cfg.SndBuf, cfg.SndBufMax) || c.RecvQ() > max(cfg.RcvBuf, cfg.RcvBufMax) || c.RcvBuf() > max(cfg.RcvBuf, cfg.RcvBufMax) {
 			h.fatalf("%v: send queue %d, receive queue %d (buffer %d) beyond their bounds", t, c.SendQ(), c.RecvQ(), c.RcvBuf())
 		}
-		if out := c.Info().Outstanding; c.State() != tcp.Closed && out > c.SendQ()+2 {
+		out := c.Info().Outstanding
+		if c.State() != tcp.Closed && out > c.SendQ()+2 {
 			h.fatalf("%v: %d bytes outstanding with %d buffered", t, out, c.SendQ())
+		}
+		if st := c.State(); st != tcp.Closed && st != tcp.TimeWait && (out > 0 || c.SendQ() > 0) && c.Deadline() == clock.Never {
+			// Linux keeps the retransmission or the persist timer
+			// running while anything is unacknowledged.
+			h.fatalf("%v in %v: %d bytes outstanding, %d queued, and no timer", t, st, out, c.SendQ())
 		}
 	}
 }
