@@ -31,16 +31,19 @@ import (
 // its deadline on the way.
 //
 // After every step the stack is polled until it has nothing to send, and
-// these invariants are checked (hostile.check, hostile.drain):
+// these invariants are checked (hpRun.check, hpRun.drain, hpRun.settle):
 //
 //   - no panic, and every packet it sends parses, fits the MTU and carries
 //     no more payload than the connection's MSS;
 //   - bounded output: one step (one input, or the timers of one instant)
 //     sends at most hpMaxBare segments without payload per 4-tuple and
 //     no three identical segments on one 4-tuple (no empty-segment loop),
-//     and at most 2*SndBufMax payload bytes per connection (everything it
-//     may hold, sent and retransmitted once), so at most stepBudget packets
-//     in all;
+//     and at most 2*SndBufMax payload bytes per connection: what one step
+//     may send is bounded by the congestion and peer's windows, both
+//     within what the send buffer holds (at most SndBufMax), new data and
+//     retransmissions each at most once; in segments of at least hpMinRoom
+//     bytes (tcp_min_snd_mss 48 less 12 of timestamps and 28 of SACK
+//     blocks) that is at most stepBudget packets in all;
 //   - every payload byte sent is the application's byte at that offset of
 //     its stream, written and not beyond; every byte read is the peer's
 //     byte at that sequence number, in order;
@@ -57,6 +60,8 @@ import (
 //     the peer falls silent and time runs on; within hpFinalBound of virtual
 //     time (and hpFinalEvents timer firings) every connection's timers end it
 //     and the stack is empty (Idle), with no orphan left.
+//
+// The harness's names start with hp (hostile peer).
 func FuzzHostilePeer(f *testing.F) {
 	for _, s := range hpSeeds() {
 		f.Add(s.prog)
