@@ -1142,6 +1142,15 @@ func hpSeeds() []hpSeed {
 		ms(1).dup(0).ms(1).syn(0, 8, hpFullOpts(), 255).ack(0, 255).accept().
 		data(0, 10, false).read(0, 1).close(0).ms10(10), 10, 0)
 
+	// The peer sends a stream the application reads as it comes, one
+	// round trip after another: receive-buffer auto-tuning grows the
+	// window.
+	b = new(hpProg).syn(1, 9, hpFullOpts(), 255).ack(0, 255).accept()
+	for range 12 {
+		b.data(0, 0x80|90, false).data(0, 0x80|90, false).read(0, 120).ms(10)
+	}
+	add("bulk-in", b.data(0, 0, true).read(0, 1).close(0).ms(1).ack(0, 255), 16*1440, 0)
+
 	// Odd options: NOPs, EOL, an unknown kind, a bad length; corrupted
 	// and urgent packets; a listener closed under its connections.
 	add("odd-options", new(hpProg).
