@@ -103,12 +103,12 @@ func settle() {
 // packets, however much the stack has to send: it announces MSS 1 with
 // timestamps (48-byte floor, 36 bytes of room), leaves three out-of-order
 // pieces so that every segment carries three SACK blocks (8 bytes of
-// room), opens a 1 GiB window and ACKs each flight whole, so that slow
-// start doubles the flight of tiny segments at each round while the
-// application has megabytes to send. Without the budget, one flush wrote
-// every segment the window allowed (46,084 after the last round) with the
-// lock held. The data keeps flowing past the budget: the host's timer
-// writes the rest.
+// room), opens a 1 GiB window, and for ten rounds ACKs every segment on its
+// own, so that slow start doubles the flight of tiny segments at each
+// round while the application has megabytes to send; then one ACK covers
+// the whole flight. Without the budget, the flush after that ACK wrote
+// every segment the window allowed (46,084) with the lock held. The data
+// keeps flowing past the budget: the host's timer writes the rest.
 func TestFlushBudgetHostilePeer(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		lk := newScriptLink()
