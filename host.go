@@ -60,6 +60,7 @@ type Stack struct {
 	offload link.Offloader // ep, when it takes super-packets
 	timer   *time.Timer    // runs onTimer
 	armed   clock.Instant  // the deadline the timer is set for: at most the stack's (flush)
+	behind  bool           // the last flush ran out of its budget: the timer is set to go on
 	final   stack.Counters
 	wakes   []chan struct{} // waiters to wake when the lock is released
 }
@@ -266,7 +267,7 @@ func (s *Stack) unlock() {
 	// Close may stop the host once every connection has finished, or
 	// waits in TIME_WAIT (whose only job, answering a retransmitted FIN,
 	// ends with the host).
-	if s.closing && s.st.Settled() {
+	if s.closing && s.st.Settled() && !s.behind {
 		s.stopAndRelease()
 		return
 	}
@@ -323,16 +324,28 @@ func (s *Stack) onTimer() {
 // blocked calls; past it, blocked calls are woken to retry by themselves.
 const maxCompleteRounds = 8
 
-// flush runs due timers, sends every packet the stack has, finishes the
-// blocked calls it can (completer) and wakes the waiters of sockets whose
+// flushBudget is the most packets one flush writes to the link. What the
+// stack has to send at once is bounded by its windows and buffers, but a
+// peer can make that large: a tiny MSS (8 bytes of payload beside three
+// SACK blocks) with a wide window and a grown congestion window let one
+// ACK free tens of thousands of segments. Past the budget the flush stops
+// and sets the timer to fire at once, so the lock is released and the
+// rest goes out from the timer's flush (or whichever comes first), as
+// Linux's NAPI and TSQ budgets let other work in between.
+const flushBudget = 1024
+
+// flush runs due timers, sends the packets the stack has (at most
+// flushBudget; the timer goes on with the rest), finishes the blocked
+// calls it can (completer) and wakes the waiters of sockets whose
 // readiness may have changed, and sets the timer for the next deadline.
 func (s *Stack) flush() {
 	now := s.now()
 	if s.st.Deadline() <= now {
 		s.st.HandleTimeout(now)
 	}
+	budget := flushBudget
 	for round := 0; ; round++ {
-		s.send(now)
+		budget -= s.send(now, budget)
 		touched := s.st.Touched()
 		if len(touched) == 0 {
 			break
@@ -364,21 +377,30 @@ func (s *Stack) flush() {
 	// costs one hold of the lock per deadline set, where moving it at every
 	// step cost a timer reset per step (about one per connection's
 	// lifecycle, in churn).
-	if d := s.st.Deadline(); d < s.armed {
+	s.behind = budget == 0
+	d := s.st.Deadline()
+	if s.behind {
+		d = now // the stack may have more to send: go on at once
+	}
+	if d < s.armed {
 		s.armed = d
 		s.timer.Reset(max(d.Sub(now), 0))
 	}
 }
 
-// send writes every packet the stack has to the link.
-func (s *Stack) send(now clock.Instant) {
-	for {
+// send writes the packets the stack has to the link, at most budget of
+// them, and returns how many it wrote.
+func (s *Stack) send(now clock.Instant, budget int) int {
+	for k := 0; ; k++ {
+		if k == budget {
+			return k
+		}
 		// Without offload (s.offload nil) PollPacketGSO is PollPacket and
 		// size is 0. An error from the endpoint means it is closed; the
 		// packet is lost as on a link that went down.
 		n, size := s.st.PollPacketGSO(now, s.obuf)
 		if n == 0 {
-			return
+			return k
 		}
 		if size > 0 {
 			_ = s.offload.WriteGSO(s.obuf[:n], size)

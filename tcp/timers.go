@@ -193,6 +193,12 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	if c.retries == 0 {
 		c.lossState().retransStart = now
 	}
+	if c.hasSACK() && c.loss.sacked[0].start.LessEq(c.sndUna) {
+		// Linux tcp_timeout_mark_lost: a SACKed head at the timeout
+		// means the peer reneged on its SACKs, as RFC 2018 §8 lets it:
+		// every mark is forgotten and the head goes again.
+		c.loss.sacked = c.loss.sacked[:0]
+	}
 	c.retries++
 	if c.retries == 1 || !c.rtoHold {
 		// One reduction per loss episode (RFC 5681 §3.1 eq. 4 uses the
@@ -210,6 +216,10 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	} else {
 		c.fastRexmit = true // the head goes even into a zero window (Linux tcp_retransmit_timer)
 	}
+	// Linux tcp_retransmit_timer re-arms the timer whether or not the
+	// retransmission goes out (out_reset_timer): data outstanding always
+	// has a timer, so the retries run out if nothing else happens.
+	c.rtoAt = now.Add(c.rto)
 }
 
 // countTimeout counts a connection that gives up on its retries: Linux's
