@@ -1,8 +1,6 @@
 package tcp
 
 import (
-	"time"
-
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
@@ -322,11 +320,7 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 		c.lastSeg = sq
 	}
 	if c.rtoAt == clock.Never {
-		d := c.rto
-		if c.retries > 0 && c.opt != nil {
-			d = c.clampToUserTimeout(now, c.lossState().retransStart, d, time.Millisecond)
-		}
-		c.rtoAt = now.Add(d)
+		c.rtoAt = now.Add(c.rtoDelay(now))
 	}
 	if newData {
 		c.schedulePTO(now, false)

@@ -219,7 +219,17 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	// Linux tcp_retransmit_timer re-arms the timer whether or not the
 	// retransmission goes out (out_reset_timer): data outstanding always
 	// has a timer, so the retries run out if nothing else happens.
-	c.rtoAt = now.Add(c.rto)
+	c.rtoAt = now.Add(c.rtoDelay(now))
+}
+
+// rtoDelay is the retransmission timer's delay from now: the RTO, shortened
+// to end when TCP_USER_TIMEOUT does once the timer has retransmitted
+// (tcp_clamp_rto_to_user_timeout).
+func (c *Conn) rtoDelay(now clock.Instant) time.Duration {
+	if c.retries > 0 && c.opt != nil {
+		return c.clampToUserTimeout(now, c.lossState().retransStart, c.rto, time.Millisecond)
+	}
+	return c.rto
 }
 
 // countTimeout counts a connection that gives up on its retries: Linux's
