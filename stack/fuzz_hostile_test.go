@@ -397,13 +397,25 @@ func (h *hpRun) do(op byte) {
 		if a == nil {
 			return
 		}
-		switch which % 3 {
+		secs := time.Duration(1+which>>3) * time.Second
+		switch which % 8 {
 		case 0:
 			a.so.SetNoDelay(true)
 		case 1:
 			a.so.SetNoDelay(false)
 		case 2:
 			a.so.SetLinger(true, 0)
+		case 3: // SO_KEEPALIVE with TCP_KEEPIDLE/INTVL/CNT from the input
+			a.so.SetKeepAliveParams(h.now, tcp.KeepAliveParams{Idle: secs, Interval: secs, Count: 1 + int(which>>5)})
+			a.so.SetKeepAlive(h.now, true)
+		case 4:
+			a.so.SetKeepAlive(h.now, false)
+		case 5: // TCP_USER_TIMEOUT
+			a.so.SetUserTimeout(h.now, secs)
+		case 6: // TCP_LINGER2, negative too
+			a.so.SetLinger2(h.now, secs-4*time.Second)
+		case 7:
+			a.so.SetUserTimeout(h.now, 0)
 		}
 	case hpOpSACK:
 		h.op = "SACK"
