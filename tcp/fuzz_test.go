@@ -124,11 +124,31 @@ func FuzzConn(f *testing.F) {
 				if d := c.Deadline(); d <= now {
 					c.HandleTimeout(now)
 				}
+				if d := c.Deadline(); d <= now && c.state != Closed {
+					// Each timer runs at its instant or is moved on: a
+					// deadline still due after HandleTimeout is a spin.
+					c.HandleTimeout(now)
+					if d2 := c.Deadline(); d2 <= now {
+						t.Fatalf("step %d: deadline %v not after now %v after two HandleTimeout calls", steps, d2, now)
+					}
+				}
 			case 6:
 				c.CloseRead()
-			case 7:
-				if arg()%16 == 0 {
+			case 7: // abort, or a socket option with timers of its own
+				v := arg()
+				secs := time.Duration(1+v>>4) * time.Second
+				switch v % 16 {
+				case 0:
 					c.Abort(now)
+				case 1:
+					c.SetKeepAliveParams(now, KeepAliveParams{Idle: secs, Interval: secs, Count: 1 + v>>5})
+					c.SetKeepAlive(now, true)
+				case 2:
+					c.SetKeepAlive(now, false)
+				case 3:
+					c.SetUserTimeout(now, secs)
+				case 4:
+					c.SetLinger2(now, secs-8*time.Second)
 				}
 			}
 			for k := 0; ; k++ {
