@@ -25,12 +25,16 @@ type Socket struct {
 	bound     bool // holds tuple.Local's port in the bind table
 	boundIdx  int  // its place in the port's list of holders, when bound
 	userBound bool // bound by an explicit Bind
-	conn      *tcp.Conn
-	detached  bool // the connection moved to a TIME_WAIT record or was released
-	listening bool
-	backlog   int
-	acceptQ   []*Socket
-	synRcvd   int // children still in SYN_RCVD
+	// connectPort says the socket's port was found by Connect itself,
+	// not by bind() or listen(): other connect() sockets may share it
+	// (Linux: an inet_bind_bucket with fastreuse -1).
+	connectPort bool
+	conn        *tcp.Conn
+	detached    bool // the connection moved to a TIME_WAIT record or was released
+	listening   bool
+	backlog     int
+	acceptQ     []*Socket
+	synRcvd     int // children still in SYN_RCVD
 	// lastOverflow is when the SYN queue last overflowed, if overflowed:
 	// cookies are checked for two cookie periods after it.
 	lastOverflow clock.Instant
@@ -258,11 +262,12 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 			return syscall.ENETUNREACH
 		}
 		if !so.bound {
-			p, err := s.ephemeralPort(so, la)
+			p, _, err := s.connectPort(la, remote)
 			if err != nil {
 				return err
 			}
 			so.tuple.Local = netip.AddrPortFrom(la, p)
+			so.connectPort = true
 			s.hold(p, so)
 		} else {
 			so.tuple.Local = netip.AddrPortFrom(la, so.tuple.Local.Port())
@@ -274,7 +279,7 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 	}
 	so.tuple = t
 	so.conn = tcp.NewActive(s.tcpConfig(t.Local.Addr()), so, now, s.isn(now, t), s.tsOffset(t))
-	s.conns[t] = so
+	s.addConn(so)
 	s.afterUser(so)
 	return nil
 }
@@ -543,7 +548,7 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why 
 // reqsk_timer_handler), and a late ACK then meets no socket.
 func (s *Stack) dropHalfOpen(c *Socket) {
 	s.collect(c)
-	delete(s.conns, c.tuple)
+	s.delConn(c)
 	s.timers.remove(c)
 	c.detached = true
 	if c.bound {

@@ -302,7 +302,13 @@ type Stack struct {
 	listeners map[netip.AddrPort][]*Socket
 	tw        twTable              // TIME_WAIT records
 	bound     map[uint16][]*Socket // port -> sockets holding it (Socket.boundIdx; records: tw)
-	nextPort  uint16
+	nextPort  uint16               // where bind() to port 0 searches next
+	// bindPorts counts, per port, the sockets that hold it but did not
+	// get it from connect()'s search: connect() does not take it.
+	bindPorts twPorts
+	perturb   []uint32             // connect()'s port perturbation table (Linux table_perturb), perturbSize slots once used
+	portSeq   uint32               // connect() searches so far: the counter of their random skip
+	hot       map[Tuple]*destPorts // the destinations with an index of their ports (destOf)
 	timers    timerWheel
 	dirty     []*Socket // sockets that may have segments to send
 	ctl       []ctlSeg  // stack-made segments (RSTs, TIME_WAIT ACKs, cookie SYN-ACKs)
