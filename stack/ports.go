@@ -134,8 +134,8 @@ const (
 // an offset from a keyed hash of (la, remote) plus a perturbation that
 // moves on after each success, and tries the ports at even offsets from
 // EphemeralLow first, then the odd ones (bind() prefers those). A 4-tuple
-// held by a TIME_WAIT record is not free; the slot connectPort returns, of
-// a record to take over, is 0.
+// held by a TIME_WAIT record is taken over when tcp_tw_reuse allows it
+// (twReusable); connectPort then returns the record's slot.
 func (s *Stack) connectPort(la netip.Addr, remote netip.AddrPort) (uint16, uint32, error) {
 	lo := uint32(s.opts.EphemeralLow)
 	count := uint32(s.opts.EphemeralHigh) - lo + 1
@@ -208,8 +208,10 @@ func (s *Stack) scanPorts(dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uin
 			t := Tuple{Local: netip.AddrPortFrom(dest.Local.Addr(), port), Remote: dest.Remote}
 			if s.conns[t] != nil {
 				taken++
-			} else if s.findTimeWait(t) == 0 {
+			} else if i := s.findTimeWait(t); i == 0 {
 				return b, 0, true
+			} else if s.twReusable(i, t, false) {
+				return b, i, true
 			} else {
 				taken++
 			}
@@ -227,14 +229,18 @@ func (s *Stack) scanPorts(dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uin
 }
 
 // scanHot is scanPorts with the destination's index: it looks only at
-// ports that no connection or TIME_WAIT record toward dest holds, a word
-// at a time.
+// ports that no connection toward dest holds (and no TIME_WAIT record,
+// unless tcp_tw_reuse could apply), a word at a time.
 func (s *Stack) scanHot(dp *destPorts, dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uint32, bool) {
+	reuse := s.twReuseFor(dest)
 	for _, run := range runs {
 		par := uint64(0x5555555555555555) << (run[0] & 1)
 		for b := run[0]; b < run[1]; {
 			w := b / 64
-			free := ^(dp.conn[w] | dp.tw[w]) & par
+			free := ^dp.conn[w] & par
+			if !reuse {
+				free &^= dp.tw[w]
+			}
 			free &= ^uint64(0) << (b % 64)
 			if end := run[1]; end < (w+1)*64 {
 				free &= 1<<(end%64) - 1
@@ -246,7 +252,13 @@ func (s *Stack) scanHot(dp *destPorts, dest Tuple, lo uint32, runs [2][2]uint32)
 			b = w*64 + uint32(bits.TrailingZeros64(free))
 			port := uint16(lo + b)
 			if !s.bindHeld(port) {
-				return b, 0, true
+				if dp.tw[w]&(1<<(b%64)) == 0 {
+					return b, 0, true
+				}
+				t := Tuple{Local: netip.AddrPortFrom(dest.Local.Addr(), port), Remote: dest.Remote}
+				if i := s.findTimeWait(t); i != 0 && s.twReusable(i, t, false) {
+					return b, i, true
+				}
 			}
 			b += 2
 		}

@@ -256,29 +256,45 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		return syscall.EINVAL
 	}
 	remote = netip.AddrPortFrom(ra, remote.Port())
+	var tw uint32 // the TIME_WAIT record whose 4-tuple the connection takes over
 	if !so.bound || so.tuple.Local.Addr().IsUnspecified() {
 		la, ok := s.sourceAddr(ra)
 		if !ok {
 			return syscall.ENETUNREACH
 		}
 		if !so.bound {
-			p, _, err := s.connectPort(la, remote)
+			p, slot, err := s.connectPort(la, remote)
 			if err != nil {
 				return err
 			}
 			so.tuple.Local = netip.AddrPortFrom(la, p)
 			so.connectPort = true
 			s.hold(p, so)
+			tw = slot
 		} else {
 			so.tuple.Local = netip.AddrPortFrom(la, so.tuple.Local.Port())
 		}
 	}
 	t := Tuple{Local: so.tuple.Local, Remote: remote}
-	if s.conns[t] != nil || s.findTimeWait(t) != 0 {
-		return syscall.EADDRNOTAVAIL
+	if tw == 0 {
+		// A port of bind(): Linux's __inet_check_established without a
+		// twp, which takes over a TIME_WAIT record whatever tcp_tw_reuse.
+		if s.conns[t] != nil {
+			return syscall.EADDRNOTAVAIL
+		}
+		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(tw, t, true) {
+			return syscall.EADDRNOTAVAIL
+		}
 	}
 	so.tuple = t
-	so.conn = tcp.NewActive(s.tcpConfig(t.Local.Addr()), so, now, s.isn(now, t), s.tsOffset(t))
+	iss, tsRecent := s.isn(now, t), uint32(0)
+	if tw != 0 {
+		iss, tsRecent = s.takeTimeWait(tw)
+	}
+	so.conn = tcp.NewActive(s.tcpConfig(t.Local.Addr()), so, now, iss, s.tsOffset(t))
+	if tw != 0 {
+		so.conn.InheritTSRecent(now, tsRecent)
+	}
 	s.addConn(so)
 	s.afterUser(so)
 	return nil
