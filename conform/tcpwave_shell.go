@@ -70,6 +70,11 @@ var sysctls = map[string]func(o *stack.Options, v int) error{
 		o.TCP.ChallengeAck = time.Duration(v) * time.Millisecond
 		return nil
 	},
+	"net.ipv4.tcp_tw_reuse": func(o *stack.Options, v int) error { o.TWReuse = v; return nil },
+	"net.ipv4.tcp_tw_reuse_delay": func(o *stack.Options, v int) error {
+		o.TWReuseDelay = time.Duration(v) * time.Millisecond
+		return nil
+	},
 	"net.core.somaxconn": func(o *stack.Options, v int) error { o.SomaxConn = v; return nil },
 }
 
