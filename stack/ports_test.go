@@ -5,18 +5,19 @@ import (
 	"syscall"
 	"testing"
 
+	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/tcp"
 )
 
-// connectAll connects new sockets of st to dst until one fails, and
+// connectAll connects new sockets of st to dst at now until one fails, and
 // returns the ports they got and the error that stopped them (after at
 // most limit).
-func connectAll(t *testing.T, st *Stack, dst netip.AddrPort, limit int) (map[uint16]bool, error) {
+func connectAll(t *testing.T, st *Stack, now clock.Instant, dst netip.AddrPort, limit int) (map[uint16]bool, error) {
 	t.Helper()
 	ports := map[uint16]bool{}
 	for range limit {
 		so := st.NewSocket()
-		if err := so.Connect(0, dst); err != nil {
+		if err := so.Connect(now, dst); err != nil {
 			return ports, err
 		}
 		p := so.Local().Port()
@@ -49,7 +50,7 @@ func TestConnectPortPerDestination(t *testing.T) {
 			st, _ := newStack(t, func(o *Options) { o.EphemeralLow, o.EphemeralHigh = tc.lo, tc.hi })
 			size := int(tc.hi-tc.lo) + 1
 			for _, dst := range []netip.AddrPort{ap(addrX, 80), ap(addrX, 81), ap(addrA, 80)} {
-				ports, err := connectAll(t, st, dst, size+1)
+				ports, err := connectAll(t, st, 0, dst, size+1)
 				wantErr(t, "connect with every port taken toward "+dst.String(), err, syscall.EADDRNOTAVAIL)
 				if len(ports) != size {
 					t.Errorf("toward %v: %d connections, want %d (one per port)", dst, len(ports), size)
@@ -69,7 +70,7 @@ func TestConnectPortPerDestination(t *testing.T) {
 func TestConnectEvenPortsFirst(t *testing.T) {
 	const lo, hi = 40000, 40099
 	st, _ := newStack(t, func(o *Options) { o.EphemeralLow, o.EphemeralHigh = lo, hi })
-	ports, err := connectAll(t, st, ap(addrX, 80), 50)
+	ports, err := connectAll(t, st, 0, ap(addrX, 80), 50)
 	wantErr(t, "50 connects", err, nil)
 	for p := range ports {
 		if (p-lo)%2 != 0 {
@@ -126,7 +127,7 @@ func TestConnectSkipsBoundPorts(t *testing.T) {
 			f, a, b := pair(t, func(o *Options) { o.EphemeralLow, o.EphemeralHigh = lo, hi })
 			tc.setup(t, f, a, b)
 			for _, dst := range []netip.AddrPort{ap(addrB, 80), ap(addrB, 81), ap(addrX, 80)} {
-				ports, err := connectAll(t, a.st, dst, hi-lo+2)
+				ports, err := connectAll(t, a.st, f.now, dst, hi-lo+2)
 				wantErr(t, "connect with the range taken toward "+dst.String(), err, syscall.EADDRNOTAVAIL)
 				if ports[lo] || len(ports) != hi-lo {
 					t.Errorf("toward %v: ports %v, want the %d ports but %d", dst, ports, hi-lo, lo)

@@ -136,3 +136,51 @@ func TestTWReuseBound(t *testing.T) {
 		}
 	}
 }
+
+// TestTWReuseBusyDestination: with a destination's ports all in TIME_WAIT
+// records, connect() takes each record over in turn with TWReuse 1, also
+// once the destination's ports are indexed (destPorts), and with TWReuse
+// 0 finds no port at all.
+func TestTWReuseBusyDestination(t *testing.T) {
+	const lo, hi = 40000, 40299 // more than 2*hotAfter: a search of one parity indexes
+	for _, reuse := range []int{0, 1} {
+		f, a, b := pair(t, func(o *Options) {
+			o.EphemeralLow, o.EphemeralHigh = lo, hi
+			o.TWReuse = reuse
+		})
+		l := f.listen(b, port, 400)
+		var clis []*Socket
+		for range hi - lo + 1 {
+			clis = append(clis, f.dial(a, b, port, 0))
+		}
+		f.run(10 * time.Millisecond)
+		for _, c := range clis {
+			c.Close(f.now)
+		}
+		f.run(50 * time.Millisecond)
+		for {
+			s, err := l.Accept()
+			if err != nil {
+				break
+			}
+			s.Close(f.now)
+		}
+		f.run(2 * time.Second)
+		if n := a.st.tw.len(); n != hi-lo+1 {
+			t.Fatalf("reuse %d: A has %d TIME_WAIT records, want %d", reuse, n, hi-lo+1)
+		}
+		want := 0
+		if reuse == 1 {
+			want = hi - lo + 1
+		}
+		ports, err := connectAll(t, a.st, f.now, ap(addrB, port), hi-lo+2)
+		wantErr(t, "connect with every 4-tuple taken", err, syscall.EADDRNOTAVAIL)
+		if a.st.hot[destOf(Tuple{Local: ap(addrA, 0), Remote: ap(addrB, port)})] == nil {
+			t.Errorf("reuse %d: the destination's ports were not indexed: the test missed scanHot", reuse)
+		}
+		if len(ports) != want || a.st.Counters().TWRecycled != uint64(want) || a.st.tw.len() != hi-lo+1-want {
+			t.Errorf("reuse %d: %d connects, TWRecycled %d, %d records left; want %d, %d, %d",
+				reuse, len(ports), a.st.Counters().TWRecycled, a.st.tw.len(), want, want, hi-lo+1-want)
+		}
+	}
+}
