@@ -17,7 +17,8 @@ import (
 // joined by "&&" if need be:
 //
 //   - sysctl [-q] [-w] net.ipv4.tcp_NAME=V ...: sets the stack option
-//     that mirrors the sysctl, before the stack starts;
+//     that mirrors the sysctl, before the stack starts (and
+//     net.ipv4.ip_local_port_range="LOW HIGH");
 //   - [!] ss -tan [-H] [-o] [state S]... [| PIPELINE]: prints tcpwave's
 //     connection table as ss would and pipes it through PIPELINE in sh
 //     (text tools such as grep and wc; nothing touches a network).
@@ -70,18 +71,39 @@ var sysctls = map[string]func(o *stack.Options, v int) error{
 		o.TCP.ChallengeAck = time.Duration(v) * time.Millisecond
 		return nil
 	},
+	"net.ipv4.tcp_tw_reuse": func(o *stack.Options, v int) error { o.TWReuse = v; return nil },
+	"net.ipv4.tcp_tw_reuse_delay": func(o *stack.Options, v int) error {
+		o.TWReuseDelay = time.Duration(v) * time.Millisecond
+		return nil
+	},
 	"net.core.somaxconn": func(o *stack.Options, v int) error { o.SomaxConn = v; return nil },
 }
 
+// portRange is the sysctl of two values tcpwave emulates.
+const portRange = "net.ipv4.ip_local_port_range"
+
 func (b *twBackend) sysctl(args []string) error {
 	n := 0
-	for _, a := range args {
+	for j := 0; j < len(args); j++ {
+		a := args[j]
 		if a == "-q" || a == "-w" || a == "-qw" {
 			continue
 		}
 		k, v, found := strings.Cut(a, "=")
 		if !found {
 			return fmt.Errorf("tcpwave backend: sysctl %q: only sysctl NAME=VALUE is emulated", a)
+		}
+		if k == portRange {
+			// NAME="LOW HIGH", as sh passes it to sysctl.
+			if strings.HasPrefix(v, `"`) && !strings.HasSuffix(v[1:], `"`) && j+1 < len(args) {
+				j++
+				v += " " + args[j]
+			}
+			if err := b.setPortRange(strings.Trim(v, `"`)); err != nil {
+				return err
+			}
+			n++
+			continue
 		}
 		set, known := sysctls[k]
 		if !known {
@@ -104,6 +126,27 @@ func (b *twBackend) sysctl(args []string) error {
 	}
 	if n == 0 {
 		return fmt.Errorf("tcpwave backend: sysctl without NAME=VALUE")
+	}
+	return nil
+}
+
+// setPortRange sets ip_local_port_range from "LOW HIGH".
+func (b *twBackend) setPortRange(v string) error {
+	f := strings.Fields(v)
+	if b.st != nil {
+		return fmt.Errorf("tcpwave backend: sysctl %s after the first packet or call: set sysctls at the start of the script", portRange)
+	}
+	if len(f) != 2 {
+		return fmt.Errorf("tcpwave backend: sysctl %s=%q: want \"LOW HIGH\"", portRange, v)
+	}
+	lo, err1 := strconv.ParseUint(f[0], 10, 16)
+	hi, err2 := strconv.ParseUint(f[1], 10, 16)
+	if err1 != nil || err2 != nil {
+		return fmt.Errorf("tcpwave backend: sysctl %s=%q: not two port numbers", portRange, v)
+	}
+	b.opts.EphemeralLow, b.opts.EphemeralHigh = uint16(lo), uint16(hi)
+	if err := b.opts.Validate(); err != nil {
+		return fmt.Errorf("tcpwave backend: sysctl %s=%q: %w", portRange, v, err)
 	}
 	return nil
 }

@@ -100,7 +100,7 @@ func (s *Stack) collect(so *Socket) {
 // forget drops a connection that is over and wakes its users.
 func (s *Stack) forget(so *Socket) {
 	s.unorphan(so)
-	delete(s.conns, so.tuple)
+	s.delConn(so)
 	s.timers.remove(so)
 	so.detached = true
 	if so.bound && !(so.userBound && so.refs > 0) {

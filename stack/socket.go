@@ -25,12 +25,16 @@ type Socket struct {
 	bound     bool // holds tuple.Local's port in the bind table
 	boundIdx  int  // its place in the port's list of holders, when bound
 	userBound bool // bound by an explicit Bind
-	conn      *tcp.Conn
-	detached  bool // the connection moved to a TIME_WAIT record or was released
-	listening bool
-	backlog   int
-	acceptQ   []*Socket
-	synRcvd   int // children still in SYN_RCVD
+	// connectPort says the socket's port was found by Connect itself,
+	// not by bind() or listen(): other connect() sockets may share it
+	// (Linux: an inet_bind_bucket with fastreuse -1).
+	connectPort bool
+	conn        *tcp.Conn
+	detached    bool // the connection moved to a TIME_WAIT record or was released
+	listening   bool
+	backlog     int
+	acceptQ     []*Socket
+	synRcvd     int // children still in SYN_RCVD
 	// lastOverflow is when the SYN queue last overflowed, if overflowed:
 	// cookies are checked for two cookie periods after it.
 	lastOverflow clock.Instant
@@ -244,29 +248,46 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		return syscall.EINVAL
 	}
 	remote = netip.AddrPortFrom(ra, remote.Port())
+	var tw uint32 // the TIME_WAIT record whose 4-tuple the connection takes over
 	if !so.bound || so.tuple.Local.Addr().IsUnspecified() {
 		la, ok := s.sourceAddr(ra)
 		if !ok {
 			return syscall.ENETUNREACH
 		}
 		if !so.bound {
-			p, err := s.ephemeralPort(so, la)
+			p, slot, err := s.connectPort(la, remote)
 			if err != nil {
 				return err
 			}
 			so.tuple.Local = netip.AddrPortFrom(la, p)
+			so.connectPort = true
 			s.hold(p, so)
+			tw = slot
 		} else {
 			so.tuple.Local = netip.AddrPortFrom(la, so.tuple.Local.Port())
 		}
 	}
 	t := Tuple{Local: so.tuple.Local, Remote: remote}
-	if s.conns[t] != nil || s.findTimeWait(t) != 0 {
-		return syscall.EADDRNOTAVAIL
+	if tw == 0 {
+		// A port of bind(): Linux's __inet_check_established without a
+		// twp, which takes over a TIME_WAIT record whatever tcp_tw_reuse.
+		if s.conns[t] != nil {
+			return syscall.EADDRNOTAVAIL
+		}
+		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(tw, t, true) {
+			return syscall.EADDRNOTAVAIL
+		}
 	}
 	so.tuple = t
-	so.conn = tcp.NewActive(s.tcpConfig(t.Local.Addr()), so, now, s.isn(now, t), s.tsOffset(t))
-	s.conns[t] = so
+	iss, tsRecent := s.isn(now, t), uint32(0)
+	if tw != 0 {
+		iss, tsRecent = s.takeTimeWait(tw)
+	}
+	so.conn = tcp.NewActive(s.tcpConfig(t.Local.Addr()), so, now, iss, s.tsOffset(t))
+	if tw != 0 {
+		so.conn.InheritTSRecent(now, tsRecent)
+	}
+	s.addConn(so)
 	s.afterUser(so)
 	return nil
 }
@@ -535,7 +556,7 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why 
 // reqsk_timer_handler), and a late ACK then meets no socket.
 func (s *Stack) dropHalfOpen(c *Socket) {
 	s.collect(c)
-	delete(s.conns, c.tuple)
+	s.delConn(c)
 	s.timers.remove(c)
 	c.detached = true
 	if c.bound {

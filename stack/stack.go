@@ -10,6 +10,7 @@ package stack
 import (
 	"fmt"
 	"net/netip"
+	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/tcp"
@@ -55,8 +56,25 @@ type Options struct {
 	// packets from or to them on any device but loopback as martian, and
 	// a tcpwave host has only its link.
 	RouteLocalnet bool
-	TTL           uint8 // ip_default_ttl (64)
-	MTU           int   // link MTU; packets are never larger (1500)
+	// TWReuse is tcp_tw_reuse: whether connect() may take over the
+	// 4-tuple of a TIME_WAIT record whose connection used timestamps,
+	// once the record is TWReuseDelay old (Linux tcp_twsk_unique). 0
+	// never, 1 always, 2 (Linux's default) only when the local or the
+	// remote address is a loopback address. A tcpwave host is on a link
+	// and has loopback addresses only with RouteLocalnet, so with 2 a
+	// host on ordinary addresses never reuses. The new connection's ISN
+	// is the record's SND.NXT + 65537 and it echoes the record's
+	// TS.Recent; TWRecycled counts it. A socket bound by bind() takes
+	// over such a record whatever TWReuse says, as in Linux.
+	TWReuse int
+	// TWReuseDelay is tcp_tw_reuse_delay (1 s): how long a TIME_WAIT
+	// record must have existed before tcp_tw_reuse lets connect() take
+	// over its 4-tuple. tcpwave reckons the age from the record's expiry
+	// less TCP.TimeWait, so a record whose timer a retransmitted FIN
+	// restarted counts from then.
+	TWReuseDelay time.Duration
+	TTL          uint8 // ip_default_ttl (64)
+	MTU          int   // link MTU; packets are never larger (1500)
 	// GSOMaxSize, if more than MTU, lets PollPacketGSO hand the link TCP
 	// super-packets of up to this many bytes, IP header included: several
 	// MTU-sized data segments of one connection under one header, for a
@@ -82,6 +100,8 @@ func DefaultOptions(addrs ...netip.Addr) Options {
 		SynCookies:    1,
 		MaxTimeWait:   262144,
 		MaxOrphans:    262144,
+		TWReuse:       2,
+		TWReuseDelay:  time.Second,
 		TTL:           64,
 		MTU:           1500,
 	}
@@ -99,6 +119,10 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: bad ephemeral range %d-%d", o.EphemeralLow, o.EphemeralHigh)
 	case o.SomaxConn < 1 || o.MaxSynBacklog < 1:
 		return fmt.Errorf("stack: SomaxConn and MaxSynBacklog must be positive")
+	case o.TWReuse < 0 || o.TWReuse > 2:
+		return fmt.Errorf("stack: TWReuse %d is not 0, 1 or 2", o.TWReuse)
+	case o.TWReuseDelay < 0:
+		return fmt.Errorf("stack: negative TWReuseDelay")
 	case o.SynCookies < 0 || o.SynCookies > 2:
 		return fmt.Errorf("stack: SynCookies %d is not 0, 1 or 2", o.SynCookies)
 	case len(o.Addrs) > maxAddrs:
@@ -173,10 +197,10 @@ type Counters struct {
 	SyncookiesRecv   uint64 // ACKs that returned a valid cookie
 	SyncookiesFailed uint64 // ACKs checked as a cookie that was not valid
 	TW               uint64 // connections that entered TIME_WAIT (inet_twsk_schedule)
-	// TWRecycled counts TIME_WAIT records a new SYN reopened (RFC 6191).
-	// Linux counts the other reuse here, connect() taking over a TIME_WAIT
-	// 4-tuple (tcp_tw_reuse), which tcpwave does not do; a SYN that
-	// reopens one passes uncounted in Linux.
+	// TWRecycled counts TIME_WAIT records whose 4-tuple connect() took
+	// over (tcp_tw_reuse, Options.TWReuse; Linux __inet_check_established)
+	// and, in tcpwave only, records a new SYN reopened (RFC 6191), which
+	// Linux does not count.
 	TWRecycled uint64
 	// TWKilled counts TIME_WAIT records a RST removed (tcp_rfc1337=0).
 	// Linux counts here records scheduled with a timeout under 4 s.
@@ -302,7 +326,13 @@ type Stack struct {
 	listeners map[netip.AddrPort][]*Socket
 	tw        twTable              // TIME_WAIT records
 	bound     map[uint16][]*Socket // port -> sockets holding it (Socket.boundIdx; records: tw)
-	nextPort  uint16
+	nextPort  uint16               // where bind() to port 0 searches next
+	// bindPorts counts, per port, the sockets that hold it but did not
+	// get it from connect()'s search: connect() does not take it.
+	bindPorts twPorts
+	perturb   []uint32             // connect()'s port perturbation table (Linux table_perturb), perturbSize slots once used
+	portSeq   uint32               // connect() searches so far: the counter of their random skip
+	hot       map[Tuple]*destPorts // the destinations with an index of their ports (destOf)
 	timers    timerWheel
 	dirty     []*Socket // sockets that may have segments to send
 	ctl       []ctlSeg  // stack-made segments (RSTs, TIME_WAIT ACKs, cookie SYN-ACKs)

@@ -22,11 +22,15 @@ func (s *Stack) enterTimeWait(so *Socket) {
 	if so.reusePort {
 		r.meta |= twReusePort
 	}
+	if so.connectPort {
+		r.meta |= twConnectPort
+	}
 	s.unorphan(so)
-	delete(s.conns, so.tuple)
+	s.delConn(so)
 	s.timers.remove(so)
 	so.detached = true
 	s.tw.add(&r)
+	s.tupleTaken(so.tuple, true, true)
 	s.counters.TW++
 	if so.bound {
 		s.release(so.tuple.Local.Port(), so)
@@ -48,8 +52,9 @@ func (s *Stack) expireTimeWait(now clock.Instant) {
 // removeTimeWait forgets the record in slot i.
 func (s *Stack) removeTimeWait(i uint32, why string) {
 	var t Tuple
-	if s.obs != nil {
+	if s.obs != nil || len(s.hot) != 0 {
 		t = s.twTuple(i)
+		s.tupleTaken(t, true, false)
 	}
 	s.tw.remove(i)
 	if s.obs != nil {

@@ -25,15 +25,18 @@ type twRec struct {
 	prev, next        uint32 // neighbours in expiry order (slot 0 is the list's head)
 	lport, rport      uint16
 	wnd               uint16
-	meta              uint16 // local address index << twLocalShift | twTSOK | twReuseAddr | twReusePort
+	meta              uint16 // local address index << twLocalShift | twTSOK | twReuseAddr | twReusePort | twConnectPort
 }
 
 // The flags in twRec.meta.
 const (
-	twTSOK       = 1 << 0
-	twReuseAddr  = 1 << 1
-	twReusePort  = 1 << 2
-	twLocalShift = 4
+	twTSOK      = 1 << 0
+	twReuseAddr = 1 << 1
+	twReusePort = 1 << 2
+	// twConnectPort marks a record whose port connect() took by itself
+	// (Socket.connectPort): other connect() sockets may share it.
+	twConnectPort = 1 << 3
+	twLocalShift  = 4
 	// maxAddrs is the most local addresses a stack may have: the index
 	// must fit in twRec.meta above the flags.
 	maxAddrs = 1 << (16 - twLocalShift)
@@ -102,7 +105,10 @@ type twTable struct {
 	index  []uint32  // slots, 0 for an empty bucket; its length is a power of two
 	k0, k1 uint64    // hash keys
 	ports  twPorts
-	holds  map[twHold]uint32 // the records of other kinds than the first address without reuse bits
+	// bindPorts counts, per port, the records that hold it through
+	// bind() or listen() (no twConnectPort): connect() does not take it.
+	bindPorts twPorts
+	holds     map[twHold]uint32 // the records of other kinds than the first address without reuse bits
 }
 
 // twPorts counts the TIME_WAIT records holding each local port: 256
@@ -363,6 +369,9 @@ func (t *twTable) remove(slot uint32) {
 // only in ports: its count is the port's less those of the other kinds.
 func (t *twTable) hold(r *twRec, d int) {
 	t.ports.add(r.lport, d)
+	if r.meta&twConnectPort == 0 {
+		t.bindPorts.add(r.lport, d)
+	}
 	if r.local() == 0 && r.bindFlags() == 0 {
 		return
 	}

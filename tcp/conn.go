@@ -294,6 +294,15 @@ func (c *Conn) SndNxt() seq.Value { return c.sndMax }
 // timestamps are in use.
 func (c *Conn) TSRecent() (uint32, bool) { return c.tsRecent, c.tsOK }
 
+// InheritTSRecent gives a connection in SYN_SENT the TS.Recent of the
+// TIME_WAIT record whose 4-tuple it took over (tcp_tw_reuse), as Linux's
+// tcp_twsk_unique does: its SYN echoes it in TSecr.
+func (c *Conn) InheritTSRecent(now clock.Instant, tsRecent uint32) {
+	if c.state == SynSent {
+		c.tsRecent, c.tsRecentSec = tsRecent, nowSec(now)
+	}
+}
+
 // RecvQ returns bytes received and not yet read.
 func (c *Conn) RecvQ() int { return c.rcvBuf.len() }
 

@@ -121,6 +121,7 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 	if c.state == SynSent {
 		o.SACKPermitted = c.cfg.SACK
 		o.HasTimestamp = c.cfg.Timestamps
+		o.TSEcr = c.tsRecent // Linux tcp_syn_options: 0, or what a TIME_WAIT record handed on (InheritTSRecent)
 		if ws := c.cfg.wscale(); ws >= 0 {
 			o.HasWScale, o.WScale = true, uint8(ws)
 		}
