@@ -160,10 +160,19 @@ func (c *Conn) synWindow() int { return synWindowOf(c.cfg, c.rcvFree(), c.passiv
 // receive space: the largest multiple of the segment size that fits in 16
 // bits, segments less the timestamp option when ts.
 func synWindowOf(cfg *Config, free int, ts bool) int {
-	w, seg := min(free, 65535), int(cfg.MSS)
+	seg := int(cfg.MSS)
 	if ts {
 		seg -= 12
 	}
+	if cfg.rcvLocked {
+		// tcp_select_initial_window: the buffer set by SO_RCVBUF rounded
+		// down to segments, then at most 65535 (an unscaled field).
+		if free > seg {
+			free -= free % seg
+		}
+		return min(free, 65535)
+	}
+	w := min(free, 65535)
 	return w - w%seg
 }
 

@@ -40,7 +40,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 	case c.state != SynSent && c.state != SynRcvd && c.state != Established && c.state != CloseWait:
 		return 0, syscall.EPIPE
 	}
-	n := min(len(p), c.sndBuf.free())
+	n := min(len(p), max(c.sndBuf.free(), 0)) // SO_SNDBUF may shrink it below what is queued
 	c.sndLimited = n < len(p)
 	if n == 0 {
 		if len(p) == 0 {
