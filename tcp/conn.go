@@ -127,6 +127,7 @@ type Conn struct {
 	rstActive   bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
 	rstWnd      uint16 // the window field of an active RST
 	quick       uint8  // quick ACKs left (Linux icsk_ack.quick)
+	ratio       uint8  // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
 	probeShift  uint8  // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
 	state       State
 	sndWScale   uint8

@@ -448,10 +448,12 @@ func (c *Conn) capWindow(free int) int {
 }
 
 // advertise computes the window field and records the right edge it
-// offers. The edge never moves left (RFC 9293 §3.8.6.2.2), and moves right
-// only by at least min(MSS, half the buffer): receiver-side SWS avoidance.
+// offers. The edge never moves left (RFC 9293 §3.8.6.2.2). With window
+// scaling it moves right to the free space aligned up to a unit, as
+// Linux's __tcp_select_window; without, only by at least min(MSS, half
+// the buffer): receiver-side SWS avoidance.
 func (c *Conn) advertise() uint16 {
-	free := c.rcvFree()
+	free := c.rcvSpace()
 	if c.rdShut && c.orphan {
 		free = 0
 	}
@@ -467,7 +469,14 @@ func (c *Conn) offerWindow(free int) uint16 {
 	if cur.LessThan(c.rcvNxt) {
 		cur = c.rcvNxt
 	}
-	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), int(c.rcvCap)/2) {
+	if c.rcvWScale > 0 {
+		// Linux __tcp_select_window with a scale: the free space aligned
+		// up to a unit, whenever that moves the edge right at all.
+		edge = c.rcvNxt.Add(seq.Size((free + unit - 1) / unit * unit))
+		if edge.LessThan(cur) {
+			edge = cur
+		}
+	} else if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), int(c.rcvCap)/2) {
 		edge = cur
 	}
 	wnd := int(edge.Sub(c.rcvNxt))
