@@ -415,9 +415,10 @@ func (c *Conn) SetNoDelay(noDelay bool) error {
 
 // SetReadBuffer sets SO_RCVBUF, as net.TCPConn.SetReadBuffer does: as
 // Linux, the stack keeps twice bytes (at most twice Options.RmemMax),
-// turns receive-buffer auto-tuning off for the connection, and offers at
-// most bytes of window from then on; the window already offered is not
-// taken back. To size the window scale too, set it before the
+// turns receive-buffer auto-tuning off for the connection, and offers
+// the window Linux's accounting allows of twice bytes from then on (about
+// bytes, more with full-sized segments); the window already offered is
+// not taken back. To size the window scale too, set it before the
 // handshake (ListenConfig.ReadBuffer).
 func (c *Conn) SetReadBuffer(bytes int) error {
 	return c.setOpt(func(so *stack.Socket) { so.SetRcvBuf(c.s.now(), bytes) })

@@ -87,8 +87,8 @@ type ListenConfig struct {
 	// SO_SNDBUF on the listener before listen(), so that its connections
 	// start with them: as Linux, the stack doubles the value (at most
 	// twice Options.RmemMax or WmemMax), turns that direction's
-	// auto-tuning off, offers half the doubled receive buffer as window,
-	// and chooses the window scale of the SYN-ACK from it (SO_RCVBUF
+	// auto-tuning off, offers half the doubled receive buffer as the
+	// SYN-ACK's window and chooses its window scale from it (SO_RCVBUF
 	// 20000 offers 18824 bytes and scale 0). Conn.SetReadBuffer on a
 	// connection already open cannot change its scale.
 	ReadBuffer, WriteBuffer int

@@ -12,8 +12,9 @@ import (
 
 // SO_RCVBUF and SO_SNDBUF through the API: a listener's ReadBuffer bounds
 // what its connections hold unread (the window closes at about the
-// buffer's size), and the client's WriteBuffer bounds what Write queues
-// behind it. With neither set, auto-tuning lets the same Write queue far
+// buffer's size: 18824 to 25000 bytes for 20000, as Linux's accounting
+// allows), and the client's WriteBuffer bounds what Write queues behind
+// it. With neither set, auto-tuning lets the same Write queue far
 // more.
 func TestReadWriteBuffer(t *testing.T) {
 	tests := []struct {
@@ -25,7 +26,7 @@ func TestReadWriteBuffer(t *testing.T) {
 	}{
 		{name: "defaults", least: 200000, most: 8 << 20},
 		{name: "ReadBuffer 20000 on the listener, SetWriteBuffer 5000", lc: ListenConfig{ReadBuffer: 20000},
-			clientSndBuf: 5000, least: 10000 + 18824, most: 10000 + 20000},
+			clientSndBuf: 5000, least: 10000 + 18824, most: 10000 + 25000},
 		{name: "SetReadBuffer 20000 on the accepted conn, SetWriteBuffer 5000", clientSndBuf: 5000,
 			serverRcvBuf: 20000, least: 10000 + 18824, most: 10000 + 65536},
 	}

@@ -184,8 +184,8 @@ func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 		mss:       536,
 	}
 	c.sndBuf.max = cfg.SndBuf
-	c.rcvBuf.max = cfg.RcvBuf
-	c.rcvCap = uint32(cfg.RcvBuf)
+	c.rcvBuf.max = cfg.rcvStorage()
+	c.rcvCap = uint32(cfg.rcvStorage())
 	return c
 }
 

@@ -154,7 +154,13 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 // with timestamps counts in segments of MSS less the option (Linux
 // tcp_openreq_init_rwin: 65160 bytes, not 64240, for MSS 1460); a SYN
 // does not know yet (tcp_connect_init), and its side keeps that window.
-func (c *Conn) synWindow() int { return synWindowOf(c.cfg, c.rcvFree(), c.passive && c.tsOK) }
+func (c *Conn) synWindow() int {
+	free := c.rcvFree()
+	if c.cfg.rcvLocked {
+		free = c.cfg.RcvBuf // tcp_full_space at the default ratio
+	}
+	return synWindowOf(c.cfg, free, c.passive && c.tsOK)
+}
 
 // synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
 // receive space: the largest multiple of the segment size that fits in 16
@@ -476,8 +482,19 @@ func (c *Conn) offerWindow(free int) uint16 {
 		if edge.LessThan(cur) {
 			edge = cur
 		}
-	} else if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), int(c.rcvCap)/2) {
-		edge = cur
+	} else {
+		// Without a scale, Linux keeps the window it offers while it is
+		// within a segment of the free space, and else offers the free
+		// space rounded down to segments; never moving the edge left.
+		mss := c.rcvMSS()
+		w := int(cur.Sub(c.rcvNxt))
+		if w <= free-mss || w > free {
+			w = free - free%mss
+		}
+		edge = c.rcvNxt.Add(seq.Size(w))
+		if edge.LessThan(cur) {
+			edge = cur
+		}
 	}
 	wnd := int(edge.Sub(c.rcvNxt))
 	if edge == cur {

@@ -4,18 +4,20 @@ package tcp
 // kernel's sk_rcvbuf and sk_sndbuf count memory, skb overhead included),
 // floors it at SOCK_MIN_RCVBUF or SOCK_MIN_SNDBUF, and locks the buffer
 // (SOCK_RCVBUF_LOCK, SOCK_SNDBUF_LOCK): auto-tuning leaves that direction
-// alone (tcp_rcv_space_adjust, tcp_sndbuf_expand). With tcp_adv_win_scale=1
-// half of sk_rcvbuf is window (tcp_win_from_space): the receive buffer of a
-// Conn, which counts payload bytes, is that half. Set before the SYN, it
-// also decides the window scale offered (tcp_select_initial_window: the
-// least shift that advertises it, the window clamp being the buffer).
+// alone (tcp_rcv_space_adjust, tcp_sndbuf_expand). Until a segment is
+// measured, half of sk_rcvbuf is window (tcp_full_space at the default
+// scaling_ratio): Config.RcvBuf of the socket's copy is that half. Set
+// before the SYN, it decides the window the SYN offers and the window
+// scale (tcp_select_initial_window: the least shift that advertises it,
+// the window clamp being the buffer). Afterwards the ring may hold all of
+// sk_rcvbuf, and the window is what Linux's accounting allows of it
+// (rcvwin.go): with full-sized segments on the TUN device, 160/256 of it
+// less what unread data is charged.
 //
-// What is approximated: Linux charges each queued skb its truesize, so
-// the window a locked buffer allows depends on the driver's allocations
-// (and scaling_ratio, measured from them, can raise it above half of
-// sk_rcvbuf); here the window is exactly half. The send buffer holds
-// sk_sndbuf bytes of payload: Linux lets one write fill a large skb past
-// sk_sndbuf, so it may take more.
+// What is approximated: the send buffer holds sk_sndbuf bytes of
+// payload; Linux counts skb memory, and lets one write fill a large skb
+// past sk_sndbuf, so it may take more (46336 bytes for SO_SNDBUF 10000 in
+// one test on Linux 6.18).
 
 // Linux's floors for a buffer set by setsockopt (include/net/sock.h):
 // SOCK_MIN_RCVBUF is TCP_SKB_MIN_TRUESIZE (2048 bytes and a struct
@@ -36,10 +38,11 @@ func SockBuf(v, sysctlMax, least int) int {
 
 // WithBuffers returns a copy of cfg for a socket whose application set
 // its buffers: rcvbuf and sndbuf are sk_rcvbuf and sk_sndbuf (SockBuf),
-// 0 for a direction left alone. A locked receive buffer holds rcvbuf/2
-// bytes (tcp_full_space), never grows, and chooses the window scale: the
-// least that advertises it (Config.WScale's floor does not apply). A
-// locked send buffer holds sndbuf bytes and never grows.
+// 0 for a direction left alone. A locked receive buffer offers rcvbuf/2
+// bytes (tcp_full_space) in the SYN, holds up to rcvbuf, never grows, and
+// chooses the window scale: the least that advertises rcvbuf/2
+// (Config.WScale's floor does not apply). A locked send buffer holds
+// sndbuf bytes and never grows.
 func WithBuffers(cfg *Config, rcvbuf, sndbuf int) *Config {
 	c := *cfg
 	if rcvbuf > 0 {
@@ -71,7 +74,7 @@ func (c *Conn) SetBuffers(rcvbuf, sndbuf int) {
 	if rcvbuf <= 0 {
 		return
 	}
-	n := c.cfg.RcvBuf
+	n := c.cfg.rcvStorage()
 	if c.state > SynSent { // the scale is known: it bounds the window
 		n = min(n, 65535<<c.rcvWScale)
 	}
@@ -93,3 +96,14 @@ func (c *Conn) RcvBufLocked() bool { return c.cfg.rcvLocked }
 // SndBufLocked reports whether the application set the send buffer
 // (SO_SNDBUF): send-buffer auto-tuning is off.
 func (c *Conn) SndBufLocked() bool { return c.cfg.sndLocked }
+
+// rcvStorage is how many bytes the receive ring may hold: RcvBuf, or for
+// a buffer set with SO_RCVBUF all of sk_rcvbuf, the window being bounded
+// by Linux's clamp and free space (rcvwin.go), which a measured ratio
+// above one half raises beyond RcvBuf.
+func (c *Config) rcvStorage() int {
+	if c.rcvLocked {
+		return 2 * c.RcvBuf
+	}
+	return c.RcvBuf
+}

@@ -3,30 +3,39 @@ package tcp
 import "testing"
 
 // SO_RCVBUF and SO_SNDBUF (WithBuffers before the SYN, SetBuffers after).
-// The SYN and SYN-ACK windows and scales are Linux 6.18's
-// (conformance/rcvbuf-listen.pkt, rcvbuf-connect.pkt); the windows after
-// data are tcpwave's half-of-sk_rcvbuf approximation (see sockbuf.go).
+// The SYN and SYN-ACK windows and scales, and the windows of the first
+// script, are Linux 6.18's (conformance/rcvbuf-listen.pkt,
+// rcvbuf-connect.pkt).
 func TestSockBuffers(t *testing.T) {
 	locked := func(rcv, snd int) func(*Config) {
 		return func(c *Config) { *c = *WithBuffers(c, rcv, snd) }
 	}
 	runScriptTests(t, []scriptTest{
-		{name: "SO_RCVBUF 20000 before listen: the SYN-ACK offers 13 segments and no scale, and the window closes when 20000 bytes wait unread",
+		{name: "SO_RCVBUF 20000 before listen: the SYN-ACK offers 13 segments and no scale; the measured ratio lifts the clamp to 25000, the window grows to 15 segments, then the free space holds the edge (Linux 6.18, conformance/rcvbuf-listen.pkt)",
 			cfg: locked(40000, 0),
 			script: `
 +0    < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
 +0    > S. 0:0(0) ack 1 win 18824 <mss 1460,sackOK,TS val * ecr 100,nop,wscale 0>
 +0.01 < . 1:1(0) ack 1 win 502 <nop,nop,TS val 110 ecr 1>
-+0    < . 1:1449(1448) ack 1 win 502 <nop,nop,TS val 120 ecr 1>
-+0    > . 1:1(0) ack 1449 win 17376
-+0    < . 1449:2897(1448) ack 1 win 502 <nop,nop,TS val 120 ecr 1>
-+0    > . 1:1(0) ack 2897 win 15928
-+0    < . 2897:18825(15928) ack 1 win 502 <nop,nop,TS val 120 ecr 1>
-+0    > . 1:1(0) ack 18825 win 0
-+0    < . 18825:20273(1448) ack 1 win 502 <nop,nop,TS val 120 ecr 1>
-+0    > . 1:1(0) ack 18825 win 0
-+0.1  read 20000 = 18824
-+0    > . 1:1(0) ack 18825 win 20000`},
++0    < . 1:1449(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 1449 win 21720
++0    < . 1449:2897(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 2897 win 21720
++0    < . 2897:4345(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 4345 win 20272
++0    < . 4345:5793(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 5793 win 18824
++0    < . 5793:7241(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 7241 win 17376
++0    < . 7241:8689(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 8689 win 15928
++0    < . 8689:10137(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 10137 win 14480
++0    < . 10137:11585(1448) ack 1 win 502 <TS val 120 ecr 1>
++0    > . 1:1(0) ack 11585 win 13032
++0.1  read 100000 = 11584
++0.1  < . 11585:13033(1448) ack 1 win 502 <TS val 130 ecr 1>
++0    > . 1:1(0) ack 13033 win 23168`},
 		{name: "no SO_RCVBUF: the SYN-ACK offers 45 segments and scale 7",
 			script: `
 +0    < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
