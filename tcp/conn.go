@@ -226,8 +226,8 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 		c.tsOK = true
 		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
-	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow())) // timestamps are known now
-	c.rcvSsthresh = uint32(c.synWindow())
+	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synSpace())) // timestamps are known now
+	c.rcvSsthresh = uint32(c.synSpace())
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
 	c.mss = c.sendMSS(peerMSS)

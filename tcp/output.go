@@ -162,6 +162,25 @@ func (c *Conn) synWindow() int {
 	return synWindowOf(c.cfg, free, c.passive && c.tsOK)
 }
 
+// synSpace is the window the handshake opens (Linux's rcv_wnd from
+// tcp_select_initial_window): the SYN's, or for a buffer set with
+// SO_RCVBUF the whole of it in segments, which the SYN's 16-bit field
+// offers only up to 65535 (SO_RCVBUF 100000 before connect(): the SYN
+// says 65535, the first ACK 99280 bytes).
+func (c *Conn) synSpace() int {
+	if !c.cfg.rcvLocked || !c.wsOK {
+		return c.synWindow()
+	}
+	seg := int(c.cfg.MSS)
+	if c.passive && c.tsOK {
+		seg -= 12
+	}
+	if free := c.cfg.RcvBuf; free > seg {
+		return free - free%seg
+	}
+	return c.synWindow()
+}
+
 // synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
 // receive space: the largest multiple of the segment size that fits in 16
 // bits, segments less the timestamp option when ts.

@@ -40,11 +40,15 @@ func TestSockBuffers(t *testing.T) {
 			script: `
 +0    < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
 +0    > S. 0:0(0) ack 1 win 65160 <mss 1460,sackOK,TS val * ecr 100,nop,wscale 7>`},
-		{name: "SO_RCVBUF 100000 before connect: the SYN offers 65535 and scale 1",
+		{name: "SO_RCVBUF 100000 before connect: the SYN offers 65535 and scale 1, the first ACK the 99280 bytes the handshake opened",
 			cfg: locked(200000, 0),
 			script: `
 +0    connect
-+0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val * ecr 0,nop,wscale 1>`},
++0    > S 0:0(0) win 65535 <mss 1460,sackOK,TS val * ecr 0,nop,wscale 1>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 100 ecr 1,wscale 7>
++0    > . 1:1(0) ack 1 win 49640
++0    < . 1:1449(1448) ack 1 win 502 <TS val 110 ecr 1>
++0    > . 1:1(0) ack 1449 win 51088`},
 		{name: "SO_RCVBUF at the floor (2304): a 1152-byte window, no scale",
 			cfg: locked(SockMinRcvBuf, 0),
 			script: `
