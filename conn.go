@@ -413,6 +413,24 @@ func (c *Conn) SetNoDelay(noDelay bool) error {
 	})
 }
 
+// SetReadBuffer sets SO_RCVBUF, as net.TCPConn.SetReadBuffer does: as
+// Linux, the stack keeps twice bytes (at most twice Options.RmemMax),
+// turns receive-buffer auto-tuning off for the connection, and offers
+// the window Linux's accounting allows of twice bytes from then on (about
+// bytes, more with full-sized segments); the window already offered is
+// not taken back. To size the window scale too, set it before the
+// handshake (ListenConfig.ReadBuffer).
+func (c *Conn) SetReadBuffer(bytes int) error {
+	return c.setOpt(func(so *stack.Socket) { so.SetRcvBuf(c.s.now(), bytes) })
+}
+
+// SetWriteBuffer sets SO_SNDBUF, as net.TCPConn.SetWriteBuffer does: the
+// stack keeps twice bytes (at most twice Options.WmemMax), the payload
+// Write may queue unacknowledged, and turns send-buffer auto-tuning off.
+func (c *Conn) SetWriteBuffer(bytes int) error {
+	return c.setOpt(func(so *stack.Socket) { so.SetSndBuf(c.s.now(), bytes) })
+}
+
 func (c *Conn) setOpt(fn func(so *stack.Socket)) error {
 	if !c.ok() {
 		return errInvalid("set")

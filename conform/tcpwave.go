@@ -322,8 +322,8 @@ func (b *twBackend) try(op *twOp) (*Return, bool) {
 	return fail(syscall.ENOSYS), true
 }
 
-// Linux's SO_RCVBUF/SO_SNDBUF defaults (tcp_rmem[1], tcp_wmem[1]) and
-// its doubling of a value set.
+// Linux's SO_RCVBUF/SO_SNDBUF defaults (tcp_rmem[1], tcp_wmem[1]); a value
+// set is the socket's (stack.Socket.RcvBuf, SndBuf).
 const (
 	defaultRcvBuf = 131072
 	defaultSndBuf = 16384
@@ -344,8 +344,12 @@ func (b *twBackend) setsockopt(f *twFD, c *Call) (*Return, bool) {
 		return ok(0), true
 	case c.Level == 6 && c.Opt == 1: // TCP_NODELAY
 		f.so.SetNoDelay(v != 0)
-	case c.Level == 1 && (c.Opt == 7 || c.Opt == 8): // SO_SNDBUF, SO_RCVBUF: kept, not applied
-		v *= 2
+	case c.Level == 1 && c.Opt == 7: // SO_SNDBUF
+		f.so.SetSndBuf(b.now, int(min(max(v, 0), 1<<30)))
+		v = int64(f.so.SndBuf())
+	case c.Level == 1 && c.Opt == 8: // SO_RCVBUF
+		f.so.SetRcvBuf(b.now, int(min(max(v, 0), 1<<30)))
+		v = int64(f.so.RcvBuf())
 	case c.Level == 1 && c.Opt == 9: // SO_KEEPALIVE, on a connected socket
 		f.so.SetKeepAlive(b.now, v != 0)
 	case c.Level == 6 && c.Opt == 18: // TCP_USER_TIMEOUT, in ms
@@ -436,12 +440,14 @@ func (b *twBackend) getsockopt(f *twFD, c *Call) (*Return, bool) {
 	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6 && f.so.Conn() != nil: // TCP_KEEP*
 		_, p := f.so.Conn().KeepAlive()
 		return val([]int64{int64(p.Idle / time.Second), int64(p.Interval / time.Second), int64(p.Count)}[c.Opt-4])
-	case c.Level == 1 && (c.Opt == 7 || c.Opt == 8):
-		if v, ok := f.sockopts[[2]int64{c.Level, c.Opt}]; ok {
-			return val(v)
+	case c.Level == 1 && c.Opt == 8: // SO_RCVBUF, the listener's for its children
+		if v := f.so.RcvBuf(); v > 0 {
+			return val(int64(v))
 		}
-		if c.Opt == 8 {
-			return val(defaultRcvBuf)
+		return val(defaultRcvBuf)
+	case c.Level == 1 && c.Opt == 7: // SO_SNDBUF
+		if v := f.so.SndBuf(); v > 0 {
+			return val(int64(v))
 		}
 		return val(defaultSndBuf)
 	}

@@ -160,14 +160,15 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		isn = s.isn(now, t)
 	}
 	c := s.newChild(l, t)
-	c.conn = tcp.NewPassive(s.tcpConfig(t.Local.Addr()), c, now, isn, s.tsOffset(t), seg)
+	c.conn = tcp.NewPassive(s.sockConfig(l, t.Local.Addr()), c, now, isn, s.tsOffset(t), seg)
 	s.adopt(c)
 }
 
 // newChild makes the socket of a connection listener l takes for tuple t;
 // the caller gives it its connection and then calls adopt.
 func (s *Stack) newChild(l *Socket, t Tuple) *Socket {
-	return &Socket{st: s, tuple: t, parent: l, reuseAddr: l.reuseAddr, reusePort: l.reusePort}
+	return &Socket{st: s, tuple: t, parent: l, reuseAddr: l.reuseAddr, reusePort: l.reusePort,
+		rcvBuf: l.rcvBuf, sndBuf: l.sndBuf, cfg: l.cfg, cfgBase: l.cfgBase}
 }
 
 // adopt enters a new child connection in the stack: demux, the port it

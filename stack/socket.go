@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"cmp"
 	"net/netip"
 	"syscall"
 	"time"
@@ -46,6 +47,12 @@ type Socket struct {
 	lingerOn     bool
 	linger       time.Duration
 	orphan       bool // closed by the application, its connection still alive: counted in Stack.orphans
+	// rcvBuf and sndBuf are Linux's sk_rcvbuf and sk_sndbuf once
+	// SO_RCVBUF or SO_SNDBUF set them (tcp.SockBuf), 0 before; cfg is
+	// the stack's tcp.Config with them (tcp.WithBuffers), made for
+	// cfgBase when first needed, shared with the listener's children.
+	rcvBuf, sndBuf int
+	cfg, cfgBase   *tcp.Config
 
 	isDirty, isTouched bool
 	tn                 timerNode // the connection's timer
@@ -135,6 +142,54 @@ func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error) err
 	}
 	so.st.afterUser(so)
 	return nil
+}
+
+// SetRcvBuf is setsockopt(SO_RCVBUF, v): the socket's sk_rcvbuf becomes
+// tcp.SockBuf(v, RmemMax, tcp.SockMinRcvBuf) and receive-buffer
+// auto-tuning stops for it. Set before listen() or connect(), it decides
+// the window and window scale the SYN or SYN-ACK offers; a listener's
+// children inherit it, as Linux's are cloned from the listener.
+func (so *Socket) SetRcvBuf(now clock.Instant, v int) {
+	so.rcvBuf = tcp.SockBuf(v, cmp.Or(so.st.opts.RmemMax, defaultMemMax), tcp.SockMinRcvBuf)
+	so.setBuffers(now, so.rcvBuf, 0)
+}
+
+// SetSndBuf is setsockopt(SO_SNDBUF, v): the socket's sk_sndbuf becomes
+// tcp.SockBuf(v, WmemMax, tcp.SockMinSndBuf), the payload bytes Write may
+// queue, and send-buffer auto-tuning stops for it; a listener's children
+// inherit it.
+func (so *Socket) SetSndBuf(now clock.Instant, v int) {
+	so.sndBuf = tcp.SockBuf(v, cmp.Or(so.st.opts.WmemMax, defaultMemMax), tcp.SockMinSndBuf)
+	so.setBuffers(now, 0, so.sndBuf)
+}
+
+func (so *Socket) setBuffers(now clock.Instant, rcvbuf, sndbuf int) {
+	so.cfg, so.cfgBase = nil, nil
+	if so.conn != nil && !so.detached {
+		so.st.now = now
+		so.conn.SetBuffers(rcvbuf, sndbuf)
+		so.st.afterUser(so)
+	}
+}
+
+// RcvBuf returns what getsockopt(SO_RCVBUF) returns once set: sk_rcvbuf,
+// twice the value set; 0 if SO_RCVBUF was never set.
+func (so *Socket) RcvBuf() int { return so.rcvBuf }
+
+// SndBuf returns sk_sndbuf once SO_SNDBUF set it, else 0.
+func (so *Socket) SndBuf() int { return so.sndBuf }
+
+// sockConfig is the connection configuration for so on local: the
+// stack's, or the socket's own copy once it set its buffers.
+func (s *Stack) sockConfig(so *Socket, local netip.Addr) *tcp.Config {
+	base := s.tcpConfig(local)
+	if so.rcvBuf == 0 && so.sndBuf == 0 {
+		return base
+	}
+	if so.cfg == nil || so.cfgBase != base {
+		so.cfg, so.cfgBase = tcp.WithBuffers(base, so.rcvBuf, so.sndBuf), base
+	}
+	return so.cfg
 }
 
 // SetNoDelay sets TCP_NODELAY.
@@ -283,7 +338,7 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 	if tw != 0 {
 		iss, tsRecent = s.takeTimeWait(tw)
 	}
-	so.conn = tcp.NewActive(s.tcpConfig(t.Local.Addr()), so, now, iss, s.tsOffset(t))
+	so.conn = tcp.NewActive(s.sockConfig(so, t.Local.Addr()), so, now, iss, s.tsOffset(t))
 	if tw != 0 {
 		so.conn.InheritTSRecent(now, tsRecent)
 	}

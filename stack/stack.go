@@ -81,12 +81,19 @@ type Options struct {
 	// link that segments them or carries them whole (generic segmentation
 	// offload; Linux's gso_max_size, 65536 on most devices). 0 is off.
 	GSOMaxSize int
-	ISNKey     [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
+	// RmemMax and WmemMax bound what SO_RCVBUF and SO_SNDBUF may ask
+	// before Linux doubles it (net.core.rmem_max, net.core.wmem_max);
+	// 0 means Linux's 212992.
+	RmemMax, WmemMax int
+	ISNKey           [16]byte // secret for RFC 6528 ISNs; the driver picks it (random for real hosts)
 	// ISN, if set, replaces RFC 6528's ISN generator: for tests and
 	// scenarios that need colliding sequence numbers. Never set it on a
 	// real network.
 	ISN func(now clock.Instant, t Tuple) uint32
 }
+
+// defaultMemMax is Linux's default net.core.rmem_max and wmem_max.
+const defaultMemMax = 212992
 
 // DefaultOptions returns Linux's defaults for the given addresses.
 func DefaultOptions(addrs ...netip.Addr) Options {
@@ -104,6 +111,8 @@ func DefaultOptions(addrs ...netip.Addr) Options {
 		TWReuseDelay:  time.Second,
 		TTL:           64,
 		MTU:           1500,
+		RmemMax:       defaultMemMax,
+		WmemMax:       defaultMemMax,
 	}
 }
 
@@ -127,6 +136,8 @@ func (o *Options) Validate() error {
 		return fmt.Errorf("stack: SynCookies %d is not 0, 1 or 2", o.SynCookies)
 	case len(o.Addrs) > maxAddrs:
 		return fmt.Errorf("stack: %d local addresses, more than %d", len(o.Addrs), maxAddrs)
+	case o.RmemMax < 0 || o.WmemMax < 0 || o.RmemMax > 1<<30 || o.WmemMax > 1<<30:
+		return fmt.Errorf("stack: RmemMax or WmemMax out of range [0, 1 GiB]")
 	case o.MaxTimeWait < 0 || o.MaxOrphans < 0:
 		return fmt.Errorf("stack: negative MaxTimeWait or MaxOrphans")
 	case o.MTU < 40+20+88 || o.MTU > 65535: // room for an 88-byte MSS over IPv6

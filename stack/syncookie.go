@@ -131,7 +131,7 @@ func (s *Stack) sendCookie(now clock.Instant, l *Socket, t Tuple, syn *tcp.Segme
 	}
 	iss, _ := s.cookieISN(now, t, syn.Seq, peerMSS)
 	s.ctl = append(s.ctl, ctlSeg{t: t})
-	tcp.CookieSynAck(s.tcpConfig(t.Local.Addr()), now, iss, s.tsOffset(t), syn, &s.ctl[len(s.ctl)-1].seg)
+	tcp.CookieSynAck(s.sockConfig(l, t.Local.Addr()), now, iss, s.tsOffset(t), syn, &s.ctl[len(s.ctl)-1].seg)
 }
 
 // cookieArrive checks whether an ACK that found no connection returns a
@@ -148,7 +148,7 @@ func (s *Stack) cookieArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 		return false
 	}
 	s.counters.SyncookiesRecv++
-	cfg := s.tcpConfig(t.Local.Addr())
+	cfg := s.sockConfig(l, t.Local.Addr())
 	ck := tcp.SynCookie{ISS: seg.Ack - 1, IRS: seg.Seq - 1, MSS: mss, TSOffset: s.tsOffset(t)}
 	if ck.CookieOptions, ok = tcp.CookieTSDecode(cfg, seg, ck.TSOffset); !ok {
 		return false

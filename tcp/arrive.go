@@ -557,6 +557,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 		}
 	}
 	c.rcvBuf.writeAt(c.rcvBuf.len()+off, s.Payload)
+	prevMSS := c.rcvMSS()
 	c.rcvMSSSeen = max(c.rcvMSSSeen, int32(len(s.Payload)))
 	end := s.Seq.Add(seq.Size(len(s.Payload)))
 	if off > 0 {
@@ -566,7 +567,9 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 		c.ackNow = true // RFC 5681 §4.2: out-of-order data is ACKed at once
 		return
 	}
+	prevNxt := c.rcvNxt
 	c.advanceRcv(end)
+	c.measureRatio(len(s.Payload), prevMSS, prevNxt)
 	c.growRcvWindow(len(s.Payload))
 	c.tuneOnData(now, s, len(s.Payload))
 	hadHole := len(c.oooSpans()) > 0
@@ -589,12 +592,18 @@ func (c *Conn) dsackOfo(start, end seq.Value) {
 
 // growRcvWindow opens the window we offer by two segments for each data
 // segment of at least 128 bytes received in order, up to the receive
-// buffer (Linux tcp_grow_window, called from tcp_event_data_recv).
+// buffer (Linux tcp_grow_window, called from tcp_event_data_recv), and
+// only while there is room: below the window clamp and the free space,
+// unread data counted (rcvRoom).
 func (c *Conn) growRcvWindow(n int) {
 	if n < 128 || c.rcvSsthresh >= c.rcvCap {
 		return
 	}
-	c.rcvSsthresh = min(c.rcvSsthresh+uint32(2*c.rcvMSS()), c.rcvCap)
+	room := c.rcvRoom() - int(c.rcvSsthresh)
+	if room <= 0 {
+		return
+	}
+	c.rcvSsthresh = min(c.rcvSsthresh+uint32(min(2*c.rcvMSS(), room)), c.rcvCap)
 }
 
 // advanceRcv commits bytes up to end.

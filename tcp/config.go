@@ -91,6 +91,10 @@ type Config struct {
 	KeepAliveTime   time.Duration
 	KeepAliveIntvl  time.Duration
 	KeepAliveProbes int
+
+	// rcvLocked and sndLocked mark a socket's own copy whose buffers the
+	// application set (SO_RCVBUF, SO_SNDBUF; see WithBuffers).
+	rcvLocked, sndLocked bool
 }
 
 func (c *Config) keepAliveTime() time.Duration {

@@ -127,6 +127,7 @@ type Conn struct {
 	rstActive   bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
 	rstWnd      uint16 // the window field of an active RST
 	quick       uint8  // quick ACKs left (Linux icsk_ack.quick)
+	ratio       uint8  // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
 	probeShift  uint8  // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
 	state       State
 	sndWScale   uint8
@@ -183,8 +184,8 @@ func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 		mss:       536,
 	}
 	c.sndBuf.max = cfg.SndBuf
-	c.rcvBuf.max = cfg.RcvBuf
-	c.rcvCap = uint32(cfg.RcvBuf)
+	c.rcvBuf.max = cfg.rcvStorage()
+	c.rcvCap = uint32(cfg.rcvStorage())
 	return c
 }
 
@@ -225,8 +226,8 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 		c.tsOK = true
 		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
-	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synWindow())) // timestamps are known now
-	c.rcvSsthresh = uint32(c.synWindow())
+	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synSpace())) // timestamps are known now
+	c.rcvSsthresh = uint32(c.synSpace())
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
 	c.sackOK = c.cfg.SACK && o.SACKPermitted
 	c.mss = c.sendMSS(peerMSS)

@@ -153,16 +153,50 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 // with timestamps counts in segments of MSS less the option (Linux
 // tcp_openreq_init_rwin: 65160 bytes, not 64240, for MSS 1460); a SYN
 // does not know yet (tcp_connect_init), and its side keeps that window.
-func (c *Conn) synWindow() int { return synWindowOf(c.cfg, c.rcvFree(), c.passive && c.tsOK) }
+func (c *Conn) synWindow() int {
+	free := c.rcvFree()
+	if c.cfg.rcvLocked {
+		free = c.cfg.RcvBuf // tcp_full_space at the default ratio
+	}
+	return synWindowOf(c.cfg, free, c.passive && c.tsOK)
+}
+
+// synSpace is the window the handshake opens (Linux's rcv_wnd from
+// tcp_select_initial_window): the SYN's, or for a buffer set with
+// SO_RCVBUF the whole of it in segments, which the SYN's 16-bit field
+// offers only up to 65535 (SO_RCVBUF 100000 before connect(): the SYN
+// says 65535, the first ACK 99280 bytes).
+func (c *Conn) synSpace() int {
+	if !c.cfg.rcvLocked || !c.wsOK {
+		return c.synWindow()
+	}
+	seg := int(c.cfg.MSS)
+	if c.passive && c.tsOK {
+		seg -= 12
+	}
+	if free := c.cfg.RcvBuf; free > seg {
+		return free - free%seg
+	}
+	return c.synWindow()
+}
 
 // synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
 // receive space: the largest multiple of the segment size that fits in 16
 // bits, segments less the timestamp option when ts.
 func synWindowOf(cfg *Config, free int, ts bool) int {
-	w, seg := min(free, 65535), int(cfg.MSS)
+	seg := int(cfg.MSS)
 	if ts {
 		seg -= 12
 	}
+	if cfg.rcvLocked {
+		// tcp_select_initial_window: the buffer set by SO_RCVBUF rounded
+		// down to segments, then at most 65535 (an unscaled field).
+		if free > seg {
+			free -= free % seg
+		}
+		return min(free, 65535)
+	}
+	w := min(free, 65535)
 	return w - w%seg
 }
 
@@ -434,10 +468,12 @@ func (c *Conn) capWindow(free int) int {
 }
 
 // advertise computes the window field and records the right edge it
-// offers. The edge never moves left (RFC 9293 §3.8.6.2.2), and moves right
-// only by at least min(MSS, half the buffer): receiver-side SWS avoidance.
+// offers. The edge never moves left (RFC 9293 §3.8.6.2.2). With window
+// scaling it moves right to the free space aligned up to a unit, as
+// Linux's __tcp_select_window; without, only by at least min(MSS, half
+// the buffer): receiver-side SWS avoidance.
 func (c *Conn) advertise() uint16 {
-	free := c.rcvFree()
+	free := c.rcvSpace()
 	if c.rdShut && c.orphan {
 		free = 0
 	}
@@ -453,8 +489,26 @@ func (c *Conn) offerWindow(free int) uint16 {
 	if cur.LessThan(c.rcvNxt) {
 		cur = c.rcvNxt
 	}
-	if edge.LessThan(cur) || int(edge.Sub(cur)) < min(c.rcvMSS(), int(c.rcvCap)/2) {
-		edge = cur
+	if c.rcvWScale > 0 {
+		// Linux __tcp_select_window with a scale: the free space aligned
+		// up to a unit, whenever that moves the edge right at all.
+		edge = c.rcvNxt.Add(seq.Size((free + unit - 1) / unit * unit))
+		if edge.LessThan(cur) {
+			edge = cur
+		}
+	} else {
+		// Without a scale, Linux keeps the window it offers while it is
+		// within a segment of the free space, and else offers the free
+		// space rounded down to segments; never moving the edge left.
+		mss := c.rcvMSS()
+		w := int(cur.Sub(c.rcvNxt))
+		if w <= free-mss || w > free {
+			w = free - free%mss
+		}
+		edge = c.rcvNxt.Add(seq.Size(w))
+		if edge.LessThan(cur) {
+			edge = cur
+		}
 	}
 	wnd := int(edge.Sub(c.rcvNxt))
 	if edge == cur {

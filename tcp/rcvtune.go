@@ -216,5 +216,7 @@ func (c *Conn) tuneOnRead(now clock.Instant) {
 }
 
 // RcvBuf returns the receive buffer's current size: RcvBuf, or more once
-// auto-tuning has raised it.
+// auto-tuning has raised it; for a buffer set with SO_RCVBUF, sk_rcvbuf
+// (twice the value set), of which Linux's accounting offers a share as
+// window (rcvwin.go).
 func (c *Conn) RcvBuf() int { return int(c.rcvCap) }

@@ -19,7 +19,8 @@ import (
 // runner; packetdrill's code and scripts are not used):
 //
 //	+0    connect                       user call (connect, close, shutdown_wr,
-//	                                    shutdown_rd, abort, write N, read N)
+//	                                    shutdown_rd, abort, write N, read N,
+//	                                    bufs RCV SND)
 //	+0    > S 0:0(0) <mss 1460,...>     we must send this (seq relative to our ISN,
 //	                                    ack relative to the peer's)
 //	+0    < S. 0:0(0) ack 1 win 65535   the peer sends this
@@ -278,6 +279,13 @@ func (h *scripted) call(f []string) error {
 		h.c = NewActive(&h.cfg, h, h.now, h.iss, 0)
 	case "close":
 		h.c.Close(h.now)
+	case "bufs": // bufs RCV SND: SO_RCVBUF and SO_SNDBUF, as sk_rcvbuf and sk_sndbuf (0: left alone)
+		r, e1 := strconv.Atoi(f[1])
+		sn, e2 := strconv.Atoi(f[2])
+		if e := errors.Join(e1, e2); e != nil {
+			return fmt.Errorf("bad bufs: %w", e)
+		}
+		h.c.SetBuffers(r, sn)
 	case "shutdown_wr":
 		err = h.c.CloseWrite(h.now)
 	case "shutdown_rd":

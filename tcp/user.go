@@ -40,7 +40,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 	case c.state != SynSent && c.state != SynRcvd && c.state != Established && c.state != CloseWait:
 		return 0, syscall.EPIPE
 	}
-	n := min(len(p), c.sndBuf.free())
+	n := min(len(p), max(c.sndBuf.free(), 0)) // SO_SNDBUF may shrink it below what is queued
 	c.sndLimited = n < len(p)
 	if n == 0 {
 		if len(p) == 0 {
@@ -86,10 +86,10 @@ func (c *Conn) windowUpdate(before seq.Size) {
 	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
 		return
 	}
-	if 2*int(before) > int(c.rcvCap) {
+	if 2*int(before) > min(int(c.rcvCap), c.windowClamp()) {
 		return
 	}
-	free := c.capWindow(c.rcvFree()) >> c.rcvWScale << c.rcvWScale
+	free := c.capWindow(c.rcvSpace()) >> c.rcvWScale << c.rcvWScale
 	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
 		c.ackNow = true
 	}
@@ -226,7 +226,7 @@ func (c *Conn) AbortOnMemory(now clock.Instant) {
 func (c *Conn) queueActiveRST() {
 	c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
 	c.rstActive = true
-	c.rstWnd = c.offerWindow(c.rcvFree())
+	c.rstWnd = c.offerWindow(c.rcvSpace())
 }
 
 func (c *Conn) abort(why string) {
