@@ -397,6 +397,14 @@ func segment(src, dst netip.AddrPort, flags wire.Flags, sq, ack uint32, payload 
 // drain collects everything st has to send.
 func drain(t testing.TB, st *Stack, now clock.Instant) []wire.Packet {
 	t.Helper()
+	return pollBounded(t, st, now, 1<<20)
+}
+
+// pollBounded collects what st sends at now, failing if it sends more than
+// limit packets: a stack that loops on empty segments fails rather than
+// hangs.
+func pollBounded(t testing.TB, st *Stack, now clock.Instant, limit int) []wire.Packet {
+	t.Helper()
 	var out []wire.Packet
 	buf := make([]byte, 4096)
 	for {
@@ -404,10 +412,12 @@ func drain(t testing.TB, st *Stack, now clock.Instant) []wire.Packet {
 		if n == 0 {
 			return out
 		}
+		if len(out) == limit {
+			t.Fatalf("more than %d packets for one input", limit)
+		}
 		var p wire.Packet
-		raw := slices.Clone(buf[:n])
-		if err := wire.ParsePacket(raw, &p); err != nil {
-			t.Fatalf("stack sent a malformed packet: %v", err)
+		if err := wire.ParsePacket(slices.Clone(buf[:n]), &p); err != nil {
+			t.Fatalf("the stack sent a malformed packet: %v", err)
 		}
 		out = append(out, p)
 	}

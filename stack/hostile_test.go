@@ -311,29 +311,6 @@ func TestHostileMaxSynBacklog(t *testing.T) {
 	}
 }
 
-// pollBounded collects what st sends at now, failing if it sends more than
-// limit packets: a stack that loops on empty segments fails rather than
-// hangs.
-func pollBounded(t *testing.T, st *Stack, now clock.Instant, limit int) []wire.Packet {
-	t.Helper()
-	var out []wire.Packet
-	buf := make([]byte, 4096)
-	for {
-		n := st.PollPacket(now, buf)
-		if n == 0 {
-			return out
-		}
-		if len(out) == limit {
-			t.Fatalf("more than %d packets for one input", limit)
-		}
-		var p wire.Packet
-		if err := wire.ParsePacket(append([]byte(nil), buf[:n]...), &p); err != nil {
-			t.Fatalf("the stack sent a malformed packet: %v", err)
-		}
-		out = append(out, p)
-	}
-}
-
 // mssPeer is a hostile client of a lone stack's listener: it announces a
 // tiny MSS, and checks every data segment the stack sends it.
 type mssPeer struct {

@@ -141,14 +141,7 @@ func TestTunServeEcho(t *testing.T) {
 // `tcpwave tun dial` talks to a kernel server in the namespace.
 func TestTunDial(t *testing.T) {
 	ns := netns.NewT(t)
-	var ln net.Listener
-	if err := ns.Run(func() (err error) {
-		ln, err = net.Listen("tcp", "0.0.0.0:8080")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := kernelListener(t, ns)
 	go func() {
 		c, err := ln.Accept()
 		if err != nil {
@@ -177,14 +170,7 @@ func TestTunDial(t *testing.T) {
 // while the server it dialed neither answers nor closes.
 func TestTunDialInterrupted(t *testing.T) {
 	ns := netns.NewT(t)
-	var ln net.Listener
-	if err := ns.Run(func() (err error) {
-		ln, err = net.Listen("tcp", "0.0.0.0:8080")
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
+	ln := kernelListener(t, ns)
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		if c, err := ln.Accept(); err == nil {
@@ -299,4 +285,19 @@ func TestTunDeviceBusy(t *testing.T) {
 	if msg := errb.String(); code != 1 || !strings.Contains(msg, "device busy") || !strings.Contains(msg, "give another --dev") || strings.Contains(msg, "root") || strings.Count(msg, "\n") != 1 {
 		t.Errorf("exit %d, stderr %q; want 1 and one line that says the device is busy", code, msg)
 	}
+}
+
+// kernelListener is a kernel socket listening on port 8080 in ns, closed
+// when the test ends.
+func kernelListener(t *testing.T, ns *netns.NS) net.Listener {
+	t.Helper()
+	var ln net.Listener
+	if err := ns.Run(func() (err error) {
+		ln, err = net.Listen("tcp", "0.0.0.0:8080")
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	return ln
 }
