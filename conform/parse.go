@@ -422,6 +422,9 @@ func (p *lineParser) packet(line string) (*PacketSpec, error) {
 			return nil, p.errf("packet: unknown field %q (want ack, win, <options>)", f[i])
 		}
 	}
+	if pk.Inbound && flags.Has(wire.ACK) && !pk.HasAck {
+		pk.HasAck = true // packetdrill: an injected ACK without "ack N" carries ack 0
+	}
 	if pk.HasAck != flags.Has(wire.ACK) {
 		if flags.Has(wire.ACK) {
 			return nil, p.errf("packet: flag . (ACK) set but no \"ack N\"")
@@ -444,9 +447,13 @@ func (p *lineParser) u32(s, what string) (uint32, error) {
 	return uint32(n), nil
 }
 
-// flags parses "S", "S.", "F.", "FP.", "R", "R.", ".".
+// flags parses "S", "S.", "F.", "FP.", "R", "R.", ".", and "-" for no
+// flag at all, as packetdrill writes it.
 func (p *lineParser) flags(s string) (wire.Flags, error) {
 	var f wire.Flags
+	if s == "-" {
+		return 0, nil
+	}
 	for _, c := range s {
 		var b wire.Flags
 		switch c {

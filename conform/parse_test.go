@@ -43,6 +43,15 @@ func TestParseEvents(t *testing.T) {
 				t.Errorf("time %+v", e.Time)
 			}
 		}},
+		{"packetdrill's forms: an inbound ACK without ack N carries ack 0; - is no flag", "0 < . 1:1(0) win 502\n+0 < - 1:1(0)", func(t *testing.T, s *Script) {
+			a, b := s.Events[0].Packet, s.Events[1].Packet
+			if a.Flags != wire.ACK || !a.HasAck || a.Ack != 0 {
+				t.Errorf("ACK without ack N: %+v", a)
+			}
+			if b.Flags != 0 || b.HasAck {
+				t.Errorf("no flags: %+v", b)
+			}
+		}},
 		{"wildcard options and range", "+.2~+.25 > . 1:1(0) ack 1 <...>", func(t *testing.T, s *Script) {
 			e := s.Events[0]
 			if !e.Packet.AnyOpts || e.Time.Span != 50*time.Millisecond || e.Time.At != 200*time.Millisecond {
