@@ -43,22 +43,16 @@ func (p KeepAliveParams) Validate() error {
 // SYN_SENT and CLOSED (a connection being opened starts it when
 // established).
 func (c *Conn) SetKeepAlive(now clock.Instant, on bool) {
-	if c.opt == nil {
-		if !on {
-			return
-		}
-		c.opt = newSockOpts(now)
+	if !on && c.opt == nil {
+		return
 	}
-	was := c.opt.kaOn
-	c.opt.kaOn = on
-	switch {
-	case !on:
-		c.opt.at = clock.Never
-	case !was:
-		c.opt.at = clock.Never
-		if c.keepaliveRuns() {
-			c.opt.at = now.Add(c.keepIdle())
-		}
+	o := c.options(now)
+	if on == o.kaOn {
+		return
+	}
+	o.kaOn, o.at = on, clock.Never
+	if on && c.keepaliveRuns() {
+		o.at = now.Add(c.keepIdle())
 	}
 }
 
@@ -70,19 +64,17 @@ func (c *Conn) SetKeepAliveParams(now clock.Instant, p KeepAliveParams) error {
 	if err := p.Validate(); err != nil {
 		return err
 	}
-	if c.opt == nil {
-		c.opt = newSockOpts(now)
-	}
+	o := c.options(now)
 	if p.Interval > 0 {
-		c.opt.intvl = p.Interval
+		o.intvl = p.Interval
 	}
 	if p.Count > 0 {
-		c.opt.cnt = p.Count
+		o.cnt = p.Count
 	}
 	if p.Idle > 0 {
-		c.opt.idle = p.Idle
-		if c.opt.kaOn && c.keepaliveRuns() {
-			c.opt.at = max(c.opt.heard.Add(p.Idle), now)
+		o.idle = p.Idle
+		if o.kaOn && c.keepaliveRuns() {
+			o.at = max(o.heard.Add(p.Idle), now)
 		}
 	}
 	return nil

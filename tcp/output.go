@@ -435,14 +435,14 @@ func (c *Conn) sackBlocks() int {
 	return min(n, limit)
 }
 
-// sackOptLen is the option space the SACK blocks take: two NOPs, kind,
-// length and 8 bytes a block.
 // segRoom is the payload a segment sent now can carry: the send MSS less
 // the SACK blocks that ride on it too, so that the packet stays within the
 // MTU (Linux tcp_current_mss). The tcp_min_snd_mss floor keeps it positive
 // (8 bytes at least); the max guards the loop that sends segments of it.
 func (c *Conn) segRoom() int { return max(c.mss-c.sackOptLen(), 1) }
 
+// sackOptLen is the option space the SACK blocks take: two NOPs, kind,
+// length and 8 bytes a block.
 func (c *Conn) sackOptLen() int {
 	if k := c.sackBlocks(); k > 0 {
 		return 4 + 8*k

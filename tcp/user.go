@@ -209,11 +209,8 @@ func (c *Conn) Abort(now clock.Instant) {
 func (c *Conn) AbortOnMemory(now clock.Instant) {
 	c.orphan = true
 	c.rdShut, c.wrShut = true, true
-	if c.state == Closing || c.state == LastAck {
-		c.rcvBuf = ring{max: c.rcvBuf.max}
-		c.queueActiveRST() // abort sends none in these
-	}
-	c.abort("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)")
+	c.abortRST("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)",
+		c.abortSendsRST() || c.state == Closing || c.state == LastAck) // abort sends none in these two
 }
 
 // queueActiveRST queues the RST a connection sends of its own accord
@@ -229,13 +226,27 @@ func (c *Conn) queueActiveRST() {
 	c.rstWnd = c.offerWindow(c.rcvSpace())
 }
 
-func (c *Conn) abort(why string) {
+func (c *Conn) abort(why string) { c.abortRST(why, c.abortSendsRST()) }
+
+// abortSendsRST reports whether ABORT sends a RST in this state (RFC
+// 9293 §3.10.5: SYN_RCVD and the states where the user can still send or
+// is owed a FIN's answer).
+func (c *Conn) abortSendsRST() bool {
 	switch c.state {
 	case SynRcvd, Established, FinWait1, FinWait2, CloseWait:
-		c.rcvBuf = ring{max: c.rcvBuf.max} // tcp_close purges the receive queue before the RST
+		return true
+	}
+	return false
+}
+
+// abortRST closes the connection, sending an active RST if rst: the
+// receive queue is purged first, as tcp_close does, so the RST's window
+// counts that space free.
+func (c *Conn) abortRST(why string, rst bool) {
+	c.rcvBuf = ring{max: c.rcvBuf.max}
+	if rst {
 		c.queueActiveRST()
 	}
-	c.rcvBuf = ring{max: c.rcvBuf.max}
 	c.setState(Closed, why)
 }
 
