@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/netip"
 	"syscall"
 	"time"
@@ -352,13 +353,15 @@ func (b *twBackend) setsockopt(f *twFD, c *Call) (*Return, bool) {
 		v = int64(f.so.RcvBuf())
 	case c.Level == 1 && c.Opt == 9: // SO_KEEPALIVE, on a connected socket
 		f.so.SetKeepAlive(b.now, v != 0)
+	case c.Level == 6 && (v < math.MinInt32 || v > math.MaxInt32):
+		return fail(syscall.EINVAL), true // the TCP options below take a C int
 	case c.Level == 6 && c.Opt == 18: // TCP_USER_TIMEOUT, in ms
 		if err := f.so.SetUserTimeout(b.now, time.Duration(v)*time.Millisecond); err != nil {
-			return fail(err.(syscall.Errno)), true
+			return fail(errnoOf(err)), true
 		}
 	case c.Level == 6 && c.Opt == 8: // TCP_LINGER2, in s
 		if err := f.so.SetLinger2(b.now, time.Duration(v)*time.Second); err != nil {
-			return fail(err.(syscall.Errno)), true
+			return fail(errnoOf(err)), true
 		}
 	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6: // TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
 		var p tcp.KeepAliveParams
@@ -374,7 +377,7 @@ func (b *twBackend) setsockopt(f *twFD, c *Call) (*Return, bool) {
 			return fail(syscall.EINVAL), true
 		}
 		if err := f.so.SetKeepAliveParams(b.now, p); err != nil {
-			return fail(err.(syscall.Errno)), true
+			return fail(errnoOf(err)), true
 		}
 	default:
 		return fail(syscall.ENOPROTOOPT), true
