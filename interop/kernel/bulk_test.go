@@ -54,7 +54,7 @@ func (r *rig) checkCleanClose(t *testing.T, p *conns, first side, tw time.Durati
 		r.checkActiveClosePath(t, p)
 		return
 	}
-	checkKernel60s(t, r.waitKernel(t, p, "TIME-WAIT"))
+	r.waitKernelTimeWait(t, p)
 	r.waitStack(t, p, tcp.Closed)
 	r.checkStackPath(t, p, tcp.Established, tcp.CloseWait, tcp.LastAck, tcp.Closed)
 }

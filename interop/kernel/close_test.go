@@ -193,9 +193,7 @@ func kernelClosesFirst(t *testing.T, r *rig, p *conns) {
 	if err := p.stack.Close(); err != nil {
 		t.Fatal(err)
 	}
-	row = r.waitKernel(t, p, "TIME-WAIT")
-	t.Logf("kernel: %v", row)
-	checkKernel60s(t, row)
+	r.waitKernelTimeWait(t, p)
 	r.waitStack(t, p, tcp.Closed)
 	r.checkStackPath(t, p, tcp.Established, tcp.CloseWait, tcp.LastAck, tcp.Closed)
 }
@@ -249,7 +247,7 @@ func TestCloseSimultaneous(t *testing.T) {
 			r.waitStackReached(t, p, tcp.TimeWait)
 			// Our ACK of its FIN: the kernel moves to TIME-WAIT.
 			g.open(t, r)
-			checkKernel60s(t, r.waitKernel(t, p, "TIME-WAIT"))
+			r.waitKernelTimeWait(t, p)
 			// tcpwave may have retransmitted its FIN while the gate held it,
 			// always at the same sequence number.
 			for _, f := range r.rec.segments(p.tuple(), true, wire.FIN, 0) {
@@ -475,11 +473,11 @@ func TestCloseSimultaneousDirect(t *testing.T) {
 		case contains(path, tcp.Closing):
 			outcome = "crossed"
 			r.checkStackPath(t, p, tcp.Established, tcp.FinWait1, tcp.Closing, tcp.TimeWait)
-			checkKernel60s(t, r.waitKernel(t, p, "TIME-WAIT"))
+			r.waitKernelTimeWait(t, p)
 		case contains(path, tcp.CloseWait):
 			outcome = "kernel-first"
 			r.checkStackPath(t, p, tcp.Established, tcp.CloseWait, tcp.LastAck, tcp.Closed)
-			checkKernel60s(t, r.waitKernel(t, p, "TIME-WAIT"))
+			r.waitKernelTimeWait(t, p)
 		default:
 			outcome = "tcpwave-first"
 			r.checkActiveClosePath(t, p)
@@ -588,7 +586,7 @@ func TestHalfClose(t *testing.T) {
 					r.waitStack(t, p, tcp.Closed)
 					r.checkStackPath(t, p, tcp.Established, tcp.FinWait1, tcp.FinWait2, tcp.TimeWait, tcp.Closed)
 				} else {
-					checkKernel60s(t, r.waitKernel(t, p, "TIME-WAIT"))
+					r.waitKernelTimeWait(t, p)
 					r.waitStack(t, p, tcp.Closed)
 					r.checkStackPath(t, p, tcp.Established, tcp.CloseWait, tcp.LastAck, tcp.Closed)
 				}

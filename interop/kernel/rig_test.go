@@ -366,6 +366,49 @@ func (r *rig) waitKernel(t *testing.T, p *conns, state string) netns.SSRow {
 	return last
 }
 
+// waitKernelTimeWait waits for the kernel's end of p to hold TIME-WAIT
+// after tcpwave's FIN (tcpwave closed second) and checks its 60 s timer.
+// One race ends that TIME-WAIT early, and correctly: tcpwave in LAST_ACK
+// sends its FIN again (a loss probe or a retransmission, when the
+// kernel's ACK is slow on a busy machine), takes the first ACK and
+// closes, and answers the kernel's TIME-WAIT re-ACK with a RST, which
+// ends TIME-WAIT (tcp_rfc1337=0). The kernel socket may be gone then,
+// if the recorder saw tcpwave send its FIN twice and a RST after it.
+func (r *rig) waitKernelTimeWait(t *testing.T, p *conns) {
+	t.Helper()
+	for end := time.Now().Add(r.pollFor); ; {
+		row, listed := r.kernelRow(t, p)
+		if listed && row.State == "TIME-WAIT" {
+			checkKernel60s(t, row)
+			return
+		}
+		if !listed && r.resetAfterFINAgain(p) {
+			t.Logf("kernel TIME-WAIT ended by tcpwave's RST for its re-ACK of a FIN tcpwave sent again")
+			return
+		}
+		if time.Now().After(end) {
+			break
+		}
+		time.Sleep(pollEvery)
+	}
+	r.waitKernel(t, p, "TIME-WAIT") // fails, with the row it sees
+}
+
+// resetAfterFINAgain reports whether tcpwave sent its FIN more than once
+// on p and then a RST.
+func (r *rig) resetAfterFINAgain(p *conns) bool {
+	fins := r.rec.segments(p.tuple(), true, wire.FIN, 0)
+	if len(fins) < 2 {
+		return false
+	}
+	for _, s := range r.rec.segments(p.tuple(), true, wire.RST, 0) {
+		if s.at > fins[1].at {
+			return true
+		}
+	}
+	return false
+}
+
 // waitStack polls Stack.Connections until tcpwave's connection is in
 // state (tcp.Closed means: no longer listed), and returns its row.
 func (r *rig) waitStack(t *testing.T, p *conns, state tcp.State) stack.ConnInfo {
