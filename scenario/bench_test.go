@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/tcpwave/tcpwave/link/sim"
+	"github.com/tcpwave/tcpwave/sim"
 	"github.com/tcpwave/tcpwave/stack"
 )
 

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
-	"github.com/tcpwave/tcpwave/link/sim"
+	"github.com/tcpwave/tcpwave/sim"
 	"github.com/tcpwave/tcpwave/stack"
 )
 

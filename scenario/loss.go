@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/tcpwave/tcpwave/link/sim"
+	"github.com/tcpwave/tcpwave/sim"
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/wire"
 )

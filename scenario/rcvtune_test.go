@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
-	"github.com/tcpwave/tcpwave/link/sim"
+	"github.com/tcpwave/tcpwave/sim"
 	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/wire"
 )

@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
-	"github.com/tcpwave/tcpwave/link/sim"
+	"github.com/tcpwave/tcpwave/sim"
 )
 
 // faults drives the links: each direction has the configuration of the

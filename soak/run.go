@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
-	"github.com/tcpwave/tcpwave/link/sim"
+	"github.com/tcpwave/tcpwave/sim"
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/trace"
 )
