@@ -8,10 +8,23 @@ import (
 	"os/exec"
 	"strconv"
 	"strings"
-	"testing"
 
 	"golang.org/x/sys/unix"
 )
+
+// TB is the part of testing.TB that Require and NewT use (a *testing.T
+// or *testing.B satisfies it). Its own interface, not testing.TB, keeps
+// package testing out of the tcpwave binary, which imports this package
+// for New.
+type TB interface {
+	Helper()
+	Name() string
+	Cleanup(func())
+	Errorf(format string, args ...any)
+	Fatal(args ...any)
+	Fatalf(format string, args ...any)
+	Skipf(format string, args ...any)
+}
 
 // check is one prerequisite of Require: what it is, and a probe that
 // returns an error saying why it is missing.
@@ -41,7 +54,7 @@ var checks = []check{
 // PATH. When the environment variable CI is true (as strconv.ParseBool
 // reads it: "true", "1", ...) a missing prerequisite fails the test
 // instead: in CI the machine is meant to have everything.
-func Require(t testing.TB) {
+func Require(t TB) {
 	t.Helper()
 	require(t, checks, os.Getenv("CI"))
 }
@@ -49,7 +62,7 @@ func Require(t testing.TB) {
 // NewT is Require followed by New, for tests: the namespace is labelled
 // with the test's name and deleted when the test ends. Failures end the
 // test.
-func NewT(t testing.TB) *NS {
+func NewT(t TB) *NS {
 	t.Helper()
 	Require(t)
 	ns, err := New(t.Name())
@@ -65,7 +78,7 @@ func NewT(t testing.TB) *NS {
 }
 
 // require is Require with its checks and the value of $CI as arguments.
-func require(t testing.TB, cs []check, ci string) {
+func require(t TB, cs []check, ci string) {
 	t.Helper()
 	var missing []string
 	for _, c := range cs {
