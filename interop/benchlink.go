@@ -427,13 +427,11 @@ func (h *GVisorLinkHost) Close() error {
 // retransmissions included, as its own stack counts them (tcpwave's
 // OutSegs, gVisor's TCP.SegmentsSent).
 func SegmentsSent(h Host) (uint64, error) {
-	switch h := h.(type) {
-	case *TCPWaveHost:
+	if h, ok := h.(*TCPWaveHost); ok {
 		return h.Stack.Counters().OutSegs, nil
-	case *GVisorHost:
-		return h.Stack.Stats().TCP.SegmentsSent.Value(), nil
-	case *GVisorLinkHost:
-		return h.Stack.Stats().TCP.SegmentsSent.Value(), nil
+	}
+	if g, ok := asGVisor(h); ok {
+		return g.Stack.Stats().TCP.SegmentsSent.Value(), nil
 	}
 	return 0, fmt.Errorf("interop: no segment counter for %T", h)
 }
@@ -443,20 +441,30 @@ func SegmentsSent(h Host) (uint64, error) {
 // (tcpwave's Stack.Connections, gVisor's registered endpoints).
 func StateCounts(h Host) (map[tcp.State]int, error) {
 	counts := make(map[tcp.State]int)
-	switch h := h.(type) {
-	case *TCPWaveHost:
+	if h, ok := h.(*TCPWaveHost); ok {
 		for _, r := range h.Stack.Connections() {
 			counts[r.State]++
 		}
 		return counts, nil
-	case *GVisorHost:
-		gvisorStates(h, counts)
-		return counts, nil
-	case *GVisorLinkHost:
-		gvisorStates(h.GVisorHost, counts)
+	}
+	if g, ok := asGVisor(h); ok {
+		gvisorStates(g, counts)
 		return counts, nil
 	}
 	return nil, fmt.Errorf("interop: no connection list for %T", h)
+}
+
+// asGVisor returns the GVisorHost inside h, whichever link it runs on.
+func asGVisor(h Host) (*GVisorHost, bool) {
+	switch h := h.(type) {
+	case *GVisorHost:
+		return h, true
+	case *GVisorLinkHost:
+		return h.GVisorHost, true
+	case *GVisorChannelHost:
+		return h.GVisorHost, true
+	}
+	return nil, false
 }
 
 func gvisorStates(h *GVisorHost, counts map[tcp.State]int) {

@@ -59,6 +59,20 @@
 //	lossy-goodput      bulk goodput (1.5 s after 0.3 s) with 1% of packets
 //	                   lost at random in each direction (the same seeded
 //	                   loss for both)
+//	xfer-MTU-LINK      whole transfers timed from the Dial, nothing
+//	                   warmed up: for 64 KiB, 1 MiB and 16 MiB a new
+//	                   connection moves that much random data, checked
+//	                   byte by byte at the receiver, and the row (ms) is
+//	                   the time from the Dial to the receiver's EOF; the
+//	                   row of the workload's own name is a 2 GiB
+//	                   transfer's goodput the same way (Gbit/s; 32 MiB
+//	                   with -quick) and /cpu its CPU time per GiB. MTU is
+//	                   1500 or 65535; LINK is "shared" (the interop.Link
+//	                   of the other workloads) or "native", each stack on
+//	                   its own in-memory link (interop.NewNativePair:
+//	                   link/pipe for tcpwave, two gVisor channel
+//	                   endpoints joined by a goroutine a direction for
+//	                   gVisor), the link its users would pick
 //
 // Both stacks run with their own defaults (tcpwave's are Linux's; gVisor's
 // are its own: 1 MiB buffers growing to 4 MiB, SACK, RACK, Reno), with

@@ -28,6 +28,7 @@ type sizes struct {
 	handshakes          int           // handshakes timed per run
 	idleConns           int           // connections of idle-mem
 	twConns             int           // connections of timewait-mem
+	xferBig             int64         // bytes of the xfer workloads' big transfer
 }
 
 // defaultSizes are the sizes of a default run.
@@ -39,6 +40,7 @@ var defaultSizes = sizes{
 	handshakes: 2000,
 	idleConns:  10000,
 	twConns:    50000,
+	xferBig:    2 << 30,
 }
 
 // quickSizes are the sizes of -quick: every workload in a few seconds.
@@ -53,6 +55,7 @@ var quickSizes = sizes{
 	handshakes: 100,
 	idleConns:  300,
 	twConns:    1000,
+	xferBig:    32 << 20,
 }
 
 // metric is one quantity a workload measures: one row of the output.
@@ -174,6 +177,16 @@ var workloads = []*workload{
 			return []float64{r.gbps}, err
 		},
 	},
+}
+
+func init() {
+	// After the others: each xfer run makes four connections on a fresh
+	// pair, one of them 2 GiB.
+	for _, mtu := range []int{1500, 65535} {
+		for _, native := range []bool{true, false} {
+			workloads = append(workloads, xferWorkload(mtu, native))
+		}
+	}
 }
 
 // workloadNames returns the names of every workload.
