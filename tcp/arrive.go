@@ -55,7 +55,7 @@ func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
 		return
 	}
 	c.finArrive(now, s)
-	if c.oooFin && c.rcvNxt == c.oooFinSeq {
+	if c.flags.has(oooFin) && c.rcvNxt == c.oooFinSeq {
 		c.consumeFin(now) // the hole before an early FIN is filled
 	}
 }
@@ -89,7 +89,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		c.ackSyn(now, s)
 		c.sndWnd = uint32(s.Wnd) // RFC 7323 §2.2: a SYN-ACK's window is never scaled
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
-		c.ackNow = true
+		c.flags.set(ackNow)
 		c.quick = maxQuickAcks
 		c.setState(Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
 		c.keepaliveEstablished(now) // tcp_finish_connect
@@ -109,7 +109,7 @@ func (c *Conn) ackSyn(now clock.Instant, s *Segment) {
 	}
 	// A timestamp echo names the SYN it answers, so it gives a sample even
 	// after a retransmission (RFC 7323 §4, Linux tcp_ack_update_rtt).
-	sampled := (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s)
+	sampled := (c.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s)
 	c.retries = 0
 	c.rtoAt = clock.Never
 	switch {
@@ -134,7 +134,7 @@ func (c *Conn) synRcvdDupSyn(s *Segment) bool {
 // into the ACK of our SYN it also is: its SYN is the one we already took
 // (RFC 9293 §3.5 figure 7; Linux tcp_validate_incoming lets it pass).
 func (c *Conn) simOpenSynAck(s *Segment) {
-	if c.state == SynRcvd && !c.passive && s.Flags&(wire.SYN|wire.ACK|wire.RST|wire.FIN) == wire.SYN|wire.ACK &&
+	if c.state == SynRcvd && !c.flags.has(passive) && s.Flags&(wire.SYN|wire.ACK|wire.RST|wire.FIN) == wire.SYN|wire.ACK &&
 		len(s.Payload) == 0 && s.Seq.Add(1) == c.rcvNxt && s.Ack == c.sndNxt {
 		s.Flags &^= wire.SYN
 		s.Seq = c.rcvNxt
@@ -163,7 +163,7 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 	if !ok && wnd == 0 && s.Seq == c.rcvNxt {
 		// RFC 9293 §3.10.7.4: with a zero window, still take ACK and RST.
 		if n > 0 {
-			c.ackNow = true // and answer a probe with the zero window (RFC 9293 §3.8.6.1)
+			c.flags.set(ackNow) // and answer a probe with the zero window (RFC 9293 §3.8.6.1)
 		}
 		s.Payload = s.Payload[:0]
 		s.Flags &^= wire.FIN | wire.SYN | wire.PSH
@@ -225,7 +225,7 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 	switch c.state {
 	case SynRcvd:
 		c.counts.AttemptFails++ // Linux tcp_check_req (passive), tcp_reset -> tcp_done (active)
-		if c.passive {
+		if c.flags.has(passive) {
 			c.setState(Closed, "RST received in SYN_RCVD: back to LISTEN, request dropped (RFC 9293 §3.10.7.4)")
 			return
 		}
@@ -247,13 +247,13 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 // RCV.NXT (RFC 5961 §3.2), or RCV.NXT-1 once the peer's FIN is in, as some
 // stacks send it after their FIN (Linux tcp_reset_check).
 func (c *Conn) rstExact(s *Segment) bool {
-	return s.Seq == c.rcvNxt || (c.finRcvd && s.Seq == c.rcvNxt-1)
+	return s.Seq == c.rcvNxt || (c.flags.has(finRcvd) && s.Seq == c.rcvNxt-1)
 }
 
 // synArrive is RFC 9293 §3.10.7.4 fourth, with RFC 5961 §4: a SYN in a
 // synchronized state draws a challenge ACK.
 func (c *Conn) synArrive(now clock.Instant, s *Segment) {
-	if c.state == SynRcvd && c.passive {
+	if c.state == SynRcvd && c.flags.has(passive) {
 		// §3.10.7.4 fourth: back to LISTEN; Linux tcp_check_req also
 		// answers the SYN with RST (tcp_v4_send_reset).
 		if s.Flags&wire.ACK != 0 {
@@ -281,21 +281,23 @@ func (c *Conn) synInErr() {
 // oowAck answers an out-of-window bare segment with an ACK, at most once
 // per ChallengeAck interval (Linux tcp_invalid_ratelimit).
 func (c *Conn) oowAck(now clock.Instant) {
-	if c.oowSent && uint32(now.Millis())-c.lastOOWMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
+	if c.flags.has(oowSent) && uint32(now.Millis())-c.lastOOWMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
 		return
 	}
-	c.oowSent, c.lastOOWMs = true, uint32(now.Millis())
-	c.ackNow = true
+	c.flags.set(oowSent)
+	c.lastOOWMs = uint32(now.Millis())
+	c.flags.set(ackNow)
 }
 
 // challengeAck sends an ACK for RCV.NXT, at most once per ChallengeAck
 // interval (RFC 5961 §7; Linux tcp_invalid_ratelimit).
 func (c *Conn) challengeAck(now clock.Instant) {
-	if c.chalSent && uint32(now.Millis())-c.lastChalMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
+	if c.flags.has(chalSent) && uint32(now.Millis())-c.lastChalMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
 		return
 	}
-	c.chalSent, c.lastChalMs = true, uint32(now.Millis())
-	c.ackNow = true
+	c.flags.set(chalSent)
+	c.lastChalMs = uint32(now.Millis())
+	c.flags.set(ackNow)
 	c.counts.ChallengeACK++
 }
 
@@ -338,7 +340,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.maybeDupAck(s)
 	}
 	c.tlpAck(now, s, prevUna, dsack)
-	if c.sackRec {
+	if c.flags.has(sackRec) {
 		c.markLostRexmits()
 	}
 	c.checkRecovery(now)
@@ -356,7 +358,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	acked := s.Ack.Sub(c.sndUna)
 	data := int(acked)
-	finAcked := c.finQ && c.sndMax.GreaterThan(c.finSeq) && s.Ack.GreaterThan(c.finSeq)
+	finAcked := c.flags.has(finQ) && c.sndMax.GreaterThan(c.finSeq) && s.Ack.GreaterThan(c.finSeq)
 	if finAcked {
 		data--
 	}
@@ -365,7 +367,7 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	}
 	data = max(min(data, c.sndBuf.len()), 0)
 	c.sndBuf.discard(data)
-	if (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s) {
+	if (c.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s) {
 		c.rto = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
 	}
 	c.sndUna = s.Ack
@@ -424,14 +426,14 @@ func (c *Conn) finWait1Acked(now clock.Instant) {
 		return
 	}
 	c.setState(FinWait2, "our FIN is ACKed (RFC 9293 §3.10.7.4)")
-	if c.orphan && c.Linger2() < 0 {
+	if c.flags.has(orphan) && c.Linger2() < 0 {
 		// Linux tcp_rcv_state_process: an orphan with TCP_LINGER2 < 0
 		// is done on reaching FIN_WAIT_2 (TCPAbortOnData), without a RST.
 		c.counts.AbortOnData++
 		c.setState(Closed, "orphan reached FIN_WAIT_2 with TCP_LINGER2 < 0: closed (Linux tcp_rcv_state_process)")
 		return
 	}
-	if c.orphan {
+	if c.flags.has(orphan) {
 		// Linux: an orphaned FIN_WAIT_2 lives tcp_fin_timeout, or
 		// TCP_LINGER2 (tcp_fin_time).
 		c.closeAt = now.Add(c.FinTimeout())
@@ -439,7 +441,7 @@ func (c *Conn) finWait1Acked(now clock.Instant) {
 }
 
 func (c *Conn) ourFinAcked() bool {
-	return c.finQ && c.sndUna.GreaterThan(c.finSeq)
+	return c.flags.has(finQ) && c.sndUna.GreaterThan(c.finSeq)
 }
 
 func (c *Conn) enterTimeWait(now clock.Instant, why string) {
@@ -450,7 +452,7 @@ func (c *Conn) enterTimeWait(now clock.Instant, why string) {
 
 // updateTimestamp records the peer's TSval (RFC 7323 §4.3).
 func (c *Conn) updateTimestamp(now clock.Instant, s *Segment) {
-	if c.tsOK && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
+	if c.flags.has(tsOK) && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
 		// A TS.Recent idle for 24 days is replaced whatever its value
 		// (Linux tcp_replace_ts_recent with tcp_paws_check).
 		if int32(s.Opts.TSVal-c.tsRecent) >= 0 || nowSec(now)-c.tsRecentSec >= pawsIdle {
@@ -472,7 +474,7 @@ const pawsIdle = 24 * 24 * 60 * 60
 // with a duplicate ACK, unless it is a RST, TS.Recent is over 24 days old,
 // or it is a reordered pure duplicate ACK (Linux tcp_disordered_ack).
 func (c *Conn) pawsDrop(now clock.Instant, s *Segment) bool {
-	if !c.tsOK || !s.Opts.HasTimestamp || s.Flags&wire.RST != 0 || c.state == SynRcvd || c.tsRecent == 0 {
+	if !c.flags.has(tsOK) || !s.Opts.HasTimestamp || s.Flags&wire.RST != 0 || c.state == SynRcvd || c.tsRecent == 0 {
 		return false
 	}
 	behind := int32(c.tsRecent - s.Opts.TSVal)
@@ -500,7 +502,7 @@ func (c *Conn) pawsDrop(now clock.Instant, s *Segment) bool {
 // as a duplicate (D-SACK, RFC 2883) when it lies below RCV.NXT, as Linux's
 // tcp_send_dupack does.
 func (c *Conn) dupAckFor(s *Segment) {
-	c.ackNow = true
+	c.flags.set(ackNow)
 	end := s.Seq.Add(s.Len()) // a FIN counts: Linux reports a duplicate FIN too
 	if s.Len() > 0 && s.Seq.LessThan(c.rcvNxt) {
 		c.setDSACK(s.Seq, seq.Min(end, c.rcvNxt), &c.counts.DSACKOldSent)
@@ -509,10 +511,11 @@ func (c *Conn) dupAckFor(s *Segment) {
 
 // setDSACK queues [start, end) as the D-SACK block of our next ACK.
 func (c *Conn) setDSACK(start, end seq.Value, counter *uint32) {
-	if !c.sackOK || !c.cfg.DSACK || !start.LessThan(end) {
+	if !c.flags.has(sackOK) || !c.cfg.DSACK || !start.LessThan(end) {
 		return
 	}
-	c.dsack, c.dsackOn = span{start, end}, true
+	c.dsack = span{start, end}
+	c.flags.set(dsackOn)
 	*counter++
 }
 
@@ -527,7 +530,7 @@ func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
 		}
 	}
 	newData := len(s.Payload) > 0 && s.Seq.Add(seq.Size(len(s.Payload))).GreaterThan(c.rcvNxt)
-	if newData && c.rdShut && (c.state == FinWait1 || c.state == FinWait2) {
+	if newData && c.flags.has(rdShut) && (c.state == FinWait1 || c.state == FinWait2) {
 		// RFC 1122 §4.2.2.13 and Linux (TCPAbortOnData): data for a socket
 		// that can no longer read is answered with RST.
 		c.queueRST(s.Ack, 0, wire.RST)
@@ -551,7 +554,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 		// FIN behind it, as Linux drops data it has no memory for.
 		s.Payload = s.Payload[:max(room, 0)]
 		s.Flags &^= wire.FIN
-		c.ackNow = true
+		c.flags.set(ackNow)
 		if len(s.Payload) == 0 {
 			return
 		}
@@ -564,7 +567,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 		c.dsackOfo(s.Seq, end)
 		c.sackLast = s.Seq
 		c.addOOO(s.Seq, end)
-		c.ackNow = true // RFC 5681 §4.2: out-of-order data is ACKed at once
+		c.flags.set(ackNow) // RFC 5681 §4.2: out-of-order data is ACKed at once
 		return
 	}
 	prevNxt := c.rcvNxt
@@ -649,7 +652,7 @@ func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
 	switch {
 	case filledHole:
 		c.ackDueNow()
-	case c.quick > 0 && !c.pingpong:
+	case c.quick > 0 && !c.flags.has(pingpong):
 		c.quick--
 		c.ackDueNow()
 	case int(c.rcvUnacked) >= 2*c.rcvMSS():
@@ -673,8 +676,9 @@ func (c *Conn) finArrive(now clock.Instant, s *Segment) {
 	fseq := s.Seq.Add(seq.Size(len(s.Payload)))
 	if fseq != c.rcvNxt {
 		if fseq.GreaterThan(c.rcvNxt) {
-			c.oooFin, c.oooFinSeq = true, fseq
-			c.ackNow = true
+			c.flags.set(oooFin)
+			c.oooFinSeq = fseq
+			c.flags.set(ackNow)
 		}
 		return
 	}
@@ -683,17 +687,17 @@ func (c *Conn) finArrive(now clock.Instant, s *Segment) {
 
 // consumeFin advances RCV.NXT over the peer's FIN and changes state.
 func (c *Conn) consumeFin(now clock.Instant) {
-	if c.finRcvd {
+	if c.flags.has(finRcvd) {
 		return
 	}
-	c.finRcvd = true
-	c.oooFin = false
+	c.flags.set(finRcvd)
+	c.flags.clear(oooFin)
 	c.rcvNxt = c.rcvNxt.Add(1)
 	// Linux's tcp_fin drops what is out of order (nothing can follow a
 	// FIN) and resets the SACK state: the ACK of a FIN carries no SACK or
 	// D-SACK block, not even for the duplicate data of a retransmitted
 	// data+FIN segment (conformance/fin-retransmit-no-dsack.pkt).
-	c.dsackOn = false
+	c.flags.clear(dsackOn)
 	if c.rx != nil {
 		c.rx.ooo = nil
 	}
@@ -707,29 +711,30 @@ func (c *Conn) consumeFin(now clock.Instant) {
 		// (conformance/fin-ack-delayed-after-data.pkt,
 		// four-way-close-passive.pkt).
 		dataSeen := c.rcvMSSSeen > 0
-		c.pingpong = true
+		c.flags.set(pingpong)
 		switch {
-		case !dataSeen || c.ackNow:
-			c.ackNow = true
+		case !dataSeen || c.flags.has(ackNow):
+			c.flags.set(ackNow)
 		case c.delackAt == clock.Never:
 			c.delackAt = now.Add(c.cfg.DelAckMin)
 		}
 	case FinWait1:
-		c.ackNow = true
+		c.flags.set(ackNow)
 		if c.ourFinAcked() {
 			c.enterTimeWait(now, "FIN received and our FIN ACKed (RFC 9293 §3.10.7.4)")
 		} else {
 			c.setState(Closing, "FIN received in FIN_WAIT_1: simultaneous close (RFC 9293 §3.10.7.4)")
 		}
 	case FinWait2:
-		c.ackNow = true
+		c.flags.set(ackNow)
 		c.enterTimeWait(now, "FIN received in FIN_WAIT_2 (RFC 9293 §3.10.7.4)")
 	}
 }
 
 // queueRST arranges for a RST to be sent by the next Poll.
 func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
-	c.rstPending, c.rstActive = true, false
+	c.flags.set(rstPending)
+	c.flags.clear(rstActive)
 	c.rstSeq, c.rstAck, c.rstFlags = sq, ack, flags
 }
 
@@ -744,7 +749,7 @@ func (c *Conn) maybeDupAck(s *Segment) {
 		return
 	}
 	c.dupAcks++
-	if c.dupAcks > dupThresh && c.inRecovery && !c.sackRec {
+	if c.dupAcks > dupThresh && c.flags.has(inRecovery) && !c.flags.has(sackRec) {
 		c.cwnd += uint32(c.mss)
 	}
 }

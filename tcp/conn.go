@@ -40,7 +40,8 @@ type Observer interface {
 type span struct{ start, end seq.Value }
 
 // Conn is one TCP connection's control block. Fields are grouped by size
-// so that the struct has no padding (TestConnSize holds it to 512 bytes).
+// so that the struct has no padding (TestConnSize holds it to 512 bytes);
+// its yes/no state is one word of named bits (flags.go).
 type Conn struct {
 	cfg *Config
 	obs Observer
@@ -123,44 +124,16 @@ type Conn struct {
 
 	counts Counts // MIB events not yet taken by the driver
 
-	rstFlags    wire.Flags
-	rstActive   bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
-	rstWnd      uint16 // the window field of an active RST
-	quick       uint8  // quick ACKs left (Linux icsk_ack.quick)
-	ratio       uint8  // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
-	probeShift  uint8  // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
-	state       State
-	sndWScale   uint8
-	rcvWScale   uint8
-	rstPending  bool
-	finQ        bool // FIN queued (shutdown of the write side)
-	finRcvd     bool // peer's FIN consumed (rcvNxt is past it)
-	oooFin      bool // a FIN arrived beyond a hole
-	rdShut      bool // no more reads (close or SHUT_RD)
-	wrShut      bool // no more writes by the user
-	orphan      bool // the user has closed the connection
-	noDelay     bool // TCP_NODELAY set on this connection
-	passive     bool // opened by a listener
-	wsOK        bool
-	tsOK        bool
-	sackOK      bool
-	rttTiming   bool
-	inRecovery  bool
-	sackRec     bool // the recovery is SACK-based (RFC 6675), not NewReno
-	rtoHold     bool // an RTO recovery runs until SND.UNA reaches recover
-	sndLimited  bool // a Write found the send buffer full (Linux's SOCK_NOSPACE; newSpace)
-	fastRexmit  bool // retransmit the segment at sndUna now
-	tlpNow      bool // send a loss probe now
-	tlpOn       bool // a loss probe is out: tlpHigh is set
-	tlpRexmit   bool // the probe retransmitted old data (rather than sending new)
-	dsackOn     bool // dsack holds a block to send
-	ackNow      bool
-	pingpong    bool
-	probeNow    bool
-	swsOverride bool // the persist timer lets a window-limited piece go (RFC 9293 §3.8.6.2.1)
-	chalSent    bool
-	oowSent     bool
-	ackDueOn    bool
+	rstFlags   wire.Flags
+	rstActive  bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
+	rstWnd     uint16 // the window field of an active RST
+	quick      uint8  // quick ACKs left (Linux icsk_ack.quick)
+	ratio      uint8  // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
+	probeShift uint8  // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
+	state      State
+	sndWScale  uint8
+	rcvWScale  uint8
+	flags      connFlags // yes/no state, one bit each (flags.go)
 }
 
 const maxQuickAcks = 16 // TCP_MAX_QUICKACKS
@@ -201,7 +174,7 @@ func NewActive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOf
 // (RFC 9293 §3.10.7.2): the connection is in SYN_RCVD with its SYN-ACK ready.
 func NewPassive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOffset uint32, syn *Segment) *Conn {
 	c := newConn(cfg, obs, iss, tsOffset)
-	c.passive = true
+	c.flags.set(passive)
 	c.state = Listen
 	c.acceptSyn(now, syn)
 	c.setState(SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)")
@@ -218,18 +191,18 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 		peerMSS = int(o.MSS)
 	}
 	if ws := c.cfg.wscale(); ws >= 0 && o.HasWScale {
-		c.wsOK = true
+		c.flags.set(wsOK)
 		c.sndWScale = min(o.WScale, 14)
 		c.rcvWScale = uint8(ws)
 	}
 	if c.cfg.Timestamps && o.HasTimestamp {
-		c.tsOK = true
+		c.flags.set(tsOK)
 		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
 	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synSpace())) // timestamps are known now
 	c.rcvSsthresh = uint32(c.synSpace())
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
-	c.sackOK = c.cfg.SACK && o.SACKPermitted
+	c.flags.put(sackOK, c.cfg.SACK && o.SACKPermitted)
 	c.mss = c.sendMSS(peerMSS)
 	c.sndWnd = uint32(syn.Wnd) // RFC 7323 §2.2: the SYN's window is never scaled
 	c.maxWnd = c.sndWnd
@@ -253,7 +226,7 @@ func (c *Conn) sendMSS(peerMSS int) int {
 		floor = minSndMSS
 	}
 	mss := max(min(peerMSS, int(c.cfg.MSS)), floor)
-	if c.tsOK {
+	if c.flags.has(tsOK) {
 		mss -= 12
 	}
 	return mss
@@ -276,7 +249,7 @@ func (c *Conn) MSS() int { return c.mss }
 
 // Orphaned reports whether the user has closed the connection and it lives
 // on only to finish its close.
-func (c *Conn) Orphaned() bool { return c.orphan }
+func (c *Conn) Orphaned() bool { return c.flags.has(orphan) }
 
 // Retransmits returns the number of consecutive RTO expirations of the
 // current segment (ss's retransmit count).
@@ -293,7 +266,7 @@ func (c *Conn) SndNxt() seq.Value { return c.sndMax }
 
 // TSRecent returns the last timestamp received from the peer and whether
 // timestamps are in use.
-func (c *Conn) TSRecent() (uint32, bool) { return c.tsRecent, c.tsOK }
+func (c *Conn) TSRecent() (uint32, bool) { return c.tsRecent, c.flags.has(tsOK) }
 
 // InheritTSRecent gives a connection in SYN_SENT the TS.Recent of the
 // TIME_WAIT record whose 4-tuple it took over (tcp_tw_reuse), as Linux's
@@ -312,7 +285,7 @@ func (c *Conn) SendQ() int { return c.sndBuf.len() }
 
 // Released reports whether the connection is CLOSED and has nothing left
 // to send: its driver may forget it.
-func (c *Conn) Released() bool { return c.state == Closed && !c.rstPending }
+func (c *Conn) Released() bool { return c.state == Closed && !c.flags.has(rstPending) }
 
 func (c *Conn) setState(to State, why string) {
 	from := c.state
@@ -323,15 +296,15 @@ func (c *Conn) setState(to State, why string) {
 	if to == Closed {
 		c.rtoAt, c.delackAt, c.persistAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
 		c.ptoAt = clock.Never
-		c.ackNow = false
+		c.flags.clear(ackNow)
 		if c.opt != nil {
 			c.opt.at, c.opt.probeNow = clock.Never, false
 		}
 		c.sndBuf = ring{max: c.sndBuf.max}
-		if c.orphan || c.rdShut {
+		if c.flags.has(orphan) || c.flags.has(rdShut) {
 			c.rcvBuf = ring{max: c.rcvBuf.max}
 		}
-		if c.rx != nil && !c.rstActive { // an active RST still lists the SACK blocks
+		if c.rx != nil && !c.flags.has(rstActive) { // an active RST still lists the SACK blocks
 			c.rx.ooo, c.rx.nAcks = nil, 0
 		}
 	}

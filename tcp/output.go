@@ -12,13 +12,13 @@ import (
 // HandleSegment, HandleTimeout and user call.
 func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	*s = Segment{}
-	if c.rstPending {
-		c.rstPending = false
+	if c.flags.has(rstPending) {
+		c.flags.clear(rstPending)
 		s.Seq, s.Ack, s.Flags = c.rstSeq, c.rstAck, c.rstFlags
-		if c.rstActive {
+		if c.flags.has(rstActive) {
 			s.Wnd = c.rstWnd
 			c.fillTS(now, &s.Opts)
-			if c.sackOK && (len(c.oooSpans()) > 0 || c.dsackOn) {
+			if c.flags.has(sackOK) && (len(c.oooSpans()) > 0 || c.flags.has(dsackOn)) {
 				c.fillSACK(&s.Opts)
 			}
 			if c.rx != nil {
@@ -29,7 +29,7 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	}
 	switch c.state {
 	case Closed, Listen, TimeWait:
-		if c.state == TimeWait && c.ackNow {
+		if c.state == TimeWait && c.flags.has(ackNow) {
 			c.fillAck(now, s, wire.ACK)
 			s.Seq = c.sndMax
 			return true
@@ -46,7 +46,7 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		// No data until our SYN is ACKed. A close() in SYN_RCVD sends its
 		// FIN at once only when nothing was written; otherwise the FIN
 		// waits for ESTABLISHED behind the data (RFC 9293 §3.10.4).
-		if c.ackNow && c.state != SynSent {
+		if c.flags.has(ackNow) && c.state != SynSent {
 			c.fillAck(now, s, wire.ACK)
 			s.Seq = c.sndMax
 			return true
@@ -56,10 +56,10 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.emitOwedAck(now, s) {
 		return true
 	}
-	if c.probeNow {
+	if c.flags.has(probeNow) {
 		// Zero-window probe: an old sequence number provokes an ACK that
 		// carries the window (Linux tcp_xmit_probe_skb).
-		c.probeNow = false
+		c.flags.clear(probeNow)
 		c.fillAck(now, s, wire.ACK)
 		s.Seq = c.sndUna - 1
 		c.persistAt = now.Add(c.persistBackoff(now))
@@ -68,8 +68,8 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.keepaliveProbe(now, s) {
 		return true
 	}
-	if c.fastRexmit {
-		c.fastRexmit = false
+	if c.flags.has(fastRexmit) {
+		c.flags.clear(fastRexmit)
 		saved := c.sndNxt
 		c.sndNxt = c.sndUna
 		ok := c.emitData(now, s, buf, sendForce)
@@ -81,14 +81,14 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 			return true
 		}
 	}
-	if c.tlpNow {
-		c.tlpNow = false
+	if c.flags.has(tlpNow) {
+		c.flags.clear(tlpNow)
 		if c.emitProbe(now, s, buf) {
 			c.ptoAt = clock.Never // one probe per tail (Linux push_one == 2)
 			return true
 		}
 	}
-	if c.sackRec && c.inRecovery && int(c.cwnd)-c.inFlight() >= c.mss {
+	if c.flags.has(sackRec) && c.flags.has(inRecovery) && int(c.cwnd)-c.inFlight() >= c.mss {
 		// A retransmission found lost goes again first; then RFC 6675
 		// §5 (C), NextSeg rule 1: the first lost hole above HighRxt.
 		if from, n, ok := c.lostRexmit(); ok && c.emitAt(now, s, buf, from, n) {
@@ -101,7 +101,7 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.state != SynRcvd && c.emitData(now, s, buf, sendNew) {
 		return true
 	}
-	if c.ackNow {
+	if c.flags.has(ackNow) {
 		c.fillAck(now, s, wire.ACK)
 		// A pure ACK carries the highest sequence number sent, never the
 		// rewound SND.NXT of a retransmission (Linux tcp_acceptable_seq):
@@ -128,9 +128,9 @@ func (c *Conn) emitSyn(now clock.Instant, s *Segment) {
 	} else {
 		s.Flags |= wire.ACK
 		s.Ack = c.rcvNxt
-		o.SACKPermitted = c.sackOK
-		o.HasTimestamp = c.tsOK
-		if c.wsOK {
+		o.SACKPermitted = c.flags.has(sackOK)
+		o.HasTimestamp = c.flags.has(tsOK)
+		if c.flags.has(wsOK) {
 			o.HasWScale, o.WScale = true, c.rcvWScale
 		}
 		o.TSEcr = c.tsRecent
@@ -158,7 +158,7 @@ func (c *Conn) synWindow() int {
 	if c.cfg.rcvLocked {
 		free = c.cfg.RcvBuf // tcp_full_space at the default ratio
 	}
-	return synWindowOf(c.cfg, free, c.passive && c.tsOK)
+	return synWindowOf(c.cfg, free, c.flags.has(passive) && c.flags.has(tsOK))
 }
 
 // synSpace is the window the handshake opens (Linux's rcv_wnd from
@@ -167,11 +167,11 @@ func (c *Conn) synWindow() int {
 // offers only up to 65535 (SO_RCVBUF 100000 before connect(): the SYN
 // says 65535, the first ACK 99280 bytes).
 func (c *Conn) synSpace() int {
-	if !c.cfg.rcvLocked || !c.wsOK {
+	if !c.cfg.rcvLocked || !c.flags.has(wsOK) {
 		return c.synWindow()
 	}
 	seg := int(c.cfg.MSS)
-	if c.passive && c.tsOK {
+	if c.flags.has(passive) && c.flags.has(tsOK) {
 		seg -= 12
 	}
 	if free := c.cfg.RcvBuf; free > seg {
@@ -234,7 +234,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 	if hole >= 0 {
 		avail = min(avail, hole)
 	}
-	finHere := c.finQ && c.sndNxt.LessEq(c.finSeq)
+	finHere := c.flags.has(finQ) && c.sndNxt.LessEq(c.finSeq)
 	if avail <= 0 && !finHere {
 		return false
 	}
@@ -256,7 +256,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a window-limited
 			// piece only if it is at least half the largest window offered,
 			// or when the persist timer (the override timeout) says so.
-			if usable == 0 || (usable < int(c.maxWnd/2) && !c.swsOverride) {
+			if usable == 0 || (usable < int(c.maxWnd/2) && !c.flags.has(swsOverride)) {
 				if c.sndUna == c.sndMax && c.persistAt == clock.Never {
 					c.persistAt = now.Add(c.persistBackoff(now)) // Linux tcp_check_probe_timer
 				}
@@ -274,13 +274,13 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 	if n == 0 && !fin {
 		return false
 	}
-	c.swsOverride = false
+	c.flags.clear(swsOverride)
 	if n > 0 {
 		if n < room {
 			c.sndSml = c.sndNxt.Add(seq.Size(n))
 		}
 		if c.rcvMSSSeen > 0 && now.Sub(c.lastRcvData) < c.cfg.DelAckMin {
-			c.pingpong = true // Linux: data sent soon after data received
+			c.flags.set(pingpong) // Linux: data sent soon after data received
 		}
 	}
 	c.fillData(now, s, buf, c.sndNxt, off, n, fin)
@@ -314,7 +314,7 @@ func (c *Conn) emitAt(now clock.Instant, s *Segment, buf []byte, sq seq.Value, l
 	}
 	off := int(sq.Sub(base))
 	n := max(min(c.segRoom(), c.sndBuf.len()-off, limit), 0)
-	fin := c.finQ && sq.Add(seq.Size(n)) == c.finSeq && c.finSeq.LessThan(c.sndMax) && n < limit
+	fin := c.flags.has(finQ) && sq.Add(seq.Size(n)) == c.finSeq && c.finSeq.LessThan(c.sndMax) && n < limit
 	if n == 0 && !fin {
 		return false
 	}
@@ -329,7 +329,7 @@ func (c *Conn) emitAt(now clock.Instant, s *Segment, buf []byte, sq seq.Value, l
 // nagleHolds is Nagle's algorithm with Minshall's change, as Linux has it:
 // hold a small segment while an earlier small segment is unacknowledged.
 func (c *Conn) nagleHolds() bool {
-	if c.NoDelay() || c.finQ {
+	if c.NoDelay() || c.flags.has(finQ) {
 		return false // close() pushes with Nagle off (Linux tcp_send_fin)
 	}
 	return c.sndUna != c.sndMax && c.sndSml.GreaterThan(c.sndUna) && c.sndSml.LessEq(c.sndNxt)
@@ -342,11 +342,12 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	if sq.LessThan(c.sndMax) {
 		c.totalRetrans++
 		c.counts.RetransSegs++
-		if c.rttTiming && c.rttSeq.InRange(sq, end) {
-			c.rttTiming = false // Karn: the timed segment was sent twice
+		if c.flags.has(rttTiming) && c.rttSeq.InRange(sq, end) {
+			c.flags.clear(rttTiming) // Karn: the timed segment was sent twice
 		}
-	} else if !c.rttTiming {
-		c.rttTiming, c.rttSeq, c.rttStart = true, sq, now
+	} else if !c.flags.has(rttTiming) {
+		c.flags.set(rttTiming)
+		c.rttSeq, c.rttStart = sq, now
 	}
 	c.sndNxt = end
 	newData := end.GreaterThan(c.sndMax)
@@ -369,7 +370,7 @@ func (c *Conn) fillAck(now clock.Instant, s *Segment, flags wire.Flags) {
 	s.Ack = c.rcvNxt
 	s.Wnd = c.advertise()
 	c.fillTS(now, &s.Opts)
-	if c.sackOK && (len(c.oooSpans()) > 0 || c.dsackOn) {
+	if c.flags.has(sackOK) && (len(c.oooSpans()) > 0 || c.flags.has(dsackOn)) {
 		c.fillSACK(&s.Opts)
 	}
 	c.clearAck()
@@ -378,7 +379,7 @@ func (c *Conn) fillAck(now clock.Instant, s *Segment, flags wire.Flags) {
 // fillTS adds the timestamp option to a non-SYN segment, when the
 // connection uses timestamps.
 func (c *Conn) fillTS(now clock.Instant, o *wire.Options) {
-	if c.tsOK {
+	if c.flags.has(tsOK) {
 		o.HasTimestamp = true
 		o.TSVal = c.tsNow(now)
 		o.TSEcr = c.tsRecent
@@ -397,9 +398,9 @@ func (c *Conn) fillSACK(o *wire.Options) {
 			o.NumSACK++
 		}
 	}
-	if c.dsackOn {
+	if c.flags.has(dsackOn) {
 		add(c.dsack)
-		c.dsackOn = false
+		c.flags.clear(dsackOn)
 	}
 	ooo := c.oooSpans()
 	first := -1
@@ -421,15 +422,15 @@ func (c *Conn) fillSACK(o *wire.Options) {
 // sackBlocks is how many SACK blocks our next segment carries: a D-SACK
 // block and one per out-of-order run, as many as fit beside the timestamps.
 func (c *Conn) sackBlocks() int {
-	if !c.sackOK {
+	if !c.flags.has(sackOK) {
 		return 0
 	}
 	n := len(c.oooSpans())
-	if c.dsackOn {
+	if c.flags.has(dsackOn) {
 		n++
 	}
 	limit := wire.MaxSACKBlocks
-	if c.tsOK {
+	if c.flags.has(tsOK) {
 		limit = 3
 	}
 	return min(n, limit)
@@ -451,7 +452,7 @@ func (c *Conn) sackOptLen() int {
 }
 
 func (c *Conn) clearAck() {
-	c.ackNow, c.ackDueOn = false, false
+	c.flags.clear(ackNow | ackDueOn)
 	c.delackAt = clock.Never
 	c.rcvUnacked = 0
 }
@@ -474,7 +475,7 @@ func (c *Conn) capWindow(free int) int {
 // the buffer): receiver-side SWS avoidance.
 func (c *Conn) advertise() uint16 {
 	free := c.rcvSpace()
-	if c.rdShut && c.orphan {
+	if c.flags.has(rdShut) && c.flags.has(orphan) {
 		free = 0
 	}
 	return c.offerWindow(free)

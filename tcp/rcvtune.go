@@ -66,7 +66,7 @@ func (c *Conn) oooSpans() []span {
 // so an ACK still owed (ackDueOn) is always for less than RCV.NXT, and
 // each queued ACK is below the one behind it and below RCV.NXT.
 func (c *Conn) ackDueNow() {
-	if c.ackNow && c.ackDueOn {
+	if c.flags.has(ackNow) && c.flags.has(ackDueOn) {
 		rx := c.rxState()
 		if rx.nAcks == maxOwedAcks {
 			copy(rx.acks[:], rx.acks[1:])
@@ -75,7 +75,8 @@ func (c *Conn) ackDueNow() {
 		rx.acks[rx.nAcks] = c.ackDue
 		rx.nAcks++
 	}
-	c.ackNow, c.ackDueOn, c.ackDue = true, true, c.rcvNxt
+	c.flags.set(ackNow | ackDueOn)
+	c.ackDue = c.rcvNxt
 	c.rcvUnacked = 0
 }
 
@@ -95,11 +96,11 @@ func (c *Conn) emitOwedAck(now clock.Instant, s *Segment) bool {
 	s.Ack = at
 	s.Wnd = uint16(min(int(c.rcvAdv.Sub(at))>>c.rcvWScale, 65535))
 	c.fillTS(now, &s.Opts)
-	if c.sackOK && len(c.oooSpans()) > 0 {
-		on := c.dsackOn
-		c.dsackOn = false
+	if c.flags.has(sackOK) && len(c.oooSpans()) > 0 {
+		on := c.flags.has(dsackOn)
+		c.flags.clear(dsackOn)
 		c.fillSACK(&s.Opts)
-		c.dsackOn = on
+		c.flags.put(dsackOn, on)
 	}
 	return true
 }
@@ -121,7 +122,7 @@ func (c *Conn) rcvBufMax() int {
 // read (Linux copied_seq).
 func (c *Conn) copiedSeq() seq.Value {
 	at := c.rcvNxt - seq.Value(c.rcvBuf.len())
-	if c.finRcvd {
+	if c.flags.has(finRcvd) {
 		at--
 	}
 	return at
@@ -161,7 +162,7 @@ func (c *Conn) tuneOnData(now clock.Instant, s *Segment, n int) {
 	}
 	// From the timestamp echo of a full-sized segment, once per echo: a
 	// zero-millisecond sample says nothing at our 1 kHz clock.
-	if c.tsOK && s.Opts.HasTimestamp && s.Opts.TSEcr != rx.lastTSEcr {
+	if c.flags.has(tsOK) && s.Opts.HasTimestamp && s.Opts.TSEcr != rx.lastTSEcr {
 		rx.lastTSEcr = s.Opts.TSEcr
 		if n >= c.rcvMSS() {
 			if d := int32(c.tsNow(now) - s.Opts.TSEcr); d > 0 && time.Duration(d)*time.Millisecond <= c.cfg.RTOMax {

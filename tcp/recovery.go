@@ -64,7 +64,7 @@ func (c *Conn) lossState() *lossState {
 // is only counted; the rest are clipped to (SEG.ACK, SND.MAX].
 func (c *Conn) takeSACK(s *Segment) (dsack bool) {
 	o := &s.Opts
-	if !c.sackOK || o.NumSACK == 0 {
+	if !c.flags.has(sackOK) || o.NumSACK == 0 {
 		return false
 	}
 	base := seq.Max(s.Ack, c.sndUna)
@@ -205,7 +205,7 @@ func (c *Conn) lostEnd() seq.Value {
 // unsentData reports whether written bytes (or a FIN) wait to be sent for
 // the first time.
 func (c *Conn) unsentData() bool {
-	return c.unsentBytes() > 0 || c.finQ && !c.sndMax.GreaterThan(c.finSeq)
+	return c.unsentBytes() > 0 || c.flags.has(finQ) && !c.sndMax.GreaterThan(c.finSeq)
 }
 
 // unsentBytes is the written data not yet sent for the first time: the
@@ -220,7 +220,7 @@ func (c *Conn) markRexmit(start, end seq.Value) {
 		return
 	}
 	ls.highRxt = seq.Max(ls.highRxt, end)
-	if !c.sackRec {
+	if !c.flags.has(sackRec) {
 		return
 	}
 	found := false
@@ -303,10 +303,10 @@ func (c *Conn) lostRexmitBytes() int {
 // lost, plus bytes retransmitted); Linux's packets_out - sacked_out otherwise
 // (so that SACKed segments let new ones out: limited transmit, RFC 3042).
 func (c *Conn) inFlight() int {
-	if !c.hasSACK() && !c.sackRec {
+	if !c.hasSACK() && !c.flags.has(sackRec) {
 		return int(c.sndNxt.Sub(c.sndUna))
 	}
-	if !c.sackRec {
+	if !c.flags.has(sackRec) {
 		return c.unsacked(c.sndUna, c.sndNxt)
 	}
 	lost := c.lostEnd()
@@ -360,11 +360,11 @@ func (c *Conn) sackHole(sq seq.Value) (seq.Value, int) {
 func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	flight := uint32(c.sndMax.Sub(c.sndUna))
 	c.reduceWindow(now, flight)
-	c.inRecovery = true
-	c.sackRec = sack
+	c.flags.set(inRecovery)
+	c.flags.put(sackRec, sack)
 	c.recover = c.sndMax
 	c.ptoAt = clock.Never
-	c.fastRexmit = true // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
+	c.flags.set(fastRexmit) // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
 	if sack {
 		c.cwnd = c.ssthresh
 		ls := c.lossState()
@@ -381,13 +381,13 @@ func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 // segment at SND.UNA is lost, or after DupThresh duplicate ACKs
 // (RFC 6675 §5); without SACK, at the third duplicate ACK (RFC 5681 §3.2).
 func (c *Conn) checkRecovery(now clock.Instant) {
-	if c.inRecovery || c.rtoHold || c.sndUna == c.sndMax || c.state == SynSent || c.state == SynRcvd {
+	if c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.sndMax || c.state == SynSent || c.state == SynRcvd {
 		return
 	}
 	switch {
-	case c.sackOK && (c.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
+	case c.flags.has(sackOK) && (c.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
 		c.enterRecovery(now, true)
-	case !c.sackOK && c.dupAcks == dupThresh:
+	case !c.flags.has(sackOK) && c.dupAcks == dupThresh:
 		c.enterRecovery(now, false)
 	}
 }
@@ -425,7 +425,7 @@ func (c *Conn) Info() Info {
 		MSS:         c.mss,
 		SndWnd:      int(c.sndWnd),
 		Sacked:      c.sackedIn(c.sndUna, c.sndMax),
-		InRecovery:  c.inRecovery,
+		InRecovery:  c.flags.has(inRecovery),
 		Retransmits: int(c.totalRetrans),
 	}
 }
@@ -438,7 +438,7 @@ func (c *Conn) Info() Info {
 // fire. advancingRTO says the RTO was just restarted from now.
 func (c *Conn) schedulePTO(now clock.Instant, advancingRTO bool) {
 	c.ptoAt = clock.Never
-	if !c.cfg.TLP || !c.sackOK || c.sndUna == c.sndMax || c.inRecovery || c.rtoHold || c.sndUna == c.iss {
+	if !c.cfg.TLP || !c.flags.has(sackOK) || c.sndUna == c.sndMax || c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.iss {
 		return
 	}
 	pto := c.cfg.RTOInitial
@@ -465,11 +465,11 @@ func (c *Conn) schedulePTO(now clock.Instant, advancingRTO bool) {
 // sent; then the RTO runs again from now. One probe at a time.
 func (c *Conn) probeTimer(now clock.Instant) {
 	c.ptoAt = clock.Never
-	if c.tlpOn || c.sndUna == c.sndMax {
+	if c.flags.has(tlpOn) || c.sndUna == c.sndMax {
 		return
 	}
-	c.tlpNow = true
-	c.tlpOn = true
+	c.flags.set(tlpNow)
+	c.flags.set(tlpOn)
 	c.rtoAt = now.Add(c.rto)
 }
 
@@ -478,7 +478,7 @@ func (c *Conn) probeTimer(now clock.Instant) {
 func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.unsentData() {
 		if c.emitData(now, s, buf, sendProbe) {
-			c.tlpRexmit = false
+			c.flags.clear(tlpRexmit)
 			c.tlpHigh = c.sndNxt
 			c.counts.LossProbes++
 			return true
@@ -486,10 +486,10 @@ func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
 	}
 	from := seq.Max(c.lastSeg, c.sndUna)
 	if !c.emitAt(now, s, buf, from, int(c.sndMax.Sub(from))) {
-		c.tlpOn = false
+		c.flags.clear(tlpOn)
 		return false
 	}
-	c.tlpRexmit = true
+	c.flags.set(tlpRexmit)
 	c.tlpHigh = c.sndMax
 	c.counts.LossProbes++
 	return true
@@ -500,18 +500,18 @@ func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
 // it without one means the probe repaired a loss, and the window is
 // reduced as for any loss.
 func (c *Conn) tlpAck(now clock.Instant, s *Segment, prevUna seq.Value, dsack bool) {
-	if !c.tlpOn || s.Ack.LessThan(c.tlpHigh) {
+	if !c.flags.has(tlpOn) || s.Ack.LessThan(c.tlpHigh) {
 		return
 	}
 	switch {
-	case !c.tlpRexmit, dsack:
-		c.tlpOn = false
+	case !c.flags.has(tlpRexmit), dsack:
+		c.flags.clear(tlpOn)
 	case s.Ack.GreaterThan(c.tlpHigh):
-		c.tlpOn = false
+		c.flags.clear(tlpOn)
 		c.reduceWindow(now, uint32(c.tlpHigh.Sub(prevUna)))
 		c.cwnd = c.ssthresh
 		c.counts.LossProbeRecovery++
 	case s.Ack == prevUna && s.Opts.NumSACK == 0:
-		c.tlpOn = false // a plain duplicate ACK
+		c.flags.clear(tlpOn) // a plain duplicate ACK
 	}
 }

@@ -191,7 +191,7 @@ func TestSndBufNotWhenCwndLimited(t *testing.T) {
 			dup := ackTo(next, una, wnd)
 			c.HandleSegment(now, &dup)
 			drain(now)
-			if i >= 3 && !c.inRecovery {
+			if i >= 3 && !c.flags.has(inRecovery) {
 				t.Fatal("no recovery after three duplicate ACKs")
 			}
 		}
@@ -199,7 +199,7 @@ func TestSndBufNotWhenCwndLimited(t *testing.T) {
 			now = now.Add(time.Millisecond)
 			ack := ackTo(next, segEnd(s), wnd)
 			c.HandleSegment(now, &ack)
-			if c.inRecovery {
+			if c.flags.has(inRecovery) {
 				unsent := c.SendQ() - c.inFlight()
 				room := int(c.sndUna.Add(seq.Size(c.sndWnd)).Sub(c.sndMax))
 				gated = gated || c.inFlight()+min(unsent, max(room, 0)) < int(c.cwnd)

@@ -13,14 +13,14 @@ import (
 func (c *Conn) sampleRTT(now clock.Instant, s *Segment) bool {
 	var r time.Duration
 	switch {
-	case c.tsOK && s.Opts.HasTimestamp && s.Opts.TSEcr != 0:
+	case c.flags.has(tsOK) && s.Opts.HasTimestamp && s.Opts.TSEcr != 0:
 		r = time.Duration(c.tsNow(now)-s.Opts.TSEcr) * time.Millisecond
 		if r < 0 || r > c.cfg.RTOMax {
 			return false
 		}
-	case c.rttTiming && s.Ack.GreaterThan(c.rttSeq):
+	case c.flags.has(rttTiming) && s.Ack.GreaterThan(c.rttSeq):
 		r = now.Sub(c.rttStart)
-		c.rttTiming = false
+		c.flags.clear(rttTiming)
 	default:
 		return false
 	}
@@ -60,23 +60,23 @@ func (c *Conn) tsNow(now clock.Instant) uint32 {
 func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
 	c.dupAcks = 0
-	if c.rtoHold && c.sndUna.GreaterEq(c.recover) {
-		c.rtoHold = false
+	if c.flags.has(rtoHold) && c.sndUna.GreaterEq(c.recover) {
+		c.flags.clear(rtoHold)
 	}
-	if c.inRecovery {
+	if c.flags.has(inRecovery) {
 		switch {
 		case c.sndUna.GreaterEq(c.recover):
-			c.inRecovery, c.sackRec = false, false
+			c.flags.clear(inRecovery | sackRec)
 			c.cwnd = c.ssthresh
-		case c.sackRec:
+		case c.flags.has(sackRec):
 			// RFC 6675 leaves the repair to NextSeg; without SACK
 			// information, retransmit the new head as NewReno would.
 			if !c.hasSACK() {
-				c.fastRexmit = true
+				c.flags.set(fastRexmit)
 			}
 		default:
 			// Partial ACK: retransmit the next hole, deflate the window.
-			c.fastRexmit = true
+			c.flags.set(fastRexmit)
 			c.cwnd = max(c.cwnd-min(c.cwnd, acked)+mss, mss)
 		}
 		return
@@ -104,10 +104,10 @@ func (c *Conn) HandleTimeout(now clock.Instant) {
 	}
 	if c.delackAt <= now {
 		c.delackAt = clock.Never
-		if c.pingpong {
-			c.pingpong = false // Linux: a missed delayed ACK leaves pingpong mode
+		if c.flags.has(pingpong) {
+			c.flags.clear(pingpong) // Linux: a missed delayed ACK leaves pingpong mode
 		}
-		c.ackNow = true
+		c.flags.set(ackNow)
 	}
 }
 
@@ -126,9 +126,9 @@ func (c *Conn) retryLimit() int {
 	switch {
 	case c.state == SynSent:
 		return c.cfg.SynRetries
-	case c.state == SynRcvd && c.passive:
+	case c.state == SynRcvd && c.flags.has(passive):
 		return c.cfg.SynAckRetries
-	case c.orphan:
+	case c.flags.has(orphan):
 		return c.cfg.orphanRetries()
 	}
 	return c.cfg.Retries2
@@ -168,7 +168,8 @@ func modelTimeout(boundary int, base, maxRTO time.Duration) time.Duration {
 // timer, collapse the congestion window; give up after the retry limit.
 func (c *Conn) rtoTimer(now clock.Instant) {
 	c.rtoAt = clock.Never
-	c.ptoAt, c.tlpOn, c.tlpNow = clock.Never, false, false
+	c.ptoAt = clock.Never
+	c.flags.clear(tlpOn | tlpNow)
 	if c.sndUna == c.sndMax {
 		return
 	}
@@ -182,9 +183,9 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		switch {
 		case c.state == SynSent:
 			why = "SYN retries exhausted (Linux tcp_syn_retries)"
-		case c.state == SynRcvd && c.passive:
+		case c.state == SynRcvd && c.flags.has(passive):
 			why = "SYN-ACK retries exhausted (Linux tcp_synack_retries)"
-		case c.orphan:
+		case c.flags.has(orphan):
 			why = "orphan retries exhausted (Linux tcp_orphan_retries): dropped without RST"
 		}
 		c.setState(Closed, why)
@@ -200,21 +201,23 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		c.loss.sacked = c.loss.sacked[:0]
 	}
 	c.retries++
-	if c.retries == 1 || !c.rtoHold {
+	if c.retries == 1 || !c.flags.has(rtoHold) {
 		// One reduction per loss episode (RFC 5681 §3.1 eq. 4 uses the
 		// flight at the first expiry; later ones keep ssthresh, as Linux).
 		c.reduceWindow(now, uint32(c.sndMax.Sub(c.sndUna)))
 	}
 	c.cwnd = uint32(c.mss)
-	c.inRecovery, c.sackRec, c.dupAcks, c.fastRexmit = false, false, 0, false
-	c.rtoHold, c.recover = true, c.sndMax
-	c.rttTiming = false
+	c.flags.clear(inRecovery | sackRec | fastRexmit)
+	c.dupAcks = 0
+	c.flags.set(rtoHold)
+	c.recover = c.sndMax
+	c.flags.clear(rttTiming)
 	c.sndNxt = c.sndUna
 	c.rto = min(c.rto*2, c.cfg.RTOMax)
 	if c.state == SynSent || c.state == SynRcvd {
 		c.sndNxt = c.iss
 	} else {
-		c.fastRexmit = true // the head goes even into a zero window (Linux tcp_retransmit_timer)
+		c.flags.set(fastRexmit) // the head goes even into a zero window (Linux tcp_retransmit_timer)
 	}
 	// Linux tcp_retransmit_timer re-arms the timer whether or not the
 	// retransmission goes out (out_reset_timer): data outstanding always
@@ -237,7 +240,7 @@ func (c *Conn) rtoDelay(now clock.Instant) time.Duration {
 // an open). A passive SYN_RCVD is a request socket in Linux, dropped
 // silently by reqsk_timer_handler.
 func (c *Conn) countTimeout() {
-	if c.state == SynRcvd && c.passive {
+	if c.state == SynRcvd && c.flags.has(passive) {
 		return
 	}
 	c.counts.AbortOnTimeout++
@@ -253,7 +256,7 @@ func (c *Conn) persistTimer(now clock.Instant) {
 		return
 	}
 	if c.sndWnd != 0 {
-		c.swsOverride = true // a window too small to fill: send what fits (Linux tcp_write_wakeup)
+		c.flags.set(swsOverride) // a window too small to fill: send what fits (Linux tcp_write_wakeup)
 		return
 	}
 	c.probes++
@@ -276,7 +279,7 @@ func (c *Conn) persistTimer(now clock.Instant) {
 	if c.probeShift < 255 {
 		c.probeShift++
 	}
-	c.probeNow = true
+	c.flags.set(probeNow)
 }
 
 // persistBackoff is the interval before the next zero-window probe.
