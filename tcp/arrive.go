@@ -90,7 +90,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		c.sndWnd = uint32(s.Wnd) // RFC 7323 §2.2: a SYN-ACK's window is never scaled
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		c.flags.set(ackNow)
-		c.quick = maxQuickAcks
+		c.ack.quick = maxQuickAcks
 		c.setState(Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
 		c.keepaliveEstablished(now) // tcp_finish_connect
 		c.expandSndBuf()
@@ -109,14 +109,14 @@ func (c *Conn) ackSyn(now clock.Instant, s *Segment) {
 	}
 	// A timestamp echo names the SYN it answers, so it gives a sample even
 	// after a retransmission (RFC 7323 §4, Linux tcp_ack_update_rtt).
-	sampled := (c.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s)
-	c.retries = 0
-	c.rtoAt = clock.Never
+	sampled := (c.rto.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s)
+	c.rto.retries = 0
+	c.rto.at = clock.Never
 	switch {
 	case sampled:
-		c.rto = c.rtoFromRTT()
-	case c.srtt == 0:
-		c.rto = rtoFallback // RFC 6298 §5.7: no sample from a retransmitted SYN
+		c.rto.timeout = c.rtoFromRTT()
+	case c.rto.srtt == 0:
+		c.rto.timeout = rtoFallback // RFC 6298 §5.7: no sample from a retransmitted SYN
 	}
 }
 
@@ -281,22 +281,22 @@ func (c *Conn) synInErr() {
 // oowAck answers an out-of-window bare segment with an ACK, at most once
 // per ChallengeAck interval (Linux tcp_invalid_ratelimit).
 func (c *Conn) oowAck(now clock.Instant) {
-	if c.flags.has(oowSent) && uint32(now.Millis())-c.lastOOWMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
+	if c.flags.has(oowSent) && uint32(now.Millis())-c.limit.oowMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
 		return
 	}
 	c.flags.set(oowSent)
-	c.lastOOWMs = uint32(now.Millis())
+	c.limit.oowMs = uint32(now.Millis())
 	c.flags.set(ackNow)
 }
 
 // challengeAck sends an ACK for RCV.NXT, at most once per ChallengeAck
 // interval (RFC 5961 §7; Linux tcp_invalid_ratelimit).
 func (c *Conn) challengeAck(now clock.Instant) {
-	if c.flags.has(chalSent) && uint32(now.Millis())-c.lastChalMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
+	if c.flags.has(chalSent) && uint32(now.Millis())-c.limit.chalMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
 		return
 	}
 	c.flags.set(chalSent)
-	c.lastChalMs = uint32(now.Millis())
+	c.limit.chalMs = uint32(now.Millis())
 	c.flags.set(ackNow)
 	c.counts.ChallengeACK++
 }
@@ -313,7 +313,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.sndWnd = uint32(s.Wnd) << c.sndWScale
 		c.maxWnd = max(c.maxWnd, c.sndWnd)
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
-		c.quick = maxQuickAcks
+		c.ack.quick = maxQuickAcks
 		c.setState(Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
 		c.expandSndBuf()
 	}
@@ -331,7 +331,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	}
 	// Any acceptable ACK answers our zero-window probes: no limit while the
 	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
-	c.probes = 0
+	c.persist.probes = 0
 	prevUna := c.sndUna
 	dsack := c.takeSACK(s)
 	if s.Ack.GreaterThan(c.sndUna) {
@@ -367,21 +367,21 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	}
 	data = max(min(data, c.sndBuf.len()), 0)
 	c.sndBuf.discard(data)
-	if (c.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s) {
-		c.rto = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
+	if (c.rto.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s) {
+		c.rto.timeout = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
 	}
 	c.sndUna = s.Ack
 	if c.sndNxt.LessThan(c.sndUna) {
 		c.sndNxt = c.sndUna
 	}
 	c.trimSACK()
-	c.retries = 0
-	c.probeShift = 0
+	c.rto.retries = 0
+	c.persist.shift = 0
 	c.congestionOnAck(now, uint32(acked))
 	if c.sndUna == c.sndMax {
-		c.rtoAt = clock.Never
+		c.rto.at = clock.Never
 	} else {
-		c.rtoAt = now.Add(c.rto)
+		c.rto.at = now.Add(c.rto.timeout)
 	}
 }
 
@@ -392,8 +392,8 @@ func (c *Conn) updateWindow(now clock.Instant, s *Segment) {
 		c.maxWnd = max(c.maxWnd, c.sndWnd)
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		if c.sndWnd > 0 {
-			c.persistAt = clock.Never
-			c.probes, c.probeShift = 0, 0
+			c.persist.at = clock.Never
+			c.persist.probes, c.persist.shift = 0, 0
 			if c.opt != nil {
 				c.opt.zwpStart = clock.Never // tcp_ack_probe
 			}
@@ -445,7 +445,7 @@ func (c *Conn) ourFinAcked() bool {
 }
 
 func (c *Conn) enterTimeWait(now clock.Instant, why string) {
-	c.rtoAt, c.persistAt = clock.Never, clock.Never
+	c.rto.at, c.persist.at = clock.Never, clock.Never
 	c.closeAt = now.Add(c.cfg.TimeWait)
 	c.setState(TimeWait, why)
 }
@@ -482,7 +482,7 @@ func (c *Conn) pawsDrop(now clock.Instant, s *Segment) bool {
 		return false
 	}
 	if s.Flags&wire.SYN == 0 && s.Len() == 0 && s.Seq == c.rcvNxt && s.Ack == c.sndUna &&
-		uint32(s.Wnd)<<c.sndWScale == c.sndWnd && int64(behind) <= c.rto.Milliseconds() {
+		uint32(s.Wnd)<<c.sndWScale == c.sndWnd && int64(behind) <= c.rto.timeout.Milliseconds() {
 		return false // a disordered duplicate ACK: harmless, and it may carry SACK news
 	}
 	if s.Flags&wire.SYN != 0 {
@@ -561,7 +561,7 @@ func (c *Conn) queueData(now clock.Instant, s *Segment) {
 	}
 	c.rcvBuf.writeAt(c.rcvBuf.len()+off, s.Payload)
 	prevMSS := c.rcvMSS()
-	c.rcvMSSSeen = max(c.rcvMSSSeen, int32(len(s.Payload)))
+	c.ack.mssSeen = max(c.ack.mssSeen, int32(len(s.Payload)))
 	end := s.Seq.Add(seq.Size(len(s.Payload)))
 	if off > 0 {
 		c.dsackOfo(s.Seq, end)
@@ -613,7 +613,7 @@ func (c *Conn) growRcvWindow(n int) {
 func (c *Conn) advanceRcv(end seq.Value) {
 	n := int(end.Sub(c.rcvNxt))
 	c.rcvBuf.commit(n)
-	c.rcvUnacked += int32(n)
+	c.ack.unacked += int32(n)
 	c.rcvNxt = end
 }
 
@@ -648,24 +648,24 @@ func (c *Conn) mergeOOO() {
 // Linux does: quick-ACK mode acks every segment; otherwise ACK at least
 // every second full-sized segment and delay the rest by the ATO.
 func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
-	c.lastRcvData = now
+	c.ack.lastData = now
 	switch {
 	case filledHole:
 		c.ackDueNow()
-	case c.quick > 0 && !c.flags.has(pingpong):
-		c.quick--
+	case c.ack.quick > 0 && !c.flags.has(pingpong):
+		c.ack.quick--
 		c.ackDueNow()
-	case int(c.rcvUnacked) >= 2*c.rcvMSS():
+	case int(c.ack.unacked) >= 2*c.rcvMSS():
 		c.ackDueNow()
 	default:
-		if c.delackAt == clock.Never {
-			c.delackAt = now.Add(c.cfg.DelAckMin)
+		if c.ack.at == clock.Never {
+			c.ack.at = now.Add(c.cfg.DelAckMin)
 		}
 	}
 }
 
 func (c *Conn) rcvMSS() int {
-	return max(min(int(c.rcvMSSSeen), int(c.cfg.MSS)), 536)
+	return max(min(int(c.ack.mssSeen), int(c.cfg.MSS)), 536)
 }
 
 // finArrive is RFC 9293 §3.10.7.4 eighth: the FIN bit.
@@ -710,13 +710,13 @@ func (c *Conn) consumeFin(now clock.Instant) {
 		// before any data it is zero and the ACK goes at once
 		// (conformance/fin-ack-delayed-after-data.pkt,
 		// four-way-close-passive.pkt).
-		dataSeen := c.rcvMSSSeen > 0
+		dataSeen := c.ack.mssSeen > 0
 		c.flags.set(pingpong)
 		switch {
 		case !dataSeen || c.flags.has(ackNow):
 			c.flags.set(ackNow)
-		case c.delackAt == clock.Never:
-			c.delackAt = now.Add(c.cfg.DelAckMin)
+		case c.ack.at == clock.Never:
+			c.ack.at = now.Add(c.cfg.DelAckMin)
 		}
 	case FinWait1:
 		c.flags.set(ackNow)
@@ -735,7 +735,7 @@ func (c *Conn) consumeFin(now clock.Instant) {
 func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
 	c.flags.set(rstPending)
 	c.flags.clear(rstActive)
-	c.rstSeq, c.rstAck, c.rstFlags = sq, ack, flags
+	c.rst.sq, c.rst.ack, c.rst.flags = sq, ack, flags
 }
 
 // maybeDupAck counts duplicate ACKs (RFC 5681 §2: no data, no window
@@ -745,11 +745,11 @@ func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
 func (c *Conn) maybeDupAck(s *Segment) {
 	if len(s.Payload) != 0 || s.Flags&(wire.SYN|wire.FIN) != 0 || c.sndUna == c.sndMax ||
 		uint32(s.Wnd)<<c.sndWScale != c.sndWnd {
-		c.dupAcks = 0
+		c.cc.dupAcks = 0
 		return
 	}
-	c.dupAcks++
-	if c.dupAcks > dupThresh && c.flags.has(inRecovery) && !c.flags.has(sackRec) {
-		c.cwnd += uint32(c.mss)
+	c.cc.dupAcks++
+	if c.cc.dupAcks > dupThresh && c.flags.has(inRecovery) && !c.flags.has(sackRec) {
+		c.cc.cwnd += uint32(c.mss)
 	}
 }

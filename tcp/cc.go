@@ -27,9 +27,9 @@ const (
 // a sender limited by the peer's window does not keep a stale large cwnd.
 func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 	mss := uint32(c.mss)
-	w := min(c.cwnd, flight)
+	w := min(c.cc.cwnd, flight)
 	if c.cfg.CongestionControl == Reno {
-		c.ssthresh = max(flight/2, 2*mss)
+		c.cc.ssthresh = max(flight/2, 2*mss)
 		return
 	}
 	ls := c.lossState()
@@ -41,7 +41,7 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 	}
 	ls.epochStart = clock.Never
 	ls.acc = 0
-	c.ssthresh = max(uint32(cw*cubicBeta), 2*mss)
+	c.cc.ssthresh = max(uint32(cw*cubicBeta), 2*mss)
 }
 
 // growWindow opens the congestion window for acked new bytes outside
@@ -49,12 +49,12 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 // most), then congestion avoidance, Reno's or CUBIC's.
 func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
-	if c.cwnd < c.ssthresh {
-		c.cwnd = min(c.cwnd+min(acked, mss), 1<<30)
+	if c.cc.cwnd < c.cc.ssthresh {
+		c.cc.cwnd = min(c.cc.cwnd+min(acked, mss), 1<<30)
 		return
 	}
 	if c.cfg.CongestionControl == Reno {
-		c.cwnd = min(c.cwnd+max(mss*mss/c.cwnd, 1), 1<<30)
+		c.cc.cwnd = min(c.cc.cwnd+max(mss*mss/c.cc.cwnd, 1), 1<<30)
 		return
 	}
 	c.cubicGrow(now, acked)
@@ -67,7 +67,7 @@ func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
 	ls := c.lossState()
 	mss := float64(c.mss)
-	cw := float64(c.cwnd)
+	cw := float64(c.cc.cwnd)
 	if ls.epochStart == clock.Never {
 		ls.epochStart = now
 		ls.wEst = cw
@@ -75,7 +75,7 @@ func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
 	}
 	// §4.2: the target is where the curve will be one RTT from now,
 	// within [cwnd, 1.5*cwnd] (§4.4, §4.5).
-	t := now.Sub(ls.epochStart).Seconds() + c.srtt.Seconds()
+	t := now.Sub(ls.epochStart).Seconds() + c.rto.srtt.Seconds()
 	target := cubicAt(mss, ls.k, ls.origin, t)
 	target = min(max(target, cw), 1.5*cw)
 	// §4.3: W_est grows by α_cubic segments per window of ACKed data.
@@ -94,7 +94,7 @@ func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
 	if ls.acc >= 1 {
 		n := uint32(min(ls.acc, float64(1<<30)))
 		ls.acc -= float64(n)
-		c.cwnd = min(c.cwnd+n, 1<<30)
+		c.cc.cwnd = min(c.cc.cwnd+n, 1<<30)
 	}
 }
 

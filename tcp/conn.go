@@ -39,13 +39,17 @@ type Observer interface {
 // span is a run of out-of-order bytes held in the receive ring: [start, end).
 type span struct{ start, end seq.Value }
 
-// Conn is one TCP connection's control block. Fields are grouped by size
-// so that the struct has no padding (TestConnSize holds it to 512 bytes);
-// its yes/no state is one word of named bits (flags.go).
+// Conn is one TCP connection's control block, laid out by concern: the
+// send and receive sequence spaces, then one sub-struct per mechanism
+// (delayed ACK, retransmission timer, congestion control and recovery,
+// loss probe, persist timer, pending RST). TestConnSize holds it to 512
+// bytes, Go's size class; fields are ordered within each group so that
+// padding stays small.
 type Conn struct {
 	cfg *Config
 	obs Observer
-	err error // pending error, reported once (Linux sk_err)
+	err error     // pending error, reported once (Linux sk_err)
+	opt *sockOpts // per-socket options (keepalive, user timeout, linger2), allocated when one is set
 
 	// Send sequence space (RFC 9293 §3.3.1).
 	sndBuf ring
@@ -59,102 +63,136 @@ type Conn struct {
 	sndWl2 seq.Value
 	sndSml seq.Value // end of the last small segment (Minshall's Nagle)
 	finSeq seq.Value // sequence number of our FIN once queued
+	mss    int       // send MSS (payload bytes per segment)
 
 	// Receive sequence space.
-	rcvBuf      ring
-	rx          *rcvExt // out-of-order runs, owed ACKs, auto-tuning: allocated when first needed
-	irs         seq.Value
-	rcvNxt      seq.Value
-	rcvAdv      seq.Value // right edge of the window we last advertised
-	sackLast    seq.Value // start of the latest out-of-order segment (RFC 2018 §4)
-	oooFinSeq   seq.Value // sequence number of a FIN beyond a hole
-	dsack       span      // a duplicate to report in our next SACK option (RFC 2883)
-	tsRecent    uint32
-	tsRecentSec uint32 // when tsRecent was taken, in seconds (RFC 7323 §5.5)
-	tsOffset    uint32
-	mss         int // send MSS (payload bytes per segment)
-
-	// Retransmission (RFC 6298) and congestion control (RFC 5681, 6582,
-	// 6675, 9438).
-	srtt, rttvar time.Duration
-	rto          time.Duration
-	rtoAt        clock.Instant
-	ptoAt        clock.Instant // tail loss probe timer (RFC 8985 §7), or Never
-	rttStart     clock.Instant
-	loss         *lossState // SACK scoreboard and CUBIC state, from the first loss on
-	rttSeq       seq.Value
-	cwnd         uint32
-	ssthresh     uint32
-	recover      seq.Value
-	tlpHigh      seq.Value // SND.NXT when the loss probe went (Linux tlp_high_seq)
-	lastSeg      seq.Value // start of the last segment of new data sent
-
-	// Delayed ACK (Linux: quick-ACK and pingpong modes).
-	delackAt     clock.Instant
-	lastRcvData  clock.Instant
-	rcvUnacked   int32 // bytes received since our last ACK
-	rcvMSSSeen   int32 // largest payload received, to judge "full-sized"
-	retries      int32 // consecutive RTO expirations
-	totalRetrans int32
-	dupAcks      int32 // duplicate ACKs in a row (RFC 5681 §2)
-	probes       int32 // unanswered zero-window probes (Linux icsk_probes_out)
-
-	// Persist (zero-window probe) and close timers.
-	persistAt clock.Instant
-	closeAt   clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
-	opt       *sockOpts     // per-socket options (keepalive, user timeout, linger2), allocated when one is set
-
-	// A RST waiting to be sent, built from a segment we refuse.
-	rstSeq seq.Value
-	rstAck seq.Value
-
-	lastChalMs uint32 // when the last challenge ACK went, in ms
-	lastOOWMs  uint32 // when the last out-of-window ACK went, in ms
+	rcvBuf    ring
+	rx        *rcvExt // out-of-order runs, owed ACKs, auto-tuning: allocated when first needed
+	irs       seq.Value
+	rcvNxt    seq.Value
+	rcvAdv    seq.Value // right edge of the window we last advertised
+	oooFinSeq seq.Value // sequence number of a FIN beyond a hole
 	// rcvSsthresh is the most window we offer (Linux rcv_ssthresh): the
 	// SYN's window at first, growing as data arrives (tcp_grow_window).
 	rcvSsthresh uint32
 	// rcvCap is the receive buffer: RcvBuf, raised by auto-tuning up to
 	// RcvBufMax (Linux sk_rcvbuf, window_clamp following).
 	rcvCap uint32
-	// ackDue is RCV.NXT when the pending immediate ACK became due
-	// (ackDueOn): if more data asks for another before Poll, ackDue goes
-	// to the owed list, so that a driver that hands over segments in
-	// batches still gets an ACK for every second full-sized segment.
-	ackDue seq.Value
+
+	// SACK blocks we report (RFC 2018, RFC 2883).
+	sackLast seq.Value // start of the latest out-of-order segment (RFC 2018 §4)
+	dsack    span      // a duplicate to report in our next SACK option (RFC 2883)
+
+	// Timestamps (RFC 7323).
+	tsRecent    uint32
+	tsRecentSec uint32 // when tsRecent was taken, in seconds (RFC 7323 §5.5)
+	tsOffset    uint32
+
+	ack     ackState      // delayed and quick ACKs
+	rto     rtoState      // RTT sampling and the retransmission timer
+	cc      ccState       // congestion control and loss recovery
+	tlp     tlpState      // tail loss probe
+	persist persistState  // zero-window probes
+	closeAt clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
+	rst     rstState      // a RST waiting to be sent
+	limit   ackLimits     // rate limits on challenge and out-of-window ACKs
 
 	counts Counts // MIB events not yet taken by the driver
 
-	rstFlags   wire.Flags
-	rstActive  bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
-	rstWnd     uint16 // the window field of an active RST
-	quick      uint8  // quick ACKs left (Linux icsk_ack.quick)
-	ratio      uint8  // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
-	probeShift uint8  // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
-	state      State
-	sndWScale  uint8
-	rcvWScale  uint8
-	flags      connFlags // yes/no state, one bit each (flags.go)
+	// Small fields, packed last: the receive side's scaling ratio, the
+	// state, the window scales (RFC 7323 §2) and the flags.
+	ratio     uint8 // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
+	state     State
+	sndWScale uint8
+	rcvWScale uint8
+	flags     connFlags // yes/no state, one bit each (flags.go)
+}
+
+// ackState is the delayed-ACK machinery (RFC 9293 §3.8.6.3, RFC 5681
+// §4.2) as Linux runs it: quick-ACK and pingpong modes (icsk_ack).
+type ackState struct {
+	at       clock.Instant // delayed-ACK timer, or Never
+	lastData clock.Instant // when data last arrived
+	// due is RCV.NXT when the pending immediate ACK became due
+	// (ackDueOn): if more data asks for another before Poll, due goes
+	// to the owed list, so that a driver that hands over segments in
+	// batches still gets an ACK for every second full-sized segment.
+	due     seq.Value
+	unacked int32 // bytes received since our last ACK
+	mssSeen int32 // largest payload received, to judge "full-sized"
+	quick   uint8 // quick ACKs left (Linux icsk_ack.quick)
+}
+
+// rtoState is RTT sampling and the retransmission timer (RFC 6298).
+type rtoState struct {
+	srtt, rttvar time.Duration
+	timeout      time.Duration // the RTO, backed off after expirations
+	at           clock.Instant // when the retransmission timer fires, or Never
+	rttStart     clock.Instant // when the timed segment went (without timestamps)
+	rttSeq       seq.Value     // the timed segment's sequence number
+	retries      int32         // consecutive RTO expirations
+	total        int32         // every retransmitted segment so far
+}
+
+// ccState is congestion control (RFC 5681, RFC 9438) and the loss
+// recovery it runs (RFC 6582, RFC 6675).
+type ccState struct {
+	loss     *lossState // SACK scoreboard and CUBIC state, from the first loss on
+	cwnd     uint32
+	ssthresh uint32
+	recover  seq.Value
+	dupAcks  int32 // duplicate ACKs in a row (RFC 5681 §2)
+}
+
+// tlpState is the tail loss probe (RFC 8985 §7).
+type tlpState struct {
+	at      clock.Instant // when the probe timer fires, or Never
+	high    seq.Value     // SND.NXT when the loss probe went (Linux tlp_high_seq)
+	lastSeg seq.Value     // start of the last segment of new data sent
+}
+
+// persistState is the persist timer and its zero-window probes (RFC 9293
+// §3.8.6.1).
+type persistState struct {
+	at     clock.Instant // when the persist timer fires, or Never
+	probes int32         // unanswered zero-window probes (Linux icsk_probes_out)
+	shift  uint8         // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
+}
+
+// rstState is a RST waiting to be sent, built from a segment we refuse or
+// by an abort (the rstActive flag).
+type rstState struct {
+	sq    seq.Value
+	ack   seq.Value
+	flags wire.Flags
+	wnd   uint16 // the window field of an active RST
+}
+
+// ackLimits rate-limits the ACKs a peer can provoke (RFC 5961 §7, Linux
+// tcp_invalid_ratelimit).
+type ackLimits struct {
+	chalMs uint32 // when the last challenge ACK went, in ms
+	oowMs  uint32 // when the last out-of-window ACK went, in ms
 }
 
 const maxQuickAcks = 16 // TCP_MAX_QUICKACKS
 
 func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 	c := &Conn{
-		cfg:       cfg,
-		obs:       obs,
-		iss:       iss,
-		sndUna:    iss,
-		sndNxt:    iss,
-		sndMax:    iss,
-		sndSml:    iss,
-		tsOffset:  tsOffset,
-		rto:       cfg.RTOInitial,
-		rtoAt:     clock.Never,
-		ptoAt:     clock.Never,
-		delackAt:  clock.Never,
-		persistAt: clock.Never,
-		closeAt:   clock.Never,
-		mss:       536,
+		cfg:      cfg,
+		obs:      obs,
+		iss:      iss,
+		sndUna:   iss,
+		sndNxt:   iss,
+		sndMax:   iss,
+		sndSml:   iss,
+		tsOffset: tsOffset,
+		rto:      rtoState{timeout: cfg.RTOInitial, at: clock.Never},
+		tlp:      tlpState{at: clock.Never},
+		ack:      ackState{at: clock.Never},
+		persist:  persistState{at: clock.Never},
+		closeAt:  clock.Never,
+		mss:      536,
 	}
 	c.sndBuf.max = cfg.SndBuf
 	c.rcvBuf.max = cfg.rcvStorage()
@@ -207,8 +245,8 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.sndWnd = uint32(syn.Wnd) // RFC 7323 §2.2: the SYN's window is never scaled
 	c.maxWnd = c.sndWnd
 	c.sndWl1 = syn.Seq
-	c.cwnd = uint32(c.cfg.InitCwnd * c.mss)
-	c.ssthresh = 1 << 30
+	c.cc.cwnd = uint32(c.cfg.InitCwnd * c.mss)
+	c.cc.ssthresh = 1 << 30
 }
 
 // minSndMSS is Linux's TCP_MIN_SND_MSS, the default and least value of
@@ -253,10 +291,10 @@ func (c *Conn) Orphaned() bool { return c.flags.has(orphan) }
 
 // Retransmits returns the number of consecutive RTO expirations of the
 // current segment (ss's retransmit count).
-func (c *Conn) Retransmits() int { return int(c.retries) }
+func (c *Conn) Retransmits() int { return int(c.rto.retries) }
 
 // TotalRetransmits returns every retransmitted segment so far.
-func (c *Conn) TotalRetransmits() int { return int(c.totalRetrans) }
+func (c *Conn) TotalRetransmits() int { return int(c.rto.total) }
 
 // RcvNxt and SndNxt expose the next sequence numbers (for TIME_WAIT records).
 func (c *Conn) RcvNxt() seq.Value { return c.rcvNxt }
@@ -294,8 +332,8 @@ func (c *Conn) setState(to State, why string) {
 	}
 	c.state = to
 	if to == Closed {
-		c.rtoAt, c.delackAt, c.persistAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
-		c.ptoAt = clock.Never
+		c.rto.at, c.ack.at, c.persist.at, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
+		c.tlp.at = clock.Never
 		c.flags.clear(ackNow)
 		if c.opt != nil {
 			c.opt.at, c.opt.probeNow = clock.Never, false
@@ -315,8 +353,8 @@ func (c *Conn) setState(to State, why string) {
 
 // Deadline returns when HandleTimeout must next be called, or clock.Never.
 func (c *Conn) Deadline() clock.Instant {
-	d := clock.Min(clock.Min(c.rtoAt, c.ptoAt), c.delackAt)
-	d = clock.Min(d, c.persistAt)
+	d := clock.Min(clock.Min(c.rto.at, c.tlp.at), c.ack.at)
+	d = clock.Min(d, c.persist.at)
 	if c.opt != nil {
 		d = clock.Min(d, c.opt.at)
 	}
@@ -331,14 +369,14 @@ func (c *Conn) TimerInfo() (string, clock.Instant) {
 		return "timewait", c.closeAt
 	case c.closeAt != clock.Never:
 		return "timewait", c.closeAt // Linux shows an orphaned FIN_WAIT_2 in its timewait table
-	case c.rtoAt != clock.Never || c.ptoAt != clock.Never:
-		return "on", clock.Min(c.rtoAt, c.ptoAt) // Linux shows a loss probe as "on" too
-	case c.persistAt != clock.Never:
-		return "persist", c.persistAt
+	case c.rto.at != clock.Never || c.tlp.at != clock.Never:
+		return "on", clock.Min(c.rto.at, c.tlp.at) // Linux shows a loss probe as "on" too
+	case c.persist.at != clock.Never:
+		return "persist", c.persist.at
 	case c.opt != nil && c.opt.at != clock.Never:
 		return "keepalive", c.opt.at // Linux's sk_timer, shown before the delayed ACK
-	case c.delackAt != clock.Never:
-		return "delack", c.delackAt
+	case c.ack.at != clock.Never:
+		return "delack", c.ack.at
 	}
 	return "", clock.Never
 }

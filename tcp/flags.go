@@ -48,32 +48,32 @@ const (
 	// ACKs we send (delayed ACK, owed ACKs, D-SACK, rate limits).
 
 	ackNow   // an ACK is due at the next Poll
-	ackDueOn // ackDue holds the RCV.NXT of the pending immediate ACK (ackDueNow)
+	ackDueOn // ack.due holds the RCV.NXT of the pending immediate ACK (ackDueNow)
 	pingpong // interactive mode: ACKs wait to ride on our data (Linux pingpong)
 	dsackOn  // dsack holds a block to send (RFC 2883)
-	chalSent // a challenge ACK went at lastChalMs (RFC 5961 §7)
-	oowSent  // an out-of-window ACK went at lastOOWMs
+	chalSent // a challenge ACK went at limit.chalMs (RFC 5961 §7)
+	oowSent  // an out-of-window ACK went at limit.oowMs
 
 	// A RST waiting to be sent.
 
-	rstPending // the next Poll sends the RST in rstSeq, rstAck, rstFlags
-	rstActive  // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
+	rstPending // the next Poll sends the RST in rst
+	rstActive  // the pending RST is tcp_send_active_reset's: it carries rst.wnd and the options
 
 	// RTT sampling (RFC 6298) without timestamps.
 
-	rttTiming // a segment is being timed: rttSeq, rttStart
+	rttTiming // a segment is being timed: rto.rttSeq, rto.rttStart
 
 	// Loss recovery (RFC 5681, 6582, 6675) and the retransmission timer.
 
 	inRecovery // fast recovery is under way
 	sackRec    // the recovery is SACK-based (RFC 6675), not NewReno
-	rtoHold    // an RTO recovery runs until SND.UNA reaches recover
+	rtoHold    // an RTO recovery runs until SND.UNA reaches cc.recover
 	fastRexmit // retransmit the segment at sndUna now
 
 	// Tail loss probe (RFC 8985 §7).
 
 	tlpNow    // send a loss probe now
-	tlpOn     // a loss probe is out: tlpHigh is set
+	tlpOn     // a loss probe is out: tlp.high is set
 	tlpRexmit // the probe retransmitted old data (rather than sending new)
 
 	// Persist timer (RFC 9293 §3.8.6.1).

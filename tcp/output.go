@@ -14,9 +14,9 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	*s = Segment{}
 	if c.flags.has(rstPending) {
 		c.flags.clear(rstPending)
-		s.Seq, s.Ack, s.Flags = c.rstSeq, c.rstAck, c.rstFlags
+		s.Seq, s.Ack, s.Flags = c.rst.sq, c.rst.ack, c.rst.flags
 		if c.flags.has(rstActive) {
-			s.Wnd = c.rstWnd
+			s.Wnd = c.rst.wnd
 			c.fillTS(now, &s.Opts)
 			if c.flags.has(sackOK) && (len(c.oooSpans()) > 0 || c.flags.has(dsackOn)) {
 				c.fillSACK(&s.Opts)
@@ -62,7 +62,7 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 		c.flags.clear(probeNow)
 		c.fillAck(now, s, wire.ACK)
 		s.Seq = c.sndUna - 1
-		c.persistAt = now.Add(c.persistBackoff(now))
+		c.persist.at = now.Add(c.persistBackoff(now))
 		return true
 	}
 	if c.keepaliveProbe(now, s) {
@@ -84,11 +84,11 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.flags.has(tlpNow) {
 		c.flags.clear(tlpNow)
 		if c.emitProbe(now, s, buf) {
-			c.ptoAt = clock.Never // one probe per tail (Linux push_one == 2)
+			c.tlp.at = clock.Never // one probe per tail (Linux push_one == 2)
 			return true
 		}
 	}
-	if c.flags.has(sackRec) && c.flags.has(inRecovery) && int(c.cwnd)-c.inFlight() >= c.mss {
+	if c.flags.has(sackRec) && c.flags.has(inRecovery) && int(c.cc.cwnd)-c.inFlight() >= c.mss {
 		// A retransmission found lost goes again first; then RFC 6675
 		// §5 (C), NextSeg rule 1: the first lost hole above HighRxt.
 		if from, n, ok := c.lostRexmit(); ok && c.emitAt(now, s, buf, from, n) {
@@ -244,21 +244,21 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 		usable = int(wndEnd.Sub(c.sndNxt))
 	}
 	if mode != sendProbe {
-		usable = max(min(usable, int(c.cwnd)-c.inFlight()), 0)
+		usable = max(min(usable, int(c.cc.cwnd)-c.inFlight()), 0)
 	}
 	room := c.segRoom()
 	n := min(room, avail)
 	if !force {
-		if c.sndWnd == 0 && c.sndUna == c.sndMax && c.persistAt == clock.Never {
-			c.persistAt = now.Add(c.persistBackoff(now))
+		if c.sndWnd == 0 && c.sndUna == c.sndMax && c.persist.at == clock.Never {
+			c.persist.at = now.Add(c.persistBackoff(now))
 		}
 		if usable < n {
 			// Sender SWS avoidance (RFC 9293 §3.8.6.2.1): send a window-limited
 			// piece only if it is at least half the largest window offered,
 			// or when the persist timer (the override timeout) says so.
 			if usable == 0 || (usable < int(c.maxWnd/2) && !c.flags.has(swsOverride)) {
-				if c.sndUna == c.sndMax && c.persistAt == clock.Never {
-					c.persistAt = now.Add(c.persistBackoff(now)) // Linux tcp_check_probe_timer
+				if c.sndUna == c.sndMax && c.persist.at == clock.Never {
+					c.persist.at = now.Add(c.persistBackoff(now)) // Linux tcp_check_probe_timer
 				}
 				return false
 			}
@@ -279,7 +279,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 		if n < room {
 			c.sndSml = c.sndNxt.Add(seq.Size(n))
 		}
-		if c.rcvMSSSeen > 0 && now.Sub(c.lastRcvData) < c.cfg.DelAckMin {
+		if c.ack.mssSeen > 0 && now.Sub(c.ack.lastData) < c.cfg.DelAckMin {
 			c.flags.set(pingpong) // Linux: data sent soon after data received
 		}
 	}
@@ -340,23 +340,23 @@ func (c *Conn) nagleHolds() bool {
 func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	end := sq.Add(n)
 	if sq.LessThan(c.sndMax) {
-		c.totalRetrans++
+		c.rto.total++
 		c.counts.RetransSegs++
-		if c.flags.has(rttTiming) && c.rttSeq.InRange(sq, end) {
+		if c.flags.has(rttTiming) && c.rto.rttSeq.InRange(sq, end) {
 			c.flags.clear(rttTiming) // Karn: the timed segment was sent twice
 		}
 	} else if !c.flags.has(rttTiming) {
 		c.flags.set(rttTiming)
-		c.rttSeq, c.rttStart = sq, now
+		c.rto.rttSeq, c.rto.rttStart = sq, now
 	}
 	c.sndNxt = end
 	newData := end.GreaterThan(c.sndMax)
 	if newData {
 		c.sndMax = end
-		c.lastSeg = sq
+		c.tlp.lastSeg = sq
 	}
-	if c.rtoAt == clock.Never {
-		c.rtoAt = now.Add(c.rtoDelay(now))
+	if c.rto.at == clock.Never {
+		c.rto.at = now.Add(c.rtoDelay(now))
 	}
 	if newData {
 		c.schedulePTO(now, false)
@@ -453,8 +453,8 @@ func (c *Conn) sackOptLen() int {
 
 func (c *Conn) clearAck() {
 	c.flags.clear(ackNow | ackDueOn)
-	c.delackAt = clock.Never
-	c.rcvUnacked = 0
+	c.ack.at = clock.Never
+	c.ack.unacked = 0
 }
 
 // capWindow limits free receive space to what we offer: no more than

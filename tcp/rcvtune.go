@@ -72,12 +72,12 @@ func (c *Conn) ackDueNow() {
 			copy(rx.acks[:], rx.acks[1:])
 			rx.nAcks--
 		}
-		rx.acks[rx.nAcks] = c.ackDue
+		rx.acks[rx.nAcks] = c.ack.due
 		rx.nAcks++
 	}
 	c.flags.set(ackNow | ackDueOn)
-	c.ackDue = c.rcvNxt
-	c.rcvUnacked = 0
+	c.ack.due = c.rcvNxt
+	c.ack.unacked = 0
 }
 
 // emitOwedAck builds the oldest owed ACK, if any: a pure ACK for the

@@ -16,7 +16,7 @@ type lossState struct {
 	rexmits []rexmit  // retransmissions of this recovery not yet delivered
 	highRxt seq.Value // RFC 6675 HighRxt: end of the highest retransmission in this recovery
 	// retransStart is the first RTO retransmission of this episode (Linux
-	// retrans_stamp), read while Conn.retries > 0.
+	// retrans_stamp), read while Conn.rto.retries > 0.
 	retransStart clock.Instant
 
 	// CUBIC (RFC 9438 §4), in bytes and seconds.
@@ -52,10 +52,10 @@ const dupThresh = 3
 
 // lossState returns the connection's loss state, allocating it on first use.
 func (c *Conn) lossState() *lossState {
-	if c.loss == nil {
-		c.loss = &lossState{epochStart: clock.Never}
+	if c.cc.loss == nil {
+		c.cc.loss = &lossState{epochStart: clock.Never}
 	}
-	return c.loss
+	return c.cc.loss
 }
 
 // takeSACK records the SACK blocks of an acceptable ACK in the scoreboard
@@ -130,7 +130,7 @@ func insertSpan(spans []span, start, end seq.Value, limit int) []span {
 
 // trimSACK forgets SACKed ranges that SND.UNA has passed.
 func (c *Conn) trimSACK() {
-	ls := c.loss
+	ls := c.cc.loss
 	if ls == nil {
 		return
 	}
@@ -151,11 +151,11 @@ func (c *Conn) trimSACK() {
 
 // sackedIn counts the SACKed bytes in [from, to).
 func (c *Conn) sackedIn(from, to seq.Value) int {
-	if c.loss == nil {
+	if c.cc.loss == nil {
 		return 0
 	}
 	n := 0
-	for _, sp := range c.loss.sacked {
+	for _, sp := range c.cc.loss.sacked {
 		l, r := seq.Max(sp.start, from), seq.Min(sp.end, to)
 		if l.LessThan(r) {
 			n += int(r.Sub(l))
@@ -173,7 +173,7 @@ func (c *Conn) unsacked(from, to seq.Value) int {
 }
 
 // hasSACK reports whether the scoreboard holds any SACKed range.
-func (c *Conn) hasSACK() bool { return c.loss != nil && len(c.loss.sacked) > 0 }
+func (c *Conn) hasSACK() bool { return c.cc.loss != nil && len(c.cc.loss.sacked) > 0 }
 
 // lostEnd is RFC 6675's IsLost as a boundary: every byte below it that is
 // not SACKed is deemed lost, because more than (DupThresh-1)*SMSS bytes,
@@ -191,7 +191,7 @@ func (c *Conn) lostEnd() seq.Value {
 			thresh = max(segs-1, 1)
 		}
 	}
-	sp := c.loss.sacked
+	sp := c.cc.loss.sacked
 	bytes := 0
 	for i := len(sp) - 1; i >= 0; i-- {
 		bytes += int(sp[i].end.Sub(sp[i].start))
@@ -215,7 +215,7 @@ func (c *Conn) unsentBytes() int { return max(c.sndBuf.len()-int(c.sndMax.Sub(c.
 // markRexmit records a retransmission of [start, end): HighRxt moves past
 // it and, in SACK recovery, it is tracked until delivered.
 func (c *Conn) markRexmit(start, end seq.Value) {
-	ls := c.loss
+	ls := c.cc.loss
 	if ls == nil {
 		return
 	}
@@ -245,7 +245,7 @@ func (c *Conn) markRexmit(start, end seq.Value) {
 // markLostRexmits forgets delivered retransmissions and marks lost those
 // that data sent after them overtook.
 func (c *Conn) markLostRexmits() {
-	ls := c.loss
+	ls := c.cc.loss
 	if ls == nil || len(ls.rexmits) == 0 {
 		return
 	}
@@ -270,7 +270,7 @@ func (c *Conn) markLostRexmits() {
 // lostRexmit returns the first retransmission deemed lost: its first byte
 // not SACKed and how many follow before the next SACKed range.
 func (c *Conn) lostRexmit() (seq.Value, int, bool) {
-	for _, r := range c.loss.rexmits {
+	for _, r := range c.cc.loss.rexmits {
 		if !r.lost {
 			continue
 		}
@@ -290,7 +290,7 @@ func (c *Conn) lostRexmit() (seq.Value, int, bool) {
 // the pipe no longer counts as in flight.
 func (c *Conn) lostRexmitBytes() int {
 	n := 0
-	for _, r := range c.loss.rexmits {
+	for _, r := range c.cc.loss.rexmits {
 		if r.lost {
 			n += c.unsacked(seq.Max(r.start, c.sndUna), r.end)
 		}
@@ -310,7 +310,7 @@ func (c *Conn) inFlight() int {
 		return c.unsacked(c.sndUna, c.sndNxt)
 	}
 	lost := c.lostEnd()
-	high := seq.Max(c.loss.highRxt, c.sndUna)
+	high := seq.Max(c.cc.loss.highRxt, c.sndUna)
 	return max(c.unsacked(lost, c.sndMax)+c.unsacked(c.sndUna, high)-c.lostRexmitBytes(), 0)
 }
 
@@ -319,8 +319,8 @@ func (c *Conn) inFlight() int {
 // length up to the next SACKed range.
 func (c *Conn) nextLostHole() (seq.Value, int, bool) {
 	lost := c.lostEnd()
-	from := seq.Max(c.loss.highRxt, c.sndUna)
-	for _, sp := range c.loss.sacked {
+	from := seq.Max(c.cc.loss.highRxt, c.sndUna)
+	for _, sp := range c.cc.loss.sacked {
 		if sp.end.LessEq(from) {
 			continue
 		}
@@ -342,7 +342,7 @@ func (c *Conn) sackHole(sq seq.Value) (seq.Value, int) {
 	if !c.hasSACK() || !sq.LessThan(c.sndMax) {
 		return sq, -1
 	}
-	for _, sp := range c.loss.sacked {
+	for _, sp := range c.cc.loss.sacked {
 		if sp.end.LessEq(sq) {
 			continue
 		}
@@ -362,17 +362,17 @@ func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	c.reduceWindow(now, flight)
 	c.flags.set(inRecovery)
 	c.flags.put(sackRec, sack)
-	c.recover = c.sndMax
-	c.ptoAt = clock.Never
+	c.cc.recover = c.sndMax
+	c.tlp.at = clock.Never
 	c.flags.set(fastRexmit) // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
 	if sack {
-		c.cwnd = c.ssthresh
+		c.cc.cwnd = c.cc.ssthresh
 		ls := c.lossState()
 		ls.highRxt = c.sndUna
 		ls.rexmits = ls.rexmits[:0]
 		c.counts.SACKRecovery++
 	} else {
-		c.cwnd = c.ssthresh + uint32(dupThresh*c.mss)
+		c.cc.cwnd = c.cc.ssthresh + uint32(dupThresh*c.mss)
 		c.counts.RenoRecovery++
 	}
 }
@@ -385,9 +385,9 @@ func (c *Conn) checkRecovery(now clock.Instant) {
 		return
 	}
 	switch {
-	case c.flags.has(sackOK) && (c.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
+	case c.flags.has(sackOK) && (c.cc.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
 		c.enterRecovery(now, true)
-	case !c.flags.has(sackOK) && c.dupAcks == dupThresh:
+	case !c.flags.has(sackOK) && c.cc.dupAcks == dupThresh:
 		c.enterRecovery(now, false)
 	}
 }
@@ -415,18 +415,18 @@ type Info struct {
 func (c *Conn) Info() Info {
 	return Info{
 		State:       c.state,
-		Cwnd:        int(c.cwnd),
-		Ssthresh:    int(c.ssthresh),
+		Cwnd:        int(c.cc.cwnd),
+		Ssthresh:    int(c.cc.ssthresh),
 		InFlight:    c.inFlight(),
 		Outstanding: int(c.sndMax.Sub(c.sndUna)),
-		SRTT:        int64(c.srtt),
-		RTTVar:      int64(c.rttvar),
-		RTO:         int64(c.rto),
+		SRTT:        int64(c.rto.srtt),
+		RTTVar:      int64(c.rto.rttvar),
+		RTO:         int64(c.rto.timeout),
 		MSS:         c.mss,
 		SndWnd:      int(c.sndWnd),
 		Sacked:      c.sackedIn(c.sndUna, c.sndMax),
 		InRecovery:  c.flags.has(inRecovery),
-		Retransmits: int(c.totalRetrans),
+		Retransmits: int(c.rto.total),
 	}
 }
 
@@ -437,40 +437,40 @@ func (c *Conn) Info() Info {
 // be delaying its ACK) or 2 ms otherwise, and never after the RTO would
 // fire. advancingRTO says the RTO was just restarted from now.
 func (c *Conn) schedulePTO(now clock.Instant, advancingRTO bool) {
-	c.ptoAt = clock.Never
+	c.tlp.at = clock.Never
 	if !c.cfg.TLP || !c.flags.has(sackOK) || c.sndUna == c.sndMax || c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.iss {
 		return
 	}
 	pto := c.cfg.RTOInitial
-	if c.srtt > 0 {
-		pto = 2 * c.srtt
-		if c.lastSeg.LessEq(c.sndUna) {
+	if c.rto.srtt > 0 {
+		pto = 2 * c.rto.srtt
+		if c.tlp.lastSeg.LessEq(c.sndUna) {
 			pto += c.cfg.RTOMin // one segment out
 		} else {
 			pto += 2 * time.Millisecond
 		}
 	}
-	left := c.rto
-	if !advancingRTO && c.rtoAt != clock.Never {
-		left = c.rtoAt.Sub(now)
+	left := c.rto.timeout
+	if !advancingRTO && c.rto.at != clock.Never {
+		left = c.rto.at.Sub(now)
 	}
 	if left > 0 {
 		pto = min(pto, left)
 	}
-	c.ptoAt = now.Add(pto)
+	c.tlp.at = now.Add(pto)
 }
 
 // probeTimer is RFC 8985 §7.3 (Linux tcp_send_loss_probe): send one new
 // segment if the peer's window allows, else retransmit the last segment
 // sent; then the RTO runs again from now. One probe at a time.
 func (c *Conn) probeTimer(now clock.Instant) {
-	c.ptoAt = clock.Never
+	c.tlp.at = clock.Never
 	if c.flags.has(tlpOn) || c.sndUna == c.sndMax {
 		return
 	}
 	c.flags.set(tlpNow)
 	c.flags.set(tlpOn)
-	c.rtoAt = now.Add(c.rto)
+	c.rto.at = now.Add(c.rto.timeout)
 }
 
 // emitProbe sends the loss probe: new data ignoring cwnd (never the
@@ -479,18 +479,18 @@ func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.unsentData() {
 		if c.emitData(now, s, buf, sendProbe) {
 			c.flags.clear(tlpRexmit)
-			c.tlpHigh = c.sndNxt
+			c.tlp.high = c.sndNxt
 			c.counts.LossProbes++
 			return true
 		}
 	}
-	from := seq.Max(c.lastSeg, c.sndUna)
+	from := seq.Max(c.tlp.lastSeg, c.sndUna)
 	if !c.emitAt(now, s, buf, from, int(c.sndMax.Sub(from))) {
 		c.flags.clear(tlpOn)
 		return false
 	}
 	c.flags.set(tlpRexmit)
-	c.tlpHigh = c.sndMax
+	c.tlp.high = c.sndMax
 	c.counts.LossProbes++
 	return true
 }
@@ -500,16 +500,16 @@ func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
 // it without one means the probe repaired a loss, and the window is
 // reduced as for any loss.
 func (c *Conn) tlpAck(now clock.Instant, s *Segment, prevUna seq.Value, dsack bool) {
-	if !c.flags.has(tlpOn) || s.Ack.LessThan(c.tlpHigh) {
+	if !c.flags.has(tlpOn) || s.Ack.LessThan(c.tlp.high) {
 		return
 	}
 	switch {
 	case !c.flags.has(tlpRexmit), dsack:
 		c.flags.clear(tlpOn)
-	case s.Ack.GreaterThan(c.tlpHigh):
+	case s.Ack.GreaterThan(c.tlp.high):
 		c.flags.clear(tlpOn)
-		c.reduceWindow(now, uint32(c.tlpHigh.Sub(prevUna)))
-		c.cwnd = c.ssthresh
+		c.reduceWindow(now, uint32(c.tlp.high.Sub(prevUna)))
+		c.cc.cwnd = c.cc.ssthresh
 		c.counts.LossProbeRecovery++
 	case s.Ack == prevUna && s.Opts.NumSACK == 0:
 		c.flags.clear(tlpOn) // a plain duplicate ACK

@@ -50,7 +50,7 @@ func (c *Conn) expandSndBuf() {
 	if limit <= c.sndBuf.max || c.mss <= 0 {
 		return
 	}
-	segs := max(int(c.cwnd)/c.mss, sndBufSegs)
+	segs := max(int(c.cc.cwnd)/c.mss, sndBufSegs)
 	c.sndBuf.max = max(c.sndBuf.max, min(2*segs*c.sndBufPerSeg(), limit))
 }
 
@@ -71,7 +71,7 @@ func (c *Conn) newSpace() {
 	}
 	if !c.flags.has(inRecovery) && !c.flags.has(rtoHold) {
 		room := max(int(c.sndUna.Add(seq.Size(c.sndWnd)).Sub(c.sndMax)), 0)
-		if c.inFlight()+min(c.unsentBytes(), room) < int(c.cwnd) {
+		if c.inFlight()+min(c.unsentBytes(), room) < int(c.cc.cwnd) {
 			c.expandSndBuf()
 		}
 	}

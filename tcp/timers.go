@@ -18,34 +18,34 @@ func (c *Conn) sampleRTT(now clock.Instant, s *Segment) bool {
 		if r < 0 || r > c.cfg.RTOMax {
 			return false
 		}
-	case c.flags.has(rttTiming) && s.Ack.GreaterThan(c.rttSeq):
-		r = now.Sub(c.rttStart)
+	case c.flags.has(rttTiming) && s.Ack.GreaterThan(c.rto.rttSeq):
+		r = now.Sub(c.rto.rttStart)
 		c.flags.clear(rttTiming)
 	default:
 		return false
 	}
 	r = max(r, time.Microsecond)
 	// RFC 6298 §2.2 and §2.3.
-	if c.srtt == 0 {
-		c.srtt, c.rttvar = r, r/2
+	if c.rto.srtt == 0 {
+		c.rto.srtt, c.rto.rttvar = r, r/2
 		return true
 	}
-	d := c.srtt - r
+	d := c.rto.srtt - r
 	if d < 0 {
 		d = -d
 	}
-	c.rttvar = (3*c.rttvar + d) / 4
-	c.srtt = (7*c.srtt + r) / 8
+	c.rto.rttvar = (3*c.rto.rttvar + d) / 4
+	c.rto.srtt = (7*c.rto.srtt + r) / 8
 	return true
 }
 
 // rtoFromRTT computes the RTO as Linux does: SRTT plus the larger of
 // 4*RTTVAR and the minimum RTO, within [RTOMin, RTOMax].
 func (c *Conn) rtoFromRTT() time.Duration {
-	if c.srtt == 0 {
+	if c.rto.srtt == 0 {
 		return c.cfg.RTOInitial
 	}
-	rto := c.srtt + max(4*c.rttvar, c.cfg.RTOMin)
+	rto := c.rto.srtt + max(4*c.rto.rttvar, c.cfg.RTOMin)
 	return min(max(rto, c.cfg.RTOMin), c.cfg.RTOMax)
 }
 
@@ -59,15 +59,15 @@ func (c *Conn) tsNow(now clock.Instant) uint32 {
 // window growth otherwise.
 func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
-	c.dupAcks = 0
-	if c.flags.has(rtoHold) && c.sndUna.GreaterEq(c.recover) {
+	c.cc.dupAcks = 0
+	if c.flags.has(rtoHold) && c.sndUna.GreaterEq(c.cc.recover) {
 		c.flags.clear(rtoHold)
 	}
 	if c.flags.has(inRecovery) {
 		switch {
-		case c.sndUna.GreaterEq(c.recover):
+		case c.sndUna.GreaterEq(c.cc.recover):
 			c.flags.clear(inRecovery | sackRec)
-			c.cwnd = c.ssthresh
+			c.cc.cwnd = c.cc.ssthresh
 		case c.flags.has(sackRec):
 			// RFC 6675 leaves the repair to NextSeg; without SACK
 			// information, retransmit the new head as NewReno would.
@@ -77,7 +77,7 @@ func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 		default:
 			// Partial ACK: retransmit the next hole, deflate the window.
 			c.flags.set(fastRexmit)
-			c.cwnd = max(c.cwnd-min(c.cwnd, acked)+mss, mss)
+			c.cc.cwnd = max(c.cc.cwnd-min(c.cc.cwnd, acked)+mss, mss)
 		}
 		return
 	}
@@ -90,20 +90,20 @@ func (c *Conn) HandleTimeout(now clock.Instant) {
 		c.closeTimer(now)
 		return
 	}
-	if c.ptoAt <= now && c.ptoAt <= c.rtoAt {
+	if c.tlp.at <= now && c.tlp.at <= c.rto.at {
 		c.probeTimer(now)
 	}
-	if c.rtoAt <= now {
+	if c.rto.at <= now {
 		c.rtoTimer(now)
 	}
-	if c.persistAt <= now {
+	if c.persist.at <= now {
 		c.persistTimer(now)
 	}
 	if c.opt != nil && c.opt.at <= now {
 		c.keepaliveTimer(now)
 	}
-	if c.delackAt <= now {
-		c.delackAt = clock.Never
+	if c.ack.at <= now {
+		c.ack.at = clock.Never
 		if c.flags.has(pingpong) {
 			c.flags.clear(pingpong) // Linux: a missed delayed ACK leaves pingpong mode
 		}
@@ -142,13 +142,13 @@ func (c *Conn) retryLimit() int {
 // the timer fires (retransmits_timed_out).
 func (c *Conn) retriesExhausted(now clock.Instant) bool {
 	limit := c.retryLimit()
-	if c.retries > 0 && c.userTimedOut(now, c.lossState().retransStart) {
+	if c.rto.retries > 0 && c.userTimedOut(now, c.lossState().retransStart) {
 		return true // TCP_USER_TIMEOUT replaces the limit (retransmits_timed_out)
 	}
 	if c.state == SynSent || c.state == SynRcvd {
-		return int(c.retries) >= limit
+		return int(c.rto.retries) >= limit
 	}
-	return c.retries > 0 && now.Sub(c.lossState().retransStart) >= modelTimeout(limit, c.cfg.RTOMin, c.cfg.RTOMax)
+	return c.rto.retries > 0 && now.Sub(c.lossState().retransStart) >= modelTimeout(limit, c.cfg.RTOMin, c.cfg.RTOMax)
 }
 
 // modelTimeout is how long boundary retransmissions take when the RTO
@@ -167,8 +167,8 @@ func modelTimeout(boundary int, base, maxRTO time.Duration) time.Duration {
 // rtoTimer is RFC 6298 §5.4–5.7: retransmit from SND.UNA, back off the
 // timer, collapse the congestion window; give up after the retry limit.
 func (c *Conn) rtoTimer(now clock.Instant) {
-	c.rtoAt = clock.Never
-	c.ptoAt = clock.Never
+	c.rto.at = clock.Never
+	c.tlp.at = clock.Never
 	c.flags.clear(tlpOn | tlpNow)
 	if c.sndUna == c.sndMax {
 		return
@@ -191,29 +191,29 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		c.setState(Closed, why)
 		return
 	}
-	if c.retries == 0 {
+	if c.rto.retries == 0 {
 		c.lossState().retransStart = now
 	}
-	if c.hasSACK() && c.loss.sacked[0].start.LessEq(c.sndUna) {
+	if c.hasSACK() && c.cc.loss.sacked[0].start.LessEq(c.sndUna) {
 		// Linux tcp_timeout_mark_lost: a SACKed head at the timeout
 		// means the peer reneged on its SACKs, as RFC 2018 §8 lets it:
 		// every mark is forgotten and the head goes again.
-		c.loss.sacked = c.loss.sacked[:0]
+		c.cc.loss.sacked = c.cc.loss.sacked[:0]
 	}
-	c.retries++
-	if c.retries == 1 || !c.flags.has(rtoHold) {
+	c.rto.retries++
+	if c.rto.retries == 1 || !c.flags.has(rtoHold) {
 		// One reduction per loss episode (RFC 5681 §3.1 eq. 4 uses the
 		// flight at the first expiry; later ones keep ssthresh, as Linux).
 		c.reduceWindow(now, uint32(c.sndMax.Sub(c.sndUna)))
 	}
-	c.cwnd = uint32(c.mss)
+	c.cc.cwnd = uint32(c.mss)
 	c.flags.clear(inRecovery | sackRec | fastRexmit)
-	c.dupAcks = 0
+	c.cc.dupAcks = 0
 	c.flags.set(rtoHold)
-	c.recover = c.sndMax
+	c.cc.recover = c.sndMax
 	c.flags.clear(rttTiming)
 	c.sndNxt = c.sndUna
-	c.rto = min(c.rto*2, c.cfg.RTOMax)
+	c.rto.timeout = min(c.rto.timeout*2, c.cfg.RTOMax)
 	if c.state == SynSent || c.state == SynRcvd {
 		c.sndNxt = c.iss
 	} else {
@@ -222,17 +222,17 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	// Linux tcp_retransmit_timer re-arms the timer whether or not the
 	// retransmission goes out (out_reset_timer): data outstanding always
 	// has a timer, so the retries run out if nothing else happens.
-	c.rtoAt = now.Add(c.rtoDelay(now))
+	c.rto.at = now.Add(c.rtoDelay(now))
 }
 
 // rtoDelay is the retransmission timer's delay from now: the RTO, shortened
 // to end when TCP_USER_TIMEOUT does once the timer has retransmitted
 // (tcp_clamp_rto_to_user_timeout).
 func (c *Conn) rtoDelay(now clock.Instant) time.Duration {
-	if c.retries > 0 && c.opt != nil {
-		return c.clampToUserTimeout(now, c.lossState().retransStart, c.rto, time.Millisecond)
+	if c.rto.retries > 0 && c.opt != nil {
+		return c.clampToUserTimeout(now, c.lossState().retransStart, c.rto.timeout, time.Millisecond)
 	}
-	return c.rto
+	return c.rto.timeout
 }
 
 // countTimeout counts a connection that gives up on its retries: Linux's
@@ -251,7 +251,7 @@ func (c *Conn) countTimeout() {
 
 // persistTimer sends a zero-window probe (RFC 9293 §3.8.6.1) and backs off.
 func (c *Conn) persistTimer(now clock.Instant) {
-	c.persistAt = clock.Never
+	c.persist.at = clock.Never
 	if c.sndNxt != c.sndUna {
 		return
 	}
@@ -259,7 +259,7 @@ func (c *Conn) persistTimer(now clock.Instant) {
 		c.flags.set(swsOverride) // a window too small to fill: send what fits (Linux tcp_write_wakeup)
 		return
 	}
-	c.probes++
+	c.persist.probes++
 	if c.opt != nil && c.opt.userTimeout > 0 {
 		if c.opt.zwpStart == clock.Never {
 			c.opt.zwpStart = now
@@ -270,14 +270,14 @@ func (c *Conn) persistTimer(now clock.Instant) {
 			return
 		}
 	}
-	if int(c.probes) > c.retryLimit() {
+	if int(c.persist.probes) > c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
 		c.countTimeout()
 		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
 		return
 	}
-	if c.probeShift < 255 {
-		c.probeShift++
+	if c.persist.shift < 255 {
+		c.persist.shift++
 	}
 	c.flags.set(probeNow)
 }
@@ -285,7 +285,7 @@ func (c *Conn) persistTimer(now clock.Instant) {
 // persistBackoff is the interval before the next zero-window probe.
 func (c *Conn) persistBackoff(now clock.Instant) time.Duration {
 	d := c.rtoFromRTT()
-	for i := 0; i < int(c.probeShift) && d < c.cfg.RTOMax; i++ {
+	for i := 0; i < int(c.persist.shift) && d < c.cfg.RTOMax; i++ {
 		d *= 2
 	}
 	d = min(d, c.cfg.RTOMax)

@@ -223,7 +223,7 @@ func (c *Conn) AbortOnMemory(now clock.Instant) {
 func (c *Conn) queueActiveRST() {
 	c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
 	c.flags.set(rstActive)
-	c.rstWnd = c.offerWindow(c.rcvSpace())
+	c.rst.wnd = c.offerWindow(c.rcvSpace())
 }
 
 func (c *Conn) abort(why string) { c.abortRST(why, c.abortSendsRST()) }
