@@ -278,29 +278,6 @@ func (c *Conn) synInErr() {
 	}
 }
 
-// oowAck answers an out-of-window bare segment with an ACK, at most once
-// per ChallengeAck interval (Linux tcp_invalid_ratelimit).
-func (c *Conn) oowAck(now clock.Instant) {
-	if c.flags.has(oowSent) && uint32(now.Millis())-c.limit.oowMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
-		return
-	}
-	c.flags.set(oowSent)
-	c.limit.oowMs = uint32(now.Millis())
-	c.flags.set(ackNow)
-}
-
-// challengeAck sends an ACK for RCV.NXT, at most once per ChallengeAck
-// interval (RFC 5961 §7; Linux tcp_invalid_ratelimit).
-func (c *Conn) challengeAck(now clock.Instant) {
-	if c.flags.has(chalSent) && uint32(now.Millis())-c.limit.chalMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
-		return
-	}
-	c.flags.set(chalSent)
-	c.limit.chalMs = uint32(now.Millis())
-	c.flags.set(ackNow)
-	c.counts.ChallengeACK++
-}
-
 // ackArrive is RFC 9293 §3.10.7.4 fifth: the ACK field. It reports whether
 // processing goes on.
 func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
@@ -385,22 +362,6 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	}
 }
 
-// updateWindow applies RFC 9293 §3.10.7.4's send-window update rule.
-func (c *Conn) updateWindow(now clock.Instant, s *Segment) {
-	if c.sndWl1.LessThan(s.Seq) || (c.sndWl1 == s.Seq && c.sndWl2.LessEq(s.Ack)) {
-		c.sndWnd = uint32(s.Wnd) << c.sndWScale
-		c.maxWnd = max(c.maxWnd, c.sndWnd)
-		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
-		if c.sndWnd > 0 {
-			c.persist.at = clock.Never
-			c.persist.probes, c.persist.shift = 0, 0
-			if c.opt != nil {
-				c.opt.zwpStart = clock.Never // tcp_ack_probe
-			}
-		}
-	}
-}
-
 // ackStateChanges moves FIN_WAIT_1, CLOSING and LAST_ACK on once our FIN is
 // ACKed (RFC 9293 §3.10.7.4 fifth, per state).
 func (c *Conn) ackStateChanges(now clock.Instant, prevUna seq.Value) bool {
@@ -450,75 +411,6 @@ func (c *Conn) enterTimeWait(now clock.Instant, why string) {
 	c.setState(TimeWait, why)
 }
 
-// updateTimestamp records the peer's TSval (RFC 7323 §4.3).
-func (c *Conn) updateTimestamp(now clock.Instant, s *Segment) {
-	if c.flags.has(tsOK) && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
-		// A TS.Recent idle for 24 days is replaced whatever its value
-		// (Linux tcp_replace_ts_recent with tcp_paws_check).
-		if int32(s.Opts.TSVal-c.tsRecent) >= 0 || nowSec(now)-c.tsRecentSec >= pawsIdle {
-			c.tsRecent, c.tsRecentSec = s.Opts.TSVal, nowSec(now)
-		}
-	}
-}
-
-// nowSec is the time in whole seconds, the clock TS.Recent's age is kept on.
-func nowSec(now clock.Instant) uint32 { return uint32(now.Millis() / 1000) }
-
-// pawsIdle is how long TS.Recent stays valid without an update: after it,
-// PAWS accepts any TSval (RFC 7323 §5.5, Linux TCP_PAWS_24DAYS).
-const pawsIdle = 24 * 24 * 60 * 60
-
-// pawsDrop is RFC 7323 §5.3 R1 as Linux applies it (tcp_paws_discard): a
-// segment whose TSval is older than TS.Recent by more than one tick is an
-// old duplicate from an earlier wrap of the sequence space and is dropped
-// with a duplicate ACK, unless it is a RST, TS.Recent is over 24 days old,
-// or it is a reordered pure duplicate ACK (Linux tcp_disordered_ack).
-func (c *Conn) pawsDrop(now clock.Instant, s *Segment) bool {
-	if !c.flags.has(tsOK) || !s.Opts.HasTimestamp || s.Flags&wire.RST != 0 || c.state == SynRcvd || c.tsRecent == 0 {
-		return false
-	}
-	behind := int32(c.tsRecent - s.Opts.TSVal)
-	if behind <= 1 || nowSec(now)-c.tsRecentSec >= pawsIdle {
-		return false
-	}
-	if s.Flags&wire.SYN == 0 && s.Len() == 0 && s.Seq == c.rcvNxt && s.Ack == c.sndUna &&
-		uint32(s.Wnd)<<c.sndWScale == c.sndWnd && int64(behind) <= c.rto.timeout.Milliseconds() {
-		return false // a disordered duplicate ACK: harmless, and it may carry SACK news
-	}
-	if s.Flags&wire.SYN != 0 {
-		c.challengeAck(now) // Linux: goto syn_challenge
-		return true
-	}
-	c.counts.PAWSEstab++
-	if s.Len() > 0 {
-		c.dupAckFor(s) // data is never part of an ACK loop: always answered
-	} else {
-		c.oowAck(now)
-	}
-	return true
-}
-
-// dupAckFor answers a segment we drop with an immediate ACK, reporting it
-// as a duplicate (D-SACK, RFC 2883) when it lies below RCV.NXT, as Linux's
-// tcp_send_dupack does.
-func (c *Conn) dupAckFor(s *Segment) {
-	c.flags.set(ackNow)
-	end := s.Seq.Add(s.Len()) // a FIN counts: Linux reports a duplicate FIN too
-	if s.Len() > 0 && s.Seq.LessThan(c.rcvNxt) {
-		c.setDSACK(s.Seq, seq.Min(end, c.rcvNxt), &c.counts.DSACKOldSent)
-	}
-}
-
-// setDSACK queues [start, end) as the D-SACK block of our next ACK.
-func (c *Conn) setDSACK(start, end seq.Value, counter *uint32) {
-	if !c.flags.has(sackOK) || !c.cfg.DSACK || !start.LessThan(end) {
-		return
-	}
-	c.dsack = span{start, end}
-	c.flags.set(dsackOn)
-	*counter++
-}
-
 // textArrive is RFC 9293 §3.10.7.4 seventh: segment text. It reports
 // whether FIN processing goes on.
 func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
@@ -544,128 +436,6 @@ func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
 	}
 	c.queueData(now, s)
 	return true
-}
-
-// queueData stores in-window payload in the receive ring, in order or not.
-func (c *Conn) queueData(now clock.Instant, s *Segment) {
-	off := int(s.Seq.Sub(c.rcvNxt))
-	if room := c.rcvBuf.max - c.rcvBuf.len() - off; len(s.Payload) > room {
-		// Never write past the ring: what does not fit is dropped, and the
-		// FIN behind it, as Linux drops data it has no memory for.
-		s.Payload = s.Payload[:max(room, 0)]
-		s.Flags &^= wire.FIN
-		c.flags.set(ackNow)
-		if len(s.Payload) == 0 {
-			return
-		}
-	}
-	c.rcvBuf.writeAt(c.rcvBuf.len()+off, s.Payload)
-	prevMSS := c.rcvMSS()
-	c.ack.mssSeen = max(c.ack.mssSeen, int32(len(s.Payload)))
-	end := s.Seq.Add(seq.Size(len(s.Payload)))
-	if off > 0 {
-		c.dsackOfo(s.Seq, end)
-		c.sackLast = s.Seq
-		c.addOOO(s.Seq, end)
-		c.flags.set(ackNow) // RFC 5681 §4.2: out-of-order data is ACKed at once
-		return
-	}
-	prevNxt := c.rcvNxt
-	c.advanceRcv(end)
-	c.measureRatio(len(s.Payload), prevMSS, prevNxt)
-	c.growRcvWindow(len(s.Payload))
-	c.tuneOnData(now, s, len(s.Payload))
-	hadHole := len(c.oooSpans()) > 0
-	c.mergeOOO()
-	c.dataAckPolicy(now, len(s.Payload), hadHole)
-}
-
-// dsackOfo reports the part of an out-of-order segment [start, end) that
-// we already hold, as Linux's tcp_data_queue_ofo does: the overlap with the
-// first span it meets.
-func (c *Conn) dsackOfo(start, end seq.Value) {
-	for _, sp := range c.oooSpans() {
-		l, r := seq.Max(start, sp.start), seq.Min(end, sp.end)
-		if l.LessThan(r) {
-			c.setDSACK(l, r, &c.counts.DSACKOfoSent)
-			return
-		}
-	}
-}
-
-// growRcvWindow opens the window we offer by two segments for each data
-// segment of at least 128 bytes received in order, up to the receive
-// buffer (Linux tcp_grow_window, called from tcp_event_data_recv), and
-// only while there is room: below the window clamp and the free space,
-// unread data counted (rcvRoom).
-func (c *Conn) growRcvWindow(n int) {
-	if n < 128 || c.rcvSsthresh >= c.rcvCap {
-		return
-	}
-	room := c.rcvRoom() - int(c.rcvSsthresh)
-	if room <= 0 {
-		return
-	}
-	c.rcvSsthresh = min(c.rcvSsthresh+uint32(min(2*c.rcvMSS(), room)), c.rcvCap)
-}
-
-// advanceRcv commits bytes up to end.
-func (c *Conn) advanceRcv(end seq.Value) {
-	n := int(end.Sub(c.rcvNxt))
-	c.rcvBuf.commit(n)
-	c.ack.unacked += int32(n)
-	c.rcvNxt = end
-}
-
-// addOOO records [start, end) as held out of order, keeping spans sorted and
-// disjoint. A segment that would start a run beyond maxOOOSpans is dropped,
-// as Linux prunes its out-of-order queue.
-func (c *Conn) addOOO(start, end seq.Value) {
-	rx := c.rxState()
-	rx.ooo = insertSpan(rx.ooo, start, end, maxOOOSpans)
-}
-
-// mergeOOO commits out-of-order spans that RCV.NXT has reached.
-func (c *Conn) mergeOOO() {
-	ooo := c.oooSpans()
-	k := 0
-	for k < len(ooo) && ooo[k].start.LessEq(c.rcvNxt) {
-		if ooo[k].end.GreaterThan(c.rcvNxt) {
-			c.advanceRcv(ooo[k].end)
-		}
-		k++
-	}
-	if k > 0 {
-		ooo = append(ooo[:0], ooo[k:]...)
-		if len(ooo) == 0 {
-			ooo = nil
-		}
-		c.rx.ooo = ooo
-	}
-}
-
-// dataAckPolicy decides between an immediate and a delayed ACK the way
-// Linux does: quick-ACK mode acks every segment; otherwise ACK at least
-// every second full-sized segment and delay the rest by the ATO.
-func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
-	c.ack.lastData = now
-	switch {
-	case filledHole:
-		c.ackDueNow()
-	case c.ack.quick > 0 && !c.flags.has(pingpong):
-		c.ack.quick--
-		c.ackDueNow()
-	case int(c.ack.unacked) >= 2*c.rcvMSS():
-		c.ackDueNow()
-	default:
-		if c.ack.at == clock.Never {
-			c.ack.at = now.Add(c.cfg.DelAckMin)
-		}
-	}
-}
-
-func (c *Conn) rcvMSS() int {
-	return max(min(int(c.ack.mssSeen), int(c.cfg.MSS)), 536)
 }
 
 // finArrive is RFC 9293 §3.10.7.4 eighth: the FIN bit.
@@ -728,28 +498,5 @@ func (c *Conn) consumeFin(now clock.Instant) {
 	case FinWait2:
 		c.flags.set(ackNow)
 		c.enterTimeWait(now, "FIN received in FIN_WAIT_2 (RFC 9293 §3.10.7.4)")
-	}
-}
-
-// queueRST arranges for a RST to be sent by the next Poll.
-func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
-	c.flags.set(rstPending)
-	c.flags.clear(rstActive)
-	c.rst.sq, c.rst.ack, c.rst.flags = sq, ack, flags
-}
-
-// maybeDupAck counts duplicate ACKs (RFC 5681 §2: no data, no window
-// change, data outstanding); checkRecovery acts on them. In NewReno
-// recovery each further one inflates the window by an MSS (RFC 5681 §3.2
-// step 4); SACK recovery counts the pipe instead.
-func (c *Conn) maybeDupAck(s *Segment) {
-	if len(s.Payload) != 0 || s.Flags&(wire.SYN|wire.FIN) != 0 || c.sndUna == c.sndMax ||
-		uint32(s.Wnd)<<c.sndWScale != c.sndWnd {
-		c.cc.dupAcks = 0
-		return
-	}
-	c.cc.dupAcks++
-	if c.cc.dupAcks > dupThresh && c.flags.has(inRecovery) && !c.flags.has(sackRec) {
-		c.cc.cwnd += uint32(c.mss)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
 )
 
 // Congestion control algorithms, named as Linux names them
@@ -112,4 +113,44 @@ func cubicEpoch(mss, w0, wMax float64) (k, origin float64) {
 func cubicAt(mss, k, origin, t float64) float64 {
 	d := t - k
 	return origin + cubicC*d*d*d*mss
+}
+
+// ccState is congestion control (RFC 5681, RFC 9438) and the loss
+// recovery it runs (RFC 6582, RFC 6675).
+type ccState struct {
+	loss     *lossState // SACK scoreboard and CUBIC state, from the first loss on
+	cwnd     uint32
+	ssthresh uint32
+	recover  seq.Value
+	dupAcks  int32 // duplicate ACKs in a row (RFC 5681 §2)
+}
+
+// congestionOnAck handles new data ACKed: NewReno's partial and full ACKs
+// (RFC 6582 §3.2) and the end of SACK recovery (RFC 6675 §5) in recovery,
+// window growth otherwise.
+func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
+	mss := uint32(c.mss)
+	c.cc.dupAcks = 0
+	if c.flags.has(rtoHold) && c.sndUna.GreaterEq(c.cc.recover) {
+		c.flags.clear(rtoHold)
+	}
+	if c.flags.has(inRecovery) {
+		switch {
+		case c.sndUna.GreaterEq(c.cc.recover):
+			c.flags.clear(inRecovery | sackRec)
+			c.cc.cwnd = c.cc.ssthresh
+		case c.flags.has(sackRec):
+			// RFC 6675 leaves the repair to NextSeg; without SACK
+			// information, retransmit the new head as NewReno would.
+			if !c.hasSACK() {
+				c.flags.set(fastRexmit)
+			}
+		default:
+			// Partial ACK: retransmit the next hole, deflate the window.
+			c.flags.set(fastRexmit)
+			c.cc.cwnd = max(c.cc.cwnd-min(c.cc.cwnd, acked)+mss, mss)
+		}
+		return
+	}
+	c.growWindow(now, acked)
 }

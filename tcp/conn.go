@@ -1,8 +1,6 @@
 package tcp
 
 import (
-	"time"
-
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
@@ -108,75 +106,6 @@ type Conn struct {
 	flags     connFlags // yes/no state, one bit each (flags.go)
 }
 
-// ackState is the delayed-ACK machinery (RFC 9293 §3.8.6.3, RFC 5681
-// §4.2) as Linux runs it: quick-ACK and pingpong modes (icsk_ack).
-type ackState struct {
-	at       clock.Instant // delayed-ACK timer, or Never
-	lastData clock.Instant // when data last arrived
-	// due is RCV.NXT when the pending immediate ACK became due
-	// (ackDueOn): if more data asks for another before Poll, due goes
-	// to the owed list, so that a driver that hands over segments in
-	// batches still gets an ACK for every second full-sized segment.
-	due     seq.Value
-	unacked int32 // bytes received since our last ACK
-	mssSeen int32 // largest payload received, to judge "full-sized"
-	quick   uint8 // quick ACKs left (Linux icsk_ack.quick)
-}
-
-// rtoState is RTT sampling and the retransmission timer (RFC 6298).
-type rtoState struct {
-	srtt, rttvar time.Duration
-	timeout      time.Duration // the RTO, backed off after expirations
-	at           clock.Instant // when the retransmission timer fires, or Never
-	rttStart     clock.Instant // when the timed segment went (without timestamps)
-	rttSeq       seq.Value     // the timed segment's sequence number
-	retries      int32         // consecutive RTO expirations
-	total        int32         // every retransmitted segment so far
-}
-
-// ccState is congestion control (RFC 5681, RFC 9438) and the loss
-// recovery it runs (RFC 6582, RFC 6675).
-type ccState struct {
-	loss     *lossState // SACK scoreboard and CUBIC state, from the first loss on
-	cwnd     uint32
-	ssthresh uint32
-	recover  seq.Value
-	dupAcks  int32 // duplicate ACKs in a row (RFC 5681 §2)
-}
-
-// tlpState is the tail loss probe (RFC 8985 §7).
-type tlpState struct {
-	at      clock.Instant // when the probe timer fires, or Never
-	high    seq.Value     // SND.NXT when the loss probe went (Linux tlp_high_seq)
-	lastSeg seq.Value     // start of the last segment of new data sent
-}
-
-// persistState is the persist timer and its zero-window probes (RFC 9293
-// §3.8.6.1).
-type persistState struct {
-	at     clock.Instant // when the persist timer fires, or Never
-	probes int32         // unanswered zero-window probes (Linux icsk_probes_out)
-	shift  uint8         // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
-}
-
-// rstState is a RST waiting to be sent, built from a segment we refuse or
-// by an abort (the rstActive flag).
-type rstState struct {
-	sq    seq.Value
-	ack   seq.Value
-	flags wire.Flags
-	wnd   uint16 // the window field of an active RST
-}
-
-// ackLimits rate-limits the ACKs a peer can provoke (RFC 5961 §7, Linux
-// tcp_invalid_ratelimit).
-type ackLimits struct {
-	chalMs uint32 // when the last challenge ACK went, in ms
-	oowMs  uint32 // when the last out-of-window ACK went, in ms
-}
-
-const maxQuickAcks = 16 // TCP_MAX_QUICKACKS
-
 func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 	c := &Conn{
 		cfg:      cfg,
@@ -270,9 +199,6 @@ func (c *Conn) sendMSS(peerMSS int) int {
 	return mss
 }
 
-// rcvFree is the receive space we may offer: the buffer less what is held.
-func (c *Conn) rcvFree() int { return max(int(c.rcvCap)-c.rcvBuf.len(), 0) }
-
 // State returns the connection's state.
 func (c *Conn) State() State { return c.state }
 
@@ -349,34 +275,4 @@ func (c *Conn) setState(to State, why string) {
 	if c.obs != nil {
 		c.obs.StateChanged(c, from, to, why)
 	}
-}
-
-// Deadline returns when HandleTimeout must next be called, or clock.Never.
-func (c *Conn) Deadline() clock.Instant {
-	d := clock.Min(clock.Min(c.rto.at, c.tlp.at), c.ack.at)
-	d = clock.Min(d, c.persist.at)
-	if c.opt != nil {
-		d = clock.Min(d, c.opt.at)
-	}
-	return clock.Min(d, c.closeAt)
-}
-
-// TimerInfo names the timer that fires next as ss does ("on", "persist",
-// "timewait", "keepalive", or "") and when it fires.
-func (c *Conn) TimerInfo() (string, clock.Instant) {
-	switch {
-	case c.closeAt != clock.Never && c.state == TimeWait:
-		return "timewait", c.closeAt
-	case c.closeAt != clock.Never:
-		return "timewait", c.closeAt // Linux shows an orphaned FIN_WAIT_2 in its timewait table
-	case c.rto.at != clock.Never || c.tlp.at != clock.Never:
-		return "on", clock.Min(c.rto.at, c.tlp.at) // Linux shows a loss probe as "on" too
-	case c.persist.at != clock.Never:
-		return "persist", c.persist.at
-	case c.opt != nil && c.opt.at != clock.Never:
-		return "keepalive", c.opt.at // Linux's sk_timer, shown before the delayed ACK
-	case c.ack.at != clock.Never:
-		return "delack", c.ack.at
-	}
-	return "", clock.Never
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
-	"github.com/tcpwave/tcpwave/wire"
 )
 
 // ErrWouldBlock is returned by Read and Write when the call cannot make
@@ -78,21 +77,6 @@ func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return 0, ErrWouldBlock
-}
-
-// windowUpdate sends an ACK when reading has at least doubled the window
-// (Linux tcp_cleanup_rbuf).
-func (c *Conn) windowUpdate(before seq.Size) {
-	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
-		return
-	}
-	if 2*int(before) > min(int(c.rcvCap), c.windowClamp()) {
-		return
-	}
-	free := c.capWindow(c.rcvSpace()) >> c.rcvWScale << c.rcvWScale
-	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
-		c.flags.set(ackNow)
-	}
 }
 
 // Readable reports whether Read would return without ErrWouldBlock.
@@ -211,19 +195,6 @@ func (c *Conn) AbortOnMemory(now clock.Instant) {
 	c.flags.set(rdShut | wrShut)
 	c.abortRST("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)",
 		c.abortSendsRST() || c.state == Closing || c.state == LastAck) // abort sends none in these two
-}
-
-// queueActiveRST queues the RST a connection sends of its own accord
-// (close() with unread data, SO_LINGER 0, too many orphans). Linux sends
-// it through its normal output path (tcp_send_active_reset, then
-// tcp_transmit_skb), so unlike a RST answering a segment it carries the
-// receive window (tcp_select_window: the edge offered so far, with the
-// unread data counted as freed) and the connection's options: the
-// timestamp, echoing TS.Recent, and any SACK blocks.
-func (c *Conn) queueActiveRST() {
-	c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
-	c.flags.set(rstActive)
-	c.rst.wnd = c.offerWindow(c.rcvSpace())
 }
 
 func (c *Conn) abort(why string) { c.abortRST(why, c.abortSendsRST()) }
