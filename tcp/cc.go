@@ -21,6 +21,17 @@ const (
 	cubicBeta = 0.7
 )
 
+// cubicState is CUBIC's curve (RFC 9438 §4), in bytes and seconds. It
+// lives in the lossState, allocated at the first congestion event.
+type cubicState struct {
+	wMax       float64       // window just before the last reduction (W_max)
+	k          float64       // time the cubic curve takes to regain wMax (K)
+	origin     float64       // the window the curve is centred on
+	wEst       float64       // the Reno-friendly estimate (W_est, §4.3)
+	acc        float64       // fractional window growth not yet applied
+	epochStart clock.Instant // start of the congestion-avoidance epoch, or Never
+}
+
 // reduceWindow is the multiplicative decrease at a congestion event
 // (fast recovery or RTO): Reno halves, CUBIC keeps 70% and remembers the
 // window it lost at (RFC 9438 §4.6, with fast convergence, §4.7). The
@@ -33,15 +44,15 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 		c.cc.ssthresh = max(flight/2, 2*mss)
 		return
 	}
-	ls := c.lossState()
+	cs := &c.lossState().cubic
 	cw := float64(w)
-	if cw < ls.wMax {
-		ls.wMax = cw * (1 + cubicBeta) / 2 // fast convergence: release bandwidth to newer flows
+	if cw < cs.wMax {
+		cs.wMax = cw * (1 + cubicBeta) / 2 // fast convergence: release bandwidth to newer flows
 	} else {
-		ls.wMax = cw
+		cs.wMax = cw
 	}
-	ls.epochStart = clock.Never
-	ls.acc = 0
+	cs.epochStart = clock.Never
+	cs.acc = 0
 	c.cc.ssthresh = max(uint32(cw*cubicBeta), 2*mss)
 }
 
@@ -66,35 +77,35 @@ func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 // and convex above it, but never grows slower than Reno would (the
 // Reno-friendly region, §4.3).
 func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
-	ls := c.lossState()
+	cs := &c.lossState().cubic
 	mss := float64(c.mss)
 	cw := float64(c.cc.cwnd)
-	if ls.epochStart == clock.Never {
-		ls.epochStart = now
-		ls.wEst = cw
-		ls.k, ls.origin = cubicEpoch(mss, cw, ls.wMax)
+	if cs.epochStart == clock.Never {
+		cs.epochStart = now
+		cs.wEst = cw
+		cs.k, cs.origin = cubicEpoch(mss, cw, cs.wMax)
 	}
 	// §4.2: the target is where the curve will be one RTT from now,
 	// within [cwnd, 1.5*cwnd] (§4.4, §4.5).
-	t := now.Sub(ls.epochStart).Seconds() + c.rto.srtt.Seconds()
-	target := cubicAt(mss, ls.k, ls.origin, t)
+	t := now.Sub(cs.epochStart).Seconds() + c.rto.srtt.Seconds()
+	target := cubicAt(mss, cs.k, cs.origin, t)
 	target = min(max(target, cw), 1.5*cw)
 	// §4.3: W_est grows by α_cubic segments per window of ACKed data.
 	const alpha = 3 * (1 - cubicBeta) / (1 + cubicBeta)
-	ls.wEst += alpha * float64(acked) * mss / cw
+	cs.wEst += alpha * float64(acked) * mss / cw
 	var inc float64
-	if ls.wEst > target {
-		inc = ls.wEst - cw // Reno-friendly region
+	if cs.wEst > target {
+		inc = cs.wEst - cw // Reno-friendly region
 	} else {
 		inc = (target - cw) / cw * float64(acked)
 	}
 	if inc <= 0 {
 		return
 	}
-	ls.acc += inc
-	if ls.acc >= 1 {
-		n := uint32(min(ls.acc, float64(1<<30)))
-		ls.acc -= float64(n)
+	cs.acc += inc
+	if cs.acc >= 1 {
+		n := uint32(min(cs.acc, float64(1<<30)))
+		cs.acc -= float64(n)
 		c.cc.cwnd = min(c.cc.cwnd+n, 1<<30)
 	}
 }

@@ -17,13 +17,7 @@ type lossState struct {
 	// retrans_stamp), read while Conn.rto.retries > 0.
 	retransStart clock.Instant
 
-	// CUBIC (RFC 9438 §4), in bytes and seconds.
-	wMax       float64       // window just before the last reduction (W_max)
-	k          float64       // time the cubic curve takes to regain wMax (K)
-	origin     float64       // the window the curve is centred on
-	wEst       float64       // the Reno-friendly estimate (W_est, §4.3)
-	acc        float64       // fractional window growth not yet applied
-	epochStart clock.Instant // start of the congestion-avoidance epoch, or Never
+	cubic cubicState // CUBIC's curve (cc.go)
 }
 
 // rexmit is one retransmission in SACK recovery: [start, end) went again
@@ -46,7 +40,7 @@ const dupThresh = 3
 // lossState returns the connection's loss state, allocating it on first use.
 func (c *Conn) lossState() *lossState {
 	if c.cc.loss == nil {
-		c.cc.loss = &lossState{epochStart: clock.Never}
+		c.cc.loss = &lossState{cubic: cubicState{epochStart: clock.Never}}
 	}
 	return c.cc.loss
 }
