@@ -112,7 +112,7 @@ func CookieTSDecode(cfg *Config, ack *Segment, tsOffset uint32) (CookieOptions, 
 // ack.Ack is ck.ISS+1 and ack.Seq is ck.IRS+1.
 func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, ack *Segment) *Conn {
 	c := newConn(cfg, obs, ck.ISS, ck.TSOffset)
-	c.passive = true
+	c.flags.set(passive)
 	c.state = Listen
 	syn := Segment{Seq: ck.IRS, Flags: wire.SYN}
 	syn.Opts.MSS = ck.MSS

@@ -183,8 +183,8 @@ func TestNewFromCookie(t *testing.T) {
 			if got := joinStates(states); got != "LISTEN>SYN_RCVD,SYN_RCVD>ESTABLISHED" {
 				t.Errorf("states %s", got)
 			}
-			if c.MSS() != tt.wantMSS || c.ISS() != 1000 || c.IRS() != 5000 || c.wsOK != (tt.opts.WScale >= 0) || c.sackOK != tt.opts.SACKOK || c.tsOK != tt.opts.TSOK {
-				t.Errorf("mss %d iss %d irs %d ws %v sack %v ts %v; want %d 1000 5000 %+v", c.MSS(), c.ISS(), c.IRS(), c.wsOK, c.sackOK, c.tsOK, tt.wantMSS, tt.opts)
+			if c.MSS() != tt.wantMSS || c.ISS() != 1000 || c.IRS() != 5000 || c.flags.has(wsOK) != (tt.opts.WScale >= 0) || c.flags.has(sackOK) != tt.opts.SACKOK || c.flags.has(tsOK) != tt.opts.TSOK {
+				t.Errorf("mss %d iss %d irs %d ws %v sack %v ts %v; want %d 1000 5000 %+v", c.MSS(), c.ISS(), c.IRS(), c.flags.has(wsOK), c.flags.has(sackOK), c.flags.has(tsOK), tt.wantMSS, tt.opts)
 			}
 			buf := make([]byte, 100)
 			if n, err := c.Read(now, buf); string(buf[:n]) != "hello" || err != nil {

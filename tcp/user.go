@@ -7,7 +7,6 @@ import (
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
-	"github.com/tcpwave/tcpwave/wire"
 )
 
 // ErrWouldBlock is returned by Read and Write when the call cannot make
@@ -33,7 +32,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 		return 0, c.takeErr()
 	}
 	switch {
-	case c.wrShut:
+	case c.flags.has(wrShut):
 		return 0, syscall.EPIPE
 	case c.state == Closed || c.state == Listen:
 		return 0, syscall.EPIPE
@@ -41,7 +40,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 		return 0, syscall.EPIPE
 	}
 	n := min(len(p), max(c.sndBuf.free(), 0)) // SO_SNDBUF may shrink it below what is queued
-	c.sndLimited = n < len(p)
+	c.flags.put(sndLimited, n < len(p))
 	if n == 0 {
 		if len(p) == 0 {
 			return 0, nil
@@ -68,7 +67,7 @@ func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
 		c.windowUpdate(before)
 		return n, nil
 	}
-	if c.finRcvd || c.rdShut {
+	if c.flags.has(finRcvd) || c.flags.has(rdShut) {
 		return 0, io.EOF
 	}
 	if c.err != nil {
@@ -80,29 +79,14 @@ func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
 	return 0, ErrWouldBlock
 }
 
-// windowUpdate sends an ACK when reading has at least doubled the window
-// (Linux tcp_cleanup_rbuf).
-func (c *Conn) windowUpdate(before seq.Size) {
-	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
-		return
-	}
-	if 2*int(before) > min(int(c.rcvCap), c.windowClamp()) {
-		return
-	}
-	free := c.capWindow(c.rcvSpace()) >> c.rcvWScale << c.rcvWScale
-	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
-		c.ackNow = true
-	}
-}
-
 // Readable reports whether Read would return without ErrWouldBlock.
 func (c *Conn) Readable() bool {
-	return c.rcvBuf.len() > 0 || c.finRcvd || c.rdShut || c.err != nil || c.state == Closed
+	return c.rcvBuf.len() > 0 || c.flags.has(finRcvd) || c.flags.has(rdShut) || c.err != nil || c.state == Closed
 }
 
 // Writable reports whether Write would return without ErrWouldBlock.
 func (c *Conn) Writable() bool {
-	if c.err != nil || c.wrShut || c.state == Closed {
+	if c.err != nil || c.flags.has(wrShut) || c.state == Closed {
 		return true
 	}
 	switch c.state {
@@ -125,12 +109,12 @@ var ErrNotConnected = syscall.ENOTCONN
 // CloseWrite shuts down the sending direction (shutdown(SHUT_WR)): a FIN
 // follows the queued data (RFC 9293 §3.10.4, per state).
 func (c *Conn) CloseWrite(now clock.Instant) error {
-	if c.wrShut {
+	if c.flags.has(wrShut) {
 		return nil
 	}
 	switch c.state {
 	case SynSent:
-		c.wrShut = true
+		c.flags.set(wrShut)
 		c.setState(Closed, "shutdown(SHUT_WR) in SYN_SENT: connection abandoned (Linux tcp_close_state)")
 	case SynRcvd, Established:
 		c.queueFin()
@@ -141,32 +125,32 @@ func (c *Conn) CloseWrite(now clock.Instant) error {
 	case Closed, Listen:
 		return ErrNotConnected
 	default:
-		c.wrShut = true
+		c.flags.set(wrShut)
 	}
 	return nil
 }
 
 func (c *Conn) queueFin() {
-	c.wrShut = true
-	c.finQ = true
+	c.flags.set(wrShut)
+	c.flags.set(finQ)
 	c.finSeq = c.dataBase().Add(seq.Size(c.sndBuf.len()))
 }
 
 // CloseRead shuts down the receiving direction (shutdown(SHUT_RD)).
 func (c *Conn) CloseRead() {
-	c.rdShut = true
+	c.flags.set(rdShut)
 }
 
 // Close is the user's last close (RFC 9293 §3.10.4 CLOSE): the connection
 // becomes an orphan that finishes its close alone. With unread data it is
 // aborted with RST instead (RFC 2525 §2.17; Linux TCPAbortOnClose).
 func (c *Conn) Close(now clock.Instant) {
-	if c.orphan {
+	if c.flags.has(orphan) {
 		return
 	}
 	unread := c.rcvBuf.len() > 0 // the in-order queue only, not out-of-order data (Linux __tcp_close)
-	c.orphan = true
-	c.rdShut = true
+	c.flags.set(orphan)
+	c.flags.set(rdShut)
 	if unread && c.state != SynSent && c.state != Closed {
 		c.abort("close() with unread data: RST instead of FIN (RFC 2525 §2.17, Linux TCPAbortOnClose)")
 		return
@@ -197,8 +181,8 @@ func (c *Conn) Close(now clock.Instant) {
 // Abort resets the connection (RFC 9293 §3.10.5 ABORT; close() with
 // SO_LINGER {on, 0}): a RST goes out in synchronized states and SYN_RCVD.
 func (c *Conn) Abort(now clock.Instant) {
-	c.orphan = true
-	c.rdShut, c.wrShut = true, true
+	c.flags.set(orphan)
+	c.flags.set(rdShut | wrShut)
 	c.abort("abort (SO_LINGER 0 close): RST sent (RFC 9293 §3.10.5)")
 }
 
@@ -207,23 +191,10 @@ func (c *Conn) Abort(now clock.Instant) {
 // tcp_max_orphans): a RST goes out in every synchronized state, as
 // tcp_send_active_reset does there, and the connection is closed.
 func (c *Conn) AbortOnMemory(now clock.Instant) {
-	c.orphan = true
-	c.rdShut, c.wrShut = true, true
+	c.flags.set(orphan)
+	c.flags.set(rdShut | wrShut)
 	c.abortRST("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)",
 		c.abortSendsRST() || c.state == Closing || c.state == LastAck) // abort sends none in these two
-}
-
-// queueActiveRST queues the RST a connection sends of its own accord
-// (close() with unread data, SO_LINGER 0, too many orphans). Linux sends
-// it through its normal output path (tcp_send_active_reset, then
-// tcp_transmit_skb), so unlike a RST answering a segment it carries the
-// receive window (tcp_select_window: the edge offered so far, with the
-// unread data counted as freed) and the connection's options: the
-// timestamp, echoing TS.Recent, and any SACK blocks.
-func (c *Conn) queueActiveRST() {
-	c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
-	c.rstActive = true
-	c.rstWnd = c.offerWindow(c.rcvSpace())
 }
 
 func (c *Conn) abort(why string) { c.abortRST(why, c.abortSendsRST()) }
