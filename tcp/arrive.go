@@ -288,7 +288,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		}
 		c.ackSyn(now, s)
 		c.sndWnd = uint32(s.Wnd) << c.sndWScale
-		c.maxWnd = max(c.maxWnd, c.sndWnd)
+		c.growMaxWnd()
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		c.ack.quick = maxQuickAcks
 		c.setState(Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")

@@ -99,7 +99,10 @@ type Conn struct {
 
 	// Small fields, packed last: the receive side's scaling ratio, the
 	// state, the window scales (RFC 7323 §2) and the flags.
-	ratio     uint8 // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
+	ratio uint8 // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
+	// mssFull is the send MSS before the half-window bound (syncMSS):
+	// from the peer's MSS option and ours, less the timestamp option.
+	mssFull   uint16
 	state     State
 	sndWScale uint8
 	rcvWScale uint8
@@ -170,9 +173,10 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.rcvSsthresh = uint32(c.synSpace())
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
 	c.flags.put(sackOK, c.cfg.SACK && o.SACKPermitted)
-	c.mss = c.sendMSS(peerMSS)
+	c.mssFull = uint16(min(c.sendMSS(peerMSS), 65535))
 	c.sndWnd = uint32(syn.Wnd) // RFC 7323 §2.2: the SYN's window is never scaled
 	c.maxWnd = c.sndWnd
+	c.syncMSS()
 	c.sndWl1 = syn.Seq
 	c.cc.cwnd = uint32(c.cfg.InitCwnd * c.mss)
 	c.cc.ssthresh = 1 << 30
@@ -197,6 +201,36 @@ func (c *Conn) sendMSS(peerMSS int) int {
 		mss -= 12
 	}
 	return mss
+}
+
+// syncMSS sets the send MSS: mssFull, bounded by half the largest window
+// the peer has offered (by the whole of it when that is 536 bytes or
+// less), but not below 68 bytes of segment (Linux tcp_sync_mss and
+// tcp_bound_to_half_wnd, called again whenever that window grows). Only
+// a jumbo MSS meets the bound: on a 65535-byte MTU the MSS (65483 with
+// timestamps) fills the whole first window, and Linux sends 32741-byte
+// segments instead. A connection already under way keeps its congestion
+// window in segments, as Linux counts it.
+func (c *Conn) syncMSS() {
+	mss := int(c.mssFull)
+	cutoff := int(c.maxWnd)
+	if cutoff > 536 {
+		cutoff /= 2
+	}
+	if cutoff > 0 && mss > cutoff {
+		hdr := 20
+		if c.flags.has(tsOK) {
+			hdr += 12
+		}
+		mss = max(cutoff, 68-hdr)
+	}
+	if old := c.mss; old > 0 && mss != old {
+		c.cc.cwnd = max(uint32(uint64(c.cc.cwnd)*uint64(mss)/uint64(old)), uint32(mss))
+		if c.cc.ssthresh < 1<<30 {
+			c.cc.ssthresh = max(uint32(uint64(c.cc.ssthresh)*uint64(mss)/uint64(old)), 2*uint32(mss))
+		}
+	}
+	c.mss = mss
 }
 
 // State returns the connection's state.

@@ -185,11 +185,21 @@ func (c *Conn) unsentData() bool {
 // buffer beyond SND.MAX.
 func (c *Conn) unsentBytes() int { return max(c.sndBuf.len()-int(c.sndMax.Sub(c.dataBase())), 0) }
 
+// growMaxWnd records the peer's window as the largest it has offered
+// when it is, and then bounds the send MSS by it again (Linux
+// tcp_ack_update_window calls tcp_sync_mss).
+func (c *Conn) growMaxWnd() {
+	if c.sndWnd > c.maxWnd {
+		c.maxWnd = c.sndWnd
+		c.syncMSS()
+	}
+}
+
 // updateWindow applies RFC 9293 §3.10.7.4's send-window update rule.
 func (c *Conn) updateWindow(now clock.Instant, s *Segment) {
 	if c.sndWl1.LessThan(s.Seq) || (c.sndWl1 == s.Seq && c.sndWl2.LessEq(s.Ack)) {
 		c.sndWnd = uint32(s.Wnd) << c.sndWScale
-		c.maxWnd = max(c.maxWnd, c.sndWnd)
+		c.growMaxWnd()
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		if c.sndWnd > 0 {
 			c.persist.at = clock.Never

@@ -78,17 +78,19 @@ func TestSendWindow(t *testing.T) {
 +0.01 < . 1:1(0) ack 2921 win 2920
 +0    > . 2921:4381(1460) ack 1
 +0    > P. 4381:5001(620) ack 1`},
-		{name: "a window that opens without new data ACKed (a pure window update) lets data out",
+		{name: "a window that opens without new data ACKed (a pure window update) lets data out (in segments of half the largest window offered, tcp_bound_to_half_wnd)",
 			script: `
 +0    connect
 +0    > S 0:0(0)
 +0.01 < S. 0:0(0) ack 1 win 1460 <mss 1460>
 +0    > . 1:1(0) ack 1
 +0    write 2920 = 2920
-+0    > . 1:1461(1460) ack 1
++0    > . 1:731(730) ack 1
++0    > . 731:1461(730) ack 1
 +0.01 < . 1:1(0) ack 1461 win 0
 +0.01 < . 1:1(0) ack 1461 win 1460
-+0    > P. 1461:2921(1460) ack 1`},
++0    > . 1461:2191(730) ack 1
++0    > P. 2191:2921(730) ack 1`},
 		{name: "a reordered older ACK (same SEG.SEQ, lower SEG.ACK) does not reopen a shut window (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2)",
 			script: plainOpen + `
 +0    write 100 = 100

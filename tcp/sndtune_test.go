@@ -47,8 +47,11 @@ func TestSndBufAutoTuning(t *testing.T) {
 			wantEst: 64 << 10, wantLast: 64 << 10},
 		{name: "the defaults: 256 KiB until twice the window passes it, then up to 4 MiB", mss: 1460, sndBuf: 256 << 10, sndBufMax: 4 << 20,
 			wantEst: 256 << 10, wantLast: 4 << 20},
-		{name: "a 64 KiB MTU: ten segments of 131328 bytes at once", mss: 65495, sndBuf: 256 << 10, sndBufMax: 4 << 20,
-			wantEst: 2 * 10 * 131328, wantLast: 4 << 20},
+		// The peer's first window (65535) bounds the MSS to 32767
+		// (tcp_bound_to_half_wnd), and Linux reckons the buffer from the
+		// bounded MSS (mss_cache): ten segments of 65792 bytes.
+		{name: "a 64 KiB MTU: the MSS bounded by half the first window, ten segments of 65792 bytes", mss: 65495, sndBuf: 256 << 10, sndBufMax: 4 << 20,
+			wantEst: 2 * 10 * 65792, wantLast: 4 << 20},
 		{name: "a 64 KiB MTU with a 1 MiB bound", mss: 65495, sndBuf: 256 << 10, sndBufMax: 1 << 20,
 			wantEst: 1 << 20, wantLast: 1 << 20},
 	}

@@ -132,16 +132,23 @@ func (c *Conn) offerWindow(free int) uint16 {
 }
 
 // windowUpdate sends an ACK when reading has at least doubled the window
-// (Linux tcp_cleanup_rbuf).
+// (Linux tcp_cleanup_rbuf). The new window is the free space, or none
+// when it is under half the buffer and under a segment
+// (__tcp_select_window): so a read that empties the buffer reopens it
+// even when one segment fills the window, as with a 64 KiB MSS.
 func (c *Conn) windowUpdate(before seq.Size) {
 	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
 		return
 	}
-	if 2*int(before) > min(int(c.rcvCap), c.windowClamp()) {
+	full := min(int(c.rcvCap), c.windowClamp())
+	if 2*int(before) > full {
 		return
 	}
 	free := c.capWindow(c.rcvSpace()) >> c.rcvWScale << c.rcvWScale
-	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
+	if free < full/2 && free < c.rcvMSS() {
+		free = 0
+	}
+	if free > 0 && free >= 2*int(before) {
 		c.flags.set(ackNow)
 	}
 }

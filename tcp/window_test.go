@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
@@ -190,4 +191,38 @@ func TestReceiveWindowGrowth(t *testing.T) {
 			start, start+1448, start+1448, w)
 	}
 	runScriptTests(t, []scriptTest{{name: "two segments more per segment received", script: b.String()}})
+}
+
+// TestWindowUpdateJumbo: with a 64 KiB MSS one segment fills the window;
+// the read that empties the buffer must announce the reopened window at
+// once (tcp_cleanup_rbuf: the new window is at least twice the old, and
+// __tcp_select_window offers the free space, at least half the buffer,
+// though it is less than a segment). Without the update the peer waits
+// for its zero-window probe, 200 ms.
+func TestWindowUpdateJumbo(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MSS = 65495
+	c, next, drain := passiveConn(t, &cfg, peerOpts(65495, true))
+	now := clock.Instant(time.Millisecond)
+	wnd := int(c.rcvAdv.Sub(c.rcvNxt))
+	seg := Segment{Seq: next, Ack: 5001, Flags: wire.ACK | wire.PSH, Wnd: 512,
+		Opts: wire.Options{HasTimestamp: true, TSVal: 2, TSEcr: 1}, Payload: make([]byte, min(wnd, 65483))}
+	c.HandleSegment(now, &seg)
+	out := drain(now)
+	if len(out) == 0 {
+		t.Fatal("no ACK for the segment")
+	}
+	before := int(out[len(out)-1].Wnd) << c.rcvWScale
+	buf := make([]byte, 1<<20)
+	n, err := c.Read(now, buf)
+	if err != nil || n != len(seg.Payload) {
+		t.Fatalf("read %d, %v; want %d bytes", n, err, len(seg.Payload))
+	}
+	out = drain(now)
+	if len(out) != 1 {
+		t.Fatalf("after the read: %d segments, want one window update (the window was %d of a %d-byte segment)", len(out), before, len(seg.Payload))
+	}
+	if got := int(out[0].Wnd) << c.rcvWScale; got < 2*before || got < 32768 {
+		t.Errorf("window update offers %d bytes (before the read %d), want the free space", got, before)
+	}
 }
