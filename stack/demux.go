@@ -174,6 +174,7 @@ func (s *Stack) newChild(l *Socket, t Tuple) *Socket {
 // adopt enters a new child connection in the stack: demux, the port it
 // holds, and its first output and timer.
 func (s *Stack) adopt(c *Socket) {
+	c.phase = phaseOpen
 	s.addConn(c)
 	s.hold(c.tuple.Local.Port(), c)
 	s.after(c)

@@ -30,7 +30,7 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 	}
 	s.now = now
 	if so := s.takePending(); so != nil {
-		if so.detached {
+		if !so.live() {
 			// Closed since: the segment was sent as far as the
 			// connection knows, so it still goes out.
 			return s.encode(now, buf, so.tuple, &s.seg), 0
@@ -42,7 +42,7 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 	}
 	for s.dirtyHead < len(s.dirty) {
 		so := s.dirty[s.dirtyHead]
-		if so.conn != nil && !so.detached && so.conn.Poll(now, &s.seg, s.payload) {
+		if so.live() && so.conn.Poll(now, &s.seg, s.payload) {
 			if n, size := s.burst(now, buf, so); n > 0 {
 				return n, size
 			}

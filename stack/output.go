@@ -33,7 +33,7 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 		so := s.dirty[s.dirtyHead]
 		// The payload goes to s.payload, not buf: a buffer of MTU bytes has
 		// no room for a full-sized payload behind worst-case headers.
-		if so.conn != nil && !so.detached && so.conn.Poll(now, &s.seg, s.payload) {
+		if so.live() && so.conn.Poll(now, &s.seg, s.payload) {
 			if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
 				return n
 			}
@@ -58,7 +58,7 @@ func (s *Stack) doneDirty(so *Socket) {
 // its timer and turns TIME_WAIT into a record or forgets a closed
 // connection.
 func (s *Stack) settle(so *Socket) {
-	if so.conn == nil || so.detached {
+	if !so.live() {
 		return
 	}
 	c := so.conn
@@ -68,11 +68,7 @@ func (s *Stack) settle(so *Socket) {
 		// Linux tcp_time_wait: no TIME_WAIT bucket left (tcp_max_tw_buckets),
 		// "just CLOSE this socket up".
 		s.counters.TCPTimeWaitOverflow++
-		s.forget(so)
-		if s.obs != nil {
-			s.obs.StateChanged(s.now, so.tuple, tcp.TimeWait, tcp.Closed,
-				"TIME_WAIT table full (tcp_max_tw_buckets): closed without TIME_WAIT (Linux TCPTimeWaitOverflow)")
-		}
+		s.detach(so, detachTimeWaitFull)
 	case c.State() == tcp.FinWait2 && c.Orphaned() && c.FinTimeout() <= s.opts.TCP.TimeWait &&
 		s.tw.len() >= s.opts.MaxTimeWait:
 		// Linux parks an orphaned FIN_WAIT_2 whose tcp_fin_timeout is no
@@ -81,12 +77,11 @@ func (s *Stack) settle(so *Socket) {
 		// (conformance/no-time-wait-orphan.pkt).
 		s.counters.TCPTimeWaitOverflow++
 		c.Drop("orphaned FIN_WAIT_2 with the TIME_WAIT table full (tcp_max_tw_buckets): closed (Linux TCPTimeWaitOverflow)")
-		s.forget(so)
+		s.detach(so, detachReleased)
 	case c.State() == tcp.TimeWait:
 		s.enterTimeWait(so)
-		s.touch(so)
 	case c.Released():
-		s.forget(so)
+		s.detach(so, detachReleased)
 	default:
 		s.timers.update(so, c.Deadline())
 	}
@@ -95,31 +90,6 @@ func (s *Stack) settle(so *Socket) {
 // collect adds the MIB events of a socket's connection to the counters.
 func (s *Stack) collect(so *Socket) {
 	s.counters.add(so.conn.TakeCounts())
-}
-
-// forget drops a connection that is over and wakes its users.
-func (s *Stack) forget(so *Socket) {
-	s.unorphan(so)
-	s.delConn(so)
-	s.timers.remove(so)
-	so.detached = true
-	if so.bound && !(so.userBound && so.refs > 0) {
-		s.release(so.tuple.Local.Port(), so)
-		so.bound = false
-	}
-	if so.parent != nil && !inQueue(so.parent, so) {
-		so.parent = nil
-	}
-	s.touch(so)
-}
-
-func inQueue(l, so *Socket) bool {
-	for _, c := range l.acceptQ {
-		if c == so {
-			return true
-		}
-	}
-	return false
 }
 
 // encode builds the IP packet for seg on tuple t into buf.

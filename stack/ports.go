@@ -10,7 +10,7 @@ import (
 // from connect()'s own search (bind(), listen(), a listener's child)
 // keeps connect() away from the port (bindPorts).
 func (s *Stack) hold(port uint16, so *Socket) {
-	so.boundIdx = len(s.bound[port])
+	so.boundIdx = int32(len(s.bound[port]))
 	s.bound[port] = append(s.bound[port], so)
 	so.bound = true
 	if !so.connectPort {
@@ -22,7 +22,7 @@ func (s *Stack) hold(port uint16, so *Socket) {
 // the port's list.
 func (s *Stack) release(port uint16, so *Socket) {
 	hs := s.bound[port]
-	i := so.boundIdx
+	i := int(so.boundIdx)
 	if i >= len(hs) || hs[i] != so {
 		return // not a holder of this port
 	}
@@ -31,7 +31,7 @@ func (s *Stack) release(port uint16, so *Socket) {
 	}
 	last := len(hs) - 1
 	hs[i] = hs[last]
-	hs[i].boundIdx = i
+	hs[i].boundIdx = int32(i)
 	hs[last] = nil
 	if last == 0 {
 		delete(s.bound, port)
@@ -66,7 +66,7 @@ type holder struct {
 // TIME_WAIT records and connections hold their port like any socket.
 func (s *Stack) bindConflict(so *Socket, addr netip.Addr, port uint16, listening bool) bool {
 	for _, o := range s.bound[port] {
-		if o != so && conflicts(so, addr, listening, holder{o.tuple.Local.Addr(), o.reuseAddr, o.reusePort, o.listening}) {
+		if o != so && conflicts(so, addr, listening, holder{o.tuple.Local.Addr(), o.reuseAddr, o.reusePort, o.phase == phaseListen}) {
 			return true
 		}
 	}

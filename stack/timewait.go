@@ -6,12 +6,12 @@ import (
 )
 
 // enterTimeWait replaces a connection by its TIME_WAIT record (56 bytes
-// in the table; the connection itself is freed).
+// in the table; the connection itself is freed) and wakes its users.
 func (s *Stack) enterTimeWait(so *Socket) {
 	tw := so.conn.TimeWaitRecord()
 	k, ok := s.twKeyOf(so.tuple)
 	if !ok {
-		s.forget(so) // cannot happen: a connection's local address is the host's
+		s.detach(so, detachReleased) // cannot happen: a connection's local address is the host's
 		return
 	}
 	r := twRec{remote: k.remote, lport: k.lport, rport: k.rport, meta: k.local << twLocalShift}
@@ -25,17 +25,10 @@ func (s *Stack) enterTimeWait(so *Socket) {
 	if so.connectPort {
 		r.meta |= twConnectPort
 	}
-	s.unorphan(so)
-	s.delConn(so)
-	s.timers.remove(so)
-	so.detached = true
+	s.detach(so, detachTimeWait)
 	s.tw.add(&r)
 	s.tupleTaken(so.tuple, true, true)
 	s.counters.TW++
-	if so.bound {
-		s.release(so.tuple.Local.Port(), so)
-		so.bound = false
-	}
 }
 
 // expireTimeWait forgets every record whose 2MSL is over.
