@@ -197,7 +197,7 @@ func (b *twBackend) begin(op *twOp) (*Return, bool) {
 	case "bind":
 		return errRet(so.Bind(netip.AddrPortFrom(b.script.Options.LocalIP, b.script.Options.LocalPort)))
 	case "listen":
-		return errRet(so.Listen(int(c.Int)))
+		return errRet(so.Listen(b.now, int(c.Int)))
 	case "connect":
 		err := so.Connect(b.now, netip.AddrPortFrom(b.script.Options.RemoteIP, b.script.Options.RemotePort))
 		if err != nil {

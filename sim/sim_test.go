@@ -73,7 +73,7 @@ func transfer(t *testing.T, n *Network, a, b *Host, data []byte) *result {
 	if err := l.Bind(netip.AddrPortFrom(b.Addr, 80)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Listen(8); err != nil {
+	if err := l.Listen(n.Now(), 8); err != nil {
 		t.Fatal(err)
 	}
 	h[l] = func() {

@@ -316,7 +316,7 @@ func (h *host) listen() {
 	so := h.gen.st.NewSocket()
 	err := so.Bind(netip.AddrPortFrom(h.addr, Port))
 	if err == nil {
-		err = so.Listen(h.backlog)
+		err = so.Listen(h.w.now(), h.backlog)
 	}
 	h.w.record(h.name, fmt.Sprintf("bind+listen(:%d)", Port), errName(err))
 	if err != nil {

@@ -272,7 +272,7 @@ func (h *hpRun) listen(i int) {
 		so.Close(h.now)
 		return
 	}
-	if err := so.Listen(hpBacklog); err != nil {
+	if err := so.Listen(h.now, hpBacklog); err != nil {
 		h.t.Fatalf("listen: %v", err)
 	}
 	h.listeners[i] = so

@@ -28,7 +28,6 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 	if s.opts.GSOMaxSize <= s.opts.MTU {
 		return s.PollPacket(now, buf), 0
 	}
-	s.now = now
 	if so := s.takePending(); so != nil {
 		if !so.live() {
 			// Closed since: the segment was sent as far as the
@@ -48,7 +47,7 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 			}
 			continue
 		}
-		s.doneDirty(so)
+		s.doneDirty(now, so)
 	}
 	s.dirty, s.dirtyHead = s.dirty[:0], 0
 	return 0, 0

@@ -83,7 +83,7 @@ const (
 // handle), drops its link to a listener whose accept queue does not hold
 // it, tells the observer of a state change the connection itself did not
 // report, and is touched so that its waiters wake.
-func (s *Stack) detach(so *Socket, why detachReason) {
+func (s *Stack) detach(now clock.Instant, so *Socket, why detachReason) {
 	s.collect(so)
 	if so.phase == phaseOrphan {
 		s.orphans--
@@ -101,11 +101,11 @@ func (s *Stack) detach(so *Socket, why detachReason) {
 	switch why {
 	case detachTimeWaitFull:
 		if s.obs != nil {
-			s.obs.StateChanged(s.now, so.tuple, tcp.TimeWait, tcp.Closed,
+			s.obs.StateChanged(now, so.tuple, tcp.TimeWait, tcp.Closed,
 				"TIME_WAIT table full (tcp_max_tw_buckets): closed without TIME_WAIT (Linux TCPTimeWaitOverflow)")
 		}
 	case detachHalfOpen:
-		s.stateChanged(so, tcp.SynRcvd, tcp.Closed, "listener closed: half-open connection dropped (Linux inet_csk_listen_stop)")
+		s.stateChanged(now, so, tcp.SynRcvd, tcp.Closed, "listener closed: half-open connection dropped (Linux inet_csk_listen_stop)")
 	}
 	s.touch(so)
 }

@@ -29,7 +29,7 @@ func TestSocketPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	want("bound", l, phaseIdle)
-	if err := l.Listen(4); err != nil {
+	if err := l.Listen(f.now, 4); err != nil {
 		t.Fatal(err)
 	}
 	want("listening", l, phaseListen)
@@ -94,7 +94,7 @@ func TestDetachKeepsBindPort(t *testing.T) {
 			if _, err := l.Accept(); err != nil {
 				t.Fatal(err)
 			}
-			a.st.detach(c, tt.why)
+			a.st.detach(f.now, c, tt.why)
 			if c.phase != phaseDone || c.bound != tt.wantPort || a.st.conns[c.tuple] != nil {
 				t.Fatalf("after detach: phase %d, bound %v, in the demux table %v; want %d, %v, false",
 					c.phase, c.bound, a.st.conns[c.tuple] != nil, phaseDone, tt.wantPort)

@@ -10,7 +10,6 @@ import (
 // length, or 0 when there is nothing to send. buf must hold MTU bytes.
 // Every packet the stack sends leaves through here.
 func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
-	s.now = now
 	if so := s.takePending(); so != nil {
 		// Left over from PollPacketGSO: it goes first, alone.
 		if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
@@ -39,7 +38,7 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 			}
 			continue
 		}
-		s.doneDirty(so)
+		s.doneDirty(now, so)
 	}
 	s.dirty, s.dirtyHead = s.dirty[:0], 0 // keep the array: no allocation per step
 	return 0
@@ -47,17 +46,17 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 
 // doneDirty takes so, which has nothing more to send, off the front of the
 // dirty list and settles it.
-func (s *Stack) doneDirty(so *Socket) {
+func (s *Stack) doneDirty(now clock.Instant, so *Socket) {
 	s.dirty[s.dirtyHead] = nil
 	s.dirtyHead++
 	so.isDirty = false
-	s.settle(so)
+	s.settle(now, so)
 }
 
 // settle runs once a connection has nothing more to send: it refreshes
 // its timer and turns TIME_WAIT into a record or forgets a closed
 // connection.
-func (s *Stack) settle(so *Socket) {
+func (s *Stack) settle(now clock.Instant, so *Socket) {
 	if !so.live() {
 		return
 	}
@@ -68,7 +67,7 @@ func (s *Stack) settle(so *Socket) {
 		// Linux tcp_time_wait: no TIME_WAIT bucket left (tcp_max_tw_buckets),
 		// "just CLOSE this socket up".
 		s.counters.TCPTimeWaitOverflow++
-		s.detach(so, detachTimeWaitFull)
+		s.detach(now, so, detachTimeWaitFull)
 	case c.State() == tcp.FinWait2 && c.Orphaned() && c.FinTimeout() <= s.opts.TCP.TimeWait &&
 		s.tw.len() >= s.opts.MaxTimeWait:
 		// Linux parks an orphaned FIN_WAIT_2 whose tcp_fin_timeout is no
@@ -76,12 +75,12 @@ func (s *Stack) settle(so *Socket) {
 		// TCP_FIN_WAIT2); with no bucket left it is closed at once
 		// (conformance/no-time-wait-orphan.pkt).
 		s.counters.TCPTimeWaitOverflow++
-		c.Drop("orphaned FIN_WAIT_2 with the TIME_WAIT table full (tcp_max_tw_buckets): closed (Linux TCPTimeWaitOverflow)")
-		s.detach(so, detachReleased)
+		c.Drop(now, "orphaned FIN_WAIT_2 with the TIME_WAIT table full (tcp_max_tw_buckets): closed (Linux TCPTimeWaitOverflow)")
+		s.detach(now, so, detachReleased)
 	case c.State() == tcp.TimeWait:
-		s.enterTimeWait(so)
+		s.enterTimeWait(now, so)
 	case c.Released():
-		s.detach(so, detachReleased)
+		s.detach(now, so, detachReleased)
 	default:
 		s.timers.update(so, c.Deadline())
 	}

@@ -97,7 +97,6 @@ func (so *Socket) SetKeepAlive(now clock.Instant, on bool) bool {
 	if !so.live() {
 		return false
 	}
-	so.st.now = now
 	so.conn.SetKeepAlive(now, on)
 	so.st.afterUser(so)
 	return true
@@ -135,7 +134,6 @@ func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error) err
 	if !so.live() {
 		return syscall.ENOTCONN
 	}
-	so.st.now = now
 	if set(so.conn) != nil {
 		return syscall.EINVAL
 	}
@@ -165,7 +163,6 @@ func (so *Socket) SetSndBuf(now clock.Instant, v int) {
 func (so *Socket) setBuffers(now clock.Instant, rcvbuf, sndbuf int) {
 	so.cfg, so.cfgBase = nil, nil
 	if so.live() {
-		so.st.now = now
 		so.conn.SetBuffers(rcvbuf, sndbuf)
 		so.st.afterUser(so)
 	}
@@ -247,8 +244,9 @@ func (so *Socket) Bind(ap netip.AddrPort) error {
 	return nil
 }
 
-// Listen makes a bound (or, if unbound, ephemeral) socket a listener.
-func (so *Socket) Listen(backlog int) error {
+// Listen makes a bound (or, if unbound, ephemeral) socket a listener; now
+// is the instant the observer hears of it.
+func (so *Socket) Listen(now clock.Instant, backlog int) error {
 	s := so.st
 	if so.conn != nil {
 		return syscall.EINVAL
@@ -269,7 +267,7 @@ func (so *Socket) Listen(backlog int) error {
 	so.backlog = clampBacklog(backlog, s.opts.SomaxConn)
 	s.listeners[so.tuple.Local] = append(s.listeners[so.tuple.Local], so)
 	if s.obs != nil {
-		s.obs.StateChanged(s.now, so.tuple, tcp.Closed, tcp.Listen, "listen() called")
+		s.obs.StateChanged(now, so.tuple, tcp.Closed, tcp.Listen, "listen() called")
 	}
 	return nil
 }
@@ -288,7 +286,6 @@ func clampBacklog(b, limit int) int {
 // tells when the handshake is over.
 func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 	s := so.st
-	s.now = now
 	switch {
 	case so.phase == phaseListen:
 		return syscall.EINVAL
@@ -309,7 +306,7 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 			return syscall.ENETUNREACH
 		}
 		if !so.bound {
-			p, slot, err := s.connectPort(la, remote)
+			p, slot, err := s.connectPort(now, la, remote)
 			if err != nil {
 				return err
 			}
@@ -328,14 +325,14 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		if s.conns[t] != nil {
 			return syscall.EADDRNOTAVAIL
 		}
-		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(tw, t, true) {
+		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(now, tw, t, true) {
 			return syscall.EADDRNOTAVAIL
 		}
 	}
 	so.tuple = t
 	iss, tsRecent := s.isn(now, t), uint32(0)
 	if tw != 0 {
-		iss, tsRecent = s.takeTimeWait(tw)
+		iss, tsRecent = s.takeTimeWait(now, tw)
 	}
 	so.conn = tcp.NewActive(s.sockConfig(so, t.Local.Addr()), so, now, iss, s.tsOffset(t))
 	so.phase = phaseOpen
@@ -384,7 +381,6 @@ func (so *Socket) Read(now clock.Instant, p []byte) (int, error) {
 	if so.conn == nil {
 		return 0, syscall.ENOTCONN
 	}
-	so.st.now = now
 	n, err := so.conn.Read(now, p)
 	if so.live() {
 		so.st.afterUser(so)
@@ -397,7 +393,6 @@ func (so *Socket) Write(now clock.Instant, p []byte) (int, error) {
 	if so.conn == nil {
 		return 0, syscall.EPIPE
 	}
-	so.st.now = now
 	n, err := so.conn.Write(now, p)
 	if so.live() {
 		so.st.afterUser(so)
@@ -416,7 +411,6 @@ func (so *Socket) Shutdown(now clock.Instant, how int) error {
 		// stops it (tcp_disconnect: inet_csk_listen_stop), keeping the
 		// port it was bound to; SHUT_WR alone does nothing.
 		if how != ShutWR {
-			so.st.now = now
 			so.st.closeListener(now, so, so.userBound, "shutdown(SHUT_RD) on a listener: it stops (Linux tcp_disconnect)")
 		}
 		return nil
@@ -426,7 +420,6 @@ func (so *Socket) Shutdown(now clock.Instant, how int) error {
 		// TIME_WAIT record): Linux's inet_shutdown in TCP_CLOSE.
 		return syscall.ENOTCONN
 	}
-	so.st.now = now
 	if how != ShutWR {
 		so.conn.CloseRead()
 	}
@@ -482,7 +475,9 @@ func (so *Socket) ConnectError() error {
 	}
 	if so.conn.State() == tcp.Closed || so.phase == phaseDone {
 		if err := so.conn.Err(); err != nil {
-			_, err = so.conn.Read(so.st.now, nil)
+			// A Read with no buffer only takes the pending error: it
+			// moves no window and reads no clock.
+			_, err = so.conn.Read(0, nil)
 			return err
 		}
 		return syscall.ECONNREFUSED
@@ -502,7 +497,6 @@ func (so *Socket) Close(now clock.Instant) {
 		return
 	}
 	s := so.st
-	s.now = now
 	switch {
 	case so.phase == phaseListen:
 		s.closeListener(now, so, false, "close() on a listener")
@@ -572,7 +566,7 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why 
 	for _, c := range half {
 		c.parent = nil
 		if c.conn.State() == tcp.SynRcvd {
-			s.detach(c, detachHalfOpen)
+			s.detach(now, c, detachHalfOpen)
 		}
 	}
 	if !keepPort {
@@ -584,7 +578,6 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why 
 // CloseAll closes every handle of every socket, as the exit of a process
 // closes its descriptors: listeners stop, connections send their FIN.
 func (s *Stack) CloseAll(now clock.Instant) {
-	s.now = now
 	var all []*Socket
 	for _, ls := range s.listeners {
 		all = append(all, ls...)

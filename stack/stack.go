@@ -330,7 +330,6 @@ func (c *Counters) NstatRows() []NstatRow {
 type Stack struct {
 	opts *Options
 	obs  Observer
-	now  clock.Instant
 	sip  sipKey // Options.ISNKey, for the keyed hashes (hash32)
 
 	conns     map[Tuple]*Socket
@@ -441,7 +440,6 @@ func (s *Stack) Deadline() clock.Instant {
 
 // HandleTimeout runs every timer due at now.
 func (s *Stack) HandleTimeout(now clock.Instant) {
-	s.now = now
 	for {
 		so := s.timers.popDue(now)
 		if so == nil {
@@ -551,7 +549,7 @@ func (s *Stack) Idle() bool {
 
 // stateChanged relays a connection's state change to the observer and
 // updates counters.
-func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
+func (s *Stack) stateChanged(now clock.Instant, so *Socket, from, to tcp.State, why string) {
 	switch {
 	case to == tcp.SynSent && from == tcp.Closed:
 		s.counters.ActiveOpens++ // Linux tcp_connect
@@ -561,6 +559,6 @@ func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
 		s.counters.EstabResets++ // Linux tcp_set_state
 	}
 	if s.obs != nil {
-		s.obs.StateChanged(s.now, so.tuple, from, to, why)
+		s.obs.StateChanged(now, so.tuple, from, to, why)
 	}
 }

@@ -115,9 +115,9 @@ func (c *Conn) closeTimer(now clock.Instant) {
 	c.closeAt = clock.Never
 	switch c.state {
 	case TimeWait:
-		c.setState(Closed, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)")
+		c.setState(now, Closed, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)")
 	case FinWait2:
-		c.setState(Closed, "orphaned FIN_WAIT_2 timed out (Linux tcp_fin_timeout)")
+		c.setState(now, Closed, "orphaned FIN_WAIT_2 timed out (Linux tcp_fin_timeout)")
 	}
 }
 
@@ -187,7 +187,7 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		case c.orphan:
 			why = "orphan retries exhausted (Linux tcp_orphan_retries): dropped without RST"
 		}
-		c.setState(Closed, why)
+		c.setState(now, Closed, why)
 		return
 	}
 	if c.retries == 0 {
@@ -263,14 +263,14 @@ func (c *Conn) persistTimer(now clock.Instant) {
 		} else if c.userTimedOut(now, c.opt.zwpStart) {
 			c.err = syscall.ETIMEDOUT
 			c.countTimeout()
-			c.setState(Closed, "zero-window probes unanswered for TCP_USER_TIMEOUT (Linux tcp_probe_timer)")
+			c.setState(now, Closed, "zero-window probes unanswered for TCP_USER_TIMEOUT (Linux tcp_probe_timer)")
 			return
 		}
 	}
 	if int(c.probes) > c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
 		c.countTimeout()
-		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
+		c.setState(now, Closed, "zero-window probes unanswered (Linux tcp_retries2)")
 		return
 	}
 	if c.probeShift < 255 {
