@@ -78,6 +78,20 @@ type Host struct {
 	// handshake or close finished): the application's event loop.
 	OnReady func(so *stack.Socket)
 	net     *Network
+	pump    stack.Pump // the host's side of the stack's driver loop (flush)
+}
+
+// ready hands the sockets whose readiness may have changed to OnReady and
+// reports whether it called it.
+func (h *Host) ready(touched []*stack.Socket) bool {
+	called := false
+	for _, so := range touched {
+		if h.OnReady != nil {
+			called = true
+			h.OnReady(so)
+		}
+	}
+	return called
 }
 
 // Now returns the network's virtual time (the hosts share one clock).
@@ -148,6 +162,7 @@ func (n *Network) AddHost(name string, addr netip.Addr, opts stack.Options) (*Ho
 		return nil, fmt.Errorf("sim: host %s: %w", name, err)
 	}
 	h.Stack = st
+	h.pump = stack.Pump{Buf: n.buf, Send: func(pkt []byte, _ int) { n.transmit(h, pkt) }, Ready: h.ready}
 	n.hosts = append(n.hosts, h)
 	n.byAddr[addr] = h
 	return h, nil
@@ -263,24 +278,14 @@ func (n *Network) runDue() {
 }
 
 // flush collects every packet the hosts have to send and puts it on the
-// wire.
+// wire, and runs the applications of sockets whose readiness changed, one
+// round of each host in turn (stack.Drain) until a round moves nothing.
 func (n *Network) flush() {
 	for progress := true; progress; {
 		progress = false
 		for _, h := range n.hosts {
-			for {
-				k := h.Stack.PollPacket(n.now, n.buf)
-				if k == 0 {
-					break
-				}
+			if sent, ready := h.Stack.Drain(n.now, &h.pump); sent > 0 || ready {
 				progress = true
-				n.transmit(h, n.buf[:k])
-			}
-			for _, so := range h.Stack.Touched() {
-				if h.OnReady != nil {
-					progress = true
-					h.OnReady(so)
-				}
 			}
 		}
 	}
