@@ -8,6 +8,7 @@ package sim
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -115,6 +116,32 @@ type Network struct {
 	tap     func(now clock.Instant, pkt []byte)
 	Steps   int // events processed (deliveries, actions, timer runs), for tests and limits
 	stepCap int
+	checks  bool // CheckInvariants after every step (SetChecks)
+}
+
+// ErrInvariant marks the error RunUntil returns when a host's stack fails
+// its invariant checks (SetChecks).
+var ErrInvariant = errors.New("sim: stack invariant violated")
+
+// SetChecks makes the network check every host's stack
+// (stack.Stack.CheckInvariants) after every step, once the step's packets
+// are sent: a failure stops RunUntil with an error that wraps
+// ErrInvariant and the check's. The checks walk every socket, so they cost
+// time in proportion to the connections at every step; tests and the soak
+// turn them on.
+func (n *Network) SetChecks(on bool) { n.checks = on }
+
+// check runs the invariant checks of every host's stack, if on.
+func (n *Network) check() error {
+	if !n.checks {
+		return nil
+	}
+	for _, h := range n.hosts {
+		if err := h.Stack.CheckInvariants(); err != nil {
+			return fmt.Errorf("host %s at %v: %w: %w", h.Name, n.now, ErrInvariant, err)
+		}
+	}
+	return nil
 }
 
 type linkState struct {
@@ -221,6 +248,9 @@ func (n *Network) RunUntilContext(ctx context.Context, end clock.Instant) error 
 			return ctx.Err()
 		}
 		n.flush()
+		if err := n.check(); err != nil {
+			return err
+		}
 		next := n.nextTime()
 		if next == clock.Never || next > end {
 			if end != clock.Never {

@@ -34,6 +34,7 @@ func newNet(t *testing.T, seed uint64, cfg LinkConfig) (*Network, *Host, *Host, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.SetChecks(true)
 	a, err := n.AddHost("A", addrA, stack.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
