@@ -81,6 +81,9 @@ func (s *Stack) burst(now clock.Instant, buf []byte, so *Socket) (int, int) {
 	}
 	first.Payload = s.payload[:total]
 	n := s.encode(now, buf, so.tuple, &first)
+	if n == 0 && k > 1 {
+		s.counters.TCPWaveEncodeDrops += uint64(k - 1) // every piece is lost
+	}
 	if n == 0 || k == 1 {
 		return n, 0
 	}

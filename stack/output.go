@@ -106,7 +106,9 @@ func (s *Stack) encode(now clock.Instant, buf []byte, t Tuple, seg *tcp.Segment)
 	s.ipID++
 	n, err := wire.EncodePacket(buf, &p, s.opts.TTL, s.ipID)
 	if err != nil {
-		return 0 // cannot happen with a buffer of MTU bytes; the segment is dropped
+		// Not with a buffer of MTU bytes: the segment is dropped.
+		s.counters.TCPWaveEncodeDrops++
+		return 0
 	}
 	s.counters.OutSegs++
 	if seg.Flags&wire.RST != 0 {

@@ -247,6 +247,16 @@ type Counters struct {
 	// TCPMD5Unexpected counts segments dropped for carrying a TCP MD5
 	// signature (RFC 2385) to a socket with no key: every socket here.
 	TCPMD5Unexpected uint64
+
+	// tcpwave's own, after Linux's.
+
+	// TCPWaveEncodeDrops counts segments dropped because they could not
+	// be built into a packet (wire.EncodePacket failed: a buffer given to
+	// PollPacket too small for them). They are lost as on the wire: a
+	// connection's segment is retransmitted in time, a RST or a TIME_WAIT
+	// ACK is not. Linux has no such counter; its nstat row is
+	// TcpExtTCPWaveEncodeDrops.
+	TCPWaveEncodeDrops uint64
 }
 
 // add adds a connection's counts.
@@ -278,7 +288,7 @@ type NstatRow struct {
 
 // NstatRows lists the counters under nstat's names, in the order nstat
 // prints them (/proc/net/snmp's Ip and Tcp lines, then /proc/net/netstat's
-// TcpExt line).
+// TcpExt line), then tcpwave's own.
 func (c *Counters) NstatRows() []NstatRow {
 	return []NstatRow{
 		{"IpInHdrErrors", c.InHdrErrors},
@@ -322,6 +332,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPKeepAlive", c.TCPKeepAlive},
 		{"TcpExtTCPACKSkippedTimeWait", c.TCPACKSkippedTimeWait},
 		{"TcpExtTCPMD5Unexpected", c.TCPMD5Unexpected},
+		{"TcpExtTCPWaveEncodeDrops", c.TCPWaveEncodeDrops},
 	}
 }
 
