@@ -148,7 +148,7 @@ func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error) err
 // children inherit it, as Linux's are cloned from the listener.
 func (so *Socket) SetRcvBuf(now clock.Instant, v int) {
 	so.rcvBuf = tcp.SockBuf(v, cmp.Or(so.st.opts.RmemMax, defaultMemMax), tcp.SockMinRcvBuf)
-	so.setBuffers(now, so.rcvBuf, 0)
+	so.setBuffers(so.rcvBuf, 0)
 }
 
 // SetSndBuf is setsockopt(SO_SNDBUF, v): the socket's sk_sndbuf becomes
@@ -157,10 +157,10 @@ func (so *Socket) SetRcvBuf(now clock.Instant, v int) {
 // inherit it.
 func (so *Socket) SetSndBuf(now clock.Instant, v int) {
 	so.sndBuf = tcp.SockBuf(v, cmp.Or(so.st.opts.WmemMax, defaultMemMax), tcp.SockMinSndBuf)
-	so.setBuffers(now, 0, so.sndBuf)
+	so.setBuffers(0, so.sndBuf)
 }
 
-func (so *Socket) setBuffers(now clock.Instant, rcvbuf, sndbuf int) {
+func (so *Socket) setBuffers(rcvbuf, sndbuf int) {
 	so.cfg, so.cfgBase = nil, nil
 	if so.live() {
 		so.conn.SetBuffers(rcvbuf, sndbuf)
