@@ -47,17 +47,7 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 		s.obs.PacketReceived(now, pkt)
 	}
 	if so != nil {
-		if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&(wire.ACK|wire.RST|wire.SYN) == wire.ACK &&
-			acceptQFull(so.parent) {
-			// Linux drops the handshake's last ACK while the accept queue is
-			// full; the SYN-ACK is retransmitted later. A RST or SYN is not
-			// that ACK: tcp_check_req handles them before the queue test.
-			s.counters.ListenOverflows++
-			s.counters.ListenDrops++
-			return
-		}
-		so.conn.HandleSegment(now, &seg)
-		s.after(so)
+		s.connArrive(now, so, &seg)
 		return
 	}
 	if tw != 0 {
@@ -69,6 +59,21 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 		return
 	}
 	s.strayArrive(t, &seg)
+}
+
+// connArrive hands a segment to its connection.
+func (s *Stack) connArrive(now clock.Instant, so *Socket, seg *tcp.Segment) {
+	if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&(wire.ACK|wire.RST|wire.SYN) == wire.ACK &&
+		acceptQFull(so.parent) {
+		// Linux drops the handshake's last ACK while the accept queue is
+		// full; the SYN-ACK is retransmitted later. A RST or SYN is not
+		// that ACK: tcp_check_req handles them before the queue test.
+		s.counters.ListenOverflows++
+		s.counters.ListenDrops++
+		return
+	}
+	so.conn.HandleSegment(now, seg)
+	s.after(so)
 }
 
 // dropped tells the observer that pkt was dropped, and why.

@@ -298,36 +298,9 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 	if !ra.IsValid() || ra.IsUnspecified() || remote.Port() == 0 {
 		return syscall.EINVAL
 	}
-	remote = netip.AddrPortFrom(ra, remote.Port())
-	var tw uint32 // the TIME_WAIT record whose 4-tuple the connection takes over
-	if !so.bound || so.tuple.Local.Addr().IsUnspecified() {
-		la, ok := s.sourceAddr(ra)
-		if !ok {
-			return syscall.ENETUNREACH
-		}
-		if !so.bound {
-			p, slot, err := s.connectPort(now, la, remote)
-			if err != nil {
-				return err
-			}
-			so.tuple.Local = netip.AddrPortFrom(la, p)
-			so.connectPort = true
-			s.hold(p, so)
-			tw = slot
-		} else {
-			so.tuple.Local = netip.AddrPortFrom(la, so.tuple.Local.Port())
-		}
-	}
-	t := Tuple{Local: so.tuple.Local, Remote: remote}
-	if tw == 0 {
-		// A port of bind(): Linux's __inet_check_established without a
-		// twp, which takes over a TIME_WAIT record whatever tcp_tw_reuse.
-		if s.conns[t] != nil {
-			return syscall.EADDRNOTAVAIL
-		}
-		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(now, tw, t, true) {
-			return syscall.EADDRNOTAVAIL
-		}
+	t, tw, err := s.connectTuple(now, so, netip.AddrPortFrom(ra, remote.Port()))
+	if err != nil {
+		return err
 	}
 	so.tuple = t
 	iss, tsRecent := s.isn(now, t), uint32(0)
@@ -342,6 +315,44 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 	s.addConn(so)
 	s.afterUser(so)
 	return nil
+}
+
+// connectTuple picks the 4-tuple of so's connection to remote: the local
+// address for remote and, for a socket bind() did not bind, a port
+// (connectPort), which so then holds. It returns the slot of the TIME_WAIT
+// record whose 4-tuple the connection takes over, or 0.
+func (s *Stack) connectTuple(now clock.Instant, so *Socket, remote netip.AddrPort) (Tuple, uint32, error) {
+	var tw uint32
+	if !so.bound || so.tuple.Local.Addr().IsUnspecified() {
+		la, ok := s.sourceAddr(remote.Addr())
+		if !ok {
+			return Tuple{}, 0, syscall.ENETUNREACH
+		}
+		if !so.bound {
+			p, slot, err := s.connectPort(now, la, remote)
+			if err != nil {
+				return Tuple{}, 0, err
+			}
+			so.tuple.Local = netip.AddrPortFrom(la, p)
+			so.connectPort = true
+			s.hold(p, so)
+			tw = slot
+		} else {
+			so.tuple.Local = netip.AddrPortFrom(la, so.tuple.Local.Port())
+		}
+	}
+	t := Tuple{Local: so.tuple.Local, Remote: remote}
+	if tw == 0 {
+		// A port of bind(): Linux's __inet_check_established without a
+		// twp, which takes over a TIME_WAIT record whatever tcp_tw_reuse.
+		if s.conns[t] != nil {
+			return Tuple{}, 0, syscall.EADDRNOTAVAIL
+		}
+		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(now, tw, t, true) {
+			return Tuple{}, 0, syscall.EADDRNOTAVAIL
+		}
+	}
+	return t, tw, nil
 }
 
 // sourceAddr picks the local address for a destination of remote's family.
