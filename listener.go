@@ -81,7 +81,7 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 		if backlog <= 0 {
 			backlog = s.st.Options().SomaxConn
 		}
-		if e := so.Listen(backlog); e != nil {
+		if e := so.Listen(s.now(), backlog); e != nil {
 			so.Close(s.now())
 			err = sysErr("listen", e)
 			return

@@ -8,6 +8,7 @@ package sim
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -78,6 +79,20 @@ type Host struct {
 	// handshake or close finished): the application's event loop.
 	OnReady func(so *stack.Socket)
 	net     *Network
+	pump    stack.Pump // the host's side of the stack's driver loop (flush)
+}
+
+// ready hands the sockets whose readiness may have changed to OnReady and
+// reports whether it called it.
+func (h *Host) ready(touched []*stack.Socket) bool {
+	called := false
+	for _, so := range touched {
+		if h.OnReady != nil {
+			called = true
+			h.OnReady(so)
+		}
+	}
+	return called
 }
 
 // Now returns the network's virtual time (the hosts share one clock).
@@ -101,6 +116,32 @@ type Network struct {
 	tap     func(now clock.Instant, pkt []byte)
 	Steps   int // events processed (deliveries, actions, timer runs), for tests and limits
 	stepCap int
+	checks  bool // CheckInvariants after every step (SetChecks)
+}
+
+// ErrInvariant marks the error RunUntil returns when a host's stack fails
+// its invariant checks (SetChecks).
+var ErrInvariant = errors.New("sim: stack invariant violated")
+
+// SetChecks makes the network check every host's stack
+// (stack.Stack.CheckInvariants) after every step, once the step's packets
+// are sent: a failure stops RunUntil with an error that wraps
+// ErrInvariant and the check's. The checks walk every socket, so they cost
+// time in proportion to the connections at every step; tests and the soak
+// turn them on.
+func (n *Network) SetChecks(on bool) { n.checks = on }
+
+// check runs the invariant checks of every host's stack, if on.
+func (n *Network) check() error {
+	if !n.checks {
+		return nil
+	}
+	for _, h := range n.hosts {
+		if err := h.Stack.CheckInvariants(); err != nil {
+			return fmt.Errorf("host %s at %v: %w: %w", h.Name, n.now, ErrInvariant, err)
+		}
+	}
+	return nil
 }
 
 type linkState struct {
@@ -148,6 +189,7 @@ func (n *Network) AddHost(name string, addr netip.Addr, opts stack.Options) (*Ho
 		return nil, fmt.Errorf("sim: host %s: %w", name, err)
 	}
 	h.Stack = st
+	h.pump = stack.Pump{Buf: n.buf, Send: func(pkt []byte, _ int) { n.transmit(h, pkt) }, Ready: h.ready}
 	n.hosts = append(n.hosts, h)
 	n.byAddr[addr] = h
 	return h, nil
@@ -206,6 +248,9 @@ func (n *Network) RunUntilContext(ctx context.Context, end clock.Instant) error 
 			return ctx.Err()
 		}
 		n.flush()
+		if err := n.check(); err != nil {
+			return err
+		}
 		next := n.nextTime()
 		if next == clock.Never || next > end {
 			if end != clock.Never {
@@ -263,24 +308,14 @@ func (n *Network) runDue() {
 }
 
 // flush collects every packet the hosts have to send and puts it on the
-// wire.
+// wire, and runs the applications of sockets whose readiness changed, one
+// round of each host in turn (stack.Drain) until a round moves nothing.
 func (n *Network) flush() {
 	for progress := true; progress; {
 		progress = false
 		for _, h := range n.hosts {
-			for {
-				k := h.Stack.PollPacket(n.now, n.buf)
-				if k == 0 {
-					break
-				}
+			if sent, ready := h.Stack.Drain(n.now, &h.pump); sent > 0 || ready {
 				progress = true
-				n.transmit(h, n.buf[:k])
-			}
-			for _, so := range h.Stack.Touched() {
-				if h.OnReady != nil {
-					progress = true
-					h.OnReady(so)
-				}
 			}
 		}
 	}

@@ -34,6 +34,7 @@ func newNet(t *testing.T, seed uint64, cfg LinkConfig) (*Network, *Host, *Host, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.SetChecks(true)
 	a, err := n.AddHost("A", addrA, stack.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +74,7 @@ func transfer(t *testing.T, n *Network, a, b *Host, data []byte) *result {
 	if err := l.Bind(netip.AddrPortFrom(b.Addr, 80)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Listen(8); err != nil {
+	if err := l.Listen(n.Now(), 8); err != nil {
 		t.Fatal(err)
 	}
 	h[l] = func() {

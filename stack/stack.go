@@ -247,6 +247,16 @@ type Counters struct {
 	// TCPMD5Unexpected counts segments dropped for carrying a TCP MD5
 	// signature (RFC 2385) to a socket with no key: every socket here.
 	TCPMD5Unexpected uint64
+
+	// tcpwave's own, after Linux's.
+
+	// TCPWaveEncodeDrops counts segments dropped because they could not
+	// be built into a packet (wire.EncodePacket failed: a buffer given to
+	// PollPacket too small for them). They are lost as on the wire: a
+	// connection's segment is retransmitted in time, a RST or a TIME_WAIT
+	// ACK is not. Linux has no such counter; its nstat row is
+	// TcpExtTCPWaveEncodeDrops.
+	TCPWaveEncodeDrops uint64
 }
 
 // add adds a connection's counts.
@@ -278,7 +288,7 @@ type NstatRow struct {
 
 // NstatRows lists the counters under nstat's names, in the order nstat
 // prints them (/proc/net/snmp's Ip and Tcp lines, then /proc/net/netstat's
-// TcpExt line).
+// TcpExt line), then tcpwave's own.
 func (c *Counters) NstatRows() []NstatRow {
 	return []NstatRow{
 		{"IpInHdrErrors", c.InHdrErrors},
@@ -322,6 +332,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPKeepAlive", c.TCPKeepAlive},
 		{"TcpExtTCPACKSkippedTimeWait", c.TCPACKSkippedTimeWait},
 		{"TcpExtTCPMD5Unexpected", c.TCPMD5Unexpected},
+		{"TcpExtTCPWaveEncodeDrops", c.TCPWaveEncodeDrops},
 	}
 }
 
@@ -330,7 +341,6 @@ func (c *Counters) NstatRows() []NstatRow {
 type Stack struct {
 	opts *Options
 	obs  Observer
-	now  clock.Instant
 	sip  sipKey // Options.ISNKey, for the keyed hashes (hash32)
 
 	conns     map[Tuple]*Socket
@@ -441,7 +451,6 @@ func (s *Stack) Deadline() clock.Instant {
 
 // HandleTimeout runs every timer due at now.
 func (s *Stack) HandleTimeout(now clock.Instant) {
-	s.now = now
 	for {
 		so := s.timers.popDue(now)
 		if so == nil {
@@ -551,7 +560,7 @@ func (s *Stack) Idle() bool {
 
 // stateChanged relays a connection's state change to the observer and
 // updates counters.
-func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
+func (s *Stack) stateChanged(now clock.Instant, so *Socket, from, to tcp.State, why string) {
 	switch {
 	case to == tcp.SynSent && from == tcp.Closed:
 		s.counters.ActiveOpens++ // Linux tcp_connect
@@ -561,6 +570,6 @@ func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
 		s.counters.EstabResets++ // Linux tcp_set_state
 	}
 	if s.obs != nil {
-		s.obs.StateChanged(s.now, so.tuple, from, to, why)
+		s.obs.StateChanged(now, so.tuple, from, to, why)
 	}
 }

@@ -76,7 +76,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		if s.Flags&wire.ACK != 0 {
 			c.err = syscall.ECONNREFUSED
 			c.counts.AttemptFails++ // Linux tcp_reset -> tcp_done
-			c.setState(Closed, "RST received in SYN_SENT: connection refused (RFC 9293 §3.10.7.3)")
+			c.setState(now, Closed, "RST received in SYN_SENT: connection refused (RFC 9293 §3.10.7.3)")
 		}
 		return
 	}
@@ -91,14 +91,14 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		c.flags.set(ackNow)
 		c.ack.quick = maxQuickAcks
-		c.setState(Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
+		c.setState(now, Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
 		c.keepaliveEstablished(now) // tcp_finish_connect
 		c.expandSndBuf()
 		return
 	}
 	// Simultaneous open: send SYN-ACK from our ISS.
 	c.sndNxt = c.iss
-	c.setState(SynRcvd, "SYN received in SYN_SENT: simultaneous open (RFC 9293 §3.10.7.3)")
+	c.setState(now, SynRcvd, "SYN received in SYN_SENT: simultaneous open (RFC 9293 §3.10.7.3)")
 }
 
 // ackSyn moves SND.UNA past our SYN.
@@ -226,20 +226,20 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 	case SynRcvd:
 		c.counts.AttemptFails++ // Linux tcp_check_req (passive), tcp_reset -> tcp_done (active)
 		if c.flags.has(passive) {
-			c.setState(Closed, "RST received in SYN_RCVD: back to LISTEN, request dropped (RFC 9293 §3.10.7.4)")
+			c.setState(now, Closed, "RST received in SYN_RCVD: back to LISTEN, request dropped (RFC 9293 §3.10.7.4)")
 			return
 		}
 		c.err = syscall.ECONNREFUSED
-		c.setState(Closed, "RST received in SYN_RCVD: connection refused (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "RST received in SYN_RCVD: connection refused (RFC 9293 §3.10.7.4)")
 	case Established, FinWait1, FinWait2:
 		c.err = syscall.ECONNRESET
-		c.setState(Closed, "RST received: connection reset (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "RST received: connection reset (RFC 9293 §3.10.7.4)")
 	case CloseWait:
 		c.err = syscall.EPIPE // Linux tcp_reset: EPIPE in CLOSE_WAIT
-		c.setState(Closed, "RST received in CLOSE_WAIT: writes fail with EPIPE (RFC 9293 §3.10.7.4, Linux tcp_reset)")
+		c.setState(now, Closed, "RST received in CLOSE_WAIT: writes fail with EPIPE (RFC 9293 §3.10.7.4, Linux tcp_reset)")
 	default:
 		c.err = syscall.ECONNRESET // Linux tcp_reset: ECONNRESET outside SYN_SENT and CLOSE_WAIT
-		c.setState(Closed, "RST received: connection closed (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "RST received: connection closed (RFC 9293 §3.10.7.4)")
 	}
 }
 
@@ -262,7 +262,7 @@ func (c *Conn) synArrive(now clock.Instant, s *Segment) {
 			c.queueRST(0, s.Seq.Add(s.Len()), wire.RST|wire.ACK)
 		}
 		c.counts.AttemptFails++ // Linux tcp_check_req
-		c.setState(Closed, "SYN in SYN_RCVD: request dropped with RST (RFC 9293 §3.10.7.4, Linux tcp_check_req)")
+		c.setState(now, Closed, "SYN in SYN_RCVD: request dropped with RST (RFC 9293 §3.10.7.4, Linux tcp_check_req)")
 		return
 	}
 	c.synInErr()
@@ -291,7 +291,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.growMaxWnd()
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		c.ack.quick = maxQuickAcks
-		c.setState(Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
+		c.setState(now, Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
 		c.expandSndBuf()
 	}
 	if s.Ack.GreaterThan(c.sndMax) {
@@ -373,7 +373,7 @@ func (c *Conn) ackStateChanges(now clock.Instant, prevUna seq.Value) bool {
 		c.enterTimeWait(now, "our FIN is ACKed in CLOSING (RFC 9293 §3.10.7.4)")
 		return false
 	case LastAck:
-		c.setState(Closed, "our FIN is ACKed in LAST_ACK (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "our FIN is ACKed in LAST_ACK (RFC 9293 §3.10.7.4)")
 		return false
 	}
 	return true
@@ -386,12 +386,12 @@ func (c *Conn) finWait1Acked(now clock.Instant) {
 	if c.state != FinWait1 || !c.ourFinAcked() {
 		return
 	}
-	c.setState(FinWait2, "our FIN is ACKed (RFC 9293 §3.10.7.4)")
+	c.setState(now, FinWait2, "our FIN is ACKed (RFC 9293 §3.10.7.4)")
 	if c.flags.has(orphan) && c.Linger2() < 0 {
 		// Linux tcp_rcv_state_process: an orphan with TCP_LINGER2 < 0
 		// is done on reaching FIN_WAIT_2 (TCPAbortOnData), without a RST.
 		c.counts.AbortOnData++
-		c.setState(Closed, "orphan reached FIN_WAIT_2 with TCP_LINGER2 < 0: closed (Linux tcp_rcv_state_process)")
+		c.setState(now, Closed, "orphan reached FIN_WAIT_2 with TCP_LINGER2 < 0: closed (Linux tcp_rcv_state_process)")
 		return
 	}
 	if c.flags.has(orphan) {
@@ -408,7 +408,7 @@ func (c *Conn) ourFinAcked() bool {
 func (c *Conn) enterTimeWait(now clock.Instant, why string) {
 	c.rto.at, c.persist.at = clock.Never, clock.Never
 	c.closeAt = now.Add(c.cfg.TimeWait)
-	c.setState(TimeWait, why)
+	c.setState(now, TimeWait, why)
 }
 
 // textArrive is RFC 9293 §3.10.7.4 seventh: segment text. It reports
@@ -428,7 +428,7 @@ func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
 		c.queueRST(s.Ack, 0, wire.RST)
 		c.err = syscall.ECONNRESET
 		c.counts.AbortOnData++
-		c.setState(Closed, "data arrived after close(): RST (RFC 1122 §4.2.2.13, Linux TCPAbortOnData)")
+		c.setState(now, Closed, "data arrived after close(): RST (RFC 1122 §4.2.2.13, Linux TCPAbortOnData)")
 		return false
 	}
 	if len(s.Payload) == 0 {
@@ -473,7 +473,7 @@ func (c *Conn) consumeFin(now clock.Instant) {
 	}
 	switch c.state {
 	case SynRcvd, Established:
-		c.setState(CloseWait, "FIN received (RFC 9293 §3.10.7.4)")
+		c.setState(now, CloseWait, "FIN received (RFC 9293 §3.10.7.4)")
 		// Linux's tcp_fin enters pingpong mode, so the ACK of the FIN is
 		// delayed by the delayed-ACK timeout and can merge with our own
 		// FIN. That timeout (ato) is set by the first data received;
@@ -493,7 +493,7 @@ func (c *Conn) consumeFin(now clock.Instant) {
 		if c.ourFinAcked() {
 			c.enterTimeWait(now, "FIN received and our FIN ACKed (RFC 9293 §3.10.7.4)")
 		} else {
-			c.setState(Closing, "FIN received in FIN_WAIT_1: simultaneous close (RFC 9293 §3.10.7.4)")
+			c.setState(now, Closing, "FIN received in FIN_WAIT_1: simultaneous close (RFC 9293 §3.10.7.4)")
 		}
 	case FinWait2:
 		c.flags.set(ackNow)

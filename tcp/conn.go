@@ -29,9 +29,10 @@ func (s *Segment) Len() seq.Size {
 	return n
 }
 
-// Observer hears of every state change of a connection, with its reason.
+// Observer hears of every state change of a connection, with its reason
+// and the instant of the call that made it.
 type Observer interface {
-	StateChanged(c *Conn, from, to State, why string)
+	StateChanged(now clock.Instant, c *Conn, from, to State, why string)
 }
 
 // span is a run of out-of-order bytes held in the receive ring: [start, end).
@@ -136,7 +137,7 @@ func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 // SYN_SENT and its SYN is ready for Poll.
 func NewActive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOffset uint32) *Conn {
 	c := newConn(cfg, obs, iss, tsOffset)
-	c.setState(SynSent, "connect() called: SYN queued (RFC 9293 §3.10.1)")
+	c.setState(now, SynSent, "connect() called: SYN queued (RFC 9293 §3.10.1)")
 	return c
 }
 
@@ -147,7 +148,7 @@ func NewPassive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsO
 	c.flags.set(passive)
 	c.state = Listen
 	c.acceptSyn(now, syn)
-	c.setState(SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)")
+	c.setState(now, SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)")
 	return c
 }
 
@@ -285,7 +286,7 @@ func (c *Conn) SendQ() int { return c.sndBuf.len() }
 // to send: its driver may forget it.
 func (c *Conn) Released() bool { return c.state == Closed && !c.flags.has(rstPending) }
 
-func (c *Conn) setState(to State, why string) {
+func (c *Conn) setState(now clock.Instant, to State, why string) {
 	from := c.state
 	if from == to {
 		return
@@ -307,6 +308,6 @@ func (c *Conn) setState(to State, why string) {
 		}
 	}
 	if c.obs != nil {
-		c.obs.StateChanged(c, from, to, why)
+		c.obs.StateChanged(now, c, from, to, why)
 	}
 }

@@ -125,7 +125,7 @@ func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, 
 	}
 	c.acceptSyn(now, &syn)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1) // the SYN-ACK that carried the cookie
-	c.setState(SynRcvd, "ACK returns a valid SYN cookie: connection rebuilt from it (Linux cookie_v4_check)")
+	c.setState(now, SynRcvd, "ACK returns a valid SYN cookie: connection rebuilt from it (Linux cookie_v4_check)")
 	c.HandleSegment(now, ack)
 	return c
 }

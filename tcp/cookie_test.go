@@ -153,7 +153,7 @@ func TestCookieTSDecode(t *testing.T) {
 // stateLog records a connection's states.
 type stateLog []string
 
-func (l *stateLog) StateChanged(c *Conn, from, to State, why string) {
+func (l *stateLog) StateChanged(_ clock.Instant, c *Conn, from, to State, why string) {
 	*l = append(*l, from.String()+">"+to.String())
 }
 

@@ -32,14 +32,14 @@ func (c *Conn) persistTimer(now clock.Instant) {
 		} else if c.userTimedOut(now, c.opt.zwpStart) {
 			c.err = syscall.ETIMEDOUT
 			c.countTimeout()
-			c.setState(Closed, "zero-window probes unanswered for TCP_USER_TIMEOUT (Linux tcp_probe_timer)")
+			c.setState(now, Closed, "zero-window probes unanswered for TCP_USER_TIMEOUT (Linux tcp_probe_timer)")
 			return
 		}
 	}
 	if int(c.persist.probes) > c.retryLimit() {
 		c.err = syscall.ETIMEDOUT
 		c.countTimeout()
-		c.setState(Closed, "zero-window probes unanswered (Linux tcp_retries2)")
+		c.setState(now, Closed, "zero-window probes unanswered (Linux tcp_retries2)")
 		return
 	}
 	if c.persist.shift < 255 {

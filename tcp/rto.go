@@ -132,7 +132,7 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		case c.flags.has(orphan):
 			why = "orphan retries exhausted (Linux tcp_orphan_retries): dropped without RST"
 		}
-		c.setState(Closed, why)
+		c.setState(now, Closed, why)
 		return
 	}
 	if c.rto.retries == 0 {

@@ -72,7 +72,7 @@ type timedSeg struct {
 	seg Segment
 }
 
-func (h *scripted) StateChanged(c *Conn, from, to State, why string) {
+func (h *scripted) StateChanged(_ clock.Instant, c *Conn, from, to State, why string) {
 	h.states = append(h.states, to.String())
 	if why == "" {
 		h.t.Errorf("state change %v -> %v without a reason", from, to)

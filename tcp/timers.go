@@ -33,9 +33,9 @@ func (c *Conn) closeTimer(now clock.Instant) {
 	c.closeAt = clock.Never
 	switch c.state {
 	case TimeWait:
-		c.setState(Closed, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)")
+		c.setState(now, Closed, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)")
 	case FinWait2:
-		c.setState(Closed, "orphaned FIN_WAIT_2 timed out (Linux tcp_fin_timeout)")
+		c.setState(now, Closed, "orphaned FIN_WAIT_2 timed out (Linux tcp_fin_timeout)")
 	}
 }
 

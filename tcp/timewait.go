@@ -138,7 +138,7 @@ func (c *Conn) timeWaitArrive(now clock.Instant, s *Segment) {
 	case TWAck:
 		c.flags.set(ackNow)
 	case TWKill:
-		c.setState(Closed, "RST received in TIME_WAIT: record removed (Linux tcp_rfc1337=0)")
+		c.setState(now, Closed, "RST received in TIME_WAIT: record removed (Linux tcp_rfc1337=0)")
 		return
 	}
 	c.closeAt = tw.Expire

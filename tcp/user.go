@@ -115,13 +115,13 @@ func (c *Conn) CloseWrite(now clock.Instant) error {
 	switch c.state {
 	case SynSent:
 		c.flags.set(wrShut)
-		c.setState(Closed, "shutdown(SHUT_WR) in SYN_SENT: connection abandoned (Linux tcp_close_state)")
+		c.setState(now, Closed, "shutdown(SHUT_WR) in SYN_SENT: connection abandoned (Linux tcp_close_state)")
 	case SynRcvd, Established:
 		c.queueFin()
-		c.setState(FinWait1, "shutdown(SHUT_WR) or close(): FIN queued (RFC 9293 §3.10.4)")
+		c.setState(now, FinWait1, "shutdown(SHUT_WR) or close(): FIN queued (RFC 9293 §3.10.4)")
 	case CloseWait:
 		c.queueFin()
-		c.setState(LastAck, "close() in CLOSE_WAIT: FIN queued (RFC 9293 §3.10.4)")
+		c.setState(now, LastAck, "close() in CLOSE_WAIT: FIN queued (RFC 9293 §3.10.4)")
 	case Closed, Listen:
 		return ErrNotConnected
 	default:
@@ -152,19 +152,19 @@ func (c *Conn) Close(now clock.Instant) {
 	c.flags.set(orphan)
 	c.flags.set(rdShut)
 	if unread && c.state != SynSent && c.state != Closed {
-		c.abort("close() with unread data: RST instead of FIN (RFC 2525 §2.17, Linux TCPAbortOnClose)")
+		c.abort(now, "close() with unread data: RST instead of FIN (RFC 2525 §2.17, Linux TCPAbortOnClose)")
 		return
 	}
 	switch c.state {
 	case SynSent:
-		c.setState(Closed, "close() in SYN_SENT (RFC 9293 §3.10.4)")
+		c.setState(now, Closed, "close() in SYN_SENT (RFC 9293 §3.10.4)")
 	case FinWait2:
 		if c.Linger2() < 0 {
 			// Linux tcp_close: TCP_LINGER2 < 0 resets a FIN_WAIT_2 at
 			// close() (TCPAbortOnLinger).
 			c.counts.AbortOnLinger++
 			c.queueActiveRST()
-			c.setState(Closed, "close() in FIN_WAIT_2 with TCP_LINGER2 < 0: RST sent (Linux tcp_close)")
+			c.setState(now, Closed, "close() in FIN_WAIT_2 with TCP_LINGER2 < 0: RST sent (Linux tcp_close)")
 			return
 		}
 		c.closeAt = now.Add(c.FinTimeout())
@@ -183,7 +183,7 @@ func (c *Conn) Close(now clock.Instant) {
 func (c *Conn) Abort(now clock.Instant) {
 	c.flags.set(orphan)
 	c.flags.set(rdShut | wrShut)
-	c.abort("abort (SO_LINGER 0 close): RST sent (RFC 9293 §3.10.5)")
+	c.abort(now, "abort (SO_LINGER 0 close): RST sent (RFC 9293 §3.10.5)")
 }
 
 // AbortOnMemory resets a connection the host has no room to keep as an
@@ -193,11 +193,11 @@ func (c *Conn) Abort(now clock.Instant) {
 func (c *Conn) AbortOnMemory(now clock.Instant) {
 	c.flags.set(orphan)
 	c.flags.set(rdShut | wrShut)
-	c.abortRST("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)",
+	c.abortRST(now, "too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)",
 		c.abortSendsRST() || c.state == Closing || c.state == LastAck) // abort sends none in these two
 }
 
-func (c *Conn) abort(why string) { c.abortRST(why, c.abortSendsRST()) }
+func (c *Conn) abort(now clock.Instant, why string) { c.abortRST(now, why, c.abortSendsRST()) }
 
 // abortSendsRST reports whether ABORT sends a RST in this state (RFC
 // 9293 §3.10.5: SYN_RCVD and the states where the user can still send or
@@ -213,17 +213,17 @@ func (c *Conn) abortSendsRST() bool {
 // abortRST closes the connection, sending an active RST if rst: the
 // receive queue is purged first, as tcp_close does, so the RST's window
 // counts that space free.
-func (c *Conn) abortRST(why string, rst bool) {
+func (c *Conn) abortRST(now clock.Instant, why string, rst bool) {
 	c.rcvBuf = ring{max: c.rcvBuf.max}
 	if rst {
 		c.queueActiveRST()
 	}
-	c.setState(Closed, why)
+	c.setState(now, Closed, why)
 }
 
 // Drop closes the connection at once without sending anything, as Linux's
 // tcp_done does when it has no room to keep an orphan (for example no
 // TIME_WAIT bucket left for an orphaned FIN_WAIT_2). The driver forgets it.
-func (c *Conn) Drop(why string) {
-	c.setState(Closed, why)
+func (c *Conn) Drop(now clock.Instant, why string) {
+	c.setState(now, Closed, why)
 }
