@@ -3,6 +3,7 @@ package trace
 import (
 	"net/netip"
 
+	"github.com/tcpwave/tcpwave/notation"
 	"github.com/tcpwave/tcpwave/wire"
 )
 
@@ -29,5 +30,6 @@ func (r *Relativizer) Format(p *wire.Packet) string {
 		}
 		r.isn[fwd] = p.TCP.Seq
 	}
-	return wire.FormatSegment(&p.TCP, len(p.Payload), r.isn[fwd], r.isn[rev], r.Options)
+	seg := notation.FromTCP(&p.TCP, len(p.Payload), r.isn[fwd], r.isn[rev], r.Options)
+	return seg.String()
 }
