@@ -379,6 +379,9 @@ func (p *lineParser) packet(line string) (*PacketSpec, error) {
 		return nil, p.errf("%v", err)
 	}
 	pk := &PacketSpec{Inbound: line[0] == '<', Segment: seg}
+	if n := notation.OptionsLen(pk.Opts); n > wire.MaxOptionsLen {
+		return nil, p.errf("TCP options take %d bytes, more than %d", n, wire.MaxOptionsLen)
+	}
 	if pk.Inbound && pk.Flags.Has(wire.ACK) && !pk.HasAck {
 		pk.HasAck = true // packetdrill: an injected ACK without "ack N" carries ack 0
 	}

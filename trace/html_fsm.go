@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // The state diagram's grid: three columns, seven rows, as RFC 9293's
@@ -23,21 +25,22 @@ var fsmRowY = [7]float64{40, 130, 222, 314, 406, 498, 590}
 // fsmNodes places the boxes; CLOSED is drawn twice, as in the RFC: where
 // connections start (top) and where they end (bottom right).
 var fsmNodes = []struct {
-	id, state string
-	x, y      float64
+	id    string
+	state tcp.State
+	x, y  float64
 }{
-	{"CLOSED", "CLOSED", fsmM, fsmRowY[0]},
-	{"LISTEN", "LISTEN", fsmM, fsmRowY[1]},
-	{"SYN_RCVD", "SYN_RCVD", fsmL, fsmRowY[2]},
-	{"SYN_SENT", "SYN_SENT", fsmR, fsmRowY[2]},
-	{"ESTABLISHED", "ESTABLISHED", fsmM, fsmRowY[3]},
-	{"FIN_WAIT_1", "FIN_WAIT_1", fsmL, fsmRowY[4]},
-	{"CLOSE_WAIT", "CLOSE_WAIT", fsmR, fsmRowY[4]},
-	{"FIN_WAIT_2", "FIN_WAIT_2", fsmL, fsmRowY[5]},
-	{"CLOSING", "CLOSING", fsmM, fsmRowY[5]},
-	{"LAST_ACK", "LAST_ACK", fsmR, fsmRowY[5]},
-	{"TIME_WAIT", "TIME_WAIT", fsmM, fsmRowY[6]},
-	{"CLOSED_END", "CLOSED", fsmR, fsmRowY[6]},
+	{"CLOSED", tcp.Closed, fsmM, fsmRowY[0]},
+	{"LISTEN", tcp.Listen, fsmM, fsmRowY[1]},
+	{"SYN_RCVD", tcp.SynRcvd, fsmL, fsmRowY[2]},
+	{"SYN_SENT", tcp.SynSent, fsmR, fsmRowY[2]},
+	{"ESTABLISHED", tcp.Established, fsmM, fsmRowY[3]},
+	{"FIN_WAIT_1", tcp.FinWait1, fsmL, fsmRowY[4]},
+	{"CLOSE_WAIT", tcp.CloseWait, fsmR, fsmRowY[4]},
+	{"FIN_WAIT_2", tcp.FinWait2, fsmL, fsmRowY[5]},
+	{"CLOSING", tcp.Closing, fsmM, fsmRowY[5]},
+	{"LAST_ACK", tcp.LastAck, fsmR, fsmRowY[5]},
+	{"TIME_WAIT", tcp.TimeWait, fsmM, fsmRowY[6]},
+	{"CLOSED_END", tcp.Closed, fsmR, fsmRowY[6]},
 }
 
 // fsmEdgeDef is one edge: its route, and its label as lines of text.
@@ -213,12 +216,14 @@ func layoutFSM(m *model) fsmView {
 	var taken []fsmTransition
 	seen := map[fsmTransition]bool{}
 	for s := 0; s < 2; s++ {
-		paths := map[string]int{}
-		for _, e := range m.evs {
+		paths := map[Conn]int{}
+		for i := range m.evs {
+			e := &m.evs[i]
 			if e.Kind != KindState || m.side(e.Host) != s {
 				continue
 			}
-			t := fsmTransition{s, e.From, e.To}
+			from, to := stateNames(e)
+			t := fsmTransition{s, from, to}
 			if !seen[t] {
 				seen[t] = true
 				taken = append(taken, t)
@@ -227,9 +232,9 @@ func layoutFSM(m *model) fsmView {
 			if !ok {
 				k = len(v.Paths[s])
 				paths[e.Conn] = k
-				v.Paths[s] = append(v.Paths[s], fsmPathView{Tag: m.connTag(s, e.Conn), States: []string{e.From}})
+				v.Paths[s] = append(v.Paths[s], fsmPathView{Tag: m.connTag(s, e.Conn), States: []string{from}})
 			}
-			v.Paths[s][k].States = append(v.Paths[s][k].States, e.To)
+			v.Paths[s][k].States = append(v.Paths[s][k].States, to)
 		}
 	}
 
@@ -297,7 +302,7 @@ func layoutFSM(m *model) fsmView {
 		visited[t.side][endBox(t.from, t.to)] = true
 	}
 	for _, n := range fsmNodes {
-		nv := fsmNodeView{ID: "node-" + n.id, State: n.state, Cat: stateCat(n.state),
+		nv := fsmNodeView{ID: "node-" + n.id, State: n.state.String(), Cat: stateCat(n.state),
 			X: n.x - fsmHW, Y: n.y - fsmHH, W: 2 * fsmHW, H: 2 * fsmHH, TX: n.x, TY: n.y + 4}
 		var who []string
 		for s := 0; s < 2; s++ {

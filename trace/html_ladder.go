@@ -9,6 +9,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // Geometry of the SVG ladder, in CSS pixels.
@@ -147,17 +148,17 @@ func textTW(t Text, size float64) float64 {
 }
 
 // stateCat groups states by role for their colour.
-func stateCat(s string) string {
+func stateCat(s tcp.State) string {
 	switch s {
-	case "SYN_SENT", "SYN_RCVD":
+	case tcp.SynSent, tcp.SynRcvd:
 		return "open"
-	case "ESTABLISHED":
+	case tcp.Established:
 		return "est"
-	case "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING":
+	case tcp.FinWait1, tcp.FinWait2, tcp.Closing:
 		return "act"
-	case "CLOSE_WAIT", "LAST_ACK":
+	case tcp.CloseWait, tcp.LastAck:
 		return "pas"
-	case "TIME_WAIT":
+	case tcp.TimeWait:
 		return "tw"
 	}
 	return "idle"
@@ -257,7 +258,7 @@ func layoutLadder(m *model) ladderView {
 		s := m.side(e.Host)
 		switch {
 		case e.Kind == KindState:
-			w := textW(e.To, hlPillFont) + 16
+			w := textW(e.To.String(), hlPillFont) + 16
 			if tag := m.stateTag(i); tag.EN != "" {
 				w += 6 + textTW(tag, hlTagFont)
 			}
@@ -434,9 +435,9 @@ func breakMark(x, y float64) string {
 // statesHeld returns, for each side, the states its connections are in
 // at t (listeners only when nothing else is open), e.g. "TIME_WAIT".
 func (m *model) statesHeld(t clock.Instant) [2]string {
-	var cur [2]map[string]string
+	var cur [2]map[Conn]tcp.State
 	for s := range cur {
-		cur[s] = map[string]string{}
+		cur[s] = map[Conn]tcp.State{}
 	}
 	for _, e := range m.evs {
 		if e.T > t {
@@ -451,13 +452,13 @@ func (m *model) statesHeld(t clock.Instant) [2]string {
 		var conns, listen []string
 		for _, c := range m.conns[s] {
 			st, ok := cur[s][c]
-			if !ok || st == "CLOSED" {
+			if !ok || st == tcp.Closed {
 				continue
 			}
-			if strings.Contains(c, ">") {
-				conns = append(conns, st)
+			if c.Connected() {
+				conns = append(conns, st.String())
 			} else {
-				listen = append(listen, st)
+				listen = append(listen, st.String())
 			}
 		}
 		if len(conns) == 0 {
@@ -469,13 +470,14 @@ func (m *model) statesHeld(t clock.Instant) [2]string {
 }
 
 func (m *model) stateLabel(i, s int, x, y float64) stateView {
-	e := m.evs[i]
+	e := &m.evs[i]
+	from, to := stateNames(e)
 	sv := stateView{
 		ID: fmt.Sprintf("st-%d", m.orig[i]), Ev: m.orig[i], Host: e.Host, Side: s,
-		From: e.From, To: e.To, Cat: stateCat(e.To), X: x, Y: y, PH: 18,
+		From: from, To: to, Cat: stateCat(e.To), X: x, Y: y, PH: 18,
 	}
 	sv.Tag = svgText{Y: y + 3.5, Class: "ctag", Text: m.stateTag(i)}
-	sv.PW = textW(e.To, hlPillFont) + 16
+	sv.PW = textW(to, hlPillFont) + 16
 	sv.PY = y - sv.PH/2
 	if s == 0 {
 		sv.PX = x - hlPad - sv.PW
@@ -486,7 +488,7 @@ func (m *model) stateLabel(i, s int, x, y float64) stateView {
 	}
 	sv.TX = sv.PX + sv.PW/2
 	sv.Tip = "tip-" + sv.ID
-	sv.Rel = hlID(s, e.From, e.To)
+	sv.Rel = hlID(s, from, to)
 	return sv
 }
 
@@ -497,7 +499,7 @@ func (m *model) stateLabel(i, s int, x, y float64) stateView {
 func (m *model) stateTag(i int) Text {
 	e := m.evs[i]
 	t := m.connTag(m.side(e.Host), e.Conn)
-	if e.From != "TIME_WAIT" && e.From != "FIN_WAIT_2" {
+	if e.FromUnknown || (e.From != tcp.TimeWait && e.From != tcp.FinWait2) {
 		return t
 	}
 	for j := i - 1; j >= 0; j-- {
@@ -511,7 +513,8 @@ func (m *model) stateTag(i int) Text {
 				sep = Text{" · ", " · "}
 			}
 			ds := fmtDur(d.Round(100 * time.Millisecond))
-			t = both(t, sep, Text{EN: ds + " in " + e.From, ZH: e.From + " 历时 " + strings.Replace(ds, " s", " 秒", 1)})
+			from := e.From.String()
+			t = both(t, sep, Text{EN: ds + " in " + from, ZH: from + " 历时 " + strings.Replace(ds, " s", " 秒", 1)})
 		}
 		break
 	}
@@ -602,7 +605,7 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 	g := m.segs[k]
 	a := arrowView{
 		ID: fmt.Sprintf("seg-%d", k), Send: -1, Recv: -1, Drop: -1,
-		Fate: string(g.fate), From: m.hosts[g.from], To: m.hosts[g.to], FromSide: g.from, Seg: g.seg,
+		Fate: string(g.fate), From: m.hosts[g.from], To: m.hosts[g.to], FromSide: g.from, Seg: g.label,
 	}
 	if g.send >= 0 {
 		a.Send = m.orig[g.send]
@@ -700,8 +703,9 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 	a.Tip = "tip-" + a.ID
 	var rel []string
 	for _, c := range g.caused {
-		e := m.evs[c]
-		rel = append(rel, fmt.Sprintf("st-%d", m.orig[c]), hlID(m.side(e.Host), e.From, e.To))
+		e := &m.evs[c]
+		from, to := stateNames(e)
+		rel = append(rel, fmt.Sprintf("st-%d", m.orig[c]), hlID(m.side(e.Host), from, to))
 	}
 	a.Rel = strings.Join(rel, " ")
 	return a

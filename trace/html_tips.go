@@ -2,7 +2,9 @@ package trace
 
 import (
 	"fmt"
-	"strings"
+
+	"github.com/tcpwave/tcpwave/notation"
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // tipView is the detail box shown on hovering or focusing an element.
@@ -59,31 +61,32 @@ func (m *model) tips() []tipView {
 func (m *model) segTip(k int) tipView {
 	g := m.segs[k]
 	from, to := m.hosts[g.from], m.hosts[g.to]
-	tv := tipView{ID: fmt.Sprintf("tip-seg-%d", k), Title: from + " → " + to + "   " + g.seg}
+	tv := tipView{ID: fmt.Sprintf("tip-seg-%d", k), Title: from + " → " + to + "   " + g.label}
 	add := func(key string, val Text) { tv.Rows = append(tv.Rows, tipRow{Key: uiText[key], Val: val}) }
 	dir := from + " → " + to
-	if a, b := m.onlyConn(g.from), m.onlyConn(g.to); a != "" && b != "" {
-		l, r, _ := strings.Cut(a, ">")
-		if r2, l2, _ := strings.Cut(b, ">"); l2 == l && r2 == r {
-			dir += "  (" + l + " → " + r + ")"
+	a, okA := m.onlyConn(g.from)
+	b, okB := m.onlyConn(g.to)
+	if okA && okB {
+		if b == a.Reverse() {
+			dir += "  (" + a.Local.String() + " → " + a.Remote.String() + ")"
 		}
 	} else if m.addr[g.from] != "" && m.addr[g.to] != "" {
 		dir += "  (" + m.addr[g.from] + " → " + m.addr[g.to] + ")"
 	}
 	add("tDir", plain(dir))
-	if f, ok := parseSeg(g.seg); ok {
-		add("tFlags", plain(f.Flags+"  = "+flagNames(f.Flags)))
-		add("tSeq", both(plain(fmt.Sprint(f.Start)+" ("), uiText["relISN"], plain(")")))
+	if f := g.seg; f != nil {
+		add("tFlags", plain(notation.FormatFlags(f.Flags)+"  = "+notation.FlagNames(f.Flags)))
+		add("tSeq", both(plain(fmt.Sprint(f.Seq)+" ("), uiText["relISN"], plain(")")))
 		add("tLen", both(plain(fmt.Sprint(f.Len)+" "), uiText["bytes"]))
-		next := f.End
-		if strings.Contains(f.Flags, "S") {
+		next := f.End()
+		if f.Flags.Has(wire.SYN) {
 			next++
 		}
-		if strings.Contains(f.Flags, "F") {
+		if f.Flags.Has(wire.FIN) {
 			next++
 		}
 		nt := plain(fmt.Sprint(next))
-		if strings.ContainsAny(f.Flags, "SF") {
+		if f.Flags&(wire.SYN|wire.FIN) != 0 {
 			nt = both(nt, plain(" ("), uiText["synFinOne"], plain(")"))
 		}
 		add("tNext", nt)
@@ -95,13 +98,16 @@ func (m *model) segTip(k int) tipView {
 		if f.HasWin {
 			add("tWin", plain(fmt.Sprint(f.Win)))
 		}
-		if f.Options != "" {
-			add("tOpts", plain(f.Options))
-		} else {
+		switch {
+		case f.AnyOpts:
+			add("tOpts", plain("..."))
+		case len(f.Opts) > 0:
+			add("tOpts", plain(notation.FormatOptions(f.Opts, 0)))
+		default:
 			add("tOpts", uiText["none"])
 		}
 	} else {
-		add("tRaw", plain(g.seg))
+		add("tRaw", plain(g.label))
 	}
 	if g.send >= 0 {
 		add("tSent", plain(fmtTime(m.evs[g.send].T)))
@@ -144,28 +150,30 @@ func (m *model) segTip(k int) tipView {
 			add("tCaused", uiText["noChange"])
 		}
 		for _, c := range g.caused {
-			e := m.evs[c]
+			e := &m.evs[c]
+			from, to := stateNames(e)
 			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tCaused"],
-				Val: both(plain(e.Host+": "+e.From+" → "+e.To+" — "), reasonText(e.Why)), Class: "cause"})
+				Val: both(plain(e.Host+": "+from+" → "+to+" — "), reasonText(e.Why)), Class: "cause"})
 		}
 	}
 	return tv
 }
 
 func (m *model) stateTip(i int) tipView {
-	e := m.evs[i]
-	tv := tipView{ID: fmt.Sprintf("tip-st-%d", m.orig[i]), Title: e.Host + ": " + e.From + " → " + e.To}
+	e := &m.evs[i]
+	from, to := stateNames(e)
+	tv := tipView{ID: fmt.Sprintf("tip-st-%d", m.orig[i]), Title: e.Host + ": " + from + " → " + to}
 	tv.Rows = append(tv.Rows, tipRow{Key: uiText["tTime"], Val: plain(fmtTime(e.T))})
 	if e.Why != "" {
 		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tReason"], Val: reasonText(e.Why), Class: "cause"})
 	}
-	if e.Conn != "" {
-		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tConn"], Val: plain(e.Conn)})
+	if e.Conn != (Conn{}) {
+		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tConn"], Val: plain(e.Conn.String())})
 	}
 	for j := i - 1; j >= 0; j-- {
 		p := m.evs[j]
 		if p.Kind == KindState && p.Host == e.Host && p.Conn == e.Conn {
-			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tBefore"], Val: plain(e.From + ": " + fmtDur(e.T.Sub(p.T)))})
+			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tBefore"], Val: plain(from + ": " + fmtDur(e.T.Sub(p.T)))})
 			break
 		}
 	}
