@@ -2,7 +2,8 @@
 // segments sent, received and lost, application calls — as a list of events
 // in virtual-time order, and renders that list three ways: JSON Lines for
 // machines (WriteJSONL, ReadJSONL), a two-host ladder diagram for people
-// (WriteLadder), and an `ss -tan -o` style connection table (WriteTable).
+// (WriteLadder), and an `ss -tan -o` style connection table (WriteTable);
+// package htmlpage draws it as an HTML page.
 //
 // Events carry typed values: tcp.State for states, a Conn for a
 // connection, a notation.Segment for a segment (flags, sequence numbers

@@ -21,10 +21,11 @@ const (
 	// lostShort is how many columns short of the far timeline a lost
 	// segment's arrow stops.
 	lostShort = 12
-	// idleGap is the virtual time without events above which WriteLadder
-	// compresses the gap to one line.
-	idleGap = time.Second
 )
+
+// IdleGap is the virtual time without events above which WriteLadder
+// compresses the gap to one line (and the HTML page to a visible break).
+const IdleGap = time.Second
 
 // WriteLadder draws the conversation between hosts left and right as a text
 // ladder diagram for a monospace terminal, 94 columns wide. An excerpt:
@@ -85,7 +86,7 @@ func WriteLadder(w io.Writer, events []Event, left, right string) error {
 		if !ok {
 			continue
 		}
-		if started && e.T.Sub(prev) > idleGap {
+		if started && e.T.Sub(prev) > IdleGap {
 			lad.gap(e.T.Sub(prev))
 		}
 		started, prev = true, e.T
@@ -217,7 +218,7 @@ func (l *ladder) render(evs []Event, i int, m matches) (string, bool) {
 		if side == 0 {
 			return "", false
 		}
-		return l.note(side, appText(e)), true
+		return l.note(side, e.AppText()), true
 	case KindSend:
 		if side == 0 {
 			return "", false
@@ -306,8 +307,9 @@ func stateText(e Event, max int) string {
 	return s + "  " + cut(why, room)
 }
 
-// appText is "call() = result".
-func appText(e Event) string {
+// AppText writes an app event as "call() = result" (the call's
+// parentheses added when it has none, "= result" left out when empty).
+func (e *Event) AppText() string {
 	s := e.Call
 	if !strings.Contains(s, "(") {
 		s += "()"

@@ -18,6 +18,7 @@ import (
 	"github.com/tcpwave/tcpwave/scenario"
 	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // The pages whose screenshots docs/ holds and README.md shows.
@@ -383,7 +384,7 @@ func TestHTMLCheckerCatchesMistakes(t *testing.T) {
 	}
 	evs := r.Rec.Events()
 	var b bytes.Buffer
-	if err := trace.WriteHTML(&b, evs, scenarioPage(s, scenario.DefaultParams(), r, nil, "")); err != nil {
+	if err := htmlpage.Write(&b, evs, scenarioPage(s, scenario.DefaultParams(), r, nil, "")); err != nil {
 		t.Fatal(err)
 	}
 	good := b.String()

@@ -13,6 +13,7 @@ import (
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // netstat asks a running tcpwave process for its connection table.
@@ -99,12 +100,12 @@ func (l *liveEvents) writeHTML(path, title string) error {
 	if err != nil {
 		return err
 	}
-	err = trace.WriteHTML(f, l.rec.Events(), trace.HTMLPage{
+	err = htmlpage.Write(f, l.rec.Events(), htmlpage.Page{
 		Title:   title,
-		Summary: trace.Text{EN: "tcpwave on a TUN device, talking to the Linux kernel. The kernel's side is inferred from what tcpwave saw on the device.", ZH: "tcpwave 在 TUN 设备上与 Linux 内核通信。内核一侧由 tcpwave 在设备上看到的报文推断。"},
-		Left:    trace.HTMLHost{Name: l.host, Role: trace.Text{EN: "tcpwave", ZH: "tcpwave"}},
-		Right:   trace.HTMLHost{Name: l.peer, Role: trace.Text{EN: "Linux kernel", ZH: "Linux 内核"}},
-		Origin:  trace.Text{EN: "Recorded by tcpwave on a TUN device; real time since the stack started.", ZH: "由 tcpwave 在 TUN 设备上记录；时间为协议栈启动以来的真实时间。"},
+		Summary: htmlpage.Text{EN: "tcpwave on a TUN device, talking to the Linux kernel. The kernel's side is inferred from what tcpwave saw on the device.", ZH: "tcpwave 在 TUN 设备上与 Linux 内核通信。内核一侧由 tcpwave 在设备上看到的报文推断。"},
+		Left:    htmlpage.Host{Name: l.host, Role: htmlpage.Text{EN: "tcpwave", ZH: "tcpwave"}},
+		Right:   htmlpage.Host{Name: l.peer, Role: htmlpage.Text{EN: "Linux kernel", ZH: "Linux 内核"}},
+		Origin:  htmlpage.Text{EN: "Recorded by tcpwave on a TUN device; real time since the stack started.", ZH: "由 tcpwave 在 TUN 设备上记录；时间为协议栈启动以来的真实时间。"},
 	})
 	return errors.Join(err, f.Close())
 }

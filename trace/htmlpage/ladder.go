@@ -1,4 +1,4 @@
-package trace
+package htmlpage
 
 import (
 	"fmt"
@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/trace"
 )
 
 // Geometry of the SVG ladder, in CSS pixels.
@@ -30,7 +31,7 @@ const (
 	hlTagFont  = 10.0  // small tags (sans-serif)
 	// hlIdle is the idle time above which the ladder is compressed, as in
 	// WriteLadder.
-	hlIdle = idleGap
+	hlIdle = trace.IdleGap
 )
 
 // ladderView is the drawn ladder.
@@ -229,7 +230,7 @@ func layoutLadder(m *model) ladderView {
 	drawn := func(i int) bool {
 		e := evs[i]
 		switch e.Kind {
-		case KindState, KindApp:
+		case trace.KindState, trace.KindApp:
 			return m.side(e.Host) >= 0
 		}
 		_, isEnd := ends[i]
@@ -257,17 +258,17 @@ func layoutLadder(m *model) ladderView {
 		rowOf[i] = len(rows) - 1
 		s := m.side(e.Host)
 		switch {
-		case e.Kind == KindState:
+		case e.Kind == trace.KindState:
 			w := textW(e.To.String(), hlPillFont) + 16
 			if tag := m.stateTag(i); tag.EN != "" {
 				w += 6 + textTW(tag, hlTagFont)
 			}
 			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: w})
-		case e.Kind == KindApp:
-			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: textW(appText(e), hlAppFont) + 14})
+		case e.Kind == trace.KindApp:
+			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: textW(e.AppText(), hlAppFont) + 14})
 		default:
 			if ref, ok := ends[i]; ok {
-				r.items[ref.side] = append(r.items[ref.side], rowItem{ev: i, send: e.Kind == KindSend})
+				r.items[ref.side] = append(r.items[ref.side], rowItem{ev: i, send: e.Kind == trace.KindSend})
 			}
 		}
 	}
@@ -390,7 +391,7 @@ func layoutLadder(m *model) ladderView {
 					continue
 				}
 				y := r.y + offset[it.ev]
-				if evs[it.ev].Kind == KindState {
+				if evs[it.ev].Kind == trace.KindState {
 					v.States = append(v.States, m.stateLabel(it.ev, s, x[s], y))
 				} else {
 					v.Apps = append(v.Apps, m.appLabel(it.ev, s, x[s], y))
@@ -435,15 +436,15 @@ func breakMark(x, y float64) string {
 // statesHeld returns, for each side, the states its connections are in
 // at t (listeners only when nothing else is open), e.g. "TIME_WAIT".
 func (m *model) statesHeld(t clock.Instant) [2]string {
-	var cur [2]map[Conn]tcp.State
+	var cur [2]map[trace.Conn]tcp.State
 	for s := range cur {
-		cur[s] = map[Conn]tcp.State{}
+		cur[s] = map[trace.Conn]tcp.State{}
 	}
 	for _, e := range m.evs {
 		if e.T > t {
 			break
 		}
-		if s := m.side(e.Host); e.Kind == KindState && s >= 0 {
+		if s := m.side(e.Host); e.Kind == trace.KindState && s >= 0 {
 			cur[s][e.Conn] = e.To
 		}
 	}
@@ -504,7 +505,7 @@ func (m *model) stateTag(i int) Text {
 	}
 	for j := i - 1; j >= 0; j-- {
 		p := m.evs[j]
-		if p.Kind != KindState || p.Host != e.Host || p.Conn != e.Conn {
+		if p.Kind != trace.KindState || p.Host != e.Host || p.Conn != e.Conn {
 			continue
 		}
 		if d := e.T.Sub(p.T); d > hlIdle {
@@ -529,7 +530,7 @@ func hlID(s int, from, to string) string {
 func (m *model) appLabel(i, s int, x, y float64) appView {
 	e := m.evs[i]
 	a := appView{ID: fmt.Sprintf("app-%d", m.orig[i]), Ev: m.orig[i], Host: e.Host, Side: s, X: x, Y: y,
-		Text: appText(e), Err: isErrorResult(e.Result), EOF: e.Result == "EOF",
+		Text: e.AppText(), Err: isErrorResult(e.Result), EOF: e.Result == "EOF",
 		Mark: p("M%s,%s L%s,%s L%s,%s L%s,%s z", x, y-5, x+5, y, x, y+5, x-5, y)}
 	if s == 0 {
 		a.TX, a.Anchor = x-hlPad, "end"

@@ -1,4 +1,10 @@
-package trace
+// Package htmlpage draws a trace as one self-contained HTML page: the
+// ladder diagram of the two hosts' conversation (ladder.go), RFC 9293's
+// state diagram with the transitions each host made (fsm.go), and the
+// details shown on hovering a segment or a state change (tips.go), in
+// English and Chinese (i18n.go). It formats the trace's typed values and
+// never parses text.
+package htmlpage
 
 import (
 	"bufio"
@@ -11,6 +17,7 @@ import (
 
 	"github.com/tcpwave/tcpwave/notation"
 	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/trace"
 	"github.com/tcpwave/tcpwave/wire"
 )
 
@@ -30,17 +37,17 @@ func (t Text) zh() string {
 	return t.ZH
 }
 
-// HTMLHost names one side of the conversation on an HTML page.
-type HTMLHost struct {
+// Host names one side of the conversation on an HTML page.
+type Host struct {
 	Name string // the host as the trace names it, e.g. "A"
 	Role Text   // what it plays, e.g. {"client", "客户端"}; may be empty
 }
 
-// HTMLPage is what WriteHTML writes around the diagrams.
-type HTMLPage struct {
-	Title       string   // heading and <title>, e.g. "four-way-close"
-	Summary     Text     // one paragraph under the heading
-	Left, Right HTMLHost // the hosts drawn on the left and the right
+// Page is what Write writes around the diagrams.
+type Page struct {
+	Title       string // heading and <title>, e.g. "four-way-close"
+	Summary     Text   // one paragraph under the heading
+	Left, Right Host   // the hosts drawn on the left and the right
 	// Status is shown as a badge: "PASS", or "FAIL" followed by the reason;
 	// empty for none.
 	Status string
@@ -51,7 +58,7 @@ type HTMLPage struct {
 	Origin Text
 }
 
-// WriteHTML writes the conversation between page.Left and page.Right as
+// Write writes the conversation between page.Left and page.Right as
 // one self-contained HTML page: inline SVG, CSS and a little JavaScript,
 // and a Content-Security-Policy that forbids every fetch, so the page
 // loads nothing from anywhere. It shows:
@@ -83,9 +90,9 @@ type HTMLPage struct {
 // <g class="app">, with data-ev its event's index; every transition a host
 // made is a <path class="hl"> in the state diagram with data-host and
 // data-edge "FROM>TO".
-func WriteHTML(w io.Writer, events []Event, page HTMLPage) error {
+func Write(w io.Writer, events []trace.Event, page Page) error {
 	if page.Left.Name == "" || page.Right.Name == "" || page.Left.Name == page.Right.Name {
-		return fmt.Errorf("trace: WriteHTML needs two different hosts, got %q and %q", page.Left.Name, page.Right.Name)
+		return fmt.Errorf("trace: Write needs two different hosts, got %q and %q", page.Left.Name, page.Right.Name)
 	}
 	m := buildModel(events, page.Left.Name, page.Right.Name)
 	v := pageView{
@@ -95,7 +102,7 @@ func WriteHTML(w io.Writer, events []Event, page HTMLPage) error {
 		Summary: page.Summary,
 		Tips:    m.tips(),
 	}
-	for s, h := range []HTMLHost{page.Left, page.Right} {
+	for s, h := range []Host{page.Left, page.Right} {
 		head := &v.Ladder.Heads[s]
 		sub := Text{EN: head.Addr, ZH: head.Addr}
 		if h.Role.EN != "" {
@@ -124,15 +131,15 @@ func WriteHTML(w io.Writer, events []Event, page HTMLPage) error {
 	return bw.Flush()
 }
 
-// HTMLIndex is an index page of several HTML pages.
-type HTMLIndex struct {
+// Index is an index page of several HTML pages.
+type Index struct {
 	Title   Text
 	Intro   Text
-	Entries []HTMLIndexEntry
+	Entries []IndexEntry
 }
 
-// HTMLIndexEntry is one line of an index page.
-type HTMLIndexEntry struct {
+// IndexEntry is one line of an index page.
+type IndexEntry struct {
 	Name     string // link text, e.g. the scenario's name
 	Href     string // relative link to its page
 	Summary  Text
@@ -141,19 +148,19 @@ type HTMLIndexEntry struct {
 	Lost     int    // segments lost or dropped
 }
 
-// WriteHTMLIndex writes a self-contained page that links to pages written
-// by WriteHTML, one table row each, with the same language switch.
-func WriteHTMLIndex(w io.Writer, idx HTMLIndex) error {
+// WriteIndex writes a self-contained page that links to pages written
+// by Write, one table row each, with the same language switch.
+func WriteIndex(w io.Writer, idx Index) error {
 	type row struct {
-		HTMLIndexEntry
+		IndexEntry
 		StatusText string
 		OK         bool
 	}
 	v := struct {
-		HTMLIndex
+		Index
 		Rows  []row
 		Title string
-	}{HTMLIndex: idx, Title: idx.Title.EN}
+	}{Index: idx, Title: idx.Title.EN}
 	for _, e := range idx.Entries {
 		s, ok := statusBadge(e.Status)
 		v.Rows = append(v.Rows, row{e, s, ok})
@@ -171,7 +178,7 @@ func statusBadge(s string) (text string, ok bool) {
 
 // pageView is everything the page template needs.
 type pageView struct {
-	Page     HTMLPage
+	Page     Page
 	Summary  Text
 	Legend   []legendItem
 	Ladder   ladderView
@@ -216,7 +223,7 @@ type segment struct {
 	send, recv, drop int               // event indices (into model.evs), -1 when absent
 	from, to         int               // sides: 0 left, 1 right
 	seg              *notation.Segment // nil when unknown
-	label            string            // the segment as written: Event.SegText
+	label            string            // the segment as written: trace.Event.SegText
 	fate             segFate
 	rexmitOf         int    // index of the send this one repeats, or -1
 	rexmitKind       string // "rexmit" or "dupack"
@@ -225,12 +232,12 @@ type segment struct {
 
 // model is a trace digested for drawing.
 type model struct {
-	evs   []Event // sorted by time, stable
-	orig  []int   // evs[i] is events[orig[i]]
+	evs   []trace.Event // sorted by time, stable
+	orig  []int         // evs[i] is events[orig[i]]
 	hosts [2]string
 	segs  []segment
 	// conns lists each side's connections in order of appearance.
-	conns [2][]Conn
+	conns [2][]trace.Conn
 	addr  [2]string // each side's IP address, if the trace shows it
 }
 
@@ -247,14 +254,14 @@ func (m *model) side(host string) int {
 	return -1
 }
 
-func buildModel(events []Event, left, right string) *model {
+func buildModel(events []trace.Event, left, right string) *model {
 	m := &model{hosts: [2]string{left, right}}
 	m.orig = make([]int, len(events))
 	for i := range m.orig {
 		m.orig[i] = i
 	}
 	sort.SliceStable(m.orig, func(i, j int) bool { return events[m.orig[i]].T < events[m.orig[j]].T })
-	m.evs = make([]Event, len(events))
+	m.evs = make([]trace.Event, len(events))
 	for i, o := range m.orig {
 		m.evs[i] = events[o]
 	}
@@ -263,7 +270,7 @@ func buildModel(events []Event, left, right string) *model {
 	m.findCauses()
 	for _, e := range m.evs {
 		s := m.side(e.Host)
-		if e.Kind != KindState || s < 0 || e.Conn == (Conn{}) {
+		if e.Kind != trace.KindState || s < 0 || e.Conn == (trace.Conn{}) {
 			continue
 		}
 		if !slices.Contains(m.conns[s], e.Conn) {
@@ -301,14 +308,14 @@ func (m *model) pair() {
 			return segment{send: send, recv: recv, drop: drop, from: from, to: to, seg: e.Seg, label: label, fate: fate, rexmitOf: -1}
 		}
 		switch e.Kind {
-		case KindSend:
+		case trace.KindSend:
 			s := m.side(e.Host)
 			if s < 0 {
 				continue
 			}
 			m.segs = append(m.segs, newSeg(i, -1, -1, s, 1-s, fateNone))
 			inflight[1-s] = append(inflight[1-s], len(m.segs)-1)
-		case KindRecv:
+		case trace.KindRecv:
 			s := m.side(e.Host)
 			if s < 0 {
 				continue
@@ -318,7 +325,7 @@ func (m *model) pair() {
 				continue
 			}
 			m.segs = append(m.segs, newSeg(-1, i, -1, 1-s, s, fateUnsent))
-		case KindDrop:
+		case trace.KindDrop:
 			if hs := m.side(e.Host); hs >= 0 {
 				// Dropped inside host hs: the oldest segment on its way there.
 				if si := take(hs, func(g *segment) bool { return true }); si >= 0 {
@@ -390,7 +397,7 @@ func (m *model) findRexmits() {
 		if s < 0 {
 			continue
 		}
-		if e.Kind == KindState && e.Conn.Connected() {
+		if e.Kind == trace.KindState && e.Conn.Connected() {
 			c := e.Host + " " + e.Conn.String()
 			if !e.FromUnknown && (e.From == tcp.Closed || e.From == tcp.Listen) {
 				incarnation[c]++
@@ -398,7 +405,7 @@ func (m *model) findRexmits() {
 			conn[s] = fmt.Sprintf("%s #%d", c, incarnation[c])
 		}
 		k, ok := segOf[i]
-		if e.Kind != KindSend || !ok {
+		if e.Kind != trace.KindSend || !ok {
 			continue
 		}
 		g := &m.segs[k]
@@ -444,10 +451,10 @@ func (m *model) findCauses() {
 			if e.Host != r.Host {
 				continue
 			}
-			if e.Kind == KindRecv {
+			if e.Kind == trace.KindRecv {
 				break
 			}
-			if e.Kind == KindState {
+			if e.Kind == trace.KindState {
 				g.caused = append(g.caused, j)
 			}
 		}
@@ -456,8 +463,8 @@ func (m *model) findCauses() {
 
 // connTag names a connection of side s when the side has several: the
 // listener, or the n-th connection.
-func (m *model) connTag(s int, conn Conn) Text {
-	if conn == (Conn{}) {
+func (m *model) connTag(s int, conn trace.Conn) Text {
+	if conn == (trace.Conn{}) {
 		return Text{}
 	}
 	if !conn.Connected() {
@@ -483,22 +490,22 @@ func (m *model) connTag(s int, conn Conn) Text {
 }
 
 // onlyConn returns side s's single connection (not a listener), or false.
-func (m *model) onlyConn(s int) (Conn, bool) {
-	var one Conn
+func (m *model) onlyConn(s int) (trace.Conn, bool) {
+	var one trace.Conn
 	for _, c := range m.conns[s] {
 		if c.Connected() {
-			if one != (Conn{}) {
-				return Conn{}, false
+			if one != (trace.Conn{}) {
+				return trace.Conn{}, false
 			}
 			one = c
 		}
 	}
-	return one, one != (Conn{})
+	return one, one != (trace.Conn{})
 }
 
 // stateNames returns a state event's states as the page writes them; an
 // unknown From is "".
-func stateNames(e *Event) (from, to string) {
+func stateNames(e *trace.Event) (from, to string) {
 	if !e.FromUnknown {
 		from = e.From.String()
 	}

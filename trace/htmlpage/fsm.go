@@ -1,4 +1,4 @@
-package trace
+package htmlpage
 
 import (
 	"fmt"
@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/trace"
 )
 
 // The state diagram's grid: three columns, seven rows, as RFC 9293's
@@ -216,10 +217,10 @@ func layoutFSM(m *model) fsmView {
 	var taken []fsmTransition
 	seen := map[fsmTransition]bool{}
 	for s := 0; s < 2; s++ {
-		paths := map[Conn]int{}
+		paths := map[trace.Conn]int{}
 		for i := range m.evs {
 			e := &m.evs[i]
-			if e.Kind != KindState || m.side(e.Host) != s {
+			if e.Kind != trace.KindState || m.side(e.Host) != s {
 				continue
 			}
 			from, to := stateNames(e)

@@ -1,9 +1,10 @@
-package trace
+package htmlpage
 
 import (
 	"fmt"
 
 	"github.com/tcpwave/tcpwave/notation"
+	"github.com/tcpwave/tcpwave/trace"
 	"github.com/tcpwave/tcpwave/wire"
 )
 
@@ -42,12 +43,12 @@ func (m *model) tips() []tipView {
 			continue
 		}
 		switch e.Kind {
-		case KindState:
+		case trace.KindState:
 			out = append(out, m.stateTip(i))
-		case KindApp:
+		case trace.KindApp:
 			out = append(out, tipView{
 				ID:    fmt.Sprintf("tip-app-%d", m.orig[i]),
-				Title: e.Host + ": " + appText(e),
+				Title: e.Host + ": " + e.AppText(),
 				Rows: []tipRow{
 					{Key: uiText["tTime"], Val: plain(fmtTime(e.T))},
 					{Key: uiText["tMeaning"], Val: appMeaning(e.Call, e.Result)},
@@ -167,12 +168,12 @@ func (m *model) stateTip(i int) tipView {
 	if e.Why != "" {
 		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tReason"], Val: reasonText(e.Why), Class: "cause"})
 	}
-	if e.Conn != (Conn{}) {
+	if e.Conn != (trace.Conn{}) {
 		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tConn"], Val: plain(e.Conn.String())})
 	}
 	for j := i - 1; j >= 0; j-- {
 		p := m.evs[j]
-		if p.Kind == KindState && p.Host == e.Host && p.Conn == e.Conn {
+		if p.Kind == trace.KindState && p.Host == e.Host && p.Conn == e.Conn {
 			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tBefore"], Val: plain(from + ": " + fmtDur(e.T.Sub(p.T)))})
 			break
 		}

@@ -1,4 +1,4 @@
-package trace_test
+package htmlpage_test
 
 import (
 	"bytes"
@@ -16,6 +16,7 @@ import (
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/tcp"
 	. "github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // Builders of hand-made traces for the HTML tests; times in microseconds.
@@ -93,12 +94,12 @@ func htmlThreeWay() []Event {
 	}
 }
 
-func htmlPage() HTMLPage {
-	return HTMLPage{
+func htmlPage() htmlpage.Page {
+	return htmlpage.Page{
 		Title:   "test",
-		Summary: Text{EN: "a test", ZH: "测试"},
-		Left:    HTMLHost{Name: "A", Role: Text{EN: "client", ZH: "客户端"}},
-		Right:   HTMLHost{Name: "B", Role: Text{EN: "server", ZH: "服务器"}},
+		Summary: htmlpage.Text{EN: "a test", ZH: "测试"},
+		Left:    htmlpage.Host{Name: "A", Role: htmlpage.Text{EN: "client", ZH: "客户端"}},
+		Right:   htmlpage.Host{Name: "B", Role: htmlpage.Text{EN: "server", ZH: "服务器"}},
 		Status:  "PASS",
 	}
 }
@@ -106,7 +107,7 @@ func htmlPage() HTMLPage {
 func renderHTML(t *testing.T, evs []Event) (string, *html.Node) {
 	t.Helper()
 	var b bytes.Buffer
-	if err := WriteHTML(&b, evs, htmlPage()); err != nil {
+	if err := htmlpage.Write(&b, evs, htmlPage()); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := html.Parse(strings.NewReader(b.String()))
@@ -573,7 +574,7 @@ func TestHTMLNeedsTwoHosts(t *testing.T) {
 	for _, c := range []struct{ left, right string }{{"A", "A"}, {"", "B"}, {"A", ""}} {
 		p := htmlPage()
 		p.Left.Name, p.Right.Name = c.left, c.right
-		if err := WriteHTML(&bytes.Buffer{}, htmlLostAck4(), p); err == nil {
+		if err := htmlpage.Write(&bytes.Buffer{}, htmlLostAck4(), p); err == nil {
 			t.Errorf("hosts %q and %q accepted", c.left, c.right)
 		}
 	}
@@ -581,10 +582,10 @@ func TestHTMLNeedsTwoHosts(t *testing.T) {
 
 func TestHTMLIndex(t *testing.T) {
 	var b bytes.Buffer
-	err := WriteHTMLIndex(&b, HTMLIndex{
-		Title: Text{EN: "scenarios", ZH: "场景"},
-		Entries: []HTMLIndexEntry{
-			{Name: "four-way-close", Href: "four-way-close.html", Summary: Text{EN: "FIN, ACK, FIN, ACK", ZH: "四次挥手"}, Status: "PASS", Segments: 7},
+	err := htmlpage.WriteIndex(&b, htmlpage.Index{
+		Title: htmlpage.Text{EN: "scenarios", ZH: "场景"},
+		Entries: []htmlpage.IndexEntry{
+			{Name: "four-way-close", Href: "four-way-close.html", Summary: htmlpage.Text{EN: "FIN, ACK, FIN, ACK", ZH: "四次挥手"}, Status: "PASS", Segments: 7},
 			{Name: "lost-ack-4", Href: "lost-ack-4.html", Status: "FAIL", Segments: 9, Lost: 1},
 		},
 	})
