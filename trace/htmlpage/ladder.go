@@ -200,62 +200,107 @@ type rowItem struct {
 	width float64 // of a label
 }
 
-func layoutLadder(m *model) ladderView {
-	var v ladderView
-	evs := m.evs
+// ladderRow is one distinct instant of drawn events.
+type ladderRow struct {
+	t       clock.Instant
+	items   [2][]rowItem
+	extent  float64 // how far below y the row's items reach
+	sendOff float64 // how far below y the last arrow leaves
+	y       float64
+}
 
-	// Which segment and role each event has.
-	type endRef struct {
-		seg  int
-		side int
-	}
-	ends := map[int]endRef{}  // event index -> arrow end at a timeline
-	netDrop := map[int]bool{} // drops in the network, drawn where they happen
+// endRef is an arrow's end at a timeline: its segment and side.
+type endRef struct {
+	seg  int
+	side int
+}
+
+// ladderGap is a compressed idle stretch after row after.
+type ladderGap struct {
+	after  int // the row before the break
+	y1, y2 float64
+}
+
+// ladderLayout is the state one layoutLadder call's phases share.
+type ladderLayout struct {
+	m       *model
+	v       ladderView
+	ends    map[int]endRef // event index -> arrow end at a timeline
+	netDrop map[int]bool   // drops in the network, drawn where they happen
+	rows    []*ladderRow
+	rowOf   []int     // event index -> its row, -1 when not drawn
+	offset  []float64 // an item's y below its row's
+	x       [2]float64
+	gaps    []ladderGap
+	bottom  float64
+}
+
+// layoutLadder lays the ladder out in phases: rows of events, the margins,
+// the rows' heights with idle stretches compressed, then the timelines,
+// the breaks, the labels and the arrows.
+func layoutLadder(m *model) ladderView {
+	l := &ladderLayout{m: m}
+	l.findEnds()
+	l.makeRows()
+	l.stackItems()
+	l.placeColumns()
+	l.placeRows()
+	l.drawTimelines()
+	l.drawBreaks()
+	l.drawLabels()
+	l.drawArrows()
+	return l.v
+}
+
+// findEnds notes which segment and side each send, recv and drop event
+// is an end of, and which drops happen in the network.
+func (l *ladderLayout) findEnds() {
+	m, evs := l.m, l.m.evs
+	l.ends, l.netDrop = map[int]endRef{}, map[int]bool{}
 	for k, g := range m.segs {
 		if g.drop >= 0 && m.side(evs[g.drop].Host) < 0 {
-			netDrop[g.drop] = true
+			l.netDrop[g.drop] = true
 		}
 		if g.send >= 0 {
-			ends[g.send] = endRef{k, g.from}
+			l.ends[g.send] = endRef{k, g.from}
 		}
 		if g.recv >= 0 {
-			ends[g.recv] = endRef{k, g.to}
+			l.ends[g.recv] = endRef{k, g.to}
 		}
 		if g.drop >= 0 && m.side(evs[g.drop].Host) >= 0 {
-			ends[g.drop] = endRef{k, g.to}
+			l.ends[g.drop] = endRef{k, g.to}
 		}
 	}
+}
 
-	// Rows: one per distinct instant of a drawn event.
-	drawn := func(i int) bool {
-		e := evs[i]
-		switch e.Kind {
-		case trace.KindState, trace.KindApp:
-			return m.side(e.Host) >= 0
-		}
-		_, isEnd := ends[i]
-		return isEnd || netDrop[i]
+// drawn reports whether event i appears on the ladder.
+func (l *ladderLayout) drawn(i int) bool {
+	e := &l.m.evs[i]
+	switch e.Kind {
+	case trace.KindState, trace.KindApp:
+		return l.m.side(e.Host) >= 0
 	}
-	type row struct {
-		t       clock.Instant
-		items   [2][]rowItem
-		extent  float64 // how far below y the row's items reach
-		sendOff float64 // how far below y the last arrow leaves
-		y       float64
-	}
-	var rows []*row
-	rowOf := make([]int, len(evs))
-	offset := make([]float64, len(evs)) // an item's y below its row's
-	for i, e := range evs {
-		rowOf[i] = -1
-		if !drawn(i) {
+	_, isEnd := l.ends[i]
+	return isEnd || l.netDrop[i]
+}
+
+// makeRows puts the drawn events in rows, one per distinct instant, each
+// item at its side's timeline.
+func (l *ladderLayout) makeRows() {
+	m, evs := l.m, l.m.evs
+	l.rowOf = make([]int, len(evs))
+	l.offset = make([]float64, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		l.rowOf[i] = -1
+		if !l.drawn(i) {
 			continue
 		}
-		if len(rows) == 0 || rows[len(rows)-1].t != e.T {
-			rows = append(rows, &row{t: e.T})
+		if len(l.rows) == 0 || l.rows[len(l.rows)-1].t != e.T {
+			l.rows = append(l.rows, &ladderRow{t: e.T})
 		}
-		r := rows[len(rows)-1]
-		rowOf[i] = len(rows) - 1
+		r := l.rows[len(l.rows)-1]
+		l.rowOf[i] = len(l.rows) - 1
 		s := m.side(e.Host)
 		switch {
 		case e.Kind == trace.KindState:
@@ -267,16 +312,19 @@ func layoutLadder(m *model) ladderView {
 		case e.Kind == trace.KindApp:
 			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: textW(e.AppText(), hlAppFont) + 14})
 		default:
-			if ref, ok := ends[i]; ok {
+			if ref, ok := l.ends[i]; ok {
 				r.items[ref.side] = append(r.items[ref.side], rowItem{ev: i, send: e.Kind == trace.KindSend})
 			}
 		}
 	}
-	// Within a row, items follow the trace's order down the timeline: each
-	// label on a line of its own, an arrow's end level with the label
-	// before it, and arrows leaving (or arriving) one after another a
-	// little apart so that their labels do not collide.
-	for _, r := range rows {
+}
+
+// stackItems places items within their row: they follow the trace's
+// order down the timeline, each label on a line of its own, an arrow's end
+// level with the label before it, and arrows leaving (or arriving) one
+// after another a little apart so that their labels do not collide.
+func (l *ladderLayout) stackItems() {
+	for _, r := range l.rows {
 		for s := 0; s < 2; s++ {
 			next, cur := 0.0, 0.0
 			for k, it := range r.items[s] {
@@ -286,11 +334,11 @@ func layoutLadder(m *model) ladderView {
 				} else if k > 0 && !r.items[s][k-1].label && r.items[s][k-1].send == it.send {
 					cur += hlEndStep
 				}
-				offset[it.ev] = cur
+				l.offset[it.ev] = cur
 				if it.send {
 					r.sendOff = math.Max(r.sendOff, cur)
 					// A lost segment's arrow ends in its own row.
-					if f := m.segs[ends[it.ev].seg].fate; f == fateLost || f == fateNone {
+					if f := l.m.segs[l.ends[it.ev].seg].fate; f == fateLost || f == fateNone {
 						r.extent = math.Max(r.extent, cur+rowSpacing(500*time.Microsecond)*0.8+10)
 					}
 				}
@@ -298,12 +346,16 @@ func layoutLadder(m *model) ladderView {
 			r.extent = math.Max(r.extent, math.Max(next, cur+14))
 		}
 	}
+}
 
-	// Margins wide enough for the labels.
+// placeColumns makes the margins wide enough for the labels and places
+// the timelines and the hosts' heads.
+func (l *ladderLayout) placeColumns() {
+	v := &l.v
 	var side [2]float64
 	for s := range side {
 		side[s] = hlMinSide
-		for _, r := range rows {
+		for _, r := range l.rows {
 			for _, it := range r.items[s] {
 				side[s] = math.Max(side[s], it.width+hlPad+10)
 			}
@@ -314,18 +366,16 @@ func layoutLadder(m *model) ladderView {
 	v.XA = hlTimeW + side[0]
 	v.XB = v.XA + hlLaneW
 	v.W = v.XB + side[1]
-	x := [2]float64{v.XA, v.XB}
+	l.x = [2]float64{v.XA, v.XB}
 	for s := 0; s < 2; s++ {
-		v.Heads[s] = hostHead{Side: s, X: x[s], Name: m.hosts[s], Addr: m.addr[s]}
+		v.Heads[s] = hostHead{Side: s, X: l.x[s], Name: l.m.hosts[s], Addr: l.m.addr[s]}
 	}
+}
 
-	// Vertical positions, with breaks for idle stretches.
-	type gap struct {
-		after int // the row before the break
-		y1    float64
-		y2    float64
-	}
-	var gaps []gap
+// placeRows gives each row its y, with a break for each idle stretch, and
+// writes the time ticks.
+func (l *ladderLayout) placeRows() {
+	rows := l.rows
 	for k, r := range rows {
 		if k == 0 {
 			r.y = hlTop
@@ -336,40 +386,49 @@ func layoutLadder(m *model) ladderView {
 		if dt > hlIdle {
 			y1 := p.y + p.extent - 2
 			r.y = y1 + hlBreakH
-			gaps = append(gaps, gap{k - 1, y1, r.y - 18})
+			l.gaps = append(l.gaps, ladderGap{k - 1, y1, r.y - 18})
 			continue
 		}
 		// Arrows keep their slant however far down their row they leave.
 		r.y = p.y + math.Max(p.extent, p.sendOff+rowSpacing(dt))
 	}
-	bottom := hlTop + 30
+	l.bottom = hlTop + 30
 	if n := len(rows); n > 0 {
-		bottom = rows[n-1].y + rows[n-1].extent + 16
+		l.bottom = rows[n-1].y + rows[n-1].extent + 16
 	}
-	v.H = bottom + 14
+	l.v.H = l.bottom + 14
 	for _, r := range rows {
-		v.Ticks = append(v.Ticks, tick{Y: r.y, Label: fmtSecs(r.t)})
+		l.v.Ticks = append(l.v.Ticks, tick{Y: r.y, Label: fmtSecs(r.t)})
 	}
+}
 
-	// Timelines, broken at each idle stretch.
+// drawTimelines draws each host's timeline, broken at each idle stretch.
+func (l *ladderLayout) drawTimelines() {
+	x := l.x
 	for s := 0; s < 2; s++ {
 		y := hlTop - 26
-		for _, g := range gaps {
-			v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: g.y1})
-			v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: g.y1, Y2: g.y2, Dotted: true,
+		for _, g := range l.gaps {
+			l.v.Lines = append(l.v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: g.y1})
+			l.v.Lines = append(l.v.Lines, vline{Side: s, X: x[s], Y1: g.y1, Y2: g.y2, Dotted: true,
 				Break1: breakMark(x[s], g.y1), Break2: breakMark(x[s], g.y2)})
 			y = g.y2
 		}
-		v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: bottom})
+		l.v.Lines = append(l.v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: l.bottom})
 	}
-	for _, g := range gaps {
+}
+
+// drawBreaks labels each idle stretch with its duration and the states
+// the hosts held meanwhile.
+func (l *ladderLayout) drawBreaks() {
+	v, x, rows := &l.v, l.x, l.rows
+	for _, g := range l.gaps {
 		b := breakView{Y1: g.y1, Y2: g.y2, Mid: (g.y1 + g.y2) / 2}
 		d := fmtDur(rows[g.after+1].t.Sub(rows[g.after].t))
 		dur := Text{EN: "~ " + d + " pass ~", ZH: "~ 经过 " + strings.Replace(d, " s", " 秒", 1) + " ~"}
 		b.RW = textTW(dur, 12.5) + 28
 		b.RX, b.RY = (v.XA+v.XB)/2-b.RW/2, b.Mid-11
 		b.Label = svgText{X: (v.XA + v.XB) / 2, Y: b.Mid + 4.5, Anchor: "middle", Text: dur}
-		held := m.statesHeld(rows[g.after].t)
+		held := l.m.statesHeld(rows[g.after].t)
 		for s := 0; s < 2; s++ {
 			if held[s] == "" {
 				continue
@@ -382,32 +441,38 @@ func layoutLadder(m *model) ladderView {
 		}
 		v.Breaks = append(v.Breaks, b)
 	}
+}
 
-	// Labels beside the timelines.
-	for _, r := range rows {
+// drawLabels writes the state changes and application calls beside the
+// timelines.
+func (l *ladderLayout) drawLabels() {
+	for _, r := range l.rows {
 		for s := 0; s < 2; s++ {
 			for _, it := range r.items[s] {
 				if !it.label {
 					continue
 				}
-				y := r.y + offset[it.ev]
-				if evs[it.ev].Kind == trace.KindState {
-					v.States = append(v.States, m.stateLabel(it.ev, s, x[s], y))
+				y := r.y + l.offset[it.ev]
+				if l.m.evs[it.ev].Kind == trace.KindState {
+					l.v.States = append(l.v.States, l.m.stateLabel(it.ev, s, l.x[s], y))
 				} else {
-					v.Apps = append(v.Apps, m.appLabel(it.ev, s, x[s], y))
+					l.v.Apps = append(l.v.Apps, l.m.appLabel(it.ev, s, l.x[s], y))
 				}
 			}
 		}
 	}
+}
 
-	// Arrows.
-	yEnd := func(i int) float64 { return rows[rowOf[i]].y + offset[i] }
+// drawArrows draws the segments, then their labels in the order of the
+// arrows (down the page): each is kept clear of the labels placed before
+// it and of the arrows near it.
+func (l *ladderLayout) drawArrows() {
+	v, rows, rowOf := &l.v, l.rows, l.rowOf
+	yEnd := func(i int) float64 { return rows[rowOf[i]].y + l.offset[i] }
 	slant := rowSpacing(500 * time.Microsecond)
-	for k := range m.segs {
-		v.Arrows = append(v.Arrows, m.arrow(k, x, yEnd, rows[0].y, slant, func(i int) float64 { return rows[rowOf[i]].y }))
+	for k := range l.m.segs {
+		v.Arrows = append(v.Arrows, l.m.arrow(k, l.x, yEnd, rows[0].y, slant, func(i int) float64 { return rows[rowOf[i]].y }))
 	}
-	// Labels, in the order of the arrows (down the page): each is kept
-	// clear of the labels placed before it and of the arrows near it.
 	const near = 150.0
 	var placed []box
 	for i := range v.Arrows {
@@ -422,9 +487,8 @@ func layoutLadder(m *model) ladderView {
 				crossing = crossing || crosses(a, o)
 			}
 		}
-		placeLabel(a, x, crossing, &placed, others)
+		placeLabel(a, l.x, crossing, &placed, others)
 	}
-	return v
 }
 
 // breakMark is a short double slash across a timeline at (x, y).
