@@ -211,9 +211,23 @@ func endBox(from, to string) string {
 	return to
 }
 
+// layoutFSM draws RFC 9293's state diagram with the paths m's hosts took.
 func layoutFSM(m *model) fsmView {
 	v := fsmView{W: fsmW, H: fsmH, Hosts: m.hosts}
-	// Transitions per side, in order of first use, and each connection's path.
+	taken := m.fsmPaths(&v)
+	r := routeEdges(taken)
+	r.drawEdges(&v)
+	r.drawHighlights(&v, m, taken)
+	m.drawNodes(&v, taken)
+	return v
+}
+
+// edgeKey names the edge from one state to another: "FROM>TO".
+func edgeKey(from, to string) string { return from + ">" + to }
+
+// fsmPaths returns the transitions each side made, in order of first use,
+// and writes each connection's path into v.
+func (m *model) fsmPaths(v *fsmView) []fsmTransition {
 	var taken []fsmTransition
 	seen := map[fsmTransition]bool{}
 	for s := 0; s < 2; s++ {
@@ -238,26 +252,34 @@ func layoutFSM(m *model) fsmView {
 			v.Paths[s][k].States = append(v.Paths[s][k].States, to)
 		}
 	}
+	return taken
+}
 
-	defs := fsmEdges()
-	key := func(from, to string) string { return from + ">" + to }
-	byKey := map[string]int{}
-	for i, d := range defs {
-		byKey[key(d.from, d.to)] = i
+// fsmRoutes are the diagram's edges: the figure's, then a generic route for
+// each transition taken that the figure lacks.
+type fsmRoutes struct {
+	defs   []fsmEdgeDef
+	byKey  map[string]int   // edge key -> index in defs
+	usedBy map[string][]int // edge key -> sides that took it
+}
+
+// routeEdges collects the routes for the diagram and the transitions taken.
+func routeEdges(taken []fsmTransition) fsmRoutes {
+	r := fsmRoutes{defs: fsmEdges(), byKey: map[string]int{}, usedBy: map[string][]int{}}
+	for i, d := range r.defs {
+		r.byKey[edgeKey(d.from, d.to)] = i
 	}
 	nodePos := map[string][2]float64{}
 	for _, n := range fsmNodes {
 		nodePos[n.id] = [2]float64{n.x, n.y}
 	}
-	usedBy := map[string][]int{} // edge key -> sides
 	for _, t := range taken {
-		k := key(t.from, t.to)
-		usedBy[k] = append(usedBy[k], t.side)
+		k := edgeKey(t.from, t.to)
+		r.usedBy[k] = append(r.usedBy[k], t.side)
 	}
-	// Generic routes for transitions no definition covers.
 	for _, t := range taken {
-		k := key(t.from, t.to)
-		if _, ok := byKey[k]; ok {
+		k := edgeKey(t.from, t.to)
+		if _, ok := r.byKey[k]; ok {
 			continue
 		}
 		a, okA := nodePos[t.from]
@@ -265,12 +287,17 @@ func layoutFSM(m *model) fsmView {
 		if !okA || !okB {
 			continue // not a state of the diagram
 		}
-		byKey[k] = len(defs)
-		defs = append(defs, fsmEdgeDef{from: t.from, to: t.to, extra: true, d: curve(a, b)})
+		r.byKey[k] = len(r.defs)
+		r.defs = append(r.defs, fsmEdgeDef{from: t.from, to: t.to, extra: true, d: curve(a, b)})
 	}
-	for _, d := range defs {
-		k := key(d.from, d.to)
-		if d.extra && len(usedBy[k]) == 0 {
+	return r
+}
+
+// drawEdges draws the figure's edges and the extra ones taken.
+func (r *fsmRoutes) drawEdges(v *fsmView) {
+	for _, d := range r.defs {
+		k := edgeKey(d.from, d.to)
+		if d.extra && len(r.usedBy[k]) == 0 {
 			continue
 		}
 		ev := fsmEdgeView{Key: k, D: d.d, Extra: d.extra}
@@ -279,14 +306,19 @@ func layoutFSM(m *model) fsmView {
 		}
 		v.Edges = append(v.Edges, ev)
 	}
+}
+
+// drawHighlights draws each transition taken in its side's colour, the
+// two sides' side by side when both took it.
+func (r *fsmRoutes) drawHighlights(v *fsmView, m *model, taken []fsmTransition) {
 	for _, t := range taken {
-		k := key(t.from, t.to)
-		i, ok := byKey[k]
+		k := edgeKey(t.from, t.to)
+		i, ok := r.byKey[k]
 		if !ok {
 			continue
 		}
-		h := fsmHLView{ID: hlID(t.side, t.from, t.to), Host: m.hosts[t.side], Key: k, D: defs[i].d, Side: t.side, Extra: defs[i].extra}
-		if len(usedBy[k]) > 1 {
+		h := fsmHLView{ID: hlID(t.side, t.from, t.to), Host: m.hosts[t.side], Key: k, D: r.defs[i].d, Side: t.side, Extra: r.defs[i].extra}
+		if len(r.usedBy[k]) > 1 {
 			off := -2.2
 			if t.side == 1 {
 				off = 2.2
@@ -295,8 +327,10 @@ func layoutFSM(m *model) fsmView {
 		}
 		v.HL = append(v.HL, h)
 	}
+}
 
-	// Boxes, with a badge for each host that was in them.
+// drawNodes draws the boxes, with a badge for each host that was in them.
+func (m *model) drawNodes(v *fsmView, taken []fsmTransition) {
 	visited := [2]map[string]bool{{}, {}}
 	for _, t := range taken {
 		visited[t.side][t.from] = true // edges out of CLOSED start at the top box
@@ -320,7 +354,6 @@ func layoutFSM(m *model) fsmView {
 		nv.Visited = strings.Join(who, " ")
 		v.Nodes = append(v.Nodes, nv)
 	}
-	return v
 }
 
 func firstRune(s string) string {
