@@ -667,7 +667,7 @@ func (b box) x2() float64 {
 // arrow lays out segment k. yEnd gives the y of an event's arrow end and
 // yRow the y of its row.
 func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant float64, yRow func(int) float64) arrowView {
-	g := m.segs[k]
+	g := &m.segs[k]
 	a := arrowView{
 		ID: fmt.Sprintf("seg-%d", k), Send: -1, Recv: -1, Drop: -1,
 		Fate: string(g.fate), From: m.hosts[g.from], To: m.hosts[g.to], FromSide: g.from, Seg: g.label,
@@ -681,24 +681,46 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 	if g.drop >= 0 {
 		a.Drop = m.orig[g.drop]
 	}
+	y1 := math.Max(m.arrowStart(g, yEnd, slant, yRow), y0-10)
+	dir := m.arrowShape(&a, g, x, y1, yEnd, slant, yRow)
+	m.arrowTags(&a, g, dir)
+	a.Tip = "tip-" + a.ID
+	var rel []string
+	for _, c := range g.caused {
+		e := &m.evs[c]
+		from, to := stateNames(e)
+		rel = append(rel, fmt.Sprintf("st-%d", m.orig[c]), hlID(m.side(e.Host), from, to))
+	}
+	a.Rel = strings.Join(rel, " ")
+	return a
+}
+
+// arrowStart is the y where g's arrow leaves its sender's timeline: at
+// the send, or a slant above where it arrives when the send is not traced.
+func (m *model) arrowStart(g *segment, yEnd func(int) float64, slant float64, yRow func(int) float64) float64 {
+	switch {
+	case g.send >= 0:
+		return yEnd(g.send)
+	case g.recv >= 0:
+		return yEnd(g.recv) - slant
+	}
+	y1 := yRow(g.drop)
+	if m.side(m.evs[g.drop].Host) >= 0 {
+		y1 -= slant
+	}
+	return y1
+}
+
+// arrowShape sets a's ends (from y1) for g's fate: an arrowhead at its
+// receiver, a cross where it was lost or dropped, dashed when a send or a
+// receipt is not traced. It returns the arrow's direction, 1 rightwards.
+func (m *model) arrowShape(a *arrowView, g *segment, x [2]float64, y1 float64, yEnd func(int) float64, slant float64, yRow func(int) float64) float64 {
 	x1, x2 := x[g.from], x[g.to]
 	dir := 1.0
 	if x2 < x1 {
 		dir = -1
 	}
-	var y1, y2 float64
-	switch {
-	case g.send >= 0:
-		y1 = yEnd(g.send)
-	case g.recv >= 0:
-		y1 = yEnd(g.recv) - slant
-	default:
-		y1 = yRow(g.drop)
-		if m.side(m.evs[g.drop].Host) >= 0 {
-			y1 -= slant
-		}
-	}
-	y1 = math.Max(y1, y0-10)
+	var y2 float64
 	switch g.fate {
 	case fateRecv:
 		y2 = yEnd(g.recv)
@@ -739,9 +761,12 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 	if a.Head {
 		a.X2 -= dir * 2
 	}
+	return dir
+}
 
-	// The word past a cross (lost, dropped), and the tag along the
-	// arrow (retransmission, not traced, ...).
+// arrowTags sets the word past a cross (lost, dropped) and the tag along
+// the arrow (retransmission, not traced, ...).
+func (m *model) arrowTags(a *arrowView, g *segment, dir float64) {
 	switch g.fate {
 	case fateLost:
 		a.End = svgText{Class: "segtag lost", Text: uiText["lost"]}
@@ -764,16 +789,6 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 			a.End.Anchor = "end"
 		}
 	}
-
-	a.Tip = "tip-" + a.ID
-	var rel []string
-	for _, c := range g.caused {
-		e := &m.evs[c]
-		from, to := stateNames(e)
-		rel = append(rel, fmt.Sprintf("st-%d", m.orig[c]), hlID(m.side(e.Host), from, to))
-	}
-	a.Rel = strings.Join(rel, " ")
-	return a
 }
 
 // placeLabel puts a's label along its shaft where it overlaps no label

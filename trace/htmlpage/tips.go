@@ -59,12 +59,53 @@ func (m *model) tips() []tipView {
 	return out
 }
 
+// segTip is the detail box of segment k: its header fields, its fate,
+// what it repeats and the state changes it caused.
 func (m *model) segTip(k int) tipView {
-	g := m.segs[k]
+	g := &m.segs[k]
 	from, to := m.hosts[g.from], m.hosts[g.to]
-	tv := tipView{ID: fmt.Sprintf("tip-seg-%d", k), Title: from + " → " + to + "   " + g.label}
-	add := func(key string, val Text) { tv.Rows = append(tv.Rows, tipRow{Key: uiText[key], Val: val}) }
-	dir := from + " → " + to
+	tv := &tipView{ID: fmt.Sprintf("tip-seg-%d", k), Title: from + " → " + to + "   " + g.label}
+	tv.add("tDir", plain(m.segDir(g)))
+	if g.seg != nil {
+		tv.headerRows(g.seg)
+	} else {
+		tv.add("tRaw", plain(g.label))
+	}
+	if g.send >= 0 {
+		tv.add("tSent", plain(fmtTime(m.evs[g.send].T)))
+	}
+	m.fateRow(tv, g)
+	if g.rexmitOf >= 0 {
+		prev := m.evs[m.segs[g.rexmitOf].send].T
+		key := "rexmitOf"
+		if g.rexmitKind == "dupack" {
+			key = "dupackOf"
+		}
+		tv.add("tRepeats", both(uiText[key], plain(" "+fmtTime(prev)+" ("+fmtDur(m.evs[g.send].T.Sub(prev))+" "), uiText["later"], plain(")")))
+	}
+	if g.recv >= 0 {
+		if len(g.caused) == 0 {
+			tv.add("tCaused", uiText["noChange"])
+		}
+		for _, c := range g.caused {
+			e := &m.evs[c]
+			from, to := stateNames(e)
+			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tCaused"],
+				Val: both(plain(e.Host+": "+from+" → "+to+" — "), reasonText(e.Why)), Class: "cause"})
+		}
+	}
+	return *tv
+}
+
+// add appends the row key (a uiText key) with value val.
+func (tv *tipView) add(key string, val Text) {
+	tv.Rows = append(tv.Rows, tipRow{Key: uiText[key], Val: val})
+}
+
+// segDir is "A → B", with the connection's addresses when the trace
+// shows them.
+func (m *model) segDir(g *segment) string {
+	dir := m.hosts[g.from] + " → " + m.hosts[g.to]
 	a, okA := m.onlyConn(g.from)
 	b, okB := m.onlyConn(g.to)
 	if okA && okB {
@@ -74,52 +115,53 @@ func (m *model) segTip(k int) tipView {
 	} else if m.addr[g.from] != "" && m.addr[g.to] != "" {
 		dir += "  (" + m.addr[g.from] + " → " + m.addr[g.to] + ")"
 	}
-	add("tDir", plain(dir))
-	if f := g.seg; f != nil {
-		add("tFlags", plain(notation.FormatFlags(f.Flags)+"  = "+notation.FlagNames(f.Flags)))
-		add("tSeq", both(plain(fmt.Sprint(f.Seq)+" ("), uiText["relISN"], plain(")")))
-		add("tLen", both(plain(fmt.Sprint(f.Len)+" "), uiText["bytes"]))
-		next := f.End()
-		if f.Flags.Has(wire.SYN) {
-			next++
-		}
-		if f.Flags.Has(wire.FIN) {
-			next++
-		}
-		nt := plain(fmt.Sprint(next))
-		if f.Flags&(wire.SYN|wire.FIN) != 0 {
-			nt = both(nt, plain(" ("), uiText["synFinOne"], plain(")"))
-		}
-		add("tNext", nt)
-		if f.HasAck {
-			add("tAck", both(plain(fmt.Sprint(f.Ack)+" ("), uiText["relPeer"], plain(")")))
-		} else {
-			add("tAck", uiText["noAck"])
-		}
-		if f.HasWin {
-			add("tWin", plain(fmt.Sprint(f.Win)))
-		}
-		switch {
-		case f.AnyOpts:
-			add("tOpts", plain("..."))
-		case len(f.Opts) > 0:
-			add("tOpts", plain(notation.FormatOptions(f.Opts, 0)))
-		default:
-			add("tOpts", uiText["none"])
-		}
+	return dir
+}
+
+// headerRows lists the segment's header fields.
+func (tv *tipView) headerRows(f *notation.Segment) {
+	tv.add("tFlags", plain(notation.FormatFlags(f.Flags)+"  = "+notation.FlagNames(f.Flags)))
+	tv.add("tSeq", both(plain(fmt.Sprint(f.Seq)+" ("), uiText["relISN"], plain(")")))
+	tv.add("tLen", both(plain(fmt.Sprint(f.Len)+" "), uiText["bytes"]))
+	next := f.End()
+	if f.Flags.Has(wire.SYN) {
+		next++
+	}
+	if f.Flags.Has(wire.FIN) {
+		next++
+	}
+	nt := plain(fmt.Sprint(next))
+	if f.Flags&(wire.SYN|wire.FIN) != 0 {
+		nt = both(nt, plain(" ("), uiText["synFinOne"], plain(")"))
+	}
+	tv.add("tNext", nt)
+	if f.HasAck {
+		tv.add("tAck", both(plain(fmt.Sprint(f.Ack)+" ("), uiText["relPeer"], plain(")")))
 	} else {
-		add("tRaw", plain(g.label))
+		tv.add("tAck", uiText["noAck"])
 	}
-	if g.send >= 0 {
-		add("tSent", plain(fmtTime(m.evs[g.send].T)))
+	if f.HasWin {
+		tv.add("tWin", plain(fmt.Sprint(f.Win)))
 	}
+	switch {
+	case f.AnyOpts:
+		tv.add("tOpts", plain("..."))
+	case len(f.Opts) > 0:
+		tv.add("tOpts", plain(notation.FormatOptions(f.Opts, 0)))
+	default:
+		tv.add("tOpts", uiText["none"])
+	}
+}
+
+// fateRow says what became of the segment.
+func (m *model) fateRow(tv *tipView, g *segment) {
 	switch g.fate {
 	case fateRecv:
 		v := both(uiText["arrived"], plain(" "+fmtTime(m.evs[g.recv].T)))
 		if g.send >= 0 {
 			v = both(v, plain(" (+"+fmtDur(m.evs[g.recv].T.Sub(m.evs[g.send].T))+")"))
 		}
-		add("tFate", v)
+		tv.add("tFate", v)
 	case fateLost:
 		v := uiText["lostNet"]
 		if why := m.evs[g.drop].Why; why != "" {
@@ -134,30 +176,10 @@ func (m *model) segTip(k int) tipView {
 		}
 		tv.Rows = append(tv.Rows, tipRow{Key: uiText["tFate"], Val: v, Class: "bad"})
 	case fateNone:
-		add("tFate", uiText["neverRecv"])
+		tv.add("tFate", uiText["neverRecv"])
 	case fateUnsent:
-		add("tFate", uiText["notTraced"])
+		tv.add("tFate", uiText["notTraced"])
 	}
-	if g.rexmitOf >= 0 {
-		prev := m.evs[m.segs[g.rexmitOf].send].T
-		key := "rexmitOf"
-		if g.rexmitKind == "dupack" {
-			key = "dupackOf"
-		}
-		add("tRepeats", both(uiText[key], plain(" "+fmtTime(prev)+" ("+fmtDur(m.evs[g.send].T.Sub(prev))+" "), uiText["later"], plain(")")))
-	}
-	if g.recv >= 0 {
-		if len(g.caused) == 0 {
-			add("tCaused", uiText["noChange"])
-		}
-		for _, c := range g.caused {
-			e := &m.evs[c]
-			from, to := stateNames(e)
-			tv.Rows = append(tv.Rows, tipRow{Key: uiText["tCaused"],
-				Val: both(plain(e.Host+": "+from+" → "+to+" — "), reasonText(e.Why)), Class: "cause"})
-		}
-	}
-	return tv
 }
 
 func (m *model) stateTip(i int) tipView {
