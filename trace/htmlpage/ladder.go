@@ -796,26 +796,12 @@ func (m *model) arrowTags(a *arrowView, g *segment, dir float64) {
 // that crosses another one has its label near its sender, so that the
 // two labels sit apart.
 func placeLabel(a *arrowView, x [2]float64, crossing bool, placed *[]box, others []*arrowView) {
-	// The label runs along the shaft, turned with it but never upside down.
-	ang := math.Atan2(a.Y2-a.Y1, a.X2-a.X1) * 180 / math.Pi
-	if ang > 90 {
-		ang -= 180
-	} else if ang < -90 {
-		ang += 180
-	}
-	rad := ang * math.Pi / 180
-	upX, upY := math.Sin(rad), -math.Cos(rad)
+	ang, upX, upY := labelAngle(a)
 	lw := textW(a.Seg, hlSegFont)
 	tag := a.Tag.Text
 	tw := textTW(tag, hlTagFont+1) // bold
 	lo, hi := math.Min(x[0], x[1])+4, math.Max(x[0], x[1])-4
-	ts := []float64{0.5, 0.36, 0.64, 0.26, 0.74, 0.18, 0.82}
-	switch {
-	case a.Cross != "" || a.Fate == string(fateNone):
-		ts = []float64{0.5, 0.4, 0.62, 0.3}
-	case crossing:
-		ts = []float64{0.27, 0.2, 0.34, 0.5, 0.64}
-	}
+	ts := labelSpots(a, crossing)
 	// Try places along the shaft, at each the label (and its tag beyond
 	// it) above the line, then below it. The first place without a
 	// collision wins; failing that, the one with the fewest.
@@ -835,17 +821,7 @@ search:
 			if lb.x1() < lo || lb.x2() > hi {
 				cost += 1000
 			}
-			for _, b := range bs {
-				for k := len(*placed) - 1; k >= 0; k-- {
-					p := (*placed)[k]
-					if p.cy < b.cy-400 {
-						break // placed long before, far above
-					}
-					if math.Abs(p.cy-b.cy) < 60 && b.overlaps(p) {
-						cost += 10
-					}
-				}
-			}
+			cost += overlapCost(bs, *placed)
 			for _, o := range others {
 				if shaftThrough(o, px+up*upX*10, py+up*upY*10, lw+4, 12, ang) {
 					cost++
@@ -878,6 +854,50 @@ search:
 		bestBoxes = append(bestBoxes, box{cx, a.End.Y - 4, ew / 2, 7, 0})
 	}
 	*placed = append(*placed, bestBoxes...)
+}
+
+// labelAngle is the angle in degrees of a's label, which runs along the
+// shaft, turned with it but never upside down, and the unit vector
+// perpendicular to it, pointing up.
+func labelAngle(a *arrowView) (ang, upX, upY float64) {
+	ang = math.Atan2(a.Y2-a.Y1, a.X2-a.X1) * 180 / math.Pi
+	if ang > 90 {
+		ang -= 180
+	} else if ang < -90 {
+		ang += 180
+	}
+	rad := ang * math.Pi / 180
+	return ang, math.Sin(rad), -math.Cos(rad)
+}
+
+// labelSpots are the places along a's shaft (fractions of its length) to
+// try its label at, best first.
+func labelSpots(a *arrowView, crossing bool) []float64 {
+	switch {
+	case a.Cross != "" || a.Fate == string(fateNone):
+		return []float64{0.5, 0.4, 0.62, 0.3}
+	case crossing:
+		return []float64{0.27, 0.2, 0.34, 0.5, 0.64}
+	}
+	return []float64{0.5, 0.36, 0.64, 0.26, 0.74, 0.18, 0.82}
+}
+
+// overlapCost counts 10 for each box of bs that overlaps a box placed
+// recently (placed runs down the page).
+func overlapCost(bs, placed []box) int {
+	cost := 0
+	for _, b := range bs {
+		for k := len(placed) - 1; k >= 0; k-- {
+			p := placed[k]
+			if p.cy < b.cy-400 {
+				break // placed long before, far above
+			}
+			if math.Abs(p.cy-b.cy) < 60 && b.overlaps(p) {
+				cost += 10
+			}
+		}
+	}
+	return cost
 }
 
 // shaftThrough reports whether o's shaft passes through the w x h
