@@ -123,3 +123,36 @@ func TestWriteJSONLError(t *testing.T) {
 type errWriter struct{}
 
 func (errWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }
+
+// ReadJSONL reads the typed values back and says which line does not.
+func TestReadJSONLTyped(t *testing.T) {
+	in := `{"t_us":1,"host":"B","ev":"state","to":"LISTEN","conn":"10.0.0.2:80"}
+{"t_us":2,"host":"B","ev":"drop","from":"?","to":"B","why":"bad checksum","seg":"(52 bytes)"}
+`
+	got, err := ReadJSONL(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Event{
+		{T: us(1), Host: "B", Kind: KindState, FromUnknown: true, To: tcp.Listen, Conn: cn("10.0.0.2:80")},
+		{T: us(2), Host: "B", Kind: KindDrop, Src: "?", Dst: "B", Size: 52, Why: "bad checksum"},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("got %v, want %v", got, want)
+	}
+	var b bytes.Buffer
+	if err := WriteJSONL(&b, got); err != nil || b.String() != in {
+		t.Errorf("written back as %q (%v), want %q", b.String(), err, in)
+	}
+	for _, bad := range []string{
+		`{"t_us":1,"ev":"state","from":"CLOSED","to":"SYN_RECEIVED"}`,
+		`{"t_us":1,"ev":"state","from":"INVALID","to":"LISTEN"}`,
+		`{"t_us":1,"ev":"state","to":"LISTEN","conn":"10.0.0.1>10.0.0.2:80"}`,
+		`{"t_us":1,"ev":"send","seg":"S 0:0(0) win x"}`,
+		`{"t_us":1,"ev":"drop","seg":"(0 bytes)"}`,
+	} {
+		if _, err := ReadJSONL(strings.NewReader("\n" + bad)); err == nil || !strings.Contains(err.Error(), "line 2") {
+			t.Errorf("ReadJSONL(%s): error %v, want one naming line 2", bad, err)
+		}
+	}
+}
