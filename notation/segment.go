@@ -53,9 +53,9 @@ func FromTCP(f *wire.TCPFields, payloadLen int, seqBase, ackBase uint32, withOpt
 func (s *Segment) End() uint32 { return s.Seq + uint32(s.Len) }
 
 // String writes the segment, e.g. "F. 1:1(0) ack 1 win 502": the flags,
-// the range, then " ack N", " win N" and " <options>" when written (an
-// empty option list and "<...>" included). A TS value written "*" in a
-// script is written as its number, 0.
+// the range, then " ack N" and " win N" when written, and " <options>"
+// when the list is not empty (" <...>" for AnyOpts). A TS value written
+// "*" in a script is written as its number, 0.
 func (s *Segment) String() string {
 	b := make([]byte, 0, 64)
 	b = append(b, FormatFlags(s.Flags)...)
