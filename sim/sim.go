@@ -16,7 +16,6 @@ import (
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/stack"
-	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
 	"github.com/tcpwave/tcpwave/wire"
 )
@@ -184,7 +183,11 @@ func (n *Network) AddHost(name string, addr netip.Addr, opts stack.Options) (*Ho
 	for i := range opts.ISNKey {
 		opts.ISNKey[i] = byte(n.rng.Uint32())
 	}
-	st, err := stack.New(opts, &observer{n: n, h: h})
+	obs := &trace.Observer{Host: name, Rel: &n.rel}
+	if n.rec != nil {
+		obs.Add = n.rec.Add
+	}
+	st, err := stack.New(opts, obs)
 	if err != nil {
 		return nil, fmt.Errorf("sim: host %s: %w", name, err)
 	}
@@ -407,7 +410,7 @@ func (n *Network) Inject(from *Host, p *wire.Packet) error {
 		return fmt.Errorf("sim: inject: %w", err)
 	}
 	if n.rec != nil {
-		n.rec.Add(trace.Event{T: n.now, Host: from.Name, Kind: trace.KindSend, Seg: n.rel.Format(p)})
+		n.rec.Add(trace.Event{T: n.now, Host: from.Name, Kind: trace.KindSend, Seg: n.rel.Segment(p)})
 	}
 	n.transmit(from, n.buf[:k])
 	return nil
@@ -417,9 +420,9 @@ func (n *Network) drop(from, to *Host, p *wire.Packet, why string) {
 	if n.rec == nil {
 		return
 	}
-	e := trace.Event{T: n.now, Host: "net", Kind: trace.KindDrop, From: from.Name, Seg: n.rel.Format(p), Why: why}
+	e := trace.Event{T: n.now, Host: "net", Kind: trace.KindDrop, Src: from.Name, Seg: n.rel.Segment(p), Why: why}
 	if to != nil {
-		e.To = to.Name
+		e.Dst = to.Name
 	}
 	n.rec.Add(e)
 }
@@ -428,45 +431,6 @@ func (n *Network) push(e *event) {
 	n.nextID++
 	e.id = n.nextID
 	heap.Push(&n.queue, e)
-}
-
-// observer turns a host's stack callbacks into trace events.
-type observer struct {
-	n *Network
-	h *Host
-}
-
-func (o *observer) PacketSent(now clock.Instant, pkt []byte) {
-	o.segEvent(now, pkt, trace.KindSend)
-}
-
-func (o *observer) PacketReceived(now clock.Instant, pkt []byte) {
-	o.segEvent(now, pkt, trace.KindRecv)
-}
-
-func (o *observer) PacketDropped(now clock.Instant, pkt []byte, err error) {
-	if o.n.rec == nil {
-		return
-	}
-	o.n.rec.Add(trace.Event{T: now, Host: o.h.Name, Kind: trace.KindDrop, From: "?", To: o.h.Name, Seg: fmt.Sprintf("(%d bytes)", len(pkt)), Why: err.Error()})
-}
-
-func (o *observer) segEvent(now clock.Instant, pkt []byte, k trace.Kind) {
-	if o.n.rec == nil {
-		return
-	}
-	var p wire.Packet
-	if wire.ParsePacket(pkt, &p) != nil {
-		return
-	}
-	o.n.rec.Add(trace.Event{T: now, Host: o.h.Name, Kind: k, Seg: o.n.rel.Format(&p)})
-}
-
-func (o *observer) StateChanged(now clock.Instant, t stack.Tuple, from, to tcp.State, why string) {
-	if o.n.rec == nil {
-		return
-	}
-	o.n.rec.Add(trace.Event{T: now, Host: o.h.Name, Kind: trace.KindState, From: from.String(), To: to.String(), Why: why, Conn: connName(t)})
 }
 
 // event is a delivery (to, pkt) or an action (fn) at a virtual instant.
@@ -495,13 +459,4 @@ func (q *eventQueue) Pop() any {
 	old[len(old)-1] = nil
 	*q = old[:len(old)-1]
 	return e
-}
-
-// connName names a connection in state events: "local>remote", or the
-// local address alone for a listener.
-func connName(t stack.Tuple) string {
-	if !t.Remote.IsValid() {
-		return t.Local.String()
-	}
-	return t.Local.String() + ">" + t.Remote.String()
 }

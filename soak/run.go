@@ -430,9 +430,12 @@ func (w *world) crash(h *host, restart time.Duration) {
 	for i := range opts.ISNKey {
 		opts.ISNKey[i] = byte(w.rng.Uint32())
 	}
+	// The new stack's segments are relative to the ISNs its observer sees
+	// itself: a segment of a connection opened before the crash is written
+	// with absolute sequence numbers.
 	var obs stack.Observer
 	if w.rec != nil {
-		obs = &observer{rec: w.rec, host: h.name}
+		obs = &trace.Observer{Host: h.name, Add: w.rec.Add}
 	}
 	st, err := stack.New(opts, obs)
 	if err != nil {

@@ -16,6 +16,7 @@ import (
 
 	"github.com/tcpwave/tcpwave/internal/netns"
 	"github.com/tcpwave/tcpwave/link/tun"
+	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
 )
 
@@ -257,7 +258,7 @@ func TestTunAndNetstatUsage(t *testing.T) {
 // error and exit status 1.
 func TestTunHTMLWriteError(t *testing.T) {
 	f := tunFlags{html: "/dev/full", live: &liveEvents{host: "T", peer: "K", rec: &trace.Recorder{}}}
-	f.live.emit(trace.Event{Kind: trace.KindState, From: "LISTEN", To: "SYN_RECEIVED", Why: "test"})
+	f.live.emit(trace.Event{Kind: trace.KindState, From: tcp.Listen, To: tcp.SynRcvd, Why: "test"})
 	var errb bytes.Buffer
 	if code := f.finish(&errb, "test"); code != 1 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "no space left") {
 		t.Errorf("exit %d, stderr %q; want 1 and one line that says the disk is full", code, errb.String())
