@@ -24,7 +24,7 @@ func waitPending(t *testing.T, s *Stack, k *sock, what string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var p bool
-		s.run(func() { p = k.pend != nil })
+		s.run(func() { p = k.parked() })
 		if p {
 			return
 		}
@@ -130,7 +130,7 @@ func TestPendingCallEnds(t *testing.T) {
 				t.Fatalf("Read returned %v", err)
 			}
 			var p bool
-			b.run(func() { p = client.k.pend != nil })
+			b.run(func() { p = client.k.parked() })
 			if p {
 				t.Error("the ended Read is still pending on the socket")
 			}

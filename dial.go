@@ -36,9 +36,8 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	wake := make(chan struct{}, 1)
 	c := &Conn{s: s, network: network} // its record (own) follows the socket from the start
-	k := &c.own
+	c.rd.c = c
 	var cerr error
 	if s.run(func() {
 		if s.closing {
@@ -53,59 +52,41 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 			return
 		}
 		so.SetNoDelay(true) // Go's default
-		c.k = s.track(so, k)
-		// The host finishes the wait when the handshake ends (complete).
-		c.pdial = true
-		k.pending(c, wake)
+		c.k = s.track(so, &c.own)
 	}) != nil {
 		cerr = net.ErrClosed
 	}
 	if cerr != nil {
 		return fail(cerr)
 	}
-	for {
+	// The host finishes the wait when the handshake ends (dialCall).
+	d := (*dialCall)(&c.rd)
+	_, err = d.await(s, c.k, &c.k.rd, d, noCheck, func(wake chan struct{}) error {
 		select {
 		case <-wake:
+			return nil
 		case <-ctx.Done():
+			return ctx.Err()
+		case <-s.done:
+			return net.ErrClosed
+		}
+	})
+	if err != nil {
+		if err == ctx.Err() {
+			// Abort the half-open connection (a handshake that failed
+			// has closed it already: this does nothing then).
 			s.run(func() {
-				k.cancel(c)
-				switch {
-				case c.pdone.Load() && c.perr != nil:
-					// The handshake failed: the socket is closed already.
-				case !s.closing:
-					k.so.SetLinger(true, 0)
-					k.so.Close(s.now())
-					s.forget(k)
+				if !s.closing {
+					c.k.so.SetLinger(true, 0)
+					c.k.so.Close(s.now())
+					s.forget(c.k)
 				}
 			})
-			return fail(ctx.Err())
-		case <-s.done:
-			return fail(net.ErrClosed)
 		}
-		// Woken without the result (the host closing, a stale token, a
-		// host too busy to finish the call): look under the lock.
-		if !c.pdone.Load() && s.run(func() {
-			switch {
-			case c.pdone.Load():
-			case s.closing:
-				k.cancel(c)
-				cerr = net.ErrClosed
-			case c.complete():
-				k.cancel(c)
-			}
-		}) != nil {
-			cerr = net.ErrClosed
-		}
-		switch {
-		case c.pdone.Load():
-			c.pdone.Store(false)
-			c.pdial = false
-			if c.perr != nil {
-				return fail(c.perr)
-			}
-			return c, nil
-		case cerr != nil:
-			return fail(cerr)
-		}
+		return fail(err)
 	}
+	return c, nil
 }
+
+// noCheck is the check of a call that only its sleep ends.
+func noCheck() error { return nil }

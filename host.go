@@ -76,48 +76,15 @@ type sock struct {
 	// from the front, any others in more.
 	w    [2]chan struct{}
 	more []chan struct{}
-	// pend is a blocked call that the host finishes for its caller (see
-	// completer), and pendCh the channel its caller sleeps on; at most one
-	// per socket, the others wait as waiters.
-	pend   completer
-	pendCh chan struct{}
+	// rd and wr are the blocked calls the host finishes for their
+	// callers (see pending): a Read, an Accept or Dial's wait for the
+	// handshake in rd, a Write in wr; at most one each, the others wait
+	// as waiters.
+	rd, wr slot
 }
 
-// A completer is a call blocked on a socket (a Read, a Dial, an Accept)
-// that the host finishes on its caller's behalf: whoever holds the host's
-// lock when the socket's readiness changes (the reader, mostly) tries the
-// call again, and wakes the caller only with the result, which the caller
-// takes without the lock. A blocked call that slept on the waiter list
-// instead would wake, take the lock again and retry: one more hold of a
-// contended lock for each wait. A Linux reader blocked in recvmsg is
-// woken to copy the data itself; the bytes and the segments are the same.
-//
-// The caller registers with pending and cancels with cancel, both with the
-// lock held; once complete has returned true the caller's done flag (an
-// atomic, set last) publishes the result.
-type completer interface {
-	// complete tries the blocked call again, with the host's lock held,
-	// and reports whether it has finished (with a result or an error).
-	complete() bool
-}
-
-// pending registers c as the socket's blocked call, to be finished by the
-// host and woken on ch. It reports false, registering nothing, when
-// another call holds the place: the caller then waits as a waiter.
-func (k *sock) pending(c completer, ch chan struct{}) bool {
-	if k.pend != nil {
-		return false
-	}
-	k.pend, k.pendCh = c, ch
-	return true
-}
-
-// cancel takes c off the socket, if it is the pending call.
-func (k *sock) cancel(c completer) {
-	if k.pend == c {
-		k.pend, k.pendCh = nil, nil
-	}
-}
+// parked reports whether a call is parked in one of k's slots.
+func (k *sock) parked() bool { return k.rd.c != nil || k.wr.c != nil }
 
 // wait registers ch to be woken at the socket's next readiness change.
 func (k *sock) wait(ch chan struct{}) {
@@ -154,12 +121,15 @@ func (k *sock) wake(s *Stack) {
 	}
 }
 
-// wakeAll is wake for the pending call too: woken without a result, it
-// takes the lock and sees what happened (a Close, the host stopping).
+// wakeAll is wake for the parked calls too: woken without a result, they
+// take the lock and see what happened (a Close, the host stopping).
 func (k *sock) wakeAll(s *Stack) {
 	k.wake(s)
-	if k.pendCh != nil {
-		s.wakes = append(s.wakes, k.pendCh)
+	if k.rd.c != nil {
+		s.wakeLater(k.rd.c.wakeChan())
+	}
+	if k.wr.c != nil {
+		s.wakeLater(k.wr.c.wakeChan())
 	}
 }
 
@@ -336,7 +306,7 @@ const flushBudget = 1024
 
 // flush runs due timers, sends the packets the stack has (at most
 // flushBudget; the timer goes on with the rest), finishes the blocked
-// calls it can (completer) and wakes the waiters of sockets whose
+// calls it can (pending) and wakes the waiters of sockets whose
 // readiness may have changed, and sets the timer for the next deadline.
 func (s *Stack) flush() {
 	now := s.now()
@@ -356,12 +326,10 @@ func (s *Stack) flush() {
 			switch {
 			case k == nil:
 				continue
-			case k.pend != nil && round < maxCompleteRounds:
+			case k.parked() && round < maxCompleteRounds:
 				tried = true
-				if k.pend.complete() {
-					s.wakes = append(s.wakes, k.pendCh)
-					k.pend, k.pendCh = nil, nil
-				}
+				k.rd.complete(s)
+				k.wr.complete(s)
 				k.wake(s)
 			default:
 				k.wakeAll(s)
