@@ -1,5 +1,53 @@
 package tcpwave
 
+// Concurrency
+//
+// The root package's whole concurrency is the host's lock (Stack.mu,
+// taken with lock and released with unlock), its deferred wake queue
+// (Stack.wakes) and the pending call (pending.go). The rules:
+//
+//   - The host's lock guards the stack.Stack and every stack.Socket, the
+//     host's records of its sockets (sock: slots, waiters, ring), the
+//     fields of Stack listed as guarded by mu, and Conn.hclosed,
+//     Listener.hclosed and Conn.wr (which Close reads). Every call into
+//     package stack holds it. Functions that need it held say so ("with
+//     the host's lock held") and check it in debug builds (assertLocked,
+//     the tcpwavedebug build tag).
+//   - Whoever holds the lock does everything the lock is for at one
+//     instant (tick reads the clock once) and, in unlock, finishes it:
+//     due timers, packets out (flush), blocked calls (pending), waiters.
+//   - Nothing under the lock blocks or takes the lock again: a call's
+//     attempt (completer), an Observer (WithObserver) and the link's
+//     WritePacket and WriteGSO all run with the lock held, on whichever
+//     goroutine holds it. An attempt and an Observer never call a method
+//     of the Stack, its Conns or Listeners; an Endpoint's write must not
+//     block (link.Endpoint says what it does instead). Debug builds check
+//     that a completer never takes the lock (inCallback).
+//   - Wakes are deferred: a holder that wakes a sleeping call queues its
+//     channel (sock.wake, Stack.wakeLater, slot.complete) and release
+//     pokes it once the lock is free, so that the woken goroutine does
+//     not at once wait for the lock. A channel has room for one token; a
+//     token may be stale (its call ended otherwise) and its receiver then
+//     just tries again.
+//   - Every change to a socket's readiness (readable, writable,
+//     connected, acceptable), whether a packet, a timer or a user call
+//     made it, marks the socket touched in package stack; flush tries the
+//     touched sockets' parked calls and wakes their waiters. No call here
+//     wakes another handle's calls by hand.
+//   - Read without the lock: what is set before a Stack, Conn or
+//     Listener is handed out and never changes (Stack.st, addrs, ep, mtu,
+//     start, closeTimeout, offload; a Conn's s, k, network, laddr,
+//     raddr); the atomics (Stack.closed, Conn.closed, Listener.closed, a
+//     pending call's done, which publishes its result); Stack.done, a
+//     channel closed once; Stack.final, written once when the host stops
+//     and read by whoever finds it stopped, after taking the lock; a
+//     Conn's deadlines, behind their own mutex; a blocked call's state
+//     (pending), owned by its caller except while parked.
+//   - Lock order: Conn.rmu, Conn.wmu and Listener.mu (one call of a kind
+//     at a time) are taken before the host's lock; a deadline's mutex is
+//     never held while taking the host's lock, and the host's lock is
+//     never held while taking a deadline's.
+
 import (
 	"context"
 	"crypto/rand"
@@ -49,20 +97,22 @@ type Stack struct {
 	readerDone chan struct{}
 	closed     atomic.Bool // Close was called
 
+	offload link.Offloader // ep, when it takes super-packets; set by New
+
 	// Guarded by mu.
 	mu      sync.Mutex
-	t       clock.Instant // the time the lock was taken (see now)
-	holds   uint64        // times the lock was taken (lock), for tests
-	stopped bool          // the host has stopped: done is closed, calls fail
-	socks   sock          // head of the ring of tracked sockets (track); not a socket itself
-	closing bool          // CloseAll has run: user calls fail with net.ErrClosed
-	obuf    []byte
-	offload link.Offloader // ep, when it takes super-packets
-	timer   *time.Timer    // runs onTimer
-	armed   clock.Instant  // the deadline the timer is set for: at most the stack's (flush)
-	behind  bool           // the last flush ran out of its budget: the timer is set to go on
-	final   stack.Counters
+	t       clock.Instant   // the time the lock was taken (see now)
+	holds   uint64          // times the lock was taken (lock), for tests
+	stopped bool            // the host has stopped: done is closed, calls fail
+	socks   sock            // head of the ring of tracked sockets (track); not a socket itself
+	closing bool            // CloseAll has run: user calls fail with net.ErrClosed
+	obuf    []byte          // the packet being sent
+	timer   *time.Timer     // runs onTimer; set by New, reset under mu
+	armed   clock.Instant   // the deadline the timer is set for: at most the stack's (flush)
+	behind  bool            // the last flush ran out of its budget: the timer is set to go on
+	final   stack.Counters  // the counters when the host stopped; read without mu once stopped is seen
 	wakes   []chan struct{} // waiters to wake when the lock is released
+	dbg     debugState      // the lock's debug checks (tcpwavedebug); empty otherwise
 }
 
 // sock is the host's record of a socket: who waits on it. It is guarded
@@ -135,6 +185,7 @@ func (k *sock) wakeAll(s *Stack) {
 
 // eachSock calls fn for every tracked socket's record.
 func (s *Stack) eachSock(fn func(k *sock)) {
+	s.assertLocked()
 	for k := s.socks.next; k != &s.socks; {
 		next := k.next // fn may forget k
 		fn(k)
@@ -145,6 +196,7 @@ func (s *Stack) eachSock(fn func(k *sock)) {
 // wakeLater has release poke ch, if it is not nil, once the lock is free:
 // a call sleeping on it wakes then, as the waiters sock.wake queues do.
 func (s *Stack) wakeLater(ch chan struct{}) {
+	s.assertLocked()
 	if ch != nil {
 		s.wakes = append(s.wakes, ch)
 	}
@@ -182,12 +234,7 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	for i, a := range addrs {
 		cf.opts.Addrs[i] = a.Unmap()
 	}
-	st, err := stack.New(cf.opts, cf.obs)
-	if err != nil {
-		return nil, fmt.Errorf("tcpwave: %w", err)
-	}
 	s := &Stack{
-		st:           st,
 		addrs:        cf.opts.Addrs,
 		ep:           ep,
 		mtu:          mtu,
@@ -199,6 +246,11 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		offload:      off,
 		armed:        clock.Never,
 	}
+	st, err := stack.New(cf.opts, debugObserver(s, cf.obs))
+	if err != nil {
+		return nil, fmt.Errorf("tcpwave: %w", err)
+	}
+	s.st = st
 	s.socks.prev, s.socks.next = &s.socks, &s.socks
 	s.timer = time.AfterFunc(time.Hour, s.onTimer)
 	s.timer.Stop()
@@ -212,11 +264,15 @@ func (s *Stack) ok() bool { return s != nil && s.st != nil }
 // now is the stack's clock, time since New, as read when the host's lock
 // was taken: what a holder of the lock does happens at one instant, and
 // the clock is read once for it, not at every step.
-func (s *Stack) now() clock.Instant { return s.t }
+func (s *Stack) now() clock.Instant {
+	s.assertLocked()
+	return s.t
+}
 
 // lock takes the host's lock. It fails, leaving the lock free, when the
 // host has stopped.
 func (s *Stack) lock() bool {
+	s.assertNotInCallback()
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -328,9 +384,7 @@ func (s *Stack) flush() {
 				continue
 			case k.parked() && round < maxCompleteRounds:
 				tried = true
-				k.rd.complete(s)
-				k.wr.complete(s)
-				k.wake(s)
+				s.complete(k)
 			default:
 				k.wakeAll(s)
 			}
@@ -354,6 +408,17 @@ func (s *Stack) flush() {
 		s.armed = d
 		s.timer.Reset(max(d.Sub(now), 0))
 	}
+}
+
+// complete tries the calls parked on k again (see pending), finishing
+// those it can, and wakes k's waiters. The calls' attempts run as
+// callbacks: debug builds check that they never take the lock.
+func (s *Stack) complete(k *sock) {
+	cb := s.enterCallbacks()
+	k.rd.complete(s)
+	k.wr.complete(s)
+	s.leaveCallbacks(cb)
+	k.wake(s)
 }
 
 // send writes the packets the stack has to the link, at most budget of
@@ -382,6 +447,7 @@ func (s *Stack) send(now clock.Instant, budget int) int {
 // counters, stops the timer and wakes every waiter. The caller closes the
 // endpoint once it has released the lock, which ends the reader.
 func (s *Stack) shutdown() {
+	s.assertLocked()
 	s.stopped = true
 	s.final = s.st.Counters()
 	s.timer.Stop()
@@ -432,6 +498,7 @@ func (s *Stack) reader() {
 // track makes the host follow a socket's readiness with the record k
 // (which the caller may have made as part of something larger, a Conn).
 func (s *Stack) track(so *stack.Socket, k *sock) *sock {
+	s.assertLocked()
 	k.so = so
 	k.prev, k.next = s.socks.prev, &s.socks
 	k.prev.next, s.socks.prev = k, k
@@ -441,6 +508,7 @@ func (s *Stack) track(so *stack.Socket, k *sock) *sock {
 
 // forget stops following a socket. Forgetting one twice does nothing.
 func (s *Stack) forget(k *sock) {
+	s.assertLocked()
 	k.wakeAll(s)
 	if k.next == nil {
 		return
