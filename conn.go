@@ -393,8 +393,9 @@ func (c *Conn) shutdown(how int) error {
 			err = net.ErrClosed
 			return
 		}
+		// A shutdown makes the socket readier: the stack touches it, and
+		// the blocked calls of every handle see it.
 		err = c.k.so.Shutdown(c.s.now(), how)
-		c.k.wakeAll(c.s) // other handles' blocked calls see the shutdown
 	}) != nil {
 		err = net.ErrClosed
 	}

@@ -55,6 +55,7 @@ type Socket struct {
 	cfg, cfgBase   *tcp.Config
 
 	isDirty, isTouched bool
+	ready              uint8     // readiness as afterUser last saw it (readyRead, ...)
 	tn                 timerNode // the connection's timer
 	owner              any       // the driver's record of the socket (SetOwner)
 }
