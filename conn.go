@@ -122,7 +122,6 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("read")
 	}
-	growStack(0)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.closed.Load() {
@@ -212,7 +211,6 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("write")
 	}
-	growStack(0)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	if err := c.writeCheck(); err != nil {

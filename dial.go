@@ -27,7 +27,6 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	if ctx == nil {
 		return nil, opError("dial", network, nil, nil, errors.New("nil context"))
 	}
-	growStack(0)
 	ap, err := parseAddr(network, address, false, s.addrs)
 	if err != nil {
 		return nil, opError("dial", network, nil, nil, err)

@@ -604,27 +604,3 @@ func (s *Stack) Addrs() []netip.Addr {
 	}
 	return slices.Clone(s.addrs)
 }
-
-// stackRoom is the stack a call into the host may need below its entry
-// point: the work of the host's lock (a segment made, encoded and written
-// to the link) runs a dozen frames deep.
-const stackRoom = 2048
-
-// growStack makes sure the calling goroutine's stack has stackRoom bytes
-// to spare, and costs a function call when it has. A goroutine starts
-// with a small stack (2 KiB), so a new one (a server's goroutine per
-// connection, typically) grows it on its first call into the host;
-// growing copies every frame on the stack, and costs several times less at
-// the top of the call, here, than at the bottom where the room runs out.
-// The frame is reserved on entry; the body never runs.
-//
-//go:noinline
-func growStack(n int) {
-	if n > 0 {
-		var room [stackRoom]byte
-		keep(&room)
-	}
-}
-
-//go:noinline
-func keep(*[stackRoom]byte) {}

@@ -125,7 +125,6 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 	if !l.ok() {
 		return nil, errInvalid("accept")
 	}
-	growStack(0)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	a := &l.ac
