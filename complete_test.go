@@ -7,6 +7,7 @@ import (
 	"net"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -40,55 +41,59 @@ func waitPending(t *testing.T, s *Stack, k *sock, what string) {
 // segment) is all; an Accept blocked for a connection likewise.
 func TestBlockedCallsFinishedByHost(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
-		a, b := hosts(t)
-		client, server := connPair(t, a, b)
-		defer client.Close()
-		defer server.Close()
-		got := make(chan error, 1)
-		buf := make([]byte, 8)
-		go func() {
-			n, err := client.Read(buf)
-			if err == nil && string(buf[:n]) != "hi" {
-				err = errors.New("read " + string(buf[:n]))
+		synctest.Test(t, func(t *testing.T) {
+			a, b := hosts(t)
+			client, server := connPair(t, a, b)
+			defer client.Close()
+			defer server.Close()
+			got := make(chan error, 1)
+			buf := make([]byte, 8)
+			go func() {
+				n, err := client.Read(buf)
+				if err == nil && string(buf[:n]) != "hi" {
+					err = errors.New("read " + string(buf[:n]))
+				}
+				got <- err
+			}()
+			waitPending(t, b, client.k, "Read")
+			before := holdsOf(b)
+			if _, err := server.Write([]byte("hi")); err != nil {
+				t.Fatal(err)
 			}
-			got <- err
-		}()
-		waitPending(t, b, client.k, "Read")
-		before := holdsOf(b)
-		if _, err := server.Write([]byte("hi")); err != nil {
-			t.Fatal(err)
-		}
-		if err := recvErr(t, got, "Read"); err != nil {
-			t.Fatal(err)
-		}
-		if n := holdsOf(b) - before - 1; n != 1 { // less the second look
-			t.Errorf("the client's host took its lock %d times for the blocked Read's data, want 1 (the reader)", n)
-		}
+			if err := recvErr(t, got, "Read"); err != nil {
+				t.Fatal(err)
+			}
+			if n := holdsOf(b) - before - 1; n != 1 { // less the second look
+				t.Errorf("the client's host took its lock %d times for the blocked Read's data, want 1 (the reader)", n)
+			}
+		})
 	})
 	t.Run("accept", func(t *testing.T) {
-		a, b := hosts(t)
-		ln, err := a.Listen("tcp", "10.0.0.1:80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		got := make(chan error, 1)
-		go func() {
-			c, err := ln.AcceptConn()
-			if err == nil {
-				c.Close()
+		synctest.Test(t, func(t *testing.T) {
+			a, b := hosts(t)
+			ln, err := a.Listen("tcp", "10.0.0.1:80")
+			if err != nil {
+				t.Fatal(err)
 			}
-			got <- err
-		}()
-		waitPending(t, a, ln.k, "Accept")
-		c, err := b.Dial("tcp", "10.0.0.1:80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := recvErr(t, got, "Accept"); err != nil {
-			t.Fatal(err)
-		}
+			defer ln.Close()
+			got := make(chan error, 1)
+			go func() {
+				c, err := ln.AcceptConn()
+				if err == nil {
+					c.Close()
+				}
+				got <- err
+			}()
+			waitPending(t, a, ln.k, "Accept")
+			c, err := b.Dial("tcp", "10.0.0.1:80")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := recvErr(t, got, "Accept"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 }
 
@@ -113,27 +118,30 @@ func TestPendingCallEnds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := hosts(t)
-			client, server := connPair(t, a, b)
-			defer client.Close()
-			defer server.Close()
-			got := make(chan error, 1)
-			go func() {
-				_, err := client.Read(make([]byte, 1))
-				got <- err
-			}()
-			waitPending(t, b, client.k, "Read")
-			if err := tt.end(client); err != nil {
-				t.Fatal(err)
-			}
-			if err := recvErr(t, got, "Read"); !tt.want(err) {
-				t.Fatalf("Read returned %v", err)
-			}
-			var p bool
-			b.run(func() { p = client.k.parked() })
-			if p {
-				t.Error("the ended Read is still pending on the socket")
-			}
+			synctest.Test(t, func(t *testing.T) {
+				a, b := hosts(t)
+				client, server := connPair(t, a, b)
+				defer client.Close()
+				defer server.Close()
+				got := make(chan error, 1)
+				go func() {
+					_, err := client.Read(make([]byte, 1))
+					got <- err
+				}()
+				synctest.Wait() // the Read blocks
+				waitPending(t, b, client.k, "Read")
+				if err := tt.end(client); err != nil {
+					t.Fatal(err)
+				}
+				if err := recvErr(t, got, "Read"); !tt.want(err) {
+					t.Fatalf("Read returned %v", err)
+				}
+				var p bool
+				b.run(func() { p = client.k.parked() })
+				if p {
+					t.Error("the ended Read is still pending on the socket")
+				}
+			})
 		})
 	}
 }
