@@ -110,7 +110,10 @@ func (c *Conn) opError(op string, err error) error {
 
 // gone reports, with the host's lock held, whether this handle or the whole stack is
 // closed.
-func (c *Conn) gone() bool { return c.hclosed || c.s.closing }
+func (c *Conn) gone() bool {
+	c.s.assertLocked()
+	return c.hclosed || c.s.closing
+}
 
 // ok reports whether c was made by this package (not nil, not a zero
 // value).

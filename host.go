@@ -11,8 +11,8 @@ package tcpwave
 //     fields of Stack listed as guarded by mu, and Conn.hclosed,
 //     Listener.hclosed and Conn.wr (which Close reads). Every call into
 //     package stack holds it. Functions that need it held say so ("with
-//     the host's lock held") and check it in debug builds (assertLocked,
-//     the tcpwavedebug build tag).
+//     the host's lock held"), and the Stack's and Conn's check it in
+//     debug builds (assertLocked, the tcpwavedebug build tag).
 //   - Whoever holds the lock does everything the lock is for at one
 //     instant (tick reads the clock once) and, in unlock, finishes it:
 //     due timers, packets out (flush), blocked calls (pending), waiters.
@@ -22,18 +22,23 @@ package tcpwave
 //     goroutine holds it. An attempt and an Observer never call a method
 //     of the Stack, its Conns or Listeners; an Endpoint's write must not
 //     block (link.Endpoint says what it does instead). Debug builds check
-//     that a completer never takes the lock (inCallback).
+//     that an attempt the host makes (Stack.complete) or an Observer
+//     never takes the lock (enterCallbacks).
 //   - Wakes are deferred: a holder that wakes a sleeping call queues its
 //     channel (sock.wake, Stack.wakeLater, slot.complete) and release
 //     pokes it once the lock is free, so that the woken goroutine does
 //     not at once wait for the lock. A channel has room for one token; a
 //     token may be stale (its call ended otherwise) and its receiver then
 //     just tries again.
-//   - Every change to a socket's readiness (readable, writable,
-//     connected, acceptable), whether a packet, a timer or a user call
-//     made it, marks the socket touched in package stack; flush tries the
-//     touched sockets' parked calls and wakes their waiters. No call here
-//     wakes another handle's calls by hand.
+//   - One readiness rule: every change that makes a connection readier
+//     (readable, writable, connected), whether a packet, a timer or a
+//     user call on any handle made it, and every connection joining a
+//     listener's accept queue, marks the socket touched in package stack
+//     (stack.Stack.Touched); flush tries the touched sockets' parked calls
+//     and wakes their waiters. No call here wakes calls by hand for a
+//     change of readiness; the wakes by hand are for what the socket does
+//     not know: a handle closed (its own calls), the host closing or
+//     stopping, a record forgotten (sock.wakeAll).
 //   - Read without the lock: what is set before a Stack, Conn or
 //     Listener is handed out and never changes (Stack.st, addrs, ep, mtu,
 //     start, closeTimeout, offload; a Conn's s, k, network, laddr,
