@@ -2,6 +2,7 @@ package tcpwave
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
@@ -38,7 +39,8 @@ func waitPending(t *testing.T, s *Stack, k *sock, what string) {
 
 // A Read blocked for data is finished by the host when the data arrives:
 // its goroutine takes the lock no more, the reader's one hold (the data
-// segment) is all; an Accept blocked for a connection likewise.
+// segment) is all; a Write blocked for room and an Accept blocked for a
+// connection likewise.
 func TestBlockedCallsFinishedByHost(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
 		synctest.Test(t, func(t *testing.T) {
@@ -65,6 +67,35 @@ func TestBlockedCallsFinishedByHost(t *testing.T) {
 			}
 			if n := holdsOf(b) - before - 1; n != 1 { // less the second look
 				t.Errorf("the client's host took its lock %d times for the blocked Read's data, want 1 (the reader)", n)
+			}
+		})
+	})
+	t.Run("write", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a, b := hosts(t)
+			client, server := connPair(t, a, b)
+			defer client.Close()
+			defer server.Close()
+			const size = 4 << 20 // more than both buffers hold
+			got := make(chan error, 1)
+			go func() {
+				n, err := client.Write(make([]byte, size))
+				if err == nil && n != size {
+					err = fmt.Errorf("wrote %d bytes, want %d", n, size)
+				}
+				got <- err
+			}()
+			synctest.Wait() // the Write blocks
+			var parked bool
+			b.run(func() { parked = client.k.wr.c != nil })
+			if !parked {
+				t.Fatal("the blocked Write is not parked for the host to finish")
+			}
+			if _, err := io.ReadFull(server, make([]byte, size)); err != nil {
+				t.Fatal(err)
+			}
+			if err := recvErr(t, got, "Write"); err != nil {
+				t.Fatal(err)
 			}
 		})
 	})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 )
 
 // Dial connects to address on network ("tcp", "tcp4" or "tcp6"). The
@@ -37,30 +38,44 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	}
 	c := &Conn{s: s, network: network} // its record (own) follows the socket from the start
 	c.rd.c = c
-	var cerr error
+	if err := s.connect(c, ap); err != nil {
+		return fail(err)
+	}
+	if err := c.awaitHandshake(ctx); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+// connect opens c's socket and starts the handshake to ap.
+func (s *Stack) connect(c *Conn, ap netip.AddrPort) error {
+	var err error
 	if s.run(func() {
 		if s.closing {
-			cerr = net.ErrClosed
+			err = net.ErrClosed
 			return
 		}
 		now := s.now()
 		so := s.st.NewSocket()
-		if err := so.Connect(now, ap); err != nil {
+		if e := so.Connect(now, ap); e != nil {
 			so.Close(now)
-			cerr = sysErr("connect", err)
+			err = sysErr("connect", e)
 			return
 		}
 		so.SetNoDelay(true) // Go's default
 		c.k = s.track(so, &c.own)
 	}) != nil {
-		cerr = net.ErrClosed
+		err = net.ErrClosed
 	}
-	if cerr != nil {
-		return fail(cerr)
-	}
-	// The host finishes the wait when the handshake ends (dialCall).
+	return err
+}
+
+// awaitHandshake waits until c's handshake ends (the host finishes the
+// wait: dialCall) or ctx does, when it aborts the half-open connection.
+func (c *Conn) awaitHandshake(ctx context.Context) error {
+	s := c.s
 	d := (*dialCall)(&c.rd)
-	_, err = d.await(s, c.k, &c.k.rd, d, noCheck, func(wake chan struct{}) error {
+	_, err := d.await(s, c.k, &c.k.rd, d, noCheck, func(wake chan struct{}) error {
 		select {
 		case <-wake:
 			return nil
@@ -70,21 +85,18 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 			return net.ErrClosed
 		}
 	})
-	if err != nil {
-		if err == ctx.Err() {
-			// Abort the half-open connection (a handshake that failed
-			// has closed it already: this does nothing then).
-			s.run(func() {
-				if !s.closing {
-					c.k.so.SetLinger(true, 0)
-					c.k.so.Close(s.now())
-					s.forget(c.k)
-				}
-			})
-		}
-		return fail(err)
+	if err != nil && err == ctx.Err() {
+		// A handshake that failed has closed the socket already: this
+		// does nothing then.
+		s.run(func() {
+			if !s.closing {
+				c.k.so.SetLinger(true, 0)
+				c.k.so.Close(s.now())
+				s.forget(c.k)
+			}
+		})
 	}
-	return c, nil
+	return err
 }
 
 // noCheck is the check of a call that only its sleep ends.
