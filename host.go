@@ -99,14 +99,14 @@ type Stack struct {
 	closeTimeout time.Duration
 
 	done       chan struct{} // closed when the host has stopped
-	readerDone chan struct{}
-	closed     atomic.Bool // Close was called
+	readerDone chan struct{} // closed when the reader has returned
+	closed     atomic.Bool   // Close was called
 
 	offload link.Offloader // ep, when it takes super-packets; set by New
 
 	// Guarded by mu.
 	mu      sync.Mutex
-	t       clock.Instant   // the time the lock was taken (see now)
+	t       clock.Instant   // the instant of the holder's work: read when the lock is taken, and per packet of a batch (tick)
 	holds   uint64          // times the lock was taken (lock), for tests
 	stopped bool            // the host has stopped: done is closed, calls fail
 	socks   sock            // head of the ring of tracked sockets (track); not a socket itself
