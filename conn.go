@@ -219,13 +219,15 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if err := c.writeCheck(); err != nil {
 		return 0, c.writeError(err)
 	}
-	// Most Writes find room: the first try needs no call state.
 	if len(b) == 0 {
 		return 0, nil
 	}
-	n, err, done := 0, error(net.ErrClosed), true
+	// Most Writes find room: the first try needs no call state, which is
+	// made (once) when a Write has to wait; await then tries again before
+	// it parks the call.
+	n, done, err := 0, true, error(net.ErrClosed)
 	if c.s.lock() {
-		n, err, done = c.writeSome(b, 0)
+		n, done, err = c.writeSome(b, 0)
 		if !done && c.wr == nil {
 			c.wr = &writeCall{c: c} // under the lock, which Close reads it with
 		}
@@ -266,7 +268,7 @@ func (c *Conn) writeCheck() error {
 // attempt queues what it can of what is left of buf, with the host's
 // lock held.
 func (w *writeCall) attempt() bool {
-	n, err, done := w.c.writeSome(w.buf, w.val)
+	n, done, err := w.c.writeSome(w.buf, w.val)
 	w.val = n
 	if done {
 		w.finish(n, err)
@@ -277,19 +279,19 @@ func (w *writeCall) attempt() bool {
 // writeSome queues what it can of b[n:], with the host's lock held, and
 // returns the bytes of b queued so far and whether the Write has
 // finished: all of b queued, or the socket failed it.
-func (c *Conn) writeSome(b []byte, n int) (int, error, bool) {
+func (c *Conn) writeSome(b []byte, n int) (int, bool, error) {
 	if n == len(b) {
-		return n, nil, true
+		return n, true, nil
 	}
 	if c.gone() {
-		return n, net.ErrClosed, true
+		return n, true, net.ErrClosed
 	}
 	k, err := c.k.so.Write(c.s.now(), b[n:])
 	n += k
 	if err == errWouldBlock || err == nil && n < len(b) {
-		return n, nil, false
+		return n, false, nil
 	}
-	return n, err, true
+	return n, true, err
 }
 
 // Close closes this handle. When it is the socket's last handle (see
