@@ -56,6 +56,7 @@ type Socket struct {
 	reusePort          bool
 	lingerOn           bool
 	isDirty, isTouched bool
+	ready              uint8 // readiness as afterUser last saw it (readyRead, ...)
 }
 
 // NewSocket returns an unbound socket with one handle.

@@ -495,14 +495,46 @@ func (s *Stack) after(so *Socket) {
 	s.touch(so)
 }
 
-// afterUser runs after a user call on a connection: the caller already
-// knows what it did, so readiness is not reported back to it.
+// afterUser runs after a user call on a connection, and after the
+// network or a timer acted on one (after): it queues the socket for
+// output, refreshes its timer and, when the call made the socket readier
+// than it was (readable, writable or connected where it was not: a
+// shutdown, a larger buffer), touches it, since another handle's call may
+// be waiting for that. A call that only made it less ready (a Read that
+// drained it, a Write that filled it) touches nothing.
 func (s *Stack) afterUser(so *Socket) {
 	if !so.isDirty {
 		so.isDirty = true
 		s.dirty = append(s.dirty, so)
 	}
 	s.timers.update(so, so.conn.Deadline())
+	r := so.readiness()
+	if r&^so.ready != 0 {
+		s.touch(so)
+	}
+	so.ready = r
+}
+
+// Readiness bits (Socket.ready).
+const (
+	readyRead    = 1 << iota // Readable
+	readyWrite               // Writable
+	readyConnect             // Connected
+)
+
+// readiness is the socket's readiness as bits.
+func (so *Socket) readiness() uint8 {
+	var r uint8
+	if so.Readable() {
+		r |= readyRead
+	}
+	if so.Writable() {
+		r |= readyWrite
+	}
+	if so.Connected() {
+		r |= readyConnect
+	}
+	return r
 }
 
 // Connections lists every connection, listener and TIME_WAIT record, the
