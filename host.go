@@ -117,6 +117,8 @@ type Stack struct {
 	behind  bool            // the last flush ran out of its budget: the timer is set to go on
 	final   stack.Counters  // the counters when the host stopped; read without mu once stopped is seen
 	wakes   []chan struct{} // waiters to wake when the lock is released
+	pump    stack.Pump      // flush's driver loop: write, ready, flushBudget (stack.Stack.Step)
+	round   int             // the rounds of the flush under way (ready)
 	dbg     debugState      // the lock's debug checks (tcpwavedebug); empty otherwise
 }
 
@@ -256,6 +258,7 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		return nil, fmt.Errorf("tcpwave: %w", err)
 	}
 	s.st = st
+	s.pump = stack.Pump{Buf: s.obuf, GSO: true, Budget: flushBudget, Send: s.write, Ready: s.ready}
 	s.socks.prev, s.socks.next = &s.socks, &s.socks
 	s.timer = time.AfterFunc(time.Hour, s.onTimer)
 	s.timer.Stop()
@@ -371,40 +374,15 @@ const flushBudget = 1024
 // readiness may have changed, and sets the timer for the next deadline.
 func (s *Stack) flush() {
 	now := s.now()
-	if s.st.Deadline() <= now {
-		s.st.HandleTimeout(now)
-	}
-	budget := flushBudget
-	for round := 0; ; round++ {
-		budget -= s.send(now, budget)
-		touched := s.st.Touched()
-		if len(touched) == 0 {
-			break
-		}
-		tried := false // a call finished or retried may have left segments to send
-		for _, so := range touched {
-			k, _ := so.Owner().(*sock)
-			switch {
-			case k == nil:
-				continue
-			case k.parked() && round < maxCompleteRounds:
-				tried = true
-				s.complete(k)
-			default:
-				k.wakeAll(s)
-			}
-		}
-		if !tried {
-			break
-		}
-	}
+	s.round = 0
+	sent := s.st.Step(now, &s.pump)
 	// The timer is moved only to an earlier deadline. Set for an earlier
 	// one than the stack now has (its connection finished, its data was
 	// ACKed), it fires once for nothing and onTimer sets it again: that
 	// costs one hold of the lock per deadline set, where moving it at every
 	// step cost a timer reset per step (about one per connection's
 	// lifecycle, in churn).
-	s.behind = budget == 0
+	s.behind = sent == flushBudget
 	d := s.st.Deadline()
 	if s.behind {
 		d = now // the stack may have more to send: go on at once
@@ -412,6 +390,40 @@ func (s *Stack) flush() {
 	if d < s.armed {
 		s.armed = d
 		s.timer.Reset(max(d.Sub(now), 0))
+	}
+}
+
+// ready is the host's stack.Pump.Ready: it finishes or retries the calls
+// parked on the touched sockets (complete) and reports whether it tried
+// any, which may have left segments to send; past maxCompleteRounds
+// rounds of one flush it wakes them to retry by themselves instead.
+func (s *Stack) ready(touched []*stack.Socket) bool {
+	tried := false
+	for _, so := range touched {
+		k, _ := so.Owner().(*sock)
+		switch {
+		case k == nil:
+			continue
+		case k.parked() && s.round < maxCompleteRounds:
+			tried = true
+			s.complete(k)
+		default:
+			k.wakeAll(s)
+		}
+	}
+	s.round++
+	return tried
+}
+
+// write is the host's stack.Pump.Send: a super-packet goes to the link
+// whole (segSize > 0, with offload), a packet as it is. An error from the
+// endpoint means it is closed; the packet is lost as on a link that went
+// down.
+func (s *Stack) write(pkt []byte, segSize int) {
+	if segSize > 0 {
+		_ = s.offload.WriteGSO(pkt, segSize)
+	} else if len(pkt) <= s.mtu {
+		_ = s.ep.WritePacket(pkt)
 	}
 }
 
@@ -424,28 +436,6 @@ func (s *Stack) complete(k *sock) {
 	k.wr.complete(s)
 	s.leaveCallbacks(cb)
 	k.wake(s)
-}
-
-// send writes the packets the stack has to the link, at most budget of
-// them, and returns how many it wrote.
-func (s *Stack) send(now clock.Instant, budget int) int {
-	for k := 0; ; k++ {
-		if k == budget {
-			return k
-		}
-		// Without offload (s.offload nil) PollPacketGSO is PollPacket and
-		// size is 0. An error from the endpoint means it is closed; the
-		// packet is lost as on a link that went down.
-		n, size := s.st.PollPacketGSO(now, s.obuf)
-		if n == 0 {
-			return k
-		}
-		if size > 0 {
-			_ = s.offload.WriteGSO(s.obuf[:n], size)
-		} else if n <= s.mtu {
-			_ = s.ep.WritePacket(s.obuf[:n])
-		}
-	}
 }
 
 // shutdown stops the host, with its lock held: it records the last
