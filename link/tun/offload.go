@@ -6,9 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"sync"
-	"syscall"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 
@@ -32,90 +29,15 @@ func setOffload(fd int) error {
 	return nil
 }
 
-// vnetIO is what a device with offload reads and writes with: readv and
-// writev on the descriptor through Go's poller, the virtio-net header in
-// its own iovec, so that a packet is never copied in user space. Each
-// direction has its lock; rx and tx are the state of the call in
-// progress, kept here so that a packet allocates nothing.
-type vnetIO struct {
-	raw syscall.RawConn
-
-	rmu    sync.Mutex // guards rx
-	rx     ioState
-	readFn func(fd uintptr) bool
-
-	wmu     sync.Mutex // guards tx and hdrs
-	tx      ioState
-	hdrs    [maxHeaders]byte // a super-packet's headers, with the partial checksum
-	writeFn func(fd uintptr) bool
-}
-
-// ioState is one readv or writev: the virtio-net header, the iovecs, and
-// the result.
-type ioState struct {
-	hdr   [vnetHdrLen]byte
-	iov   [3]unix.Iovec
-	niov  int
-	n     int
-	errno syscall.Errno
-}
-
-// initVnet sets up d.vnet for d.file.
-func (d *Device) initVnet() error {
-	raw, err := d.file.SyscallConn()
-	if err != nil {
-		return fmt.Errorf("link/tun: %s: %w", d.name, err)
-	}
-	v := &vnetIO{raw: raw}
-	v.readFn = func(fd uintptr) bool { return v.rx.call(unix.SYS_READV, fd) }
-	v.writeFn = func(fd uintptr) bool { return v.tx.call(unix.SYS_WRITEV, fd) }
-	d.vnet = v
-	return nil
-}
-
-// call runs readv or writev (trap) on fd with the state's iovecs and
-// keeps the result; it reports false when the descriptor is not ready
-// (EAGAIN), for the poller to wait and call again.
-func (s *ioState) call(trap, fd uintptr) bool {
-	for {
-		n, _, e := unix.Syscall(trap, fd, uintptr(unsafe.Pointer(&s.iov[0])), uintptr(s.niov))
-		switch e {
-		case unix.EINTR:
-			continue
-		case unix.EAGAIN:
-			return false
-		}
-		s.n, s.errno = int(n), e
-		return true
-	}
-}
-
-// set makes the state's iovecs b..., empty ones left out.
-func (s *ioState) set(bs ...[]byte) {
-	s.niov = 0
-	for _, b := range bs {
-		if len(b) > 0 {
-			s.iov[s.niov].Base = &b[0]
-			s.iov[s.niov].SetLen(len(b))
-			s.niov++
-		}
-	}
-}
-
-// clear forgets the buffers the iovecs point to.
-func (s *ioState) clear() {
-	s.iov = [3]unix.Iovec{}
-}
-
 // Offload reports whether the device was opened with offload
 // (OpenOffload).
-func (d *Device) Offload() bool { return d.vnet != nil }
+func (d *Device) Offload() bool { return d.offload }
 
 // GSOMaxSize returns the largest TCP super-packet, IP header included,
 // that WriteGSO takes and ReadPacket may return (link.Offloader):
 // MaxGSOSize on a device with offload, 0 on one without.
 func (d *Device) GSOMaxSize() int {
-	if d.vnet == nil {
+	if !d.offload {
 		return 0
 	}
 	return MaxGSOSize
@@ -142,7 +64,7 @@ func (d *Device) WriteGSO(pkt []byte, segSize int) error {
 	if len(pkt)-hdrLen <= segSize && len(pkt) <= d.mtu {
 		return d.WritePacket(pkt) // one segment: nothing to offload
 	}
-	if d.vnet == nil {
+	if !d.offload {
 		scratch := make([]byte, d.mtu)
 		return wire.SplitTCP(pkt, segSize, scratch, d.WritePacket)
 	}
@@ -161,7 +83,7 @@ func (d *Device) WriteGSO(pkt []byte, segSize int) error {
 // that offloads nothing (GSO_NONE, no flags; the kernel verifies the
 // checksums). With h, the TCP checksum field goes out as partial.
 func (d *Device) writeVnet(pkt []byte, h *vnetHdr, partial uint16) error {
-	v := d.vnet
+	v := d.rio
 	v.wmu.Lock()
 	defer v.wmu.Unlock()
 	s := &v.tx
@@ -189,37 +111,4 @@ func (d *Device) writeVnet(pkt []byte, h *vnetHdr, partial uint16) error {
 		return fmt.Errorf("link/tun: write %s: %d of %d bytes written", d.name, s.n, vnetHdrLen+len(pkt))
 	}
 	return nil
-}
-
-// readVnet is ReadPacket on a device with offload: it reads the
-// virtio-net header and the packet in one readv, and completes the
-// packet's checksum as the header says.
-func (d *Device) readVnet(buf []byte) (int, error) {
-	v := d.vnet
-	v.rmu.Lock()
-	defer v.rmu.Unlock()
-	s := &v.rx
-	s.set(s.hdr[:], buf)
-	err := v.raw.Read(v.readFn)
-	s.clear()
-	switch {
-	case err != nil && (d.closed.Load() || errors.Is(err, os.ErrClosed)):
-		return 0, errClosed
-	case err != nil:
-		return 0, fmt.Errorf("link/tun: read %s: %w", d.name, err)
-	case s.errno != 0:
-		return 0, fmt.Errorf("link/tun: read %s: %w", d.name, s.errno)
-	case s.n < vnetHdrLen:
-		return 0, fmt.Errorf("link/tun: read %s: %d bytes, shorter than the virtio-net header", d.name, s.n)
-	}
-	n := s.n - vnetHdrLen
-	if n > len(buf) || (n == len(buf) && truncated(buf)) {
-		return min(n, len(buf)), errShortBuffer
-	}
-	var h vnetHdr
-	h.decode(s.hdr[:])
-	if err := finishChecksum(buf[:n], &h); err != nil {
-		return n, fmt.Errorf("link/tun: read %s: %w", d.name, err)
-	}
-	return n, nil
 }

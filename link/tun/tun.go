@@ -39,14 +39,18 @@ type Device struct {
 	ctl   int        // routing-netlink socket in the device's namespace; -1 once closed
 	seq   uint32     // last netlink sequence number used
 
-	// vnet is the state of a device with offload (OpenOffload), whose
-	// packets carry a virtio-net header; nil without.
-	vnet *vnetIO
+	// offload: the device was opened with offload (OpenOffload), and its
+	// packets carry a virtio-net header.
+	offload bool
+	rio     *rawIO // readv and writev through Go's poller
 
 	closed atomic.Bool
 }
 
-var _ link.Offloader = (*Device)(nil)
+var (
+	_ link.Offloader = (*Device)(nil)
+	_ link.Poller    = (*Device)(nil)
+)
 
 // MaxGSOSize is the largest TCP super-packet, IP header included, that a
 // device opened with offload takes and returns (GSOMaxSize): the most an
@@ -118,11 +122,10 @@ func open(name string, mtu int, offload bool) (*Device, error) {
 	// The descriptor is non-blocking, so os.NewFile registers it with
 	// Go's poller: Read parks the goroutine, and Close wakes it.
 	d.file = os.NewFile(uintptr(fd), "/dev/net/tun:"+d.name)
-	if offload {
-		if err := d.initVnet(); err != nil {
-			d.file.Close()
-			return nil, err
-		}
+	d.offload = offload
+	if err := d.initRawIO(); err != nil {
+		d.file.Close()
+		return nil, err
 	}
 	if err := d.configure(mtu); err != nil {
 		d.Close()
@@ -221,8 +224,8 @@ func (d *Device) ReadPacket(buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, errEmptyBuffer
 	}
-	if d.vnet != nil {
-		return d.readVnet(buf)
+	if d.offload {
+		return d.readRaw(buf, true)
 	}
 	n, err := d.file.Read(buf)
 	switch {
@@ -265,7 +268,7 @@ func (d *Device) WritePacket(pkt []byte) error {
 		return fmt.Errorf("link/tun: packet of %d bytes is larger than the MTU of %s (%d)",
 			len(pkt), d.name, d.mtu)
 	}
-	if d.vnet != nil {
+	if d.offload {
 		return d.writeVnet(pkt, nil, 0)
 	}
 	if _, err := d.file.Write(pkt); err != nil {
