@@ -422,3 +422,48 @@ func TestPollPacket(t *testing.T) {
 		})
 	}
 }
+
+// gsoClaim is a device without offload that a host is told takes
+// super-packets: its WriteGSO must then cut them to the MTU itself.
+type gsoClaim struct{ *watched }
+
+func (g gsoClaim) GSOMaxSize() int { return tun.MaxGSOSize }
+
+// TestWriteGSOWithoutOffload: on a device without offload WriteGSO cuts a
+// super-packet into segments that fit the MTU (wire.SplitTCP), so a
+// kernel client downloads 4 MiB whole from a tcpwave server whose host
+// believes the link takes super-packets.
+func TestWriteGSOWithoutOffload(t *testing.T) {
+	ns := netns.NewT(t)
+	dev, err := tun.Setup(ns, tun.Config{Name: "tw0", MTU: offloadMTU, Kernel: []netip.Prefix{netns.KernelPrefix4}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := &watched{Offloader: dev}
+	st, err := tcpwave.New(gsoClaim{w}, []netip.Addr{netns.StackAddr4})
+	if err != nil {
+		dev.Close()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() }) // after the kernel's socket closes (cleanups run last first)
+	r := &offloadRig{ns: ns, dev: dev, w: w, st: st}
+	const size = 4 << 20
+	data := make([]byte, size)
+	rand.Read(data)
+	to := netip.AddrPortFrom(netns.StackAddr4, 9)
+	r.serve(t, to, func(c net.Conn) { c.Write(data) })
+	c := r.dial(t, to)
+	c.SetDeadline(time.Now().Add(30 * time.Second))
+	start := time.Now()
+	got, err := io.ReadAll(c)
+	t.Logf("%d bytes in %v", len(got), time.Since(start))
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("read %d bytes (%v), want the %d sent", len(got), err, size)
+	}
+	if w.gsoWrites.Load() == 0 {
+		t.Error("the host wrote no super-packet: the test tested nothing")
+	}
+	if sc := st.Counters(); sc.RetransSegs > 50 {
+		t.Errorf("tcpwave retransmitted %d segments", sc.RetransSegs)
+	}
+}
