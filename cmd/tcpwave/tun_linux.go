@@ -35,6 +35,9 @@ type tunFlags struct {
 	live    *liveEvents
 
 	offloaded bool // the device has offload (open)
+	// setup makes the device; nil means tun.Setup in the current
+	// namespace (tests put a kernel that refuses offload here).
+	setup func(tun.Config) (*tun.Device, error)
 }
 
 func (f *tunFlags) register(fs *flag.FlagSet, addrHelp string) {
@@ -71,12 +74,16 @@ func (f *tunFlags) open(local netip.Addr, stderr io.Writer) (*tcpwave.Stack, err
 		}
 		kernel = append(kernel, p)
 	}
+	setup := f.setup
+	if setup == nil {
+		setup = func(c tun.Config) (*tun.Device, error) { return tun.Setup(nil, c) }
+	}
 	cfg := tun.Config{Name: f.dev, MTU: f.mtu, Kernel: kernel, Offload: f.offload}
-	dev, err := tun.Setup(nil, cfg)
+	dev, err := setup(cfg)
 	if errors.Is(err, tun.ErrNoOffload) {
 		fmt.Fprintf(stderr, "tcpwave tun: the kernel refused offload on %s (%v); going on without it\n", f.dev, errnoOf(err))
 		cfg.Offload = false
-		dev, err = tun.Setup(nil, cfg)
+		dev, err = setup(cfg)
 	}
 	if err != nil {
 		return nil, fmt.Errorf("TUN device %s: %w%s", f.dev, err, openHint(err, f.dev))

@@ -8,9 +8,11 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -355,5 +357,38 @@ func TestTunServeOffload(t *testing.T) {
 				t.Fatal("tun serve did not stop")
 			}
 		})
+	}
+}
+
+// On a kernel that refuses offload, tun serve and tun dial say so in one
+// line and go on with a device without it.
+func TestTunOffloadRefused(t *testing.T) {
+	ns := netns.NewT(t)
+	var tried []bool
+	f := tunFlags{dev: "tw0", mtu: tun.DefaultMTU, kernel: "10.9.0.1/24", offload: true,
+		setup: func(c tun.Config) (*tun.Device, error) {
+			tried = append(tried, c.Offload)
+			if c.Offload {
+				return nil, fmt.Errorf("link/tun: %q: %w: TUNSETOFFLOAD: %w", c.Name, tun.ErrNoOffload, syscall.EINVAL)
+			}
+			return tun.Setup(nil, c)
+		}}
+	var errb bytes.Buffer
+	err := ns.Run(func() error {
+		st, err := f.open(netip.MustParseAddr("10.9.0.2"), &errb)
+		if err != nil {
+			return err
+		}
+		return st.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := errb.String()
+	if fmt.Sprint(tried) != "[true false]" || f.offloaded {
+		t.Errorf("setups with offload %v, offloaded %v; want [true false] and false", tried, f.offloaded)
+	}
+	if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "refused offload on tw0 (invalid argument); going on without it") {
+		t.Errorf("stderr %q, want one line saying offload was refused", msg)
 	}
 }
