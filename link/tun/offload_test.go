@@ -487,3 +487,58 @@ func TestWriteGSOWithoutOffload(t *testing.T) {
 		t.Errorf("tcpwave retransmitted %d segments", sc.RetransSegs)
 	}
 }
+
+// TestOffloadClose: on a device with offload too, Close wakes a
+// ReadPacket that waits, and every call after it says net.ErrClosed.
+func TestOffloadClose(t *testing.T) {
+	dev := newOffloadRigDevice(t)
+	done := make(chan error, 1)
+	go func() {
+		buf := make([]byte, dev.GSOMaxSize())
+		for range 100 { // skip what the kernel sends on its own
+			if _, err := dev.ReadPacket(buf); err != nil {
+				done <- err
+				return
+			}
+		}
+		done <- errors.New("100 packets and no close")
+	}()
+	time.Sleep(50 * time.Millisecond) // let the reader block
+	if err := dev.Close(); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("pending ReadPacket returned %v, want net.ErrClosed", err)
+		}
+	case <-time.After(timeout):
+		t.Fatal("Close did not unblock ReadPacket")
+	}
+	pkt := make([]byte, 100)
+	pkt[0] = 0x45
+	for name, err := range map[string]error{
+		"ReadPacket":  func() error { _, err := dev.ReadPacket(pkt); return err }(),
+		"PollPacket":  func() error { _, err := dev.PollPacket(pkt); return err }(),
+		"WritePacket": dev.WritePacket(pkt),
+		"WriteGSO":    dev.WriteGSO(pkt, 10),
+	} {
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("%s after Close: %v, want net.ErrClosed", name, err)
+		}
+	}
+}
+
+// newOffloadRigDevice makes a namespace and a device with offload in it;
+// the device is closed when the test ends, if the test has not.
+func newOffloadRigDevice(t *testing.T) *tun.Device {
+	t.Helper()
+	ns := netns.NewT(t)
+	dev, err := tun.Setup(ns, tun.Config{Name: "tw0", MTU: offloadMTU, Offload: true,
+		Kernel: []netip.Prefix{netns.KernelPrefix4, netns.KernelPrefix6}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { dev.Close() })
+	return dev
+}

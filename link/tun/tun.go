@@ -27,8 +27,9 @@ var (
 	errEmptyPacket = errors.New("link/tun: WritePacket of an empty packet")
 )
 
-// Device is an open TUN device. It implements link.Endpoint; its methods
-// are safe for concurrent use.
+// Device is an open TUN device. It implements link.Endpoint, link.Poller
+// and link.Offloader (with offload only when opened by OpenOffload); its
+// methods are safe for concurrent use.
 type Device struct {
 	name  string
 	index int
