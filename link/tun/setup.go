@@ -35,16 +35,16 @@ type Config struct {
 // address detection. On error nothing is left open.
 func Setup(ns Runner, c Config) (*Device, error) {
 	var d *Device
-	open := func() error {
+	mk := func() error {
 		var err error
 		d, err = open(c.Name, c.MTU, c.Offload)
 		return err
 	}
 	var err error
 	if ns == nil {
-		err = open()
+		err = mk()
 	} else {
-		err = ns.Run(open)
+		err = ns.Run(mk)
 	}
 	if err != nil {
 		if d != nil {
