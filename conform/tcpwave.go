@@ -228,14 +228,14 @@ func (b *twBackend) begin(op *twOp) (*Return, bool) {
 		return b.getsockopt(f, c)
 	case "fcntl":
 		switch c.Int {
-		case 3: // F_GETFL
-			fl := int64(2) // O_RDWR
+		case linuxFGetFL:
+			fl := int64(linuxORdWr)
 			if f.nonblock {
-				fl |= 0x800
+				fl |= linuxONonblock
 			}
 			return ok(fl), true
-		case 4: // F_SETFL
-			f.nonblock = c.Arg&0x800 != 0
+		case linuxFSetFL:
+			f.nonblock = c.Arg&linuxONonblock != 0
 			return ok(0), true
 		}
 		return fail(syscall.EINVAL), true
