@@ -218,11 +218,7 @@ func (e *endpoint) WritePacket(pkt []byte) error {
 func (e *endpoint) ReadPacket(buf []byte) (int, error) {
 	select {
 	case p := <-e.in:
-		n := copy(buf, p)
-		if n < len(p) {
-			return n, errors.New("simnet: packet truncated")
-		}
-		return n, nil
+		return take(buf, p)
 	case <-e.closed:
 		return 0, errClosed
 	}
@@ -232,16 +228,21 @@ func (e *endpoint) ReadPacket(buf []byte) (int, error) {
 func (e *endpoint) PollPacket(buf []byte) (int, error) {
 	select {
 	case p := <-e.in:
-		n := copy(buf, p)
-		if n < len(p) {
-			return n, errors.New("simnet: packet truncated")
-		}
-		return n, nil
+		return take(buf, p)
 	case <-e.closed:
 		return 0, errClosed
 	default:
 		return 0, nil
 	}
+}
+
+// take copies packet p into buf.
+func take(buf, p []byte) (int, error) {
+	n := copy(buf, p)
+	if n < len(p) {
+		return n, errors.New("simnet: packet truncated")
+	}
+	return n, nil
 }
 
 // MTU returns the host's MTU.

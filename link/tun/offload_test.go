@@ -225,29 +225,7 @@ func TestWriteGSOWithoutOffload(t *testing.T) {
 // ReadPacket that waits, and every call after it says net.ErrClosed.
 func TestOffloadClose(t *testing.T) {
 	dev := newOffloadRigDevice(t)
-	done := make(chan error, 1)
-	go func() {
-		buf := make([]byte, dev.GSOMaxSize())
-		for range 100 { // skip what the kernel sends on its own
-			if _, err := dev.ReadPacket(buf); err != nil {
-				done <- err
-				return
-			}
-		}
-		done <- errors.New("100 packets and no close")
-	}()
-	time.Sleep(50 * time.Millisecond) // let the reader block
-	if err := dev.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Errorf("pending ReadPacket returned %v, want net.ErrClosed", err)
-		}
-	case <-time.After(timeout):
-		t.Fatal("Close did not unblock ReadPacket")
-	}
+	checkCloseUnblocksRead(t, dev, dev.GSOMaxSize())
 	pkt := make([]byte, 100)
 	pkt[0] = 0x45
 	for name, err := range map[string]error{
