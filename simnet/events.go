@@ -43,6 +43,9 @@ func (n *Network) recordLocked(from, to netip.Addr, pkt []byte, fate string) {
 		e.Headers = append([]byte(nil), pkt[:len(pkt)-len(p.Payload)]...)
 	}
 	n.events = append(n.events, e)
+	if fate != "" && n.tr != nil {
+		n.tr.netDrop(e.At, from, to, pkt, fate)
+	}
 }
 
 // Events returns what the network has done with packets so far: a

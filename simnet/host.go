@@ -50,6 +50,9 @@ func (h *Host) start() error {
 	opts := []tcpwave.Option{
 		tcpwave.WithStackOptions(func(o *stack.Options) { o.ISNKey = key }),
 	}
+	if h.n.tr != nil {
+		opts = append(opts, tcpwave.WithObserver(newHostObserver(h.n.tr, h.addr.String(), time.Since(h.n.started))))
+	}
 	if h.n.opts.TCP != nil {
 		opts = append(opts, tcpwave.WithTCP(func(c *tcp.Config) { h.n.opts.TCP(c) }))
 	}

@@ -28,6 +28,10 @@ type Options struct {
 	MTU int
 	// TCP adjusts each host's TCP configuration (Linux's defaults).
 	TCP func(*tcp.Config)
+	// Trace records the run as trace events (Trace, WriteTrace,
+	// DumpOnFailure): every segment each host sends and receives, each
+	// state change, each packet lost and why. Up to 200,000 events.
+	Trace bool
 }
 
 // Network is a set of hosts joined by virtual links. Its methods may be
@@ -49,6 +53,7 @@ type Network struct {
 
 	events    []Event // what happened to packets, up to maxEvents
 	eventsCut int     // events not kept
+	tr        *tracer // the trace, with Options.Trace
 
 }
 
@@ -69,6 +74,9 @@ func New(opts Options) *Network {
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		started: time.Now(),
+	}
+	if opts.Trace {
+		n.tr = &tracer{}
 	}
 	go n.wire()
 	return n
