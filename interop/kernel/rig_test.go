@@ -448,16 +448,29 @@ func (r *rig) checkStackPath(t *testing.T, p *conns, want ...tcp.State) {
 	}
 }
 
+// poll calls done every pollEvery until it reports true or d has passed,
+// and reports its last answer. It asks at least once, and once more after
+// the deadline, however late the calling goroutine runs on a loaded
+// machine.
+func poll(d time.Duration, done func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(pollEvery) {
+		if done() {
+			return true
+		}
+		if time.Now().After(end) {
+			return done()
+		}
+	}
+}
+
 // waitStackPath waits until tcpwave's connection has gone through want
 // (from ESTABLISHED on), then checks it with checkStackPath.
 func (r *rig) waitStackPath(t *testing.T, p *conns, want ...tcp.State) {
 	t.Helper()
-	for end := time.Now().Add(r.pollFor); time.Now().Before(end); time.Sleep(pollEvery) {
+	poll(r.pollFor, func() bool {
 		got := r.rec.path(p.tuple())
-		if len(got) > 0 && got[len(got)-1] == want[len(want)-1] {
-			break
-		}
-	}
+		return len(got) > 0 && got[len(got)-1] == want[len(want)-1]
+	})
 	r.checkStackPath(t, p, want...)
 }
 
