@@ -287,7 +287,7 @@ func (n *Network) send(from netip.Addr, pkt []byte) {
 		n.recordLocked(from, to, pkt, "dropped by fault: "+rule)
 		return
 	}
-	f := n.link(dir{from, to}).send(now, len(pkt))
+	f := n.link(dir{from, to}).send(now, pkt)
 	if f.drop != "" {
 		n.recordLocked(from, to, pkt, f.drop)
 		return

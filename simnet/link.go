@@ -1,6 +1,8 @@
 package simnet
 
 import (
+	"encoding/binary"
+	"hash/fnv"
 	"math/rand/v2"
 	"time"
 )
@@ -20,12 +22,25 @@ type Link struct {
 	Queue int
 }
 
-// linkState is a direction's link with its random stream and its queue.
+// linkState is a direction's link with its seed and its queue.
 type linkState struct {
 	cfg      Link
-	rng      *rand.Rand
+	seed     uint64      // the network's seed and the direction's
 	busy     time.Time   // when the rate-limited link is next free
 	inFlight []time.Time // departures still queued behind the rate, oldest first
+}
+
+// draws returns the random stream of one packet: a function of the seed,
+// the packet and the instant it was sent, so that its fate does not
+// depend on the order in which goroutines sending at one virtual instant
+// ran.
+func (ls *linkState) draws(now time.Time, pkt []byte) *rand.Rand {
+	h := fnv.New64a()
+	h.Write(pkt)
+	var b [8]byte
+	binary.BigEndian.PutUint64(b[:], uint64(now.UnixNano()))
+	h.Write(b[:])
+	return rand.New(rand.NewPCG(ls.seed, h.Sum64()))
 }
 
 // fate is what a link does to one packet.
@@ -35,11 +50,13 @@ type fate struct {
 	corrupt int             // bit to flip, or -1
 }
 
-// send decides the fate of a packet of n bytes sent at now.
-func (ls *linkState) send(now time.Time, n int) fate {
+// send decides the fate of a packet sent at now.
+func (ls *linkState) send(now time.Time, pkt []byte) fate {
 	c := ls.cfg
+	n := len(pkt)
+	rng := ls.draws(now, pkt)
 	f := fate{corrupt: -1}
-	if c.Loss > 0 && ls.rng.Float64() < c.Loss {
+	if c.Loss > 0 && rng.Float64() < c.Loss {
 		f.drop = "lost (link loss)"
 		return f
 	}
@@ -65,17 +82,17 @@ func (ls *linkState) send(now time.Time, n int) fate {
 	}
 	d := depart.Sub(now) + c.Delay
 	if c.Jitter > 0 {
-		d += time.Duration(ls.rng.Int64N(int64(c.Jitter)))
+		d += time.Duration(rng.Int64N(int64(c.Jitter)))
 	}
-	if c.Reorder > 0 && ls.rng.Float64() < c.Reorder {
+	if c.Reorder > 0 && rng.Float64() < c.Reorder {
 		d += max(c.Delay, time.Millisecond)
 	}
 	f.arrive = append(f.arrive, d)
-	if c.Dup > 0 && ls.rng.Float64() < c.Dup {
+	if c.Dup > 0 && rng.Float64() < c.Dup {
 		f.arrive = append(f.arrive, d+time.Microsecond)
 	}
-	if c.Corrupt > 0 && ls.rng.Float64() < c.Corrupt && n > 0 {
-		f.corrupt = ls.rng.IntN(n * 8)
+	if c.Corrupt > 0 && rng.Float64() < c.Corrupt && n > 0 {
+		f.corrupt = rng.IntN(n * 8)
 	}
 	return f
 }

@@ -1,12 +1,12 @@
 package simnet
 
 import (
+	"bytes"
 	"container/heap"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"hash/fnv"
-	"math/rand/v2"
 	"net/netip"
 	"sort"
 	"sync"
@@ -44,8 +44,7 @@ type Network struct {
 	links   map[dir]*linkState
 	rules   []*ruleState
 	queue   arrivals // packets on the wire, by arrival
-	taken   map[time.Time]bool
-	seq     uint64 // arrivals scheduled, to order equal instants
+	seq     uint64   // arrivals scheduled (the heap's tie-break)
 	wake    chan struct{}
 	closed  bool
 	done    chan struct{} // closed when the wire's goroutine ends
@@ -70,7 +69,6 @@ func New(opts Options) *Network {
 		opts:    opts,
 		hosts:   make(map[netip.Addr]*Host),
 		links:   make(map[dir]*linkState),
-		taken:   make(map[time.Time]bool),
 		wake:    make(chan struct{}, 1),
 		done:    make(chan struct{}),
 		started: time.Now(),
@@ -143,7 +141,7 @@ func (n *Network) SetLink(from, to *Host, l Link) {
 func (n *Network) link(d dir) *linkState {
 	ls := n.links[d]
 	if ls == nil {
-		ls = &linkState{cfg: n.opts.Link, rng: rand.New(rand.NewPCG(n.opts.Seed, seedOf(d)))}
+		ls = &linkState{cfg: n.opts.Link, seed: n.opts.Seed ^ seedOf(d)}
 		n.links[d] = ls
 	}
 	return ls
@@ -233,17 +231,47 @@ func (q *arrivals) Pop() any {
 	return a
 }
 
-// schedule puts a packet on the wire to arrive at (or just after) at.
-// With n.mu held.
+// schedule puts a packet on the wire to arrive at a.at. With n.mu held.
 func (n *Network) schedule(a *arrival) {
-	for n.taken[a.at] {
-		a.at = a.at.Add(time.Nanosecond) // one arrival an instant
-	}
-	n.taken[a.at] = true
 	n.seq++
 	a.seq = n.seq
 	heap.Push(&n.queue, a)
 	n.poke()
+}
+
+// nextDue takes the arrival to deliver at now, if one is due. Arrivals
+// due at one instant go one an instant, in an order of their own (by
+// destination, source and bytes), not in the order they were sent: hosts
+// that send at one virtual instant do so in whatever order the scheduler
+// ran them, and the order of arrival must not depend on it. The others
+// move on by a nanosecond, to be sorted again with what is due then.
+// With n.mu held.
+func (n *Network) nextDue(now time.Time) *arrival {
+	if len(n.queue) == 0 || n.queue[0].at.After(now) {
+		return nil
+	}
+	at := n.queue[0].at
+	var same []*arrival
+	for len(n.queue) > 0 && n.queue[0].at.Equal(at) {
+		same = append(same, heap.Pop(&n.queue).(*arrival))
+	}
+	sort.Slice(same, func(i, j int) bool { return same[i].before(same[j]) })
+	for _, a := range same[1:] {
+		a.at = at.Add(time.Nanosecond)
+		heap.Push(&n.queue, a)
+	}
+	return same[0]
+}
+
+// before orders arrivals due at one instant.
+func (a *arrival) before(b *arrival) bool {
+	if a.to.addr != b.to.addr {
+		return a.to.addr.Less(b.to.addr)
+	}
+	if a.from != b.from {
+		return a.from.Less(b.from)
+	}
+	return bytes.Compare(a.pkt, b.pkt) < 0
 }
 
 // wire delivers packets when they are due, until the network closes.
@@ -258,15 +286,10 @@ func (n *Network) wire() {
 			return
 		}
 		now := time.Now()
-		var due *arrival
+		due := n.nextDue(now)
 		var wait time.Duration = -1
-		if len(n.queue) > 0 {
-			if next := n.queue[0]; !next.at.After(now) {
-				due = heap.Pop(&n.queue).(*arrival)
-				delete(n.taken, due.at)
-			} else {
-				wait = next.at.Sub(now)
-			}
+		if due == nil && len(n.queue) > 0 {
+			wait = n.queue[0].at.Sub(now)
 		}
 		n.mu.Unlock()
 		if due != nil {
