@@ -31,6 +31,21 @@ func echoServer(ln net.Listener) {
 	}
 }
 
+// dialEcho starts an echo server on port 7 of b and dials it from a.
+func dialEcho(t *testing.T, a, b *simnet.Host) net.Conn {
+	t.Helper()
+	ln, err := b.Listen("tcp", ":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go echoServer(ln)
+	c, err := a.Dial("tcp", b.Addr().String()+":7")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
 // TestDelay: the handshake takes one round trip of the link's delay, in
 // virtual time, and data comes back intact.
 func TestDelay(t *testing.T) {
@@ -177,12 +192,7 @@ func TestPartitionAndCrash(t *testing.T) {
 		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: time.Millisecond}})
 		defer n.Close()
 		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
-		ln, _ := b.Listen("tcp", ":7")
-		go echoServer(ln)
-		c, err := a.Dial("tcp", "10.0.0.2:7")
-		if err != nil {
-			t.Fatal(err)
-		}
+		c := dialEcho(t, a, b)
 		n.Partition(a, b, 5*time.Second)
 		start := time.Now()
 		c.Write([]byte("x"))
@@ -200,7 +210,7 @@ func TestPartitionAndCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		c.Write([]byte("y"))
-		_, err = c.Read(make([]byte, 1))
+		_, err := c.Read(make([]byte, 1))
 		var op *net.OpError
 		if !errors.As(err, &op) || !errors.Is(err, errConnReset) {
 			t.Errorf("Read after the peer crashed and came back: %v, want a reset", err)
@@ -217,13 +227,7 @@ func TestTimeWaitIsVirtual(t *testing.T) {
 		n := simnet.New(simnet.Options{Seed: 1})
 		defer n.Close()
 		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
-		ln, _ := b.Listen("tcp", ":7")
-		go echoServer(ln)
-		c, err := a.Dial("tcp", "10.0.0.2:7")
-		if err != nil {
-			t.Fatal(err)
-		}
-		c.Close()
+		dialEcho(t, a, b).Close()
 		time.Sleep(time.Second)
 		if st := states(a); st[tcp.TimeWait] != 1 {
 			t.Fatalf("client's states after close: %v, want one TIME_WAIT", st)
