@@ -30,6 +30,7 @@ type Host struct {
 	ep    *endpoint
 	boots uint64 // how many times the host has started
 	down  bool   // crashed and not restarted
+	reads *gate  // shut while the application does not read (PauseReads)
 }
 
 // Addr returns the host's address.
@@ -83,7 +84,8 @@ func (h *Host) Stack() *tcpwave.Stack {
 	return st
 }
 
-// Dial connects to address ("10.0.0.2:80") from this host.
+// Dial connects to address ("10.0.0.2:80") from this host. The
+// connection is a *Conn.
 func (h *Host) Dial(network, address string) (net.Conn, error) {
 	return h.DialContext(context.Background(), network, address)
 }
@@ -99,10 +101,11 @@ func (h *Host) DialContext(ctx context.Context, network, address string) (net.Co
 	if err != nil {
 		return nil, err
 	}
-	return c, nil
+	return &Conn{Conn: c, h: h}, nil
 }
 
-// Listen listens on address (":80", "10.0.0.2:80") on this host.
+// Listen listens on address (":80", "10.0.0.2:80") on this host; Accept
+// returns *Conn values.
 func (h *Host) Listen(network, address string) (net.Listener, error) {
 	st, err := h.stack()
 	if err != nil {
@@ -112,7 +115,7 @@ func (h *Host) Listen(network, address string) (net.Listener, error) {
 	if err != nil {
 		return nil, err
 	}
-	return l, nil
+	return &listener{Listener: l, h: h}, nil
 }
 
 // Connections returns the host's connections as ss lists them, TIME_WAIT
@@ -263,7 +266,15 @@ func (e *endpoint) Close() error {
 
 // send routes a packet from a host: the faults, then the link, decide
 // its fate.
-func (n *Network) send(from netip.Addr, pkt []byte) {
+func (n *Network) send(from netip.Addr, pkt []byte) { n.route(from, pkt, true) }
+
+// inject routes a packet the network makes itself (ResetConn): it takes
+// the link's delay, and no loss or fault.
+func (n *Network) inject(from netip.Addr, pkt []byte) { n.route(from, pkt, false) }
+
+// route routes a packet, applying faults and the link's impairments when
+// impair.
+func (n *Network) route(from netip.Addr, pkt []byte, impair bool) {
 	var p wire.Packet
 	if err := wire.ParsePacket(pkt, &p); err != nil {
 		n.record(from, netip.Addr{}, pkt, "lost: not a TCP packet ("+err.Error()+")")
@@ -281,6 +292,12 @@ func (n *Network) send(from netip.Addr, pkt []byte) {
 	dst := n.hosts[to]
 	if dst == nil {
 		n.recordLocked(from, to, pkt, "lost: no host "+to.String())
+		return
+	}
+	n.observe(seg)
+	if !impair {
+		d := n.link(dir{from, to}).cfg.Delay
+		n.schedule(&arrival{at: now.Add(d), to: dst, pkt: append([]byte(nil), pkt...), from: from})
 		return
 	}
 	if rule := n.faultDrop(now, from, to, seg); rule != "" {

@@ -50,9 +50,10 @@ type Network struct {
 	done    chan struct{} // closed when the wire's goroutine ends
 	started time.Time
 
-	events    []Event // what happened to packets, up to maxEvents
-	eventsCut int     // events not kept
-	tr        *tracer // the trace, with Options.Trace
+	events    []Event                    // what happened to packets, up to maxEvents
+	eventsCut int                        // events not kept
+	tr        *tracer                    // the trace, with Options.Trace
+	flows     map[[2]netip.AddrPort]flow // what crossed of each connection, per direction (ResetConn)
 
 }
 
