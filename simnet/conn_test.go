@@ -90,7 +90,7 @@ func TestPauseReads(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Close()
-		msg := bytes.Repeat([]byte("0123456789abcdef"), 1<<20) // 16 MiB
+		msg := bytes.Repeat([]byte("0123456789abcdef"), 1<<18) // 4 MiB
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		k, err := c.Write(msg)
 		var ne net.Error
