@@ -30,9 +30,14 @@ const (
 // SockBuf is what setsockopt(SO_RCVBUF or SO_SNDBUF, v) stores as Linux's
 // sk_rcvbuf or sk_sndbuf: v bounded by the sysctl's maximum (rmem_max or
 // wmem_max), doubled, and at least least (SockMinRcvBuf, SockMinSndBuf).
-// getsockopt returns it.
+// getsockopt returns it. Linux compares v as an unsigned 32-bit value
+// (sock_setsockopt: min_t(u32, val, rmem_max)), so a negative v asks for
+// the most: on Linux 6.18 SO_RCVBUF -1 gives twice rmem_max.
 func SockBuf(v, sysctlMax, least int) int {
-	v = min(max(v, 0), sysctlMax)
+	if v < 0 {
+		v = sysctlMax
+	}
+	v = min(v, sysctlMax)
 	return max(2*v, least)
 }
 

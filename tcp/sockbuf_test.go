@@ -103,7 +103,9 @@ func TestSockBuf(t *testing.T) {
 		{1, 212992, SockMinRcvBuf, 2304},
 		{1, 212992, SockMinSndBuf, 4608},
 		{1 << 20, 212992, SockMinRcvBuf, 425984},
-		{-5, 212992, SockMinRcvBuf, 2304},
+		{-5, 212992, SockMinRcvBuf, 425984}, // u32(-5) is above any maximum
+		{-1, 4194304, SockMinSndBuf, 8388608},
+		{0, 212992, SockMinRcvBuf, 2304},
 	}
 	for _, tt := range tests {
 		if got := SockBuf(tt.v, tt.max, tt.least); got != tt.want {
