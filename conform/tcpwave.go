@@ -427,19 +427,15 @@ func (b *twBackend) getsockopt(f *twFD, c *Call) (*Return, bool) {
 		return val(1)
 	case c.Level == 6 && c.Opt == 1, c.Level == 1 && (c.Opt == 2 || c.Opt == 15 || c.Opt == 9):
 		return val(f.sockopts[[2]int64{c.Level, c.Opt}])
-	case c.Level == 6 && c.Opt == 18 && f.so.Conn() != nil: // TCP_USER_TIMEOUT
-		return val(int64(f.so.Conn().UserTimeout() / time.Millisecond))
-	case c.Level == 6 && c.Opt == 8 && f.so.Conn() != nil: // TCP_LINGER2
-		l := f.so.Conn().Linger2()
-		if l > 0 {
-			return val(int64(l / time.Second))
-		}
-		if l < 0 {
+	case c.Level == 6 && c.Opt == 18: // TCP_USER_TIMEOUT
+		return val(int64(f.so.UserTimeout() / time.Millisecond))
+	case c.Level == 6 && c.Opt == 8: // TCP_LINGER2
+		if f.so.Linger2() < 0 {
 			return val(-1)
 		}
-		return val(int64(f.so.Conn().FinTimeout() / time.Second)) // Linux reports tcp_fin_timeout for 0
-	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6 && f.so.Conn() != nil: // TCP_KEEP*
-		_, p := f.so.Conn().KeepAlive()
+		return val(int64(f.so.FinTimeout() / time.Second)) // Linux reports tcp_fin_timeout for 0
+	case c.Level == 6 && c.Opt >= 4 && c.Opt <= 6: // TCP_KEEP*
+		_, p := f.so.KeepAlive()
 		return val([]int64{int64(p.Idle / time.Second), int64(p.Interval / time.Second), int64(p.Count)}[c.Opt-4])
 	case c.Level == 1 && c.Opt == 8: // SO_RCVBUF, the listener's for its children
 		if v := f.so.RcvBuf(); v > 0 {

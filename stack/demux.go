@@ -165,7 +165,7 @@ func (s *Stack) listenArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	}
 	c := s.newChild(l, t)
 	c.conn = tcp.NewPassive(s.sockConfig(l, t.Local.Addr()), c, now, isn, s.tsOffset(t), seg)
-	s.adopt(c)
+	s.adopt(now, c)
 }
 
 // newChild makes the socket of a connection listener l takes for tuple t;
@@ -175,9 +175,11 @@ func (s *Stack) newChild(l *Socket, t Tuple) *Socket {
 		rcvBuf: l.rcvBuf, sndBuf: l.sndBuf, cfg: l.cfg, cfgBase: l.cfgBase}
 }
 
-// adopt enters a new child connection in the stack: demux, the port it
-// holds, and its first output and timer.
-func (s *Stack) adopt(c *Socket) {
+// adopt enters a new child connection in the stack: the options its
+// listener kept for its connections, demux, the port it holds, and its
+// first output and timer.
+func (s *Stack) adopt(now clock.Instant, c *Socket) {
+	c.parent.early.apply(now, c.conn)
 	c.phase = phaseOpen
 	s.addConn(c)
 	s.hold(c.tuple.Local.Port(), c)

@@ -57,6 +57,9 @@ type Socket struct {
 	lingerOn           bool
 	isDirty, isTouched bool
 	ready              uint8 // readiness as afterUser last saw it (readyRead, ...)
+	// early holds TCP options set before the socket had a connection
+	// (earlyOpts); nil until one is.
+	early *earlyOpts
 }
 
 // NewSocket returns an unbound socket with one handle.
@@ -96,7 +99,12 @@ func (so *Socket) Linger() (bool, time.Duration) { return so.lingerOn, so.linger
 // keepalive setting: set it once connected, as Go's net package does.
 func (so *Socket) SetKeepAlive(now clock.Instant, on bool) bool {
 	if !so.live() {
-		return false
+		if so.phase == phaseDone {
+			return false
+		}
+		e := so.earlyOpts()
+		e.kaSet, e.ka = true, on
+		return true
 	}
 	so.conn.SetKeepAlive(now, on)
 	so.st.afterUser(so)
@@ -110,7 +118,11 @@ func (so *Socket) SetKeepAliveParams(now clock.Instant, p tcp.KeepAliveParams) e
 	if p.Validate() != nil {
 		return syscall.EINVAL
 	}
-	return so.setConnOpt(now, func(c *tcp.Conn) error { return c.SetKeepAliveParams(now, p) })
+	return so.setConnOpt(now, func(c *tcp.Conn) error { return c.SetKeepAliveParams(now, p) }, func(e *earlyOpts) {
+		e.params.Idle = cmp.Or(p.Idle, e.params.Idle)
+		e.params.Interval = cmp.Or(p.Interval, e.params.Interval)
+		e.params.Count = cmp.Or(p.Count, e.params.Count)
+	})
 }
 
 // SetUserTimeout sets TCP_USER_TIMEOUT on the socket's connection (see
@@ -120,20 +132,32 @@ func (so *Socket) SetUserTimeout(now clock.Instant, d time.Duration) error {
 	if d < 0 {
 		return syscall.EINVAL
 	}
-	return so.setConnOpt(now, func(c *tcp.Conn) error { return c.SetUserTimeout(now, d) })
+	return so.setConnOpt(now, func(c *tcp.Conn) error { return c.SetUserTimeout(now, d) }, func(e *earlyOpts) {
+		e.utSet, e.userTimeout = true, d
+	})
 }
 
 // SetLinger2 sets TCP_LINGER2 on the socket's connection (see
 // tcp.Conn.SetLinger2); it fails with ENOTCONN without one.
 func (so *Socket) SetLinger2(now clock.Instant, d time.Duration) error {
-	return so.setConnOpt(now, func(c *tcp.Conn) error { c.SetLinger2(now, d); return nil })
+	return so.setConnOpt(now, func(c *tcp.Conn) error { c.SetLinger2(now, d); return nil }, func(e *earlyOpts) {
+		e.l2Set, e.linger2 = true, d
+	})
 }
 
-// setConnOpt applies a socket option to the connection: ENOTCONN without
-// one, EINVAL when the connection refuses the value.
-func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error) error {
+// setConnOpt applies a socket option to the connection, or keeps it for
+// the connection to come (early) on a socket that has none yet, as a
+// listener or a socket not yet connected: Linux keeps such options on
+// the socket, connect() uses them, and a listener's children inherit
+// them. ENOTCONN on a socket whose connection has ended; EINVAL when the
+// connection refuses the value.
+func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error, early func(e *earlyOpts)) error {
 	if !so.live() {
-		return syscall.ENOTCONN
+		if so.phase == phaseDone {
+			return syscall.ENOTCONN
+		}
+		early(so.earlyOpts())
+		return nil
 	}
 	if set(so.conn) != nil {
 		return syscall.EINVAL
@@ -309,6 +333,7 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		iss, tsRecent = s.takeTimeWait(now, tw)
 	}
 	so.conn = tcp.NewActive(s.sockConfig(so, t.Local.Addr()), so, now, iss, s.tsOffset(t))
+	so.early.apply(now, so.conn)
 	so.phase = phaseOpen
 	if tw != 0 {
 		so.conn.InheritTSRecent(now, tsRecent)

@@ -162,6 +162,6 @@ func (s *Stack) cookieArrive(now clock.Instant, l *Socket, t Tuple, seg *tcp.Seg
 	}
 	c := s.newChild(l, t)
 	c.conn = tcp.NewFromCookie(cfg, c, now, &ck, seg)
-	s.adopt(c)
+	s.adopt(now, c)
 	return true
 }

@@ -292,6 +292,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
 		c.ack.quick = maxQuickAcks
 		c.setState(now, Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
+		c.keepaliveEstablished(now) // inherited from the listener
 		c.expandSndBuf()
 	}
 	if s.Ack.GreaterThan(c.sndMax) {

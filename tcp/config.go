@@ -97,6 +97,13 @@ type Config struct {
 	rcvLocked, sndLocked bool
 }
 
+// KeepAliveDefaults returns the keepalive settings a connection has until
+// TCP_KEEPIDLE, TCP_KEEPINTVL or TCP_KEEPCNT change them (the
+// tcp_keepalive_* sysctls).
+func (c *Config) KeepAliveDefaults() KeepAliveParams {
+	return KeepAliveParams{Idle: c.keepAliveTime(), Interval: c.keepAliveIntvl(), Count: c.keepAliveProbes()}
+}
+
 func (c *Config) keepAliveTime() time.Duration {
 	if c.KeepAliveTime > 0 {
 		return c.KeepAliveTime

@@ -108,11 +108,14 @@ func (c *Conn) keepCnt() int {
 }
 
 // keepaliveRuns reports whether the keepalive timer runs in this state:
-// all but CLOSED and SYN_SENT (tcp_keepalive_timer), and not in TIME_WAIT,
-// which Linux keeps in a record without the timer.
+// all but CLOSED and SYN_SENT (tcp_keepalive_timer), not in SYN_RCVD
+// (Linux makes a listener's child socket, which inherits the listener's
+// keepalive, when the handshake's ACK comes: tcp_create_openreq_child
+// starts the timer then), and not in TIME_WAIT, which Linux keeps in a
+// record without the timer.
 func (c *Conn) keepaliveRuns() bool {
 	switch c.state {
-	case Closed, SynSent, Listen, TimeWait:
+	case Closed, SynSent, SynRcvd, Listen, TimeWait:
 		return false
 	}
 	return true
@@ -151,7 +154,8 @@ func (c *Conn) KeepAliveProbesOut() int {
 }
 
 // keepaliveEstablished starts the timer of a connection that was opened
-// with keepalive on (tcp_finish_connect).
+// with keepalive on (tcp_finish_connect; for a listener's child,
+// tcp_create_openreq_child).
 func (c *Conn) keepaliveEstablished(now clock.Instant) {
 	if c.opt != nil && c.opt.kaOn {
 		c.opt.heard = now
