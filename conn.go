@@ -605,6 +605,15 @@ func (c *Conn) SetKeepAlivePeriod(d time.Duration) error {
 // a zero Count 9 (Go's defaults), a negative one leaves the setting as it
 // is; durations are rounded up to whole seconds.
 func (c *Conn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
+	if err := c.setKeepAliveParams(keepAliveParams(config)); err != nil {
+		return err
+	}
+	return c.SetKeepAlive(config.Enable)
+}
+
+// keepAliveParams reads a net.KeepAliveConfig as Go's net package does:
+// 0 durations mean 15 s, a 0 count 9, negative values leave the setting.
+func keepAliveParams(config net.KeepAliveConfig) tcp.KeepAliveParams {
 	p := tcp.KeepAliveParams{Idle: goKeepAlive(config.Idle), Interval: goKeepAlive(config.Interval)}
 	switch {
 	case config.Count == 0:
@@ -612,10 +621,7 @@ func (c *Conn) SetKeepAliveConfig(config net.KeepAliveConfig) error {
 	case config.Count > 0:
 		p.Count = config.Count
 	}
-	if err := c.setKeepAliveParams(p); err != nil {
-		return err
-	}
-	return c.SetKeepAlive(config.Enable)
+	return p
 }
 
 func (c *Conn) setKeepAliveParams(p tcp.KeepAliveParams) error {

@@ -3,8 +3,15 @@ package tcpwave
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
+	"syscall"
+	"time"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/stack"
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // Dial connects to address on network ("tcp", "tcp4" or "tcp6"). The
@@ -22,6 +29,34 @@ func (s *Stack) Dial(network, address string) (*Conn, error) {
 // aborted and the error wraps ctx.Err(). Errors are *net.OpError with Op
 // "dial".
 func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn, error) {
+	return s.DialWith(ctx, DialConfig{}, network, address)
+}
+
+// DialConfig holds the socket options DialWith sets before connect(), as
+// a C program calls setsockopt before connect: they shape the handshake
+// itself (the SYN's window and window scale) or start with it (the
+// keepalive timer). The zero value sets nothing, which is Linux's
+// default (keepalive off; Go's net.Dialer, unlike Linux, turns it on).
+type DialConfig struct {
+	// ReadBuffer and WriteBuffer, if positive, set SO_RCVBUF and
+	// SO_SNDBUF: doubled as Linux doubles them (at most twice
+	// Options.RmemMax or WmemMax), auto-tuning off for that direction;
+	// the receive buffer chooses the SYN's window and scale, and the
+	// first ACK opens the whole of it (SO_RCVBUF 100000: the SYN offers
+	// 65535, the first ACK 99280 bytes, as Linux 6.18 does).
+	ReadBuffer, WriteBuffer int
+	// KeepAlive, when Enable is set, turns SO_KEEPALIVE on with its
+	// idle time, interval and count (net.KeepAliveConfig's meaning of 0
+	// and negative values, as Conn.SetKeepAliveConfig); the timer starts
+	// when the handshake completes.
+	KeepAlive net.KeepAliveConfig
+	// UserTimeout, if positive, sets TCP_USER_TIMEOUT (see
+	// Conn.SetUserTimeout), in force from the SYN on.
+	UserTimeout time.Duration
+}
+
+// DialWith is DialContext with socket options set before connect().
+func (s *Stack) DialWith(ctx context.Context, dc DialConfig, network, address string) (*Conn, error) {
 	if !s.ok() {
 		return nil, errInvalid("dial")
 	}
@@ -38,7 +73,10 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	}
 	c := &Conn{s: s, network: network} // its record (own) follows the socket from the start
 	c.rd.c = c
-	if err := s.connect(c, ap); err != nil {
+	if err := dc.check(); err != nil {
+		return fail(err)
+	}
+	if err := s.connect(c, ap, &dc); err != nil {
 		return fail(err)
 	}
 	if err := c.awaitHandshake(ctx); err != nil {
@@ -47,8 +85,44 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	return c, nil
 }
 
-// connect opens c's socket and starts the handshake to ap.
-func (s *Stack) connect(c *Conn, ap netip.AddrPort) error {
+// check validates the options before a socket is made.
+func (dc *DialConfig) check() error {
+	if dc.UserTimeout < 0 {
+		return fmt.Errorf("negative user timeout %v: %w", dc.UserTimeout, syscall.EINVAL)
+	}
+	if dc.KeepAlive.Enable {
+		if err := dc.keepAliveParams().Validate(); err != nil {
+			return fmt.Errorf("%v: %w", err, syscall.EINVAL)
+		}
+	}
+	return nil
+}
+
+// keepAliveParams are KeepAlive's settings as the stack takes them.
+func (dc *DialConfig) keepAliveParams() tcp.KeepAliveParams {
+	return keepAliveParams(dc.KeepAlive)
+}
+
+// apply sets the options on a socket before connect().
+func (dc *DialConfig) apply(now clock.Instant, so *stack.Socket) {
+	if dc.ReadBuffer > 0 {
+		so.SetRcvBuf(now, dc.ReadBuffer)
+	}
+	if dc.WriteBuffer > 0 {
+		so.SetSndBuf(now, dc.WriteBuffer)
+	}
+	if dc.UserTimeout > 0 {
+		so.SetUserTimeout(now, dc.UserTimeout)
+	}
+	if dc.KeepAlive.Enable {
+		so.SetKeepAliveParams(now, dc.keepAliveParams())
+		so.SetKeepAlive(now, true)
+	}
+}
+
+// connect opens c's socket, sets dc's options and starts the handshake to
+// ap.
+func (s *Stack) connect(c *Conn, ap netip.AddrPort, dc *DialConfig) error {
 	var err error
 	if s.run(func() {
 		if s.closing {
@@ -57,6 +131,7 @@ func (s *Stack) connect(c *Conn, ap netip.AddrPort) error {
 		}
 		now := s.now()
 		so := s.st.NewSocket()
+		dc.apply(now, so)
 		if e := so.Connect(now, ap); e != nil {
 			so.Close(now)
 			err = sysErr("connect", e)
