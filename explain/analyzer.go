@@ -1,0 +1,211 @@
+package explain
+
+import (
+	"container/list"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// Options tune the reconstruction. The zero value means Linux's defaults.
+type Options struct {
+	// TimeWait is how long the side that closed first holds TIME_WAIT
+	// (Linux TCP_TIMEWAIT_LEN: 60 s).
+	TimeWait time.Duration
+	// FinTimeout is how long an orphaned connection stays in FIN_WAIT_2
+	// (Linux tcp_fin_timeout: 60 s).
+	FinTimeout time.Duration
+	// Idle is how long a connection must be quiet before it is settled:
+	// handed to the caller when it is over, set aside when it is idle
+	// (default: 60 s of capture time). A capture's memory grows with the
+	// connections active within Idle of each other, not with its length.
+	Idle time.Duration
+	// MaxSegments bounds the segments a Conn keeps for its ladder
+	// (default 64); control segments are kept first.
+	MaxSegments int
+}
+
+func (o Options) withDefaults() Options {
+	if o.TimeWait <= 0 {
+		o.TimeWait = 60 * time.Second
+	}
+	if o.FinTimeout <= 0 {
+		o.FinTimeout = 60 * time.Second
+	}
+	if o.Idle <= 0 {
+		o.Idle = 60 * time.Second
+	}
+	if o.MaxSegments <= 0 {
+		o.MaxSegments = 64
+	}
+	return o
+}
+
+// connKey is a 4-tuple with its two endpoints in a fixed order.
+type connKey struct{ a, b netip.AddrPort }
+
+func keyOf(src, dst netip.AddrPort) connKey {
+	if src.Compare(dst) < 0 {
+		return connKey{src, dst}
+	}
+	return connKey{dst, src}
+}
+
+// Analyzer reconstructs connections from TCP segments fed in capture
+// order and hands each one to its emit function once it is over (or at
+// Finish). It keeps no payload and a bounded record per connection.
+type Analyzer struct {
+	opt    Options
+	emit   func(*Conn)
+	conns  map[connKey]*conn
+	active *list.List // of *conn, least recently seen first
+	base   time.Time
+	based  bool
+	last   time.Duration
+	nextID int
+	// Conns counts the connections handed over so far.
+	Conns int
+}
+
+// NewAnalyzer returns an Analyzer that hands every finished connection to
+// emit.
+func NewAnalyzer(opt Options, emit func(*Conn)) *Analyzer {
+	return &Analyzer{opt: opt.withDefaults(), emit: emit, conns: make(map[connKey]*conn), active: list.New()}
+}
+
+// Add feeds one segment. Segments must come in capture order; a segment
+// whose time goes backwards a little (several interfaces) is taken as is.
+func (a *Analyzer) Add(p *Packet) {
+	if !a.based {
+		a.base, a.based = p.T, true
+	}
+	t := p.T.Sub(a.base)
+	if t > a.last {
+		a.last = t
+	}
+	a.sweep(t)
+	k := keyOf(p.Src, p.Dst)
+	c := a.conns[k]
+	f := p.TCP.Flags
+	if c != nil && f&(wire.SYN|wire.ACK|wire.RST) == wire.SYN && c.newIncarnation(p) {
+		old := c
+		c = a.newConn(p, t)
+		c.Incarnation = old.Incarnation + 1
+		c.prev = old
+		old.reusedAt(t, p, c)
+		a.detach(old)
+		a.conns[k] = c
+	}
+	if c == nil {
+		c = a.newConn(p, t)
+		a.conns[k] = c
+	}
+	if c.elem == nil {
+		c.elem = a.active.PushBack(c)
+	} else {
+		a.active.MoveToBack(c.elem)
+	}
+	c.lastSeen = t
+	from := Client
+	if p.Src != c.Addr[Client] {
+		from = Server
+	}
+	if c.prev != nil && c.routeToPrev(from, p) {
+		c.prev.segment(t, from, p)
+		return
+	}
+	c.segment(t, from, p)
+	if c.prev != nil && c.ep[Server].haveISN {
+		c.prev.resolveEnd(t)
+		c.prev.reopened(c.lastSYN, c.Addr[Server])
+		a.settle(c.prev, t, false)
+		c.prev = nil
+	}
+}
+
+// newConn starts a connection record for the segment p at t.
+func (a *Analyzer) newConn(p *Packet, t time.Duration) *conn {
+	a.nextID++
+	c := &conn{opt: &a.opt}
+	c.ID = a.nextID
+	c.Incarnation = 1
+	c.Start = t
+	f := p.TCP.Flags
+	client, server := p.Src, p.Dst
+	switch {
+	case f&(wire.SYN|wire.ACK) == wire.SYN|wire.ACK:
+		client, server = p.Dst, p.Src
+		c.MidStream = true
+	case f&(wire.SYN|wire.ACK|wire.RST) == wire.SYN:
+	default:
+		c.MidStream = true
+		if p.Src.Port() < p.Dst.Port() { // the lower port is most likely the service
+			client, server = p.Dst, p.Src
+		}
+	}
+	c.Addr = [2]netip.AddrPort{client, server}
+	return c
+}
+
+// detach takes c out of the active list.
+func (a *Analyzer) detach(c *conn) {
+	if c.elem != nil {
+		a.active.Remove(c.elem)
+		c.elem = nil
+	}
+}
+
+// sweep settles the connections quiet for longer than Idle at time t.
+func (a *Analyzer) sweep(t time.Duration) {
+	for e := a.active.Front(); e != nil; e = a.active.Front() {
+		c := e.Value.(*conn)
+		if t-c.lastSeen <= a.opt.Idle {
+			return
+		}
+		a.detach(c)
+		c.quiesce()
+		if c.over() {
+			a.settle(c, t, false)
+			if a.conns[c.key()] == c {
+				delete(a.conns, c.key())
+			}
+		}
+	}
+}
+
+// settle finishes c at capture time now and hands it over.
+func (a *Analyzer) settle(c *conn, now time.Duration, atEnd bool) {
+	if c.emitted {
+		return
+	}
+	if c.prev != nil {
+		a.settle(c.prev, now, atEnd)
+		c.prev = nil
+	}
+	c.finish(now, a.last, atEnd)
+	c.emitted = true
+	a.Conns++
+	if a.emit != nil {
+		a.emit(&c.Conn)
+	}
+}
+
+// Finish hands over every connection still held, in order of their first
+// packet, as the capture ends.
+func (a *Analyzer) Finish() {
+	rest := make([]*conn, 0, len(a.conns))
+	for _, c := range a.conns {
+		rest = append(rest, c)
+	}
+	sort.Slice(rest, func(i, j int) bool {
+		pi, pj := rest[i].firstID(), rest[j].firstID()
+		return pi < pj
+	})
+	for _, c := range rest {
+		a.settle(c, a.last, true)
+	}
+	a.conns = make(map[connKey]*conn)
+	a.active.Init()
+}
