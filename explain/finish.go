@@ -31,17 +31,27 @@ func (c *conn) finish(now, last time.Duration, atEnd bool) {
 			continue
 		}
 		entered := e.entered
+		c.Final[s] = tcp.TimeWait
 		c.move(s, e.twEnd, tcp.Closed, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)", "")
 		tr := &c.States[s][len(c.States[s])-1]
 		tr.AfterCapture = e.twEnd > last
-		c.note(entered, "time-wait", "%s closed first and holds TIME_WAIT for %v (Linux TCP_TIMEWAIT_LEN), until %s", c.name(s), c.opt.TimeWait, fmtT(e.twEnd))
+		if !tr.AfterCapture {
+			c.Final[s] = tcp.Closed
+		}
+		who := "closed first and holds"
+		if c.Closer && c.FirstFIN != s {
+			who = "holds"
+		}
+		c.note(entered, "time-wait", "%s %s TIME_WAIT for %v (Linux TCP_TIMEWAIT_LEN), until %s", c.name(s), who, c.opt.TimeWait, fmtT(e.twEnd))
 	}
 	for s := Client; s <= Server; s++ {
 		e := &c.ep[s]
 		c.Known[s] = e.known
-		c.Final[s] = e.state
 		if !e.known {
 			continue
+		}
+		if n := len(c.States[s]); n == 0 || !c.States[s][n-1].AfterCapture {
+			c.Final[s] = e.state
 		}
 		switch e.state {
 		case tcp.CloseWait:
