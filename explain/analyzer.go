@@ -22,8 +22,13 @@ type Options struct {
 	// (default: 60 s of capture time). A capture's memory grows with the
 	// connections active within Idle of each other, not with its length.
 	Idle time.Duration
+	// Linger is how long a connection that is over (both sides closed,
+	// or one in TIME_WAIT) is kept for late segments — a FIN sent again
+	// because its last ACK was lost — before it is handed over (default
+	// 5 s of capture time). TIME_WAIT's end is then projected.
+	Linger time.Duration
 	// MaxSegments bounds the segments a Conn keeps for its ladder
-	// (default 64); control segments are kept first.
+	// (default 64; negative: none); control segments are kept first.
 	MaxSegments int
 }
 
@@ -37,7 +42,10 @@ func (o Options) withDefaults() Options {
 	if o.Idle <= 0 {
 		o.Idle = 60 * time.Second
 	}
-	if o.MaxSegments <= 0 {
+	if o.Linger <= 0 {
+		o.Linger = 5 * time.Second
+	}
+	if o.MaxSegments == 0 {
 		o.MaxSegments = 64
 	}
 	return o
@@ -57,14 +65,15 @@ func keyOf(src, dst netip.AddrPort) connKey {
 // order and hands each one to its emit function once it is over (or at
 // Finish). It keeps no payload and a bounded record per connection.
 type Analyzer struct {
-	opt    Options
-	emit   func(*Conn)
-	conns  map[connKey]*conn
-	active *list.List // of *conn, least recently seen first
-	base   time.Time
-	based  bool
-	last   time.Duration
-	nextID int
+	opt     Options
+	emit    func(*Conn)
+	conns   map[connKey]*conn
+	active  *list.List // of *conn still open, least recently seen first
+	closing *list.List // of *conn that are over, least recently seen first
+	base    time.Time
+	based   bool
+	last    time.Duration
+	nextID  int
 	// Conns counts the connections handed over so far.
 	Conns int
 }
@@ -72,7 +81,7 @@ type Analyzer struct {
 // NewAnalyzer returns an Analyzer that hands every finished connection to
 // emit.
 func NewAnalyzer(opt Options, emit func(*Conn)) *Analyzer {
-	return &Analyzer{opt: opt.withDefaults(), emit: emit, conns: make(map[connKey]*conn), active: list.New()}
+	return &Analyzer{opt: opt.withDefaults(), emit: emit, conns: make(map[connKey]*conn), active: list.New(), closing: list.New()}
 }
 
 // Add feeds one segment. Segments must come in capture order; a segment
@@ -102,11 +111,6 @@ func (a *Analyzer) Add(p *Packet) {
 		c = a.newConn(p, t)
 		a.conns[k] = c
 	}
-	if c.elem == nil {
-		c.elem = a.active.PushBack(c)
-	} else {
-		a.active.MoveToBack(c.elem)
-	}
 	c.lastSeen = t
 	from := Client
 	if p.Src != c.Addr[Client] {
@@ -114,14 +118,28 @@ func (a *Analyzer) Add(p *Packet) {
 	}
 	if c.prev != nil && c.routeToPrev(from, p) {
 		c.prev.segment(t, from, p)
-		return
+	} else {
+		c.segment(t, from, p)
 	}
-	c.segment(t, from, p)
 	if c.prev != nil && c.ep[Server].haveISN {
 		c.prev.resolveEnd(t)
 		c.prev.reopened(c.lastSYN, c.Addr[Server])
 		a.settle(c.prev, t, false)
 		c.prev = nil
+	}
+	over := c.overSoon()
+	switch {
+	case c.elem != nil && c.closingList == over && over:
+		a.closing.MoveToBack(c.elem)
+	case c.elem != nil && c.closingList == over:
+		a.active.MoveToBack(c.elem)
+	default:
+		a.detach(c)
+		if over {
+			c.elem, c.closingList = a.closing.PushBack(c), true
+		} else {
+			c.elem, c.closingList = a.active.PushBack(c), false
+		}
 	}
 }
 
@@ -149,16 +167,32 @@ func (a *Analyzer) newConn(p *Packet, t time.Duration) *conn {
 	return c
 }
 
-// detach takes c out of the active list.
+// detach takes c out of its list.
 func (a *Analyzer) detach(c *conn) {
 	if c.elem != nil {
-		a.active.Remove(c.elem)
+		if c.closingList {
+			a.closing.Remove(c.elem)
+		} else {
+			a.active.Remove(c.elem)
+		}
 		c.elem = nil
 	}
 }
 
-// sweep settles the connections quiet for longer than Idle at time t.
+// sweep hands over the connections over and quiet for longer than Linger,
+// and settles those quiet for longer than Idle, at time t.
 func (a *Analyzer) sweep(t time.Duration) {
+	for e := a.closing.Front(); e != nil; e = a.closing.Front() {
+		c := e.Value.(*conn)
+		if t-c.lastSeen <= a.opt.Linger {
+			break
+		}
+		a.detach(c)
+		a.settle(c, t, false)
+		if a.conns[c.key()] == c {
+			delete(a.conns, c.key())
+		}
+	}
 	for e := a.active.Front(); e != nil; e = a.active.Front() {
 		c := e.Value.(*conn)
 		if t-c.lastSeen <= a.opt.Idle {
@@ -208,4 +242,5 @@ func (a *Analyzer) Finish() {
 	}
 	a.conns = make(map[connKey]*conn)
 	a.active.Init()
+	a.closing.Init()
 }

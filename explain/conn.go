@@ -54,6 +54,8 @@ type endpoint struct {
 	finT      time.Duration
 	finAcked  bool
 	finCopies int
+	finLast   time.Duration // when the last and the one before were sent
+	finPrev   time.Duration
 	finAckAt  []time.Duration // peer ACKs of our FIN that a later copy of the FIN shows lost (bounded)
 
 	lastAck  uint32
@@ -64,23 +66,27 @@ type endpoint struct {
 	sentData bool
 
 	pending []pend
+	pendBuf [4]pend // pending's first backing array
 }
 
 // conn is a Conn being reconstructed.
 type conn struct {
 	Conn
-	opt      *Options
-	ep       [2]endpoint
-	prev     *conn // the incarnation this one reused the 4-tuple of, while it still matters
-	elem     *list.Element
-	lastSeen time.Duration
-	emitted  bool
-	refused  bool
-	notes    []Finding // findings gathered on the way (bounded)
-	reused   bool
-	lastSYN  time.Duration // when the client last sent its SYN
-	kaFirst  [2]time.Duration
-	zwFirst  [2]time.Duration
+	opt         *Options
+	ep          [2]endpoint
+	prev        *conn // the incarnation this one reused the 4-tuple of, while it still matters
+	elem        *list.Element
+	closingList bool // elem is in the Analyzer's closing list
+	lastSeen    time.Duration
+	emitted     bool
+	refused     bool
+	notes       []Finding // findings gathered on the way (bounded)
+	reused      bool
+	lastSYN     time.Duration    // when the client last sent its SYN
+	stBuf       [2][8]Transition // States' first backing arrays
+	noteBuf     [4]Finding       // notes' first backing array
+	kaFirst     [2]time.Duration
+	zwFirst     [2]time.Duration
 }
 
 func seqLT(a, b uint32) bool { return int32(a-b) < 0 }
@@ -104,6 +110,9 @@ func (c *conn) note(t time.Duration, kind, format string, args ...any) {
 	if len(c.notes) >= 32 {
 		return
 	}
+	if c.notes == nil {
+		c.notes = c.noteBuf[:0]
+	}
 	c.notes = append(c.notes, Finding{T: t, Kind: kind, Text: fmt.Sprintf(format, args...)})
 }
 
@@ -112,6 +121,9 @@ func (c *conn) move(s Side, t time.Duration, to tcp.State, why, uncertain string
 	e := &c.ep[s]
 	if len(c.States[s]) >= 24 {
 		return
+	}
+	if c.States[s] == nil {
+		c.States[s] = c.stBuf[s][:0]
 	}
 	c.States[s] = append(c.States[s], Transition{T: t, From: e.state, To: to, Why: why, Uncertain: uncertain})
 	e.state = to
@@ -317,6 +329,10 @@ func (c *conn) record(t time.Duration, from Side, p *Packet) {
 	h := &p.TCP
 	ctl := h.Flags&(wire.SYN|wire.FIN|wire.RST) != 0
 	room := c.opt.MaxSegments
+	if room < 0 {
+		c.Omitted++
+		return
+	}
 	if !ctl {
 		room = c.opt.MaxSegments * 3 / 4
 	}
@@ -350,6 +366,9 @@ func (e *endpoint) has(k pendKind) bool {
 
 // push queues q for e, keeping the queue bounded.
 func (e *endpoint) push(q pend) {
+	if e.pending == nil {
+		e.pending = e.pendBuf[:0]
+	}
 	if len(e.pending) >= maxPending {
 		copy(e.pending, e.pending[1:])
 		e.pending = e.pending[:len(e.pending)-1]
@@ -404,7 +423,10 @@ func (c *conn) queue(t time.Duration, from Side, y *endpoint, p *Packet) {
 }
 
 // pop removes x's first pending segment.
-func (e *endpoint) pop() { e.pending = e.pending[1:] }
+func (e *endpoint) pop() {
+	copy(e.pending, e.pending[1:])
+	e.pending = e.pending[:len(e.pending)-1]
+}
 
 // resolve uses the segment p that side from sent at t as evidence of
 // what reached it before: an ACK that covers the peer's FIN proves the FIN
@@ -423,8 +445,10 @@ func (c *conn) resolve(t time.Duration, from Side, p *Packet) {
 		case pSYN:
 			switch {
 			case f.Has(wire.SYN|wire.ACK) && h.Ack == q.seq+1:
-				x.state = tcp.Listen
-				c.move(from, q.t, tcp.SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)", "")
+				if !x.known { // else a SYN sent again, answered again
+					x.state = tcp.Listen
+					c.move(from, q.t, tcp.SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)", "")
+				}
 			case f.Has(wire.RST) && !x.known:
 				c.refused = true
 				c.note(t, "refused", "%s answered the SYN with RST: nothing listens on that port (connection refused, RFC 9293 §3.10.7.1)", c.name(from))
@@ -556,10 +580,12 @@ func (c *conn) sendFIN(t time.Duration, s Side, p *Packet) {
 	if e.finSent {
 		if fin == e.finSeq {
 			e.finCopies++
+			e.finPrev, e.finLast = e.finLast, t
 		}
 		return
 	}
 	e.finSent, e.finSeq, e.finT, e.finCopies = true, fin, t, 1
+	e.finLast, e.finPrev = t, t
 	if !c.Closer {
 		c.Closer, c.FirstFIN = true, s
 	}
@@ -656,16 +682,8 @@ func late(fin bool) string {
 // orphanEnd estimates when side s, retransmitting its FIN with doubling
 // timeouts, gave up: one more backoff after its last copy.
 func (c *conn) orphanEnd(s Side, before time.Duration) time.Duration {
-	var last, prev time.Duration = -1, -1
-	for _, g := range c.Segments {
-		if g.From == s && g.Flags.Has(wire.FIN) {
-			prev, last = last, g.T
-		}
-	}
-	if last < 0 || prev < 0 {
-		return before
-	}
-	end := last + 2*(last-prev)
+	e := &c.ep[s]
+	end := e.finLast + 2*(e.finLast-e.finPrev)
 	if end > before {
 		end = before
 	}
@@ -725,6 +743,23 @@ func (c *conn) over() bool {
 		if e.known && e.state != tcp.Closed && e.state != tcp.TimeWait {
 			return false
 		}
+	}
+	return true
+}
+
+// overSoon reports whether c will be over once the segments on their way
+// arrive: each side with a connection has closed it, holds TIME_WAIT, or
+// waits only for the ACK of its FIN or for a RST.
+func (c *conn) overSoon() bool {
+	for s := Client; s <= Server; s++ {
+		e := &c.ep[s]
+		if !e.known || e.state == tcp.Closed || e.state == tcp.TimeWait || e.has(pRST) {
+			continue
+		}
+		if (e.state == tcp.LastAck || e.state == tcp.Closing) && e.has(pFINACK) {
+			continue
+		}
+		return false
 	}
 	return true
 }

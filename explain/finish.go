@@ -1,7 +1,8 @@
 package explain
 
 import (
-	"sort"
+	"cmp"
+	"slices"
 	"time"
 
 	"github.com/tcpwave/tcpwave/tcp"
@@ -27,14 +28,11 @@ func (c *conn) finish(now, last time.Duration, atEnd bool) {
 		if !e.known || e.state != tcp.TimeWait {
 			continue
 		}
-		if e.twEnd > now && !atEnd {
-			continue
-		}
 		entered := e.entered
 		c.Final[s] = tcp.TimeWait
 		c.move(s, e.twEnd, tcp.Closed, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)", "")
 		tr := &c.States[s][len(c.States[s])-1]
-		tr.AfterCapture = e.twEnd > last
+		tr.AfterCapture = e.twEnd > last || !atEnd && e.twEnd > now
 		if !tr.AfterCapture {
 			c.Final[s] = tcp.Closed
 		}
@@ -63,7 +61,7 @@ func (c *conn) finish(now, last time.Duration, atEnd bool) {
 		}
 	}
 	c.diagnose(now)
-	sort.SliceStable(c.notes, func(i, j int) bool { return c.notes[i].T < c.notes[j].T })
+	slices.SortStableFunc(c.notes, func(a, b Finding) int { return cmp.Compare(a.T, b.T) })
 	c.Findings = c.notes
 }
 
