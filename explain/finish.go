@@ -117,7 +117,11 @@ func (c *conn) diagnose(now time.Duration) {
 			c.HalfClose = now - c.ep[first].finT
 		}
 		if c.HalfBytes > 0 {
-			c.note(c.ep[first].finT, "half-close", "half-close: %s sent its FIN first; %s went on sending %d bytes for %v before its own FIN", c.name(first), c.name(first.other()), c.HalfBytes, round(c.HalfClose))
+			if o := &c.ep[first.other()]; o.finSent {
+				c.note(c.ep[first].finT, "half-close", "half-close: %s sent its FIN first; %s went on sending %d bytes for %v before its own FIN", c.name(first), c.name(first.other()), c.HalfBytes, round(c.HalfClose))
+			} else {
+				c.note(c.ep[first].finT, "half-close", "half-close: %s sent its FIN first; %s went on sending %d bytes after it (the last %v after the FIN)", c.name(first), c.name(first.other()), c.HalfBytes, round(o.lastData-c.ep[first].finT))
+			}
 		}
 	}
 	if c.MidStream {

@@ -1,7 +1,10 @@
 package explain
 
 import (
+	"cmp"
 	"net/netip"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/tcpwave/tcpwave/tcp"
@@ -115,3 +118,67 @@ const (
 	CloseOpen         = "open"           // still open when the capture ends
 	CloseHalfOpen     = "half-closed"    // one FIN only when the capture ends
 )
+
+// String writes the segment in packetdrill notation, as the scenarios'
+// ladders do: "F. 1:1(0) ack 1 win 502".
+func (s Segment) String() string {
+	f := wire.TCPFields{Seq: s.Seq, Ack: s.Ack, Flags: s.Flags, Window: s.Win}
+	return wire.FormatSegment(&f, s.Len, 0, 0, false)
+}
+
+// Event is one step of a connection for a ladder diagram: a segment a
+// side sent, one of its inferred state changes, or a finding.
+type Event struct {
+	T          time.Duration
+	Side       Side        // who sent the segment or changed state
+	Segment    *Segment    // set for a segment
+	Transition *Transition // set for a state change
+	Finding    *Finding    // set for a finding (Side is then meaningless)
+}
+
+// Events merges c's segments, both sides' transitions and its findings
+// into one sequence in time order. At one instant a side's own call (the
+// close() that sends a FIN) comes before the segment it sends, and what a
+// segment makes its receiver do comes after it.
+func (c *Conn) Events() []Event {
+	var out []Event
+	for i := range c.Segments {
+		out = append(out, Event{T: c.Segments[i].T, Side: c.Segments[i].From, Segment: &c.Segments[i]})
+	}
+	for s := Client; s <= Server; s++ {
+		for i := range c.States[s] {
+			out = append(out, Event{T: c.States[s][i].T, Side: s, Transition: &c.States[s][i]})
+		}
+	}
+	for i := range c.Findings {
+		out = append(out, Event{T: c.Findings[i].T, Finding: &c.Findings[i]})
+	}
+	rank := func(e Event) int {
+		switch {
+		case e.Transition != nil && isCall(e.Transition.Why):
+			return 0
+		case e.Segment != nil:
+			return 1
+		case e.Transition != nil:
+			return 2
+		}
+		return 3
+	}
+	slices.SortStableFunc(out, func(a, b Event) int {
+		if a.T != b.T {
+			return cmp.Compare(a.T, b.T)
+		}
+		return cmp.Compare(rank(a), rank(b))
+	})
+	return out
+}
+
+// isCall reports whether a transition's reason is the side's own call.
+func isCall(why string) bool {
+	for _, p := range []string{"connect()", "shutdown(", "close()", "abort"} {
+		if strings.HasPrefix(why, p) {
+			return true
+		}
+	}
+	return false
+}

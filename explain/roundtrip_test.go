@@ -224,6 +224,17 @@ func TestRoundTrip(t *testing.T) {
 					t.Errorf("%s #%d: close kind %q, the trace shows %q\n%s", tc.key, n+1, c.Close, k, dump(c))
 				}
 			}
+			for _, w := range wantFindings[s.Name] {
+				found := false
+				for _, c := range conns {
+					for _, f := range c.Findings {
+						found = found || f.Kind == w.kind && strings.Contains(f.Text, w.text)
+					}
+				}
+				if !found {
+					t.Errorf("no %s finding saying %q", w.kind, w.text)
+				}
+			}
 			for key, cs := range got {
 				if len(cs) > seen[key] {
 					t.Errorf("%s: %d incarnations explained, the trace has %d", key, len(cs), seen[key])
@@ -231,6 +242,28 @@ func TestRoundTrip(t *testing.T) {
 			}
 		})
 	}
+}
+
+// wantFindings are the findings each scenario's capture must give (a kind
+// and a part of its sentence).
+var wantFindings = map[string][]struct{ kind, text string }{
+	"four-way-close":        {{"time-wait", "10.0.0.1:58556 closed first and holds TIME_WAIT for 1m0s"}},
+	"server-active-close":   {{"time-wait", "10.0.0.2:80 closed first and holds TIME_WAIT"}},
+	"time-wait-blocks-bind": {{"time-wait", "10.0.0.2:80 closed first"}},
+	"simultaneous-close":    {{"time-wait", "10.0.0.1:58556"}, {"time-wait", "10.0.0.2:80 holds TIME_WAIT"}},
+	"half-close":            {{"half-close", "10.0.0.2:80 went on sending 10 bytes for 1.001s before its own FIN"}},
+	"close-then-data":       {{"rst", "TCPAbortOnData"}, {"half-close", "9 bytes after it"}},
+	"lost-fin-1":            {{"fin-retransmitted", "its FIN 10 times: the FIN was lost"}, {"orphan-retries", "gave up"}},
+	"lost-ack-2":            {{"fin-retransmitted", "the peer's ACK at 1.000500s was lost beyond the capture point"}, {"dup-fin", "in CLOSE_WAIT ACKed the retransmitted FIN"}},
+	"lost-fin-3":            {{"fin-retransmitted", "10.0.0.2:80 sent its FIN 2 times: the FIN was lost"}},
+	"lost-ack-4":            {{"fin-retransmitted", "the peer's ACK at 2.001000s was lost"}, {"time-wait-reack", "restarted"}, {"time-wait", "until 62.201500s"}},
+	"no-time-wait":          {{"no-time-wait", "retransmitted FIN drew RST"}},
+	"fin-wait-2-timeout":    {{"fin-wait-2-timeout", "left FIN_WAIT_2 after 1m0s"}},
+	"time-wait-reuse":       {{"reuse", "its ISN is higher (RFC 6191)"}},
+	"old-duplicate":         {{"reuse", "within 2MSL"}, {"time-wait-ack", "answered the new SYN with an ACK"}, {"time-wait-assassination", "RFC 1337"}},
+	"close-with-unread":     {{"rst", "close() with unread data"}},
+	"linger-zero":           {{"rst", "SO_LINGER"}},
+	"rst-closed-port":       {{"refused", "nothing listens"}, {"rst", "does not have"}},
 }
 
 // dump describes c for a failure message.
