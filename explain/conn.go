@@ -4,6 +4,7 @@ import (
 	"container/list"
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcpwave/tcpwave/tcp"
@@ -67,6 +68,14 @@ type endpoint struct {
 
 	pending []pend
 	pendBuf [4]pend // pending's first backing array
+
+	// abortAt, when abort is set, is the index in States of the move to
+	// CLOSED that a RST from this side made, and abortFrom the state
+	// before: undone if the side goes on sending (the RST was not its own).
+	abort     bool
+	abortAt   int
+	abortFrom tcp.State
+	abortT    time.Duration
 }
 
 // conn is a Conn being reconstructed.
@@ -228,6 +237,12 @@ func (c *conn) segment(t time.Duration, from Side, p *Packet) {
 		}
 	case f.Has(wire.RST):
 		c.sendRST(t, from, p)
+	}
+	if x.abort && x.state == tcp.Closed && f&(wire.RST|wire.SYN) == 0 && len(c.States[from]) > x.abortAt {
+		c.States[from] = c.States[from][:x.abortAt]
+		x.state, x.abort = x.abortFrom, false
+		c.notes = slices.DeleteFunc(c.notes, func(n Finding) bool { return n.Kind == "rst" && n.T == x.abortT })
+		c.note(x.abortT, "rst", "the RST at %s that claimed to come from %s was not its own: it went on sending (injected by a middlebox or an attacker; RFC 5961 answers such a RST with a challenge ACK)", fmtT(x.abortT), c.name(from))
 	}
 	if c.MidStream && !x.known && !f.Has(wire.RST) && !f.Has(wire.SYN) {
 		x.known, x.state = true, tcp.Established
@@ -615,6 +630,7 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 		}
 		return
 	}
+	e.abort, e.abortAt, e.abortFrom, e.abortT = true, len(c.States[s]), e.state, t
 	switch e.state {
 	case tcp.Established, tcp.CloseWait, tcp.SynRcvd:
 		if !f.Has(wire.ACK) {

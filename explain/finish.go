@@ -3,6 +3,7 @@ package explain
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/tcpwave/tcpwave/tcp"
@@ -86,7 +87,12 @@ func (c *conn) diagnose(now time.Duration) {
 		}
 		return false
 	}
-	rst := c.Sent[Client].RSTs+c.Sent[Server].RSTs > 0
+	rst := false // a RST closed a side
+	for s := Client; s <= Server; s++ {
+		for _, tr := range c.States[s] {
+			rst = rst || strings.Contains(tr.Why, "RST") && !strings.Contains(tr.Why, "without RST")
+		}
+	}
 	switch {
 	case c.refused:
 		c.Close = CloseRefused
