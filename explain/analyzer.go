@@ -27,6 +27,9 @@ type Options struct {
 	// because its last ACK was lost — before it is handed over (default
 	// 5 s of capture time). TIME_WAIT's end is then projected.
 	Linger time.Duration
+	// MaxConns bounds the connections held at once (default 1,000,000):
+	// past it the least recently seen are handed over early.
+	MaxConns int
 	// MaxSegments bounds the segments a Conn keeps for its ladder
 	// (default 64; negative: none); control segments are kept first.
 	MaxSegments int
@@ -44,6 +47,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Linger <= 0 {
 		o.Linger = 5 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1_000_000
 	}
 	if o.MaxSegments == 0 {
 		o.MaxSegments = 64
@@ -108,6 +114,9 @@ func (a *Analyzer) Add(p *Packet) {
 		a.conns[k] = c
 	}
 	if c == nil {
+		if len(a.conns) >= a.opt.MaxConns {
+			a.shed(t)
+		}
 		c = a.newConn(p, t)
 		a.conns[k] = c
 	}
@@ -187,11 +196,7 @@ func (a *Analyzer) sweep(t time.Duration) {
 		if t-c.lastSeen <= a.opt.Linger {
 			break
 		}
-		a.detach(c)
-		a.settle(c, t, false)
-		if a.conns[c.key()] == c {
-			delete(a.conns, c.key())
-		}
+		a.drop(c, t)
 	}
 	for e := a.active.Front(); e != nil; e = a.active.Front() {
 		c := e.Value.(*conn)
@@ -200,12 +205,40 @@ func (a *Analyzer) sweep(t time.Duration) {
 		}
 		a.detach(c)
 		c.quiesce()
-		if c.over() {
-			a.settle(c, t, false)
-			if a.conns[c.key()] == c {
-				delete(a.conns, c.key())
-			}
+		if c.over() || c.dormant() {
+			a.drop(c, t)
 		}
+	}
+}
+
+// drop hands c over and forgets it.
+func (a *Analyzer) drop(c *conn, t time.Duration) {
+	a.detach(c)
+	a.settle(c, t, false)
+	if a.conns[c.key()] == c {
+		delete(a.conns, c.key())
+	}
+}
+
+// shed hands over the least recently seen connections until fewer than
+// MaxConns are held: what is over first, then what is open.
+func (a *Analyzer) shed(t time.Duration) {
+	for len(a.conns) >= a.opt.MaxConns {
+		e := a.closing.Front()
+		if e == nil {
+			e = a.active.Front()
+		}
+		if e == nil {
+			for _, c := range a.conns { // only parked connections are left
+				c.quiesce()
+				a.drop(c, t)
+				break
+			}
+			continue
+		}
+		c := e.Value.(*conn)
+		c.quiesce()
+		a.drop(c, t)
 	}
 }
 

@@ -59,6 +59,9 @@ type endpoint struct {
 	finPrev   time.Duration
 	finAckAt  []time.Duration // peer ACKs of our FIN that a later copy of the FIN shows lost (bounded)
 
+	tsVal  uint32 // the last timestamp value sent
+	haveTS bool
+
 	lastAck  uint32
 	lastWin  uint16
 	haveAck  bool
@@ -85,7 +88,8 @@ type conn struct {
 	ep          [2]endpoint
 	prev        *conn // the incarnation this one reused the 4-tuple of, while it still matters
 	elem        *list.Element
-	closingList bool // elem is in the Analyzer's closing list
+	closingList bool   // elem is in the Analyzer's closing list
+	guess       string // while set, the Uncertain of every move
 	lastSeen    time.Duration
 	emitted     bool
 	refused     bool
@@ -134,6 +138,9 @@ func (c *conn) move(s Side, t time.Duration, to tcp.State, why, uncertain string
 	if c.States[s] == nil {
 		c.States[s] = c.stBuf[s][:0]
 	}
+	if uncertain == "" {
+		uncertain = c.guess
+	}
 	c.States[s] = append(c.States[s], Transition{T: t, From: e.state, To: to, Why: why, Uncertain: uncertain})
 	e.state = to
 	e.known = true
@@ -169,8 +176,15 @@ func (c *conn) reusedAt(t time.Duration, p *Packet, next *conn) {
 		c.resolveEnd(t)
 		if t < e.twEnd {
 			how := "its ISN is higher"
-			if peer := &c.ep[s.other()]; peer.haveSnd && !seqGE(p.TCP.Seq, peer.sndMax) {
-				how = "its ISN is not higher (a newer timestamp may have let it through)"
+			peer := &c.ep[s.other()]
+			switch o := &p.TCP.Options; {
+			case !peer.haveSnd || seqGE(p.TCP.Seq, peer.sndMax):
+			case o.HasTimestamp && peer.haveTS && int32(o.TSVal-peer.tsVal) > 0:
+				how = "its ISN is not higher, its timestamp is newer"
+			case o.HasTimestamp && peer.haveTS:
+				how = "neither its ISN nor its timestamp is higher: Linux keeps TIME_WAIT and answers with an ACK"
+			default:
+				how = "its ISN is not higher (and no timestamps to compare)"
 			}
 			c.note(t, "reuse", "4-tuple reused within 2MSL: a new SYN came %v after %s entered TIME_WAIT; %s (RFC 6191)", round(t-e.entered), c.name(s), how)
 		}
@@ -278,6 +292,9 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 	}
 	if f.Has(wire.RST) {
 		n.RSTs++
+	}
+	if h.Options.HasTimestamp {
+		x.tsVal, x.haveTS = h.Options.TSVal, true
 	}
 	l := uint32(p.PayloadLen)
 	end := seq + l
@@ -711,6 +728,8 @@ func (c *conn) orphanEnd(s Side, before time.Duration) time.Duration {
 // retransmission says otherwise), FINs and data that no ACK covers are
 // not.
 func (c *conn) resolveEnd(now time.Duration) {
+	c.guess = "no later segment shows it arrived, nor that it was lost"
+	defer func() { c.guess = "" }()
 	for {
 		best, bs := time.Duration(-1), Side(-1)
 		for s := Client; s <= Server; s++ {
@@ -776,6 +795,18 @@ func (c *conn) overSoon() bool {
 			continue
 		}
 		return false
+	}
+	return true
+}
+
+// dormant reports whether no side of c holds an open connection: each
+// is unknown, never got past the handshake, or has closed.
+func (c *conn) dormant() bool {
+	for s := Client; s <= Server; s++ {
+		e := &c.ep[s]
+		if e.known && e.state >= tcp.Established && e.state != tcp.TimeWait {
+			return false
+		}
 	}
 	return true
 }

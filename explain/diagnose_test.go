@@ -177,3 +177,63 @@ func TestDiagnoses(t *testing.T) {
 		})
 	}
 }
+
+// TestMaxConns: a SYN flood from many ports never holds more than MaxConns
+// connections, and every one is handed over.
+func TestMaxConns(t *testing.T) {
+	emitted := 0
+	a := NewAnalyzer(Options{MaxConns: 10}, func(*Conn) { emitted++ })
+	for i := range 1000 {
+		p := Packet{T: time.Unix(0, int64(i)*int64(time.Millisecond)), Src: netip.AddrPortFrom(dc.Addr(), uint16(1024+i)), Dst: ds,
+			TCP: wire.TCPFields{SrcPort: uint16(1024 + i), DstPort: ds.Port(), Seq: uint32(i), Flags: wire.SYN}}
+		a.Add(&p)
+		if len(a.conns) > 10 {
+			t.Fatalf("%d connections held after %d SYNs", len(a.conns), i+1)
+		}
+	}
+	a.Finish()
+	if emitted != 1000 {
+		t.Fatalf("%d connections handed over, want 1000", emitted)
+	}
+}
+
+// TestReuseTimestamp: a new SYN with a lower ISN but a newer timestamp
+// reopens a 4-tuple whose server holds TIME_WAIT (RFC 6191).
+func TestReuseTimestamp(t *testing.T) {
+	var conns []*Conn
+	a := NewAnalyzer(Options{}, func(c *Conn) { conns = append(conns, c) })
+	add := func(ms int, fromClient bool, flags wire.Flags, seq, ack, ts uint32) {
+		p := Packet{T: time.Unix(0, int64(ms)*int64(time.Millisecond)), Src: dc, Dst: ds,
+			TCP: wire.TCPFields{SrcPort: dc.Port(), DstPort: ds.Port(), Seq: seq, Ack: ack, Flags: flags, Window: 1000,
+				Options: wire.Options{HasTimestamp: true, TSVal: ts}}}
+		if !fromClient {
+			p.Src, p.Dst = ds, dc
+			p.TCP.SrcPort, p.TCP.DstPort = ds.Port(), dc.Port()
+		}
+		a.Add(&p)
+	}
+	add(0, true, wire.SYN, 1000, 0, 100)
+	add(1, false, wire.SYN|wire.ACK, 5000, 1001, 900)
+	add(2, true, wire.ACK, 1001, 5001, 101)
+	add(100, false, wire.FIN|wire.ACK, 5001, 1001, 910)
+	add(101, true, wire.ACK, 1001, 5002, 110)
+	add(102, true, wire.FIN|wire.ACK, 1001, 5002, 110)
+	add(103, false, wire.ACK, 5002, 1002, 911)
+	add(2000, true, wire.SYN, 500, 0, 2000)
+	add(2001, false, wire.SYN|wire.ACK, 9000, 501, 1100)
+	add(2002, true, wire.ACK, 501, 9001, 2001)
+	a.Finish()
+	if len(conns) != 2 || conns[1].Incarnation != 2 {
+		t.Fatalf("%d connections", len(conns))
+	}
+	old := conns[0]
+	if !slices.ContainsFunc(old.Findings, func(f Finding) bool {
+		return f.Kind == "reuse" && strings.Contains(f.Text, "its ISN is not higher, its timestamp is newer")
+	}) {
+		t.Errorf("no reuse finding naming the timestamp\n%s", dump(old))
+	}
+	tr := old.States[Server]
+	if last := tr[len(tr)-1]; last.From != tcp.TimeWait || last.To != tcp.Closed || !strings.Contains(last.Why, "RFC 6191") || last.T != 2*time.Second {
+		t.Errorf("the server's last change %+v, want TIME_WAIT->CLOSED by RFC 6191 at the new SYN", last)
+	}
+}
