@@ -109,7 +109,7 @@ func (a *Analyzer) Add(p *Packet) {
 		c = a.newConn(p, t)
 		c.Incarnation = old.Incarnation + 1
 		c.prev = old
-		old.reusedAt(t, p, c)
+		old.reusedAt(t, p)
 		a.detach(old)
 		a.conns[k] = c
 	}

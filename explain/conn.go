@@ -164,9 +164,9 @@ func (c *conn) newIncarnation(p *Packet) bool {
 	return true
 }
 
-// reusedAt tells the old incarnation that a new SYN, p, reused its
-// 4-tuple at t; next is the new incarnation.
-func (c *conn) reusedAt(t time.Duration, p *Packet, next *conn) {
+// reusedAt tells the old incarnation c that a new SYN, p, reused its
+// 4-tuple at t.
+func (c *conn) reusedAt(t time.Duration, p *Packet) {
 	c.reused = true
 	for s := Client; s <= Server; s++ {
 		e := &c.ep[s]
@@ -189,7 +189,6 @@ func (c *conn) reusedAt(t time.Duration, p *Packet, next *conn) {
 			c.note(t, "reuse", "4-tuple reused within 2MSL: a new SYN came %v after %s entered TIME_WAIT; %s (RFC 6191)", round(t-e.entered), c.name(s), how)
 		}
 	}
-	_ = next
 }
 
 // reopened: the new incarnation's server answered its SYN, sent at syn,

@@ -335,3 +335,28 @@ func TestBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestLengthFromWire: a segmentation-offload capture leaves the IPv4 total
+// length (or the IPv6 payload length) 0; the payload's length then comes
+// from the packet's length on the wire.
+func TestLengthFromWire(t *testing.T) {
+	for _, v6 := range []bool{false, true} {
+		c, s := netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.2:2")
+		if v6 {
+			c, s = netip.MustParseAddrPort("[fd00::1]:1"), netip.MustParseAddrPort("[fd00::2]:2")
+		}
+		ip := ipPackets(t, c, s, []seg{{true, wire.ACK, 1, 1, 0}}, false)[0]
+		if v6 {
+			ip[4], ip[5] = 0, 0
+		} else {
+			ip[2], ip[3] = 0, 0
+		}
+		var p Packet
+		if got := decodeIP(ip, len(ip)+30000, &p); got != decodedTCP || p.PayloadLen != 30000 {
+			t.Errorf("v6 %v: decoded %d, payload %d, want TCP with 30000", v6, got, p.PayloadLen)
+		}
+		if p.Src != c || p.Dst != s {
+			t.Errorf("endpoints %v %v", p.Src, p.Dst)
+		}
+	}
+}

@@ -41,8 +41,9 @@ type Transition struct {
 	T        time.Duration // since the capture's first packet
 	From, To tcp.State
 	Why      string // the rule, in the scenarios' words: "FIN received (RFC 9293 §3.10.7.4)"
-	// AfterCapture marks a change a timer makes after the capture's last
-	// packet (TIME_WAIT's 2MSL): expected, not seen.
+	// AfterCapture marks a change a timer makes after what the record saw
+	// (TIME_WAIT's 2MSL, past the capture's end or past the quiet time
+	// after which a closed connection is handed over): expected, not seen.
 	AfterCapture bool
 	// Uncertain says what the capture cannot tell about this change (its
 	// time, or whether it happened at all), empty when it is clear.
