@@ -100,6 +100,13 @@ func NewReader(r io.Reader) (*Reader, error) {
 		}
 		return rd, nil
 	}
+	switch binary.LittleEndian.Uint32(magic) {
+	case 0xa1b2c3d4, 0xd4c3b2a1, 0xa1b23c4d, 0x4d3cb2a1: // pcap, µs or ns, either byte order
+	default:
+		if magic[0] != 0x1f || magic[1] != 0x8b { // gzip, which pcapgo opens
+			return nil, fmt.Errorf("%w: it begins with % x", ErrNotCapture, magic)
+		}
+	}
 	pr, err := pcapgo.NewReader(br)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotCapture, headerErr(err))

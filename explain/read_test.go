@@ -310,7 +310,7 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"empty", nil, ErrNotCapture, "empty", 0},
 		{"three bytes", []byte{0xd4, 0xc3, 0xb2}, ErrNotCapture, "only 3 bytes", 0},
-		{"garbage", bytes.Repeat([]byte("not a capture "), 10), ErrNotCapture, "", 0},
+		{"garbage", bytes.Repeat([]byte("not a capture "), 10), ErrNotCapture, "it begins with 6e 6f 74 20", 0},
 		{"header cut", good[:20], ErrNotCapture, "cut short", 0},
 		{"header only", good[:24], ErrNoTCP, "no packet", 0},
 		{"udp only", pcapFile(binary.LittleEndian, false, linkRaw, 0, [][]byte{udp, udp}, time.Unix(0, 0)), ErrNoTCP, "2 packets, none of them TCP", 0},

@@ -92,9 +92,6 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	out := bufio.NewWriter(stdout)
 	var werr error
 	shown := 0
-	if !*asJSON {
-		_, werr = fmt.Fprintln(out, explain.TableHeader)
-	}
 	emit := func(c *explain.Conn) {
 		if werr != nil {
 			return
@@ -103,6 +100,11 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			return
 		}
 		shown++
+		if !*asJSON && shown == 1 {
+			if _, werr = fmt.Fprintln(out, explain.TableHeader); werr != nil {
+				return
+			}
+		}
 		if *asJSON {
 			werr = explain.WriteJSONL(out, c)
 		} else {

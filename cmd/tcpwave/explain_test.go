@@ -183,6 +183,9 @@ func TestExplainErrors(t *testing.T) {
 			if tc.name == "truncated" && len(rows(out)) != 1 {
 				t.Errorf("a truncated capture still shows what it holds:\n%s", out)
 			}
+			if tc.name != "truncated" && out != "" {
+				t.Errorf("stdout %q, want nothing", out)
+			}
 		})
 	}
 	if code, out, _ := explainRun(t, nil, "-h"); code != 0 || !strings.Contains(out, "usage: tcpwave explain") || !strings.Contains(out, "time-wait-assassination") {
