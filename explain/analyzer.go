@@ -57,14 +57,22 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// connKey is a 4-tuple with its two endpoints in a fixed order.
-type connKey struct{ a, b netip.AddrPort }
+// connKey is a 4-tuple with its two endpoints in a fixed order, as bytes
+// (16 of address, 2 of port, each; IPv4 as IPv4-mapped), so that the map
+// holds no pointer for the collector to scan and hashes little.
+type connKey [36]byte
 
 func keyOf(src, dst netip.AddrPort) connKey {
-	if src.Compare(dst) < 0 {
-		return connKey{src, dst}
+	if src.Compare(dst) > 0 {
+		src, dst = dst, src
 	}
-	return connKey{dst, src}
+	var k connKey
+	a, b := src.Addr().As16(), dst.Addr().As16()
+	copy(k[0:16], a[:])
+	k[16], k[17] = byte(src.Port()>>8), byte(src.Port())
+	copy(k[18:34], b[:])
+	k[34], k[35] = byte(dst.Port()>>8), byte(dst.Port())
+	return k
 }
 
 // Analyzer reconstructs connections from TCP segments fed in capture
