@@ -62,6 +62,9 @@ type endpoint struct {
 	tsVal  uint32 // the last timestamp value sent
 	haveTS bool
 
+	lastT     time.Duration // when this side last sent anything
+	kaUnanswd int           // keepalive probes since the peer last sent
+
 	lastAck  uint32
 	lastWin  uint16
 	haveAck  bool
@@ -168,16 +171,22 @@ func (c *conn) newIncarnation(p *Packet) bool {
 // 4-tuple at t.
 func (c *conn) reusedAt(t time.Duration, p *Packet) {
 	c.reused = true
+	c.resolveEnd(t)
+	sender := Client
+	if c.Addr[Server] == p.Src {
+		sender = Server
+	}
 	for s := Client; s <= Server; s++ {
 		e := &c.ep[s]
 		if e.state != tcp.TimeWait {
 			continue
 		}
-		c.resolveEnd(t)
 		if t < e.twEnd {
 			how := "its ISN is higher"
-			peer := &c.ep[s.other()]
+			peer := &c.ep[sender]
 			switch o := &p.TCP.Options; {
+			case s == sender:
+				how = "the TIME_WAIT holder itself connected again (Linux tcp_tw_reuse, which needs newer timestamps)"
 			case !peer.haveSnd || seqGE(p.TCP.Seq, peer.sndMax):
 			case o.HasTimestamp && peer.haveTS && int32(o.TSVal-peer.tsVal) > 0:
 				how = "its ISN is not higher, its timestamp is newer"
@@ -276,6 +285,8 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 	h := &p.TCP
 	f := h.Flags
 	n.Packets++
+	x.lastT = t
+	y.kaUnanswd = 0
 	seq := h.Seq
 	if f.Has(wire.SYN) {
 		n.SYNs++
@@ -316,7 +327,7 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 		c.keepalive(t, from)
 	case l > 0:
 		n.Retransmits++
-	case l == 0 && f&(wire.SYN|wire.FIN|wire.RST) == 0 && f.Has(wire.ACK) && seq+1 == x.sndMax && x.sentData:
+	case l == 0 && f&(wire.SYN|wire.FIN|wire.RST) == 0 && f.Has(wire.ACK) && seq+1 == x.sndMax:
 		c.keepalive(t, from)
 	}
 	if f.Has(wire.FIN) && !f.Has(wire.RST) {
@@ -352,6 +363,7 @@ func (c *conn) keepalive(t time.Duration, s Side) {
 		c.kaFirst[s] = t
 	}
 	c.Sent[s].Keepalives++
+	c.ep[s].kaUnanswd++
 }
 
 // record keeps segment p for the ladder while there is room: the first
@@ -652,6 +664,11 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 		if !f.Has(wire.ACK) {
 			c.move(s, t, tcp.Closed, "connection aborted: RST sent (RFC 9293 §3.10.5)", "")
 			c.note(t, "rst", "%s aborted the connection with RST", c.name(s))
+			return
+		}
+		if e.kaUnanswd > 0 {
+			c.move(s, t, tcp.Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", e.kaUnanswd), "")
+			c.note(t, "rst", "%s gave up on a silent peer after %d unanswered keepalive probes and reset the connection (its reads fail with ETIMEDOUT): the peer crashed or the path is gone", c.name(s), e.kaUnanswd)
 			return
 		}
 		unread := peer.sentData && (!e.sentData || peer.lastData > e.lastData)
