@@ -63,6 +63,7 @@ type endpoint struct {
 	haveTS bool
 
 	lastT     time.Duration // when this side last sent anything
+	prevT     time.Duration // and the time before that
 	kaUnanswd int           // keepalive probes since the peer last sent
 
 	lastAck  uint32
@@ -285,7 +286,7 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 	h := &p.TCP
 	f := h.Flags
 	n.Packets++
-	x.lastT = t
+	x.prevT, x.lastT = x.lastT, t
 	y.kaUnanswd = 0
 	seq := h.Seq
 	if f.Has(wire.SYN) {
@@ -651,6 +652,9 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 		answersFIN = answersFIN || q.kind == pFIN
 		answersData = answersData || q.kind == pData
 	}
+	if e.state == tcp.Established || e.state == tcp.CloseWait {
+		answersData = peer.sentData && peer.lastData > e.prevT
+	}
 	e.pending = e.pending[:0]
 	if !e.known {
 		if !c.refused {
@@ -662,6 +666,13 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 	switch e.state {
 	case tcp.Established, tcp.CloseWait, tcp.SynRcvd:
 		if !f.Has(wire.ACK) {
+			if peer.haveAck && p.TCP.Seq == peer.lastAck && answersData {
+				// The form of a RST for no connection: no ACK, the
+				// segment's ACK for its seq.
+				c.move(s, t, tcp.Closed, "connection state lost: RST for a segment to no connection (RFC 9293 §3.10.7.1)", "when the state was lost (a reboot, a crash) cannot be told")
+				c.note(t, "half-open", "half-open connection: %s no longer knew it (rebooted or crashed) and answered the peer's data with RST; %s found out only when it sent", c.name(s), c.name(s.other()))
+				return
+			}
 			c.move(s, t, tcp.Closed, "connection aborted: RST sent (RFC 9293 §3.10.5)", "")
 			c.note(t, "rst", "%s aborted the connection with RST", c.name(s))
 			return

@@ -104,6 +104,16 @@ func TestDiagnoses(t *testing.T) {
 			want: []string{"keepalive:sent 3 keepalive probes", "rst:after 3 unanswered keepalive probes"},
 		},
 		{
+			name: "half-open: the server lost its state",
+			conv: append(slices.Clone(handshake3),
+				tseg{10 * ms, seg{true, wire.ACK | wire.PSH, 1, 1, 10}, 1000},
+				tseg{11 * ms, seg{false, wire.ACK, 1, 11, 0}, 1000},
+				tseg{600 * s, seg{true, wire.ACK | wire.PSH, 11, 1, 10}, 1000},
+				tseg{600*s + ms, seg{false, wire.RST, 1, 0, 0}, 0}),
+			close: CloseRST, final: [2]tcp.State{tcp.Closed, tcp.Closed},
+			want: []string{"half-open:192.0.2.20:8080 no longer knew it"},
+		},
+		{
 			name: "zero window",
 			conv: append(slices.Clone(handshake3),
 				tseg{10 * ms, seg{true, wire.ACK | wire.PSH, 1, 1, 1000}, 1000},

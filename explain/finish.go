@@ -169,7 +169,7 @@ var Kinds = []string{
 	"time-wait", "close-wait", "fin-wait-2", "fin-wait-1", "half-close", "rst", "refused",
 	"fin-retransmitted", "time-wait-reack", "dup-fin", "unacked-fin", "no-time-wait",
 	"fin-wait-2-timeout", "orphan-retries", "time-wait-assassination", "time-wait-ack",
-	"challenge-ack", "reuse", "syn-retry", "retransmission", "dup-ack", "keepalive",
+	"challenge-ack", "half-open", "reuse", "syn-retry", "retransmission", "dup-ack", "keepalive",
 	"zero-window", "mid-stream",
 }
 

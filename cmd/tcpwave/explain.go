@@ -30,8 +30,9 @@ Filters (--only, any of them matches; repeat or separate with commas):
   findings:     time-wait close-wait fin-wait-2 fin-wait-1 half-close rst
                 refused fin-retransmitted time-wait-reack dup-fin unacked-fin
                 no-time-wait fin-wait-2-timeout orphan-retries
-                time-wait-assassination time-wait-ack challenge-ack reuse
-                syn-retry retransmission dup-ack keepalive zero-window mid-stream
+                time-wait-assassination time-wait-ack challenge-ack half-open
+                reuse syn-retry retransmission dup-ack keepalive zero-window
+                mid-stream
   states:       a side entered it: syn-sent syn-rcvd established closing
                 last-ack time-wait ... (close-wait, fin-wait-1 and fin-wait-2
                 match only a capture that ends in them)
