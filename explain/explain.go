@@ -9,6 +9,23 @@
 // The capture is streamed: a connection's record is bounded (no payload is
 // kept) and it is handed over once it is over, so a capture's memory grows
 // with the connections active at once, not with its length.
+//
+// # How the states are inferred
+//
+// A segment seen at the capture point may still be lost beyond it, so
+// what a segment does to its receiver is not applied when it is seen: it
+// waits, at the receiver, for proof. A SYN, SYN-ACK, FIN or data segment
+// has arrived once the receiver sends an ACK that covers it; an ACK of a
+// FIN (or of a SYN-ACK) has not arrived if its receiver then sends the FIN
+// (or the SYN-ACK) again, and is taken as arrived otherwise; a RST has not
+// been accepted if its receiver goes on sending. The change is then dated
+// when the segment that caused it was seen, and a change applied for want
+// of contrary proof when the capture (or the connection's quiet time) ends
+// says so in Transition.Uncertain. Timers fill in what no packet shows:
+// TIME_WAIT's 2MSL, FIN_WAIT_2's tcp_fin_timeout when a late FIN draws a
+// RST, the orphan retries of a FIN never ACKed, a keepalive timer giving
+// up. The rules and their reasons are the ones package tcp applies, so an
+// explained scenario capture gives each host its own trace's states.
 package explain
 
 import (
