@@ -90,6 +90,8 @@ type Analyzer struct {
 	nextID  int
 	// Conns counts the connections handed over so far.
 	Conns int
+	// Duplicates counts the segments skipped as captured twice.
+	Duplicates int
 }
 
 // NewAnalyzer returns an Analyzer that hands every finished connection to
@@ -132,6 +134,10 @@ func (a *Analyzer) Add(p *Packet) {
 	from := Client
 	if p.Src != c.Addr[Client] {
 		from = Server
+	}
+	if c.duplicate(from, t, p) {
+		a.Duplicates++
+		return
 	}
 	if c.prev != nil && c.routeToPrev(from, p) {
 		c.prev.segment(t, from, p)

@@ -62,6 +62,7 @@ type endpoint struct {
 	tsVal  uint32 // the last timestamp value sent
 	haveTS bool
 
+	last      sig           // the last segment this side sent, to spot one captured twice
 	lastT     time.Duration // when this side last sent anything
 	prevT     time.Duration // and the time before that
 	kaUnanswd int           // keepalive probes since the peer last sent
@@ -235,6 +236,37 @@ func (c *conn) routeToPrev(from Side, p *Packet) bool {
 		return true
 	}
 	return from == Client && f.Has(wire.RST) && !f.Has(wire.SYN)
+}
+
+// sig is what tells a segment captured twice from one sent twice.
+type sig struct {
+	ipid     uint16
+	flags    wire.Flags
+	seq, ack uint32
+	len      int
+	win      uint16
+	t        time.Duration
+}
+
+// dupWindow is how close two copies of one packet are in a capture that
+// sees it twice (tcpdump -i any on a bridge and its port).
+const dupWindow = time.Millisecond
+
+// duplicate reports whether p, from side from at t, is the segment that
+// side sent last, captured again: the same IPv4 identification and TCP
+// header within dupWindow. A retransmission carries a new
+// identification, IPv6 none (so IPv6 copies are not recognised).
+func (c *conn) duplicate(from Side, t time.Duration, p *Packet) bool {
+	e := &c.ep[from]
+	h := &p.TCP
+	s := sig{ipid: p.IPID, flags: h.Flags, seq: h.Seq, ack: h.Ack, len: p.PayloadLen, win: h.Window, t: t}
+	prev := e.last
+	e.last = s
+	if c.Packets() == 0 || p.IPID == 0 || t-prev.t > dupWindow || t < prev.t {
+		return false
+	}
+	prev.t = t
+	return prev == s
 }
 
 // segment processes one segment sent by side from at time t.

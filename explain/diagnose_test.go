@@ -36,8 +36,9 @@ func timedFile(t *testing.T, conv []tseg) []byte {
 	binary.LittleEndian.PutUint32(h[16:], 65535)
 	binary.LittleEndian.PutUint32(h[20:], linkRaw)
 	b = append(b, h...)
-	for _, s := range conv {
+	for i, s := range conv {
 		ip := ipPackets(t, dc, ds, []seg{s.seg}, false)[0]
+		binary.BigEndian.PutUint16(ip[4:], uint16(i+1)) // each packet its IP ID, as Linux numbers them
 		if s.win != 0 || s.flags.Has(wire.ACK) {
 			binary.BigEndian.PutUint16(ip[20+14:], s.win)
 		}

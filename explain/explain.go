@@ -48,6 +48,7 @@ type Summary struct {
 	Truncated int           // TCP segments whose header the snap length cut
 	Fragments int           // IP fragments, skipped
 	Unknown   int           // records of a link type this package does not read
+	Duplicate int           // TCP segments captured twice (skipped)
 	Conns     int           // connections handed over
 }
 
@@ -81,7 +82,7 @@ func Explain(r io.Reader, opt Options, emit func(*Conn)) (Summary, error) {
 	a.Finish()
 	sum.Duration = a.last
 	sum.Records, sum.NotTCP, sum.Truncated, sum.Fragments, sum.Unknown = rd.Records, rd.NotTCP, rd.Truncated, rd.Fragments, rd.Unknown
-	sum.Conns = a.Conns
+	sum.Conns, sum.Duplicate = a.Conns, a.Duplicates
 	if readErr != nil {
 		return sum, readErr
 	}

@@ -25,6 +25,7 @@ type Packet struct {
 	Src, Dst   netip.AddrPort
 	TCP        wire.TCPFields
 	PayloadLen int
+	IPID       uint16 // the IPv4 identification (0 for IPv6)
 }
 
 // ErrNotCapture is the error for input that is neither pcap nor pcapng.
@@ -258,6 +259,7 @@ func decodeIP(b []byte, wireLen int, p *Packet) int {
 		dst = netip.AddrFrom4([4]byte(b[16:20]))
 		seg = b[hl:]
 		ipLen = total - hl
+		p.IPID = binary.BigEndian.Uint16(b[4:6])
 	case 6:
 		if len(b) < 40 {
 			return decodedOther
@@ -268,6 +270,7 @@ func decodeIP(b []byte, wireLen int, p *Packet) int {
 		}
 		src = netip.AddrFrom16([16]byte(b[8:24]))
 		dst = netip.AddrFrom16([16]byte(b[24:40]))
+		p.IPID = 0
 		next := b[6]
 		seg = b[40:]
 		ipLen = plen

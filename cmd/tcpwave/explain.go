@@ -128,7 +128,11 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		return exitFail
 	}
 	if !*asJSON {
-		fmt.Fprintf(stdout, "%d connections (%d shown), %d TCP segments in %d records, %.6fs\n", sum.Conns, shown, sum.Segments, sum.Records, sum.Duration.Seconds())
+		dups := ""
+		if sum.Duplicate > 0 {
+			dups = fmt.Sprintf(" (%d captured twice, skipped)", sum.Duplicate)
+		}
+		fmt.Fprintf(stdout, "%d connections (%d shown), %d TCP segments%s in %d records, %.6fs\n", sum.Conns, shown, sum.Segments, dups, sum.Records, sum.Duration.Seconds())
 	}
 	return exitOK
 }
