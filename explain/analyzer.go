@@ -30,6 +30,10 @@ type Options struct {
 	// MaxConns bounds the connections held at once (default 1,000,000):
 	// past it the least recently seen are handed over early.
 	MaxConns int
+	// Reuse lets the Analyzer reuse a connection's memory once emit has
+	// returned: emit must then keep neither the *Conn nor its slices (copy
+	// what it needs). It saves an allocation per connection.
+	Reuse bool
 	// MaxSegments bounds the segments a Conn keeps for its ladder
 	// (default 64; negative: none); control segments are kept first.
 	MaxSegments int
@@ -92,6 +96,19 @@ type Analyzer struct {
 	Conns int
 	// Duplicates counts the segments skipped as captured twice.
 	Duplicates int
+	free       []*conn // records to reuse (Options.Reuse)
+}
+
+// maxFree bounds the records kept for reuse.
+const maxFree = 1024
+
+// recycle keeps c, handed over and forgotten, for reuse.
+func (a *Analyzer) recycle(c *conn) {
+	if !a.opt.Reuse || len(a.free) >= maxFree {
+		return
+	}
+	*c = conn{}
+	a.free = append(a.free, c)
 }
 
 // NewAnalyzer returns an Analyzer that hands every finished connection to
@@ -147,8 +164,10 @@ func (a *Analyzer) Add(p *Packet) {
 	if c.prev != nil && c.ep[Server].haveISN {
 		c.prev.resolveEnd(t)
 		c.prev.reopened(c.lastSYN, c.Addr[Server])
-		a.settle(c.prev, t, false)
+		old := c.prev
+		a.settle(old, t, false)
 		c.prev = nil
+		a.recycle(old)
 	}
 	over := c.overSoon()
 	switch {
@@ -169,7 +188,13 @@ func (a *Analyzer) Add(p *Packet) {
 // newConn starts a connection record for the segment p at t.
 func (a *Analyzer) newConn(p *Packet, t time.Duration) *conn {
 	a.nextID++
-	c := &conn{opt: &a.opt}
+	var c *conn
+	if n := len(a.free); n > 0 {
+		c, a.free = a.free[n-1], a.free[:n-1]
+		c.opt = &a.opt
+	} else {
+		c = &conn{opt: &a.opt}
+	}
 	c.ID = a.nextID
 	c.Incarnation = 1
 	c.Start = t
@@ -232,6 +257,7 @@ func (a *Analyzer) drop(c *conn, t time.Duration) {
 	if a.conns[c.key()] == c {
 		delete(a.conns, c.key())
 	}
+	a.recycle(c)
 }
 
 // shed hands over the least recently seen connections until fewer than
@@ -261,9 +287,10 @@ func (a *Analyzer) settle(c *conn, now time.Duration, atEnd bool) {
 	if c.emitted {
 		return
 	}
-	if c.prev != nil {
-		a.settle(c.prev, now, atEnd)
+	if old := c.prev; old != nil {
+		a.settle(old, now, atEnd)
 		c.prev = nil
+		a.recycle(old)
 	}
 	c.finish(now, a.last, atEnd)
 	c.emitted = true

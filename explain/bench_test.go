@@ -112,7 +112,7 @@ func TestMemoryBounded(t *testing.T) {
 	}()
 	var early, late uint64
 	seen := 0
-	sum, err := Explain(pr, Options{MaxSegments: -1}, func(c *Conn) {
+	sum, err := Explain(pr, Options{MaxSegments: -1, Reuse: true}, func(c *Conn) {
 		seen++
 		if c.Close != CloseThreeWay || c.Final[Client] != tcp.TimeWait {
 			t.Errorf("connection %d: %s, final %v", c.ID, c.Close, c.Final[Client])
@@ -163,7 +163,7 @@ func BenchmarkExplain(b *testing.B) {
 			b.Fatal(err)
 		}
 		seen := 0
-		_, err = Explain(f, Options{MaxSegments: -1}, func(c *Conn) {
+		_, err = Explain(f, Options{MaxSegments: -1, Reuse: true}, func(c *Conn) {
 			seen++
 			if i == 0 && (seen == n/5 || seen == n-1) {
 				b.StopTimer()

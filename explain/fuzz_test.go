@@ -37,7 +37,7 @@ func FuzzExplain(f *testing.F) {
 	f.Add([]byte{})
 	f.Add([]byte{0x0a, 0x0d, 0x0d, 0x0a, 0x1c, 0, 0, 0, 0x4d, 0x3c, 0x2b, 0x1a})
 	f.Fuzz(func(t *testing.T, data []byte) {
-		opt := Options{Idle: time.Second, Linger: 100 * time.Millisecond, MaxSegments: 8}
+		opt := Options{Idle: time.Second, Linger: 100 * time.Millisecond, MaxSegments: 8, Reuse: len(data)%2 == 0, MaxConns: 16}
 		sum, err := Explain(bytes.NewReader(data), opt, func(c *Conn) {
 			for side := Client; side <= Server; side++ {
 				tr := c.States[side]

@@ -282,3 +282,37 @@ func dump(c *Conn) string {
 	}
 	return b.String()
 }
+
+// TestReuse: reusing connection records (Options.Reuse) changes nothing
+// in what is handed over, for every scenario and for a capture of many
+// connections.
+func TestReuse(t *testing.T) {
+	var inputs [][]byte
+	for _, s := range scenario.Catalog() {
+		data, _ := capture(t, s)
+		inputs = append(inputs, data)
+	}
+	var many bytes.Buffer
+	if _, err := genShort(&many, 3000); err != nil {
+		t.Fatal(err)
+	}
+	inputs = append(inputs, many.Bytes())
+	for i, data := range inputs {
+		var out [2][]string
+		for k, reuse := range []bool{false, true} {
+			_, err := Explain(bytes.NewReader(data), Options{Reuse: reuse, Linger: 500 * time.Millisecond, Idle: 2 * time.Second}, func(c *Conn) {
+				b, err := c.MarshalJSON()
+				if err != nil {
+					t.Fatal(err)
+				}
+				out[k] = append(out[k], string(b))
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if !slices.Equal(out[0], out[1]) {
+			t.Errorf("input %d: with Reuse\n%q\nwithout\n%q", i, out[1], out[0])
+		}
+	}
+}

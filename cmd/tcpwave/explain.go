@@ -115,7 +115,7 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 			werr = out.Flush() // live: each row as its connection ends
 		}
 	}
-	sum, err := explain.Explain(ctxReader{ctx, in}, explain.Options{MaxSegments: -1}, emit)
+	sum, err := explain.Explain(ctxReader{ctx, in}, explain.Options{MaxSegments: -1, Reuse: true}, emit)
 	if werr == nil {
 		werr = out.Flush()
 	}
