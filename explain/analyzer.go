@@ -157,7 +157,13 @@ func (a *Analyzer) Add(p *Packet) {
 		return
 	}
 	if c.prev != nil && c.routeToPrev(from, p) {
-		c.prev.segment(t, from, p)
+		old := c.prev
+		pf := Client // the sides of the old incarnation may be the other way round
+		if p.Src != old.Addr[Client] {
+			pf = Server
+		}
+		old.lastSeen = t
+		old.segment(t, pf, p)
 	} else {
 		c.segment(t, from, p)
 	}

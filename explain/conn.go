@@ -230,7 +230,11 @@ func (c *conn) routeToPrev(from Side, p *Packet) bool {
 	}
 	f := p.TCP.Flags
 	if from == Server && !f.Has(wire.SYN) {
-		if old := &c.prev.ep[Server]; !f.Has(wire.RST) && old.state == tcp.TimeWait && c.prev.Addr[Server] == c.Addr[Server] {
+		oside := Server // the new server's side in the old incarnation
+		if c.prev.Addr[Client] == c.Addr[Server] {
+			oside = Client
+		}
+		if old := &c.prev.ep[oside]; !f.Has(wire.RST) && old.state == tcp.TimeWait {
 			c.prev.note(c.lastSeen, "time-wait-ack", "%s in TIME_WAIT answered the new SYN with an ACK for the old connection (Linux tcp_timewait_state_process)", c.name(Server))
 		}
 		return true
