@@ -2,11 +2,13 @@ package tcpwave
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"math/rand/v2"
 	"net"
 	"os"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -24,7 +26,7 @@ func waitPending(t *testing.T, s *Stack, k *sock, what string) {
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		var p bool
-		s.run(func() { p = k.pend != nil })
+		s.run(func() { p = k.parked() })
 		if p {
 			return
 		}
@@ -37,58 +39,92 @@ func waitPending(t *testing.T, s *Stack, k *sock, what string) {
 
 // A Read blocked for data is finished by the host when the data arrives:
 // its goroutine takes the lock no more, the reader's one hold (the data
-// segment) is all; an Accept blocked for a connection likewise.
+// segment) is all; a Write blocked for room and an Accept blocked for a
+// connection likewise.
 func TestBlockedCallsFinishedByHost(t *testing.T) {
 	t.Run("read", func(t *testing.T) {
-		a, b := hosts(t)
-		client, server := connPair(t, a, b)
-		defer client.Close()
-		defer server.Close()
-		got := make(chan error, 1)
-		buf := make([]byte, 8)
-		go func() {
-			n, err := client.Read(buf)
-			if err == nil && string(buf[:n]) != "hi" {
-				err = errors.New("read " + string(buf[:n]))
+		synctest.Test(t, func(t *testing.T) {
+			a, b := hosts(t)
+			client, server := connPair(t, a, b)
+			defer client.Close()
+			defer server.Close()
+			got := make(chan error, 1)
+			buf := make([]byte, 8)
+			go func() {
+				n, err := client.Read(buf)
+				if err == nil && string(buf[:n]) != "hi" {
+					err = errors.New("read " + string(buf[:n]))
+				}
+				got <- err
+			}()
+			waitPending(t, b, client.k, "Read")
+			before := holdsOf(b)
+			if _, err := server.Write([]byte("hi")); err != nil {
+				t.Fatal(err)
 			}
-			got <- err
-		}()
-		waitPending(t, b, client.k, "Read")
-		before := holdsOf(b)
-		if _, err := server.Write([]byte("hi")); err != nil {
-			t.Fatal(err)
-		}
-		if err := recvErr(t, got, "Read"); err != nil {
-			t.Fatal(err)
-		}
-		if n := holdsOf(b) - before - 1; n != 1 { // less the second look
-			t.Errorf("the client's host took its lock %d times for the blocked Read's data, want 1 (the reader)", n)
-		}
+			if err := recvErr(t, got, "Read"); err != nil {
+				t.Fatal(err)
+			}
+			if n := holdsOf(b) - before - 1; n != 1 { // less the second look
+				t.Errorf("the client's host took its lock %d times for the blocked Read's data, want 1 (the reader)", n)
+			}
+		})
+	})
+	t.Run("write", func(t *testing.T) {
+		synctest.Test(t, func(t *testing.T) {
+			a, b := hosts(t)
+			client, server := connPair(t, a, b)
+			defer client.Close()
+			defer server.Close()
+			const size = 4 << 20 // more than both buffers hold
+			got := make(chan error, 1)
+			go func() {
+				n, err := client.Write(make([]byte, size))
+				if err == nil && n != size {
+					err = fmt.Errorf("wrote %d bytes, want %d", n, size)
+				}
+				got <- err
+			}()
+			synctest.Wait() // the Write blocks
+			var parked bool
+			b.run(func() { parked = client.k.wr.c != nil })
+			if !parked {
+				t.Fatal("the blocked Write is not parked for the host to finish")
+			}
+			if _, err := io.ReadFull(server, make([]byte, size)); err != nil {
+				t.Fatal(err)
+			}
+			if err := recvErr(t, got, "Write"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 	t.Run("accept", func(t *testing.T) {
-		a, b := hosts(t)
-		ln, err := a.Listen("tcp", "10.0.0.1:80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		got := make(chan error, 1)
-		go func() {
-			c, err := ln.AcceptConn()
-			if err == nil {
-				c.Close()
+		synctest.Test(t, func(t *testing.T) {
+			a, b := hosts(t)
+			ln, err := a.Listen("tcp", "10.0.0.1:80")
+			if err != nil {
+				t.Fatal(err)
 			}
-			got <- err
-		}()
-		waitPending(t, a, ln.k, "Accept")
-		c, err := b.Dial("tcp", "10.0.0.1:80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer c.Close()
-		if err := recvErr(t, got, "Accept"); err != nil {
-			t.Fatal(err)
-		}
+			defer ln.Close()
+			got := make(chan error, 1)
+			go func() {
+				c, err := ln.AcceptConn()
+				if err == nil {
+					c.Close()
+				}
+				got <- err
+			}()
+			waitPending(t, a, ln.k, "Accept")
+			c, err := b.Dial("tcp", "10.0.0.1:80")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if err := recvErr(t, got, "Accept"); err != nil {
+				t.Fatal(err)
+			}
+		})
 	})
 }
 
@@ -113,27 +149,30 @@ func TestPendingCallEnds(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := hosts(t)
-			client, server := connPair(t, a, b)
-			defer client.Close()
-			defer server.Close()
-			got := make(chan error, 1)
-			go func() {
-				_, err := client.Read(make([]byte, 1))
-				got <- err
-			}()
-			waitPending(t, b, client.k, "Read")
-			if err := tt.end(client); err != nil {
-				t.Fatal(err)
-			}
-			if err := recvErr(t, got, "Read"); !tt.want(err) {
-				t.Fatalf("Read returned %v", err)
-			}
-			var p bool
-			b.run(func() { p = client.k.pend != nil })
-			if p {
-				t.Error("the ended Read is still pending on the socket")
-			}
+			synctest.Test(t, func(t *testing.T) {
+				a, b := hosts(t)
+				client, server := connPair(t, a, b)
+				defer client.Close()
+				defer server.Close()
+				got := make(chan error, 1)
+				go func() {
+					_, err := client.Read(make([]byte, 1))
+					got <- err
+				}()
+				synctest.Wait() // the Read blocks
+				waitPending(t, b, client.k, "Read")
+				if err := tt.end(client); err != nil {
+					t.Fatal(err)
+				}
+				if err := recvErr(t, got, "Read"); !tt.want(err) {
+					t.Fatalf("Read returned %v", err)
+				}
+				var p bool
+				b.run(func() { p = client.k.parked() })
+				if p {
+					t.Error("the ended Read is still pending on the socket")
+				}
+			})
 		})
 	}
 }

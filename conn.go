@@ -41,24 +41,36 @@ type Conn struct {
 	closed  atomic.Bool
 	hclosed bool // guarded by the host's lock: Close has run there
 
-	rmu   sync.Mutex // one Read at a time
-	rdl   deadline
-	rwake chan struct{} // made, and guarded, by the host's lock; for the blocked Read
+	rmu sync.Mutex // one Read at a time
+	rdl deadline
+	rd  readCall // the blocked Read, or Dial's wait for the handshake (dialCall)
 
-	// The blocked call the host finishes for this handle (completer): a
-	// Read into pbuf, or Dial's wait for the handshake (pdial). Guarded by
-	// the host's lock until pdone is set, which hands pn and perr to the
-	// caller.
-	pbuf  []byte
-	pn    int
-	perr  error
-	pdial bool
-	pdone atomic.Bool
-
-	wmu   sync.Mutex // one Write at a time
-	wdl   deadline
-	wwake chan struct{} // as rwake, for the blocked Write
+	wmu sync.Mutex // one Write at a time
+	wdl deadline
+	wr  *writeCall // the blocked Write; made when a Write first has to wait
 }
+
+// readCall is a Read the host may finish for its caller (pending): it
+// reads into buf.
+type readCall struct {
+	pending[int]
+	c   *Conn
+	buf []byte
+}
+
+// writeCall is a Write the host may finish for its caller: it queues buf,
+// of which val bytes are queued already.
+type writeCall struct {
+	pending[int]
+	c   *Conn
+	buf []byte
+}
+
+// dialCall is Dial's wait for the handshake, a call of its own on the
+// Conn's read state: the two never overlap (the Conn is handed out once
+// Dial returns), and a client's first wait after Dial is often a Read,
+// which finds the channel made.
+type dialCall readCall
 
 var _ net.Conn = (*Conn)(nil)
 
@@ -66,19 +78,22 @@ var _ net.Conn = (*Conn)(nil)
 // holds no channel and no timer: a Read or Write makes its channel when it
 // first has to wait, a deadline its own when it is set.
 func newConn(s *Stack, k *sock, network string) *Conn {
-	return &Conn{
+	c := &Conn{
 		s:       s,
 		k:       k,
 		network: network,
 		laddr:   k.so.Local(),
 		raddr:   k.so.Remote(),
 	}
+	c.rd.c = c
+	return c
 }
 
 // newOwnConn makes a handle on so, with the host's lock held, and tracks
 // so with the record inside the Conn: a connection is one allocation.
 func newOwnConn(s *Stack, so *stack.Socket, network string) *Conn {
 	c := &Conn{s: s, network: network}
+	c.rd.c = c
 	c.k = s.track(so, &c.own)
 	c.connected()
 	return c
@@ -95,7 +110,10 @@ func (c *Conn) opError(op string, err error) error {
 
 // gone reports, with the host's lock held, whether this handle or the whole stack is
 // closed.
-func (c *Conn) gone() bool { return c.hclosed || c.s.closing }
+func (c *Conn) gone() bool {
+	c.s.assertLocked()
+	return c.hclosed || c.s.closing
+}
 
 // ok reports whether c was made by this package (not nil, not a zero
 // value).
@@ -107,31 +125,31 @@ func (c *Conn) Read(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("read")
 	}
-	growStack(0)
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
-	for {
-		if c.closed.Load() {
-			return 0, c.opError("read", net.ErrClosed)
-		}
-		if len(b) == 0 {
-			return 0, nil
-		}
-		if c.rdl.expired() {
-			return 0, c.opError("read", os.ErrDeadlineExceeded)
-		}
-		n, err := c.readLocked(b)
-		if err != errWouldBlock {
-			return c.readResult(n, err)
-		}
-		// A token comes with the data (the host read it into b for us),
-		// the deadline, Close, or the host stopping (which wakes every
-		// waiter).
-		c.rdl.sleep(c.rwake)
-		if c.pdone.Load() || c.cancelRead() {
-			return c.takeRead()
-		}
+	if c.closed.Load() {
+		return 0, c.opError("read", net.ErrClosed)
 	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	r := &c.rd
+	r.buf = b
+	n, err := r.await(c.s, c.k, &c.k.rd, r, c.readCheck, c.rdl.sleep)
+	r.buf = nil
+	return c.readResult(n, err)
+}
+
+// readCheck ends a Read, before each try, once the handle is closed or
+// the read deadline has passed.
+func (c *Conn) readCheck() error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	if c.rdl.expired() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
 }
 
 // readResult turns what the socket's Read returned into what Conn.Read
@@ -142,86 +160,50 @@ func (c *Conn) readResult(n int, err error) (int, error) {
 		return n, nil
 	case io.EOF:
 		return 0, io.EOF
-	case net.ErrClosed:
+	case net.ErrClosed, os.ErrDeadlineExceeded:
 		return 0, c.opError("read", err)
 	default:
 		return 0, c.opError("read", sysErr("read", err))
 	}
 }
 
-// readLocked reads into b with the host's lock; errWouldBlock means wait
-// for rwake: the host finishes the Read (complete), unless another
-// handle's Read holds that place, when this one waits to retry.
-func (c *Conn) readLocked(b []byte) (int, error) {
-	if !c.s.lock() {
-		return 0, net.ErrClosed
-	}
-	defer c.s.unlock()
+// attempt reads into buf, with the host's lock held.
+func (r *readCall) attempt() bool {
+	c := r.c
 	if c.gone() {
-		return 0, net.ErrClosed
+		// Close or the host's CloseAll: the call fails as it would
+		// retrying by itself.
+		r.finish(0, net.ErrClosed)
+		return true
 	}
-	n, err := c.k.so.Read(c.s.now(), b)
+	n, err := c.k.so.Read(c.s.now(), r.buf)
 	if err == errWouldBlock {
-		if c.rwake == nil {
-			c.rwake = make(chan struct{}, 1)
-		}
-		if c.k.pending(c, c.rwake) {
-			c.pbuf, c.pdial = b, false
-		} else {
-			c.k.wait(c.rwake)
-		}
+		return false
 	}
-	return n, err
+	r.finish(n, err)
+	return true
 }
 
-// cancelRead takes a Read woken without its data off the socket, and
-// reports whether the host finished it after all, before the cancel.
-func (c *Conn) cancelRead() bool {
-	if c.s.lock() {
-		c.k.cancel(c)
-		c.pbuf = nil
-		c.s.unlock()
-	}
-	return c.pdone.Load()
-}
-
-// takeRead returns the result of a Read the host finished.
-func (c *Conn) takeRead() (int, error) {
-	n, err := c.pn, c.perr
-	c.pn, c.perr = 0, nil
-	c.pdone.Store(false)
-	return c.readResult(n, err)
-}
-
-// complete finishes the handle's blocked call, with the host's lock held
-// (completer).
-func (c *Conn) complete() bool {
+// attempt finishes Dial's wait once the handshake is over, with the
+// host's lock held: a failed handshake closes the socket.
+func (d *dialCall) attempt() bool {
+	c := d.c
 	s, so := c.s, c.k.so
 	switch {
 	case c.gone():
-		// Close or the host's CloseAll: the call fails as it would
-		// retrying by itself.
-		c.perr, c.pbuf = net.ErrClosed, nil
-	case c.pdial:
-		if !so.Connected() {
-			return false
-		}
+		d.finish(0, net.ErrClosed)
+	case !so.Connected():
+		return false
+	default:
 		if err := so.ConnectError(); err != nil {
 			so.Close(s.now())
 			s.forget(c.k)
-			c.perr = sysErr("connect", err)
+			d.finish(0, sysErr("connect", err))
 		} else {
 			c.connected()
-			c.rwake = c.k.pendCh // free now: a client's next wait is often a Read
+			d.finish(0, nil)
 		}
-	default:
-		n, err := so.Read(s.now(), c.pbuf)
-		if err == errWouldBlock {
-			return false
-		}
-		c.pn, c.perr, c.pbuf = n, err, nil
 	}
-	c.pdone.Store(true)
 	return true
 }
 
@@ -232,54 +214,84 @@ func (c *Conn) Write(b []byte) (int, error) {
 	if !c.ok() {
 		return 0, errInvalid("write")
 	}
-	growStack(0)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	n := 0
-	for {
-		if c.closed.Load() {
-			return n, c.opError("write", net.ErrClosed)
-		}
-		if c.wdl.expired() {
-			return n, c.opError("write", os.ErrDeadlineExceeded)
-		}
-		if n == len(b) {
-			return n, nil
-		}
-		k, err := c.writeLocked(b[n:])
-		n += k
-		switch err {
-		case nil, errWouldBlock:
-		case net.ErrClosed:
-			return n, c.opError("write", err)
-		default:
-			return n, c.opError("write", sysErr("write", err))
-		}
-		if n == len(b) {
-			return n, nil
-		}
-		c.wdl.sleep(c.wwake) // as in Read
+	if err := c.writeCheck(); err != nil {
+		return 0, c.writeError(err)
 	}
+	if len(b) == 0 {
+		return 0, nil
+	}
+	// Most Writes find room: the first try needs no call state, which is
+	// made (once) when a Write has to wait; await then tries again before
+	// it parks the call.
+	n, done, err := 0, true, error(net.ErrClosed)
+	if c.s.lock() {
+		n, done, err = c.writeSome(b, 0)
+		if !done && c.wr == nil {
+			c.wr = &writeCall{c: c} // under the lock, which Close reads it with
+		}
+		c.s.unlock()
+	}
+	if !done {
+		w := c.wr
+		w.buf, w.val = b, n
+		n, err = w.await(c.s, c.k, &c.k.wr, w, c.writeCheck, c.wdl.sleep)
+		w.buf = nil
+	}
+	if err != nil {
+		return n, c.writeError(err)
+	}
+	return n, nil
 }
 
-// writeLocked queues what it can of b with the host's lock; when it
-// queues less than all of b, the caller waits for wwake.
-func (c *Conn) writeLocked(b []byte) (int, error) {
-	if !c.s.lock() {
-		return 0, net.ErrClosed
+// writeError is what Write returns for an error that ended it.
+func (c *Conn) writeError(err error) error {
+	switch err {
+	case net.ErrClosed, os.ErrDeadlineExceeded:
+		return c.opError("write", err)
 	}
-	defer c.s.unlock()
+	return c.opError("write", sysErr("write", err))
+}
+
+// writeCheck is readCheck for a Write.
+func (c *Conn) writeCheck() error {
+	if c.closed.Load() {
+		return net.ErrClosed
+	}
+	if c.wdl.expired() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// attempt queues what it can of what is left of buf, with the host's
+// lock held.
+func (w *writeCall) attempt() bool {
+	n, done, err := w.c.writeSome(w.buf, w.val)
+	w.val = n
+	if done {
+		w.finish(n, err)
+	}
+	return done
+}
+
+// writeSome queues what it can of b[n:], with the host's lock held, and
+// returns the bytes of b queued so far and whether the Write has
+// finished: all of b queued, or the socket failed it.
+func (c *Conn) writeSome(b []byte, n int) (int, bool, error) {
+	if n == len(b) {
+		return n, true, nil
+	}
 	if c.gone() {
-		return 0, net.ErrClosed
+		return n, true, net.ErrClosed
 	}
-	n, err := c.k.so.Write(c.s.now(), b)
+	k, err := c.k.so.Write(c.s.now(), b[n:])
+	n += k
 	if err == errWouldBlock || err == nil && n < len(b) {
-		if c.wwake == nil {
-			c.wwake = make(chan struct{}, 1)
-		}
-		c.k.wait(c.wwake)
+		return n, false, nil
 	}
-	return n, err
+	return n, true, err
 }
 
 // Close closes this handle. When it is the socket's last handle (see
@@ -301,10 +313,13 @@ func (c *Conn) Close() error {
 	err := c.s.run(func() {
 		c.hclosed = true
 		// This handle's blocked calls wake, see closed and return; the
-		// host no longer finishes its Read.
-		c.k.cancel(c)
-		c.s.wakeLater(c.rwake)
-		c.s.wakeLater(c.wwake)
+		// host no longer finishes them.
+		c.k.rd.drop(&c.rd)
+		c.s.wakeLater(c.rd.ch)
+		if c.wr != nil {
+			c.k.wr.drop(c.wr)
+			c.s.wakeLater(c.wr.ch)
+		}
 		if c.s.closing {
 			return
 		}
@@ -381,8 +396,9 @@ func (c *Conn) shutdown(how int) error {
 			err = net.ErrClosed
 			return
 		}
+		// A shutdown makes the socket readier: the stack touches it, and
+		// the blocked calls of every handle see it.
 		err = c.k.so.Shutdown(c.s.now(), how)
-		c.k.wakeAll(c.s) // other handles' blocked calls see the shutdown
 	}) != nil {
 		err = net.ErrClosed
 	}

@@ -81,8 +81,9 @@ func (d *deadline) expired() bool {
 // token comes: readiness, Close, the host stopping, or the deadline
 // passing. Once it is awake no call waits, so a later set only records the
 // time; a timer still armed for the same deadline stays armed for the next
-// sleep and pokes no one in between.
-func (d *deadline) sleep(wake chan struct{}) {
+// sleep and pokes no one in between. It returns nil, as pending.await
+// wants of a sleep: the deadline's passing is for expired to tell.
+func (d *deadline) sleep(wake chan struct{}) error {
 	d.mu.Lock()
 	d.wake = wake
 	d.arm()
@@ -91,6 +92,7 @@ func (d *deadline) sleep(wake chan struct{}) {
 	d.mu.Lock()
 	d.wake = nil
 	d.mu.Unlock()
+	return nil
 }
 
 // stop releases the timer.

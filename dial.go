@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 )
 
 // Dial connects to address on network ("tcp", "tcp4" or "tcp6"). The
@@ -27,7 +28,6 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	if ctx == nil {
 		return nil, opError("dial", network, nil, nil, errors.New("nil context"))
 	}
-	growStack(0)
 	ap, err := parseAddr(network, address, false, s.addrs)
 	if err != nil {
 		return nil, opError("dial", network, nil, nil, err)
@@ -36,76 +36,68 @@ func (s *Stack) DialContext(ctx context.Context, network, address string) (*Conn
 	if err := ctx.Err(); err != nil {
 		return fail(err)
 	}
-	wake := make(chan struct{}, 1)
 	c := &Conn{s: s, network: network} // its record (own) follows the socket from the start
-	k := &c.own
-	var cerr error
+	c.rd.c = c
+	if err := s.connect(c, ap); err != nil {
+		return fail(err)
+	}
+	if err := c.awaitHandshake(ctx); err != nil {
+		return fail(err)
+	}
+	return c, nil
+}
+
+// connect opens c's socket and starts the handshake to ap.
+func (s *Stack) connect(c *Conn, ap netip.AddrPort) error {
+	var err error
 	if s.run(func() {
 		if s.closing {
-			cerr = net.ErrClosed
+			err = net.ErrClosed
 			return
 		}
 		now := s.now()
 		so := s.st.NewSocket()
-		if err := so.Connect(now, ap); err != nil {
+		if e := so.Connect(now, ap); e != nil {
 			so.Close(now)
-			cerr = sysErr("connect", err)
+			err = sysErr("connect", e)
 			return
 		}
 		so.SetNoDelay(true) // Go's default
-		c.k = s.track(so, k)
-		// The host finishes the wait when the handshake ends (complete).
-		c.pdial = true
-		k.pending(c, wake)
+		c.k = s.track(so, &c.own)
 	}) != nil {
-		cerr = net.ErrClosed
+		err = net.ErrClosed
 	}
-	if cerr != nil {
-		return fail(cerr)
-	}
-	for {
+	return err
+}
+
+// awaitHandshake waits until c's handshake ends (the host finishes the
+// wait: dialCall) or ctx does, when it aborts the half-open connection.
+func (c *Conn) awaitHandshake(ctx context.Context) error {
+	s := c.s
+	d := (*dialCall)(&c.rd)
+	_, err := d.await(s, c.k, &c.k.rd, d, noCheck, func(wake chan struct{}) error {
 		select {
 		case <-wake:
+			return nil
 		case <-ctx.Done():
-			s.run(func() {
-				k.cancel(c)
-				switch {
-				case c.pdone.Load() && c.perr != nil:
-					// The handshake failed: the socket is closed already.
-				case !s.closing:
-					k.so.SetLinger(true, 0)
-					k.so.Close(s.now())
-					s.forget(k)
-				}
-			})
-			return fail(ctx.Err())
+			return ctx.Err()
 		case <-s.done:
-			return fail(net.ErrClosed)
+			return net.ErrClosed
 		}
-		// Woken without the result (the host closing, a stale token, a
-		// host too busy to finish the call): look under the lock.
-		if !c.pdone.Load() && s.run(func() {
-			switch {
-			case c.pdone.Load():
-			case s.closing:
-				k.cancel(c)
-				cerr = net.ErrClosed
-			case c.complete():
-				k.cancel(c)
+	})
+	if err != nil && err == ctx.Err() {
+		// A handshake that failed has closed the socket already: this
+		// does nothing then.
+		s.run(func() {
+			if !s.closing {
+				c.k.so.SetLinger(true, 0)
+				c.k.so.Close(s.now())
+				s.forget(c.k)
 			}
-		}) != nil {
-			cerr = net.ErrClosed
-		}
-		switch {
-		case c.pdone.Load():
-			c.pdone.Store(false)
-			c.pdial = false
-			if c.perr != nil {
-				return fail(c.perr)
-			}
-			return c, nil
-		case cerr != nil:
-			return fail(cerr)
-		}
+		})
 	}
+	return err
 }
+
+// noCheck is the check of a call that only its sleep ends.
+func noCheck() error { return nil }

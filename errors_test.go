@@ -9,6 +9,7 @@ import (
 	"slices"
 	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -77,7 +78,7 @@ func TestErrors(t *testing.T) {
 				_, err := client.Write(big)
 				errs <- err
 			}()
-			time.Sleep(20 * time.Millisecond)
+			synctest.Wait() // both calls block
 			client.Close()
 			for range 2 {
 				if err := recvErr(t, errs, "a call blocked at Close"); !errors.Is(err, net.ErrClosed) {
@@ -181,7 +182,7 @@ func TestErrors(t *testing.T) {
 			defer d.Close()
 			errc := make(chan error, 1)
 			go func() { _, err := client.Write(make([]byte, 4<<20)); errc <- err }()
-			time.Sleep(20 * time.Millisecond)
+			synctest.Wait() // the Write blocks
 			d.CloseWrite()
 			select {
 			case err := <-errc:
@@ -229,11 +230,13 @@ func TestErrors(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a, b := hosts(t)
-			client, server := connPair(t, a, b)
-			defer client.Close()
-			defer server.Close()
-			tt.run(t, a, b, client, server)
+			synctest.Test(t, func(t *testing.T) {
+				a, b := hosts(t)
+				client, server := connPair(t, a, b)
+				defer client.Close()
+				defer server.Close()
+				tt.run(t, a, b, client, server)
+			})
 		})
 	}
 }
@@ -338,57 +341,59 @@ func TestDialContextCanceled(t *testing.T) {
 }
 
 func TestListener(t *testing.T) {
-	a, b := hosts(t)
-	ln, err := a.Listen("tcp", ":0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().(*net.TCPAddr)
-	if addr.Port < 32768 || !addr.IP.Equal(net.IPv4zero) {
-		t.Errorf("Addr = %v, want 0.0.0.0 and an ephemeral port", addr)
-	}
-	ln.SetDeadline(time.Now().Add(20 * time.Millisecond))
-	_, err = ln.Accept()
-	checkOpError(t, err, "accept", os.ErrDeadlineExceeded)
-	ln.SetDeadline(time.Time{})
+	synctest.Test(t, func(t *testing.T) {
+		a, b := hosts(t)
+		ln, err := a.Listen("tcp", ":0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr := ln.Addr().(*net.TCPAddr)
+		if addr.Port < 32768 || !addr.IP.Equal(net.IPv4zero) {
+			t.Errorf("Addr = %v, want 0.0.0.0 and an ephemeral port", addr)
+		}
+		ln.SetDeadline(time.Now().Add(20 * time.Millisecond))
+		_, err = ln.Accept()
+		checkOpError(t, err, "accept", os.ErrDeadlineExceeded)
+		ln.SetDeadline(time.Time{})
 
-	c, err := b.Dial("tcp", netJoin("10.0.0.1", addr.Port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	s, err := ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if s.LocalAddr().String() != c.RemoteAddr().String() || s.RemoteAddr().String() != c.LocalAddr().String() {
-		t.Errorf("addresses: server %v<-%v, client %v->%v", s.LocalAddr(), s.RemoteAddr(), c.LocalAddr(), c.RemoteAddr())
-	}
+		c, err := b.Dial("tcp", netJoin("10.0.0.1", addr.Port))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		s, err := ln.Accept()
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		if s.LocalAddr().String() != c.RemoteAddr().String() || s.RemoteAddr().String() != c.LocalAddr().String() {
+			t.Errorf("addresses: server %v<-%v, client %v->%v", s.LocalAddr(), s.RemoteAddr(), c.LocalAddr(), c.RemoteAddr())
+		}
 
-	errc := make(chan error, 1)
-	go func() { _, err := ln.Accept(); errc <- err }()
-	time.Sleep(10 * time.Millisecond)
-	if err := ln.Close(); err != nil {
-		t.Fatal(err)
-	}
-	select {
-	case err := <-errc:
-		checkOpError(t, err, "accept", net.ErrClosed)
-	case <-time.After(5 * time.Second):
-		t.Fatal("Accept did not return after Close")
-	}
-	checkOpError(t, ln.Close(), "close", net.ErrClosed)
-	// The accepted connection lives on.
-	c.Write([]byte("hi"))
-	buf := make([]byte, 2)
-	if _, err := io.ReadFull(s, buf); err != nil {
-		t.Errorf("Read on an accepted connection after the listener closed: %v", err)
-	}
-	// The port is free again (no connection of a listener holds it alone).
-	if slices.Contains(states(a), "LISTEN") {
-		t.Errorf("still listening: %v", states(a))
-	}
+		errc := make(chan error, 1)
+		go func() { _, err := ln.Accept(); errc <- err }()
+		synctest.Wait() // the Accept blocks
+		if err := ln.Close(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-errc:
+			checkOpError(t, err, "accept", net.ErrClosed)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Accept did not return after Close")
+		}
+		checkOpError(t, ln.Close(), "close", net.ErrClosed)
+		// The accepted connection lives on.
+		c.Write([]byte("hi"))
+		buf := make([]byte, 2)
+		if _, err := io.ReadFull(s, buf); err != nil {
+			t.Errorf("Read on an accepted connection after the listener closed: %v", err)
+		}
+		// The port is free again (no connection of a listener holds it alone).
+		if slices.Contains(states(a), "LISTEN") {
+			t.Errorf("still listening: %v", states(a))
+		}
+	})
 }
 
 func TestReusePort(t *testing.T) {

@@ -1,5 +1,58 @@
 package tcpwave
 
+// Concurrency
+//
+// The root package's whole concurrency is the host's lock (Stack.mu,
+// taken with lock and released with unlock), its deferred wake queue
+// (Stack.wakes) and the pending call (pending.go). The rules:
+//
+//   - The host's lock guards the stack.Stack and every stack.Socket, the
+//     host's records of its sockets (sock: slots, waiters, ring), the
+//     fields of Stack listed as guarded by mu, and Conn.hclosed,
+//     Listener.hclosed and Conn.wr (which Close reads). Every call into
+//     package stack holds it. Functions that need it held say so ("with
+//     the host's lock held"), and the Stack's and Conn's check it in
+//     debug builds (assertLocked, the tcpwavedebug build tag).
+//   - Whoever holds the lock does everything the lock is for at one
+//     instant (tick reads the clock once) and, in unlock, finishes it:
+//     due timers, packets out (flush), blocked calls (pending), waiters.
+//   - Nothing under the lock blocks or takes the lock again: a call's
+//     attempt (completer), an Observer (WithObserver) and the link's
+//     WritePacket and WriteGSO all run with the lock held, on whichever
+//     goroutine holds it. An attempt and an Observer never call a method
+//     of the Stack, its Conns or Listeners; an Endpoint's write must not
+//     block (link.Endpoint says what it does instead). Debug builds check
+//     that an attempt the host makes (Stack.complete) or an Observer
+//     never takes the lock (enterCallbacks).
+//   - Wakes are deferred: a holder that wakes a sleeping call queues its
+//     channel (sock.wake, Stack.wakeLater, slot.complete) and release
+//     pokes it once the lock is free, so that the woken goroutine does
+//     not at once wait for the lock. A channel has room for one token; a
+//     token may be stale (its call ended otherwise) and its receiver then
+//     just tries again.
+//   - One readiness rule: every change that makes a connection readier
+//     (readable, writable, connected), whether a packet, a timer or a
+//     user call on any handle made it, and every connection joining a
+//     listener's accept queue, marks the socket touched in package stack
+//     (stack.Stack.Touched); flush tries the touched sockets' parked calls
+//     and wakes their waiters. No call here wakes calls by hand for a
+//     change of readiness; the wakes by hand are for what the socket does
+//     not know: a handle closed (its own calls), the host closing or
+//     stopping, a record forgotten (sock.wakeAll).
+//   - Read without the lock: what is set before a Stack, Conn or
+//     Listener is handed out and never changes (Stack.st, addrs, ep, mtu,
+//     start, closeTimeout, offload; a Conn's s, k, network, laddr,
+//     raddr); the atomics (Stack.closed, Conn.closed, Listener.closed, a
+//     pending call's done, which publishes its result); Stack.done, a
+//     channel closed once; Stack.final, written once when the host stops
+//     and read by whoever finds it stopped, after taking the lock; a
+//     Conn's deadlines, behind their own mutex; a blocked call's state
+//     (pending), owned by its caller except while parked.
+//   - Lock order: Conn.rmu, Conn.wmu and Listener.mu (one call of a kind
+//     at a time) are taken before the host's lock; a deadline's mutex is
+//     never held while taking the host's lock, and the host's lock is
+//     never held while taking a deadline's.
+
 import (
 	"context"
 	"crypto/rand"
@@ -46,23 +99,27 @@ type Stack struct {
 	closeTimeout time.Duration
 
 	done       chan struct{} // closed when the host has stopped
-	readerDone chan struct{}
-	closed     atomic.Bool // Close was called
+	readerDone chan struct{} // closed when the reader has returned
+	closed     atomic.Bool   // Close was called
+
+	offload link.Offloader // ep, when it takes super-packets; set by New
 
 	// Guarded by mu.
 	mu      sync.Mutex
-	t       clock.Instant // the time the lock was taken (see now)
-	holds   uint64        // times the lock was taken (lock), for tests
-	stopped bool          // the host has stopped: done is closed, calls fail
-	socks   sock          // head of the ring of tracked sockets (track); not a socket itself
-	closing bool          // CloseAll has run: user calls fail with net.ErrClosed
-	obuf    []byte
-	offload link.Offloader // ep, when it takes super-packets
-	timer   *time.Timer    // runs onTimer
-	armed   clock.Instant  // the deadline the timer is set for: at most the stack's (flush)
-	behind  bool           // the last flush ran out of its budget: the timer is set to go on
-	final   stack.Counters
+	t       clock.Instant   // the instant of the holder's work: read when the lock is taken, and per packet of a batch (tick)
+	holds   uint64          // times the lock was taken (lock), for tests
+	stopped bool            // the host has stopped: done is closed, calls fail
+	socks   sock            // head of the ring of tracked sockets (track); not a socket itself
+	closing bool            // CloseAll has run: user calls fail with net.ErrClosed
+	obuf    []byte          // the packet being sent
+	timer   *time.Timer     // runs onTimer; set by New, reset under mu
+	armed   clock.Instant   // the deadline the timer is set for: at most the stack's (flush)
+	behind  bool            // the last flush ran out of its budget: the timer is set to go on
+	final   stack.Counters  // the counters when the host stopped; read without mu once stopped is seen
 	wakes   []chan struct{} // waiters to wake when the lock is released
+	pump    stack.Pump      // flush's driver loop: write, ready, flushBudget (stack.Stack.Step)
+	round   int             // the rounds of the flush under way (ready)
+	dbg     debugState      // the lock's debug checks (tcpwavedebug); empty otherwise
 }
 
 // sock is the host's record of a socket: who waits on it. It is guarded
@@ -76,48 +133,15 @@ type sock struct {
 	// from the front, any others in more.
 	w    [2]chan struct{}
 	more []chan struct{}
-	// pend is a blocked call that the host finishes for its caller (see
-	// completer), and pendCh the channel its caller sleeps on; at most one
-	// per socket, the others wait as waiters.
-	pend   completer
-	pendCh chan struct{}
+	// rd and wr are the blocked calls the host finishes for their
+	// callers (see pending): a Read, an Accept or Dial's wait for the
+	// handshake in rd, a Write in wr; at most one each, the others wait
+	// as waiters.
+	rd, wr slot
 }
 
-// A completer is a call blocked on a socket (a Read, a Dial, an Accept)
-// that the host finishes on its caller's behalf: whoever holds the host's
-// lock when the socket's readiness changes (the reader, mostly) tries the
-// call again, and wakes the caller only with the result, which the caller
-// takes without the lock. A blocked call that slept on the waiter list
-// instead would wake, take the lock again and retry: one more hold of a
-// contended lock for each wait. A Linux reader blocked in recvmsg is
-// woken to copy the data itself; the bytes and the segments are the same.
-//
-// The caller registers with pending and cancels with cancel, both with the
-// lock held; once complete has returned true the caller's done flag (an
-// atomic, set last) publishes the result.
-type completer interface {
-	// complete tries the blocked call again, with the host's lock held,
-	// and reports whether it has finished (with a result or an error).
-	complete() bool
-}
-
-// pending registers c as the socket's blocked call, to be finished by the
-// host and woken on ch. It reports false, registering nothing, when
-// another call holds the place: the caller then waits as a waiter.
-func (k *sock) pending(c completer, ch chan struct{}) bool {
-	if k.pend != nil {
-		return false
-	}
-	k.pend, k.pendCh = c, ch
-	return true
-}
-
-// cancel takes c off the socket, if it is the pending call.
-func (k *sock) cancel(c completer) {
-	if k.pend == c {
-		k.pend, k.pendCh = nil, nil
-	}
-}
+// parked reports whether a call is parked in one of k's slots.
+func (k *sock) parked() bool { return k.rd.c != nil || k.wr.c != nil }
 
 // wait registers ch to be woken at the socket's next readiness change.
 func (k *sock) wait(ch chan struct{}) {
@@ -154,17 +178,21 @@ func (k *sock) wake(s *Stack) {
 	}
 }
 
-// wakeAll is wake for the pending call too: woken without a result, it
-// takes the lock and sees what happened (a Close, the host stopping).
+// wakeAll is wake for the parked calls too: woken without a result, they
+// take the lock and see what happened (a Close, the host stopping).
 func (k *sock) wakeAll(s *Stack) {
 	k.wake(s)
-	if k.pendCh != nil {
-		s.wakes = append(s.wakes, k.pendCh)
+	if k.rd.c != nil {
+		s.wakeLater(k.rd.c.wakeChan())
+	}
+	if k.wr.c != nil {
+		s.wakeLater(k.wr.c.wakeChan())
 	}
 }
 
 // eachSock calls fn for every tracked socket's record.
 func (s *Stack) eachSock(fn func(k *sock)) {
+	s.assertLocked()
 	for k := s.socks.next; k != &s.socks; {
 		next := k.next // fn may forget k
 		fn(k)
@@ -175,6 +203,7 @@ func (s *Stack) eachSock(fn func(k *sock)) {
 // wakeLater has release poke ch, if it is not nil, once the lock is free:
 // a call sleeping on it wakes then, as the waiters sock.wake queues do.
 func (s *Stack) wakeLater(ch chan struct{}) {
+	s.assertLocked()
 	if ch != nil {
 		s.wakes = append(s.wakes, ch)
 	}
@@ -212,12 +241,7 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	for i, a := range addrs {
 		cf.opts.Addrs[i] = a.Unmap()
 	}
-	st, err := stack.New(cf.opts, cf.obs)
-	if err != nil {
-		return nil, fmt.Errorf("tcpwave: %w", err)
-	}
 	s := &Stack{
-		st:           st,
 		addrs:        cf.opts.Addrs,
 		ep:           ep,
 		mtu:          mtu,
@@ -229,6 +253,12 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		offload:      off,
 		armed:        clock.Never,
 	}
+	st, err := stack.New(cf.opts, debugObserver(s, cf.obs))
+	if err != nil {
+		return nil, fmt.Errorf("tcpwave: %w", err)
+	}
+	s.st = st
+	s.pump = stack.Pump{Buf: s.obuf, GSO: true, Budget: flushBudget, Send: s.write, Ready: s.ready}
 	s.socks.prev, s.socks.next = &s.socks, &s.socks
 	s.timer = time.AfterFunc(time.Hour, s.onTimer)
 	s.timer.Stop()
@@ -242,11 +272,15 @@ func (s *Stack) ok() bool { return s != nil && s.st != nil }
 // now is the stack's clock, time since New, as read when the host's lock
 // was taken: what a holder of the lock does happens at one instant, and
 // the clock is read once for it, not at every step.
-func (s *Stack) now() clock.Instant { return s.t }
+func (s *Stack) now() clock.Instant {
+	s.assertLocked()
+	return s.t
+}
 
 // lock takes the host's lock. It fails, leaving the lock free, when the
 // host has stopped.
 func (s *Stack) lock() bool {
+	s.assertNotInCallback()
 	s.mu.Lock()
 	if s.stopped {
 		s.mu.Unlock()
@@ -336,48 +370,19 @@ const flushBudget = 1024
 
 // flush runs due timers, sends the packets the stack has (at most
 // flushBudget; the timer goes on with the rest), finishes the blocked
-// calls it can (completer) and wakes the waiters of sockets whose
+// calls it can (pending) and wakes the waiters of sockets whose
 // readiness may have changed, and sets the timer for the next deadline.
 func (s *Stack) flush() {
 	now := s.now()
-	if s.st.Deadline() <= now {
-		s.st.HandleTimeout(now)
-	}
-	budget := flushBudget
-	for round := 0; ; round++ {
-		budget -= s.send(now, budget)
-		touched := s.st.Touched()
-		if len(touched) == 0 {
-			break
-		}
-		tried := false // a call finished or retried may have left segments to send
-		for _, so := range touched {
-			k, _ := so.Owner().(*sock)
-			switch {
-			case k == nil:
-				continue
-			case k.pend != nil && round < maxCompleteRounds:
-				tried = true
-				if k.pend.complete() {
-					s.wakes = append(s.wakes, k.pendCh)
-					k.pend, k.pendCh = nil, nil
-				}
-				k.wake(s)
-			default:
-				k.wakeAll(s)
-			}
-		}
-		if !tried {
-			break
-		}
-	}
+	s.round = 0
+	sent := s.st.Step(now, &s.pump)
 	// The timer is moved only to an earlier deadline. Set for an earlier
 	// one than the stack now has (its connection finished, its data was
 	// ACKed), it fires once for nothing and onTimer sets it again: that
 	// costs one hold of the lock per deadline set, where moving it at every
 	// step cost a timer reset per step (about one per connection's
 	// lifecycle, in churn).
-	s.behind = budget == 0
+	s.behind = sent == flushBudget
 	d := s.st.Deadline()
 	if s.behind {
 		d = now // the stack may have more to send: go on at once
@@ -388,32 +393,56 @@ func (s *Stack) flush() {
 	}
 }
 
-// send writes the packets the stack has to the link, at most budget of
-// them, and returns how many it wrote.
-func (s *Stack) send(now clock.Instant, budget int) int {
-	for k := 0; ; k++ {
-		if k == budget {
-			return k
-		}
-		// Without offload (s.offload nil) PollPacketGSO is PollPacket and
-		// size is 0. An error from the endpoint means it is closed; the
-		// packet is lost as on a link that went down.
-		n, size := s.st.PollPacketGSO(now, s.obuf)
-		if n == 0 {
-			return k
-		}
-		if size > 0 {
-			_ = s.offload.WriteGSO(s.obuf[:n], size)
-		} else if n <= s.mtu {
-			_ = s.ep.WritePacket(s.obuf[:n])
+// ready is the host's stack.Pump.Ready: it finishes or retries the calls
+// parked on the touched sockets (complete) and reports whether it tried
+// any, which may have left segments to send; past maxCompleteRounds
+// rounds of one flush it wakes them to retry by themselves instead.
+func (s *Stack) ready(touched []*stack.Socket) bool {
+	tried := false
+	for _, so := range touched {
+		k, _ := so.Owner().(*sock)
+		switch {
+		case k == nil:
+			continue
+		case k.parked() && s.round < maxCompleteRounds:
+			tried = true
+			s.complete(k)
+		default:
+			k.wakeAll(s)
 		}
 	}
+	s.round++
+	return tried
+}
+
+// write is the host's stack.Pump.Send: a super-packet goes to the link
+// whole (segSize > 0, with offload), a packet as it is. An error from the
+// endpoint means it is closed; the packet is lost as on a link that went
+// down.
+func (s *Stack) write(pkt []byte, segSize int) {
+	if segSize > 0 {
+		_ = s.offload.WriteGSO(pkt, segSize)
+	} else if len(pkt) <= s.mtu {
+		_ = s.ep.WritePacket(pkt)
+	}
+}
+
+// complete tries the calls parked on k again (see pending), finishing
+// those it can, and wakes k's waiters. The calls' attempts run as
+// callbacks: debug builds check that they never take the lock.
+func (s *Stack) complete(k *sock) {
+	cb := s.enterCallbacks()
+	k.rd.complete(s)
+	k.wr.complete(s)
+	s.leaveCallbacks(cb)
+	k.wake(s)
 }
 
 // shutdown stops the host, with its lock held: it records the last
 // counters, stops the timer and wakes every waiter. The caller closes the
 // endpoint once it has released the lock, which ends the reader.
 func (s *Stack) shutdown() {
+	s.assertLocked()
 	s.stopped = true
 	s.final = s.st.Counters()
 	s.timer.Stop()
@@ -464,6 +493,7 @@ func (s *Stack) reader() {
 // track makes the host follow a socket's readiness with the record k
 // (which the caller may have made as part of something larger, a Conn).
 func (s *Stack) track(so *stack.Socket, k *sock) *sock {
+	s.assertLocked()
 	k.so = so
 	k.prev, k.next = s.socks.prev, &s.socks
 	k.prev.next, s.socks.prev = k, k
@@ -473,6 +503,7 @@ func (s *Stack) track(so *stack.Socket, k *sock) *sock {
 
 // forget stops following a socket. Forgetting one twice does nothing.
 func (s *Stack) forget(k *sock) {
+	s.assertLocked()
 	k.wakeAll(s)
 	if k.next == nil {
 		return
@@ -568,27 +599,3 @@ func (s *Stack) Addrs() []netip.Addr {
 	}
 	return slices.Clone(s.addrs)
 }
-
-// stackRoom is the stack a call into the host may need below its entry
-// point: the work of the host's lock (a segment made, encoded and written
-// to the link) runs a dozen frames deep.
-const stackRoom = 2048
-
-// growStack makes sure the calling goroutine's stack has stackRoom bytes
-// to spare, and costs a function call when it has. A goroutine starts
-// with a small stack (2 KiB), so a new one (a server's goroutine per
-// connection, typically) grows it on its first call into the host;
-// growing copies every frame on the stack, and costs several times less at
-// the top of the call, here, than at the bottom where the room runs out.
-// The frame is reserved on entry; the body never runs.
-//
-//go:noinline
-func growStack(n int) {
-	if n > 0 {
-		var room [stackRoom]byte
-		keep(&room)
-	}
-}
-
-//go:noinline
-func keep(*[stackRoom]byte) {}

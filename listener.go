@@ -22,15 +22,15 @@ type Listener struct {
 	closed  atomic.Bool
 	hclosed bool // guarded by the host's lock
 
-	mu   sync.Mutex // one Accept at a time
-	dl   deadline
-	wake chan struct{}
+	mu sync.Mutex // one Accept at a time
+	dl deadline
+	ac acceptCall // the blocked Accept
+}
 
-	// The blocked Accept the host finishes (completer): guarded by the
-	// host's lock until pdone is set, which hands pc or perr to the caller.
-	pc    *Conn
-	perr  error
-	pdone atomic.Bool
+// acceptCall is an Accept the host may finish for its caller (pending).
+type acceptCall struct {
+	pending[*Conn]
+	l *Listener
 }
 
 var _ net.Listener = (*Listener)(nil)
@@ -81,7 +81,7 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 		if backlog <= 0 {
 			backlog = s.st.Options().SomaxConn
 		}
-		if e := so.Listen(backlog); e != nil {
+		if e := so.Listen(s.now(), backlog); e != nil {
 			so.Close(s.now())
 			err = sysErr("listen", e)
 			return
@@ -90,7 +90,6 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 			s:       s,
 			network: network,
 			addr:    tcpAddr(so.Local()),
-			wake:    make(chan struct{}, 1),
 		}
 		l.k = s.track(so, &l.own)
 	}) != nil {
@@ -126,51 +125,34 @@ func (l *Listener) AcceptConn() (*Conn, error) {
 	if !l.ok() {
 		return nil, errInvalid("accept")
 	}
-	growStack(0)
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	s := l.s
-	for {
-		if l.closed.Load() {
-			return nil, l.opError(net.ErrClosed)
-		}
-		if l.dl.expired() {
-			return nil, l.opError(os.ErrDeadlineExceeded)
-		}
-		var err error
-		if s.run(func() {
-			if l.hclosed || s.closing {
-				err = net.ErrClosed
-				return
-			}
-			if !l.complete() && !l.k.pending(l, l.wake) {
-				l.k.wait(l.wake)
-			}
-		}) != nil {
-			err = net.ErrClosed
-		}
-		if err == nil && l.pdone.Load() {
-			return l.take()
-		}
-		if err != nil {
-			return nil, l.opError(err)
-		}
-		// A token comes with a connection (the host accepted it for us),
-		// the deadline, Close, or the host stopping (which wakes every
-		// waiter).
-		l.dl.sleep(l.wake)
-		if l.pdone.Load() || l.cancel() {
-			return l.take()
-		}
+	a := &l.ac
+	a.l = l
+	c, err := a.await(l.s, l.k, &l.k.rd, a, l.check, l.dl.sleep)
+	if err != nil {
+		return nil, l.opError(err)
 	}
+	return c, nil
 }
 
-// complete accepts a connection, with the host's lock held, and reports
-// whether it has a result: a connection or an error (completer).
-func (l *Listener) complete() bool {
+// check ends an Accept, before each try, once the listener is closed or
+// its deadline has passed.
+func (l *Listener) check() error {
+	if l.closed.Load() {
+		return net.ErrClosed
+	}
+	if l.dl.expired() {
+		return os.ErrDeadlineExceeded
+	}
+	return nil
+}
+
+// attempt accepts a connection, with the host's lock held.
+func (a *acceptCall) attempt() bool {
+	l := a.l
 	if l.hclosed || l.s.closing {
-		l.perr = net.ErrClosed
-		l.pdone.Store(true)
+		a.finish(nil, net.ErrClosed)
 		return true
 	}
 	so, e := l.k.so.Accept()
@@ -178,36 +160,14 @@ func (l *Listener) complete() bool {
 	case e == errWouldBlock:
 		return false
 	case e != nil:
-		l.perr = sysErr("accept", e)
+		a.finish(nil, sysErr("accept", e))
 	default:
 		if so.State() != tcp.Closed { // reset while queued: nothing to set
 			so.SetNoDelay(true) // Go's default
 		}
-		l.pc = newOwnConn(l.s, so, l.network)
+		a.finish(newOwnConn(l.s, so, l.network), nil)
 	}
-	l.pdone.Store(true)
 	return true
-}
-
-// cancel takes an Accept woken without a connection off the socket, and
-// reports whether the host finished it after all, before the cancel.
-func (l *Listener) cancel() bool {
-	if l.s.lock() {
-		l.k.cancel(l)
-		l.s.unlock()
-	}
-	return l.pdone.Load()
-}
-
-// take returns the result of an Accept the host finished.
-func (l *Listener) take() (*Conn, error) {
-	c, err := l.pc, l.perr
-	l.pc, l.perr = nil, nil
-	l.pdone.Store(false)
-	if err != nil {
-		return nil, l.opError(err)
-	}
-	return c, nil
 }
 
 // Close stops listening: connections not yet accepted are reset, blocked
@@ -222,8 +182,8 @@ func (l *Listener) Close() error {
 	}
 	l.s.run(func() {
 		l.hclosed = true
-		l.k.cancel(l)
-		l.s.wakeLater(l.wake) // a blocked Accept wakes and sees closed
+		l.k.rd.drop(&l.ac)
+		l.s.wakeLater(l.ac.ch) // a blocked Accept wakes and sees closed
 		if !l.s.closing {
 			l.k.so.Close(l.s.now())
 			l.s.forget(l.k)

@@ -9,6 +9,7 @@ import (
 	"os"
 	"runtime"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -31,42 +32,44 @@ func TestIdleConnHeap(t *testing.T) {
 	if testing.Short() {
 		t.Skip("measures the heap of 300 connections")
 	}
-	const n = 300
-	a, b := hosts(t)
-	ln, err := a.Listen("tcp", "10.0.0.1:80")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	conns := make([]*Conn, 0, 2*n+2)
-	defer func() {
-		for _, c := range conns {
-			c.Close()
-		}
-	}()
-	// A first connection makes what each host makes once (its packet
-	// buffers), which is not per endpoint.
-	warm, warmS := connPair(t, a, b)
-	conns = append(conns, warm, warmS)
-	base := heapAfterGC()
-	for range n {
-		c, err := b.Dial("tcp", "10.0.0.1:80")
+	synctest.Test(t, func(t *testing.T) {
+		const n = 300
+		a, b := hosts(t)
+		ln, err := a.Listen("tcp", "10.0.0.1:80")
 		if err != nil {
 			t.Fatal(err)
 		}
-		s, err := ln.AcceptConn()
-		if err != nil {
-			t.Fatal(err)
+		defer ln.Close()
+		conns := make([]*Conn, 0, 2*n+2)
+		defer func() {
+			for _, c := range conns {
+				c.Close()
+			}
+		}()
+		// A first connection makes what each host makes once (its packet
+		// buffers), which is not per endpoint.
+		warm, warmS := connPair(t, a, b)
+		conns = append(conns, warm, warmS)
+		base := heapAfterGC()
+		for range n {
+			c, err := b.Dial("tcp", "10.0.0.1:80")
+			if err != nil {
+				t.Fatal(err)
+			}
+			s, err := ln.AcceptConn()
+			if err != nil {
+				t.Fatal(err)
+			}
+			conns = append(conns, c, s)
 		}
-		conns = append(conns, c, s)
-	}
-	time.Sleep(50 * time.Millisecond) // the last ACKs
-	per := (float64(heapAfterGC()) - float64(base)) / (2 * n)
-	runtime.KeepAlive(conns)
-	t.Logf("%.0f heap bytes per idle endpoint", per)
-	if per > maxIdleEndpointHeap {
-		t.Errorf("an idle endpoint holds %.0f heap bytes, want at most %d", per, maxIdleEndpointHeap)
-	}
+		synctest.Wait() // the last ACKs
+		per := (float64(heapAfterGC()) - float64(base)) / (2 * n)
+		runtime.KeepAlive(conns)
+		t.Logf("%.0f heap bytes per idle endpoint", per)
+		if per > maxIdleEndpointHeap {
+			t.Errorf("an idle endpoint holds %.0f heap bytes, want at most %d", per, maxIdleEndpointHeap)
+		}
+	})
 }
 
 var sinkConn *Conn // keeps newConn's result on the heap
@@ -107,105 +110,111 @@ func TestRoundTripAllocs(t *testing.T) {
 // A Read that blocked before any deadline was set still times out on a
 // deadline set while it waits.
 func TestDeadlineSetWhileBlocked(t *testing.T) {
-	a, b := hosts(t)
-	client, server := connPair(t, a, b)
-	defer client.Close()
-	defer server.Close()
-	done := make(chan error, 1)
-	go func() {
-		_, err := client.Read(make([]byte, 1))
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
-	if err := recvErr(t, done, "the Read blocked when its deadline was set"); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("Read = %v, want a deadline error", err)
-	}
-	// Closing the handle ends a blocked Write too, through its channel.
-	go func() {
-		_, err := client.Write(make([]byte, 64<<20))
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	client.Close()
-	if err := recvErr(t, done, "the Write blocked at Close"); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("Write blocked at Close = %v, want net.ErrClosed", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		a, b := hosts(t)
+		client, server := connPair(t, a, b)
+		defer client.Close()
+		defer server.Close()
+		done := make(chan error, 1)
+		go func() {
+			_, err := client.Read(make([]byte, 1))
+			done <- err
+		}()
+		synctest.Wait() // the Read blocks
+		client.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		if err := recvErr(t, done, "the Read blocked when its deadline was set"); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Read = %v, want a deadline error", err)
+		}
+		// Closing the handle ends a blocked Write too, through its channel.
+		go func() {
+			_, err := client.Write(make([]byte, 64<<20))
+			done <- err
+		}()
+		synctest.Wait() // the Write blocks
+		client.Close()
+		if err := recvErr(t, done, "the Write blocked at Close"); !errors.Is(err, net.ErrClosed) {
+			t.Errorf("Write blocked at Close = %v, want net.ErrClosed", err)
+		}
+	})
 }
 
 // Setting a deadline costs no timer and no channel until a call waits.
 func TestSetDeadlineAllocatesNothing(t *testing.T) {
-	a, b := hosts(t)
-	client, server := connPair(t, a, b)
-	defer client.Close()
-	defer server.Close()
-	at := time.Now().Add(time.Hour)
-	if allocs := testing.AllocsPerRun(100, func() { client.SetDeadline(at) }); allocs != 0 {
-		t.Errorf("SetDeadline made %v allocations, want 0", allocs)
-	}
-	if client.wdl.timer != nil || client.rdl.timer != nil {
-		t.Error("SetDeadline armed a timer with no call waiting")
-	}
-	// Nor once a call has blocked with a deadline and returned: the
-	// timer it made stays, unarmed, for the next call that blocks.
-	client.SetReadDeadline(time.Now().Add(time.Hour))
-	go func() {
-		time.Sleep(20 * time.Millisecond) // the Read blocks first
-		server.Write([]byte{1})
-	}()
-	if _, err := client.Read(make([]byte, 1)); err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	if client.rdl.timer == nil {
-		t.Fatal("the Read did not block with its deadline armed")
-	}
-	client.SetReadDeadline(time.Now().Add(2 * time.Hour))
-	client.rdl.mu.Lock()
-	armed := client.rdl.armed
-	client.rdl.mu.Unlock()
-	if armed {
-		t.Error("SetReadDeadline after a Read that blocked armed the timer with no call waiting")
-	}
-	// A deadline in the past fails the next call without waiting for it.
-	client.SetReadDeadline(time.Now().Add(-time.Second))
-	if _, err := client.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
-		t.Errorf("Read after a past deadline = %v, want a deadline error", err)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		a, b := hosts(t)
+		client, server := connPair(t, a, b)
+		defer client.Close()
+		defer server.Close()
+		at := time.Now().Add(time.Hour)
+		if allocs := testing.AllocsPerRun(100, func() { client.SetDeadline(at) }); allocs != 0 {
+			t.Errorf("SetDeadline made %v allocations, want 0", allocs)
+		}
+		if client.wdl.timer != nil || client.rdl.timer != nil {
+			t.Error("SetDeadline armed a timer with no call waiting")
+		}
+		// Nor once a call has blocked with a deadline and returned: the
+		// timer it made stays, unarmed, for the next call that blocks.
+		client.SetReadDeadline(time.Now().Add(time.Hour))
+		go func() {
+			time.Sleep(20 * time.Millisecond) // the Read blocks first
+			server.Write([]byte{1})
+		}()
+		if _, err := client.Read(make([]byte, 1)); err != nil {
+			t.Fatalf("read: %v", err)
+		}
+		if client.rdl.timer == nil {
+			t.Fatal("the Read did not block with its deadline armed")
+		}
+		client.SetReadDeadline(time.Now().Add(2 * time.Hour))
+		client.rdl.mu.Lock()
+		armed := client.rdl.armed
+		client.rdl.mu.Unlock()
+		if armed {
+			t.Error("SetReadDeadline after a Read that blocked armed the timer with no call waiting")
+		}
+		// A deadline in the past fails the next call without waiting for it.
+		client.SetReadDeadline(time.Now().Add(-time.Second))
+		if _, err := client.Read(make([]byte, 1)); !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Read after a past deadline = %v, want a deadline error", err)
+		}
+	})
 }
 
 // A Read, a Write and an Accept blocked when the host stops (its close
 // timeout passes with a connection still open) return net.ErrClosed:
 // stopping wakes every waiter.
 func TestBlockedCallsEndWhenHostStops(t *testing.T) {
-	a, b := hosts(t)
-	client, server := connPair(t, a, b)
-	defer server.Close()
-	ln, err := b.Listen("tcp", "10.0.0.2:81")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 3)
-	go func() {
-		_, err := ln.Accept()
-		done <- err
-	}()
-	go func() {
-		_, err := client.Read(make([]byte, 1))
-		done <- err
-	}()
-	go func() {
-		_, err := client.Write(make([]byte, 64<<20)) // more than both buffers hold
-		done <- err
-	}()
-	time.Sleep(20 * time.Millisecond)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
-	defer cancel()
-	b.CloseContext(ctx) // the server never reads: B cannot finish its close
-	for range 3 {
-		if err := recvErr(t, done, "a call blocked when the host stopped"); !errors.Is(err, net.ErrClosed) {
-			t.Errorf("blocked call returned %v, want net.ErrClosed", err)
+	synctest.Test(t, func(t *testing.T) {
+		a, b := hosts(t)
+		client, server := connPair(t, a, b)
+		defer server.Close()
+		ln, err := b.Listen("tcp", "10.0.0.2:81")
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
+		done := make(chan error, 3)
+		go func() {
+			_, err := ln.Accept()
+			done <- err
+		}()
+		go func() {
+			_, err := client.Read(make([]byte, 1))
+			done <- err
+		}()
+		go func() {
+			_, err := client.Write(make([]byte, 64<<20)) // more than both buffers hold
+			done <- err
+		}()
+		synctest.Wait() // the three calls block
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Millisecond)
+		defer cancel()
+		b.CloseContext(ctx) // the server never reads: B cannot finish its close
+		for range 3 {
+			if err := recvErr(t, done, "a call blocked when the host stopped"); !errors.Is(err, net.ErrClosed) {
+				t.Errorf("blocked call returned %v, want net.ErrClosed", err)
+			}
+		}
+	})
 }
 
 func TestTCPAddrPair(t *testing.T) {

@@ -215,3 +215,78 @@ func TestStackCloseTimeoutVirtual(t *testing.T) {
 		}
 	})
 }
+
+// A call that makes a socket readier wakes the calls blocked on it, from
+// whichever handle or goroutine it comes: a shutdown from one goroutine
+// ends a Read or a Write another goroutine is blocked in, on the same
+// handle or on a Dup.
+func TestShutdownWakesBlockedCall(t *testing.T) {
+	tests := []struct {
+		name  string
+		block func(c *Conn) error // blocks until the shutdown
+		shut  func(c *Conn) error // from another goroutine
+		want  func(err error) bool
+	}{
+		{"read, CloseRead", readOne, (*Conn).CloseRead, isEOF},
+		{"read, CloseRead on a dup", readOne, onDup((*Conn).CloseRead), isEOF},
+		{"write, CloseWrite", writeMuch, (*Conn).CloseWrite, isEPIPE},
+		{"write, CloseWrite on a dup", writeMuch, onDup((*Conn).CloseWrite), isEPIPE},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := hosts(t)
+				client, server := connPair(t, a, b)
+				defer server.Close()
+				got := make(chan error, 1)
+				go func() { got <- tt.block(client) }()
+				synctest.Wait() // the call is blocked
+				select {
+				case err := <-got:
+					t.Fatalf("the call did not block: %v", err)
+				default:
+				}
+				if err := tt.shut(client); err != nil {
+					t.Fatal(err)
+				}
+				synctest.Wait()
+				select {
+				case err := <-got:
+					if !tt.want(err) {
+						t.Errorf("the blocked call returned %v", err)
+					}
+				default:
+					t.Error("the shutdown did not wake the blocked call")
+				}
+				client.Close() // ends the call if it is still blocked
+			})
+		})
+	}
+}
+
+func readOne(c *Conn) error {
+	_, err := c.Read(make([]byte, 1))
+	return err
+}
+
+// writeMuch writes more than both hosts' buffers hold, to a peer that
+// does not read.
+func writeMuch(c *Conn) error {
+	_, err := c.Write(make([]byte, 16<<20))
+	return err
+}
+
+// onDup is shut applied to a Dup of the connection.
+func onDup(shut func(c *Conn) error) func(c *Conn) error {
+	return func(c *Conn) error {
+		d, err := c.Dup()
+		if err != nil {
+			return err
+		}
+		defer d.Close()
+		return shut(d)
+	}
+}
+
+func isEOF(err error) bool   { return err == io.EOF }
+func isEPIPE(err error) bool { return errors.Is(err, syscall.EPIPE) }

@@ -4,9 +4,9 @@ import (
 	"encoding/binary"
 	"fmt"
 	"net/netip"
-	"strconv"
 	"strings"
 
+	"github.com/tcpwave/tcpwave/notation"
 	"github.com/tcpwave/tcpwave/wire"
 )
 
@@ -26,28 +26,6 @@ type peer struct {
 	lastTSval             uint32 // the host's latest TS val
 	haveTS                bool
 	ipID                  uint16
-}
-
-// encodedOptLen is the length of an option list as written, before padding.
-func encodedOptLen(opts []TCPOption) int {
-	n := 0
-	for _, o := range opts {
-		switch o.Kind {
-		case OptNOP, OptEOL:
-			n++
-		case OptMSS:
-			n += 4
-		case OptWScale:
-			n += 3
-		case OptSACKOK:
-			n += 2
-		case OptTS:
-			n += 10
-		case OptSACK:
-			n += 2 + 8*len(o.Blocks)
-		}
-	}
-	return n
 }
 
 // payloadByte is the byte the script sends at a relative sequence number.
@@ -177,7 +155,7 @@ func rawOptions(b []byte) []TCPOption {
 		case b[i] == 5 && (n-2)%8 == 0:
 			o = TCPOption{Kind: OptSACK}
 			for k := 0; k+8 <= len(body); k += 8 {
-				o.Blocks = append(o.Blocks, SACKRange{binary.BigEndian.Uint32(body[k:]), binary.BigEndian.Uint32(body[k+4:])})
+				o.Blocks = append(o.Blocks, SACKRange{Left: binary.BigEndian.Uint32(body[k:]), Right: binary.BigEndian.Uint32(body[k+4:])})
 			}
 		}
 		out = append(out, o)
@@ -212,50 +190,29 @@ func (pr *peer) format(o *observed) string {
 	if t.Flags.Has(wire.SYN) {
 		isn = t.Seq
 	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%s %d:%d(%d)", t.Flags, t.Seq-isn, t.Seq-isn+uint32(len(o.p.Payload)), len(o.p.Payload))
-	if t.Flags.Has(wire.ACK) {
-		fmt.Fprintf(&b, " ack %d", t.Ack-remoteISN)
-	}
-	fmt.Fprintf(&b, " win %d", t.Window)
-	if len(o.opts) > 0 {
-		b.WriteString(" <" + formatOpts(o.opts, remoteISN) + ">")
-	}
+	seg := notation.FromTCP(t, len(o.p.Payload), isn, remoteISN, false)
+	seg.Opts = relativeSACK(o.opts, remoteISN)
+	s := seg.String()
 	if !t.Flags.Has(wire.SYN) && (t.SrcPort != pr.localPort || t.DstPort != pr.remotePort) {
-		fmt.Fprintf(&b, " (ports %d>%d)", t.SrcPort, t.DstPort)
+		s += fmt.Sprintf(" (ports %d>%d)", t.SrcPort, t.DstPort)
 	}
-	return b.String()
+	return s
 }
 
-// formatOpts writes an option list in the notation, SACK blocks relative to
-// base.
-func formatOpts(opts []TCPOption, base uint32) string {
-	var items []string
-	for _, o := range opts {
-		switch o.Kind {
-		case OptNOP:
-			items = append(items, "nop")
-		case OptEOL:
-			items = append(items, "eol")
-		case OptMSS:
-			items = append(items, "mss "+strconv.Itoa(int(o.Val)))
-		case OptWScale:
-			items = append(items, "wscale "+strconv.Itoa(int(o.Val)))
-		case OptSACKOK:
-			items = append(items, "sackOK")
-		case OptTS:
-			items = append(items, fmt.Sprintf("TS val %d ecr %d", o.Val, o.Ecr))
-		case OptSACK:
-			s := "sack"
-			for _, b := range o.Blocks {
-				s += fmt.Sprintf(" %d:%d", b.Left-base, b.Right-base)
-			}
-			items = append(items, s)
-		default:
-			items = append(items, fmt.Sprintf("option %d", o.Val))
+// relativeSACK copies opts with SACK blocks made relative to base.
+func relativeSACK(opts []TCPOption, base uint32) []TCPOption {
+	out := make([]TCPOption, len(opts))
+	for i, o := range opts {
+		out[i] = o
+		if o.Kind != OptSACK {
+			continue
+		}
+		out[i].Blocks = make([]SACKRange, len(o.Blocks))
+		for k, b := range o.Blocks {
+			out[i].Blocks[k] = SACKRange{Left: b.Left - base, Right: b.Right - base}
 		}
 	}
-	return strings.Join(items, ",")
+	return out
 }
 
 // match checks a packet the host sent against an outbound line and says
@@ -300,7 +257,7 @@ func (pr *peer) match(pk *PacketSpec, o *observed) error {
 // clock), TS ecr is unless the script wrote "*".
 func matchOpts(want, got []TCPOption) string {
 	bad := func() string {
-		return fmt.Sprintf("options <%s>, want <%s>", formatOpts(got, remoteISN), formatOpts(want, 0))
+		return fmt.Sprintf("options <%s>, want <%s>", notation.FormatOptions(got, remoteISN), notation.FormatOptions(want, 0))
 	}
 	if len(want) != len(got) {
 		return bad()

@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/tcpwave/tcpwave/notation"
 	"github.com/tcpwave/tcpwave/wire"
 )
 
@@ -373,223 +374,22 @@ func (p *lineParser) timeSpec(ev *Event, tok string) error {
 
 // packet parses "< S. 0:0(0) ack 1 win 65535 <mss 1460,...>".
 func (p *lineParser) packet(line string) (*PacketSpec, error) {
-	pk := &PacketSpec{Inbound: line[0] == '<'}
-	rest := strings.TrimSpace(line[1:])
-	opts := ""
-	if i := strings.IndexByte(rest, '<'); i >= 0 {
-		opts = rest[i:]
-		rest = rest[:i]
-		if !strings.HasSuffix(opts, ">") || strings.Count(opts, "<") != 1 || strings.Count(opts, ">") != 1 {
-			return nil, p.errf("TCP options: want one <...> list at the end of the line, got %q", opts)
-		}
-	}
-	f := strings.Fields(rest)
-	if len(f) < 2 {
-		return nil, p.errf("packet: want FLAGS SEQ:END(LEN) [ack N] [win N] [<options>]")
-	}
-	flags, err := p.flags(f[0])
+	seg, err := notation.Parse(strings.TrimSpace(line[1:]))
 	if err != nil {
-		return nil, err
+		return nil, p.errf("%v", err)
 	}
-	pk.Flags = flags
-	if err := p.seqRange(pk, f[1]); err != nil {
-		return nil, err
+	pk := &PacketSpec{Inbound: line[0] == '<', Segment: seg}
+	if n := notation.OptionsLen(pk.Opts); n > wire.MaxOptionsLen {
+		return nil, p.errf("TCP options take %d bytes, more than %d", n, wire.MaxOptionsLen)
 	}
-	for i := 2; i < len(f); i += 2 {
-		if i+1 >= len(f) {
-			return nil, p.errf("packet: %q needs a value", f[i])
-		}
-		switch f[i] {
-		case "ack":
-			if pk.HasAck {
-				return nil, p.errf("packet: ack given twice")
-			}
-			n, err := p.u32(f[i+1], "ack")
-			if err != nil {
-				return nil, err
-			}
-			pk.HasAck, pk.Ack = true, n
-		case "win":
-			if pk.HasWin {
-				return nil, p.errf("packet: win given twice")
-			}
-			n, err := strconv.ParseUint(f[i+1], 10, 16)
-			if err != nil {
-				return nil, p.errf("packet: win %q is not a number up to 65535", f[i+1])
-			}
-			pk.HasWin, pk.Win = true, uint16(n)
-		default:
-			return nil, p.errf("packet: unknown field %q (want ack, win, <options>)", f[i])
-		}
-	}
-	if pk.Inbound && flags.Has(wire.ACK) && !pk.HasAck {
+	if pk.Inbound && pk.Flags.Has(wire.ACK) && !pk.HasAck {
 		pk.HasAck = true // packetdrill: an injected ACK without "ack N" carries ack 0
 	}
-	if pk.HasAck != flags.Has(wire.ACK) {
-		if flags.Has(wire.ACK) {
+	if pk.HasAck != pk.Flags.Has(wire.ACK) {
+		if pk.Flags.Has(wire.ACK) {
 			return nil, p.errf("packet: flag . (ACK) set but no \"ack N\"")
 		}
 		return nil, p.errf("packet: \"ack %d\" without the . (ACK) flag", pk.Ack)
 	}
-	if opts != "" {
-		if err := p.options(pk, opts); err != nil {
-			return nil, err
-		}
-	}
 	return pk, nil
-}
-
-func (p *lineParser) u32(s, what string) (uint32, error) {
-	n, err := strconv.ParseUint(s, 10, 32)
-	if err != nil {
-		return 0, p.errf("%s %q is not a 32-bit number", what, s)
-	}
-	return uint32(n), nil
-}
-
-// flags parses "S", "S.", "F.", "FP.", "R", "R.", ".", and "-" for no
-// flag at all, as packetdrill writes it.
-func (p *lineParser) flags(s string) (wire.Flags, error) {
-	var f wire.Flags
-	if s == "-" {
-		return 0, nil
-	}
-	for _, c := range s {
-		var b wire.Flags
-		switch c {
-		case 'S':
-			b = wire.SYN
-		case 'F':
-			b = wire.FIN
-		case 'R':
-			b = wire.RST
-		case 'P':
-			b = wire.PSH
-		case '.':
-			b = wire.ACK
-		case 'U':
-			b = wire.URG
-		case 'E':
-			b = wire.ECE
-		case 'W':
-			b = wire.CWR
-		default:
-			return 0, p.errf("packet: bad flag %q in %q (want S F R P . U E W)", c, s)
-		}
-		if f&b != 0 {
-			return 0, p.errf("packet: flag %q twice in %q", c, s)
-		}
-		f |= b
-	}
-	return f, nil
-}
-
-// seqRange parses "start:end(len)".
-func (p *lineParser) seqRange(pk *PacketSpec, s string) error {
-	colon := strings.IndexByte(s, ':')
-	open := strings.IndexByte(s, '(')
-	if colon < 0 || open < colon || !strings.HasSuffix(s, ")") {
-		return p.errf("packet: sequence %q: want START:END(LEN)", s)
-	}
-	start, err := p.u32(s[:colon], "sequence start")
-	if err != nil {
-		return err
-	}
-	end, err := p.u32(s[colon+1:open], "sequence end")
-	if err != nil {
-		return err
-	}
-	n, err := strconv.ParseUint(s[open+1:len(s)-1], 10, 16)
-	if err != nil {
-		return p.errf("packet: payload length %q is not a number up to 65535", s[open+1:len(s)-1])
-	}
-	if end-start != uint32(n) {
-		return p.errf("packet: %s: END-START is %d, LEN is %d", s, end-start, n)
-	}
-	pk.Seq, pk.Len = start, int(n)
-	return nil
-}
-
-// options parses "<mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>" or "<...>".
-func (p *lineParser) options(pk *PacketSpec, s string) error {
-	body := strings.TrimSpace(s[1 : len(s)-1])
-	if body == "..." {
-		pk.AnyOpts = true
-		return nil
-	}
-	pk.Opts = []TCPOption{}
-	if body == "" {
-		return nil
-	}
-	for _, item := range strings.Split(body, ",") {
-		f := strings.Fields(item)
-		if len(f) == 0 {
-			return p.errf("TCP options: empty item in %q", s)
-		}
-		var o TCPOption
-		switch f[0] {
-		case "nop", "eol", "sackOK":
-			if len(f) != 1 {
-				return p.errf("TCP option %q takes no value", f[0])
-			}
-			o.Kind = map[string]OptKind{"nop": OptNOP, "eol": OptEOL, "sackOK": OptSACKOK}[f[0]]
-		case "mss", "wscale":
-			if len(f) != 2 {
-				return p.errf("TCP option %s: want \"%s N\"", f[0], f[0])
-			}
-			bits := 16
-			o.Kind = OptMSS
-			if f[0] == "wscale" {
-				bits, o.Kind = 8, OptWScale
-			}
-			n, err := strconv.ParseUint(f[1], 10, bits)
-			if err != nil {
-				return p.errf("TCP option %s: %q is not a %d-bit number", f[0], f[1], bits)
-			}
-			o.Val = uint32(n)
-		case "TS":
-			if len(f) != 5 || f[1] != "val" || f[3] != "ecr" {
-				return p.errf("TCP option TS: want \"TS val N ecr N\"")
-			}
-			o.Kind = OptTS
-			var err error
-			if f[2] == "*" {
-				o.ValAny = true
-			} else if o.Val, err = p.u32(f[2], "TS val"); err != nil {
-				return err
-			}
-			if f[4] == "*" {
-				o.EcrAny = true
-			} else if o.Ecr, err = p.u32(f[4], "TS ecr"); err != nil {
-				return err
-			}
-		case "sack":
-			if len(f) < 2 || len(f) > 1+wire.MaxSACKBlocks {
-				return p.errf("TCP option sack: want 1 to %d blocks a:b", wire.MaxSACKBlocks)
-			}
-			o.Kind = OptSACK
-			for _, b := range f[1:] {
-				l, r, ok := strings.Cut(b, ":")
-				if !ok {
-					return p.errf("TCP option sack: block %q: want a:b", b)
-				}
-				lv, err := p.u32(l, "sack block start")
-				if err != nil {
-					return err
-				}
-				rv, err := p.u32(r, "sack block end")
-				if err != nil {
-					return err
-				}
-				o.Blocks = append(o.Blocks, SACKRange{lv, rv})
-			}
-		default:
-			return p.errf("unknown TCP option %q (want mss, sackOK, TS, nop, wscale, sack, eol)", f[0])
-		}
-		pk.Opts = append(pk.Opts, o)
-	}
-	if n := encodedOptLen(pk.Opts); n > wire.MaxOptionsLen {
-		return p.errf("TCP options take %d bytes, more than %d", n, wire.MaxOptionsLen)
-	}
-	return nil
 }

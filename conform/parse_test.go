@@ -61,7 +61,7 @@ func TestParseEvents(t *testing.T) {
 		{"sack blocks and any time", "* > . 1:1(0) ack 2 <nop,nop,sack 1:2 5:9>", func(t *testing.T, s *Script) {
 			e := s.Events[0]
 			o := e.Packet.Opts[2]
-			if e.Time.Kind != TimeAny || o.Kind != OptSACK || len(o.Blocks) != 2 || o.Blocks[1] != (SACKRange{5, 9}) {
+			if e.Time.Kind != TimeAny || o.Kind != OptSACK || len(o.Blocks) != 2 || o.Blocks[1] != (SACKRange{Left: 5, Right: 9}) {
 				t.Errorf("event %+v option %+v", e, o)
 			}
 		}},

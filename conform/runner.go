@@ -431,73 +431,105 @@ func (r *runner) fd(e Expr) (int, error) {
 
 // decode turns a call line into a backend Call.
 func (r *runner) decode(sc *Syscall) (*Call, error) {
-	c := &Call{Name: sc.Name, FD: -1}
-	a := sc.Args
-	intArg := func(i int) (int64, error) {
-		if a[i].Kind != ExprInt {
-			return 0, fmt.Errorf("%s: argument %d must be a number", sc.Name, i+1)
-		}
-		return a[i].Int, nil
-	}
-	var err error
 	switch sc.Name {
 	case "socket":
-		for i, want := range []int64{2, 1, 6} {
-			if a[i].Kind == ExprInt && a[i].Int != want && !(i == 2 && a[i].Int == 0) {
-				return nil, fmt.Errorf("socket: only AF_INET, SOCK_STREAM, IPPROTO_TCP sockets")
-			}
-		}
-		return c, nil
+		return decodeSocket(sc)
 	case "poll":
-		if a[0].Kind != ExprList {
-			return nil, errors.New("poll: the first argument must be [{fd=N, events=...}, ...]")
-		}
-		for _, e := range a[0].Elems {
-			fdE, ok1 := e.Field("fd")
-			evE, ok2 := e.Field("events")
-			if e.Kind != ExprStruct || !ok1 || !ok2 || evE.Kind != ExprInt {
-				return nil, errors.New("poll: each entry must be {fd=N, events=MASK[, revents=MASK]}")
-			}
-			fd, err := r.fd(fdE)
-			if err != nil {
-				return nil, fmt.Errorf("poll: %w", err)
-			}
-			c.Poll = append(c.Poll, PollFD{FD: fd, Events: int16(evE.Int)})
-		}
-		if c.Int, err = intArg(2); err != nil {
-			return nil, err
-		}
-		return c, nil
+		return r.decodePoll(sc)
 	}
-	if c.FD, err = r.fd(a[0]); err != nil {
+	c := &Call{Name: sc.Name, FD: -1}
+	var err error
+	if c.FD, err = r.fd(sc.Args[0]); err != nil {
 		return nil, fmt.Errorf("%s: %w", sc.Name, err)
 	}
-	switch sc.Name {
-	case "listen", "shutdown":
-		c.Int, err = intArg(1)
-	case "read", "write":
-		c.Int, err = intArg(2)
-	case "send", "recv":
-		if c.Int, err = intArg(2); err == nil {
-			c.Arg, err = intArg(3)
-		}
-	case "fcntl":
-		if c.Int, err = intArg(1); err == nil && len(a) == 3 {
-			c.Arg, err = intArg(2)
-		}
-	case "setsockopt", "getsockopt":
-		if c.Level, err = intArg(1); err == nil {
-			c.Opt, err = intArg(2)
-		}
-		c.Value = a[3]
-	}
-	if err != nil {
+	if err := decodeArgs(c, sc); err != nil {
 		return nil, err
 	}
-	if (sc.Name == "read" || sc.Name == "write" || sc.Name == "send" || sc.Name == "recv") && (c.Int < 0 || c.Int > 1<<20) {
-		return nil, fmt.Errorf("%s: length %d out of range [0, 1 MiB]", sc.Name, c.Int)
+	if err := checkLength(c); err != nil {
+		return nil, err
 	}
 	return c, nil
+}
+
+// intArg returns argument i of sc, which must be a number.
+func intArg(sc *Syscall, i int) (int64, error) {
+	if sc.Args[i].Kind != ExprInt {
+		return 0, fmt.Errorf("%s: argument %d must be a number", sc.Name, i+1)
+	}
+	return sc.Args[i].Int, nil
+}
+
+// decodeSocket accepts only socket(AF_INET, SOCK_STREAM, IPPROTO_TCP or 0).
+func decodeSocket(sc *Syscall) (*Call, error) {
+	a := sc.Args
+	for i, want := range []int64{2, 1, 6} {
+		if a[i].Kind == ExprInt && a[i].Int != want && !(i == 2 && a[i].Int == 0) {
+			return nil, fmt.Errorf("socket: only AF_INET, SOCK_STREAM, IPPROTO_TCP sockets")
+		}
+	}
+	return &Call{Name: sc.Name, FD: -1}, nil
+}
+
+// decodePoll reads poll([{fd=N, events=MASK}, ...], n, timeout).
+func (r *runner) decodePoll(sc *Syscall) (*Call, error) {
+	c := &Call{Name: sc.Name, FD: -1}
+	a := sc.Args
+	if a[0].Kind != ExprList {
+		return nil, errors.New("poll: the first argument must be [{fd=N, events=...}, ...]")
+	}
+	for _, e := range a[0].Elems {
+		fdE, ok1 := e.Field("fd")
+		evE, ok2 := e.Field("events")
+		if e.Kind != ExprStruct || !ok1 || !ok2 || evE.Kind != ExprInt {
+			return nil, errors.New("poll: each entry must be {fd=N, events=MASK[, revents=MASK]}")
+		}
+		fd, err := r.fd(fdE)
+		if err != nil {
+			return nil, fmt.Errorf("poll: %w", err)
+		}
+		c.Poll = append(c.Poll, PollFD{FD: fd, Events: int16(evE.Int)})
+	}
+	var err error
+	if c.Int, err = intArg(sc, 2); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// decodeArgs reads the arguments after the descriptor.
+func decodeArgs(c *Call, sc *Syscall) error {
+	var err error
+	switch sc.Name {
+	case "listen", "shutdown":
+		c.Int, err = intArg(sc, 1)
+	case "read", "write":
+		c.Int, err = intArg(sc, 2)
+	case "send", "recv":
+		if c.Int, err = intArg(sc, 2); err == nil {
+			c.Arg, err = intArg(sc, 3)
+		}
+	case "fcntl":
+		if c.Int, err = intArg(sc, 1); err == nil && len(sc.Args) == 3 {
+			c.Arg, err = intArg(sc, 2)
+		}
+	case "setsockopt", "getsockopt":
+		if c.Level, err = intArg(sc, 1); err == nil {
+			c.Opt, err = intArg(sc, 2)
+		}
+		c.Value = sc.Args[3]
+	}
+	return err
+}
+
+// checkLength bounds the length of a read, write, send or recv.
+func checkLength(c *Call) error {
+	switch c.Name {
+	case "read", "write", "send", "recv":
+		if c.Int < 0 || c.Int > 1<<20 {
+			return fmt.Errorf("%s: length %d out of range [0, 1 MiB]", c.Name, c.Int)
+		}
+	}
+	return nil
 }
 
 func fmtReturn(ret *Return) string {

@@ -28,7 +28,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/tcpwave/tcpwave/wire"
+	"github.com/tcpwave/tcpwave/notation"
 )
 
 // Script is a parsed conformance script.
@@ -130,46 +130,32 @@ type Event struct {
 // one's the other way round.
 type PacketSpec struct {
 	Inbound bool // "<": the script sends it; ">": the host must send it
-	Flags   wire.Flags
-	Seq     uint32
-	Len     int
-	HasAck  bool
-	Ack     uint32
-	HasWin  bool
-	Win     uint16
-	// AnyOpts is "<...>": any options (outbound), or none (inbound).
-	AnyOpts bool
-	Opts    []TCPOption // in order, nop included; nil means none
+	// Segment is the line's segment; its AnyOpts ("<...>") means any
+	// options (outbound) or none (inbound).
+	notation.Segment
 }
 
 // OptKind is a TCP option as the script names it.
-type OptKind uint8
+type OptKind = notation.OptKind
 
 // The options the notation has.
 const (
-	OptNOP OptKind = iota
-	OptEOL
-	OptMSS
-	OptWScale
-	OptSACKOK
-	OptTS
-	OptSACK
-	OptOther // a kind the notation has no name for (only seen in packets the host sends)
+	OptNOP    = notation.OptNOP
+	OptEOL    = notation.OptEOL
+	OptMSS    = notation.OptMSS
+	OptWScale = notation.OptWScale
+	OptSACKOK = notation.OptSACKOK
+	OptTS     = notation.OptTS
+	OptSACK   = notation.OptSACK
+	OptOther  = notation.OptOther // a kind the notation has no name for (only seen in packets the host sends)
 )
 
 // TCPOption is one item of an option list.
-type TCPOption struct {
-	Kind   OptKind
-	Val    uint32 // mss, wscale, TS val
-	Ecr    uint32 // TS ecr
-	ValAny bool   // "TS val *"
-	EcrAny bool   // "ecr *"
-	Blocks []SACKRange
-}
+type TCPOption = notation.Option
 
 // SACKRange is one SACK block "a:b", relative to the acknowledging side's
 // peer's ISN.
-type SACKRange struct{ Left, Right uint32 }
+type SACKRange = notation.SACKRange
 
 // ExprKind is the kind of a syscall argument or return value.
 type ExprKind uint8

@@ -33,7 +33,7 @@ type twBackend struct {
 	q       []*Happening
 	fds     map[int]*twFD
 	pending []*twOp
-	buf     []byte
+	pump    stack.Pump // the backend's side of the stack's driver loop
 }
 
 // twFD is an open descriptor.
@@ -71,7 +71,7 @@ func (b *twBackend) stack() (*stack.Stack, error) {
 	}
 	b.st = st
 	b.now = max(b.now, b.base)
-	b.buf = make([]byte, 65536)
+	b.pump = stack.Pump{Buf: make([]byte, 65536), Send: b.sent, Ready: b.retry}
 	return st, nil
 }
 
@@ -87,33 +87,32 @@ func (b *twBackend) Inject(pkt []byte) error {
 }
 
 // settle collects the packets the stack has to send and retries the calls
-// that wait, until nothing changes.
+// that wait, until nothing changes (stack.Settle).
 func (b *twBackend) settle() {
-	for range 1000 {
-		for {
-			n := b.st.PollPacket(b.now, b.buf)
-			if n == 0 {
-				break
-			}
-			b.q = append(b.q, &Happening{At: b.Now(), Packet: append([]byte(nil), b.buf[:n]...)})
-		}
-		b.st.Touched()
-		progress := false
-		keep := b.pending[:0]
-		for _, op := range b.pending {
-			if ret, done := b.try(op); done {
-				b.q = append(b.q, &Happening{At: b.Now(), CallID: op.c.ID, Return: ret})
-				progress = true
-			} else {
-				keep = append(keep, op)
-			}
-		}
-		clear(b.pending[len(keep):])
-		b.pending = keep
-		if !progress {
-			return
+	b.st.Settle(b.now, &b.pump)
+}
+
+// sent queues a packet the stack sent.
+func (b *twBackend) sent(pkt []byte, _ int) {
+	b.q = append(b.q, &Happening{At: b.Now(), Packet: append([]byte(nil), pkt...)})
+}
+
+// retry tries the calls that wait again, whatever socket moved, and
+// reports whether one finished.
+func (b *twBackend) retry([]*stack.Socket) bool {
+	progress := false
+	keep := b.pending[:0]
+	for _, op := range b.pending {
+		if ret, done := b.try(op); done {
+			b.q = append(b.q, &Happening{At: b.Now(), CallID: op.c.ID, Return: ret})
+			progress = true
+		} else {
+			keep = append(keep, op)
 		}
 	}
+	clear(b.pending[len(keep):])
+	b.pending = keep
+	return progress
 }
 
 // Wait advances virtual time, timer by timer, until the stack sends a
@@ -138,8 +137,7 @@ func (b *twBackend) Wait(until time.Duration) (*Happening, error) {
 		}
 		b.now = max(b.now, next)
 		if b.st != nil {
-			b.st.HandleTimeout(b.now)
-			b.settle()
+			b.st.Step(b.now, &b.pump) // the timers due, then settle's rounds
 		}
 	}
 	return nil, errors.New("tcpwave: virtual time does not advance")
@@ -197,7 +195,7 @@ func (b *twBackend) begin(op *twOp) (*Return, bool) {
 	case "bind":
 		return errRet(so.Bind(netip.AddrPortFrom(b.script.Options.LocalIP, b.script.Options.LocalPort)))
 	case "listen":
-		return errRet(so.Listen(int(c.Int)))
+		return errRet(so.Listen(b.now, int(c.Int)))
 	case "connect":
 		err := so.Connect(b.now, netip.AddrPortFrom(b.script.Options.RemoteIP, b.script.Options.RemotePort))
 		if err != nil {
@@ -230,14 +228,14 @@ func (b *twBackend) begin(op *twOp) (*Return, bool) {
 		return b.getsockopt(f, c)
 	case "fcntl":
 		switch c.Int {
-		case 3: // F_GETFL
-			fl := int64(2) // O_RDWR
+		case linuxFGetFL:
+			fl := int64(linuxORdWr)
 			if f.nonblock {
-				fl |= 0x800
+				fl |= linuxONonblock
 			}
 			return ok(fl), true
-		case 4: // F_SETFL
-			f.nonblock = c.Arg&0x800 != 0
+		case linuxFSetFL:
+			f.nonblock = c.Arg&linuxONonblock != 0
 			return ok(0), true
 		}
 		return fail(syscall.EINVAL), true

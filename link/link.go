@@ -8,12 +8,20 @@ package link
 // WritePacket and ReadPacket may be called concurrently with each other
 // and with Close; a host calls WritePacket from one goroutine and
 // ReadPacket from another.
+//
+// A host calls WritePacket (and an Offloader's WriteGSO) with its lock
+// held, on whichever goroutine holds it: the reader, a timer, a user's
+// Read or Write. A write must therefore never block, nor call back into
+// the host: an endpoint whose queue or device is full drops the packet,
+// as a NIC's full ring does (TCP retransmits it), and may count the drop;
+// one that must wait for its device hands the packet to a goroutine of
+// its own with a bounded queue.
 type Endpoint interface {
-	// WritePacket sends one IP packet. The endpoint copies pkt before it
-	// returns, so the caller may reuse it at once. A link may drop a
-	// packet, as a real one does, without reporting an error; an error
-	// means the packet could not be sent at all (a packet larger than
-	// MTU, or an endpoint that is closed).
+	// WritePacket sends one IP packet, without blocking (see above). The
+	// endpoint copies pkt before it returns, so the caller may reuse it
+	// at once. A link may drop a packet, as a real one does, without
+	// reporting an error; an error means the packet could not be sent at
+	// all (a packet larger than MTU, or an endpoint that is closed).
 	WritePacket(pkt []byte) error
 
 	// ReadPacket blocks until a packet arrives, copies it into buf and
@@ -51,7 +59,7 @@ type Offloader interface {
 	// (wire.SplitTCP) it is the packets the segments would have been; the
 	// link carries it whole where the far end takes super-packets and
 	// splits it where packets must fit the MTU. Like WritePacket, it copies
-	// pkt before it returns.
+	// pkt before it returns and never blocks.
 	WriteGSO(pkt []byte, segSize int) error
 }
 

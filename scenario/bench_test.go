@@ -23,7 +23,7 @@ func benchNet(b *testing.B) (*sim.Network, *sim.Host, *sim.Host, *stack.Socket) 
 	if err := l.Bind(netip.AddrPortFrom(AddrB, Port)); err != nil {
 		b.Fatal(err)
 	}
-	if err := l.Listen(128); err != nil {
+	if err := l.Listen(n.Now(), 128); err != nil {
 		b.Fatal(err)
 	}
 	return n, a, h, l

@@ -115,7 +115,7 @@ func TestBulkLossyBothWays(t *testing.T) {
 	if err := l.Bind(netip.AddrPortFrom(AddrB, Port)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Listen(8); err != nil {
+	if err := l.Listen(n.Now(), 8); err != nil {
 		t.Fatal(err)
 	}
 	var pa, pb *pump

@@ -22,16 +22,19 @@ func (r *Run) Wire() []string {
 		if e.Host == "B" {
 			to = "A"
 		}
-		out = append(out, e.Host+">"+to+" "+stripWin(e.Seg))
+		out = append(out, e.Host+">"+to+" "+stripWin(&e))
 	}
 	return out
 }
 
-func stripWin(seg string) string {
-	if i := strings.Index(seg, " win "); i >= 0 {
-		return seg[:i]
+// stripWin writes e's segment without its window and options.
+func stripWin(e *trace.Event) string {
+	if e.Seg == nil {
+		return e.SegText()
 	}
-	return seg
+	seg := *e.Seg
+	seg.HasWin, seg.Opts, seg.AnyOpts = false, nil, false
+	return seg.String()
 }
 
 // Lost lists the segments the network dropped, as Wire writes them.
@@ -39,7 +42,7 @@ func (r *Run) Lost() []string {
 	var out []string
 	for _, e := range r.Rec.Events() {
 		if e.Kind == trace.KindDrop && e.Host == "net" {
-			out = append(out, e.From+">"+e.To+" "+stripWin(e.Seg))
+			out = append(out, e.Src+">"+e.Dst+" "+stripWin(&e))
 		}
 	}
 	return out
@@ -49,24 +52,25 @@ func (r *Run) Lost() []string {
 // appearance, the states it went through (its first "from" state, then
 // every "to"). Listeners are left out.
 func (r *Run) ConnStates(host string) [][]string {
-	var order []string
-	m := map[string][]string{}
+	var order []trace.Conn
+	m := map[trace.Conn][]string{}
 	for _, e := range r.Rec.Events() {
-		if e.Kind != trace.KindState || e.Host != host || !strings.Contains(e.Conn, ">") {
+		if e.Kind != trace.KindState || e.Host != host || !e.Conn.Connected() {
 			continue
 		}
+		from := e.From.String()
 		if _, ok := m[e.Conn]; !ok {
 			order = append(order, e.Conn)
-			m[e.Conn] = []string{e.From}
-		} else if last := m[e.Conn][len(m[e.Conn])-1]; last != e.From {
+			m[e.Conn] = []string{from}
+		} else if last := m[e.Conn][len(m[e.Conn])-1]; last != from {
 			// A new incarnation of the same 4-tuple.
 			order = append(order, e.Conn)
-			m[e.Conn] = append(m[e.Conn], "|", e.From)
+			m[e.Conn] = append(m[e.Conn], "|", from)
 		}
-		m[e.Conn] = append(m[e.Conn], e.To)
+		m[e.Conn] = append(m[e.Conn], e.To.String())
 	}
 	var out [][]string
-	seen := map[string]bool{}
+	seen := map[trace.Conn]bool{}
 	for _, c := range order {
 		if seen[c] {
 			continue
@@ -100,15 +104,15 @@ func (r *Run) Apps(host string) []string {
 // StateAt returns when host's n-th (0-based) connection entered state, and
 // whether it did.
 func (r *Run) StateAt(host string, n int, state string) (clock.Instant, bool) {
-	conns := map[string]int{}
+	conns := map[trace.Conn]int{}
 	for _, e := range r.Rec.Events() {
-		if e.Kind != trace.KindState || e.Host != host || !strings.Contains(e.Conn, ">") {
+		if e.Kind != trace.KindState || e.Host != host || !e.Conn.Connected() {
 			continue
 		}
 		if _, ok := conns[e.Conn]; !ok {
 			conns[e.Conn] = len(conns)
 		}
-		if conns[e.Conn] == n && e.To == state {
+		if conns[e.Conn] == n && e.To.String() == state {
 			return e.T, true
 		}
 	}
@@ -176,7 +180,7 @@ func all(errs ...error) error {
 func (r *Run) SendTimes(host, seg string) []clock.Instant {
 	var out []clock.Instant
 	for _, e := range r.Rec.Events() {
-		if e.Kind == trace.KindSend && e.Host == host && stripWin(e.Seg) == seg {
+		if e.Kind == trace.KindSend && e.Host == host && stripWin(&e) == seg {
 			out = append(out, e.T)
 		}
 	}

@@ -56,7 +56,7 @@ func timeWaitBlocksBind() *Scenario {
 			r.At(2.5, func() { bind(r, false) })
 			r.At(3, func() {
 				if so := bind(r, true); so != nil {
-					r.app(r.B, "listen", ErrName(so.Listen(128)))
+					r.app(r.B, "listen", ErrName(so.Listen(r.Net.Now(), 128)))
 					r.At(4, func() { r.Close(r.B, so) })
 				}
 			})

@@ -52,7 +52,7 @@ func newOneWay(t *testing.T, link sim.LinkConfig, size int, cfg func(*tcp.Config
 	if err := l.Bind(netip.AddrPortFrom(AddrB, Port)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Listen(8); err != nil {
+	if err := l.Listen(w.n.Now(), 8); err != nil {
 		t.Fatal(err)
 	}
 	w.client = w.a.Stack.NewSocket()

@@ -326,7 +326,7 @@ func (r *Run) Listen(h *sim.Host, port uint16, opts ...SockOpt) (*stack.Socket, 
 	}
 	err := so.Bind(netip.AddrPortFrom(h.Addr, port))
 	if err == nil {
-		err = so.Listen(128)
+		err = so.Listen(r.Net.Now(), 128)
 	}
 	r.app(h, fmt.Sprintf("bind+listen(:%d)", port), ErrName(err))
 	if err != nil {

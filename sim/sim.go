@@ -8,6 +8,7 @@ package sim
 import (
 	"container/heap"
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/stack"
-	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
 	"github.com/tcpwave/tcpwave/wire"
 )
@@ -78,6 +78,20 @@ type Host struct {
 	// handshake or close finished): the application's event loop.
 	OnReady func(so *stack.Socket)
 	net     *Network
+	pump    stack.Pump // the host's side of the stack's driver loop (flush)
+}
+
+// ready hands the sockets whose readiness may have changed to OnReady and
+// reports whether it called it.
+func (h *Host) ready(touched []*stack.Socket) bool {
+	called := false
+	for _, so := range touched {
+		if h.OnReady != nil {
+			called = true
+			h.OnReady(so)
+		}
+	}
+	return called
 }
 
 // Now returns the network's virtual time (the hosts share one clock).
@@ -101,6 +115,32 @@ type Network struct {
 	tap     func(now clock.Instant, pkt []byte)
 	Steps   int // events processed (deliveries, actions, timer runs), for tests and limits
 	stepCap int
+	checks  bool // CheckInvariants after every step (SetChecks)
+}
+
+// ErrInvariant marks the error RunUntil returns when a host's stack fails
+// its invariant checks (SetChecks).
+var ErrInvariant = errors.New("sim: stack invariant violated")
+
+// SetChecks makes the network check every host's stack
+// (stack.Stack.CheckInvariants) after every step, once the step's packets
+// are sent: a failure stops RunUntil with an error that wraps
+// ErrInvariant and the check's. The checks walk every socket, so they cost
+// time in proportion to the connections at every step; tests and the soak
+// turn them on.
+func (n *Network) SetChecks(on bool) { n.checks = on }
+
+// check runs the invariant checks of every host's stack, if on.
+func (n *Network) check() error {
+	if !n.checks {
+		return nil
+	}
+	for _, h := range n.hosts {
+		if err := h.Stack.CheckInvariants(); err != nil {
+			return fmt.Errorf("host %s at %v: %w: %w", h.Name, n.now, ErrInvariant, err)
+		}
+	}
+	return nil
 }
 
 type linkState struct {
@@ -143,11 +183,16 @@ func (n *Network) AddHost(name string, addr netip.Addr, opts stack.Options) (*Ho
 	for i := range opts.ISNKey {
 		opts.ISNKey[i] = byte(n.rng.Uint32())
 	}
-	st, err := stack.New(opts, &observer{n: n, h: h})
+	obs := &trace.Observer{Host: name, Rel: &n.rel}
+	if n.rec != nil {
+		obs.Add = n.rec.Add
+	}
+	st, err := stack.New(opts, obs)
 	if err != nil {
 		return nil, fmt.Errorf("sim: host %s: %w", name, err)
 	}
 	h.Stack = st
+	h.pump = stack.Pump{Buf: n.buf, Send: func(pkt []byte, _ int) { n.transmit(h, pkt) }, Ready: h.ready}
 	n.hosts = append(n.hosts, h)
 	n.byAddr[addr] = h
 	return h, nil
@@ -206,6 +251,9 @@ func (n *Network) RunUntilContext(ctx context.Context, end clock.Instant) error 
 			return ctx.Err()
 		}
 		n.flush()
+		if err := n.check(); err != nil {
+			return err
+		}
 		next := n.nextTime()
 		if next == clock.Never || next > end {
 			if end != clock.Never {
@@ -263,24 +311,14 @@ func (n *Network) runDue() {
 }
 
 // flush collects every packet the hosts have to send and puts it on the
-// wire.
+// wire, and runs the applications of sockets whose readiness changed, one
+// round of each host in turn (stack.Drain) until a round moves nothing.
 func (n *Network) flush() {
 	for progress := true; progress; {
 		progress = false
 		for _, h := range n.hosts {
-			for {
-				k := h.Stack.PollPacket(n.now, n.buf)
-				if k == 0 {
-					break
-				}
+			if sent, ready := h.Stack.Drain(n.now, &h.pump); sent > 0 || ready {
 				progress = true
-				n.transmit(h, n.buf[:k])
-			}
-			for _, so := range h.Stack.Touched() {
-				if h.OnReady != nil {
-					progress = true
-					h.OnReady(so)
-				}
 			}
 		}
 	}
@@ -372,7 +410,7 @@ func (n *Network) Inject(from *Host, p *wire.Packet) error {
 		return fmt.Errorf("sim: inject: %w", err)
 	}
 	if n.rec != nil {
-		n.rec.Add(trace.Event{T: n.now, Host: from.Name, Kind: trace.KindSend, Seg: n.rel.Format(p)})
+		n.rec.Add(trace.Event{T: n.now, Host: from.Name, Kind: trace.KindSend, Seg: n.rel.Segment(p)})
 	}
 	n.transmit(from, n.buf[:k])
 	return nil
@@ -382,9 +420,9 @@ func (n *Network) drop(from, to *Host, p *wire.Packet, why string) {
 	if n.rec == nil {
 		return
 	}
-	e := trace.Event{T: n.now, Host: "net", Kind: trace.KindDrop, From: from.Name, Seg: n.rel.Format(p), Why: why}
+	e := trace.Event{T: n.now, Host: "net", Kind: trace.KindDrop, Src: from.Name, Seg: n.rel.Segment(p), Why: why}
 	if to != nil {
-		e.To = to.Name
+		e.Dst = to.Name
 	}
 	n.rec.Add(e)
 }
@@ -393,45 +431,6 @@ func (n *Network) push(e *event) {
 	n.nextID++
 	e.id = n.nextID
 	heap.Push(&n.queue, e)
-}
-
-// observer turns a host's stack callbacks into trace events.
-type observer struct {
-	n *Network
-	h *Host
-}
-
-func (o *observer) PacketSent(now clock.Instant, pkt []byte) {
-	o.segEvent(now, pkt, trace.KindSend)
-}
-
-func (o *observer) PacketReceived(now clock.Instant, pkt []byte) {
-	o.segEvent(now, pkt, trace.KindRecv)
-}
-
-func (o *observer) PacketDropped(now clock.Instant, pkt []byte, err error) {
-	if o.n.rec == nil {
-		return
-	}
-	o.n.rec.Add(trace.Event{T: now, Host: o.h.Name, Kind: trace.KindDrop, From: "?", To: o.h.Name, Seg: fmt.Sprintf("(%d bytes)", len(pkt)), Why: err.Error()})
-}
-
-func (o *observer) segEvent(now clock.Instant, pkt []byte, k trace.Kind) {
-	if o.n.rec == nil {
-		return
-	}
-	var p wire.Packet
-	if wire.ParsePacket(pkt, &p) != nil {
-		return
-	}
-	o.n.rec.Add(trace.Event{T: now, Host: o.h.Name, Kind: k, Seg: o.n.rel.Format(&p)})
-}
-
-func (o *observer) StateChanged(now clock.Instant, t stack.Tuple, from, to tcp.State, why string) {
-	if o.n.rec == nil {
-		return
-	}
-	o.n.rec.Add(trace.Event{T: now, Host: o.h.Name, Kind: trace.KindState, From: from.String(), To: to.String(), Why: why, Conn: connName(t)})
 }
 
 // event is a delivery (to, pkt) or an action (fn) at a virtual instant.
@@ -460,13 +459,4 @@ func (q *eventQueue) Pop() any {
 	old[len(old)-1] = nil
 	*q = old[:len(old)-1]
 	return e
-}
-
-// connName names a connection in state events: "local>remote", or the
-// local address alone for a listener.
-func connName(t stack.Tuple) string {
-	if !t.Remote.IsValid() {
-		return t.Local.String()
-	}
-	return t.Local.String() + ">" + t.Remote.String()
 }

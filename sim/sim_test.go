@@ -8,14 +8,13 @@ import (
 	"math"
 	"net/netip"
 	"reflect"
-	"regexp"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/notation"
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/trace"
 	"github.com/tcpwave/tcpwave/wire"
@@ -34,6 +33,7 @@ func newNet(t *testing.T, seed uint64, cfg LinkConfig) (*Network, *Host, *Host, 
 	if err != nil {
 		t.Fatal(err)
 	}
+	n.SetChecks(true)
 	a, err := n.AddHost("A", addrA, stack.DefaultOptions())
 	if err != nil {
 		t.Fatal(err)
@@ -73,7 +73,7 @@ func transfer(t *testing.T, n *Network, a, b *Host, data []byte) *result {
 	if err := l.Bind(netip.AddrPortFrom(b.Addr, 80)); err != nil {
 		t.Fatal(err)
 	}
-	if err := l.Listen(8); err != nil {
+	if err := l.Listen(n.Now(), 8); err != nil {
 		t.Fatal(err)
 	}
 	h[l] = func() {
@@ -316,17 +316,13 @@ func inject(t *testing.T, n *Network, from *Host, to netip.Addr, flags wire.Flag
 	}
 }
 
-var lenRE = regexp.MustCompile(`\((\d+)\)`)
-
-// segLen is the payload length in a trace segment ("P. 1:4(3) ack 1").
-func segLen(t *testing.T, seg string) int {
+// segLen is the payload length of a trace segment ("P. 1:4(3) ack 1").
+func segLen(t *testing.T, seg *notation.Segment) int {
 	t.Helper()
-	m := lenRE.FindStringSubmatch(seg)
-	if m == nil {
-		t.Fatalf("no length in %q", seg)
+	if seg == nil {
+		t.Fatal("event without a segment")
 	}
-	k, _ := strconv.Atoi(m[1])
-	return k
+	return seg.Len
 }
 
 // arrivals maps B's received payload lengths to arrival times.
@@ -517,7 +513,7 @@ func TestInject(t *testing.T) {
 	}
 	for i, w := range want {
 		e := ev[i]
-		if e.Host != w.host || e.Kind != w.kind || e.T != clock.Instant(w.at) || !strings.HasPrefix(e.Seg, w.seg) && w.seg != "P" {
+		if e.Host != w.host || e.Kind != w.kind || e.T != clock.Instant(w.at) || !strings.HasPrefix(e.SegText(), w.seg) && w.seg != "P" {
 			t.Errorf("event %d: %+v, want %s %s at %v %q", i, e, w.host, w.kind, w.at, w.seg)
 		}
 	}

@@ -130,7 +130,7 @@ type Result struct {
 type Violation struct {
 	Seed      uint64
 	At        clock.Instant // virtual time it was found
-	Invariant string        // "integrity", "eof", "completeness", "errors", "liveness", "closed", "bound"
+	Invariant string        // "integrity", "eof", "completeness", "errors", "liveness", "closed", "bound", "stack"
 	Detail    string
 }
 

@@ -2,6 +2,7 @@ package soak
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"net/netip"
@@ -155,6 +156,15 @@ func panicSite(stk []byte) string {
 	return ""
 }
 
+// runInvariant names the invariant an error of the network's run broke:
+// a stack's own ("stack", sim.ErrInvariant) or the run's bound.
+func runInvariant(err error) string {
+	if errors.Is(err, sim.ErrInvariant) {
+		return "stack"
+	}
+	return "bound"
+}
+
 func (w *world) result() Result {
 	r := w.res
 	if w.viol != nil {
@@ -197,6 +207,7 @@ func (w *world) setup() error {
 		return err
 	}
 	w.n = n
+	n.SetChecks(true) // every stack's tables, after every step (invariant "stack")
 	n.SetTap(func(clock.Instant, []byte) { w.onWire++ })
 	w.heal = clock.Instant(cfg.FaultPhase)
 	hosts := cfg.Hosts
@@ -255,7 +266,7 @@ func (w *world) run() {
 		}
 		if err := w.n.RunUntilContext(w.ctx, min(w.now().Add(time.Second), limit)); err != nil {
 			if w.ctx.Err() == nil {
-				w.violate("bound", "%v", err)
+				w.violate(runInvariant(err), "%v", err)
 			}
 			return
 		}
@@ -271,7 +282,7 @@ func (w *world) run() {
 	drain := min(w.now().Add(w.cfg.Patience+time.Minute), limit) // past every stale watchdog
 	for w.viol == nil && w.now() < drain && w.ctx.Err() == nil {
 		if err := w.n.RunUntilContext(w.ctx, min(w.now().Add(time.Minute), drain)); err != nil && w.ctx.Err() == nil {
-			w.violate("bound", "%v", err)
+			w.violate(runInvariant(err), "%v", err)
 		}
 		if w.n.Steps > maxSteps {
 			w.violate("bound", "more than %d steps: %s", maxSteps, w.pending())
@@ -316,7 +327,7 @@ func (h *host) listen() {
 	so := h.gen.st.NewSocket()
 	err := so.Bind(netip.AddrPortFrom(h.addr, Port))
 	if err == nil {
-		err = so.Listen(h.backlog)
+		err = so.Listen(h.w.now(), h.backlog)
 	}
 	h.w.record(h.name, fmt.Sprintf("bind+listen(:%d)", Port), errName(err))
 	if err != nil {
@@ -419,9 +430,12 @@ func (w *world) crash(h *host, restart time.Duration) {
 	for i := range opts.ISNKey {
 		opts.ISNKey[i] = byte(w.rng.Uint32())
 	}
+	// The new stack's segments are relative to the ISNs its observer sees
+	// itself: a segment of a connection opened before the crash is written
+	// with absolute sequence numbers.
 	var obs stack.Observer
 	if w.rec != nil {
-		obs = &observer{rec: w.rec, host: h.name}
+		obs = &trace.Observer{Host: h.name, Add: w.rec.Add}
 	}
 	st, err := stack.New(opts, obs)
 	if err != nil {

@@ -168,7 +168,7 @@ func TestBrokenRunsCaught(t *testing.T) {
 				if err := so.Bind(netip.AddrPortFrom(h.addr, 9)); err != nil {
 					panic(err)
 				}
-				if err := so.Listen(1); err != nil {
+				if err := so.Listen(w.now(), 1); err != nil {
 					panic(err)
 				}
 			})

@@ -26,7 +26,7 @@ func (sp sockSpec) open(t *testing.T, st *Stack) (*Socket, error, error) {
 	bindErr := so.Bind(netip.AddrPortFrom(sp.addr, sp.port))
 	var listenErr error
 	if bindErr == nil && sp.listen {
-		listenErr = so.Listen(16)
+		listenErr = so.Listen(0, 16)
 	}
 	return so, bindErr, listenErr
 }
@@ -111,11 +111,11 @@ func TestBindSecondListenerOfReuseAddrPair(t *testing.T) {
 	b.SetReuseAddr(true)
 	wantErr(t, "bind a", a.Bind(ap(addrB, 80)), nil)
 	wantErr(t, "bind b", b.Bind(ap(addrB, 80)), nil)
-	wantErr(t, "listen a", a.Listen(8), nil)
-	wantErr(t, "listen b", b.Listen(8), syscall.EADDRINUSE)
+	wantErr(t, "listen a", a.Listen(0, 8), nil)
+	wantErr(t, "listen b", b.Listen(0, 8), syscall.EADDRINUSE)
 	// Once the listener is gone the port is the other's to listen on.
 	a.Close(0)
-	wantErr(t, "listen b after a closed", b.Listen(8), nil)
+	wantErr(t, "listen b after a closed", b.Listen(0, 8), nil)
 }
 
 func TestBindErrors(t *testing.T) {
@@ -179,7 +179,7 @@ func TestBindHeldByTimeWait(t *testing.T) {
 			so.SetReuseAddr(tt.newReuse)
 			wantErr(t, "bind while TIME_WAIT holds the port", so.Bind(ap(addrB, port)), tt.want)
 			if tt.want == nil {
-				wantErr(t, "listen", so.Listen(8), nil)
+				wantErr(t, "listen", so.Listen(f.now, 8), nil)
 				return
 			}
 			f.run(b.st.opts.TCP.TimeWait)

@@ -14,10 +14,9 @@ import (
 // counted and dropped (input); the rest go to their connection, TIME_WAIT
 // record or listener, or draw a RST.
 func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
-	s.now = now
 	var in inbound
 	if err := s.input(pkt, &in); err != nil {
-		s.dropped(pkt, err)
+		s.dropped(now, pkt, err)
 		return
 	}
 	p := &in.p
@@ -27,7 +26,7 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 	}
 	t := Tuple{Local: netip.AddrPortFrom(p.Dst, p.TCP.DstPort), Remote: netip.AddrPortFrom(p.Src, p.TCP.SrcPort)}
 	if in.mute {
-		s.muteArrive(pkt, t, &seg)
+		s.muteArrive(now, pkt, t, &seg)
 		return
 	}
 	so := s.conns[t]
@@ -40,7 +39,7 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 	}
 	if so != nil || l != nil {
 		if err := s.authDrop(&in); err != nil {
-			s.dropped(pkt, err)
+			s.dropped(now, pkt, err)
 			return
 		}
 	}
@@ -48,17 +47,7 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 		s.obs.PacketReceived(now, pkt)
 	}
 	if so != nil {
-		if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&(wire.ACK|wire.RST|wire.SYN) == wire.ACK &&
-			acceptQFull(so.parent) {
-			// Linux drops the handshake's last ACK while the accept queue is
-			// full; the SYN-ACK is retransmitted later. A RST or SYN is not
-			// that ACK: tcp_check_req handles them before the queue test.
-			s.counters.ListenOverflows++
-			s.counters.ListenDrops++
-			return
-		}
-		so.conn.HandleSegment(now, &seg)
-		s.after(so)
+		s.connArrive(now, so, &seg)
 		return
 	}
 	if tw != 0 {
@@ -72,10 +61,25 @@ func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
 	s.strayArrive(t, &seg)
 }
 
+// connArrive hands a segment to its connection.
+func (s *Stack) connArrive(now clock.Instant, so *Socket, seg *tcp.Segment) {
+	if so.parent != nil && so.conn.State() == tcp.SynRcvd && seg.Flags&(wire.ACK|wire.RST|wire.SYN) == wire.ACK &&
+		acceptQFull(so.parent) {
+		// Linux drops the handshake's last ACK while the accept queue is
+		// full; the SYN-ACK is retransmitted later. A RST or SYN is not
+		// that ACK: tcp_check_req handles them before the queue test.
+		s.counters.ListenOverflows++
+		s.counters.ListenDrops++
+		return
+	}
+	so.conn.HandleSegment(now, seg)
+	s.after(so)
+}
+
 // dropped tells the observer that pkt was dropped, and why.
-func (s *Stack) dropped(pkt []byte, err error) {
+func (s *Stack) dropped(now clock.Instant, pkt []byte, err error) {
 	if s.obs != nil {
-		s.obs.PacketDropped(s.now, pkt, err)
+		s.obs.PacketDropped(now, pkt, err)
 	}
 }
 
@@ -84,11 +88,11 @@ func (s *Stack) dropped(pkt []byte, err error) {
 // that listener's drop, as Linux counts a SYN to a broadcast or multicast
 // address (tcp_v4_conn_request, tcp_v6_conn_request) and one whose SYN-ACK
 // has no route.
-func (s *Stack) muteArrive(pkt []byte, t Tuple, seg *tcp.Segment) {
+func (s *Stack) muteArrive(now clock.Instant, pkt []byte, t Tuple, seg *tcp.Segment) {
 	if seg.Flags&(wire.SYN|wire.ACK|wire.RST|wire.FIN) == wire.SYN && s.findListener(t) != nil {
 		s.counters.ListenDrops++
 	}
-	s.dropped(pkt, errMute)
+	s.dropped(now, pkt, errMute)
 }
 
 type stackError string
@@ -174,6 +178,7 @@ func (s *Stack) newChild(l *Socket, t Tuple) *Socket {
 // adopt enters a new child connection in the stack: demux, the port it
 // holds, and its first output and timer.
 func (s *Stack) adopt(c *Socket) {
+	c.phase = phaseOpen
 	s.addConn(c)
 	s.hold(c.tuple.Local.Port(), c)
 	s.after(c)
@@ -216,7 +221,7 @@ func (s *Stack) reply(t Tuple, sq, ack seq.Value, flags wire.Flags) {
 
 // StateChanged implements tcp.Observer for the socket's connection; it is
 // called by the connection, not by users.
-func (so *Socket) StateChanged(c *tcp.Conn, from, to tcp.State, why string) {
+func (so *Socket) StateChanged(now clock.Instant, c *tcp.Conn, from, to tcp.State, why string) {
 	s := so.st
 	if l := so.parent; l != nil && from == tcp.Listen && to == tcp.SynRcvd {
 		l.synRcvd++ // a SYN, or an ACK that returned a SYN cookie
@@ -228,5 +233,5 @@ func (so *Socket) StateChanged(c *tcp.Conn, from, to tcp.State, why string) {
 			s.touch(l)
 		}
 	}
-	s.stateChanged(so, from, to, why)
+	s.stateChanged(now, so, from, to, why)
 }

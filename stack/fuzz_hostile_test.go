@@ -272,7 +272,7 @@ func (h *hpRun) listen(i int) {
 		so.Close(h.now)
 		return
 	}
-	if err := so.Listen(hpBacklog); err != nil {
+	if err := so.Listen(h.now, hpBacklog); err != nil {
 		h.t.Fatalf("listen: %v", err)
 	}
 	h.listeners[i] = so
@@ -941,6 +941,9 @@ func (h *hpRun) check() {
 	h.t.Helper()
 	s := h.st
 	cfg := &s.opts.TCP
+	if err := s.CheckInvariants(); err != nil {
+		h.fatalf("%v", err)
+	}
 	if s.ctlHead != len(s.ctl) || len(s.dirty) != 0 {
 		h.fatalf("%d control segments and %d connections still queued after polling", len(s.ctl)-s.ctlHead, len(s.dirty))
 	}

@@ -28,9 +28,8 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 	if s.opts.GSOMaxSize <= s.opts.MTU {
 		return s.PollPacket(now, buf), 0
 	}
-	s.now = now
 	if so := s.takePending(); so != nil {
-		if so.detached {
+		if !so.live() {
 			// Closed since: the segment was sent as far as the
 			// connection knows, so it still goes out.
 			return s.encode(now, buf, so.tuple, &s.seg), 0
@@ -42,13 +41,13 @@ func (s *Stack) PollPacketGSO(now clock.Instant, buf []byte) (n, segSize int) {
 	}
 	for s.dirtyHead < len(s.dirty) {
 		so := s.dirty[s.dirtyHead]
-		if so.conn != nil && !so.detached && so.conn.Poll(now, &s.seg, s.payload) {
+		if so.live() && so.conn.Poll(now, &s.seg, s.payload) {
 			if n, size := s.burst(now, buf, so); n > 0 {
 				return n, size
 			}
 			continue
 		}
-		s.doneDirty(so)
+		s.doneDirty(now, so)
 	}
 	s.dirty, s.dirtyHead = s.dirty[:0], 0
 	return 0, 0
@@ -82,6 +81,9 @@ func (s *Stack) burst(now clock.Instant, buf []byte, so *Socket) (int, int) {
 	}
 	first.Payload = s.payload[:total]
 	n := s.encode(now, buf, so.tuple, &first)
+	if n == 0 && k > 1 {
+		s.counters.TCPWaveEncodeDrops += uint64(k - 1) // every piece is lost
+	}
 	if n == 0 || k == 1 {
 		return n, 0
 	}

@@ -234,7 +234,7 @@ func TestHostileInput(t *testing.T) {
 			for _, a := range []netip.Addr{netip.IPv4Unspecified(), netip.IPv6Unspecified()} {
 				l := st.NewSocket()
 				wantErr(t, "bind", l.Bind(ap(a, port)), nil)
-				wantErr(t, "listen", l.Listen(8), nil)
+				wantErr(t, "listen", l.Listen(0, 8), nil)
 			}
 			st.HandlePacket(0, tt.pkt.bytes())
 			out := drain(t, st, 0)
@@ -269,7 +269,7 @@ func TestHostileSynBacklog(t *testing.T) {
 	st, _ := newStack(t)
 	l := st.NewSocket()
 	wantErr(t, "bind", l.Bind(ap(addrB, port)), nil)
-	wantErr(t, "listen", l.Listen(4096), nil)
+	wantErr(t, "listen", l.Listen(0, 4096), nil)
 	for i := range 500 {
 		src := netip.AddrFrom4([4]byte{10, 1, byte(i >> 8), byte(i)})
 		st.HandlePacket(0, rawPkt{src: src, dst: addrB, sport: 40000, dport: port, flags: wire.SYN, seq: 1, tcpOpts: optBytes(optMSS1460, optSACKOK, optTS, optWS7)}.bytes())
@@ -298,7 +298,7 @@ func TestHostileMaxSynBacklog(t *testing.T) {
 			st, _ := newStack(t, func(o *Options) { o.MaxSynBacklog, o.SynCookies = 16, tt.cookies })
 			l := st.NewSocket()
 			wantErr(t, "bind", l.Bind(ap(addrB, port)), nil)
-			wantErr(t, "listen", l.Listen(100), nil)
+			wantErr(t, "listen", l.Listen(0, 100), nil)
 			for i := range 50 {
 				src := netip.AddrFrom4([4]byte{10, 1, 0, byte(10 + i)})
 				st.HandlePacket(0, rawPkt{src: src, dst: addrB, sport: 41000, dport: port, flags: wire.SYN, seq: 1, tcpOpts: optMSS1460}.bytes())
@@ -430,7 +430,7 @@ func TestHostileMSS(t *testing.T) {
 			st, _ := newStack(t)
 			l := st.NewSocket()
 			wantErr(t, "bind", l.Bind(ap(addrB, port)), nil)
-			wantErr(t, "listen", l.Listen(8), nil)
+			wantErr(t, "listen", l.Listen(0, 8), nil)
 			m := &mssPeer{t: t, st: st, mss: tt.mss, ts: tt.ts, minData: tt.min, maxData: tt.max}
 			so := m.connect(l)
 			// A few bytes of data, then out-of-order pieces: the stack's

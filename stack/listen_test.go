@@ -30,7 +30,7 @@ func TestSynQueueLimit(t *testing.T) {
 	st, _ := newStack(t, func(o *Options) { o.SynCookies = 0 })
 	l := st.NewSocket()
 	wantErr(t, "bind", l.Bind(ap(addrB, port)), nil)
-	wantErr(t, "listen", l.Listen(1), nil)
+	wantErr(t, "listen", l.Listen(0, 1), nil)
 	var synacks int
 	for i := range 4 {
 		st.HandlePacket(0, synFrom(t, uint16(1000+i), 100))
@@ -66,14 +66,16 @@ func TestSynQueueLimit(t *testing.T) {
 		t.Errorf("ListenDrops %d after a duplicate SYN, want 2", c.ListenDrops)
 	}
 	// When a half-open connection gives up, its place is free again.
+	now := clock.Instant(0)
 	for i := 0; i < 20; i++ {
-		drain(t, st, st.now)
+		drain(t, st, now)
 		if st.Deadline() == clock.Never {
 			break
 		}
-		st.HandleTimeout(st.Deadline())
+		now = st.Deadline()
+		st.HandleTimeout(now)
 	}
-	if rows := st.Connections(st.now); len(rows) != 1 {
+	if rows := st.Connections(now); len(rows) != 1 {
 		t.Fatalf("rows %+v after SYN-ACK retries ran out, want the listener alone", rows)
 	}
 	// Linux's request sockets time out without a count (reqsk_timer_handler
@@ -83,8 +85,8 @@ func TestSynQueueLimit(t *testing.T) {
 	if c := st.Counters(); c.AttemptFails != 0 || c.RetransSegs != 2*5+1 {
 		t.Errorf("AttemptFails %d, RetransSegs %d; want 0, 11", c.AttemptFails, c.RetransSegs)
 	}
-	st.HandlePacket(st.now, synFrom(t, 2000, 100))
-	if out := drain(t, st, st.now); len(out) != 1 {
+	st.HandlePacket(now, synFrom(t, 2000, 100))
+	if out := drain(t, st, now); len(out) != 1 {
 		t.Errorf("SYN after the queue drained: %d replies, want 1", len(out))
 	}
 }
@@ -192,7 +194,7 @@ func TestListenBacklog(t *testing.T) {
 	}{{5, 5}, {100, 100}, {1000, 100}, {0, 0}, {-1, 100}}
 	for _, tt := range tests {
 		so := st.NewSocket()
-		wantErr(t, "listen", so.Listen(tt.backlog), nil)
+		wantErr(t, "listen", so.Listen(0, tt.backlog), nil)
 		var row *ConnInfo
 		for _, r := range st.Connections(0) {
 			if r.Local == so.Local() {
@@ -202,7 +204,7 @@ func TestListenBacklog(t *testing.T) {
 		if row == nil || row.SendQ != tt.want || row.State != tcp.Listen {
 			t.Errorf("listen(%d): row %+v, want LISTEN with Send-Q %d", tt.backlog, row, tt.want)
 		}
-		wantErr(t, "listen again", so.Listen(3), nil)
+		wantErr(t, "listen again", so.Listen(0, 3), nil)
 		for _, r := range st.Connections(0) {
 			if r.Local == so.Local() && r.SendQ != 3 {
 				t.Errorf("listen(3) on a listener: Send-Q %d, want 3", r.SendQ)
@@ -212,7 +214,7 @@ func TestListenBacklog(t *testing.T) {
 	}
 	// An unbound socket listens on an ephemeral port of the wildcard.
 	so := st.NewSocket()
-	wantErr(t, "listen unbound", so.Listen(1), nil)
+	wantErr(t, "listen unbound", so.Listen(0, 1), nil)
 	if lp := so.Local(); !lp.Addr().IsUnspecified() || lp.Port() < st.opts.EphemeralLow || lp.Port() > st.opts.EphemeralHigh {
 		t.Errorf("unbound listen got %v", lp)
 	}
@@ -327,7 +329,7 @@ func TestListenerCloseOrder(t *testing.T) {
 		st, obs := newStack(t)
 		l := st.NewSocket()
 		wantErr(t, "bind", l.Bind(ap(addrB, port)), nil)
-		wantErr(t, "listen", l.Listen(64), nil)
+		wantErr(t, "listen", l.Listen(0, 64), nil)
 		for _, p := range []uint16{7, 3, 9, 1, 5, 8, 2, 6, 4} {
 			st.HandlePacket(0, synFrom(t, p, 1))
 		}

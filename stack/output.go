@@ -10,7 +10,6 @@ import (
 // length, or 0 when there is nothing to send. buf must hold MTU bytes.
 // Every packet the stack sends leaves through here.
 func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
-	s.now = now
 	if so := s.takePending(); so != nil {
 		// Left over from PollPacketGSO: it goes first, alone.
 		if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
@@ -33,13 +32,13 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 		so := s.dirty[s.dirtyHead]
 		// The payload goes to s.payload, not buf: a buffer of MTU bytes has
 		// no room for a full-sized payload behind worst-case headers.
-		if so.conn != nil && !so.detached && so.conn.Poll(now, &s.seg, s.payload) {
+		if so.live() && so.conn.Poll(now, &s.seg, s.payload) {
 			if n := s.encode(now, buf, so.tuple, &s.seg); n > 0 {
 				return n
 			}
 			continue
 		}
-		s.doneDirty(so)
+		s.doneDirty(now, so)
 	}
 	s.dirty, s.dirtyHead = s.dirty[:0], 0 // keep the array: no allocation per step
 	return 0
@@ -47,18 +46,18 @@ func (s *Stack) PollPacket(now clock.Instant, buf []byte) int {
 
 // doneDirty takes so, which has nothing more to send, off the front of the
 // dirty list and settles it.
-func (s *Stack) doneDirty(so *Socket) {
+func (s *Stack) doneDirty(now clock.Instant, so *Socket) {
 	s.dirty[s.dirtyHead] = nil
 	s.dirtyHead++
 	so.isDirty = false
-	s.settle(so)
+	s.settle(now, so)
 }
 
 // settle runs once a connection has nothing more to send: it refreshes
 // its timer and turns TIME_WAIT into a record or forgets a closed
 // connection.
-func (s *Stack) settle(so *Socket) {
-	if so.conn == nil || so.detached {
+func (s *Stack) settle(now clock.Instant, so *Socket) {
+	if !so.live() {
 		return
 	}
 	c := so.conn
@@ -68,11 +67,7 @@ func (s *Stack) settle(so *Socket) {
 		// Linux tcp_time_wait: no TIME_WAIT bucket left (tcp_max_tw_buckets),
 		// "just CLOSE this socket up".
 		s.counters.TCPTimeWaitOverflow++
-		s.forget(so)
-		if s.obs != nil {
-			s.obs.StateChanged(s.now, so.tuple, tcp.TimeWait, tcp.Closed,
-				"TIME_WAIT table full (tcp_max_tw_buckets): closed without TIME_WAIT (Linux TCPTimeWaitOverflow)")
-		}
+		s.detach(now, so, detachTimeWaitFull)
 	case c.State() == tcp.FinWait2 && c.Orphaned() && c.FinTimeout() <= s.opts.TCP.TimeWait &&
 		s.tw.len() >= s.opts.MaxTimeWait:
 		// Linux parks an orphaned FIN_WAIT_2 whose tcp_fin_timeout is no
@@ -80,13 +75,12 @@ func (s *Stack) settle(so *Socket) {
 		// TCP_FIN_WAIT2); with no bucket left it is closed at once
 		// (conformance/no-time-wait-orphan.pkt).
 		s.counters.TCPTimeWaitOverflow++
-		c.Drop("orphaned FIN_WAIT_2 with the TIME_WAIT table full (tcp_max_tw_buckets): closed (Linux TCPTimeWaitOverflow)")
-		s.forget(so)
+		c.Drop(now, "orphaned FIN_WAIT_2 with the TIME_WAIT table full (tcp_max_tw_buckets): closed (Linux TCPTimeWaitOverflow)")
+		s.detach(now, so, detachReleased)
 	case c.State() == tcp.TimeWait:
-		s.enterTimeWait(so)
-		s.touch(so)
+		s.enterTimeWait(now, so)
 	case c.Released():
-		s.forget(so)
+		s.detach(now, so, detachReleased)
 	default:
 		s.timers.update(so, c.Deadline())
 	}
@@ -95,31 +89,6 @@ func (s *Stack) settle(so *Socket) {
 // collect adds the MIB events of a socket's connection to the counters.
 func (s *Stack) collect(so *Socket) {
 	s.counters.add(so.conn.TakeCounts())
-}
-
-// forget drops a connection that is over and wakes its users.
-func (s *Stack) forget(so *Socket) {
-	s.unorphan(so)
-	s.delConn(so)
-	s.timers.remove(so)
-	so.detached = true
-	if so.bound && !(so.userBound && so.refs > 0) {
-		s.release(so.tuple.Local.Port(), so)
-		so.bound = false
-	}
-	if so.parent != nil && !inQueue(so.parent, so) {
-		so.parent = nil
-	}
-	s.touch(so)
-}
-
-func inQueue(l, so *Socket) bool {
-	for _, c := range l.acceptQ {
-		if c == so {
-			return true
-		}
-	}
-	return false
 }
 
 // encode builds the IP packet for seg on tuple t into buf.
@@ -137,7 +106,9 @@ func (s *Stack) encode(now clock.Instant, buf []byte, t Tuple, seg *tcp.Segment)
 	s.ipID++
 	n, err := wire.EncodePacket(buf, &p, s.opts.TTL, s.ipID)
 	if err != nil {
-		return 0 // cannot happen with a buffer of MTU bytes; the segment is dropped
+		// Not with a buffer of MTU bytes: the segment is dropped.
+		s.counters.TCPWaveEncodeDrops++
+		return 0
 	}
 	s.counters.OutSegs++
 	if seg.Flags&wire.RST != 0 {

@@ -4,13 +4,15 @@ import (
 	"math/bits"
 	"net/netip"
 	"syscall"
+
+	"github.com/tcpwave/tcpwave/clock"
 )
 
 // hold records that so holds port. A holder that did not get its port
 // from connect()'s own search (bind(), listen(), a listener's child)
 // keeps connect() away from the port (bindPorts).
 func (s *Stack) hold(port uint16, so *Socket) {
-	so.boundIdx = len(s.bound[port])
+	so.boundIdx = int32(len(s.bound[port]))
 	s.bound[port] = append(s.bound[port], so)
 	so.bound = true
 	if !so.connectPort {
@@ -22,7 +24,7 @@ func (s *Stack) hold(port uint16, so *Socket) {
 // the port's list.
 func (s *Stack) release(port uint16, so *Socket) {
 	hs := s.bound[port]
-	i := so.boundIdx
+	i := int(so.boundIdx)
 	if i >= len(hs) || hs[i] != so {
 		return // not a holder of this port
 	}
@@ -31,7 +33,7 @@ func (s *Stack) release(port uint16, so *Socket) {
 	}
 	last := len(hs) - 1
 	hs[i] = hs[last]
-	hs[i].boundIdx = i
+	hs[i].boundIdx = int32(i)
 	hs[last] = nil
 	if last == 0 {
 		delete(s.bound, port)
@@ -66,7 +68,7 @@ type holder struct {
 // TIME_WAIT records and connections hold their port like any socket.
 func (s *Stack) bindConflict(so *Socket, addr netip.Addr, port uint16, listening bool) bool {
 	for _, o := range s.bound[port] {
-		if o != so && conflicts(so, addr, listening, holder{o.tuple.Local.Addr(), o.reuseAddr, o.reusePort, o.listening}) {
+		if o != so && conflicts(so, addr, listening, holder{o.tuple.Local.Addr(), o.reuseAddr, o.reusePort, o.phase == phaseListen}) {
 			return true
 		}
 	}
@@ -136,7 +138,7 @@ const (
 // EphemeralLow first, then the odd ones (bind() prefers those). A 4-tuple
 // held by a TIME_WAIT record is taken over when tcp_tw_reuse allows it
 // (twReusable); connectPort then returns the record's slot.
-func (s *Stack) connectPort(la netip.Addr, remote netip.AddrPort) (uint16, uint32, error) {
+func (s *Stack) connectPort(now clock.Instant, la netip.Addr, remote netip.AddrPort) (uint16, uint32, error) {
 	lo := uint32(s.opts.EphemeralLow)
 	count := uint32(s.opts.EphemeralHigh) - lo + 1
 	rem := count
@@ -155,7 +157,7 @@ func (s *Stack) connectPort(la netip.Addr, remote netip.AddrPort) (uint16, uint3
 	}
 	for {
 		runs := connectRuns(offset, count, rem)
-		if b, tw, ok := s.scanPorts(dest, lo, runs); ok {
+		if b, tw, ok := s.scanPorts(now, dest, lo, runs); ok {
 			i := b - offset // how far the search went, as Linux's i
 			if b < offset {
 				i = b + rem - offset
@@ -194,9 +196,9 @@ const (
 // scanPorts tries the offsets of runs in order and returns the first
 // whose port connect() may take toward dest, with the slot of the
 // TIME_WAIT record to take over, if any.
-func (s *Stack) scanPorts(dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uint32, bool) {
+func (s *Stack) scanPorts(now clock.Instant, dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uint32, bool) {
 	if dp := s.hot[dest]; dp != nil {
-		return s.scanHot(dp, dest, lo, runs)
+		return s.scanHot(now, dp, dest, lo, runs)
 	}
 	taken := 0
 	for r, run := range runs {
@@ -210,7 +212,7 @@ func (s *Stack) scanPorts(dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uin
 				taken++
 			} else if i := s.findTimeWait(t); i == 0 {
 				return b, 0, true
-			} else if s.twReusable(i, t, false) {
+			} else if s.twReusable(now, i, t, false) {
 				return b, i, true
 			} else {
 				taken++
@@ -221,7 +223,7 @@ func (s *Stack) scanPorts(dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uin
 				if r == 1 {
 					rest[0] = [2]uint32{}
 				}
-				return s.scanHot(s.indexDest(dest, lo), dest, lo, rest)
+				return s.scanHot(now, s.indexDest(dest, lo), dest, lo, rest)
 			}
 		}
 	}
@@ -231,7 +233,7 @@ func (s *Stack) scanPorts(dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uin
 // scanHot is scanPorts with the destination's index: it looks only at
 // ports that no connection toward dest holds (and no TIME_WAIT record,
 // unless tcp_tw_reuse could apply), a word at a time.
-func (s *Stack) scanHot(dp *destPorts, dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uint32, bool) {
+func (s *Stack) scanHot(now clock.Instant, dp *destPorts, dest Tuple, lo uint32, runs [2][2]uint32) (uint32, uint32, bool) {
 	reuse := s.twReuseFor(dest)
 	for _, run := range runs {
 		par := uint64(0x5555555555555555) << (run[0] & 1)
@@ -256,7 +258,7 @@ func (s *Stack) scanHot(dp *destPorts, dest Tuple, lo uint32, runs [2][2]uint32)
 					return b, 0, true
 				}
 				t := Tuple{Local: netip.AddrPortFrom(dest.Local.Addr(), port), Remote: dest.Remote}
-				if i := s.findTimeWait(t); i != 0 && s.twReusable(i, t, false) {
+				if i := s.findTimeWait(t); i != 0 && s.twReusable(now, i, t, false) {
 					return b, i, true
 				}
 			}

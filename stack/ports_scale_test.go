@@ -42,7 +42,7 @@ func massConnect(tb testing.TB, n int) time.Duration {
 	if err := l.Bind(ap(any4, 80)); err != nil {
 		tb.Fatal(err)
 	}
-	if err := l.Listen(n); err != nil {
+	if err := l.Listen(0, n); err != nil {
 		tb.Fatal(err)
 	}
 	buf := make([]byte, 2048)

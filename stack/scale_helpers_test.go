@@ -45,7 +45,7 @@ func newPeerRig(t testing.TB, n int, opts ...opt) *peerRig {
 	if err := r.l.Bind(ap(addrB, port)); err != nil {
 		t.Fatalf("bind: %v", err)
 	}
-	if err := r.l.Listen(n); err != nil {
+	if err := r.l.Listen(0, n); err != nil {
 		t.Fatalf("listen: %v", err)
 	}
 	st.obs = nil // a recorder would keep every packet

@@ -19,44 +19,44 @@ const (
 
 // Socket is what a file descriptor refers to: unbound, listening, or one
 // connection. Handles share a Socket through Ref; the connection is closed
-// when the last handle is.
+// when the last handle is. Its place in its life cycle is its phase; the
+// other fields are attributes that hold in several phases.
 type Socket struct {
-	st        *Stack
-	tuple     Tuple
-	bound     bool // holds tuple.Local's port in the bind table
-	boundIdx  int  // its place in the port's list of holders, when bound
-	userBound bool // bound by an explicit Bind
-	// connectPort says the socket's port was found by Connect itself,
-	// not by bind() or listen(): other connect() sockets may share it
-	// (Linux: an inet_bind_bucket with fastreuse -1).
-	connectPort bool
-	conn        *tcp.Conn
-	detached    bool // the connection moved to a TIME_WAIT record or was released
-	listening   bool
-	backlog     int
-	acceptQ     []*Socket
-	synRcvd     int // children still in SYN_RCVD
+	st    *Stack
+	tuple Tuple
+	conn  *tcp.Conn
+	// parent is the listener, until accepted.
+	parent  *Socket
+	acceptQ []*Socket
+	backlog int
+	synRcvd int // children still in SYN_RCVD
 	// lastOverflow is when the SYN queue last overflowed, if overflowed:
 	// cookies are checked for two cookie periods after it.
 	lastOverflow clock.Instant
-	overflowed   bool
-	parent       *Socket // the listener, until accepted
 	refs         int
-	reuseAddr    bool
-	reusePort    bool
-	lingerOn     bool
 	linger       time.Duration
-	orphan       bool // closed by the application, its connection still alive: counted in Stack.orphans
 	// rcvBuf and sndBuf are Linux's sk_rcvbuf and sk_sndbuf once
 	// SO_RCVBUF or SO_SNDBUF set them (tcp.SockBuf), 0 before; cfg is
 	// the stack's tcp.Config with them (tcp.WithBuffers), made for
 	// cfgBase when first needed, shared with the listener's children.
 	rcvBuf, sndBuf int
 	cfg, cfgBase   *tcp.Config
-
+	tn             timerNode // the connection's timer
+	owner          any       // the driver's record of the socket (SetOwner)
+	boundIdx       int32     // its place in the port's list of holders, when bound
+	phase          phase
+	bound          bool // holds tuple.Local's port in the bind table (always in phaseOpen and phaseOrphan)
+	userBound      bool // bound by an explicit Bind
+	// connectPort says the socket's port was found by Connect itself,
+	// not by bind() or listen(): other connect() sockets may share it
+	// (Linux: an inet_bind_bucket with fastreuse -1).
+	connectPort        bool
+	overflowed         bool
+	reuseAddr          bool
+	reusePort          bool
+	lingerOn           bool
 	isDirty, isTouched bool
-	tn                 timerNode // the connection's timer
-	owner              any       // the driver's record of the socket (SetOwner)
+	ready              uint8 // readiness as afterUser last saw it (readyRead, ...)
 }
 
 // NewSocket returns an unbound socket with one handle.
@@ -95,10 +95,9 @@ func (so *Socket) Linger() (bool, time.Duration) { return so.lingerOn, so.linger
 // whether it has one. A socket not yet connected (or listening) keeps no
 // keepalive setting: set it once connected, as Go's net package does.
 func (so *Socket) SetKeepAlive(now clock.Instant, on bool) bool {
-	if so.conn == nil || so.detached {
+	if !so.live() {
 		return false
 	}
-	so.st.now = now
 	so.conn.SetKeepAlive(now, on)
 	so.st.afterUser(so)
 	return true
@@ -133,10 +132,9 @@ func (so *Socket) SetLinger2(now clock.Instant, d time.Duration) error {
 // setConnOpt applies a socket option to the connection: ENOTCONN without
 // one, EINVAL when the connection refuses the value.
 func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error) error {
-	if so.conn == nil || so.detached {
+	if !so.live() {
 		return syscall.ENOTCONN
 	}
-	so.st.now = now
 	if set(so.conn) != nil {
 		return syscall.EINVAL
 	}
@@ -151,7 +149,7 @@ func (so *Socket) setConnOpt(now clock.Instant, set func(c *tcp.Conn) error) err
 // children inherit it, as Linux's are cloned from the listener.
 func (so *Socket) SetRcvBuf(now clock.Instant, v int) {
 	so.rcvBuf = tcp.SockBuf(v, cmp.Or(so.st.opts.RmemMax, defaultMemMax), tcp.SockMinRcvBuf)
-	so.setBuffers(now, so.rcvBuf, 0)
+	so.setBuffers(so.rcvBuf, 0)
 }
 
 // SetSndBuf is setsockopt(SO_SNDBUF, v): the socket's sk_sndbuf becomes
@@ -160,13 +158,12 @@ func (so *Socket) SetRcvBuf(now clock.Instant, v int) {
 // inherit it.
 func (so *Socket) SetSndBuf(now clock.Instant, v int) {
 	so.sndBuf = tcp.SockBuf(v, cmp.Or(so.st.opts.WmemMax, defaultMemMax), tcp.SockMinSndBuf)
-	so.setBuffers(now, 0, so.sndBuf)
+	so.setBuffers(0, so.sndBuf)
 }
 
-func (so *Socket) setBuffers(now clock.Instant, rcvbuf, sndbuf int) {
+func (so *Socket) setBuffers(rcvbuf, sndbuf int) {
 	so.cfg, so.cfgBase = nil, nil
-	if so.conn != nil && !so.detached {
-		so.st.now = now
+	if so.live() {
 		so.conn.SetBuffers(rcvbuf, sndbuf)
 		so.st.afterUser(so)
 	}
@@ -194,7 +191,7 @@ func (s *Stack) sockConfig(so *Socket, local netip.Addr) *tcp.Config {
 
 // SetNoDelay sets TCP_NODELAY.
 func (so *Socket) SetNoDelay(on bool) {
-	if so.conn != nil && !so.detached {
+	if so.live() {
 		so.conn.SetNoDelay(on)
 		so.st.afterUser(so)
 	}
@@ -212,9 +209,9 @@ func (so *Socket) Conn() *tcp.Conn { return so.conn }
 // State returns the socket's TCP state as the user sees it.
 func (so *Socket) State() tcp.State {
 	switch {
-	case so.listening:
+	case so.phase == phaseListen:
 		return tcp.Listen
-	case so.conn == nil || so.detached:
+	case !so.live():
 		return tcp.Closed
 	}
 	return so.conn.State()
@@ -248,13 +245,14 @@ func (so *Socket) Bind(ap netip.AddrPort) error {
 	return nil
 }
 
-// Listen makes a bound (or, if unbound, ephemeral) socket a listener.
-func (so *Socket) Listen(backlog int) error {
+// Listen makes a bound (or, if unbound, ephemeral) socket a listener; now
+// is the instant the observer hears of it.
+func (so *Socket) Listen(now clock.Instant, backlog int) error {
 	s := so.st
 	if so.conn != nil {
 		return syscall.EINVAL
 	}
-	if so.listening {
+	if so.phase == phaseListen {
 		so.backlog = clampBacklog(backlog, s.opts.SomaxConn)
 		return nil
 	}
@@ -266,11 +264,11 @@ func (so *Socket) Listen(backlog int) error {
 	if s.bindConflict(so, so.tuple.Local.Addr(), so.tuple.Local.Port(), true) {
 		return syscall.EADDRINUSE
 	}
-	so.listening = true
+	so.phase = phaseListen
 	so.backlog = clampBacklog(backlog, s.opts.SomaxConn)
 	s.listeners[so.tuple.Local] = append(s.listeners[so.tuple.Local], so)
 	if s.obs != nil {
-		s.obs.StateChanged(s.now, so.tuple, tcp.Closed, tcp.Listen, "listen() called")
+		s.obs.StateChanged(now, so.tuple, tcp.Closed, tcp.Listen, "listen() called")
 	}
 	return nil
 }
@@ -289,30 +287,52 @@ func clampBacklog(b, limit int) int {
 // tells when the handshake is over.
 func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 	s := so.st
-	s.now = now
 	switch {
-	case so.listening:
+	case so.phase == phaseListen:
 		return syscall.EINVAL
-	case so.conn != nil && !so.detached:
+	case so.live():
 		return syscall.EISCONN
 	case so.conn != nil:
-		return syscall.EINVAL
+		return syscall.EINVAL // phaseDone: connect() again on a finished connection
 	}
 	ra := remote.Addr().Unmap()
 	if !ra.IsValid() || ra.IsUnspecified() || remote.Port() == 0 {
 		return syscall.EINVAL
 	}
-	remote = netip.AddrPortFrom(ra, remote.Port())
-	var tw uint32 // the TIME_WAIT record whose 4-tuple the connection takes over
+	t, tw, err := s.connectTuple(now, so, netip.AddrPortFrom(ra, remote.Port()))
+	if err != nil {
+		return err
+	}
+	so.tuple = t
+	iss, tsRecent := s.isn(now, t), uint32(0)
+	if tw != 0 {
+		iss, tsRecent = s.takeTimeWait(now, tw)
+	}
+	so.conn = tcp.NewActive(s.sockConfig(so, t.Local.Addr()), so, now, iss, s.tsOffset(t))
+	so.phase = phaseOpen
+	if tw != 0 {
+		so.conn.InheritTSRecent(now, tsRecent)
+	}
+	s.addConn(so)
+	s.afterUser(so)
+	return nil
+}
+
+// connectTuple picks the 4-tuple of so's connection to remote: the local
+// address for remote and, for a socket bind() did not bind, a port
+// (connectPort), which so then holds. It returns the slot of the TIME_WAIT
+// record whose 4-tuple the connection takes over, or 0.
+func (s *Stack) connectTuple(now clock.Instant, so *Socket, remote netip.AddrPort) (Tuple, uint32, error) {
+	var tw uint32
 	if !so.bound || so.tuple.Local.Addr().IsUnspecified() {
-		la, ok := s.sourceAddr(ra)
+		la, ok := s.sourceAddr(remote.Addr())
 		if !ok {
-			return syscall.ENETUNREACH
+			return Tuple{}, 0, syscall.ENETUNREACH
 		}
 		if !so.bound {
-			p, slot, err := s.connectPort(la, remote)
+			p, slot, err := s.connectPort(now, la, remote)
 			if err != nil {
-				return err
+				return Tuple{}, 0, err
 			}
 			so.tuple.Local = netip.AddrPortFrom(la, p)
 			so.connectPort = true
@@ -327,24 +347,13 @@ func (so *Socket) Connect(now clock.Instant, remote netip.AddrPort) error {
 		// A port of bind(): Linux's __inet_check_established without a
 		// twp, which takes over a TIME_WAIT record whatever tcp_tw_reuse.
 		if s.conns[t] != nil {
-			return syscall.EADDRNOTAVAIL
+			return Tuple{}, 0, syscall.EADDRNOTAVAIL
 		}
-		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(tw, t, true) {
-			return syscall.EADDRNOTAVAIL
+		if tw = s.findTimeWait(t); tw != 0 && !s.twReusable(now, tw, t, true) {
+			return Tuple{}, 0, syscall.EADDRNOTAVAIL
 		}
 	}
-	so.tuple = t
-	iss, tsRecent := s.isn(now, t), uint32(0)
-	if tw != 0 {
-		iss, tsRecent = s.takeTimeWait(tw)
-	}
-	so.conn = tcp.NewActive(s.sockConfig(so, t.Local.Addr()), so, now, iss, s.tsOffset(t))
-	if tw != 0 {
-		so.conn.InheritTSRecent(now, tsRecent)
-	}
-	s.addConn(so)
-	s.afterUser(so)
-	return nil
+	return t, tw, nil
 }
 
 // sourceAddr picks the local address for a destination of remote's family.
@@ -359,7 +368,7 @@ func (s *Stack) sourceAddr(remote netip.Addr) (netip.Addr, bool) {
 
 // Accept returns the next established connection, or EAGAIN.
 func (so *Socket) Accept() (*Socket, error) {
-	if !so.listening {
+	if so.phase != phaseListen {
 		return nil, syscall.EINVAL
 	}
 	if len(so.acceptQ) == 0 {
@@ -377,16 +386,15 @@ func (so *Socket) Accept() (*Socket, error) {
 }
 
 // Acceptable reports whether Accept would return a connection.
-func (so *Socket) Acceptable() bool { return len(so.acceptQ) > 0 || !so.listening }
+func (so *Socket) Acceptable() bool { return len(so.acceptQ) > 0 || so.phase != phaseListen }
 
 // Read reads received data (see tcp.Conn.Read).
 func (so *Socket) Read(now clock.Instant, p []byte) (int, error) {
 	if so.conn == nil {
 		return 0, syscall.ENOTCONN
 	}
-	so.st.now = now
 	n, err := so.conn.Read(now, p)
-	if !so.detached {
+	if so.live() {
 		so.st.afterUser(so)
 	}
 	return n, err
@@ -397,9 +405,8 @@ func (so *Socket) Write(now clock.Instant, p []byte) (int, error) {
 	if so.conn == nil {
 		return 0, syscall.EPIPE
 	}
-	so.st.now = now
 	n, err := so.conn.Write(now, p)
-	if !so.detached {
+	if so.live() {
 		so.st.afterUser(so)
 	}
 	return n, err
@@ -411,22 +418,20 @@ func (so *Socket) Shutdown(now clock.Instant, how int) error {
 	if how < ShutRD || how > ShutRDWR {
 		return syscall.EINVAL // Linux inet_shutdown checks how before the state
 	}
-	if so.listening {
+	if so.phase == phaseListen {
 		// Linux inet_shutdown: shutting the read side of a listener
 		// stops it (tcp_disconnect: inet_csk_listen_stop), keeping the
 		// port it was bound to; SHUT_WR alone does nothing.
 		if how != ShutWR {
-			so.st.now = now
 			so.st.closeListener(now, so, so.userBound, "shutdown(SHUT_RD) on a listener: it stops (Linux tcp_disconnect)")
 		}
 		return nil
 	}
-	if so.conn == nil || so.detached {
+	if !so.live() {
 		// Never connected, or the connection is over (CLOSED, or a
 		// TIME_WAIT record): Linux's inet_shutdown in TCP_CLOSE.
 		return syscall.ENOTCONN
 	}
-	so.st.now = now
 	if how != ShutWR {
 		so.conn.CloseRead()
 	}
@@ -440,23 +445,23 @@ func (so *Socket) Shutdown(now clock.Instant, how int) error {
 
 // Readable reports whether Read would not return EAGAIN.
 func (so *Socket) Readable() bool {
-	return so.conn == nil || so.detached || so.conn.Readable()
+	return !so.live() || so.conn.Readable()
 }
 
 // Writable reports whether Write would not return EAGAIN.
 func (so *Socket) Writable() bool {
-	return so.conn == nil || so.detached || so.conn.Writable()
+	return !so.live() || so.conn.Writable()
 }
 
 // Connected reports whether a Connect has finished (or failed).
 func (so *Socket) Connected() bool {
-	return so.conn == nil || so.detached || so.conn.Connected()
+	return !so.live() || so.conn.Connected()
 }
 
 // Closing reports whether a closed connection is still sending its FIN
 // (FIN_WAIT_1, CLOSING, LAST_ACK): SO_LINGER waits while this holds.
 func (so *Socket) Closing() bool {
-	if so.conn == nil || so.detached {
+	if !so.live() {
 		return false
 	}
 	switch so.conn.State() {
@@ -480,9 +485,11 @@ func (so *Socket) ConnectError() error {
 	if so.conn == nil {
 		return nil
 	}
-	if so.conn.State() == tcp.Closed || so.detached {
+	if so.conn.State() == tcp.Closed || so.phase == phaseDone {
 		if err := so.conn.Err(); err != nil {
-			_, err = so.conn.Read(so.st.now, nil)
+			// A Read with no buffer only takes the pending error: it
+			// moves no window and reads no clock.
+			_, err = so.conn.Read(0, nil)
 			return err
 		}
 		return syscall.ECONNREFUSED
@@ -502,11 +509,10 @@ func (so *Socket) Close(now clock.Instant) {
 		return
 	}
 	s := so.st
-	s.now = now
 	switch {
-	case so.listening:
+	case so.phase == phaseListen:
 		s.closeListener(now, so, false, "close() on a listener")
-	case so.conn != nil && !so.detached:
+	case so.live():
 		// Linux __tcp_close: unread data first, then linger 0; a
 		// connection already reset counts neither.
 		closed := so.conn.State() == tcp.Closed
@@ -525,44 +531,19 @@ func (so *Socket) Close(now clock.Instant) {
 			s.orphaned(now, so)
 		}
 		s.afterUser(so)
-	default:
-		if so.bound && (so.conn == nil || so.detached) {
+	default: // phaseIdle or phaseDone
+		if so.bound {
 			s.release(so.tuple.Local.Port(), so)
 			so.bound = false
 		}
-		so.conn = nil
-	}
-}
-
-// orphaned counts a connection the application has just closed that
-// lives on to finish its close (Linux's orphan count) and, beyond
-// MaxOrphans, resets it as Linux's tcp_close does when tcp_check_oom
-// fails: RST, CLOSED, TCPAbortOnMemory.
-func (s *Stack) orphaned(now clock.Instant, so *Socket) {
-	if st := so.conn.State(); st == tcp.Closed || st == tcp.TimeWait {
-		return
-	}
-	so.orphan = true
-	s.orphans++
-	if s.orphans > s.opts.MaxOrphans {
-		s.counters.TCPAbortOnMemory++
-		so.conn.AbortOnMemory(now)
-	}
-}
-
-// unorphan forgets a connection from the orphan count once it is gone
-// (or has become a TIME_WAIT record).
-func (s *Stack) unorphan(so *Socket) {
-	if so.orphan {
-		so.orphan = false
-		s.orphans--
+		so.conn, so.phase = nil, phaseIdle
 	}
 }
 
 // closeListener stops a listener: unaccepted connections are reset,
 // half-open ones dropped. With keepPort the socket stays bound to its port.
 func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why string) {
-	so.listening = false
+	so.phase = phaseIdle
 	ls := s.listeners[so.tuple.Local]
 	for i, l := range ls {
 		if l == so {
@@ -597,7 +578,7 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why 
 	for _, c := range half {
 		c.parent = nil
 		if c.conn.State() == tcp.SynRcvd {
-			s.dropHalfOpen(c)
+			s.detach(now, c, detachHalfOpen)
 		}
 	}
 	if !keepPort {
@@ -606,26 +587,9 @@ func (s *Stack) closeListener(now clock.Instant, so *Socket, keepPort bool, why 
 	}
 }
 
-// dropHalfOpen forgets a SYN_RCVD child of a closed listener without a
-// RST: Linux's request sockets die with their listener (inet_csk_listen_stop,
-// reqsk_timer_handler), and a late ACK then meets no socket.
-func (s *Stack) dropHalfOpen(c *Socket) {
-	s.collect(c)
-	s.delConn(c)
-	s.timers.remove(c)
-	c.detached = true
-	if c.bound {
-		s.release(c.tuple.Local.Port(), c)
-		c.bound = false
-	}
-	s.stateChanged(c, tcp.SynRcvd, tcp.Closed, "listener closed: half-open connection dropped (Linux inet_csk_listen_stop)")
-	s.touch(c)
-}
-
 // CloseAll closes every handle of every socket, as the exit of a process
 // closes its descriptors: listeners stop, connections send their FIN.
 func (s *Stack) CloseAll(now clock.Instant) {
-	s.now = now
 	var all []*Socket
 	for _, ls := range s.listeners {
 		all = append(all, ls...)
@@ -635,7 +599,7 @@ func (s *Stack) CloseAll(now clock.Instant) {
 	}
 	sortSockets(all)
 	for _, so := range all {
-		if so.listening || (so.refs > 0 && so.parent == nil) {
+		if so.phase == phaseListen || (so.refs > 0 && so.parent == nil) {
 			so.refs = 1
 			so.Close(now)
 		}

@@ -247,6 +247,16 @@ type Counters struct {
 	// TCPMD5Unexpected counts segments dropped for carrying a TCP MD5
 	// signature (RFC 2385) to a socket with no key: every socket here.
 	TCPMD5Unexpected uint64
+
+	// tcpwave's own, after Linux's.
+
+	// TCPWaveEncodeDrops counts segments dropped because they could not
+	// be built into a packet (wire.EncodePacket failed: a buffer given to
+	// PollPacket too small for them). They are lost as on the wire: a
+	// connection's segment is retransmitted in time, a RST or a TIME_WAIT
+	// ACK is not. Linux has no such counter; its nstat row is
+	// TcpExtTCPWaveEncodeDrops.
+	TCPWaveEncodeDrops uint64
 }
 
 // add adds a connection's counts.
@@ -278,7 +288,7 @@ type NstatRow struct {
 
 // NstatRows lists the counters under nstat's names, in the order nstat
 // prints them (/proc/net/snmp's Ip and Tcp lines, then /proc/net/netstat's
-// TcpExt line).
+// TcpExt line), then tcpwave's own.
 func (c *Counters) NstatRows() []NstatRow {
 	return []NstatRow{
 		{"IpInHdrErrors", c.InHdrErrors},
@@ -322,6 +332,7 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtTCPKeepAlive", c.TCPKeepAlive},
 		{"TcpExtTCPACKSkippedTimeWait", c.TCPACKSkippedTimeWait},
 		{"TcpExtTCPMD5Unexpected", c.TCPMD5Unexpected},
+		{"TcpExtTCPWaveEncodeDrops", c.TCPWaveEncodeDrops},
 	}
 }
 
@@ -330,7 +341,6 @@ func (c *Counters) NstatRows() []NstatRow {
 type Stack struct {
 	opts *Options
 	obs  Observer
-	now  clock.Instant
 	sip  sipKey // Options.ISNKey, for the keyed hashes (hash32)
 
 	conns     map[Tuple]*Socket
@@ -441,7 +451,6 @@ func (s *Stack) Deadline() clock.Instant {
 
 // HandleTimeout runs every timer due at now.
 func (s *Stack) HandleTimeout(now clock.Instant) {
-	s.now = now
 	for {
 		so := s.timers.popDue(now)
 		if so == nil {
@@ -486,14 +495,46 @@ func (s *Stack) after(so *Socket) {
 	s.touch(so)
 }
 
-// afterUser runs after a user call on a connection: the caller already
-// knows what it did, so readiness is not reported back to it.
+// afterUser runs after a user call on a connection, and after the
+// network or a timer acted on one (after): it queues the socket for
+// output, refreshes its timer and, when the call made the socket readier
+// than it was (readable, writable or connected where it was not: a
+// shutdown, a larger buffer), touches it, since another handle's call may
+// be waiting for that. A call that only made it less ready (a Read that
+// drained it, a Write that filled it) touches nothing.
 func (s *Stack) afterUser(so *Socket) {
 	if !so.isDirty {
 		so.isDirty = true
 		s.dirty = append(s.dirty, so)
 	}
 	s.timers.update(so, so.conn.Deadline())
+	r := so.readiness()
+	if r&^so.ready != 0 {
+		s.touch(so)
+	}
+	so.ready = r
+}
+
+// Readiness bits (Socket.ready).
+const (
+	readyRead    = 1 << iota // Readable
+	readyWrite               // Writable
+	readyConnect             // Connected
+)
+
+// readiness is the socket's readiness as bits.
+func (so *Socket) readiness() uint8 {
+	var r uint8
+	if so.Readable() {
+		r |= readyRead
+	}
+	if so.Writable() {
+		r |= readyWrite
+	}
+	if so.Connected() {
+		r |= readyConnect
+	}
+	return r
 }
 
 // Connections lists every connection, listener and TIME_WAIT record, the
@@ -551,7 +592,7 @@ func (s *Stack) Idle() bool {
 
 // stateChanged relays a connection's state change to the observer and
 // updates counters.
-func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
+func (s *Stack) stateChanged(now clock.Instant, so *Socket, from, to tcp.State, why string) {
 	switch {
 	case to == tcp.SynSent && from == tcp.Closed:
 		s.counters.ActiveOpens++ // Linux tcp_connect
@@ -561,6 +602,6 @@ func (s *Stack) stateChanged(so *Socket, from, to tcp.State, why string) {
 		s.counters.EstabResets++ // Linux tcp_set_state
 	}
 	if s.obs != nil {
-		s.obs.StateChanged(s.now, so.tuple, from, to, why)
+		s.obs.StateChanged(now, so.tuple, from, to, why)
 	}
 }

@@ -55,7 +55,7 @@ func TestStrayRST(t *testing.T) {
 			st, obs := newStack(t)
 			l := st.NewSocket()
 			wantErr(t, "bind", l.Bind(ap(addrB, listening)), nil)
-			wantErr(t, "listen", l.Listen(8), nil)
+			wantErr(t, "listen", l.Listen(0, 8), nil)
 			bound := st.NewSocket() // bound but not listening: still "no connection"
 			wantErr(t, "bind", bound.Bind(ap(addrB, closed)), nil)
 			st.HandlePacket(0, build(t, segment(peer, ap(addrB, tt.dport), tt.flags, tt.seq, tt.ack, tt.payload)))
@@ -104,7 +104,7 @@ func TestMalformed(t *testing.T) {
 	st, obs := newStack(t)
 	l := st.NewSocket()
 	wantErr(t, "bind", l.Bind(ap(addrB, 80)), nil)
-	wantErr(t, "listen", l.Listen(8), nil)
+	wantErr(t, "listen", l.Listen(0, 8), nil)
 	good := build(t, segment(ap(addrA, 40000), ap(addrB, 80), wire.SYN, 1, 0, "payload"))
 
 	type bad struct {
@@ -186,7 +186,7 @@ func fixIPv4Checksum(b []byte) {
 func TestMalformedFuzz(t *testing.T) {
 	st, _ := newStack(t)
 	l := st.NewSocket()
-	wantErr(t, "listen", l.Listen(8), nil)
+	wantErr(t, "listen", l.Listen(0, 8), nil)
 	r := rand.New(rand.NewPCG(1, 2))
 	good := [][]byte{
 		build(t, segment(ap(addrA, 40000), ap(addrB, 80), wire.SYN, 1, 0, "")),
@@ -226,7 +226,7 @@ func TestMalformedFuzz(t *testing.T) {
 func TestForeignAddress(t *testing.T) {
 	st, obs := newStack(t)
 	l := st.NewSocket()
-	wantErr(t, "listen", l.Listen(8), nil)
+	wantErr(t, "listen", l.Listen(0, 8), nil)
 	for _, dst := range []netip.Addr{addrX, addrA, netip.MustParseAddr("2001:db8::9")} {
 		src := addrA
 		if dst.Is6() {

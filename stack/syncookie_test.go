@@ -88,7 +88,7 @@ func newCookieRig(t *testing.T, opts ...opt) *cookieRig {
 	r.st, r.obs = newStack(t, opts...)
 	r.l = r.st.NewSocket()
 	wantErr(t, "bind", r.l.Bind(ap(addrB, port)), nil)
-	wantErr(t, "listen", r.l.Listen(0), nil)    // a SYN queue of one (more than the backlog is full)
+	wantErr(t, "listen", r.l.Listen(0, 0), nil) // a SYN queue of one (more than the backlog is full)
 	r.st.HandlePacket(0, synFrom(t, 1000, 100)) // the half-open connection that fills the queue
 	drain(t, r.st, 0)
 	syn := segment(ap(addrX, r.cport), ap(addrB, port), wire.SYN, 4000, 0, "")
@@ -362,7 +362,7 @@ func TestSynCookieNoAlloc(t *testing.T) {
 	st.opts.SynCookies = 2
 	l := st.NewSocket()
 	wantErr(t, "bind", l.Bind(ap(addrB, port)), nil)
-	wantErr(t, "listen", l.Listen(10), nil)
+	wantErr(t, "listen", l.Listen(0, 10), nil)
 	syn := segment(ap(addrX, 3000), ap(addrB, port), wire.SYN, 1, 0, "")
 	syn.TCP.Options = synOpts
 	raw := build(t, syn)

@@ -6,12 +6,12 @@ import (
 )
 
 // enterTimeWait replaces a connection by its TIME_WAIT record (56 bytes
-// in the table; the connection itself is freed).
-func (s *Stack) enterTimeWait(so *Socket) {
+// in the table; the connection itself is freed) and wakes its users.
+func (s *Stack) enterTimeWait(now clock.Instant, so *Socket) {
 	tw := so.conn.TimeWaitRecord()
 	k, ok := s.twKeyOf(so.tuple)
 	if !ok {
-		s.forget(so) // cannot happen: a connection's local address is the host's
+		s.detach(now, so, detachReleased) // cannot happen: a connection's local address is the host's
 		return
 	}
 	r := twRec{remote: k.remote, lport: k.lport, rport: k.rport, meta: k.local << twLocalShift}
@@ -25,17 +25,10 @@ func (s *Stack) enterTimeWait(so *Socket) {
 	if so.connectPort {
 		r.meta |= twConnectPort
 	}
-	s.unorphan(so)
-	s.delConn(so)
-	s.timers.remove(so)
-	so.detached = true
+	s.detach(now, so, detachTimeWait)
 	s.tw.add(&r)
 	s.tupleTaken(so.tuple, true, true)
 	s.counters.TW++
-	if so.bound {
-		s.release(so.tuple.Local.Port(), so)
-		so.bound = false
-	}
 }
 
 // expireTimeWait forgets every record whose 2MSL is over.
@@ -45,12 +38,12 @@ func (s *Stack) expireTimeWait(now clock.Instant) {
 		if i == 0 || s.tw.at(i).expire > now {
 			return
 		}
-		s.removeTimeWait(i, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)")
+		s.removeTimeWait(now, i, "TIME_WAIT expired (2MSL, Linux TCP_TIMEWAIT_LEN)")
 	}
 }
 
 // removeTimeWait forgets the record in slot i.
-func (s *Stack) removeTimeWait(i uint32, why string) {
+func (s *Stack) removeTimeWait(now clock.Instant, i uint32, why string) {
 	var t Tuple
 	if s.obs != nil || len(s.hot) != 0 {
 		t = s.twTuple(i)
@@ -58,7 +51,7 @@ func (s *Stack) removeTimeWait(i uint32, why string) {
 	}
 	s.tw.remove(i)
 	if s.obs != nil {
-		s.obs.StateChanged(s.now, t, tcp.TimeWait, tcp.Closed, why)
+		s.obs.StateChanged(now, t, tcp.TimeWait, tcp.Closed, why)
 	}
 }
 
@@ -78,12 +71,12 @@ func (s *Stack) timeWaitArrive(now clock.Instant, i uint32, seg *tcp.Segment) {
 		s.twAck(now, t, &rec)
 	case tcp.TWKill:
 		s.counters.TWKilled++
-		s.removeTimeWait(i, "RST received in TIME_WAIT: record removed (Linux tcp_rfc1337=0)")
+		s.removeTimeWait(now, i, "RST received in TIME_WAIT: record removed (Linux tcp_rfc1337=0)")
 		return
 	case tcp.TWNewSyn:
 		if l := s.findListener(t); l != nil {
 			s.counters.TWRecycled++
-			s.removeTimeWait(i, "new SYN with a higher sequence number or newer timestamp: TIME_WAIT reused (RFC 6191)")
+			s.removeTimeWait(now, i, "new SYN with a higher sequence number or newer timestamp: TIME_WAIT reused (RFC 6191)")
 			s.listenArrive(now, l, t, seg, rec.SndNxt+65535+2, true)
 			return
 		}

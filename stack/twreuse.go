@@ -1,6 +1,9 @@
 package stack
 
-import "github.com/tcpwave/tcpwave/seq"
+import (
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+)
 
 // twReuseFor reports whether tcp_tw_reuse (Options.TWReuse) lets
 // connect()'s port search take over a TIME_WAIT record of 4-tuple t: 1
@@ -26,7 +29,7 @@ func (s *Stack) twReuseFor(t Tuple) bool {
 // twp for it); connect()'s own port search (bound false) only as
 // tcp_tw_reuse allows, and once the record is older than TWReuseDelay
 // (time_after32(now, tw_entry_stamp + tcp_tw_reuse_delay)).
-func (s *Stack) twReusable(i uint32, t Tuple, bound bool) bool {
+func (s *Stack) twReusable(now clock.Instant, i uint32, t Tuple, bound bool) bool {
 	r := s.tw.at(i)
 	switch {
 	case r.meta&twTSOK == 0:
@@ -37,20 +40,20 @@ func (s *Stack) twReusable(i uint32, t Tuple, bound bool) bool {
 		return false
 	}
 	entered := r.expire.Add(-s.opts.TCP.TimeWait)
-	return s.now.Sub(entered) > s.opts.TWReuseDelay
+	return now.Sub(entered) > s.opts.TWReuseDelay
 }
 
 // takeTimeWait removes the TIME_WAIT record in slot i for a connect()
 // that takes over its 4-tuple, counts it in TWRecycled, and returns the
 // new connection's ISN, the record's SND.NXT + 65535 + 2 (never 0), and
 // the TS.Recent it inherits (Linux tcp_twsk_unique).
-func (s *Stack) takeTimeWait(i uint32) (seq.Value, uint32) {
+func (s *Stack) takeTimeWait(now clock.Instant, i uint32) (seq.Value, uint32) {
 	r := s.tw.at(i)
 	iss, tsRecent := r.sndNxt.Add(65535+2), r.tsRecent
 	if iss == 0 {
 		iss = 1
 	}
 	s.counters.TWRecycled++
-	s.removeTimeWait(i, "connect() takes over the 4-tuple: TIME_WAIT reused (tcp_tw_reuse, Linux tcp_twsk_unique)")
+	s.removeTimeWait(now, i, "connect() takes over the 4-tuple: TIME_WAIT reused (tcp_tw_reuse, Linux tcp_twsk_unique)")
 	return iss, tsRecent
 }

@@ -55,7 +55,7 @@ func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
 		return
 	}
 	c.finArrive(now, s)
-	if c.oooFin && c.rcvNxt == c.oooFinSeq {
+	if c.flags.has(oooFin) && c.rcvNxt == c.oooFinSeq {
 		c.consumeFin(now) // the hole before an early FIN is filled
 	}
 }
@@ -76,7 +76,7 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		if s.Flags&wire.ACK != 0 {
 			c.err = syscall.ECONNREFUSED
 			c.counts.AttemptFails++ // Linux tcp_reset -> tcp_done
-			c.setState(Closed, "RST received in SYN_SENT: connection refused (RFC 9293 §3.10.7.3)")
+			c.setState(now, Closed, "RST received in SYN_SENT: connection refused (RFC 9293 §3.10.7.3)")
 		}
 		return
 	}
@@ -89,16 +89,16 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 		c.ackSyn(now, s)
 		c.sndWnd = uint32(s.Wnd) // RFC 7323 §2.2: a SYN-ACK's window is never scaled
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
-		c.ackNow = true
-		c.quick = maxQuickAcks
-		c.setState(Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
+		c.flags.set(ackNow)
+		c.ack.quick = maxQuickAcks
+		c.setState(now, Established, "SYN-ACK received: our SYN is ACKed (RFC 9293 §3.10.7.3)")
 		c.keepaliveEstablished(now) // tcp_finish_connect
 		c.expandSndBuf()
 		return
 	}
 	// Simultaneous open: send SYN-ACK from our ISS.
 	c.sndNxt = c.iss
-	c.setState(SynRcvd, "SYN received in SYN_SENT: simultaneous open (RFC 9293 §3.10.7.3)")
+	c.setState(now, SynRcvd, "SYN received in SYN_SENT: simultaneous open (RFC 9293 §3.10.7.3)")
 }
 
 // ackSyn moves SND.UNA past our SYN.
@@ -109,14 +109,14 @@ func (c *Conn) ackSyn(now clock.Instant, s *Segment) {
 	}
 	// A timestamp echo names the SYN it answers, so it gives a sample even
 	// after a retransmission (RFC 7323 §4, Linux tcp_ack_update_rtt).
-	sampled := (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s)
-	c.retries = 0
-	c.rtoAt = clock.Never
+	sampled := (c.rto.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s)
+	c.rto.retries = 0
+	c.rto.at = clock.Never
 	switch {
 	case sampled:
-		c.rto = c.rtoFromRTT()
-	case c.srtt == 0:
-		c.rto = rtoFallback // RFC 6298 §5.7: no sample from a retransmitted SYN
+		c.rto.timeout = c.rtoFromRTT()
+	case c.rto.srtt == 0:
+		c.rto.timeout = rtoFallback // RFC 6298 §5.7: no sample from a retransmitted SYN
 	}
 }
 
@@ -134,7 +134,7 @@ func (c *Conn) synRcvdDupSyn(s *Segment) bool {
 // into the ACK of our SYN it also is: its SYN is the one we already took
 // (RFC 9293 §3.5 figure 7; Linux tcp_validate_incoming lets it pass).
 func (c *Conn) simOpenSynAck(s *Segment) {
-	if c.state == SynRcvd && !c.passive && s.Flags&(wire.SYN|wire.ACK|wire.RST|wire.FIN) == wire.SYN|wire.ACK &&
+	if c.state == SynRcvd && !c.flags.has(passive) && s.Flags&(wire.SYN|wire.ACK|wire.RST|wire.FIN) == wire.SYN|wire.ACK &&
 		len(s.Payload) == 0 && s.Seq.Add(1) == c.rcvNxt && s.Ack == c.sndNxt {
 		s.Flags &^= wire.SYN
 		s.Seq = c.rcvNxt
@@ -163,7 +163,7 @@ func (c *Conn) checkSeq(now clock.Instant, s *Segment) bool {
 	if !ok && wnd == 0 && s.Seq == c.rcvNxt {
 		// RFC 9293 §3.10.7.4: with a zero window, still take ACK and RST.
 		if n > 0 {
-			c.ackNow = true // and answer a probe with the zero window (RFC 9293 §3.8.6.1)
+			c.flags.set(ackNow) // and answer a probe with the zero window (RFC 9293 §3.8.6.1)
 		}
 		s.Payload = s.Payload[:0]
 		s.Flags &^= wire.FIN | wire.SYN | wire.PSH
@@ -225,21 +225,21 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 	switch c.state {
 	case SynRcvd:
 		c.counts.AttemptFails++ // Linux tcp_check_req (passive), tcp_reset -> tcp_done (active)
-		if c.passive {
-			c.setState(Closed, "RST received in SYN_RCVD: back to LISTEN, request dropped (RFC 9293 §3.10.7.4)")
+		if c.flags.has(passive) {
+			c.setState(now, Closed, "RST received in SYN_RCVD: back to LISTEN, request dropped (RFC 9293 §3.10.7.4)")
 			return
 		}
 		c.err = syscall.ECONNREFUSED
-		c.setState(Closed, "RST received in SYN_RCVD: connection refused (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "RST received in SYN_RCVD: connection refused (RFC 9293 §3.10.7.4)")
 	case Established, FinWait1, FinWait2:
 		c.err = syscall.ECONNRESET
-		c.setState(Closed, "RST received: connection reset (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "RST received: connection reset (RFC 9293 §3.10.7.4)")
 	case CloseWait:
 		c.err = syscall.EPIPE // Linux tcp_reset: EPIPE in CLOSE_WAIT
-		c.setState(Closed, "RST received in CLOSE_WAIT: writes fail with EPIPE (RFC 9293 §3.10.7.4, Linux tcp_reset)")
+		c.setState(now, Closed, "RST received in CLOSE_WAIT: writes fail with EPIPE (RFC 9293 §3.10.7.4, Linux tcp_reset)")
 	default:
 		c.err = syscall.ECONNRESET // Linux tcp_reset: ECONNRESET outside SYN_SENT and CLOSE_WAIT
-		c.setState(Closed, "RST received: connection closed (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "RST received: connection closed (RFC 9293 §3.10.7.4)")
 	}
 }
 
@@ -247,13 +247,13 @@ func (c *Conn) rstArrive(now clock.Instant, s *Segment) {
 // RCV.NXT (RFC 5961 §3.2), or RCV.NXT-1 once the peer's FIN is in, as some
 // stacks send it after their FIN (Linux tcp_reset_check).
 func (c *Conn) rstExact(s *Segment) bool {
-	return s.Seq == c.rcvNxt || (c.finRcvd && s.Seq == c.rcvNxt-1)
+	return s.Seq == c.rcvNxt || (c.flags.has(finRcvd) && s.Seq == c.rcvNxt-1)
 }
 
 // synArrive is RFC 9293 §3.10.7.4 fourth, with RFC 5961 §4: a SYN in a
 // synchronized state draws a challenge ACK.
 func (c *Conn) synArrive(now clock.Instant, s *Segment) {
-	if c.state == SynRcvd && c.passive {
+	if c.state == SynRcvd && c.flags.has(passive) {
 		// §3.10.7.4 fourth: back to LISTEN; Linux tcp_check_req also
 		// answers the SYN with RST (tcp_v4_send_reset).
 		if s.Flags&wire.ACK != 0 {
@@ -262,7 +262,7 @@ func (c *Conn) synArrive(now clock.Instant, s *Segment) {
 			c.queueRST(0, s.Seq.Add(s.Len()), wire.RST|wire.ACK)
 		}
 		c.counts.AttemptFails++ // Linux tcp_check_req
-		c.setState(Closed, "SYN in SYN_RCVD: request dropped with RST (RFC 9293 §3.10.7.4, Linux tcp_check_req)")
+		c.setState(now, Closed, "SYN in SYN_RCVD: request dropped with RST (RFC 9293 §3.10.7.4, Linux tcp_check_req)")
 		return
 	}
 	c.synInErr()
@@ -278,27 +278,6 @@ func (c *Conn) synInErr() {
 	}
 }
 
-// oowAck answers an out-of-window bare segment with an ACK, at most once
-// per ChallengeAck interval (Linux tcp_invalid_ratelimit).
-func (c *Conn) oowAck(now clock.Instant) {
-	if c.oowSent && uint32(now.Millis())-c.lastOOWMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
-		return
-	}
-	c.oowSent, c.lastOOWMs = true, uint32(now.Millis())
-	c.ackNow = true
-}
-
-// challengeAck sends an ACK for RCV.NXT, at most once per ChallengeAck
-// interval (RFC 5961 §7; Linux tcp_invalid_ratelimit).
-func (c *Conn) challengeAck(now clock.Instant) {
-	if c.chalSent && uint32(now.Millis())-c.lastChalMs < uint32(c.cfg.ChallengeAck.Milliseconds()) {
-		return
-	}
-	c.chalSent, c.lastChalMs = true, uint32(now.Millis())
-	c.ackNow = true
-	c.counts.ChallengeACK++
-}
-
 // ackArrive is RFC 9293 §3.10.7.4 fifth: the ACK field. It reports whether
 // processing goes on.
 func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
@@ -309,10 +288,10 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		}
 		c.ackSyn(now, s)
 		c.sndWnd = uint32(s.Wnd) << c.sndWScale
-		c.maxWnd = max(c.maxWnd, c.sndWnd)
+		c.growMaxWnd()
 		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
-		c.quick = maxQuickAcks
-		c.setState(Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
+		c.ack.quick = maxQuickAcks
+		c.setState(now, Established, "ACK of our SYN-ACK received (RFC 9293 §3.10.7.4)")
 		c.expandSndBuf()
 	}
 	if s.Ack.GreaterThan(c.sndMax) {
@@ -329,7 +308,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	}
 	// Any acceptable ACK answers our zero-window probes: no limit while the
 	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
-	c.probes = 0
+	c.persist.probes = 0
 	prevUna := c.sndUna
 	dsack := c.takeSACK(s)
 	if s.Ack.GreaterThan(c.sndUna) {
@@ -338,7 +317,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.maybeDupAck(s)
 	}
 	c.tlpAck(now, s, prevUna, dsack)
-	if c.sackRec {
+	if c.flags.has(sackRec) {
 		c.markLostRexmits()
 	}
 	c.checkRecovery(now)
@@ -356,7 +335,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	acked := s.Ack.Sub(c.sndUna)
 	data := int(acked)
-	finAcked := c.finQ && c.sndMax.GreaterThan(c.finSeq) && s.Ack.GreaterThan(c.finSeq)
+	finAcked := c.flags.has(finQ) && c.sndMax.GreaterThan(c.finSeq) && s.Ack.GreaterThan(c.finSeq)
 	if finAcked {
 		data--
 	}
@@ -365,37 +344,21 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	}
 	data = max(min(data, c.sndBuf.len()), 0)
 	c.sndBuf.discard(data)
-	if (c.retries == 0 || c.tsOK) && c.sampleRTT(now, s) {
-		c.rto = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
+	if (c.rto.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s) {
+		c.rto.timeout = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
 	}
 	c.sndUna = s.Ack
 	if c.sndNxt.LessThan(c.sndUna) {
 		c.sndNxt = c.sndUna
 	}
 	c.trimSACK()
-	c.retries = 0
-	c.probeShift = 0
+	c.rto.retries = 0
+	c.persist.shift = 0
 	c.congestionOnAck(now, uint32(acked))
 	if c.sndUna == c.sndMax {
-		c.rtoAt = clock.Never
+		c.rto.at = clock.Never
 	} else {
-		c.rtoAt = now.Add(c.rto)
-	}
-}
-
-// updateWindow applies RFC 9293 §3.10.7.4's send-window update rule.
-func (c *Conn) updateWindow(now clock.Instant, s *Segment) {
-	if c.sndWl1.LessThan(s.Seq) || (c.sndWl1 == s.Seq && c.sndWl2.LessEq(s.Ack)) {
-		c.sndWnd = uint32(s.Wnd) << c.sndWScale
-		c.maxWnd = max(c.maxWnd, c.sndWnd)
-		c.sndWl1, c.sndWl2 = s.Seq, s.Ack
-		if c.sndWnd > 0 {
-			c.persistAt = clock.Never
-			c.probes, c.probeShift = 0, 0
-			if c.opt != nil {
-				c.opt.zwpStart = clock.Never // tcp_ack_probe
-			}
-		}
+		c.rto.at = now.Add(c.rto.timeout)
 	}
 }
 
@@ -410,7 +373,7 @@ func (c *Conn) ackStateChanges(now clock.Instant, prevUna seq.Value) bool {
 		c.enterTimeWait(now, "our FIN is ACKed in CLOSING (RFC 9293 §3.10.7.4)")
 		return false
 	case LastAck:
-		c.setState(Closed, "our FIN is ACKed in LAST_ACK (RFC 9293 §3.10.7.4)")
+		c.setState(now, Closed, "our FIN is ACKed in LAST_ACK (RFC 9293 §3.10.7.4)")
 		return false
 	}
 	return true
@@ -423,15 +386,15 @@ func (c *Conn) finWait1Acked(now clock.Instant) {
 	if c.state != FinWait1 || !c.ourFinAcked() {
 		return
 	}
-	c.setState(FinWait2, "our FIN is ACKed (RFC 9293 §3.10.7.4)")
-	if c.orphan && c.Linger2() < 0 {
+	c.setState(now, FinWait2, "our FIN is ACKed (RFC 9293 §3.10.7.4)")
+	if c.flags.has(orphan) && c.Linger2() < 0 {
 		// Linux tcp_rcv_state_process: an orphan with TCP_LINGER2 < 0
 		// is done on reaching FIN_WAIT_2 (TCPAbortOnData), without a RST.
 		c.counts.AbortOnData++
-		c.setState(Closed, "orphan reached FIN_WAIT_2 with TCP_LINGER2 < 0: closed (Linux tcp_rcv_state_process)")
+		c.setState(now, Closed, "orphan reached FIN_WAIT_2 with TCP_LINGER2 < 0: closed (Linux tcp_rcv_state_process)")
 		return
 	}
-	if c.orphan {
+	if c.flags.has(orphan) {
 		// Linux: an orphaned FIN_WAIT_2 lives tcp_fin_timeout, or
 		// TCP_LINGER2 (tcp_fin_time).
 		c.closeAt = now.Add(c.FinTimeout())
@@ -439,81 +402,13 @@ func (c *Conn) finWait1Acked(now clock.Instant) {
 }
 
 func (c *Conn) ourFinAcked() bool {
-	return c.finQ && c.sndUna.GreaterThan(c.finSeq)
+	return c.flags.has(finQ) && c.sndUna.GreaterThan(c.finSeq)
 }
 
 func (c *Conn) enterTimeWait(now clock.Instant, why string) {
-	c.rtoAt, c.persistAt = clock.Never, clock.Never
+	c.rto.at, c.persist.at = clock.Never, clock.Never
 	c.closeAt = now.Add(c.cfg.TimeWait)
-	c.setState(TimeWait, why)
-}
-
-// updateTimestamp records the peer's TSval (RFC 7323 §4.3).
-func (c *Conn) updateTimestamp(now clock.Instant, s *Segment) {
-	if c.tsOK && s.Opts.HasTimestamp && s.Seq.LessEq(c.rcvNxt) {
-		// A TS.Recent idle for 24 days is replaced whatever its value
-		// (Linux tcp_replace_ts_recent with tcp_paws_check).
-		if int32(s.Opts.TSVal-c.tsRecent) >= 0 || nowSec(now)-c.tsRecentSec >= pawsIdle {
-			c.tsRecent, c.tsRecentSec = s.Opts.TSVal, nowSec(now)
-		}
-	}
-}
-
-// nowSec is the time in whole seconds, the clock TS.Recent's age is kept on.
-func nowSec(now clock.Instant) uint32 { return uint32(now.Millis() / 1000) }
-
-// pawsIdle is how long TS.Recent stays valid without an update: after it,
-// PAWS accepts any TSval (RFC 7323 §5.5, Linux TCP_PAWS_24DAYS).
-const pawsIdle = 24 * 24 * 60 * 60
-
-// pawsDrop is RFC 7323 §5.3 R1 as Linux applies it (tcp_paws_discard): a
-// segment whose TSval is older than TS.Recent by more than one tick is an
-// old duplicate from an earlier wrap of the sequence space and is dropped
-// with a duplicate ACK, unless it is a RST, TS.Recent is over 24 days old,
-// or it is a reordered pure duplicate ACK (Linux tcp_disordered_ack).
-func (c *Conn) pawsDrop(now clock.Instant, s *Segment) bool {
-	if !c.tsOK || !s.Opts.HasTimestamp || s.Flags&wire.RST != 0 || c.state == SynRcvd || c.tsRecent == 0 {
-		return false
-	}
-	behind := int32(c.tsRecent - s.Opts.TSVal)
-	if behind <= 1 || nowSec(now)-c.tsRecentSec >= pawsIdle {
-		return false
-	}
-	if s.Flags&wire.SYN == 0 && s.Len() == 0 && s.Seq == c.rcvNxt && s.Ack == c.sndUna &&
-		uint32(s.Wnd)<<c.sndWScale == c.sndWnd && int64(behind) <= c.rto.Milliseconds() {
-		return false // a disordered duplicate ACK: harmless, and it may carry SACK news
-	}
-	if s.Flags&wire.SYN != 0 {
-		c.challengeAck(now) // Linux: goto syn_challenge
-		return true
-	}
-	c.counts.PAWSEstab++
-	if s.Len() > 0 {
-		c.dupAckFor(s) // data is never part of an ACK loop: always answered
-	} else {
-		c.oowAck(now)
-	}
-	return true
-}
-
-// dupAckFor answers a segment we drop with an immediate ACK, reporting it
-// as a duplicate (D-SACK, RFC 2883) when it lies below RCV.NXT, as Linux's
-// tcp_send_dupack does.
-func (c *Conn) dupAckFor(s *Segment) {
-	c.ackNow = true
-	end := s.Seq.Add(s.Len()) // a FIN counts: Linux reports a duplicate FIN too
-	if s.Len() > 0 && s.Seq.LessThan(c.rcvNxt) {
-		c.setDSACK(s.Seq, seq.Min(end, c.rcvNxt), &c.counts.DSACKOldSent)
-	}
-}
-
-// setDSACK queues [start, end) as the D-SACK block of our next ACK.
-func (c *Conn) setDSACK(start, end seq.Value, counter *uint32) {
-	if !c.sackOK || !c.cfg.DSACK || !start.LessThan(end) {
-		return
-	}
-	c.dsack, c.dsackOn = span{start, end}, true
-	*counter++
+	c.setState(now, TimeWait, why)
 }
 
 // textArrive is RFC 9293 §3.10.7.4 seventh: segment text. It reports
@@ -527,13 +422,13 @@ func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
 		}
 	}
 	newData := len(s.Payload) > 0 && s.Seq.Add(seq.Size(len(s.Payload))).GreaterThan(c.rcvNxt)
-	if newData && c.rdShut && (c.state == FinWait1 || c.state == FinWait2) {
+	if newData && c.flags.has(rdShut) && (c.state == FinWait1 || c.state == FinWait2) {
 		// RFC 1122 §4.2.2.13 and Linux (TCPAbortOnData): data for a socket
 		// that can no longer read is answered with RST.
 		c.queueRST(s.Ack, 0, wire.RST)
 		c.err = syscall.ECONNRESET
 		c.counts.AbortOnData++
-		c.setState(Closed, "data arrived after close(): RST (RFC 1122 §4.2.2.13, Linux TCPAbortOnData)")
+		c.setState(now, Closed, "data arrived after close(): RST (RFC 1122 §4.2.2.13, Linux TCPAbortOnData)")
 		return false
 	}
 	if len(s.Payload) == 0 {
@@ -541,128 +436,6 @@ func (c *Conn) textArrive(now clock.Instant, s *Segment) bool {
 	}
 	c.queueData(now, s)
 	return true
-}
-
-// queueData stores in-window payload in the receive ring, in order or not.
-func (c *Conn) queueData(now clock.Instant, s *Segment) {
-	off := int(s.Seq.Sub(c.rcvNxt))
-	if room := c.rcvBuf.max - c.rcvBuf.len() - off; len(s.Payload) > room {
-		// Never write past the ring: what does not fit is dropped, and the
-		// FIN behind it, as Linux drops data it has no memory for.
-		s.Payload = s.Payload[:max(room, 0)]
-		s.Flags &^= wire.FIN
-		c.ackNow = true
-		if len(s.Payload) == 0 {
-			return
-		}
-	}
-	c.rcvBuf.writeAt(c.rcvBuf.len()+off, s.Payload)
-	prevMSS := c.rcvMSS()
-	c.rcvMSSSeen = max(c.rcvMSSSeen, int32(len(s.Payload)))
-	end := s.Seq.Add(seq.Size(len(s.Payload)))
-	if off > 0 {
-		c.dsackOfo(s.Seq, end)
-		c.sackLast = s.Seq
-		c.addOOO(s.Seq, end)
-		c.ackNow = true // RFC 5681 §4.2: out-of-order data is ACKed at once
-		return
-	}
-	prevNxt := c.rcvNxt
-	c.advanceRcv(end)
-	c.measureRatio(len(s.Payload), prevMSS, prevNxt)
-	c.growRcvWindow(len(s.Payload))
-	c.tuneOnData(now, s, len(s.Payload))
-	hadHole := len(c.oooSpans()) > 0
-	c.mergeOOO()
-	c.dataAckPolicy(now, len(s.Payload), hadHole)
-}
-
-// dsackOfo reports the part of an out-of-order segment [start, end) that
-// we already hold, as Linux's tcp_data_queue_ofo does: the overlap with the
-// first span it meets.
-func (c *Conn) dsackOfo(start, end seq.Value) {
-	for _, sp := range c.oooSpans() {
-		l, r := seq.Max(start, sp.start), seq.Min(end, sp.end)
-		if l.LessThan(r) {
-			c.setDSACK(l, r, &c.counts.DSACKOfoSent)
-			return
-		}
-	}
-}
-
-// growRcvWindow opens the window we offer by two segments for each data
-// segment of at least 128 bytes received in order, up to the receive
-// buffer (Linux tcp_grow_window, called from tcp_event_data_recv), and
-// only while there is room: below the window clamp and the free space,
-// unread data counted (rcvRoom).
-func (c *Conn) growRcvWindow(n int) {
-	if n < 128 || c.rcvSsthresh >= c.rcvCap {
-		return
-	}
-	room := c.rcvRoom() - int(c.rcvSsthresh)
-	if room <= 0 {
-		return
-	}
-	c.rcvSsthresh = min(c.rcvSsthresh+uint32(min(2*c.rcvMSS(), room)), c.rcvCap)
-}
-
-// advanceRcv commits bytes up to end.
-func (c *Conn) advanceRcv(end seq.Value) {
-	n := int(end.Sub(c.rcvNxt))
-	c.rcvBuf.commit(n)
-	c.rcvUnacked += int32(n)
-	c.rcvNxt = end
-}
-
-// addOOO records [start, end) as held out of order, keeping spans sorted and
-// disjoint. A segment that would start a run beyond maxOOOSpans is dropped,
-// as Linux prunes its out-of-order queue.
-func (c *Conn) addOOO(start, end seq.Value) {
-	rx := c.rxState()
-	rx.ooo = insertSpan(rx.ooo, start, end, maxOOOSpans)
-}
-
-// mergeOOO commits out-of-order spans that RCV.NXT has reached.
-func (c *Conn) mergeOOO() {
-	ooo := c.oooSpans()
-	k := 0
-	for k < len(ooo) && ooo[k].start.LessEq(c.rcvNxt) {
-		if ooo[k].end.GreaterThan(c.rcvNxt) {
-			c.advanceRcv(ooo[k].end)
-		}
-		k++
-	}
-	if k > 0 {
-		ooo = append(ooo[:0], ooo[k:]...)
-		if len(ooo) == 0 {
-			ooo = nil
-		}
-		c.rx.ooo = ooo
-	}
-}
-
-// dataAckPolicy decides between an immediate and a delayed ACK the way
-// Linux does: quick-ACK mode acks every segment; otherwise ACK at least
-// every second full-sized segment and delay the rest by the ATO.
-func (c *Conn) dataAckPolicy(now clock.Instant, n int, filledHole bool) {
-	c.lastRcvData = now
-	switch {
-	case filledHole:
-		c.ackDueNow()
-	case c.quick > 0 && !c.pingpong:
-		c.quick--
-		c.ackDueNow()
-	case int(c.rcvUnacked) >= 2*c.rcvMSS():
-		c.ackDueNow()
-	default:
-		if c.delackAt == clock.Never {
-			c.delackAt = now.Add(c.cfg.DelAckMin)
-		}
-	}
-}
-
-func (c *Conn) rcvMSS() int {
-	return max(min(int(c.rcvMSSSeen), int(c.cfg.MSS)), 536)
 }
 
 // finArrive is RFC 9293 §3.10.7.4 eighth: the FIN bit.
@@ -673,8 +446,9 @@ func (c *Conn) finArrive(now clock.Instant, s *Segment) {
 	fseq := s.Seq.Add(seq.Size(len(s.Payload)))
 	if fseq != c.rcvNxt {
 		if fseq.GreaterThan(c.rcvNxt) {
-			c.oooFin, c.oooFinSeq = true, fseq
-			c.ackNow = true
+			c.flags.set(oooFin)
+			c.oooFinSeq = fseq
+			c.flags.set(ackNow)
 		}
 		return
 	}
@@ -683,68 +457,46 @@ func (c *Conn) finArrive(now clock.Instant, s *Segment) {
 
 // consumeFin advances RCV.NXT over the peer's FIN and changes state.
 func (c *Conn) consumeFin(now clock.Instant) {
-	if c.finRcvd {
+	if c.flags.has(finRcvd) {
 		return
 	}
-	c.finRcvd = true
-	c.oooFin = false
+	c.flags.set(finRcvd)
+	c.flags.clear(oooFin)
 	c.rcvNxt = c.rcvNxt.Add(1)
 	// Linux's tcp_fin drops what is out of order (nothing can follow a
 	// FIN) and resets the SACK state: the ACK of a FIN carries no SACK or
 	// D-SACK block, not even for the duplicate data of a retransmitted
 	// data+FIN segment (conformance/fin-retransmit-no-dsack.pkt).
-	c.dsackOn = false
+	c.flags.clear(dsackOn)
 	if c.rx != nil {
 		c.rx.ooo = nil
 	}
 	switch c.state {
 	case SynRcvd, Established:
-		c.setState(CloseWait, "FIN received (RFC 9293 §3.10.7.4)")
+		c.setState(now, CloseWait, "FIN received (RFC 9293 §3.10.7.4)")
 		// Linux's tcp_fin enters pingpong mode, so the ACK of the FIN is
 		// delayed by the delayed-ACK timeout and can merge with our own
 		// FIN. That timeout (ato) is set by the first data received;
 		// before any data it is zero and the ACK goes at once
 		// (conformance/fin-ack-delayed-after-data.pkt,
 		// four-way-close-passive.pkt).
-		dataSeen := c.rcvMSSSeen > 0
-		c.pingpong = true
+		dataSeen := c.ack.mssSeen > 0
+		c.flags.set(pingpong)
 		switch {
-		case !dataSeen || c.ackNow:
-			c.ackNow = true
-		case c.delackAt == clock.Never:
-			c.delackAt = now.Add(c.cfg.DelAckMin)
+		case !dataSeen || c.flags.has(ackNow):
+			c.flags.set(ackNow)
+		case c.ack.at == clock.Never:
+			c.ack.at = now.Add(c.cfg.DelAckMin)
 		}
 	case FinWait1:
-		c.ackNow = true
+		c.flags.set(ackNow)
 		if c.ourFinAcked() {
 			c.enterTimeWait(now, "FIN received and our FIN ACKed (RFC 9293 §3.10.7.4)")
 		} else {
-			c.setState(Closing, "FIN received in FIN_WAIT_1: simultaneous close (RFC 9293 §3.10.7.4)")
+			c.setState(now, Closing, "FIN received in FIN_WAIT_1: simultaneous close (RFC 9293 §3.10.7.4)")
 		}
 	case FinWait2:
-		c.ackNow = true
+		c.flags.set(ackNow)
 		c.enterTimeWait(now, "FIN received in FIN_WAIT_2 (RFC 9293 §3.10.7.4)")
-	}
-}
-
-// queueRST arranges for a RST to be sent by the next Poll.
-func (c *Conn) queueRST(sq, ack seq.Value, flags wire.Flags) {
-	c.rstPending, c.rstActive = true, false
-	c.rstSeq, c.rstAck, c.rstFlags = sq, ack, flags
-}
-
-// maybeDupAck counts duplicate ACKs (RFC 5681 §2: no data, no window
-// change, data outstanding); checkRecovery acts on them. In NewReno
-// recovery each further one inflates the window by an MSS (RFC 5681 §3.2
-// step 4); SACK recovery counts the pipe instead.
-func (c *Conn) maybeDupAck(s *Segment) {
-	if len(s.Payload) != 0 || s.Flags&(wire.SYN|wire.FIN) != 0 || c.sndUna == c.sndMax ||
-		uint32(s.Wnd)<<c.sndWScale != c.sndWnd {
-		c.dupAcks = 0
-		return
-	}
-	c.dupAcks++
-	if c.dupAcks > dupThresh && c.inRecovery && !c.sackRec {
-		c.cwnd += uint32(c.mss)
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"math"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
 )
 
 // Congestion control algorithms, named as Linux names them
@@ -20,6 +21,17 @@ const (
 	cubicBeta = 0.7
 )
 
+// cubicState is CUBIC's curve (RFC 9438 §4), in bytes and seconds. It
+// lives in the lossState, allocated at the first congestion event.
+type cubicState struct {
+	wMax       float64       // window just before the last reduction (W_max)
+	k          float64       // time the cubic curve takes to regain wMax (K)
+	origin     float64       // the window the curve is centred on
+	wEst       float64       // the Reno-friendly estimate (W_est, §4.3)
+	acc        float64       // fractional window growth not yet applied
+	epochStart clock.Instant // start of the congestion-avoidance epoch, or Never
+}
+
 // reduceWindow is the multiplicative decrease at a congestion event
 // (fast recovery or RTO): Reno halves, CUBIC keeps 70% and remembers the
 // window it lost at (RFC 9438 §4.6, with fast convergence, §4.7). The
@@ -27,21 +39,21 @@ const (
 // a sender limited by the peer's window does not keep a stale large cwnd.
 func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 	mss := uint32(c.mss)
-	w := min(c.cwnd, flight)
+	w := min(c.cc.cwnd, flight)
 	if c.cfg.CongestionControl == Reno {
-		c.ssthresh = max(flight/2, 2*mss)
+		c.cc.ssthresh = max(flight/2, 2*mss)
 		return
 	}
-	ls := c.lossState()
+	cs := &c.lossState().cubic
 	cw := float64(w)
-	if cw < ls.wMax {
-		ls.wMax = cw * (1 + cubicBeta) / 2 // fast convergence: release bandwidth to newer flows
+	if cw < cs.wMax {
+		cs.wMax = cw * (1 + cubicBeta) / 2 // fast convergence: release bandwidth to newer flows
 	} else {
-		ls.wMax = cw
+		cs.wMax = cw
 	}
-	ls.epochStart = clock.Never
-	ls.acc = 0
-	c.ssthresh = max(uint32(cw*cubicBeta), 2*mss)
+	cs.epochStart = clock.Never
+	cs.acc = 0
+	c.cc.ssthresh = max(uint32(cw*cubicBeta), 2*mss)
 }
 
 // growWindow opens the congestion window for acked new bytes outside
@@ -49,12 +61,12 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 // most), then congestion avoidance, Reno's or CUBIC's.
 func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
-	if c.cwnd < c.ssthresh {
-		c.cwnd = min(c.cwnd+min(acked, mss), 1<<30)
+	if c.cc.cwnd < c.cc.ssthresh {
+		c.cc.cwnd = min(c.cc.cwnd+min(acked, mss), 1<<30)
 		return
 	}
 	if c.cfg.CongestionControl == Reno {
-		c.cwnd = min(c.cwnd+max(mss*mss/c.cwnd, 1), 1<<30)
+		c.cc.cwnd = min(c.cc.cwnd+max(mss*mss/c.cc.cwnd, 1), 1<<30)
 		return
 	}
 	c.cubicGrow(now, acked)
@@ -65,36 +77,36 @@ func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 // and convex above it, but never grows slower than Reno would (the
 // Reno-friendly region, §4.3).
 func (c *Conn) cubicGrow(now clock.Instant, acked uint32) {
-	ls := c.lossState()
+	cs := &c.lossState().cubic
 	mss := float64(c.mss)
-	cw := float64(c.cwnd)
-	if ls.epochStart == clock.Never {
-		ls.epochStart = now
-		ls.wEst = cw
-		ls.k, ls.origin = cubicEpoch(mss, cw, ls.wMax)
+	cw := float64(c.cc.cwnd)
+	if cs.epochStart == clock.Never {
+		cs.epochStart = now
+		cs.wEst = cw
+		cs.k, cs.origin = cubicEpoch(mss, cw, cs.wMax)
 	}
 	// §4.2: the target is where the curve will be one RTT from now,
 	// within [cwnd, 1.5*cwnd] (§4.4, §4.5).
-	t := now.Sub(ls.epochStart).Seconds() + c.srtt.Seconds()
-	target := cubicAt(mss, ls.k, ls.origin, t)
+	t := now.Sub(cs.epochStart).Seconds() + c.rto.srtt.Seconds()
+	target := cubicAt(mss, cs.k, cs.origin, t)
 	target = min(max(target, cw), 1.5*cw)
 	// §4.3: W_est grows by α_cubic segments per window of ACKed data.
 	const alpha = 3 * (1 - cubicBeta) / (1 + cubicBeta)
-	ls.wEst += alpha * float64(acked) * mss / cw
+	cs.wEst += alpha * float64(acked) * mss / cw
 	var inc float64
-	if ls.wEst > target {
-		inc = ls.wEst - cw // Reno-friendly region
+	if cs.wEst > target {
+		inc = cs.wEst - cw // Reno-friendly region
 	} else {
 		inc = (target - cw) / cw * float64(acked)
 	}
 	if inc <= 0 {
 		return
 	}
-	ls.acc += inc
-	if ls.acc >= 1 {
-		n := uint32(min(ls.acc, float64(1<<30)))
-		ls.acc -= float64(n)
-		c.cwnd = min(c.cwnd+n, 1<<30)
+	cs.acc += inc
+	if cs.acc >= 1 {
+		n := uint32(min(cs.acc, float64(1<<30)))
+		cs.acc -= float64(n)
+		c.cc.cwnd = min(c.cc.cwnd+n, 1<<30)
 	}
 }
 
@@ -112,4 +124,44 @@ func cubicEpoch(mss, w0, wMax float64) (k, origin float64) {
 func cubicAt(mss, k, origin, t float64) float64 {
 	d := t - k
 	return origin + cubicC*d*d*d*mss
+}
+
+// ccState is congestion control (RFC 5681, RFC 9438) and the loss
+// recovery it runs (RFC 6582, RFC 6675).
+type ccState struct {
+	loss     *lossState // SACK scoreboard and CUBIC state, from the first loss on
+	cwnd     uint32
+	ssthresh uint32
+	recover  seq.Value
+	dupAcks  int32 // duplicate ACKs in a row (RFC 5681 §2)
+}
+
+// congestionOnAck handles new data ACKed: NewReno's partial and full ACKs
+// (RFC 6582 §3.2) and the end of SACK recovery (RFC 6675 §5) in recovery,
+// window growth otherwise.
+func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
+	mss := uint32(c.mss)
+	c.cc.dupAcks = 0
+	if c.flags.has(rtoHold) && c.sndUna.GreaterEq(c.cc.recover) {
+		c.flags.clear(rtoHold)
+	}
+	if c.flags.has(inRecovery) {
+		switch {
+		case c.sndUna.GreaterEq(c.cc.recover):
+			c.flags.clear(inRecovery | sackRec)
+			c.cc.cwnd = c.cc.ssthresh
+		case c.flags.has(sackRec):
+			// RFC 6675 leaves the repair to NextSeg; without SACK
+			// information, retransmit the new head as NewReno would.
+			if !c.hasSACK() {
+				c.flags.set(fastRexmit)
+			}
+		default:
+			// Partial ACK: retransmit the next hole, deflate the window.
+			c.flags.set(fastRexmit)
+			c.cc.cwnd = max(c.cc.cwnd-min(c.cc.cwnd, acked)+mss, mss)
+		}
+		return
+	}
+	c.growWindow(now, acked)
 }

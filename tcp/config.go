@@ -191,10 +191,6 @@ func (c *Config) Validate() error {
 	return nil
 }
 
-// rtoFallback is the RTO after a handshake that gave no RTT sample
-// (RFC 6298 §5.7, Linux TCP_TIMEOUT_FALLBACK).
-const rtoFallback = 3 * time.Second
-
 // rcvBufLimit is the most the receive buffer may hold: RcvBufMax when
 // auto-tuning, RcvBuf otherwise.
 func (c *Config) rcvBufLimit() int { return max(c.RcvBuf, c.RcvBufMax) }
@@ -217,15 +213,3 @@ func (c *Config) orphanRetries() int {
 	}
 	return c.OrphanRetries
 }
-
-// maxOOOSpans bounds the out-of-order queue: the disjoint runs of bytes
-// held beyond a hole. The bytes themselves are bounded by the receive
-// buffer; the runs are bounded here, so that a peer sending one byte at
-// every other offset cannot make the queue (and the work on each segment
-// and each SACK) grow with the window. A segment that would start a run
-// beyond the limit is dropped, as Linux, which charges each out-of-order
-// segment's whole buffer to the socket, prunes its out-of-order queue
-// under memory pressure (tcp_prune_ofo_queue); the peer sends it again.
-// With the default 256 KiB buffer, losing every other full-sized segment
-// makes about 90 runs, well within the limit.
-const maxOOOSpans = 256

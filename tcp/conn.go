@@ -1,8 +1,6 @@
 package tcp
 
 import (
-	"time"
-
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
@@ -31,20 +29,26 @@ func (s *Segment) Len() seq.Size {
 	return n
 }
 
-// Observer hears of every state change of a connection, with its reason.
+// Observer hears of every state change of a connection, with its reason
+// and the instant of the call that made it.
 type Observer interface {
-	StateChanged(c *Conn, from, to State, why string)
+	StateChanged(now clock.Instant, c *Conn, from, to State, why string)
 }
 
 // span is a run of out-of-order bytes held in the receive ring: [start, end).
 type span struct{ start, end seq.Value }
 
-// Conn is one TCP connection's control block. Fields are grouped by size
-// so that the struct has no padding (TestConnSize holds it to 512 bytes).
+// Conn is one TCP connection's control block, laid out by concern: the
+// send and receive sequence spaces, then one sub-struct per mechanism
+// (delayed ACK, retransmission timer, congestion control and recovery,
+// loss probe, persist timer, pending RST). TestConnSize holds it to 512
+// bytes, Go's size class; fields are ordered within each group so that
+// padding stays small.
 type Conn struct {
 	cfg *Config
 	obs Observer
-	err error // pending error, reported once (Linux sk_err)
+	err error     // pending error, reported once (Linux sk_err)
+	opt *sockOpts // per-socket options (keepalive, user timeout, linger2), allocated when one is set
 
 	// Send sequence space (RFC 9293 §3.3.1).
 	sndBuf ring
@@ -58,130 +62,70 @@ type Conn struct {
 	sndWl2 seq.Value
 	sndSml seq.Value // end of the last small segment (Minshall's Nagle)
 	finSeq seq.Value // sequence number of our FIN once queued
+	mss    int       // send MSS (payload bytes per segment)
 
 	// Receive sequence space.
-	rcvBuf      ring
-	rx          *rcvExt // out-of-order runs, owed ACKs, auto-tuning: allocated when first needed
-	irs         seq.Value
-	rcvNxt      seq.Value
-	rcvAdv      seq.Value // right edge of the window we last advertised
-	sackLast    seq.Value // start of the latest out-of-order segment (RFC 2018 §4)
-	oooFinSeq   seq.Value // sequence number of a FIN beyond a hole
-	dsack       span      // a duplicate to report in our next SACK option (RFC 2883)
-	tsRecent    uint32
-	tsRecentSec uint32 // when tsRecent was taken, in seconds (RFC 7323 §5.5)
-	tsOffset    uint32
-	mss         int // send MSS (payload bytes per segment)
-
-	// Retransmission (RFC 6298) and congestion control (RFC 5681, 6582,
-	// 6675, 9438).
-	srtt, rttvar time.Duration
-	rto          time.Duration
-	rtoAt        clock.Instant
-	ptoAt        clock.Instant // tail loss probe timer (RFC 8985 §7), or Never
-	rttStart     clock.Instant
-	loss         *lossState // SACK scoreboard and CUBIC state, from the first loss on
-	rttSeq       seq.Value
-	cwnd         uint32
-	ssthresh     uint32
-	recover      seq.Value
-	tlpHigh      seq.Value // SND.NXT when the loss probe went (Linux tlp_high_seq)
-	lastSeg      seq.Value // start of the last segment of new data sent
-
-	// Delayed ACK (Linux: quick-ACK and pingpong modes).
-	delackAt     clock.Instant
-	lastRcvData  clock.Instant
-	rcvUnacked   int32 // bytes received since our last ACK
-	rcvMSSSeen   int32 // largest payload received, to judge "full-sized"
-	retries      int32 // consecutive RTO expirations
-	totalRetrans int32
-	dupAcks      int32 // duplicate ACKs in a row (RFC 5681 §2)
-	probes       int32 // unanswered zero-window probes (Linux icsk_probes_out)
-
-	// Persist (zero-window probe) and close timers.
-	persistAt clock.Instant
-	closeAt   clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
-	opt       *sockOpts     // per-socket options (keepalive, user timeout, linger2), allocated when one is set
-
-	// A RST waiting to be sent, built from a segment we refuse.
-	rstSeq seq.Value
-	rstAck seq.Value
-
-	lastChalMs uint32 // when the last challenge ACK went, in ms
-	lastOOWMs  uint32 // when the last out-of-window ACK went, in ms
+	rcvBuf    ring
+	rx        *rcvExt // out-of-order runs, owed ACKs, auto-tuning: allocated when first needed
+	irs       seq.Value
+	rcvNxt    seq.Value
+	rcvAdv    seq.Value // right edge of the window we last advertised
+	oooFinSeq seq.Value // sequence number of a FIN beyond a hole
 	// rcvSsthresh is the most window we offer (Linux rcv_ssthresh): the
 	// SYN's window at first, growing as data arrives (tcp_grow_window).
 	rcvSsthresh uint32
 	// rcvCap is the receive buffer: RcvBuf, raised by auto-tuning up to
 	// RcvBufMax (Linux sk_rcvbuf, window_clamp following).
 	rcvCap uint32
-	// ackDue is RCV.NXT when the pending immediate ACK became due
-	// (ackDueOn): if more data asks for another before Poll, ackDue goes
-	// to the owed list, so that a driver that hands over segments in
-	// batches still gets an ACK for every second full-sized segment.
-	ackDue seq.Value
+
+	// SACK blocks we report (RFC 2018, RFC 2883).
+	sackLast seq.Value // start of the latest out-of-order segment (RFC 2018 §4)
+	dsack    span      // a duplicate to report in our next SACK option (RFC 2883)
+
+	// Timestamps (RFC 7323).
+	tsRecent    uint32
+	tsRecentSec uint32 // when tsRecent was taken, in seconds (RFC 7323 §5.5)
+	tsOffset    uint32
+
+	ack     ackState      // delayed and quick ACKs
+	rto     rtoState      // RTT sampling and the retransmission timer
+	cc      ccState       // congestion control and loss recovery
+	tlp     tlpState      // tail loss probe
+	persist persistState  // zero-window probes
+	closeAt clock.Instant // TIME_WAIT or orphaned FIN_WAIT_2 expiry
+	rst     rstState      // a RST waiting to be sent
+	limit   ackLimits     // rate limits on challenge and out-of-window ACKs
 
 	counts Counts // MIB events not yet taken by the driver
 
-	rstFlags    wire.Flags
-	rstActive   bool   // the pending RST is tcp_send_active_reset's: it carries rstWnd and the options
-	rstWnd      uint16 // the window field of an active RST
-	quick       uint8  // quick ACKs left (Linux icsk_ack.quick)
-	ratio       uint8  // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
-	probeShift  uint8  // probes sent since the window shut: the backoff (Linux icsk_backoff), saturating
-	state       State
-	sndWScale   uint8
-	rcvWScale   uint8
-	rstPending  bool
-	finQ        bool // FIN queued (shutdown of the write side)
-	finRcvd     bool // peer's FIN consumed (rcvNxt is past it)
-	oooFin      bool // a FIN arrived beyond a hole
-	rdShut      bool // no more reads (close or SHUT_RD)
-	wrShut      bool // no more writes by the user
-	orphan      bool // the user has closed the connection
-	noDelay     bool // TCP_NODELAY set on this connection
-	passive     bool // opened by a listener
-	wsOK        bool
-	tsOK        bool
-	sackOK      bool
-	rttTiming   bool
-	inRecovery  bool
-	sackRec     bool // the recovery is SACK-based (RFC 6675), not NewReno
-	rtoHold     bool // an RTO recovery runs until SND.UNA reaches recover
-	sndLimited  bool // a Write found the send buffer full (Linux's SOCK_NOSPACE; newSpace)
-	fastRexmit  bool // retransmit the segment at sndUna now
-	tlpNow      bool // send a loss probe now
-	tlpOn       bool // a loss probe is out: tlpHigh is set
-	tlpRexmit   bool // the probe retransmitted old data (rather than sending new)
-	dsackOn     bool // dsack holds a block to send
-	ackNow      bool
-	pingpong    bool
-	probeNow    bool
-	swsOverride bool // the persist timer lets a window-limited piece go (RFC 9293 §3.8.6.2.1)
-	chalSent    bool
-	oowSent     bool
-	ackDueOn    bool
+	// Small fields, packed last: the receive side's scaling ratio, the
+	// state, the window scales (RFC 7323 §2) and the flags.
+	ratio uint8 // Linux's scaling_ratio, payload per 256 bytes of skb memory; 0: not measured (rcvwin.go)
+	// mssFull is the send MSS before the half-window bound (syncMSS):
+	// from the peer's MSS option and ours, less the timestamp option.
+	mssFull   uint16
+	state     State
+	sndWScale uint8
+	rcvWScale uint8
+	flags     connFlags // yes/no state, one bit each (flags.go)
 }
-
-const maxQuickAcks = 16 // TCP_MAX_QUICKACKS
 
 func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 	c := &Conn{
-		cfg:       cfg,
-		obs:       obs,
-		iss:       iss,
-		sndUna:    iss,
-		sndNxt:    iss,
-		sndMax:    iss,
-		sndSml:    iss,
-		tsOffset:  tsOffset,
-		rto:       cfg.RTOInitial,
-		rtoAt:     clock.Never,
-		ptoAt:     clock.Never,
-		delackAt:  clock.Never,
-		persistAt: clock.Never,
-		closeAt:   clock.Never,
-		mss:       536,
+		cfg:      cfg,
+		obs:      obs,
+		iss:      iss,
+		sndUna:   iss,
+		sndNxt:   iss,
+		sndMax:   iss,
+		sndSml:   iss,
+		tsOffset: tsOffset,
+		rto:      rtoState{timeout: cfg.RTOInitial, at: clock.Never},
+		tlp:      tlpState{at: clock.Never},
+		ack:      ackState{at: clock.Never},
+		persist:  persistState{at: clock.Never},
+		closeAt:  clock.Never,
+		mss:      536,
 	}
 	c.sndBuf.max = cfg.SndBuf
 	c.rcvBuf.max = cfg.rcvStorage()
@@ -193,7 +137,7 @@ func newConn(cfg *Config, obs Observer, iss seq.Value, tsOffset uint32) *Conn {
 // SYN_SENT and its SYN is ready for Poll.
 func NewActive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOffset uint32) *Conn {
 	c := newConn(cfg, obs, iss, tsOffset)
-	c.setState(SynSent, "connect() called: SYN queued (RFC 9293 §3.10.1)")
+	c.setState(now, SynSent, "connect() called: SYN queued (RFC 9293 §3.10.1)")
 	return c
 }
 
@@ -201,10 +145,10 @@ func NewActive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOf
 // (RFC 9293 §3.10.7.2): the connection is in SYN_RCVD with its SYN-ACK ready.
 func NewPassive(cfg *Config, obs Observer, now clock.Instant, iss seq.Value, tsOffset uint32, syn *Segment) *Conn {
 	c := newConn(cfg, obs, iss, tsOffset)
-	c.passive = true
+	c.flags.set(passive)
 	c.state = Listen
 	c.acceptSyn(now, syn)
-	c.setState(SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)")
+	c.setState(now, SynRcvd, "SYN received on a listener (RFC 9293 §3.10.7.2)")
 	return c
 }
 
@@ -218,24 +162,25 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 		peerMSS = int(o.MSS)
 	}
 	if ws := c.cfg.wscale(); ws >= 0 && o.HasWScale {
-		c.wsOK = true
+		c.flags.set(wsOK)
 		c.sndWScale = min(o.WScale, 14)
 		c.rcvWScale = uint8(ws)
 	}
 	if c.cfg.Timestamps && o.HasTimestamp {
-		c.tsOK = true
+		c.flags.set(tsOK)
 		c.tsRecent, c.tsRecentSec = o.TSVal, nowSec(now)
 	}
 	c.rcvAdv = c.rcvNxt.Add(seq.Size(c.synSpace())) // timestamps are known now
 	c.rcvSsthresh = uint32(c.synSpace())
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
-	c.sackOK = c.cfg.SACK && o.SACKPermitted
-	c.mss = c.sendMSS(peerMSS)
+	c.flags.put(sackOK, c.cfg.SACK && o.SACKPermitted)
+	c.mssFull = uint16(min(c.sendMSS(peerMSS), 65535))
 	c.sndWnd = uint32(syn.Wnd) // RFC 7323 §2.2: the SYN's window is never scaled
 	c.maxWnd = c.sndWnd
+	c.syncMSS()
 	c.sndWl1 = syn.Seq
-	c.cwnd = uint32(c.cfg.InitCwnd * c.mss)
-	c.ssthresh = 1 << 30
+	c.cc.cwnd = uint32(c.cfg.InitCwnd * c.mss)
+	c.cc.ssthresh = 1 << 30
 }
 
 // minSndMSS is Linux's TCP_MIN_SND_MSS, the default and least value of
@@ -253,14 +198,41 @@ func (c *Conn) sendMSS(peerMSS int) int {
 		floor = minSndMSS
 	}
 	mss := max(min(peerMSS, int(c.cfg.MSS)), floor)
-	if c.tsOK {
+	if c.flags.has(tsOK) {
 		mss -= 12
 	}
 	return mss
 }
 
-// rcvFree is the receive space we may offer: the buffer less what is held.
-func (c *Conn) rcvFree() int { return max(int(c.rcvCap)-c.rcvBuf.len(), 0) }
+// syncMSS sets the send MSS: mssFull, bounded by half the largest window
+// the peer has offered (by the whole of it when that is 536 bytes or
+// less), but not below 68 bytes of segment (Linux tcp_sync_mss and
+// tcp_bound_to_half_wnd, called again whenever that window grows). Only
+// a jumbo MSS meets the bound: on a 65535-byte MTU the MSS (65483 with
+// timestamps) fills the whole first window, and Linux sends 32741-byte
+// segments instead. A connection already under way keeps its congestion
+// window in segments, as Linux counts it.
+func (c *Conn) syncMSS() {
+	mss := int(c.mssFull)
+	cutoff := int(c.maxWnd)
+	if cutoff > 536 {
+		cutoff /= 2
+	}
+	if cutoff > 0 && mss > cutoff {
+		hdr := 20
+		if c.flags.has(tsOK) {
+			hdr += 12
+		}
+		mss = max(cutoff, 68-hdr)
+	}
+	if old := c.mss; old > 0 && mss != old {
+		c.cc.cwnd = max(uint32(uint64(c.cc.cwnd)*uint64(mss)/uint64(old)), uint32(mss))
+		if c.cc.ssthresh < 1<<30 {
+			c.cc.ssthresh = max(uint32(uint64(c.cc.ssthresh)*uint64(mss)/uint64(old)), 2*uint32(mss))
+		}
+	}
+	c.mss = mss
+}
 
 // State returns the connection's state.
 func (c *Conn) State() State { return c.state }
@@ -276,14 +248,14 @@ func (c *Conn) MSS() int { return c.mss }
 
 // Orphaned reports whether the user has closed the connection and it lives
 // on only to finish its close.
-func (c *Conn) Orphaned() bool { return c.orphan }
+func (c *Conn) Orphaned() bool { return c.flags.has(orphan) }
 
 // Retransmits returns the number of consecutive RTO expirations of the
 // current segment (ss's retransmit count).
-func (c *Conn) Retransmits() int { return int(c.retries) }
+func (c *Conn) Retransmits() int { return int(c.rto.retries) }
 
 // TotalRetransmits returns every retransmitted segment so far.
-func (c *Conn) TotalRetransmits() int { return int(c.totalRetrans) }
+func (c *Conn) TotalRetransmits() int { return int(c.rto.total) }
 
 // RcvNxt and SndNxt expose the next sequence numbers (for TIME_WAIT records).
 func (c *Conn) RcvNxt() seq.Value { return c.rcvNxt }
@@ -293,7 +265,7 @@ func (c *Conn) SndNxt() seq.Value { return c.sndMax }
 
 // TSRecent returns the last timestamp received from the peer and whether
 // timestamps are in use.
-func (c *Conn) TSRecent() (uint32, bool) { return c.tsRecent, c.tsOK }
+func (c *Conn) TSRecent() (uint32, bool) { return c.tsRecent, c.flags.has(tsOK) }
 
 // InheritTSRecent gives a connection in SYN_SENT the TS.Recent of the
 // TIME_WAIT record whose 4-tuple it took over (tcp_tw_reuse), as Linux's
@@ -312,60 +284,30 @@ func (c *Conn) SendQ() int { return c.sndBuf.len() }
 
 // Released reports whether the connection is CLOSED and has nothing left
 // to send: its driver may forget it.
-func (c *Conn) Released() bool { return c.state == Closed && !c.rstPending }
+func (c *Conn) Released() bool { return c.state == Closed && !c.flags.has(rstPending) }
 
-func (c *Conn) setState(to State, why string) {
+func (c *Conn) setState(now clock.Instant, to State, why string) {
 	from := c.state
 	if from == to {
 		return
 	}
 	c.state = to
 	if to == Closed {
-		c.rtoAt, c.delackAt, c.persistAt, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
-		c.ptoAt = clock.Never
-		c.ackNow = false
+		c.rto.at, c.ack.at, c.persist.at, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
+		c.tlp.at = clock.Never
+		c.flags.clear(ackNow)
 		if c.opt != nil {
 			c.opt.at, c.opt.probeNow = clock.Never, false
 		}
 		c.sndBuf = ring{max: c.sndBuf.max}
-		if c.orphan || c.rdShut {
+		if c.flags.has(orphan) || c.flags.has(rdShut) {
 			c.rcvBuf = ring{max: c.rcvBuf.max}
 		}
-		if c.rx != nil && !c.rstActive { // an active RST still lists the SACK blocks
+		if c.rx != nil && !c.flags.has(rstActive) { // an active RST still lists the SACK blocks
 			c.rx.ooo, c.rx.nAcks = nil, 0
 		}
 	}
 	if c.obs != nil {
-		c.obs.StateChanged(c, from, to, why)
+		c.obs.StateChanged(now, c, from, to, why)
 	}
-}
-
-// Deadline returns when HandleTimeout must next be called, or clock.Never.
-func (c *Conn) Deadline() clock.Instant {
-	d := clock.Min(clock.Min(c.rtoAt, c.ptoAt), c.delackAt)
-	d = clock.Min(d, c.persistAt)
-	if c.opt != nil {
-		d = clock.Min(d, c.opt.at)
-	}
-	return clock.Min(d, c.closeAt)
-}
-
-// TimerInfo names the timer that fires next as ss does ("on", "persist",
-// "timewait", "keepalive", or "") and when it fires.
-func (c *Conn) TimerInfo() (string, clock.Instant) {
-	switch {
-	case c.closeAt != clock.Never && c.state == TimeWait:
-		return "timewait", c.closeAt
-	case c.closeAt != clock.Never:
-		return "timewait", c.closeAt // Linux shows an orphaned FIN_WAIT_2 in its timewait table
-	case c.rtoAt != clock.Never || c.ptoAt != clock.Never:
-		return "on", clock.Min(c.rtoAt, c.ptoAt) // Linux shows a loss probe as "on" too
-	case c.persistAt != clock.Never:
-		return "persist", c.persistAt
-	case c.opt != nil && c.opt.at != clock.Never:
-		return "keepalive", c.opt.at // Linux's sk_timer, shown before the delayed ACK
-	case c.delackAt != clock.Never:
-		return "delack", c.delackAt
-	}
-	return "", clock.Never
 }

@@ -112,7 +112,7 @@ func CookieTSDecode(cfg *Config, ack *Segment, tsOffset uint32) (CookieOptions, 
 // ack.Ack is ck.ISS+1 and ack.Seq is ck.IRS+1.
 func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, ack *Segment) *Conn {
 	c := newConn(cfg, obs, ck.ISS, ck.TSOffset)
-	c.passive = true
+	c.flags.set(passive)
 	c.state = Listen
 	syn := Segment{Seq: ck.IRS, Flags: wire.SYN}
 	syn.Opts.MSS = ck.MSS
@@ -125,7 +125,7 @@ func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, 
 	}
 	c.acceptSyn(now, &syn)
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1) // the SYN-ACK that carried the cookie
-	c.setState(SynRcvd, "ACK returns a valid SYN cookie: connection rebuilt from it (Linux cookie_v4_check)")
+	c.setState(now, SynRcvd, "ACK returns a valid SYN cookie: connection rebuilt from it (Linux cookie_v4_check)")
 	c.HandleSegment(now, ack)
 	return c
 }

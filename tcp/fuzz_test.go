@@ -27,7 +27,7 @@ type edgeChecker struct {
 	bad string
 }
 
-func (e *edgeChecker) StateChanged(c *Conn, from, to State, why string) {
+func (e *edgeChecker) StateChanged(_ clock.Instant, c *Conn, from, to State, why string) {
 	if to != Closed && !legalEdges[[2]State{from, to}] && e.bad == "" {
 		e.bad = from.String() + " -> " + to.String() + " (" + why + ")"
 	}

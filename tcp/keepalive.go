@@ -185,7 +185,7 @@ func (c *Conn) keepaliveTimer(now clock.Instant) {
 		c.err = syscall.ETIMEDOUT
 		c.counts.AbortOnTimeout++
 		c.queueActiveRST()
-		c.setState(Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", ka.probesOut))
+		c.setState(now, Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", ka.probesOut))
 		return
 	}
 	ka.probesOut++

@@ -138,8 +138,9 @@ func TestTakeCounts(t *testing.T) {
 }
 
 // TestConnSize: a connection's control block fits Go's 512-byte size
-// class; the bools sit together so that the counters did not push it into
-// the next one (576 bytes: 64 more for every connection).
+// class; its yes/no state is one flags word, so that the counters and the
+// sub-structs do not push it into the next one (576 bytes: 64 more for
+// every connection).
 func TestConnSize(t *testing.T) {
 	if n := unsafe.Sizeof(Conn{}); n > 512 {
 		t.Errorf("Conn is %d bytes, want at most 512", n)

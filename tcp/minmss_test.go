@@ -102,4 +102,4 @@ func checkMinSndMSS(t *testing.T, peerMSS int, ts bool, holes int) {
 // nopObserver ignores state changes.
 type nopObserver struct{}
 
-func (nopObserver) StateChanged(*Conn, State, State, string) {}
+func (nopObserver) StateChanged(clock.Instant, *Conn, State, State, string) {}

@@ -5,104 +5,7 @@ import (
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
-	"github.com/tcpwave/tcpwave/wire"
 )
-
-// rcvExt is the receive side's state beyond the fixed fields of a Conn:
-// the out-of-order queue, the ACKs owed for segments handed over in a
-// batch, and the measurements of receive-buffer auto-tuning. A connection
-// that only ever gets a few segments in order never allocates it.
-type rcvExt struct {
-	ooo []span // out-of-order runs held in the receive ring, sorted and disjoint
-	// acks[:nAcks] are the immediate ACKs owed, oldest first, each for
-	// RCV.NXT when it became due (an array: a bulk transfer queues and
-	// sends them all the time, without allocating).
-	acks  [maxOwedAcks]seq.Value
-	nAcks uint8
-
-	// Dynamic right-sizing (Linux tcp_rcv_space_adjust): the receiver's
-	// RTT estimate and the bytes the application read in the last one.
-	rttUs     uint32        // smoothed RTT at the receiver, µs << 3 (Linux rcv_rtt_est.rtt_us)
-	rttSeq    seq.Value     // the per-window sample ends when RCV.NXT reaches it
-	rttTime   clock.Instant // when the per-window sample began
-	lastTSEcr uint32        // the TSecr of the last timestamp sample
-	space     int           // bytes read in the last measured round trip (rcvq_space.space); 0 until tuning starts
-	spaceSeq  seq.Value     // read position when the measurement began (rcvq_space.seq)
-	spaceTime clock.Instant // when it began (rcvq_space.time)
-}
-
-// maxOwedAcks bounds the ACKs a batch of segments leaves owed; when more
-// fall due, the oldest is dropped, as the later ACKs acknowledge its data.
-// Linux, handling segments one at a time, sends one ACK for every second
-// full-sized segment; a batch here gets the last four of those, so that
-// the loss of one ACK does not leave the sender waiting for the timer
-// (one ACK per batch did: a lost ACK cost a loss probe and a delayed ACK,
-// or an RTO in recovery), without the cost of one ACK per two segments on
-// a bulk transfer.
-const maxOwedAcks = 3
-
-// rxState returns the receive-side state, allocating it on first use.
-func (c *Conn) rxState() *rcvExt {
-	if c.rx == nil {
-		c.rx = &rcvExt{}
-	}
-	return c.rx
-}
-
-// oooSpans returns the out-of-order runs.
-func (c *Conn) oooSpans() []span {
-	if c.rx == nil {
-		return nil
-	}
-	return c.rx.ooo
-}
-
-// ackDueNow records that an immediate ACK is due for everything up to
-// RCV.NXT (Linux sends it there and then, from tcp_ack_snd_check). One
-// still owed from earlier segments of the same batch is queued (up to
-// maxOwedAcks), so that they go out, oldest first, at the next Poll.
-//
-// It runs only from dataAckPolicy, after in-order data moved RCV.NXT on,
-// so an ACK still owed (ackDueOn) is always for less than RCV.NXT, and
-// each queued ACK is below the one behind it and below RCV.NXT.
-func (c *Conn) ackDueNow() {
-	if c.ackNow && c.ackDueOn {
-		rx := c.rxState()
-		if rx.nAcks == maxOwedAcks {
-			copy(rx.acks[:], rx.acks[1:])
-			rx.nAcks--
-		}
-		rx.acks[rx.nAcks] = c.ackDue
-		rx.nAcks++
-	}
-	c.ackNow, c.ackDueOn, c.ackDue = true, true, c.rcvNxt
-	c.rcvUnacked = 0
-}
-
-// emitOwedAck builds the oldest owed ACK, if any: a pure ACK for the
-// RCV.NXT of its time, with the window's current right edge and the
-// current SACK blocks. The pending D-SACK block is left for the last ACK.
-func (c *Conn) emitOwedAck(now clock.Instant, s *Segment) bool {
-	if c.rx == nil || c.rx.nAcks == 0 {
-		return false
-	}
-	at := c.rx.acks[0]
-	copy(c.rx.acks[:], c.rx.acks[1:c.rx.nAcks])
-	c.rx.nAcks--
-	c.advertise()
-	s.Flags = wire.ACK
-	s.Seq = c.sndMax
-	s.Ack = at
-	s.Wnd = uint16(min(int(c.rcvAdv.Sub(at))>>c.rcvWScale, 65535))
-	c.fillTS(now, &s.Opts)
-	if c.sackOK && len(c.oooSpans()) > 0 {
-		on := c.dsackOn
-		c.dsackOn = false
-		c.fillSACK(&s.Opts)
-		c.dsackOn = on
-	}
-	return true
-}
 
 // setRcvCap sets the receive buffer's size, and its ring's room: one
 // window-scale unit more, as advertise rounds the window up to a unit.
@@ -121,7 +24,7 @@ func (c *Conn) rcvBufMax() int {
 // read (Linux copied_seq).
 func (c *Conn) copiedSeq() seq.Value {
 	at := c.rcvNxt - seq.Value(c.rcvBuf.len())
-	if c.finRcvd {
+	if c.flags.has(finRcvd) {
 		at--
 	}
 	return at
@@ -161,7 +64,7 @@ func (c *Conn) tuneOnData(now clock.Instant, s *Segment, n int) {
 	}
 	// From the timestamp echo of a full-sized segment, once per echo: a
 	// zero-millisecond sample says nothing at our 1 kHz clock.
-	if c.tsOK && s.Opts.HasTimestamp && s.Opts.TSEcr != rx.lastTSEcr {
+	if c.flags.has(tsOK) && s.Opts.HasTimestamp && s.Opts.TSEcr != rx.lastTSEcr {
 		rx.lastTSEcr = s.Opts.TSEcr
 		if n >= c.rcvMSS() {
 			if d := int32(c.tsNow(now) - s.Opts.TSEcr); d > 0 && time.Duration(d)*time.Millisecond <= c.cfg.RTOMax {

@@ -108,7 +108,7 @@ func TestBatchedSegmentsAckEverySecond(t *testing.T) {
 					t.Fatalf("ACKs for %v segments, want %v", got, tt.wantAcks)
 				}
 			}
-			if delayed := c.delackAt != clock.Never; delayed != tt.delayed {
+			if delayed := c.ack.at != clock.Never; delayed != tt.delayed {
 				t.Errorf("delayed ACK pending %v, want %v", delayed, tt.delayed)
 			}
 		})

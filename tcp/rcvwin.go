@@ -54,7 +54,7 @@ func (c *Conn) scalingRatio() int {
 // skb_shared_info, plus the sk_buff; 2304 bytes for a full-sized segment.
 func (c *Conn) rxTruesize(n int) int {
 	hdr := 40
-	if c.tsOK {
+	if c.flags.has(tsOK) {
 		hdr += 12
 	}
 	head := (tunHeadroom+hdr+n+63)&^63 + skbShinfo
@@ -86,7 +86,7 @@ func (c *Conn) windowClamp() int {
 	full := c.skRcvbuf() * c.scalingRatio() >> 8
 	if c.ratio == 0 {
 		adv := int(c.cfg.MSS)
-		if c.tsOK {
+		if c.flags.has(tsOK) {
 			adv -= 12
 		}
 		if full > 2*adv {

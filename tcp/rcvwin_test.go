@@ -95,7 +95,8 @@ func TestRxTruesize(t *testing.T) {
 		{100, false, 1280}, {10, false, 768}, {3000, false, 4352},
 	}
 	for _, tt := range tests {
-		c := &Conn{tsOK: tt.ts}
+		c := &Conn{}
+		c.flags.put(tsOK, tt.ts)
 		if got := c.rxTruesize(tt.n); got != tt.want {
 			t.Errorf("rxTruesize(%d, ts %v) = %d, want %d", tt.n, tt.ts, got, tt.want)
 		}

@@ -1,8 +1,6 @@
 package tcp
 
 import (
-	"time"
-
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
@@ -16,16 +14,10 @@ type lossState struct {
 	rexmits []rexmit  // retransmissions of this recovery not yet delivered
 	highRxt seq.Value // RFC 6675 HighRxt: end of the highest retransmission in this recovery
 	// retransStart is the first RTO retransmission of this episode (Linux
-	// retrans_stamp), read while Conn.retries > 0.
+	// retrans_stamp), read while Conn.rto.retries > 0.
 	retransStart clock.Instant
 
-	// CUBIC (RFC 9438 §4), in bytes and seconds.
-	wMax       float64       // window just before the last reduction (W_max)
-	k          float64       // time the cubic curve takes to regain wMax (K)
-	origin     float64       // the window the curve is centred on
-	wEst       float64       // the Reno-friendly estimate (W_est, §4.3)
-	acc        float64       // fractional window growth not yet applied
-	epochStart clock.Instant // start of the congestion-avoidance epoch, or Never
+	cubic cubicState // CUBIC's curve (cc.go)
 }
 
 // rexmit is one retransmission in SACK recovery: [start, end) went again
@@ -42,138 +34,16 @@ type rexmit struct {
 // it, a lost retransmission is left to the retransmission timer.
 const maxRexmits = 64
 
-// maxSACKSpans bounds the scoreboard. A peer cannot make it grow past this
-// whatever SACK blocks it sends; blocks that would open a new range beyond
-// it are ignored, which only delays recovery to the retransmission timer.
-const maxSACKSpans = 64
-
 // dupThresh is RFC 6675's DupThresh (and Linux's initial tp->reordering).
 const dupThresh = 3
 
 // lossState returns the connection's loss state, allocating it on first use.
 func (c *Conn) lossState() *lossState {
-	if c.loss == nil {
-		c.loss = &lossState{epochStart: clock.Never}
+	if c.cc.loss == nil {
+		c.cc.loss = &lossState{cubic: cubicState{epochStart: clock.Never}}
 	}
-	return c.loss
+	return c.cc.loss
 }
-
-// takeSACK records the SACK blocks of an acceptable ACK in the scoreboard
-// (RFC 2018 §3, RFC 6675 §5). A first block that reports a duplicate
-// (RFC 2883 §4: below SEG.ACK, or inside the second block) is a D-SACK and
-// is only counted; the rest are clipped to (SEG.ACK, SND.MAX].
-func (c *Conn) takeSACK(s *Segment) (dsack bool) {
-	o := &s.Opts
-	if !c.sackOK || o.NumSACK == 0 {
-		return false
-	}
-	base := seq.Max(s.Ack, c.sndUna)
-	for i := 0; i < int(o.NumSACK) && i < wire.MaxSACKBlocks; i++ {
-		l, r := seq.Value(o.SACK[i].Left), seq.Value(o.SACK[i].Right)
-		if !l.LessThan(r) {
-			continue
-		}
-		if i == 0 && c.isDSACK(s, l, r) {
-			c.counts.DSACKRecv++
-			dsack = true
-			continue
-		}
-		l, r = seq.Max(l, base), seq.Min(r, c.sndMax)
-		if !l.LessThan(r) || !base.LessEq(l) || !r.LessEq(c.sndMax) {
-			continue
-		}
-		ls := c.lossState()
-		ls.sacked = insertSpan(ls.sacked, l, r, maxSACKSpans)
-	}
-	return dsack
-}
-
-// isDSACK reports whether the first SACK block [l, r) of s reports a
-// duplicate segment (RFC 2883 §4).
-func (c *Conn) isDSACK(s *Segment, l, r seq.Value) bool {
-	if r.LessEq(s.Ack) {
-		return true
-	}
-	if s.Opts.NumSACK < 2 {
-		return false
-	}
-	l2, r2 := seq.Value(s.Opts.SACK[1].Left), seq.Value(s.Opts.SACK[1].Right)
-	return l2.LessEq(l) && r.LessEq(r2)
-}
-
-// insertSpan adds [start, end) to the sorted, disjoint spans, merging what
-// touches it. When the spans already number limit and the new range would
-// be a new span, it is dropped.
-func insertSpan(spans []span, start, end seq.Value, limit int) []span {
-	i := 0
-	for i < len(spans) && spans[i].end.LessThan(start) {
-		i++
-	}
-	j := i
-	for j < len(spans) && spans[j].start.LessEq(end) {
-		start = seq.Min(start, spans[j].start)
-		end = seq.Max(end, spans[j].end)
-		j++
-	}
-	if i == j {
-		if len(spans) >= limit {
-			return spans
-		}
-		spans = append(spans, span{})
-		copy(spans[i+1:], spans[i:])
-		spans[i] = span{start, end}
-		return spans
-	}
-	spans[i] = span{start, end}
-	return append(spans[:i+1], spans[j:]...)
-}
-
-// trimSACK forgets SACKed ranges that SND.UNA has passed.
-func (c *Conn) trimSACK() {
-	ls := c.loss
-	if ls == nil {
-		return
-	}
-	k := 0
-	for k < len(ls.sacked) && ls.sacked[k].end.LessEq(c.sndUna) {
-		k++
-	}
-	if k > 0 {
-		ls.sacked = append(ls.sacked[:0], ls.sacked[k:]...)
-	}
-	if len(ls.sacked) > 0 && ls.sacked[0].start.LessThan(c.sndUna) {
-		ls.sacked[0].start = c.sndUna
-	}
-	if ls.highRxt.LessThan(c.sndUna) {
-		ls.highRxt = c.sndUna
-	}
-}
-
-// sackedIn counts the SACKed bytes in [from, to).
-func (c *Conn) sackedIn(from, to seq.Value) int {
-	if c.loss == nil {
-		return 0
-	}
-	n := 0
-	for _, sp := range c.loss.sacked {
-		l, r := seq.Max(sp.start, from), seq.Min(sp.end, to)
-		if l.LessThan(r) {
-			n += int(r.Sub(l))
-		}
-	}
-	return n
-}
-
-// unsacked counts the bytes in [from, to) not SACKed.
-func (c *Conn) unsacked(from, to seq.Value) int {
-	if !from.LessThan(to) {
-		return 0
-	}
-	return int(to.Sub(from)) - c.sackedIn(from, to)
-}
-
-// hasSACK reports whether the scoreboard holds any SACKed range.
-func (c *Conn) hasSACK() bool { return c.loss != nil && len(c.loss.sacked) > 0 }
 
 // lostEnd is RFC 6675's IsLost as a boundary: every byte below it that is
 // not SACKed is deemed lost, because more than (DupThresh-1)*SMSS bytes,
@@ -191,7 +61,7 @@ func (c *Conn) lostEnd() seq.Value {
 			thresh = max(segs-1, 1)
 		}
 	}
-	sp := c.loss.sacked
+	sp := c.cc.loss.sacked
 	bytes := 0
 	for i := len(sp) - 1; i >= 0; i-- {
 		bytes += int(sp[i].end.Sub(sp[i].start))
@@ -202,25 +72,15 @@ func (c *Conn) lostEnd() seq.Value {
 	return c.sndUna
 }
 
-// unsentData reports whether written bytes (or a FIN) wait to be sent for
-// the first time.
-func (c *Conn) unsentData() bool {
-	return c.unsentBytes() > 0 || c.finQ && !c.sndMax.GreaterThan(c.finSeq)
-}
-
-// unsentBytes is the written data not yet sent for the first time: the
-// buffer beyond SND.MAX.
-func (c *Conn) unsentBytes() int { return max(c.sndBuf.len()-int(c.sndMax.Sub(c.dataBase())), 0) }
-
 // markRexmit records a retransmission of [start, end): HighRxt moves past
 // it and, in SACK recovery, it is tracked until delivered.
 func (c *Conn) markRexmit(start, end seq.Value) {
-	ls := c.loss
+	ls := c.cc.loss
 	if ls == nil {
 		return
 	}
 	ls.highRxt = seq.Max(ls.highRxt, end)
-	if !c.sackRec {
+	if !c.flags.has(sackRec) {
 		return
 	}
 	found := false
@@ -245,7 +105,7 @@ func (c *Conn) markRexmit(start, end seq.Value) {
 // markLostRexmits forgets delivered retransmissions and marks lost those
 // that data sent after them overtook.
 func (c *Conn) markLostRexmits() {
-	ls := c.loss
+	ls := c.cc.loss
 	if ls == nil || len(ls.rexmits) == 0 {
 		return
 	}
@@ -270,7 +130,7 @@ func (c *Conn) markLostRexmits() {
 // lostRexmit returns the first retransmission deemed lost: its first byte
 // not SACKed and how many follow before the next SACKed range.
 func (c *Conn) lostRexmit() (seq.Value, int, bool) {
-	for _, r := range c.loss.rexmits {
+	for _, r := range c.cc.loss.rexmits {
 		if !r.lost {
 			continue
 		}
@@ -290,7 +150,7 @@ func (c *Conn) lostRexmit() (seq.Value, int, bool) {
 // the pipe no longer counts as in flight.
 func (c *Conn) lostRexmitBytes() int {
 	n := 0
-	for _, r := range c.loss.rexmits {
+	for _, r := range c.cc.loss.rexmits {
 		if r.lost {
 			n += c.unsacked(seq.Max(r.start, c.sndUna), r.end)
 		}
@@ -303,14 +163,14 @@ func (c *Conn) lostRexmitBytes() int {
 // lost, plus bytes retransmitted); Linux's packets_out - sacked_out otherwise
 // (so that SACKed segments let new ones out: limited transmit, RFC 3042).
 func (c *Conn) inFlight() int {
-	if !c.hasSACK() && !c.sackRec {
+	if !c.hasSACK() && !c.flags.has(sackRec) {
 		return int(c.sndNxt.Sub(c.sndUna))
 	}
-	if !c.sackRec {
+	if !c.flags.has(sackRec) {
 		return c.unsacked(c.sndUna, c.sndNxt)
 	}
 	lost := c.lostEnd()
-	high := seq.Max(c.loss.highRxt, c.sndUna)
+	high := seq.Max(c.cc.loss.highRxt, c.sndUna)
 	return max(c.unsacked(lost, c.sndMax)+c.unsacked(c.sndUna, high)-c.lostRexmitBytes(), 0)
 }
 
@@ -319,8 +179,8 @@ func (c *Conn) inFlight() int {
 // length up to the next SACKed range.
 func (c *Conn) nextLostHole() (seq.Value, int, bool) {
 	lost := c.lostEnd()
-	from := seq.Max(c.loss.highRxt, c.sndUna)
-	for _, sp := range c.loss.sacked {
+	from := seq.Max(c.cc.loss.highRxt, c.sndUna)
+	for _, sp := range c.cc.loss.sacked {
 		if sp.end.LessEq(from) {
 			continue
 		}
@@ -335,44 +195,24 @@ func (c *Conn) nextLostHole() (seq.Value, int, bool) {
 	return 0, 0, false
 }
 
-// sackHole returns how many bytes from sq may go before the next SACKed
-// range, and where sq should move to if it lies inside one (a retransmission
-// after an RTO skips what the peer already holds, as Linux does).
-func (c *Conn) sackHole(sq seq.Value) (seq.Value, int) {
-	if !c.hasSACK() || !sq.LessThan(c.sndMax) {
-		return sq, -1
-	}
-	for _, sp := range c.loss.sacked {
-		if sp.end.LessEq(sq) {
-			continue
-		}
-		if sp.start.LessEq(sq) {
-			sq = sp.end
-			continue
-		}
-		return sq, int(sp.start.Sub(sq))
-	}
-	return sq, -1
-}
-
 // enterRecovery starts fast recovery: NewReno (RFC 6582) without SACK,
 // RFC 6675 with it. The window is reduced once per window of data.
 func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	flight := uint32(c.sndMax.Sub(c.sndUna))
 	c.reduceWindow(now, flight)
-	c.inRecovery = true
-	c.sackRec = sack
-	c.recover = c.sndMax
-	c.ptoAt = clock.Never
-	c.fastRexmit = true // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
+	c.flags.set(inRecovery)
+	c.flags.put(sackRec, sack)
+	c.cc.recover = c.sndMax
+	c.tlp.at = clock.Never
+	c.flags.set(fastRexmit) // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
 	if sack {
-		c.cwnd = c.ssthresh
+		c.cc.cwnd = c.cc.ssthresh
 		ls := c.lossState()
 		ls.highRxt = c.sndUna
 		ls.rexmits = ls.rexmits[:0]
 		c.counts.SACKRecovery++
 	} else {
-		c.cwnd = c.ssthresh + uint32(dupThresh*c.mss)
+		c.cc.cwnd = c.cc.ssthresh + uint32(dupThresh*c.mss)
 		c.counts.RenoRecovery++
 	}
 }
@@ -381,137 +221,29 @@ func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 // segment at SND.UNA is lost, or after DupThresh duplicate ACKs
 // (RFC 6675 §5); without SACK, at the third duplicate ACK (RFC 5681 §3.2).
 func (c *Conn) checkRecovery(now clock.Instant) {
-	if c.inRecovery || c.rtoHold || c.sndUna == c.sndMax || c.state == SynSent || c.state == SynRcvd {
+	if c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.sndMax || c.state == SynSent || c.state == SynRcvd {
 		return
 	}
 	switch {
-	case c.sackOK && (c.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
+	case c.flags.has(sackOK) && (c.cc.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
 		c.enterRecovery(now, true)
-	case !c.sackOK && c.dupAcks == dupThresh:
+	case !c.flags.has(sackOK) && c.cc.dupAcks == dupThresh:
 		c.enterRecovery(now, false)
 	}
 }
 
-// Info is a snapshot of a connection's transmission state, the fields of
-// Linux's tcp_info that matter here (ss -ti).
-type Info struct {
-	State       State
-	Cwnd        int // congestion window, bytes
-	Ssthresh    int // slow-start threshold, bytes (1 GiB until the first loss)
-	InFlight    int // bytes the network is taken to hold (RFC 6675 pipe)
-	Outstanding int // bytes sent and not yet cumulatively ACKed: SND.MAX - SND.UNA
-	SRTT        int64
-	RTTVar      int64
-	RTO         int64 // retransmission timeout, ns
-	MSS         int
-	SndWnd      int  // the peer's window, bytes
-	Sacked      int  // bytes the peer SACKed above SND.UNA
-	InRecovery  bool // fast recovery (NewReno or SACK) in progress
-	Retransmits int  // every retransmitted segment so far
-}
-
-// Info returns a snapshot of the connection's transmission state. SRTT,
-// RTTVar and RTO are in nanoseconds.
-func (c *Conn) Info() Info {
-	return Info{
-		State:       c.state,
-		Cwnd:        int(c.cwnd),
-		Ssthresh:    int(c.ssthresh),
-		InFlight:    c.inFlight(),
-		Outstanding: int(c.sndMax.Sub(c.sndUna)),
-		SRTT:        int64(c.srtt),
-		RTTVar:      int64(c.rttvar),
-		RTO:         int64(c.rto),
-		MSS:         c.mss,
-		SndWnd:      int(c.sndWnd),
-		Sacked:      c.sackedIn(c.sndUna, c.sndMax),
-		InRecovery:  c.inRecovery,
-		Retransmits: int(c.totalRetrans),
-	}
-}
-
-// schedulePTO arms the tail loss probe (RFC 8985 §7.2, as Linux's
-// tcp_schedule_loss_probe): on SACK connections with data outstanding and
-// no recovery under way, two smoothed RTTs after the last transmission or
-// new ACK, plus the minimum RTO when a single segment is out (the peer may
-// be delaying its ACK) or 2 ms otherwise, and never after the RTO would
-// fire. advancingRTO says the RTO was just restarted from now.
-func (c *Conn) schedulePTO(now clock.Instant, advancingRTO bool) {
-	c.ptoAt = clock.Never
-	if !c.cfg.TLP || !c.sackOK || c.sndUna == c.sndMax || c.inRecovery || c.rtoHold || c.sndUna == c.iss {
+// maybeDupAck counts duplicate ACKs (RFC 5681 §2: no data, no window
+// change, data outstanding); checkRecovery acts on them. In NewReno
+// recovery each further one inflates the window by an MSS (RFC 5681 §3.2
+// step 4); SACK recovery counts the pipe instead.
+func (c *Conn) maybeDupAck(s *Segment) {
+	if len(s.Payload) != 0 || s.Flags&(wire.SYN|wire.FIN) != 0 || c.sndUna == c.sndMax ||
+		uint32(s.Wnd)<<c.sndWScale != c.sndWnd {
+		c.cc.dupAcks = 0
 		return
 	}
-	pto := c.cfg.RTOInitial
-	if c.srtt > 0 {
-		pto = 2 * c.srtt
-		if c.lastSeg.LessEq(c.sndUna) {
-			pto += c.cfg.RTOMin // one segment out
-		} else {
-			pto += 2 * time.Millisecond
-		}
-	}
-	left := c.rto
-	if !advancingRTO && c.rtoAt != clock.Never {
-		left = c.rtoAt.Sub(now)
-	}
-	if left > 0 {
-		pto = min(pto, left)
-	}
-	c.ptoAt = now.Add(pto)
-}
-
-// probeTimer is RFC 8985 §7.3 (Linux tcp_send_loss_probe): send one new
-// segment if the peer's window allows, else retransmit the last segment
-// sent; then the RTO runs again from now. One probe at a time.
-func (c *Conn) probeTimer(now clock.Instant) {
-	c.ptoAt = clock.Never
-	if c.tlpOn || c.sndUna == c.sndMax {
-		return
-	}
-	c.tlpNow = true
-	c.tlpOn = true
-	c.rtoAt = now.Add(c.rto)
-}
-
-// emitProbe sends the loss probe: new data ignoring cwnd (never the
-// peer's window), or the last segment again.
-func (c *Conn) emitProbe(now clock.Instant, s *Segment, buf []byte) bool {
-	if c.unsentData() {
-		if c.emitData(now, s, buf, sendProbe) {
-			c.tlpRexmit = false
-			c.tlpHigh = c.sndNxt
-			c.counts.LossProbes++
-			return true
-		}
-	}
-	from := seq.Max(c.lastSeg, c.sndUna)
-	if !c.emitAt(now, s, buf, from, int(c.sndMax.Sub(from))) {
-		c.tlpOn = false
-		return false
-	}
-	c.tlpRexmit = true
-	c.tlpHigh = c.sndMax
-	c.counts.LossProbes++
-	return true
-}
-
-// tlpAck is RFC 8985 §7.4 (Linux tcp_process_tlp_ack): once the probe's
-// sequence is ACKed, a D-SACK of it means nothing was lost; an ACK beyond
-// it without one means the probe repaired a loss, and the window is
-// reduced as for any loss.
-func (c *Conn) tlpAck(now clock.Instant, s *Segment, prevUna seq.Value, dsack bool) {
-	if !c.tlpOn || s.Ack.LessThan(c.tlpHigh) {
-		return
-	}
-	switch {
-	case !c.tlpRexmit, dsack:
-		c.tlpOn = false
-	case s.Ack.GreaterThan(c.tlpHigh):
-		c.tlpOn = false
-		c.reduceWindow(now, uint32(c.tlpHigh.Sub(prevUna)))
-		c.cwnd = c.ssthresh
-		c.counts.LossProbeRecovery++
-	case s.Ack == prevUna && s.Opts.NumSACK == 0:
-		c.tlpOn = false // a plain duplicate ACK
+	c.cc.dupAcks++
+	if c.cc.dupAcks > dupThresh && c.flags.has(inRecovery) && !c.flags.has(sackRec) {
+		c.cc.cwnd += uint32(c.mss)
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/notation"
 	"github.com/tcpwave/tcpwave/seq"
 	"github.com/tcpwave/tcpwave/wire"
 )
@@ -72,7 +73,7 @@ type timedSeg struct {
 	seg Segment
 }
 
-func (h *scripted) StateChanged(c *Conn, from, to State, why string) {
+func (h *scripted) StateChanged(_ clock.Instant, c *Conn, from, to State, why string) {
 	h.states = append(h.states, to.String())
 	if why == "" {
 		h.t.Errorf("state change %v -> %v without a reason", from, to)
@@ -110,7 +111,8 @@ func (h *scripted) describeOut() string {
 
 func (h *scripted) fmt(s *Segment) string {
 	f := wire.TCPFields{Seq: uint32(s.Seq), Ack: uint32(s.Ack), Flags: s.Flags, Window: s.Wnd, Options: s.Opts}
-	return wire.FormatSegment(&f, len(s.Payload), uint32(h.iss), peerISN, true)
+	n := notation.FromTCP(&f, len(s.Payload), uint32(h.iss), peerISN, true)
+	return n.String()
 }
 
 func (h *scripted) step(line string) error {
@@ -131,7 +133,7 @@ func (h *scripted) step(line string) error {
 		if len(h.out) > 0 {
 			return fmt.Errorf("unexpected outbound before inbound: %s", h.describeOut())
 		}
-		s, err := parseSeg(fields[1:], peerISN, h.iss)
+		s, _, err := parseSeg(fields[1:], peerISN, h.iss)
 		if err != nil {
 			return err
 		}
@@ -148,7 +150,7 @@ func (h *scripted) step(line string) error {
 		}
 		h.drain()
 	case ">":
-		want, err := parseSeg(fields[1:], h.iss, peerISN)
+		want, line, err := parseSeg(fields[1:], h.iss, peerISN)
 		if err != nil {
 			return err
 		}
@@ -160,7 +162,7 @@ func (h *scripted) step(line string) error {
 		if got.at != h.now {
 			return fmt.Errorf("segment %s sent at %v, script expects %v", h.fmt(&got.seg), got.at, h.now)
 		}
-		if err := matchSeg(&got.seg, &want, fields[1:]); err != nil {
+		if err := matchSeg(&got.seg, &want, &line); err != nil {
 			return fmt.Errorf("%v: got %s", err, h.fmt(&got.seg))
 		}
 		for i, b := range got.seg.Payload {
@@ -404,86 +406,27 @@ func parseDur(s string) (time.Duration, error) {
 }
 
 // parseSeg reads "FLAGS start:end(len) [ack N] [win N] [<opts>]" with
-// sequence numbers relative to seqBase and acks relative to ackBase.
-func parseSeg(f []string, seqBase, ackBase seq.Value) (Segment, error) {
-	var s Segment
-	if len(f) < 2 {
-		return s, fmt.Errorf("short segment")
+// sequence numbers relative to seqBase and acks relative to ackBase. It
+// returns the segment and the line as written, which says what to match.
+func parseSeg(f []string, seqBase, ackBase seq.Value) (Segment, notation.Segment, error) {
+	n, err := notation.Parse(strings.Join(f, " "))
+	if err != nil {
+		return Segment{}, n, err
 	}
-	for _, ch := range f[0] {
-		switch ch {
-		case 'S':
-			s.Flags |= wire.SYN
-		case 'F':
-			s.Flags |= wire.FIN
-		case 'R':
-			s.Flags |= wire.RST
-		case 'P':
-			s.Flags |= wire.PSH
-		case '.':
-			s.Flags |= wire.ACK
-		default:
-			return s, fmt.Errorf("bad flag %q", ch)
-		}
+	s := Segment{
+		Flags:   n.Flags,
+		Seq:     seqBase + seq.Value(n.Seq),
+		Ack:     ackBase + seq.Value(n.Ack),
+		Wnd:     n.Win,
+		Payload: make([]byte, n.Len),
+		Opts:    notation.ToWire(n.Opts, uint32(ackBase)),
 	}
-	var a, b, n uint32
-	if _, err := fmt.Sscanf(f[1], "%d:%d(%d)", &a, &b, &n); err != nil {
-		return s, fmt.Errorf("bad range %q", f[1])
-	}
-	s.Seq = seqBase + seq.Value(a)
-	s.Payload = make([]byte, n)
-	for i := 2; i < len(f); i++ {
-		switch {
-		case f[i] == "ack" && i+1 < len(f):
-			v, _ := strconv.ParseUint(f[i+1], 10, 32)
-			s.Ack = ackBase + seq.Value(v)
-			i++
-		case f[i] == "win" && i+1 < len(f):
-			v, _ := strconv.ParseUint(f[i+1], 10, 16)
-			s.Wnd = uint16(v)
-			i++
-		case strings.HasPrefix(f[i], "<"):
-			opt := strings.Trim(strings.Join(f[i:], " "), "<>")
-			for _, o := range strings.Split(opt, ",") {
-				of := strings.Fields(o)
-				if len(of) == 0 {
-					continue // "<>": no options at all
-				}
-				switch of[0] {
-				case "mss":
-					v, _ := strconv.Atoi(of[1])
-					s.Opts.MSS = uint16(v)
-				case "sackOK":
-					s.Opts.SACKPermitted = true
-				case "wscale":
-					v, _ := strconv.Atoi(of[1])
-					s.Opts.HasWScale, s.Opts.WScale = true, uint8(v)
-				case "TS":
-					s.Opts.HasTimestamp = true
-					v, _ := strconv.ParseUint(of[2], 10, 32)
-					e, _ := strconv.ParseUint(of[4], 10, 32)
-					s.Opts.TSVal, s.Opts.TSEcr = uint32(v), uint32(e)
-				case "sack":
-					for _, blk := range of[1:] {
-						var l, r uint32
-						if _, err := fmt.Sscanf(blk, "%d:%d", &l, &r); err != nil || s.Opts.NumSACK == wire.MaxSACKBlocks {
-							return s, fmt.Errorf("bad sack block %q", blk)
-						}
-						s.Opts.SACK[s.Opts.NumSACK] = wire.SACKBlock{Left: uint32(ackBase) + l, Right: uint32(ackBase) + r}
-						s.Opts.NumSACK++
-					}
-				case "nop":
-				}
-			}
-			i = len(f)
-		}
-	}
-	return s, nil
+	return s, n, nil
 }
 
 // matchSeg compares the fields the script line names: flags, range and
 // ack always; win and options only when written.
-func matchSeg(got, want *Segment, f []string) error {
+func matchSeg(got, want *Segment, line *notation.Segment) error {
 	switch {
 	case got.Flags != want.Flags:
 		return fmt.Errorf("flags differ")
@@ -492,17 +435,18 @@ func matchSeg(got, want *Segment, f []string) error {
 	case got.Flags&wire.ACK != 0 && got.Ack != want.Ack:
 		return fmt.Errorf("ack differs")
 	}
-	line := strings.Join(f, " ")
-	if strings.Contains(line, " win ") && got.Wnd != want.Wnd {
+	if line.HasWin && got.Wnd != want.Wnd {
 		return fmt.Errorf("win %d, want %d", got.Wnd, want.Wnd)
 	}
-	if strings.Contains(line, "<") {
+	if line.Opts != nil {
 		g, w := got.Opts, want.Opts
-		if strings.Contains(line, "val *") {
-			g.TSVal, w.TSVal = 0, 0
-		}
-		if strings.Contains(line, "ecr *") {
-			g.TSEcr, w.TSEcr = 0, 0
+		for _, o := range line.Opts {
+			if o.Kind == notation.OptTS && o.ValAny {
+				g.TSVal, w.TSVal = 0, 0
+			}
+			if o.Kind == notation.OptTS && o.EcrAny {
+				g.TSEcr, w.TSEcr = 0, 0
+			}
 		}
 		if g != w {
 			return fmt.Errorf("options differ")

@@ -61,3 +61,43 @@ func TestNagle(t *testing.T) {
 +0    > FP. 101:201(100) ack 1`},
 	})
 }
+
+// TestSendWindow: the sender never puts more in flight than the peer's
+// window (RFC 9293 §3.8.6).
+func TestSendWindow(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "the peer's window limits what is in flight; its ACK moves the window and the rest goes",
+			script: `
++0    connect
++0    > S 0:0(0)
++0.01 < S. 0:0(0) ack 1 win 2920 <mss 1460>
++0    > . 1:1(0) ack 1
++0    write 5000 = 5000
++0    > . 1:1461(1460) ack 1
++0    > . 1461:2921(1460) ack 1
++0.01 < . 1:1(0) ack 2921 win 2920
++0    > . 2921:4381(1460) ack 1
++0    > P. 4381:5001(620) ack 1`},
+		{name: "a window that opens without new data ACKed (a pure window update) lets data out (in segments of half the largest window offered, tcp_bound_to_half_wnd)",
+			script: `
++0    connect
++0    > S 0:0(0)
++0.01 < S. 0:0(0) ack 1 win 1460 <mss 1460>
++0    > . 1:1(0) ack 1
++0    write 2920 = 2920
++0    > . 1:731(730) ack 1
++0    > . 731:1461(730) ack 1
++0.01 < . 1:1(0) ack 1461 win 0
++0.01 < . 1:1(0) ack 1461 win 1460
++0    > . 1461:2191(730) ack 1
++0    > P. 2191:2921(730) ack 1`},
+		{name: "a reordered older ACK (same SEG.SEQ, lower SEG.ACK) does not reopen a shut window (RFC 9293 §3.10.7.4, SND.WL1/SND.WL2)",
+			script: plainOpen + `
++0    write 100 = 100
++0    > P. 1:101(100) ack 1
++0.01 < . 1:1(0) ack 101 win 0
++0    < . 1:1(0) ack 1 win 65535
++0    write 100 = 100
++0.21 > . 100:100(0) ack 1`},
+	})
+}

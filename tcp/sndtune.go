@@ -28,7 +28,7 @@ const (
 // negotiated one before the timestamp option's 12 bytes (mss_clamp).
 func (c *Conn) sndBufPerSeg() int {
 	clamp := c.mss
-	if c.tsOK {
+	if c.flags.has(tsOK) {
 		clamp += 12
 	}
 	return 1<<bits.Len(uint(clamp+skbHeaders+skbShinfo-1)) + skbStruct
@@ -50,7 +50,7 @@ func (c *Conn) expandSndBuf() {
 	if limit <= c.sndBuf.max || c.mss <= 0 {
 		return
 	}
-	segs := max(int(c.cwnd)/c.mss, sndBufSegs)
+	segs := max(int(c.cc.cwnd)/c.mss, sndBufSegs)
 	c.sndBuf.max = max(c.sndBuf.max, min(2*segs*c.sndBufPerSeg(), limit))
 }
 
@@ -66,16 +66,16 @@ func (c *Conn) expandSndBuf() {
 // sk_stream_write_space clears SOCK_NOSPACE; the next Write that finds
 // the buffer full sets it again.
 func (c *Conn) newSpace() {
-	if !c.sndLimited {
+	if !c.flags.has(sndLimited) {
 		return
 	}
-	if !c.inRecovery && !c.rtoHold {
+	if !c.flags.has(inRecovery) && !c.flags.has(rtoHold) {
 		room := max(int(c.sndUna.Add(seq.Size(c.sndWnd)).Sub(c.sndMax)), 0)
-		if c.inFlight()+min(c.unsentBytes(), room) < int(c.cwnd) {
+		if c.inFlight()+min(c.unsentBytes(), room) < int(c.cc.cwnd) {
 			c.expandSndBuf()
 		}
 	}
 	if c.sndBuf.free() >= c.sndBuf.len()/2 {
-		c.sndLimited = false
+		c.flags.clear(sndLimited)
 	}
 }

@@ -47,8 +47,11 @@ func TestSndBufAutoTuning(t *testing.T) {
 			wantEst: 64 << 10, wantLast: 64 << 10},
 		{name: "the defaults: 256 KiB until twice the window passes it, then up to 4 MiB", mss: 1460, sndBuf: 256 << 10, sndBufMax: 4 << 20,
 			wantEst: 256 << 10, wantLast: 4 << 20},
-		{name: "a 64 KiB MTU: ten segments of 131328 bytes at once", mss: 65495, sndBuf: 256 << 10, sndBufMax: 4 << 20,
-			wantEst: 2 * 10 * 131328, wantLast: 4 << 20},
+		// The peer's first window (65535) bounds the MSS to 32767
+		// (tcp_bound_to_half_wnd), and Linux reckons the buffer from the
+		// bounded MSS (mss_cache): ten segments of 65792 bytes.
+		{name: "a 64 KiB MTU: the MSS bounded by half the first window, ten segments of 65792 bytes", mss: 65495, sndBuf: 256 << 10, sndBufMax: 4 << 20,
+			wantEst: 2 * 10 * 65792, wantLast: 4 << 20},
 		{name: "a 64 KiB MTU with a 1 MiB bound", mss: 65495, sndBuf: 256 << 10, sndBufMax: 1 << 20,
 			wantEst: 1 << 20, wantLast: 1 << 20},
 	}
@@ -69,7 +72,7 @@ func TestSndBufAutoTuning(t *testing.T) {
 			for round := 0; round < 40 && (round < 3 || c.sndBuf.max < tt.wantLast); round++ {
 				segs := drain(now)
 				if len(segs) == 0 {
-					t.Fatalf("round %d: nothing sent (cwnd %d, SendQ %d)", round, c.cwnd, c.SendQ())
+					t.Fatalf("round %d: nothing sent (cwnd %d, SendQ %d)", round, c.cc.cwnd, c.SendQ())
 				}
 				now = now.Add(time.Millisecond)
 				for i := 1; i < len(segs)+1; i += 2 { // an ACK for every second segment, and the last
@@ -80,8 +83,8 @@ func TestSndBufAutoTuning(t *testing.T) {
 						t.Fatalf("round %d: the buffer shrank from %d to %d", round, last, c.sndBuf.max)
 					case c.sndBuf.max > bound:
 						t.Fatalf("round %d: the buffer grew to %d, past its bound %d", round, c.sndBuf.max, bound)
-					case tt.sndBufMax > tt.sndBuf && c.sndBuf.max < min(int(c.cwnd), bound):
-						t.Fatalf("round %d: a buffer of %d bytes holds the sender below its cwnd, %d", round, c.sndBuf.max, c.cwnd)
+					case tt.sndBufMax > tt.sndBuf && c.sndBuf.max < min(int(c.cc.cwnd), bound):
+						t.Fatalf("round %d: a buffer of %d bytes holds the sender below its cwnd, %d", round, c.sndBuf.max, c.cc.cwnd)
 					}
 					last = c.sndBuf.max
 					// The writer, woken, fills the buffer again.
@@ -94,7 +97,7 @@ func TestSndBufAutoTuning(t *testing.T) {
 				}
 			}
 			if c.sndBuf.max != tt.wantLast {
-				t.Fatalf("the buffer ended at %d bytes (cwnd %d segments), want %d", c.sndBuf.max, int(c.cwnd)/c.mss, tt.wantLast)
+				t.Fatalf("the buffer ended at %d bytes (cwnd %d segments), want %d", c.sndBuf.max, int(c.cc.cwnd)/c.mss, tt.wantLast)
 			}
 		})
 	}
@@ -143,7 +146,7 @@ func TestSndBufNotWhenCwndLimited(t *testing.T) {
 			sent = append(sent, drain(now)...)
 			if c.sndBuf.max != 87040 {
 				t.Fatalf("round %d: the buffer grew to %d with %d bytes in flight, %d unsent and a cwnd of %d", round,
-					c.sndBuf.max, c.inFlight(), c.SendQ()-c.inFlight(), c.cwnd)
+					c.sndBuf.max, c.inFlight(), c.SendQ()-c.inFlight(), c.cc.cwnd)
 			}
 		}
 	})
@@ -161,10 +164,10 @@ func TestSndBufNotWhenCwndLimited(t *testing.T) {
 				now = now.Add(100 * time.Microsecond)
 				ack := ackTo(next, segEnd(s), 65535)
 				c.HandleSegment(now, &ack)
-				grew = grew || 2*int(c.cwnd) > 87040
+				grew = grew || 2*int(c.cc.cwnd) > 87040
 			}
 			if c.sndBuf.max != 87040 {
-				t.Fatalf("round %d: the buffer grew to %d though no Write found it full (cwnd %d)", round, c.sndBuf.max, c.cwnd)
+				t.Fatalf("round %d: the buffer grew to %d though no Write found it full (cwnd %d)", round, c.sndBuf.max, c.cc.cwnd)
 			}
 		}
 		if !grew {
@@ -191,7 +194,7 @@ func TestSndBufNotWhenCwndLimited(t *testing.T) {
 			dup := ackTo(next, una, wnd)
 			c.HandleSegment(now, &dup)
 			drain(now)
-			if i >= 3 && !c.inRecovery {
+			if i >= 3 && !c.flags.has(inRecovery) {
 				t.Fatal("no recovery after three duplicate ACKs")
 			}
 		}
@@ -199,14 +202,14 @@ func TestSndBufNotWhenCwndLimited(t *testing.T) {
 			now = now.Add(time.Millisecond)
 			ack := ackTo(next, segEnd(s), wnd)
 			c.HandleSegment(now, &ack)
-			if c.inRecovery {
+			if c.flags.has(inRecovery) {
 				unsent := c.SendQ() - c.inFlight()
 				room := int(c.sndUna.Add(seq.Size(c.sndWnd)).Sub(c.sndMax))
-				gated = gated || c.inFlight()+min(unsent, max(room, 0)) < int(c.cwnd)
+				gated = gated || c.inFlight()+min(unsent, max(room, 0)) < int(c.cc.cwnd)
 			}
 			drain(now)
 			if c.sndBuf.max != 87040 {
-				t.Fatalf("the buffer grew to %d in recovery (cwnd %d, in flight %d)", c.sndBuf.max, c.cwnd, c.inFlight())
+				t.Fatalf("the buffer grew to %d in recovery (cwnd %d, in flight %d)", c.sndBuf.max, c.cc.cwnd, c.inFlight())
 			}
 		}
 		if !gated {

@@ -127,7 +127,7 @@ func (c *Conn) clampToUserTimeout(now, start clock.Instant, d, least time.Durati
 }
 
 // SetNoDelay turns Nagle's algorithm off (TCP_NODELAY) for this connection.
-func (c *Conn) SetNoDelay(on bool) { c.noDelay = on }
+func (c *Conn) SetNoDelay(on bool) { c.flags.put(noDelay, on) }
 
 // NoDelay reports whether Nagle's algorithm is off.
-func (c *Conn) NoDelay() bool { return c.noDelay || c.cfg.NoDelay }
+func (c *Conn) NoDelay() bool { return c.flags.has(noDelay) || c.cfg.NoDelay }

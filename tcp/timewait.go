@@ -122,7 +122,7 @@ func (c *Conn) TimeWaitRecord() TWRecord {
 	return TWRecord{
 		RcvNxt:   c.rcvNxt,
 		SndNxt:   c.sndMax,
-		TSOK:     c.tsOK,
+		TSOK:     c.flags.has(tsOK),
 		TSRecent: c.tsRecent,
 		TSOffset: c.tsOffset,
 		Wnd:      c.lastWnd(),
@@ -136,9 +136,9 @@ func (c *Conn) timeWaitArrive(now clock.Instant, s *Segment) {
 	tw := c.TimeWaitRecord()
 	switch tw.Handle(now, c.cfg, s) {
 	case TWAck:
-		c.ackNow = true
+		c.flags.set(ackNow)
 	case TWKill:
-		c.setState(Closed, "RST received in TIME_WAIT: record removed (Linux tcp_rfc1337=0)")
+		c.setState(now, Closed, "RST received in TIME_WAIT: record removed (Linux tcp_rfc1337=0)")
 		return
 	}
 	c.closeAt = tw.Expire

@@ -7,7 +7,6 @@ import (
 
 	"github.com/tcpwave/tcpwave/clock"
 	"github.com/tcpwave/tcpwave/seq"
-	"github.com/tcpwave/tcpwave/wire"
 )
 
 // ErrWouldBlock is returned by Read and Write when the call cannot make
@@ -33,7 +32,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 		return 0, c.takeErr()
 	}
 	switch {
-	case c.wrShut:
+	case c.flags.has(wrShut):
 		return 0, syscall.EPIPE
 	case c.state == Closed || c.state == Listen:
 		return 0, syscall.EPIPE
@@ -41,7 +40,7 @@ func (c *Conn) Write(now clock.Instant, p []byte) (int, error) {
 		return 0, syscall.EPIPE
 	}
 	n := min(len(p), max(c.sndBuf.free(), 0)) // SO_SNDBUF may shrink it below what is queued
-	c.sndLimited = n < len(p)
+	c.flags.put(sndLimited, n < len(p))
 	if n == 0 {
 		if len(p) == 0 {
 			return 0, nil
@@ -68,7 +67,7 @@ func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
 		c.windowUpdate(before)
 		return n, nil
 	}
-	if c.finRcvd || c.rdShut {
+	if c.flags.has(finRcvd) || c.flags.has(rdShut) {
 		return 0, io.EOF
 	}
 	if c.err != nil {
@@ -80,29 +79,14 @@ func (c *Conn) Read(now clock.Instant, p []byte) (int, error) {
 	return 0, ErrWouldBlock
 }
 
-// windowUpdate sends an ACK when reading has at least doubled the window
-// (Linux tcp_cleanup_rbuf).
-func (c *Conn) windowUpdate(before seq.Size) {
-	if c.state != Established && c.state != FinWait1 && c.state != FinWait2 {
-		return
-	}
-	if 2*int(before) > min(int(c.rcvCap), c.windowClamp()) {
-		return
-	}
-	free := c.capWindow(c.rcvSpace()) >> c.rcvWScale << c.rcvWScale
-	if free > 0 && free >= 2*int(before) && free-int(before) >= c.rcvMSS() {
-		c.ackNow = true
-	}
-}
-
 // Readable reports whether Read would return without ErrWouldBlock.
 func (c *Conn) Readable() bool {
-	return c.rcvBuf.len() > 0 || c.finRcvd || c.rdShut || c.err != nil || c.state == Closed
+	return c.rcvBuf.len() > 0 || c.flags.has(finRcvd) || c.flags.has(rdShut) || c.err != nil || c.state == Closed
 }
 
 // Writable reports whether Write would return without ErrWouldBlock.
 func (c *Conn) Writable() bool {
-	if c.err != nil || c.wrShut || c.state == Closed {
+	if c.err != nil || c.flags.has(wrShut) || c.state == Closed {
 		return true
 	}
 	switch c.state {
@@ -125,62 +109,62 @@ var ErrNotConnected = syscall.ENOTCONN
 // CloseWrite shuts down the sending direction (shutdown(SHUT_WR)): a FIN
 // follows the queued data (RFC 9293 §3.10.4, per state).
 func (c *Conn) CloseWrite(now clock.Instant) error {
-	if c.wrShut {
+	if c.flags.has(wrShut) {
 		return nil
 	}
 	switch c.state {
 	case SynSent:
-		c.wrShut = true
-		c.setState(Closed, "shutdown(SHUT_WR) in SYN_SENT: connection abandoned (Linux tcp_close_state)")
+		c.flags.set(wrShut)
+		c.setState(now, Closed, "shutdown(SHUT_WR) in SYN_SENT: connection abandoned (Linux tcp_close_state)")
 	case SynRcvd, Established:
 		c.queueFin()
-		c.setState(FinWait1, "shutdown(SHUT_WR) or close(): FIN queued (RFC 9293 §3.10.4)")
+		c.setState(now, FinWait1, "shutdown(SHUT_WR) or close(): FIN queued (RFC 9293 §3.10.4)")
 	case CloseWait:
 		c.queueFin()
-		c.setState(LastAck, "close() in CLOSE_WAIT: FIN queued (RFC 9293 §3.10.4)")
+		c.setState(now, LastAck, "close() in CLOSE_WAIT: FIN queued (RFC 9293 §3.10.4)")
 	case Closed, Listen:
 		return ErrNotConnected
 	default:
-		c.wrShut = true
+		c.flags.set(wrShut)
 	}
 	return nil
 }
 
 func (c *Conn) queueFin() {
-	c.wrShut = true
-	c.finQ = true
+	c.flags.set(wrShut)
+	c.flags.set(finQ)
 	c.finSeq = c.dataBase().Add(seq.Size(c.sndBuf.len()))
 }
 
 // CloseRead shuts down the receiving direction (shutdown(SHUT_RD)).
 func (c *Conn) CloseRead() {
-	c.rdShut = true
+	c.flags.set(rdShut)
 }
 
 // Close is the user's last close (RFC 9293 §3.10.4 CLOSE): the connection
 // becomes an orphan that finishes its close alone. With unread data it is
 // aborted with RST instead (RFC 2525 §2.17; Linux TCPAbortOnClose).
 func (c *Conn) Close(now clock.Instant) {
-	if c.orphan {
+	if c.flags.has(orphan) {
 		return
 	}
 	unread := c.rcvBuf.len() > 0 // the in-order queue only, not out-of-order data (Linux __tcp_close)
-	c.orphan = true
-	c.rdShut = true
+	c.flags.set(orphan)
+	c.flags.set(rdShut)
 	if unread && c.state != SynSent && c.state != Closed {
-		c.abort("close() with unread data: RST instead of FIN (RFC 2525 §2.17, Linux TCPAbortOnClose)")
+		c.abort(now, "close() with unread data: RST instead of FIN (RFC 2525 §2.17, Linux TCPAbortOnClose)")
 		return
 	}
 	switch c.state {
 	case SynSent:
-		c.setState(Closed, "close() in SYN_SENT (RFC 9293 §3.10.4)")
+		c.setState(now, Closed, "close() in SYN_SENT (RFC 9293 §3.10.4)")
 	case FinWait2:
 		if c.Linger2() < 0 {
 			// Linux tcp_close: TCP_LINGER2 < 0 resets a FIN_WAIT_2 at
 			// close() (TCPAbortOnLinger).
 			c.counts.AbortOnLinger++
 			c.queueActiveRST()
-			c.setState(Closed, "close() in FIN_WAIT_2 with TCP_LINGER2 < 0: RST sent (Linux tcp_close)")
+			c.setState(now, Closed, "close() in FIN_WAIT_2 with TCP_LINGER2 < 0: RST sent (Linux tcp_close)")
 			return
 		}
 		c.closeAt = now.Add(c.FinTimeout())
@@ -197,9 +181,9 @@ func (c *Conn) Close(now clock.Instant) {
 // Abort resets the connection (RFC 9293 §3.10.5 ABORT; close() with
 // SO_LINGER {on, 0}): a RST goes out in synchronized states and SYN_RCVD.
 func (c *Conn) Abort(now clock.Instant) {
-	c.orphan = true
-	c.rdShut, c.wrShut = true, true
-	c.abort("abort (SO_LINGER 0 close): RST sent (RFC 9293 §3.10.5)")
+	c.flags.set(orphan)
+	c.flags.set(rdShut | wrShut)
+	c.abort(now, "abort (SO_LINGER 0 close): RST sent (RFC 9293 §3.10.5)")
 }
 
 // AbortOnMemory resets a connection the host has no room to keep as an
@@ -207,26 +191,13 @@ func (c *Conn) Abort(now clock.Instant) {
 // tcp_max_orphans): a RST goes out in every synchronized state, as
 // tcp_send_active_reset does there, and the connection is closed.
 func (c *Conn) AbortOnMemory(now clock.Instant) {
-	c.orphan = true
-	c.rdShut, c.wrShut = true, true
-	c.abortRST("too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)",
+	c.flags.set(orphan)
+	c.flags.set(rdShut | wrShut)
+	c.abortRST(now, "too many orphaned connections (tcp_max_orphans): RST sent (Linux TCPAbortOnMemory)",
 		c.abortSendsRST() || c.state == Closing || c.state == LastAck) // abort sends none in these two
 }
 
-// queueActiveRST queues the RST a connection sends of its own accord
-// (close() with unread data, SO_LINGER 0, too many orphans). Linux sends
-// it through its normal output path (tcp_send_active_reset, then
-// tcp_transmit_skb), so unlike a RST answering a segment it carries the
-// receive window (tcp_select_window: the edge offered so far, with the
-// unread data counted as freed) and the connection's options: the
-// timestamp, echoing TS.Recent, and any SACK blocks.
-func (c *Conn) queueActiveRST() {
-	c.queueRST(c.sndMax, c.rcvNxt, wire.RST|wire.ACK)
-	c.rstActive = true
-	c.rstWnd = c.offerWindow(c.rcvSpace())
-}
-
-func (c *Conn) abort(why string) { c.abortRST(why, c.abortSendsRST()) }
+func (c *Conn) abort(now clock.Instant, why string) { c.abortRST(now, why, c.abortSendsRST()) }
 
 // abortSendsRST reports whether ABORT sends a RST in this state (RFC
 // 9293 §3.10.5: SYN_RCVD and the states where the user can still send or
@@ -242,17 +213,17 @@ func (c *Conn) abortSendsRST() bool {
 // abortRST closes the connection, sending an active RST if rst: the
 // receive queue is purged first, as tcp_close does, so the RST's window
 // counts that space free.
-func (c *Conn) abortRST(why string, rst bool) {
+func (c *Conn) abortRST(now clock.Instant, why string, rst bool) {
 	c.rcvBuf = ring{max: c.rcvBuf.max}
 	if rst {
 		c.queueActiveRST()
 	}
-	c.setState(Closed, why)
+	c.setState(now, Closed, why)
 }
 
 // Drop closes the connection at once without sending anything, as Linux's
 // tcp_done does when it has no room to keep an orphan (for example no
 // TIME_WAIT bucket left for an orphaned FIN_WAIT_2). The driver forgets it.
-func (c *Conn) Drop(why string) {
-	c.setState(Closed, why)
+func (c *Conn) Drop(now clock.Instant, why string) {
+	c.setState(now, Closed, why)
 }

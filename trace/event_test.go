@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 func us(n int64) clock.Instant { return clock.Instant(n * int64(time.Microsecond)) }
@@ -17,15 +18,15 @@ func TestRecorderFilters(t *testing.T) {
 		t.Errorf("States of empty recorder = %v, want nil", got)
 	}
 	evs := []Event{
-		{T: 0, Host: "A", Kind: KindState, From: "CLOSED", To: "SYN_SENT", Why: "connect() called"},
-		{T: 0, Host: "A", Kind: KindSend, Seg: "S 0:0(0) win 65535"},
-		{T: 1, Host: "B", Kind: KindRecv, Seg: "S 0:0(0) win 65535"},
-		{T: 1, Host: "B", Kind: KindState, From: "LISTEN", To: "SYN_RCVD"},
-		{T: 1, Host: "B", Kind: KindSend, Seg: "S. 0:0(0) ack 1 win 65535"},
-		{T: 2, Host: "net", Kind: KindDrop, From: "B", To: "A", Seg: "S. 0:0(0) ack 1 win 65535"},
-		{T: 3, Host: "B", Kind: KindSend, Seg: "S. 0:0(0) ack 1 win 65535"},
-		{T: 4, Host: "A", Kind: KindRecv, Seg: "S. 0:0(0) ack 1 win 65535"},
-		{T: 4, Host: "A", Kind: KindState, From: "SYN_SENT", To: "ESTABLISHED"},
+		{T: 0, Host: "A", Kind: KindState, From: tcp.Closed, To: tcp.SynSent, Why: "connect() called"},
+		{T: 0, Host: "A", Kind: KindSend, Seg: sg("S 0:0(0) win 65535")},
+		{T: 1, Host: "B", Kind: KindRecv, Seg: sg("S 0:0(0) win 65535")},
+		{T: 1, Host: "B", Kind: KindState, From: tcp.Listen, To: tcp.SynRcvd},
+		{T: 1, Host: "B", Kind: KindSend, Seg: sg("S. 0:0(0) ack 1 win 65535")},
+		{T: 2, Host: "net", Kind: KindDrop, Src: "B", Dst: "A", Seg: sg("S. 0:0(0) ack 1 win 65535")},
+		{T: 3, Host: "B", Kind: KindSend, Seg: sg("S. 0:0(0) ack 1 win 65535")},
+		{T: 4, Host: "A", Kind: KindRecv, Seg: sg("S. 0:0(0) ack 1 win 65535")},
+		{T: 4, Host: "A", Kind: KindState, From: tcp.SynSent, To: tcp.Established},
 		{T: 4, Host: "A", Kind: KindApp, Call: "connect", Result: "0"},
 	}
 	for _, e := range evs {
@@ -41,12 +42,22 @@ func TestRecorderFilters(t *testing.T) {
 	}
 	for _, c := range []struct {
 		name string
+		got  []tcp.State
+		want []tcp.State
+	}{
+		{"States(A)", r.States("A"), []tcp.State{tcp.Closed, tcp.SynSent, tcp.Established}},
+		{"States(B)", r.States("B"), []tcp.State{tcp.Listen, tcp.SynRcvd}},
+		{"States(C)", r.States("C"), nil},
+	} {
+		if !reflect.DeepEqual(c.got, c.want) {
+			t.Errorf("%s = %v, want %v", c.name, c.got, c.want)
+		}
+	}
+	for _, c := range []struct {
+		name string
 		got  []string
 		want []string
 	}{
-		{"States(A)", r.States("A"), []string{"CLOSED", "SYN_SENT", "ESTABLISHED"}},
-		{"States(B)", r.States("B"), []string{"LISTEN", "SYN_RCVD"}},
-		{"States(C)", r.States("C"), nil},
 		{"Segments(A, send)", r.Segments("A", KindSend), []string{"S 0:0(0) win 65535"}},
 		{"Segments(B, send)", r.Segments("B", KindSend), []string{"S. 0:0(0) ack 1 win 65535", "S. 0:0(0) ack 1 win 65535"}},
 		{"Segments(A, recv)", r.Segments("A", KindRecv), []string{"S. 0:0(0) ack 1 win 65535"}},
@@ -68,7 +79,7 @@ func TestRecorderConcurrent(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range 100 {
-				r.Add(Event{Host: string(rune('A' + g)), Kind: KindState, From: "X", To: string(rune('0' + i%10))})
+				r.Add(Event{Host: string(rune('A' + g)), Kind: KindState, From: tcp.Listen, To: tcp.State(i % 10)})
 				_ = r.States("A")
 				_ = r.Segments("A", KindSend)
 			}

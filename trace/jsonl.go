@@ -7,8 +7,13 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"strconv"
+	"strings"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/notation"
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // jsonEvent fixes the key order and names of the JSON Lines schema.
@@ -41,19 +46,8 @@ func WriteJSONL(w io.Writer, events []Event) error {
 	bw := bufio.NewWriter(w)
 	enc := json.NewEncoder(bw)
 	enc.SetEscapeHTML(false)
-	for _, e := range events {
-		je := jsonEvent{
-			TUS:    e.T.Micros(),
-			Host:   e.Host,
-			Ev:     e.Kind,
-			From:   e.From,
-			To:     e.To,
-			Why:    e.Why,
-			Seg:    e.Seg,
-			Call:   e.Call,
-			Result: e.Result,
-			Conn:   e.Conn,
-		}
+	for i := range events {
+		je := toJSON(&events[i])
 		if err := enc.Encode(&je); err != nil { // Encode ends the line
 			return err
 		}
@@ -61,10 +55,34 @@ func WriteJSONL(w io.Writer, events []Event) error {
 	return bw.Flush()
 }
 
+// toJSON formats e's typed values as the schema's strings.
+func toJSON(e *Event) jsonEvent {
+	je := jsonEvent{
+		TUS:    e.T.Micros(),
+		Host:   e.Host,
+		Ev:     e.Kind,
+		Why:    e.Why,
+		Seg:    e.SegText(),
+		Call:   e.Call,
+		Result: e.Result,
+		Conn:   e.Conn.String(),
+	}
+	switch e.Kind {
+	case KindState:
+		je.To = e.To.String()
+		if !e.FromUnknown {
+			je.From = e.From.String()
+		}
+	case KindDrop:
+		je.From, je.To = e.Src, e.Dst
+	}
+	return je
+}
+
 // ReadJSONL reads events written by WriteJSONL. Blank lines are skipped and
 // unknown keys ignored; times come back as t_us microseconds, so anything
-// finer was lost on writing. A line that is not a JSON object is an error
-// naming its line number.
+// finer was lost on writing. A line that is not a JSON object, or whose
+// state, conn or seg does not parse, is an error naming its line number.
 func ReadJSONL(r io.Reader) ([]Event, error) {
 	br := bufio.NewReader(r)
 	var out []Event
@@ -81,21 +99,98 @@ func ReadJSONL(r io.Reader) ([]Event, error) {
 			if uerr := json.Unmarshal(trimmed, &je); uerr != nil {
 				return out, fmt.Errorf("trace: JSONL line %d: %w", lineNo, uerr)
 			}
-			out = append(out, Event{
-				T:      clock.Instant(je.TUS * 1000),
-				Host:   je.Host,
-				Kind:   je.Ev,
-				From:   je.From,
-				To:     je.To,
-				Why:    je.Why,
-				Seg:    je.Seg,
-				Call:   je.Call,
-				Result: je.Result,
-				Conn:   je.Conn,
-			})
+			e, cerr := fromJSON(&je)
+			if cerr != nil {
+				return out, fmt.Errorf("trace: JSONL line %d: %w", lineNo, cerr)
+			}
+			out = append(out, e)
 		}
 		if err != nil { // io.EOF
 			return out, nil
 		}
 	}
+}
+
+// fromJSON reads the schema's strings back into typed values.
+func fromJSON(je *jsonEvent) (Event, error) {
+	e := Event{
+		T:      clock.Instant(je.TUS * 1000),
+		Host:   je.Host,
+		Kind:   je.Ev,
+		Why:    je.Why,
+		Call:   je.Call,
+		Result: je.Result,
+	}
+	var err error
+	if e.Conn, err = parseConn(je.Conn); err != nil {
+		return e, err
+	}
+	if err := readSeg(&e, je.Seg); err != nil {
+		return e, err
+	}
+	switch e.Kind {
+	case KindState:
+		e.FromUnknown = je.From == ""
+		if !e.FromUnknown {
+			if e.From, err = parseState(je.From); err != nil {
+				return e, err
+			}
+		}
+		e.To, err = parseState(je.To)
+	case KindDrop:
+		e.Src, e.Dst = je.From, je.To
+	}
+	return e, err
+}
+
+// readSeg reads a "seg": a segment in packetdrill notation or "(N bytes)".
+func readSeg(e *Event, s string) error {
+	if s == "" {
+		return nil
+	}
+	if n, ok := strings.CutPrefix(s, "("); ok {
+		if n, ok = strings.CutSuffix(n, " bytes)"); ok {
+			size, err := strconv.Atoi(n)
+			if err != nil || size <= 0 {
+				return fmt.Errorf("seg %q: bad size", s)
+			}
+			e.Size = size
+			return nil
+		}
+	}
+	seg, err := notation.Parse(s)
+	if err != nil {
+		return fmt.Errorf("seg %q: %w", s, err)
+	}
+	e.Seg = &seg
+	return nil
+}
+
+// parseState reads a state's name as tcp.State.String writes it.
+func parseState(s string) (tcp.State, error) {
+	for st := tcp.Closed; st <= tcp.TimeWait; st++ {
+		if st.String() == s {
+			return st, nil
+		}
+	}
+	return 0, fmt.Errorf("unknown state %q", s)
+}
+
+// parseConn reads "local>remote" or a listener's "local".
+func parseConn(s string) (Conn, error) {
+	if s == "" {
+		return Conn{}, nil
+	}
+	l, r, connected := strings.Cut(s, ">")
+	var c Conn
+	var err error
+	if c.Local, err = netip.ParseAddrPort(l); err != nil {
+		return c, fmt.Errorf("conn %q: %w", s, err)
+	}
+	if connected {
+		if c.Remote, err = netip.ParseAddrPort(r); err != nil {
+			return c, fmt.Errorf("conn %q: %w", s, err)
+		}
+	}
+	return c, nil
 }

@@ -21,10 +21,11 @@ const (
 	// lostShort is how many columns short of the far timeline a lost
 	// segment's arrow stops.
 	lostShort = 12
-	// idleGap is the virtual time without events above which WriteLadder
-	// compresses the gap to one line.
-	idleGap = time.Second
 )
+
+// IdleGap is the virtual time without events above which WriteLadder
+// compresses the gap to one line (and the HTML page to a visible break).
+const IdleGap = time.Second
 
 // WriteLadder draws the conversation between hosts left and right as a text
 // ladder diagram for a monospace terminal, 94 columns wide. An excerpt:
@@ -85,7 +86,7 @@ func WriteLadder(w io.Writer, events []Event, left, right string) error {
 		if !ok {
 			continue
 		}
-		if started && e.T.Sub(prev) > idleGap {
+		if started && e.T.Sub(prev) > IdleGap {
 			lad.gap(e.T.Sub(prev))
 		}
 		started, prev = true, e.T
@@ -112,11 +113,11 @@ func matchSegments(evs []Event, left, right string) matches {
 		switch e.Kind {
 		case KindRecv:
 			if e.Host == left || e.Host == right {
-				k := recvKey{e.Host, e.Seg}
+				k := recvKey{e.Host, e.SegText()}
 				recvs[k] = append(recvs[k], i)
 			}
 		case KindDrop:
-			drops[e.Seg] = append(drops[e.Seg], i)
+			drops[e.SegText()] = append(drops[e.SegText()], i)
 		}
 	}
 	for i, e := range evs {
@@ -135,7 +136,8 @@ func matchSegments(evs []Event, left, right string) matches {
 		best := -1
 		// Recv candidates: the queue is in index order; entries before i
 		// can never pair with this or any later send, so drop them.
-		k := recvKey{to, e.Seg}
+		seg := e.SegText()
+		k := recvKey{to, seg}
 		q := recvs[k]
 		for len(q) > 0 && (q[0] < i || m.consumed[q[0]]) {
 			q = q[1:]
@@ -144,13 +146,13 @@ func matchSegments(evs []Event, left, right string) matches {
 		if len(q) > 0 {
 			best = q[0]
 		}
-		for _, j := range drops[e.Seg] {
+		for _, j := range drops[seg] {
 			if best >= 0 && j > best {
 				break
 			}
 			d := evs[j]
 			if j > i && !m.consumed[j] &&
-				(d.From == "" || d.From == e.Host) && (d.To == "" || d.To == to) {
+				(d.Src == "" || d.Src == e.Host) && (d.Dst == "" || d.Dst == to) {
 				best = j
 				break
 			}
@@ -204,6 +206,7 @@ func (l *ladder) line(s string) {
 // if the event is not drawn.
 func (l *ladder) render(evs []Event, i int, m matches) (string, bool) {
 	e := evs[i]
+	seg := e.SegText()
 	side := l.side(e.Host)
 	switch e.Kind {
 	case KindState:
@@ -215,39 +218,39 @@ func (l *ladder) render(evs []Event, i int, m matches) (string, bool) {
 		if side == 0 {
 			return "", false
 		}
-		return l.note(side, appText(e)), true
+		return l.note(side, e.AppText()), true
 	case KindSend:
 		if side == 0 {
 			return "", false
 		}
 		j, ok := m.fate[i]
 		if !ok {
-			return arrow(side > 0, e.Seg, "(not received)", false), true
+			return arrow(side > 0, seg, "(not received)", false), true
 		}
 		f := evs[j]
 		if f.Kind == KindRecv {
-			return arrow(side > 0, e.Seg, "(arrives +"+shortDur(f.T.Sub(e.T))+")", false), true
+			return arrow(side > 0, seg, "(arrives +"+shortDur(f.T.Sub(e.T))+")", false), true
 		}
-		return arrow(side > 0, e.Seg, lostText(f), true), true
+		return arrow(side > 0, seg, lostText(f), true), true
 	case KindRecv:
 		// An unpaired recv: draw it towards its receiver.
 		if side == 0 {
 			return "", false
 		}
-		return arrow(side < 0, e.Seg, "(send not traced)", false), true
+		return arrow(side < 0, seg, "(send not traced)", false), true
 	case KindDrop:
-		from, to := l.side(e.From), l.side(e.To)
-		if (e.From != "" && from == 0) || (e.To != "" && to == 0) {
+		from, to := l.side(e.Src), l.side(e.Dst)
+		if (e.Src != "" && from == 0) || (e.Dst != "" && to == 0) {
 			return "", false // another conversation
 		}
 		suffix := lostText(e) + " (send not traced)"
 		switch {
 		case from > 0 || to < 0:
-			return arrow(true, e.Seg, suffix, true), true
+			return arrow(true, seg, suffix, true), true
 		case from < 0 || to > 0:
-			return arrow(false, e.Seg, suffix, true), true
+			return arrow(false, seg, suffix, true), true
 		}
-		return center("X "+fitLabel(e.Seg, suffix, ladderInner-4), ladderInner), true
+		return center("X "+fitLabel(seg, suffix, ladderInner-4), ladderInner), true
 	}
 	return "", false
 }
@@ -284,9 +287,9 @@ func lostText(drop Event) string {
 
 // stateText is "FROM -> TO  why", shortened to max columns.
 func stateText(e Event, max int) string {
-	s := e.From + " -> " + e.To
-	if e.From == "" {
-		s = "-> " + e.To
+	s := e.From.String() + " -> " + e.To.String()
+	if e.FromUnknown {
+		s = "-> " + e.To.String()
 	}
 	why := e.Why
 	if why == "" {
@@ -304,8 +307,9 @@ func stateText(e Event, max int) string {
 	return s + "  " + cut(why, room)
 }
 
-// appText is "call() = result".
-func appText(e Event) string {
+// AppText writes an app event as "call() = result" (the call's
+// parentheses added when it has none, "= result" left out when empty).
+func (e *Event) AppText() string {
 	s := e.Call
 	if !strings.Contains(s, "(") {
 		s += "()"

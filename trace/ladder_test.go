@@ -12,6 +12,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
 	. "github.com/tcpwave/tcpwave/trace"
 )
 
@@ -31,10 +32,10 @@ func us(n int64) clock.Instant { return clock.Instant(n * int64(time.Microsecond
 // 0.5 ms.
 func fourWayCloseLostACK() []Event {
 	st := func(t int64, h, from, to, why string) Event {
-		return Event{T: us(t), Host: h, Kind: KindState, From: from, To: to, Why: why}
+		return Event{T: us(t), Host: h, Kind: KindState, From: state(from), To: state(to), Why: why}
 	}
-	send := func(t int64, h, seg string) Event { return Event{T: us(t), Host: h, Kind: KindSend, Seg: seg} }
-	recv := func(t int64, h, seg string) Event { return Event{T: us(t), Host: h, Kind: KindRecv, Seg: seg} }
+	send := func(t int64, h, seg string) Event { return Event{T: us(t), Host: h, Kind: KindSend, Seg: sg(seg)} }
+	recv := func(t int64, h, seg string) Event { return Event{T: us(t), Host: h, Kind: KindRecv, Seg: sg(seg)} }
 	app := func(t int64, h, call, res string) Event {
 		return Event{T: us(t), Host: h, Kind: KindApp, Call: call, Result: res}
 	}
@@ -81,7 +82,7 @@ func fourWayCloseLostACK() []Event {
 		recv(20500, "A", finB),
 		st(20500, "A", "FIN_WAIT_2", "TIME_WAIT", "RFC 9293 §3.10.7.4: FIN received, 2MSL timer started"),
 		send(20500, "A", lastA),
-		{T: us(21000), Host: "net", Kind: KindDrop, From: "A", To: "B", Seg: lastA},
+		{T: us(21000), Host: "net", Kind: KindDrop, Src: "A", Dst: "B", Seg: sg(lastA)},
 		send(220000, "B", finB), // RTO: FIN retransmitted
 		recv(220500, "A", finB),
 		send(220500, "A", lastA),
@@ -147,8 +148,8 @@ func TestLadderEverySendOnce(t *testing.T) {
 	// In time order, the i-th arrow is the i-th send, pointing the right way.
 	for i, s := range sends {
 		ln := arrows[i]
-		if !strings.Contains(ln, s.Seg) {
-			t.Errorf("arrow %d %q does not carry %q", i, ln, s.Seg)
+		if !strings.Contains(ln, s.SegText()) {
+			t.Errorf("arrow %d %q does not carry %q", i, ln, s.SegText())
 		}
 		if want := strings.TrimSuffix(s.T.String(), "s"); !strings.HasPrefix(strings.TrimSpace(ln), want+" ") {
 			t.Errorf("arrow %d %q not at send time %s", i, ln, want)
@@ -190,8 +191,8 @@ func TestLadderDropShowsX(t *testing.T) {
 
 func TestLadderLostLeftward(t *testing.T) {
 	evs := []Event{
-		{T: 0, Host: "B", Kind: KindSend, Seg: "F. 1:1(0) ack 2 win 512"},
-		{T: us(500), Host: "net", Kind: KindDrop, From: "B", To: "A", Seg: "F. 1:1(0) ack 2 win 512"},
+		{T: 0, Host: "B", Kind: KindSend, Seg: sg("F. 1:1(0) ack 2 win 512")},
+		{T: us(500), Host: "net", Kind: KindDrop, Src: "B", Dst: "A", Seg: sg("F. 1:1(0) ack 2 win 512")},
 	}
 	out := ladderString(t, evs, "A", "B")
 	lines := arrowLines(out)
@@ -241,12 +242,12 @@ func TestLadderShape(t *testing.T) {
 
 func TestLadderUnmatched(t *testing.T) {
 	evs := []Event{
-		{T: 0, Host: "A", Kind: KindSend, Seg: "S 0:0(0) win 100"},                     // never arrives
-		{T: us(10), Host: "A", Kind: KindRecv, Seg: "R 0:0(0) win 0"},                  // no send traced
-		{T: us(20), Host: "net", Kind: KindDrop, From: "A", To: "B", Seg: "P. 1:2(1)"}, // no send traced
-		{T: us(30), Host: "net", Kind: KindDrop, From: "C", To: "D", Seg: "S 0:0(0)"},  // other hosts
-		{T: us(40), Host: "C", Kind: KindSend, Seg: "S 0:0(0)"},                        // other host
-		{T: us(50), Host: "net", Kind: KindDrop, Seg: "F 1:1(0)"},                      // direction unknown
+		{T: 0, Host: "A", Kind: KindSend, Seg: sg("S 0:0(0) win 100")},                     // never arrives
+		{T: us(10), Host: "A", Kind: KindRecv, Seg: sg("R 0:0(0) win 0")},                  // no send traced
+		{T: us(20), Host: "net", Kind: KindDrop, Src: "A", Dst: "B", Seg: sg("P. 1:2(1)")}, // no send traced
+		{T: us(30), Host: "net", Kind: KindDrop, Src: "C", Dst: "D", Seg: sg("S 0:0(0)")},  // other hosts
+		{T: us(40), Host: "C", Kind: KindSend, Seg: sg("S 0:0(0)")},                        // other host
+		{T: us(50), Host: "net", Kind: KindDrop, Seg: sg("F 1:1(0)")},                      // direction unknown
 		{T: us(60), Host: "A", Kind: "mystery"},
 	}
 	out := ladderString(t, evs, "A", "B")
@@ -272,10 +273,10 @@ func TestLadderUnmatched(t *testing.T) {
 func TestLadderRetransmitFIFO(t *testing.T) {
 	seg := ". 7:7(0) ack 2 win 512"
 	evs := []Event{
-		{T: 0, Host: "A", Kind: KindSend, Seg: seg},
-		{T: us(100), Host: "net", Kind: KindDrop, From: "A", To: "B", Seg: seg},
-		{T: us(1000), Host: "A", Kind: KindSend, Seg: seg},
-		{T: us(1300), Host: "B", Kind: KindRecv, Seg: seg},
+		{T: 0, Host: "A", Kind: KindSend, Seg: sg(seg)},
+		{T: us(100), Host: "net", Kind: KindDrop, Src: "A", Dst: "B", Seg: sg(seg)},
+		{T: us(1000), Host: "A", Kind: KindSend, Seg: sg(seg)},
+		{T: us(1300), Host: "B", Kind: KindRecv, Seg: sg(seg)},
 	}
 	lines := arrowLines(ladderString(t, evs, "A", "B"))
 	if len(lines) != 2 || !strings.Contains(lines[0], "(lost)") || !strings.Contains(lines[1], "(arrives +0.3ms)") {
@@ -286,10 +287,10 @@ func TestLadderRetransmitFIFO(t *testing.T) {
 func TestLadderTruncates(t *testing.T) {
 	long := "S 0:0(0) win 65535 <mss 1460,sackOK,TS val 4294967295 ecr 4294967295,wscale 14,sack 1:2 3:4 5:6>"
 	evs := []Event{
-		{T: 0, Host: "A", Kind: KindState, From: "SYN_SENT", To: "ESTABLISHED",
+		{T: 0, Host: "A", Kind: KindState, From: tcp.SynSent, To: tcp.Established,
 			Why: "RFC 9293 §3.10.7.3: " + strings.Repeat("a very long explanation ", 5)},
-		{T: 0, Host: "A", Kind: KindSend, Seg: long},
-		{T: 0, Host: "net", Kind: KindDrop, From: "A", To: "B", Seg: long},
+		{T: 0, Host: "A", Kind: KindSend, Seg: sg(long)},
+		{T: 0, Host: "net", Kind: KindDrop, Src: "A", Dst: "B", Seg: sg(long)},
 	}
 	out := ladderString(t, evs, "A", "B")
 	lines := strings.Split(strings.TrimSuffix(out, "\n"), "\n")
@@ -318,11 +319,11 @@ func (failWriter) Write([]byte) (int, error) { return 0, io.ErrClosedPipe }
 
 func TestLadderHostDropAndBareNotes(t *testing.T) {
 	evs := []Event{
-		{T: 0, Host: "B", Kind: KindState, To: "LISTEN"},
-		{T: 0, Host: "A", Kind: KindState, From: "CLOSED", To: "SYN_SENT"},
+		{T: 0, Host: "B", Kind: KindState, To: tcp.Listen},
+		{T: 0, Host: "A", Kind: KindState, From: tcp.Closed, To: tcp.SynSent},
 		{T: 0, Host: "A", Kind: KindApp, Call: "shutdown(SHUT_WR)"},
-		{T: 0, Host: "A", Kind: KindSend, Seg: "S 0:0(0) win 1"},
-		{T: us(2), Host: "B", Kind: KindDrop, From: "A", To: "B", Seg: "S 0:0(0) win 1"},
+		{T: 0, Host: "A", Kind: KindSend, Seg: sg("S 0:0(0) win 1")},
+		{T: us(2), Host: "B", Kind: KindDrop, Src: "A", Dst: "B", Seg: sg("S 0:0(0) win 1")},
 	}
 	out := ladderString(t, evs, "A", "B")
 	for _, want := range []string{

@@ -3,21 +3,21 @@ package trace
 import (
 	"net/netip"
 
+	"github.com/tcpwave/tcpwave/notation"
 	"github.com/tcpwave/tcpwave/wire"
 )
 
-// Relativizer writes segments in packetdrill notation with sequence
-// numbers relative to each side's ISN, which it learns from the SYNs it
-// sees. Until a direction's SYN has been seen its numbers stay absolute.
+// Relativizer describes segments with sequence numbers relative to each
+// side's ISN, which it learns from the SYNs it sees. Until a direction's SYN has been seen its numbers stay absolute.
 type Relativizer struct {
 	isn     map[flow]uint32
-	Options bool // also print TCP options
+	Options bool // also describe TCP options
 }
 
 type flow struct{ src, dst netip.AddrPort }
 
-// Format returns the segment of p, e.g. "F. 1:1(0) ack 1 win 502".
-func (r *Relativizer) Format(p *wire.Packet) string {
+// Segment describes the segment of p, e.g. "F. 1:1(0) ack 1 win 502".
+func (r *Relativizer) Segment(p *wire.Packet) *notation.Segment {
 	if r.isn == nil {
 		r.isn = make(map[flow]uint32)
 	}
@@ -29,5 +29,6 @@ func (r *Relativizer) Format(p *wire.Packet) string {
 		}
 		r.isn[fwd] = p.TCP.Seq
 	}
-	return wire.FormatSegment(&p.TCP, len(p.Payload), r.isn[fwd], r.isn[rev], r.Options)
+	seg := notation.FromTCP(&p.TCP, len(p.Payload), r.isn[fwd], r.isn[rev], r.Options)
+	return &seg
 }

@@ -27,7 +27,7 @@ func TestRelativizer(t *testing.T) {
 		{pkt(b, a, 80, 1000, 0xfffffff2, 9001, wire.RST|wire.ACK, 0), "R. 4294967282:4294967282(0) ack 1 win 100"},
 	}
 	for i, tt := range tests {
-		if got := r.Format(tt.p); got != tt.want {
+		if got := r.Segment(tt.p).String(); got != tt.want {
 			t.Errorf("%d: got %q, want %q", i, got, tt.want)
 		}
 	}

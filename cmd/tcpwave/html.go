@@ -10,6 +10,7 @@ import (
 
 	"github.com/tcpwave/tcpwave/scenario"
 	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // summariesZH are the catalog's one-line summaries in Chinese, the
@@ -40,8 +41,8 @@ var summariesZH = map[string]string{
 	"server-active-close":   "HTTP/1.0 式的服务器应答后先关闭：服务器停留在 TIME_WAIT，客户端最终为 CLOSED",
 }
 
-// scenarioPage describes run r of s for trace.WriteHTML.
-func scenarioPage(s *scenario.Scenario, p scenario.Params, r *scenario.Run, runErr error, index string) trace.HTMLPage {
+// scenarioPage describes run r of s for htmlpage.Write.
+func scenarioPage(s *scenario.Scenario, p scenario.Params, r *scenario.Run, runErr error, index string) htmlpage.Page {
 	status := "PASS"
 	if runErr != nil {
 		first, _, _ := strings.Cut(runErr.Error(), "\n")
@@ -64,11 +65,11 @@ func scenarioPage(s *scenario.Scenario, p scenario.Params, r *scenario.Run, runE
 		}
 	}
 	facts = append(facts, "seeds "+s.Seeds)
-	return trace.HTMLPage{
+	return htmlpage.Page{
 		Title:   s.Name,
-		Summary: trace.Text{EN: s.Summary, ZH: summariesZH[s.Name]},
-		Left:    trace.HTMLHost{Name: "A", Role: trace.Text{EN: "client", ZH: "客户端"}},
-		Right:   trace.HTMLHost{Name: "B", Role: trace.Text{EN: "server", ZH: "服务器"}},
+		Summary: htmlpage.Text{EN: s.Summary, ZH: summariesZH[s.Name]},
+		Left:    htmlpage.Host{Name: "A", Role: htmlpage.Text{EN: "client", ZH: "客户端"}},
+		Right:   htmlpage.Host{Name: "B", Role: htmlpage.Text{EN: "server", ZH: "服务器"}},
 		Status:  status,
 		Facts:   facts,
 		Index:   index,
@@ -85,7 +86,7 @@ func writeHTMLFile(path string, s *scenario.Scenario, p scenario.Params, r *scen
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	err = trace.WriteHTML(bw, r.Rec.Events(), scenarioPage(s, p, r, runErr, index))
+	err = htmlpage.Write(bw, r.Rec.Events(), scenarioPage(s, p, r, runErr, index))
 	return errors.Join(err, bw.Flush(), f.Close())
 }
 
@@ -93,7 +94,7 @@ func writeHTMLFile(path string, s *scenario.Scenario, p scenario.Params, r *scen
 // index. A nil *htmlSite does nothing.
 type htmlSite struct {
 	dir     string
-	entries []trace.HTMLIndexEntry
+	entries []htmlpage.IndexEntry
 }
 
 // newHTMLSite makes dir; it returns nil if dir is empty.
@@ -116,7 +117,7 @@ func (h *htmlSite) add(s *scenario.Scenario, p scenario.Params, r *scenario.Run,
 	if err := writeHTMLFile(filepath.Join(h.dir, name), s, p, r, runErr, "index.html"); err != nil {
 		return err
 	}
-	e := trace.HTMLIndexEntry{Name: s.Name, Href: name, Summary: trace.Text{EN: s.Summary, ZH: summariesZH[s.Name]}, Status: "PASS"}
+	e := htmlpage.IndexEntry{Name: s.Name, Href: name, Summary: htmlpage.Text{EN: s.Summary, ZH: summariesZH[s.Name]}, Status: "PASS"}
 	if runErr != nil {
 		e.Status = "FAIL"
 	}
@@ -142,9 +143,9 @@ func (h *htmlSite) finish() error {
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	err = trace.WriteHTMLIndex(bw, trace.HTMLIndex{
-		Title:   trace.Text{EN: "tcpwave scenarios", ZH: "tcpwave 场景"},
-		Intro:   trace.Text{EN: "Every case of the catalog, run on the simulated network: a ladder diagram and the RFC 9293 state diagram for each.", ZH: "目录中的每个场景都在模拟网络上运行：每个场景一张时序图和一张 RFC 9293 状态转换图。"},
+	err = htmlpage.WriteIndex(bw, htmlpage.Index{
+		Title:   htmlpage.Text{EN: "tcpwave scenarios", ZH: "tcpwave 场景"},
+		Intro:   htmlpage.Text{EN: "Every case of the catalog, run on the simulated network: a ladder diagram and the RFC 9293 state diagram for each.", ZH: "目录中的每个场景都在模拟网络上运行：每个场景一张时序图和一张 RFC 9293 状态转换图。"},
 		Entries: h.entries,
 	})
 	return errors.Join(err, bw.Flush(), f.Close())

@@ -16,7 +16,9 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/tcpwave/tcpwave/scenario"
+	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // The pages whose screenshots docs/ holds and README.md shows.
@@ -116,6 +118,7 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 	hostAB := func(h string) bool { return h == "A" || h == "B" }
 	for i, e := range evs {
 		key := strconv.Itoa(i)
+		segText := e.SegText()
 		switch e.Kind {
 		case trace.KindSend, trace.KindRecv, trace.KindDrop:
 			if e.Kind == trace.KindDrop && e.Host == "net" {
@@ -126,17 +129,17 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 			}
 			n := seen["data-"+string(e.Kind)+key]
 			if n == nil {
-				errorf("%s event %d (%s %s) has no arrow", e.Kind, i, e.Host, e.Seg)
+				errorf("%s event %d (%s %s) has no arrow", e.Kind, i, e.Host, segText)
 				continue
 			}
-			if seg, _ := domtest.Attr(n, "data-seg"); e.Kind == trace.KindSend && seg != e.Seg {
-				errorf("arrow of send %d says %q, want %q", i, seg, e.Seg)
+			if seg, _ := domtest.Attr(n, "data-seg"); e.Kind == trace.KindSend && seg != segText {
+				errorf("arrow of send %d says %q, want %q", i, seg, segText)
 			}
 			if e.Kind == trace.KindSend {
 				id, _ := domtest.Attr(n, "id")
 				lbl := domtest.FindAll(doc, func(c *html.Node) bool { v, _ := domtest.Attr(c, "id"); return v == "lbl-"+id })
-				if len(lbl) != 1 || !strings.HasPrefix(textIn(lbl[0]), e.Seg) {
-					errorf("arrow of send %d is not labelled %q", i, e.Seg)
+				if len(lbl) != 1 || !strings.HasPrefix(textIn(lbl[0]), segText) {
+					errorf("arrow of send %d is not labelled %q", i, segText)
 				}
 			}
 		}
@@ -171,17 +174,18 @@ func checkPage(t reporter, name string, doc *html.Node, evs []trace.Event, scrip
 			continue
 		}
 		st := domtest.FindAll(n, func(c *html.Node) bool { return domtest.HasClass(c, "st") })
-		if !domtest.HasClass(n, "state") || len(st) != 1 || textIn(st[0]) != e.To {
-			errorf("state change %d (%s -> %s) is labelled %q", i, e.From, e.To, textIn(n))
+		from, to := e.From.String(), e.To.String()
+		if !domtest.HasClass(n, "state") || len(st) != 1 || textIn(st[0]) != to {
+			errorf("state change %d (%s -> %s) is labelled %q", i, from, to, textIn(n))
 		}
-		edges[e.Host][e.From+">"+e.To] = true
-		visited[e.Host][e.From], visited[e.Host][e.To] = true, true
-		k := e.Host + " " + e.Conn
+		edges[e.Host][from+">"+to] = true
+		visited[e.Host][from], visited[e.Host][to] = true, true
+		k := e.Host + " " + e.Conn.String()
 		if paths[k] == nil {
 			order = append(order, k)
-			paths[k] = []string{e.From}
+			paths[k] = []string{from}
 		}
-		paths[k] = append(paths[k], e.To)
+		paths[k] = append(paths[k], to)
 	}
 
 	// The state diagram.
@@ -380,7 +384,7 @@ func TestHTMLCheckerCatchesMistakes(t *testing.T) {
 	}
 	evs := r.Rec.Events()
 	var b bytes.Buffer
-	if err := trace.WriteHTML(&b, evs, scenarioPage(s, scenario.DefaultParams(), r, nil, "")); err != nil {
+	if err := htmlpage.Write(&b, evs, scenarioPage(s, scenario.DefaultParams(), r, nil, "")); err != nil {
 		t.Fatal(err)
 	}
 	good := b.String()
@@ -411,7 +415,7 @@ func TestHTMLCheckerCatchesMistakes(t *testing.T) {
 		}, nil},
 		{"no CSP", func(p string) string { return strings.Replace(p, "Content-Security-Policy", "X-Nothing", 1) }, nil},
 		{"a state change the page lacks", nil, func(e []trace.Event) []trace.Event {
-			return append(e, trace.Event{Host: "A", Kind: trace.KindState, From: "CLOSED", To: "LISTEN"})
+			return append(e, trace.Event{Host: "A", Kind: trace.KindState, From: tcp.Closed, To: tcp.Listen})
 		}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

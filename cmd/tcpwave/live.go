@@ -13,7 +13,7 @@ import (
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
-	"github.com/tcpwave/tcpwave/wire"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // netstat asks a running tcpwave process for its connection table.
@@ -35,12 +35,12 @@ func netstat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 // liveEvents prints every segment and state change of a real stack as
-// JSON Lines while it happens (stack.Observer).
+// JSON Lines while it happens (stack.Observer, through a trace.Observer).
 type liveEvents struct {
 	mu   sync.Mutex
 	w    io.Writer // JSON Lines as they happen; nil for none
 	host string
-	rel  trace.Relativizer
+	obs  trace.Observer // guarded by mu; made on first use
 	// rec, if set, keeps the events for an HTML page, with the peer's side
 	// inferred: what tcpwave receives the peer sent at that instant, and
 	// what tcpwave sends the peer receives (a TUN device has no wire time).
@@ -48,11 +48,30 @@ type liveEvents struct {
 	peer string
 }
 
+// observe runs fn on the trace.Observer, under the lock.
+func (l *liveEvents) observe(fn func(o *trace.Observer)) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.obs.Add == nil {
+		l.obs = trace.Observer{Host: l.host, Add: l.record}
+	}
+	fn(&l.obs)
+}
+
 func (l *liveEvents) emit(e trace.Event) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.record(e)
+}
+
+// record prints and keeps e; l.mu is held.
+func (l *liveEvents) record(e trace.Event) {
 	e.Host = l.host
 	e.T = e.T / 1000 * 1000 // whole microseconds, as the simulator's
+	if e.Kind == trace.KindDrop {
+		// The device's drops are mostly not TCP: say why, not what.
+		e = trace.Event{T: e.T, Host: e.Host, Kind: e.Kind, Why: e.Why}
+	}
 	if l.w != nil {
 		trace.WriteJSONL(l.w, []trace.Event{e})
 	}
@@ -81,38 +100,32 @@ func (l *liveEvents) writeHTML(path, title string) error {
 	if err != nil {
 		return err
 	}
-	err = trace.WriteHTML(f, l.rec.Events(), trace.HTMLPage{
+	err = htmlpage.Write(f, l.rec.Events(), htmlpage.Page{
 		Title:   title,
-		Summary: trace.Text{EN: "tcpwave on a TUN device, talking to the Linux kernel. The kernel's side is inferred from what tcpwave saw on the device.", ZH: "tcpwave 在 TUN 设备上与 Linux 内核通信。内核一侧由 tcpwave 在设备上看到的报文推断。"},
-		Left:    trace.HTMLHost{Name: l.host, Role: trace.Text{EN: "tcpwave", ZH: "tcpwave"}},
-		Right:   trace.HTMLHost{Name: l.peer, Role: trace.Text{EN: "Linux kernel", ZH: "Linux 内核"}},
-		Origin:  trace.Text{EN: "Recorded by tcpwave on a TUN device; real time since the stack started.", ZH: "由 tcpwave 在 TUN 设备上记录；时间为协议栈启动以来的真实时间。"},
+		Summary: htmlpage.Text{EN: "tcpwave on a TUN device, talking to the Linux kernel. The kernel's side is inferred from what tcpwave saw on the device.", ZH: "tcpwave 在 TUN 设备上与 Linux 内核通信。内核一侧由 tcpwave 在设备上看到的报文推断。"},
+		Left:    htmlpage.Host{Name: l.host, Role: htmlpage.Text{EN: "tcpwave", ZH: "tcpwave"}},
+		Right:   htmlpage.Host{Name: l.peer, Role: htmlpage.Text{EN: "Linux kernel", ZH: "Linux 内核"}},
+		Origin:  htmlpage.Text{EN: "Recorded by tcpwave on a TUN device; real time since the stack started.", ZH: "由 tcpwave 在 TUN 设备上记录；时间为协议栈启动以来的真实时间。"},
 	})
 	return errors.Join(err, f.Close())
 }
 
-func (l *liveEvents) seg(now clock.Instant, pkt []byte, k trace.Kind) {
-	var p wire.Packet
-	if wire.ParsePacket(pkt, &p) != nil {
-		return
-	}
-	l.mu.Lock()
-	s := l.rel.Format(&p)
-	l.mu.Unlock()
-	l.emit(trace.Event{T: now, Kind: k, Seg: s})
+// PacketSent records a segment tcpwave sent.
+func (l *liveEvents) PacketSent(now clock.Instant, pkt []byte) {
+	l.observe(func(o *trace.Observer) { o.PacketSent(now, pkt) })
 }
 
-func (l *liveEvents) PacketSent(now clock.Instant, pkt []byte) { l.seg(now, pkt, trace.KindSend) }
+// PacketReceived records a segment tcpwave received.
 func (l *liveEvents) PacketReceived(now clock.Instant, pkt []byte) {
-	l.seg(now, pkt, trace.KindRecv)
+	l.observe(func(o *trace.Observer) { o.PacketReceived(now, pkt) })
 }
+
+// PacketDropped records a packet tcpwave did not take.
 func (l *liveEvents) PacketDropped(now clock.Instant, pkt []byte, err error) {
-	l.emit(trace.Event{T: now, Kind: trace.KindDrop, Why: err.Error()})
+	l.observe(func(o *trace.Observer) { o.PacketDropped(now, pkt, err) })
 }
+
+// StateChanged records a state change.
 func (l *liveEvents) StateChanged(now clock.Instant, t stack.Tuple, from, to tcp.State, why string) {
-	conn := t.Local.String()
-	if t.Remote.IsValid() {
-		conn += ">" + t.Remote.String()
-	}
-	l.emit(trace.Event{T: now, Kind: trace.KindState, From: from.String(), To: to.String(), Why: why, Conn: conn})
+	l.observe(func(o *trace.Observer) { o.StateChanged(now, t, from, to, why) })
 }

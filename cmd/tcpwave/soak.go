@@ -16,6 +16,7 @@ import (
 
 	"github.com/tcpwave/tcpwave/soak"
 	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // soakFlags are the flags of `tcpwave soak`.
@@ -253,14 +254,14 @@ func writeSoakHTML(path string, events []trace.Event, r soak.Result) error {
 	if r.Err != nil {
 		status = "FAIL: " + strings.TrimPrefix(r.Err.Error(), fmt.Sprintf("seed %d: ", r.Seed))
 	}
-	page := trace.HTMLPage{
+	page := htmlpage.Page{
 		Title: fmt.Sprintf("soak seed %d", r.Seed),
-		Summary: trace.Text{
+		Summary: htmlpage.Text{
 			EN: fmt.Sprintf("%d connections between %d hosts through their whole lifecycle, under loss, duplication, reordering, corruption, %d partitions and %d crashes, then a healed network; hosts A and B shown.", r.Conns, r.Hosts, r.Partitions, r.Crashes),
 			ZH: fmt.Sprintf("%d 台主机之间的 %d 个连接走完整个生命周期：先经历丢包、重复、乱序、损坏、%d 次网络分区和 %d 次主机崩溃，然后网络恢复；图中是主机 A 和 B。", r.Hosts, r.Conns, r.Partitions, r.Crashes),
 		},
-		Left:   trace.HTMLHost{Name: "A"},
-		Right:  trace.HTMLHost{Name: "B"},
+		Left:   htmlpage.Host{Name: "A"},
+		Right:  htmlpage.Host{Name: "B"},
 		Status: status,
 		Facts:  []string{fmt.Sprintf("seed %d", r.Seed), fmt.Sprintf("%d steps", r.Steps), "settled at " + r.End.String()},
 	}
@@ -269,6 +270,6 @@ func writeSoakHTML(path string, events []trace.Event, r soak.Result) error {
 		return err
 	}
 	bw := bufio.NewWriter(file)
-	err = trace.WriteHTML(bw, events, page)
+	err = htmlpage.Write(bw, events, page)
 	return errors.Join(err, bw.Flush(), file.Close())
 }

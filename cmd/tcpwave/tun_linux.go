@@ -31,7 +31,13 @@ type tunFlags struct {
 	control string
 	events  bool
 	html    string
+	offload bool
 	live    *liveEvents
+
+	offloaded bool // the device has offload (open)
+	// setup makes the device; nil means tun.Setup in the current
+	// namespace (tests put a kernel that refuses offload here).
+	setup func(tun.Config) (*tun.Device, error)
 }
 
 func (f *tunFlags) register(fs *flag.FlagSet, addrHelp string) {
@@ -42,6 +48,7 @@ func (f *tunFlags) register(fs *flag.FlagSet, addrHelp string) {
 	fs.StringVar(&f.control, "control", defaultControl(), "unix socket where tcpwave netstat and tcpwave nstat read this process's connections and counters (the default names this network namespace and process)")
 	fs.BoolVar(&f.events, "events", false, "print every segment and state change as JSON Lines on stderr")
 	fs.StringVar(&f.html, "html", "", "on exit, write the conversation as an HTML page (ladder and state diagram) to this file")
+	fs.BoolVar(&f.offload, "offload", true, "TCP segmentation and checksum offload on the device (IFF_VNET_HDR): 64 KiB super-packets both ways; --offload=false for one packet per read and write (it is off anyway, with a notice, where the kernel refuses it)")
 }
 
 // finish writes the --html page, if asked for.
@@ -67,10 +74,21 @@ func (f *tunFlags) open(local netip.Addr, stderr io.Writer) (*tcpwave.Stack, err
 		}
 		kernel = append(kernel, p)
 	}
-	dev, err := tun.Setup(nil, tun.Config{Name: f.dev, MTU: f.mtu, Kernel: kernel})
+	setup := f.setup
+	if setup == nil {
+		setup = func(c tun.Config) (*tun.Device, error) { return tun.Setup(nil, c) }
+	}
+	cfg := tun.Config{Name: f.dev, MTU: f.mtu, Kernel: kernel, Offload: f.offload}
+	dev, err := setup(cfg)
+	if errors.Is(err, tun.ErrNoOffload) {
+		fmt.Fprintf(stderr, "tcpwave tun: the kernel refused offload on %s (%v); going on without it\n", f.dev, errnoOf(err))
+		cfg.Offload = false
+		dev, err = setup(cfg)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("TUN device %s: %w%s", f.dev, err, openHint(err, f.dev))
 	}
+	f.offloaded = dev.Offload()
 	var opts []tcpwave.Option
 	if f.events || f.html != "" {
 		f.live = &liveEvents{host: "T", peer: "K"} // T: tcpwave, K: the kernel
@@ -88,6 +106,23 @@ func (f *tunFlags) open(local netip.Addr, stderr io.Writer) (*tcpwave.Stack, err
 		return nil, err
 	}
 	return st, nil
+}
+
+// errnoOf returns the errno inside err, or err if it has none.
+func errnoOf(err error) error {
+	var errno syscall.Errno
+	if errors.As(err, &errno) {
+		return errno
+	}
+	return err
+}
+
+// offloadNote is what the banner says about offload on the device.
+func (f *tunFlags) offloadNote() string {
+	if f.offloaded {
+		return ", offload on"
+	}
+	return ", offload off"
 }
 
 // openHint says what to do about an error opening the device that
@@ -220,7 +255,7 @@ func tunServe(ctx context.Context, args []string, stdout, stderr io.Writer) int 
 	if *discard {
 		mode = "discard"
 	}
-	fmt.Fprintf(stdout, "tcpwave %s server on %v (device %s); `tcpwave netstat` (--control %s) shows its connections, `tcpwave nstat` its counters\n", mode, ap, f.dev, f.control)
+	fmt.Fprintf(stdout, "tcpwave %s server on %v (device %s%s); `tcpwave netstat` (--control %s) shows its connections, `tcpwave nstat` its counters\n", mode, ap, f.dev, f.offloadNote(), f.control)
 	go func() {
 		<-ctx.Done()
 		ln.Close()

@@ -8,14 +8,17 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/tcpwave/tcpwave/internal/netns"
 	"github.com/tcpwave/tcpwave/link/tun"
+	"github.com/tcpwave/tcpwave/tcp"
 	"github.com/tcpwave/tcpwave/trace"
 )
 
@@ -257,7 +260,7 @@ func TestTunAndNetstatUsage(t *testing.T) {
 // error and exit status 1.
 func TestTunHTMLWriteError(t *testing.T) {
 	f := tunFlags{html: "/dev/full", live: &liveEvents{host: "T", peer: "K", rec: &trace.Recorder{}}}
-	f.live.emit(trace.Event{Kind: trace.KindState, From: "LISTEN", To: "SYN_RECEIVED", Why: "test"})
+	f.live.emit(trace.Event{Kind: trace.KindState, From: tcp.Listen, To: tcp.SynRcvd, Why: "test"})
 	var errb bytes.Buffer
 	if code := f.finish(&errb, "test"); code != 1 || strings.Count(errb.String(), "\n") != 1 || !strings.Contains(errb.String(), "no space left") {
 		t.Errorf("exit %d, stderr %q; want 1 and one line that says the disk is full", code, errb.String())
@@ -300,4 +303,93 @@ func kernelListener(t *testing.T, ns *netns.NS) net.Listener {
 	}
 	t.Cleanup(func() { ln.Close() })
 	return ln
+}
+
+// `tun serve` opens its device with offload (IFF_VNET_HDR, which the
+// kernel shows in the device's tun_flags) unless --offload=false, and its
+// banner says which.
+func TestTunServeOffload(t *testing.T) {
+	const vnetHdr = 0x4000 // IFF_VNET_HDR
+	tests := []struct {
+		name   string
+		args   []string
+		want   bool
+		banner string
+	}{
+		{"default", nil, true, "offload on"},
+		{"--offload=false", []string{"--offload=false"}, false, "offload off"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ns := netns.NewT(t)
+			ctx, cancel := context.WithCancel(t.Context())
+			defer cancel()
+			var out, errb syncBuffer
+			done := make(chan int, 1)
+			args := append([]string{"tun", "serve", "--dev", "tw0", "--discard", "--control", filepath.Join(t.TempDir(), "c.sock")}, tc.args...)
+			go ns.Run(func() error {
+				done <- runContext(ctx, args, &out, &errb)
+				return nil
+			})
+			eventually(t, "the banner", func() (bool, string) {
+				return strings.Contains(out.String(), "server on"), out.String() + errb.String()
+			})
+			if !strings.Contains(out.String(), tc.banner) {
+				t.Errorf("banner %q, want %q", out.String(), tc.banner)
+			}
+			b, err := ns.Exec(t.Context(), "cat", "/sys/class/net/tw0/tun_flags")
+			if err != nil {
+				t.Fatalf("tun_flags: %v: %s", err, b)
+			}
+			var flags uint64
+			if _, err := fmt.Sscanf(strings.TrimSpace(string(b)), "0x%x", &flags); err != nil {
+				t.Fatalf("tun_flags %q: %v", b, err)
+			}
+			if got := flags&vnetHdr != 0; got != tc.want {
+				t.Errorf("tun_flags %#x: IFF_VNET_HDR %v, want %v", flags, got, tc.want)
+			}
+			cancel()
+			select {
+			case code := <-done:
+				if code != 0 || errb.String() != "" {
+					t.Errorf("tun serve exited %d, stderr %q", code, errb.String())
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("tun serve did not stop")
+			}
+		})
+	}
+}
+
+// On a kernel that refuses offload, tun serve and tun dial say so in one
+// line and go on with a device without it.
+func TestTunOffloadRefused(t *testing.T) {
+	ns := netns.NewT(t)
+	var tried []bool
+	f := tunFlags{dev: "tw0", mtu: tun.DefaultMTU, kernel: "10.9.0.1/24", offload: true,
+		setup: func(c tun.Config) (*tun.Device, error) {
+			tried = append(tried, c.Offload)
+			if c.Offload {
+				return nil, fmt.Errorf("link/tun: %q: %w: TUNSETOFFLOAD: %w", c.Name, tun.ErrNoOffload, syscall.EINVAL)
+			}
+			return tun.Setup(nil, c)
+		}}
+	var errb bytes.Buffer
+	err := ns.Run(func() error {
+		st, err := f.open(netip.MustParseAddr("10.9.0.2"), &errb)
+		if err != nil {
+			return err
+		}
+		return st.Close()
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := errb.String()
+	if fmt.Sprint(tried) != "[true false]" || f.offloaded {
+		t.Errorf("setups with offload %v, offloaded %v; want [true false] and false", tried, f.offloaded)
+	}
+	if strings.Count(msg, "\n") != 1 || !strings.Contains(msg, "refused offload on tw0 (invalid argument); going on without it") {
+		t.Errorf("stderr %q, want one line saying offload was refused", msg)
+	}
 }

@@ -461,13 +461,15 @@ func TestCloseSimultaneousDirect(t *testing.T) {
 		p := r.pair(t, ipv4, d)
 		exchange(t, p, d)
 		skew := closeTogether(t, p)
+		// poll looks at least once, however late this goroutine runs: a
+		// loaded machine once let the deadline pass before the first look,
+		// and an empty path read as tcpwave's FIN first.
 		var path []tcp.State
-		for end := time.Now().Add(pollFor); time.Now().Before(end); time.Sleep(pollEvery) {
-			path = r.rec.path(p.tuple())
-			if last := path[len(path)-1]; last == tcp.TimeWait || last == tcp.Closed {
-				break // pair made sure path holds ESTABLISHED at least
-			}
-		}
+		poll(pollFor, func() bool {
+			path = r.rec.path(p.tuple()) // pair made sure it holds ESTABLISHED at least
+			last := path[len(path)-1]
+			return last == tcp.TimeWait || last == tcp.Closed
+		})
 		var outcome string
 		switch {
 		case contains(path, tcp.Closing):

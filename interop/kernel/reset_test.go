@@ -128,7 +128,7 @@ func setLinger0(t *testing.T, c tcpConn) {
 func (r *rig) waitRecvQ(t *testing.T, p *conns, s side, n int) {
 	t.Helper()
 	got := -1
-	for end := time.Now().Add(r.pollFor); time.Now().Before(end); time.Sleep(pollEvery) {
+	if poll(r.pollFor, func() bool {
 		if s == stackSide {
 			row, _ := r.stackRow(p)
 			got = row.RecvQ
@@ -136,9 +136,9 @@ func (r *rig) waitRecvQ(t *testing.T, p *conns, s side, n int) {
 			row, _ := r.kernelRow(t, p)
 			got = row.RecvQ
 		}
-		if got == n {
-			return
-		}
+		return got == n
+	}) {
+		return
 	}
 	t.Fatalf("%v's Recv-Q is %d after %v, want %d", s, got, r.pollFor, n)
 }
@@ -185,11 +185,10 @@ func TestCloseThenData(t *testing.T) {
 				}
 				// The writer: EPIPE on write, EOF on read.
 				var err error
-				for end := time.Now().Add(pollFor); time.Now().Before(end); time.Sleep(pollEvery) {
-					if _, err = w.Write([]byte("x")); err != nil {
-						break
-					}
-				}
+				poll(pollFor, func() bool {
+					_, err = w.Write([]byte("x"))
+					return err != nil
+				})
 				if !errors.Is(err, syscall.EPIPE) {
 					t.Errorf("%v's write after the RST: %v, want EPIPE", 1-closer, err)
 				}

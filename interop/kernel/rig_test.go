@@ -81,6 +81,8 @@ type rigConfig struct {
 	// none, but rig.filterLink works).
 	direct bool
 	faults faulty.Config
+	// mtu is the TUN device's MTU; 0 means link/tun's default.
+	mtu int
 	// netem asks for faults (loss, delay, reorder) from a netem qdisc on
 	// the device, as "tc qdisc add dev tw0 root netem ..." sets it up;
 	// when the kernel has no netem, the faulty link applies them instead.
@@ -93,6 +95,7 @@ func newRig(t *testing.T, rc rigConfig) *rig {
 	ns := netns.NewT(t)
 	dev, err := tun.Setup(ns, tun.Config{
 		Name:   "tw0",
+		MTU:    rc.mtu,
 		Kernel: []netip.Prefix{netns.KernelPrefix4, netns.KernelPrefix6},
 	})
 	if err != nil {
@@ -445,16 +448,29 @@ func (r *rig) checkStackPath(t *testing.T, p *conns, want ...tcp.State) {
 	}
 }
 
+// poll calls done every pollEvery until it reports true or d has passed,
+// and reports its last answer. It asks at least once, and once more after
+// the deadline, however late the calling goroutine runs on a loaded
+// machine.
+func poll(d time.Duration, done func() bool) bool {
+	for end := time.Now().Add(d); ; time.Sleep(pollEvery) {
+		if done() {
+			return true
+		}
+		if time.Now().After(end) {
+			return done()
+		}
+	}
+}
+
 // waitStackPath waits until tcpwave's connection has gone through want
 // (from ESTABLISHED on), then checks it with checkStackPath.
 func (r *rig) waitStackPath(t *testing.T, p *conns, want ...tcp.State) {
 	t.Helper()
-	for end := time.Now().Add(r.pollFor); time.Now().Before(end); time.Sleep(pollEvery) {
+	poll(r.pollFor, func() bool {
 		got := r.rec.path(p.tuple())
-		if len(got) > 0 && got[len(got)-1] == want[len(want)-1] {
-			break
-		}
-	}
+		return len(got) > 0 && got[len(got)-1] == want[len(want)-1]
+	})
 	r.checkStackPath(t, p, want...)
 }
 
@@ -528,6 +544,18 @@ type recorder struct {
 	states map[stack.Tuple][]tcp.State
 	segs   []seg
 	log    []string
+	// pkts are the first maxLog packets of every kind, data and pure
+	// ACKs included, for tests that look at segment sizes and windows.
+	pkts []pkt
+}
+
+// pkt is one packet tcpwave sent or received, as the recorder keeps it.
+type pkt struct {
+	sent   bool
+	flags  wire.Flags
+	len    int
+	window int // the field's value, unscaled
+	wscale int // the window scale option, -1 if absent
 }
 
 func newRecorder() *recorder {
@@ -545,7 +573,11 @@ func (r *recorder) PacketDropped(clock.Instant, []byte, error)   {}
 
 func (r *recorder) packet(sent bool, pkt []byte) {
 	var p wire.Packet
-	if wire.ParsePacket(pkt, &p) != nil || p.TCP.Flags&(wire.SYN|wire.FIN|wire.RST) == 0 {
+	if wire.ParsePacket(pkt, &p) != nil {
+		return
+	}
+	r.keep(sent, &p)
+	if p.TCP.Flags&(wire.SYN|wire.FIN|wire.RST) == 0 {
 		return
 	}
 	s := seg{at: time.Since(r.start), sent: sent, flags: p.TCP.Flags, seq: p.TCP.Seq, ack: p.TCP.Ack, len: len(p.Payload)}
@@ -559,6 +591,26 @@ func (r *recorder) packet(sent bool, pkt []byte) {
 		r.segs = append(r.segs, s)
 		r.log = append(r.log, s.String())
 	}
+}
+
+// keep records p in pkts.
+func (r *recorder) keep(sent bool, p *wire.Packet) {
+	k := pkt{sent: sent, flags: p.TCP.Flags, len: len(p.Payload), window: int(p.TCP.Window), wscale: -1}
+	if p.TCP.Options.HasWScale {
+		k.wscale = int(p.TCP.Options.WScale)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.pkts) < maxLog {
+		r.pkts = append(r.pkts, k)
+	}
+}
+
+// packets returns the packets kept so far.
+func (r *recorder) packets() []pkt {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.pkts)
 }
 
 func (r *recorder) StateChanged(now clock.Instant, tu stack.Tuple, from, to tcp.State, why string) {

@@ -12,6 +12,17 @@
 // device, so AddAddress works from any goroutine, in the device's
 // namespace. No ip command runs. Setup does all of it inside a namespace.
 //
+// OpenOffload (or Setup with Config.Offload) opens the device with
+// offload instead: every packet carries a virtio-net header
+// (IFF_VNET_HDR), and the kernel and tcpwave exchange TCP super-packets
+// of up to 64 KiB with partial checksums (TUNSETOFFLOAD with TSO for IPv4
+// and IPv6), as a NIC with TSO and checksum offload and its driver do.
+// The device is then a link.Offloader: a tcpwave host on it writes bursts
+// of segments as one super-packet and reads the kernel's whole, one
+// system call each, where a device without offload takes one per
+// segment. A kernel that refuses offload makes OpenOffload fail with an
+// error wrapping ErrNoOffload, and Open still works.
+//
 // Besides TCP, the kernel writes into the device whatever else it sends
 // on a link: with IPv6 up, router solicitations and MLD reports. A
 // reader must expect packets it does not care about.

@@ -23,6 +23,10 @@ type Config struct {
 	// the kernel then routes into the device (for example 10.9.0.1/24,
 	// so that packets for 10.9.0.2 reach the reader of the device).
 	Kernel []netip.Prefix
+	// Offload opens the device with offload (OpenOffload): TCP
+	// super-packets and partial checksums both ways. A kernel that
+	// refuses makes Setup fail with an error that wraps ErrNoOffload.
+	Offload bool
 }
 
 // Setup opens a TUN device inside the namespace that ns runs functions
@@ -31,16 +35,16 @@ type Config struct {
 // address detection. On error nothing is left open.
 func Setup(ns Runner, c Config) (*Device, error) {
 	var d *Device
-	open := func() error {
+	mk := func() error {
 		var err error
-		d, err = Open(c.Name, c.MTU)
+		d, err = open(c.Name, c.MTU, c.Offload)
 		return err
 	}
 	var err error
 	if ns == nil {
-		err = open()
+		err = mk()
 	} else {
-		err = ns.Run(open)
+		err = ns.Run(mk)
 	}
 	if err != nil {
 		if d != nil {

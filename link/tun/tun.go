@@ -27,8 +27,9 @@ var (
 	errEmptyPacket = errors.New("link/tun: WritePacket of an empty packet")
 )
 
-// Device is an open TUN device. It implements link.Endpoint; its methods
-// are safe for concurrent use.
+// Device is an open TUN device. It implements link.Endpoint, link.Poller
+// and link.Offloader (with offload only when opened by OpenOffload); its
+// methods are safe for concurrent use.
 type Device struct {
 	name  string
 	index int
@@ -39,10 +40,28 @@ type Device struct {
 	ctl   int        // routing-netlink socket in the device's namespace; -1 once closed
 	seq   uint32     // last netlink sequence number used
 
+	// offload: the device was opened with offload (OpenOffload), and its
+	// packets carry a virtio-net header.
+	offload bool
+	rio     *rawIO // readv and writev through Go's poller
+
 	closed atomic.Bool
 }
 
-var _ link.Endpoint = (*Device)(nil)
+var (
+	_ link.Offloader = (*Device)(nil)
+	_ link.Poller    = (*Device)(nil)
+)
+
+// MaxGSOSize is the largest TCP super-packet, IP header included, that a
+// device opened with offload takes and returns (GSOMaxSize): the most an
+// IPv4 header's length field holds.
+const MaxGSOSize = 65535
+
+// ErrNoOffload is wrapped by the error of OpenOffload (and of Setup with
+// Config.Offload) when the kernel refuses a virtio-net header or TCP
+// segmentation offload on the device; Open without offload may still work.
+var ErrNoOffload = errors.New("link/tun: the kernel refused segmentation offload (IFF_VNET_HDR, TUNSETOFFLOAD)")
 
 // Open creates the TUN device name (or, if name is empty, lets the
 // kernel pick one such as "tun0"; an existing persistent TUN device of
@@ -54,7 +73,22 @@ var _ link.Endpoint = (*Device)(nil)
 // To make the device in another namespace, call Open on a thread inside
 // it, for example in netns.NS.Run. Once open, the device may be used from
 // any goroutine. Closing it deletes the device (unless it is persistent).
-func Open(name string, mtu int) (*Device, error) {
+func Open(name string, mtu int) (*Device, error) { return open(name, mtu, false) }
+
+// OpenOffload is Open for a device with offload, which makes it a
+// link.Offloader: every packet carries a virtio-net header (IFF_VNET_HDR),
+// and the device takes partial checksums and TCP super-packets over IPv4
+// and IPv6 (TUNSETOFFLOAD with TUN_F_CSUM, TUN_F_TSO4 and TUN_F_TSO6), as a
+// NIC with checksum offload and TSO does. WriteGSO hands the kernel a
+// super-packet of up to MaxGSOSize bytes, which the kernel's TCP takes
+// whole (or cuts into segments where it forwards it); ReadPacket returns
+// what the kernel's TCP sends, which may be super-packets of up to
+// MaxGSOSize bytes, with its checksums completed, so buffers should hold
+// GSOMaxSize bytes. On a kernel that refuses, the error wraps ErrNoOffload
+// and the errno, and nothing is left open.
+func OpenOffload(name string, mtu int) (*Device, error) { return open(name, mtu, true) }
+
+func open(name string, mtu int, offload bool) (*Device, error) {
 	if mtu <= 0 {
 		mtu = DefaultMTU
 	}
@@ -67,15 +101,33 @@ func Open(name string, mtu int) (*Device, error) {
 		unix.Close(fd)
 		return nil, fmt.Errorf("link/tun: device name %q: %w", name, err)
 	}
-	ifr.SetUint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	flags := uint16(unix.IFF_TUN | unix.IFF_NO_PI)
+	if offload {
+		flags |= unix.IFF_VNET_HDR
+	}
+	ifr.SetUint16(flags)
 	if err := unix.IoctlIfreq(fd, unix.TUNSETIFF, ifr); err != nil {
 		unix.Close(fd)
+		if offload && errors.Is(err, unix.EINVAL) {
+			err = fmt.Errorf("%w: %w", ErrNoOffload, err)
+		}
 		return nil, fmt.Errorf("link/tun: TUNSETIFF %q: %s%w", name, why(err), err)
+	}
+	if offload {
+		if err := setOffload(fd); err != nil {
+			unix.Close(fd)
+			return nil, fmt.Errorf("link/tun: %q: %w", ifr.Name(), err)
+		}
 	}
 	d := &Device{name: ifr.Name(), ctl: -1}
 	// The descriptor is non-blocking, so os.NewFile registers it with
 	// Go's poller: Read parks the goroutine, and Close wakes it.
 	d.file = os.NewFile(uintptr(fd), "/dev/net/tun:"+d.name)
+	d.offload = offload
+	if err := d.initRawIO(); err != nil {
+		d.file.Close()
+		return nil, err
+	}
 	if err := d.configure(mtu); err != nil {
 		d.Close()
 		return nil, err
@@ -160,16 +212,21 @@ func (d *Device) Index() int { return d.index }
 func (d *Device) MTU() int { return d.mtu }
 
 // ReadPacket waits for the next packet the kernel sends into the device,
-// copies it into buf and returns its length. buf should hold MTU bytes:
-// a longer packet is cut to len(buf) and reported with an error. After
-// Close, and in a ReadPacket that Close interrupts, it returns an error
-// that wraps net.ErrClosed.
+// copies it into buf and returns its length. buf should hold MTU bytes
+// (GSOMaxSize bytes on a device with offload, whose packets may be TCP
+// super-packets): a longer packet is cut to len(buf) and reported with an
+// error. With offload, a partial checksum the kernel left is completed
+// before the packet is returned. After Close, and in a ReadPacket that
+// Close interrupts, it returns an error that wraps net.ErrClosed.
 func (d *Device) ReadPacket(buf []byte) (int, error) {
 	if d.closed.Load() {
 		return 0, errClosed
 	}
 	if len(buf) == 0 {
 		return 0, errEmptyBuffer
+	}
+	if d.offload {
+		return d.readRaw(buf, true)
 	}
 	n, err := d.file.Read(buf)
 	switch {
@@ -211,6 +268,9 @@ func (d *Device) WritePacket(pkt []byte) error {
 	if len(pkt) > d.mtu {
 		return fmt.Errorf("link/tun: packet of %d bytes is larger than the MTU of %s (%d)",
 			len(pkt), d.name, d.mtu)
+	}
+	if d.offload {
+		return d.writeVnet(pkt, nil, 0)
 	}
 	if _, err := d.file.Write(pkt); err != nil {
 		if d.closed.Load() || errors.Is(err, os.ErrClosed) {

@@ -292,9 +292,28 @@ func TestDeviceInNamespace(t *testing.T) {
 // waiting, and that everything after Close says net.ErrClosed.
 func TestCloseUnblocksRead(t *testing.T) {
 	_, dev := setup(t)
+	checkCloseUnblocksRead(t, dev, dev.MTU())
+	if _, err := dev.ReadPacket(make([]byte, 100)); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("ReadPacket after Close: %v", err)
+	}
+	if err := dev.WritePacket([]byte{0x45}); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("WritePacket after Close: %v", err)
+	}
+	if err := dev.Close(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("second Close: %v", err)
+	}
+	if err := dev.AddAddress(netip.MustParsePrefix("10.9.1.1/24")); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("AddAddress after Close: %v", err)
+	}
+}
+
+// checkCloseUnblocksRead closes dev while a ReadPacket into a buffer of
+// bufLen bytes waits, and checks that it returns net.ErrClosed.
+func checkCloseUnblocksRead(t *testing.T, dev *tun.Device, bufLen int) {
+	t.Helper()
 	done := make(chan error, 1)
 	go func() {
-		buf := make([]byte, dev.MTU())
+		buf := make([]byte, bufLen)
 		for range 100 { // skip what the kernel sends on its own
 			if _, err := dev.ReadPacket(buf); err != nil {
 				done <- err
@@ -314,18 +333,6 @@ func TestCloseUnblocksRead(t *testing.T) {
 		}
 	case <-time.After(timeout):
 		t.Fatal("Close did not unblock ReadPacket")
-	}
-	if _, err := dev.ReadPacket(make([]byte, 100)); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("ReadPacket after Close: %v", err)
-	}
-	if err := dev.WritePacket([]byte{0x45}); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("WritePacket after Close: %v", err)
-	}
-	if err := dev.Close(); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("second Close: %v", err)
-	}
-	if err := dev.AddAddress(netip.MustParsePrefix("10.9.1.1/24")); !errors.Is(err, net.ErrClosed) {
-		t.Errorf("AddAddress after Close: %v", err)
 	}
 }
 

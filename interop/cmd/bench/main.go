@@ -65,8 +65,10 @@
 //	                   byte by byte at the receiver, and the row (ms) is
 //	                   the time from the Dial to the receiver's EOF; the
 //	                   row of the workload's own name is a 2 GiB
-//	                   transfer's goodput the same way (Gbit/s; 32 MiB
-//	                   with -quick) and /cpu its CPU time per GiB. MTU is
+//	                   transfer's goodput the same way (Gbit/s) and /cpu
+//	                   its CPU time per GiB (with -quick the rows keep
+//	                   their names but move 16 KiB, 64 KiB, 1 MiB and
+//	                   2 MiB). MTU is
 //	                   1500 or 65535; LINK is "shared" (the interop.Link
 //	                   of the other workloads) or "native", each stack on
 //	                   its own in-memory link (interop.NewNativePair:

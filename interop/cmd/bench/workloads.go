@@ -28,6 +28,7 @@ type sizes struct {
 	handshakes          int           // handshakes timed per run
 	idleConns           int           // connections of idle-mem
 	twConns             int           // connections of timewait-mem
+	xfer                [3]int64      // bytes of the xfer workloads' timed transfers (rows /64KiB, /1MiB, /16MiB)
 	xferBig             int64         // bytes of the xfer workloads' big transfer
 }
 
@@ -40,6 +41,7 @@ var defaultSizes = sizes{
 	handshakes: 2000,
 	idleConns:  10000,
 	twConns:    50000,
+	xfer:       [3]int64{64 << 10, 1 << 20, 16 << 20},
 	xferBig:    2 << 30,
 }
 
@@ -55,7 +57,10 @@ var quickSizes = sizes{
 	handshakes: 100,
 	idleConns:  300,
 	twConns:    1000,
-	xferBig:    32 << 20,
+	// The xfer rows keep their names; -quick moves less (a race-enabled
+	// test run of gVisor on the shared link takes seconds per MiB).
+	xfer:    [3]int64{16 << 10, 64 << 10, 1 << 20},
+	xferBig: 2 << 20,
 }
 
 // metric is one quantity a workload measures: one row of the output.

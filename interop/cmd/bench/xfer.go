@@ -38,7 +38,7 @@ func xferMetrics(name string) []metric {
 		{name + "/64KiB", "ms", true},
 		{name + "/1MiB", "ms", true},
 		{name + "/16MiB", "ms", true},
-		{name, "Gbit/s", false}, // the big transfer: 2 GiB (32 MiB with -quick)
+		{name, "Gbit/s", false}, // the big transfer: 2 GiB
 		{name + "/cpu", "CPU s/GiB", true},
 	}
 }
@@ -66,21 +66,21 @@ func xferWorkload(mtu int, native bool) *workload {
 				return nil, err
 			}
 			defer p.Close()
-			return xferAll(ctx, p, sz.xferBig)
+			return xferAll(ctx, p, sz.xfer, sz.xferBig)
 		},
 	}
 }
 
 // xferAll makes the transfers of one run on p, and returns the rows of
 // xferMetrics.
-func xferAll(ctx context.Context, p *interop.Pair, big int64) ([]float64, error) {
+func xferAll(ctx context.Context, p *interop.Pair, sizes [3]int64, big int64) ([]float64, error) {
 	ln, err := p.B.Listen("tcp4", serverAddr(5002))
 	if err != nil {
 		return nil, err
 	}
 	defer ln.Close()
 	var out []float64
-	for _, n := range []int64{64 << 10, 1 << 20, 16 << 20} {
+	for _, n := range sizes {
 		d, err := xfer(ctx, p, ln, n)
 		if err != nil {
 			return nil, fmt.Errorf("%d bytes: %w", n, err)

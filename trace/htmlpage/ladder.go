@@ -1,4 +1,4 @@
-package trace
+package htmlpage
 
 import (
 	"fmt"
@@ -9,6 +9,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/trace"
 )
 
 // Geometry of the SVG ladder, in CSS pixels.
@@ -29,7 +31,7 @@ const (
 	hlTagFont  = 10.0  // small tags (sans-serif)
 	// hlIdle is the idle time above which the ladder is compressed, as in
 	// WriteLadder.
-	hlIdle = idleGap
+	hlIdle = trace.IdleGap
 )
 
 // ladderView is the drawn ladder.
@@ -147,17 +149,17 @@ func textTW(t Text, size float64) float64 {
 }
 
 // stateCat groups states by role for their colour.
-func stateCat(s string) string {
+func stateCat(s tcp.State) string {
 	switch s {
-	case "SYN_SENT", "SYN_RCVD":
+	case tcp.SynSent, tcp.SynRcvd:
 		return "open"
-	case "ESTABLISHED":
+	case tcp.Established:
 		return "est"
-	case "FIN_WAIT_1", "FIN_WAIT_2", "CLOSING":
+	case tcp.FinWait1, tcp.FinWait2, tcp.Closing:
 		return "act"
-	case "CLOSE_WAIT", "LAST_ACK":
+	case tcp.CloseWait, tcp.LastAck:
 		return "pas"
-	case "TIME_WAIT":
+	case tcp.TimeWait:
 		return "tw"
 	}
 	return "idle"
@@ -198,83 +200,131 @@ type rowItem struct {
 	width float64 // of a label
 }
 
-func layoutLadder(m *model) ladderView {
-	var v ladderView
-	evs := m.evs
+// ladderRow is one distinct instant of drawn events.
+type ladderRow struct {
+	t       clock.Instant
+	items   [2][]rowItem
+	extent  float64 // how far below y the row's items reach
+	sendOff float64 // how far below y the last arrow leaves
+	y       float64
+}
 
-	// Which segment and role each event has.
-	type endRef struct {
-		seg  int
-		side int
-	}
-	ends := map[int]endRef{}  // event index -> arrow end at a timeline
-	netDrop := map[int]bool{} // drops in the network, drawn where they happen
+// endRef is an arrow's end at a timeline: its segment and side.
+type endRef struct {
+	seg  int
+	side int
+}
+
+// ladderGap is a compressed idle stretch after row after.
+type ladderGap struct {
+	after  int // the row before the break
+	y1, y2 float64
+}
+
+// ladderLayout is the state one layoutLadder call's phases share.
+type ladderLayout struct {
+	m       *model
+	v       ladderView
+	ends    map[int]endRef // event index -> arrow end at a timeline
+	netDrop map[int]bool   // drops in the network, drawn where they happen
+	rows    []*ladderRow
+	rowOf   []int     // event index -> its row, -1 when not drawn
+	offset  []float64 // an item's y below its row's
+	x       [2]float64
+	gaps    []ladderGap
+	bottom  float64
+}
+
+// layoutLadder lays the ladder out in phases: rows of events, the margins,
+// the rows' heights with idle stretches compressed, then the timelines,
+// the breaks, the labels and the arrows.
+func layoutLadder(m *model) ladderView {
+	l := &ladderLayout{m: m}
+	l.findEnds()
+	l.makeRows()
+	l.stackItems()
+	l.placeColumns()
+	l.placeRows()
+	l.drawTimelines()
+	l.drawBreaks()
+	l.drawLabels()
+	l.drawArrows()
+	return l.v
+}
+
+// findEnds notes which segment and side each send, recv and drop event
+// is an end of, and which drops happen in the network.
+func (l *ladderLayout) findEnds() {
+	m, evs := l.m, l.m.evs
+	l.ends, l.netDrop = map[int]endRef{}, map[int]bool{}
 	for k, g := range m.segs {
 		if g.drop >= 0 && m.side(evs[g.drop].Host) < 0 {
-			netDrop[g.drop] = true
+			l.netDrop[g.drop] = true
 		}
 		if g.send >= 0 {
-			ends[g.send] = endRef{k, g.from}
+			l.ends[g.send] = endRef{k, g.from}
 		}
 		if g.recv >= 0 {
-			ends[g.recv] = endRef{k, g.to}
+			l.ends[g.recv] = endRef{k, g.to}
 		}
 		if g.drop >= 0 && m.side(evs[g.drop].Host) >= 0 {
-			ends[g.drop] = endRef{k, g.to}
+			l.ends[g.drop] = endRef{k, g.to}
 		}
 	}
+}
 
-	// Rows: one per distinct instant of a drawn event.
-	drawn := func(i int) bool {
-		e := evs[i]
-		switch e.Kind {
-		case KindState, KindApp:
-			return m.side(e.Host) >= 0
-		}
-		_, isEnd := ends[i]
-		return isEnd || netDrop[i]
+// drawn reports whether event i appears on the ladder.
+func (l *ladderLayout) drawn(i int) bool {
+	e := &l.m.evs[i]
+	switch e.Kind {
+	case trace.KindState, trace.KindApp:
+		return l.m.side(e.Host) >= 0
 	}
-	type row struct {
-		t       clock.Instant
-		items   [2][]rowItem
-		extent  float64 // how far below y the row's items reach
-		sendOff float64 // how far below y the last arrow leaves
-		y       float64
-	}
-	var rows []*row
-	rowOf := make([]int, len(evs))
-	offset := make([]float64, len(evs)) // an item's y below its row's
-	for i, e := range evs {
-		rowOf[i] = -1
-		if !drawn(i) {
+	_, isEnd := l.ends[i]
+	return isEnd || l.netDrop[i]
+}
+
+// makeRows puts the drawn events in rows, one per distinct instant, each
+// item at its side's timeline.
+func (l *ladderLayout) makeRows() {
+	m, evs := l.m, l.m.evs
+	l.rowOf = make([]int, len(evs))
+	l.offset = make([]float64, len(evs))
+	for i := range evs {
+		e := &evs[i]
+		l.rowOf[i] = -1
+		if !l.drawn(i) {
 			continue
 		}
-		if len(rows) == 0 || rows[len(rows)-1].t != e.T {
-			rows = append(rows, &row{t: e.T})
+		if len(l.rows) == 0 || l.rows[len(l.rows)-1].t != e.T {
+			l.rows = append(l.rows, &ladderRow{t: e.T})
 		}
-		r := rows[len(rows)-1]
-		rowOf[i] = len(rows) - 1
+		r := l.rows[len(l.rows)-1]
+		l.rowOf[i] = len(l.rows) - 1
 		s := m.side(e.Host)
 		switch {
-		case e.Kind == KindState:
-			w := textW(e.To, hlPillFont) + 16
+		case e.Kind == trace.KindState:
+			w := textW(e.To.String(), hlPillFont) + 16
 			if tag := m.stateTag(i); tag.EN != "" {
 				w += 6 + textTW(tag, hlTagFont)
 			}
 			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: w})
-		case e.Kind == KindApp:
-			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: textW(appText(e), hlAppFont) + 14})
+		case e.Kind == trace.KindApp:
+			r.items[s] = append(r.items[s], rowItem{ev: i, label: true, width: textW(e.AppText(), hlAppFont) + 14})
 		default:
-			if ref, ok := ends[i]; ok {
-				r.items[ref.side] = append(r.items[ref.side], rowItem{ev: i, send: e.Kind == KindSend})
+			if ref, ok := l.ends[i]; ok {
+				r.items[ref.side] = append(r.items[ref.side], rowItem{ev: i, send: e.Kind == trace.KindSend})
 			}
 		}
 	}
-	// Within a row, items follow the trace's order down the timeline: each
-	// label on a line of its own, an arrow's end level with the label
-	// before it, and arrows leaving (or arriving) one after another a
-	// little apart so that their labels do not collide.
-	for _, r := range rows {
+}
+
+// stackItems places items within their row: they follow the trace's
+// order down the timeline, each label on a line of its own, an arrow's end
+// level with the label before it, and arrows leaving (or arriving) one
+// after another a little apart so that their labels do not collide.
+func (l *ladderLayout) stackItems() {
+	for _, r := range l.rows {
 		for s := 0; s < 2; s++ {
 			next, cur := 0.0, 0.0
 			for k, it := range r.items[s] {
@@ -284,11 +334,11 @@ func layoutLadder(m *model) ladderView {
 				} else if k > 0 && !r.items[s][k-1].label && r.items[s][k-1].send == it.send {
 					cur += hlEndStep
 				}
-				offset[it.ev] = cur
+				l.offset[it.ev] = cur
 				if it.send {
 					r.sendOff = math.Max(r.sendOff, cur)
 					// A lost segment's arrow ends in its own row.
-					if f := m.segs[ends[it.ev].seg].fate; f == fateLost || f == fateNone {
+					if f := l.m.segs[l.ends[it.ev].seg].fate; f == fateLost || f == fateNone {
 						r.extent = math.Max(r.extent, cur+rowSpacing(500*time.Microsecond)*0.8+10)
 					}
 				}
@@ -296,12 +346,16 @@ func layoutLadder(m *model) ladderView {
 			r.extent = math.Max(r.extent, math.Max(next, cur+14))
 		}
 	}
+}
 
-	// Margins wide enough for the labels.
+// placeColumns makes the margins wide enough for the labels and places
+// the timelines and the hosts' heads.
+func (l *ladderLayout) placeColumns() {
+	v := &l.v
 	var side [2]float64
 	for s := range side {
 		side[s] = hlMinSide
-		for _, r := range rows {
+		for _, r := range l.rows {
 			for _, it := range r.items[s] {
 				side[s] = math.Max(side[s], it.width+hlPad+10)
 			}
@@ -312,18 +366,16 @@ func layoutLadder(m *model) ladderView {
 	v.XA = hlTimeW + side[0]
 	v.XB = v.XA + hlLaneW
 	v.W = v.XB + side[1]
-	x := [2]float64{v.XA, v.XB}
+	l.x = [2]float64{v.XA, v.XB}
 	for s := 0; s < 2; s++ {
-		v.Heads[s] = hostHead{Side: s, X: x[s], Name: m.hosts[s], Addr: m.addr[s]}
+		v.Heads[s] = hostHead{Side: s, X: l.x[s], Name: l.m.hosts[s], Addr: l.m.addr[s]}
 	}
+}
 
-	// Vertical positions, with breaks for idle stretches.
-	type gap struct {
-		after int // the row before the break
-		y1    float64
-		y2    float64
-	}
-	var gaps []gap
+// placeRows gives each row its y, with a break for each idle stretch, and
+// writes the time ticks.
+func (l *ladderLayout) placeRows() {
+	rows := l.rows
 	for k, r := range rows {
 		if k == 0 {
 			r.y = hlTop
@@ -334,40 +386,49 @@ func layoutLadder(m *model) ladderView {
 		if dt > hlIdle {
 			y1 := p.y + p.extent - 2
 			r.y = y1 + hlBreakH
-			gaps = append(gaps, gap{k - 1, y1, r.y - 18})
+			l.gaps = append(l.gaps, ladderGap{k - 1, y1, r.y - 18})
 			continue
 		}
 		// Arrows keep their slant however far down their row they leave.
 		r.y = p.y + math.Max(p.extent, p.sendOff+rowSpacing(dt))
 	}
-	bottom := hlTop + 30
+	l.bottom = hlTop + 30
 	if n := len(rows); n > 0 {
-		bottom = rows[n-1].y + rows[n-1].extent + 16
+		l.bottom = rows[n-1].y + rows[n-1].extent + 16
 	}
-	v.H = bottom + 14
+	l.v.H = l.bottom + 14
 	for _, r := range rows {
-		v.Ticks = append(v.Ticks, tick{Y: r.y, Label: fmtSecs(r.t)})
+		l.v.Ticks = append(l.v.Ticks, tick{Y: r.y, Label: fmtSecs(r.t)})
 	}
+}
 
-	// Timelines, broken at each idle stretch.
+// drawTimelines draws each host's timeline, broken at each idle stretch.
+func (l *ladderLayout) drawTimelines() {
+	x := l.x
 	for s := 0; s < 2; s++ {
 		y := hlTop - 26
-		for _, g := range gaps {
-			v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: g.y1})
-			v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: g.y1, Y2: g.y2, Dotted: true,
+		for _, g := range l.gaps {
+			l.v.Lines = append(l.v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: g.y1})
+			l.v.Lines = append(l.v.Lines, vline{Side: s, X: x[s], Y1: g.y1, Y2: g.y2, Dotted: true,
 				Break1: breakMark(x[s], g.y1), Break2: breakMark(x[s], g.y2)})
 			y = g.y2
 		}
-		v.Lines = append(v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: bottom})
+		l.v.Lines = append(l.v.Lines, vline{Side: s, X: x[s], Y1: y, Y2: l.bottom})
 	}
-	for _, g := range gaps {
+}
+
+// drawBreaks labels each idle stretch with its duration and the states
+// the hosts held meanwhile.
+func (l *ladderLayout) drawBreaks() {
+	v, x, rows := &l.v, l.x, l.rows
+	for _, g := range l.gaps {
 		b := breakView{Y1: g.y1, Y2: g.y2, Mid: (g.y1 + g.y2) / 2}
 		d := fmtDur(rows[g.after+1].t.Sub(rows[g.after].t))
 		dur := Text{EN: "~ " + d + " pass ~", ZH: "~ 经过 " + strings.Replace(d, " s", " 秒", 1) + " ~"}
 		b.RW = textTW(dur, 12.5) + 28
 		b.RX, b.RY = (v.XA+v.XB)/2-b.RW/2, b.Mid-11
 		b.Label = svgText{X: (v.XA + v.XB) / 2, Y: b.Mid + 4.5, Anchor: "middle", Text: dur}
-		held := m.statesHeld(rows[g.after].t)
+		held := l.m.statesHeld(rows[g.after].t)
 		for s := 0; s < 2; s++ {
 			if held[s] == "" {
 				continue
@@ -380,32 +441,38 @@ func layoutLadder(m *model) ladderView {
 		}
 		v.Breaks = append(v.Breaks, b)
 	}
+}
 
-	// Labels beside the timelines.
-	for _, r := range rows {
+// drawLabels writes the state changes and application calls beside the
+// timelines.
+func (l *ladderLayout) drawLabels() {
+	for _, r := range l.rows {
 		for s := 0; s < 2; s++ {
 			for _, it := range r.items[s] {
 				if !it.label {
 					continue
 				}
-				y := r.y + offset[it.ev]
-				if evs[it.ev].Kind == KindState {
-					v.States = append(v.States, m.stateLabel(it.ev, s, x[s], y))
+				y := r.y + l.offset[it.ev]
+				if l.m.evs[it.ev].Kind == trace.KindState {
+					l.v.States = append(l.v.States, l.m.stateLabel(it.ev, s, l.x[s], y))
 				} else {
-					v.Apps = append(v.Apps, m.appLabel(it.ev, s, x[s], y))
+					l.v.Apps = append(l.v.Apps, l.m.appLabel(it.ev, s, l.x[s], y))
 				}
 			}
 		}
 	}
+}
 
-	// Arrows.
-	yEnd := func(i int) float64 { return rows[rowOf[i]].y + offset[i] }
+// drawArrows draws the segments, then their labels in the order of the
+// arrows (down the page): each is kept clear of the labels placed before
+// it and of the arrows near it.
+func (l *ladderLayout) drawArrows() {
+	v, rows, rowOf := &l.v, l.rows, l.rowOf
+	yEnd := func(i int) float64 { return rows[rowOf[i]].y + l.offset[i] }
 	slant := rowSpacing(500 * time.Microsecond)
-	for k := range m.segs {
-		v.Arrows = append(v.Arrows, m.arrow(k, x, yEnd, rows[0].y, slant, func(i int) float64 { return rows[rowOf[i]].y }))
+	for k := range l.m.segs {
+		v.Arrows = append(v.Arrows, l.m.arrow(k, l.x, yEnd, rows[0].y, slant, func(i int) float64 { return rows[rowOf[i]].y }))
 	}
-	// Labels, in the order of the arrows (down the page): each is kept
-	// clear of the labels placed before it and of the arrows near it.
 	const near = 150.0
 	var placed []box
 	for i := range v.Arrows {
@@ -420,9 +487,8 @@ func layoutLadder(m *model) ladderView {
 				crossing = crossing || crosses(a, o)
 			}
 		}
-		placeLabel(a, x, crossing, &placed, others)
+		placeLabel(a, l.x, crossing, &placed, others)
 	}
-	return v
 }
 
 // breakMark is a short double slash across a timeline at (x, y).
@@ -434,15 +500,15 @@ func breakMark(x, y float64) string {
 // statesHeld returns, for each side, the states its connections are in
 // at t (listeners only when nothing else is open), e.g. "TIME_WAIT".
 func (m *model) statesHeld(t clock.Instant) [2]string {
-	var cur [2]map[string]string
+	var cur [2]map[trace.Conn]tcp.State
 	for s := range cur {
-		cur[s] = map[string]string{}
+		cur[s] = map[trace.Conn]tcp.State{}
 	}
 	for _, e := range m.evs {
 		if e.T > t {
 			break
 		}
-		if s := m.side(e.Host); e.Kind == KindState && s >= 0 {
+		if s := m.side(e.Host); e.Kind == trace.KindState && s >= 0 {
 			cur[s][e.Conn] = e.To
 		}
 	}
@@ -451,13 +517,13 @@ func (m *model) statesHeld(t clock.Instant) [2]string {
 		var conns, listen []string
 		for _, c := range m.conns[s] {
 			st, ok := cur[s][c]
-			if !ok || st == "CLOSED" {
+			if !ok || st == tcp.Closed {
 				continue
 			}
-			if strings.Contains(c, ">") {
-				conns = append(conns, st)
+			if c.Connected() {
+				conns = append(conns, st.String())
 			} else {
-				listen = append(listen, st)
+				listen = append(listen, st.String())
 			}
 		}
 		if len(conns) == 0 {
@@ -469,13 +535,14 @@ func (m *model) statesHeld(t clock.Instant) [2]string {
 }
 
 func (m *model) stateLabel(i, s int, x, y float64) stateView {
-	e := m.evs[i]
+	e := &m.evs[i]
+	from, to := stateNames(e)
 	sv := stateView{
 		ID: fmt.Sprintf("st-%d", m.orig[i]), Ev: m.orig[i], Host: e.Host, Side: s,
-		From: e.From, To: e.To, Cat: stateCat(e.To), X: x, Y: y, PH: 18,
+		From: from, To: to, Cat: stateCat(e.To), X: x, Y: y, PH: 18,
 	}
 	sv.Tag = svgText{Y: y + 3.5, Class: "ctag", Text: m.stateTag(i)}
-	sv.PW = textW(e.To, hlPillFont) + 16
+	sv.PW = textW(to, hlPillFont) + 16
 	sv.PY = y - sv.PH/2
 	if s == 0 {
 		sv.PX = x - hlPad - sv.PW
@@ -486,7 +553,7 @@ func (m *model) stateLabel(i, s int, x, y float64) stateView {
 	}
 	sv.TX = sv.PX + sv.PW/2
 	sv.Tip = "tip-" + sv.ID
-	sv.Rel = hlID(s, e.From, e.To)
+	sv.Rel = hlID(s, from, to)
 	return sv
 }
 
@@ -497,12 +564,12 @@ func (m *model) stateLabel(i, s int, x, y float64) stateView {
 func (m *model) stateTag(i int) Text {
 	e := m.evs[i]
 	t := m.connTag(m.side(e.Host), e.Conn)
-	if e.From != "TIME_WAIT" && e.From != "FIN_WAIT_2" {
+	if e.FromUnknown || (e.From != tcp.TimeWait && e.From != tcp.FinWait2) {
 		return t
 	}
 	for j := i - 1; j >= 0; j-- {
 		p := m.evs[j]
-		if p.Kind != KindState || p.Host != e.Host || p.Conn != e.Conn {
+		if p.Kind != trace.KindState || p.Host != e.Host || p.Conn != e.Conn {
 			continue
 		}
 		if d := e.T.Sub(p.T); d > hlIdle {
@@ -511,7 +578,8 @@ func (m *model) stateTag(i int) Text {
 				sep = Text{" · ", " · "}
 			}
 			ds := fmtDur(d.Round(100 * time.Millisecond))
-			t = both(t, sep, Text{EN: ds + " in " + e.From, ZH: e.From + " 历时 " + strings.Replace(ds, " s", " 秒", 1)})
+			from := e.From.String()
+			t = both(t, sep, Text{EN: ds + " in " + from, ZH: from + " 历时 " + strings.Replace(ds, " s", " 秒", 1)})
 		}
 		break
 	}
@@ -526,7 +594,7 @@ func hlID(s int, from, to string) string {
 func (m *model) appLabel(i, s int, x, y float64) appView {
 	e := m.evs[i]
 	a := appView{ID: fmt.Sprintf("app-%d", m.orig[i]), Ev: m.orig[i], Host: e.Host, Side: s, X: x, Y: y,
-		Text: appText(e), Err: isErrorResult(e.Result), EOF: e.Result == "EOF",
+		Text: e.AppText(), Err: isErrorResult(e.Result), EOF: e.Result == "EOF",
 		Mark: p("M%s,%s L%s,%s L%s,%s L%s,%s z", x, y-5, x+5, y, x, y+5, x-5, y)}
 	if s == 0 {
 		a.TX, a.Anchor = x-hlPad, "end"
@@ -599,10 +667,10 @@ func (b box) x2() float64 {
 // arrow lays out segment k. yEnd gives the y of an event's arrow end and
 // yRow the y of its row.
 func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant float64, yRow func(int) float64) arrowView {
-	g := m.segs[k]
+	g := &m.segs[k]
 	a := arrowView{
 		ID: fmt.Sprintf("seg-%d", k), Send: -1, Recv: -1, Drop: -1,
-		Fate: string(g.fate), From: m.hosts[g.from], To: m.hosts[g.to], FromSide: g.from, Seg: g.seg,
+		Fate: string(g.fate), From: m.hosts[g.from], To: m.hosts[g.to], FromSide: g.from, Seg: g.label,
 	}
 	if g.send >= 0 {
 		a.Send = m.orig[g.send]
@@ -613,24 +681,46 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 	if g.drop >= 0 {
 		a.Drop = m.orig[g.drop]
 	}
+	y1 := math.Max(m.arrowStart(g, yEnd, slant, yRow), y0-10)
+	dir := m.arrowShape(&a, g, x, y1, yEnd, slant, yRow)
+	m.arrowTags(&a, g, dir)
+	a.Tip = "tip-" + a.ID
+	var rel []string
+	for _, c := range g.caused {
+		e := &m.evs[c]
+		from, to := stateNames(e)
+		rel = append(rel, fmt.Sprintf("st-%d", m.orig[c]), hlID(m.side(e.Host), from, to))
+	}
+	a.Rel = strings.Join(rel, " ")
+	return a
+}
+
+// arrowStart is the y where g's arrow leaves its sender's timeline: at
+// the send, or a slant above where it arrives when the send is not traced.
+func (m *model) arrowStart(g *segment, yEnd func(int) float64, slant float64, yRow func(int) float64) float64 {
+	switch {
+	case g.send >= 0:
+		return yEnd(g.send)
+	case g.recv >= 0:
+		return yEnd(g.recv) - slant
+	}
+	y1 := yRow(g.drop)
+	if m.side(m.evs[g.drop].Host) >= 0 {
+		y1 -= slant
+	}
+	return y1
+}
+
+// arrowShape sets a's ends (from y1) for g's fate: an arrowhead at its
+// receiver, a cross where it was lost or dropped, dashed when a send or a
+// receipt is not traced. It returns the arrow's direction, 1 rightwards.
+func (m *model) arrowShape(a *arrowView, g *segment, x [2]float64, y1 float64, yEnd func(int) float64, slant float64, yRow func(int) float64) float64 {
 	x1, x2 := x[g.from], x[g.to]
 	dir := 1.0
 	if x2 < x1 {
 		dir = -1
 	}
-	var y1, y2 float64
-	switch {
-	case g.send >= 0:
-		y1 = yEnd(g.send)
-	case g.recv >= 0:
-		y1 = yEnd(g.recv) - slant
-	default:
-		y1 = yRow(g.drop)
-		if m.side(m.evs[g.drop].Host) >= 0 {
-			y1 -= slant
-		}
-	}
-	y1 = math.Max(y1, y0-10)
+	var y2 float64
 	switch g.fate {
 	case fateRecv:
 		y2 = yEnd(g.recv)
@@ -671,9 +761,12 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 	if a.Head {
 		a.X2 -= dir * 2
 	}
+	return dir
+}
 
-	// The word past a cross (lost, dropped), and the tag along the
-	// arrow (retransmission, not traced, ...).
+// arrowTags sets the word past a cross (lost, dropped) and the tag along
+// the arrow (retransmission, not traced, ...).
+func (m *model) arrowTags(a *arrowView, g *segment, dir float64) {
 	switch g.fate {
 	case fateLost:
 		a.End = svgText{Class: "segtag lost", Text: uiText["lost"]}
@@ -696,15 +789,6 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 			a.End.Anchor = "end"
 		}
 	}
-
-	a.Tip = "tip-" + a.ID
-	var rel []string
-	for _, c := range g.caused {
-		e := m.evs[c]
-		rel = append(rel, fmt.Sprintf("st-%d", m.orig[c]), hlID(m.side(e.Host), e.From, e.To))
-	}
-	a.Rel = strings.Join(rel, " ")
-	return a
 }
 
 // placeLabel puts a's label along its shaft where it overlaps no label
@@ -712,26 +796,12 @@ func (m *model) arrow(k int, x [2]float64, yEnd func(int) float64, y0, slant flo
 // that crosses another one has its label near its sender, so that the
 // two labels sit apart.
 func placeLabel(a *arrowView, x [2]float64, crossing bool, placed *[]box, others []*arrowView) {
-	// The label runs along the shaft, turned with it but never upside down.
-	ang := math.Atan2(a.Y2-a.Y1, a.X2-a.X1) * 180 / math.Pi
-	if ang > 90 {
-		ang -= 180
-	} else if ang < -90 {
-		ang += 180
-	}
-	rad := ang * math.Pi / 180
-	upX, upY := math.Sin(rad), -math.Cos(rad)
+	ang, upX, upY := labelAngle(a)
 	lw := textW(a.Seg, hlSegFont)
 	tag := a.Tag.Text
 	tw := textTW(tag, hlTagFont+1) // bold
 	lo, hi := math.Min(x[0], x[1])+4, math.Max(x[0], x[1])-4
-	ts := []float64{0.5, 0.36, 0.64, 0.26, 0.74, 0.18, 0.82}
-	switch {
-	case a.Cross != "" || a.Fate == string(fateNone):
-		ts = []float64{0.5, 0.4, 0.62, 0.3}
-	case crossing:
-		ts = []float64{0.27, 0.2, 0.34, 0.5, 0.64}
-	}
+	ts := labelSpots(a, crossing)
 	// Try places along the shaft, at each the label (and its tag beyond
 	// it) above the line, then below it. The first place without a
 	// collision wins; failing that, the one with the fewest.
@@ -751,17 +821,7 @@ search:
 			if lb.x1() < lo || lb.x2() > hi {
 				cost += 1000
 			}
-			for _, b := range bs {
-				for k := len(*placed) - 1; k >= 0; k-- {
-					p := (*placed)[k]
-					if p.cy < b.cy-400 {
-						break // placed long before, far above
-					}
-					if math.Abs(p.cy-b.cy) < 60 && b.overlaps(p) {
-						cost += 10
-					}
-				}
-			}
+			cost += overlapCost(bs, *placed)
 			for _, o := range others {
 				if shaftThrough(o, px+up*upX*10, py+up*upY*10, lw+4, 12, ang) {
 					cost++
@@ -794,6 +854,50 @@ search:
 		bestBoxes = append(bestBoxes, box{cx, a.End.Y - 4, ew / 2, 7, 0})
 	}
 	*placed = append(*placed, bestBoxes...)
+}
+
+// labelAngle is the angle in degrees of a's label, which runs along the
+// shaft, turned with it but never upside down, and the unit vector
+// perpendicular to it, pointing up.
+func labelAngle(a *arrowView) (ang, upX, upY float64) {
+	ang = math.Atan2(a.Y2-a.Y1, a.X2-a.X1) * 180 / math.Pi
+	if ang > 90 {
+		ang -= 180
+	} else if ang < -90 {
+		ang += 180
+	}
+	rad := ang * math.Pi / 180
+	return ang, math.Sin(rad), -math.Cos(rad)
+}
+
+// labelSpots are the places along a's shaft (fractions of its length) to
+// try its label at, best first.
+func labelSpots(a *arrowView, crossing bool) []float64 {
+	switch {
+	case a.Cross != "" || a.Fate == string(fateNone):
+		return []float64{0.5, 0.4, 0.62, 0.3}
+	case crossing:
+		return []float64{0.27, 0.2, 0.34, 0.5, 0.64}
+	}
+	return []float64{0.5, 0.36, 0.64, 0.26, 0.74, 0.18, 0.82}
+}
+
+// overlapCost counts 10 for each box of bs that overlaps a box placed
+// recently (placed runs down the page).
+func overlapCost(bs, placed []box) int {
+	cost := 0
+	for _, b := range bs {
+		for k := len(placed) - 1; k >= 0; k-- {
+			p := placed[k]
+			if p.cy < b.cy-400 {
+				break // placed long before, far above
+			}
+			if math.Abs(p.cy-b.cy) < 60 && b.overlaps(p) {
+				cost += 10
+			}
+		}
+	}
+	return cost
 }
 
 // shaftThrough reports whether o's shaft passes through the w x h

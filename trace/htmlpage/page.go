@@ -1,12 +1,24 @@
-package trace
+// Package htmlpage draws a trace as one self-contained HTML page: the
+// ladder diagram of the two hosts' conversation (ladder.go), RFC 9293's
+// state diagram with the transitions each host made (fsm.go), and the
+// details shown on hovering a segment or a state change (tips.go), in
+// English and Chinese (i18n.go). It formats the trace's typed values and
+// never parses text.
+package htmlpage
 
 import (
 	"bufio"
 	"fmt"
 	"html/template"
 	"io"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/tcpwave/tcpwave/notation"
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // Text is a piece of explanatory text in the two languages of an HTML page:
@@ -25,17 +37,17 @@ func (t Text) zh() string {
 	return t.ZH
 }
 
-// HTMLHost names one side of the conversation on an HTML page.
-type HTMLHost struct {
+// Host names one side of the conversation on an HTML page.
+type Host struct {
 	Name string // the host as the trace names it, e.g. "A"
 	Role Text   // what it plays, e.g. {"client", "客户端"}; may be empty
 }
 
-// HTMLPage is what WriteHTML writes around the diagrams.
-type HTMLPage struct {
-	Title       string   // heading and <title>, e.g. "four-way-close"
-	Summary     Text     // one paragraph under the heading
-	Left, Right HTMLHost // the hosts drawn on the left and the right
+// Page is what Write writes around the diagrams.
+type Page struct {
+	Title       string // heading and <title>, e.g. "four-way-close"
+	Summary     Text   // one paragraph under the heading
+	Left, Right Host   // the hosts drawn on the left and the right
 	// Status is shown as a badge: "PASS", or "FAIL" followed by the reason;
 	// empty for none.
 	Status string
@@ -46,7 +58,7 @@ type HTMLPage struct {
 	Origin Text
 }
 
-// WriteHTML writes the conversation between page.Left and page.Right as
+// Write writes the conversation between page.Left and page.Right as
 // one self-contained HTML page: inline SVG, CSS and a little JavaScript,
 // and a Content-Security-Policy that forbids every fetch, so the page
 // loads nothing from anywhere. It shows:
@@ -78,9 +90,9 @@ type HTMLPage struct {
 // <g class="app">, with data-ev its event's index; every transition a host
 // made is a <path class="hl"> in the state diagram with data-host and
 // data-edge "FROM>TO".
-func WriteHTML(w io.Writer, events []Event, page HTMLPage) error {
+func Write(w io.Writer, events []trace.Event, page Page) error {
 	if page.Left.Name == "" || page.Right.Name == "" || page.Left.Name == page.Right.Name {
-		return fmt.Errorf("trace: WriteHTML needs two different hosts, got %q and %q", page.Left.Name, page.Right.Name)
+		return fmt.Errorf("trace: Write needs two different hosts, got %q and %q", page.Left.Name, page.Right.Name)
 	}
 	m := buildModel(events, page.Left.Name, page.Right.Name)
 	v := pageView{
@@ -90,7 +102,7 @@ func WriteHTML(w io.Writer, events []Event, page HTMLPage) error {
 		Summary: page.Summary,
 		Tips:    m.tips(),
 	}
-	for s, h := range []HTMLHost{page.Left, page.Right} {
+	for s, h := range []Host{page.Left, page.Right} {
 		head := &v.Ladder.Heads[s]
 		sub := Text{EN: head.Addr, ZH: head.Addr}
 		if h.Role.EN != "" {
@@ -119,15 +131,15 @@ func WriteHTML(w io.Writer, events []Event, page HTMLPage) error {
 	return bw.Flush()
 }
 
-// HTMLIndex is an index page of several HTML pages.
-type HTMLIndex struct {
+// Index is an index page of several HTML pages.
+type Index struct {
 	Title   Text
 	Intro   Text
-	Entries []HTMLIndexEntry
+	Entries []IndexEntry
 }
 
-// HTMLIndexEntry is one line of an index page.
-type HTMLIndexEntry struct {
+// IndexEntry is one line of an index page.
+type IndexEntry struct {
 	Name     string // link text, e.g. the scenario's name
 	Href     string // relative link to its page
 	Summary  Text
@@ -136,19 +148,19 @@ type HTMLIndexEntry struct {
 	Lost     int    // segments lost or dropped
 }
 
-// WriteHTMLIndex writes a self-contained page that links to pages written
-// by WriteHTML, one table row each, with the same language switch.
-func WriteHTMLIndex(w io.Writer, idx HTMLIndex) error {
+// WriteIndex writes a self-contained page that links to pages written
+// by Write, one table row each, with the same language switch.
+func WriteIndex(w io.Writer, idx Index) error {
 	type row struct {
-		HTMLIndexEntry
+		IndexEntry
 		StatusText string
 		OK         bool
 	}
 	v := struct {
-		HTMLIndex
+		Index
 		Rows  []row
 		Title string
-	}{HTMLIndex: idx, Title: idx.Title.EN}
+	}{Index: idx, Title: idx.Title.EN}
 	for _, e := range idx.Entries {
 		s, ok := statusBadge(e.Status)
 		v.Rows = append(v.Rows, row{e, s, ok})
@@ -166,7 +178,7 @@ func statusBadge(s string) (text string, ok bool) {
 
 // pageView is everything the page template needs.
 type pageView struct {
-	Page     HTMLPage
+	Page     Page
 	Summary  Text
 	Legend   []legendItem
 	Ladder   ladderView
@@ -208,9 +220,10 @@ const (
 
 // segment is one arrow of the ladder.
 type segment struct {
-	send, recv, drop int // event indices (into model.evs), -1 when absent
-	from, to         int // sides: 0 left, 1 right
-	seg              string
+	send, recv, drop int               // event indices (into model.evs), -1 when absent
+	from, to         int               // sides: 0 left, 1 right
+	seg              *notation.Segment // nil when unknown
+	label            string            // the segment as written: trace.Event.SegText
 	fate             segFate
 	rexmitOf         int    // index of the send this one repeats, or -1
 	rexmitKind       string // "rexmit" or "dupack"
@@ -219,12 +232,12 @@ type segment struct {
 
 // model is a trace digested for drawing.
 type model struct {
-	evs   []Event // sorted by time, stable
-	orig  []int   // evs[i] is events[orig[i]]
+	evs   []trace.Event // sorted by time, stable
+	orig  []int         // evs[i] is events[orig[i]]
 	hosts [2]string
 	segs  []segment
 	// conns lists each side's connections in order of appearance.
-	conns [2][]string
+	conns [2][]trace.Conn
 	addr  [2]string // each side's IP address, if the trace shows it
 }
 
@@ -241,14 +254,14 @@ func (m *model) side(host string) int {
 	return -1
 }
 
-func buildModel(events []Event, left, right string) *model {
+func buildModel(events []trace.Event, left, right string) *model {
 	m := &model{hosts: [2]string{left, right}}
 	m.orig = make([]int, len(events))
 	for i := range m.orig {
 		m.orig[i] = i
 	}
 	sort.SliceStable(m.orig, func(i, j int) bool { return events[m.orig[i]].T < events[m.orig[j]].T })
-	m.evs = make([]Event, len(events))
+	m.evs = make([]trace.Event, len(events))
 	for i, o := range m.orig {
 		m.evs[i] = events[o]
 	}
@@ -257,29 +270,17 @@ func buildModel(events []Event, left, right string) *model {
 	m.findCauses()
 	for _, e := range m.evs {
 		s := m.side(e.Host)
-		if e.Kind != KindState || s < 0 || e.Conn == "" {
+		if e.Kind != trace.KindState || s < 0 || e.Conn == (trace.Conn{}) {
 			continue
 		}
-		if !contains(m.conns[s], e.Conn) {
+		if !slices.Contains(m.conns[s], e.Conn) {
 			m.conns[s] = append(m.conns[s], e.Conn)
 		}
-		if m.addr[s] == "" {
-			local, _, _ := strings.Cut(e.Conn, ">")
-			if k := strings.LastIndexByte(local, ':'); k > 0 {
-				m.addr[s] = strings.Trim(local[:k], "[]")
-			}
+		if m.addr[s] == "" && e.Conn.Local.IsValid() {
+			m.addr[s] = e.Conn.Local.Addr().String()
 		}
 	}
 	return m
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
 }
 
 // pair walks the trace in time order with a queue of segments in flight
@@ -300,37 +301,42 @@ func (m *model) pair() {
 		}
 		return -1
 	}
-	for i, e := range m.evs {
+	for i := range m.evs {
+		e := &m.evs[i]
+		label := e.SegText()
+		newSeg := func(send, recv, drop, from, to int, fate segFate) segment {
+			return segment{send: send, recv: recv, drop: drop, from: from, to: to, seg: e.Seg, label: label, fate: fate, rexmitOf: -1}
+		}
 		switch e.Kind {
-		case KindSend:
+		case trace.KindSend:
 			s := m.side(e.Host)
 			if s < 0 {
 				continue
 			}
-			m.segs = append(m.segs, segment{send: i, recv: -1, drop: -1, from: s, to: 1 - s, seg: e.Seg, fate: fateNone, rexmitOf: -1})
+			m.segs = append(m.segs, newSeg(i, -1, -1, s, 1-s, fateNone))
 			inflight[1-s] = append(inflight[1-s], len(m.segs)-1)
-		case KindRecv:
+		case trace.KindRecv:
 			s := m.side(e.Host)
 			if s < 0 {
 				continue
 			}
-			if si := take(s, func(g *segment) bool { return g.seg == e.Seg }); si >= 0 {
+			if si := take(s, func(g *segment) bool { return g.label == label }); si >= 0 {
 				m.segs[si].recv, m.segs[si].fate = i, fateRecv
 				continue
 			}
-			m.segs = append(m.segs, segment{send: -1, recv: i, drop: -1, from: 1 - s, to: s, seg: e.Seg, fate: fateUnsent, rexmitOf: -1})
-		case KindDrop:
+			m.segs = append(m.segs, newSeg(-1, i, -1, 1-s, s, fateUnsent))
+		case trace.KindDrop:
 			if hs := m.side(e.Host); hs >= 0 {
 				// Dropped inside host hs: the oldest segment on its way there.
 				if si := take(hs, func(g *segment) bool { return true }); si >= 0 {
 					m.segs[si].drop, m.segs[si].fate = i, fateDropped
 					continue
 				}
-				m.segs = append(m.segs, segment{send: -1, recv: -1, drop: i, from: 1 - hs, to: hs, seg: e.Seg, fate: fateUnsent, rexmitOf: -1})
+				m.segs = append(m.segs, newSeg(-1, -1, i, 1-hs, hs, fateUnsent))
 				continue
 			}
-			from, to := m.side(e.From), m.side(e.To)
-			if (e.From != "" && from < 0) || (e.To != "" && to < 0) {
+			from, to := m.side(e.Src), m.side(e.Dst)
+			if (e.Src != "" && from < 0) || (e.Dst != "" && to < 0) {
 				continue // another conversation
 			}
 			si := -1
@@ -338,7 +344,7 @@ func (m *model) pair() {
 				if (to >= 0 && r != to) || (from >= 0 && r == from) {
 					continue
 				}
-				if si = take(r, func(g *segment) bool { return g.seg == e.Seg }); si >= 0 {
+				if si = take(r, func(g *segment) bool { return g.label == label }); si >= 0 {
 					break
 				}
 			}
@@ -346,7 +352,7 @@ func (m *model) pair() {
 				m.segs[si].drop, m.segs[si].fate = i, fateLost
 				continue
 			}
-			g := segment{send: -1, recv: -1, drop: i, from: from, to: to, seg: e.Seg, fate: fateUnsent, rexmitOf: -1}
+			g := newSeg(-1, -1, i, from, to, fateUnsent)
 			switch {
 			case from < 0 && to >= 0:
 				g.from = 1 - to
@@ -372,7 +378,7 @@ func (m *model) pair() {
 func (m *model) findRexmits() {
 	type key struct {
 		conn  string
-		flags string
+		flags wire.Flags
 		start uint32
 		len   int
 		ack   uint32
@@ -391,32 +397,32 @@ func (m *model) findRexmits() {
 		if s < 0 {
 			continue
 		}
-		if e.Kind == KindState && strings.Contains(e.Conn, ">") {
-			c := e.Host + " " + e.Conn
-			if e.From == "CLOSED" || e.From == "LISTEN" {
+		if e.Kind == trace.KindState && e.Conn.Connected() {
+			c := e.Host + " " + e.Conn.String()
+			if !e.FromUnknown && (e.From == tcp.Closed || e.From == tcp.Listen) {
 				incarnation[c]++
 			}
 			conn[s] = fmt.Sprintf("%s #%d", c, incarnation[c])
 		}
 		k, ok := segOf[i]
-		if e.Kind != KindSend || !ok {
+		if e.Kind != trace.KindSend || !ok {
 			continue
 		}
 		g := &m.segs[k]
-		f, ok := parseSeg(g.seg)
-		if !ok || strings.Contains(f.Flags, "R") {
+		f := g.seg
+		if f == nil || f.Flags.Has(wire.RST) {
 			continue
 		}
-		kk := key{conn: conn[s], start: f.Start, len: f.Len}
+		kk := key{conn: conn[s], start: f.Seq, len: f.Len}
 		if conn[s] == "" {
 			kk.conn = e.Host
 		}
 		kind := "rexmit"
 		switch {
-		case f.Len > 0 || strings.ContainsAny(f.Flags, "SF"):
-			kk.flags = strings.Trim(f.Flags, ".P")
-		case f.Flags == ".":
-			kk.flags, kk.ack, kind = ".", f.Ack, "dupack"
+		case f.Len > 0 || f.Flags&(wire.SYN|wire.FIN) != 0:
+			kk.flags = f.Flags &^ (wire.ACK | wire.PSH)
+		case f.Flags == wire.ACK:
+			kk.flags, kk.ack, kind = wire.ACK, f.Ack, "dupack"
 		default:
 			continue
 		}
@@ -445,96 +451,23 @@ func (m *model) findCauses() {
 			if e.Host != r.Host {
 				continue
 			}
-			if e.Kind == KindRecv {
+			if e.Kind == trace.KindRecv {
 				break
 			}
-			if e.Kind == KindState {
+			if e.Kind == trace.KindState {
 				g.caused = append(g.caused, j)
 			}
 		}
 	}
 }
 
-// segFields are the header fields a segment's packetdrill text shows.
-type segFields struct {
-	Flags      string // "F.", "S", ...
-	Start, End uint32 // relative sequence numbers
-	Len        int
-	HasAck     bool
-	Ack        uint32
-	HasWin     bool
-	Win        uint32
-	Options    string // without the angle brackets
-}
-
-// parseSeg reads "F. 1:1(0) ack 1 win 2048 <nop,nop,TS val 1 ecr 2>".
-func parseSeg(s string) (segFields, bool) {
-	var f segFields
-	s, opts, hasOpts := strings.Cut(s, " <")
-	if hasOpts {
-		f.Options = strings.TrimSuffix(opts, ">")
-	}
-	fields := strings.Fields(s)
-	if len(fields) < 2 {
-		return f, false
-	}
-	f.Flags = fields[0]
-	if _, err := fmt.Sscanf(fields[1], "%d:%d(%d)", &f.Start, &f.End, &f.Len); err != nil {
-		return f, false
-	}
-	for k := 2; k+1 < len(fields); k += 2 {
-		var v uint32
-		if _, err := fmt.Sscanf(fields[k+1], "%d", &v); err != nil {
-			return f, false
-		}
-		switch fields[k] {
-		case "ack":
-			f.HasAck, f.Ack = true, v
-		case "win":
-			f.HasWin, f.Win = true, v
-		default:
-			return f, false
-		}
-	}
-	return f, true
-}
-
-// flagNames spells out packetdrill flag letters: "F." is "FIN, ACK".
-func flagNames(flags string) string {
-	var out []string
-	for _, c := range flags {
-		switch c {
-		case 'S':
-			out = append(out, "SYN")
-		case 'F':
-			out = append(out, "FIN")
-		case 'R':
-			out = append(out, "RST")
-		case 'P':
-			out = append(out, "PSH")
-		case 'U':
-			out = append(out, "URG")
-		case 'E':
-			out = append(out, "ECE")
-		case 'W':
-			out = append(out, "CWR")
-		case '.':
-			out = append(out, "ACK")
-		}
-	}
-	if len(out) == 0 {
-		return "none"
-	}
-	return strings.Join(out, ", ")
-}
-
 // connTag names a connection of side s when the side has several: the
 // listener, or the n-th connection.
-func (m *model) connTag(s int, conn string) Text {
-	if conn == "" {
+func (m *model) connTag(s int, conn trace.Conn) Text {
+	if conn == (trace.Conn{}) {
 		return Text{}
 	}
-	if !strings.Contains(conn, ">") {
+	if !conn.Connected() {
 		if len(m.conns[s]) > 1 {
 			return uiText["listener"]
 		}
@@ -542,7 +475,7 @@ func (m *model) connTag(s int, conn string) Text {
 	}
 	n, k := 0, 0
 	for _, c := range m.conns[s] {
-		if strings.Contains(c, ">") {
+		if c.Connected() {
 			n++
 			if c == conn {
 				k = n
@@ -556,16 +489,25 @@ func (m *model) connTag(s int, conn string) Text {
 	return Text{EN: fmt.Sprintf("%s %d", t.EN, k), ZH: fmt.Sprintf("%s %d", t.zh(), k)}
 }
 
-// onlyConn returns side s's single connection (not a listener), or "".
-func (m *model) onlyConn(s int) string {
-	one := ""
+// onlyConn returns side s's single connection (not a listener), or false.
+func (m *model) onlyConn(s int) (trace.Conn, bool) {
+	var one trace.Conn
 	for _, c := range m.conns[s] {
-		if strings.Contains(c, ">") {
-			if one != "" {
-				return ""
+		if c.Connected() {
+			if one != (trace.Conn{}) {
+				return trace.Conn{}, false
 			}
 			one = c
 		}
 	}
-	return one
+	return one, one != (trace.Conn{})
+}
+
+// stateNames returns a state event's states as the page writes them; an
+// unknown From is "".
+func stateNames(e *trace.Event) (from, to string) {
+	if !e.FromUnknown {
+		from = e.From.String()
+	}
+	return from, e.To.String()
 }

@@ -1,4 +1,4 @@
-package trace
+package htmlpage
 
 import (
 	"html/template"
@@ -358,7 +358,7 @@ table.idx td.num{font-family:var(--mono);text-align:right}
 <body>
 <header class="top">
 <span class="brand">tcpwave</span>
-<h1>{{template "t" .HTMLIndex.Title}}</h1>
+<h1>{{template "t" .Index.Title}}</h1>
 {{template "langs"}}
 </header>
 {{- if .Intro.EN}}

@@ -1,41 +1,9 @@
-package trace
+package htmlpage
 
 import (
 	"testing"
 	"time"
 )
-
-func TestParseSeg(t *testing.T) {
-	for _, c := range []struct {
-		in   string
-		ok   bool
-		want segFields
-	}{
-		{"F. 1:1(0) ack 1 win 2048", true, segFields{Flags: "F.", Start: 1, End: 1, HasAck: true, Ack: 1, HasWin: true, Win: 2048}},
-		{"S 0:0(0) win 64240 <mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7>", true,
-			segFields{Flags: "S", HasWin: true, Win: 64240, Options: "mss 1460,sackOK,TS val 1 ecr 0,nop,wscale 7"}},
-		{"P. 1:11(10) ack 2 win 2048", true, segFields{Flags: "P.", Start: 1, End: 11, Len: 10, HasAck: true, Ack: 2, HasWin: true, Win: 2048}},
-		{"R 7:7(0) win 0", true, segFields{Flags: "R", Start: 7, End: 7, HasWin: true}},
-		{"(52 bytes)", false, segFields{}},
-		{"F. 1:1(0) ack x", false, segFields{}},
-		{"F. 1:1(0) urg 5", false, segFields{}},
-	} {
-		got, ok := parseSeg(c.in)
-		if ok != c.ok || (ok && got != c.want) {
-			t.Errorf("parseSeg(%q) = %+v, %v; want %+v, %v", c.in, got, ok, c.want, c.ok)
-		}
-	}
-}
-
-func TestFlagNames(t *testing.T) {
-	for _, c := range []struct{ in, want string }{
-		{"S", "SYN"}, {"S.", "SYN, ACK"}, {"FP.", "FIN, PSH, ACK"}, {"R", "RST"}, {"-", "none"},
-	} {
-		if got := flagNames(c.in); got != c.want {
-			t.Errorf("flagNames(%q) = %q, want %q", c.in, got, c.want)
-		}
-	}
-}
 
 func TestFmtDur(t *testing.T) {
 	for _, c := range []struct {

@@ -1,9 +1,12 @@
-package trace
+package htmlpage
 
 import (
 	"fmt"
 	"math"
 	"strings"
+
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/trace"
 )
 
 // The state diagram's grid: three columns, seven rows, as RFC 9293's
@@ -23,21 +26,22 @@ var fsmRowY = [7]float64{40, 130, 222, 314, 406, 498, 590}
 // fsmNodes places the boxes; CLOSED is drawn twice, as in the RFC: where
 // connections start (top) and where they end (bottom right).
 var fsmNodes = []struct {
-	id, state string
-	x, y      float64
+	id    string
+	state tcp.State
+	x, y  float64
 }{
-	{"CLOSED", "CLOSED", fsmM, fsmRowY[0]},
-	{"LISTEN", "LISTEN", fsmM, fsmRowY[1]},
-	{"SYN_RCVD", "SYN_RCVD", fsmL, fsmRowY[2]},
-	{"SYN_SENT", "SYN_SENT", fsmR, fsmRowY[2]},
-	{"ESTABLISHED", "ESTABLISHED", fsmM, fsmRowY[3]},
-	{"FIN_WAIT_1", "FIN_WAIT_1", fsmL, fsmRowY[4]},
-	{"CLOSE_WAIT", "CLOSE_WAIT", fsmR, fsmRowY[4]},
-	{"FIN_WAIT_2", "FIN_WAIT_2", fsmL, fsmRowY[5]},
-	{"CLOSING", "CLOSING", fsmM, fsmRowY[5]},
-	{"LAST_ACK", "LAST_ACK", fsmR, fsmRowY[5]},
-	{"TIME_WAIT", "TIME_WAIT", fsmM, fsmRowY[6]},
-	{"CLOSED_END", "CLOSED", fsmR, fsmRowY[6]},
+	{"CLOSED", tcp.Closed, fsmM, fsmRowY[0]},
+	{"LISTEN", tcp.Listen, fsmM, fsmRowY[1]},
+	{"SYN_RCVD", tcp.SynRcvd, fsmL, fsmRowY[2]},
+	{"SYN_SENT", tcp.SynSent, fsmR, fsmRowY[2]},
+	{"ESTABLISHED", tcp.Established, fsmM, fsmRowY[3]},
+	{"FIN_WAIT_1", tcp.FinWait1, fsmL, fsmRowY[4]},
+	{"CLOSE_WAIT", tcp.CloseWait, fsmR, fsmRowY[4]},
+	{"FIN_WAIT_2", tcp.FinWait2, fsmL, fsmRowY[5]},
+	{"CLOSING", tcp.Closing, fsmM, fsmRowY[5]},
+	{"LAST_ACK", tcp.LastAck, fsmR, fsmRowY[5]},
+	{"TIME_WAIT", tcp.TimeWait, fsmM, fsmRowY[6]},
+	{"CLOSED_END", tcp.Closed, fsmR, fsmRowY[6]},
 }
 
 // fsmEdgeDef is one edge: its route, and its label as lines of text.
@@ -207,18 +211,34 @@ func endBox(from, to string) string {
 	return to
 }
 
+// layoutFSM draws RFC 9293's state diagram with the paths m's hosts took.
 func layoutFSM(m *model) fsmView {
 	v := fsmView{W: fsmW, H: fsmH, Hosts: m.hosts}
-	// Transitions per side, in order of first use, and each connection's path.
+	taken := m.fsmPaths(&v)
+	r := routeEdges(taken)
+	r.drawEdges(&v)
+	r.drawHighlights(&v, m, taken)
+	m.drawNodes(&v, taken)
+	return v
+}
+
+// edgeKey names the edge from one state to another: "FROM>TO".
+func edgeKey(from, to string) string { return from + ">" + to }
+
+// fsmPaths returns the transitions each side made, in order of first use,
+// and writes each connection's path into v.
+func (m *model) fsmPaths(v *fsmView) []fsmTransition {
 	var taken []fsmTransition
 	seen := map[fsmTransition]bool{}
 	for s := 0; s < 2; s++ {
-		paths := map[string]int{}
-		for _, e := range m.evs {
-			if e.Kind != KindState || m.side(e.Host) != s {
+		paths := map[trace.Conn]int{}
+		for i := range m.evs {
+			e := &m.evs[i]
+			if e.Kind != trace.KindState || m.side(e.Host) != s {
 				continue
 			}
-			t := fsmTransition{s, e.From, e.To}
+			from, to := stateNames(e)
+			t := fsmTransition{s, from, to}
 			if !seen[t] {
 				seen[t] = true
 				taken = append(taken, t)
@@ -227,31 +247,39 @@ func layoutFSM(m *model) fsmView {
 			if !ok {
 				k = len(v.Paths[s])
 				paths[e.Conn] = k
-				v.Paths[s] = append(v.Paths[s], fsmPathView{Tag: m.connTag(s, e.Conn), States: []string{e.From}})
+				v.Paths[s] = append(v.Paths[s], fsmPathView{Tag: m.connTag(s, e.Conn), States: []string{from}})
 			}
-			v.Paths[s][k].States = append(v.Paths[s][k].States, e.To)
+			v.Paths[s][k].States = append(v.Paths[s][k].States, to)
 		}
 	}
+	return taken
+}
 
-	defs := fsmEdges()
-	key := func(from, to string) string { return from + ">" + to }
-	byKey := map[string]int{}
-	for i, d := range defs {
-		byKey[key(d.from, d.to)] = i
+// fsmRoutes are the diagram's edges: the figure's, then a generic route for
+// each transition taken that the figure lacks.
+type fsmRoutes struct {
+	defs   []fsmEdgeDef
+	byKey  map[string]int   // edge key -> index in defs
+	usedBy map[string][]int // edge key -> sides that took it
+}
+
+// routeEdges collects the routes for the diagram and the transitions taken.
+func routeEdges(taken []fsmTransition) fsmRoutes {
+	r := fsmRoutes{defs: fsmEdges(), byKey: map[string]int{}, usedBy: map[string][]int{}}
+	for i, d := range r.defs {
+		r.byKey[edgeKey(d.from, d.to)] = i
 	}
 	nodePos := map[string][2]float64{}
 	for _, n := range fsmNodes {
 		nodePos[n.id] = [2]float64{n.x, n.y}
 	}
-	usedBy := map[string][]int{} // edge key -> sides
 	for _, t := range taken {
-		k := key(t.from, t.to)
-		usedBy[k] = append(usedBy[k], t.side)
+		k := edgeKey(t.from, t.to)
+		r.usedBy[k] = append(r.usedBy[k], t.side)
 	}
-	// Generic routes for transitions no definition covers.
 	for _, t := range taken {
-		k := key(t.from, t.to)
-		if _, ok := byKey[k]; ok {
+		k := edgeKey(t.from, t.to)
+		if _, ok := r.byKey[k]; ok {
 			continue
 		}
 		a, okA := nodePos[t.from]
@@ -259,12 +287,17 @@ func layoutFSM(m *model) fsmView {
 		if !okA || !okB {
 			continue // not a state of the diagram
 		}
-		byKey[k] = len(defs)
-		defs = append(defs, fsmEdgeDef{from: t.from, to: t.to, extra: true, d: curve(a, b)})
+		r.byKey[k] = len(r.defs)
+		r.defs = append(r.defs, fsmEdgeDef{from: t.from, to: t.to, extra: true, d: curve(a, b)})
 	}
-	for _, d := range defs {
-		k := key(d.from, d.to)
-		if d.extra && len(usedBy[k]) == 0 {
+	return r
+}
+
+// drawEdges draws the figure's edges and the extra ones taken.
+func (r *fsmRoutes) drawEdges(v *fsmView) {
+	for _, d := range r.defs {
+		k := edgeKey(d.from, d.to)
+		if d.extra && len(r.usedBy[k]) == 0 {
 			continue
 		}
 		ev := fsmEdgeView{Key: k, D: d.d, Extra: d.extra}
@@ -273,14 +306,19 @@ func layoutFSM(m *model) fsmView {
 		}
 		v.Edges = append(v.Edges, ev)
 	}
+}
+
+// drawHighlights draws each transition taken in its side's colour, the
+// two sides' side by side when both took it.
+func (r *fsmRoutes) drawHighlights(v *fsmView, m *model, taken []fsmTransition) {
 	for _, t := range taken {
-		k := key(t.from, t.to)
-		i, ok := byKey[k]
+		k := edgeKey(t.from, t.to)
+		i, ok := r.byKey[k]
 		if !ok {
 			continue
 		}
-		h := fsmHLView{ID: hlID(t.side, t.from, t.to), Host: m.hosts[t.side], Key: k, D: defs[i].d, Side: t.side, Extra: defs[i].extra}
-		if len(usedBy[k]) > 1 {
+		h := fsmHLView{ID: hlID(t.side, t.from, t.to), Host: m.hosts[t.side], Key: k, D: r.defs[i].d, Side: t.side, Extra: r.defs[i].extra}
+		if len(r.usedBy[k]) > 1 {
 			off := -2.2
 			if t.side == 1 {
 				off = 2.2
@@ -289,15 +327,17 @@ func layoutFSM(m *model) fsmView {
 		}
 		v.HL = append(v.HL, h)
 	}
+}
 
-	// Boxes, with a badge for each host that was in them.
+// drawNodes draws the boxes, with a badge for each host that was in them.
+func (m *model) drawNodes(v *fsmView, taken []fsmTransition) {
 	visited := [2]map[string]bool{{}, {}}
 	for _, t := range taken {
 		visited[t.side][t.from] = true // edges out of CLOSED start at the top box
 		visited[t.side][endBox(t.from, t.to)] = true
 	}
 	for _, n := range fsmNodes {
-		nv := fsmNodeView{ID: "node-" + n.id, State: n.state, Cat: stateCat(n.state),
+		nv := fsmNodeView{ID: "node-" + n.id, State: n.state.String(), Cat: stateCat(n.state),
 			X: n.x - fsmHW, Y: n.y - fsmHH, W: 2 * fsmHW, H: 2 * fsmHH, TX: n.x, TY: n.y + 4}
 		var who []string
 		for s := 0; s < 2; s++ {
@@ -314,7 +354,6 @@ func layoutFSM(m *model) fsmView {
 		nv.Visited = strings.Join(who, " ")
 		v.Nodes = append(v.Nodes, nv)
 	}
-	return v
 }
 
 func firstRune(s string) string {

@@ -1,4 +1,4 @@
-package trace_test
+package htmlpage_test
 
 import (
 	"bytes"
@@ -14,7 +14,9 @@ import (
 	"golang.org/x/net/html"
 
 	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/tcp"
 	. "github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
 // Builders of hand-made traces for the HTML tests; times in microseconds.
@@ -23,16 +25,16 @@ func hState(t int64, h, from, to, why string) Event {
 	if h == "B" {
 		conn = "10.0.0.2:80>10.0.0.1:40000"
 	}
-	return Event{T: clock.Instant(t * 1000), Host: h, Kind: KindState, From: from, To: to, Why: why, Conn: conn}
+	return Event{T: clock.Instant(t * 1000), Host: h, Kind: KindState, From: state(from), To: state(to), Why: why, Conn: cn(conn)}
 }
 func hSend(t int64, h, seg string) Event {
-	return Event{T: clock.Instant(t * 1000), Host: h, Kind: KindSend, Seg: seg}
+	return Event{T: clock.Instant(t * 1000), Host: h, Kind: KindSend, Seg: sg(seg)}
 }
 func hRecv(t int64, h, seg string) Event {
-	return Event{T: clock.Instant(t * 1000), Host: h, Kind: KindRecv, Seg: seg}
+	return Event{T: clock.Instant(t * 1000), Host: h, Kind: KindRecv, Seg: sg(seg)}
 }
 func hDrop(t int64, from, to, seg string) Event {
-	return Event{T: clock.Instant(t * 1000), Host: "net", Kind: KindDrop, From: from, To: to, Seg: seg, Why: "rule"}
+	return Event{T: clock.Instant(t * 1000), Host: "net", Kind: KindDrop, Src: from, Dst: to, Seg: sg(seg), Why: "rule"}
 }
 func hApp(t int64, h, call, res string) Event {
 	return Event{T: clock.Instant(t * 1000), Host: h, Kind: KindApp, Call: call, Result: res}
@@ -92,12 +94,12 @@ func htmlThreeWay() []Event {
 	}
 }
 
-func htmlPage() HTMLPage {
-	return HTMLPage{
+func htmlPage() htmlpage.Page {
+	return htmlpage.Page{
 		Title:   "test",
-		Summary: Text{EN: "a test", ZH: "测试"},
-		Left:    HTMLHost{Name: "A", Role: Text{EN: "client", ZH: "客户端"}},
-		Right:   HTMLHost{Name: "B", Role: Text{EN: "server", ZH: "服务器"}},
+		Summary: htmlpage.Text{EN: "a test", ZH: "测试"},
+		Left:    htmlpage.Host{Name: "A", Role: htmlpage.Text{EN: "client", ZH: "客户端"}},
+		Right:   htmlpage.Host{Name: "B", Role: htmlpage.Text{EN: "server", ZH: "服务器"}},
 		Status:  "PASS",
 	}
 }
@@ -105,7 +107,7 @@ func htmlPage() HTMLPage {
 func renderHTML(t *testing.T, evs []Event) (string, *html.Node) {
 	t.Helper()
 	var b bytes.Buffer
-	if err := WriteHTML(&b, evs, htmlPage()); err != nil {
+	if err := htmlpage.Write(&b, evs, htmlPage()); err != nil {
 		t.Fatal(err)
 	}
 	doc, err := html.Parse(strings.NewReader(b.String()))
@@ -179,13 +181,13 @@ func TestHTMLPairsSegments(t *testing.T) {
 			[]Event{hSend(0, "A", seg), hSend(100, "A", seg), hRecv(500, "B", seg), hDrop(600, "A", "B", seg)},
 			map[int]want{0: {"recv", 2, -1}, 1: {"lost", -1, 3}}, nil},
 		{"bad checksum inside the receiver",
-			[]Event{hSend(0, "A", seg), {T: 500000, Host: "B", Kind: KindDrop, From: "?", To: "B", Seg: "(52 bytes)", Why: "wire: tcp: bad checksum"}},
+			[]Event{hSend(0, "A", seg), {T: 500000, Host: "B", Kind: KindDrop, Src: "?", Dst: "B", Size: 52, Why: "wire: tcp: bad checksum"}},
 			map[int]want{0: {"dropped", -1, 1}}, nil},
 		{"never received", []Event{hSend(0, "A", seg)},
 			map[int]want{0: {"none", -1, -1}}, nil},
 		{"receipt of an untraced send", []Event{hRecv(500, "B", seg)},
 			nil, []string{"recv=0"}},
-		{"a drop without direction", []Event{hSend(0, "B", seg), {T: 0, Host: "net", Kind: KindDrop, Seg: seg}},
+		{"a drop without direction", []Event{hSend(0, "B", seg), {T: 0, Host: "net", Kind: KindDrop, Seg: sg(seg)}},
 			map[int]want{0: {"lost", -1, 1}}, nil},
 		{"another conversation's drop is left out",
 			[]Event{hSend(0, "A", seg), hRecv(500, "B", seg), hDrop(600, "C", "D", seg)},
@@ -211,8 +213,8 @@ func TestHTMLPairsSegments(t *testing.T) {
 					(hasRecv && recv != strconv.Itoa(w.recv)) || (hasDrop && drop != strconv.Itoa(w.drop)) {
 					t.Errorf("send %d: fate %q recv %q drop %q, want %+v", i, fate, recv, drop, w)
 				}
-				if s, _ := domtest.Attr(n, "data-seg"); s != c.evs[i].Seg {
-					t.Errorf("send %d: data-seg %q, want %q", i, s, c.evs[i].Seg)
+				if s, _ := domtest.Attr(n, "data-seg"); s != c.evs[i].SegText() {
+					t.Errorf("send %d: data-seg %q, want %q", i, s, c.evs[i].SegText())
 				}
 				if (w.fate == "lost" || w.fate == "dropped") != (len(domtest.FindAll(n, func(x *html.Node) bool { return domtest.HasClass(x, "cross") })) == 1) {
 					t.Errorf("send %d (%s): a cross iff lost", i, w.fate)
@@ -263,18 +265,18 @@ func TestHTMLShowsEveryEvent(t *testing.T) {
 					nSend++
 					n := sends[i]
 					if n == nil {
-						t.Errorf("event %d (send %s) has no arrow", i, e.Seg)
+						t.Errorf("event %d (send %s) has no arrow", i, e.SegText())
 						continue
 					}
 					lbl := byID(doc, "lbl-"+mustAttr(t, n, "id"))
-					if lbl == nil || !strings.Contains(textOf(lbl, "en"), e.Seg) {
-						t.Errorf("arrow of event %d is not labelled %q", i, e.Seg)
+					if lbl == nil || !strings.Contains(textOf(lbl, "en"), e.SegText()) {
+						t.Errorf("arrow of event %d is not labelled %q", i, e.SegText())
 					}
 				case KindState:
 					nState++
 					n := states[key]
-					if n == nil || textOf(n, "en") == "" || !strings.HasPrefix(textOf(n, "en"), e.To) ||
-						mustAttr(t, n, "data-from") != e.From || mustAttr(t, n, "data-to") != e.To {
+					if n == nil || textOf(n, "en") == "" || !strings.HasPrefix(textOf(n, "en"), e.To.String()) ||
+						mustAttr(t, n, "data-from") != e.From.String() || mustAttr(t, n, "data-to") != e.To.String() {
 						t.Errorf("state event %d (%s -> %s) has no label saying %s", i, e.From, e.To, e.To)
 					}
 				case KindApp:
@@ -315,7 +317,7 @@ func TestHTMLStateDiagramPath(t *testing.T) {
 				var want, got []string
 				seen := map[string]bool{}
 				for _, e := range c.evs {
-					if k := e.From + ">" + e.To; e.Kind == KindState && e.Host == h && !seen[k] {
+					if k := e.From.String() + ">" + e.To.String(); e.Kind == KindState && e.Host == h && !seen[k] {
 						seen[k] = true
 						want = append(want, k)
 					}
@@ -521,10 +523,12 @@ func TestHTMLLanguages(t *testing.T) {
 func TestHTMLEscapes(t *testing.T) {
 	evil := `<script>alert("x")</script>`
 	evs := []Event{
-		hSend(0, "A", "F. 1:1(0) "+evil),
-		hRecv(500, "B", "F. 1:1(0) "+evil),
+		// Segments are typed values and hold no text; the strings an
+		// event carries (reason, call, result) must be escaped.
+		hSend(0, "A", "F. 1:1(0) ack 1 win 1"),
+		hRecv(500, "B", "F. 1:1(0) ack 1 win 1"),
 		hState(500, "B", "ESTABLISHED", "CLOSE_WAIT", `"quoted" & `+evil),
-		hApp(600, "B", evil, "0"),
+		hApp(600, "B", evil, evil),
 	}
 	out, doc := renderHTML(t, evs)
 	if strings.Contains(out, evil) {
@@ -533,8 +537,8 @@ func TestHTMLEscapes(t *testing.T) {
 	if scripts := domtest.FindAll(doc, func(n *html.Node) bool { return n.Data == "script" }); len(scripts) != 1 {
 		t.Errorf("%d <script> elements, want the page's own one", len(scripts))
 	}
-	if s := mustAttr(t, segsBy(doc, "data-send")[0], "data-seg"); s != evs[0].Seg {
-		t.Errorf("data-seg %q, want %q", s, evs[0].Seg)
+	if s := mustAttr(t, segsBy(doc, "data-send")[0], "data-seg"); s != evs[0].SegText() {
+		t.Errorf("data-seg %q, want %q", s, evs[0].SegText())
 	}
 }
 
@@ -570,7 +574,7 @@ func TestHTMLNeedsTwoHosts(t *testing.T) {
 	for _, c := range []struct{ left, right string }{{"A", "A"}, {"", "B"}, {"A", ""}} {
 		p := htmlPage()
 		p.Left.Name, p.Right.Name = c.left, c.right
-		if err := WriteHTML(&bytes.Buffer{}, htmlLostAck4(), p); err == nil {
+		if err := htmlpage.Write(&bytes.Buffer{}, htmlLostAck4(), p); err == nil {
 			t.Errorf("hosts %q and %q accepted", c.left, c.right)
 		}
 	}
@@ -578,10 +582,10 @@ func TestHTMLNeedsTwoHosts(t *testing.T) {
 
 func TestHTMLIndex(t *testing.T) {
 	var b bytes.Buffer
-	err := WriteHTMLIndex(&b, HTMLIndex{
-		Title: Text{EN: "scenarios", ZH: "场景"},
-		Entries: []HTMLIndexEntry{
-			{Name: "four-way-close", Href: "four-way-close.html", Summary: Text{EN: "FIN, ACK, FIN, ACK", ZH: "四次挥手"}, Status: "PASS", Segments: 7},
+	err := htmlpage.WriteIndex(&b, htmlpage.Index{
+		Title: htmlpage.Text{EN: "scenarios", ZH: "场景"},
+		Entries: []htmlpage.IndexEntry{
+			{Name: "four-way-close", Href: "four-way-close.html", Summary: htmlpage.Text{EN: "FIN, ACK, FIN, ACK", ZH: "四次挥手"}, Status: "PASS", Segments: 7},
 			{Name: "lost-ack-4", Href: "lost-ack-4.html", Status: "FAIL", Segments: 9, Lost: 1},
 		},
 	})
@@ -621,12 +625,12 @@ func TestHTMLRetransmissions(t *testing.T) {
 	const syn, ack = "S 0:0(0) win 64240", ". 1:1(0) ack 1 win 2048"
 	connect := func(t int64, port int) Event {
 		e := hState(t, "A", "CLOSED", "SYN_SENT", "connect() called")
-		e.Conn = fmt.Sprintf("10.0.0.1:%d>10.0.0.2:80", port)
+		e.Conn = cn(fmt.Sprintf("10.0.0.1:%d>10.0.0.2:80", port))
 		return e
 	}
 	fin := func(t int64, port int) Event {
 		e := hState(t, "A", "ESTABLISHED", "FIN_WAIT_1", "close()")
-		e.Conn = fmt.Sprintf("10.0.0.1:%d>10.0.0.2:80", port)
+		e.Conn = cn(fmt.Sprintf("10.0.0.1:%d>10.0.0.2:80", port))
 		return e
 	}
 	for _, c := range []struct {
@@ -650,7 +654,7 @@ func TestHTMLRetransmissions(t *testing.T) {
 			sends := segsBy(doc, "data-send")
 			for i, want := range c.want {
 				lbl := byID(doc, "lbl-"+mustAttr(t, sends[i], "id"))
-				got := strings.TrimSpace(strings.TrimPrefix(textOf(lbl, "en"), c.evs[i].Seg))
+				got := strings.TrimSpace(strings.TrimPrefix(textOf(lbl, "en"), c.evs[i].SegText()))
 				if !strings.HasPrefix(got, want) || (want == "" && strings.Contains(got, "↻")) {
 					t.Errorf("send %d tagged %q, want %q", i, got, want)
 				}
@@ -665,7 +669,7 @@ func TestHTMLEmptyOrForeignTrace(t *testing.T) {
 		evs  []Event
 	}{
 		{"no events", nil},
-		{"only other hosts", []Event{hSend(0, "C", hFinA), hRecv(500, "D", hFinA), {Host: "C", Kind: KindState, From: "CLOSED", To: "LISTEN"}}},
+		{"only other hosts", []Event{hSend(0, "C", hFinA), hRecv(500, "D", hFinA), {Host: "C", Kind: KindState, From: tcp.Closed, To: tcp.Listen}}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, doc := renderHTML(t, c.evs)
