@@ -54,10 +54,10 @@ func traceConns(r *scenario.Run) []*traceConn {
 	count := map[hk]int{} // incarnations the host has started on the key
 	byKey := map[string][]*traceConn{}
 	for _, e := range r.Rec.Events() {
-		if e.Kind != trace.KindState || !strings.Contains(e.Conn, ">") || (e.Host != "A" && e.Host != "B") {
+		if e.Kind != trace.KindState || !e.Conn.Connected() || (e.Host != "A" && e.Host != "B") {
 			continue
 		}
-		l, rm, _ := strings.Cut(e.Conn, ">")
+		l, rm := e.Conn.Local.String(), e.Conn.Remote.String()
 		key := l + "-" + rm
 		if rm < l {
 			key = rm + "-" + l
@@ -70,7 +70,7 @@ func traceConns(r *scenario.Run) []*traceConn {
 		i, ok := cur[k]
 		if ok {
 			st := out[i].states[h]
-			if last := st[len(st)-1]; last != e.From || last == "CLOSED" {
+			if last := st[len(st)-1]; last != e.From.String() || last == "CLOSED" {
 				ok = false
 			}
 		}
@@ -86,9 +86,9 @@ func traceConns(r *scenario.Run) []*traceConn {
 				i = len(out) - 1
 			}
 			cur[k] = i
-			out[i].states[h] = []string{e.From}
+			out[i].states[h] = []string{e.From.String()}
 		}
-		out[i].states[h] = append(out[i].states[h], e.To)
+		out[i].states[h] = append(out[i].states[h], e.To.String())
 		out[i].whys[h] = append(out[i].whys[h], e.Why)
 		out[i].times[h] = append(out[i].times[h], time.Duration(e.T).Seconds())
 	}
@@ -135,7 +135,7 @@ func expectedClose(r *scenario.Run, tc *traceConn) string {
 			if e.Kind != trace.KindSend || e.Host != host || time.Duration(e.T).Seconds() <= first || time.Duration(e.T).Seconds() >= second {
 				continue
 			}
-			if m := payloadLen.FindStringSubmatch(e.Seg); m != nil && m[1] != "0" {
+			if m := payloadLen.FindStringSubmatch(e.SegText()); m != nil && m[1] != "0" {
 				return CloseHalf
 			}
 		}
