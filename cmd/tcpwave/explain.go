@@ -24,6 +24,15 @@ what went wrong. A row is printed when a connection is over (the rest when
 the capture ends). Exit status: 0, or 1 when the input is not a capture,
 holds no TCP connection, or is cut short (after the rows read).
 
+Columns: the client (it sent the SYN) and the server, the first packet's
+time and the connection's length (seconds from the capture's first packet),
+payload bytes each way by sequence number, the close kind, each side's
+state when the capture ends (- for a side that had no connection, such as
+a closed port) and the kinds of its findings (-v: their sentences). Every
+state is inferred from the capture point: a segment seen there may still
+have been lost beyond it; --json gives each change with its time, its
+reason and what the capture cannot tell.
+
 Filters (--only, any of them matches; repeat or separate with commas):
   close kinds:  four-way three-way simultaneous half-close rst refused
                 syn-unanswered open half-closed
