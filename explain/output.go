@@ -116,7 +116,8 @@ func stateFilter(s tcp.State) string {
 }
 
 // Filters lists every name Match accepts: the close kinds, the finding
-// kinds, and the states (lower case, dashed: "time-wait", "syn-sent").
+// kinds, and the states from SYN_SENT on (lower case, dashed:
+// "time-wait", "syn-sent").
 func Filters() []string {
 	out := slices.Clone(CloseKinds)
 	for _, k := range Kinds {
@@ -124,7 +125,7 @@ func Filters() []string {
 			out = append(out, k)
 		}
 	}
-	for s := tcp.Closed; s <= tcp.TimeWait; s++ {
+	for s := tcp.SynSent; s <= tcp.TimeWait; s++ { // not CLOSED (every connection ends there) nor LISTEN
 		if n := stateFilter(s); !slices.Contains(out, n) {
 			out = append(out, n)
 		}

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/tcpwave/tcpwave/explain"
 )
 
 // scenarioPcap writes scenario name's capture with `scenario run NAME
@@ -188,7 +190,13 @@ func TestExplainErrors(t *testing.T) {
 			}
 		})
 	}
-	if code, out, _ := explainRun(t, nil, "-h"); code != 0 || !strings.Contains(out, "usage: tcpwave explain") || !strings.Contains(out, "time-wait-assassination") {
+	code, out, _ := explainRun(t, nil, "-h")
+	if code != 0 || !strings.Contains(out, "usage: tcpwave explain") {
 		t.Errorf("-h: exit %d\n%s", code, out)
+	}
+	for _, f := range explain.Filters() { // the usage documents every filter
+		if !strings.Contains(out, " "+f+"\n") && !strings.Contains(out, " "+f+" ") {
+			t.Errorf("-h does not document --only %s", f)
+		}
 	}
 }
