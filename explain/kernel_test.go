@@ -23,8 +23,9 @@ import (
 // TestKernelLoopback: real Linux sockets on the loopback device, captured
 // by dumpcap (Wireshark's capture tool, pcapng): a four-way close the
 // client starts, a server that leaves its side in CLOSE_WAIT, a close()
-// with unread data, SO_LINGER 0, and a refused connection, each explained
-// as the kernel behaves. Skipped without root or dumpcap.
+// with unread data, SO_LINGER 0, a half-close (shutdown(SHUT_WR), the
+// server still sending) and a refused connection, each explained as the
+// kernel behaves. Skipped without root or dumpcap.
 func TestKernelLoopback(t *testing.T) {
 	if testing.Short() {
 		t.Skip("captures for a few seconds")
@@ -33,7 +34,7 @@ func TestKernelLoopback(t *testing.T) {
 	if err != nil || os.Geteuid() != 0 {
 		t.Skip("needs root and dumpcap")
 	}
-	lns := make([]net.Listener, 4)
+	lns := make([]net.Listener, 5)
 	var ports []string
 	for i := range lns {
 		if lns[i], err = net.Listen("tcp4", "127.0.0.1:0"); err != nil {
@@ -108,6 +109,17 @@ func TestKernelLoopback(t *testing.T) {
 			c.Close()
 		}
 	}()
+	// 4: half-close: the client shuts its side; the server, on EOF, still
+	// sends 20 bytes, then closes.
+	go func() {
+		if c, err := lns[4].Accept(); err == nil {
+			io.Copy(io.Discard, c)
+			time.Sleep(100 * time.Millisecond)
+			c.Write(bytes.Repeat([]byte("y"), 20))
+			time.Sleep(100 * time.Millisecond)
+			c.Close()
+		}
+	}()
 	dial := func(i int) *net.TCPConn {
 		c, err := net.Dial("tcp4", lns[i].Addr().String())
 		if err != nil {
@@ -128,6 +140,12 @@ func TestKernelLoopback(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	c3.SetLinger(0)
 	c3.Close()
+	c4 := dial(4)
+	c4.CloseWrite()
+	if b, err := io.ReadAll(c4); err != nil || len(b) != 20 {
+		t.Fatalf("half-close: read %d bytes, %v", len(b), err)
+	}
+	c4.Close()
 	if _, err := net.DialTimeout("tcp4", closedAddr, time.Second); err == nil {
 		t.Fatal("a closed port accepted")
 	}
@@ -166,6 +184,8 @@ func TestKernelLoopback(t *testing.T) {
 			[2][]string{{"CLOSED", "SYN_SENT", "ESTABLISHED", "CLOSED"}, {"LISTEN", "SYN_RCVD", "ESTABLISHED", "CLOSED"}}, "unread data"},
 		{CloseRST, [2]tcp.State{tcp.Closed, tcp.Closed},
 			[2][]string{{"CLOSED", "SYN_SENT", "ESTABLISHED", "CLOSED"}, {"LISTEN", "SYN_RCVD", "ESTABLISHED", "CLOSED"}}, "SO_LINGER"},
+		{CloseHalf, [2]tcp.State{tcp.TimeWait, tcp.Closed},
+			[2][]string{{"CLOSED", "SYN_SENT", "ESTABLISHED", "FIN_WAIT_1", "FIN_WAIT_2", "TIME_WAIT", "CLOSED"}, {"LISTEN", "SYN_RCVD", "ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"}}, "went on sending 20 bytes"},
 		{CloseRefused, [2]tcp.State{tcp.Closed, tcp.Closed},
 			[2][]string{{"CLOSED", "SYN_SENT", "CLOSED"}, nil}, "nothing listens"},
 	} {
