@@ -98,8 +98,7 @@ type conn struct {
 	lastSeen    time.Duration
 	emitted     bool
 	refused     bool
-	notes       []Finding // findings gathered on the way (bounded)
-	reused      bool
+	notes       []Finding        // findings gathered on the way (bounded)
 	lastSYN     time.Duration    // when the client last sent its SYN
 	stBuf       [2][8]Transition // States' first backing arrays
 	noteBuf     [4]Finding       // notes' first backing array
@@ -172,7 +171,6 @@ func (c *conn) newIncarnation(p *Packet) bool {
 // reusedAt tells the old incarnation c that a new SYN, p, reused its
 // 4-tuple at t.
 func (c *conn) reusedAt(t time.Duration, p *Packet) {
-	c.reused = true
 	c.resolveEnd(t)
 	sender := Client
 	if c.Addr[Server] == p.Src {
