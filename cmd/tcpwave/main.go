@@ -48,6 +48,7 @@ const usage = `usage:
   tcpwave soak [--seeds N] [--from S] [--clients K] | --seed S [--trace] [--html FILE]
   tcpwave nstat [--control PATH] [-z]
   tcpwave conform [--backend kernel|tcpwave|both] [--json] [--trace] [--known FILE] SCRIPT|DIR...
+  tcpwave explain [--json] [--only FILTER] [-v] FILE|-
 
 Run "tcpwave scenario run -h" (or tun serve -h, ...) for the flags.
 `
@@ -107,6 +108,8 @@ func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) in
 		return conformCmd(ctx, args[1:], stdout, stderr)
 	case "scenario":
 		return scenarioCmd(ctx, args[1:], stdout, stderr)
+	case "explain":
+		return explainCmd(ctx, args[1:], os.Stdin, stdout, stderr)
 	}
 	if isHelp(args[0]) {
 		fmt.Fprint(stdout, usage)

@@ -1,0 +1,160 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"slices"
+	"strings"
+
+	"github.com/tcpwave/tcpwave/explain"
+)
+
+const explainSynopsis = "tcpwave explain [--json] [--only FILTER[,FILTER...]] [-v] FILE|-"
+
+const explainAbout = `Reads a pcap or pcapng capture (tcpdump -w, Wireshark; - for stdin, so
+tcpdump -w - | tcpwave explain - works live) and explains every TCP
+connection in it: both endpoints' states inferred from what crossed the
+capture point, who closed first and holds TIME_WAIT, the kind of close and
+what went wrong. A row is printed when a connection is over (the rest when
+the capture ends). Exit status: 0, or 1 when the input is not a capture,
+holds no TCP connection, or is cut short (after the rows read).
+
+Columns: the client (it sent the SYN) and the server, the first packet's
+time and the connection's length (seconds from the capture's first packet),
+payload bytes each way by sequence number, the close kind, each side's
+state when the capture ends (- for a side that had no connection, such as
+a closed port) and the kinds of its findings (-v: their sentences). Every
+state is inferred from the capture point: a segment seen there may still
+have been lost beyond it; --json gives each change with its time, its
+reason and what the capture cannot tell.
+
+Filters (--only, any of them matches; repeat or separate with commas):
+  close kinds:  four-way three-way simultaneous half-close rst refused
+                syn-unanswered open half-closed
+  findings:     time-wait close-wait fin-wait-2 fin-wait-1 half-close rst
+                refused fin-retransmitted time-wait-reack dup-fin unacked-fin
+                no-time-wait fin-wait-2-timeout orphan-retries
+                time-wait-assassination time-wait-ack challenge-ack half-open
+                reuse syn-retry retransmission dup-ack keepalive zero-window
+                mid-stream
+  states:       a side entered it: syn-sent syn-rcvd established closing
+                last-ack time-wait ... (close-wait, fin-wait-1 and fin-wait-2
+                match only a capture that ends in them)
+
+Flags:
+`
+
+// explainCmd is `tcpwave explain`; FILE - reads stdin.
+func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("tcpwave explain", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "JSON Lines: one object per connection, with its inferred states and findings")
+	verbose := fs.Bool("v", false, "print each finding's sentence under its row")
+	var only []string
+	fs.Func("only", "show only connections that match `FILTER` (see above)", func(s string) error {
+		known := explain.Filters()
+		for _, f := range strings.Split(s, ",") {
+			f = strings.TrimSpace(f)
+			if !slices.Contains(known, f) {
+				return fmt.Errorf("unknown filter %q", f)
+			}
+			only = append(only, f)
+		}
+		return nil
+	})
+	synopsis := explainSynopsis + "\n\n" + strings.TrimSuffix(explainAbout, "\n")
+	var files []string
+	for {
+		code, ok := parseArgs(fs, synopsis, args, stdout, stderr)
+		if !ok {
+			return code
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		files = append(files, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	if len(files) != 1 {
+		return usageError(fs, synopsis, stderr, "give one capture file, or - for stdin")
+	}
+	name := files[0]
+	in := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "tcpwave explain: %v\n", err)
+			return exitFail
+		}
+		defer f.Close()
+		if st, err := f.Stat(); err == nil && st.IsDir() {
+			fmt.Fprintf(stderr, "tcpwave explain: %s is a directory\n", name)
+			return exitFail
+		}
+		in = f
+	} else {
+		name = "stdin"
+	}
+	out := bufio.NewWriter(stdout)
+	var werr error
+	shown := 0
+	emit := func(c *explain.Conn) {
+		if werr != nil {
+			return
+		}
+		if len(only) > 0 && !slices.ContainsFunc(only, func(f string) bool { return explain.Match(c, f) }) {
+			return
+		}
+		shown++
+		if !*asJSON && shown == 1 {
+			if _, werr = fmt.Fprintln(out, explain.TableHeader); werr != nil {
+				return
+			}
+		}
+		if *asJSON {
+			werr = explain.WriteJSONL(out, c)
+		} else {
+			werr = explain.WriteRow(out, c, *verbose)
+		}
+		if name == "stdin" && werr == nil {
+			werr = out.Flush() // live: each row as its connection ends
+		}
+	}
+	sum, err := explain.Explain(ctxReader{ctx, in}, explain.Options{MaxSegments: -1, Reuse: true}, emit)
+	if werr == nil {
+		werr = out.Flush()
+	}
+	if werr != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: writing the output: %v\n", werr)
+		return exitFail
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: %s: %s\n", name, oneLine(err))
+		return exitFail
+	}
+	if !*asJSON {
+		dups := ""
+		if sum.Duplicate > 0 {
+			dups = fmt.Sprintf(" (%d captured twice, skipped)", sum.Duplicate)
+		}
+		fmt.Fprintf(stdout, "%d connections (%d shown), %d TCP segments%s in %d records, %.6fs\n", sum.Conns, shown, sum.Segments, dups, sum.Records, sum.Duration.Seconds())
+	}
+	return exitOK
+}
+
+// ctxReader is a reader that stops once its context is done (Ctrl-C).
+type ctxReader struct {
+	ctx context.Context
+	r   io.Reader
+}
+
+func (c ctxReader) Read(p []byte) (int, error) {
+	if err := c.ctx.Err(); err != nil {
+		return 0, errors.New("interrupted")
+	}
+	return c.r.Read(p)
+}

@@ -1,0 +1,326 @@
+package explain
+
+import (
+	"container/list"
+	"net/netip"
+	"sort"
+	"time"
+
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// Options tune the reconstruction. The zero value means Linux's defaults.
+type Options struct {
+	// TimeWait is how long the side that closed first holds TIME_WAIT
+	// (Linux TCP_TIMEWAIT_LEN: 60 s).
+	TimeWait time.Duration
+	// FinTimeout is how long an orphaned connection stays in FIN_WAIT_2
+	// (Linux tcp_fin_timeout: 60 s).
+	FinTimeout time.Duration
+	// Idle is how long a connection must be quiet before it is settled:
+	// handed to the caller when it is over, set aside when it is idle
+	// (default: 60 s of capture time). A capture's memory grows with the
+	// connections active within Idle of each other, not with its length.
+	Idle time.Duration
+	// Linger is how long a connection that is over (both sides closed,
+	// or one in TIME_WAIT) is kept for late segments — a FIN sent again
+	// because its last ACK was lost — before it is handed over (default
+	// 5 s of capture time). TIME_WAIT's end is then projected.
+	Linger time.Duration
+	// MaxConns bounds the connections held at once (default 1,000,000):
+	// past it the least recently seen are handed over early.
+	MaxConns int
+	// Reuse lets the Analyzer reuse a connection's memory once emit has
+	// returned: emit must then keep neither the *Conn nor its slices (copy
+	// what it needs). It saves an allocation per connection.
+	Reuse bool
+	// MaxSegments bounds the segments a Conn keeps for its ladder
+	// (default 64; negative: none); control segments are kept first.
+	MaxSegments int
+}
+
+func (o Options) withDefaults() Options {
+	if o.TimeWait <= 0 {
+		o.TimeWait = 60 * time.Second
+	}
+	if o.FinTimeout <= 0 {
+		o.FinTimeout = 60 * time.Second
+	}
+	if o.Idle <= 0 {
+		o.Idle = 60 * time.Second
+	}
+	if o.Linger <= 0 {
+		o.Linger = 5 * time.Second
+	}
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1_000_000
+	}
+	if o.MaxSegments == 0 {
+		o.MaxSegments = 64
+	}
+	return o
+}
+
+// connKey is a 4-tuple with its two endpoints in a fixed order, as bytes
+// (16 of address, 2 of port, each; IPv4 as IPv4-mapped), so that the map
+// holds no pointer for the collector to scan and hashes little.
+type connKey [36]byte
+
+func keyOf(src, dst netip.AddrPort) connKey {
+	if src.Compare(dst) > 0 {
+		src, dst = dst, src
+	}
+	var k connKey
+	a, b := src.Addr().As16(), dst.Addr().As16()
+	copy(k[0:16], a[:])
+	k[16], k[17] = byte(src.Port()>>8), byte(src.Port())
+	copy(k[18:34], b[:])
+	k[34], k[35] = byte(dst.Port()>>8), byte(dst.Port())
+	return k
+}
+
+// Analyzer reconstructs connections from TCP segments fed in capture
+// order and hands each one to its emit function once it is over (or at
+// Finish). It keeps no payload and a bounded record per connection.
+type Analyzer struct {
+	opt     Options
+	emit    func(*Conn)
+	conns   map[connKey]*conn
+	active  *list.List // of *conn still open, least recently seen first
+	closing *list.List // of *conn that are over, least recently seen first
+	base    time.Time
+	based   bool
+	last    time.Duration
+	nextID  int
+	// Conns counts the connections handed over so far.
+	Conns int
+	// Duplicates counts the segments skipped as captured twice.
+	Duplicates int
+	free       []*conn // records to reuse (Options.Reuse)
+}
+
+// maxFree bounds the records kept for reuse.
+const maxFree = 1024
+
+// recycle keeps c, handed over and forgotten, for reuse.
+func (a *Analyzer) recycle(c *conn) {
+	if !a.opt.Reuse || len(a.free) >= maxFree {
+		return
+	}
+	*c = conn{}
+	a.free = append(a.free, c)
+}
+
+// NewAnalyzer returns an Analyzer that hands every finished connection to
+// emit.
+func NewAnalyzer(opt Options, emit func(*Conn)) *Analyzer {
+	return &Analyzer{opt: opt.withDefaults(), emit: emit, conns: make(map[connKey]*conn), active: list.New(), closing: list.New()}
+}
+
+// Add feeds one segment. Segments must come in capture order; a segment
+// whose time goes backwards a little (several interfaces) is taken as is.
+func (a *Analyzer) Add(p *Packet) {
+	if !a.based {
+		a.base, a.based = p.T, true
+	}
+	t := p.T.Sub(a.base)
+	if t > a.last {
+		a.last = t
+	}
+	a.sweep(t)
+	k := keyOf(p.Src, p.Dst)
+	c := a.conns[k]
+	f := p.TCP.Flags
+	if c != nil && f&(wire.SYN|wire.ACK|wire.RST) == wire.SYN && c.newIncarnation(p) {
+		old := c
+		c = a.newConn(p, t)
+		c.Incarnation = old.Incarnation + 1
+		c.prev = old
+		old.reusedAt(t, p)
+		a.detach(old)
+		a.conns[k] = c
+	}
+	if c == nil {
+		if len(a.conns) >= a.opt.MaxConns {
+			a.shed(t)
+		}
+		c = a.newConn(p, t)
+		a.conns[k] = c
+	}
+	c.lastSeen = t
+	from := Client
+	if p.Src != c.Addr[Client] {
+		from = Server
+	}
+	if c.duplicate(from, t, p) {
+		a.Duplicates++
+		return
+	}
+	if c.prev != nil && c.routeToPrev(from, p) {
+		old := c.prev
+		pf := Client // the sides of the old incarnation may be the other way round
+		if p.Src != old.Addr[Client] {
+			pf = Server
+		}
+		old.lastSeen = t
+		old.segment(t, pf, p)
+	} else {
+		c.segment(t, from, p)
+	}
+	if c.prev != nil && c.ep[Server].haveISN {
+		c.prev.resolveEnd(t)
+		c.prev.reopened(c.lastSYN, c.Addr[Server])
+		old := c.prev
+		a.settle(old, t, false)
+		c.prev = nil
+		a.recycle(old)
+	}
+	over := c.overSoon()
+	switch {
+	case c.elem != nil && c.closingList == over && over:
+		a.closing.MoveToBack(c.elem)
+	case c.elem != nil && c.closingList == over:
+		a.active.MoveToBack(c.elem)
+	default:
+		a.detach(c)
+		if over {
+			c.elem, c.closingList = a.closing.PushBack(c), true
+		} else {
+			c.elem, c.closingList = a.active.PushBack(c), false
+		}
+	}
+}
+
+// newConn starts a connection record for the segment p at t.
+func (a *Analyzer) newConn(p *Packet, t time.Duration) *conn {
+	a.nextID++
+	var c *conn
+	if n := len(a.free); n > 0 {
+		c, a.free = a.free[n-1], a.free[:n-1]
+		c.opt = &a.opt
+	} else {
+		c = &conn{opt: &a.opt}
+	}
+	c.ID = a.nextID
+	c.Incarnation = 1
+	c.Start = t
+	f := p.TCP.Flags
+	client, server := p.Src, p.Dst
+	switch {
+	case f&(wire.SYN|wire.ACK) == wire.SYN|wire.ACK:
+		client, server = p.Dst, p.Src
+		c.MidStream = true
+	case f&(wire.SYN|wire.ACK|wire.RST) == wire.SYN:
+	default:
+		c.MidStream = true
+		if p.Src.Port() < p.Dst.Port() { // the lower port is most likely the service
+			client, server = p.Dst, p.Src
+		}
+	}
+	c.Addr = [2]netip.AddrPort{client, server}
+	return c
+}
+
+// detach takes c out of its list.
+func (a *Analyzer) detach(c *conn) {
+	if c.elem != nil {
+		if c.closingList {
+			a.closing.Remove(c.elem)
+		} else {
+			a.active.Remove(c.elem)
+		}
+		c.elem = nil
+	}
+}
+
+// sweep hands over the connections over and quiet for longer than Linger,
+// and settles those quiet for longer than Idle, at time t.
+func (a *Analyzer) sweep(t time.Duration) {
+	for e := a.closing.Front(); e != nil; e = a.closing.Front() {
+		c := e.Value.(*conn)
+		if t-c.lastSeen <= a.opt.Linger {
+			break
+		}
+		a.drop(c, t)
+	}
+	for e := a.active.Front(); e != nil; e = a.active.Front() {
+		c := e.Value.(*conn)
+		if t-c.lastSeen <= a.opt.Idle {
+			return
+		}
+		a.detach(c)
+		c.quiesce()
+		if c.over() || c.dormant() {
+			a.drop(c, t)
+		}
+	}
+}
+
+// drop hands c over and forgets it.
+func (a *Analyzer) drop(c *conn, t time.Duration) {
+	a.detach(c)
+	a.settle(c, t, false)
+	if a.conns[c.key()] == c {
+		delete(a.conns, c.key())
+	}
+	a.recycle(c)
+}
+
+// shed hands over the least recently seen connections until fewer than
+// MaxConns are held: what is over first, then what is open.
+func (a *Analyzer) shed(t time.Duration) {
+	for len(a.conns) >= a.opt.MaxConns {
+		e := a.closing.Front()
+		if e == nil {
+			e = a.active.Front()
+		}
+		if e == nil {
+			for _, c := range a.conns { // only parked connections are left
+				c.quiesce()
+				a.drop(c, t)
+				break
+			}
+			continue
+		}
+		c := e.Value.(*conn)
+		c.quiesce()
+		a.drop(c, t)
+	}
+}
+
+// settle finishes c at capture time now and hands it over.
+func (a *Analyzer) settle(c *conn, now time.Duration, atEnd bool) {
+	if c.emitted {
+		return
+	}
+	if old := c.prev; old != nil {
+		a.settle(old, now, atEnd)
+		c.prev = nil
+		a.recycle(old)
+	}
+	c.finish(now, a.last, atEnd)
+	c.emitted = true
+	a.Conns++
+	if a.emit != nil {
+		a.emit(&c.Conn)
+	}
+}
+
+// Finish hands over every connection still held, in order of their first
+// packet, as the capture ends.
+func (a *Analyzer) Finish() {
+	rest := make([]*conn, 0, len(a.conns))
+	for _, c := range a.conns {
+		rest = append(rest, c)
+	}
+	sort.Slice(rest, func(i, j int) bool {
+		pi, pj := rest[i].firstID(), rest[j].firstID()
+		return pi < pj
+	})
+	for _, c := range rest {
+		a.settle(c, a.last, true)
+	}
+	a.conns = make(map[connKey]*conn)
+	a.active.Init()
+	a.closing.Init()
+}
