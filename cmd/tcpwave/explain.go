@@ -7,14 +7,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/tcpwave/tcpwave/explain"
+	"github.com/tcpwave/tcpwave/trace"
+	"github.com/tcpwave/tcpwave/trace/htmlpage"
 )
 
-const explainSynopsis = "tcpwave explain [--json] [--only FILTER[,FILTER...]] [-v] FILE|-"
+const explainSynopsis = "tcpwave explain [--json] [--only FILTER[,FILTER...]] [-v] [--conn N|A:P-B:P [--html FILE]] FILE|-"
 
 const explainAbout = `Reads a pcap or pcapng capture (tcpdump -w, Wireshark; - for stdin, so
 tcpdump -w - | tcpwave explain - works live) and explains every TCP
@@ -32,6 +36,13 @@ a closed port) and the kinds of its findings (-v: their sentences). Every
 state is inferred from the capture point: a segment seen there may still
 have been lost beyond it; --json gives each change with its time, its
 reason and what the capture cannot tell.
+
+--conn N (the row's number, the order of first packets) or --conn
+CLIENT:PORT-SERVER:PORT (either order; the first incarnation of a reused
+4-tuple) draws that connection's ladder, as scenario run draws one: the
+segments as the capture point saw them (the first 1000; arrows do not
+slant, it is one place) and both sides' inferred states, marked
+"(inferred)". --html FILE writes it as the scenarios' HTML page.
 
 Filters (--only, any of them matches; repeat or separate with commas):
   close kinds:  four-way three-way simultaneous half-close rst refused
@@ -54,6 +65,8 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	fs := flag.NewFlagSet("tcpwave explain", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "JSON Lines: one object per connection, with its inferred states and findings")
 	verbose := fs.Bool("v", false, "print each finding's sentence under its row")
+	connSel := fs.String("conn", "", "draw the ladder of connection `N` or CLIENT:PORT-SERVER:PORT")
+	htmlOut := fs.String("html", "", "with --conn: write the connection as an HTML page to `FILE`")
 	var only []string
 	fs.Func("only", "show only connections that match `FILTER` (see above)", func(s string) error {
 		known := explain.Filters()
@@ -81,6 +94,12 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	}
 	if len(files) != 1 {
 		return usageError(fs, synopsis, stderr, "give one capture file, or - for stdin")
+	}
+	if *htmlOut != "" && *connSel == "" {
+		return usageError(fs, synopsis, stderr, "--html needs --conn")
+	}
+	if *connSel != "" {
+		return explainConn(ctx, files[0], stdin, *connSel, *htmlOut, stdout, stderr)
 	}
 	name := files[0]
 	in := stdin
@@ -157,4 +176,86 @@ func (c ctxReader) Read(p []byte) (int, error) {
 		return 0, errors.New("interrupted")
 	}
 	return c.r.Read(p)
+}
+
+// explainConn is explain --conn: the ladder (or HTML page) of one
+// connection.
+func explainConn(ctx context.Context, name string, stdin io.Reader, sel, htmlOut string, stdout, stderr io.Writer) int {
+	match, err := connMatcher(sel)
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: --conn: %v\n", err)
+		return exitUsage
+	}
+	in := stdin
+	if name != "-" {
+		f, err := os.Open(name)
+		if err != nil {
+			fmt.Fprintf(stderr, "tcpwave explain: %v\n", err)
+			return exitFail
+		}
+		defer f.Close()
+		in = f
+	}
+	var found *explain.Conn
+	_, err = explain.Explain(ctxReader{ctx, in}, explain.Options{MaxSegments: 1000}, func(c *explain.Conn) {
+		if found == nil && match(c) {
+			found = c
+		}
+	})
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: %s: %s\n", name, oneLine(err))
+		return exitFail
+	}
+	if found == nil {
+		fmt.Fprintf(stderr, "tcpwave explain: no connection %s in %s\n", sel, name)
+		return exitFail
+	}
+	client, server := found.HostNames()
+	events := found.Trace()
+	if htmlOut != "" {
+		page := htmlpage.Page{
+			Title:   fmt.Sprintf("%s ↔ %s", client, server),
+			Summary: htmlpage.Text{EN: fmt.Sprintf("Connection %d of %s: %s close. Every state is inferred from what crossed the capture point.", found.ID, name, found.Close)},
+			Left:    htmlpage.Host{Name: client, Role: htmlpage.Text{EN: "client", ZH: "客户端"}},
+			Right:   htmlpage.Host{Name: server, Role: htmlpage.Text{EN: "server", ZH: "服务器"}},
+			Origin:  htmlpage.Text{EN: "Explained by tcpwave from a capture: states and reasons are inferred, not seen.", ZH: "由 tcpwave 根据抓包推断：状态与原因均为推断结果。"},
+		}
+		if err := writeFileWith(htmlOut, func(w io.Writer) error { return htmlpage.Write(w, events, page) }); err != nil {
+			fmt.Fprintf(stderr, "tcpwave explain: %v\n", err)
+			return exitFail
+		}
+		return exitOK
+	}
+	out := bufio.NewWriter(stdout)
+	trace.WriteLadder(out, events, client, server)
+	for _, f := range found.Findings {
+		fmt.Fprintf(out, "  finding at %.6fs: %s\n", f.T.Seconds(), f.Text)
+	}
+	if err := out.Flush(); err != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: writing the output: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+// connMatcher reads --conn: a row number, or two endpoints.
+func connMatcher(sel string) (func(*explain.Conn) bool, error) {
+	if n, err := strconv.Atoi(sel); err == nil {
+		if n <= 0 {
+			return nil, fmt.Errorf("connection numbers start at 1, not %d", n)
+		}
+		return func(c *explain.Conn) bool { return c.ID == n }, nil
+	}
+	a, b, ok := strings.Cut(sel, "-")
+	if !ok {
+		return nil, fmt.Errorf("%q is neither a number nor ADDR:PORT-ADDR:PORT", sel)
+	}
+	x, err1 := netip.ParseAddrPort(a)
+	y, err2 := netip.ParseAddrPort(b)
+	if err := errors.Join(err1, err2); err != nil {
+		return nil, err
+	}
+	return func(c *explain.Conn) bool {
+		return c.Addr[explain.Client] == x && c.Addr[explain.Server] == y || c.Addr[explain.Client] == y && c.Addr[explain.Server] == x
+	}, nil
 }

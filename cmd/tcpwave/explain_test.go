@@ -200,3 +200,46 @@ func TestExplainErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainConn: --conn draws one connection's ladder with the states
+// the scenario's own ladder shows, marked inferred, and --html writes the
+// scenarios' page; bad selections are errors.
+func TestExplainConn(t *testing.T) {
+	pcap := scenarioPcap(t, "simultaneous-close")
+	code, out, errOut := explainRun(t, nil, "--conn", "1", pcap)
+	if code != 0 {
+		t.Fatalf("--conn 1: exit %d: %s", code, errOut)
+	}
+	for _, want := range []string{"FIN_WAIT_1 -> CLOSING", "CLOSING -> TIME_WAIT", "(inferred)", "F. 1:1(0)"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("ladder lacks %q:\n%s", want, out)
+		}
+	}
+	_, table, _ := explainRun(t, nil, pcap)
+	f := strings.Fields(rows(table)[0])
+	code, byAddr, _ := explainRun(t, nil, "--conn", f[2]+"-"+f[1], pcap) // either order
+	if code != 0 || byAddr != out {
+		t.Errorf("--conn %s-%s: exit %d, same ladder as --conn 1: %v", f[2], f[1], code, byAddr == out)
+	}
+	html := filepath.Join(t.TempDir(), "conn.html")
+	if code, _, errOut := explainRun(t, nil, "--conn", "1", "--html", html, pcap); code != 0 {
+		t.Fatalf("--html: exit %d: %s", code, errOut)
+	}
+	page, err := os.ReadFile(html)
+	if err != nil || !strings.Contains(string(page), `data-edge="FIN_WAIT_1&gt;CLOSING"`) && !strings.Contains(string(page), `data-edge="FIN_WAIT_1>CLOSING"`) {
+		t.Errorf("HTML page (%v) lacks the FIN_WAIT_1 to CLOSING transition", err)
+	}
+	for _, tc := range []struct {
+		args []string
+		code int
+	}{
+		{[]string{"--conn", "0", pcap}, exitUsage},
+		{[]string{"--conn", "x", pcap}, exitUsage},
+		{[]string{"--html", html, pcap}, exitUsage},
+		{[]string{"--conn", "9", pcap}, exitFail},
+	} {
+		if code, _, errOut := explainRun(t, nil, tc.args...); code != tc.code || strings.Count(strings.TrimSpace(errOut), "\n") > 0 && tc.code == exitFail {
+			t.Errorf("explain %v: exit %d (want %d): %s", tc.args, code, tc.code, errOut)
+		}
+	}
+}

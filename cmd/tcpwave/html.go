@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -81,12 +82,20 @@ func writeHTMLFile(path string, s *scenario.Scenario, p scenario.Params, r *scen
 	if r == nil {
 		return fmt.Errorf("no trace of %s to draw: %v", s.Name, runErr)
 	}
+	return writeFileWith(path, func(w io.Writer) error {
+		return htmlpage.Write(w, r.Rec.Events(), scenarioPage(s, p, r, runErr, index))
+	})
+}
+
+// writeFileWith creates path and writes it with write, buffered; every
+// error (the write's, the flush's, the close's) is returned.
+func writeFileWith(path string, write func(w io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	err = htmlpage.Write(bw, r.Rec.Events(), scenarioPage(s, p, r, runErr, index))
+	err = write(bw)
 	return errors.Join(err, bw.Flush(), f.Close())
 }
 
