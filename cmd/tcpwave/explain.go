@@ -101,54 +101,19 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 	if *connSel != "" {
 		return explainConn(ctx, files[0], stdin, *connSel, *htmlOut, stdout, stderr)
 	}
-	name := files[0]
-	in := stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(stderr, "tcpwave explain: %v\n", err)
-			return exitFail
-		}
-		defer f.Close()
-		if st, err := f.Stat(); err == nil && st.IsDir() {
-			fmt.Fprintf(stderr, "tcpwave explain: %s is a directory\n", name)
-			return exitFail
-		}
-		in = f
-	} else {
-		name = "stdin"
+	in, name, closeIn, err := openCapture(files[0], stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: %v\n", err)
+		return exitFail
 	}
-	out := bufio.NewWriter(stdout)
-	var werr error
-	shown := 0
-	emit := func(c *explain.Conn) {
-		if werr != nil {
-			return
-		}
-		if len(only) > 0 && !slices.ContainsFunc(only, func(f string) bool { return explain.Match(c, f) }) {
-			return
-		}
-		shown++
-		if !*asJSON && shown == 1 {
-			if _, werr = fmt.Fprintln(out, explain.TableHeader); werr != nil {
-				return
-			}
-		}
-		if *asJSON {
-			werr = explain.WriteJSONL(out, c)
-		} else {
-			werr = explain.WriteRow(out, c, *verbose)
-		}
-		if name == "stdin" && werr == nil {
-			werr = out.Flush() // live: each row as its connection ends
-		}
+	defer closeIn()
+	rw := &rowWriter{out: bufio.NewWriter(stdout), only: only, json: *asJSON, verbose: *verbose, live: name == "stdin"}
+	sum, err := explain.Explain(ctxReader{ctx, in}, explain.Options{MaxSegments: -1, Reuse: true}, rw.emit)
+	if rw.err == nil {
+		rw.err = rw.out.Flush()
 	}
-	sum, err := explain.Explain(ctxReader{ctx, in}, explain.Options{MaxSegments: -1, Reuse: true}, emit)
-	if werr == nil {
-		werr = out.Flush()
-	}
-	if werr != nil {
-		fmt.Fprintf(stderr, "tcpwave explain: writing the output: %v\n", werr)
+	if rw.err != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: writing the output: %v\n", rw.err)
 		return exitFail
 	}
 	if err != nil {
@@ -160,9 +125,60 @@ func explainCmd(ctx context.Context, args []string, stdin io.Reader, stdout, std
 		if sum.Duplicate > 0 {
 			dups = fmt.Sprintf(" (%d captured twice, skipped)", sum.Duplicate)
 		}
-		fmt.Fprintf(stdout, "%d connections (%d shown), %d TCP segments%s in %d records, %.6fs\n", sum.Conns, shown, sum.Segments, dups, sum.Records, sum.Duration.Seconds())
+		fmt.Fprintf(stdout, "%d connections (%d shown), %d TCP segments%s in %d records, %.6fs\n", sum.Conns, rw.shown, sum.Segments, dups, sum.Records, sum.Duration.Seconds())
 	}
 	return exitOK
+}
+
+// openCapture opens the capture named on the command line: a regular
+// file, or stdin for "-" (its name is then "stdin"). closeIn closes it.
+func openCapture(arg string, stdin io.Reader) (in io.Reader, name string, closeIn func(), err error) {
+	if arg == "-" {
+		return stdin, "stdin", func() {}, nil
+	}
+	f, err := os.Open(arg)
+	if err != nil {
+		return nil, arg, nil, err
+	}
+	if st, err := f.Stat(); err == nil && st.IsDir() {
+		f.Close()
+		return nil, arg, nil, fmt.Errorf("%s is a directory", arg)
+	}
+	return f, arg, func() { f.Close() }, nil
+}
+
+// rowWriter writes the table (or JSON Lines) as connections end: the
+// header before the first row shown, each row flushed at once when live.
+type rowWriter struct {
+	out                 *bufio.Writer
+	only                []string
+	json, verbose, live bool
+	shown               int
+	err                 error // the first write error; later rows are dropped
+}
+
+// emit writes c if it matches the filters.
+func (rw *rowWriter) emit(c *explain.Conn) {
+	if rw.err != nil {
+		return
+	}
+	if len(rw.only) > 0 && !slices.ContainsFunc(rw.only, func(f string) bool { return explain.Match(c, f) }) {
+		return
+	}
+	rw.shown++
+	if !rw.json && rw.shown == 1 {
+		if _, rw.err = fmt.Fprintln(rw.out, explain.TableHeader); rw.err != nil {
+			return
+		}
+	}
+	if rw.json {
+		rw.err = explain.WriteJSONL(rw.out, c)
+	} else {
+		rw.err = explain.WriteRow(rw.out, c, rw.verbose)
+	}
+	if rw.live && rw.err == nil {
+		rw.err = rw.out.Flush() // live: each row as its connection ends
+	}
 }
 
 // ctxReader is a reader that stops once its context is done (Ctrl-C).
@@ -186,16 +202,12 @@ func explainConn(ctx context.Context, name string, stdin io.Reader, sel, htmlOut
 		fmt.Fprintf(stderr, "tcpwave explain: --conn: %v\n", err)
 		return exitUsage
 	}
-	in := stdin
-	if name != "-" {
-		f, err := os.Open(name)
-		if err != nil {
-			fmt.Fprintf(stderr, "tcpwave explain: %v\n", err)
-			return exitFail
-		}
-		defer f.Close()
-		in = f
+	in, name, closeIn, err := openCapture(name, stdin)
+	if err != nil {
+		fmt.Fprintf(stderr, "tcpwave explain: %v\n", err)
+		return exitFail
 	}
+	defer closeIn()
 	var found *explain.Conn
 	_, err = explain.Explain(ctxReader{ctx, in}, explain.Options{MaxSegments: 1000}, func(c *explain.Conn) {
 		if found == nil && match(c) {
