@@ -56,6 +56,24 @@ func loggedPair(t *testing.T, log *sentLog) (server, client *Stack) {
 	return server, client
 }
 
+// holdOne listens on 10.0.0.1:80 of s and holds the first connection
+// open, reading, until its peer closes; the listener closes when the test
+// ends.
+func holdOne(t *testing.T, s *Stack) {
+	t.Helper()
+	ln, err := s.Listen("tcp", "10.0.0.1:80")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		if c, err := ln.Accept(); err == nil {
+			defer c.Close()
+			c.Read(make([]byte, 1))
+		}
+	}()
+}
+
 // TestDialWithBuffers: SO_RCVBUF set before connect() shapes the
 // handshake as on Linux 6.18 (conformance/rcvbuf-connect.pkt): SO_RCVBUF
 // 100000 offers 65535 with window scale 1 in the SYN, and the first ACK
@@ -74,17 +92,7 @@ func TestDialWithBuffers(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var log sentLog
 			server, client := loggedPair(t, &log)
-			ln, err := server.Listen("tcp", "10.0.0.1:80")
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ln.Close()
-			go func() {
-				if c, err := ln.Accept(); err == nil {
-					defer c.Close()
-					c.Read(make([]byte, 1))
-				}
-			}()
+			holdOne(t, server)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			defer cancel()
 			c, err := client.DialWith(ctx, tt.dc, "tcp", "10.0.0.1:80")
@@ -112,17 +120,7 @@ func TestDialWithBuffers(t *testing.T) {
 func TestDialWithKeepAlive(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		a, b := hosts(t)
-		ln, err := a.Listen("tcp", "10.0.0.1:80")
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer ln.Close()
-		go func() {
-			if c, err := ln.Accept(); err == nil {
-				defer c.Close()
-				c.Read(make([]byte, 1))
-			}
-		}()
+		holdOne(t, a)
 		c, err := b.DialWith(context.Background(), DialConfig{KeepAlive: net.KeepAliveConfig{Enable: true, Idle: 2 * time.Second, Interval: time.Second, Count: 3}}, "tcp", "10.0.0.1:80")
 		if err != nil {
 			t.Fatal(err)
