@@ -682,3 +682,22 @@ func (c *Conn) SetUserTimeout(d time.Duration) error {
 func (c *Conn) SetLinger2(d time.Duration) error {
 	return c.setOpt(func(so *stack.Socket) { _ = so.SetLinger2(c.s.now(), d) })
 }
+
+// Info returns the connection's TCP state as Linux's tcp_info holds it
+// (what ss -ti prints; trace.FormatInfo writes it so): congestion window
+// and threshold, RTT, RTO, MSS, windows, window scales, bytes acknowledged
+// and received, retransmissions. Once the connection has ended (a
+// TIME_WAIT record keeps no such state) its State is CLOSED and the rest
+// zero; after Close it fails with net.ErrClosed.
+func (c *Conn) Info() (tcp.Info, error) {
+	var i tcp.Info
+	err := c.setOpt(func(so *stack.Socket) {
+		if tc := so.Conn(); tc != nil {
+			i = tc.Info()
+		}
+	})
+	if err != nil {
+		return tcp.Info{}, c.opError("info", net.ErrClosed)
+	}
+	return i, nil
+}

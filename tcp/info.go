@@ -16,12 +16,21 @@ type Info struct {
 	Sacked      int  // bytes the peer SACKed above SND.UNA
 	InRecovery  bool // fast recovery (NewReno or SACK) in progress
 	Retransmits int  // every retransmitted segment so far
+
+	// The fields below are ss -ti's others.
+	CongestionControl string // "cubic" or "reno"
+	SndWScale         int    // the peer's window scale, -1 without window scaling
+	RcvWScale         int    // ours, -1 without
+	RcvMSS            int    // the largest segment received, as Linux estimates it (rcvmss)
+	RcvWnd            int    // the window we last offered, bytes
+	BytesAcked        int64  // payload bytes the peer has acknowledged (bytes_acked)
+	BytesReceived     int64  // payload bytes received in order (bytes_received)
 }
 
 // Info returns a snapshot of the connection's transmission state. SRTT,
 // RTTVar and RTO are in nanoseconds.
 func (c *Conn) Info() Info {
-	return Info{
+	i := Info{
 		State:       c.state,
 		Cwnd:        int(c.cc.cwnd),
 		Ssthresh:    int(c.cc.ssthresh),
@@ -35,5 +44,17 @@ func (c *Conn) Info() Info {
 		Sacked:      c.sackedIn(c.sndUna, c.sndMax),
 		InRecovery:  c.flags.has(inRecovery),
 		Retransmits: int(c.rto.total),
+
+		CongestionControl: c.cfg.CongestionControl,
+		SndWScale:         -1,
+		RcvWScale:         -1,
+		RcvMSS:            c.rcvMSS(),
+		RcvWnd:            int(max(int32(c.rcvAdv.Sub(c.rcvNxt)), 0)),
+		BytesAcked:        max(int64(c.sndUna.Sub(c.iss))-1, 0),
+		BytesReceived:     max(int64(c.rcvNxt.Sub(c.irs))-1, 0),
 	}
+	if c.flags.has(wsOK) {
+		i.SndWScale, i.RcvWScale = int(c.sndWScale), int(c.rcvWScale)
+	}
+	return i
 }

@@ -2,6 +2,7 @@ package trace
 
 import (
 	"bufio"
+	"fmt"
 	"io"
 	"net/netip"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tcpwave/tcpwave/stack"
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // WriteTable writes rows as `ss -tan -o` lays them out:
@@ -30,6 +32,49 @@ import (
 // column; the name is printed as given ("on", "keepalive", "timewait",
 // "persist", ...) and the time left as SSTimer formats it.
 func WriteTable(w io.Writer, rows []stack.ConnInfo) error {
+	return writeTable(w, rows, false)
+}
+
+// WriteTableInfo is WriteTable with `ss -tani`'s second line under each
+// connection past the handshake: its TCP state (FormatInfo), indented by
+// a tab.
+func WriteTableInfo(w io.Writer, rows []stack.ConnInfo) error {
+	return writeTable(w, rows, true)
+}
+
+// FormatInfo writes a connection's tcp.Info as ss -i does, in ss's words
+// and units: "cubic wscale:7,7 rto:204 rtt:0.5/0.25 mss:1448 rcvmss:536
+// cwnd:10 bytes_acked:1 bytes_received:1 snd_wnd:64256 rcv_wnd:64256";
+// ssthresh when set, "retrans:0/N" after retransmissions, and
+// "in_recovery" during one. rto and rtt are in milliseconds, cwnd and
+// ssthresh in segments.
+func FormatInfo(i tcp.Info) string {
+	var b strings.Builder
+	b.WriteString(i.CongestionControl)
+	if i.SndWScale >= 0 {
+		fmt.Fprintf(&b, " wscale:%d,%d", i.SndWScale, i.RcvWScale)
+	}
+	ms := func(ns int64) string { return strconv.FormatFloat(float64(ns)/1e6, 'f', -1, 64) }
+	fmt.Fprintf(&b, " rto:%s rtt:%s/%s mss:%d rcvmss:%d", ms(i.RTO), ms(i.SRTT), ms(i.RTTVar), i.MSS, i.RcvMSS)
+	if i.MSS > 0 {
+		fmt.Fprintf(&b, " cwnd:%d", (i.Cwnd+i.MSS-1)/i.MSS)
+		if i.Ssthresh < 1<<30 {
+			fmt.Fprintf(&b, " ssthresh:%d", i.Ssthresh/i.MSS)
+		}
+	}
+	fmt.Fprintf(&b, " bytes_acked:%d bytes_received:%d", i.BytesAcked, i.BytesReceived)
+	if i.Retransmits > 0 {
+		fmt.Fprintf(&b, " retrans:0/%d", i.Retransmits)
+	}
+	if i.InRecovery {
+		b.WriteString(" in_recovery")
+	}
+	fmt.Fprintf(&b, " snd_wnd:%d rcv_wnd:%d", i.SndWnd, i.RcvWnd)
+	return b.String()
+}
+
+// writeTable is WriteTable, with info lines when info.
+func writeTable(w io.Writer, rows []stack.ConnInfo, info bool) error {
 	type cells struct {
 		state, recvq, sendq, laddr, lport, paddr, pport, proc string
 	}
@@ -61,7 +106,7 @@ func WriteTable(w io.Writer, rows []stack.ConnInfo) error {
 		wPP = max(wPP, width(c.pport))
 	}
 	bw := bufio.NewWriter(w)
-	for _, c := range all {
+	for i, c := range all {
 		var b strings.Builder
 		b.WriteString(padRight(c.state, wState))
 		b.WriteString(" ")
@@ -80,8 +125,21 @@ func WriteTable(w io.Writer, rows []stack.ConnInfo) error {
 		b.WriteString(c.proc)
 		bw.WriteString(strings.TrimRight(b.String(), " "))
 		bw.WriteByte('\n')
+		if info && i > 0 && hasInfo(rows[i-1].State) {
+			bw.WriteString("\t" + FormatInfo(rows[i-1].TCP) + "\n")
+		}
 	}
 	return bw.Flush()
+}
+
+// hasInfo reports whether ss -i prints a connection's TCP state: past
+// the handshake and not in TIME_WAIT (a record, not a socket).
+func hasInfo(s tcp.State) bool {
+	switch s {
+	case tcp.Closed, tcp.Listen, tcp.SynSent, tcp.SynRcvd, tcp.TimeWait:
+		return false
+	}
+	return true
 }
 
 // splitAddrPort returns the address and port cells of ap. A zero ap is a

@@ -157,9 +157,12 @@ func serveControl(ctx context.Context, path string, rows func() []stack.ConnInfo
 				defer wg.Done()
 				defer c.Close()
 				c.SetDeadline(time.Now().Add(controlTimeout))
-				if readRequest(c, 500*time.Millisecond) == reqNstat {
+				switch readRequest(c, 500*time.Millisecond) {
+				case reqNstat:
 					writeNstat(c, counters(), true)
-				} else {
+				case reqNetstatInfo:
+					trace.WriteTableInfo(c, rows())
+				default:
 					trace.WriteTable(c, rows())
 				}
 			}()

@@ -226,3 +226,22 @@ func TestControlFind(t *testing.T) {
 		t.Errorf("defaultControl() = %s, want it in %s, named for the namespace and the process", defaultControl(), controlDir)
 	}
 }
+
+// TestNetstatInfo: netstat -i asks for the table with ss -i's line under
+// each established connection; plain netstat has none.
+func TestNetstatInfo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	if _, err := serveTable(t, path, 2); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errs := netstatAt("--control", path, "-i")
+	if code != 0 {
+		t.Fatalf("netstat -i: exit %d, %q %q", code, out, errs)
+	}
+	if n := strings.Count(out, "\n\t"); n != 2 || !strings.Contains(out, " rto:") {
+		t.Errorf("netstat -i: %d info lines, want 2:\n%s", n, out)
+	}
+	if _, plain, _ := netstatAt("--control", path); strings.Contains(plain, "\t") {
+		t.Errorf("plain netstat has info lines:\n%s", plain)
+	}
+}

@@ -18,16 +18,21 @@ import (
 
 // netstat asks a running tcpwave process for its connection table.
 func netstat(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const synopsis = "tcpwave netstat [--control PATH]"
+	const synopsis = "tcpwave netstat [--control PATH] [-i]"
 	fs := flag.NewFlagSet("tcpwave netstat", flag.ContinueOnError)
 	control := fs.String("control", "", "the control socket of the running tcpwave process (default: the one running in this network namespace)")
+	info := fs.Bool("i", false, "also each connection's TCP state, as ss -i shows it (congestion control, window scales, rto, rtt, mss, cwnd, bytes, windows)")
 	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
 		return code
 	}
 	if fs.NArg() != 0 {
 		return usageError(fs, synopsis, stderr, "unexpected argument %q", fs.Arg(0))
 	}
-	if err := askControl(ctx, *control, reqNetstat, stdout); err != nil {
+	req := reqNetstat
+	if *info {
+		req = reqNetstatInfo
+	}
+	if err := askControl(ctx, *control, req, stdout); err != nil {
 		fmt.Fprintln(stderr, "tcpwave netstat:", err)
 		return 1
 	}

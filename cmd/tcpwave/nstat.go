@@ -16,8 +16,9 @@ import (
 // (the MIB counters, as `nstat -az` shows them), and reads the answer to
 // EOF. A client that sends nothing gets the connection table.
 const (
-	reqNetstat = "netstat"
-	reqNstat   = "nstat"
+	reqNetstat     = "netstat"
+	reqNetstatInfo = "netstat -i" // the table with ss -i's lines
+	reqNstat       = "nstat"
 )
 
 // nstatCmd asks a running tcpwave process for its counters and prints them
