@@ -55,6 +55,17 @@ func (s State) String() string {
 	return "INVALID"
 }
 
+// ParseState returns the state String names ("TIME_WAIT"), and whether
+// the name is one.
+func ParseState(name string) (State, bool) {
+	for i, n := range stateNames {
+		if n == name {
+			return State(i), true
+		}
+	}
+	return 0, false
+}
+
 // SSName returns the state as `ss -tan` prints it ("ESTAB", "FIN-WAIT-1").
 func (s State) SSName() string {
 	if int(s) < len(ssNames) {

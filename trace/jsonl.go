@@ -168,10 +168,8 @@ func readSeg(e *Event, s string) error {
 
 // parseState reads a state's name as tcp.State.String writes it.
 func parseState(s string) (tcp.State, error) {
-	for st := tcp.Closed; st <= tcp.TimeWait; st++ {
-		if st.String() == s {
-			return st, nil
-		}
+	if st, ok := tcp.ParseState(s); ok {
+		return st, nil
 	}
 	return 0, fmt.Errorf("unknown state %q", s)
 }

@@ -33,10 +33,9 @@ func Conn(s string) trace.Conn {
 
 // State is the state named s ("TIME_WAIT").
 func State(s string) tcp.State {
-	for st := tcp.Closed; st <= tcp.TimeWait; st++ {
-		if st.String() == s {
-			return st
-		}
+	st, ok := tcp.ParseState(s)
+	if !ok {
+		panic("test state " + s)
 	}
-	panic("test state " + s)
+	return st
 }
