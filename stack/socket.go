@@ -141,7 +141,7 @@ func (so *Socket) SetUserTimeout(now clock.Instant, d time.Duration) error {
 // tcp.Conn.SetLinger2); it fails with ENOTCONN without one.
 func (so *Socket) SetLinger2(now clock.Instant, d time.Duration) error {
 	return so.setConnOpt(now, func(c *tcp.Conn) error { c.SetLinger2(now, d); return nil }, func(e *earlyOpts) {
-		e.l2Set, e.linger2 = true, d
+		e.l2Set, e.linger2 = true, tcp.Linger2Value(d) // as the connection will store it
 	})
 }
 
