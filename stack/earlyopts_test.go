@@ -2,6 +2,7 @@ package stack
 
 import (
 	"errors"
+	"fmt"
 	"syscall"
 	"testing"
 	"time"
@@ -13,7 +14,8 @@ import (
 // getters show them as the connection will hold them, connect() takes
 // them, a listener's children inherit them, and values Linux refuses
 // leave nothing behind. Each row sets the options on the listener and on
-// the client before connect and checks both ends before and after.
+// the client before connect and checks both ends before and after, the
+// child made from the SYN (syncookies=1) or from a SYN cookie (=2).
 func TestEarlyOptions(t *testing.T) {
 	defaults := DefaultOptions()
 	def := defaults.TCP.KeepAliveDefaults()
@@ -77,29 +79,34 @@ func TestEarlyOptions(t *testing.T) {
 		}
 	}
 	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			f, a, b := pair(t)
-			l := f.listen(b, 80, 8, func(so *Socket) {
-				if err := tt.set(so); !errors.Is(err, tt.wantErr) {
-					t.Errorf("listener: set: %v, want %v", err, tt.wantErr)
+		for _, cookies := range []int{1, 2} { // 2: the child comes from a SYN cookie
+			t.Run(fmt.Sprintf("%s/syncookies=%d", tt.name, cookies), func(t *testing.T) {
+				f, a, b := pair(t, func(o *Options) { o.SynCookies = cookies })
+				l := f.listen(b, 80, 8, func(so *Socket) {
+					if err := tt.set(so); !errors.Is(err, tt.wantErr) {
+						t.Errorf("listener: set: %v, want %v", err, tt.wantErr)
+					}
+				})
+				c := a.st.NewSocket()
+				if err := tt.set(c); !errors.Is(err, tt.wantErr) {
+					t.Errorf("client: set: %v, want %v", err, tt.wantErr)
 				}
+				check(t, "listener", l, tt.want)
+				check(t, "client before connect", c, tt.want)
+				if err := c.Connect(f.now, l.Local()); err != nil {
+					t.Fatal(err)
+				}
+				f.run(10 * time.Millisecond)
+				srv, err := l.Accept()
+				if err != nil {
+					t.Fatalf("accept: %v", err)
+				}
+				if got, want := b.st.Counters().SyncookiesRecv, uint64(cookies-1); got != want {
+					t.Fatalf("SyncookiesRecv %d, want %d", got, want)
+				}
+				check(t, "client", c, tt.want)
+				check(t, "accepted", srv, tt.want)
 			})
-			c := a.st.NewSocket()
-			if err := tt.set(c); !errors.Is(err, tt.wantErr) {
-				t.Errorf("client: set: %v, want %v", err, tt.wantErr)
-			}
-			check(t, "listener", l, tt.want)
-			check(t, "client before connect", c, tt.want)
-			if err := c.Connect(f.now, l.Local()); err != nil {
-				t.Fatal(err)
-			}
-			f.run(10 * time.Millisecond)
-			srv, err := l.Accept()
-			if err != nil {
-				t.Fatalf("accept: %v", err)
-			}
-			check(t, "client", c, tt.want)
-			check(t, "accepted", srv, tt.want)
-		})
+		}
 	}
 }
