@@ -94,26 +94,19 @@ func (so *Socket) SetLinger(on bool, d time.Duration) { so.lingerOn, so.linger =
 // Linger returns the SO_LINGER setting.
 func (so *Socket) Linger() (bool, time.Duration) { return so.lingerOn, so.linger }
 
-// SetKeepAlive sets SO_KEEPALIVE on the socket's connection and reports
-// whether it has one. A socket not yet connected (or listening) keeps no
-// keepalive setting: set it once connected, as Go's net package does.
+// SetKeepAlive sets SO_KEEPALIVE on the socket's connection, or keeps it
+// for the connection to come (setConnOpt); it reports false on a socket
+// whose connection has ended.
 func (so *Socket) SetKeepAlive(now clock.Instant, on bool) bool {
-	if !so.live() {
-		if so.phase == phaseDone {
-			return false
-		}
-		e := so.earlyOpts()
+	return so.setConnOpt(now, func(c *tcp.Conn) error { c.SetKeepAlive(now, on); return nil }, func(e *earlyOpts) {
 		e.kaSet, e.ka = true, on
-		return true
-	}
-	so.conn.SetKeepAlive(now, on)
-	so.st.afterUser(so)
-	return true
+	}) == nil
 }
 
 // SetKeepAliveParams sets TCP_KEEPIDLE, TCP_KEEPINTVL and TCP_KEEPCNT on
-// the socket's connection (zero fields unchanged). It fails with ENOTCONN
-// without one, and with EINVAL for values Linux refuses.
+// the socket's connection, or keeps them for the connection to come (zero
+// fields unchanged). It fails with ENOTCONN once the connection has ended,
+// and with EINVAL for values Linux refuses.
 func (so *Socket) SetKeepAliveParams(now clock.Instant, p tcp.KeepAliveParams) error {
 	if p.Validate() != nil {
 		return syscall.EINVAL
@@ -126,8 +119,9 @@ func (so *Socket) SetKeepAliveParams(now clock.Instant, p tcp.KeepAliveParams) e
 }
 
 // SetUserTimeout sets TCP_USER_TIMEOUT on the socket's connection (see
-// tcp.Conn.SetUserTimeout). It fails with EINVAL for a negative value and
-// ENOTCONN without a connection.
+// tcp.Conn.SetUserTimeout), or keeps it for the connection to come. It
+// fails with EINVAL for a negative value and ENOTCONN once the connection
+// has ended.
 func (so *Socket) SetUserTimeout(now clock.Instant, d time.Duration) error {
 	if d < 0 {
 		return syscall.EINVAL
@@ -138,10 +132,11 @@ func (so *Socket) SetUserTimeout(now clock.Instant, d time.Duration) error {
 }
 
 // SetLinger2 sets TCP_LINGER2 on the socket's connection (see
-// tcp.Conn.SetLinger2); it fails with ENOTCONN without one.
+// tcp.Conn.SetLinger2), or keeps it for the connection to come; it fails
+// with ENOTCONN once the connection has ended.
 func (so *Socket) SetLinger2(now clock.Instant, d time.Duration) error {
 	return so.setConnOpt(now, func(c *tcp.Conn) error { c.SetLinger2(now, d); return nil }, func(e *earlyOpts) {
-		e.l2Set, e.linger2 = true, d
+		e.l2Set, e.linger2 = true, tcp.Linger2Value(d) // as the connection will store it
 	})
 }
 

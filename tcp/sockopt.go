@@ -79,16 +79,18 @@ func (c *Conn) UserTimeout() time.Duration {
 // 0 means Config.FinTimeout; larger values bound an orphaned FIN_WAIT_2's
 // life, at most 120 s (TCP_FIN_TIMEOUT_MAX).
 func (c *Conn) SetLinger2(now clock.Instant, d time.Duration) {
-	switch {
-	case d < 0:
-		d = -1
-	case d > finTimeoutMax:
-		d = finTimeoutMax
-	}
+	d = Linger2Value(d)
 	if d == 0 && c.opt == nil {
 		return
 	}
 	c.options(now).linger2 = d
+}
+
+// Linger2Value is what setsockopt(TCP_LINGER2, d) stores (Linux
+// do_tcp_setsockopt): -1 for any negative d, at most 120 s
+// (TCP_FIN_TIMEOUT_MAX), d otherwise.
+func Linger2Value(d time.Duration) time.Duration {
+	return min(max(d, -1), finTimeoutMax)
 }
 
 // Linger2 returns TCP_LINGER2: negative, 0 (the Config's), or a lifetime.

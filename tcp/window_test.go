@@ -115,7 +115,8 @@ func TestWindowEdgeNeverShrinks(t *testing.T) {
 // §3.8.6.2.2 receiver SWS avoidance, Linux tcp_cleanup_rbuf).
 func TestReceiveWindow(t *testing.T) {
 	small := func(c *Config) { c.RcvBuf, c.WScale = 4380, -1 }
-	const filled = `
+	// twoIn leaves room for one more segment; filled fills the buffer.
+	const twoIn = `
 +0    connect
 +0    > S 0:0(0) win 4380 <mss 1460,sackOK,TS val 0 ecr 0>
 +0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460>
@@ -124,7 +125,8 @@ func TestReceiveWindow(t *testing.T) {
 +0    > . 1:1(0) ack 1461 win 2920
 +0    < . 1461:2921(1460) ack 1 win 65535
 +0    > . 1:1(0) ack 2921 win 1460
-+0    < P. 2921:4381(1460) ack 1 win 65535
+`
+	const filled = twoIn + `+0    < P. 2921:4381(1460) ack 1 win 65535
 +0    > . 1:1(0) ack 4381 win 0
 `
 	runScriptTests(t, []scriptTest{
@@ -151,16 +153,7 @@ func TestReceiveWindow(t *testing.T) {
 +0    > . 1:1(0) ack 5841 win 4380`},
 		{name: "no window update after the peer's FIN: it will send no more (Linux tcp_cleanup_rbuf)",
 			cfg: small,
-			script: `
-+0    connect
-+0    > S 0:0(0) win 4380
-+0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460>
-+0    > . 1:1(0) ack 1 win 4380
-+0.01 < . 1:1461(1460) ack 1 win 65535
-+0    > . 1:1(0) ack 1461 win 2920
-+0    < . 1461:2921(1460) ack 1 win 65535
-+0    > . 1:1(0) ack 2921 win 1460
-+0    < FP. 2921:4381(1460) ack 1 win 65535
+			script: twoIn + `+0    < FP. 2921:4381(1460) ack 1 win 65535
 +0    > . 1:1(0) ack 4382 win 0
 +0    state CLOSE_WAIT
 +0.1  read 10000 = data 1:4381
