@@ -78,7 +78,7 @@ type rigConfig struct {
 	tcp func(*tcp.Config)
 	// direct runs the stack on the device itself; otherwise a
 	// link/faulty sits in between, applying faults (the zero value:
-	// none, but rig.filterLink works).
+	// none, but rig.filterConn works).
 	direct bool
 	faults faulty.Config
 	// mtu is the TUN device's MTU; 0 means link/tun's default.
