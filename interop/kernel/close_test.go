@@ -266,14 +266,12 @@ func TestCloseSimultaneous(t *testing.T) {
 // state may have left before a poll). It fails the test after r.pollFor.
 func (r *rig) waitStackReached(t *testing.T, p *conns, state tcp.State) {
 	t.Helper()
-	for end := time.Now().Add(r.pollFor); ; time.Sleep(pollEvery) {
-		path := r.rec.path(p.tuple())
-		if contains(path, state) {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("tcpwave connection %v -> %v went through %v in %v, never %v", p.stackEnd, p.kernelEnd, path, r.pollFor, state)
-		}
+	var path []tcp.State
+	if !poll(r.pollFor, func() bool {
+		path = r.rec.path(p.tuple())
+		return contains(path, state)
+	}) {
+		t.Fatalf("tcpwave connection %v -> %v went through %v in %v, never %v", p.stackEnd, p.kernelEnd, path, r.pollFor, state)
 	}
 }
 
