@@ -51,3 +51,39 @@ func TestTCPWaveSockoptValues(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPWaveFcntl: the tcpwave backend's fcntl plays Linux's: F_GETFL
+// says O_RDWR, with O_NONBLOCK once F_SETFL set it and without once
+// F_SETFL cleared it, and a command Linux does not know is refused with
+// EINVAL.
+func TestTCPWaveFcntl(t *testing.T) {
+	const open = `0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0 fcntl(3, F_GETFL) = O_RDWR
+`
+	tests := []struct{ name, calls string }{
+		{"set and clear O_NONBLOCK", `+0 fcntl(3, F_SETFL, O_RDWR|O_NONBLOCK) = 0
++0 fcntl(3, F_GETFL) = O_RDWR|O_NONBLOCK
++0 fcntl(3, F_SETFL, O_RDWR) = 0
++0 fcntl(3, F_GETFL) = O_RDWR
+`},
+		{"set as a number, cleared with 0", `+0 fcntl(3, F_SETFL, 2048) = 0
++0 fcntl(3, F_GETFL) = O_RDWR|O_NONBLOCK
++0 fcntl(3, F_SETFL, 0) = 0
++0 fcntl(3, F_GETFL) = O_RDWR
+`},
+		{"unknown command", `+0 fcntl(3, 9999) = -1 EINVAL (Invalid argument)
++0 fcntl(3, -1, 0) = -1 EINVAL (Invalid argument)
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Parse("fcntl.pkt", open+tt.calls)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res := Run(s, "tcpwave", TCPWave, nil); !res.Pass {
+				t.Errorf("%s", res.Error)
+			}
+		})
+	}
+}

@@ -67,8 +67,7 @@ type GVisorChannelHost struct {
 	*GVisorHost
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   chan struct{} // closed when the forwarding goroutine ends
-	joined bool          // join started that goroutine
+	done   chan struct{} // made by join, closed when its forwarding goroutine ends
 }
 
 // newGVisorChannelHost starts a gVisor stack on a channel endpoint of
@@ -85,7 +84,6 @@ func newGVisorChannelHost(mtu int, addrs []netip.Addr, cfg Config) (*GVisorChann
 		GVisorHost: &GVisorHost{Stack: s, ch: ch, addrs: append([]netip.Addr(nil), addrs...), inDone: make(chan struct{})},
 		ctx:        ctx,
 		cancel:     cancel,
-		done:       make(chan struct{}),
 	}
 	close(h.inDone) // nothing reads a port: the peer's goroutine injects
 	return h, nil
@@ -93,7 +91,7 @@ func newGVisorChannelHost(mtu int, addrs []netip.Addr, cfg Config) (*GVisorChann
 
 // join starts the goroutine that moves what h sends to peer.
 func (h *GVisorChannelHost) join(peer *GVisorChannelHost) {
-	h.joined = true
+	h.done = make(chan struct{})
 	go func() {
 		defer close(h.done)
 		for {
@@ -115,7 +113,7 @@ func (h *GVisorChannelHost) Close() error {
 	h.closeOnce.Do(func() {
 		h.Stack.Destroy()
 		h.cancel()
-		if h.joined {
+		if h.done != nil { // joined
 			<-h.done
 		}
 		h.ch.Close()

@@ -63,3 +63,51 @@ func exchange2(t *testing.T, c, s Conn, n int64) {
 		t.Fatal("server side did not finish")
 	}
 }
+
+// A gVisor channel host that was never joined (NewNativePair's error
+// path closes one so) closes at once, and twice; a joined one stops its
+// forwarding goroutine on Close.
+func TestGVisorChannelHostClose(t *testing.T) {
+	for _, joined := range []bool{false, true} {
+		t.Run(fmt.Sprintf("joined=%v", joined), func(t *testing.T) {
+			a, err := newGVisorChannelHost(1500, []netip.Addr{AddrA4}, Config{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, err := newGVisorChannelHost(1500, []netip.Addr{AddrB4}, Config{})
+			if err != nil {
+				a.Close()
+				t.Fatal(err)
+			}
+			if joined {
+				a.join(b)
+				b.join(a)
+			}
+			closed := make(chan struct{})
+			go func() {
+				a.Close()
+				a.Close()
+				b.Close()
+				close(closed)
+			}()
+			select {
+			case <-closed:
+			case <-time.After(10 * time.Second):
+				t.Fatal("Close did not return in 10 s")
+			}
+			for _, h := range []*GVisorChannelHost{a, b} {
+				if !joined {
+					continue
+				}
+				if h.done == nil {
+					t.Fatal("join started no forwarding goroutine")
+				}
+				select {
+				case <-h.done:
+				default:
+					t.Error("the forwarding goroutine still runs after Close")
+				}
+			}
+		})
+	}
+}

@@ -84,14 +84,13 @@ type Host struct {
 // ready hands the sockets whose readiness may have changed to OnReady and
 // reports whether it called it.
 func (h *Host) ready(touched []*stack.Socket) bool {
-	called := false
-	for _, so := range touched {
-		if h.OnReady != nil {
-			called = true
-			h.OnReady(so)
-		}
+	if h.OnReady == nil {
+		return false
 	}
-	return called
+	for _, so := range touched {
+		h.OnReady(so)
+	}
+	return len(touched) > 0
 }
 
 // Now returns the network's virtual time (the hosts share one clock).

@@ -266,14 +266,12 @@ func TestCloseSimultaneous(t *testing.T) {
 // state may have left before a poll). It fails the test after r.pollFor.
 func (r *rig) waitStackReached(t *testing.T, p *conns, state tcp.State) {
 	t.Helper()
-	for end := time.Now().Add(r.pollFor); ; time.Sleep(pollEvery) {
-		path := r.rec.path(p.tuple())
-		if contains(path, state) {
-			return
-		}
-		if time.Now().After(end) {
-			t.Fatalf("tcpwave connection %v -> %v went through %v in %v, never %v", p.stackEnd, p.kernelEnd, path, r.pollFor, state)
-		}
+	var path []tcp.State
+	if !poll(r.pollFor, func() bool {
+		path = r.rec.path(p.tuple())
+		return contains(path, state)
+	}) {
+		t.Fatalf("tcpwave connection %v -> %v went through %v in %v, never %v", p.stackEnd, p.kernelEnd, path, r.pollFor, state)
 	}
 }
 
@@ -285,8 +283,7 @@ const heldStateWait = 10 * time.Second
 // finAckHold drops tcpwave's ACKs of the kernel's FIN until released.
 type finAckHold struct {
 	mu       sync.Mutex
-	finEnd   uint32 // the kernel's FIN's sequence number plus one
-	finSeen  bool
+	fin      kernelFIN
 	released bool
 	n        int // ACKs dropped
 }
@@ -298,18 +295,16 @@ type finAckHold struct {
 func (r *rig) holdKernelFinAcks(t *testing.T, p *conns) *finAckHold {
 	t.Helper()
 	h := &finAckHold{}
-	r.filterLink(t, "holdKernelFinAcks", func(dir faulty.Direction, w *wire.Packet, src, dst netip.AddrPort, _ []byte) bool {
+	r.filterConn(t, "holdKernelFinAcks", p, func(out bool, w *wire.Packet, _ []byte) bool {
 		h.mu.Lock()
 		defer h.mu.Unlock()
 		switch {
-		case dir == faulty.In && src == p.kernelEnd && dst == p.stackEnd && w.TCP.Flags.Has(wire.FIN):
-			h.finEnd, h.finSeen = w.TCP.Seq+uint32(len(w.Payload))+1, true
-		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && h.finSeen && !h.released &&
-			w.TCP.Flags == wire.ACK && len(w.Payload) == 0 && w.TCP.Ack == h.finEnd:
+		case !out:
+			h.fin.note(w)
+		case h.fin.seen && !h.released && w.TCP.Flags == wire.ACK && len(w.Payload) == 0 && w.TCP.Ack == h.fin.end:
 			h.n++
 			return true
-		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && h.finSeen && !h.released &&
-			w.TCP.Flags.Has(wire.RST):
+		case h.fin.seen && !h.released && w.TCP.Flags.Has(wire.RST):
 			// On a slow machine tcpwave's short TIME_WAIT may end while the
 			// hold lasts, and the kernel's next FIN draw a RST: keep that
 			// from the kernel too, or LAST-ACK would end early.
@@ -320,9 +315,10 @@ func (r *rig) holdKernelFinAcks(t *testing.T, p *conns) *finAckHold {
 	return h
 }
 
-// filterLink makes fn the rig's link filter: it sees every packet parsed,
-// with its addresses, and drops those it returns true for.
-func (r *rig) filterLink(t *testing.T, what string, fn func(dir faulty.Direction, w *wire.Packet, src, dst netip.AddrPort, pkt []byte) bool) {
+// filterConn makes fn the rig's link filter for p's packets: it sees each
+// one parsed, out (from tcpwave to the kernel) or not, and drops those it
+// returns true for. Every other packet passes.
+func (r *rig) filterConn(t *testing.T, what string, p *conns, fn func(out bool, w *wire.Packet, pkt []byte) bool) {
 	t.Helper()
 	if r.link == nil {
 		t.Fatal(what + " needs a rig with a link")
@@ -332,9 +328,29 @@ func (r *rig) filterLink(t *testing.T, what string, fn func(dir faulty.Direction
 		if wire.ParsePacket(pkt, &w) != nil {
 			return false
 		}
-		return fn(dir, &w, netip.AddrPortFrom(w.Src, w.TCP.SrcPort), netip.AddrPortFrom(w.Dst, w.TCP.DstPort), pkt)
+		src, dst := netip.AddrPortFrom(w.Src, w.TCP.SrcPort), netip.AddrPortFrom(w.Dst, w.TCP.DstPort)
+		switch {
+		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd:
+			return fn(true, &w, pkt)
+		case dir == faulty.In && src == p.kernelEnd && dst == p.stackEnd:
+			return fn(false, &w, pkt)
+		}
+		return false
 	})
 	r.drop.Store(&f)
+}
+
+// kernelFIN is the kernel's FIN on a connection, once a filter saw it.
+type kernelFIN struct {
+	end  uint32 // its sequence number plus one
+	seen bool
+}
+
+// note records w if it is the kernel's FIN.
+func (k *kernelFIN) note(w *wire.Packet) {
+	if w.TCP.Flags.Has(wire.FIN) {
+		k.end, k.seen = w.TCP.Seq+uint32(len(w.Payload))+1, true
+	}
 }
 
 // dropped is how many ACKs the hold dropped.
@@ -362,25 +378,24 @@ type heldPacket struct {
 // kernel's FIN so that the test can hand them to the kernel when it
 // chooses.
 type stackGate struct {
-	mu      sync.Mutex
-	opened  bool
-	fin     *heldPacket // tcpwave's first FIN
-	ack     *heldPacket // tcpwave's latest segment that ACKs the kernel's FIN, without a FIN
-	finEnd  uint32      // the kernel's FIN's sequence number plus one
-	finSeen bool
+	mu     sync.Mutex
+	opened bool
+	fin    *heldPacket // tcpwave's first FIN
+	ack    *heldPacket // tcpwave's latest segment that ACKs the kernel's FIN, without a FIN
+	kfin   kernelFIN
 }
 
 // gateStack puts a stackGate on p's packets from tcpwave to the kernel.
 func (r *rig) gateStack(t *testing.T, p *conns) *stackGate {
 	t.Helper()
 	g := &stackGate{}
-	r.filterLink(t, "gateStack", func(dir faulty.Direction, w *wire.Packet, src, dst netip.AddrPort, pkt []byte) bool {
+	r.filterConn(t, "gateStack", p, func(out bool, w *wire.Packet, pkt []byte) bool {
 		g.mu.Lock()
 		defer g.mu.Unlock()
 		switch {
-		case dir == faulty.In && src == p.kernelEnd && dst == p.stackEnd && w.TCP.Flags.Has(wire.FIN):
-			g.finEnd, g.finSeen = w.TCP.Seq+uint32(len(w.Payload))+1, true
-		case dir == faulty.Out && src == p.stackEnd && dst == p.kernelEnd && !g.opened:
+		case !out:
+			g.kfin.note(w)
+		case !g.opened:
 			raw := append([]byte(nil), pkt...)
 			var held heldPacket
 			if wire.ParsePacket(raw, &held.Packet) != nil {
@@ -390,7 +405,7 @@ func (r *rig) gateStack(t *testing.T, p *conns) *stackGate {
 			switch {
 			case w.TCP.Flags.Has(wire.FIN) && g.fin == nil:
 				g.fin = &held
-			case !w.TCP.Flags.Has(wire.FIN) && g.finSeen && w.TCP.Flags.Has(wire.ACK) && w.TCP.Ack == g.finEnd:
+			case !w.TCP.Flags.Has(wire.FIN) && g.kfin.seen && w.TCP.Flags.Has(wire.ACK) && w.TCP.Ack == g.kfin.end:
 				g.ack = &held
 			}
 			return true
@@ -415,7 +430,7 @@ func (g *stackGate) heldFIN(t *testing.T) *heldPacket {
 func (g *stackGate) kernelFINEnd() uint32 {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	return g.finEnd
+	return g.kfin.end
 }
 
 // inject hands the kernel a packet tcpwave sent, past the link.

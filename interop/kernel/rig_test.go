@@ -78,7 +78,7 @@ type rigConfig struct {
 	tcp func(*tcp.Config)
 	// direct runs the stack on the device itself; otherwise a
 	// link/faulty sits in between, applying faults (the zero value:
-	// none, but rig.filterLink works).
+	// none, but rig.filterConn works).
 	direct bool
 	faults faulty.Config
 	// mtu is the TUN device's MTU; 0 means link/tun's default.
@@ -348,15 +348,11 @@ func (r *rig) waitKernel(t *testing.T, p *conns, state string) netns.SSRow {
 	t.Helper()
 	var last netns.SSRow
 	var listed bool
-	for end := time.Now().Add(r.pollFor); ; {
+	if poll(r.pollFor, func() bool {
 		last, listed = r.kernelRow(t, p)
-		if state == "" && !listed || listed && last.State == state {
-			return last
-		}
-		if time.Now().After(end) {
-			break
-		}
-		time.Sleep(pollEvery)
+		return state == "" && !listed || listed && last.State == state
+	}) {
+		return last
 	}
 	want := state
 	if want == "" {
@@ -379,22 +375,19 @@ func (r *rig) waitKernel(t *testing.T, p *conns, state string) netns.SSRow {
 // if the recorder saw tcpwave send its FIN twice and a RST after it.
 func (r *rig) waitKernelTimeWait(t *testing.T, p *conns) {
 	t.Helper()
-	for end := time.Now().Add(r.pollFor); ; {
-		row, listed := r.kernelRow(t, p)
-		if listed && row.State == "TIME-WAIT" {
-			checkKernel60s(t, row)
-			return
-		}
-		if !listed && r.resetAfterFINAgain(p) {
-			t.Logf("kernel TIME-WAIT ended by tcpwave's RST for its re-ACK of a FIN tcpwave sent again")
-			return
-		}
-		if time.Now().After(end) {
-			break
-		}
-		time.Sleep(pollEvery)
+	var row netns.SSRow
+	var listed bool
+	switch {
+	case !poll(r.pollFor, func() bool {
+		row, listed = r.kernelRow(t, p)
+		return listed && row.State == "TIME-WAIT" || !listed && r.resetAfterFINAgain(p)
+	}):
+		r.waitKernel(t, p, "TIME-WAIT") // fails, with the row it sees
+	case listed:
+		checkKernel60s(t, row)
+	default:
+		t.Logf("kernel TIME-WAIT ended by tcpwave's RST for its re-ACK of a FIN tcpwave sent again")
 	}
-	r.waitKernel(t, p, "TIME-WAIT") // fails, with the row it sees
 }
 
 // resetAfterFINAgain reports whether tcpwave sent its FIN more than once
@@ -418,15 +411,11 @@ func (r *rig) waitStack(t *testing.T, p *conns, state tcp.State) stack.ConnInfo 
 	t.Helper()
 	var last stack.ConnInfo
 	var listed bool
-	for end := time.Now().Add(r.pollFor); ; {
+	if poll(r.pollFor, func() bool {
 		last, listed = r.stackRow(p)
-		if state == tcp.Closed && !listed || listed && last.State == state {
-			return last
-		}
-		if time.Now().After(end) {
-			break
-		}
-		time.Sleep(pollEvery)
+		return state == tcp.Closed && !listed || listed && last.State == state
+	}) {
+		return last
 	}
 	if listed {
 		t.Fatalf("tcpwave connection %v -> %v: %v after %v, want %v", p.stackEnd, p.kernelEnd, last.State, r.pollFor, state)

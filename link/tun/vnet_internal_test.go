@@ -60,7 +60,7 @@ var (
 // tcpPacket builds a TCP packet from src to dst with payload bytes of
 // data and correct checksums, the flags ACK|extra, and timestamps (so the
 // header has options).
-func tcpPacket(t *testing.T, src, dst netip.Addr, payload int, extra wire.Flags) []byte {
+func tcpPacket(t testing.TB, src, dst netip.Addr, payload int, extra wire.Flags) []byte {
 	t.Helper()
 	p := wire.Packet{
 		Src: src, Dst: dst,
@@ -105,6 +105,28 @@ func asKernelSends(pkt []byte) []byte {
 	return pkt
 }
 
+// asKernelSendsAt is asKernelSends for a packet whose checksum field the
+// header says is at at: the bytes there are made the difference that
+// completing the sum from byte 20 on turns into pkt's own two bytes.
+func asKernelSendsAt(pkt []byte, at int) []byte {
+	pkt = bytes.Clone(pkt)
+	want := binary.BigEndian.Uint16(pkt[at:])
+	// Completion stores ^sum(pkt[20:]) at at; find the value v for which
+	// that is want: sum with v = ^want, so v = ^want - sum without v.
+	pkt[at], pkt[at+1] = 0, 0
+	rest := ^wire.Checksum(pkt[20:]) // folded sum with zeros at at
+	v := onesSub(^want, rest)
+	binary.BigEndian.PutUint16(pkt[at:], v)
+	return pkt
+}
+
+// onesSub returns a - b in ones' complement arithmetic.
+func onesSub(a, b uint16) uint16 {
+	s := uint32(a) + uint32(^b)
+	s = s&0xffff + s>>16
+	return uint16(s)
+}
+
 // finishChecksum completes partial checksums, recomputes a super-packet's
 // that nobody completed, and leaves every other packet as it is.
 func TestFinishChecksum(t *testing.T) {
@@ -118,6 +140,14 @@ func TestFinishChecksum(t *testing.T) {
 		pkt[at] ^= 0x5a
 		return pkt
 	}
+	// A UDP datagram (a 20-byte IPv4 header, then 8 bytes of UDP header
+	// and 5 of data) whose checksum field holds a partial sum of 0x1234:
+	// completed, the field is the complement of the sum from the UDP
+	// header on.
+	udp4 := []byte{0x45, 0, 0, 33, 0, 0, 0, 0, 64, 17, 0, 0, 10, 9, 0, 1, 10, 9, 0, 2,
+		0x30, 0x39, 0, 7, 0, 13, 0x12, 0x34, 'h', 'e', 'l', 'l', 'o'}
+	udp4Done := bytes.Clone(udp4)
+	binary.BigEndian.PutUint16(udp4Done[26:], wire.Checksum(udp4[20:]))
 	partial4 := vnetHdr{flags: vnetNeedsCsum, csumStart: 20, csumOffset: 16}
 	partial6 := vnetHdr{flags: vnetNeedsCsum, csumStart: 40, csumOffset: 16}
 	tests := []struct {
@@ -140,6 +170,24 @@ func TestFinishChecksum(t *testing.T) {
 		{"checksum field over the end", good4[:37], vnetHdr{flags: vnetNeedsCsum, csumStart: 20, csumOffset: 16}, nil},
 		{"super-packet that is not TCP", func() []byte { b := bytes.Clone(super4); b[9] = 17; return b }(),
 			vnetHdr{gsoType: vnetGSOTCPv4}, nil},
+		// Values the kernel (or whatever writes the device's other end)
+		// controls, at their edges.
+		{"gso_type unknown, TCP: recomputed", garbled(super4), vnetHdr{gsoType: 3}, super4},
+		{"gso_type unknown, not TCP", func() []byte { b := bytes.Clone(super4); b[9] = 17; return b }(),
+			vnetHdr{gsoType: 0x7f}, nil},
+		{"gso_type ECN alone: not a super-packet", garbled(good4), vnetHdr{gsoType: vnetGSOECN}, garbled(good4)},
+		{"gso_size 0, hdr_len past the end: unused on read", garbled(super6),
+			vnetHdr{gsoType: vnetGSOTCPv6, hdrLen: 0xffff}, super6},
+		{"super-packet cut short", super4[:100], vnetHdr{gsoType: vnetGSOTCPv4}, nil},
+		{"super-packet of no bytes", []byte{}, vnetHdr{gsoType: vnetGSOTCPv6}, nil},
+		{"csum_start past the end", good4, vnetHdr{flags: vnetNeedsCsum, csumStart: 0xffff}, nil},
+		{"csum_start and csum_offset at their maximum", good4,
+			vnetHdr{flags: vnetNeedsCsum, csumStart: 0xffff, csumOffset: 0xffff}, nil},
+		{"checksum field the last two bytes", asKernelSendsAt(good4, len(good4)-2),
+			vnetHdr{flags: vnetNeedsCsum, csumStart: 20, csumOffset: uint16(len(good4) - 22)}, good4},
+		{"partial checksum of no bytes", []byte{}, vnetHdr{flags: vnetNeedsCsum}, nil},
+		{"partial checksum of one byte", []byte{0x45}, vnetHdr{flags: vnetNeedsCsum}, nil},
+		{"partial checksum, not TCP", udp4, vnetHdr{flags: vnetNeedsCsum, csumStart: 20, csumOffset: 6}, udp4Done},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -200,4 +248,59 @@ func TestGSOHeader(t *testing.T) {
 			}
 		})
 	}
+}
+
+// FuzzFinishChecksum decodes a virtio-net header from arbitrary bytes and
+// completes the checksums of an arbitrary packet with it, as readRaw does
+// with what the kernel hands it: it must never panic, must change no byte
+// but the two of the checksum field it fills, and a super-packet's
+// recomputed TCP checksum must verify.
+func FuzzFinishChecksum(f *testing.F) {
+	seed := func(h vnetHdr, pkt []byte) {
+		b := make([]byte, vnetHdrLen)
+		h.encode(b)
+		f.Add(b, pkt)
+	}
+	super4 := tcpPacket(f, src4, dst4, 3*1448+5, 0)
+	super6 := tcpPacket(f, src6, dst6, 2*1428, wire.CWR)
+	seed(vnetHdr{vnetNeedsCsum, vnetGSOTCPv4, 52, 1448, 20, 16}, asKernelSends(super4))
+	seed(vnetHdr{vnetNeedsCsum, vnetGSOTCPv6, 72, 1428, 40, 16}, asKernelSends(super6))
+	seed(vnetHdr{vnetDataValid, vnetGSOTCPv4 | vnetGSOECN, 52, 1448, 0, 0}, super4)
+	seed(vnetHdr{gsoType: 0x7f, hdrLen: 0xffff}, super6)
+	seed(vnetHdr{flags: vnetNeedsCsum, csumStart: 0xffff, csumOffset: 0xffff}, super4[:40])
+	seed(vnetHdr{}, nil)
+	f.Fuzz(func(t *testing.T, hb, pkt []byte) {
+		if len(hb) < vnetHdrLen {
+			return
+		}
+		var h vnetHdr
+		h.decode(hb)
+		in := bytes.Clone(pkt)
+		if err := finishChecksum(pkt, &h); err != nil {
+			if !bytes.Equal(pkt, in) {
+				t.Fatalf("%v, and the packet changed", err)
+			}
+			return
+		}
+		at := -1
+		switch {
+		case h.flags&vnetNeedsCsum != 0:
+			at = int(h.csumStart) + int(h.csumOffset)
+		case h.gsoType&^vnetGSOECN != vnetGSONone:
+			ipLen, _, err := wire.TCPHeaders(pkt)
+			if err != nil {
+				t.Fatalf("super-packet that is not TCP taken: %v", err)
+			}
+			at = ipLen + tcpCsumOffset
+			src, dst := addrs(pkt)
+			if !wire.VerifyTCPChecksum(src, dst, pkt[ipLen:]) {
+				t.Fatalf("super-packet's TCP checksum does not verify")
+			}
+		}
+		for i := range pkt {
+			if (i < at || i >= at+2) && pkt[i] != in[i] {
+				t.Fatalf("byte %d changed (%#02x to %#02x); only %d and %d may", i, in[i], pkt[i], at, at+1)
+			}
+		}
+	})
 }

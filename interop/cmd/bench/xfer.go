@@ -114,12 +114,17 @@ func xfer(ctx context.Context, p *interop.Pair, ln interop.Listener, n int64) (t
 	go func() { wrote <- xferWrite(c, n) }()
 	got, err := xferRead(s)
 	elapsed := time.Since(start)
-	werr, rerr := <-wrote, err
-	switch {
+	if err != nil {
+		// The writer may be blocked on a window the server no longer
+		// opens: closing its end wakes it now, not at the deadline, and
+		// the read's error is the one that says what went wrong.
+		c.Close()
+		<-wrote
+		return 0, fmt.Errorf("read after %d bytes: %w", got, err)
+	}
+	switch werr := <-wrote; {
 	case werr != nil:
 		return 0, fmt.Errorf("write: %w", werr)
-	case rerr != nil:
-		return 0, fmt.Errorf("read after %d bytes: %w", got, rerr)
 	case got != n:
 		return 0, fmt.Errorf("received %d bytes, want %d", got, n)
 	}
