@@ -24,7 +24,9 @@ type Options struct {
 	// Link is the link between every two hosts, both ways, until SetLink
 	// changes one direction.
 	Link Link
-	// MTU is every host's MTU; 0 means 1500.
+	// MTU is every host's MTU; 0 means 1500. One out of the stack's
+	// range (below 148, room for IPv6 and TCP headers and an 88-byte MSS,
+	// or above 65535) makes AddHost fail and Host panic.
 	MTU int
 	// TCP adjusts each host's TCP configuration (Linux's defaults).
 	TCP func(*tcp.Config)
@@ -134,7 +136,7 @@ func (n *Network) Hosts() []*Host {
 func (n *Network) SetLink(from, to *Host, l Link) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.link(dir{from.addr, to.addr}).cfg = l
+	n.link(dir{from.addr, to.addr}).cfg = l.clamped()
 }
 
 // link returns the state of a direction, made from Options.Link on first
@@ -142,7 +144,7 @@ func (n *Network) SetLink(from, to *Host, l Link) {
 func (n *Network) link(d dir) *linkState {
 	ls := n.links[d]
 	if ls == nil {
-		ls = &linkState{cfg: n.opts.Link, seed: n.opts.Seed ^ seedOf(d)}
+		ls = &linkState{cfg: n.opts.Link.clamped(), seed: n.opts.Seed ^ seedOf(d)}
 		n.links[d] = ls
 	}
 	return ls
