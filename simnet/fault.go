@@ -41,7 +41,7 @@ var (
 )
 
 // Rule says which packets a fault drops. The zero Rule drops every
-// packet until removed.
+// packet until removed. A negative Skip, Count or For counts as 0.
 type Rule struct {
 	From, To *Host              // nil: any host
 	Both     bool               // also packets from To to From
