@@ -52,11 +52,15 @@ type Network struct {
 	done    chan struct{} // closed when the wire's goroutine ends
 	started time.Time
 
-	events    []Event                    // what happened to packets, up to maxEvents
-	eventsCut int                        // events not kept
-	tr        *tracer                    // the trace, with Options.Trace
-	flows     map[[2]netip.AddrPort]flow // what crossed of each connection, per direction (ResetConn)
-
+	events    []Event // what happened to packets, up to maxEvents
+	eventsCut int     // events not kept
+	tr        *tracer // the trace, with Options.Trace
+	// flows is, per direction of each connection that crossed the
+	// network, the sequence number after the last segment seen
+	// (ResetConn). It is never pruned, as ResetConn may be called on a
+	// connection long closed: about 70 bytes a direction, for the
+	// network's life.
+	flows map[[2]netip.AddrPort]uint32
 }
 
 // dir is a link direction, by host address.
