@@ -3,6 +3,7 @@ package simnet
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcpwave/tcpwave/wire"
@@ -80,7 +81,9 @@ func (n *Network) Drop(r Rule) *Fault {
 		rs.Name = describe(r)
 	}
 	n.mu.Lock()
-	n.rules = append(n.rules, rs)
+	// Ended rules go when a new one comes: faultDrop looks at every rule
+	// for every packet, and a test may put thousands in force.
+	n.rules = append(slices.DeleteFunc(n.rules, func(r *ruleState) bool { return r.ended }), rs)
 	n.mu.Unlock()
 	return &Fault{n: n, r: rs}
 }

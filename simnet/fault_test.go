@@ -42,3 +42,16 @@ func TestRuleEdges(t *testing.T) {
 		}
 	}
 }
+
+// TestEndedRulesGo: a rule that has ended leaves the network's list when
+// the next one is put in force, so the list holds the rules in force.
+func TestEndedRulesGo(t *testing.T) {
+	n := &Network{}
+	for range 100 {
+		n.Drop(Rule{}).Remove()
+	}
+	f := n.Drop(Rule{})
+	if len(n.rules) != 1 || n.rules[0] != f.r {
+		t.Fatalf("%d rules kept, want the one in force", len(n.rules))
+	}
+}
