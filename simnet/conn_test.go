@@ -17,9 +17,7 @@ import (
 // both ends read ECONNRESET. A connection it has not seen is refused.
 func TestResetConn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		n, a, b := twoHosts(t, simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
 		ln, _ := b.Listen("tcp", ":80")
 		defer ln.Close()
 		accepted := make(chan net.Conn, 1)
@@ -69,9 +67,7 @@ func (fakeConn) RemoteAddr() net.Addr {
 // every byte arrives.
 func TestPauseReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		_, a, b := twoHosts(t, simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
 		ln, _ := b.Listen("tcp", ":80")
 		defer ln.Close()
 		got := make(chan []byte, 1)
