@@ -80,3 +80,36 @@ func TestOptionsMTU(t *testing.T) {
 		}
 	}
 }
+
+// TestAddHostAddresses: which addresses AddHost takes, and as what.
+func TestAddHostAddresses(t *testing.T) {
+	tests := []struct {
+		addr, want string // want "": refused
+	}{
+		{"10.0.0.1", "10.0.0.1"},
+		{"fd00::1", "fd00::1"},
+		{"::ffff:10.0.0.1", "10.0.0.1"},
+		{"", ""},
+		{"garbage", ""},
+		{"10.0.0.1:80", ""},
+		{"0.0.0.0", ""},
+		{"::", ""},
+		{"fe80::1%eth0", ""},
+		{"224.0.0.1", ""},
+		{"255.255.255.255", ""},
+		{"127.0.0.1", ""},
+	}
+	n := New(Options{})
+	defer n.Close()
+	for _, tt := range tests {
+		h, err := n.AddHost(tt.addr)
+		switch {
+		case tt.want == "" && err == nil:
+			t.Errorf("AddHost(%q) = %v, want an error", tt.addr, h)
+		case tt.want != "" && err != nil:
+			t.Errorf("AddHost(%q): %v", tt.addr, err)
+		case tt.want != "" && h.Addr().String() != tt.want:
+			t.Errorf("AddHost(%q) = %v, want %v", tt.addr, h, tt.want)
+		}
+	}
+}

@@ -99,11 +99,18 @@ func (n *Network) Host(addr string) *Host {
 	return h
 }
 
-// AddHost is Host with an error in place of the panic.
+// AddHost is Host with an error in place of the panic. An IPv4-mapped
+// IPv6 address is its IPv4 address; one with a zone ("fe80::1%eth0"), or
+// one that is not a unicast address the stack takes (unspecified,
+// multicast, broadcast, loopback), is refused.
 func (n *Network) AddHost(addr string) (*Host, error) {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("simnet: host address: %w", err)
+	}
+	if a.Zone() != "" {
+		// Packets carry no zone: one to the host would find none.
+		return nil, fmt.Errorf("simnet: host address %v: a zone, but a simnet host has no interfaces", a)
 	}
 	a = a.Unmap()
 	n.mu.Lock()
