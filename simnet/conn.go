@@ -118,7 +118,9 @@ var ErrUnknownConn = errors.New("simnet: no packet of that connection has crosse
 // ResetConn resets a connection as a middlebox would: each end gets a RST
 // that seems to come from the other, with the sequence number it
 // expects, as if the peer had aborted. c is either end's net.Conn (or
-// anything with its addresses). The RSTs take the link's delay, and no
+// anything with its *net.TCPAddr addresses); other addresses fail, and a
+// connection no packet of which has crossed both ways fails with
+// ErrUnknownConn. The RSTs take the link's delay, and no
 // loss or fault rule touches them.
 func (n *Network) ResetConn(c interface {
 	LocalAddr() net.Addr

@@ -62,6 +62,42 @@ func (fakeConn) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 2222}
 }
 
+// addrConn is a connection with the addresses of the test's choosing.
+type addrConn struct{ l, r net.Addr }
+
+func (c addrConn) LocalAddr() net.Addr  { return c.l }
+func (c addrConn) RemoteAddr() net.Addr { return c.r }
+
+// TestResetConnOdd: ResetConn of something that is not a TCP connection
+// the network has seen fails, and sends nothing.
+func TestResetConnOdd(t *testing.T) {
+	tcpAddr := &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}
+	var nilTCP *net.TCPAddr
+	tests := []struct {
+		name    string
+		c       addrConn
+		unknown bool // ErrUnknownConn; else another error
+	}{
+		{"nil addresses", addrConn{}, false},
+		{"UDP", addrConn{&net.UDPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}, tcpAddr}, false},
+		{"one TCP", addrConn{tcpAddr, nil}, false},
+		{"nil TCP addresses", addrConn{nilTCP, nilTCP}, true},
+		{"never seen", addrConn{tcpAddr, &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 2}}, true},
+		{"to itself", addrConn{tcpAddr, tcpAddr}, true},
+	}
+	n := simnet.New(simnet.Options{})
+	defer n.Close()
+	for _, tt := range tests {
+		err := n.ResetConn(tt.c)
+		if err == nil || errors.Is(err, simnet.ErrUnknownConn) != tt.unknown {
+			t.Errorf("%s: ResetConn: %v, want ErrUnknownConn %v", tt.name, err, tt.unknown)
+		}
+	}
+	if ev := n.Events(); len(ev) != 0 {
+		t.Errorf("%d packets for refused resets", len(ev))
+	}
+}
+
 // TestPauseReads: while the server's application does not read, the
 // client's writes fill both buffers and block; once it reads again,
 // every byte arrives.
