@@ -205,3 +205,31 @@ func TestDialWithBufferEdges(t *testing.T) {
 		})
 	}
 }
+
+// TestListenConfigBufferEdges: ListenConfig's ReadBuffer and WriteBuffer
+// at 0 and below set nothing on the listener; 1 sets Linux's least
+// buffer; the largest int is capped at twice the stack's maximum.
+func TestListenConfigBufferEdges(t *testing.T) {
+	const maxBuf = 2 * 212992
+	for _, tt := range []struct {
+		buf      int
+		rcv, snd int // the listener's sk_rcvbuf and sk_sndbuf, 0: not set
+	}{
+		{0, 0, 0},
+		{-1, 0, 0},
+		{1, tcp.SockMinRcvBuf, tcp.SockMinSndBuf},
+		{math.MaxInt, maxBuf, maxBuf},
+	} {
+		a, _ := hosts(t)
+		ln, err := a.ListenWith(ListenConfig{ReadBuffer: tt.buf, WriteBuffer: tt.buf}, "tcp", "10.0.0.1:80")
+		if err != nil {
+			t.Fatalf("buffers %d: %v", tt.buf, err)
+		}
+		var rcv, snd int
+		a.run(func() { rcv, snd = ln.k.so.RcvBuf(), ln.k.so.SndBuf() })
+		if rcv != tt.rcv || snd != tt.snd {
+			t.Errorf("buffers %d: SO_RCVBUF %d, SO_SNDBUF %d; want %d, %d", tt.buf, rcv, snd, tt.rcv, tt.snd)
+		}
+		ln.Close()
+	}
+}
