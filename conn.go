@@ -686,10 +686,16 @@ func (c *Conn) SetLinger2(d time.Duration) error {
 // Info returns the connection's TCP state as Linux's tcp_info holds it
 // (what ss -ti prints; trace.FormatInfo writes it so): congestion window
 // and threshold, RTT, RTO, MSS, windows, window scales, bytes acknowledged
-// and received, retransmissions. Once the connection has ended (a
-// TIME_WAIT record keeps no such state) its State is CLOSED and the rest
-// zero; after Close it fails with net.ErrClosed.
+// and received, retransmissions. Once the connection has ended, State
+// says how (CLOSED after a reset, TIME_WAIT after an orderly close) and
+// the rest is what it had; once the stack keeps no state for it (a
+// TIME_WAIT record keeps none) State is CLOSED and the rest zero. After
+// Close it fails with net.ErrClosed, and on a nil or zero Conn with
+// EINVAL.
 func (c *Conn) Info() (tcp.Info, error) {
+	if !c.ok() {
+		return tcp.Info{}, errInvalid("info")
+	}
 	var i tcp.Info
 	err := c.setOpt(func(so *stack.Socket) {
 		if tc := so.Conn(); tc != nil {

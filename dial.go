@@ -105,18 +105,24 @@ func (dc *DialConfig) keepAliveParams() tcp.KeepAliveParams {
 
 // apply sets the options on a socket before connect().
 func (dc *DialConfig) apply(now clock.Instant, so *stack.Socket) {
-	if dc.ReadBuffer > 0 {
-		so.SetRcvBuf(now, dc.ReadBuffer)
-	}
-	if dc.WriteBuffer > 0 {
-		so.SetSndBuf(now, dc.WriteBuffer)
-	}
+	setBuffers(now, so, dc.ReadBuffer, dc.WriteBuffer)
 	if dc.UserTimeout > 0 {
 		so.SetUserTimeout(now, dc.UserTimeout)
 	}
 	if dc.KeepAlive.Enable {
 		so.SetKeepAliveParams(now, dc.keepAliveParams())
 		so.SetKeepAlive(now, true)
+	}
+}
+
+// setBuffers sets SO_RCVBUF to rcv and SO_SNDBUF to snd, each only if
+// positive, before connect() or listen() (DialConfig, ListenConfig).
+func setBuffers(now clock.Instant, so *stack.Socket, rcv, snd int) {
+	if rcv > 0 {
+		so.SetRcvBuf(now, rcv)
+	}
+	if snd > 0 {
+		so.SetSndBuf(now, snd)
 	}
 }
 

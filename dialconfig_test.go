@@ -3,6 +3,7 @@ package tcpwave
 import (
 	"context"
 	"errors"
+	"math"
 	"net"
 	"net/netip"
 	"sync"
@@ -161,5 +162,74 @@ func TestDialWithBadOptions(t *testing.T) {
 	}
 	if n := b.Counters().OutSegs; n != 0 {
 		t.Errorf("%d segments sent for refused options", n)
+	}
+}
+
+// TestDialWithBufferEdges: ReadBuffer and WriteBuffer at 0 and below set
+// nothing; 1 sets Linux's least buffer; the largest int is capped at twice
+// the stack's maximum (212992 by default) without overflow. UserTimeout
+// at 0, 1 ns and its largest value is taken. Each dial completes.
+func TestDialWithBufferEdges(t *testing.T) {
+	const maxBuf = 2 * 212992
+	for _, tt := range []struct {
+		name        string
+		buf         int
+		rcv, snd    int // the socket's sk_rcvbuf and sk_sndbuf, 0: not set
+		userTimeout time.Duration
+	}{
+		{"zero", 0, 0, 0, 0},
+		{"negative", -1, 0, 0, 0},
+		{"least", 1, tcp.SockMinRcvBuf, tcp.SockMinSndBuf, 1},
+		{"max", math.MaxInt, maxBuf, maxBuf, math.MaxInt64},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := hosts(t)
+				holdOne(t, a)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				c, err := b.DialWith(ctx, DialConfig{ReadBuffer: tt.buf, WriteBuffer: tt.buf, UserTimeout: tt.userTimeout}, "tcp", "10.0.0.1:80")
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer c.Close()
+				var rcv, snd int
+				b.run(func() { rcv, snd = c.k.so.RcvBuf(), c.k.so.SndBuf() })
+				if rcv != tt.rcv || snd != tt.snd {
+					t.Errorf("SO_RCVBUF %d, SO_SNDBUF %d; want %d, %d", rcv, snd, tt.rcv, tt.snd)
+				}
+				if _, err := c.Write([]byte("x")); err != nil {
+					t.Errorf("write: %v", err)
+				}
+			})
+		})
+	}
+}
+
+// TestListenConfigBufferEdges: ListenConfig's ReadBuffer and WriteBuffer
+// at 0 and below set nothing on the listener; 1 sets Linux's least
+// buffer; the largest int is capped at twice the stack's maximum.
+func TestListenConfigBufferEdges(t *testing.T) {
+	const maxBuf = 2 * 212992
+	for _, tt := range []struct {
+		buf      int
+		rcv, snd int // the listener's sk_rcvbuf and sk_sndbuf, 0: not set
+	}{
+		{0, 0, 0},
+		{-1, 0, 0},
+		{1, tcp.SockMinRcvBuf, tcp.SockMinSndBuf},
+		{math.MaxInt, maxBuf, maxBuf},
+	} {
+		a, _ := hosts(t)
+		ln, err := a.ListenWith(ListenConfig{ReadBuffer: tt.buf, WriteBuffer: tt.buf}, "tcp", "10.0.0.1:80")
+		if err != nil {
+			t.Fatalf("buffers %d: %v", tt.buf, err)
+		}
+		var rcv, snd int
+		a.run(func() { rcv, snd = ln.k.so.RcvBuf(), ln.k.so.SndBuf() })
+		if rcv != tt.rcv || snd != tt.snd {
+			t.Errorf("buffers %d: SO_RCVBUF %d, SO_SNDBUF %d; want %d, %d", tt.buf, rcv, snd, tt.rcv, tt.snd)
+		}
+		ln.Close()
 	}
 }

@@ -249,7 +249,6 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		closeTimeout: cf.closeTimeout,
 		done:         make(chan struct{}),
 		readerDone:   make(chan struct{}),
-		obuf:         make([]byte, bufLen),
 		offload:      off,
 		armed:        clock.Never,
 	}
@@ -257,6 +256,10 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tcpwave: %w", err)
 	}
+	// Only now that stack.New has checked the MTU and GSOMaxSize: a
+	// negative or huge one from the endpoint is an error, not a panic or
+	// a huge buffer.
+	s.obuf = make([]byte, bufLen)
 	s.st = st
 	s.pump = stack.Pump{Buf: s.obuf, GSO: true, Budget: flushBudget, Send: s.write, Ready: s.ready}
 	s.socks.prev, s.socks.next = &s.socks, &s.socks

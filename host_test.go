@@ -65,6 +65,9 @@ func TestZeroValues(t *testing.T) {
 		if _, err := c.Dup(); !errors.Is(err, syscall.EINVAL) {
 			t.Errorf("Dup = %v", err)
 		}
+		if _, err := c.Info(); !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("Info = %v", err)
+		}
 		if c.LocalAddr() != nil || c.RemoteAddr() != nil {
 			t.Errorf("addresses of a zero Conn are not nil")
 		}

@@ -50,3 +50,37 @@ func TestConnInfo(t *testing.T) {
 		server.Close()
 	})
 }
+
+// TestConnInfoEnded: once the connection has ended, Info (before Close)
+// reports how, CLOSED after a RST, TIME_WAIT after an orderly close, with
+// what the connection had (its MSS).
+func TestConnInfoEnded(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		reset bool
+		state tcp.State
+	}{{"reset", true, tcp.Closed}, {"time-wait", false, tcp.TimeWait}} {
+		t.Run(tt.name, func(t *testing.T) {
+			synctest.Test(t, func(t *testing.T) {
+				a, b := hosts(t)
+				client, server := connPair(t, a, b)
+				if tt.reset {
+					server.SetLinger(0)
+					server.Close() // a RST
+				} else {
+					client.CloseWrite()
+					server.Close()
+				}
+				synctest.Wait()
+				i, err := client.Info()
+				if err != nil {
+					t.Fatal(err)
+				}
+				if i.State != tt.state || i.MSS != 1448 {
+					t.Errorf("Info = %+v, want %v and MSS 1448", i, tt.state)
+				}
+				client.Close()
+			})
+		})
+	}
+}

@@ -67,12 +67,7 @@ func (s *Stack) ListenWith(lc ListenConfig, network, address string) (*Listener,
 		so := s.st.NewSocket()
 		so.SetReuseAddr(lc.ReuseAddr)
 		so.SetReusePort(lc.ReusePort)
-		if lc.ReadBuffer > 0 {
-			so.SetRcvBuf(s.now(), lc.ReadBuffer)
-		}
-		if lc.WriteBuffer > 0 {
-			so.SetSndBuf(s.now(), lc.WriteBuffer)
-		}
+		setBuffers(s.now(), so, lc.ReadBuffer, lc.WriteBuffer)
 		if e := so.Bind(ap); e != nil {
 			so.Close(s.now())
 			err = sysErr("bind", e)

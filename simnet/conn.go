@@ -96,32 +96,20 @@ func (h *Host) PauseReads() { h.readGate().set(false) }
 // ResumeReads lets the host's application read again.
 func (h *Host) ResumeReads() { h.readGate().set(true) }
 
-// flow is what the network last saw of one direction of a connection.
-type flow struct {
-	next uint32 // the sequence number after the last segment seen
-	ack  uint32 // the last acknowledgment number seen
-	seen bool
-}
-
-// observe notes a segment's sequence space. With n.mu held.
+// observe notes how far a segment reaches in its direction's sequence
+// space, for ResetConn. With n.mu held.
 func (n *Network) observe(s Segment) {
 	if n.flows == nil {
-		n.flows = make(map[[2]netip.AddrPort]flow)
+		n.flows = make(map[[2]netip.AddrPort]uint32)
 	}
 	end := s.Seq + uint32(s.Len)
 	if s.Flags&(wire.SYN|wire.FIN) != 0 {
 		end++
 	}
 	k := [2]netip.AddrPort{s.From, s.To}
-	f := n.flows[k]
-	if !f.seen || int32(end-f.next) > 0 {
-		f.next = end
+	if next, seen := n.flows[k]; !seen || int32(end-next) > 0 {
+		n.flows[k] = end
 	}
-	if s.Flags.Has(wire.ACK) {
-		f.ack = s.Ack
-	}
-	f.seen = true
-	n.flows[k] = f
 }
 
 // ErrUnknownConn says ResetConn has seen no packet of the connection.
@@ -130,7 +118,9 @@ var ErrUnknownConn = errors.New("simnet: no packet of that connection has crosse
 // ResetConn resets a connection as a middlebox would: each end gets a RST
 // that seems to come from the other, with the sequence number it
 // expects, as if the peer had aborted. c is either end's net.Conn (or
-// anything with its addresses). The RSTs take the link's delay, and no
+// anything with its *net.TCPAddr addresses); other addresses fail, and a
+// connection no packet of which has crossed both ways fails with
+// ErrUnknownConn. The RSTs take the link's delay, and no
 // loss or fault rule touches them.
 func (n *Network) ResetConn(c interface {
 	LocalAddr() net.Addr
@@ -145,16 +135,17 @@ func (n *Network) ResetConn(c interface {
 	a = netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
 	b = netip.AddrPortFrom(b.Addr().Unmap(), b.Port())
 	n.mu.Lock()
-	ab, ba := n.flows[[2]netip.AddrPort{a, b}], n.flows[[2]netip.AddrPort{b, a}]
+	ab, seenAB := n.flows[[2]netip.AddrPort{a, b}]
+	ba, seenBA := n.flows[[2]netip.AddrPort{b, a}]
 	n.mu.Unlock()
-	if !ab.seen || !ba.seen {
+	if !seenAB || !seenBA {
 		return ErrUnknownConn
 	}
 	// To a, from b: b's next sequence number, which is what a expects.
-	if err := n.forgeRST(b, a, ba.next); err != nil {
+	if err := n.forgeRST(b, a, ba); err != nil {
 		return err
 	}
-	return n.forgeRST(a, b, ab.next)
+	return n.forgeRST(a, b, ab)
 }
 
 // forgeRST sends a RST from one end of a connection to the other.

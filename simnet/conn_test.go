@@ -17,9 +17,7 @@ import (
 // both ends read ECONNRESET. A connection it has not seen is refused.
 func TestResetConn(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		n, a, b := twoHosts(t, simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
 		ln, _ := b.Listen("tcp", ":80")
 		defer ln.Close()
 		accepted := make(chan net.Conn, 1)
@@ -64,14 +62,48 @@ func (fakeConn) RemoteAddr() net.Addr {
 	return &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 2222}
 }
 
+// addrConn is a connection with the addresses of the test's choosing.
+type addrConn struct{ l, r net.Addr }
+
+func (c addrConn) LocalAddr() net.Addr  { return c.l }
+func (c addrConn) RemoteAddr() net.Addr { return c.r }
+
+// TestResetConnOdd: ResetConn of something that is not a TCP connection
+// the network has seen fails, and sends nothing.
+func TestResetConnOdd(t *testing.T) {
+	tcpAddr := &net.TCPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}
+	var nilTCP *net.TCPAddr
+	tests := []struct {
+		name    string
+		c       addrConn
+		unknown bool // ErrUnknownConn; else another error
+	}{
+		{"nil addresses", addrConn{}, false},
+		{"UDP", addrConn{&net.UDPAddr{IP: net.ParseIP("10.0.0.1"), Port: 1}, tcpAddr}, false},
+		{"one TCP", addrConn{tcpAddr, nil}, false},
+		{"nil TCP addresses", addrConn{nilTCP, nilTCP}, true},
+		{"never seen", addrConn{tcpAddr, &net.TCPAddr{IP: net.ParseIP("10.0.0.2"), Port: 2}}, true},
+		{"to itself", addrConn{tcpAddr, tcpAddr}, true},
+	}
+	n := simnet.New(simnet.Options{})
+	defer n.Close()
+	for _, tt := range tests {
+		err := n.ResetConn(tt.c)
+		if err == nil || errors.Is(err, simnet.ErrUnknownConn) != tt.unknown {
+			t.Errorf("%s: ResetConn: %v, want ErrUnknownConn %v", tt.name, err, tt.unknown)
+		}
+	}
+	if ev := n.Events(); len(ev) != 0 {
+		t.Errorf("%d packets for refused resets", len(ev))
+	}
+}
+
 // TestPauseReads: while the server's application does not read, the
 // client's writes fill both buffers and block; once it reads again,
 // every byte arrives.
 func TestPauseReads(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		_, a, b := twoHosts(t, simnet.Options{Seed: 1, Link: simnet.Link{Delay: 5 * time.Millisecond}})
 		ln, _ := b.Listen("tcp", ":80")
 		defer ln.Close()
 		got := make(chan []byte, 1)

@@ -24,23 +24,35 @@ const maxEvents = 200_000
 
 // record notes a packet's fate.
 func (n *Network) record(from, to netip.Addr, pkt []byte, fate string) {
+	seg, hdr, _ := segmentOf(pkt)
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.recordLocked(from, to, pkt, fate)
+	n.recordLocked(from, to, pkt, seg, hdr, fate)
 }
 
-// recordLocked is record with n.mu held.
-func (n *Network) recordLocked(from, to netip.Addr, pkt []byte, fate string) {
+// segmentOf parses a packet: its segment and the length of its IP and
+// TCP headers (0 when it does not parse).
+func segmentOf(pkt []byte) (Segment, int, error) {
+	var p wire.Packet
+	if err := wire.ParsePacket(pkt, &p); err != nil {
+		return Segment{}, 0, err
+	}
+	s := Segment{From: netip.AddrPortFrom(p.Src, p.TCP.SrcPort), To: netip.AddrPortFrom(p.Dst, p.TCP.DstPort),
+		Flags: p.TCP.Flags, Seq: p.TCP.Seq, Ack: p.TCP.Ack, Len: len(p.Payload), Window: p.TCP.Window}
+	return s, len(pkt) - len(p.Payload), nil
+}
+
+// recordLocked is record with n.mu held, for a packet segmentOf has
+// parsed already.
+func (n *Network) recordLocked(from, to netip.Addr, pkt []byte, seg Segment, hdr int, fate string) {
 	if len(n.events) >= maxEvents {
 		n.eventsCut++
 		return
 	}
 	e := Event{At: time.Since(n.started), From: from, To: to, Fate: fate, Len: len(pkt)}
-	var p wire.Packet
-	if wire.ParsePacket(pkt, &p) == nil {
-		e.Seg = Segment{From: netip.AddrPortFrom(p.Src, p.TCP.SrcPort), To: netip.AddrPortFrom(p.Dst, p.TCP.DstPort),
-			Flags: p.TCP.Flags, Seq: p.TCP.Seq, Ack: p.TCP.Ack, Len: len(p.Payload), Window: p.TCP.Window}
-		e.Headers = append([]byte(nil), pkt[:len(pkt)-len(p.Payload)]...)
+	if hdr > 0 {
+		e.Seg = seg
+		e.Headers = append([]byte(nil), pkt[:hdr]...)
 	}
 	n.events = append(n.events, e)
 	if fate != "" && n.tr != nil {

@@ -3,6 +3,7 @@ package simnet
 import (
 	"fmt"
 	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/tcpwave/tcpwave/wire"
@@ -41,7 +42,7 @@ var (
 )
 
 // Rule says which packets a fault drops. The zero Rule drops every
-// packet until removed.
+// packet until removed. A negative Skip, Count or For counts as 0.
 type Rule struct {
 	From, To *Host              // nil: any host
 	Both     bool               // also packets from To to From
@@ -80,7 +81,9 @@ func (n *Network) Drop(r Rule) *Fault {
 		rs.Name = describe(r)
 	}
 	n.mu.Lock()
-	n.rules = append(n.rules, rs)
+	// Ended rules go when a new one comes: faultDrop looks at every rule
+	// for every packet, and a test may put thousands in force.
+	n.rules = append(slices.DeleteFunc(n.rules, func(r *ruleState) bool { return r.ended }), rs)
 	n.mu.Unlock()
 	return &Fault{n: n, r: rs}
 }

@@ -13,7 +13,6 @@ import (
 	"github.com/tcpwave/tcpwave"
 	"github.com/tcpwave/tcpwave/stack"
 	"github.com/tcpwave/tcpwave/tcp"
-	"github.com/tcpwave/tcpwave/wire"
 )
 
 // ErrHostDown is returned by a crashed host's Dial and Listen.
@@ -275,14 +274,12 @@ func (n *Network) inject(from netip.Addr, pkt []byte) { n.route(from, pkt, false
 // route routes a packet, applying faults and the link's impairments when
 // impair.
 func (n *Network) route(from netip.Addr, pkt []byte, impair bool) {
-	var p wire.Packet
-	if err := wire.ParsePacket(pkt, &p); err != nil {
+	seg, hdr, err := segmentOf(pkt)
+	if err != nil {
 		n.record(from, netip.Addr{}, pkt, "lost: not a TCP packet ("+err.Error()+")")
 		return
 	}
-	to := p.Dst.Unmap()
-	seg := Segment{From: netip.AddrPortFrom(p.Src, p.TCP.SrcPort), To: netip.AddrPortFrom(p.Dst, p.TCP.DstPort),
-		Flags: p.TCP.Flags, Seq: p.TCP.Seq, Ack: p.TCP.Ack, Len: len(p.Payload), Window: p.TCP.Window}
+	to := seg.To.Addr().Unmap()
 	now := time.Now()
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -291,7 +288,7 @@ func (n *Network) route(from netip.Addr, pkt []byte, impair bool) {
 	}
 	dst := n.hosts[to]
 	if dst == nil {
-		n.recordLocked(from, to, pkt, "lost: no host "+to.String())
+		n.recordLocked(from, to, pkt, seg, hdr, "lost: no host "+to.String())
 		return
 	}
 	n.observe(seg)
@@ -301,12 +298,12 @@ func (n *Network) route(from netip.Addr, pkt []byte, impair bool) {
 		return
 	}
 	if rule := n.faultDrop(now, from, to, seg); rule != "" {
-		n.recordLocked(from, to, pkt, "dropped by fault: "+rule)
+		n.recordLocked(from, to, pkt, seg, hdr, "dropped by fault: "+rule)
 		return
 	}
 	f := n.link(dir{from, to}).send(now, pkt)
 	if f.drop != "" {
-		n.recordLocked(from, to, pkt, f.drop)
+		n.recordLocked(from, to, pkt, seg, hdr, f.drop)
 		return
 	}
 	for _, d := range f.arrive {

@@ -9,6 +9,10 @@ import (
 
 // Link is one direction of the path between two hosts, with knobs named
 // after netem's. The zero Link delivers every packet at once, in order.
+//
+// Values out of range are clamped, not refused (New and SetLink take
+// them as they are): a negative Delay, Jitter, Rate or Queue counts as 0,
+// and a probability below 0 or NaN as 0, above 1 as 1.
 type Link struct {
 	Delay   time.Duration // one-way latency
 	Jitter  time.Duration // extra delay drawn uniformly from [0, Jitter) for each packet
@@ -20,6 +24,19 @@ type Link struct {
 	// Queue is the most packets waiting for the link's rate; more are
 	// dropped at the tail. 0 means 1000. Unused without a Rate.
 	Queue int
+}
+
+// clamped returns the link with its values in range (see Link).
+func (l Link) clamped() Link {
+	l.Delay, l.Jitter = max(l.Delay, 0), max(l.Jitter, 0)
+	l.Rate, l.Queue = max(l.Rate, 0), max(l.Queue, 0)
+	for _, p := range []*float64{&l.Loss, &l.Dup, &l.Reorder, &l.Corrupt} {
+		if !(*p > 0) { // NaN too
+			*p = 0
+		}
+		*p = min(*p, 1)
+	}
+	return l
 }
 
 // linkState is a direction's link with its seed and its queue.

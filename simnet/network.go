@@ -24,7 +24,9 @@ type Options struct {
 	// Link is the link between every two hosts, both ways, until SetLink
 	// changes one direction.
 	Link Link
-	// MTU is every host's MTU; 0 means 1500.
+	// MTU is every host's MTU; 0 means 1500. One out of the stack's
+	// range (below 148, room for IPv6 and TCP headers and an 88-byte MSS,
+	// or above 65535) makes AddHost fail and Host panic.
 	MTU int
 	// TCP adjusts each host's TCP configuration (Linux's defaults).
 	TCP func(*tcp.Config)
@@ -50,11 +52,15 @@ type Network struct {
 	done    chan struct{} // closed when the wire's goroutine ends
 	started time.Time
 
-	events    []Event                    // what happened to packets, up to maxEvents
-	eventsCut int                        // events not kept
-	tr        *tracer                    // the trace, with Options.Trace
-	flows     map[[2]netip.AddrPort]flow // what crossed of each connection, per direction (ResetConn)
-
+	events    []Event // what happened to packets, up to maxEvents
+	eventsCut int     // events not kept
+	tr        *tracer // the trace, with Options.Trace
+	// flows is, per direction of each connection that crossed the
+	// network, the sequence number after the last segment seen
+	// (ResetConn). It is never pruned, as ResetConn may be called on a
+	// connection long closed: about 70 bytes a direction, for the
+	// network's life.
+	flows map[[2]netip.AddrPort]uint32
 }
 
 // dir is a link direction, by host address.
@@ -93,11 +99,18 @@ func (n *Network) Host(addr string) *Host {
 	return h
 }
 
-// AddHost is Host with an error in place of the panic.
+// AddHost is Host with an error in place of the panic. An IPv4-mapped
+// IPv6 address is its IPv4 address; one with a zone ("fe80::1%eth0"), or
+// one that is not a unicast address the stack takes (unspecified,
+// multicast, broadcast, loopback), is refused.
 func (n *Network) AddHost(addr string) (*Host, error) {
 	a, err := netip.ParseAddr(addr)
 	if err != nil {
 		return nil, fmt.Errorf("simnet: host address: %w", err)
+	}
+	if a.Zone() != "" {
+		// Packets carry no zone: one to the host would find none.
+		return nil, fmt.Errorf("simnet: host address %v: a zone, but a simnet host has no interfaces", a)
 	}
 	a = a.Unmap()
 	n.mu.Lock()
@@ -134,7 +147,7 @@ func (n *Network) Hosts() []*Host {
 func (n *Network) SetLink(from, to *Host, l Link) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	n.link(dir{from.addr, to.addr}).cfg = l
+	n.link(dir{from.addr, to.addr}).cfg = l.clamped()
 }
 
 // link returns the state of a direction, made from Options.Link on first
@@ -142,7 +155,7 @@ func (n *Network) SetLink(from, to *Host, l Link) {
 func (n *Network) link(d dir) *linkState {
 	ls := n.links[d]
 	if ls == nil {
-		ls = &linkState{cfg: n.opts.Link, seed: n.opts.Seed ^ seedOf(d)}
+		ls = &linkState{cfg: n.opts.Link.clamped(), seed: n.opts.Seed ^ seedOf(d)}
 		n.links[d] = ls
 	}
 	return ls

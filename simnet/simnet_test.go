@@ -47,12 +47,19 @@ func dialEcho(t *testing.T, a, b *simnet.Host) net.Conn {
 }
 
 // TestDelay: the handshake takes one round trip of the link's delay, in
+// twoHosts returns a network made with opts, closed when the test ends,
+// and its hosts 10.0.0.1 and 10.0.0.2.
+func twoHosts(t *testing.T, opts simnet.Options) (n *simnet.Network, a, b *simnet.Host) {
+	t.Helper()
+	n = simnet.New(opts)
+	t.Cleanup(func() { n.Close() })
+	return n, n.Host("10.0.0.1"), n.Host("10.0.0.2")
+}
+
 // virtual time, and data comes back intact.
 func TestDelay(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: 25 * time.Millisecond}})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		_, a, b := twoHosts(t, simnet.Options{Seed: 1, Link: simnet.Link{Delay: 25 * time.Millisecond}})
 		ln, err := b.Listen("tcp", ":7")
 		if err != nil {
 			t.Fatal(err)
@@ -154,9 +161,7 @@ func diff(a, b []simnet.Event) string {
 // server sends it again after its RTO and the client still reads EOF.
 func TestDropNextFIN(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: 10 * time.Millisecond}})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		n, a, b := twoHosts(t, simnet.Options{Seed: 1, Link: simnet.Link{Delay: 10 * time.Millisecond}})
 		ln, _ := b.Listen("tcp", ":80")
 		defer ln.Close()
 		go func() {
@@ -189,9 +194,7 @@ func TestDropNextFIN(t *testing.T) {
 // RST (the half-open connection); a crashed host refuses calls.
 func TestPartitionAndCrash(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1, Link: simnet.Link{Delay: time.Millisecond}})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		n, a, b := twoHosts(t, simnet.Options{Seed: 1, Link: simnet.Link{Delay: time.Millisecond}})
 		c := dialEcho(t, a, b)
 		n.Partition(a, b, 5*time.Second)
 		start := time.Now()
@@ -224,9 +227,7 @@ func TestPartitionAndCrash(t *testing.T) {
 func TestTimeWaitIsVirtual(t *testing.T) {
 	wall := time.Now()
 	synctest.Test(t, func(t *testing.T) {
-		n := simnet.New(simnet.Options{Seed: 1})
-		defer n.Close()
-		a, b := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+		_, a, b := twoHosts(t, simnet.Options{Seed: 1})
 		dialEcho(t, a, b).Close()
 		time.Sleep(time.Second)
 		if st := states(a); st[tcp.TimeWait] != 1 {

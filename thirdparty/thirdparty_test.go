@@ -29,10 +29,18 @@ import (
 // lossy is the link of these tests: 20 ms each way, 2% of packets lost.
 var lossy = simnet.Link{Delay: 20 * time.Millisecond, Loss: 0.02}
 
-// pair makes a network with a client and a server host.
-func pair(seed uint64) (*simnet.Network, *simnet.Host, *simnet.Host) {
-	n := simnet.New(simnet.Options{Seed: seed, Link: lossy})
-	return n, n.Host("10.0.0.1"), n.Host("10.0.0.2")
+// pair makes a network, closed when the test ends, with a client host
+// and a server host listening on port.
+func pair(t *testing.T, seed uint64, port string) (n *simnet.Network, client *simnet.Host, ln net.Listener) {
+	t.Helper()
+	n = simnet.New(simnet.Options{Seed: seed, Link: lossy})
+	t.Cleanup(func() { n.Close() })
+	client, server := n.Host("10.0.0.1"), n.Host("10.0.0.2")
+	ln, err := server.Listen("tcp", ":"+port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n, client, ln
 }
 
 // lostSome fails the test unless the link lost packets: the run must
@@ -74,9 +82,7 @@ func get(t *testing.T, hc *http.Client, url, proto string) {
 // TestHTTP1: net/http's client and server, keep-alive, over the lossy link.
 func TestHTTP1(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n, client, server := pair(1)
-		defer n.Close()
-		ln, _ := server.Listen("tcp", ":80")
+		n, client, ln := pair(t, 1, "80")
 		srv := &http.Server{Handler: handler}
 		go srv.Serve(ln)
 		defer srv.Close()
@@ -90,9 +96,7 @@ func TestHTTP1(t *testing.T) {
 // TestHTTP2Cleartext: HTTP/2 without TLS (h2c, golang.org/x/net/http2).
 func TestHTTP2Cleartext(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n, client, server := pair(2)
-		defer n.Close()
-		ln, _ := server.Listen("tcp", ":80")
+		n, client, ln := pair(t, 2, "80")
 		srv := &http.Server{Handler: h2c.NewHandler(handler, &http2.Server{})}
 		go srv.Serve(ln)
 		defer srv.Close()
@@ -134,10 +138,8 @@ func selfSigned(t *testing.T) (tls.Certificate, *x509.CertPool) {
 // TestHTTPSAndHTTP2: net/http over crypto/tls, which negotiates HTTP/2.
 func TestHTTPSAndHTTP2(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n, client, server := pair(3)
-		defer n.Close()
+		n, client, ln := pair(t, 3, "443")
 		cert, pool := selfSigned(t)
-		ln, _ := server.Listen("tcp", ":443")
 		srv := &http.Server{Handler: handler, TLSConfig: &tls.Config{Certificates: []tls.Certificate{cert}}}
 		go srv.ServeTLS(ln, "", "")
 		defer srv.Close()
@@ -192,9 +194,7 @@ var echoService = grpc.ServiceDesc{
 // lossy link.
 func TestGRPC(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		n, client, server := pair(4)
-		defer n.Close()
-		ln, _ := server.Listen("tcp", ":50051")
+		n, client, ln := pair(t, 4, "50051")
 		gs := grpc.NewServer(grpc.ForceServerCodec(rawCodec{}))
 		gs.RegisterService(&echoService, struct{}{})
 		go gs.Serve(ln)
