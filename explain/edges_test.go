@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"net/netip"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -197,6 +198,54 @@ func TestTimeBackwards(t *testing.T) {
 			}
 			if cn := conns[0]; cn.Close != CloseFourWay || cn.Sent[Client].Bytes != 100 || cn.Sent[Server].Bytes != 100 {
 				t.Errorf("close %q bytes %d/%d, want four-way 100/100\n%s", cn.Close, cn.Sent[Client].Bytes, cn.Sent[Server].Bytes, dump(cn))
+			}
+		})
+	}
+}
+
+// ngBlock returns a pcapng block of type typ with body, padded, little
+// endian.
+func ngBlock(typ uint32, body []byte) []byte {
+	body = append(slices.Clone(body), make([]byte, (4-len(body)%4)%4)...)
+	n := uint32(12 + len(body))
+	b := binary.LittleEndian.AppendUint32(nil, typ)
+	b = binary.LittleEndian.AppendUint32(b, n)
+	b = append(b, body...)
+	return binary.LittleEndian.AppendUint32(b, n)
+}
+
+// TestPcapngInterfaceCounts: pcapng packets that name an interface the
+// section has not described (none described, or an index past the last)
+// end the read with an error on one line, never a panic; the packets of
+// a described interface before them are explained.
+func TestPcapngInterfaceCounts(t *testing.T) {
+	c, s := netip.MustParseAddrPort("192.0.2.1:40000"), netip.MustParseAddrPort("192.0.2.2:443")
+	shb := ngBlock(0x0a0d0d0a, []byte{0x4d, 0x3c, 0x2b, 0x1a, 1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff})
+	idb := ngBlock(1, []byte{byte(linkRaw), 0, 0, 0, 0, 0, 0, 0}) // snap length 0: none
+	epb := func(iface uint32, ip []byte) []byte {
+		b := binary.LittleEndian.AppendUint32(nil, iface)
+		b = append(b, make([]byte, 8)...) // time 0
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(ip)))
+		b = binary.LittleEndian.AppendUint32(b, uint32(len(ip)))
+		return ngBlock(6, append(b, ip...))
+	}
+	pkts := ipPackets(t, c, s, closeConv, false)
+	for _, tc := range []struct {
+		name   string
+		blocks [][]byte
+		tcp    int // segments read before the error
+	}{
+		{"no interface", [][]byte{shb, epb(0, pkts[0])}, 0},
+		{"index past the last", [][]byte{shb, idb, epb(0, pkts[0]), epb(1, pkts[1])}, 1},
+		{"largest index", [][]byte{shb, idb, epb(0, pkts[0]), epb(1<<32-1, pkts[1])}, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			sum, err := Explain(bytes.NewReader(slices.Concat(tc.blocks...)), Options{}, func(*Conn) {})
+			if err == nil || strings.Contains(err.Error(), "\n") || !strings.Contains(err.Error(), "not present in section") {
+				t.Fatalf("error %v, want one line saying the interface is not in the section", err)
+			}
+			if sum.Segments != tc.tcp {
+				t.Errorf("%d segments read before the error %v, want %d", sum.Segments, err, tc.tcp)
 			}
 		})
 	}
