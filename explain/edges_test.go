@@ -250,3 +250,55 @@ func TestPcapngInterfaceCounts(t *testing.T) {
 		})
 	}
 }
+
+// TestLinkPayloadEdges: link-layer headers cut at every length up to
+// their end carry no IP (and never panic), a known link type without
+// IP is not an unknown one, and a stack of VLAN tags of any depth is
+// walked to its IP packet.
+func TestLinkPayloadEdges(t *testing.T) {
+	ip := ipPackets(t, netip.MustParseAddrPort("192.0.2.1:1"), netip.MustParseAddrPort("192.0.2.2:2"), closeConv[:1], false)[0]
+	for _, lt := range []uint32{linkNull, linkLoop, linkEther, linkSLL, linkSLL2} {
+		f := frame(lt, ip, binary.LittleEndian)
+		hdr := len(f) - len(ip)
+		for n := range hdr {
+			if got, ok := linkPayload(f[:n], lt); !ok || len(got) != 0 {
+				t.Errorf("%s cut to %d bytes: %d bytes of IP, known %v; want none, known", ltName(lt), n, len(got), ok)
+			}
+		}
+		if got, ok := linkPayload(f, lt); !ok || !bytes.Equal(got, ip) {
+			t.Errorf("%s: payload % x, known %v; want the IP packet", ltName(lt), got, ok)
+		}
+	}
+	if _, ok := linkPayload(ip, 147); ok {
+		t.Error("link type 147 (user-defined) taken as known")
+	}
+	eth := frame(linkEther, ip, binary.LittleEndian)
+	arp := withBytes(eth, 12, 0x08, 0x06)
+	if got, ok := linkPayload(arp, linkEther); !ok || got != nil {
+		t.Errorf("ARP: % x, known %v; want no IP, known", got, ok)
+	}
+	for _, depth := range []int{1, 2, 1000} {
+		tagged := slices.Clone(eth[:12])
+		for i := range depth {
+			tpid := []byte{0x81, 0x00}
+			if i%2 == 1 {
+				tpid = []byte{0x88, 0xa8}
+			}
+			tagged = append(tagged, tpid[0], tpid[1], 0, byte(i))
+		}
+		tagged = append(tagged, eth[12:]...)
+		if got, ok := linkPayload(tagged, linkEther); !ok || !bytes.Equal(got, ip) {
+			t.Errorf("%d VLAN tags: payload % x, known %v; want the IP packet", depth, got, ok)
+		}
+		if got, ok := linkPayload(tagged[:12+4*depth+1], linkEther); !ok || got != nil {
+			t.Errorf("%d VLAN tags, the EtherType cut: % x, known %v; want no IP", depth, got, ok)
+		}
+	}
+}
+
+// withBytes returns a copy of b with the bytes at off replaced by v.
+func withBytes(b []byte, off int, v ...byte) []byte {
+	b = slices.Clone(b)
+	copy(b[off:], v)
+	return b
+}
