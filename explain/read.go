@@ -308,14 +308,11 @@ func decodeIP(b []byte, wireLen int, p *Packet) int {
 	default:
 		return decodedOther
 	}
-	if len(seg) < wire.TCPHeaderMinLen {
+	payload, err := wire.ParseTCP(seg, &p.TCP) // a header cut short, or a bad data offset
+	if err != nil {
 		return decodedTruncated
 	}
-	if _, err := wire.ParseTCP(seg, &p.TCP); err != nil {
-		return decodedTruncated
-	}
-	hl := int(seg[12]>>4) * 4
-	p.PayloadLen = max(ipLen-hl, 0)
+	p.PayloadLen = max(ipLen-(len(seg)-len(payload)), 0)
 	p.Src = netip.AddrPortFrom(src, p.TCP.SrcPort)
 	p.Dst = netip.AddrPortFrom(dst, p.TCP.DstPort)
 	return decodedTCP

@@ -5,12 +5,15 @@ package main
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -243,5 +246,72 @@ func TestNetstatInfo(t *testing.T) {
 	}
 	if _, plain, _ := netstatAt("--control", path); strings.Contains(plain, "\t") {
 		t.Errorf("plain netstat has info lines:\n%s", plain)
+	}
+}
+
+// TestControlRequests: the control socket's request line at its edges:
+// none, each known request with or without its newline (or with a
+// CRLF), an unknown or garbage one (the table), and one longer than the
+// server reads (answered, but the server closes with bytes unread, and
+// Linux then resets the client's read after the answer).
+func TestControlRequests(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "ctl.sock")
+	if _, err := serveTable(t, path, 1); err != nil {
+		t.Fatal(err)
+	}
+	const (
+		table = "table"
+		info  = "table with info lines"
+		nstat = "nstat"
+	)
+	for _, tc := range []struct {
+		name, req, want string
+		mayReset        bool
+	}{
+		{"none", "", table, false},
+		{"netstat", "netstat\n", table, false},
+		{"netstat -i", "netstat -i\n", info, false},
+		{"netstat -i, CRLF", "netstat -i\r\n", info, false},
+		{"netstat -i, no newline", "netstat -i", info, false},
+		{"netstat -i, padded", "  netstat -i  \n", info, false},
+		{"nstat", "nstat\n", nstat, false},
+		{"nstat, no newline", "nstat", nstat, false},
+		{"upper case", "NSTAT\n", table, false},
+		{"netstat  -i, two spaces", "netstat  -i\n", table, false},
+		{"netstat -i -i", "netstat -i -i\n", table, false},
+		{"garbage", "\x00\xff\x01garbage\n", table, false},
+		{"two lines", "netstat\nnstat\n", table, false},
+		{"longer than read", strings.Repeat("x", 200) + "\n", table, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c, err := net.Dial("unix", path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			c.SetDeadline(time.Now().Add(10 * time.Second))
+			if _, err := io.WriteString(c, tc.req); err != nil {
+				t.Fatal(err)
+			}
+			if err := c.(*net.UnixConn).CloseWrite(); err != nil {
+				t.Fatal(err)
+			}
+			answer, err := io.ReadAll(c)
+			if err != nil && !(tc.mayReset && errors.Is(err, syscall.ECONNRESET)) {
+				t.Fatalf("reading the answer: %v (after %q)", err, answer)
+			}
+			got := table
+			switch a := string(answer); {
+			case strings.HasPrefix(a, "#kernel\n"):
+				got = nstat
+			case strings.Contains(a, "\n\t"):
+				got = info
+			case !strings.HasPrefix(a, "State "):
+				got = "something else"
+			}
+			if got != tc.want {
+				t.Errorf("request %q answered with %s, want %s:\n%s", tc.req, got, tc.want, answer)
+			}
+		})
 	}
 }

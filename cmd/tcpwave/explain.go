@@ -250,7 +250,8 @@ func explainConn(ctx context.Context, name string, stdin io.Reader, sel, htmlOut
 	return exitOK
 }
 
-// connMatcher reads --conn: a row number, or two endpoints.
+// connMatcher reads --conn: a row number, or two endpoints. Its error is
+// one line that names the part it could not read.
 func connMatcher(sel string) (func(*explain.Conn) bool, error) {
 	if n, err := strconv.Atoi(sel); err == nil {
 		if n <= 0 {
@@ -262,11 +263,15 @@ func connMatcher(sel string) (func(*explain.Conn) bool, error) {
 	if !ok {
 		return nil, fmt.Errorf("%q is neither a number nor ADDR:PORT-ADDR:PORT", sel)
 	}
-	x, err1 := netip.ParseAddrPort(a)
-	y, err2 := netip.ParseAddrPort(b)
-	if err := errors.Join(err1, err2); err != nil {
-		return nil, err
+	var ends [2]netip.AddrPort
+	for i, s := range []string{a, b} {
+		ap, err := netip.ParseAddrPort(s)
+		if err != nil {
+			return nil, fmt.Errorf("%q in %q: %w", s, sel, err)
+		}
+		ends[i] = ap
 	}
+	x, y := ends[0], ends[1]
 	return func(c *explain.Conn) bool {
 		return c.Addr[explain.Client] == x && c.Addr[explain.Server] == y || c.Addr[explain.Client] == y && c.Addr[explain.Server] == x
 	}, nil

@@ -243,3 +243,39 @@ func TestExplainConn(t *testing.T) {
 		}
 	}
 }
+
+// TestExplainConnSelectors: --conn at 0, negative, out of range and
+// garbage, and --html at paths it cannot write, each give one line that
+// names the problem and their exit status; nothing is written to stdout.
+func TestExplainConnSelectors(t *testing.T) {
+	pcap := scenarioPcap(t, "simultaneous-close")
+	dir := t.TempDir()
+	for _, tc := range []struct {
+		name string
+		args []string
+		code int
+		text string
+	}{
+		{"zero", []string{"--conn", "0", pcap}, exitUsage, "start at 1, not 0"},
+		{"negative", []string{"--conn", "-1", pcap}, exitUsage, "start at 1, not -1"},
+		{"too large for an int", []string{"--conn", "99999999999999999999999", pcap}, exitUsage, "neither a number nor"},
+		{"padded number", []string{"--conn", " 1", pcap}, exitUsage, "neither a number nor"},
+		{"garbage", []string{"--conn", "x", pcap}, exitUsage, `"x" is neither a number nor ADDR:PORT-ADDR:PORT`},
+		{"garbage both sides", []string{"--conn", "a-b", pcap}, exitUsage, `"a"`},
+		{"garbage server", []string{"--conn", "10.0.0.1:1-b", pcap}, exitUsage, `"b"`},
+		{"no server", []string{"--conn", "10.0.0.1:1-", pcap}, exitUsage, `""`},
+		{"no port", []string{"--conn", "10.0.0.1-10.0.0.2", pcap}, exitUsage, "10.0.0.1"},
+		{"not in the capture", []string{"--conn", "2", pcap}, exitFail, "no connection 2 in"},
+		{"endpoints not in the capture", []string{"--conn", "[fd00::1]:1-[fd00::2]:2", pcap}, exitFail, "no connection [fd00::1]:1-[fd00::2]:2 in"},
+		{"html in a missing directory", []string{"--conn", "1", "--html", filepath.Join(dir, "nope", "c.html"), pcap}, exitFail, "no such file or directory"},
+		{"html at a directory", []string{"--conn", "1", "--html", dir, pcap}, exitFail, "is a directory"},
+		{"missing capture", []string{"--conn", "1", filepath.Join(dir, "nope.pcap")}, exitFail, "no such file"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			code, out, errOut := explainRun(t, nil, tc.args...)
+			if code != tc.code || !strings.Contains(errOut, tc.text) || strings.Count(errOut, "\n") != 1 || out != "" {
+				t.Errorf("explain %q: exit %d (want %d), stderr %q (want one line with %q), stdout %q", tc.args, code, tc.code, errOut, tc.text, out)
+			}
+		})
+	}
+}

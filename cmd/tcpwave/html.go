@@ -87,16 +87,19 @@ func writeHTMLFile(path string, s *scenario.Scenario, p scenario.Params, r *scen
 	})
 }
 
-// writeFileWith creates path and writes it with write, buffered; every
-// error (the write's, the flush's, the close's) is returned.
+// writeFileWith creates path and writes it with write, buffered: the
+// first error of the write and the flush (a failed write leaves the
+// flush the same error), and the close's.
 func writeFileWith(path string, write func(w io.Writer) error) error {
 	f, err := os.Create(path)
 	if err != nil {
 		return err
 	}
 	bw := bufio.NewWriter(f)
-	err = write(bw)
-	return errors.Join(err, bw.Flush(), f.Close())
+	if err = write(bw); err == nil {
+		err = bw.Flush()
+	}
+	return errors.Join(err, f.Close())
 }
 
 // htmlSite is the --all --html directory: one page per scenario and an
