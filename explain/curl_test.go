@@ -130,7 +130,7 @@ func TestCurlWorkload(t *testing.T) {
 	}
 
 	file := filepath.Join(t.TempDir(), "curl.pcapng")
-	stopCapture := startDumpcap(t, ns, file)
+	stopCapture := startDumpcap(t, ns, file, "lo")
 	defer stopCapture()
 	start := time.Now()
 
@@ -399,16 +399,13 @@ func parseNstat(out string) map[string]int {
 // report ("Packets received/dropped on interface 'lo': 10/0 (...)").
 var dumpcapDropped = regexp.MustCompile(`received/dropped on interface '[^']*': \d+/(\d+)`)
 
-// startDumpcap captures TCP on every interface of ns ("any": Linux cooked
-// capture) into file and returns once it captures. stop ends the capture
+// startDumpcap captures TCP on the interface iface of ns (with the
+// dumpcap options opts) into file, and returns once it captures. stop ends the capture
 // and returns the packets dumpcap dropped; it may be called again.
-func startDumpcap(t *testing.T, ns *netns.NS, file string, iface ...string) (stop func() int) {
+func startDumpcap(t *testing.T, ns *netns.NS, file, iface string, opts ...string) (stop func() int) {
 	t.Helper()
-	dev := "lo"
-	if len(iface) > 0 {
-		dev = iface[0]
-	}
-	cmd := exec.Command("ip", "netns", "exec", ns.Name(), "dumpcap", "-q", "-i", dev, "-s", "128", "-B", "64", "-f", "tcp", "-w", file)
+	args := append([]string{"netns", "exec", ns.Name(), "dumpcap", "-q", "-i", iface}, opts...)
+	cmd := exec.Command("ip", append(args, "-s", "128", "-B", "64", "-f", "tcp", "-w", file)...)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		t.Fatal(err)
