@@ -145,6 +145,12 @@ func (c *conn) move(s Side, t time.Duration, to tcp.State, why, uncertain string
 	if uncertain == "" {
 		uncertain = c.guess
 	}
+	if n := len(c.States[s]); n > 0 && t < c.States[s][n-1].T {
+		// The segment that causes it was seen before this side's last
+		// change (a FIN that reached a side after it sent its own, as in
+		// a simultaneous close): the side acted on it after that change.
+		t = c.States[s][n-1].T
+	}
 	c.States[s] = append(c.States[s], Transition{T: t, From: e.state, To: to, Why: why, Uncertain: uncertain})
 	e.state = to
 	e.known = true
