@@ -257,6 +257,9 @@ func TestCurlWorkload(t *testing.T) {
 				bad = append(bad, fmt.Sprintf("%s %v-%v: close %s, closer %v (%v)\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], c.Close, c.FirstFIN, c.Closer, dump(c)))
 			}
 		}
+		if msg := statesInOrder(c); msg != "" && len(bad) < 5 {
+			bad = append(bad, fmt.Sprintf("%s %v-%v: %s\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], msg, dump(c)))
+		}
 		for s := Client; s <= Server; s++ {
 			pc.rsts += c.Sent[s].RSTs
 			pc.retrans += c.Sent[s].Retransmits
@@ -284,7 +287,7 @@ func TestCurlWorkload(t *testing.T) {
 		t.Errorf("connections to no phase's port: %v", stray)
 	}
 	for _, b := range bad {
-		t.Errorf("not closed as the workload closes it: %s", b)
+		t.Errorf("not closed as the workload closes it, or states out of order: %s", b)
 	}
 
 	// What ss and nstat counted.
