@@ -271,8 +271,11 @@ const dupWindow = time.Millisecond
 // capture that does not say where), an IPv4 copy is told by its
 // identification, which a segment sent again does not share; without one
 // (IPv6, or the 0 Linux gives a SYN-ACK, a RST and an ACK from TIME_WAIT)
-// a segment with SYN, FIN, RST or data is (Linux sends none of them again
-// within a millisecond), a bare ACK is not (duplicate ACKs are alike).
+// a segment with SYN, FIN, RST or data is when it repeats the side's
+// latest segment and the peer sent nothing between (a fast
+// retransmission follows the peer's duplicate ACKs; a timer's comes
+// later than a millisecond), a bare ACK is not (duplicate ACKs are
+// alike).
 func (c *conn) duplicate(from Side, t time.Duration, p *Packet) bool {
 	e := &c.ep[from]
 	h := &p.TCP
@@ -287,8 +290,11 @@ func (c *conn) duplicate(from Side, t time.Duration, p *Packet) bool {
 			q.seq != s.seq || q.ack != s.ack || q.len != s.len || q.opts != s.opts {
 			continue
 		}
-		if q.point != s.point || s.ipid != 0 || s.len > 0 || s.flags&(wire.SYN|wire.FIN|wire.RST) != 0 {
+		if q.point != s.point || s.ipid != 0 {
 			return true // the copy is not remembered: a third copy matches the first
+		}
+		if i == 0 && c.ep[from.other()].lastT <= q.t && (s.len > 0 || s.flags&(wire.SYN|wire.FIN|wire.RST) != 0) {
+			return true
 		}
 	}
 	e.last[1], e.last[0] = e.last[0], s

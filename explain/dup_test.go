@@ -84,47 +84,77 @@ func TestCapturedTwiceCooked(t *testing.T) {
 
 // TestResentNotCopy: a data segment sent again 100 µs later, not
 // captured twice, is not skipped: in IPv4 it carries a new
-// identification, in IPv6 (none) new timestamps.
+// identification; in IPv6 (none) new timestamps, or, with the same ones
+// (a fast retransmission within the same millisecond), the peer's
+// duplicate ACK comes between. With neither, an IPv6 copy is skipped.
 func TestResentNotCopy(t *testing.T) {
-	for _, client := range []string{"192.0.2.1:40000", "[2001:db8::1]:40000"} {
-		c := netip.MustParseAddrPort(client)
-		s := netip.AddrPortFrom(c.Addr().Next(), 443)
-		pkts := ipPackets(t, c, s, closeConv, false)
-		var frames [][]byte
-		var times []time.Duration
-		for i, p := range pkts {
-			frames, times = append(frames, p), append(times, time.Duration(i)*10*time.Millisecond)
-			if i == 3 { // the client's data, sent again 100 µs later with new timestamps
+	for _, tc := range []struct {
+		name       string
+		client     string
+		newTS      bool // the second copy has a newer timestamp
+		ackBetween bool // the server sends a duplicate ACK between the two
+		duplicates int
+	}{
+		{"v4 new id", "192.0.2.1:40000", false, false, 0},
+		{"v6 new timestamp", "[2001:db8::1]:40000", true, false, 0},
+		{"v6 dup ACK between", "[2001:db8::1]:40000", false, true, 0},
+		{"v6 copy", "[2001:db8::1]:40000", false, false, 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := netip.MustParseAddrPort(tc.client)
+			s := netip.AddrPortFrom(c.Addr().Next(), 443)
+			encode := func(p *wire.Packet, id uint16) []byte {
+				b := make([]byte, 2000)
+				n, err := wire.EncodePacket(b, p, 64, id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return b[:n]
+			}
+			var frames [][]byte
+			var times []time.Duration
+			add := func(f []byte, at time.Duration) { frames, times = append(frames, f), append(times, at) }
+			for i, p := range ipPackets(t, c, s, closeConv, false) {
+				at := time.Duration(i) * 10 * time.Millisecond
+				if i != 3 {
+					add(p, at)
+					continue
+				}
+				// The client's data, and again 100 µs later.
 				q := wire.Packet{Src: c.Addr(), Dst: s.Addr(), TCP: wire.TCPFields{SrcPort: c.Port(), DstPort: s.Port(),
 					Seq: isnC + 1, Ack: isnS + 1, Flags: wire.ACK | wire.PSH, Window: 1000}, Payload: make([]byte, 100)}
 				q.TCP.Options.HasTimestamp, q.TCP.Options.TSVal = true, 77
-				b := make([]byte, 2000)
-				n, err := wire.EncodePacket(b, &q, 64, 99)
-				if err != nil {
-					t.Fatal(err)
+				add(encode(&q, 99), at)
+				if tc.ackBetween {
+					d := wire.Packet{Src: s.Addr(), Dst: c.Addr(), TCP: wire.TCPFields{SrcPort: s.Port(), DstPort: c.Port(),
+						Seq: isnS + 1, Ack: isnC + 1, Flags: wire.ACK, Window: 1000}}
+					add(encode(&d, 98), at+50*time.Microsecond)
 				}
-				q.TCP.Options.TSVal = 78
-				b2 := make([]byte, 2000)
-				n2, err := wire.EncodePacket(b2, &q, 64, 100)
-				if err != nil {
-					t.Fatal(err)
+				if tc.newTS {
+					q.TCP.Options.TSVal = 78
 				}
-				frames[len(frames)-1] = b[:n]
-				frames, times = append(frames, b2[:n2]), append(times, times[len(times)-1]+100*time.Microsecond)
+				id := uint16(100)
+				if !c.Addr().Is4() || tc.duplicates > 0 {
+					id = 99
+				}
+				add(encode(&q, id), at+100*time.Microsecond)
 			}
-		}
-		var buf bytes.Buffer
-		w := pcapgo.NewWriter(&buf)
-		w.WriteFileHeader(65535, layers.LinkTypeRaw)
-		for i, f := range frames {
-			w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(50, 0).Add(times[i]), CaptureLength: len(f), Length: len(f)}, f)
-		}
-		conns, sum, err := explainAll(t, buf.Bytes())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if sum.Duplicate != 0 || len(conns) != 1 || conns[0].Sent[Client].Retransmits != 1 {
-			t.Errorf("%s: %d duplicates, %d connections, client %+v; want the data sent again counted once as a retransmission", client, sum.Duplicate, len(conns), conns[0].Sent[Client])
-		}
+			var buf bytes.Buffer
+			w := pcapgo.NewWriter(&buf)
+			w.WriteFileHeader(65535, layers.LinkTypeRaw)
+			for i, f := range frames {
+				w.WritePacket(gopacket.CaptureInfo{Timestamp: time.Unix(50, 0).Add(times[i]), CaptureLength: len(f), Length: len(f)}, f)
+			}
+			conns, sum, err := explainAll(t, buf.Bytes())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(conns) != 1 {
+				t.Fatalf("%d connections", len(conns))
+			}
+			if want := 1 - tc.duplicates; sum.Duplicate != tc.duplicates || conns[0].Sent[Client].Retransmits != want {
+				t.Errorf("%d duplicates, client %+v; want %d duplicates, %d retransmissions", sum.Duplicate, conns[0].Sent[Client], tc.duplicates, want)
+			}
+		})
 	}
 }
