@@ -62,7 +62,7 @@ type endpoint struct {
 	tsVal  uint32 // the last timestamp value sent
 	haveTS bool
 
-	last      sig           // the last segment this side sent, to spot one captured twice
+	last      [2]sig        // the last segments this side sent, to spot one captured twice (last[0] the latest)
 	lastT     time.Duration // when this side last sent anything
 	prevT     time.Duration // and the time before that
 	kaUnanswd int           // keepalive probes since the peer last sent
@@ -144,6 +144,12 @@ func (c *conn) move(s Side, t time.Duration, to tcp.State, why, uncertain string
 	}
 	if uncertain == "" {
 		uncertain = c.guess
+	}
+	if n := len(c.States[s]); n > 0 && t < c.States[s][n-1].T {
+		// The segment that causes it was seen before this side's last
+		// change (a FIN that reached a side after it sent its own, as in
+		// a simultaneous close): the side acted on it after that change.
+		t = c.States[s][n-1].T
 	}
 	c.States[s] = append(c.States[s], Transition{T: t, From: e.state, To: to, Why: why, Uncertain: uncertain})
 	e.state = to
@@ -244,9 +250,11 @@ func (c *conn) routeToPrev(from Side, p *Packet) bool {
 type sig struct {
 	ipid     uint16
 	flags    wire.Flags
+	win      uint16
 	seq, ack uint32
 	len      int
-	win      uint16
+	opts     uint64
+	point    uint64
 	t        time.Duration
 }
 
@@ -254,21 +262,43 @@ type sig struct {
 // sees it twice (tcpdump -i any on a bridge and its port).
 const dupWindow = time.Millisecond
 
-// duplicate reports whether p, from side from at t, is the segment that
-// side sent last, captured again: the same IPv4 identification and TCP
-// header within dupWindow. A retransmission carries a new
-// identification, IPv6 none (so IPv6 copies are not recognised).
+// duplicate reports whether p, from side from at t, is a segment that
+// side sent last or the one before, captured again within dupWindow: the
+// same IPv4 identification, TCP header and options (timestamps, SACK
+// blocks). A copy seen at another capture point (another interface, or
+// the other packet type of a Linux cooked capture: in on one bridge port
+// and out of the other) is one, IPv4 or IPv6. At the same point (or in a
+// capture that does not say where), an IPv4 copy is told by its
+// identification, which a segment sent again does not share; without one
+// (IPv6, or the 0 Linux gives a SYN-ACK, a RST and an ACK from TIME_WAIT)
+// a segment with SYN, FIN, RST or data is when it repeats the side's
+// latest segment and the peer sent nothing between (a fast
+// retransmission follows the peer's duplicate ACKs; a timer's comes
+// later than a millisecond), a bare ACK is not (duplicate ACKs are
+// alike).
 func (c *conn) duplicate(from Side, t time.Duration, p *Packet) bool {
 	e := &c.ep[from]
 	h := &p.TCP
-	s := sig{ipid: p.IPID, flags: h.Flags, seq: h.Seq, ack: h.Ack, len: p.PayloadLen, win: h.Window, t: t}
-	prev := e.last
-	e.last = s
-	if c.Packets() == 0 || p.IPID == 0 || t-prev.t > dupWindow || t < prev.t {
+	s := sig{ipid: p.IPID, flags: h.Flags, win: h.Window, seq: h.Seq, ack: h.Ack, len: p.PayloadLen, opts: p.Options, point: p.Point, t: t}
+	if c.Packets() == 0 {
+		e.last = [2]sig{s}
 		return false
 	}
-	prev.t = t
-	return prev == s
+	for i := range e.last {
+		q := e.last[i]
+		if t-q.t > dupWindow || t < q.t || q.ipid != s.ipid || q.flags != s.flags || q.win != s.win ||
+			q.seq != s.seq || q.ack != s.ack || q.len != s.len || q.opts != s.opts {
+			continue
+		}
+		if q.point != s.point || s.ipid != 0 {
+			return true // the copy is not remembered: a third copy matches the first
+		}
+		if i == 0 && c.ep[from.other()].lastT <= q.t && (s.len > 0 || s.flags&(wire.SYN|wire.FIN|wire.RST) != 0) {
+			return true
+		}
+	}
+	e.last[1], e.last[0] = e.last[0], s
+	return false
 }
 
 // segment processes one segment sent by side from at time t.

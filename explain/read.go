@@ -26,6 +26,18 @@ type Packet struct {
 	TCP        wire.TCPFields
 	PayloadLen int
 	IPID       uint16 // the IPv4 identification (0 for IPv6)
+	// Options is a hash of the TCP options' bytes (0 without options),
+	// which tells a copy of a segment (the same SACK blocks and
+	// timestamps) from a segment sent again.
+	Options uint64
+	// Point names where the capture saw the packet, as far as the
+	// capture says: its pcapng interface, the interface index and packet
+	// type of a Linux cooked capture v2, or the packet type of v1
+	// (incoming, outgoing, to another host). Two copies of a packet with
+	// different points were seen in two places ("tcpdump -i any" on a
+	// bridge, a router, a veth pair); the same point may still be two
+	// interfaces (v1 keeps no interface index).
+	Point uint64
 }
 
 // ErrNotCapture is the error for input that is neither pcap nor pcapng.
@@ -156,6 +168,7 @@ func (r *Reader) Next(p *Packet) error {
 		switch decodeIP(ip, ci.Length-(len(data)-len(ip)), p) {
 		case decodedTCP:
 			p.T = ci.Timestamp
+			p.Point = capturePoint(data, lt, ci.InterfaceIndex)
 			r.TCP++
 			return nil
 		case decodedTruncated:
@@ -206,6 +219,36 @@ func linkPayload(b []byte, lt uint32) ([]byte, bool) {
 		return etherIP(b[20:], binary.BigEndian.Uint16(b[0:2])), true
 	}
 	return nil, false
+}
+
+// capturePoint names where a frame of link type lt was captured: the
+// pcapng interface iface, and for a Linux cooked capture the packet type
+// (v1, v2) and interface index (v2).
+func capturePoint(b []byte, lt uint32, iface int) uint64 {
+	pt := uint64(uint16(iface)) << 48
+	switch lt {
+	case linkSLL:
+		if len(b) >= 2 {
+			pt |= 1<<40 | uint64(b[1])<<32
+		}
+	case linkSLL2:
+		if len(b) >= 11 {
+			pt |= 2<<40 | uint64(b[10])<<32 | uint64(binary.BigEndian.Uint32(b[4:8]))
+		}
+	}
+	return pt
+}
+
+// optionsHash is the FNV-1a hash of a TCP header's options, 0 without.
+func optionsHash(opts []byte) uint64 {
+	if len(opts) == 0 {
+		return 0
+	}
+	h := uint64(14695981039346656037)
+	for _, c := range opts {
+		h = (h ^ uint64(c)) * 1099511628211
+	}
+	return h
 }
 
 // etherIP returns b when the EtherType et is IPv4 or IPv6, nil otherwise.
@@ -312,6 +355,7 @@ func decodeIP(b []byte, wireLen int, p *Packet) int {
 	if err != nil {
 		return decodedTruncated
 	}
+	p.Options = optionsHash(seg[20 : len(seg)-len(payload)])
 	p.PayloadLen = max(ipLen-(len(seg)-len(payload)), 0)
 	p.Src = netip.AddrPortFrom(src, p.TCP.SrcPort)
 	p.Dst = netip.AddrPortFrom(dst, p.TCP.DstPort)

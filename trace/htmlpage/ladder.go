@@ -51,6 +51,7 @@ type ladderView struct {
 type hostHead struct {
 	Side       int
 	X          float64
+	BoxX, W    float64 // the name's box, wide enough for an address (explain names hosts so)
 	Name, Addr string
 	Sub        svgText // address and role under the name
 }
@@ -171,9 +172,10 @@ func rowSpacing(dt time.Duration) float64 {
 	return 26 + 11*math.Log10(1+float64(dt)/float64(100*time.Microsecond))
 }
 
-// fmtSecs formats an instant as seconds for the time column: "1.0005".
+// fmtSecs formats an instant as seconds for the time column: "1.0005",
+// to the microsecond (a capture's nanoseconds would not fit the column).
 func fmtSecs(t clock.Instant) string {
-	return strconv.FormatFloat(float64(t)/1e9, 'f', -1, 64)
+	return strconv.FormatFloat(math.Round(float64(t)/1e3)/1e6, 'f', -1, 64)
 }
 
 // fmtTime formats an instant for tooltips: "1.000500 s".
@@ -362,13 +364,18 @@ func (l *ladderLayout) placeColumns() {
 		}
 		side[s] = math.Min(side[s], hlMaxSide)
 	}
-	v.TimeX = hlTimeW - 8
-	v.XA = hlTimeW + side[0]
+	timeW := hlTimeW // wider for a capture's microseconds: "10.516218"
+	for _, r := range l.rows {
+		timeW = math.Max(timeW, 6.5*float64(len(fmtSecs(r.t)))+14)
+	}
+	v.TimeX = timeW - 8
+	v.XA = timeW + side[0]
 	v.XB = v.XA + hlLaneW
 	v.W = v.XB + side[1]
 	l.x = [2]float64{v.XA, v.XB}
 	for s := 0; s < 2; s++ {
-		v.Heads[s] = hostHead{Side: s, X: l.x[s], Name: l.m.hosts[s], Addr: l.m.addr[s]}
+		w := max(38, 10*float64(utf8.RuneCountInString(l.m.hosts[s]))+18)
+		v.Heads[s] = hostHead{Side: s, X: l.x[s], BoxX: l.x[s] - w/2, W: w, Name: l.m.hosts[s], Addr: l.m.addr[s]}
 	}
 }
 

@@ -292,7 +292,7 @@ table.idx td.num{font-family:var(--mono);text-align:right}
 </defs>
 <text class="tickhead" x="{{n .TimeX}}" y="70" text-anchor="end">t (s)</text>
 {{- range .Heads}}
-<g class="hhead side{{.Side}}" data-host="{{.Name}}"><rect x="{{n (add .X -19)}}" y="8" width="38" height="30"/><text class="hname" x="{{n .X}}" y="29" text-anchor="middle">{{.Name}}</text>{{if .Sub.Text.EN}}{{template "svgt" .Sub}}{{end}}</g>
+<g class="hhead side{{.Side}}" data-host="{{.Name}}"><rect x="{{n .BoxX}}" y="8" width="{{n .W}}" height="30"/><text class="hname" x="{{n .X}}" y="29" text-anchor="middle">{{.Name}}</text>{{if .Sub.Text.EN}}{{template "svgt" .Sub}}{{end}}</g>
 {{- end}}
 {{- range .Lines}}
 <line class="tl side{{.Side}}{{if .Dotted}} dotted{{end}}" x1="{{n .X}}" y1="{{n .Y1}}" x2="{{n .X}}" y2="{{n .Y2}}"/>
