@@ -202,6 +202,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.inprocess, "inprocess", false, "make every run in this process, not each in a child process of its own\n(memory rows then see what earlier runs left behind)")
 	fs.StringVar(&o.cpuprofile, "cpuprofile", "", "write CPU profiles: one per run, to `file`.<workload>-<stack>-<run>\n(with -inprocess, one of the whole command, to file)")
 	fs.StringVar(&o.memprofile, "memprofile", "", "write allocation profiles to `file`, named as -cpuprofile's")
+	realMode := fs.Bool("real", false, "real-link mode: the Linux kernel in a namespace against each stack over a TUN device,\nand against a second kernel over veth (needs root and /dev/net/tun; -count defaults to 1;\n-workloads from: "+strings.Join(realWorkloadNames(), ", ")+")")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: bench [flags]\n\nRuns each workload on two tcpwave stacks and on two gVisor stacks and compares them.\n\n")
 		fs.PrintDefaults()
@@ -219,6 +220,14 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if o.count < 1 {
 		fmt.Fprintln(stderr, "bench: -count must be at least 1")
 		return 2
+	}
+	if *realMode {
+		countSet := false
+		fs.Visit(func(f *flag.Flag) { countSet = countSet || f.Name == "count" })
+		if !countSet {
+			o.count = 1
+		}
+		return runReal(o, list, stdout, stderr)
 	}
 	var err error
 	if o.workloads, err = selectWorkloads(list); err != nil {
