@@ -76,6 +76,17 @@
 //	                   endpoints joined by a goroutine a direction for
 //	                   gVisor), the link its users would pick
 //
+// With -real (Linux, root, /dev/net/tun) the command instead measures
+// both stacks against the Linux kernel over real links in network
+// namespaces it makes: the kernel against tcpwave and against gVisor,
+// each on a TUN device with offload, and against a second kernel over a
+// veth pair, the ceiling; the table then has a column for each and two
+// ratios (see real.go for the workloads and realnet.go for the
+// networks). -count defaults to 1 there; a default run takes a few
+// minutes, most of it the transfers at 5% loss:
+//
+//	cd interop && sudo go run ./cmd/bench -real [-workloads real-bulk,...] [-quick] [-json]
+//
 // Both stacks run with their own defaults (tcpwave's are Linux's; gVisor's
 // are its own: 1 MiB buffers growing to 4 MiB, SACK, RACK, Reno), with
 // two exceptions: the MSS on the jumbo link, and, in timewait-mem, the

@@ -382,6 +382,7 @@ func selectRealWorkloads(list string) ([]*realWorkload, error) {
 	}
 	var out []*realWorkload
 	for _, name := range strings.Split(list, ",") {
+		name = strings.TrimSpace(name)
 		var w *realWorkload
 		for _, x := range realWorkloads {
 			if x.name == name {
