@@ -173,6 +173,9 @@ func round(v float64) float64 {
 
 // ratio says how many times better t (tcpwave) is than g (gVisor).
 func ratio(t, g float64, lowerBetter bool) float64 {
+	if math.IsNaN(t) || math.IsNaN(g) {
+		return math.NaN() // a value missing
+	}
 	if lowerBetter {
 		t, g = g, t
 	}
@@ -470,6 +473,9 @@ func formatNum(v float64) string {
 }
 
 func formatRatio(r float64) string {
+	if math.IsNaN(r) {
+		return "-"
+	}
 	if math.IsInf(r, 0) {
 		return "inf"
 	}

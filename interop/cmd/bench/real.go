@@ -12,7 +12,9 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"runtime"
+	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -342,36 +344,42 @@ func get(c *http.Client, url string) error {
 }
 
 // RealRow is one measured quantity of the real-link mode: the median of
-// each peer's runs, and how many times better tcpwave is than gVisor
-// (Ratio) and than the kernel pair (RatioKernel).
+// each peer's runs (NaN for none), and how many times better tcpwave is
+// than gVisor on link/tun (Ratio), than gVisor's fdbased endpoint
+// (RatioGVisorFD) and than the kernel pair (RatioKernel).
 type RealRow struct {
-	Workload    string
-	Unit        string
-	TCPWave     float64
-	GVisor      float64
-	Kernel      float64
-	Ratio       float64
-	RatioKernel float64
+	Workload      string
+	Unit          string
+	TCPWave       float64
+	GVisor        float64
+	GVisorFD      float64
+	Kernel        float64
+	Ratio         float64
+	RatioGVisorFD float64
+	RatioKernel   float64
 }
 
-// MarshalJSON writes the row with four significant digits, an infinite
-// or undefined ratio as null.
+// MarshalJSON writes the row with four significant digits, a missing
+// value and an infinite or undefined ratio as null.
 func (r RealRow) MarshalJSON() ([]byte, error) {
-	rat := func(v float64) any {
+	num := func(v float64) any {
 		if math.IsInf(v, 0) || math.IsNaN(v) {
 			return nil
 		}
 		return round(v)
 	}
 	return json.Marshal(struct {
-		Workload    string  `json:"workload"`
-		Unit        string  `json:"unit"`
-		TCPWave     float64 `json:"tcpwave"`
-		GVisor      float64 `json:"gvisor"`
-		Kernel      float64 `json:"kernel"`
-		Ratio       any     `json:"ratio"`
-		RatioKernel any     `json:"ratio_kernel"`
-	}{r.Workload, r.Unit, round(r.TCPWave), round(r.GVisor), round(r.Kernel), rat(r.Ratio), rat(r.RatioKernel)})
+		Workload      string `json:"workload"`
+		Unit          string `json:"unit"`
+		TCPWave       any    `json:"tcpwave"`
+		GVisor        any    `json:"gvisor"`
+		GVisorFD      any    `json:"gvisor_fd"`
+		Kernel        any    `json:"kernel"`
+		Ratio         any    `json:"ratio"`
+		RatioGVisorFD any    `json:"ratio_gvisor_fd"`
+		RatioKernel   any    `json:"ratio_kernel"`
+	}{r.Workload, r.Unit, num(r.TCPWave), num(r.GVisor), num(r.GVisorFD), num(r.Kernel),
+		num(r.Ratio), num(r.RatioGVisorFD), num(r.RatioKernel)})
 }
 
 // selectRealWorkloads returns the real workloads list names
@@ -454,7 +462,14 @@ func runRealWorkload(w *realWorkload, sz realSizes, o options, stderr io.Writer)
 	}
 	for i := range o.count {
 		for _, k := range realKinds {
-			v, err := runRealOnce(w, k, sz, uint64(i+1))
+			if k == realGVisorFD && w.loss > 0 {
+				continue // its rows stay empty
+			}
+			prof := ""
+			if o.cpuprofile != "" {
+				prof = fmt.Sprintf("%s.%s-%s-%d", o.cpuprofile, w.name, k, i+1)
+			}
+			v, err := runRealOnce(w, k, sz, uint64(i+1), prof)
 			if err != nil {
 				return nil, fmt.Errorf("%s, run %d: %w", k, i+1, err)
 			}
@@ -471,19 +486,31 @@ func runRealWorkload(w *realWorkload, sz realSizes, o options, stderr io.Writer)
 	}
 	rows := make([]RealRow, len(w.metrics))
 	for j, m := range w.metrics {
-		t, g, kk := median(vals[realTCPWave][j]), median(vals[realGVisor][j]), median(vals[realKernel][j])
-		rows[j] = RealRow{Workload: m.name, Unit: m.unit, TCPWave: t, GVisor: g, Kernel: kk,
-			Ratio: ratio(t, g, m.lowerBetter), RatioKernel: ratio(t, kk, m.lowerBetter)}
+		t, g, gf, kk := median(vals[realTCPWave][j]), median(vals[realGVisor][j]), median(vals[realGVisorFD][j]), median(vals[realKernel][j])
+		rows[j] = RealRow{Workload: m.name, Unit: m.unit, TCPWave: t, GVisor: g, GVisorFD: gf, Kernel: kk,
+			Ratio: ratio(t, g, m.lowerBetter), RatioGVisorFD: ratio(t, gf, m.lowerBetter), RatioKernel: ratio(t, kk, m.lowerBetter)}
 	}
 	return rows, nil
 }
 
 // runRealOnce builds the network of peer k for w, runs w once on it and
-// tears it down.
-func runRealOnce(w *realWorkload, k realKind, sz realSizes, seed uint64) (v []float64, err error) {
+// tears it down; with a cpuprofile file name, it writes the run's CPU
+// profile there.
+func runRealOnce(w *realWorkload, k realKind, sz realSizes, seed uint64, cpuprofile string) (v []float64, err error) {
 	n, err := newRealNet(k, w.loss, seed)
 	if err != nil {
 		return nil, fmt.Errorf("building the network: %w", err)
+	}
+	if cpuprofile != "" {
+		f, err := os.Create(cpuprofile)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return nil, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	defer func() {
 		if cerr := n.close(); cerr != nil && err == nil {
@@ -501,16 +528,17 @@ func printRealTable(w io.Writer, rows []RealRow, o options, cc string, total tim
 	if o.quick {
 		mode = "quick sizes"
 	}
-	fmt.Fprintf(w, "real links: the Linux kernel in a namespace against tcpwave and gVisor over a TUN device with offload,\n")
-	fmt.Fprintf(w, "and against a second kernel over veth; loss rows on plain TUN links losing packets in userspace (link/faulty)\n")
+	fmt.Fprintf(w, "real links: the Linux kernel in a namespace against tcpwave and gVisor over a TUN device with offload (link/tun:\n")
+	fmt.Fprintf(w, "virtio-net header, TSO, checksum offload), gVisor's fdbased endpoint on a plain TUN (gvisor-fd), and a second\n")
+	fmt.Fprintf(w, "kernel over veth; loss rows on plain TUN links losing packets in userspace (link/faulty), none for gvisor-fd\n")
 	fmt.Fprintf(w, "median of %d runs, %s, %s %s/%s, GOMAXPROCS %d, kernel congestion control %s\n",
 		o.count, mode, runtime.Version(), runtime.GOOS, runtime.GOARCH, runtime.GOMAXPROCS(0), cc)
 	fmt.Fprintf(w, "k2s: kernel client sends to the peer's server; s2k: the peer's client sends to the kernel's server\n")
 	fmt.Fprintf(w, "ratios: how many times better tcpwave is (>1 favours tcpwave)\n\n")
-	cells := [][]string{{"workload", "unit", "tcpwave", "gvisor", "kernel", "vs gvisor", "vs kernel"}}
+	cells := [][]string{{"workload", "unit", "tcpwave", "gvisor", "gvisor-fd", "kernel", "vs gvisor", "vs gvisor-fd", "vs kernel"}}
 	for _, r := range rows {
-		cells = append(cells, []string{r.Workload, r.Unit, formatNum(r.TCPWave), formatNum(r.GVisor), formatNum(r.Kernel),
-			formatRatio(r.Ratio), formatRatio(r.RatioKernel)})
+		cells = append(cells, []string{r.Workload, r.Unit, formatNum(r.TCPWave), formatNum(r.GVisor), formatNum(r.GVisorFD), formatNum(r.Kernel),
+			formatRatio(r.Ratio), formatRatio(r.RatioGVisorFD), formatRatio(r.RatioKernel)})
 	}
 	width := make([]int, len(cells[0]))
 	for _, row := range cells {

@@ -35,9 +35,17 @@ func TestRealQuickJSON(t *testing.T) {
 		Unit        string   `json:"unit"`
 		TCPWave     *float64 `json:"tcpwave"`
 		GVisor      *float64 `json:"gvisor"`
+		GVisorFD    *float64 `json:"gvisor_fd"`
 		Kernel      *float64 `json:"kernel"`
 		Ratio       *float64 `json:"ratio"`
+		RatioFD     *float64 `json:"ratio_gvisor_fd"`
 		RatioKernel *float64 `json:"ratio_kernel"`
+	}
+	lossy := map[string]bool{}
+	for _, w := range realWorkloads {
+		for _, m := range w.metrics {
+			lossy[m.name] = w.loss > 0
+		}
 	}
 	rows := map[string]row{}
 	sc := bufio.NewScanner(&out)
@@ -59,6 +67,10 @@ func TestRealQuickJSON(t *testing.T) {
 		case r.TCPWave == nil || r.GVisor == nil || r.Kernel == nil:
 			t.Errorf("line %q: a missing or null value", line)
 			continue
+		case lossy[r.Workload] != (r.GVisorFD == nil) || lossy[r.Workload] != (r.RatioFD == nil):
+			// gVisor's fdbased endpoint has every row but the lossy ones.
+			t.Errorf("line %q: gvisor_fd and its ratio should be null just for lossy rows", line)
+			continue
 		case (r.Ratio == nil || r.RatioKernel == nil) && !(m.lowerBetter && *r.TCPWave == 0):
 			// Only tcpwave's zero of a lower-is-better count against
 			// another's non-zero makes an infinite ratio, written as null.
@@ -79,10 +91,17 @@ func TestRealQuickJSON(t *testing.T) {
 				continue
 			}
 			checkRatio(t, r.Workload+" vs gvisor", *r.Ratio, tw, gv, m.lowerBetter)
+			if r.GVisorFD != nil {
+				if !(*r.GVisorFD > 0) {
+					t.Errorf("%s: gvisor-fd %v, want positive", r.Workload, *r.GVisorFD)
+				} else {
+					checkRatio(t, r.Workload+" vs gvisor-fd", *r.RatioFD, tw, *r.GVisorFD, m.lowerBetter)
+				}
+			}
 			checkRatio(t, r.Workload+" vs kernel", *r.RatioKernel, tw, k, m.lowerBetter)
 		case "packets":
-			if tw != 0 || gv != 0 || k != 0 {
-				t.Errorf("%s: %v, %v, %v packets dropped by 50 clients' traffic", r.Workload, tw, gv, k)
+			if tw != 0 || gv != 0 || k != 0 || *r.GVisorFD != 0 {
+				t.Errorf("%s: %v, %v, %v, %v packets dropped by 50 clients' traffic", r.Workload, tw, gv, *r.GVisorFD, k)
 			}
 		default:
 			if tw < 0 || gv < 0 || k < 0 {
@@ -132,7 +151,7 @@ func TestRealTable(t *testing.T) {
 		t.Fatalf("exit status %d; stderr:\n%s", code, errs.String())
 	}
 	s := out.String()
-	for _, want := range []string{"vs gvisor", "vs kernel", "real-bulk/k2s", "real-bulk/s2k", "MB/s", "cubic", "median of 1 runs"} {
+	for _, want := range []string{"vs gvisor", "vs gvisor-fd", "vs kernel", "real-bulk/k2s", "real-bulk/s2k", "MB/s", "cubic", "median of 1 runs"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}

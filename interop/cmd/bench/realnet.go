@@ -25,6 +25,7 @@ import (
 	"github.com/tcpwave/tcpwave/link"
 	"github.com/tcpwave/tcpwave/link/faulty"
 	"github.com/tcpwave/tcpwave/link/tun"
+	gtun "gvisor.dev/gvisor/pkg/tcpip/link/tun"
 )
 
 // The networks of the real-link mode. Each run builds one and tears it
@@ -35,6 +36,7 @@ import (
 //
 //	tcpwave  kernel(ns) -- tw0 (TUN) -- [faulty] -- tcpwave host
 //	gvisor   kernel(ns) -- tw0 (TUN) -- [faulty] -- gVisor host (interop.NewGVisorOn)
+//	gvisor-fd kernel(ns) -- tw0 (plain TUN) -- gVisor's fdbased endpoint (no loss rows)
 //	kernel   kernel(ns1) -- veth -- kernel(ns2)                  (no loss)
 //	         kernel(ns1) -- tw0 -- faulty -- tw0 -- kernel(ns2)  (with loss)
 //
@@ -53,10 +55,14 @@ type realKind string
 const (
 	realTCPWave realKind = "tcpwave"
 	realGVisor  realKind = "gvisor"
-	realKernel  realKind = "kernel"
+	// realGVisorFD is gVisor's own fdbased endpoint on a TUN device
+	// without offload (interop.GVisorFDHost says why); it has no loss
+	// rows, as nothing sits between its device and its stack.
+	realGVisorFD realKind = "gvisor-fd"
+	realKernel   realKind = "kernel"
 )
 
-var realKinds = []realKind{realTCPWave, realGVisor, realKernel}
+var realKinds = []realKind{realTCPWave, realGVisor, realGVisorFD, realKernel}
 
 // Addresses of the real-link networks.
 var (
@@ -224,6 +230,20 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 		return n, nil
 	}
 
+	if k == realGVisorFD {
+		if loss > 0 {
+			return nil, errors.New("no lossy network for gVisor's fdbased endpoint")
+		}
+		h, err := gvisorFD(ns, th)
+		if err != nil {
+			return nil, err
+		}
+		closers = append(closers, h.Close)
+		n.peer = &stackEnd{h: h}
+		n.close = cleanup
+		return n, nil
+	}
+
 	dev, err := tun.Setup(ns, tun.Config{Name: "tw0", MTU: realMTU, Kernel: []netip.Prefix{realKernelPrefix}, Offload: loss == 0})
 	if err != nil {
 		return nil, err
@@ -259,6 +279,36 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 // first may only make an algorithm of tcp_allowed_congestion_control its
 // default.
 const realCC = "cubic"
+
+// gvisorFD opens a TUN device tw0 in ns (on its thread th) as gVisor
+// opens one (IFF_TUN, IFF_NO_PI, non-blocking), gives the kernel its
+// address there, and starts a gVisor stack on it with its fdbased
+// endpoint.
+func gvisorFD(ns *netns.NS, th *nsThread) (*interop.GVisorFDHost, error) {
+	var fd int
+	var err error
+	th.do(func() { fd, err = gtun.Open("tw0") })
+	if err != nil {
+		return nil, fmt.Errorf("open a TUN device: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, c := range [][]string{
+		{"ip", "link", "set", "tw0", "mtu", strconv.Itoa(realMTU), "up"},
+		{"ip", "addr", "add", realKernelPrefix.String(), "dev", "tw0"},
+	} {
+		if _, err := ns.Exec(ctx, c...); err != nil {
+			unix.Close(fd)
+			return nil, err
+		}
+	}
+	h, err := interop.NewGVisorFD(fd, realMTU, []netip.Addr{realPeerAddr}, interop.Config{})
+	if err != nil {
+		unix.Close(fd)
+		return nil, err
+	}
+	return h, nil
+}
 
 // nsSetup sets ns's kernel up before any device is made there: IPv6 off,
 // so that the links carry only the bench's packets (no router
@@ -507,6 +557,9 @@ func (s *stackEnd) counts() (tcpCounts, error) {
 		c := h.Counters()
 		return tcpCounts{retrans: c.RetransSegs, timeouts: c.TCPTimeouts}, nil
 	case *interop.GVisorLinkHost:
+		st := h.Stack.Stats().TCP
+		return tcpCounts{retrans: st.Retransmits.Value(), timeouts: st.Timeouts.Value()}, nil
+	case *interop.GVisorFDHost:
 		st := h.Stack.Stats().TCP
 		return tcpCounts{retrans: st.Retransmits.Value(), timeouts: st.Timeouts.Value()}, nil
 	}
