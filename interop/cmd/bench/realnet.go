@@ -15,6 +15,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -178,7 +179,7 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 	if err := nsSetup(ns); err != nil {
 		return nil, err
 	}
-	th, err := startNSThread(ns.Path())
+	th, err := startNSThreads(ns.Path(), nsDialers)
 	if err != nil {
 		return nil, err
 	}
@@ -195,7 +196,7 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 		if err := nsSetup(peerNS); err != nil {
 			return nil, err
 		}
-		pth, err := startNSThread(peerNS.Path())
+		pth, err := startNSThreads(peerNS.Path(), nsDialers)
 		if err != nil {
 			return nil, err
 		}
@@ -284,17 +285,20 @@ const realCC = "cubic"
 // opens one (IFF_TUN, IFF_NO_PI, non-blocking), gives the kernel its
 // address there, and starts a gVisor stack on it with its fdbased
 // endpoint.
-func gvisorFD(ns *netns.NS, th *nsThread) (*interop.GVisorFDHost, error) {
+func gvisorFD(ns *netns.NS, th *nsThreads) (*interop.GVisorFDHost, error) {
 	var fd int
 	var err error
-	th.do(func() { fd, err = gtun.Open("tw0") })
+	if derr := th.do(func() { fd, err = gtun.Open("tw0") }); derr != nil {
+		return nil, derr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("open a TUN device: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for _, c := range [][]string{
-		{"ip", "link", "set", "tw0", "mtu", strconv.Itoa(realMTU), "up"},
+		// The queue link/tun's Setup gives its devices.
+		{"ip", "link", "set", "tw0", "mtu", strconv.Itoa(realMTU), "txqueuelen", strconv.Itoa(tun.DefaultQueueLen), "up"},
 		{"ip", "addr", "add", realKernelPrefix.String(), "dev", "tw0"},
 	} {
 		if _, err := ns.Exec(ctx, c...); err != nil {
@@ -377,71 +381,101 @@ func forward(a, b link.Endpoint) (stop func() error) {
 	}
 }
 
-// nsThread is a goroutine locked to an OS thread that has entered a
-// network namespace: the functions it runs make their sockets there. It
-// stays in the namespace for good (its thread ends with it), so that
-// each dial costs a channel hop, not a new thread.
-type nsThread struct {
+// nsThreads are goroutines each locked to an OS thread that has entered
+// a network namespace: the functions they run make their sockets there.
+// They stay in the namespace for good (each thread ends with its
+// goroutine), so that a dial costs a channel hop, not a new thread; there
+// are several, so that dials (which wait for the handshake on the
+// thread) overlap.
+type nsThreads struct {
 	fns  chan func()
-	done chan struct{}
+	quit chan struct{}
+	wg   sync.WaitGroup
 }
 
-// startNSThread starts a thread in the namespace pinned at path.
-func startNSThread(path string) (*nsThread, error) {
-	t := &nsThread{fns: make(chan func()), done: make(chan struct{})}
-	errc := make(chan error, 1)
-	go func() {
-		defer close(t.done)
-		runtime.LockOSThread() // never unlocked: the thread is retired with the goroutine
-		fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-		if err != nil {
-			errc <- fmt.Errorf("open %s: %w", path, err)
-			return
-		}
-		err = unix.Setns(fd, unix.CLONE_NEWNET)
-		unix.Close(fd)
-		if err != nil {
-			errc <- fmt.Errorf("setns %s: %w", path, err)
-			return
-		}
-		errc <- nil
-		for f := range t.fns {
-			f()
-		}
-	}()
-	if err := <-errc; err != nil {
-		<-t.done
+// nsDialers is how many threads a kernel end dials from at once.
+const nsDialers = 16
+
+// errStopped says a kernel end's threads have been stopped (a dial that
+// net/http started late, after the run).
+var errStopped = errors.New("the namespace's threads have stopped")
+
+// startNSThreads starts n threads in the namespace pinned at path.
+func startNSThreads(path string, n int) (*nsThreads, error) {
+	t := &nsThreads{fns: make(chan func()), quit: make(chan struct{})}
+	errc := make(chan error, n)
+	for range n {
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			runtime.LockOSThread() // never unlocked: the thread is retired with the goroutine
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+			if err != nil {
+				errc <- fmt.Errorf("open %s: %w", path, err)
+				return
+			}
+			err = unix.Setns(fd, unix.CLONE_NEWNET)
+			unix.Close(fd)
+			if err != nil {
+				errc <- fmt.Errorf("setns %s: %w", path, err)
+				return
+			}
+			errc <- nil
+			for {
+				select {
+				case f := <-t.fns:
+					f()
+				case <-t.quit:
+					return
+				}
+			}
+		}()
+	}
+	var errs []error
+	for range n {
+		errs = append(errs, <-errc)
+	}
+	if err := errors.Join(errs...); err != nil {
+		t.stop()
 		return nil, err
 	}
 	return t, nil
 }
 
-// do runs f on the thread and waits for it.
-func (t *nsThread) do(f func()) {
+// do runs f on one of the threads and waits for it; after stop it
+// returns errStopped without running f.
+func (t *nsThreads) do(f func()) error {
 	ran := make(chan struct{})
-	t.fns <- func() { f(); close(ran) }
+	select {
+	case t.fns <- func() { f(); close(ran) }:
+	case <-t.quit:
+		return errStopped
+	}
 	<-ran
+	return nil
 }
 
-// stop ends the thread.
-func (t *nsThread) stop() {
-	close(t.fns)
-	<-t.done
+// stop ends the threads once the functions they run have returned.
+func (t *nsThreads) stop() {
+	close(t.quit)
+	t.wg.Wait()
 }
 
 // kernelEnd is the kernel of a namespace.
 type kernelEnd struct {
-	th *nsThread
+	th *nsThreads
 	a  netip.Addr
 }
 
 func (k *kernelEnd) addr() netip.Addr { return k.a }
 
 func (k *kernelEnd) listen(port int) (ln net.Listener, err error) {
-	k.th.do(func() {
+	if derr := k.th.do(func() {
 		lc := net.ListenConfig{Control: setCC} // accepted sockets inherit it
 		ln, err = lc.Listen(context.Background(), "tcp4", netip.AddrPortFrom(k.a, uint16(port)).String())
-	})
+	}); derr != nil {
+		return nil, derr
+	}
 	return ln, err
 }
 
@@ -481,10 +515,12 @@ func congestionControl(c net.Conn) (string, error) {
 }
 
 func (k *kernelEnd) dial(ctx context.Context, to netip.AddrPort) (c net.Conn, err error) {
-	k.th.do(func() {
+	if derr := k.th.do(func() {
 		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: k.a.AsSlice()}, Control: setCC}
 		c, err = d.DialContext(ctx, "tcp4", to.String())
-	})
+	}); derr != nil {
+		return nil, derr
+	}
 	return c, err
 }
 
@@ -493,12 +529,14 @@ func (k *kernelEnd) dial(ctx context.Context, to netip.AddrPort) (c net.Conn, er
 func (k *kernelEnd) counts() (tcpCounts, error) {
 	var snmp, netstat map[string]uint64
 	var err error
-	k.th.do(func() {
+	if derr := k.th.do(func() {
 		if snmp, err = procCounters("/proc/thread-self/net/snmp", "Tcp:"); err != nil {
 			return
 		}
 		netstat, err = procCounters("/proc/thread-self/net/netstat", "TcpExt:")
-	})
+	}); derr != nil {
+		return tcpCounts{}, derr
+	}
 	if err != nil {
 		return tcpCounts{}, err
 	}
