@@ -176,14 +176,14 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 			err = errors.Join(err, cleanup())
 		}
 	}()
-	if err := nsSetup(ns); err != nil {
-		return nil, err
-	}
 	th, err := startNSThreads(ns.Path(), nsDialers)
 	if err != nil {
 		return nil, err
 	}
 	closers = append(closers, func() error { th.stop(); return nil })
+	if err := nsSetup(th); err != nil {
+		return nil, err
+	}
 	n = &realNet{ns: ns, dev: "tw0", kernel: &kernelEnd{th: th, a: realKernelPrefix.Addr()}}
 	fc := faulty.Config{Loss: loss, Seed: seed}
 
@@ -193,14 +193,14 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 			return nil, err
 		}
 		closers = append(closers, peerNS.Close)
-		if err := nsSetup(peerNS); err != nil {
-			return nil, err
-		}
 		pth, err := startNSThreads(peerNS.Path(), nsDialers)
 		if err != nil {
 			return nil, err
 		}
 		closers = append(closers, func() error { pth.stop(); return nil })
+		if err := nsSetup(pth); err != nil {
+			return nil, err
+		}
 		n.peerNS = peerNS
 		n.peer = &kernelEnd{th: pth, a: realPeerAddr}
 		if loss == 0 {
@@ -317,18 +317,21 @@ func gvisorFD(ns *netns.NS, th *nsThreads) (*interop.GVisorFDHost, error) {
 // nsSetup sets ns's kernel up before any device is made there: IPv6 off,
 // so that the links carry only the bench's packets (no router
 // solicitations or MLD reports to draw on the loss's random stream).
-func nsSetup(ns *netns.NS) error {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	for _, kv := range []string{
-		"net.ipv6.conf.all.disable_ipv6=1",
-		"net.ipv6.conf.default.disable_ipv6=1",
-	} {
-		if _, err := ns.Exec(ctx, "sysctl", "-q", "-w", kv); err != nil {
-			return err
+// It writes the sysctls on one of the namespace's threads th, where
+// /proc/sys/net is the namespace's (no sysctl command to run).
+func nsSetup(th *nsThreads) error {
+	var err error
+	if derr := th.do(func() {
+		for _, k := range []string{"all", "default"} {
+			f := "/proc/sys/net/ipv6/conf/" + k + "/disable_ipv6"
+			if werr := os.WriteFile(f, []byte("1\n"), 0); werr != nil {
+				err = errors.Join(err, werr)
+			}
 		}
+	}); derr != nil {
+		return derr
 	}
-	return nil
+	return err
 }
 
 // vethPair joins ns (v1, 10.9.0.1/24) and peer (v2, 10.9.0.2/24) with a
