@@ -74,7 +74,7 @@ type realSizes struct {
 
 var (
 	realDefault = realSizes{bulk: 200 << 20, httpDur: 2 * time.Second, httpConns: 8, manyConns: 1000, manyDur: 3 * time.Second, loss: 50 << 20}
-	realQuick   = realSizes{bulk: 4 << 20, httpDur: 200 * time.Millisecond, httpConns: 4, manyConns: 50, manyDur: 300 * time.Millisecond, loss: 256 << 10}
+	realQuick   = realSizes{bulk: 2 << 20, httpDur: 100 * time.Millisecond, httpConns: 4, manyConns: 50, manyDur: 150 * time.Millisecond, loss: 256 << 10}
 )
 
 // realWorkload is one workload of the real-link mode: run measures its

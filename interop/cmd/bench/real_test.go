@@ -9,6 +9,7 @@ import (
 	"math"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tcpwave/tcpwave/internal/netns"
 )
@@ -142,22 +143,37 @@ func checkRatio(t *testing.T, name string, got, a, b float64, lowerBetter bool) 
 	}
 }
 
-// TestRealTable checks the table of a quick real-link run of one
-// workload.
+// TestRealTable checks the table of the real-link mode: its columns,
+// the rows given, and a missing value (gvisor-fd on a lossy row) shown
+// as "-".
 func TestRealTable(t *testing.T) {
-	netns.Require(t)
-	var out, errs bytes.Buffer
-	if code := run([]string{"-real", "-quick", "-workloads", "real-bulk"}, &out, &errs); code != 0 {
-		t.Fatalf("exit status %d; stderr:\n%s", code, errs.String())
+	rows := []RealRow{
+		{Workload: "real-bulk/k2s", Unit: "MB/s", TCPWave: 900, GVisor: 450, GVisorFD: 150, Kernel: 1800,
+			Ratio: 2, RatioGVisorFD: 6, RatioKernel: 0.5},
+		{Workload: "real-loss-5/s2k", Unit: "s", TCPWave: 10, GVisor: 20, GVisorFD: math.NaN(), Kernel: 10,
+			Ratio: 2, RatioGVisorFD: math.NaN(), RatioKernel: 1},
 	}
+	var out bytes.Buffer
+	printRealTable(&out, rows, options{count: 3}, realCC, time.Second)
 	s := out.String()
-	for _, want := range []string{"vs gvisor", "vs gvisor-fd", "vs kernel", "real-bulk/k2s", "real-bulk/s2k", "MB/s", "cubic", "median of 1 runs"} {
+	for _, want := range []string{"vs gvisor", "vs gvisor-fd", "vs kernel", "median of 3 runs", "cubic",
+		"real-bulk/k2s", "2.00x", "6.00x", "0.50x", "real-loss-5/s2k"} {
 		if !strings.Contains(s, want) {
 			t.Errorf("table lacks %q:\n%s", want, s)
 		}
 	}
-	if strings.Contains(s, "real-http") {
-		t.Errorf("table has a workload that was not asked for:\n%s", s)
+	var loss string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.HasPrefix(l, "real-loss-5/s2k") {
+			loss = l
+		}
+	}
+	if f := strings.Fields(loss); len(f) != 9 || f[4] != "-" || f[7] != "-" {
+		t.Errorf("lossy row %q: want 9 columns, gvisor-fd and its ratio as -", loss)
+	}
+	b, err := json.Marshal(rows[1])
+	if err != nil || !strings.Contains(string(b), `"gvisor_fd":null`) || !strings.Contains(string(b), `"ratio_gvisor_fd":null`) {
+		t.Errorf("lossy row as JSON: %s, %v; want gvisor_fd and its ratio null", b, err)
 	}
 }
 
