@@ -10,7 +10,10 @@
 // ioctls on a routing-netlink socket; AddAddress gives the kernel side an
 // address over that socket (RTM_NEWADDR). The socket stays with the
 // device, so AddAddress works from any goroutine, in the device's
-// namespace. No ip command runs. Setup does all of it inside a namespace.
+// namespace. No ip command runs. Setup does all of it inside a namespace,
+// and gives the device a transmit queue of DefaultQueueLen packets (the
+// kernel's 500 overflows under a thousand connections' bursts; see
+// SetQueueLen).
 //
 // OpenOffload (or Setup with Config.Offload) opens the device with
 // offload instead: every packet carries a virtio-net header

@@ -27,6 +27,10 @@ type Config struct {
 	// super-packets and partial checksums both ways. A kernel that
 	// refuses makes Setup fail with an error that wraps ErrNoOffload.
 	Offload bool
+	// QueueLen is the device's transmit queue length (txqueuelen): how
+	// many packets the kernel keeps for the reader before it drops them;
+	// 0 means DefaultQueueLen, below 0 the kernel's own (500).
+	QueueLen int
 }
 
 // Setup opens a TUN device inside the namespace that ns runs functions
@@ -51,6 +55,14 @@ func Setup(ns Runner, c Config) (*Device, error) {
 			err = errors.Join(err, d.Close())
 		}
 		return nil, err
+	}
+	if q := c.QueueLen; q >= 0 {
+		if q == 0 {
+			q = DefaultQueueLen
+		}
+		if err := d.SetQueueLen(q); err != nil {
+			return nil, errors.Join(err, d.Close())
+		}
 	}
 	for _, p := range c.Kernel {
 		if err := d.AddAddress(p); err != nil {

@@ -189,6 +189,52 @@ func (d *Device) configure(mtu int) error {
 	return nil
 }
 
+// DefaultQueueLen is the transmit queue length Setup gives a device: the
+// packets the kernel holds for the reader while it is busy. The kernel's
+// own 500 overflows when a thousand connections each send a packet at
+// once (a load generator's first requests, a burst of ACKs): the reader
+// handles them in a few milliseconds, but the queue drops the rest, and
+// each drop costs its connection a retransmission timeout.
+const DefaultQueueLen = 8192
+
+// SetQueueLen sets the device's transmit queue length (txqueuelen, as
+// "ip link set DEV txqueuelen n" does): how many packets the kernel
+// keeps for the reader before it drops them (the device's tx_dropped
+// counts those).
+func (d *Device) SetQueueLen(n int) error {
+	if n <= 0 {
+		return fmt.Errorf("link/tun: queue length %d of %s", n, d.name)
+	}
+	ifr, err := unix.NewIfreq(d.name)
+	if err != nil {
+		return err
+	}
+	ifr.SetUint32(uint32(n))
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	if d.ctl < 0 {
+		return errClosed
+	}
+	if err := unix.IoctlIfreq(d.ctl, unix.SIOCSIFTXQLEN, ifr); err != nil {
+		return fmt.Errorf("link/tun: set the queue length of %s to %d: %w", d.name, n, err)
+	}
+	return nil
+}
+
+// QueueLen returns the device's transmit queue length.
+func (d *Device) QueueLen() (int, error) {
+	d.ctlMu.Lock()
+	defer d.ctlMu.Unlock()
+	if d.ctl < 0 {
+		return 0, errClosed
+	}
+	ifr, err := d.ifreq(unix.SIOCGIFTXQLEN)
+	if err != nil {
+		return 0, err
+	}
+	return int(ifr.Uint32()), nil
+}
+
 // ifreq runs the "get" ioctl req for the device and returns its result.
 func (d *Device) ifreq(req uint) (*unix.Ifreq, error) {
 	ifr, err := unix.NewIfreq(d.name)

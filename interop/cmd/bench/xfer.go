@@ -131,9 +131,17 @@ func xfer(ctx context.Context, p *interop.Pair, ln interop.Listener, n int64) (t
 	return elapsed, nil
 }
 
+// halfCloser is a connection that can shut down its sending side:
+// interop.Conn, *net.TCPConn.
+type halfCloser interface {
+	io.Writer
+	Close() error
+	CloseWrite() error
+}
+
 // xferWrite writes n bytes of xferPattern to c in writes of up to 64 KiB
 // and half-closes.
-func xferWrite(c interop.Conn, n int64) error {
+func xferWrite(c halfCloser, n int64) error {
 	var off int64
 	for off < n {
 		at := int(off % int64(len(xferPattern)))
@@ -152,7 +160,7 @@ var errCorrupt = errors.New("data differs from what was sent")
 
 // xferRead reads c to EOF, comparing every byte with xferPattern at its
 // offset in the stream, and returns how many bytes came.
-func xferRead(c interop.Conn) (int64, error) {
+func xferRead(c io.Reader) (int64, error) {
 	buf := make([]byte, chunk)
 	var off int64
 	for {
