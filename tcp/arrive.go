@@ -68,6 +68,13 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 			if s.Flags&wire.RST == 0 {
 				c.queueRST(s.Ack, 0, wire.RST)
 			}
+			if c.rto.retries == 0 {
+				// Linux (tcp_rcv_synsent_state_process): the peer may
+				// have ignored an earlier connection's FIN-ACK or
+				// RST-ACK, which this RST clears; the SYN goes again
+				// after TCP_TIMEOUT_MIN, not the whole RTO.
+				c.rto.at = now.Add(timeoutMin)
+			}
 			return
 		}
 	}
