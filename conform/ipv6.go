@@ -124,12 +124,16 @@ func (s *Script) checkFamily() error {
 
 // Families lists the families a script runs in when the runner is asked
 // for want (IPAny: both): a script pinned by --ip_version, or with an
-// explicit address, runs only in its own family.
+// explicit address, runs in its own family only, whatever is asked (the
+// script's header wins).
 func (s *Script) Families(want IPVersion) []IPVersion {
 	o := &s.Options
 	own := o.IPVersion
 	if own == IPAny && (o.localSet || o.remoteSet) {
 		own = o.Family()
+	}
+	if own != IPAny {
+		return []IPVersion{own}
 	}
 	var out []IPVersion
 	for _, v := range []IPVersion{IPv4, IPv6} {
