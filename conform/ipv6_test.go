@@ -202,3 +202,23 @@ func TestSSListenerIPv6(t *testing.T) {
 		}
 	}
 }
+
+func TestMTUOption(t *testing.T) {
+	for _, tc := range []struct {
+		header string
+		want   int
+	}{
+		{"--mtu=1500\n--ip_version=ipv6\n", 1500},
+		{"--mtu=9000\n", 9000},
+		{"--ip_version=ipv6\n", 1520},
+	} {
+		s, err := Parse("x.pkt", tc.header+oneCall)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := s.InFamily(s.Families(IPAny)[0])
+		if got := c.Options.linkMTU(); got != tc.want {
+			t.Errorf("%q: MTU %d, want %d", tc.header, got, tc.want)
+		}
+	}
+}

@@ -162,6 +162,8 @@ func TestParseErrors(t *testing.T) {
 		{"--ip_version=ipv4\n--local_ip=fd3d::2\n--remote_ip=2001:db8::2\n0 close(3) = 0", 1, "--ip_version=ipv4 with ipv6 addresses"},
 		{"--remote_ip=2001:db8::2\n0 close(3) = 0", 1, "not of one family"},
 		{"--local_ip=fe80::1%tun0", 1, "not an IPv4 or IPv6 address"},
+		{"--mtu=1279", 1, "from 1280 to 65535"},
+		{"--mtu=big", 1, "from 1280 to 65535"},
 		{"--local_ip=::ffff:192.168.0.1", 1, "not an IPv4 or IPv6 address"},
 		{"--backends=kernel,bsd", 1, "unknown backend"},
 		{"0 `ss -tan", 1, "unterminated `shell command`"},

@@ -51,6 +51,8 @@ type Options struct {
 	// (none) leaves it family-agnostic: it runs in IPv4 unless the runner
 	// is asked for IPv6 (InFamily).
 	IPVersion IPVersion
+	// MTU is the link's MTU (--mtu); 0 is the family's default (linkMTU).
+	MTU int
 	// localSet and remoteSet record an explicit --local_ip or --remote_ip
 	// (kept when the family changes).
 	localSet, remoteSet bool
