@@ -13,33 +13,39 @@ import (
 type IPVersion uint8
 
 // The families. IPAny is a script that names none: it is family-agnostic.
+// IPv4MappedIPv6 is packetdrill's third mode: IPv4 on the wire, and
+// AF_INET6 sockets that bind and connect to IPv4-mapped addresses
+// (::ffff:192.168.0.1); a script runs in it only when asked.
 const (
-	IPAny IPVersion = 0
-	IPv4  IPVersion = 4
-	IPv6  IPVersion = 6
+	IPAny          IPVersion = 0
+	IPv4           IPVersion = 4
+	IPv6           IPVersion = 6
+	IPv4MappedIPv6 IPVersion = 46
 )
 
-// String is packetdrill's name for the family: "ipv4", "ipv6" (or "any").
+// String is packetdrill's name for the family: "ipv4", "ipv6",
+// "ipv4-mapped-ipv6" (or "any").
 func (v IPVersion) String() string {
 	switch v {
 	case IPv4:
 		return "ipv4"
 	case IPv6:
 		return "ipv6"
+	case IPv4MappedIPv6:
+		return "ipv4-mapped-ipv6"
 	}
 	return "any"
 }
 
-// ParseIPVersion reads packetdrill's --ip_version value, "ipv4" or
-// "ipv6". (packetdrill's third mode, ipv4-mapped-ipv6, is not supported.)
+// ParseIPVersion reads packetdrill's --ip_version value: "ipv4", "ipv6"
+// or "ipv4-mapped-ipv6".
 func ParseIPVersion(s string) (IPVersion, error) {
-	switch s {
-	case "ipv4":
-		return IPv4, nil
-	case "ipv6":
-		return IPv6, nil
+	for _, v := range []IPVersion{IPv4, IPv6, IPv4MappedIPv6} {
+		if s == v.String() {
+			return v, nil
+		}
 	}
-	return IPAny, fmt.Errorf("--ip_version=%s: want ipv4 or ipv6", s)
+	return IPAny, fmt.Errorf("--ip_version=%s: want ipv4, ipv6 or ipv4-mapped-ipv6", s)
 }
 
 // packetdrill's default addresses for --ip_version=ipv6 (its config.c):
@@ -64,7 +70,32 @@ const (
 	mtu6 = 1520
 )
 
-// Family is the family the script's addresses are in.
+// Mapped says whether the script's sockets are AF_INET6 over IPv4-mapped
+// addresses (--ip_version=ipv4-mapped-ipv6).
+func (o *Options) Mapped() bool { return o.IPVersion == IPv4MappedIPv6 }
+
+// sockAddr is ap as the script's sockets name it: IPv4-mapped in
+// ipv4-mapped-ipv6 mode, else as it is.
+func (o *Options) sockAddr(ap netip.AddrPort) netip.AddrPort {
+	if o.Mapped() {
+		return netip.AddrPortFrom(netip.AddrFrom16(ap.Addr().As16()), ap.Port())
+	}
+	return ap
+}
+
+// runName is the family a run reports (Result.IPVersion): empty in IPv4.
+func (o *Options) runName() string {
+	switch {
+	case o.Mapped():
+		return IPv4MappedIPv6.String()
+	case o.Family() == IPv6:
+		return IPv6.String()
+	}
+	return ""
+}
+
+// Family is the family the script's addresses are in, as on the wire
+// (IPv4 in ipv4-mapped-ipv6 mode).
 func (o *Options) Family() IPVersion {
 	if o.LocalIP.Is6() {
 		return IPv6
@@ -129,22 +160,26 @@ const minMTU = 1280
 // must be of one family, the pinned one if any.
 func (s *Script) checkFamily() error {
 	o := &s.Options
+	wire := o.IPVersion
+	if o.Mapped() {
+		wire = IPv4
+	}
 	if o.IPVersion != IPAny {
-		o.setFamily(o.IPVersion)
+		o.setFamily(wire)
 	}
 	switch {
 	case o.LocalIP.Is6() != o.RemoteIP.Is6():
 		return &ParseError{s.Name, 1, fmt.Sprintf("--local_ip %v and --remote_ip %v are not of one family", o.LocalIP, o.RemoteIP)}
-	case o.IPVersion != IPAny && o.Family() != o.IPVersion:
+	case o.IPVersion != IPAny && o.Family() != wire:
 		return &ParseError{s.Name, 1, fmt.Sprintf("--ip_version=%v with %v addresses", o.IPVersion, o.Family())}
 	}
 	return nil
 }
 
 // Families lists the families a script runs in when the runner is asked
-// for want (IPAny: both): a script pinned by --ip_version, or with an
-// explicit address, runs in its own family only, whatever is asked (the
-// script's header wins).
+// for want (IPAny: IPv4 and IPv6; ipv4-mapped-ipv6 only when asked): a
+// script pinned by --ip_version, or with an explicit address, runs in its
+// own family only, whatever is asked (the script's header wins).
 func (s *Script) Families(want IPVersion) []IPVersion {
 	o := &s.Options
 	own := o.IPVersion
@@ -152,6 +187,12 @@ func (s *Script) Families(want IPVersion) []IPVersion {
 		own = o.Family()
 	}
 	if own != IPAny {
+		return []IPVersion{own}
+	}
+	if want == IPv4MappedIPv6 {
+		if own == IPAny || own == IPv4 {
+			return []IPVersion{IPv4MappedIPv6}
+		}
 		return []IPVersion{own}
 	}
 	var out []IPVersion
@@ -171,7 +212,12 @@ func (s *Script) InFamily(v IPVersion) (out *Script, ok bool) {
 	for _, f := range s.Families(v) {
 		if f == v {
 			c := *s
-			c.Options.setFamily(v)
+			c.Options.IPVersion = v
+			if v == IPv4MappedIPv6 {
+				c.Options.setFamily(IPv4)
+			} else {
+				c.Options.setFamily(v)
+			}
 			return &c, true
 		}
 	}
@@ -221,9 +267,13 @@ func ipHeaderLen(pkt []byte) int {
 }
 
 // ssListenerPeer is the peer column ss prints for a listener bound to a
-// local address: "0.0.0.0:*" in IPv4, "[::]:*" in IPv6.
+// local address: "0.0.0.0:*" in IPv4, "[::]:*" in IPv6, "*:*" for an
+// IPv4-mapped one (as iproute2's ss 6.x prints them).
 func ssListenerPeer(local netip.Addr) string {
-	if local.Is6() && !local.Is4In6() {
+	switch {
+	case local.Is4In6():
+		return "*:*"
+	case local.Is6():
 		return "[::]:*"
 	}
 	return "0.0.0.0:*"

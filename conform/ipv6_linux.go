@@ -15,7 +15,7 @@ import (
 // sends router solicitations and MLD reports into the device, which the
 // runner ignores (peer.isTCP).
 func familySysctls(o *Options) []string {
-	if o.Family() == IPv6 {
+	if o.Family() == IPv6 || o.Mapped() {
 		return []string{"sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=0", "net.ipv6.conf.default.disable_ipv6=0",
 			"net.ipv6.conf.all.accept_dad=0", "net.ipv6.conf.default.accept_dad=0"}
 	}
@@ -33,13 +33,14 @@ func localPrefix(o *Options) netip.Prefix {
 
 // socketDomain is the family of the sockets the script makes.
 func socketDomain(o *Options) int {
-	if o.Family() == IPv6 {
+	if o.Family() == IPv6 || o.Mapped() {
 		return unix.AF_INET6
 	}
 	return unix.AF_INET
 }
 
-// sockaddr is ap as the kernel's socket address of its family.
+// sockaddr is ap as the kernel's socket address of its family (an
+// IPv4-mapped address is an AF_INET6 one).
 func sockaddr(ap netip.AddrPort) unix.Sockaddr {
 	if ap.Addr().Is6() {
 		return &unix.SockaddrInet6{Port: int(ap.Port()), Addr: ap.Addr().As16()}

@@ -30,6 +30,9 @@ func TestFamilies(t *testing.T) {
 		{"pinned ipv6, own address", "--ip_version=ipv6\n--local_ip=fd3d:fa7b:d17d::7\n", IPAny, []IPVersion{IPv6}, "fd3d:fa7b:d17d::7", "2001:db8::1"},
 		{"address before the pin", "--remote_ip=2001:db8::9\n--ip_version=ipv6\n", IPAny, []IPVersion{IPv6}, "fd3d:fa7b:d17d::1", "2001:db8::9"},
 		{"explicit ipv4 addresses pin ipv4", "--local_ip=192.168.0.2\n", IPAny, []IPVersion{IPv4}, "192.168.0.2", "192.0.2.1"},
+		{"agnostic, mapped asked", "", IPv4MappedIPv6, []IPVersion{IPv4MappedIPv6}, "192.168.0.1", "192.0.2.1"},
+		{"pinned mapped", "--ip_version=ipv4-mapped-ipv6\n", IPAny, []IPVersion{IPv4MappedIPv6}, "192.168.0.1", "192.0.2.1"},
+		{"pinned ipv6, mapped asked", "--ip_version=ipv6\n", IPv4MappedIPv6, []IPVersion{IPv6}, "fd3d:fa7b:d17d::1", "2001:db8::1"},
 		{"explicit ipv6 addresses pin ipv6", "--local_ip=fd00::1\n--remote_ip=fd01::1\n", IPAny, []IPVersion{IPv6}, "fd00::1", "fd01::1"},
 	}
 	for _, tc := range tests {
@@ -196,7 +199,7 @@ func TestSSPortFilter(t *testing.T) {
 
 // TestSSListenerIPv6 checks the emulated ss's listener row in IPv6.
 func TestSSListenerIPv6(t *testing.T) {
-	for addr, want := range map[string]string{"fd3d:fa7b:d17d::1": "[::]:*", "192.168.0.1": "0.0.0.0:*"} {
+	for addr, want := range map[string]string{"fd3d:fa7b:d17d::1": "[::]:*", "192.168.0.1": "0.0.0.0:*", "::ffff:192.168.0.1": "*:*"} {
 		if got := ssListenerPeer(netip.MustParseAddr(addr)); got != want {
 			t.Errorf("ssListenerPeer(%s) = %q, want %q", addr, got, want)
 		}

@@ -212,8 +212,8 @@ func (k *kernelBackend) call(c *Call) *Return {
 	if !k.owned(fd) {
 		return fail(syscall.EBADF)
 	}
-	local := sockaddr(netip.AddrPortFrom(o.LocalIP, o.LocalPort))
-	remote := sockaddr(netip.AddrPortFrom(o.RemoteIP, o.RemotePort))
+	local := sockaddr(o.sockAddr(netip.AddrPortFrom(o.LocalIP, o.LocalPort)))
+	remote := sockaddr(o.sockAddr(netip.AddrPortFrom(o.RemoteIP, o.RemotePort)))
 	switch c.Name {
 	case "bind":
 		return kret(0, unix.Bind(fd, local))

@@ -157,7 +157,7 @@ func TestParseErrors(t *testing.T) {
 		{"0 close(3) = 0\n--tolerance_usecs=5", 2, "after the first event"},
 		{"--tolerance_usecs=lots", 1, "microseconds"},
 		{"--nonsense=1", 1, "unsupported option"},
-		{"--ip_version=ipv4-mapped-ipv6", 1, "want ipv4 or ipv6"},
+		{"--ip_version=ipv5", 1, "want ipv4, ipv6 or ipv4-mapped-ipv6"},
 		{"--ip_version=ipv6\n--local_ip=192.168.0.2\n0 close(3) = 0", 1, "not of one family"},
 		{"--ip_version=ipv4\n--local_ip=fd3d::2\n--remote_ip=2001:db8::2\n0 close(3) = 0", 1, "--ip_version=ipv4 with ipv6 addresses"},
 		{"--remote_ip=2001:db8::2\n0 close(3) = 0", 1, "not of one family"},

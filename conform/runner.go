@@ -15,7 +15,8 @@ import (
 type Result struct {
 	Script  string `json:"script"`
 	Backend string `json:"backend"`
-	// IPVersion is "ipv6" for a run in IPv6 (empty in IPv4).
+	// IPVersion is "ipv6" or "ipv4-mapped-ipv6" for a run in that
+	// family (empty in IPv4).
 	IPVersion string `json:"ip_version,omitempty"`
 	Pass      bool   `json:"pass"`
 	// Skipped is set when the script's --backends header leaves this
@@ -90,9 +91,7 @@ const waitSlice = 100 * time.Millisecond
 // context's error.
 func RunContext(ctx context.Context, s *Script, backend string, open Opener, trace io.Writer) (res Result) {
 	res = Result{Script: s.Name, Backend: backend}
-	if s.Options.Family() == IPv6 {
-		res.IPVersion = IPv6.String()
-	}
+	res.IPVersion = s.Options.runName()
 	if len(s.Options.Backends) > 0 && !s.Options.Backends[backend] {
 		res.Skipped, res.Pass = true, true
 		return res

@@ -235,14 +235,15 @@ func (b *twBackend) ss(cmd string) error {
 			if row.State == tcp.Closed || !matchSSPorts(ports, row.Local.Port(), row.Peer.Port()) {
 				continue
 			}
-			peer := row.Peer.String()
+			o := &b.script.Options
+			peer := o.sockAddr(row.Peer).String()
 			if row.State == tcp.Listen {
-				peer = ssListenerPeer(row.Local.Addr())
+				peer = ssListenerPeer(o.sockAddr(row.Local).Addr())
 			}
 			if showState {
 				out.WriteString(row.State.SSName() + " ")
 			}
-			fmt.Fprintf(&out, "%d %d %s %s", row.RecvQ, row.SendQ, row.Local, peer)
+			fmt.Fprintf(&out, "%d %d %s %s", row.RecvQ, row.SendQ, o.sockAddr(row.Local), peer)
 			if timers && row.Timer != "" {
 				fmt.Fprintf(&out, " timer:(%s,%s,%d)", row.Timer, ssTimer(row.TimerLeft), row.Retransmit)
 			}

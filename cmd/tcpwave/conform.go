@@ -13,13 +13,13 @@ import (
 // conformCmd runs conformance scripts against the Linux kernel, tcpwave or
 // both, and prints a line per script and backend.
 func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const synopsis = "tcpwave conform [--backend kernel|tcpwave|both] [--ip_version ipv4|ipv6|both] [--json] [--trace] [--known FILE] SCRIPT|DIR..."
+	const synopsis = "tcpwave conform [--backend kernel|tcpwave|both] [--ip_version ipv4|ipv6|both|ipv4-mapped-ipv6] [--json] [--trace] [--known FILE] SCRIPT|DIR..."
 	fs := flag.NewFlagSet("tcpwave conform", flag.ContinueOnError)
 	backend := fs.String("backend", "both", "where to run the scripts: kernel, tcpwave or both")
 	asJSON := fs.Bool("json", false, "print one JSON object per script and backend")
 	trace := fs.Bool("trace", false, "print every packet and call as it happens")
 	knownPath := fs.String("known", "", "a KNOWN-DIFFERENCES.md file: the scripts it lists are expected to fail on tcpwave (XFAIL); one that passes there is a failure (XPASS)")
-	ipVersion := fs.String("ip_version", "ipv4", "the family to run scripts that name none in: ipv4, ipv6 or both (a script's own --ip_version wins)")
+	ipVersion := fs.String("ip_version", "ipv4", "the family to run scripts that name none in: ipv4, ipv6, both or ipv4-mapped-ipv6 (a script's own --ip_version wins)")
 	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
 		return code
 	}
