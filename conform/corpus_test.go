@@ -18,7 +18,7 @@ const (
 	minCorpus = 60
 	// kernelParallel is how many scripts run on the kernel at once, each
 	// in its own namespace.
-	kernelParallel = 4
+	kernelParallel = 3
 	// kernelAttempts is how many times a script may run on the kernel
 	// before its failure counts.
 	kernelAttempts = 3
