@@ -54,17 +54,20 @@ func TestCorpusTCPWave(t *testing.T) {
 	names := map[string]bool{}
 	for _, s := range scripts {
 		names[s.Name] = true
-		t.Run(s.Name, func(t *testing.T) {
-			res := Run(s, "tcpwave", TCPWave, nil)
-			switch {
-			case known[s.Name] && res.Pass:
-				t.Errorf("%s passes on tcpwave now: remove it from KNOWN-DIFFERENCES.md", s.Name)
-			case known[s.Name]:
-				t.Logf("known difference, fails as expected:\n%s", res.String())
-			case !res.Pass:
-				t.Errorf("%s", res.String())
-			}
-		})
+		for _, v := range s.Families(IPAny) {
+			s, _ := s.InFamily(v)
+			t.Run(s.Name+"/"+v.String(), func(t *testing.T) {
+				res := Run(s, "tcpwave", TCPWave, nil)
+				switch {
+				case known[s.Name] && res.Pass:
+					t.Errorf("%s passes on tcpwave now: remove it from KNOWN-DIFFERENCES.md", s.Name)
+				case known[s.Name]:
+					t.Logf("known difference, fails as expected:\n%s", res.String())
+				case !res.Pass:
+					t.Errorf("%s", res.String())
+				}
+			})
+		}
 	}
 	for k := range known {
 		if !names[k] {
@@ -83,8 +86,9 @@ func TestCorpusKernel(t *testing.T) {
 	var mu sync.Mutex
 	var failed []string
 	t.Run("scripts", func(t *testing.T) {
-		for _, s := range scripts {
-			t.Run(s.Name, func(t *testing.T) {
+		for _, s := range familyRuns(scripts) {
+			name := s.Name + "/" + s.Options.Family().String()
+			t.Run(name, func(t *testing.T) {
 				t.Parallel()
 				sem <- struct{}{}
 				defer func() { <-sem }()
@@ -99,7 +103,7 @@ func TestCorpusKernel(t *testing.T) {
 				}
 				if !res.Pass {
 					mu.Lock()
-					failed = append(failed, s.Name)
+					failed = append(failed, name)
 					mu.Unlock()
 					t.Errorf("%s", res.String())
 				}
@@ -109,6 +113,19 @@ func TestCorpusKernel(t *testing.T) {
 	if len(failed) > 0 {
 		t.Logf("failed on the kernel: %s", strings.Join(failed, " "))
 	}
+}
+
+// familyRuns is every script in each family it runs in (both, unless
+// it pins one).
+func familyRuns(scripts []*Script) []*Script {
+	var out []*Script
+	for _, s := range scripts {
+		for _, v := range s.Families(IPAny) {
+			c, _ := s.InFamily(v)
+			out = append(out, c)
+		}
+	}
+	return out
 }
 
 // TestCorpusShape checks the corpus's size and that its README maps every

@@ -53,20 +53,20 @@ type kernelBackend struct {
 func (k *kernelBackend) setup() error {
 	ctx, cancel := context.WithTimeout(context.Background(), cmdTimeout)
 	defer cancel()
-	// No IPv6 chatter (router solicitations) on the device.
 	// A new namespace copies tcp_rmem from the host, which may differ
 	// from Linux's default (and so change the window scale the kernel
 	// offers): start from the kernel's own defaults.
-	if _, err := k.ns.Exec(ctx, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1",
-		"net.ipv4.tcp_rmem=4096 131072 6291456", "net.ipv4.tcp_wmem=4096 16384 4194304"); err != nil {
+	if _, err := k.ns.Exec(ctx, append(familySysctls(&k.script.Options),
+		"net.ipv4.tcp_rmem=4096 131072 6291456", "net.ipv4.tcp_wmem=4096 16384 4194304")...); err != nil {
 		return err
 	}
-	dev, err := tun.Setup(k.ns, tun.Config{Name: "tun0", Kernel: []netip.Prefix{netip.PrefixFrom(k.script.Options.LocalIP, 24)}})
+	o := &k.script.Options
+	dev, err := tun.Setup(k.ns, tun.Config{Name: "tun0", MTU: o.linkMTU(), Kernel: []netip.Prefix{localPrefix(o)}})
 	if err != nil {
 		return err
 	}
 	k.dev = dev
-	if _, err := k.ns.Exec(ctx, "ip", "route", "add", netip.PrefixFrom(k.script.Options.RemoteIP, 32).String(), "dev", dev.Name()); err != nil {
+	if _, err := k.ns.Exec(ctx, "ip", "route", "add", netip.PrefixFrom(o.RemoteIP, o.RemoteIP.BitLen()).String(), "dev", dev.Name()); err != nil {
 		return err
 	}
 	k.start = time.Now()
@@ -182,7 +182,7 @@ func (k *kernelBackend) call(c *Call) *Return {
 		var fd int
 		err := k.ns.Run(func() error {
 			var err error
-			fd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
+			fd, err = unix.Socket(socketDomain(o), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
 			return err
 		})
 		if err == nil {
@@ -212,8 +212,8 @@ func (k *kernelBackend) call(c *Call) *Return {
 	if !k.owned(fd) {
 		return fail(syscall.EBADF)
 	}
-	local := &unix.SockaddrInet4{Port: int(o.LocalPort), Addr: o.LocalIP.As4()}
-	remote := &unix.SockaddrInet4{Port: int(o.RemotePort), Addr: o.RemoteIP.As4()}
+	local := sockaddr(o.sockAddr(netip.AddrPortFrom(o.LocalIP, o.LocalPort)))
+	remote := sockaddr(o.sockAddr(netip.AddrPortFrom(o.RemoteIP, o.RemotePort)))
 	switch c.Name {
 	case "bind":
 		return kret(0, unix.Bind(fd, local))

@@ -31,7 +31,7 @@ type peer struct {
 // payloadByte is the byte the script sends at a relative sequence number.
 func payloadByte(rel uint32) byte { return byte('a' + rel%26) }
 
-// build makes the IPv4 packet an inbound packet line describes.
+// build makes the IP packet an inbound packet line describes.
 func (pr *peer) build(pk *PacketSpec) ([]byte, error) {
 	var opt []byte
 	for _, o := range pk.Opts {
@@ -88,13 +88,7 @@ func (pr *peer) build(pk *PacketSpec) ([]byte, error) {
 		seg[hl+i] = payloadByte(pk.Seq + uint32(i))
 	}
 	binary.BigEndian.PutUint16(seg[16:], wire.TCPChecksum(pr.remote, pr.local, seg))
-	pkt := make([]byte, wire.IPv4HeaderLen+len(seg))
-	pr.ipID++
-	if _, err := wire.EncodeIPv4Header(pkt, pr.remote, pr.local, 6, 64, pr.ipID, len(seg)); err != nil {
-		return nil, fmt.Errorf("build IPv4 header: %w", err)
-	}
-	copy(pkt[wire.IPv4HeaderLen:], seg)
-	return pkt, nil
+	return pr.ipPacket(seg)
 }
 
 // observed is a packet the host sent, parsed.
@@ -104,22 +98,20 @@ type observed struct {
 }
 
 // parseOut parses a packet the host sent. ok is false for packets that are
-// not TCP over IPv4 between the two addresses (the runner ignores those).
+// not TCP between the two addresses, in their family (the runner ignores
+// those: in IPv6 the kernel sends router solicitations and MLD reports).
 func (pr *peer) parseOut(pkt []byte) (*observed, bool, error) {
-	if len(pkt) == 0 || pkt[0]>>4 != 4 {
+	if !pr.isTCP(pkt) {
 		return nil, false, nil
 	}
 	o := &observed{}
 	if err := wire.ParsePacket(pkt, &o.p); err != nil {
-		if len(pkt) >= 20 && pkt[9] != 6 {
-			return nil, false, nil
-		}
 		return nil, false, fmt.Errorf("the host sent a malformed packet: %w", err)
 	}
 	if o.p.Src != pr.local || o.p.Dst != pr.remote {
 		return nil, false, nil
 	}
-	ihl := int(pkt[0]&0x0f) * 4
+	ihl := ipHeaderLen(pkt)
 	doff := int(pkt[ihl+12]>>4) * 4
 	o.opts = rawOptions(pkt[ihl+20 : ihl+doff])
 	return o, true, nil

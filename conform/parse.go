@@ -106,6 +106,9 @@ func Parse(name, text string) (*Script, error) {
 	if err := s.checkTests(); err != nil {
 		return nil, err
 	}
+	if err := s.checkFamily(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -210,8 +213,8 @@ func (p *lineParser) option(o *Options, line string) error {
 	}
 	addr := func(dst *netip.Addr) error {
 		a, err := netip.ParseAddr(val)
-		if err != nil || !a.Is4() {
-			return p.errf("option --%s: %q is not an IPv4 address", name, val)
+		if err != nil || a.Zone() != "" || a.Is4In6() {
+			return p.errf("option --%s: %q is not an IPv4 or IPv6 address", name, val)
 		}
 		*dst = a
 		return nil
@@ -224,8 +227,10 @@ func (p *lineParser) option(o *Options, line string) error {
 		}
 		o.Tolerance = time.Duration(n) * time.Microsecond
 	case "local_ip":
+		o.localSet = true
 		return addr(&o.LocalIP)
 	case "remote_ip":
+		o.remoteSet = true
 		return addr(&o.RemoteIP)
 	case "bind_port":
 		return port(&o.LocalPort)
@@ -234,9 +239,9 @@ func (p *lineParser) option(o *Options, line string) error {
 	case "remote_port":
 		return port(&o.PeerPort)
 	case "ip_version":
-		if val != "ipv4" {
-			return p.errf("option --ip_version=%s: only ipv4 is supported", val)
-		}
+		return p.ipVersion(o, val)
+	case "mtu":
+		return p.mtu(o, val)
 	case "backends":
 		o.Backends = map[string]bool{}
 		for _, b := range strings.Split(val, ",") {

@@ -15,7 +15,10 @@ import (
 type Result struct {
 	Script  string `json:"script"`
 	Backend string `json:"backend"`
-	Pass    bool   `json:"pass"`
+	// IPVersion is "ipv6" or "ipv4-mapped-ipv6" for a run in that
+	// family (empty in IPv4).
+	IPVersion string `json:"ip_version,omitempty"`
+	Pass      bool   `json:"pass"`
 	// Skipped is set when the script's --backends header leaves this
 	// backend out.
 	Skipped bool `json:"skipped,omitempty"`
@@ -31,14 +34,18 @@ type Result struct {
 
 // String is the one-line report: "PASS name (kernel)" or the failure.
 func (r *Result) String() string {
+	where := r.Backend
+	if r.IPVersion != "" {
+		where += ", " + r.IPVersion
+	}
 	switch {
 	case r.Skipped:
-		return fmt.Sprintf("SKIP %s (%s): not for this backend", r.Script, r.Backend)
+		return fmt.Sprintf("SKIP %s (%s): not for this backend", r.Script, where)
 	case r.Pass:
-		return fmt.Sprintf("PASS %s (%s) %.0fms", r.Script, r.Backend, r.ElapsedMS)
+		return fmt.Sprintf("PASS %s (%s) %.0fms", r.Script, where, r.ElapsedMS)
 	}
 	var b strings.Builder
-	fmt.Fprintf(&b, "FAIL %s (%s)", r.Script, r.Backend)
+	fmt.Fprintf(&b, "FAIL %s (%s)", r.Script, where)
 	if r.Line > 0 {
 		fmt.Fprintf(&b, " line %d: %s", r.Line, r.Event)
 	}
@@ -84,6 +91,7 @@ const waitSlice = 100 * time.Millisecond
 // context's error.
 func RunContext(ctx context.Context, s *Script, backend string, open Opener, trace io.Writer) (res Result) {
 	res = Result{Script: s.Name, Backend: backend}
+	res.IPVersion = s.Options.runName()
 	if len(s.Options.Backends) > 0 && !s.Options.Backends[backend] {
 		res.Skipped, res.Pass = true, true
 		return res

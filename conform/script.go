@@ -47,6 +47,15 @@ type Options struct {
 	RemotePort uint16          // --connect_port: the port connect() dials (8080)
 	PeerPort   uint16          // --remote_port: the script's port towards a listener (48000)
 	Backends   map[string]bool // --backends=kernel,tcpwave: where the script runs (both when empty)
+	// IPVersion is the family --ip_version pins the script to; IPAny
+	// (none) leaves it family-agnostic: it runs in IPv4 unless the runner
+	// is asked for IPv6 (InFamily).
+	IPVersion IPVersion
+	// MTU is the link's MTU (--mtu); 0 is the family's default (linkMTU).
+	MTU int
+	// localSet and remoteSet record an explicit --local_ip or --remote_ip
+	// (kept when the family changes).
+	localSet, remoteSet bool
 }
 
 // DefaultOptions returns packetdrill's default addresses and ports and a

@@ -20,6 +20,7 @@ import (
 func TCPWave(s *Script) (Backend, error) {
 	opts := stack.DefaultOptions(s.Options.LocalIP)
 	opts.ISNKey = [16]byte{'c', 'o', 'n', 'f', 'o', 'r', 'm'}
+	opts.MTU = s.Options.linkMTU()
 	return &twBackend{opts: opts, script: s, fds: map[int]*twFD{}, base: clock.Instant(time.Second)}, nil
 }
 
@@ -193,11 +194,11 @@ func (b *twBackend) begin(op *twOp) (*Return, bool) {
 	so := f.so
 	switch c.Name {
 	case "bind":
-		return errRet(so.Bind(netip.AddrPortFrom(b.script.Options.LocalIP, b.script.Options.LocalPort)))
+		return errRet(so.Bind(b.script.Options.sockAddr(netip.AddrPortFrom(b.script.Options.LocalIP, b.script.Options.LocalPort))))
 	case "listen":
 		return errRet(so.Listen(b.now, int(c.Int)))
 	case "connect":
-		err := so.Connect(b.now, netip.AddrPortFrom(b.script.Options.RemoteIP, b.script.Options.RemotePort))
+		err := so.Connect(b.now, b.script.Options.sockAddr(netip.AddrPortFrom(b.script.Options.RemoteIP, b.script.Options.RemotePort)))
 		if err != nil {
 			return errRet(err)
 		}

@@ -19,7 +19,8 @@ import (
 //   - sysctl [-q] [-w] net.ipv4.tcp_NAME=V ...: sets the stack option
 //     that mirrors the sysctl, before the stack starts (and
 //     net.ipv4.ip_local_port_range="LOW HIGH");
-//   - [!] ss -tan [-H] [-o] [state S]... [| PIPELINE]: prints tcpwave's
+//   - [!] ss -tan [-H] [-o] [state S]... [sport|dport = :PORT]...
+//     [| PIPELINE]: prints tcpwave's
 //     connection table as ss would and pipes it through PIPELINE in sh
 //     (text tools such as grep and wc; nothing touches a network).
 //
@@ -176,9 +177,17 @@ func (b *twBackend) ss(cmd string) error {
 	f := strings.Fields(ssPart)[1:]
 	header, states, sawT, timers := true, map[tcp.State]bool{}, false, false
 	nStates := 0
+	var ports []ssPortFilter
 	for i := 0; i < len(f); i++ {
 		a := f[i]
 		switch {
+		case a == "sport" || a == "dport":
+			pf, n, err := parseSSPort(f[i:])
+			if err != nil {
+				return err
+			}
+			ports = append(ports, pf)
+			i += n - 1
 		case a == "state" && i+1 < len(f):
 			set, ok := ssStates[f[i+1]]
 			if !ok {
@@ -223,17 +232,18 @@ func (b *twBackend) ss(cmd string) error {
 			if len(states) > 0 && !states[row.State] {
 				continue
 			}
-			if row.State == tcp.Closed {
+			if row.State == tcp.Closed || !matchSSPorts(ports, row.Local.Port(), row.Peer.Port()) {
 				continue
 			}
-			peer := row.Peer.String()
+			o := &b.script.Options
+			peer := o.sockAddr(row.Peer).String()
 			if row.State == tcp.Listen {
-				peer = "0.0.0.0:*"
+				peer = ssListenerPeer(o.sockAddr(row.Local).Addr())
 			}
 			if showState {
 				out.WriteString(row.State.SSName() + " ")
 			}
-			fmt.Fprintf(&out, "%d %d %s %s", row.RecvQ, row.SendQ, row.Local, peer)
+			fmt.Fprintf(&out, "%d %d %s %s", row.RecvQ, row.SendQ, o.sockAddr(row.Local), peer)
 			if timers && row.Timer != "" {
 				fmt.Fprintf(&out, " timer:(%s,%s,%d)", row.Timer, ssTimer(row.TimerLeft), row.Retransmit)
 			}

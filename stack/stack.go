@@ -403,6 +403,7 @@ func New(opts Options, obs Observer) (*Stack, error) {
 	s.tcp4, s.tcp6 = o.TCP, o.TCP
 	s.tcp4.MSS = min(o.TCP.MSS, uint16(o.MTU-20-20))
 	s.tcp6.MSS = min(o.TCP.MSS, uint16(o.MTU-40-20))
+	s.tcp6.DefaultMSS = tcp.IPv6MinMSS // Linux's mss_clamp in IPv6 (tcp_v6_connect, tcp_request_sock_ipv6_ops)
 	s.nextPort = o.EphemeralLow + uint16(s.hash32(Tuple{}, 3)%uint32(o.EphemeralHigh-o.EphemeralLow+1))
 	return s, nil
 }

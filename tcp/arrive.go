@@ -67,6 +67,15 @@ func (c *Conn) synSentArrive(now clock.Instant, s *Segment) {
 			// §3.10.7.3 first: unacceptable ACK: <SEQ=SEG.ACK><CTL=RST>.
 			if s.Flags&wire.RST == 0 {
 				c.queueRST(s.Ack, 0, wire.RST)
+				if c.rto.retries == 0 && s.Flags&wire.SYN != 0 {
+					// Linux (tcp_rcv_synsent_state_process): after a
+					// SYN-ACK with a bad ACK the SYN goes again after
+					// TCP_TIMEOUT_MIN, not the whole RTO. (Linux does so
+					// after any segment with a bad ACK, a bare ACK or a
+					// RST too; tcpwave keeps the RTO there, as its tests
+					// and the old-duplicate scenario have it.)
+					c.rto.at = now.Add(timeoutMin)
+				}
 			}
 			return
 		}

@@ -21,8 +21,13 @@ import (
 // Linux value; the comment names the sysctl or kernel constant it mirrors.
 // Fields are used as given: start from DefaultConfig and change what you need.
 type Config struct {
-	MSS    uint16 // our MSS option (1460 on a 1500-byte MTU, IPv4)
-	RcvBuf int    // receive buffer in bytes at the start (tcp_rmem[1])
+	MSS uint16 // our MSS option (1460 on a 1500-byte MTU, IPv4)
+	// DefaultMSS is the peer's MSS when its SYN or SYN-ACK carries no MSS
+	// option: 536 in IPv4 (RFC 9293 §3.7.1, Linux TCP_MSS_DEFAULT), 1220
+	// in IPv6 (the least IPv6 MTU, 1280, less 60 bytes of headers: Linux's
+	// mss_clamp for IPv6, IPv6MinMSS). 0 means 536.
+	DefaultMSS uint16
+	RcvBuf     int // receive buffer in bytes at the start (tcp_rmem[1])
 	// RcvBufMax bounds receive-buffer auto-tuning (Linux's dynamic
 	// right-sizing, tcp_moderate_rcvbuf=1, up to tcp_rmem[2]): once per
 	// round trip measured at the receiver, the buffer grows to about
@@ -219,4 +224,16 @@ func (c *Config) orphanRetries() int {
 		return 8
 	}
 	return c.OrphanRetries
+}
+
+// IPv6MinMSS is the default MSS of an IPv6 peer (Config.DefaultMSS): the
+// least IPv6 link MTU (RFC 8200 §5) less the IPv6 and TCP headers.
+const IPv6MinMSS = 1280 - 40 - 20
+
+// defaultMSS is the peer's MSS when it sends no MSS option.
+func (c *Config) defaultMSS() int {
+	if c.DefaultMSS == 0 {
+		return 536 // RFC 9293 §3.7.1
+	}
+	return int(c.DefaultMSS)
 }

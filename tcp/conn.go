@@ -157,7 +157,7 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.irs = syn.Seq
 	c.rcvNxt = syn.Seq.Add(1)
 	o := &syn.Opts
-	peerMSS := 536 // RFC 9293 §3.7.1: default when no MSS option
+	peerMSS := c.cfg.defaultMSS() // no MSS option
 	if o.MSS != 0 {
 		peerMSS = int(o.MSS)
 	}

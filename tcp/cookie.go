@@ -124,6 +124,18 @@ func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, 
 		syn.Opts.HasTimestamp, syn.Opts.TSVal = true, ack.Opts.TSVal
 	}
 	c.acceptSyn(now, &syn)
+	if !cfg.rcvLocked {
+		// Linux chooses the window again with the cookie's MSS
+		// (cookie_v4_check, cookie_v6_check: tcp_select_initial_window
+		// with req->mss): 65392 bytes for 536, 64660 for IPv6's 1220,
+		// where the SYN-ACK offered 64240.
+		w := min(c.rcvFree(), 65535)
+		if seg := int(ck.MSS); seg > 0 && w > seg {
+			w -= w % seg
+		}
+		c.rcvAdv = c.rcvNxt.Add(seq.Size(w))
+		c.rcvSsthresh = uint32(w)
+	}
 	c.sndNxt, c.sndMax = c.iss.Add(1), c.iss.Add(1) // the SYN-ACK that carried the cookie
 	c.setState(now, SynRcvd, "ACK returns a valid SYN cookie: connection rebuilt from it (Linux cookie_v4_check)")
 	c.HandleSegment(now, ack)

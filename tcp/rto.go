@@ -19,6 +19,11 @@ type rtoState struct {
 	total        int32         // every retransmitted segment so far
 }
 
+// timeoutMin is Linux's TCP_TIMEOUT_MIN, two jiffies (8 ms with HZ 250,
+// the usual kernel configuration): the retransmission timer's shortest
+// setting, as after a SYN-ACK with an unacceptable ACK.
+const timeoutMin = 8 * time.Millisecond
+
 // rtoFallback is the RTO after a handshake that gave no RTT sample
 // (RFC 6298 §5.7, Linux TCP_TIMEOUT_FALLBACK).
 const rtoFallback = 3 * time.Second

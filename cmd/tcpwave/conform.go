@@ -13,14 +13,22 @@ import (
 // conformCmd runs conformance scripts against the Linux kernel, tcpwave or
 // both, and prints a line per script and backend.
 func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const synopsis = "tcpwave conform [--backend kernel|tcpwave|both] [--json] [--trace] [--known FILE] SCRIPT|DIR..."
+	const synopsis = "tcpwave conform [--backend kernel|tcpwave|both] [--ip_version ipv4|ipv6|both|ipv4-mapped-ipv6] [--json] [--trace] [--known FILE] SCRIPT|DIR..."
 	fs := flag.NewFlagSet("tcpwave conform", flag.ContinueOnError)
 	backend := fs.String("backend", "both", "where to run the scripts: kernel, tcpwave or both")
 	asJSON := fs.Bool("json", false, "print one JSON object per script and backend")
 	trace := fs.Bool("trace", false, "print every packet and call as it happens")
 	knownPath := fs.String("known", "", "a KNOWN-DIFFERENCES.md file: the scripts it lists are expected to fail on tcpwave (XFAIL); one that passes there is a failure (XPASS)")
+	ipVersion := fs.String("ip_version", "ipv4", "the family to run scripts that name none in: ipv4, ipv6, both or ipv4-mapped-ipv6 (a script's own --ip_version wins)")
 	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
 		return code
+	}
+	family := conform.IPAny
+	if *ipVersion != "both" {
+		var err error
+		if family, err = conform.ParseIPVersion(*ipVersion); err != nil {
+			return usageError(fs, synopsis, stderr, "%v (or both)", err)
+		}
 	}
 	if fs.NArg() == 0 {
 		return usageError(fs, synopsis, stderr, "no script given")
@@ -64,38 +72,48 @@ func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "tcpwave conform: %v\n", ctx.Err())
 			return 1
 		}
-		s, err := conform.ParseFile(path)
-		for _, b := range backends {
-			var res conform.Result
-			if err != nil {
-				res = conform.Result{Script: path, Backend: b.name, Error: err.Error()}
-			} else {
-				res = conform.RunContext(ctx, s, b.name, b.open, tw)
+		parsed, err := conform.ParseFile(path)
+		runs := []*conform.Script{nil} // a script that does not parse fails once
+		if err == nil {
+			runs = runs[:0]
+			for _, v := range parsed.Families(family) {
+				s, _ := parsed.InFamily(v)
+				runs = append(runs, s)
 			}
-			if ctx.Err() != nil {
-				fmt.Fprintf(stderr, "tcpwave conform: %v\n", ctx.Err())
-				return 1
+		}
+		for _, s := range runs {
+			for _, b := range backends {
+				var res conform.Result
+				if err != nil {
+					res = conform.Result{Script: path, Backend: b.name, Error: err.Error()}
+				} else {
+					res = conform.RunContext(ctx, s, b.name, b.open, tw)
+				}
+				if ctx.Err() != nil {
+					fmt.Fprintf(stderr, "tcpwave conform: %v\n", ctx.Err())
+					return 1
+				}
+				status := outcome(&res, b.name == "tcpwave" && known[res.Script])
+				total++
+				if status == "FAIL" || status == "XPASS" {
+					failed++
+				}
+				if *asJSON {
+					enc.Encode(struct {
+						conform.Result
+						Status string `json:"status"`
+					}{res, status})
+					continue
+				}
+				line := res.String()
+				switch status {
+				case "XFAIL":
+					line = "XFAIL (known difference) " + line[len("FAIL "):]
+				case "XPASS":
+					line = "XPASS (listed as a known difference, but passes: remove it from the list) " + line[len("PASS "):]
+				}
+				fmt.Fprintln(stdout, line)
 			}
-			status := outcome(&res, b.name == "tcpwave" && known[res.Script])
-			total++
-			if status == "FAIL" || status == "XPASS" {
-				failed++
-			}
-			if *asJSON {
-				enc.Encode(struct {
-					conform.Result
-					Status string `json:"status"`
-				}{res, status})
-				continue
-			}
-			line := res.String()
-			switch status {
-			case "XFAIL":
-				line = "XFAIL (known difference) " + line[len("FAIL "):]
-			case "XPASS":
-				line = "XPASS (listed as a known difference, but passes: remove it from the list) " + line[len("PASS "):]
-			}
-			fmt.Fprintln(stdout, line)
 		}
 	}
 	if !*asJSON {

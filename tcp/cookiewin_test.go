@@ -1,0 +1,48 @@
+package tcp
+
+import (
+	"testing"
+	"time"
+
+	"github.com/tcpwave/tcpwave/clock"
+	"github.com/tcpwave/tcpwave/seq"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// TestCookieWindow: a connection rebuilt from a SYN cookie offers 65535
+// rounded down to segments of the cookie's MSS, as Linux's cookie check
+// chooses it again (conformance/syncookie-no-mss.pkt, syncookie-ts.pkt,
+// ipv6-syncookie-no-mss.pkt), whatever the SYN-ACK offered.
+func TestCookieWindow(t *testing.T) {
+	tests := []struct {
+		mss    uint16
+		wscale int
+		want   uint16 // the window field of the first ACK
+	}{
+		{536, -1, 65392},
+		{1220, -1, 64660},
+		{1460, -1, 64240},
+		{536, 7, 511}, // 65392 / 128, rounded up
+	}
+	for _, tc := range tests {
+		cfg := DefaultConfig()
+		now := clock.Instant(time.Second)
+		ck := SynCookie{ISS: 5000, IRS: 9000, MSS: tc.mss}
+		ck.WScale = tc.wscale
+		ack := Segment{Seq: 9001, Ack: 5001, Flags: wire.ACK, Wnd: 1000}
+		c := NewFromCookie(&cfg, nopObserver{}, now, &ck, &ack)
+		if c.State() != Established {
+			t.Fatalf("mss %d: state %v", tc.mss, c.State())
+		}
+		if _, err := c.Write(now, make([]byte, 10)); err != nil {
+			t.Fatal(err)
+		}
+		var s Segment
+		if !c.Poll(now, &s, make([]byte, 2048)) {
+			t.Fatalf("mss %d: nothing sent", tc.mss)
+		}
+		if s.Wnd != tc.want || s.Seq != seq.Value(5001) {
+			t.Errorf("mss %d wscale %d: window %d, want %d", tc.mss, tc.wscale, s.Wnd, tc.want)
+		}
+	}
+}
