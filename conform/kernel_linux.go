@@ -61,7 +61,12 @@ func (k *kernelBackend) setup() error {
 		"net.ipv4.tcp_rmem=4096 131072 6291456", "net.ipv4.tcp_wmem=4096 16384 4194304"); err != nil {
 		return err
 	}
-	dev, err := tun.Setup(k.ns, tun.Config{Name: "tun0", Kernel: []netip.Prefix{netip.PrefixFrom(k.script.Options.LocalIP, 24)}})
+	bits := 24
+	if o := &k.script.Options; o.PrefixLen > 0 {
+		bits = o.PrefixLen
+	}
+	dev, err := tun.Setup(k.ns, tun.Config{Name: "tun0", MTU: k.script.Options.MTU,
+		Kernel: []netip.Prefix{netip.PrefixFrom(k.script.Options.LocalIP, bits)}})
 	if err != nil {
 		return err
 	}

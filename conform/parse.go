@@ -196,6 +196,9 @@ func (p *lineParser) errf(format string, args ...any) error {
 
 // option parses a header line "--name=value".
 func (p *lineParser) option(o *Options, line string) error {
+	if done, err := p.flagOption(o, line); done {
+		return err
+	}
 	name, val, ok := strings.Cut(strings.TrimPrefix(line, "--"), "=")
 	if !ok || val == "" {
 		return p.errf("option %q: want --name=value", line)

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // Result is the outcome of one script on one backend.
@@ -97,6 +99,7 @@ func RunContext(ctx context.Context, s *Script, backend string, open Opener, tra
 	}
 	r := &runner{ctx: ctx, s: s, b: b, tol: s.Options.Tolerance, results: map[int]*Happening{}, fds: map[int64]int{}, trace: trace}
 	r.pr = peer{local: s.Options.LocalIP, remote: s.Options.RemoteIP, localPort: s.Options.LocalPort, remotePort: s.Options.PeerPort}
+	r.pr.ts.tick, r.pr.ts.tol, r.pr.ts.scaled = s.Options.TSTick, s.Options.Tolerance, s.Options.TSEcrScaled
 	err = r.run()
 	if cerr := b.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close the %s backend: %w", backend, cerr)
@@ -215,6 +218,9 @@ func (r *runner) event(ev *Event) error {
 		// from its end.
 		r.prev = max(t, r.b.Now())
 	case EventPacket:
+		if f := ev.Packet.Flags; f.Has(wire.SYN) && !f.Has(wire.ACK) {
+			r.pr.ts.reset() // the script opens a new connection: a new TS baseline
+		}
 		pkt, err := r.pr.build(ev.Packet)
 		if err != nil {
 			return err

@@ -47,6 +47,21 @@ type Options struct {
 	RemotePort uint16          // --connect_port: the port connect() dials (8080)
 	PeerPort   uint16          // --remote_port: the script's port towards a listener (48000)
 	Backends   map[string]bool // --backends=kernel,tcpwave: where the script runs (both when empty)
+	// TSTick is --tcp_ts_tick_usecs: how long one unit of the host's TS
+	// clock lasts; when set, the TS val of packets the host sends is
+	// compared with the script's (tsClock). 0, the default, compares none.
+	TSTick time.Duration
+	// TSEcrScaled is --tcp_ts_ecr_scaled: a script's TS ecr that no line
+	// of the host's wrote as TS val is taken as that far from the first.
+	TSEcrScaled bool
+	// MSS is --mss: the segment size an inbound payload too large for
+	// the MTU is cut into (a GSO super-packet); 0 means the MTU's.
+	MSS int
+	// MTU is --mtu: the link's MTU on both backends; 0 means 1500.
+	MTU int
+	// PrefixLen is --netmask_ip's: the prefix of the kernel's local
+	// address (24 when 0).
+	PrefixLen int
 }
 
 // DefaultOptions returns packetdrill's default addresses and ports and a

@@ -20,6 +20,9 @@ import (
 func TCPWave(s *Script) (Backend, error) {
 	opts := stack.DefaultOptions(s.Options.LocalIP)
 	opts.ISNKey = [16]byte{'c', 'o', 'n', 'f', 'o', 'r', 'm'}
+	if s.Options.MTU > 0 {
+		opts.MTU = s.Options.MTU
+	}
 	return &twBackend{opts: opts, script: s, fds: map[int]*twFD{}, base: clock.Instant(time.Second)}, nil
 }
 
