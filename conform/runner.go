@@ -211,7 +211,11 @@ func (r *runner) event(ev *Event) error {
 	r.prev = max(t, r.b.Now())
 	switch ev.Kind {
 	case EventShell:
-		if err := r.b.Shell(ev.Shell); err != nil {
+		cmd := ev.Shell
+		if isDefaultsScript(cmd) {
+			cmd = profileCommand(r.b.Name()) // packetdrill's defaults.sh
+		}
+		if err := r.b.Shell(cmd); err != nil {
 			return &failure{ev: ev, msg: err.Error()}
 		}
 		// A command takes wall time on the kernel: later lines count
