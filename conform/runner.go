@@ -143,6 +143,7 @@ type runner struct {
 	nextID  int
 	fds     map[int64]int // the script's descriptors to the backend's
 	prev    time.Duration // the time relative times count from
+	nom     time.Duration // the current line's time as the script writes it, however late the runner is
 	last    time.Duration // the latest time the script reached
 	trace   io.Writer
 }
@@ -193,6 +194,12 @@ func (r *runner) when(ev *Event) time.Duration {
 
 func (r *runner) event(ev *Event) error {
 	t := r.when(ev)
+	switch ev.Time.Kind {
+	case TimeAbsolute:
+		r.nom = ev.Time.At
+	case TimeRelative:
+		r.nom += ev.Time.At
+	}
 	r.last = max(r.last, t)
 	if ev.Kind == EventPacket && !ev.Packet.Inbound {
 		return r.outbound(ev, t)
@@ -355,6 +362,7 @@ func (r *runner) outbound(ev *Event, t time.Duration) error {
 	if p.at < lo {
 		return &failure{ev: ev, msg: "the packet came too early", expected: fmt.Sprintf("%s at %ss", want, fmtSecs(t)), actual: actual}
 	}
+	r.pr.ts.at, r.pr.ts.nom = t, r.nom
 	if err := r.pr.match(ev.Packet, p.obs); err != nil {
 		return &failure{ev: ev, msg: err.Error(), expected: want, actual: actual}
 	}
