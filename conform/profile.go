@@ -28,25 +28,28 @@ var multiSysctls = map[string]func(o *stack.Options, v [3]int){
 	},
 }
 
-// setTriple parses "MIN DEFAULT MAX" and applies it.
-func setTriple(o *stack.Options, k, v string, set func(*stack.Options, [3]int)) error {
+// memIndex says which of twBackend.mem a three-value sysctl sets.
+var memIndex = map[string]int{"net.ipv4.tcp_rmem": 0, "net.ipv4.tcp_wmem": 1}
+
+// setTriple parses "MIN DEFAULT MAX", applies it and returns it.
+func setTriple(o *stack.Options, k, v string, set func(*stack.Options, [3]int)) ([3]int, error) {
 	f := strings.Fields(v)
 	var x [3]int
 	if len(f) != 3 {
-		return fmt.Errorf("tcpwave backend: sysctl %s=%q: want \"MIN DEFAULT MAX\"", k, v)
+		return x, fmt.Errorf("tcpwave backend: sysctl %s=%q: want \"MIN DEFAULT MAX\"", k, v)
 	}
 	for i, s := range f {
 		n, err := strconv.Atoi(s)
 		if err != nil || n < 1 || n > 1<<30 {
-			return fmt.Errorf("tcpwave backend: sysctl %s=%q: %q is not a size in bytes", k, v, s)
+			return x, fmt.Errorf("tcpwave backend: sysctl %s=%q: %q is not a size in bytes", k, v, s)
 		}
 		x[i] = n
 	}
 	if x[0] > x[1] || x[1] > x[2] {
-		return fmt.Errorf("tcpwave backend: sysctl %s=%q: want MIN <= DEFAULT <= MAX", k, v)
+		return x, fmt.Errorf("tcpwave backend: sysctl %s=%q: want MIN <= DEFAULT <= MAX", k, v)
 	}
 	set(o, x)
-	return nil
+	return x, nil
 }
 
 // profileSysctl is one setting of packetdrill's default profile.

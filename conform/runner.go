@@ -362,7 +362,7 @@ func (r *runner) outbound(ev *Event, t time.Duration) error {
 	if p.at < lo {
 		return &failure{ev: ev, msg: "the packet came too early", expected: fmt.Sprintf("%s at %ss", want, fmtSecs(t)), actual: actual}
 	}
-	r.pr.ts.at, r.pr.ts.nom = t, r.nom
+	r.pr.ts.at, r.pr.ts.nom = p.at, r.nom
 	if err := r.pr.match(ev.Packet, p.obs); err != nil {
 		return &failure{ev: ev, msg: err.Error(), expected: want, actual: actual}
 	}

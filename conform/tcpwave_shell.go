@@ -126,6 +126,7 @@ func (b *twBackend) setSysctl(k, v string) error {
 		o = *b.st.Options()
 	}
 	var err error
+	memVal := 0 // tcp_rmem[1] or tcp_wmem[1]
 	switch {
 	case k == portRange:
 		if b.st != nil {
@@ -133,7 +134,9 @@ func (b *twBackend) setSysctl(k, v string) error {
 		}
 		err = setPortRange(&o, v)
 	case multiSysctls[k] != nil:
-		err = setTriple(&o, k, v, multiSysctls[k])
+		var x [3]int
+		x, err = setTriple(&o, k, v, multiSysctls[k])
+		memVal = x[1]
 	default:
 		set, known := sysctls[k]
 		if !known {
@@ -157,6 +160,9 @@ func (b *twBackend) setSysctl(k, v string) error {
 		}
 	}
 	b.opts = o
+	if i, ok := memIndex[k]; ok {
+		b.mem[i] = memVal
+	}
 	return nil
 }
 

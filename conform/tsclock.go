@@ -30,9 +30,9 @@ type tsClock struct {
 	tick   time.Duration // 0: TS val is not compared
 	tol    time.Duration
 	scaled bool // --tcp_ts_ecr_scaled
-	// at is the runner's time of the outbound line being matched and nom
-	// the time the script gives it (the runner's times follow a late
-	// line); firstAt and firstNom are the baseline line's (see observe).
+	// at is when the packet being matched came and nom the time the
+	// script gives its line; firstAt and firstNom are the baseline's (see
+	// observe).
 	at, nom, firstAt, firstNom time.Duration
 
 	have                     bool
@@ -74,8 +74,9 @@ func (c *tsClock) observe(script, actual uint32) error {
 	}
 	// A runner that was late (a loaded machine) ran the lines after the
 	// baseline's later than the script says, and the host's clock went
-	// on meanwhile: that drift, which the runner's times already carry,
-	// is allowed on top of the tolerance.
+	// on meanwhile: that drift, how much more (or less) time passed
+	// between the two packets than the script says, is allowed on top of
+	// the tolerance. On virtual time (tcpwave) it is 0.
 	drift := (c.at - c.firstAt) - (c.nom - c.firstNom)
 	if drift < 0 {
 		drift = -drift
