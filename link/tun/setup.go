@@ -27,6 +27,11 @@ type Config struct {
 	// super-packets and partial checksums both ways. A kernel that
 	// refuses makes Setup fail with an error that wraps ErrNoOffload.
 	Offload bool
+	// WriteOnlyGSO, with Offload, keeps super-packets one way: WriteGSO
+	// hands the kernel TCP super-packets, but the kernel segments what it
+	// sends into the device itself (checksum offload only, no TSO towards
+	// the reader), so that ReadPacket returns packets of at most MTU bytes.
+	WriteOnlyGSO bool
 }
 
 // Setup opens a TUN device inside the namespace that ns runs functions
@@ -37,7 +42,7 @@ func Setup(ns Runner, c Config) (*Device, error) {
 	var d *Device
 	mk := func() error {
 		var err error
-		d, err = open(c.Name, c.MTU, c.Offload)
+		d, err = open(c.Name, c.MTU, c.Offload, c.Offload && c.WriteOnlyGSO)
 		return err
 	}
 	var err error
