@@ -12,13 +12,14 @@ import (
 // tcpwave backend emulates, each with what sets them.
 var multiSysctls = map[string]func(o *stack.Options, v [3]int){
 	// tcp_rmem: DEFAULT is the receive buffer a socket starts with
-	// (Linux's sk_rcvbuf; half of it is window until a segment is
-	// measured), MAX bounds auto-tuning and decides the window scale
-	// offered. MIN matters only under memory pressure, which tcpwave
-	// does not model.
+	// (Linux's sk_rcvbuf, memory: half of it is window until a segment is
+	// measured, more once full-sized segments are; the ring holds it
+	// all), MAX bounds auto-tuning and decides the window scale offered.
+	// MIN matters only under memory pressure, which tcpwave does not
+	// model.
 	"net.ipv4.tcp_rmem": func(o *stack.Options, v [3]int) {
 		o.TCP.RmemDefault = v[1]
-		o.TCP.RcvBuf = max(o.TCP.RcvBuf, v[1]/2)
+		o.TCP.RcvBuf = max(o.TCP.RcvBuf, v[1])
 		o.TCP.RcvBufMax = v[2]
 	},
 	// tcp_wmem: DEFAULT is the send buffer a socket starts with, MAX
