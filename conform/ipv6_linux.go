@@ -22,11 +22,14 @@ func familySysctls(o *Options) []string {
 	return []string{"sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"}
 }
 
-// localPrefix is the host's address on the device with its prefix: /24 in
-// IPv4, packetdrill's /48 in IPv6.
+// localPrefix is the host's address on the device with its prefix: /24
+// (or --netmask_ip's) in IPv4, packetdrill's /48 in IPv6.
 func localPrefix(o *Options) netip.Prefix {
 	if o.Family() == IPv6 {
 		return netip.PrefixFrom(o.LocalIP, local6Bits)
+	}
+	if o.PrefixLen > 0 {
+		return netip.PrefixFrom(o.LocalIP, o.PrefixLen)
 	}
 	return netip.PrefixFrom(o.LocalIP, 24)
 }

@@ -61,7 +61,13 @@ func (k *kernelBackend) setup() error {
 		return err
 	}
 	o := &k.script.Options
-	dev, err := tun.Setup(k.ns, tun.Config{Name: "tun0", MTU: o.linkMTU(), Kernel: []netip.Prefix{localPrefix(o)}})
+	// A script that sends super-packets needs the virtio-net header to
+	// inject them as GSO packets; the others keep a plain device (the
+	// memory an arriving segment is charged, which shapes the window,
+	// differs with the header).
+	gso := k.script.superPackets()
+	dev, err := tun.Setup(k.ns, tun.Config{Name: "tun0", MTU: o.linkMTU(), Offload: gso, WriteOnlyGSO: gso,
+		Kernel: []netip.Prefix{localPrefix(o)}})
 	if err != nil {
 		return err
 	}
@@ -97,8 +103,16 @@ func (k *kernelBackend) Name() string { return "kernel" }
 // Now is the wall time since the script started.
 func (k *kernelBackend) Now() time.Duration { return time.Since(k.start) }
 
-// Inject writes the packet into the TUN device: the kernel receives it.
-func (k *kernelBackend) Inject(pkt []byte) error { return k.dev.WritePacket(pkt) }
+// Inject writes the packet into the TUN device: the kernel receives it. A
+// packet larger than the MTU goes as a GSO super-packet of segments of
+// --mss bytes (or what the MTU leaves after the headers).
+func (k *kernelBackend) Inject(pkt []byte) error {
+	if len(pkt) <= k.dev.MTU() {
+		return k.dev.WritePacket(pkt)
+	}
+	hdr := int(pkt[0]&0x0f)*4 + int(pkt[int(pkt[0]&0x0f)*4+12]>>4)*4
+	return k.dev.WriteGSO(pkt, k.script.Options.gsoSize(hdr))
+}
 
 // Wait returns the next packet the kernel sent or call that returned, or
 // nil when the wall clock reaches until.

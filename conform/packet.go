@@ -22,9 +22,8 @@ type peer struct {
 	// the current connection: the listener's port and --remote_port until
 	// the host sends a SYN, then the SYN's ports.
 	localPort, remotePort uint16
-	localISN              uint32 // the host's ISN, from its latest SYN
-	lastTSval             uint32 // the host's latest TS val
-	haveTS                bool
+	localISN              uint32  // the host's ISN, from its latest SYN
+	ts                    tsClock // the host's TS clock against the script's values
 	ipID                  uint16
 }
 
@@ -50,10 +49,7 @@ func (pr *peer) build(pk *PacketSpec) ([]byte, error) {
 			if o.ValAny || o.EcrAny {
 				return nil, fmt.Errorf("a packet the script sends needs TS values, not *")
 			}
-			ecr := o.Ecr
-			if ecr != 0 && pr.haveTS {
-				ecr = pr.lastTSval // the script cannot know the host's clock
-			}
+			ecr := pr.ts.ecr(o.Ecr) // the script cannot know the host's clock
 			opt = append(opt, 8, 10)
 			opt = binary.BigEndian.AppendUint32(opt, o.Val)
 			opt = binary.BigEndian.AppendUint32(opt, ecr)
@@ -170,7 +166,7 @@ func (pr *peer) learn(o *observed) {
 func (pr *peer) learnTS(o *observed) {
 	for _, x := range o.opts {
 		if x.Kind == OptTS {
-			pr.lastTSval, pr.haveTS = x.Val, true
+			pr.ts.sent(x.Val)
 		}
 	}
 }
@@ -231,8 +227,13 @@ func (pr *peer) match(pk *PacketSpec, o *observed) error {
 	if pk.HasWin && t.Window != pk.Win {
 		diffs = append(diffs, fmt.Sprintf("win %d, want %d", t.Window, pk.Win))
 	}
+	if t.Flags.Has(wire.SYN) && t.Seq != pr.localISN {
+		pr.ts.reset() // a new connection of the host's: a new TS baseline
+	}
 	if !pk.AnyOpts {
 		if d := matchOpts(pk.Opts, o.opts); d != "" {
+			diffs = append(diffs, d)
+		} else if d := pr.matchTSVal(pk.Opts, o.opts); d != "" {
 			diffs = append(diffs, d)
 		}
 	}
@@ -245,8 +246,21 @@ func (pr *peer) match(pk *PacketSpec, o *observed) error {
 	return nil
 }
 
-// matchOpts compares option lists; TS val is never compared (the host's
-// clock), TS ecr is unless the script wrote "*".
+// matchTSVal takes the TS val of a matching option list into the TS
+// clock, which compares it when the script has a tick (tsClock).
+func (pr *peer) matchTSVal(want, got []TCPOption) string {
+	for i, w := range want {
+		if w.Kind == OptTS && !w.ValAny && i < len(got) && got[i].Kind == OptTS {
+			if err := pr.ts.observe(w.Val, got[i].Val); err != nil {
+				return err.Error()
+			}
+		}
+	}
+	return ""
+}
+
+// matchOpts compares option lists; TS val is not compared here (the
+// host's clock: see tsClock), TS ecr is unless the script wrote "*".
 func matchOpts(want, got []TCPOption) string {
 	bad := func() string {
 		return fmt.Sprintf("options <%s>, want <%s>", notation.FormatOptions(got, remoteISN), notation.FormatOptions(want, 0))

@@ -35,11 +35,18 @@ const maxScriptLen = 1 << 20
 // (a FIFO or a device such as /dev/zero is refused before anything is
 // read) and at most maxScriptLen bytes of them.
 func ParseFile(path string) (*Script, error) {
+	return ParseFileWith(path, DefaultOptions())
+}
+
+// ParseFileWith is ParseFile with the options a script starts from
+// (packetdrill's command-line flags, which the script's header lines
+// override).
+func ParseFileWith(path string, base Options) (*Script, error) {
 	b, err := readScript(path)
 	if err != nil {
 		return nil, err
 	}
-	return Parse(filepath.Base(path), string(b))
+	return ParseWith(filepath.Base(path), string(b), base)
 }
 
 // readScript returns the contents of the regular file at path, refusing
@@ -73,6 +80,11 @@ func readScript(path string) ([]byte, error) {
 
 // Parse parses a script's text; name is used in errors and reports.
 func Parse(name, text string) (*Script, error) {
+	return ParseWith(name, text, DefaultOptions())
+}
+
+// ParseWith is Parse with the options the script starts from.
+func ParseWith(name, text string, base Options) (*Script, error) {
 	if len(text) > maxScriptLen {
 		return nil, &ParseError{name, 1, fmt.Sprintf("script is %d bytes, more than the %d allowed", len(text), maxScriptLen)}
 	}
@@ -80,7 +92,7 @@ func Parse(name, text string) (*Script, error) {
 	if err != nil {
 		return nil, &ParseError{name, err.line, err.msg}
 	}
-	s := &Script{Name: name, Options: DefaultOptions()}
+	s := &Script{Name: name, Options: base}
 	for i, raw := range strings.Split(clean, "\n") {
 		line := strings.TrimSpace(raw)
 		if line == "" {
@@ -199,6 +211,9 @@ func (p *lineParser) errf(format string, args ...any) error {
 
 // option parses a header line "--name=value".
 func (p *lineParser) option(o *Options, line string) error {
+	if done, err := p.flagOption(o, line); done {
+		return err
+	}
 	name, val, ok := strings.Cut(strings.TrimPrefix(line, "--"), "=")
 	if !ok || val == "" {
 		return p.errf("option %q: want --name=value", line)

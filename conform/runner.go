@@ -9,6 +9,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // Result is the outcome of one script on one backend.
@@ -105,6 +107,7 @@ func RunContext(ctx context.Context, s *Script, backend string, open Opener, tra
 	}
 	r := &runner{ctx: ctx, s: s, b: b, tol: s.Options.Tolerance, results: map[int]*Happening{}, fds: map[int64]int{}, trace: trace}
 	r.pr = peer{local: s.Options.LocalIP, remote: s.Options.RemoteIP, localPort: s.Options.LocalPort, remotePort: s.Options.PeerPort}
+	r.pr.ts.tick, r.pr.ts.tol, r.pr.ts.scaled = s.Options.TSTick, s.Options.Tolerance, s.Options.TSEcrScaled
 	err = r.run()
 	if cerr := b.Close(); cerr != nil && err == nil {
 		err = fmt.Errorf("close the %s backend: %w", backend, cerr)
@@ -148,6 +151,7 @@ type runner struct {
 	nextID  int
 	fds     map[int64]int // the script's descriptors to the backend's
 	prev    time.Duration // the time relative times count from
+	nom     time.Duration // the current line's time as the script writes it, however late the runner is
 	last    time.Duration // the latest time the script reached
 	trace   io.Writer
 }
@@ -198,6 +202,12 @@ func (r *runner) when(ev *Event) time.Duration {
 
 func (r *runner) event(ev *Event) error {
 	t := r.when(ev)
+	switch ev.Time.Kind {
+	case TimeAbsolute:
+		r.nom = ev.Time.At
+	case TimeRelative:
+		r.nom += ev.Time.At
+	}
 	r.last = max(r.last, t)
 	if ev.Kind == EventPacket && !ev.Packet.Inbound {
 		return r.outbound(ev, t)
@@ -216,13 +226,20 @@ func (r *runner) event(ev *Event) error {
 	r.prev = max(t, r.b.Now())
 	switch ev.Kind {
 	case EventShell:
-		if err := r.b.Shell(ev.Shell); err != nil {
+		cmd := ev.Shell
+		if isDefaultsScript(cmd) {
+			cmd = profileCommand(r.b.Name()) // packetdrill's defaults.sh
+		}
+		if err := r.b.Shell(cmd); err != nil {
 			return &failure{ev: ev, msg: err.Error()}
 		}
 		// A command takes wall time on the kernel: later lines count
 		// from its end.
 		r.prev = max(t, r.b.Now())
 	case EventPacket:
+		if f := ev.Packet.Flags; f.Has(wire.SYN) && !f.Has(wire.ACK) {
+			r.pr.ts.reset() // the script opens a new connection: a new TS baseline
+		}
 		pkt, err := r.pr.build(ev.Packet)
 		if err != nil {
 			return err
@@ -353,6 +370,7 @@ func (r *runner) outbound(ev *Event, t time.Duration) error {
 	if p.at < lo {
 		return &failure{ev: ev, msg: "the packet came too early", expected: fmt.Sprintf("%s at %ss", want, fmtSecs(t)), actual: actual}
 	}
+	r.pr.ts.at, r.pr.ts.nom = p.at, r.nom
 	if err := r.pr.match(ev.Packet, p.obs); err != nil {
 		return &failure{ev: ev, msg: err.Error(), expected: want, actual: actual}
 	}

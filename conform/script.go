@@ -56,6 +56,19 @@ type Options struct {
 	// localSet and remoteSet record an explicit --local_ip or --remote_ip
 	// (kept when the family changes).
 	localSet, remoteSet bool
+	// TSTick is --tcp_ts_tick_usecs: how long one unit of the host's TS
+	// clock lasts; when set, the TS val of packets the host sends is
+	// compared with the script's (tsClock). 0, the default, compares none.
+	TSTick time.Duration
+	// TSEcrScaled is --tcp_ts_ecr_scaled: a script's TS ecr that no line
+	// of the host's wrote as TS val is taken as that far from the first.
+	TSEcrScaled bool
+	// MSS is --mss: the segment size an inbound payload too large for
+	// the MTU is cut into (a GSO super-packet); 0 means the MTU's.
+	MSS int
+	// PrefixLen is --netmask_ip's: the prefix of the kernel's local
+	// address (24 when 0).
+	PrefixLen int
 }
 
 // DefaultOptions returns packetdrill's default addresses and ports and a

@@ -35,6 +35,18 @@ type twBackend struct {
 	fds     map[int]*twFD
 	pending []*twOp
 	pump    stack.Pump // the backend's side of the stack's driver loop
+	// mem holds tcp_rmem[1] and tcp_wmem[1] once a sysctl set them: what
+	// getsockopt(SO_RCVBUF, SO_SNDBUF) of a new socket returns.
+	mem [2]int
+}
+
+// memDefault is tcp_rmem[1] (i 0) or tcp_wmem[1] (i 1): Linux's, or the
+// value a sysctl set.
+func (b *twBackend) memDefault(i int) int {
+	if b.mem[i] > 0 {
+		return b.mem[i]
+	}
+	return [2]int{defaultRcvBuf, defaultSndBuf}[i]
 }
 
 // twFD is an open descriptor.
@@ -42,6 +54,7 @@ type twFD struct {
 	so       *stack.Socket
 	nonblock bool
 	sockopts map[[2]int64]int64 // options kept only to be read back
+	mem      [2]int             // tcp_rmem[1] and tcp_wmem[1] when it was made: its SO_RCVBUF and SO_SNDBUF until set
 }
 
 // twOp is a call in progress.
@@ -168,7 +181,7 @@ func ok(n int64) *Return { return &Return{Ret: n} }
 func (b *twBackend) newFD(so *stack.Socket) int64 {
 	for fd := 3; ; fd++ {
 		if b.fds[fd] == nil {
-			b.fds[fd] = &twFD{so: so, sockopts: map[[2]int64]int64{}}
+			b.fds[fd] = &twFD{so: so, sockopts: map[[2]int64]int64{}, mem: [2]int{b.memDefault(0), b.memDefault(1)}}
 			return int64(fd)
 		}
 	}
@@ -442,12 +455,12 @@ func (b *twBackend) getsockopt(f *twFD, c *Call) (*Return, bool) {
 		if v := f.so.RcvBuf(); v > 0 {
 			return val(int64(v))
 		}
-		return val(defaultRcvBuf)
+		return val(int64(f.mem[0]))
 	case c.Level == 1 && c.Opt == 7: // SO_SNDBUF
 		if v := f.so.SndBuf(); v > 0 {
 			return val(int64(v))
 		}
-		return val(defaultSndBuf)
+		return val(int64(f.mem[1]))
 	}
 	return fail(syscall.ENOPROTOOPT), true
 }

@@ -68,6 +68,10 @@ var sysctls = map[string]func(o *stack.Options, v int) error{
 		o.TCP.SACK = v != 0
 		return nil
 	},
+	"net.ipv4.tcp_dsack": func(o *stack.Options, v int) error {
+		o.TCP.DSACK = v != 0
+		return nil
+	},
 	"net.ipv4.tcp_invalid_ratelimit": func(o *stack.Options, v int) error {
 		o.TCP.ChallengeAck = time.Duration(v) * time.Millisecond
 		return nil
@@ -94,34 +98,17 @@ func (b *twBackend) sysctl(args []string) error {
 		if !found {
 			return fmt.Errorf("tcpwave backend: sysctl %q: only sysctl NAME=VALUE is emulated", a)
 		}
-		if k == portRange {
-			// NAME="LOW HIGH", as sh passes it to sysctl.
-			if strings.HasPrefix(v, `"`) && !strings.HasSuffix(v[1:], `"`) && j+1 < len(args) {
+		// NAME="A B C", as sh passes it to sysctl in one word; a value
+		// split into words is joined again.
+		if strings.HasPrefix(v, `"`) {
+			for !strings.HasSuffix(v[1:], `"`) && j+1 < len(args) {
 				j++
 				v += " " + args[j]
 			}
-			if err := b.setPortRange(strings.Trim(v, `"`)); err != nil {
-				return err
-			}
-			n++
-			continue
+			v = strings.Trim(v, `"`)
 		}
-		set, known := sysctls[k]
-		if !known {
-			return fmt.Errorf("tcpwave backend: sysctl %s: tcpwave has no option for it", k)
-		}
-		if b.st != nil {
-			return fmt.Errorf("tcpwave backend: sysctl %s after the first packet or call: set sysctls at the start of the script", k)
-		}
-		x, err := strconv.Atoi(v)
-		if err != nil {
-			return fmt.Errorf("tcpwave backend: sysctl %s=%s: not a number", k, v)
-		}
-		if err := set(&b.opts, x); err != nil {
+		if err := b.setSysctl(k, v); err != nil {
 			return err
-		}
-		if err := b.opts.Validate(); err != nil {
-			return fmt.Errorf("tcpwave backend: sysctl %s=%s: %w", k, v, err)
 		}
 		n++
 	}
@@ -131,12 +118,58 @@ func (b *twBackend) sysctl(args []string) error {
 	return nil
 }
 
-// setPortRange sets ip_local_port_range from "LOW HIGH".
-func (b *twBackend) setPortRange(v string) error {
-	f := strings.Fields(v)
+// setSysctl sets one sysctl: on the options the stack will start with,
+// or, once it runs, on the running stack (stack.SetOptions), as a sysctl
+// written in the middle of a script takes effect on Linux at that point.
+func (b *twBackend) setSysctl(k, v string) error {
+	o := b.opts
 	if b.st != nil {
-		return fmt.Errorf("tcpwave backend: sysctl %s after the first packet or call: set sysctls at the start of the script", portRange)
+		o = *b.st.Options()
 	}
+	var err error
+	memVal := 0 // tcp_rmem[1] or tcp_wmem[1]
+	switch {
+	case k == portRange:
+		if b.st != nil {
+			return fmt.Errorf("tcpwave backend: sysctl %s after the first packet or call: tcpwave cannot change its port range while it runs; set it at the start of the script", portRange)
+		}
+		err = setPortRange(&o, v)
+	case multiSysctls[k] != nil:
+		var x [3]int
+		x, err = setTriple(&o, k, v, multiSysctls[k])
+		memVal = x[1]
+	default:
+		set, known := sysctls[k]
+		if !known {
+			return fmt.Errorf("tcpwave backend: sysctl %s: tcpwave has no option for it", k)
+		}
+		x, aerr := strconv.Atoi(v)
+		if aerr != nil {
+			return fmt.Errorf("tcpwave backend: sysctl %s=%s: not a number", k, v)
+		}
+		err = set(&o, x)
+	}
+	if err != nil {
+		return err
+	}
+	if err := o.Validate(); err != nil {
+		return fmt.Errorf("tcpwave backend: sysctl %s=%s: %w", k, v, err)
+	}
+	if b.st != nil {
+		if err := b.st.SetOptions(o); err != nil {
+			return fmt.Errorf("tcpwave backend: sysctl %s=%s: %w", k, v, err)
+		}
+	}
+	b.opts = o
+	if i, ok := memIndex[k]; ok {
+		b.mem[i] = memVal
+	}
+	return nil
+}
+
+// setPortRange sets ip_local_port_range from "LOW HIGH".
+func setPortRange(o *stack.Options, v string) error {
+	f := strings.Fields(v)
 	if len(f) != 2 {
 		return fmt.Errorf("tcpwave backend: sysctl %s=%q: want \"LOW HIGH\"", portRange, v)
 	}
@@ -145,10 +178,7 @@ func (b *twBackend) setPortRange(v string) error {
 	if err1 != nil || err2 != nil {
 		return fmt.Errorf("tcpwave backend: sysctl %s=%q: not two port numbers", portRange, v)
 	}
-	b.opts.EphemeralLow, b.opts.EphemeralHigh = uint16(lo), uint16(hi)
-	if err := b.opts.Validate(); err != nil {
-		return fmt.Errorf("tcpwave backend: sysctl %s=%q: %w", portRange, v, err)
-	}
+	o.EphemeralLow, o.EphemeralHigh = uint16(lo), uint16(hi)
 	return nil
 }
 

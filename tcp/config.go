@@ -37,7 +37,12 @@ type Config struct {
 	// socket with SO_RCVBUF set. The window scale offered is chosen so
 	// that the window can reach max(RcvBuf, RcvBufMax).
 	RcvBufMax int
-	SndBuf    int // send buffer in bytes at the start (tcp_wmem[1])
+	// RmemDefault is tcp_rmem[1]: Linux's sk_rcvbuf of a new socket,
+	// memory of which half is window until a segment is measured (the
+	// window the handshake offers and the first ones after it). 0 means
+	// Linux's 131072. RcvBuf should hold at least half of it.
+	RmemDefault int
+	SndBuf      int // send buffer in bytes at the start (tcp_wmem[1])
 	// SndBufMax bounds send-buffer auto-tuning (Linux's
 	// tcp_sndbuf_expand, up to tcp_wmem[2]): once the connection is
 	// established, and when an ACK frees buffered data after a Write
@@ -175,6 +180,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tcp: MSS %d is below the minimum 88", c.MSS)
 	case c.RcvBuf < int(c.MSS) || c.RcvBuf > 1<<30:
 		return fmt.Errorf("tcp: RcvBuf %d out of range [MSS, 1 GiB]", c.RcvBuf)
+	case c.RmemDefault < 0 || c.RmemDefault > 1<<30:
+		return fmt.Errorf("tcp: RmemDefault %d out of range [0, 1 GiB]", c.RmemDefault)
 	case c.RcvBufMax < 0 || c.RcvBufMax > 1<<30:
 		return fmt.Errorf("tcp: RcvBufMax %d out of range [0, 1 GiB]", c.RcvBufMax)
 	case c.SndBuf < int(c.MSS) || c.SndBuf > 1<<30:

@@ -65,6 +65,15 @@ func (c *Conn) rxTruesize(n int) int {
 // (tcp_full_space of tcp_rmem[1], 131072 bytes at ratio 1/2).
 const rmemDefaultWindow = 65536
 
+// defaultWindow is the window the receive buffer a socket starts with
+// holds: half of RmemDefault (tcp_rmem[1]).
+func (c *Config) defaultWindow() int {
+	if c.RmemDefault > 0 {
+		return c.RmemDefault / 2
+	}
+	return rmemDefaultWindow
+}
+
 // skRcvbuf is Linux's sk_rcvbuf for this connection (see above): twice
 // the receive buffer, no more than tcp_rmem[1] until auto-tuning raised
 // it, unless the application set it.
@@ -73,7 +82,7 @@ func (c *Conn) skRcvbuf() int {
 	case c.cfg.rcvLocked:
 		return 2 * c.cfg.RcvBuf
 	case int(c.rcvCap) <= c.cfg.RcvBuf:
-		return 2 * min(int(c.rcvCap), rmemDefaultWindow)
+		return 2 * min(int(c.rcvCap), c.cfg.defaultWindow())
 	}
 	return 2 * int(c.rcvCap)
 }

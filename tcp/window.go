@@ -23,37 +23,41 @@ func (c *Conn) synWindow() int {
 // offers only up to 65535 (SO_RCVBUF 100000 before connect(): the SYN
 // says 65535, the first ACK 99280 bytes).
 func (c *Conn) synSpace() int {
-	if !c.cfg.rcvLocked || !c.flags.has(wsOK) {
+	if !c.flags.has(wsOK) {
 		return c.synWindow()
 	}
 	seg := int(c.cfg.MSS)
 	if c.flags.has(passive) && c.flags.has(tsOK) {
 		seg -= 12
 	}
-	if free := c.cfg.RcvBuf; free > seg {
+	free := c.cfg.RcvBuf
+	if !c.cfg.rcvLocked {
+		free = min(c.rcvFree(), c.cfg.defaultWindow())
+	}
+	if free > seg {
 		return free - free%seg
 	}
 	return c.synWindow()
 }
 
 // synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
-// receive space: the largest multiple of the segment size that fits in 16
-// bits, segments less the timestamp option when ts.
+// receive space (no more than the default buffer's window unless the
+// buffer was set with SO_RCVBUF): rounded down to whole segments, then
+// at most 65535, an unscaled field (Linux tcp_select_initial_window);
+// segments less the timestamp option when ts. With tcp_rmem[1] of
+// 540000 bytes the SYN-ACK offers 65535.
 func synWindowOf(cfg *Config, free int, ts bool) int {
 	seg := int(cfg.MSS)
 	if ts {
 		seg -= 12
 	}
-	if cfg.rcvLocked {
-		// tcp_select_initial_window: the buffer set by SO_RCVBUF rounded
-		// down to segments, then at most 65535 (an unscaled field).
-		if free > seg {
-			free -= free % seg
-		}
-		return min(free, 65535)
+	if !cfg.rcvLocked {
+		free = min(free, cfg.defaultWindow())
 	}
-	w := min(free, 65535)
-	return w - w%seg
+	if free > seg {
+		free -= free % seg
+	}
+	return min(free, 65535)
 }
 
 // capWindow limits free receive space to what we offer: no more than

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/tcpwave/tcpwave/conform"
 )
@@ -13,11 +14,12 @@ import (
 // conformCmd runs conformance scripts against the Linux kernel, tcpwave or
 // both, and prints a line per script and backend.
 func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) int {
-	const synopsis = "tcpwave conform [--backend kernel|tcpwave|both] [--ip_version ipv4|ipv6|both|ipv4-mapped-ipv6] [--json] [--trace] [--known FILE] SCRIPT|DIR..."
+	const synopsis = "tcpwave conform [--backend kernel|tcpwave|both] [--ip_version ipv4|ipv6|both|ipv4-mapped-ipv6] [--json] [--trace] [--known FILE] [--tcp_ts_tick_usecs N] SCRIPT|DIR..."
 	fs := flag.NewFlagSet("tcpwave conform", flag.ContinueOnError)
 	backend := fs.String("backend", "both", "where to run the scripts: kernel, tcpwave or both")
 	asJSON := fs.Bool("json", false, "print one JSON object per script and backend")
 	trace := fs.Bool("trace", false, "print every packet and call as it happens")
+	tick := fs.Uint("tcp_ts_tick_usecs", 0, "compare the host's TS val, N µs a tick (1000 for Linux), in every script whose header does not say otherwise; 0 compares none (packetdrill's default)")
 	knownPath := fs.String("known", "", "a KNOWN-DIFFERENCES.md file: the scripts it lists are expected to fail on tcpwave (XFAIL); one that passes there is a failure (XPASS)")
 	ipVersion := fs.String("ip_version", "ipv4", "the family to run scripts that name none in: ipv4, ipv6, both or ipv4-mapped-ipv6 (a script's own --ip_version wins)")
 	if code, ok := parseArgs(fs, synopsis, args, stdout, stderr); !ok {
@@ -33,6 +35,11 @@ func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if fs.NArg() == 0 {
 		return usageError(fs, synopsis, stderr, "no script given")
 	}
+	if *tick > 1_000_000 {
+		return usageError(fs, synopsis, stderr, "--tcp_ts_tick_usecs %d: at most 1000000", *tick)
+	}
+	base := conform.DefaultOptions()
+	base.TSTick = time.Duration(*tick) * time.Microsecond
 	type namedOpener struct {
 		name string
 		open conform.Opener
@@ -72,7 +79,7 @@ func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 			fmt.Fprintf(stderr, "tcpwave conform: %v\n", ctx.Err())
 			return 1
 		}
-		parsed, err := conform.ParseFile(path)
+		parsed, err := conform.ParseFileWith(path, base)
 		runs := []*conform.Script{nil} // a script that does not parse fails once
 		if err == nil {
 			runs = runs[:0]

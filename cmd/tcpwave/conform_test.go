@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -110,5 +111,43 @@ func TestConformCmdJSON(t *testing.T) {
 	}
 	if got[2].Pass || !strings.Contains(got[2].Error, "c-bad.pkt:1: unsupported system call") {
 		t.Errorf("third %+v", got[2])
+	}
+}
+
+// --tcp_ts_tick_usecs compares the host's TS val in scripts whose header
+// does not set it: a script with a wrong value passes without the flag and
+// fails with it; a header's value wins over the flag.
+func TestConformCmdTSTick(t *testing.T) {
+	const script = `--tolerance_usecs=20000
+%s0    socket(..., SOCK_STREAM, IPPROTO_TCP) = 3
++0   bind(3, ..., ...) = 0
++0   listen(3, 1) = 0
++0   < S 0:0(0) win 65535 <mss 1460,sackOK,TS val 100 ecr 0,nop,wscale 7>
++0   > S. 0:0(0) ack 1 <mss 1460,sackOK,TS val 1000 ecr 100,nop,wscale 7>
++.01 < . 1:1(0) ack 1 win 502 <nop,nop,TS val 110 ecr 1000>
++0   accept(3, ..., ...) = 4
++.2  write(4, ..., 10) = 10
++0   > P. 1:11(10) ack 1 <nop,nop,TS val 1100 ecr 110>
+`
+	dir := writeScripts(t, map[string]string{
+		"plain.pkt":  fmt.Sprintf(script, ""),
+		"header.pkt": fmt.Sprintf(script, "--tcp_ts_tick_usecs=0\n"),
+	})
+	tests := []struct {
+		args   []string
+		status int
+	}{
+		{[]string{"plain.pkt"}, 0},
+		{[]string{"--tcp_ts_tick_usecs", "1000", "plain.pkt"}, 1},
+		{[]string{"--tcp_ts_tick_usecs", "1000", "header.pkt"}, 0},
+		{[]string{"--tcp_ts_tick_usecs", "2000000", "plain.pkt"}, 2},
+	}
+	for _, tc := range tests {
+		args := append([]string{"conform", "--backend", "tcpwave"}, tc.args...)
+		args[len(args)-1] = filepath.Join(dir, args[len(args)-1])
+		var out, errb bytes.Buffer
+		if status := run(args, &out, &errb); status != tc.status {
+			t.Errorf("%v: status %d, want %d\n%s%s", tc.args, status, tc.status, out.String(), errb.String())
+		}
 	}
 }

@@ -18,12 +18,17 @@ const maxHeaders = 60 + 60
 
 // setOffload gives the TUN descriptor fd, made with IFF_VNET_HDR, the
 // legacy 10-byte virtio-net header and turns on checksum offload and TSO
-// for IPv4 and IPv6. An error wraps ErrNoOffload.
-func setOffload(fd int) error {
+// for IPv4 and IPv6 (checksum offload only when noTSO: the kernel then
+// sends no super-packets into the device). An error wraps ErrNoOffload.
+func setOffload(fd int, noTSO bool) error {
 	if err := unix.IoctlSetPointerInt(fd, unix.TUNSETVNETHDRSZ, vnetHdrLen); err != nil {
 		return fmt.Errorf("%w: TUNSETVNETHDRSZ %d: %w", ErrNoOffload, vnetHdrLen, err)
 	}
-	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, tunFCsum|tunFTSO4|tunFTSO6); err != nil {
+	flags := tunFCsum | tunFTSO4 | tunFTSO6
+	if noTSO {
+		flags = tunFCsum
+	}
+	if err := unix.IoctlSetInt(fd, unix.TUNSETOFFLOAD, flags); err != nil {
 		return fmt.Errorf("%w: TUNSETOFFLOAD: %w", ErrNoOffload, err)
 	}
 	return nil

@@ -31,6 +31,11 @@ type Config struct {
 	// many packets the kernel keeps for the reader before it drops them;
 	// 0 means DefaultQueueLen, below 0 the kernel's own (500).
 	QueueLen int
+	// WriteOnlyGSO, with Offload, keeps super-packets one way: WriteGSO
+	// hands the kernel TCP super-packets, but the kernel segments what it
+	// sends into the device itself (checksum offload only, no TSO towards
+	// the reader), so that ReadPacket returns packets of at most MTU bytes.
+	WriteOnlyGSO bool
 }
 
 // Setup opens a TUN device inside the namespace that ns runs functions
@@ -41,7 +46,7 @@ func Setup(ns Runner, c Config) (*Device, error) {
 	var d *Device
 	mk := func() error {
 		var err error
-		d, err = open(c.Name, c.MTU, c.Offload)
+		d, err = open(c.Name, c.MTU, c.Offload, c.Offload && c.WriteOnlyGSO)
 		return err
 	}
 	var err error

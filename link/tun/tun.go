@@ -73,7 +73,7 @@ var ErrNoOffload = errors.New("link/tun: the kernel refused segmentation offload
 // To make the device in another namespace, call Open on a thread inside
 // it, for example in netns.NS.Run. Once open, the device may be used from
 // any goroutine. Closing it deletes the device (unless it is persistent).
-func Open(name string, mtu int) (*Device, error) { return open(name, mtu, false) }
+func Open(name string, mtu int) (*Device, error) { return open(name, mtu, false, false) }
 
 // OpenOffload is Open for a device with offload, which makes it a
 // link.Offloader: every packet carries a virtio-net header (IFF_VNET_HDR),
@@ -86,9 +86,9 @@ func Open(name string, mtu int) (*Device, error) { return open(name, mtu, false)
 // MaxGSOSize bytes, with its checksums completed, so buffers should hold
 // GSOMaxSize bytes. On a kernel that refuses, the error wraps ErrNoOffload
 // and the errno, and nothing is left open.
-func OpenOffload(name string, mtu int) (*Device, error) { return open(name, mtu, true) }
+func OpenOffload(name string, mtu int) (*Device, error) { return open(name, mtu, true, false) }
 
-func open(name string, mtu int, offload bool) (*Device, error) {
+func open(name string, mtu int, offload, noTSORead bool) (*Device, error) {
 	if mtu <= 0 {
 		mtu = DefaultMTU
 	}
@@ -114,7 +114,7 @@ func open(name string, mtu int, offload bool) (*Device, error) {
 		return nil, fmt.Errorf("link/tun: TUNSETIFF %q: %s%w", name, why(err), err)
 	}
 	if offload {
-		if err := setOffload(fd); err != nil {
+		if err := setOffload(fd, noTSORead); err != nil {
 			unix.Close(fd)
 			return nil, fmt.Errorf("link/tun: %q: %w", ifr.Name(), err)
 		}

@@ -1,0 +1,47 @@
+package stack
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+)
+
+// SetOptions changes the options of a running stack, as writing sysctls
+// does on Linux: what is read when it is used (the TCP timers, retry
+// counts, timestamps and SACK for new connections, the buffer sizes new
+// sockets start with, the limits of the tables) takes the new value from
+// now on, for connections that exist as well as new ones; what a
+// connection fixed when it was made (its buffers, window scale, MSS)
+// stays. A socket that set SO_RCVBUF or SO_SNDBUF keeps its own copy of
+// the TCP settings as they were.
+//
+// What the stack is built around cannot change: the addresses, the MTU
+// and GSOMaxSize, the largest MSS, the ephemeral port range, the ISN key
+// and function. Changing one of those, or a value out of range, is an
+// error and changes nothing.
+func (s *Stack) SetOptions(o Options) error {
+	if err := o.Validate(); err != nil {
+		return err
+	}
+	cur := s.opts
+	switch {
+	case !slices.Equal(o.Addrs, cur.Addrs):
+		return errors.New("stack: SetOptions: the addresses cannot change while the stack runs")
+	case o.MTU != cur.MTU || o.GSOMaxSize != cur.GSOMaxSize:
+		return errors.New("stack: SetOptions: the MTU and GSOMaxSize cannot change while the stack runs")
+	case o.TCP.MSS != cur.TCP.MSS:
+		return fmt.Errorf("stack: SetOptions: the MSS cannot change while the stack runs (%d, not %d)", cur.TCP.MSS, o.TCP.MSS)
+	case o.EphemeralLow != cur.EphemeralLow || o.EphemeralHigh != cur.EphemeralHigh:
+		return errors.New("stack: SetOptions: the ephemeral port range cannot change while the stack runs")
+	case o.ISNKey != cur.ISNKey:
+		return errors.New("stack: SetOptions: the ISN key cannot change while the stack runs")
+	}
+	o.Addrs, o.ISN = cur.Addrs, cur.ISN
+	*s.opts = o
+	// The connections hold pointers to these two: assign in place, with
+	// the per-family MSS clamps New made.
+	mss4, mss6 := s.tcp4.MSS, s.tcp6.MSS
+	s.tcp4, s.tcp6 = o.TCP, o.TCP
+	s.tcp4.MSS, s.tcp6.MSS = mss4, mss6
+	return nil
+}

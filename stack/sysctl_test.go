@@ -1,0 +1,64 @@
+package stack
+
+import (
+	"net/netip"
+	"strings"
+	"testing"
+	"time"
+)
+
+// TestSetOptions checks what a running stack lets change (the TCP
+// settings, which the connections share, and the table limits) and what
+// it refuses, leaving the options as they were.
+func TestSetOptions(t *testing.T) {
+	addr := netip.MustParseAddr("10.0.0.1")
+	tests := []struct {
+		name   string
+		change func(o *Options)
+		err    string // a part of the error, "" when accepted
+	}{
+		{"fin timeout", func(o *Options) { o.TCP.FinTimeout = 5 * time.Second }, ""},
+		{"timestamps off", func(o *Options) { o.TCP.Timestamps = false }, ""},
+		{"rmem default", func(o *Options) { o.TCP.RmemDefault = 540000; o.TCP.RcvBuf = 270000 }, ""},
+		{"somaxconn", func(o *Options) { o.SomaxConn = 16 }, ""},
+		{"out of range", func(o *Options) { o.TWReuse = 3 }, "TWReuse"},
+		{"mtu", func(o *Options) { o.MTU = 1400 }, "MTU"},
+		{"mss", func(o *Options) { o.TCP.MSS = 1000 }, "MSS"},
+		{"port range", func(o *Options) { o.EphemeralLow = 40000 }, "port range"},
+		{"addresses", func(o *Options) { o.Addrs = []netip.Addr{netip.MustParseAddr("10.0.0.2")} }, "addresses"},
+		{"isn key", func(o *Options) { o.ISNKey[0]++ }, "ISN key"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			s, err := New(DefaultOptions(addr), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := *s.Options()
+			cfg := s.tcpConfig(addr) // what connections point to
+			o := *s.Options()
+			tc.change(&o)
+			err = s.SetOptions(o)
+			if tc.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tc.err) {
+					t.Fatalf("SetOptions = %v, want an error with %q", err, tc.err)
+				}
+				if s.Options().TCP != before.TCP || s.Options().SomaxConn != before.SomaxConn {
+					t.Fatal("a refused change changed the options")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("SetOptions = %v", err)
+			}
+			want := o.TCP
+			want.MSS = cfg.MSS
+			if *cfg != want {
+				t.Fatalf("the connections' config is %+v, want %+v", *cfg, want)
+			}
+			if s.Options().SomaxConn != o.SomaxConn {
+				t.Fatalf("SomaxConn %d, want %d", s.Options().SomaxConn, o.SomaxConn)
+			}
+		})
+	}
+}
