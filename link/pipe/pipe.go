@@ -14,7 +14,10 @@
 // SwapPacket (and SwapGSO) hands the packet's buffer itself to the link
 // and takes a free one back for the next packet, as a driver posts a
 // buffer to a NIC's ring, and NextPacket (and PollNext) lends the reader
-// the buffer the packet came in until its next read.
+// the buffer the packet came in until its next read. A host (package
+// tcpwave) uses these when its endpoint has them, so a wrapper that
+// embeds an *End to see or change its packets must override them as well
+// as WritePacket and ReadPacket, or packets pass it by.
 package pipe
 
 import (
