@@ -20,11 +20,11 @@ package tcpwave
 //     attempt (completer), an Observer (WithObserver) and the link's
 //     WritePacket and WriteGSO (SwapPacket and SwapGSO on a link that
 //     takes packets in their buffers) all run with the lock held, on
-//     whichever goroutine holds it. An attempt and an Observer never call a method
-//     of the Stack, its Conns or Listeners; an Endpoint's write must not
-//     block (link.Endpoint says what it does instead). Debug builds check
-//     that an attempt the host makes (Stack.complete) or an Observer
-//     never takes the lock (enterCallbacks).
+//     whichever goroutine holds it. An attempt and an Observer never
+//     call a method of the Stack, its Conns or Listeners; an Endpoint's
+//     write must not block (link.Endpoint says what it does instead).
+//     Debug builds check that an attempt the host makes (Stack.complete)
+//     or an Observer never takes the lock (enterCallbacks).
 //   - Wakes are deferred: a holder that wakes a sleeping call queues its
 //     channel (sock.wake, Stack.wakeLater, slot.complete) and release
 //     pokes it once the lock is free, so that the woken goroutine does
@@ -91,7 +91,8 @@ type lender interface {
 }
 
 // inBatch is the most packets the reader hands to the stack before the
-// stack sends its answers, when the endpoint is a link.Poller.
+// stack sends its answers, when the endpoint can tell that packets wait
+// (a link.Poller, or a lender).
 const inBatch = 64
 
 // Stack is one host: a TCP/IP stack on one link endpoint, with its own
