@@ -18,12 +18,13 @@ package tcpwave
 //     due timers, packets out (flush), blocked calls (pending), waiters.
 //   - Nothing under the lock blocks or takes the lock again: a call's
 //     attempt (completer), an Observer (WithObserver) and the link's
-//     WritePacket and WriteGSO all run with the lock held, on whichever
-//     goroutine holds it. An attempt and an Observer never call a method
-//     of the Stack, its Conns or Listeners; an Endpoint's write must not
-//     block (link.Endpoint says what it does instead). Debug builds check
-//     that an attempt the host makes (Stack.complete) or an Observer
-//     never takes the lock (enterCallbacks).
+//     WritePacket and WriteGSO (SwapPacket and SwapGSO on a link that
+//     takes packets in their buffers) all run with the lock held, on
+//     whichever goroutine holds it. An attempt and an Observer never
+//     call a method of the Stack, its Conns or Listeners; an Endpoint's
+//     write must not block (link.Endpoint says what it does instead).
+//     Debug builds check that an attempt the host makes (Stack.complete)
+//     or an Observer never takes the lock (enterCallbacks).
 //   - Wakes are deferred: a holder that wakes a sleeping call queues its
 //     channel (sock.wake, Stack.wakeLater, slot.complete) and release
 //     pokes it once the lock is free, so that the woken goroutine does
@@ -41,7 +42,7 @@ package tcpwave
 //     stopping, a record forgotten (sock.wakeAll).
 //   - Read without the lock: what is set before a Stack, Conn or
 //     Listener is handed out and never changes (Stack.st, addrs, ep, mtu,
-//     start, closeTimeout, offload; a Conn's s, k, network, laddr,
+//     start, closeTimeout, offload, swap; a Conn's s, k, network, laddr,
 //     raddr); the atomics (Stack.closed, Conn.closed, Listener.closed, a
 //     pending call's done, which publishes its result); Stack.done, a
 //     channel closed once; Stack.final, written once when the host stops
@@ -70,8 +71,28 @@ import (
 	"github.com/tcpwave/tcpwave/stack"
 )
 
+// swapper is an endpoint that takes a packet's buffer instead of copying
+// the packet, and gives a free buffer back for the next one (link/pipe's
+// End.SwapPacket and SwapGSO): flush then builds each packet in a buffer
+// the link will carry as it is. The buffer it returns is at least
+// BufferSize bytes long unless it hands the caller's own back.
+type swapper interface {
+	BufferSize() int
+	SwapPacket(pkt []byte) ([]byte, error)
+	SwapGSO(pkt []byte, segSize int) ([]byte, error)
+}
+
+// lender is an endpoint that lends the reader each packet in the buffer
+// it came in, until the next read, instead of copying it (link/pipe's
+// End.NextPacket and PollNext; PollNext returns nil when none waits).
+type lender interface {
+	NextPacket() ([]byte, error)
+	PollNext() ([]byte, error)
+}
+
 // inBatch is the most packets the reader hands to the stack before the
-// stack sends its answers, when the endpoint is a link.Poller.
+// stack sends its answers, when the endpoint can tell that packets wait
+// (a link.Poller, or a lender).
 const inBatch = 64
 
 // Stack is one host: a TCP/IP stack on one link endpoint, with its own
@@ -103,6 +124,7 @@ type Stack struct {
 	closed     atomic.Bool   // Close was called
 
 	offload link.Offloader // ep, when it takes super-packets; set by New
+	swap    swapper        // ep, when it takes packets in their buffers (and its buffers fit obuf's length); set by New
 
 	// Guarded by mu.
 	mu      sync.Mutex
@@ -111,7 +133,7 @@ type Stack struct {
 	stopped bool            // the host has stopped: done is closed, calls fail
 	socks   sock            // head of the ring of tracked sockets (track); not a socket itself
 	closing bool            // CloseAll has run: user calls fail with net.ErrClosed
-	obuf    []byte          // the packet being sent
+	obuf    []byte          // the packet being sent: pump.Buf, which write replaces when the link took it (swap)
 	timer   *time.Timer     // runs onTimer; set by New, reset under mu
 	armed   clock.Instant   // the deadline the timer is set for: at most the stack's (flush)
 	behind  bool            // the last flush ran out of its budget: the timer is set to go on
@@ -260,12 +282,15 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	// negative or huge one from the endpoint is an error, not a panic or
 	// a huge buffer.
 	s.obuf = make([]byte, bufLen)
+	if sw, ok := ep.(swapper); ok && sw.BufferSize() >= bufLen {
+		s.swap = sw
+	}
 	s.st = st
 	s.pump = stack.Pump{Buf: s.obuf, GSO: true, Budget: flushBudget, Send: s.write, Ready: s.ready}
 	s.socks.prev, s.socks.next = &s.socks, &s.socks
 	s.timer = time.AfterFunc(time.Hour, s.onTimer)
 	s.timer.Stop()
-	go s.reader()
+	go s.reader(bufLen)
 	return s, nil
 }
 
@@ -423,11 +448,34 @@ func (s *Stack) ready(touched []*stack.Socket) bool {
 // endpoint means it is closed; the packet is lost as on a link that went
 // down.
 func (s *Stack) write(pkt []byte, segSize int) {
+	if s.swap != nil {
+		s.writeSwap(pkt, segSize)
+		return
+	}
 	if segSize > 0 {
 		_ = s.offload.WriteGSO(pkt, segSize)
 	} else if len(pkt) <= s.mtu {
 		_ = s.ep.WritePacket(pkt)
 	}
+}
+
+// writeSwap is write on a swapper: the link keeps the packet's buffer
+// and the next packet is built in the one it gives back.
+func (s *Stack) writeSwap(pkt []byte, segSize int) {
+	var next []byte
+	switch {
+	case segSize > 0:
+		next, _ = s.swap.SwapGSO(pkt, segSize)
+	case len(pkt) <= s.mtu:
+		next, _ = s.swap.SwapPacket(pkt)
+	default:
+		return
+	}
+	if len(next) < len(s.obuf) {
+		next = make([]byte, len(s.obuf)) // not expected: a link keeps its word
+	}
+	s.obuf = next[:len(s.obuf)]
+	s.pump.Buf = s.obuf
 }
 
 // complete tries the calls parked on k again (see pending), finishing
@@ -453,14 +501,15 @@ func (s *Stack) shutdown() {
 	close(s.done)
 }
 
-// reader moves packets from the link into the stack.
-func (s *Stack) reader() {
+// reader moves packets from the link into the stack; where it must copy
+// them, into a buffer of bufLen bytes (MTU bytes, or GSOMaxSize with
+// offload).
+func (s *Stack) reader(bufLen int) {
 	defer close(s.readerDone)
-	buf := make([]byte, len(s.obuf)) // MTU bytes, or GSOMaxSize with offload
-	poller, _ := s.ep.(link.Poller)
+	in := newPacketSource(s.ep, bufLen)
 	errs := 0 // consecutive read errors, for a backoff on a failing link
 	for {
-		n, err := s.ep.ReadPacket(buf)
+		pkt, err := in.next()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || isClosedChan(s.done) {
 				return
@@ -475,22 +524,65 @@ func (s *Stack) reader() {
 		if !s.lock() {
 			return
 		}
-		s.st.HandlePacket(s.now(), buf[:n])
-		if poller != nil {
-			// The packets queued behind this one make a batch: the stack
-			// answers them once (one flush), as a NIC's interrupt
-			// coalescing lets a kernel do.
-			for range inBatch - 1 {
-				n, err := poller.PollPacket(buf)
-				if n == 0 || err != nil {
-					break
-				}
-				s.tick() // each packet at its own instant
-				s.st.HandlePacket(s.now(), buf[:n])
+		s.st.HandlePacket(s.now(), pkt)
+		// The packets queued behind this one make a batch: the stack
+		// answers them once (one flush), as a NIC's interrupt coalescing
+		// lets a kernel do.
+		for range inBatch - 1 {
+			pkt, err := in.poll()
+			if len(pkt) == 0 || err != nil {
+				break
 			}
+			s.tick() // each packet at its own instant
+			s.st.HandlePacket(s.now(), pkt)
 		}
 		s.unlock()
 	}
+}
+
+// packetSource is how the reader takes packets from its endpoint: in
+// the link's own buffers when it lends them (lender), else copied into
+// the reader's buffer; and, for a batch, the packets already waiting,
+// when the endpoint can tell (lender, link.Poller).
+type packetSource struct {
+	ep     link.Endpoint
+	poller link.Poller
+	lend   lender
+	buf    []byte
+}
+
+// newPacketSource reads ep with a buffer of n bytes where it must copy.
+func newPacketSource(ep link.Endpoint, n int) *packetSource {
+	in := &packetSource{ep: ep}
+	if l, ok := ep.(lender); ok {
+		in.lend = l
+		return in
+	}
+	in.poller, _ = ep.(link.Poller)
+	in.buf = make([]byte, n)
+	return in
+}
+
+// next waits for the next packet, valid until the next call.
+func (in *packetSource) next() ([]byte, error) {
+	if in.lend != nil {
+		return in.lend.NextPacket()
+	}
+	n, err := in.ep.ReadPacket(in.buf)
+	return in.buf[:n], err
+}
+
+// poll is next without the wait: an empty packet when none waits (or
+// the endpoint cannot tell).
+func (in *packetSource) poll() ([]byte, error) {
+	switch {
+	case in.lend != nil:
+		return in.lend.PollNext()
+	case in.poller != nil:
+		n, err := in.poller.PollPacket(in.buf)
+		return in.buf[:n], err
+	}
+	return nil, nil
 }
 
 // track makes the host follow a socket's readiness with the record k

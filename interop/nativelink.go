@@ -16,7 +16,9 @@ import (
 // Link every kind runs on:
 //
 //   - tcpwave: link/pipe (pipe.NewEnds with pipe.DefaultQueue), whose
-//     ends the hosts read in batches (link.Poller);
+//     ends the hosts read in batches (link.Poller), and which carries
+//     each packet in the buffer its sender built it in, copied neither
+//     in nor out (pipe.End.SwapPacket and NextPacket);
 //   - gVisor: two channel link endpoints, with one goroutine a direction
 //     that takes each packet the sender queues and injects it into the
 //     receiver's endpoint as it is (the packet's buffer is shared, not

@@ -1,11 +1,23 @@
 // Package pipe is an in-memory link: two endpoints joined back to back,
 // like a cable between two hosts in one process.
 //
-// Each packet is copied into a buffer of its own, as a real link would,
-// and waits in a bounded queue per direction; a packet that finds its
-// queue full, or its destination closed, is dropped and counted, as a
-// NIC's ring drops it. The link adds no delay. Both ends are safe for
+// Each packet travels in a buffer of its own, as on a real link, and
+// waits in a bounded queue per direction; a packet that finds its queue
+// full, or its destination closed, is dropped and counted, as a NIC's
+// ring drops it. The link adds no delay. Both ends are safe for
 // concurrent use.
+//
+// WritePacket copies a packet into one of the link's buffers and
+// ReadPacket copies it out into the reader's. A host that builds its
+// packets in buffers it can give away and handles a packet in place may
+// skip both copies, which at a 64 KiB MTU are most of the link's cost:
+// SwapPacket (and SwapGSO) hands the packet's buffer itself to the link
+// and takes a free one back for the next packet, as a driver posts a
+// buffer to a NIC's ring, and NextPacket (and PollNext) lends the reader
+// the buffer the packet came in until its next read. A host (package
+// tcpwave) uses these when its endpoint has them, so a wrapper that
+// embeds an *End to see or change its packets must override them as well
+// as WritePacket and ReadPacket, or packets pass it by.
 package pipe
 
 import (
@@ -116,11 +128,31 @@ func (q *queue) pop(done []byte, sleep bool) []byte {
 // allocation per slab, not one per packet.
 const slabBytes = 256 << 10
 
+// pushSwap queues buf, as push does, and returns in exchange a free
+// buffer of len size (from the free list or a new slab, as buffer). When
+// the queue is full it queues nothing and returns nil.
+func (q *queue) pushSwap(buf []byte, size int) (next []byte, wake bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.n == len(q.ring) {
+		return nil, false
+	}
+	q.ring[(q.head+q.n)%len(q.ring)] = buf
+	q.n++
+	wake, q.sleeping = q.sleeping, false
+	return q.take(size)[:size], wake
+}
+
 // buffer returns an empty buffer of capacity size, from the free list if
 // it has one, else from a new slab whose other buffers join the list.
 func (q *queue) buffer(size int) []byte {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.take(size)
+}
+
+// take is buffer with q.mu held.
+func (q *queue) take(size int) []byte {
 	if k := len(q.free); k > 0 {
 		buf := q.free[k-1]
 		q.free[k-1] = nil
@@ -216,7 +248,7 @@ func (e *End) write(pkt []byte, limit int) error {
 		e.dropped.Add(1)
 		return nil
 	}
-	buf := append(e.tx.buffer(max(e.mtu, e.gso)), pkt...)
+	buf := append(e.tx.buffer(e.BufferSize()), pkt...)
 	ok, wake := e.tx.push(buf)
 	if !ok {
 		e.dropped.Add(1)
@@ -231,6 +263,57 @@ func (e *End) write(pkt []byte, limit int) error {
 		}
 	}
 	return nil
+}
+
+// BufferSize is the length of the link's packet buffers: the MTU, or the
+// largest super-packet with offload (NewOffload). SwapPacket keeps only
+// buffers of at least this capacity, and returns buffers of this length.
+func (e *End) BufferSize() int { return max(e.mtu, e.gso) }
+
+// SwapPacket is WritePacket without the copy: the link queues pkt in its
+// own buffer, which the caller gives up, and returns a buffer for the
+// caller's next packet, BufferSize bytes long. The caller must not touch
+// pkt's buffer again. When the link does not keep the buffer (the packet
+// is dropped, or refused with WritePacket's errors) it returns pkt's own,
+// at its full capacity; a buffer whose capacity is under BufferSize is
+// not kept either: its packet is copied as WritePacket does.
+func (e *End) SwapPacket(pkt []byte) ([]byte, error) { return e.swap(pkt, e.mtu) }
+
+// SwapGSO is WriteGSO without the copy, as SwapPacket is WritePacket.
+func (e *End) SwapGSO(pkt []byte, segSize int) ([]byte, error) {
+	if segSize <= 0 {
+		return pkt[:cap(pkt)], fmt.Errorf("link/pipe: segment size %d", segSize)
+	}
+	return e.swap(pkt, e.BufferSize())
+}
+
+func (e *End) swap(pkt []byte, limit int) ([]byte, error) {
+	size := e.BufferSize()
+	own := pkt[:cap(pkt)]
+	switch {
+	case cap(pkt) < size:
+		return own, e.write(pkt, limit)
+	case e.isDown.Load():
+		return own, errClosed
+	case len(pkt) > limit:
+		return own, errTooLong
+	case e.peer.isDown.Load():
+		e.dropped.Add(1)
+		return own, nil
+	}
+	next, wake := e.tx.pushSwap(pkt, size)
+	if next == nil {
+		e.dropped.Add(1)
+		return own, nil
+	}
+	e.sent.Add(1)
+	if wake {
+		select {
+		case e.tx.ready <- struct{}{}:
+		default:
+		}
+	}
+	return next, nil
 }
 
 // ReadPacket waits for a packet and copies it into buf. After Close it
@@ -261,6 +344,47 @@ func (e *End) PollPacket(buf []byte) (int, error) {
 		return e.take(buf, p)
 	}
 	return 0, nil
+}
+
+// NextPacket is ReadPacket without the copy: it waits for a packet and
+// returns it in the buffer it came in, which the caller may read and
+// change until its next read on this end (NextPacket, PollNext,
+// ReadPacket or PollPacket) takes it back. Only one goroutine may read an
+// end this way at a time.
+func (e *End) NextPacket() ([]byte, error) {
+	for {
+		if e.isDown.Load() {
+			return nil, errClosed
+		}
+		if p := e.rx.pop(e.takeLast(), true); p != nil {
+			return e.lend(p), nil
+		}
+		select {
+		case <-e.rx.ready:
+		case <-e.closed:
+			return nil, errClosed
+		}
+	}
+}
+
+// PollNext is NextPacket without the wait, as PollPacket is ReadPacket's:
+// with no packet queued for this end it returns nil and a nil error.
+func (e *End) PollNext() ([]byte, error) {
+	if e.isDown.Load() {
+		return nil, errClosed
+	}
+	if p := e.rx.pop(e.takeLast(), false); p != nil {
+		return e.lend(p), nil
+	}
+	return nil, nil
+}
+
+// lend counts the packet p and keeps its buffer to recycle at the next
+// read.
+func (e *End) lend(p []byte) []byte {
+	e.last = p[:0]
+	e.received.Add(1)
+	return p
 }
 
 // takeLast returns, and forgets, the buffer of the packet read last.

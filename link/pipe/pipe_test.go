@@ -3,6 +3,7 @@ package pipe
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -279,5 +280,220 @@ func BenchmarkStream(b *testing.B) {
 	y.Close()
 	if n := <-got; uint64(n) != x.Stats().Sent {
 		b.Fatalf("read %d packets of %d sent", n, x.Stats().Sent)
+	}
+}
+
+// TestSwapAndLend: SwapPacket queues the caller's own buffer and gives a
+// free one back; NextPacket hands the reader that same buffer, and the
+// next read returns it to the free list, from which a later SwapPacket
+// gives it out again. Nothing is copied on the way.
+func TestSwapAndLend(t *testing.T) {
+	a, b := NewEnds(1500, 8)
+	if a.BufferSize() != 1500 {
+		t.Fatalf("BufferSize = %d, want 1500", a.BufferSize())
+	}
+	mine := make([]byte, 1500)
+	copy(mine, "hello")
+	next, err := a.SwapPacket(mine[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(next) != 1500 || &next[0] == &mine[0] {
+		t.Fatalf("SwapPacket gave back %d bytes (the caller's own: %v); want a free buffer of 1500", len(next), &next[0] == &mine[0])
+	}
+	p, err := b.NextPacket()
+	if err != nil || string(p) != "hello" {
+		t.Fatalf("NextPacket = %q, %v; want hello", p, err)
+	}
+	if &p[0] != &mine[0] {
+		t.Error("NextPacket copied the packet; want the buffer it was sent in")
+	}
+	if p, err := b.PollNext(); p != nil || err != nil {
+		t.Fatalf("PollNext on an empty queue = %q, %v; want nil, nil", p, err)
+	}
+	// The read above took mine back: it is the next free buffer.
+	copy(next, "again")
+	again, err := a.SwapPacket(next[:5])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if &again[0] != &mine[0] {
+		t.Error("SwapPacket did not give out the buffer the reader returned")
+	}
+	if p, err := b.PollNext(); string(p) != "again" || err != nil || &p[0] != &next[0] {
+		t.Fatalf("PollNext = %q, %v; want again, in the buffer it was sent in", p, err)
+	}
+	if s := a.Stats(); s.Sent != 2 || s.Dropped != 0 {
+		t.Errorf("a.Stats() = %+v, want 2 sent", s)
+	}
+	if s := b.Stats(); s.Received != 2 {
+		t.Errorf("b.Stats() = %+v, want 2 received", s)
+	}
+}
+
+// TestSwapKeepsOwnBuffer: when the link does not keep the packet's
+// buffer (a full queue, a closed peer, an error, a buffer too short to
+// keep) SwapPacket gives the caller's own back, whole.
+func TestSwapKeepsOwnBuffer(t *testing.T) {
+	tests := []struct {
+		name    string
+		setup   func(a, b *End)
+		size    int // the caller's buffer
+		n       int // the packet's length
+		wantErr error
+		sent    uint64
+		dropped uint64
+	}{
+		{name: "full queue", setup: func(a, b *End) {
+			a.WritePacket([]byte{1})
+			a.WritePacket([]byte{2})
+		}, size: 100, n: 10, sent: 2, dropped: 1},
+		{name: "peer closed", setup: func(a, b *End) { b.Close() }, size: 100, n: 10, dropped: 1},
+		{name: "closed", setup: func(a, b *End) { a.Close() }, size: 100, n: 10, wantErr: net.ErrClosed},
+		{name: "too long", size: 200, n: 101, wantErr: errTooLong},
+		{name: "short buffer copied", size: 50, n: 10, sent: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := NewEnds(100, 2)
+			if tt.setup != nil {
+				tt.setup(a, b)
+			}
+			mine := make([]byte, tt.size)
+			got, err := a.SwapPacket(mine[:tt.n])
+			if !errors.Is(err, tt.wantErr) || (err != nil) != (tt.wantErr != nil) {
+				t.Fatalf("SwapPacket = %v, want %v", err, tt.wantErr)
+			}
+			if len(got) != tt.size || &got[0] != &mine[0] {
+				t.Errorf("SwapPacket gave back %d bytes (own: %v); want the caller's %d", len(got), &got[0] == &mine[0], tt.size)
+			}
+			if s := a.Stats(); s.Sent != tt.sent || s.Dropped != tt.dropped {
+				t.Errorf("Stats = %+v, want %d sent and %d dropped", s, tt.sent, tt.dropped)
+			}
+		})
+	}
+	// The short buffer's packet went as a copy.
+	a, b := NewEnds(100, 2)
+	mine := []byte("short")
+	a.SwapPacket(mine)
+	mine[0] = 'X'
+	if p, err := b.NextPacket(); string(p) != "short" || err != nil {
+		t.Errorf("NextPacket = %q, %v; want short, copied when sent", p, err)
+	}
+}
+
+// TestSwapGSO: a super-packet swaps like a packet on an offload link, up
+// to the largest super-packet; the segment size must be positive.
+func TestSwapGSO(t *testing.T) {
+	a, b := NewOffload(1500, 65535, 4)
+	if a.BufferSize() != 65535 {
+		t.Fatalf("BufferSize = %d, want 65535", a.BufferSize())
+	}
+	buf := make([]byte, 65535)
+	next, err := a.SwapGSO(buf[:60000], 1448)
+	if err != nil || len(next) != 65535 {
+		t.Fatalf("SwapGSO = %d bytes, %v; want a free buffer of 65535", len(next), err)
+	}
+	if p, err := b.NextPacket(); len(p) != 60000 || err != nil || &p[0] != &buf[0] {
+		t.Fatalf("NextPacket = %d bytes, %v; want 60000 in the buffer sent", len(p), err)
+	}
+	if got, err := a.SwapGSO(next[:100], 0); err == nil || &got[0] != &next[0] {
+		t.Errorf("SwapGSO with segment size 0 = %v; want an error and the caller's buffer back", err)
+	}
+	if _, err := a.SwapPacket(next[:1501]); !errors.Is(err, errTooLong) {
+		t.Errorf("SwapPacket over the MTU = %v, want %v", err, errTooLong)
+	}
+}
+
+// TestLendClosed: NextPacket and PollNext fail after Close, and a
+// NextPacket waiting when the end closes returns.
+func TestLendClosed(t *testing.T) {
+	_, b := NewEnds(100, 2)
+	done := make(chan error)
+	go func() {
+		_, err := b.NextPacket()
+		done <- err
+	}()
+	time.Sleep(10 * time.Millisecond)
+	b.Close()
+	select {
+	case err := <-done:
+		if !errors.Is(err, net.ErrClosed) {
+			t.Errorf("NextPacket when closed = %v, want net.ErrClosed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("NextPacket did not return after Close")
+	}
+	if _, err := b.PollNext(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("PollNext after Close = %v, want net.ErrClosed", err)
+	}
+	if _, err := b.NextPacket(); !errors.Is(err, net.ErrClosed) {
+		t.Errorf("NextPacket after Close = %v, want net.ErrClosed", err)
+	}
+}
+
+// TestSwapLendConcurrent streams packets one way with SwapPacket and
+// NextPacket/PollNext, each packet filled with its own number: a buffer
+// given out again while lent (or queued) would show another number, and
+// a data race under -race.
+func TestSwapLendConcurrent(t *testing.T) {
+	const n = 20000
+	a, b := NewEnds(1500, 16)
+	got := make(chan error, 1)
+	go func() {
+		want := byte(0)
+		for k := 0; k < n; {
+			p, err := b.NextPacket()
+			for err == nil && p != nil {
+				for _, c := range p {
+					if c != want {
+						got <- fmt.Errorf("packet %d holds %d", k, c)
+						return
+					}
+				}
+				want++
+				k++
+				p, err = b.PollNext()
+			}
+			if err != nil {
+				got <- err
+				return
+			}
+		}
+		got <- nil
+	}()
+	buf := make([]byte, 1500)
+	deadline := time.Now().Add(30 * time.Second)
+	for i := 0; i < n; {
+		select {
+		case err := <-got:
+			t.Fatalf("reader stopped after %d packets sent: %v", i, err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d packets sent in 30 s", i)
+		}
+		pkt := buf[:100+i%1400]
+		for j := range pkt {
+			pkt[j] = byte(i)
+		}
+		next, err := a.SwapPacket(pkt)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s := a.Stats(); s.Sent == uint64(i+1) {
+			i++
+		} else {
+			time.Sleep(10 * time.Microsecond) // a full queue: send it again
+		}
+		buf = next
+	}
+	select {
+	case err := <-got:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(30 * time.Second):
+		t.Fatal("reader stuck")
 	}
 }

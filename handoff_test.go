@@ -1,0 +1,113 @@
+package tcpwave
+
+import (
+	"bytes"
+	"io"
+	"sync/atomic"
+	"testing"
+
+	"github.com/tcpwave/tcpwave/link/pipe"
+	"github.com/tcpwave/tcpwave/tcp"
+)
+
+// countingEnd is a pipe end that counts which of its ways in and out a
+// host uses: the copying ones (WritePacket, WriteGSO, ReadPacket,
+// PollPacket) or the ones that hand buffers over (SwapPacket, SwapGSO,
+// NextPacket, PollNext).
+type countingEnd struct {
+	*pipe.End
+	copies, swaps atomic.Int64
+}
+
+func (e *countingEnd) WritePacket(p []byte) error {
+	e.copies.Add(1)
+	return e.End.WritePacket(p)
+}
+
+func (e *countingEnd) WriteGSO(p []byte, size int) error {
+	e.copies.Add(1)
+	return e.End.WriteGSO(p, size)
+}
+
+func (e *countingEnd) ReadPacket(b []byte) (int, error) {
+	e.copies.Add(1)
+	return e.End.ReadPacket(b)
+}
+
+func (e *countingEnd) PollPacket(b []byte) (int, error) {
+	e.copies.Add(1)
+	return e.End.PollPacket(b)
+}
+
+func (e *countingEnd) SwapPacket(p []byte) ([]byte, error) {
+	e.swaps.Add(1)
+	return e.End.SwapPacket(p)
+}
+
+func (e *countingEnd) SwapGSO(p []byte, size int) ([]byte, error) {
+	e.swaps.Add(1)
+	return e.End.SwapGSO(p, size)
+}
+
+func (e *countingEnd) NextPacket() ([]byte, error) {
+	e.swaps.Add(1)
+	return e.End.NextPacket()
+}
+
+func (e *countingEnd) PollNext() ([]byte, error) {
+	e.swaps.Add(1)
+	return e.End.PollNext()
+}
+
+// TestPipeHandOff: on link/pipe, at a 1500-byte MTU, at 65535 and with
+// segmentation offload, a host builds each packet in a buffer the link
+// carries as it is and handles each arriving packet in the buffer it came
+// in (the link copies nothing), and 4 MiB arrive intact.
+func TestPipeHandOff(t *testing.T) {
+	tests := []struct {
+		name  string
+		ends  func() (*pipe.End, *pipe.End)
+		mss   uint16
+		super bool // the sender's data goes as super-packets
+	}{
+		{"mtu1500", func() (*pipe.End, *pipe.End) { return pipe.NewEnds(1500, 0) }, 0, false},
+		{"mtu65535", func() (*pipe.End, *pipe.End) { return pipe.NewEnds(65535, 0) }, 65495, false},
+		{"offload", func() (*pipe.End, *pipe.End) { return pipe.NewOffload(1500, 65535, 0) }, 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			x, y := tt.ends()
+			ea, eb := &countingEnd{End: x}, &countingEnd{End: y}
+			var opts []Option
+			if tt.mss != 0 {
+				opts = append(opts, WithTCP(func(c *tcp.Config) { c.MSS = tt.mss }))
+			}
+			sa, sb := hostsOn(t, ea, eb, opts...)
+			client, server := connPair(t, sa, sb)
+			data := make([]byte, 4<<20)
+			for i := range data {
+				data[i] = byte(i*7 + i>>10)
+			}
+			done := make(chan []byte, 1)
+			go func() {
+				got, _ := io.ReadAll(server)
+				done <- got
+			}()
+			if _, err := client.Write(data); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			client.CloseWrite()
+			if got := <-done; !bytes.Equal(got, data) {
+				t.Fatalf("received %d bytes, not the %d written", len(got), len(data))
+			}
+			for _, e := range []*countingEnd{ea, eb} {
+				if c, s := e.copies.Load(), e.swaps.Load(); c != 0 || s == 0 {
+					t.Errorf("%d copying calls and %d hand-overs on an end; want none and some", c, s)
+				}
+			}
+			if sent, segs := eb.Stats().Sent, sb.Counters().OutSegs; tt.super && sent*4 > segs {
+				t.Errorf("%d segments in %d packets: want over 4 a packet", segs, sent)
+			}
+		})
+	}
+}
