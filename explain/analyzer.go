@@ -37,6 +37,19 @@ type Options struct {
 	// MaxSegments bounds the segments a Conn keeps for its ladder
 	// (default 64; negative: none); control segments are kept first.
 	MaxSegments int
+	// MaxHeld bounds the connections over but with TIME_WAIT still
+	// running that are held back after Linger, until their TIME_WAIT is
+	// over in capture time, a new SYN reuses their 4-tuple (their row then
+	// says TIME_WAIT was cut short) or the capture ends (default 1024,
+	// about 2.5 KB each; negative: none). Past it the longest held is
+	// handed over, its TIME_WAIT's end projected. See recent.go.
+	MaxHeld int
+	// MaxRecent bounds the 4-tuples remembered, in a compact record of
+	// about a hundred bytes, after their connection was handed over with
+	// TIME_WAIT running, until that TIME_WAIT is over in capture time
+	// (default 65,536; negative: none): a new SYN on one within 2MSL is
+	// told a reuse. Past it the oldest are forgotten.
+	MaxRecent int
 }
 
 func (o Options) withDefaults() Options {
@@ -57,6 +70,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSegments == 0 {
 		o.MaxSegments = 64
+	}
+	if o.MaxHeld == 0 {
+		o.MaxHeld = 1024
+	}
+	if o.MaxRecent == 0 {
+		o.MaxRecent = 65536
 	}
 	return o
 }
@@ -88,6 +107,8 @@ type Analyzer struct {
 	conns   map[connKey]*conn
 	active  *list.List // of *conn still open, least recently seen first
 	closing *list.List // of *conn that are over, least recently seen first
+	held    *list.List // of *conn over but in TIME_WAIT, held back after Linger, least recently seen first
+	recent  recentSet  // 4-tuples handed over in TIME_WAIT
 	base    time.Time
 	based   bool
 	last    time.Duration
@@ -114,7 +135,9 @@ func (a *Analyzer) recycle(c *conn) {
 // NewAnalyzer returns an Analyzer that hands every finished connection to
 // emit.
 func NewAnalyzer(opt Options, emit func(*Conn)) *Analyzer {
-	return &Analyzer{opt: opt.withDefaults(), emit: emit, conns: make(map[connKey]*conn), active: list.New(), closing: list.New()}
+	opt = opt.withDefaults()
+	return &Analyzer{opt: opt, emit: emit, conns: make(map[connKey]*conn), active: list.New(), closing: list.New(), held: list.New(),
+		recent: newRecentSet(opt.MaxRecent)}
 }
 
 // Add feeds one segment. Segments must come in capture order; a segment
@@ -144,7 +167,9 @@ func (a *Analyzer) Add(p *Packet) {
 		if len(a.conns) >= a.opt.MaxConns {
 			a.shed(t)
 		}
-		c = a.newConn(p, t)
+		if c = a.reuseRecent(k, p, t); c == nil {
+			c = a.newConn(p, t)
+		}
 		a.conns[k] = c
 	}
 	c.lastSeen = t
@@ -177,6 +202,13 @@ func (a *Analyzer) Add(p *Packet) {
 	}
 	over := c.overSoon()
 	switch {
+	case c.elem != nil && c.heldList:
+		a.detach(c)
+		c.elem, c.closingList = a.closing.PushBack(c), true
+		if !over {
+			a.detach(c)
+			c.elem, c.closingList = a.active.PushBack(c), false
+		}
 	case c.elem != nil && c.closingList == over && over:
 		a.closing.MoveToBack(c.elem)
 	case c.elem != nil && c.closingList == over:
@@ -224,6 +256,11 @@ func (a *Analyzer) newConn(p *Packet, t time.Duration) *conn {
 // detach takes c out of its list.
 func (a *Analyzer) detach(c *conn) {
 	if c.elem != nil {
+		if c.heldList {
+			a.held.Remove(c.elem)
+			c.elem, c.heldList = nil, false
+			return
+		}
 		if c.closingList {
 			a.closing.Remove(c.elem)
 		} else {
@@ -236,10 +273,22 @@ func (a *Analyzer) detach(c *conn) {
 // sweep hands over the connections over and quiet for longer than Linger,
 // and settles those quiet for longer than Idle, at time t.
 func (a *Analyzer) sweep(t time.Duration) {
+	a.recent.expire(t)
+	for e := a.held.Front(); e != nil; e = a.held.Front() {
+		c := e.Value.(*conn)
+		if t-c.lastSeen < a.opt.TimeWait && twRunning(c, t) {
+			break
+		}
+		a.dropHeld(c, t)
+	}
 	for e := a.closing.Front(); e != nil; e = a.closing.Front() {
 		c := e.Value.(*conn)
 		if t-c.lastSeen <= a.opt.Linger {
 			break
+		}
+		if a.opt.MaxHeld > 0 && twRunning(c, t) && a.conns[c.key()] == c {
+			a.hold(c, t)
+			continue
 		}
 		a.drop(c, t)
 	}
@@ -256,14 +305,42 @@ func (a *Analyzer) sweep(t time.Duration) {
 	}
 }
 
-// drop hands c over and forgets it.
+// drop hands c over and forgets it, remembering its 4-tuple if it is
+// in TIME_WAIT.
 func (a *Analyzer) drop(c *conn, t time.Duration) {
+	a.dropAt(c, t, t)
+}
+
+// dropAt hands c over at capture time at (what its row says) and forgets
+// it at t.
+func (a *Analyzer) dropAt(c *conn, t, at time.Duration) {
 	a.detach(c)
-	a.settle(c, t, false)
-	if a.conns[c.key()] == c {
+	mine := a.conns[c.key()] == c
+	if mine && !c.emitted {
+		a.rememberTW(c, t)
+	}
+	a.settle(c, at, false)
+	if mine {
 		delete(a.conns, c.key())
 	}
 	a.recycle(c)
+}
+
+// hold keeps c, over and quiet for Linger with TIME_WAIT running at t,
+// until its TIME_WAIT is over or a new SYN reuses its 4-tuple: the
+// longest held is handed over when MaxHeld are.
+func (a *Analyzer) hold(c *conn, t time.Duration) {
+	a.detach(c)
+	if a.held.Len() >= a.opt.MaxHeld {
+		a.dropHeld(a.held.Front().Value.(*conn), t)
+	}
+	c.elem, c.heldList = a.held.PushBack(c), true
+}
+
+// dropHeld hands over c, held in TIME_WAIT, at t: its row is what it was
+// when it was over and quiet for Linger (TIME_WAIT's end projected).
+func (a *Analyzer) dropHeld(c *conn, t time.Duration) {
+	a.dropAt(c, t, min(t, c.lastSeen+a.opt.Linger))
 }
 
 // shed hands over the least recently seen connections until fewer than
@@ -271,6 +348,9 @@ func (a *Analyzer) drop(c *conn, t time.Duration) {
 func (a *Analyzer) shed(t time.Duration) {
 	for len(a.conns) >= a.opt.MaxConns {
 		e := a.closing.Front()
+		if e == nil {
+			e = a.held.Front()
+		}
 		if e == nil {
 			e = a.active.Front()
 		}
@@ -283,6 +363,10 @@ func (a *Analyzer) shed(t time.Duration) {
 			continue
 		}
 		c := e.Value.(*conn)
+		if c.heldList {
+			a.dropHeld(c, t)
+			continue
+		}
 		c.quiesce()
 		a.drop(c, t)
 	}
@@ -323,4 +407,5 @@ func (a *Analyzer) Finish() {
 	a.conns = make(map[connKey]*conn)
 	a.active.Init()
 	a.closing.Init()
+	a.held.Init()
 }
