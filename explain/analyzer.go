@@ -40,15 +40,17 @@ type Options struct {
 	// MaxHeld bounds the connections over but with TIME_WAIT still
 	// running that are held back after Linger, until their TIME_WAIT is
 	// over in capture time, a new SYN reuses their 4-tuple (their row then
-	// says TIME_WAIT was cut short) or the capture ends (default 1024,
+	// says TIME_WAIT was cut short) or the capture ends (default 256,
 	// about 2.5 KB each; negative: none). Past it the longest held is
 	// handed over, its TIME_WAIT's end projected. See recent.go.
 	MaxHeld int
 	// MaxRecent bounds the 4-tuples remembered, in a compact record of
-	// about a hundred bytes, after their connection was handed over with
+	// about 90 bytes, after their connection was handed over with
 	// TIME_WAIT running, until that TIME_WAIT is over in capture time
-	// (default 65,536; negative: none): a new SYN on one within 2MSL is
-	// told a reuse. Past it the oldest are forgotten.
+	// (default 32,768, more than the 28,232 ports of Linux's default
+	// ephemeral range, so the TIME_WAITs of one client address towards one
+	// service; negative: none): a new SYN on one within 2MSL is told a
+	// reuse. Past it the oldest are forgotten.
 	MaxRecent int
 }
 
@@ -72,10 +74,10 @@ func (o Options) withDefaults() Options {
 		o.MaxSegments = 64
 	}
 	if o.MaxHeld == 0 {
-		o.MaxHeld = 1024
+		o.MaxHeld = 256
 	}
 	if o.MaxRecent == 0 {
-		o.MaxRecent = 65536
+		o.MaxRecent = 32768
 	}
 	return o
 }

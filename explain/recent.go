@@ -18,20 +18,23 @@ import (
 //     or a new SYN reuses its 4-tuple, or the capture ends: its row then
 //     says what happened (the Analyzer's held list). A connection takes
 //     about 2.5 KB, so the budget is small by default.
-//   - always, once it is handed over, a compact record (recentTW, about a
-//     hundred bytes with its index) of the 4-tuple, which side holds
-//     TIME_WAIT since when, and the sequence numbers and timestamps the
-//     RFC 6191 judgement needs; kept until the TIME_WAIT it describes is
-//     over in capture time, at most Options.MaxRecent of them, the oldest
-//     forgotten first. A new SYN on such a 4-tuple gets the "reuse"
-//     finding on its own row, naming the old connection, whose row could
-//     only project TIME_WAIT's end (AfterCapture).
+//   - always, once it is handed over, a compact record (recentTW) of the
+//     4-tuple, which side holds TIME_WAIT since when, and the sequence
+//     numbers and timestamps the RFC 6191 judgement needs; kept until the
+//     TIME_WAIT it describes is over in capture time, at most
+//     Options.MaxRecent of them, the oldest forgotten first (80 bytes in a
+//     ring and about 20 in its index). A new SYN on such a 4-tuple gets
+//     the "reuse" finding on its own row, naming the old connection, whose
+//     row could only project TIME_WAIT's end (AfterCapture).
 
 // recentTW is what is kept of a connection handed over with TIME_WAIT
 // running on a side. Its sides are in key order: 0 is the endpoint
-// written first in key (the lower address and port).
+// written first in key (the lower address and port). The 4-tuple is kept
+// as a 64-bit hash (maphash, seeded per Analyzer): a new SYN on another
+// 4-tuple is taken for a reuse only if the hashes of two 4-tuples
+// collide, about once in 2^64 / MaxRecent lookups.
 type recentTW struct {
-	key     connKey
+	hash    uint64    // of the 4-tuple's connKey
 	id      int       // the old connection's ID
 	inc     int32     // and its incarnation
 	holds   [2]bool   // the side holds TIME_WAIT
@@ -82,7 +85,7 @@ func (s *recentSet) at(seq uint64) *recentTW {
 // popOldest forgets the oldest record.
 func (s *recentSet) popOldest() {
 	r := &s.buf[s.head]
-	h := s.hash(&r.key)
+	h := r.hash
 	if seq, ok := s.index[h]; ok && seq == s.first {
 		delete(s.index, h)
 	}
@@ -111,7 +114,7 @@ func (s *recentSet) add(r recentTW) {
 	seq := s.first + uint64(s.n)
 	s.buf[(s.head+s.n)%len(s.buf)] = r
 	s.n++
-	s.index[s.hash(&r.key)] = seq
+	s.index[r.hash] = seq
 }
 
 // expire forgets the oldest records while their TIME_WAIT is over at t.
@@ -140,7 +143,7 @@ func (s *recentSet) take(k connKey, t time.Duration) (recentTW, bool) {
 		return recentTW{}, false
 	}
 	r := s.at(seq)
-	if r == nil || r.key != k {
+	if r == nil || r.hash != h {
 		return recentTW{}, false
 	}
 	delete(s.index, h)
@@ -176,7 +179,8 @@ func (a *Analyzer) rememberTW(c *conn, t time.Duration) {
 	if !any {
 		return
 	}
-	r.key, r.id, r.inc = c.key(), c.ID, int32(c.Incarnation)
+	k := c.key()
+	r.hash, r.id, r.inc = a.recent.hash(&k), c.ID, int32(c.Incarnation)
 	a.recent.add(r)
 }
 
