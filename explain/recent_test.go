@@ -2,6 +2,7 @@ package explain
 
 import (
 	"bytes"
+	"net/netip"
 	"slices"
 	"strings"
 	"testing"
@@ -107,5 +108,76 @@ func TestReuseAfterHandOver(t *testing.T) {
 				t.Error(msg)
 			}
 		})
+	}
+}
+
+// TestRecentBounded: the 4-tuples remembered in TIME_WAIT never number
+// more than MaxRecent, the oldest are forgotten first, and each is
+// forgotten once its TIME_WAIT is over; MaxHeld bounds the connections
+// held back, the longest held handed over first.
+func TestRecentBounded(t *testing.T) {
+	const max = 100
+	s := newRecentSet(max)
+	key := func(i int) connKey {
+		return keyOf(netip.AddrPortFrom(dc.Addr(), uint16(1024+i)), ds)
+	}
+	for i := range 1000 {
+		k := key(i)
+		s.add(recentTW{hash: s.hash(&k), id: i, holds: [2]bool{true, false}, twEnd: [2]time.Duration{time.Duration(1000+i) * time.Second}})
+		if s.n > max || len(s.index) > max || len(s.buf) > max {
+			t.Fatalf("after %d records: %d kept, %d indexed, a ring of %d", i+1, s.n, len(s.index), len(s.buf))
+		}
+	}
+	if _, ok := s.take(key(899), 0); ok {
+		t.Errorf("record 899 of 1000 is remembered, MaxRecent %d", max)
+	}
+	r, ok := s.take(key(900), 0)
+	if !ok || r.id != 900 {
+		t.Errorf("record 900 of 1000: %v %+v", ok, r)
+	}
+	if _, ok := s.take(key(900), 0); ok {
+		t.Errorf("record 900 taken twice")
+	}
+	if _, ok := s.take(key(950), 1950*time.Second); ok {
+		t.Errorf("record 950 is taken after its TIME_WAIT")
+	}
+	s.expire(1949 * time.Second)
+	if s.n != 50 {
+		t.Errorf("%d records kept before 1949 s, want 50", s.n)
+	}
+	s.expire(2000 * time.Second)
+	if s.n != 0 || len(s.index) != 0 {
+		t.Errorf("%d records kept (%d indexed) after every TIME_WAIT", s.n, len(s.index))
+	}
+
+	// MaxHeld 10: 50 connections closed one a second, all in TIME_WAIT.
+	a := NewAnalyzer(Options{MaxHeld: 10}, func(*Conn) {})
+	for i := range 50 {
+		for _, ts := range append(slices.Clone(handshake3),
+			tseg{100 * time.Millisecond, seg{false, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+			tseg{101 * time.Millisecond, seg{true, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
+			tseg{102 * time.Millisecond, seg{false, wire.ACK, 2, 2, 0}, 1000},
+		) {
+			cli := netip.AddrPortFrom(dc.Addr(), uint16(1024+i))
+			p := Packet{T: time.Unix(0, 0).Add(time.Duration(i)*time.Second + ts.at), Src: cli, Dst: ds,
+				TCP: wire.TCPFields{SrcPort: cli.Port(), DstPort: ds.Port(), Seq: isnC + ts.seq, Ack: isnS + ts.ack, Flags: ts.flags, Window: 1000}}
+			if !ts.fromClient {
+				p.Src, p.Dst = ds, cli
+				p.TCP.SrcPort, p.TCP.DstPort = ds.Port(), cli.Port()
+				p.TCP.Seq, p.TCP.Ack = isnS+ts.seq, isnC+ts.ack
+			}
+			if !ts.flags.Has(wire.ACK) {
+				p.TCP.Ack = 0
+			}
+			a.Add(&p)
+			if a.held.Len() > 10 {
+				t.Fatalf("%d connections held, MaxHeld 10", a.held.Len())
+			}
+		}
+	}
+	// At 49.102 s, the last packet, connections 0 to 43 have been quiet
+	// for more than Linger (5 s): the last 10 of them are held.
+	if a.held.Len() != 10 || a.recent.n != 44-10 || a.closing.Len() != 6 {
+		t.Errorf("%d held, %d remembered, %d closing; want 10, 34, 6", a.held.Len(), a.recent.n, a.closing.Len())
 	}
 }
