@@ -288,7 +288,7 @@ func (a *Analyzer) sweep(t time.Duration) {
 		if t-c.lastSeen <= a.opt.Linger {
 			break
 		}
-		if a.opt.MaxHeld > 0 && twRunning(c, t) && a.conns[c.key()] == c {
+		if a.opt.MaxHeld > 0 && twRunning(c, t) { // (in a list, c is its 4-tuple's latest connection)
 			a.hold(c, t)
 			continue
 		}
@@ -317,13 +317,14 @@ func (a *Analyzer) drop(c *conn, t time.Duration) {
 // it at t.
 func (a *Analyzer) dropAt(c *conn, t, at time.Duration) {
 	a.detach(c)
-	mine := a.conns[c.key()] == c
+	k := c.key()
+	mine := a.conns[k] == c
 	if mine && !c.emitted {
-		a.rememberTW(c, t)
+		a.rememberTW(c, k, t)
 	}
 	a.settle(c, at, false)
 	if mine {
-		delete(a.conns, c.key())
+		delete(a.conns, k)
 	}
 	a.recycle(c)
 }

@@ -161,9 +161,9 @@ func keySide(c *conn, s Side) int {
 	return 0
 }
 
-// rememberTW records c, about to be handed over at t, if a side of it
-// holds TIME_WAIT beyond t.
-func (a *Analyzer) rememberTW(c *conn, t time.Duration) {
+// rememberTW records c, whose 4-tuple is k, about to be handed over at
+// t, if a side of it holds TIME_WAIT beyond t.
+func (a *Analyzer) rememberTW(c *conn, k connKey, t time.Duration) {
 	var r recentTW
 	any := false
 	for s := Client; s <= Server; s++ {
@@ -179,7 +179,6 @@ func (a *Analyzer) rememberTW(c *conn, t time.Duration) {
 	if !any {
 		return
 	}
-	k := c.key()
 	r.hash, r.id, r.inc = a.recent.hash(&k), c.ID, int32(c.Incarnation)
 	a.recent.add(r)
 }
