@@ -107,10 +107,11 @@ type Analyzer struct {
 	opt     Options
 	emit    func(*Conn)
 	conns   map[connKey]*conn
-	active  *list.List // of *conn still open, least recently seen first
-	closing *list.List // of *conn that are over, least recently seen first
-	held    *list.List // of *conn over but in TIME_WAIT, held back after Linger, least recently seen first
-	recent  recentSet  // 4-tuples handed over in TIME_WAIT
+	active  *list.List    // of *conn still open, least recently seen first
+	closing *list.List    // of *conn that are over, least recently seen first
+	held    *list.List    // of *conn over but in TIME_WAIT, held back after Linger, least recently seen first
+	recent  recentSet     // 4-tuples handed over in TIME_WAIT
+	twGuard map[*conn]int // connections that reused a recorded 4-tuple whose server may still answer from TIME_WAIT: the old ID
 	base    time.Time
 	based   bool
 	last    time.Duration
@@ -181,6 +182,9 @@ func (a *Analyzer) Add(p *Packet) {
 	}
 	if c.duplicate(from, t, p) {
 		a.Duplicates++
+		return
+	}
+	if len(a.twGuard) > 0 && a.oldSegment(c, from, p) {
 		return
 	}
 	if c.prev != nil && c.routeToPrev(from, p) {
@@ -380,6 +384,7 @@ func (a *Analyzer) settle(c *conn, now time.Duration, atEnd bool) {
 	if c.emitted {
 		return
 	}
+	delete(a.twGuard, c)
 	if old := c.prev; old != nil {
 		a.settle(old, now, atEnd)
 		c.prev = nil

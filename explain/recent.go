@@ -2,6 +2,7 @@ package explain
 
 import (
 	"hash/maphash"
+	"net/netip"
 	"time"
 
 	"github.com/tcpwave/tcpwave/tcp"
@@ -154,12 +155,7 @@ func (s *recentSet) take(k connKey, t time.Duration) (recentTW, bool) {
 }
 
 // keySide returns the index in key order of a connection's side s.
-func keySide(c *conn, s Side) int {
-	if c.Addr[s].Compare(c.Addr[s.other()]) > 0 {
-		return 1
-	}
-	return 0
-}
+func keySide(c *conn, s Side) int { return keySideOf(c.Addr[s], c.Addr[s.other()]) }
 
 // rememberTW records c, whose 4-tuple is k, about to be handed over at
 // t, if a side of it holds TIME_WAIT beyond t.
@@ -230,7 +226,49 @@ func (a *Analyzer) reuseRecent(k connKey, p *Packet, t time.Duration) *conn {
 	c := a.newConn(p, t)
 	c.Incarnation = int(r.inc) + 1
 	c.reusedRecent(&r, t, p)
+	if receiver := 1 - keySideOf(p.Src, p.Dst); r.holds[receiver] {
+		if a.twGuard == nil {
+			a.twGuard = make(map[*conn]int)
+		}
+		a.twGuard[c] = r.id
+	}
 	return c
+}
+
+// keySideOf returns the index in key order of src in a 4-tuple with dst.
+func keySideOf(src, dst netip.AddrPort) int {
+	if src.Compare(dst) > 0 {
+		return 1
+	}
+	return 0
+}
+
+// oldSegment reports whether p, from side from of c, a connection that
+// reused a 4-tuple remembered in TIME_WAIT at its server, belongs to the
+// old connection (handed over, so the segment is not counted): while the
+// server has not answered the new SYN with a SYN-ACK, a segment from it
+// without SYN (its TIME_WAIT's ACK) and a RST from the client answering
+// it, as routeToPrev tells them when the old connection is still held.
+func (a *Analyzer) oldSegment(c *conn, from Side, p *Packet) bool {
+	id, ok := a.twGuard[c]
+	if !ok {
+		return false
+	}
+	if c.ep[Server].haveISN {
+		delete(a.twGuard, c)
+		return false
+	}
+	f := p.TCP.Flags
+	switch {
+	case from == Server && !f.Has(wire.SYN):
+		if !f.Has(wire.RST) {
+			c.note(c.lastSeen, "time-wait-ack", "%s in TIME_WAIT (connection %d) answered the new SYN with an ACK for the old connection (Linux tcp_timewait_state_process)", c.name(Server), id)
+		}
+		return true
+	case from == Client && f.Has(wire.RST) && !f.Has(wire.SYN):
+		return true
+	}
+	return false
 }
 
 // twRunning reports whether a side of c holds TIME_WAIT beyond t.

@@ -181,3 +181,48 @@ func TestRecentBounded(t *testing.T) {
 		t.Errorf("%d held, %d remembered, %d closing; want 10, 34, 6", a.held.Len(), a.recent.n, a.closing.Len())
 	}
 }
+
+// TestReuseRefusedAfterHandOver: the new SYN on a 4-tuple whose server
+// holds TIME_WAIT, its connection handed over and remembered, has a lower
+// ISN (and no timestamps): the server answers from TIME_WAIT with an ACK
+// for the old connection, the client resets it and sends its SYN again,
+// which the server then takes. The ACK and the RST are the old
+// connection's: the new row tells them but does not count them.
+func TestReuseRefusedAfterHandOver(t *testing.T) {
+	const ms = time.Millisecond
+	at := 10 * time.Second
+	low := ^uint32(999) // -1000: below the old client's sequence numbers
+	conv := append(slices.Clone(handshake3),
+		tseg{100 * ms, seg{false, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+		tseg{101 * ms, seg{true, wire.ACK, 1, 2, 0}, 1000},
+		tseg{102 * ms, seg{true, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
+		tseg{103 * ms, seg{false, wire.ACK, 2, 2, 0}, 1000},
+		tseg{at, seg{true, wire.SYN, low, 0, 0}, 1000},
+		tseg{at + ms, seg{false, wire.ACK, 2, 2, 0}, 1000},
+		tseg{at + 2*ms, seg{true, wire.RST, 2, 0, 0}, 0},
+		tseg{at + time.Second, seg{true, wire.SYN, low, 0, 0}, 1000},
+		tseg{at + time.Second + ms, seg{false, wire.SYN | wire.ACK, 200000, low + 1, 0}, 1000},
+		tseg{at + time.Second + 2*ms, seg{true, wire.ACK, low + 1, 200001, 0}, 1000},
+	)
+	var conns []*Conn
+	if _, err := Explain(bytes.NewReader(timedFile(t, conv)), Options{MaxHeld: -1}, func(c *Conn) { conns = append(conns, c) }); err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 2 {
+		t.Fatalf("%d connections, want 2", len(conns))
+	}
+	n := conns[1]
+	for _, want := range []string{"reuse:its ISN is not higher (and no timestamps to compare)", "time-wait-ack:answered the new SYN with an ACK"} {
+		kind, text, _ := strings.Cut(want, ":")
+		if !slices.ContainsFunc(n.Findings, func(f Finding) bool { return f.Kind == kind && strings.Contains(f.Text, text) }) {
+			t.Errorf("no %s finding saying %q\n%s", kind, text, dump(n))
+		}
+	}
+	if n.Incarnation != 2 || n.Sent[Server].Packets != 1 || n.Sent[Client].Packets != 3 || n.Sent[Client].RSTs != 0 {
+		t.Errorf("incarnation %d, segments %d from the client (%d RSTs), %d from the server; want 2, 3 (0), 1\n%s",
+			n.Incarnation, n.Sent[Client].Packets, n.Sent[Client].RSTs, n.Sent[Server].Packets, dump(n))
+	}
+	if n.Final != [2]tcp.State{tcp.Established, tcp.Established} || n.Close != CloseOpen {
+		t.Errorf("final %v, close %s: want both ESTABLISHED, open\n%s", n.Final, n.Close, dump(n))
+	}
+}
