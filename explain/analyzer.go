@@ -25,7 +25,8 @@ type Options struct {
 	// Linger is how long a connection that is over (both sides closed,
 	// or one in TIME_WAIT) is kept for late segments — a FIN sent again
 	// because its last ACK was lost — before it is handed over (default
-	// 5 s of capture time). TIME_WAIT's end is then projected.
+	// 5 s of capture time). One with TIME_WAIT running is then held back
+	// (MaxHeld) or handed over with TIME_WAIT's end projected.
 	Linger time.Duration
 	// MaxConns bounds the connections held at once (default 1,000,000):
 	// past it the least recently seen are handed over early.
