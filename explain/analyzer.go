@@ -25,7 +25,8 @@ type Options struct {
 	// Linger is how long a connection that is over (both sides closed,
 	// or one in TIME_WAIT) is kept for late segments — a FIN sent again
 	// because its last ACK was lost — before it is handed over (default
-	// 5 s of capture time). TIME_WAIT's end is then projected.
+	// 5 s of capture time). One with TIME_WAIT running is then held back
+	// (MaxHeld) or handed over with TIME_WAIT's end projected.
 	Linger time.Duration
 	// MaxConns bounds the connections held at once (default 1,000,000):
 	// past it the least recently seen are handed over early.
@@ -37,6 +38,21 @@ type Options struct {
 	// MaxSegments bounds the segments a Conn keeps for its ladder
 	// (default 64; negative: none); control segments are kept first.
 	MaxSegments int
+	// MaxHeld bounds the connections over but with TIME_WAIT still
+	// running that are held back after Linger, until their TIME_WAIT is
+	// over in capture time, a new SYN reuses their 4-tuple (their row then
+	// says TIME_WAIT was cut short) or the capture ends (default 256,
+	// about 2.5 KB each; negative: none). Past it the longest held is
+	// handed over, its TIME_WAIT's end projected. See recent.go.
+	MaxHeld int
+	// MaxRecent bounds the 4-tuples remembered, in a compact record of
+	// about 90 bytes, after their connection was handed over with
+	// TIME_WAIT running, until that TIME_WAIT is over in capture time
+	// (default 32,768, more than the 28,232 ports of Linux's default
+	// ephemeral range, so the TIME_WAITs of one client address towards one
+	// service; negative: none): a new SYN on one within 2MSL is told a
+	// reuse. Past it the oldest are forgotten.
+	MaxRecent int
 }
 
 func (o Options) withDefaults() Options {
@@ -57,6 +73,12 @@ func (o Options) withDefaults() Options {
 	}
 	if o.MaxSegments == 0 {
 		o.MaxSegments = 64
+	}
+	if o.MaxHeld == 0 {
+		o.MaxHeld = 256
+	}
+	if o.MaxRecent == 0 {
+		o.MaxRecent = 32768
 	}
 	return o
 }
@@ -86,8 +108,11 @@ type Analyzer struct {
 	opt     Options
 	emit    func(*Conn)
 	conns   map[connKey]*conn
-	active  *list.List // of *conn still open, least recently seen first
-	closing *list.List // of *conn that are over, least recently seen first
+	active  *list.List    // of *conn still open, least recently seen first
+	closing *list.List    // of *conn that are over, least recently seen first
+	held    *list.List    // of *conn over but in TIME_WAIT, held back after Linger, least recently seen first
+	recent  recentSet     // 4-tuples handed over in TIME_WAIT
+	twGuard map[*conn]int // connections that reused a recorded 4-tuple whose server may still answer from TIME_WAIT: the old ID
 	base    time.Time
 	based   bool
 	last    time.Duration
@@ -114,7 +139,9 @@ func (a *Analyzer) recycle(c *conn) {
 // NewAnalyzer returns an Analyzer that hands every finished connection to
 // emit.
 func NewAnalyzer(opt Options, emit func(*Conn)) *Analyzer {
-	return &Analyzer{opt: opt.withDefaults(), emit: emit, conns: make(map[connKey]*conn), active: list.New(), closing: list.New()}
+	opt = opt.withDefaults()
+	return &Analyzer{opt: opt, emit: emit, conns: make(map[connKey]*conn), active: list.New(), closing: list.New(), held: list.New(),
+		recent: newRecentSet(opt.MaxRecent)}
 }
 
 // Add feeds one segment. Segments must come in capture order; a segment
@@ -144,7 +171,9 @@ func (a *Analyzer) Add(p *Packet) {
 		if len(a.conns) >= a.opt.MaxConns {
 			a.shed(t)
 		}
-		c = a.newConn(p, t)
+		if c = a.reuseRecent(k, p, t); c == nil {
+			c = a.newConn(p, t)
+		}
 		a.conns[k] = c
 	}
 	c.lastSeen = t
@@ -154,6 +183,9 @@ func (a *Analyzer) Add(p *Packet) {
 	}
 	if c.duplicate(from, t, p) {
 		a.Duplicates++
+		return
+	}
+	if len(a.twGuard) > 0 && a.oldSegment(c, from, p) {
 		return
 	}
 	if c.prev != nil && c.routeToPrev(from, p) {
@@ -177,6 +209,13 @@ func (a *Analyzer) Add(p *Packet) {
 	}
 	over := c.overSoon()
 	switch {
+	case c.elem != nil && c.heldList:
+		a.detach(c)
+		c.elem, c.closingList = a.closing.PushBack(c), true
+		if !over {
+			a.detach(c)
+			c.elem, c.closingList = a.active.PushBack(c), false
+		}
 	case c.elem != nil && c.closingList == over && over:
 		a.closing.MoveToBack(c.elem)
 	case c.elem != nil && c.closingList == over:
@@ -224,6 +263,11 @@ func (a *Analyzer) newConn(p *Packet, t time.Duration) *conn {
 // detach takes c out of its list.
 func (a *Analyzer) detach(c *conn) {
 	if c.elem != nil {
+		if c.heldList {
+			a.held.Remove(c.elem)
+			c.elem, c.heldList = nil, false
+			return
+		}
 		if c.closingList {
 			a.closing.Remove(c.elem)
 		} else {
@@ -236,10 +280,22 @@ func (a *Analyzer) detach(c *conn) {
 // sweep hands over the connections over and quiet for longer than Linger,
 // and settles those quiet for longer than Idle, at time t.
 func (a *Analyzer) sweep(t time.Duration) {
+	a.recent.expire(t)
+	for e := a.held.Front(); e != nil; e = a.held.Front() {
+		c := e.Value.(*conn)
+		if t-c.lastSeen < a.opt.TimeWait && twRunning(c, t) {
+			break
+		}
+		a.dropHeld(c, t)
+	}
 	for e := a.closing.Front(); e != nil; e = a.closing.Front() {
 		c := e.Value.(*conn)
 		if t-c.lastSeen <= a.opt.Linger {
 			break
+		}
+		if a.opt.MaxHeld > 0 && twRunning(c, t) { // (in a list, c is its 4-tuple's latest connection)
+			a.hold(c, t)
+			continue
 		}
 		a.drop(c, t)
 	}
@@ -256,14 +312,43 @@ func (a *Analyzer) sweep(t time.Duration) {
 	}
 }
 
-// drop hands c over and forgets it.
+// drop hands c over and forgets it, remembering its 4-tuple if it is
+// in TIME_WAIT.
 func (a *Analyzer) drop(c *conn, t time.Duration) {
+	a.dropAt(c, t, t)
+}
+
+// dropAt hands c over at capture time at (what its row says) and forgets
+// it at t.
+func (a *Analyzer) dropAt(c *conn, t, at time.Duration) {
 	a.detach(c)
-	a.settle(c, t, false)
-	if a.conns[c.key()] == c {
-		delete(a.conns, c.key())
+	k := c.key()
+	mine := a.conns[k] == c
+	if mine && !c.emitted {
+		a.rememberTW(c, k, t)
+	}
+	a.settle(c, at, false)
+	if mine {
+		delete(a.conns, k)
 	}
 	a.recycle(c)
+}
+
+// hold keeps c, over and quiet for Linger with TIME_WAIT running at t,
+// until its TIME_WAIT is over or a new SYN reuses its 4-tuple: the
+// longest held is handed over when MaxHeld are.
+func (a *Analyzer) hold(c *conn, t time.Duration) {
+	a.detach(c)
+	if a.held.Len() >= a.opt.MaxHeld {
+		a.dropHeld(a.held.Front().Value.(*conn), t)
+	}
+	c.elem, c.heldList = a.held.PushBack(c), true
+}
+
+// dropHeld hands over c, held in TIME_WAIT, at t: its row is what it was
+// when it was over and quiet for Linger (TIME_WAIT's end projected).
+func (a *Analyzer) dropHeld(c *conn, t time.Duration) {
+	a.dropAt(c, t, min(t, c.lastSeen+a.opt.Linger))
 }
 
 // shed hands over the least recently seen connections until fewer than
@@ -271,6 +356,9 @@ func (a *Analyzer) drop(c *conn, t time.Duration) {
 func (a *Analyzer) shed(t time.Duration) {
 	for len(a.conns) >= a.opt.MaxConns {
 		e := a.closing.Front()
+		if e == nil {
+			e = a.held.Front()
+		}
 		if e == nil {
 			e = a.active.Front()
 		}
@@ -283,6 +371,10 @@ func (a *Analyzer) shed(t time.Duration) {
 			continue
 		}
 		c := e.Value.(*conn)
+		if c.heldList {
+			a.dropHeld(c, t)
+			continue
+		}
 		c.quiesce()
 		a.drop(c, t)
 	}
@@ -293,6 +385,7 @@ func (a *Analyzer) settle(c *conn, now time.Duration, atEnd bool) {
 	if c.emitted {
 		return
 	}
+	delete(a.twGuard, c)
 	if old := c.prev; old != nil {
 		a.settle(old, now, atEnd)
 		c.prev = nil
@@ -323,4 +416,5 @@ func (a *Analyzer) Finish() {
 	a.conns = make(map[connKey]*conn)
 	a.active.Init()
 	a.closing.Init()
+	a.held.Init()
 }

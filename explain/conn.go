@@ -94,6 +94,7 @@ type conn struct {
 	prev        *conn // the incarnation this one reused the 4-tuple of, while it still matters
 	elem        *list.Element
 	closingList bool   // elem is in the Analyzer's closing list
+	heldList    bool   // elem is in the Analyzer's held list (recent.go)
 	guess       string // while set, the Uncertain of every move
 	lastSeen    time.Duration
 	emitted     bool

@@ -212,175 +212,197 @@ func TestCurlWorkload(t *testing.T) {
 		}
 	}
 
-	// The capture, explained.
-	f, err := os.Open(file)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	type tw struct{ local, peer netip.AddrPort }
-	// The TIME_WAIT holders at the end, socket by socket: a 4-tuple's
-	// latest connection decides, for curl may reuse a port whose
-	// TIME_WAIT is over a second old (Linux tcp_tw_reuse on loopback),
-	// which ends that TIME_WAIT; a connection handed over before its
-	// 4-tuple came back (Options.Linger) still shows it as projected.
-	type holder struct {
-		phase int
-		side  Side
-		tw    bool
-	}
-	sockets := map[tw]holder{}
-	reused := 0
-	counts := make([]phaseCount, len(phases))
-	for i := range counts {
-		counts[i].kinds = map[string]int{}
-	}
-	var stray []string
-	var bad []string
-	sum, err := Explain(f, Options{MaxSegments: -1}, func(c *Conn) {
-		i := slices.IndexFunc(phases, func(ph curlPhase) bool { return ph.port == c.Addr[Server].Port() })
-		if i < 0 {
-			stray = append(stray, fmt.Sprintf("%v-%v", c.Addr[Client], c.Addr[Server]))
-			return
-		}
-		pc := &counts[i]
-		pc.conns++
-		pc.kinds[c.Close]++
-		if c.MidStream {
-			pc.midStream++
-		}
-		if c.Closer {
-			pc.firstFIN[c.FirstFIN]++
-		}
-		if !c.Closer || phases[i].closer >= 0 && c.FirstFIN != phases[i].closer || c.Close == CloseRST || c.Close == CloseOpen {
-			if len(bad) < 5 {
-				bad = append(bad, fmt.Sprintf("%s %v-%v: close %s, closer %v (%v)\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], c.Close, c.FirstFIN, c.Closer, dump(c)))
+	// The capture, explained twice: with the default Linger (5 s), and with a
+	// Linger of 1 s, after which most reuses (tcp_tw_reuse waits 1 s) come
+	// to a 4-tuple whose connection was over and quiet: held back, not yet
+	// handed over (MaxHeld covers the workload).
+	for _, linger := range []time.Duration{5 * time.Second, time.Second} {
+		t.Run(fmt.Sprintf("linger=%v", linger), func(t *testing.T) {
+			// The capture, explained.
+			f, err := os.Open(file)
+			if err != nil {
+				t.Fatal(err)
 			}
-		}
-		if msg := statesInOrder(c); msg != "" && len(bad) < 5 {
-			bad = append(bad, fmt.Sprintf("%s %v-%v: %s\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], msg, dump(c)))
-		}
-		for s := Client; s <= Server; s++ {
-			pc.rsts += c.Sent[s].RSTs
-			pc.retrans += c.Sent[s].Retransmits
-			if slices.ContainsFunc(c.States[s], func(tr Transition) bool { return tr.To == tcp.TimeWait }) {
-				pc.entered++
+			defer f.Close()
+			type tw struct{ local, peer netip.AddrPort }
+			// The TIME_WAIT holders at the end, socket by socket, connection by
+			// connection: curl may reuse a port whose TIME_WAIT is over a second
+			// old (Linux tcp_tw_reuse on loopback), which ends that TIME_WAIT; the
+			// old connection's row must say so (held back until then: MaxHeld
+			// covers the workload), and each reuse must be told by a "reuse"
+			// finding and a new incarnation.
+			explained := map[tw]bool{}
+			seen := map[tw]int{} // connections on the 4-tuple so far
+			reused, twice := 0, []string(nil)
+			reuses := map[string]bool{} // by 4-tuple and time: both sides of a simultaneous close have one
+			counts := make([]phaseCount, len(phases))
+			for i := range counts {
+				counts[i].kinds = map[string]int{}
 			}
-			k := tw{c.Addr[s], c.Addr[s.other()]}
-			if _, ok := sockets[k]; ok && s == Client {
-				reused++
+			var stray []string
+			var bad []string
+			sum, err := Explain(f, Options{MaxSegments: -1, Linger: linger, MaxHeld: 4 * n}, func(c *Conn) {
+				i := slices.IndexFunc(phases, func(ph curlPhase) bool { return ph.port == c.Addr[Server].Port() })
+				if i < 0 {
+					stray = append(stray, fmt.Sprintf("%v-%v", c.Addr[Client], c.Addr[Server]))
+					return
+				}
+				pc := &counts[i]
+				pc.conns++
+				pc.kinds[c.Close]++
+				if c.MidStream {
+					pc.midStream++
+				}
+				if c.Closer {
+					pc.firstFIN[c.FirstFIN]++
+				}
+				if !c.Closer || phases[i].closer >= 0 && c.FirstFIN != phases[i].closer || c.Close == CloseRST || c.Close == CloseOpen {
+					if len(bad) < 5 {
+						bad = append(bad, fmt.Sprintf("%s %v-%v: close %s, closer %v (%v)\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], c.Close, c.FirstFIN, c.Closer, dump(c)))
+					}
+				}
+				if msg := statesInOrder(c); msg != "" && len(bad) < 5 {
+					bad = append(bad, fmt.Sprintf("%s %v-%v: %s\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], msg, dump(c)))
+				}
+				for s := Client; s <= Server; s++ {
+					pc.rsts += c.Sent[s].RSTs
+					pc.retrans += c.Sent[s].Retransmits
+					if slices.ContainsFunc(c.States[s], func(tr Transition) bool { return tr.To == tcp.TimeWait }) {
+						pc.entered++
+					}
+					if c.Final[s] != tcp.TimeWait {
+						continue
+					}
+					k := tw{c.Addr[s], c.Addr[s.other()]}
+					if explained[k] && len(twice) < 5 {
+						twice = append(twice, fmt.Sprintf("%s %v-%v\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], dump(c)))
+					}
+					explained[k] = true
+					pc.timeWait[s]++
+				}
+				k := tw{c.Addr[Client], c.Addr[Server]}
+				if seen[k] > 0 {
+					reused++
+				}
+				seen[k]++
+				if c.Incarnation != seen[k] && len(bad) < 5 {
+					bad = append(bad, fmt.Sprintf("%s %v-%v: incarnation %d, the 4-tuple's connection %d\n%s", phases[i].name, c.Addr[Client], c.Addr[Server], c.Incarnation, seen[k], dump(c)))
+				}
+				for _, f := range c.Findings {
+					if f.Kind == "reuse" {
+						reuses[fmt.Sprintf("%v-%v %v", c.Addr[Client], c.Addr[Server], f.T)] = true
+					}
+				}
+			})
+			if err != nil {
+				t.Fatal(err)
 			}
-			sockets[k] = holder{i, s, c.Final[s] == tcp.TimeWait}
-		}
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	explained := map[tw]bool{}
-	for k, h := range sockets {
-		if h.tw {
-			explained[k] = true
-			counts[h.phase].timeWait[h.side]++
-		}
-	}
-	if len(stray) > 0 {
-		t.Errorf("connections to no phase's port: %v", stray)
-	}
-	for _, b := range bad {
-		t.Errorf("not closed as the workload closes it, or states out of order: %s", b)
-	}
+			for _, b := range twice {
+				t.Errorf("two connections on one 4-tuple both end in TIME_WAIT: %s", b)
+			}
+			if len(reuses) != reused {
+				t.Errorf("%d reuses found for %d connections on a 4-tuple in TIME_WAIT", len(reuses), reused)
+			}
+			if len(stray) > 0 {
+				t.Errorf("connections to no phase's port: %v", stray)
+			}
+			for _, b := range bad {
+				t.Errorf("not closed as the workload closes it, or states out of order: %s", b)
+			}
 
-	// What ss and nstat counted.
-	listed := map[tw]bool{}
-	var ssTW [2][2]int // by phase, by side
-	for _, r := range rows {
-		if r.State != "TIME-WAIT" {
-			continue
-		}
-		listed[tw{r.Local, r.Peer}] = true
-		for i, ph := range phases {
-			switch ph.port {
-			case r.Local.Port():
-				ssTW[i][Server]++
-			case r.Peer.Port():
-				ssTW[i][Client]++
+			// What ss and nstat counted.
+			listed := map[tw]bool{}
+			var ssTW [2][2]int // by phase, by side
+			for _, r := range rows {
+				if r.State != "TIME-WAIT" {
+					continue
+				}
+				listed[tw{r.Local, r.Peer}] = true
+				for i, ph := range phases {
+					switch ph.port {
+					case r.Local.Port():
+						ssTW[i][Server]++
+					case r.Peer.Port():
+						ssTW[i][Client]++
+					}
+				}
 			}
-		}
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "%d requests each way in %v; %d TCP segments, %d connections explained (%d on a 4-tuple used before), %d duplicates\n", n, elapsed.Round(time.Millisecond), sum.Segments, sum.Conns, reused, sum.Duplicate)
-	fmt.Fprintf(&b, "  %-10s  %5s  %5s  %-28s  %-17s  %-17s  %s\n", "PHASE", "CURL", "CONNS", "CLOSE KINDS", "FIRST FIN cli/srv", "TIME_WAIT cli/srv", "ss TIME_WAIT cli/srv")
-	for i, ph := range phases {
-		pc := counts[i]
-		var kinds []string
-		for k, v := range pc.kinds {
-			kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
-		}
-		slices.Sort(kinds)
-		fmt.Fprintf(&b, "  %-10s  %5d  %5d  %-28s  %8d/%-8d  %8d/%-8d  %d/%d\n", ph.name, connects[i], pc.conns, strings.Join(kinds, ", "), pc.firstFIN[Client], pc.firstFIN[Server], pc.timeWait[Client], pc.timeWait[Server], ssTW[i][Client], ssTW[i][Server])
-	}
-	fmt.Fprintf(&b, "  nstat: TcpActiveOpens %d TcpPassiveOpens %d TcpOutSegs %d TcpRetransSegs %d TcpOutRsts %d TcpEstabResets %d TcpExtTW %d TcpExtTCPTimeWaitOverflow %d",
-		mib["TcpActiveOpens"], mib["TcpPassiveOpens"], mib["TcpOutSegs"], mib["TcpRetransSegs"], mib["TcpOutRsts"], mib["TcpEstabResets"], mib["TcpExtTW"], mib["TcpExtTCPTimeWaitOverflow"])
-	t.Log(b.String())
+			var b strings.Builder
+			fmt.Fprintf(&b, "%d requests each way in %v; %d TCP segments, %d connections explained (%d on a 4-tuple used before), %d duplicates\n", n, elapsed.Round(time.Millisecond), sum.Segments, sum.Conns, reused, sum.Duplicate)
+			fmt.Fprintf(&b, "  %-10s  %5s  %5s  %-28s  %-17s  %-17s  %s\n", "PHASE", "CURL", "CONNS", "CLOSE KINDS", "FIRST FIN cli/srv", "TIME_WAIT cli/srv", "ss TIME_WAIT cli/srv")
+			for i, ph := range phases {
+				pc := counts[i]
+				var kinds []string
+				for k, v := range pc.kinds {
+					kinds = append(kinds, fmt.Sprintf("%s %d", k, v))
+				}
+				slices.Sort(kinds)
+				fmt.Fprintf(&b, "  %-10s  %5d  %5d  %-28s  %8d/%-8d  %8d/%-8d  %d/%d\n", ph.name, connects[i], pc.conns, strings.Join(kinds, ", "), pc.firstFIN[Client], pc.firstFIN[Server], pc.timeWait[Client], pc.timeWait[Server], ssTW[i][Client], ssTW[i][Server])
+			}
+			fmt.Fprintf(&b, "  nstat: TcpActiveOpens %d TcpPassiveOpens %d TcpOutSegs %d TcpRetransSegs %d TcpOutRsts %d TcpEstabResets %d TcpExtTW %d TcpExtTCPTimeWaitOverflow %d",
+				mib["TcpActiveOpens"], mib["TcpPassiveOpens"], mib["TcpOutSegs"], mib["TcpRetransSegs"], mib["TcpOutRsts"], mib["TcpEstabResets"], mib["TcpExtTW"], mib["TcpExtTCPTimeWaitOverflow"])
+			t.Log(b.String())
 
-	conns, rsts, retrans, entered := 0, 0, 0, 0
-	for i, ph := range phases {
-		pc := counts[i]
-		conns += pc.conns
-		rsts += pc.rsts
-		retrans += pc.retrans
-		entered += pc.entered
-		if pc.conns != ph.conns || pc.midStream != 0 {
-			t.Errorf("%s: %d connections explained (%d mid-stream), curl made %d", ph.name, pc.conns, pc.midStream, ph.conns)
-		}
-		if ph.closer >= 0 && pc.firstFIN[ph.closer] != ph.conns {
-			t.Errorf("%s: %d connections closed first by the %v, want all %d", ph.name, pc.firstFIN[ph.closer], ph.closer, ph.conns)
-		}
-		if pc.timeWait != ssTW[i] {
-			t.Errorf("%s: explain has %d/%d TIME_WAIT holders (client/server), ss lists %d/%d", ph.name, pc.timeWait[Client], pc.timeWait[Server], ssTW[i][Client], ssTW[i][Server])
-		}
-	}
-	if elapsed < 50*time.Second { // no TIME_WAIT has expired yet
-		var only []string
-		for k := range explained {
-			if !listed[k] {
-				only = append(only, "explain "+k.local.String()+"-"+k.peer.String())
+			conns, rsts, retrans, entered := 0, 0, 0, 0
+			for i, ph := range phases {
+				pc := counts[i]
+				conns += pc.conns
+				rsts += pc.rsts
+				retrans += pc.retrans
+				entered += pc.entered
+				if pc.conns != ph.conns || pc.midStream != 0 {
+					t.Errorf("%s: %d connections explained (%d mid-stream), curl made %d", ph.name, pc.conns, pc.midStream, ph.conns)
+				}
+				if ph.closer >= 0 && pc.firstFIN[ph.closer] != ph.conns {
+					t.Errorf("%s: %d connections closed first by the %v, want all %d", ph.name, pc.firstFIN[ph.closer], ph.closer, ph.conns)
+				}
+				if pc.timeWait != ssTW[i] {
+					t.Errorf("%s: explain has %d/%d TIME_WAIT holders (client/server), ss lists %d/%d", ph.name, pc.timeWait[Client], pc.timeWait[Server], ssTW[i][Client], ssTW[i][Server])
+				}
 			}
-		}
-		for k := range listed {
-			if !explained[k] {
-				only = append(only, "ss "+k.local.String()+"-"+k.peer.String())
+			if elapsed < 50*time.Second { // no TIME_WAIT has expired yet
+				var only []string
+				for k := range explained {
+					if !listed[k] {
+						only = append(only, "explain "+k.local.String()+"-"+k.peer.String())
+					}
+				}
+				for k := range listed {
+					if !explained[k] {
+						only = append(only, "ss "+k.local.String()+"-"+k.peer.String())
+					}
+				}
+				if len(only) > 0 {
+					slices.Sort(only)
+					t.Errorf("%d TIME_WAIT sockets only one of explain and ss has: %v", len(only), only[:min(len(only), 10)])
+				}
+			} else {
+				t.Errorf("the workload took %v: TIME_WAIT (60 s) began to expire before ss looked", elapsed)
 			}
-		}
-		if len(only) > 0 {
-			slices.Sort(only)
-			t.Errorf("%d TIME_WAIT sockets only one of explain and ss has: %v", len(only), only[:min(len(only), 10)])
-		}
-	} else {
-		t.Errorf("the workload took %v: TIME_WAIT (60 s) began to expire before ss looked", elapsed)
-	}
-	for _, c := range []struct {
-		what      string
-		got, want int
-	}{
-		{"connections (TcpActiveOpens)", conns, mib["TcpActiveOpens"]},
-		{"connections (TcpPassiveOpens)", conns, mib["TcpPassiveOpens"]},
-		{"segments (TcpOutSegs + TcpRetransSegs)", sum.Segments, mib["TcpOutSegs"] + mib["TcpRetransSegs"]},
-		{"RSTs (TcpOutRsts)", rsts, mib["TcpOutRsts"]},
-		// TcpExtTW counts the timewait sockets scheduled (Linux
-		// __inet_twsk_schedule): each TIME_WAIT, and each orphaned
-		// FIN_WAIT_2 (a timewait socket too), which here all go on
-		// to TIME_WAIT.
-		{"sides that entered TIME_WAIT (TcpExtTW)", entered, mib["TcpExtTW"]},
-		{"segments captured twice", sum.Duplicate, 0},
-		{"TIME_WAIT overflows (TcpExtTCPTimeWaitOverflow)", 0, mib["TcpExtTCPTimeWaitOverflow"]},
-	} {
-		if c.got != c.want {
-			t.Errorf("%s: explain %d, kernel %d", c.what, c.got, c.want)
-		}
-	}
-	if mib["TcpRetransSegs"] == 0 && retrans != 0 {
-		t.Errorf("explain counts %d retransmissions, the kernel sent none", retrans)
+			for _, c := range []struct {
+				what      string
+				got, want int
+			}{
+				{"connections (TcpActiveOpens)", conns, mib["TcpActiveOpens"]},
+				{"connections (TcpPassiveOpens)", conns, mib["TcpPassiveOpens"]},
+				{"segments (TcpOutSegs + TcpRetransSegs)", sum.Segments, mib["TcpOutSegs"] + mib["TcpRetransSegs"]},
+				{"RSTs (TcpOutRsts)", rsts, mib["TcpOutRsts"]},
+				// TcpExtTW counts the timewait sockets scheduled (Linux
+				// __inet_twsk_schedule): each TIME_WAIT, and each orphaned
+				// FIN_WAIT_2 (a timewait socket too), which here all go on
+				// to TIME_WAIT.
+				{"sides that entered TIME_WAIT (TcpExtTW)", entered, mib["TcpExtTW"]},
+				{"segments captured twice", sum.Duplicate, 0},
+				{"TIME_WAIT overflows (TcpExtTCPTimeWaitOverflow)", 0, mib["TcpExtTCPTimeWaitOverflow"]},
+			} {
+				if c.got != c.want {
+					t.Errorf("%s: explain %d, kernel %d", c.what, c.got, c.want)
+				}
+			}
+			if mib["TcpRetransSegs"] == 0 && retrans != 0 {
+				t.Errorf("explain counts %d retransmissions, the kernel sent none", retrans)
+			}
+		})
 	}
 }
 
