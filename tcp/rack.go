@@ -45,7 +45,7 @@ type rackState struct {
 	rtt    time.Duration // RACK.rtt: the round trip of the latest delivery
 	minRTT time.Duration // the least round trip seen on a segment sent once
 	reoAt  clock.Instant // the reordering timer (RFC 8985 §6.3), or Never
-	adjAt  clock.Instant // when the reordering window last grew on a D-SACK
+	adjAt  clock.Instant // when the reordering window last grew on a D-SACK, or Never
 	fack   seq.Value     // the highest SACKed sequence before this ACK (Linux prior_fack)
 
 	lostOut   int   // bytes of segments deemed lost and not sent since
@@ -66,7 +66,7 @@ const rackRecoveries = 16
 const timeoutMin = 2 * time.Millisecond
 
 func newRackState() rackState {
-	return rackState{xmit: math.MinInt64, reoAt: clock.Never, adjAt: math.MinInt64, reoSteps: 1}
+	return rackState{xmit: math.MinInt64, reoAt: clock.Never, adjAt: clock.Never, reoSteps: 1}
 }
 
 // rack returns the RACK state when RACK runs on this connection (SACK
@@ -314,7 +314,7 @@ func (c *Conn) rackAck(now clock.Instant, dsack bool) bool {
 	}
 	if dsack {
 		// Linux tcp_rack_update_reo_wnd: one step per round trip.
-		if now.Sub(r.adjAt) >= c.rto.srtt {
+		if r.adjAt == clock.Never || now.Sub(r.adjAt) >= c.rto.srtt {
 			r.reoSteps = uint8(min(int(r.reoSteps)+1, math.MaxUint8))
 			r.reoPersist = rackRecoveries
 			r.adjAt = now
