@@ -53,6 +53,24 @@ func TestRACK(t *testing.T) {
 +1    sendq 0
 +0    retrans 0
 +0    count SACKRecovery 0`},
+		{name: "a D-SACK widens the reordering window by a quarter of the minimum RTT (Linux tcp_rack_update_reo_wnd): the next hole waits 5 ms, not 2.5, before it is lost",
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 14601 win 510 <sack 1461:2921>
++0    count DSACKRecv 1
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1
++0    > . 24821:26281(1460) ack 1
++0    > . 26281:27741(1460) ack 1
++0    > P. 27741:29201(1460) ack 1
++0.01 < . 1:1(0) ack 16061 win 510 <sack 17521:18981>
++0.007 > . 16061:17521(1460) ack 1
++0    count SACKRecovery 1`},
 		{name: "an RTO in SACK recovery is counted as a failed recovery (TCPSackRecoveryFail)",
 			script: sackOpen + `
 +0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:7301>
