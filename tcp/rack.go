@@ -55,6 +55,10 @@ type rackState struct {
 	reoPersist uint8 // recoveries the grown window lasts (RACK.reo_wnd_persist)
 	advanced   bool  // a delivery moved RACK.xmit_ts since the last detection
 	reordSeen  bool  // reordering was observed (Linux reord_seen)
+
+	// first holds the log of a connection with few segments in flight,
+	// so that a request and its answer allocate no slice.
+	first [4]txSeg
 }
 
 // rackRecoveries is how many recoveries a reordering window grown by a

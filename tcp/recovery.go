@@ -44,6 +44,7 @@ const dupThresh = 3
 func (c *Conn) lossState() *lossState {
 	if c.cc.loss == nil {
 		c.cc.loss = &lossState{cubic: cubicState{epochStart: clock.Never}, rack: newRackState()}
+		c.cc.loss.rack.log = c.cc.loss.rack.first[:0]
 	}
 	return c.cc.loss
 }
