@@ -233,14 +233,19 @@ type Counters struct {
 	PAWSEstab           uint64 // segments dropped by PAWS as old duplicates (RFC 7323 §5)
 	TCPRenoRecovery     uint64 // fast recoveries without SACK (NewReno, RFC 6582)
 	TCPSackRecovery     uint64 // fast recoveries with SACK (RFC 6675)
-	TCPTimeouts         uint64 // retransmission-timer expirations
-	TCPDSACKOldSent     uint64 // D-SACKs sent for duplicates below RCV.NXT (RFC 2883)
-	TCPDSACKOfoSent     uint64 // D-SACKs sent for duplicate out-of-order data
-	TCPDSACKRecv        uint64 // D-SACK blocks received
-	TCPLossProbes       uint64 // tail loss probes sent (RFC 8985)
+	// TCPLostRetransmit counts retransmissions that RACK (RFC 8985)
+	// found lost again (tcp_mark_skb_lost).
+	TCPLostRetransmit uint64
+	TCPTimeouts       uint64 // retransmission-timer expirations
+	TCPDSACKOldSent   uint64 // D-SACKs sent for duplicates below RCV.NXT (RFC 2883)
+	TCPDSACKOfoSent   uint64 // D-SACKs sent for duplicate out-of-order data
+	TCPDSACKRecv      uint64 // D-SACK blocks received
+	TCPLossProbes     uint64 // tail loss probes sent (RFC 8985)
 	// TCPLossProbeRecovery counts probes that repaired a loss.
 	TCPLossProbeRecovery uint64
-	TCPKeepAlive         uint64 // keepalive probes sent (tcp_keepalive_timer)
+	// TCPSackRecoveryFail counts SACK recoveries that ended in an RTO.
+	TCPSackRecoveryFail uint64
+	TCPKeepAlive        uint64 // keepalive probes sent (tcp_keepalive_timer)
 	// TCPACKSkippedTimeWait counts ACKs a TIME_WAIT record did not send
 	// because of the out-of-window ACK rate limit (tcp_oow_rate_limited).
 	TCPACKSkippedTimeWait uint64
@@ -277,6 +282,8 @@ func (c *Counters) add(k tcp.Counts) {
 	c.TCPLossProbes += uint64(k.LossProbes)
 	c.TCPLossProbeRecovery += uint64(k.LossProbeRecovery)
 	c.TCPKeepAlive += uint64(k.KeepAlive)
+	c.TCPLostRetransmit += uint64(k.LostRetransmit)
+	c.TCPSackRecoveryFail += uint64(k.SACKRecoveryFail)
 	c.TCPAbortOnLinger += uint64(k.AbortOnLinger)
 }
 
@@ -323,12 +330,14 @@ func (c *Counters) NstatRows() []NstatRow {
 		{"TcpExtPAWSEstab", c.PAWSEstab},
 		{"TcpExtTCPRenoRecovery", c.TCPRenoRecovery},
 		{"TcpExtTCPSackRecovery", c.TCPSackRecovery},
+		{"TcpExtTCPLostRetransmit", c.TCPLostRetransmit},
 		{"TcpExtTCPTimeouts", c.TCPTimeouts},
 		{"TcpExtTCPDSACKOldSent", c.TCPDSACKOldSent},
 		{"TcpExtTCPDSACKOfoSent", c.TCPDSACKOfoSent},
 		{"TcpExtTCPDSACKRecv", c.TCPDSACKRecv},
 		{"TcpExtTCPLossProbes", c.TCPLossProbes},
 		{"TcpExtTCPLossProbeRecovery", c.TCPLossProbeRecovery},
+		{"TcpExtTCPSackRecoveryFail", c.TCPSackRecoveryFail},
 		{"TcpExtTCPKeepAlive", c.TCPKeepAlive},
 		{"TcpExtTCPACKSkippedTimeWait", c.TCPACKSkippedTimeWait},
 		{"TcpExtTCPMD5Unexpected", c.TCPMD5Unexpected},

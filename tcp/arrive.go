@@ -320,14 +320,18 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
 	c.persist.probes = 0
 	prevUna := c.sndUna
+	if r := c.rack(); r != nil {
+		r.fack = c.fackSeq()
+	}
 	dsack := c.takeSACK(s)
+	c.rackSACKed(now, s, dsack)
 	if s.Ack.GreaterThan(c.sndUna) {
 		c.newAck(now, s)
 	} else if s.Ack == c.sndUna {
 		c.maybeDupAck(s)
 	}
 	c.tlpAck(now, s, prevUna, dsack)
-	if c.flags.has(sackRec) {
+	if !c.rackAck(now, dsack) && c.flags.has(sackRec) {
 		c.markLostRexmits()
 	}
 	c.checkRecovery(now)
@@ -354,6 +358,7 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	}
 	data = max(min(data, c.sndBuf.len()), 0)
 	c.sndBuf.discard(data)
+	c.rackAcked(now, s.Ack)
 	if (c.rto.retries == 0 || c.flags.has(tsOK)) && c.sampleRTT(now, s) {
 		c.rto.timeout = c.rtoFromRTT() // RFC 6298 §5: a backed-off RTO stands until a valid sample (Karn)
 	}

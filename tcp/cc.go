@@ -150,10 +150,12 @@ func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 		case c.sndUna.GreaterEq(c.cc.recover):
 			c.flags.clear(inRecovery | sackRec)
 			c.cc.cwnd = c.cc.ssthresh
+			c.rackRecoveryEnd()
 		case c.flags.has(sackRec):
 			// RFC 6675 leaves the repair to NextSeg; without SACK
 			// information, retransmit the new head as NewReno would.
-			if !c.hasSACK() {
+			// RACK decides by send time instead (rack.go).
+			if !c.hasSACK() && c.rack() == nil {
 				c.flags.set(fastRexmit)
 			}
 		default:

@@ -80,6 +80,13 @@ type Config struct {
 	// the end of a flight is repaired by fast recovery, not the RTO
 	// (tcp_early_retrans=3, the Linux default).
 	TLP bool
+	// RACK detects loss on SACK connections by time (RACK, RFC 8985 §6):
+	// a segment is lost once one sent after it has been delivered and a
+	// round trip plus a reordering window has passed since it went,
+	// retransmissions included, in every phase of recovery
+	// (tcp_recovery=1, the Linux default). Off, loss is found by the
+	// RFC 6675 scoreboard rules (DupThresh SACKed segments above a hole).
+	RACK bool
 	// RFC1337 is tcp_rfc1337: when set, a RST that reaches a TIME_WAIT
 	// connection is ignored and the record stays until its 2MSL timer
 	// runs out (RFC 1337's remedy for TIME_WAIT assassination). Linux's
@@ -162,6 +169,7 @@ func DefaultConfig() Config {
 		CongestionControl: CUBIC,
 		DSACK:             true,
 		TLP:               true,
+		RACK:              true,
 		RFC1337:           false,
 		MinSndMSS:         minSndMSS,
 		KeepAliveTime:     2 * time.Hour,

@@ -295,6 +295,9 @@ func (c *Conn) setState(now clock.Instant, to State, why string) {
 	if to == Closed {
 		c.rto.at, c.ack.at, c.persist.at, c.closeAt = clock.Never, clock.Never, clock.Never, clock.Never
 		c.tlp.at = clock.Never
+		if c.cc.loss != nil {
+			c.cc.loss.rack.reoAt = clock.Never
+		}
 		c.flags.clear(ackNow)
 		if c.opt != nil {
 			c.opt.at, c.opt.probeNow = clock.Never, false

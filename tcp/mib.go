@@ -50,6 +50,14 @@ type Counts struct {
 	// that repaired a loss (LINUX_MIB_TCPLOSSPROBES,
 	// TCPLOSSPROBERECOVERY).
 	LossProbes, LossProbeRecovery uint32
+	// LostRetransmit counts retransmitted segments that RACK found lost
+	// again (LINUX_MIB_TCPLOSTRETRANSMIT, tcp_mark_skb_lost from
+	// tcp_rack_detect_loss).
+	LostRetransmit uint32
+	// SACKRecoveryFail counts SACK recoveries that ended in an RTO: the
+	// first expiry while in fast recovery (LINUX_MIB_TCPSACKRECOVERYFAIL,
+	// tcp_retransmit_timer).
+	SACKRecoveryFail uint32
 	// KeepAlive counts keepalive probes sent (LINUX_MIB_TCPKEEPALIVE,
 	// tcp_write_wakeup from tcp_keepalive_timer).
 	KeepAlive uint32

@@ -88,7 +88,14 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 			return true
 		}
 	}
-	if c.flags.has(sackRec) && c.flags.has(inRecovery) && int(c.cc.cwnd)-c.inFlight() >= c.mss {
+	if r := c.rack(); r != nil && (c.flags.has(inRecovery) || c.flags.has(rtoHold)) && int(c.cc.cwnd)-c.inFlight() >= c.mss {
+		// With RACK, what it marked lost goes first, lowest sequence
+		// first, in recovery and after an RTO alike (Linux
+		// tcp_xmit_retransmit_queue); then new data.
+		if from, n, ok := c.rackLost(r); ok && c.emitAt(now, s, buf, from, n) {
+			return true
+		}
+	} else if c.flags.has(sackRec) && c.flags.has(inRecovery) && int(c.cc.cwnd)-c.inFlight() >= c.mss {
 		// A retransmission found lost goes again first; then RFC 6675
 		// §5 (C), NextSeg rule 1: the first lost hole above HighRxt.
 		if from, n, ok := c.lostRexmit(); ok && c.emitAt(now, s, buf, from, n) {

@@ -8,7 +8,9 @@ import (
 
 // lossState is what a connection keeps once it has seen loss or
 // reordering: the SACK scoreboard of RFC 6675 and the state of CUBIC
-// (RFC 9438). A connection that never loses a segment never allocates it.
+// (RFC 9438); with RACK, the send log too, so a SACK connection allocates
+// it when it first sends data. A connection that never loses a segment
+// and does not run RACK never allocates it.
 type lossState struct {
 	sacked  []span    // SACKed ranges above SND.UNA, sorted and disjoint
 	rexmits []rexmit  // retransmissions of this recovery not yet delivered
@@ -18,6 +20,7 @@ type lossState struct {
 	retransStart clock.Instant
 
 	cubic cubicState // CUBIC's curve (cc.go)
+	rack  rackState  // the send log and RACK's variables (rack.go)
 }
 
 // rexmit is one retransmission in SACK recovery: [start, end) went again
@@ -40,7 +43,8 @@ const dupThresh = 3
 // lossState returns the connection's loss state, allocating it on first use.
 func (c *Conn) lossState() *lossState {
 	if c.cc.loss == nil {
-		c.cc.loss = &lossState{cubic: cubicState{epochStart: clock.Never}}
+		c.cc.loss = &lossState{cubic: cubicState{epochStart: clock.Never}, rack: newRackState()}
+		c.cc.loss.rack.log = c.cc.loss.rack.first[:0]
 	}
 	return c.cc.loss
 }
@@ -80,7 +84,7 @@ func (c *Conn) markRexmit(start, end seq.Value) {
 		return
 	}
 	ls.highRxt = seq.Max(ls.highRxt, end)
-	if !c.flags.has(sackRec) {
+	if !c.flags.has(sackRec) || c.rackOn() {
 		return
 	}
 	found := false
@@ -163,6 +167,9 @@ func (c *Conn) lostRexmitBytes() int {
 // lost, plus bytes retransmitted); Linux's packets_out - sacked_out otherwise
 // (so that SACKed segments let new ones out: limited transmit, RFC 3042).
 func (c *Conn) inFlight() int {
+	if r := c.rack(); r != nil {
+		return c.rackInFlight(r)
+	}
 	if !c.hasSACK() && !c.flags.has(sackRec) {
 		return int(c.sndNxt.Sub(c.sndUna))
 	}
@@ -222,6 +229,13 @@ func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 // (RFC 6675 §5); without SACK, at the third duplicate ACK (RFC 5681 §3.2).
 func (c *Conn) checkRecovery(now clock.Instant) {
 	if c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.sndMax || c.state == SynSent || c.state == SynRcvd {
+		return
+	}
+	if r := c.rack(); r != nil {
+		// RACK marks the losses (Linux tcp_time_to_recover: lost_out).
+		if r.lostOut > 0 {
+			c.enterRecovery(now, true)
+		}
 		return
 	}
 	switch {

@@ -83,7 +83,7 @@ func TestSACKLossRecovery(t *testing.T) {
 +0    < . 1:1(0) ack 1461 win 510 <sack 20000:30000 15000:16000 14601:14700>
 +0    count SACKRecovery 0`},
 		{name: "after an RTO the retransmission skips what the peer SACKed",
-			cfg: noTLP,
+			cfg: noTLPNoRACK,
 			script: sackOpen + `
 +0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:4381>
 +0.21 > . 1461:2921(1460) ack 1

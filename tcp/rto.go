@@ -142,12 +142,20 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	}
 	if c.rto.retries == 0 {
 		c.lossState().retransStart = now
+		if c.flags.has(inRecovery) && c.flags.has(sackRec) {
+			c.counts.SACKRecoveryFail++ // Linux tcp_retransmit_timer: the first expiry in SACK recovery
+		}
 	}
-	if c.hasSACK() && c.cc.loss.sacked[0].start.LessEq(c.sndUna) {
+	reneged := c.hasSACK() && c.cc.loss.sacked[0].start.LessEq(c.sndUna)
+	if reneged {
 		// Linux tcp_timeout_mark_lost: a SACKed head at the timeout
 		// means the peer reneged on its SACKs, as RFC 2018 §8 lets it:
 		// every mark is forgotten and the head goes again.
 		c.cc.loss.sacked = c.cc.loss.sacked[:0]
+	}
+	r := c.rack()
+	if r != nil {
+		c.rackTimeout(now, r, reneged)
 	}
 	c.rto.retries++
 	if c.rto.retries == 1 || !c.flags.has(rtoHold) {
@@ -161,7 +169,9 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 	c.flags.set(rtoHold)
 	c.cc.recover = c.sndMax
 	c.flags.clear(rttTiming)
-	c.sndNxt = c.sndUna
+	if r == nil {
+		c.sndNxt = c.sndUna // go back N; with RACK, what it marked lost goes again instead
+	}
 	c.rto.timeout = min(c.rto.timeout*2, c.cfg.RTOMax)
 	if c.state == SynSent || c.state == SynRcvd {
 		c.sndNxt = c.iss

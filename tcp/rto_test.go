@@ -47,6 +47,11 @@ func backoffScript(seg string, first time.Duration, retries int, rtoMax time.Dur
 // tests of the RTO alone.
 func noTLP(c *Config) { c.TLP = false }
 
+// noTLPNoRACK turns off RACK too, for scripts about what happens once the
+// retransmission timer has fired: RACK's reordering timer would repair
+// their hole first.
+func noTLPNoRACK(c *Config) { c.TLP, c.RACK = false, false }
+
 func TestRetransmission(t *testing.T) {
 	runScriptTests(t, []scriptTest{
 		{name: "RTO doubles on every expiry up to 120 s, and tcp_retries2 (15) retransmissions later the connection is dropped with ETIMEDOUT, no RST (RFC 6298 §5.5, Linux tcp_write_timeout); no tail loss probe (tcp_early_retrans=0)",

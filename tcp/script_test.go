@@ -248,6 +248,7 @@ func countFields(k *Counts) map[string]*uint32 {
 		"DSACKRecv": &k.DSACKRecv, "DSACKOldSent": &k.DSACKOldSent, "DSACKOfoSent": &k.DSACKOfoSent,
 		"Timeouts": &k.Timeouts, "LossProbes": &k.LossProbes, "LossProbeRecovery": &k.LossProbeRecovery,
 		"KeepAlive": &k.KeepAlive, "AbortOnLinger": &k.AbortOnLinger,
+		"LostRetransmit": &k.LostRetransmit, "SACKRecoveryFail": &k.SACKRecoveryFail,
 	}
 }
 

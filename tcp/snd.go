@@ -145,6 +145,7 @@ func (c *Conn) nagleHolds() bool {
 // the retransmission timer.
 func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	end := sq.Add(n)
+	c.rackSent(now, sq, end)
 	if sq.LessThan(c.sndMax) {
 		c.rto.total++
 		c.counts.RetransSegs++

@@ -8,6 +8,9 @@ func (c *Conn) HandleTimeout(now clock.Instant) {
 		c.closeTimer(now)
 		return
 	}
+	if c.cc.loss != nil && c.cc.loss.rack.reoAt <= now {
+		c.rackTimer(now)
+	}
 	if c.tlp.at <= now && c.tlp.at <= c.rto.at {
 		c.probeTimer(now)
 	}
@@ -43,6 +46,9 @@ func (c *Conn) closeTimer(now clock.Instant) {
 func (c *Conn) Deadline() clock.Instant {
 	d := clock.Min(clock.Min(c.rto.at, c.tlp.at), c.ack.at)
 	d = clock.Min(d, c.persist.at)
+	if c.cc.loss != nil {
+		d = clock.Min(d, c.cc.loss.rack.reoAt)
+	}
 	if c.opt != nil {
 		d = clock.Min(d, c.opt.at)
 	}
@@ -58,7 +64,12 @@ func (c *Conn) TimerInfo() (string, clock.Instant) {
 	case c.closeAt != clock.Never:
 		return "timewait", c.closeAt // Linux shows an orphaned FIN_WAIT_2 in its timewait table
 	case c.rto.at != clock.Never || c.tlp.at != clock.Never:
-		return "on", clock.Min(c.rto.at, c.tlp.at) // Linux shows a loss probe as "on" too
+		// Linux shows a loss probe and the reordering timer as "on" too.
+		at := clock.Min(c.rto.at, c.tlp.at)
+		if c.cc.loss != nil {
+			at = clock.Min(at, c.cc.loss.rack.reoAt)
+		}
+		return "on", at
 	case c.persist.at != clock.Never:
 		return "persist", c.persist.at
 	case c.opt != nil && c.opt.at != clock.Never:

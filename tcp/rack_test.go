@@ -1,0 +1,83 @@
+package tcp
+
+import "testing"
+
+// TestRACK: loss detection by send time (RFC 8985 §6), as Linux runs it
+// by default (tcp_recovery=1).
+func TestRACK(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "a retransmission lost after an RTO is found when one sent after it is SACKed and goes again at once, without a second RTO (TCPLostRetransmit)",
+			cfg: noTLP,
+			script: sackOpen + `
++0.21 > . 1:1461(1460) ack 1
++0    count Timeouts 1
++0.01 < . 1:1(0) ack 1461 win 510
++0    > . 1461:2921(1460) ack 1
++0    > . 2921:4381(1460) ack 1
++0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:4381>
++0    > . 1461:2921(1460) ack 1
++0    > . 4381:5841(1460) ack 1
++0    count LostRetransmit 1
++0.01 < . 1:1(0) ack 5841 win 510
++0    > . 5841:7301(1460) ack 1
++0    > . 7301:8761(1460) ack 1
++0    > . 8761:10221(1460) ack 1
++0.01 < . 1:1(0) ack 10221 win 510
++0    > . 10221:11681(1460) ack 1
++0    > . 11681:13141(1460) ack 1
++0    > P. 13141:14601(1460) ack 1
++0.01 < . 1:1(0) ack 14601 win 510
++1    sendq 0
++0    count Timeouts 1
++0    count LostRetransmit 1`},
+		{name: "a hole with two segments SACKed above it, fewer than DupThresh, is lost once a quarter of the minimum RTT has passed (the reordering timer): no probe, no RTO",
+			script: sackOpen + `
++0    write 14600 = 14600
++0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:4381>
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    < . 1:1(0) ack 1461 win 510 <sack 2921:5841>
++0    > . 18981:20441(1460) ack 1
++0.0045 > . 1461:2921(1460) ack 1
++0    count SACKRecovery 1
++0    count LossProbes 0
++0    count Timeouts 0`},
+		{name: "once reordering has been seen, a segment that arrives late within the reordering window is not retransmitted even with three segments SACKed above it",
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <sack 1461:2921>
++0.001 < . 1:1(0) ack 2921 win 510
++0    < . 1:1(0) ack 2921 win 510 <sack 4381:8761>
++0.001 < . 1:1(0) ack 8761 win 510
++0.01 < . 1:1(0) ack 14601 win 510
++1    sendq 0
++0    retrans 0
++0    count SACKRecovery 0`},
+		{name: "a D-SACK widens the reordering window by a quarter of the minimum RTT (Linux tcp_rack_update_reo_wnd): the next hole waits 5 ms, not 2.5, before it is lost",
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 14601 win 510 <sack 1461:2921>
++0    count DSACKRecv 1
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1
++0    > . 24821:26281(1460) ack 1
++0    > . 26281:27741(1460) ack 1
++0    > P. 27741:29201(1460) ack 1
++0.01 < . 1:1(0) ack 16061 win 510 <sack 17521:18981>
++0.007 > . 16061:17521(1460) ack 1
++0    count SACKRecovery 1`},
+		{name: "an RTO in SACK recovery is counted as a failed recovery (TCPSackRecoveryFail)",
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:7301>
++0    > . 1461:2921(1460) ack 1
++0    count SACKRecovery 1
++0.21 > . 1461:2921(1460) ack 1
++0    count Timeouts 1
++0    count SACKRecoveryFail 1`},
+	})
+}
