@@ -65,10 +65,6 @@ type rackState struct {
 // D-SACK lasts (Linux TCP_RACK_RECOVERY_THRESH).
 const rackRecoveries = 16
 
-// timeoutMin is the slack added to the reordering timer, Linux's
-// TCP_TIMEOUT_MIN (two jiffies at HZ=1000).
-const timeoutMin = 2 * time.Millisecond
-
 func newRackState() rackState {
 	return rackState{xmit: math.MinInt64, reoAt: clock.Never, adjAt: clock.Never, reoSteps: 1}
 }

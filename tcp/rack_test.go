@@ -39,7 +39,7 @@ func TestRACK(t *testing.T) {
 +0    > . 17521:18981(1460) ack 1
 +0    < . 1:1(0) ack 1461 win 510 <sack 2921:5841>
 +0    > . 18981:20441(1460) ack 1
-+0.0045 > . 1461:2921(1460) ack 1
++0.0105 > . 1461:2921(1460) ack 1
 +0    count SACKRecovery 1
 +0    count LossProbes 0
 +0    count Timeouts 0`},
@@ -69,7 +69,7 @@ func TestRACK(t *testing.T) {
 +0    > . 26281:27741(1460) ack 1
 +0    > P. 27741:29201(1460) ack 1
 +0.01 < . 1:1(0) ack 16061 win 510 <sack 17521:18981>
-+0.007 > . 16061:17521(1460) ack 1
++0.013 > . 16061:17521(1460) ack 1
 +0    count SACKRecovery 1`},
 		{name: "an RTO in SACK recovery is counted as a failed recovery (TCPSackRecoveryFail)",
 			script: sackOpen + `
