@@ -707,6 +707,16 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 				c.note(t, "half-open", "half-open connection: %s no longer knew it (rebooted or crashed) and answered the peer's data with RST; %s found out only when it sent", c.name(s), c.name(s.other()))
 				return
 			}
+			if peer.haveAck && p.TCP.Seq == peer.lastAck && answersFIN {
+				// The same form, to the peer's FIN: a live socket's RST
+				// carries ACK (Linux tcp_send_active_reset), this one
+				// came from no socket (tcp_v4_send_reset), as a side
+				// whose FIN was lost before the capture point sends it
+				// once its orphan retries are spent.
+				c.move(s, t, tcp.Closed, "connection state lost: RST for a segment to no connection (RFC 9293 §3.10.7.1)", "when and how it ended cannot be told from this capture point")
+				c.note(t, "rst", "%s no longer had the connection when the peer's FIN came: its RST has no ACK and takes its seq from the FIN's ACK, the answer to a segment for no connection (an abort's RST carries ACK); it had ended the connection out of this capture's sight (its own FIN lost before the capture point, then tcp_orphan_retries spent; FIN_WAIT_2 timed out) or lost its state (a reboot)", c.name(s))
+				return
+			}
 			c.move(s, t, tcp.Closed, "connection aborted: RST sent (RFC 9293 §3.10.5)", "")
 			c.note(t, "rst", "%s aborted the connection with RST", c.name(s))
 			return

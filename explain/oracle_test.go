@@ -1,0 +1,48 @@
+package explain
+
+import (
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/tcpwave/tcpwave/tcp"
+	"github.com/tcpwave/tcpwave/wire"
+)
+
+// TestRSTToFINForNoConnection: as TestLinuxMatrix's lost-fin-1 shows it
+// from the server's end: the client's FINs were all lost before the
+// capture point and it gave up (tcp_orphan_retries); the server's FIN,
+// much later, draws "R" with no ACK and the seq of the FIN's ACK, the
+// kernel's answer for no connection (tcp_v4_send_reset), not an abort
+// (whose RST carries ACK). The client is explained as having lost the
+// connection, not as aborting it.
+func TestRSTToFINForNoConnection(t *testing.T) {
+	const ms = time.Millisecond
+	conv := append(slices.Clone(handshake3),
+		tseg{3000 * ms, seg{false, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+		tseg{3000*ms + 100*time.Microsecond, seg{true, wire.RST, 1, 0, 0}, 0})
+	conns, _, err := explainAll(t, timedFile(t, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 1 {
+		t.Fatalf("%d connections", len(conns))
+	}
+	c := conns[0]
+	if c.Close != CloseRST || c.Final != [2]tcp.State{tcp.Closed, tcp.Closed} {
+		t.Errorf("close %q, final %v; want rst, CLOSED CLOSED\n%s", c.Close, c.Final, dump(c))
+	}
+	tr := c.States[Client]
+	if last := tr[len(tr)-1]; !strings.Contains(last.Why, "no connection") || last.Uncertain == "" {
+		t.Errorf("the client's last change %v->%v %q (uncertain %q), want a RST for no connection, its time uncertain", last.From, last.To, last.Why, last.Uncertain)
+	}
+	if !slices.ContainsFunc(c.Findings, func(f Finding) bool {
+		return f.Kind == "rst" && strings.Contains(f.Text, "192.0.2.10:50000 no longer had the connection when the peer's FIN came")
+	}) {
+		t.Errorf("no finding says the client no longer had the connection\n%s", dump(c))
+	}
+	if slices.ContainsFunc(c.Findings, func(f Finding) bool { return strings.Contains(f.Text, "aborted") }) {
+		t.Errorf("a finding says the client aborted\n%s", dump(c))
+	}
+}
