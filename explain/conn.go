@@ -145,6 +145,12 @@ func (c *conn) move(s Side, t time.Duration, to tcp.State, why, uncertain string
 	if uncertain == "" {
 		uncertain = c.guess
 	}
+	if len(c.States[s]) > 0 && t < e.entered {
+		// A segment that reached s in its current state arrived after s
+		// entered it, though the capture point saw it earlier (two FINs
+		// crossing beyond the point).
+		t = e.entered
+	}
 	c.States[s] = append(c.States[s], Transition{T: t, From: e.state, To: to, Why: why, Uncertain: uncertain})
 	e.state = to
 	e.known = true

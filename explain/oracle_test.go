@@ -46,3 +46,42 @@ func TestRSTToFINForNoConnection(t *testing.T) {
 		t.Errorf("a finding says the client aborted\n%s", dump(c))
 	}
 }
+
+// TestCrossingFINsSeenFromTheMiddle: as TestLinuxMatrix's
+// simultaneous-close shows it from the middle of the path: the client's
+// FIN passes the capture point first, the server's FIN, which does not
+// ACK it, 5 ms later; so the server sent its FIN before the client's
+// reached it, and went to CLOSING only then. Each side's changes come in
+// time order.
+func TestCrossingFINsSeenFromTheMiddle(t *testing.T) {
+	const ms = time.Millisecond
+	conv := append(slices.Clone(handshake3),
+		tseg{100 * ms, seg{true, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+		tseg{105 * ms, seg{false, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+		tseg{105*ms + 100*time.Microsecond, seg{true, wire.ACK, 2, 2, 0}, 1000},
+		tseg{105*ms + 200*time.Microsecond, seg{false, wire.ACK, 2, 2, 0}, 1000})
+	conns, _, err := explainAll(t, timedFile(t, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 1 {
+		t.Fatalf("%d connections", len(conns))
+	}
+	c := conns[0]
+	if c.Close != CloseSimultaneous {
+		t.Errorf("close %q, want simultaneous\n%s", c.Close, dump(c))
+	}
+	for s := Client; s <= Server; s++ {
+		tr := c.States[s]
+		for i := 1; i < len(tr); i++ {
+			if tr[i].T < tr[i-1].T {
+				t.Errorf("%s: %v->%v at %v, before %v->%v at %v\n%s", s, tr[i].From, tr[i].To, tr[i].T, tr[i-1].From, tr[i-1].To, tr[i-1].T, dump(c))
+			}
+		}
+	}
+	for _, tr := range c.States[Server] {
+		if tr.To == tcp.Closing && tr.T != 105*ms {
+			t.Errorf("the server went to CLOSING at %v, want 105ms (when its own FIN passed)", tr.T)
+		}
+	}
+}
