@@ -66,6 +66,9 @@ type endpoint struct {
 	lastT     time.Duration // when this side last sent anything
 	prevT     time.Duration // and the time before that
 	kaUnanswd int           // keepalive probes since the peer last sent
+	kaRun     int           // keepalive probes in a row, answered or not (a RST does not end the run)
+	kaLast    time.Duration // when the last probe was sent
+	kaGap     time.Duration // and how long after the one before
 
 	lastAck  uint32
 	lastWin  uint16
@@ -349,6 +352,10 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 	}
 	l := uint32(p.PayloadLen)
 	end := seq + l
+	run := x.kaRun
+	if !f.Has(wire.RST) {
+		x.kaRun = 0
+	}
 	switch {
 	case l > 0 && seqLT(x.sndMax, end):
 		fresh := end - x.sndMax
@@ -366,10 +373,12 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 		x.lastData, x.sentData = t, true
 	case l > 0 && l <= 1 && end == x.sndMax && f&(wire.SYN|wire.FIN|wire.RST) == 0 && f.Has(wire.ACK):
 		c.keepalive(t, from)
+		x.kaRun = run + 1
 	case l > 0:
 		n.Retransmits++
 	case l == 0 && f&(wire.SYN|wire.FIN|wire.RST) == 0 && f.Has(wire.ACK) && seq+1 == x.sndMax:
 		c.keepalive(t, from)
+		x.kaRun = run + 1
 	}
 	if f.Has(wire.FIN) && !f.Has(wire.RST) {
 		n.FINs++
@@ -404,7 +413,9 @@ func (c *conn) keepalive(t time.Duration, s Side) {
 		c.kaFirst[s] = t
 	}
 	c.Sent[s].Keepalives++
-	c.ep[s].kaUnanswd++
+	e := &c.ep[s]
+	e.kaUnanswd++
+	e.kaGap, e.kaLast = t-e.kaLast, t
 }
 
 // record keeps segment p for the ladder while there is room: the first
@@ -730,6 +741,15 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 		if e.kaUnanswd > 0 {
 			c.move(s, t, tcp.Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", e.kaUnanswd), "")
 			c.note(t, "rst", "%s gave up on a silent peer after %d unanswered keepalive probes and reset the connection (its reads fail with ETIMEDOUT): the peer crashed or the path is gone", c.name(s), e.kaUnanswd)
+			return
+		}
+		if gap := t - e.kaLast; e.kaRun > 1 && 4*(gap-e.kaGap).Abs() <= e.kaGap {
+			// Probes in a row though each was answered here, and the RST
+			// one interval after the last, as the keepalive timer sends
+			// it: the answers were lost beyond the capture point (an
+			// application's abort comes at a time of its own).
+			c.move(s, t, tcp.Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", e.kaRun), "the answers this capture shows were lost beyond it")
+			c.note(t, "rst", "%s gave up after %d unanswered keepalive probes and reset the connection (its reads fail with ETIMEDOUT): %s answered them, but the answers were lost beyond the capture point", c.name(s), e.kaRun, c.name(s.other()))
 			return
 		}
 		unread := peer.sentData && (!e.sentData || peer.lastData > e.lastData)

@@ -85,3 +85,59 @@ func TestCrossingFINsSeenFromTheMiddle(t *testing.T) {
 		}
 	}
 }
+
+// TestKeepaliveAnswersLost: as TestLinuxMatrix's keepalive-dead-peer shows
+// it from the server's end: the client's probes come one interval apart
+// though the server answers each, then the client resets the connection:
+// the answers were lost beyond the capture point, and the RST is the
+// keepalive giving up, not an abort.
+func TestKeepaliveAnswersLost(t *testing.T) {
+	const s, ms = time.Second, time.Millisecond
+	conv := append(slices.Clone(handshake3),
+		tseg{s, seg{true, wire.ACK, 0, 1, 0}, 1000},
+		tseg{s + ms, seg{false, wire.ACK, 1, 1, 0}, 1000},
+		tseg{2 * s, seg{true, wire.ACK, 0, 1, 0}, 1000},
+		tseg{2*s + ms, seg{false, wire.ACK, 1, 1, 0}, 1000},
+		tseg{3 * s, seg{true, wire.RST | wire.ACK, 1, 1, 0}, 0})
+	conns, _, err := explainAll(t, timedFile(t, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 1 {
+		t.Fatalf("%d connections", len(conns))
+	}
+	c := conns[0]
+	if c.Close != CloseRST || c.Final != [2]tcp.State{tcp.Closed, tcp.Closed} {
+		t.Errorf("close %q, final %v; want rst, CLOSED CLOSED\n%s", c.Close, c.Final, dump(c))
+	}
+	if !slices.ContainsFunc(c.Findings, func(f Finding) bool {
+		return f.Kind == "rst" && strings.Contains(f.Text, "after 2 unanswered keepalive probes") && strings.Contains(f.Text, "lost beyond the capture point")
+	}) {
+		t.Errorf("no finding says the keepalive gave up, its answers lost\n%s", dump(c))
+	}
+	if slices.ContainsFunc(c.Findings, func(f Finding) bool { return strings.Contains(f.Text, "SO_LINGER") }) {
+		t.Errorf("a finding blames SO_LINGER\n%s", dump(c))
+	}
+}
+
+// TestKeepaliveAnsweredThenAbort: probes answered, then a RST long after
+// the last one (not one probe interval later) is the application's abort,
+// not the keepalive giving up.
+func TestKeepaliveAnsweredThenAbort(t *testing.T) {
+	const s, ms = time.Second, time.Millisecond
+	conv := append(slices.Clone(handshake3),
+		tseg{s, seg{true, wire.ACK, 0, 1, 0}, 1000},
+		tseg{s + ms, seg{false, wire.ACK, 1, 1, 0}, 1000},
+		tseg{2 * s, seg{true, wire.ACK, 0, 1, 0}, 1000},
+		tseg{2*s + ms, seg{false, wire.ACK, 1, 1, 0}, 1000},
+		tseg{2*s + 300*ms, seg{true, wire.RST | wire.ACK, 1, 1, 0}, 0})
+	conns, _, err := explainAll(t, timedFile(t, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conns[0]
+	if !slices.ContainsFunc(c.Findings, func(f Finding) bool { return strings.Contains(f.Text, "SO_LINGER") }) ||
+		slices.ContainsFunc(c.Findings, func(f Finding) bool { return strings.Contains(f.Text, "unanswered keepalive") }) {
+		t.Errorf("want an abort, not a keepalive timeout\n%s", dump(c))
+	}
+}
