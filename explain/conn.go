@@ -36,6 +36,8 @@ type pend struct {
 	ack     uint32
 	hasACK  bool
 	acksFIN bool
+	first   time.Duration // FIN: when its first copy was seen, if t is a later copy's
+	again   bool          // FIN: t is a later copy's
 }
 
 // endpoint is what the capture tells of one side.
@@ -502,6 +504,9 @@ func (c *conn) queue(t time.Duration, from Side, y *endpoint, p *Packet) {
 		fin := h.Seq + uint32(p.PayloadLen)
 		for i := range y.pending {
 			if q := &y.pending[i]; q.kind == pFIN && q.seq == fin {
+				if !q.again {
+					q.first, q.again = q.t, true
+				}
 				q.t = t // a later copy: the one that got through, if any did
 				return
 			}
@@ -617,6 +622,16 @@ func (c *conn) gotFINACK(s Side, t time.Duration) {
 // gotFIN: the peer's FIN q arrived at side s.
 func (c *conn) gotFIN(s Side, q pend) {
 	e := &c.ep[s]
+	if q.again {
+		// An ACK after the last copy covers them all: an earlier copy
+		// may have arrived, its ACK lost before the capture point.
+		old := c.guess
+		defer func() { c.guess = old }()
+		c.guess = fmt.Sprintf("which copy of the FIN arrived cannot be told: the first, at %s, may have, its ACK lost before the capture point", fmtT(q.first))
+		if old != "" {
+			c.guess = old + "; " + c.guess
+		}
+	}
 	if q.acksFIN && e.state != tcp.FinWait1 {
 		c.gotFINACK(s, q.t)
 	}

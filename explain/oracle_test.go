@@ -141,3 +141,52 @@ func TestKeepaliveAnsweredThenAbort(t *testing.T) {
 		t.Errorf("want an abort, not a keepalive timeout\n%s", dump(c))
 	}
 }
+
+// TestFINSentAgainArrivalUncertain: as TestLinuxMatrix's lost-ack-2 shows
+// it from the client's end: its FIN went twice and the server's ACK
+// followed the second copy. The server may have had the first (its ACK of
+// it lost) or only the second: its CLOSE_WAIT is dated at the second, and
+// says the time cannot be told. Seen from the server's end, where its ACK
+// of the first copy shows, the change is dated at the first, and certain.
+func TestFINSentAgainArrivalUncertain(t *testing.T) {
+	const ms = time.Millisecond
+	for _, tc := range []struct {
+		name      string
+		conv      []tseg
+		at        time.Duration
+		uncertain bool
+	}{
+		{"at the client", append(slices.Clone(handshake3),
+			tseg{100 * ms, seg{true, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+			tseg{300 * ms, seg{true, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+			tseg{301 * ms, seg{false, wire.ACK, 1, 2, 0}, 1000},
+			tseg{500 * ms, seg{false, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
+			tseg{501 * ms, seg{true, wire.ACK, 2, 2, 0}, 1000}), 300 * ms, true},
+		{"at the server", append(slices.Clone(handshake3),
+			tseg{100 * ms, seg{true, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+			tseg{101 * ms, seg{false, wire.ACK, 1, 2, 0}, 1000},
+			tseg{300 * ms, seg{true, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+			tseg{301 * ms, seg{false, wire.ACK, 1, 2, 0}, 1000},
+			tseg{500 * ms, seg{false, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
+			tseg{501 * ms, seg{true, wire.ACK, 2, 2, 0}, 1000}), 100 * ms, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			conns, _, err := explainAll(t, timedFile(t, tc.conv))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c := conns[0]
+			if c.Close != CloseFourWay {
+				t.Errorf("close %q, want four-way\n%s", c.Close, dump(c))
+			}
+			i := slices.IndexFunc(c.States[Server], func(tr Transition) bool { return tr.To == tcp.CloseWait })
+			if i < 0 {
+				t.Fatalf("the server never went to CLOSE_WAIT\n%s", dump(c))
+			}
+			tr := c.States[Server][i]
+			if tr.T != tc.at || strings.Contains(tr.Uncertain, "cannot be told") != tc.uncertain {
+				t.Errorf("CLOSE_WAIT at %v, uncertain %q; want at %v, uncertain %v", tr.T, tr.Uncertain, tc.at, tc.uncertain)
+			}
+		})
+	}
+}
