@@ -758,11 +758,12 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 			c.note(t, "rst", "%s gave up on a silent peer after %d unanswered keepalive probes and reset the connection (its reads fail with ETIMEDOUT): the peer crashed or the path is gone", c.name(s), e.kaUnanswd)
 			return
 		}
-		if gap := t - e.kaLast; e.kaRun > 1 && 4*(gap-e.kaGap).Abs() <= e.kaGap {
+		if gap := t - e.kaLast; e.kaRun > 1 && gap <= 2*e.kaGap && e.kaGap <= 2*gap {
 			// Probes in a row though each was answered here, and the RST
-			// one interval after the last, as the keepalive timer sends
-			// it: the answers were lost beyond the capture point (an
-			// application's abort comes at a time of its own).
+			// about one interval after the last (timers and a busy path
+			// stretch it), as the keepalive timer sends it: the answers
+			// were lost beyond the capture point (an application's abort
+			// comes at a time of its own).
 			c.move(s, t, tcp.Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", e.kaRun), "the answers this capture shows were lost beyond it")
 			c.note(t, "rst", "%s gave up after %d unanswered keepalive probes and reset the connection (its reads fail with ETIMEDOUT): %s answered them, but the answers were lost beyond the capture point", c.name(s), e.kaRun, c.name(s.other()))
 			return
