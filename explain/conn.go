@@ -587,6 +587,10 @@ func (c *conn) resolve(t time.Duration, from Side, p *Packet) {
 		case pRST:
 			if synRetry || f.Has(wire.RST) {
 				c.gotRST(from, q)
+			} else if x.known && x.state != tcp.Closed && x.haveAck && x.lastAck == q.seq && !f.Has(wire.SYN) {
+				// A RST at exactly RCV.NXT is accepted (RFC 5961 §3.2):
+				// one its receiver goes on past never reached it.
+				c.note(q.t, "rst", "the RST at %s did not reach %s: lost beyond the capture point (its seq was the one %s expected, which resets; %s went on sending as if connected)", fmtT(q.t), c.name(from), c.name(from), c.name(from))
 			} else if x.known && x.state != tcp.Closed {
 				c.note(q.t, "challenge-ack", "%s ignored the RST at %s: it went on sending (an out-of-window RST, or a challenge ACK exchange, RFC 5961 §3.2)", c.name(from), fmtT(q.t))
 			}

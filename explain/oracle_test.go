@@ -190,3 +190,30 @@ func TestFINSentAgainArrivalUncertain(t *testing.T) {
 		})
 	}
 }
+
+// TestRSTLostBeyondCapture: as TestLinuxMatrix's half-open-after-reboot
+// shows it from the server's end: the server's abort sends "R." at the
+// client's RCV.NXT, which would reset it, yet the client goes on sending:
+// the RST was lost beyond the capture point (not ignored as out of
+// window), and the server, with no connection left, answers the data with
+// a RST for no connection.
+func TestRSTLostBeyondCapture(t *testing.T) {
+	const ms = time.Millisecond
+	conv := append(slices.Clone(handshake3),
+		tseg{100 * ms, seg{false, wire.RST | wire.ACK, 1, 1, 0}, 0},
+		tseg{300 * ms, seg{true, wire.ACK | wire.PSH, 1, 1, 5}, 1000},
+		tseg{300*ms + 100*time.Microsecond, seg{false, wire.RST, 1, 0, 0}, 0})
+	conns, _, err := explainAll(t, timedFile(t, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conns[0]
+	if c.Close != CloseRST || c.Final != [2]tcp.State{tcp.Closed, tcp.Closed} {
+		t.Errorf("close %q, final %v; want rst, CLOSED CLOSED\n%s", c.Close, c.Final, dump(c))
+	}
+	if !slices.ContainsFunc(c.Findings, func(f Finding) bool {
+		return f.Kind == "rst" && strings.Contains(f.Text, "did not reach 192.0.2.10:50000: lost beyond the capture point")
+	}) || slices.ContainsFunc(c.Findings, func(f Finding) bool { return f.Kind == "challenge-ack" }) {
+		t.Errorf("want the RST lost beyond the capture point, not ignored\n%s", dump(c))
+	}
+}
