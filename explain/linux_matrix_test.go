@@ -271,10 +271,13 @@ func simpleWith(srv func(*matrixEnv, int, *net.TCPConn) error) func(e *matrixEnv
 
 // matrixCases are the SCENARIOS.md cases that kernel sockets can play.
 // simultaneous-close has M hold the first FIN until the second comes;
-// keepalive-dead-peer shortens the keepalive timers. Left out: the cases about sockets rather than the wire (time-wait-blocks-bind,
-// reuse-port, process-exit), no-time-wait, fin-wait-2-timeout and
-// old-duplicate (they need TIME_WAIT or an old segment the kernel does not
-// let a test set), half-open-after-reboot.
+// keepalive-dead-peer shortens the keepalive timers; in
+// half-open-after-reboot M drops the RST of B's abort, so that B forgets
+// the connection unheard, as a crash does; fin-wait-2-timeout runs with
+// A's tcp_fin_timeout at 3 s (explain is told so). Left out: the cases
+// about sockets rather than the wire (time-wait-blocks-bind, reuse-port,
+// process-exit), and no-time-wait and old-duplicate (they need a TIME_WAIT
+// of 0, which Linux does not let a test set).
 func matrixCases() []matrixCase {
 	return []matrixCase{
 		{
@@ -683,6 +686,63 @@ func matrixCases() []matrixCase {
 			},
 		},
 		{
+			// B loses the connection without A hearing of it (its abort's
+			// RST is lost in M, as a crash or a reboot sends none); A
+			// then sends, and B answers with a RST for no connection.
+			name:  "half-open-after-reboot",
+			close: []string{CloseRST},
+			drop:  &dropRule{dir: bToA, match: func(f byte, _ int) bool { return f&tcpRST != 0 }, nth: 1},
+			findingAt: map[string][]string{
+				pointA: {"no longer knew it"},
+				pointM: {"no longer knew it"},
+				pointB: {"did not reach 10.77.0.1", "with no connection left, answered a late segment with RST"},
+			},
+			run: func(e *matrixEnv) error {
+				l, err := e.listen()
+				if err != nil {
+					return err
+				}
+				wait := e.serve(l, 1, func(_ int, c *net.TCPConn) error {
+					time.Sleep(pause / 2)
+					if err := c.SetLinger(0); err != nil {
+						return err
+					}
+					return c.Close()
+				})
+				c, err := e.dial(false, nil)
+				if err != nil {
+					return errors.Join(err, wait())
+				}
+				if err := wait(); err != nil {
+					return err
+				}
+				time.Sleep(pause)
+				if _, err := c.Write([]byte("hello")); err != nil {
+					return fmt.Errorf("the client's write: %w", err)
+				}
+				if _, err := c.Read(make([]byte, 1)); !errors.Is(err, syscall.ECONNRESET) {
+					return fmt.Errorf("the client's read: %v, want ECONNRESET", err)
+				}
+				return c.Close()
+			},
+		},
+		{
+			// A closes, B does not: A's orphaned FIN_WAIT_2 ends after
+			// tcp_fin_timeout, and B's late FIN draws a RST.
+			name:    "fin-wait-2-timeout",
+			close:   []string{CloseRST},
+			finding: "left FIN_WAIT_2 after 3s (tcp_fin_timeout): the peer's late FIN drew RST",
+			run: simpleWith(func(e *matrixEnv, _ int, c *net.TCPConn) error {
+				if _, err := readEOF(c); err != nil {
+					return err
+				}
+				if err := e.waitGone(c.RemoteAddr().(*net.TCPAddr).AddrPort()); err != nil {
+					return err
+				}
+				return c.Close()
+			}),
+		},
+		{
 			// Every FIN of A is lost: A gives up after tcp_orphan_retries
 			// (1 here) and forgets the connection; B, which never heard it,
 			// closes later and A answers with RST.
@@ -710,9 +770,9 @@ func matrixCases() []matrixCase {
 			close: []string{CloseFourWay},
 			drop:  &dropRule{dir: bToA, match: matchPureACK, nth: 1},
 			findingAt: map[string][]string{
-				pointA: {"sent its FIN 2 times: the FIN was lost (or the peer's ACK, before the capture point)"},
-				pointM: {"sent its FIN 2 times: the FIN was lost (or the peer's ACK, before the capture point)"},
-				pointB: {"sent its FIN 2 times: the peer's ACK at", "in CLOSE_WAIT ACKed the retransmitted FIN"},
+				pointA: {"times: the FIN was lost (or the peer's ACK, before the capture point)"},
+				pointM: {"times: the FIN was lost (or the peer's ACK, before the capture point)"},
+				pointB: {"times: the peer's ACK at", "in CLOSE_WAIT ACKed the retransmitted FIN"},
 			},
 			// B closes once it has ACKed A's FIN again (else, on a busy
 			// machine, B's FIN could ACK it before A's RTO and be the
@@ -735,7 +795,7 @@ func matrixCases() []matrixCase {
 			// A and M see B's FIN once: only B's capture shows it lost,
 			// and when B entered LAST_ACK.
 			untimed:   map[string][]string{pointA: {"B:LAST_ACK"}, pointM: {"B:LAST_ACK"}},
-			findingAt: map[string][]string{pointB: {"sent its FIN 2 times: the FIN was lost"}},
+			findingAt: map[string][]string{pointB: {"times: the FIN was lost"}},
 			run:       simple(closeOnEOF(pause)),
 		},
 		{
@@ -744,9 +804,9 @@ func matrixCases() []matrixCase {
 			close: []string{CloseFourWay},
 			drop:  &dropRule{dir: aToB, match: matchPureACK, nth: 2},
 			findingAt: map[string][]string{
-				pointA: {"sent its FIN 2 times: the peer's ACK at", "in TIME_WAIT ACKed the retransmitted FIN again"},
-				pointM: {"sent its FIN 2 times: the peer's ACK at", "in TIME_WAIT ACKed the retransmitted FIN again"},
-				pointB: {"sent its FIN 2 times: the FIN was lost (or the peer's ACK, before the capture point)"},
+				pointA: {"times: the peer's ACK at", "in TIME_WAIT ACKed the retransmitted FIN again"},
+				pointM: {"times: the peer's ACK at", "in TIME_WAIT ACKed the retransmitted FIN again"},
+				pointB: {"times: the FIN was lost (or the peer's ACK, before the capture point)"},
 			},
 			run: simple(closeOnEOF(pause)),
 		},
@@ -838,7 +898,7 @@ func TestLinuxMatrix(t *testing.T) {
 	starts := map[string]time.Time{}
 	for _, p := range rigPoints {
 		m := map[key][]*Conn{}
-		sum, err := Explain(bytes.NewReader(files[p]), Options{}, func(c *Conn) {
+		sum, err := Explain(bytes.NewReader(files[p]), Options{FinTimeout: rigFinTimeout}, func(c *Conn) {
 			k := key{c.Addr[Client], c.Addr[Server]}
 			m[k] = append(m[k], c)
 		})

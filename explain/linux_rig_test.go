@@ -58,6 +58,9 @@ type rig struct {
 	fwd     *forwarder
 }
 
+// rigFinTimeout is A's tcp_fin_timeout.
+const rigFinTimeout = 3 * time.Second
+
 // rigCmdTimeout bounds every command the rig runs.
 const rigCmdTimeout = 10 * time.Second
 
@@ -113,6 +116,9 @@ func newRig(t *testing.T) *rig {
 		// lost-fin-1: A gives up on a FIN nobody ACKs after one
 		// retransmission's worth of backoff, not 8 (about 100 s).
 		{"ip", "netns", "exec", a, "sysctl", "-qw", "net.ipv4.tcp_orphan_retries=1"},
+		// fin-wait-2-timeout: A forgets an orphaned FIN_WAIT_2 in
+		// seconds, not a minute.
+		{"ip", "netns", "exec", a, "sysctl", "-qw", fmt.Sprintf("net.ipv4.tcp_fin_timeout=%d", int(rigFinTimeout/time.Second))},
 	}
 	for _, ns := range []string{a, m, b} {
 		steps = append(steps, []string{"ip", "netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"})
@@ -500,7 +506,8 @@ const boundSlack = 150 * time.Millisecond
 // listings in order, one sequence for each connection on that 4-tuple:
 // bounds are the times the second, third... began (their first SYN, as a
 // capture shows it). A listing within boundSlack of a bound belongs to the
-// new connection if it shows it opening, else to the old one. A socket
+// new connection if it shows it opening, or there again after it was gone,
+// else to the old one. A socket
 // that is gone after it was seen is CLOSED, and so is each connection but
 // the last (its 4-tuple was taken over).
 func incarnations(samples []ssSample, local, peer netip.AddrPort, bounds []time.Time) [][]ssStep {
@@ -519,7 +526,9 @@ func incarnations(samples []ssSample, local, peer netip.AddrPort, bounds []time.
 		for n < len(bounds) {
 			past := x.before.After(bounds[n].Add(boundSlack))
 			near := x.after.After(bounds[n].Add(-boundSlack))
-			if !past && !(near && found && opening(state)) {
+			l := len(out[n])
+			back := found && l > 0 && out[n][l-1].st == tcp.Closed // gone, then there again
+			if !past && !back && !(near && found && opening(state)) {
 				break
 			}
 			n++
