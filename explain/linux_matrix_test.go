@@ -205,6 +205,28 @@ func (e *matrixEnv) waitSeen(n int) error {
 	return fmt.Errorf("M's rule matched %d segments in %v, want %d", e.r.fwd.seen(e.port), matrixDeadline, n)
 }
 
+// waitUnread waits until n bytes wait unread in c's receive queue.
+func waitUnread(c *net.TCPConn, n int) error {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return err
+	}
+	for deadline := time.Now().Add(matrixDeadline); time.Now().Before(deadline); time.Sleep(matrixPoll) {
+		var q int
+		var qerr error
+		if err := rc.Control(func(fd uintptr) { q, qerr = unix.IoctlGetInt(int(fd), unix.SIOCINQ) }); err != nil {
+			return err
+		}
+		if qerr != nil {
+			return fmt.Errorf("SIOCINQ: %w", qerr)
+		}
+		if q >= n {
+			return nil
+		}
+	}
+	return fmt.Errorf("%d bytes did not arrive in %v", n, matrixDeadline)
+}
+
 // matrixCase is one SCENARIOS.md case run between kernel sockets.
 type matrixCase struct {
 	name string
@@ -443,12 +465,16 @@ func matrixCases() []matrixCase {
 				if _, err := c.Write([]byte("late data")); err != nil {
 					return err
 				}
-				time.Sleep(pause)
-				_, werr := c.Write([]byte("again"))
-				if werr == nil {
-					return errors.New("a write after the peer's RST succeeded")
+				// Once the RST is in, a write fails (EPIPE).
+				for deadline := time.Now().Add(matrixDeadline); ; {
+					time.Sleep(pause / 4)
+					if _, err := c.Write([]byte("again")); err != nil {
+						return c.Close()
+					}
+					if time.Now().After(deadline) {
+						return errors.New("writes still succeed long after the data that should draw a RST")
+					}
 				}
-				return c.Close()
 			}),
 		},
 		{
@@ -504,7 +530,10 @@ func matrixCases() []matrixCase {
 				if err != nil {
 					return errors.Join(err, wait())
 				}
-				time.Sleep(pause) // the 100 bytes arrive, unread
+				// The 100 bytes arrive, unread.
+				if err := waitUnread(c, 100); err != nil {
+					return errors.Join(err, wait())
+				}
 				return errors.Join(c.Close(), wait())
 			},
 		},
