@@ -292,6 +292,11 @@ func (c *conn) segment(t time.Duration, from Side, p *Packet) {
 	c.End = t
 	c.count(t, from, p)
 	c.record(t, from, p)
+	if c.MidStream && !x.known && !f.Has(wire.RST) && !f.Has(wire.SYN) {
+		// Assumed ESTABLISHED before what reached it is settled: its
+		// first segment may ACK the peer's FIN.
+		x.known, x.state = true, tcp.Established
+	}
 	c.resolve(t, from, p)
 	switch {
 	case f.Has(wire.SYN) && !f.Has(wire.ACK) && !f.Has(wire.RST):
@@ -311,9 +316,6 @@ func (c *conn) segment(t time.Duration, from Side, p *Packet) {
 		x.state, x.abort = x.abortFrom, false
 		c.notes = slices.DeleteFunc(c.notes, func(n Finding) bool { return n.Kind == "rst" && n.T == x.abortT })
 		c.note(x.abortT, "rst", "the RST at %s that claimed to come from %s was not its own: it went on sending (injected by a middlebox or an attacker; RFC 5961 answers such a RST with a challenge ACK)", fmtT(x.abortT), c.name(from))
-	}
-	if c.MidStream && !x.known && !f.Has(wire.RST) && !f.Has(wire.SYN) {
-		x.known, x.state = true, tcp.Established
 	}
 	if f.Has(wire.FIN) && !f.Has(wire.RST) {
 		c.sendFIN(t, from, p)

@@ -217,3 +217,31 @@ func TestRSTLostBeyondCapture(t *testing.T) {
 		t.Errorf("want the RST lost beyond the capture point, not ignored\n%s", dump(c))
 	}
 }
+
+// TestMidStreamFirstSegmentAnswersFIN: a capture that begins after the
+// handshake (TestLinuxMatrix's capture at B, started late on a busy
+// machine), in which the server's first segment is its ACK of the
+// client's FIN: the server, assumed ESTABLISHED, goes to CLOSE_WAIT on
+// that FIN, then LAST_ACK, as the kernel did.
+func TestMidStreamFirstSegmentAnswersFIN(t *testing.T) {
+	const ms = time.Millisecond
+	conv := []tseg{
+		{0, seg{true, wire.ACK, 1, 1, 0}, 1000},
+		{500 * ms, seg{true, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+		{501 * ms, seg{false, wire.ACK, 1, 2, 0}, 1000},
+		{700 * ms, seg{false, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
+		{701 * ms, seg{true, wire.ACK, 2, 2, 0}, 1000},
+	}
+	conns, _, err := explainAll(t, timedFile(t, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := conns[0]
+	if c.Close != CloseFourWay || c.Final != [2]tcp.State{tcp.TimeWait, tcp.Closed} {
+		t.Errorf("close %q, final %v; want four-way, TIME_WAIT CLOSED\n%s", c.Close, c.Final, dump(c))
+	}
+	want := []string{"ESTABLISHED", "CLOSE_WAIT", "LAST_ACK", "CLOSED"}
+	if got := explainedStates(c, Server); !slices.Equal(got, want) {
+		t.Errorf("server states %v, want %v\n%s", got, want, dump(c))
+	}
+}
