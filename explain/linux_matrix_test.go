@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strings"
@@ -43,6 +44,13 @@ type matrixEnv struct {
 
 // matrixDump makes TestLinuxMatrix log every connection it explains.
 var matrixDump = flag.Bool("matrix.dump", false, "TestLinuxMatrix: log every explained connection")
+
+// matrixKeep names a directory where TestLinuxMatrix leaves its captures
+// (A.pcapng, M.pcapng, B.pcapng) when it fails.
+var matrixKeep = flag.String("matrix.keep", "", "TestLinuxMatrix: a directory to keep the captures in when the test fails")
+
+// captureSettle is how long the cases wait for the captures to begin.
+const captureSettle = 500 * time.Millisecond
 
 // matrixDeadline bounds every read and write of a case.
 const matrixDeadline = 10 * time.Second
@@ -903,7 +911,9 @@ func TestLinuxMatrix(t *testing.T) {
 			}
 		}
 	})
-	time.Sleep(100 * time.Millisecond)
+	// dumpcap says it captures a little before it does, the more so on a
+	// busy machine.
+	time.Sleep(captureSettle)
 
 	// The cases run at once, each on its own port.
 	errs := make([]error, len(cases))
@@ -932,6 +942,19 @@ func TestLinuxMatrix(t *testing.T) {
 			t.Fatal(err)
 		}
 		files[p] = b
+	}
+	if *matrixKeep != "" {
+		t.Cleanup(func() {
+			if !t.Failed() {
+				return
+			}
+			for p, b := range files {
+				if err := os.WriteFile(filepath.Join(*matrixKeep, p+".pcapng"), b, 0o644); err != nil {
+					t.Errorf("keeping the capture: %v", err)
+				}
+			}
+			t.Logf("captures kept in %s", *matrixKeep)
+		})
 	}
 	t.Logf("ss samples: A %d, B %d", len(samplers[0].samples), len(samplers[1].samples))
 
@@ -1011,6 +1034,9 @@ func TestLinuxMatrix(t *testing.T) {
 			table[mc.name][p] = "FAIL"
 			ok := t.Run(mc.name+"/"+p, func(t *testing.T) {
 				conns := explained[p][k]
+				if len(conns) > 0 && conns[0].MidStream {
+					t.Fatalf("the capture at %s missed the handshake: dumpcap began late (the machine is busy)", p)
+				}
 				if len(conns) != len(mc.close) {
 					t.Fatalf("%d connections explained on %v-%v, want %d", len(conns), client, e.server(), len(mc.close))
 				}

@@ -431,7 +431,38 @@ type sampler struct {
 // ssSample is one listing of ss, taken between before and after.
 type ssSample struct {
 	before, after time.Time
-	rows          []netns.SSRow
+	rows          []ssRow
+}
+
+// ssRow is a socket in a listing, with its cookie (ss -e's "sk:"), which
+// tells one socket from another on the same 4-tuple: a socket keeps it to
+// the end of TIME_WAIT; the socket accept() returns has its own, not its
+// request's (SYN-RECV).
+type ssRow struct {
+	netns.SSRow
+	cookie string
+}
+
+// parseSSE parses the output of "ss -Htane".
+func parseSSE(out string) ([]ssRow, error) {
+	var rows []ssRow
+	for _, line := range strings.Split(out, "\n") {
+		if strings.TrimSpace(line) == "" {
+			continue
+		}
+		r, err := netns.ParseSS(line)
+		if err != nil {
+			return rows, err
+		}
+		row := ssRow{SSRow: r[0]}
+		for _, f := range strings.Fields(line) {
+			if c, ok := strings.CutPrefix(f, "sk:"); ok {
+				row.cookie = c
+			}
+		}
+		rows = append(rows, row)
+	}
+	return rows, nil
 }
 
 // maxSamples bounds a sampler's listings.
@@ -448,13 +479,13 @@ func startSampler(ns *netns.NS) *sampler {
 			for i := 0; i < maxSamples && !s.stop.Load(); i++ {
 				ctx, cancel := context.WithTimeout(context.Background(), rigCmdTimeout)
 				before := time.Now()
-				out, err := exec.CommandContext(ctx, "ss", "-Htan").Output()
+				out, err := exec.CommandContext(ctx, "ss", "-Htane").Output()
 				after := time.Now()
 				cancel()
 				if err != nil {
-					return fmt.Errorf("ss -Htan: %w", err)
+					return fmt.Errorf("ss -Htane: %w", err)
 				}
-				rows, err := netns.ParseSS(string(out))
+				rows, err := parseSSE(string(out))
 				if err != nil {
 					return err
 				}
@@ -505,38 +536,37 @@ const boundSlack = 150 * time.Millisecond
 // incarnations returns the states the socket local–peer showed, in the
 // listings in order, one sequence for each connection on that 4-tuple:
 // bounds are the times the second, third... began (their first SYN, as a
-// capture shows it). A listing within boundSlack of a bound belongs to the
-// new connection if it shows it opening, or there again after it was gone,
-// else to the old one. A socket
+// capture shows it). A socket with a new cookie (not the one accept()
+// made of a request) is the next connection, and so is one listed more
+// than boundSlack after a bound, however sparse the listings. A socket
 // that is gone after it was seen is CLOSED, and so is each connection but
 // the last (its 4-tuple was taken over).
 func incarnations(samples []ssSample, local, peer netip.AddrPort, bounds []time.Time) [][]ssStep {
 	out := make([][]ssStep, len(bounds)+1)
 	var prev time.Time
-	seen := make([]bool, len(out))
 	n := 0
+	cookie := ""
+	var last tcp.State
 	for _, x := range samples {
-		state, found := tcp.Closed, false
-		for _, r := range x.rows {
-			if r.Local == local && r.Peer == peer {
-				state, found = ssStates[r.State]
+		var row *ssRow
+		for i := range x.rows {
+			if r := &x.rows[i]; r.Local == local && r.Peer == peer {
+				row = r
 				break
 			}
 		}
-		for n < len(bounds) {
-			past := x.before.After(bounds[n].Add(boundSlack))
-			near := x.after.After(bounds[n].Add(-boundSlack))
-			l := len(out[n])
-			back := found && l > 0 && out[n][l-1].st == tcp.Closed // gone, then there again
-			if !past && !back && !(near && found && opening(state)) {
-				break
-			}
+		for n < len(bounds) && x.before.After(bounds[n].Add(boundSlack)) {
 			n++
 		}
-		if found {
-			seen[n] = true
+		state := tcp.Closed
+		if row != nil {
+			state = ssStates[row.State]
+			if cookie != "" && row.cookie != cookie && last != tcp.SynRcvd && n < len(bounds) && len(out[n]) > 0 {
+				n++
+			}
+			cookie, last = row.cookie, state
 		}
-		if !seen[n] {
+		if len(out[n]) == 0 && row == nil {
 			prev = x.before
 			continue
 		}
