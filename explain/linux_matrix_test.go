@@ -926,7 +926,8 @@ func TestLinuxMatrix(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	time.Sleep(300 * time.Millisecond) // the last ACKs
+	r.fwd.waitQuiet(300*time.Millisecond, matrixDeadline) // the last ACKs and RSTs
+	time.Sleep(captureSettle)                             // and dumpcap has them
 	for i, s := range samplers {
 		if err := s.finish(); err != nil {
 			t.Fatalf("sampler %d: %v", i, err)

@@ -201,6 +201,7 @@ type forwarder struct {
 	mu    sync.Mutex
 	rules map[uint16]*dropRule // by the server's port
 	err   error                // the first error of a loop
+	last  atomic.Int64         // when a frame last came in (Unix ns)
 }
 
 // rigRecvTimeout is how often a forwarder loop looks at its stop flag.
@@ -293,6 +294,7 @@ func (f *forwarder) loop(dir int) {
 		if ll, ok := from.(*unix.SockaddrLinklayer); ok && ll.Pkttype == unix.PACKET_OUTGOING {
 			continue
 		}
+		f.last.Store(time.Now().UnixNano())
 		frame := buf[:n]
 		pass, release := f.verdict(dir, frame)
 		if !pass {
@@ -395,6 +397,17 @@ func fixTCPChecksum(frame []byte) {
 	dst, _ := netip.AddrFromSlice(ip[16:20])
 	seg[16], seg[17] = 0, 0
 	binary.BigEndian.PutUint16(seg[16:], wire.TCPChecksum(src, dst, seg))
+}
+
+// waitQuiet waits until no frame has come in for quiet, or max has
+// passed: the last segments of the cases have then reached both ends.
+func (f *forwarder) waitQuiet(quiet, max time.Duration) {
+	time.Sleep(quiet) // what was just sent may not have come in yet
+	for end := time.Now().Add(max); time.Now().Before(end); time.Sleep(quiet / 10) {
+		if time.Since(time.Unix(0, f.last.Load())) > quiet {
+			return
+		}
+	}
 }
 
 // close stops the forwarder and returns the first error its loops met.
