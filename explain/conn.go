@@ -36,6 +36,8 @@ type pend struct {
 	ack     uint32
 	hasACK  bool
 	acksFIN bool
+	first   time.Duration // FIN: when its first copy was seen, if t is a later copy's
+	again   bool          // FIN: t is a later copy's
 }
 
 // endpoint is what the capture tells of one side.
@@ -66,6 +68,9 @@ type endpoint struct {
 	lastT     time.Duration // when this side last sent anything
 	prevT     time.Duration // and the time before that
 	kaUnanswd int           // keepalive probes since the peer last sent
+	kaRun     int           // keepalive probes in a row, answered or not (a RST does not end the run)
+	kaLast    time.Duration // when the last probe was sent
+	kaGap     time.Duration // and how long after the one before
 
 	lastAck  uint32
 	lastWin  uint16
@@ -312,6 +317,11 @@ func (c *conn) segment(t time.Duration, from Side, p *Packet) {
 	c.End = t
 	c.count(t, from, p)
 	c.record(t, from, p)
+	if c.MidStream && !x.known && !f.Has(wire.RST) && !f.Has(wire.SYN) {
+		// Assumed ESTABLISHED before what reached it is settled: its
+		// first segment may ACK the peer's FIN.
+		x.known, x.state = true, tcp.Established
+	}
 	c.resolve(t, from, p)
 	switch {
 	case f.Has(wire.SYN) && !f.Has(wire.ACK) && !f.Has(wire.RST):
@@ -331,9 +341,6 @@ func (c *conn) segment(t time.Duration, from Side, p *Packet) {
 		x.state, x.abort = x.abortFrom, false
 		c.notes = slices.DeleteFunc(c.notes, func(n Finding) bool { return n.Kind == "rst" && n.T == x.abortT })
 		c.note(x.abortT, "rst", "the RST at %s that claimed to come from %s was not its own: it went on sending (injected by a middlebox or an attacker; RFC 5961 answers such a RST with a challenge ACK)", fmtT(x.abortT), c.name(from))
-	}
-	if c.MidStream && !x.known && !f.Has(wire.RST) && !f.Has(wire.SYN) {
-		x.known, x.state = true, tcp.Established
 	}
 	if f.Has(wire.FIN) && !f.Has(wire.RST) {
 		c.sendFIN(t, from, p)
@@ -374,6 +381,10 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 	}
 	l := uint32(p.PayloadLen)
 	end := seq + l
+	run := x.kaRun
+	if !f.Has(wire.RST) {
+		x.kaRun = 0
+	}
 	switch {
 	case l > 0 && seqLT(x.sndMax, end):
 		fresh := end - x.sndMax
@@ -391,10 +402,12 @@ func (c *conn) count(t time.Duration, from Side, p *Packet) {
 		x.lastData, x.sentData = t, true
 	case l > 0 && l <= 1 && end == x.sndMax && f&(wire.SYN|wire.FIN|wire.RST) == 0 && f.Has(wire.ACK):
 		c.keepalive(t, from)
+		x.kaRun = run + 1
 	case l > 0:
 		n.Retransmits++
 	case l == 0 && f&(wire.SYN|wire.FIN|wire.RST) == 0 && f.Has(wire.ACK) && seq+1 == x.sndMax:
 		c.keepalive(t, from)
+		x.kaRun = run + 1
 	}
 	if f.Has(wire.FIN) && !f.Has(wire.RST) {
 		n.FINs++
@@ -429,7 +442,9 @@ func (c *conn) keepalive(t time.Duration, s Side) {
 		c.kaFirst[s] = t
 	}
 	c.Sent[s].Keepalives++
-	c.ep[s].kaUnanswd++
+	e := &c.ep[s]
+	e.kaUnanswd++
+	e.kaGap, e.kaLast = t-e.kaLast, t
 }
 
 // record keeps segment p for the ladder while there is room: the first
@@ -516,6 +531,9 @@ func (c *conn) queue(t time.Duration, from Side, y *endpoint, p *Packet) {
 		fin := h.Seq + uint32(p.PayloadLen)
 		for i := range y.pending {
 			if q := &y.pending[i]; q.kind == pFIN && q.seq == fin {
+				if !q.again {
+					q.first, q.again = q.t, true
+				}
 				q.t = t // a later copy: the one that got through, if any did
 				return
 			}
@@ -596,6 +614,10 @@ func (c *conn) resolve(t time.Duration, from Side, p *Packet) {
 		case pRST:
 			if synRetry || f.Has(wire.RST) {
 				c.gotRST(from, q)
+			} else if x.known && x.state != tcp.Closed && x.haveAck && x.lastAck == q.seq && !f.Has(wire.SYN) {
+				// A RST at exactly RCV.NXT is accepted (RFC 5961 §3.2):
+				// one its receiver goes on past never reached it.
+				c.note(q.t, "rst", "the RST at %s did not reach %s: lost beyond the capture point (its seq was the one %s expected, which resets; %s went on sending as if connected)", fmtT(q.t), c.name(from), c.name(from), c.name(from))
 			} else if x.known && x.state != tcp.Closed {
 				c.note(q.t, "challenge-ack", "%s ignored the RST at %s: it went on sending (an out-of-window RST, or a challenge ACK exchange, RFC 5961 §3.2)", c.name(from), fmtT(q.t))
 			}
@@ -631,6 +653,16 @@ func (c *conn) gotFINACK(s Side, t time.Duration) {
 // gotFIN: the peer's FIN q arrived at side s.
 func (c *conn) gotFIN(s Side, q pend) {
 	e := &c.ep[s]
+	if q.again {
+		// An ACK after the last copy covers them all: an earlier copy
+		// may have arrived, its ACK lost before the capture point.
+		old := c.guess
+		defer func() { c.guess = old }()
+		c.guess = fmt.Sprintf("which copy of the FIN arrived cannot be told: the first, at %s, may have, its ACK lost before the capture point", fmtT(q.first))
+		if old != "" {
+			c.guess = old + "; " + c.guess
+		}
+	}
 	if q.acksFIN && e.state != tcp.FinWait1 {
 		c.gotFINACK(s, q.t)
 	}
@@ -738,6 +770,16 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 				c.note(t, "half-open", "half-open connection: %s no longer knew it (rebooted or crashed) and answered the peer's data with RST; %s found out only when it sent", c.name(s), c.name(s.other()))
 				return
 			}
+			if peer.haveAck && p.TCP.Seq == peer.lastAck && answersFIN {
+				// The same form, to the peer's FIN: a live socket's RST
+				// carries ACK (Linux tcp_send_active_reset), this one
+				// came from no socket (tcp_v4_send_reset), as a side
+				// whose FIN was lost before the capture point sends it
+				// once its orphan retries are spent.
+				c.move(s, t, tcp.Closed, "connection state lost: RST for a segment to no connection (RFC 9293 §3.10.7.1)", "when and how it ended cannot be told from this capture point")
+				c.note(t, "rst", "%s no longer had the connection when the peer's FIN came: its RST has no ACK and takes its seq from the FIN's ACK, the answer to a segment for no connection (an abort's RST carries ACK); it had ended the connection out of this capture's sight (its own FIN lost before the capture point, then tcp_orphan_retries spent; FIN_WAIT_2 timed out) or lost its state (a reboot)", c.name(s))
+				return
+			}
 			c.move(s, t, tcp.Closed, "connection aborted: RST sent (RFC 9293 §3.10.5)", "")
 			c.note(t, "rst", "%s aborted the connection with RST", c.name(s))
 			return
@@ -745,6 +787,16 @@ func (c *conn) sendRST(t time.Duration, s Side, p *Packet) {
 		if e.kaUnanswd > 0 {
 			c.move(s, t, tcp.Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", e.kaUnanswd), "")
 			c.note(t, "rst", "%s gave up on a silent peer after %d unanswered keepalive probes and reset the connection (its reads fail with ETIMEDOUT): the peer crashed or the path is gone", c.name(s), e.kaUnanswd)
+			return
+		}
+		if gap := t - e.kaLast; e.kaRun > 1 && gap <= 2*e.kaGap && e.kaGap <= 2*gap {
+			// Probes in a row though each was answered here, and the RST
+			// about one interval after the last (timers and a busy path
+			// stretch it), as the keepalive timer sends it: the answers
+			// were lost beyond the capture point (an application's abort
+			// comes at a time of its own).
+			c.move(s, t, tcp.Closed, fmt.Sprintf("keepalive: %d probes unanswered (Linux tcp_keepalive_timer): RST sent", e.kaRun), "the answers this capture shows were lost beyond it")
+			c.note(t, "rst", "%s gave up after %d unanswered keepalive probes and reset the connection (its reads fail with ETIMEDOUT): %s answered them, but the answers were lost beyond the capture point", c.name(s), e.kaRun, c.name(s.other()))
 			return
 		}
 		unread := peer.sentData && (!e.sentData || peer.lastData > e.lastData)
