@@ -41,7 +41,7 @@ package tcpwave
 //     stopping, a record forgotten (sock.wakeAll).
 //   - Read without the lock: what is set before a Stack, Conn or
 //     Listener is handed out and never changes (Stack.st, addrs, ep, mtu,
-//     start, closeTimeout, offload; a Conn's s, k, network, laddr,
+//     start, closeTimeout, offload, csum; a Conn's s, k, network, laddr,
 //     raddr); the atomics (Stack.closed, Conn.closed, Listener.closed, a
 //     pending call's done, which publishes its result); Stack.done, a
 //     channel closed once; Stack.final, written once when the host stops
@@ -102,7 +102,8 @@ type Stack struct {
 	readerDone chan struct{} // closed when the reader has returned
 	closed     atomic.Bool   // Close was called
 
-	offload link.Offloader // ep, when it takes super-packets; set by New
+	offload link.Offloader         // ep, when it takes super-packets; set by New
+	csum    link.ChecksumOffloader // ep, when it has checksum offload; set by New
 
 	// Guarded by mu.
 	mu      sync.Mutex
@@ -237,6 +238,14 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	} else {
 		off = nil
 	}
+	// A link with checksum offload vouches for the checksums it reads and
+	// completes those the stack leaves partial.
+	cs, _ := ep.(link.ChecksumOffloader)
+	if cs != nil && cs.ChecksumOffload() {
+		cf.opts.PartialChecksum = true
+	} else {
+		cs = nil
+	}
 	cf.opts.Addrs = make([]netip.Addr, len(addrs))
 	for i, a := range addrs {
 		cf.opts.Addrs[i] = a.Unmap()
@@ -250,6 +259,7 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		done:         make(chan struct{}),
 		readerDone:   make(chan struct{}),
 		offload:      off,
+		csum:         cs,
 		armed:        clock.Never,
 	}
 	st, err := stack.New(cf.opts, debugObserver(s, cf.obs))
@@ -423,7 +433,11 @@ func (s *Stack) ready(touched []*stack.Socket) bool {
 // endpoint means it is closed; the packet is lost as on a link that went
 // down.
 func (s *Stack) write(pkt []byte, segSize int) {
-	if segSize > 0 {
+	if s.csum != nil {
+		if segSize > 0 || len(pkt) <= s.mtu {
+			_ = s.csum.WritePartial(pkt, segSize)
+		}
+	} else if segSize > 0 {
 		_ = s.offload.WriteGSO(pkt, segSize)
 	} else if len(pkt) <= s.mtu {
 		_ = s.ep.WritePacket(pkt)
@@ -460,7 +474,7 @@ func (s *Stack) reader() {
 	poller, _ := s.ep.(link.Poller)
 	errs := 0 // consecutive read errors, for a backoff on a failing link
 	for {
-		n, err := s.ep.ReadPacket(buf)
+		n, checked, err := s.read(buf, true, nil)
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || isClosedChan(s.done) {
 				return
@@ -475,21 +489,46 @@ func (s *Stack) reader() {
 		if !s.lock() {
 			return
 		}
-		s.st.HandlePacket(s.now(), buf[:n])
+		s.handle(buf[:n], checked)
 		if poller != nil {
 			// The packets queued behind this one make a batch: the stack
 			// answers them once (one flush), as a NIC's interrupt
 			// coalescing lets a kernel do.
 			for range inBatch - 1 {
-				n, err := poller.PollPacket(buf)
+				n, checked, err := s.read(buf, false, poller)
 				if n == 0 || err != nil {
 					break
 				}
 				s.tick() // each packet at its own instant
-				s.st.HandlePacket(s.now(), buf[:n])
+				s.handle(buf[:n], checked)
 			}
 		}
 		s.unlock()
+	}
+}
+
+// read reads a packet from the link: waiting for it (ReadPacket) if
+// wait, else as poller's PollPacket does. checked reports that the link
+// vouched for its TCP checksum (link.ChecksumOffloader).
+func (s *Stack) read(buf []byte, wait bool, poller link.Poller) (n int, checked bool, err error) {
+	switch {
+	case s.csum != nil:
+		return s.csum.ReadPacketChecked(buf, wait)
+	case wait:
+		n, err = s.ep.ReadPacket(buf)
+	default:
+		n, err = poller.PollPacket(buf)
+	}
+	return n, false, err
+}
+
+// handle gives the stack the packet pkt, read from the link, with the
+// host's lock held; checked says that the link vouched for its checksum.
+func (s *Stack) handle(pkt []byte, checked bool) {
+	if checked {
+		s.st.HandleCheckedPacket(s.now(), pkt)
+	} else {
+		s.st.HandlePacket(s.now(), pkt)
 	}
 }
 

@@ -272,7 +272,8 @@ func (d *Device) ReadPacket(buf []byte) (int, error) {
 		return 0, errEmptyBuffer
 	}
 	if d.offload {
-		return d.readRaw(buf, true)
+		n, _, err := d.readRaw(buf, true, false)
+		return n, err
 	}
 	n, err := d.file.Read(buf)
 	switch {
