@@ -239,9 +239,11 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		off = nil
 	}
 	// A link with checksum offload vouches for the checksums it reads and
-	// completes those the stack leaves partial.
+	// completes those the stack leaves partial. An Observer is shown
+	// packets whose checksums it can verify (trace parses them), so a host
+	// with one keeps complete checksums both ways.
 	cs, _ := ep.(link.ChecksumOffloader)
-	if cs != nil && cs.ChecksumOffload() {
+	if cs != nil && cs.ChecksumOffload() && cf.obs == nil {
 		cf.opts.PartialChecksum = true
 	} else {
 		cs = nil

@@ -92,7 +92,8 @@ type Poller interface {
 // verifies every checksum, and a tap sees complete ones. A tap that does
 // implement it sees partial checksums in the packets it is given, as
 // tcpdump does on a Linux device with checksum offload, and should say
-// what it records.
+// what it records. A host with an Observer (tcpwave.WithObserver) does not
+// use checksum offload, so that the Observer sees complete checksums.
 type ChecksumOffloader interface {
 	Endpoint
 
