@@ -42,7 +42,7 @@ package tcpwave
 //     stopping, a record forgotten (sock.wakeAll).
 //   - Read without the lock: what is set before a Stack, Conn or
 //     Listener is handed out and never changes (Stack.st, addrs, ep, mtu,
-//     start, closeTimeout, offload, swap; a Conn's s, k, network, laddr,
+//     start, closeTimeout, offload, csum, swap; a Conn's s, k, network, laddr,
 //     raddr); the atomics (Stack.closed, Conn.closed, Listener.closed, a
 //     pending call's done, which publishes its result); Stack.done, a
 //     channel closed once; Stack.final, written once when the host stops
@@ -123,8 +123,9 @@ type Stack struct {
 	readerDone chan struct{} // closed when the reader has returned
 	closed     atomic.Bool   // Close was called
 
-	offload link.Offloader // ep, when it takes super-packets; set by New
-	swap    swapper        // ep, when it takes packets in their buffers (and its buffers fit obuf's length); set by New
+	offload link.Offloader         // ep, when it takes super-packets; set by New
+	csum    link.ChecksumOffloader // ep, when it has checksum offload; set by New
+	swap    swapper                // ep, when it takes packets in their buffers (and its buffers fit obuf's length) and has no checksum offload; set by New
 
 	// Guarded by mu.
 	mu      sync.Mutex
@@ -259,6 +260,16 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	} else {
 		off = nil
 	}
+	// A link with checksum offload vouches for the checksums it reads and
+	// completes those the stack leaves partial. An Observer is shown
+	// packets whose checksums it can verify (trace parses them), so a host
+	// with one keeps complete checksums both ways.
+	cs, _ := ep.(link.ChecksumOffloader)
+	if cs != nil && cs.ChecksumOffload() && cf.obs == nil {
+		cf.opts.PartialChecksum = true
+	} else {
+		cs = nil
+	}
 	cf.opts.Addrs = make([]netip.Addr, len(addrs))
 	for i, a := range addrs {
 		cf.opts.Addrs[i] = a.Unmap()
@@ -272,6 +283,7 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 		done:         make(chan struct{}),
 		readerDone:   make(chan struct{}),
 		offload:      off,
+		csum:         cs,
 		armed:        clock.Never,
 	}
 	st, err := stack.New(cf.opts, debugObserver(s, cf.obs))
@@ -282,7 +294,7 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	// negative or huge one from the endpoint is an error, not a panic or
 	// a huge buffer.
 	s.obuf = make([]byte, bufLen)
-	if sw, ok := ep.(swapper); ok && sw.BufferSize() >= bufLen {
+	if sw, ok := ep.(swapper); ok && sw.BufferSize() >= bufLen && s.csum == nil {
 		s.swap = sw
 	}
 	s.st = st
@@ -448,13 +460,16 @@ func (s *Stack) ready(touched []*stack.Socket) bool {
 // endpoint means it is closed; the packet is lost as on a link that went
 // down.
 func (s *Stack) write(pkt []byte, segSize int) {
-	if s.swap != nil {
+	switch {
+	case s.csum != nil:
+		if segSize > 0 || len(pkt) <= s.mtu {
+			_ = s.csum.WritePartial(pkt, segSize)
+		}
+	case s.swap != nil:
 		s.writeSwap(pkt, segSize)
-		return
-	}
-	if segSize > 0 {
+	case segSize > 0:
 		_ = s.offload.WriteGSO(pkt, segSize)
-	} else if len(pkt) <= s.mtu {
+	case len(pkt) <= s.mtu:
 		_ = s.ep.WritePacket(pkt)
 	}
 }
@@ -506,10 +521,10 @@ func (s *Stack) shutdown() {
 // offload).
 func (s *Stack) reader(bufLen int) {
 	defer close(s.readerDone)
-	in := newPacketSource(s.ep, bufLen)
+	in := newPacketSource(s.ep, bufLen, s.csum)
 	errs := 0 // consecutive read errors, for a backoff on a failing link
 	for {
-		pkt, err := in.next()
+		pkt, checked, err := in.next()
 		if err != nil {
 			if errors.Is(err, net.ErrClosed) || isClosedChan(s.done) {
 				return
@@ -524,17 +539,17 @@ func (s *Stack) reader(bufLen int) {
 		if !s.lock() {
 			return
 		}
-		s.st.HandlePacket(s.now(), pkt)
+		s.handle(pkt, checked)
 		// The packets queued behind this one make a batch: the stack
 		// answers them once (one flush), as a NIC's interrupt coalescing
 		// lets a kernel do.
 		for range inBatch - 1 {
-			pkt, err := in.poll()
+			pkt, checked, err := in.poll()
 			if len(pkt) == 0 || err != nil {
 				break
 			}
 			s.tick() // each packet at its own instant
-			s.st.HandlePacket(s.now(), pkt)
+			s.handle(pkt, checked)
 		}
 		s.unlock()
 	}
@@ -542,19 +557,23 @@ func (s *Stack) reader(bufLen int) {
 
 // packetSource is how the reader takes packets from its endpoint: in
 // the link's own buffers when it lends them (lender), else copied into
-// the reader's buffer; and, for a batch, the packets already waiting,
-// when the endpoint can tell (lender, link.Poller).
+// the reader's buffer, with the link's word on their checksums where it
+// has checksum offload (link.ChecksumOffloader); and, for a batch, the
+// packets already waiting, when the endpoint can tell (lender,
+// link.Poller).
 type packetSource struct {
 	ep     link.Endpoint
 	poller link.Poller
 	lend   lender
+	csum   link.ChecksumOffloader
 	buf    []byte
 }
 
-// newPacketSource reads ep with a buffer of n bytes where it must copy.
-func newPacketSource(ep link.Endpoint, n int) *packetSource {
-	in := &packetSource{ep: ep}
-	if l, ok := ep.(lender); ok {
+// newPacketSource reads ep with a buffer of n bytes where it must copy;
+// csum is ep when the host uses its checksum offload, else nil.
+func newPacketSource(ep link.Endpoint, n int, csum link.ChecksumOffloader) *packetSource {
+	in := &packetSource{ep: ep, csum: csum}
+	if l, ok := ep.(lender); ok && csum == nil {
 		in.lend = l
 		return in
 	}
@@ -563,26 +582,46 @@ func newPacketSource(ep link.Endpoint, n int) *packetSource {
 	return in
 }
 
-// next waits for the next packet, valid until the next call.
-func (in *packetSource) next() ([]byte, error) {
-	if in.lend != nil {
-		return in.lend.NextPacket()
+// next waits for the next packet, valid until the next call; checked
+// reports that the link vouched for its TCP checksum.
+func (in *packetSource) next() (pkt []byte, checked bool, err error) {
+	switch {
+	case in.lend != nil:
+		pkt, err = in.lend.NextPacket()
+		return pkt, false, err
+	case in.csum != nil:
+		n, checked, err := in.csum.ReadPacketChecked(in.buf, true)
+		return in.buf[:n], checked, err
 	}
 	n, err := in.ep.ReadPacket(in.buf)
-	return in.buf[:n], err
+	return in.buf[:n], false, err
 }
 
 // poll is next without the wait: an empty packet when none waits (or
 // the endpoint cannot tell).
-func (in *packetSource) poll() ([]byte, error) {
+func (in *packetSource) poll() (pkt []byte, checked bool, err error) {
 	switch {
 	case in.lend != nil:
-		return in.lend.PollNext()
-	case in.poller != nil:
-		n, err := in.poller.PollPacket(in.buf)
-		return in.buf[:n], err
+		pkt, err = in.lend.PollNext()
+		return pkt, false, err
+	case in.poller == nil:
+		return nil, false, nil
+	case in.csum != nil:
+		n, checked, err := in.csum.ReadPacketChecked(in.buf, false)
+		return in.buf[:n], checked, err
 	}
-	return nil, nil
+	n, err := in.poller.PollPacket(in.buf)
+	return in.buf[:n], false, err
+}
+
+// handle gives the stack the packet pkt, read from the link, with the
+// host's lock held; checked says that the link vouched for its checksum.
+func (s *Stack) handle(pkt []byte, checked bool) {
+	if checked {
+		s.st.HandleCheckedPacket(s.now(), pkt)
+	} else {
+		s.st.HandlePacket(s.now(), pkt)
+	}
 }
 
 // track makes the host follow a socket's readiness with the record k

@@ -51,7 +51,9 @@ func WithStackOptions(fn func(o *stack.Options)) Option {
 // drops, and every state change of its connections. obs runs with the
 // stack's lock held, on whichever goroutine is driving the stack at the
 // time: it must be quick, must copy any packet it keeps, and must not call
-// the Stack or its connections (that would deadlock).
+// the Stack or its connections (that would deadlock). The packets it
+// hears have complete TCP checksums: a host with an Observer does not use
+// a link's checksum offload (link.ChecksumOffloader).
 func WithObserver(obs stack.Observer) Option {
 	return func(cf *config) { cf.obs = obs }
 }

@@ -76,3 +76,50 @@ type Poller interface {
 	// ReadPacket's.
 	PollPacket(buf []byte) (int, error)
 }
+
+// ChecksumOffloader is an Endpoint with TCP checksum offload both ways, as
+// a NIC with receive checksum offload and NETIF_F_HW_CSUM has, or a Linux
+// TUN device with a virtio-net header: it reports, per packet read, that
+// the packet's TCP checksum needs no verification, and it takes packets
+// whose TCP checksum is still to be completed. A host uses it only when
+// ChecksumOffload reports true, and then reads with ReadPacketChecked and
+// writes with WritePartial alone; with false, or on an endpoint without
+// the interface, it reads and writes as it always does, with complete
+// checksums both ways. Implementing it is optional.
+//
+// A wrapper around an endpoint (a fault injector, a capture tap) that does
+// not implement it hides the capability, so the host then computes and
+// verifies every checksum, and a tap sees complete ones. A tap that does
+// implement it sees partial checksums in the packets it is given, as
+// tcpdump does on a Linux device with checksum offload, and should say
+// what it records. A host with an Observer (tcpwave.WithObserver) does not
+// use checksum offload, so that the Observer sees complete checksums.
+type ChecksumOffloader interface {
+	Endpoint
+
+	// ChecksumOffload reports whether the endpoint has checksum offload.
+	// It does not change while the endpoint is open.
+	ChecksumOffload() bool
+
+	// ReadPacketChecked is ReadPacket (wait true) or, for an endpoint that
+	// is also a Poller, PollPacket (wait false), that also reports whether
+	// the packet's TCP checksum needs no verification: the link, or what
+	// is behind it, verified it (virtio-net's DATA_VALID, Linux's
+	// CHECKSUM_UNNECESSARY), or the packet comes from a local sender that
+	// left the checksum partial, which the receiver trusts as Linux does
+	// (NEEDS_CSUM, CHECKSUM_PARTIAL; the field may then hold only the
+	// pseudo-header's sum). With checked false the receiver verifies the
+	// checksum as usual; a packet that is not TCP is never vouched for in
+	// a way that matters.
+	ReadPacketChecked(buf []byte, wait bool) (n int, checked bool, err error)
+
+	// WritePartial is WritePacket (segSize 0) or, on an Offloader,
+	// WriteGSO (segSize > 0) for a packet whose TCP checksum field holds
+	// only the pseudo-header's sum for the TCP length of the whole packet
+	// (wire.EncodePacketPartial, Linux's CHECKSUM_PARTIAL): the endpoint
+	// completes the checksum, or has its device do so (virtio-net's
+	// NEEDS_CSUM with csum_start and csum_offset), for the packet and for
+	// every segment a super-packet is cut into. It copies pkt and never
+	// blocks, as WritePacket; it may complete the checksum in pkt itself.
+	WritePartial(pkt []byte, segSize int) error
+}

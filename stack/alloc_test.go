@@ -11,12 +11,26 @@ import (
 // TestBulkPathAllocs: the steady-state bulk data path of two stacks (the
 // sender's Write, segment building, PollPacket, the receiver's
 // HandlePacket, its ACKs, the sender's ACK processing and Read) makes no
-// heap allocation at all, per 64 KiB written and delivered.
+// heap allocation at all, per 64 KiB written and delivered; so does the
+// path of stacks on a link with checksum offload, which leave checksums
+// partial (Options.PartialChecksum) and take packets as checked
+// (HandleCheckedPacket).
 func TestBulkPathAllocs(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		name := "complete checksums"
+		if partial {
+			name = "partial checksums"
+		}
+		t.Run(name, func(t *testing.T) { testBulkPathAllocs(t, partial) })
+	}
+}
+
+func testBulkPathAllocs(t *testing.T, partial bool) {
 	f, a, b := pair(t)
 	l := f.listen(b, 80, 8)
 	client, server := f.connect(a, b, l)
 	a.st.obs, b.st.obs = nil, nil // the recorders keep every packet
+	a.st.opts.PartialChecksum, b.st.opts.PartialChecksum = partial, partial
 	chunk := make([]byte, 64<<10)
 	rbuf := make([]byte, 64<<10)
 	pkt := make([]byte, 65536)
@@ -45,7 +59,11 @@ func TestBulkPathAllocs(t *testing.T) {
 					if p[0] == a {
 						sent++
 					}
-					p[1].st.HandlePacket(f.now, pkt[:k])
+					if partial {
+						p[1].st.HandleCheckedPacket(f.now, pkt[:k])
+					} else {
+						p[1].st.HandlePacket(f.now, pkt[:k])
+					}
 				}
 				p[0].st.Touched()
 			}

@@ -14,7 +14,23 @@ import (
 // counted and dropped (input); the rest go to their connection, TIME_WAIT
 // record or listener, or draw a RST.
 func (s *Stack) HandlePacket(now clock.Instant, pkt []byte) {
-	var in inbound
+	s.handle(now, pkt, false)
+}
+
+// HandleCheckedPacket is HandlePacket for a packet whose TCP checksum the
+// link vouches for (link.ChecksumOffloader): the link, or the device or
+// kernel behind it, verified it, or the packet comes from a local sender
+// that left it partial for the link to complete (virtio-net's DATA_VALID
+// and NEEDS_CSUM, Linux's CHECKSUM_UNNECESSARY and CHECKSUM_PARTIAL). Its
+// checksum is not verified again, as Linux does not verify it; every other
+// check is HandlePacket's.
+func (s *Stack) HandleCheckedPacket(now clock.Instant, pkt []byte) {
+	s.handle(now, pkt, true)
+}
+
+// handle is HandlePacket, with the TCP checksum vouched for if checked.
+func (s *Stack) handle(now clock.Instant, pkt []byte, checked bool) {
+	in := inbound{checked: checked}
 	if err := s.input(pkt, &in); err != nil {
 		s.dropped(now, pkt, err)
 		return

@@ -104,7 +104,13 @@ func (s *Stack) encode(now clock.Instant, buf []byte, t Tuple, seg *tcp.Segment)
 		Payload: seg.Payload,
 	}
 	s.ipID++
-	n, err := wire.EncodePacket(buf, &p, s.opts.TTL, s.ipID)
+	var n int
+	var err error
+	if s.opts.PartialChecksum {
+		n, err = wire.EncodePacketPartial(buf, &p, s.opts.TTL, s.ipID)
+	} else {
+		n, err = wire.EncodePacket(buf, &p, s.opts.TTL, s.ipID)
+	}
 	if err != nil {
 		// Not with a buffer of MTU bytes: the segment is dropped.
 		s.counters.TCPWaveEncodeDrops++

@@ -81,6 +81,15 @@ type Options struct {
 	// link that segments them or carries them whole (generic segmentation
 	// offload; Linux's gso_max_size, 65536 on most devices). 0 is off.
 	GSOMaxSize int
+	// PartialChecksum is for a link with TCP checksum offload
+	// (link.ChecksumOffloader), which completes each outgoing packet's TCP
+	// checksum, as a NIC with NETIF_F_HW_CSUM does: PollPacket and
+	// PollPacketGSO leave the checksum field holding only the
+	// pseudo-header's sum (wire.EncodePacketPartial, Linux's
+	// CHECKSUM_PARTIAL) and never sum the payload. Observers then see that
+	// partial value in the field, as tcpdump on a Linux device with
+	// checksum offload does. false (the default) sends complete checksums.
+	PartialChecksum bool
 	// RmemMax and WmemMax bound what SO_RCVBUF and SO_SNDBUF may ask
 	// before Linux doubles it (net.core.rmem_max, net.core.wmem_max);
 	// 0 means Linux's 212992.

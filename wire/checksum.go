@@ -102,6 +102,16 @@ func pseudoSum(src, dst netip.Addr, v4 bool, n int) uint64 {
 	return acc + protoTCP + uint64(uint32(n))
 }
 
+// PseudoHeaderSum returns the ones' complement sum, folded to 16 bits and
+// not complemented, of the TCP pseudo-header of a segment of n bytes from
+// src to dst (addresses as for TCPChecksum): what a TCP checksum field
+// holds when a link with checksum offload is to complete it, which it does
+// by storing the Checksum of the segment from its TCP header on.
+func PseudoHeaderSum(src, dst netip.Addr, n int) uint16 {
+	src, dst = src.Unmap(), dst.Unmap()
+	return fold(pseudoSum(src, dst, src.Is4() && dst.Is4(), n))
+}
+
 // TCPChecksum returns the TCP checksum of tcpSegment (header and payload)
 // sent from src to dst, computed over the segment's checksum field as it
 // is. To fill in a checksum, zero the field, call TCPChecksum and store the

@@ -92,6 +92,21 @@ func PacketLen(p *Packet) int {
 // layout described at EncodeTCP. Other errors: ErrOptionsTooLong,
 // ErrPacketTooLong, ErrBufferTooSmall.
 func EncodePacket(buf []byte, p *Packet, ttl uint8, id uint16) (int, error) {
+	return encodeIPPacket(buf, p, ttl, id, false)
+}
+
+// EncodePacketPartial is EncodePacket with the TCP checksum left partial,
+// for a link with checksum offload to complete (Linux's CHECKSUM_PARTIAL,
+// virtio-net's NEEDS_CSUM): the checksum field holds the pseudo-header's
+// sum (PseudoHeaderSum), so the Internet checksum (Checksum) of the TCP
+// segment as written is its TCP checksum. The payload is only copied,
+// never summed. The IPv4 header checksum is complete.
+func EncodePacketPartial(buf []byte, p *Packet, ttl uint8, id uint16) (int, error) {
+	return encodeIPPacket(buf, p, ttl, id, true)
+}
+
+// encodeIPPacket is EncodePacket, with a partial TCP checksum if partial.
+func encodeIPPacket(buf []byte, p *Packet, ttl uint8, id uint16, partial bool) (int, error) {
 	if !sameFamily(p.Src, p.Dst) {
 		return 0, ErrBadAddress
 	}
@@ -120,6 +135,6 @@ func EncodePacket(buf []byte, p *Packet, ttl uint8, id uint16) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	n, err := encodeTCP(buf[hl:], &p.TCP, p.Payload, src, dst)
+	n, err := encodeTCP(buf[hl:], &p.TCP, p.Payload, src, dst, partial)
 	return hl + n, err
 }

@@ -312,6 +312,11 @@ func TestZeroAllocs(t *testing.T) {
 					panic(err)
 				}
 			}},
+			{"EncodePacketPartial", func() {
+				if _, err := EncodePacketPartial(buf, &p, 64, 7); err != nil {
+					panic(err)
+				}
+			}},
 			{"ParseTCP", func() {
 				if _, err := ParseTCP(seg, &f); err != nil {
 					panic(err)

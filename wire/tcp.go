@@ -72,11 +72,13 @@ func EncodeTCP(buf []byte, f *TCPFields, payload []byte, src, dst netip.Addr) (i
 	if !sameFamily(src, dst) {
 		return 0, ErrBadAddress
 	}
-	return encodeTCP(buf, f, payload, src.Unmap(), dst.Unmap())
+	return encodeTCP(buf, f, payload, src.Unmap(), dst.Unmap(), false)
 }
 
-// encodeTCP is EncodeTCP once the addresses have been checked and unmapped.
-func encodeTCP(buf []byte, f *TCPFields, payload []byte, src, dst netip.Addr) (int, error) {
+// encodeTCP is EncodeTCP once the addresses have been checked and
+// unmapped; with partial, the checksum field gets only the pseudo-header's
+// sum (see EncodePacketPartial).
+func encodeTCP(buf []byte, f *TCPFields, payload []byte, src, dst netip.Addr, partial bool) (int, error) {
 	ol := f.Options.encodedLen()
 	if ol > MaxOptionsLen {
 		return 0, ErrOptionsTooLong
@@ -98,7 +100,11 @@ func encodeTCP(buf []byte, f *TCPFields, payload []byte, src, dst netip.Addr) (i
 	binary.BigEndian.PutUint16(b[18:20], f.Urgent)
 	f.Options.write(b[TCPHeaderMinLen:hl])
 	copy(b[hl:], payload)
-	binary.BigEndian.PutUint16(b[16:18], TCPChecksum(src, dst, b))
+	if partial {
+		binary.BigEndian.PutUint16(b[16:18], PseudoHeaderSum(src, dst, n))
+	} else {
+		binary.BigEndian.PutUint16(b[16:18], TCPChecksum(src, dst, b))
+	}
 	return n, nil
 }
 

@@ -2,6 +2,16 @@
 // Wireshark read) with LINKTYPE_RAW: each record is a bare IPv4 or IPv6
 // packet. Timestamps come from the caller, so a simulated run writes its
 // virtual time and the same seed gives the same bytes.
+//
+// Packets are written as given. A packet that a stack sent with a partial
+// TCP checksum, for a link with checksum offload to complete
+// (link.ChecksumOffloader, stack.Options.PartialChecksum), holds only the
+// pseudo-header's sum in its checksum field, and tcpdump and Wireshark
+// call it incorrect, as they do in a capture on a Linux device with
+// checksum offload. A host (package tcpwave) leaves checksums partial only
+// on an endpoint that implements link.ChecksumOffloader itself: a tap that
+// wraps such an endpoint without implementing it gets, and records,
+// complete checksums.
 package pcap
 
 import (

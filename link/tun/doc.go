@@ -23,7 +23,12 @@
 // The device is then a link.Offloader: a tcpwave host on it writes bursts
 // of segments as one super-packet and reads the kernel's whole, one
 // system call each, where a device without offload takes one per
-// segment. A kernel that refuses offload makes OpenOffload fail with an
+// segment. It is a link.ChecksumOffloader too, with checksum offload
+// both ways: the kernel's packets come to the host with the checksums the
+// kernel vouches for (its own partial ones, NEEDS_CSUM, or DATA_VALID)
+// left unverified, and the host's go to the kernel with partial checksums
+// that the kernel, like a NIC, completes only if it forwards them. A
+// kernel that refuses offload makes OpenOffload fail with an
 // error wrapping ErrNoOffload, and Open still works.
 //
 // Besides TCP, the kernel writes into the device whatever else it sends

@@ -3,6 +3,7 @@
 package tun
 
 import (
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -82,6 +83,64 @@ func (d *Device) WriteGSO(pkt []byte, segSize int) error {
 	}
 	h, partial := gsoHeader(pkt, ipLen, hdrLen, segSize)
 	return d.writeVnet(pkt, &h, partial)
+}
+
+// ChecksumOffload reports whether the device has checksum offload
+// (link.ChecksumOffloader): whether it was opened with offload.
+func (d *Device) ChecksumOffload() bool { return d.offload }
+
+// WritePartial is WritePacket (segSize 0) or WriteGSO (segSize > 0) for a
+// packet whose TCP checksum field holds only the pseudo-header's sum
+// (link.ChecksumOffloader). On a device with offload the kernel completes
+// it: the virtio-net header says NEEDS_CSUM with csum_start at the TCP
+// header, and the kernel's TCP, which trusts such a partial checksum from
+// a local sender, never computes it unless it forwards the packet. On a
+// device without offload the checksum is completed in pkt first.
+func (d *Device) WritePartial(pkt []byte, segSize int) error {
+	if d.closed.Load() {
+		return errClosed
+	}
+	if !d.offload {
+		if err := completeTCP(pkt); err != nil {
+			return fmt.Errorf("link/tun: WritePartial: %w", err)
+		}
+		if segSize > 0 {
+			return d.WriteGSO(pkt, segSize)
+		}
+		return d.WritePacket(pkt)
+	}
+	if segSize < 0 {
+		return fmt.Errorf("link/tun: WritePartial with segment size %d", segSize)
+	}
+	ipLen, hdrLen, err := wire.TCPHeaders(pkt)
+	if err != nil {
+		return fmt.Errorf("link/tun: WritePartial: %w", err)
+	}
+	if segSize > 0 && (len(pkt)-hdrLen > segSize || len(pkt) > d.mtu) {
+		return d.WriteGSO(pkt, segSize)
+	}
+	if len(pkt) > d.mtu {
+		return fmt.Errorf("link/tun: packet of %d bytes is larger than the MTU of %s (%d)",
+			len(pkt), d.name, d.mtu)
+	}
+	if hdrLen > maxHeaders {
+		return fmt.Errorf("link/tun: WritePartial: %d bytes of headers", hdrLen)
+	}
+	h, partial := gsoHeader(pkt, ipLen, hdrLen, 0)
+	h.gsoType = vnetGSONone
+	return d.writeVnet(pkt, &h, partial)
+}
+
+// completeTCP stores the complete TCP checksum in the IPv4 or IPv6 TCP
+// packet pkt, whose checksum field holds the pseudo-header's sum.
+func completeTCP(pkt []byte) error {
+	ipLen, _, err := wire.TCPHeaders(pkt)
+	if err != nil {
+		return err
+	}
+	at := ipLen + tcpCsumOffset
+	binary.BigEndian.PutUint16(pkt[at:], wire.Checksum(pkt[ipLen:]))
+	return nil
 }
 
 // writeVnet writes pkt after a virtio-net header: h, or with h nil one

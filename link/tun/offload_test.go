@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"errors"
 	"io"
 	"net"
@@ -23,10 +24,13 @@ import (
 // random data to a tcpwave echo server over a TUN device with offload
 // and reads it back; both directions arrive whole (SHA-256). Offload
 // really happened: tcpwave wrote super-packets (WriteGSO of more than
-// MTU bytes) and read the kernel's (reads of more than MTU bytes). And
-// the checksums were right: tcpwave counted no bad checksum, the kernel
-// none either, and neither side had to retransmit more than a few
-// segments (a bad checksum is a drop, and a drop a retransmission).
+// MTU bytes) and read the kernel's (reads of more than MTU bytes), and so
+// did checksum offload: tcpwave read packets whose checksums the kernel
+// vouched for, unverified, and wrote packets with partial checksums for
+// the kernel to trust. And the checksums were right: tcpwave counted no
+// bad checksum, the kernel none either, and neither side had to
+// retransmit more than a few segments (a bad checksum is a drop, and a
+// drop a retransmission).
 func TestOffloadEcho(t *testing.T) {
 	for _, tc := range []struct {
 		name  string
@@ -73,6 +77,12 @@ func TestOffloadEcho(t *testing.T) {
 			}
 			if r.w.bigReads.Load() == 0 {
 				t.Errorf("tcpwave read no packet above the MTU: the kernel sent no super-packet")
+			}
+			t.Logf("tcpwave: %d packets read with checksums the kernel vouched for, %d written with partial checksums",
+				r.w.checkedReads.Load(), r.w.partialWrites.Load())
+			if r.w.checkedReads.Load() == 0 || r.w.partialWrites.Load() == 0 {
+				t.Errorf("no checksum offload: %d packets read checked, %d written partial; want some of each",
+					r.w.checkedReads.Load(), r.w.partialWrites.Load())
 			}
 			sc := r.st.Counters()
 			k := kernelTCP(t, r.ns)
@@ -255,8 +265,9 @@ func newOffloadRigDevice(t *testing.T) *tun.Device {
 }
 
 // TestOffloadNoAllocs: on a device with offload, writing a packet, writing
-// a super-packet and reading what the kernel answers (its RSTs, whose
-// checksums readRaw completes) allocate nothing: the iovecs, the
+// a super-packet, both again with partial checksums (WritePartial), and
+// reading what the kernel answers (its RSTs, whose checksums readRaw
+// completes or ReadPacketChecked vouches for) allocate nothing: the iovecs, the
 // virtio-net header and a super-packet's headers live in the device.
 func TestOffloadNoAllocs(t *testing.T) {
 	dev := newOffloadRigDevice(t)
@@ -274,6 +285,12 @@ func TestOffloadNoAllocs(t *testing.T) {
 		return b[:n]
 	}
 	one, super := packet(100), packet(10*1400)
+	partial := func(pkt []byte) []byte {
+		pkt = bytes.Clone(pkt)
+		binary.BigEndian.PutUint16(pkt[20+16:], wire.PseudoHeaderSum(netns.StackAddr4, netns.KernelPrefix4.Addr(), len(pkt)-20))
+		return pkt
+	}
+	partialOne, partialSuper := partial(one), partial(super)
 	buf := make([]byte, dev.GSOMaxSize())
 	var read int
 	allocs := testing.AllocsPerRun(100, func() {
@@ -283,8 +300,20 @@ func TestOffloadNoAllocs(t *testing.T) {
 		if err := dev.WriteGSO(super, 1400); err != nil {
 			t.Fatal(err)
 		}
-		for {
-			n, err := dev.PollPacket(buf)
+		if err := dev.WritePartial(partialOne, 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := dev.WritePartial(partialSuper, 1400); err != nil {
+			t.Fatal(err)
+		}
+		for i := 0; ; i++ {
+			var n int
+			var err error
+			if i%2 == 0 {
+				n, err = dev.PollPacket(buf)
+			} else {
+				n, _, err = dev.ReadPacketChecked(buf, false)
+			}
 			if err != nil {
 				t.Fatal(err)
 			}

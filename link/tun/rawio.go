@@ -103,14 +103,36 @@ func (d *Device) PollPacket(buf []byte) (int, error) {
 	if len(buf) == 0 {
 		return 0, errEmptyBuffer
 	}
-	return d.readRaw(buf, false)
+	n, _, err := d.readRaw(buf, false, false)
+	return n, err
+}
+
+// ReadPacketChecked is ReadPacket (wait) or PollPacket (!wait) that
+// leaves to the receiver the checksums the kernel vouches for
+// (link.ChecksumOffloader): on a device with offload, a packet whose
+// virtio-net header says NEEDS_CSUM (a partial checksum from the kernel's
+// own TCP, which Linux trusts on local delivery) or DATA_VALID is
+// returned as it is, with checked true, and its TCP checksum field may
+// hold only the pseudo-header's sum; a super-packet without either flag
+// has its checksum computed again, as ReadPacket does, and is checked
+// too. Anything else, and every packet on a device without offload, comes
+// with checked false.
+func (d *Device) ReadPacketChecked(buf []byte, wait bool) (int, bool, error) {
+	if d.closed.Load() {
+		return 0, false, errClosed
+	}
+	if len(buf) == 0 {
+		return 0, false, errEmptyBuffer
+	}
+	return d.readRaw(buf, wait, true)
 }
 
 // readRaw reads a packet into buf with readv, waiting for one if wait,
 // else returning 0 when none is there. On a device with offload it
 // reads the virtio-net header with the packet and completes the packet's
-// checksum as the header says.
-func (d *Device) readRaw(buf []byte, wait bool) (int, error) {
+// checksum as the header says, or with trust, for a packet whose checksum
+// the kernel vouches for, reports checked instead (ReadPacketChecked).
+func (d *Device) readRaw(buf []byte, wait, trust bool) (n int, checked bool, err error) {
 	v := d.rio
 	v.rmu.Lock()
 	defer v.rmu.Unlock()
@@ -123,31 +145,35 @@ func (d *Device) readRaw(buf []byte, wait bool) (int, error) {
 		s.set(buf)
 	}
 	s.wait = wait
-	err := v.raw.Read(v.readFn)
+	err = v.raw.Read(v.readFn)
 	s.clear()
 	switch {
 	case err != nil && (d.closed.Load() || errors.Is(err, os.ErrClosed)):
-		return 0, errClosed
+		return 0, false, errClosed
 	case err != nil:
-		return 0, fmt.Errorf("link/tun: read %s: %w", d.name, err)
+		return 0, false, fmt.Errorf("link/tun: read %s: %w", d.name, err)
 	case s.errno == unix.EAGAIN && !wait:
-		return 0, nil
+		return 0, false, nil
 	case s.errno != 0:
-		return 0, fmt.Errorf("link/tun: read %s: %w", d.name, s.errno)
+		return 0, false, fmt.Errorf("link/tun: read %s: %w", d.name, s.errno)
 	case s.n < hl:
-		return 0, fmt.Errorf("link/tun: read %s: %d bytes, shorter than the virtio-net header", d.name, s.n)
+		return 0, false, fmt.Errorf("link/tun: read %s: %d bytes, shorter than the virtio-net header", d.name, s.n)
 	}
-	n := s.n - hl
+	n = s.n - hl
 	if n > len(buf) || (n == len(buf) && truncated(buf)) {
-		return min(n, len(buf)), errShortBuffer
+		return min(n, len(buf)), false, errShortBuffer
 	}
 	if !d.offload {
-		return n, nil
+		return n, false, nil
 	}
 	var h vnetHdr
 	h.decode(s.hdr[:])
-	if err := finishChecksum(buf[:n], &h); err != nil {
-		return n, fmt.Errorf("link/tun: read %s: %w", d.name, err)
+	if trust && h.flags&(vnetNeedsCsum|vnetDataValid) != 0 {
+		return n, true, nil
 	}
-	return n, nil
+	if err := finishChecksum(buf[:n], &h); err != nil {
+		return n, false, fmt.Errorf("link/tun: read %s: %w", d.name, err)
+	}
+	// A super-packet's checksum was just computed: nothing to verify.
+	return n, trust && h.gsoType&^vnetGSOECN != vnetGSONone, nil
 }

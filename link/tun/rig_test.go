@@ -26,39 +26,75 @@ const offloadMTU = 1500
 
 // watched is a link.Offloader that records the largest super-packet
 // written and the largest packet read, which show that offload happened.
+// It passes checksum offload on too (link.ChecksumOffloader), when the
+// device has it, and counts the packets it vouched for and those written
+// with partial checksums.
 type watched struct {
 	link.Offloader
-	gsoWrites   atomic.Int64 // WriteGSO calls with more than MTU bytes
-	maxGSOWrite atomic.Int64 // bytes of the largest of them
-	bigReads    atomic.Int64 // reads of more than MTU bytes
-	maxRead     atomic.Int64 // bytes of the largest read
+	gsoWrites     atomic.Int64 // WriteGSO (or WritePartial) calls with more than MTU bytes
+	maxGSOWrite   atomic.Int64 // bytes of the largest of them
+	bigReads      atomic.Int64 // reads of more than MTU bytes
+	maxRead       atomic.Int64 // bytes of the largest read
+	checkedReads  atomic.Int64 // packets read whose checksum the device vouched for
+	partialWrites atomic.Int64 // packets and super-packets written with partial checksums
 }
 
 func (w *watched) WriteGSO(pkt []byte, segSize int) error {
+	w.wroteGSO(pkt)
+	return w.Offloader.WriteGSO(pkt, segSize)
+}
+
+func (w *watched) wroteGSO(pkt []byte) {
 	if len(pkt) > w.MTU() {
 		w.gsoWrites.Add(1)
 		atomicMax(&w.maxGSOWrite, int64(len(pkt)))
 	}
-	return w.Offloader.WriteGSO(pkt, segSize)
 }
 
 func (w *watched) ReadPacket(buf []byte) (int, error) {
 	n, err := w.Offloader.ReadPacket(buf)
+	w.read(n, err)
+	return n, err
+}
+
+func (w *watched) read(n int, err error) {
 	if err == nil && n > w.MTU() {
 		w.bigReads.Add(1)
 		atomicMax(&w.maxRead, int64(n))
 	}
-	return n, err
+}
+
+// ChecksumOffload is the device's (link.ChecksumOffloader), false for an
+// endpoint without checksum offload.
+func (w *watched) ChecksumOffload() bool {
+	c, ok := w.Offloader.(link.ChecksumOffloader)
+	return ok && c.ChecksumOffload()
+}
+
+// ReadPacketChecked passes the device's on (link.ChecksumOffloader).
+func (w *watched) ReadPacketChecked(buf []byte, wait bool) (int, bool, error) {
+	n, checked, err := w.Offloader.(link.ChecksumOffloader).ReadPacketChecked(buf, wait)
+	w.read(n, err)
+	if checked {
+		w.checkedReads.Add(1)
+	}
+	return n, checked, err
+}
+
+// WritePartial passes the device's on (link.ChecksumOffloader).
+func (w *watched) WritePartial(pkt []byte, segSize int) error {
+	w.partialWrites.Add(1)
+	if segSize > 0 {
+		w.wroteGSO(pkt)
+	}
+	return w.Offloader.(link.ChecksumOffloader).WritePartial(pkt, segSize)
 }
 
 // PollPacket passes the device's PollPacket on (link.Poller), so that
 // the host batches its reads as it does on the device itself.
 func (w *watched) PollPacket(buf []byte) (int, error) {
 	n, err := w.Offloader.(link.Poller).PollPacket(buf)
-	if err == nil && n > w.MTU() {
-		w.bigReads.Add(1)
-		atomicMax(&w.maxRead, int64(n))
-	}
+	w.read(n, err)
 	return n, err
 }
 

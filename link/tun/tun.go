@@ -27,9 +27,9 @@ var (
 	errEmptyPacket = errors.New("link/tun: WritePacket of an empty packet")
 )
 
-// Device is an open TUN device. It implements link.Endpoint, link.Poller
-// and link.Offloader (with offload only when opened by OpenOffload); its
-// methods are safe for concurrent use.
+// Device is an open TUN device. It implements link.Endpoint, link.Poller,
+// link.Offloader and link.ChecksumOffloader (with offload only when opened
+// by OpenOffload); its methods are safe for concurrent use.
 type Device struct {
 	name  string
 	index int
@@ -49,8 +49,9 @@ type Device struct {
 }
 
 var (
-	_ link.Offloader = (*Device)(nil)
-	_ link.Poller    = (*Device)(nil)
+	_ link.Offloader         = (*Device)(nil)
+	_ link.Poller            = (*Device)(nil)
+	_ link.ChecksumOffloader = (*Device)(nil)
 )
 
 // MaxGSOSize is the largest TCP super-packet, IP header included, that a
@@ -272,7 +273,8 @@ func (d *Device) ReadPacket(buf []byte) (int, error) {
 		return 0, errEmptyBuffer
 	}
 	if d.offload {
-		return d.readRaw(buf, true)
+		n, _, err := d.readRaw(buf, true, false)
+		return n, err
 	}
 	n, err := d.file.Read(buf)
 	switch {
