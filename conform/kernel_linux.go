@@ -164,8 +164,9 @@ func (k *kernelBackend) Start(c *Call) error {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
+		began := time.Since(k.start)
 		ret := k.call(c)
-		k.events <- &Happening{At: time.Since(k.start), CallID: c.ID, Return: ret}
+		k.events <- &Happening{At: time.Since(k.start), Began: began, CallID: c.ID, Return: ret}
 	}()
 	return nil
 }
