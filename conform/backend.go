@@ -70,4 +70,8 @@ type Happening struct {
 	Packet []byte  // a packet the host sent
 	CallID int     // with Return: the call that returned
 	Return *Return // nil for a packet
+	// Began is when a call began to run on the host, if the backend
+	// knows and it is later than the runner started it (the kernel's
+	// call runs on a goroutine, which a loaded machine may start late).
+	Began time.Duration
 }

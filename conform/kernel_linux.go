@@ -16,6 +16,7 @@ import (
 
 	"github.com/tcpwave/tcpwave/internal/netns"
 	"github.com/tcpwave/tcpwave/link/tun"
+	"github.com/tcpwave/tcpwave/wire"
 )
 
 // cmdTimeout bounds each command the kernel backend runs.
@@ -110,7 +111,10 @@ func (k *kernelBackend) Inject(pkt []byte) error {
 	if len(pkt) <= k.dev.MTU() {
 		return k.dev.WritePacket(pkt)
 	}
-	hdr := int(pkt[0]&0x0f)*4 + int(pkt[int(pkt[0]&0x0f)*4+12]>>4)*4
+	_, hdr, err := wire.TCPHeaders(pkt) // IPv4's or IPv6's header, then TCP's
+	if err != nil {
+		return fmt.Errorf("super-packet: %w", err)
+	}
 	return k.dev.WriteGSO(pkt, k.script.Options.gsoSize(hdr))
 }
 
@@ -160,8 +164,9 @@ func (k *kernelBackend) Start(c *Call) error {
 	k.wg.Add(1)
 	go func() {
 		defer k.wg.Done()
+		began := time.Since(k.start)
 		ret := k.call(c)
-		k.events <- &Happening{At: time.Since(k.start), CallID: c.ID, Return: ret}
+		k.events <- &Happening{At: time.Since(k.start), Began: began, CallID: c.ID, Return: ret}
 	}()
 	return nil
 }
