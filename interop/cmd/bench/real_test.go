@@ -5,9 +5,12 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"math"
+	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -276,6 +279,38 @@ func TestRealOnceProfileError(t *testing.T) {
 	for _, e := range entries {
 		if strings.HasPrefix(e.Name(), prefix) {
 			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+}
+
+// loopEnd is an end on this host's loopback, for tests of the
+// workloads' code that need no namespace: its dials go to its own
+// listener, whatever address they name.
+type loopEnd struct{ ln net.Listener }
+
+func (l *loopEnd) listen(int) (net.Listener, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	l.ln = ln
+	return ln, err
+}
+
+func (l *loopEnd) dial(ctx context.Context, _ netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp4", l.ln.Addr().String())
+}
+
+func (l *loopEnd) addr() netip.Addr           { return netip.MustParseAddr("127.0.0.1") }
+func (l *loopEnd) counts() (tcpCounts, error) { return tcpCounts{}, nil }
+
+// TestRealHTTPAtLeastOne: every client makes a request even when the
+// measurement is over before it starts (a busy machine, a short -quick
+// run), so that a rate is never 0.
+func TestRealHTTPAtLeastOne(t *testing.T) {
+	l := &loopEnd{}
+	for _, keepAlive := range []bool{true, false} {
+		rate, err := realHTTP(context.Background(), l, l, 0, 3, keepAlive, 0)
+		if err != nil || !(rate > 0) {
+			t.Errorf("keep-alive %v: %v requests/s, %v; want some", keepAlive, rate, err)
 		}
 	}
 }
