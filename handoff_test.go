@@ -3,6 +3,7 @@ package tcpwave
 import (
 	"bytes"
 	"io"
+	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -107,6 +108,81 @@ func TestPipeHandOff(t *testing.T) {
 			}
 			if sent, segs := eb.Stats().Sent, sb.Counters().OutSegs; tt.super && sent*4 > segs {
 				t.Errorf("%d segments in %d packets: want over 4 a packet", segs, sent)
+			}
+		})
+	}
+}
+
+// ownerEnd is a pipe end that checks that a host keeps the hand-over's
+// word: once SwapPacket or SwapGSO has taken a packet's buffer, the host
+// builds no packet in it until the link gives it back (as the next
+// packet's buffer, once the far end has read it).
+type ownerEnd struct {
+	*pipe.End
+	mu     sync.Mutex
+	given  map[*byte]bool // the buffers the link holds, by their first byte
+	reused int            // packets built in a buffer the link held
+}
+
+func (e *ownerEnd) swap(p []byte, send func([]byte) ([]byte, error)) ([]byte, error) {
+	key := &p[:cap(p)][0]
+	e.mu.Lock()
+	if e.given[key] {
+		e.reused++
+	}
+	e.mu.Unlock()
+	next, err := send(p)
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if back := &next[:1][0]; back != key {
+		e.given[key] = true // the link kept it
+		delete(e.given, back)
+	}
+	return next, err
+}
+
+func (e *ownerEnd) SwapPacket(p []byte) ([]byte, error) { return e.swap(p, e.End.SwapPacket) }
+
+func (e *ownerEnd) SwapGSO(p []byte, size int) ([]byte, error) {
+	return e.swap(p, func(p []byte) ([]byte, error) { return e.End.SwapGSO(p, size) })
+}
+
+// TestSwapBufferGivenUp: a host builds each packet in the buffer the
+// link gave back, never in one the link still holds (queued, or lent to
+// the far end's reader), with and without offload.
+func TestSwapBufferGivenUp(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		ends func() (*pipe.End, *pipe.End)
+	}{
+		{"mtu1500", func() (*pipe.End, *pipe.End) { return pipe.NewEnds(1500, 0) }},
+		{"offload", func() (*pipe.End, *pipe.End) { return pipe.NewOffload(1500, 65535, 0) }},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			x, y := tt.ends()
+			ea := &ownerEnd{End: x, given: map[*byte]bool{}}
+			eb := &ownerEnd{End: y, given: map[*byte]bool{}}
+			sa, sb := hostsOn(t, ea, eb)
+			client, server := connPair(t, sa, sb)
+			data := bytes.Repeat([]byte("given up"), 128<<10) // 1 MiB
+			done := make(chan []byte, 1)
+			go func() {
+				got, _ := io.ReadAll(server)
+				done <- got
+			}()
+			if _, err := client.Write(data); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			client.CloseWrite()
+			if got := <-done; !bytes.Equal(got, data) {
+				t.Fatalf("received %d bytes, not the %d written", len(got), len(data))
+			}
+			for _, e := range []*ownerEnd{ea, eb} {
+				e.mu.Lock()
+				if e.reused != 0 || len(e.given) == 0 {
+					t.Errorf("%d packets built in a buffer the link held (%d held now); want none (and some held)", e.reused, len(e.given))
+				}
+				e.mu.Unlock()
 			}
 		})
 	}

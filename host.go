@@ -40,6 +40,13 @@ package tcpwave
 //     change of readiness; the wakes by hand are for what the socket does
 //     not know: a handle closed (its own calls), the host closing or
 //     stopping, a record forgotten (sock.wakeAll).
+//   - Packet buffers: a packet the reader takes from the link is the
+//     reader's until its next read (its own buffer, or the link's lent
+//     one: NextPacket, PollNext), and the stack and an Observer keep
+//     nothing of it past HandlePacket. A packet handed to the link
+//     (SwapPacket, SwapGSO) is the link's from then on: flush builds the
+//     next one in the buffer the link gives back (obuf, pump.Buf), under
+//     the lock.
 //   - Read without the lock: what is set before a Stack, Conn or
 //     Listener is handed out and never changes (Stack.st, addrs, ep, mtu,
 //     start, closeTimeout, offload, csum, swap; a Conn's s, k, network, laddr,

@@ -29,7 +29,9 @@ type Pump struct {
 	MaxRounds int
 	// Send takes one packet, valid only until Send returns, and with GSO
 	// its segment size (0 for a plain packet). It must not call back into
-	// the Stack.
+	// the Stack. It may set Buf to another buffer of the same length (a
+	// driver that hands the packet's buffer to its link): the next packet
+	// is built there.
 	Send func(pkt []byte, segSize int)
 	// Ready, if set, gets the sockets whose readiness may have changed
 	// (Touched; the slice is valid until it returns) and finishes or

@@ -89,6 +89,14 @@ func TestQueueLen(t *testing.T) {
 	if err := dev.SetQueueLen(0); err == nil {
 		t.Error("SetQueueLen(0) succeeded")
 	}
+	if strconv.IntSize == 64 {
+		// Over the kernel's int: not cut to its low 32 bits (100).
+		big := int64(1)<<32 + 100
+		if err := dev.SetQueueLen(int(big)); err == nil {
+			n, _ := dev.QueueLen()
+			t.Errorf("SetQueueLen(%d) succeeded: queue length %d", big, n)
+		}
+	}
 	dev.Close()
 	if err := dev.SetQueueLen(100); err == nil {
 		t.Error("SetQueueLen after Close succeeded")

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"sync"
@@ -201,14 +202,14 @@ const DefaultQueueLen = 8192
 // SetQueueLen sets the device's transmit queue length (txqueuelen, as
 // "ip link set DEV txqueuelen n" does): how many packets the kernel
 // keeps for the reader before it drops them (the device's tx_dropped
-// counts those).
+// counts those). n must be from 1 to math.MaxInt32 (the kernel's int).
 func (d *Device) SetQueueLen(n int) error {
-	if n <= 0 {
-		return fmt.Errorf("link/tun: queue length %d of %s", n, d.name)
+	if n <= 0 || n > math.MaxInt32 {
+		return fmt.Errorf("link/tun: queue length %d of %s: want 1 to %d", n, d.name, math.MaxInt32)
 	}
 	ifr, err := unix.NewIfreq(d.name)
 	if err != nil {
-		return err
+		return fmt.Errorf("link/tun: queue length of %s: %w", d.name, err)
 	}
 	ifr.SetUint32(uint32(n))
 	d.ctlMu.Lock()

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -13,11 +14,13 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"os/signal"
 	"runtime"
 	"runtime/pprof"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unicode/utf8"
 )
@@ -275,8 +278,9 @@ var httpBody = bytes.Repeat([]byte("0123456789abcdef"), 64)
 
 // realHTTP serves GETs with net/http on to and makes them from clients
 // goroutines on from for dur, each client's requests one after the
-// other; keepAlive reuses connections, otherwise each request has one of
-// its own. It returns the requests completed per second.
+// other, each at least one; keepAlive reuses connections, otherwise each
+// request has one of its own. It returns the requests completed per
+// second.
 func realHTTP(ctx context.Context, from, to end, port, clients int, keepAlive bool, dur time.Duration) (float64, error) {
 	ln, err := to.listen(port)
 	if err != nil {
@@ -315,12 +319,17 @@ func realHTTP(ctx context.Context, from, to end, port, clients int, keepAlive bo
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for time.Now().Before(end) && ctx.Err() == nil {
+			// At least one request each, even for a client that a busy
+			// machine starts after dur: a short run never measures 0.
+			for {
 				if err := get(client, url); err != nil {
 					errOnce.Do(func() { firstErr = err })
 					return
 				}
 				done.Add(1)
+				if !time.Now().Before(end) || ctx.Err() != nil {
+					return
+				}
 			}
 		}()
 	}
@@ -427,6 +436,7 @@ func runReal(o options, list string, stdout, stderr io.Writer) int {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
 	}
+	defer deleteOnSignal(stderr)()
 	sz := realDefault
 	if o.quick {
 		sz = realQuick
@@ -459,6 +469,35 @@ func runReal(o options, list string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+// deleteOnSignal has the process, once it gets SIGINT or SIGTERM, delete
+// the namespaces of the real-link mode and exit with status 128+signal;
+// stop ends that.
+func deleteOnSignal(stderr io.Writer) (stop func()) {
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() {
+		select {
+		case sig := <-sigs:
+			if err := liveNS.deleteAll(); err != nil {
+				fmt.Fprintf(stderr, "bench: %v: deleting the namespaces: %v\n", sig, err)
+			} else {
+				fmt.Fprintf(stderr, "bench: %v: namespaces deleted\n", sig)
+			}
+			code := 128 + 2
+			if s, ok := sig.(syscall.Signal); ok {
+				code = 128 + int(s)
+			}
+			os.Exit(code)
+		case <-done:
+		}
+	}()
+	return func() {
+		signal.Stop(sigs)
+		close(done)
+	}
 }
 
 // runRealWorkload runs w -count times on each peer, in turn, each run on
@@ -509,22 +548,24 @@ func runRealOnce(w *realWorkload, k realKind, sz realSizes, seed uint64, cpuprof
 	if err != nil {
 		return nil, fmt.Errorf("building the network: %w", err)
 	}
+	// Deferred first, so that it runs last and on every return: a
+	// profile that cannot be written must not leave the network behind.
+	defer func() {
+		if cerr := n.close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("tearing the network down: %w", cerr))
+		}
+	}()
 	if cpuprofile != "" {
 		f, err := os.Create(cpuprofile)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cpu profile: %w", err)
 		}
 		defer f.Close()
 		if err := pprof.StartCPUProfile(f); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("cpu profile: %w", err)
 		}
 		defer pprof.StopCPUProfile()
 	}
-	defer func() {
-		if cerr := n.close(); cerr != nil && err == nil {
-			err = fmt.Errorf("tearing the network down: %w", cerr)
-		}
-	}()
 	ctx, cancel := context.WithTimeout(context.Background(), realRunTimeout)
 	defer cancel()
 	return w.run(ctx, n, sz)

@@ -5,8 +5,15 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/json"
+	"fmt"
 	"math"
+	"net"
+	"net/netip"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +195,122 @@ func TestSelectRealWorkloads(t *testing.T) {
 	}
 	if _, err := selectRealWorkloads("bulk-1500"); err == nil {
 		t.Error("bulk-1500 accepted as a real workload")
+	}
+}
+
+// TestRealInterrupt interrupts a real-link run (this test binary again,
+// as a child process) once it has made a namespace and checks that the
+// command deletes its namespaces before it exits.
+func TestRealInterrupt(t *testing.T) {
+	netns.Require(t)
+	if os.Getenv("BENCH_REAL_INTERRUPT_CHILD") == "1" {
+		os.Exit(run([]string{"-real", "-workloads", "real-bulk"}, os.Stdout, os.Stderr))
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestRealInterrupt$")
+	cmd.Env = append(os.Environ(), "BENCH_REAL_INTERRUPT_CHILD=1")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	pid := cmd.Process.Pid
+	waited := make(chan error, 1)
+	go func() { waited <- cmd.Wait() }()
+	// The child's namespaces are named after its process ID.
+	prefix := fmt.Sprintf("%s-%d-", netns.Prefix, pid)
+	left := func() []string {
+		var names []string
+		entries, _ := os.ReadDir(netns.Dir)
+		for _, e := range entries {
+			if strings.HasPrefix(e.Name(), prefix) {
+				names = append(names, e.Name())
+			}
+		}
+		return names
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for len(left()) == 0 {
+		if time.Now().After(deadline) {
+			cmd.Process.Kill()
+			<-waited
+			t.Fatalf("no namespace %s* after 60 s; stderr:\n%s", prefix, stderr.String())
+		}
+		select {
+		case err := <-waited:
+			t.Fatalf("the run ended (%v) before it made a namespace; stderr:\n%s", err, stderr.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	time.Sleep(300 * time.Millisecond) // most often mid-run, sometimes still building
+	if err := cmd.Process.Signal(os.Interrupt); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-waited:
+		if err == nil {
+			t.Errorf("interrupted run exited 0; stderr:\n%s", stderr.String())
+		}
+	case <-time.After(60 * time.Second):
+		cmd.Process.Kill()
+		<-waited
+		t.Fatalf("interrupted run still going after 60 s; stderr:\n%s", stderr.String())
+	}
+	if names := left(); len(names) != 0 {
+		for _, n := range names {
+			exec.Command("ip", "netns", "del", n).Run()
+		}
+		t.Errorf("namespaces left after the interrupt: %v; stderr:\n%s", names, stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "namespaces deleted") {
+		t.Errorf("stderr does not say the namespaces were deleted:\n%s", stderr.String())
+	}
+}
+
+// TestRealOnceProfileError: a run whose CPU profile cannot be written
+// fails and deletes the network it built.
+func TestRealOnceProfileError(t *testing.T) {
+	netns.Require(t)
+	_, err := runRealOnce(realWorkloads[0], realTCPWave, realQuick, 1, filepath.Join(t.TempDir(), "no", "such", "dir"))
+	if err == nil || !strings.Contains(err.Error(), "cpu profile") {
+		t.Fatalf("err = %v; want a cpu profile error", err)
+	}
+	prefix := fmt.Sprintf("%s-%d-", netns.Prefix, os.Getpid())
+	entries, _ := os.ReadDir(netns.Dir)
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), prefix) {
+			t.Errorf("namespace %s left behind", e.Name())
+		}
+	}
+}
+
+// loopEnd is an end on this host's loopback, for tests of the
+// workloads' code that need no namespace: its dials go to its own
+// listener, whatever address they name.
+type loopEnd struct{ ln net.Listener }
+
+func (l *loopEnd) listen(int) (net.Listener, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	l.ln = ln
+	return ln, err
+}
+
+func (l *loopEnd) dial(ctx context.Context, _ netip.AddrPort) (net.Conn, error) {
+	var d net.Dialer
+	return d.DialContext(ctx, "tcp4", l.ln.Addr().String())
+}
+
+func (l *loopEnd) addr() netip.Addr           { return netip.MustParseAddr("127.0.0.1") }
+func (l *loopEnd) counts() (tcpCounts, error) { return tcpCounts{}, nil }
+
+// TestRealHTTPAtLeastOne: every client makes a request even when the
+// measurement is over before it starts (a busy machine, a short -quick
+// run), so that a rate is never 0.
+func TestRealHTTPAtLeastOne(t *testing.T) {
+	l := &loopEnd{}
+	for _, keepAlive := range []bool{true, false} {
+		rate, err := realHTTP(context.Background(), l, l, 0, 3, keepAlive, 0)
+		if err != nil || !(rate > 0) {
+			t.Errorf("keep-alive %v: %v requests/s, %v; want some", keepAlive, rate, err)
+		}
 	}
 }

@@ -49,6 +49,60 @@ import (
 // loses packets whole: for the stacks between the device and the stack,
 // for the two kernels in a userspace forwarder between their devices.
 
+// nsSet is the namespaces of the real-link mode that are not deleted
+// yet, so that an interrupted command deletes them before it exits
+// (deleteAll): the devices, sockets and threads in them go with the
+// process, but a namespace's name would stay until a later tcpwave
+// process swept it.
+type nsSet struct {
+	mu      sync.Mutex
+	m       map[*netns.NS]bool
+	deleted bool // deleteAll has run: no more namespaces
+}
+
+// liveNS is the command's nsSet.
+var liveNS = &nsSet{m: map[*netns.NS]bool{}}
+
+// errInterrupted is what add returns once deleteAll has run.
+var errInterrupted = errors.New("interrupted")
+
+// add makes a namespace (netns.New with label) and keeps it in the set.
+func (s *nsSet) add(label string) (*netns.NS, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.deleted {
+		return nil, errInterrupted
+	}
+	ns, err := netns.New(label)
+	if err != nil {
+		return nil, err
+	}
+	s.m[ns] = true
+	return ns, nil
+}
+
+// remove deletes ns and forgets it.
+func (s *nsSet) remove(ns *netns.NS) error {
+	s.mu.Lock()
+	delete(s.m, ns)
+	s.mu.Unlock()
+	return ns.Close()
+}
+
+// deleteAll deletes every namespace of the set, and any add from now on
+// fails.
+func (s *nsSet) deleteAll() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.deleted = true
+	var errs []error
+	for ns := range s.m {
+		errs = append(errs, ns.Close())
+		delete(s.m, ns)
+	}
+	return errors.Join(errs...)
+}
+
 // realKind is the peer end of a real-link run.
 type realKind string
 
@@ -158,7 +212,7 @@ func realPreflight() error {
 // newRealNet builds the network of kind k; loss > 0 makes it lossy, as
 // described above, with seed.
 func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
-	ns, err := netns.New("bench-" + string(k))
+	ns, err := liveNS.add("bench-" + string(k))
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +224,7 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 		}
 		return errors.Join(errs...)
 	}
-	closers = append(closers, ns.Close)
+	closers = append(closers, func() error { return liveNS.remove(ns) })
 	defer func() {
 		if err != nil {
 			err = errors.Join(err, cleanup())
@@ -188,11 +242,11 @@ func newRealNet(k realKind, loss float64, seed uint64) (n *realNet, err error) {
 	fc := faulty.Config{Loss: loss, Seed: seed}
 
 	if k == realKernel {
-		peerNS, err := netns.New("bench-kernel-peer")
+		peerNS, err := liveNS.add("bench-kernel-peer")
 		if err != nil {
 			return nil, err
 		}
-		closers = append(closers, peerNS.Close)
+		closers = append(closers, func() error { return liveNS.remove(peerNS) })
 		pth, err := startNSThreads(peerNS.Path(), nsDialers)
 		if err != nil {
 			return nil, err
