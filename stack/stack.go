@@ -233,8 +233,8 @@ type Counters struct {
 	PAWSEstab           uint64 // segments dropped by PAWS as old duplicates (RFC 7323 §5)
 	TCPRenoRecovery     uint64 // fast recoveries without SACK (NewReno, RFC 6582)
 	TCPSackRecovery     uint64 // fast recoveries with SACK (RFC 6675)
-	// TCPLostRetransmit counts retransmissions that RACK (RFC 8985)
-	// found lost again (tcp_mark_skb_lost).
+	// TCPLostRetransmit counts retransmissions found lost again, by
+	// RACK (RFC 8985) or at an RTO (tcp_mark_skb_lost).
 	TCPLostRetransmit uint64
 	TCPTimeouts       uint64 // retransmission-timer expirations
 	TCPDSACKOldSent   uint64 // D-SACKs sent for duplicates below RCV.NXT (RFC 2883)

@@ -28,9 +28,10 @@ type txSeg struct {
 
 // txSeg flags, after Linux's TCP_SKB_CB(skb)->sacked bits.
 const (
-	txRexmit uint8 = 1 << iota // sent more than once (TCPCB_EVER_RETRANS)
-	txLost                     // deemed lost and not sent since (TCPCB_LOST without TCPCB_SACKED_RETRANS)
-	txSacked                   // SACKed whole (TCPCB_SACKED_ACKED)
+	txRexmit     uint8 = 1 << iota // sent more than once (TCPCB_EVER_RETRANS)
+	txLost                         // deemed lost and not sent since (TCPCB_LOST without TCPCB_SACKED_RETRANS)
+	txSacked                       // SACKed whole (TCPCB_SACKED_ACKED)
+	txLostRexmit                   // sent again after it was deemed lost, not found lost since (TCPCB_LOST with TCPCB_SACKED_RETRANS)
 )
 
 // rackState is the send log and RACK's variables (RFC 8985 §6.1). It
@@ -133,6 +134,7 @@ func (c *Conn) rackSent(now clock.Instant, sq, end seq.Value) {
 			e := &r.live()[i]
 			if e.flags&txLost != 0 {
 				r.lostOut -= int(e.end.Sub(e.start))
+				e.flags |= txLostRexmit
 			}
 			e.flags = e.flags&^txLost | txRexmit
 			e.at = now
@@ -281,9 +283,6 @@ func (c *Conn) rackDetect(now clock.Instant, r *rackState) bool {
 			wait = max(wait, left)
 			continue
 		}
-		if e.flags&txRexmit != 0 {
-			c.counts.LostRetransmit++ // sent again, and lost again
-		}
 		c.rackMarkLost(r, e)
 		marked = true
 	}
@@ -295,9 +294,15 @@ func (c *Conn) rackDetect(now clock.Instant, r *rackState) bool {
 }
 
 // rackMarkLost marks e lost (Linux tcp_mark_skb_lost): it no longer
-// counts in flight, and goes again when the window allows.
+// counts in flight, and goes again when the window allows. A segment
+// that was deemed lost before and sent again is a lost retransmission
+// (TCPLostRetransmit), whether RACK or an RTO finds it; one sent again
+// for another reason (a loss probe) is not.
 func (c *Conn) rackMarkLost(r *rackState, e *txSeg) {
-	e.flags |= txLost
+	if e.flags&txLostRexmit != 0 {
+		c.counts.LostRetransmit++
+	}
+	e.flags = e.flags&^txLostRexmit | txLost
 	r.lostOut += int(e.end.Sub(e.start))
 }
 
@@ -358,7 +363,8 @@ func (c *Conn) rackRecoveryEnd() {
 
 // rackTimeout marks segments lost at an RTO (Linux tcp_timeout_mark_lost
 // with RACK): the head, and every other segment not SACKed that went at
-// least RACK.rtt ago; those sent more recently are left in flight.
+// least RACK.rtt ago; those sent more recently are left in flight. When
+// the peer reneged on its SACKs, every segment is lost.
 func (c *Conn) rackTimeout(now clock.Instant, r *rackState, reneged bool) {
 	r.reoAt = clock.Never
 	live := r.live()
@@ -373,7 +379,7 @@ func (c *Conn) rackTimeout(now clock.Instant, r *rackState, reneged bool) {
 		if e.flags&(txSacked|txLost) != 0 {
 			continue
 		}
-		if i > 0 && r.rtt-now.Sub(e.at) > 0 {
+		if !reneged && i > 0 && r.rtt-now.Sub(e.at) > 0 {
 			continue
 		}
 		c.rackMarkLost(r, e)

@@ -71,6 +71,15 @@ func TestRACK(t *testing.T) {
 +0.01 < . 1:1(0) ack 16061 win 510 <sack 17521:18981>
 +0.013 > . 16061:17521(1460) ack 1
 +0    count SACKRecovery 1`},
+		{name: "a retransmission still unanswered at the next RTO is a lost retransmission too (Linux tcp_timeout_mark_lost counts it in TCPLostRetransmit)",
+			cfg: noTLP,
+			script: sackOpen + `
++0.21 > . 1:1461(1460) ack 1
++0    count Timeouts 1
++0    count LostRetransmit 0
++0.42 > . 1:1461(1460) ack 1
++0    count Timeouts 2
++0    count LostRetransmit 1`},
 		{name: "an RTO in SACK recovery is counted as a failed recovery (TCPSackRecoveryFail)",
 			script: sackOpen + `
 +0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:7301>
@@ -80,4 +89,43 @@ func TestRACK(t *testing.T) {
 +0    count Timeouts 1
 +0    count SACKRecoveryFail 1`},
 	})
+}
+
+// TestRACKRenegedRTO: at an RTO that finds the head SACKed (the peer
+// reneged, RFC 2018 §8), every segment is deemed lost, the one sent less
+// than RACK.rtt ago too (Linux tcp_timeout_mark_lost); without reneging
+// that one stays in flight.
+func TestRACKRenegedRTO(t *testing.T) {
+	tests := []struct {
+		name    string
+		sack    string // the SACK option of the peer's ACK at 0.16 s
+		lostOut int    // bytes deemed lost after the RTO and the head's retransmission
+	}{
+		{"reneged", "<sack 1461:2921>", 9 * 1460},
+		{"not reneged", "", 8 * 1460},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			noTLP(&cfg)
+			h := runScript(t, cfg, sackOpen+`
++0.15 < . 1:1(0) ack 1461 win 510 `+tc.sack+`
++0.14 write 1460 = 1460
++0    > P. 14601:16061(1460) ack 1
++0.0875 > . 1461:2921(1460) ack 1
++0    count Timeouts 1`)
+			r := h.c.rack()
+			if r == nil {
+				t.Fatal("no RACK state")
+			}
+			// The head went again: it is in flight, not lost; so is the
+			// segment sent 0.0875 s ago unless it is deemed lost.
+			if got := r.lostOut; got != tc.lostOut {
+				t.Errorf("lost bytes %d after the RTO, want %d", got, tc.lostOut)
+			}
+			if got, want := h.c.inFlight(), 10*1460-tc.lostOut; got != want {
+				t.Errorf("in flight %d after the RTO, want %d", got, want)
+			}
+		})
+	}
 }
