@@ -388,20 +388,32 @@ func (c *Conn) rackTimeout(now clock.Instant, r *rackState, reneged bool) {
 
 // rackLost returns the first run of segments deemed lost: its first byte
 // not SACKed and how many follow, up to the next SACKed range or segment
-// not lost.
+// not lost. A segment deemed lost that the peer holds whole (the SACKed
+// part of one SACKed in part, cut off by a retransmission of the rest)
+// is marked SACKed on the way: it is neither lost nor in flight.
 func (c *Conn) rackLost(r *rackState) (seq.Value, int, bool) {
 	if r.lostOut <= 0 {
 		return 0, 0, false
 	}
 	live := r.live()
 	for i := 0; i < len(live); i++ {
-		if live[i].flags&txLost == 0 {
+		e := &live[i]
+		if e.flags&txLost == 0 {
 			continue
 		}
-		from, hole := c.sackHole(seq.Max(live[i].start, c.sndUna))
-		end := live[i].end
+		if c.unsacked(e.start, e.end) == 0 {
+			r.lostOut -= int(e.end.Sub(e.start))
+			e.flags = e.flags&^(txLost|txLostRexmit) | txSacked
+			r.sackedOut++
+			continue
+		}
+		from, hole := c.sackHole(seq.Max(e.start, c.sndUna))
+		end := e.end
 		for j := i + 1; j < len(live) && live[j].flags&txLost != 0 && live[j].start == end; j++ {
 			end = live[j].end
+		}
+		if !from.LessThan(end) {
+			continue
 		}
 		n := int(end.Sub(from))
 		if hole >= 0 {

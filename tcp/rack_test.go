@@ -80,6 +80,15 @@ func TestRACK(t *testing.T) {
 +0.42 > . 1:1461(1460) ack 1
 +0    count Timeouts 2
 +0    count LostRetransmit 1`},
+		{name: "a segment SACKed in part is retransmitted once, the part not SACKed; the rest, SACKed, is not sent again and the FIN is not sent in its place (hostile-peer fuzz: a FIN loop)",
+			script: sackOpen + `
++0    close
++0.01 < . 1:1(0) ack 1 win 510 <sack 769:14601>
++0    > . 1:769(768) ack 1
++0    > F. 14601:14601(0) ack 1
++0.01 < . 1:1(0) ack 14602 win 510
++0    state FIN_WAIT_2
++0    retrans 1`},
 		{name: "an RTO in SACK recovery is counted as a failed recovery (TCPSackRecoveryFail)",
 			script: sackOpen + `
 +0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:7301>
