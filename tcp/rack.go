@@ -114,9 +114,11 @@ func (r *rackState) split(i int, sq seq.Value) {
 
 // rackSent logs a transmission of [sq, end): new data is appended, data
 // sent before is marked retransmitted at now (no longer lost). Called by
-// sent before SND.MAX moves.
+// sent before SND.MAX moves. The SYN is not logged; it is known by the
+// state as well as by its sequence number, which data has again after
+// 4 GiB.
 func (c *Conn) rackSent(now clock.Instant, sq, end seq.Value) {
-	if !c.rackOn() || sq == c.iss {
+	if !c.rackOn() || sq == c.iss && (c.state == SynSent || c.state == SynRcvd) {
 		return
 	}
 	r := &c.lossState().rack

@@ -138,3 +138,23 @@ func TestRACKRenegedRTO(t *testing.T) {
 		})
 	}
 }
+
+// TestRACKLogAtISS: after 4 GiB the data reaches the sequence number of
+// the SYN again; a segment starting there is logged like any other.
+func TestRACKLogAtISS(t *testing.T) {
+	h := runScript(t, DefaultConfig(), sackOpen+`
++0.01 < . 1:1(0) ack 14601 win 510`)
+	c := h.c
+	r := c.rack()
+	if r == nil || len(r.live()) != 0 {
+		t.Fatalf("RACK state %v, want an empty log", r)
+	}
+	c.sndUna, c.sndNxt, c.sndMax = c.iss, c.iss, c.iss // 2^32 bytes later
+	c.sent(h.now, c.iss, 1460)
+	if got := len(r.live()); got != 1 {
+		t.Fatalf("%d segments logged, want 1", got)
+	}
+	if e := r.live()[0]; e.start != c.iss || e.end != c.iss.Add(1460) {
+		t.Fatalf("logged [%d, %d), want [%d, %d)", e.start, e.end, c.iss, c.iss.Add(1460))
+	}
+}
