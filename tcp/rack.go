@@ -71,7 +71,8 @@ func newRackState() rackState {
 }
 
 // rack returns the RACK state when RACK runs on this connection (SACK
-// agreed, Config.RACK set) and data has been sent, else nil.
+// agreed with Config.RACK set at the handshake) and data has been sent,
+// else nil.
 func (c *Conn) rack() *rackState {
 	if c.cc.loss == nil || !c.rackOn() {
 		return nil
@@ -79,7 +80,7 @@ func (c *Conn) rack() *rackState {
 	return &c.cc.loss.rack
 }
 
-func (c *Conn) rackOn() bool { return c.cfg.RACK && c.flags.has(sackOK) }
+func (c *Conn) rackOn() bool { return c.flags.has(rackOK) }
 
 // live returns the log's segments.
 func (r *rackState) live() []txSeg { return r.log[r.head:] }

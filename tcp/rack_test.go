@@ -158,3 +158,47 @@ func TestRACKLogAtISS(t *testing.T) {
 		t.Fatalf("logged [%d, %d), want [%d, %d)", e.start, e.end, c.iss, c.iss.Add(1460))
 	}
 }
+
+// TestRACKConfigChange: Config.RACK is read at the handshake. A
+// connection that began without it keeps the RFC 6675 rules when it is
+// turned on (stack.SetOptions): its segments are not in a send log, so
+// after an RTO the segments go again by go-back-N (RACK, finding none
+// of them in its log, would send one per RTO); and one that began with
+// it keeps RACK when it is turned off.
+func TestRACKConfigChange(t *testing.T) {
+	tests := []struct {
+		name   string
+		before bool     // Config.RACK at the handshake
+		then   []string // the script once it changed
+	}{
+		{"turned on", false, []string{
+			"+0.21 > . 1461:2921(1460) ack 1",
+			"+0    count Timeouts 1",
+			"+0.01 < . 1:1(0) ack 4381 win 510",
+			"+0    > . 4381:5841(1460) ack 1",
+			"+0    > . 5841:7301(1460) ack 1",
+		}},
+		{"turned off", true, []string{
+			"+0.0105 > . 1461:2921(1460) ack 1", // the reordering timer
+			"+0    count Timeouts 0",
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			noTLP(&cfg)
+			cfg.RACK = tc.before
+			h := runScript(t, cfg, sackOpen+`
++0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:4381>`)
+			h.cfg.RACK = !tc.before
+			if got := h.c.rack() != nil; got != tc.before {
+				t.Fatalf("RACK runs: %v, want %v", got, tc.before)
+			}
+			for _, line := range tc.then {
+				if err := h.step(line); err != nil {
+					t.Fatalf("%q: %v", line, err)
+				}
+			}
+		})
+	}
+}
