@@ -52,6 +52,7 @@ type rackState struct {
 	lostOut   int   // bytes of segments deemed lost and not sent since
 	sackedOut int32 // segments SACKed whole
 
+	dsacks     int32 // D-SACKs received (Linux dsack_dups, in blocks)
 	reoSteps   uint8 // the reordering window in quarters of the minimum RTT (RACK.reo_wnd_mult)
 	reoPersist uint8 // recoveries the grown window lasts (RACK.reo_wnd_persist)
 	advanced   bool  // a delivery moved RACK.xmit_ts since the last detection
@@ -310,7 +311,8 @@ func (c *Conn) rackMarkLost(r *rackState, e *txSeg) {
 }
 
 // rackAck runs RACK for an acceptable ACK, once the SACK blocks and the
-// cumulative ACK are in: a D-SACK may widen the reordering window, and
+// cumulative ACK are in: a D-SACK may widen the reordering window (not
+// one of a loss probe, which the caller leaves out), and
 // when the ACK delivered anything, loss detection runs if the connection
 // is not in the Open state (SACKed data outstanding, recovery, or after
 // an RTO), as Linux's tcp_fastretrans_alert runs it. It reports whether
@@ -321,7 +323,13 @@ func (c *Conn) rackAck(now clock.Instant, dsack bool) bool {
 		return false
 	}
 	if dsack {
-		// Linux tcp_rack_update_reo_wnd: one step per round trip.
+		r.dsacks++
+	}
+	// Linux tcp_dsack_seen: a D-SACK counts once reordering has been
+	// seen, and only while there are no more of them than segments
+	// retransmitted (a peer cannot D-SACK what was sent once); then
+	// tcp_rack_update_reo_wnd: one step per round trip.
+	if dsack && r.reordSeen && r.dsacks <= c.rto.total {
 		if r.adjAt == clock.Never || now.Sub(r.adjAt) >= c.rto.srtt {
 			r.reoSteps = uint8(min(int(r.reoSteps)+1, math.MaxUint8))
 			r.reoPersist = rackRecoveries
