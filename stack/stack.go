@@ -242,8 +242,8 @@ type Counters struct {
 	PAWSEstab           uint64 // segments dropped by PAWS as old duplicates (RFC 7323 §5)
 	TCPRenoRecovery     uint64 // fast recoveries without SACK (NewReno, RFC 6582)
 	TCPSackRecovery     uint64 // fast recoveries with SACK (RFC 6675)
-	// TCPLostRetransmit counts retransmissions that RACK (RFC 8985)
-	// found lost again (tcp_mark_skb_lost).
+	// TCPLostRetransmit counts retransmissions found lost again, by
+	// RACK (RFC 8985) or at an RTO (tcp_mark_skb_lost).
 	TCPLostRetransmit uint64
 	TCPTimeouts       uint64 // retransmission-timer expirations
 	TCPDSACKOldSent   uint64 // D-SACKs sent for duplicates below RCV.NXT (RFC 2883)
@@ -418,12 +418,20 @@ func New(opts Options, obs Observer) (*Stack, error) {
 		bound:     make(map[uint16][]*Socket),
 		payload:   make([]byte, max(int(o.TCP.MSS), 536)+max(o.GSOMaxSize, 0)), // a connection's MSS is at most this (536 before the handshake)
 	}
+	s.setTCPConfigs(&o)
+	s.nextPort = o.EphemeralLow + uint16(s.hash32(Tuple{}, 3)%uint32(o.EphemeralHigh-o.EphemeralLow+1))
+	return s, nil
+}
+
+// setTCPConfigs derives the connections' configurations for IPv4 and
+// IPv6 from o.TCP, assigning in place (connections point to them): the
+// MSS clamped to what the MTU allows for each IP version (Linux derives
+// it from the route's MTU), and IPv6's default peer MSS.
+func (s *Stack) setTCPConfigs(o *Options) {
 	s.tcp4, s.tcp6 = o.TCP, o.TCP
 	s.tcp4.MSS = min(o.TCP.MSS, uint16(o.MTU-20-20))
 	s.tcp6.MSS = min(o.TCP.MSS, uint16(o.MTU-40-20))
 	s.tcp6.DefaultMSS = tcp.IPv6MinMSS // Linux's mss_clamp in IPv6 (tcp_v6_connect, tcp_request_sock_ipv6_ops)
-	s.nextPort = o.EphemeralLow + uint16(s.hash32(Tuple{}, 3)%uint32(o.EphemeralHigh-o.EphemeralLow+1))
-	return s, nil
 }
 
 // tcpConfig is the connection configuration for a local address.

@@ -38,10 +38,6 @@ func (s *Stack) SetOptions(o Options) error {
 	}
 	o.Addrs, o.ISN = cur.Addrs, cur.ISN
 	*s.opts = o
-	// The connections hold pointers to these two: assign in place, with
-	// the per-family MSS clamps New made.
-	mss4, mss6 := s.tcp4.MSS, s.tcp6.MSS
-	s.tcp4, s.tcp6 = o.TCP, o.TCP
-	s.tcp4.MSS, s.tcp6.MSS = mss4, mss6
+	s.setTCPConfigs(s.opts) // the MTU and MSS are as before: so are the clamps
 	return nil
 }

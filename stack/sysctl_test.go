@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // TestSetOptions checks what a running stack lets change (the TCP
@@ -55,6 +57,12 @@ func TestSetOptions(t *testing.T) {
 			want.MSS = cfg.MSS
 			if *cfg != want {
 				t.Fatalf("the connections' config is %+v, want %+v", *cfg, want)
+			}
+			// IPv6 connections keep their own clamps (MSS, the default
+			// peer MSS of 1220) through the change.
+			v6 := s.tcpConfig(netip.MustParseAddr("fd00::1"))
+			if v6.DefaultMSS != tcp.IPv6MinMSS || v6.MSS != uint16(o.MTU-40-20) {
+				t.Fatalf("IPv6 MSS %d, default MSS %d after SetOptions, want %d and %d", v6.MSS, v6.DefaultMSS, o.MTU-40-20, tcp.IPv6MinMSS)
 			}
 			if s.Options().SomaxConn != o.SomaxConn {
 				t.Fatalf("SomaxConn %d, want %d", s.Options().SomaxConn, o.SomaxConn)

@@ -330,8 +330,11 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	} else if s.Ack == c.sndUna {
 		c.maybeDupAck(s)
 	}
+	// A D-SACK of the loss probe's retransmission says nothing of
+	// reordering (Linux FLAG_DSACK_TLP): RACK leaves it out.
+	probeDup := dsack && c.flags.has(tlpOn) && seq.Value(s.Opts.SACK[0].Right) == c.tlp.high
 	c.tlpAck(now, s, prevUna, dsack)
-	if !c.rackAck(now, dsack) && c.flags.has(sackRec) {
+	if !c.rackAck(now, dsack && !probeDup) && c.flags.has(sackRec) {
 		c.markLostRexmits()
 	}
 	c.checkRecovery(now)

@@ -174,6 +174,10 @@ func (c *Conn) acceptSyn(now clock.Instant, syn *Segment) {
 	c.rcvSsthresh = uint32(c.synSpace())
 	c.setRcvCap(int(c.rcvCap)) // the scale is known now
 	c.flags.put(sackOK, c.cfg.SACK && o.SACKPermitted)
+	// RACK is chosen once: its send log holds only what was sent while
+	// it ran, so a change of Config.RACK mid-connection (stack.SetOptions)
+	// is for new connections.
+	c.flags.put(rackOK, c.flags.has(sackOK) && c.cfg.RACK)
 	c.mssFull = uint16(min(c.sendMSS(peerMSS), 65535))
 	c.sndWnd = uint32(syn.Wnd) // RFC 7323 §2.2: the SYN's window is never scaled
 	c.maxWnd = c.sndWnd

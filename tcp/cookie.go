@@ -127,12 +127,14 @@ func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, 
 	if !cfg.rcvLocked {
 		// Linux chooses the window again with the cookie's MSS
 		// (cookie_v4_check, cookie_v6_check: tcp_select_initial_window
-		// with req->mss): 65392 bytes for 536, 64660 for IPv6's 1220,
-		// where the SYN-ACK offered 64240.
-		w := min(c.rcvFree(), 65535)
+		// with req->mss): the default buffer's window rounded down to
+		// segments, then at most 65535 (65392 bytes for 536, 64660 for
+		// IPv6's 1220, where the SYN-ACK offered 64240).
+		w := min(c.rcvFree(), c.cfg.defaultWindow())
 		if seg := int(ck.MSS); seg > 0 && w > seg {
 			w -= w % seg
 		}
+		w = min(w, 65535)
 		c.rcvAdv = c.rcvNxt.Add(seq.Size(w))
 		c.rcvSsthresh = uint32(w)
 	}

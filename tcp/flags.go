@@ -30,6 +30,7 @@ const (
 	wsOK                          // window scaling agreed (RFC 7323 §2)
 	tsOK                          // timestamps agreed (RFC 7323 §3)
 	sackOK                        // SACK permitted by both sides (RFC 2018)
+	rackOK                        // RACK runs (rack.go): SACK agreed with Config.RACK set at the handshake
 
 	// The user's side: shutdown, close and options.
 

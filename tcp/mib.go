@@ -50,9 +50,10 @@ type Counts struct {
 	// that repaired a loss (LINUX_MIB_TCPLOSSPROBES,
 	// TCPLOSSPROBERECOVERY).
 	LossProbes, LossProbeRecovery uint32
-	// LostRetransmit counts retransmitted segments that RACK found lost
-	// again (LINUX_MIB_TCPLOSTRETRANSMIT, tcp_mark_skb_lost from
-	// tcp_rack_detect_loss).
+	// LostRetransmit counts segments deemed lost, sent again and deemed
+	// lost again, by RACK or at an RTO (LINUX_MIB_TCPLOSTRETRANSMIT,
+	// tcp_mark_skb_lost from tcp_rack_detect_loss and
+	// tcp_timeout_mark_lost).
 	LostRetransmit uint32
 	// SACKRecoveryFail counts SACK recoveries that ended in an RTO: the
 	// first expiry while in fast recovery (LINUX_MIB_TCPSACKRECOVERYFAIL,

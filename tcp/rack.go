@@ -28,9 +28,10 @@ type txSeg struct {
 
 // txSeg flags, after Linux's TCP_SKB_CB(skb)->sacked bits.
 const (
-	txRexmit uint8 = 1 << iota // sent more than once (TCPCB_EVER_RETRANS)
-	txLost                     // deemed lost and not sent since (TCPCB_LOST without TCPCB_SACKED_RETRANS)
-	txSacked                   // SACKed whole (TCPCB_SACKED_ACKED)
+	txRexmit     uint8 = 1 << iota // sent more than once (TCPCB_EVER_RETRANS)
+	txLost                         // deemed lost and not sent since (TCPCB_LOST without TCPCB_SACKED_RETRANS)
+	txSacked                       // SACKed whole (TCPCB_SACKED_ACKED)
+	txLostRexmit                   // sent again after it was deemed lost, not found lost since (TCPCB_LOST with TCPCB_SACKED_RETRANS)
 )
 
 // rackState is the send log and RACK's variables (RFC 8985 §6.1). It
@@ -51,6 +52,7 @@ type rackState struct {
 	lostOut   int   // bytes of segments deemed lost and not sent since
 	sackedOut int32 // segments SACKed whole
 
+	dsacks     int32 // D-SACKs received (Linux dsack_dups, in blocks)
 	reoSteps   uint8 // the reordering window in quarters of the minimum RTT (RACK.reo_wnd_mult)
 	reoPersist uint8 // recoveries the grown window lasts (RACK.reo_wnd_persist)
 	advanced   bool  // a delivery moved RACK.xmit_ts since the last detection
@@ -70,7 +72,8 @@ func newRackState() rackState {
 }
 
 // rack returns the RACK state when RACK runs on this connection (SACK
-// agreed, Config.RACK set) and data has been sent, else nil.
+// agreed with Config.RACK set at the handshake) and data has been sent,
+// else nil.
 func (c *Conn) rack() *rackState {
 	if c.cc.loss == nil || !c.rackOn() {
 		return nil
@@ -78,7 +81,7 @@ func (c *Conn) rack() *rackState {
 	return &c.cc.loss.rack
 }
 
-func (c *Conn) rackOn() bool { return c.cfg.RACK && c.flags.has(sackOK) }
+func (c *Conn) rackOn() bool { return c.flags.has(rackOK) }
 
 // live returns the log's segments.
 func (r *rackState) live() []txSeg { return r.log[r.head:] }
@@ -113,9 +116,11 @@ func (r *rackState) split(i int, sq seq.Value) {
 
 // rackSent logs a transmission of [sq, end): new data is appended, data
 // sent before is marked retransmitted at now (no longer lost). Called by
-// sent before SND.MAX moves.
+// sent before SND.MAX moves. The SYN is not logged; it is known by the
+// state as well as by its sequence number, which data has again after
+// 4 GiB.
 func (c *Conn) rackSent(now clock.Instant, sq, end seq.Value) {
-	if !c.rackOn() || sq == c.iss {
+	if !c.rackOn() || sq == c.iss && (c.state == SynSent || c.state == SynRcvd) {
 		return
 	}
 	r := &c.lossState().rack
@@ -133,6 +138,7 @@ func (c *Conn) rackSent(now clock.Instant, sq, end seq.Value) {
 			e := &r.live()[i]
 			if e.flags&txLost != 0 {
 				r.lostOut -= int(e.end.Sub(e.start))
+				e.flags |= txLostRexmit
 			}
 			e.flags = e.flags&^txLost | txRexmit
 			e.at = now
@@ -281,9 +287,6 @@ func (c *Conn) rackDetect(now clock.Instant, r *rackState) bool {
 			wait = max(wait, left)
 			continue
 		}
-		if e.flags&txRexmit != 0 {
-			c.counts.LostRetransmit++ // sent again, and lost again
-		}
 		c.rackMarkLost(r, e)
 		marked = true
 	}
@@ -295,14 +298,21 @@ func (c *Conn) rackDetect(now clock.Instant, r *rackState) bool {
 }
 
 // rackMarkLost marks e lost (Linux tcp_mark_skb_lost): it no longer
-// counts in flight, and goes again when the window allows.
+// counts in flight, and goes again when the window allows. A segment
+// that was deemed lost before and sent again is a lost retransmission
+// (TCPLostRetransmit), whether RACK or an RTO finds it; one sent again
+// for another reason (a loss probe) is not.
 func (c *Conn) rackMarkLost(r *rackState, e *txSeg) {
-	e.flags |= txLost
+	if e.flags&txLostRexmit != 0 {
+		c.counts.LostRetransmit++
+	}
+	e.flags = e.flags&^txLostRexmit | txLost
 	r.lostOut += int(e.end.Sub(e.start))
 }
 
 // rackAck runs RACK for an acceptable ACK, once the SACK blocks and the
-// cumulative ACK are in: a D-SACK may widen the reordering window, and
+// cumulative ACK are in: a D-SACK may widen the reordering window (not
+// one of a loss probe, which the caller leaves out), and
 // when the ACK delivered anything, loss detection runs if the connection
 // is not in the Open state (SACKed data outstanding, recovery, or after
 // an RTO), as Linux's tcp_fastretrans_alert runs it. It reports whether
@@ -313,7 +323,13 @@ func (c *Conn) rackAck(now clock.Instant, dsack bool) bool {
 		return false
 	}
 	if dsack {
-		// Linux tcp_rack_update_reo_wnd: one step per round trip.
+		r.dsacks++
+	}
+	// Linux tcp_dsack_seen: a D-SACK counts once reordering has been
+	// seen, and only while there are no more of them than segments
+	// retransmitted (a peer cannot D-SACK what was sent once); then
+	// tcp_rack_update_reo_wnd: one step per round trip.
+	if dsack && r.reordSeen && r.dsacks <= c.rto.total {
 		if r.adjAt == clock.Never || now.Sub(r.adjAt) >= c.rto.srtt {
 			r.reoSteps = uint8(min(int(r.reoSteps)+1, math.MaxUint8))
 			r.reoPersist = rackRecoveries
@@ -358,7 +374,8 @@ func (c *Conn) rackRecoveryEnd() {
 
 // rackTimeout marks segments lost at an RTO (Linux tcp_timeout_mark_lost
 // with RACK): the head, and every other segment not SACKed that went at
-// least RACK.rtt ago; those sent more recently are left in flight.
+// least RACK.rtt ago; those sent more recently are left in flight. When
+// the peer reneged on its SACKs, every segment is lost.
 func (c *Conn) rackTimeout(now clock.Instant, r *rackState, reneged bool) {
 	r.reoAt = clock.Never
 	live := r.live()
@@ -373,7 +390,7 @@ func (c *Conn) rackTimeout(now clock.Instant, r *rackState, reneged bool) {
 		if e.flags&(txSacked|txLost) != 0 {
 			continue
 		}
-		if i > 0 && r.rtt-now.Sub(e.at) > 0 {
+		if !reneged && i > 0 && r.rtt-now.Sub(e.at) > 0 {
 			continue
 		}
 		c.rackMarkLost(r, e)
@@ -382,20 +399,32 @@ func (c *Conn) rackTimeout(now clock.Instant, r *rackState, reneged bool) {
 
 // rackLost returns the first run of segments deemed lost: its first byte
 // not SACKed and how many follow, up to the next SACKed range or segment
-// not lost.
+// not lost. A segment deemed lost that the peer holds whole (the SACKed
+// part of one SACKed in part, cut off by a retransmission of the rest)
+// is marked SACKed on the way: it is neither lost nor in flight.
 func (c *Conn) rackLost(r *rackState) (seq.Value, int, bool) {
 	if r.lostOut <= 0 {
 		return 0, 0, false
 	}
 	live := r.live()
 	for i := 0; i < len(live); i++ {
-		if live[i].flags&txLost == 0 {
+		e := &live[i]
+		if e.flags&txLost == 0 {
 			continue
 		}
-		from, hole := c.sackHole(seq.Max(live[i].start, c.sndUna))
-		end := live[i].end
+		if c.unsacked(e.start, e.end) == 0 {
+			r.lostOut -= int(e.end.Sub(e.start))
+			e.flags = e.flags&^(txLost|txLostRexmit) | txSacked
+			r.sackedOut++
+			continue
+		}
+		from, hole := c.sackHole(seq.Max(e.start, c.sndUna))
+		end := e.end
 		for j := i + 1; j < len(live) && live[j].flags&txLost != 0 && live[j].start == end; j++ {
 			end = live[j].end
+		}
+		if !from.LessThan(end) {
+			continue
 		}
 		n := int(end.Sub(from))
 		if hole >= 0 {
