@@ -61,11 +61,11 @@ func TestKernelLoopback(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	ready := make(chan struct{})
-	go func() { // dumpcap says "Capturing on" once it is
+	go func() {
 		sc := bufio.NewScanner(stderr)
 		once := false
 		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
+			if !once && dumpcapCapturing(sc.Text()) {
 				close(ready)
 				once = true
 			}
