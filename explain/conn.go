@@ -262,6 +262,7 @@ type sig struct {
 	opts     uint64
 	point    uint64
 	t        time.Duration
+	peer     int // the segments the peer had sent (not copies) when this one came
 }
 
 // dupWindow is how close two copies of one packet are in a capture that
@@ -278,14 +279,15 @@ const dupWindow = time.Millisecond
 // identification, which a segment sent again does not share; without one
 // (IPv6, or the 0 Linux gives a SYN-ACK, a RST and an ACK from TIME_WAIT)
 // a segment with SYN, FIN, RST or data is when it repeats the side's
-// latest segment and the peer sent nothing between (a fast
-// retransmission follows the peer's duplicate ACKs; a timer's comes
+// latest segment and the peer sent nothing between in capture order,
+// whatever the timestamps say (a fast retransmission follows the peer's
+// duplicate ACKs, dated the same microsecond or not; a timer's comes
 // later than a millisecond), a bare ACK is not (duplicate ACKs are
 // alike).
 func (c *conn) duplicate(from Side, t time.Duration, p *Packet) bool {
 	e := &c.ep[from]
 	h := &p.TCP
-	s := sig{ipid: p.IPID, flags: h.Flags, win: h.Window, seq: h.Seq, ack: h.Ack, len: p.PayloadLen, opts: p.Options, point: p.Point, t: t}
+	s := sig{ipid: p.IPID, flags: h.Flags, win: h.Window, seq: h.Seq, ack: h.Ack, len: p.PayloadLen, opts: p.Options, point: p.Point, t: t, peer: c.Sent[from.other()].Packets}
 	if c.Packets() == 0 {
 		e.last = [2]sig{s}
 		return false
@@ -299,7 +301,7 @@ func (c *conn) duplicate(from Side, t time.Duration, p *Packet) bool {
 		if q.point != s.point || s.ipid != 0 {
 			return true // the copy is not remembered: a third copy matches the first
 		}
-		if i == 0 && c.ep[from.other()].lastT <= q.t && (s.len > 0 || s.flags&(wire.SYN|wire.FIN|wire.RST) != 0) {
+		if i == 0 && s.peer == q.peer && (s.len > 0 || s.flags&(wire.SYN|wire.FIN|wire.RST) != 0) {
 			return true
 		}
 	}

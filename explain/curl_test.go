@@ -447,7 +447,7 @@ func startDumpcap(t *testing.T, ns *netns.NS, file, iface string, opts ...string
 		once := false
 		for sc.Scan() {
 			report.WriteString(sc.Text() + "\n")
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
+			if !once && dumpcapCapturing(sc.Text()) {
 				close(ready)
 				once = true
 			}

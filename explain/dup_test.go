@@ -86,19 +86,22 @@ func TestCapturedTwiceCooked(t *testing.T) {
 // captured twice, is not skipped: in IPv4 it carries a new
 // identification; in IPv6 (none) new timestamps, or, with the same ones
 // (a fast retransmission within the same millisecond), the peer's
-// duplicate ACK comes between. With neither, an IPv6 copy is skipped.
+// duplicate ACK comes between, even when the capture dates it in the same
+// microsecond as the first copy. With neither, an IPv6 copy is skipped.
 func TestResentNotCopy(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
 		client     string
 		newTS      bool // the second copy has a newer timestamp
 		ackBetween bool // the server sends a duplicate ACK between the two
+		ackAt      time.Duration
 		duplicates int
 	}{
-		{"v4 new id", "192.0.2.1:40000", false, false, 0},
-		{"v6 new timestamp", "[2001:db8::1]:40000", true, false, 0},
-		{"v6 dup ACK between", "[2001:db8::1]:40000", false, true, 0},
-		{"v6 copy", "[2001:db8::1]:40000", false, false, 1},
+		{"v4 new id", "192.0.2.1:40000", false, false, 0, 0},
+		{"v6 new timestamp", "[2001:db8::1]:40000", true, false, 0, 0},
+		{"v6 dup ACK between", "[2001:db8::1]:40000", false, true, 50 * time.Microsecond, 0},
+		{"v6 dup ACK between, same time", "[2001:db8::1]:40000", false, true, 0, 0},
+		{"v6 copy", "[2001:db8::1]:40000", false, false, 0, 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := netip.MustParseAddrPort(tc.client)
@@ -128,7 +131,7 @@ func TestResentNotCopy(t *testing.T) {
 				if tc.ackBetween {
 					d := wire.Packet{Src: s.Addr(), Dst: c.Addr(), TCP: wire.TCPFields{SrcPort: s.Port(), DstPort: c.Port(),
 						Seq: isnS + 1, Ack: isnC + 1, Flags: wire.ACK, Window: 1000}}
-					add(encode(&d, 98), at+50*time.Microsecond)
+					add(encode(&d, 98), at+tc.ackAt)
 				}
 				if tc.newTS {
 					q.TCP.Options.TSVal = 78

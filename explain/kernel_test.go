@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -61,11 +62,11 @@ func TestKernelLoopback(t *testing.T) {
 	}
 	defer cmd.Process.Kill()
 	ready := make(chan struct{})
-	go func() { // dumpcap says "Capturing on" once it is
+	go func() {
 		sc := bufio.NewScanner(stderr)
 		once := false
 		for sc.Scan() {
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
+			if !once && dumpcapCapturing(sc.Text()) {
 				close(ready)
 				once = true
 			}
@@ -78,8 +79,12 @@ func TestKernelLoopback(t *testing.T) {
 	}
 	time.Sleep(200 * time.Millisecond)
 
+	// The servers that close are waited for before the capture stops.
+	var served sync.WaitGroup
 	// 0: four-way close; the client closes first, the server on EOF.
+	served.Add(1)
 	go func() {
+		defer served.Done()
 		c, err := lns[0].Accept()
 		if err == nil {
 			io.Copy(io.Discard, c)
@@ -95,7 +100,9 @@ func TestKernelLoopback(t *testing.T) {
 		}
 	}()
 	// 2: the server writes, the client closes without reading: RST.
+	served.Add(1)
 	go func() {
+		defer served.Done()
 		if c, err := lns[2].Accept(); err == nil {
 			c.Write(bytes.Repeat([]byte("x"), 100))
 			time.Sleep(500 * time.Millisecond)
@@ -103,7 +110,9 @@ func TestKernelLoopback(t *testing.T) {
 		}
 	}()
 	// 3: the client sets SO_LINGER 0 and closes: RST with nothing unread.
+	served.Add(1)
 	go func() {
+		defer served.Done()
 		if c, err := lns[3].Accept(); err == nil {
 			io.Copy(io.Discard, c)
 			c.Close()
@@ -111,7 +120,9 @@ func TestKernelLoopback(t *testing.T) {
 	}()
 	// 4: half-close: the client shuts its side; the server, on EOF, still
 	// sends 20 bytes, then closes.
+	served.Add(1)
 	go func() {
+		defer served.Done()
 		if c, err := lns[4].Accept(); err == nil {
 			io.Copy(io.Discard, c)
 			time.Sleep(100 * time.Millisecond)
@@ -133,7 +144,9 @@ func TestKernelLoopback(t *testing.T) {
 	c1 := dial(1)
 	c1.Close()
 	c2 := dial(2)
-	time.Sleep(100 * time.Millisecond) // the 100 bytes arrive, unread
+	if err := waitUnread(c2, 100); err != nil { // the 100 bytes arrive, unread
+		t.Fatal(err)
+	}
 	c2.Close()
 	c3 := dial(3)
 	c3.Write([]byte("bye"))
@@ -149,6 +162,7 @@ func TestKernelLoopback(t *testing.T) {
 	if _, err := net.DialTimeout("tcp4", closedAddr, time.Second); err == nil {
 		t.Fatal("a closed port accepted")
 	}
+	served.Wait()
 	time.Sleep(700 * time.Millisecond)
 	cmd.Process.Signal(syscall.SIGINT)
 	cmd.Wait()

@@ -596,6 +596,15 @@ func incarnations(samples []ssSample, local, peer netip.AddrPort, bounds []time.
 	return out
 }
 
+// dumpcapCapturing tells whether line, from dumpcap's stderr, says it
+// captures: "File: <path>" comes once the interface is open, its filter
+// set and the file created. "Capturing on ..." comes before any of that
+// (it only names the interfaces), so packets sent when it is read may be
+// missed, all of them on a busy machine.
+func dumpcapCapturing(line string) bool {
+	return strings.HasPrefix(line, "File: ")
+}
+
 // rigCapture is dumpcap running in a namespace.
 type rigCapture struct {
 	cmd  *exec.Cmd
@@ -617,14 +626,14 @@ func startCapture(dumpcap string, ns *netns.NS, dev, dir string) (*rigCapture, e
 	ready := make(chan struct{})
 	var said strings.Builder
 	var mu sync.Mutex
-	go func() { // dumpcap says "Capturing on" once it is
+	go func() {
 		sc := bufio.NewScanner(stderr)
 		once := false
 		for sc.Scan() {
 			mu.Lock()
 			said.WriteString(sc.Text() + "\n")
 			mu.Unlock()
-			if !once && strings.Contains(sc.Text(), "Capturing on") {
+			if !once && dumpcapCapturing(sc.Text()) {
 				close(ready)
 				once = true
 			}
