@@ -20,7 +20,9 @@ import (
 // told; held, the old row says its TIME_WAIT was cut short by the new
 // SYN (RFC 6191); handed over, it says TIME_WAIT's end was projected,
 // and the new row names it. A new SYN after 2MSL is no reuse: the old
-// TIME_WAIT expired.
+// TIME_WAIT expired. MaxHeld and MaxRecent at 1 are enough for one; with
+// both negative, a connection handed over is forgotten and its reuse
+// cannot be told.
 func TestReuseAfterHandOver(t *testing.T) {
 	const ms = time.Millisecond
 	entered := 102 * ms // the server's TIME_WAIT: the client's FIN, seen
@@ -38,22 +40,26 @@ func TestReuseAfterHandOver(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name    string
-		gap     time.Duration // after TIME_WAIT began
-		maxHeld int
-		reuse   bool
+		name      string
+		gap       time.Duration // after TIME_WAIT began
+		maxHeld   int
+		maxRecent int
+		reuse     bool
 	}{
-		{"held 10s", 10 * time.Second, 0, true},
-		{"held 30s", 30 * time.Second, 0, true},
-		{"remembered 10s", 10 * time.Second, -1, true},
-		{"remembered 30s", 30 * time.Second, -1, true},
-		{"held after 2MSL", 70 * time.Second, 0, false},
-		{"remembered after 2MSL", 70 * time.Second, -1, false},
+		{"held 10s", 10 * time.Second, 0, 0, true},
+		{"held 30s", 30 * time.Second, 0, 0, true},
+		{"remembered 10s", 10 * time.Second, -1, 0, true},
+		{"remembered 30s", 30 * time.Second, -1, 0, true},
+		{"held after 2MSL", 70 * time.Second, 0, 0, false},
+		{"remembered after 2MSL", 70 * time.Second, -1, 0, false},
+		{"held, MaxHeld 1", 10 * time.Second, 1, -1, true},
+		{"remembered, MaxRecent 1", 10 * time.Second, -1, 1, true},
+		{"neither held nor remembered", 10 * time.Second, -1, -1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := timedFile(t, append(slices.Clone(old), again(entered+tc.gap)...))
 			var conns []*Conn
-			_, err := Explain(bytes.NewReader(data), Options{Linger: 5 * time.Second, MaxHeld: tc.maxHeld}, func(c *Conn) { conns = append(conns, c) })
+			_, err := Explain(bytes.NewReader(data), Options{Linger: 5 * time.Second, MaxHeld: tc.maxHeld, MaxRecent: tc.maxRecent}, func(c *Conn) { conns = append(conns, c) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +101,7 @@ func TestReuseAfterHandOver(t *testing.T) {
 					!strings.Contains(last.Why, "RFC 6191") || last.T != entered+tc.gap || last.AfterCapture {
 					t.Errorf("the server's final %v, last change %+v: want TIME_WAIT cut short by the SYN at %v\n%s", o.Final[Server], last, entered+tc.gap, dump(o))
 				}
-			case !tc.reuse: // the first packet after 2MSL hands it over: TIME_WAIT expired in the capture
+			case tc.gap >= 60*time.Second: // the first packet after 2MSL hands it over: TIME_WAIT expired in the capture
 				if o.Final[Server] != tcp.Closed || last.From != tcp.TimeWait || last.AfterCapture || last.T != entered+60*time.Second {
 					t.Errorf("the server's final %v, last change %+v: want TIME_WAIT expired at %v\n%s", o.Final[Server], last, entered+60*time.Second, dump(o))
 				}
