@@ -3,12 +3,9 @@
 package explain
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"flag"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -21,7 +18,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 
@@ -430,58 +426,18 @@ var dumpcapDropped = regexp.MustCompile(`received/dropped on interface '[^']*': 
 func startDumpcap(t *testing.T, ns *netns.NS, file, iface string, opts ...string) (stop func() int) {
 	t.Helper()
 	args := append([]string{"netns", "exec", ns.Name(), "dumpcap", "-q", "-i", iface}, opts...)
-	cmd := exec.Command("ip", append(args, "-s", "128", "-B", "64", "-f", "tcp", "-w", file)...)
-	stderr, err := cmd.StderrPipe()
+	d, err := startDumpcapCmd(exec.Command("ip", append(args, "-s", "128", "-B", "64", "-f", "tcp", "-w", file)...), 20*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	ready := make(chan struct{})
-	var report bytes.Buffer
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			report.WriteString(sc.Text() + "\n")
-			if !once && dumpcapCapturing(sc.Text()) {
-				close(ready)
-				once = true
-			}
-		}
-		io.Copy(io.Discard, stderr)
-	}()
-	select {
-	case <-ready:
-	case <-time.After(20 * time.Second):
-		cmd.Process.Kill()
-		cmd.Wait()
-		<-done
-		t.Fatalf("dumpcap did not start: %s", report.String())
-	}
 	time.Sleep(200 * time.Millisecond)
-	var once sync.Once
-	dropped := 0
 	return func() int {
-		once.Do(func() {
-			cmd.Process.Signal(syscall.SIGINT)
-			waited := make(chan struct{})
-			go func() { cmd.Wait(); close(waited) }()
-			select {
-			case <-waited:
-			case <-time.After(20 * time.Second):
-				cmd.Process.Kill()
-				<-waited
-			}
-			<-done
-			for _, m := range dumpcapDropped.FindAllStringSubmatch(report.String(), -1) {
-				d, _ := strconv.Atoi(m[1])
-				dropped += d
-			}
-		})
+		d.stop(20 * time.Second)
+		dropped := 0
+		for _, m := range dumpcapDropped.FindAllStringSubmatch(d.report(), -1) {
+			n, _ := strconv.Atoi(m[1])
+			dropped += n
+		}
 		return dropped
 	}
 }

@@ -3,7 +3,6 @@
 package explain
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
@@ -14,7 +13,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -52,31 +50,11 @@ func TestKernelLoopback(t *testing.T) {
 	closed.Close()
 	ports = append(ports, "port "+portOf(closed.Addr()))
 	file := filepath.Join(t.TempDir(), "lo.pcapng")
-	cmd := exec.Command(dumpcap, "-i", "lo", "-f", "tcp and ("+strings.Join(ports, " or ")+")", "-w", file)
-	stderr, err := cmd.StderrPipe()
+	capture, err := startDumpcapCmd(exec.Command(dumpcap, "-i", "lo", "-f", "tcp and ("+strings.Join(ports, " or ")+")", "-w", file), 10*time.Second)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer cmd.Process.Kill()
-	ready := make(chan struct{})
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			if !once && dumpcapCapturing(sc.Text()) {
-				close(ready)
-				once = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-	case <-time.After(10 * time.Second):
-		t.Fatal("dumpcap did not start")
-	}
+	defer capture.stop(20 * time.Second)
 	time.Sleep(200 * time.Millisecond)
 
 	// The servers that close are waited for before the capture stops.
@@ -164,8 +142,9 @@ func TestKernelLoopback(t *testing.T) {
 	}
 	served.Wait()
 	time.Sleep(700 * time.Millisecond)
-	cmd.Process.Signal(syscall.SIGINT)
-	cmd.Wait()
+	if err := capture.stop(20 * time.Second); err != nil {
+		t.Fatal(err)
+	}
 	select {
 	case c := <-hold:
 		defer c.Close()

@@ -8,6 +8,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -605,9 +606,88 @@ func dumpcapCapturing(line string) bool {
 	return strings.HasPrefix(line, "File: ")
 }
 
+// dumpcapRun is a dumpcap process started by startDumpcapCmd, what it
+// said on stderr kept for its report.
+type dumpcapRun struct {
+	cmd      *exec.Cmd
+	done     chan struct{} // closed once stderr is read to its end
+	mu       sync.Mutex
+	said     strings.Builder
+	stopOnce sync.Once
+	stopErr  error
+}
+
+// startDumpcapCmd starts cmd, dumpcap (perhaps under ip netns exec), and
+// waits up to timeout until it captures; past that it kills dumpcap and
+// says what it printed.
+func startDumpcapCmd(cmd *exec.Cmd, timeout time.Duration) (*dumpcapRun, error) {
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return nil, fmt.Errorf("dumpcap: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("dumpcap: %w", err)
+	}
+	d := &dumpcapRun{cmd: cmd, done: make(chan struct{})}
+	ready := make(chan struct{})
+	go func() {
+		defer close(d.done)
+		sc := bufio.NewScanner(stderr)
+		once := false
+		for sc.Scan() {
+			d.mu.Lock()
+			d.said.WriteString(sc.Text() + "\n")
+			d.mu.Unlock()
+			if !once && dumpcapCapturing(sc.Text()) {
+				close(ready)
+				once = true
+			}
+		}
+		io.Copy(io.Discard, stderr)
+	}()
+	select {
+	case <-ready:
+		return d, nil
+	case <-time.After(timeout):
+		cmd.Process.Kill()
+		<-d.done
+		cmd.Wait()
+		return nil, fmt.Errorf("dumpcap did not start: %s", d.report())
+	}
+}
+
+// report is what dumpcap said on stderr so far (all of it once stopped).
+func (d *dumpcapRun) report() string {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.said.String()
+}
+
+// stop ends the capture with SIGINT, so that dumpcap finishes its file,
+// and kills it if it has not ended within timeout. It may be called
+// again, and returns the first call's error.
+func (d *dumpcapRun) stop(timeout time.Duration) error {
+	d.stopOnce.Do(func() {
+		if err := d.cmd.Process.Signal(syscall.SIGINT); err != nil {
+			d.stopErr = fmt.Errorf("dumpcap: %w", err)
+		}
+		select {
+		case <-d.done:
+		case <-time.After(timeout):
+			d.cmd.Process.Kill()
+			<-d.done
+			if d.stopErr == nil {
+				d.stopErr = errors.New("dumpcap did not stop on SIGINT")
+			}
+		}
+		d.cmd.Wait()
+	})
+	return d.stopErr
+}
+
 // rigCapture is dumpcap running in a namespace.
 type rigCapture struct {
-	cmd  *exec.Cmd
+	*dumpcapRun
 	file string
 }
 
@@ -616,54 +696,12 @@ type rigCapture struct {
 func startCapture(dumpcap string, ns *netns.NS, dev, dir string) (*rigCapture, error) {
 	file := filepath.Join(dir, dev+".pcapng")
 	cmd := exec.Command("ip", "netns", "exec", ns.Name(), dumpcap, "-i", dev, "-f", "tcp", "-w", file)
-	stderr, err := cmd.StderrPipe()
+	d, err := startDumpcapCmd(cmd, rigCmdTimeout)
 	if err != nil {
-		return nil, fmt.Errorf("dumpcap on %s: %w", dev, err)
+		return nil, fmt.Errorf("on %s: %w", dev, err)
 	}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("dumpcap on %s: %w", dev, err)
-	}
-	ready := make(chan struct{})
-	var said strings.Builder
-	var mu sync.Mutex
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		once := false
-		for sc.Scan() {
-			mu.Lock()
-			said.WriteString(sc.Text() + "\n")
-			mu.Unlock()
-			if !once && dumpcapCapturing(sc.Text()) {
-				close(ready)
-				once = true
-			}
-		}
-	}()
-	select {
-	case <-ready:
-		return &rigCapture{cmd: cmd, file: file}, nil
-	case <-time.After(rigCmdTimeout):
-		cmd.Process.Kill()
-		cmd.Wait()
-		mu.Lock()
-		defer mu.Unlock()
-		return nil, fmt.Errorf("dumpcap on %s did not start: %s", dev, said.String())
-	}
+	return &rigCapture{dumpcapRun: d, file: file}, nil
 }
 
 // stop ends the capture (SIGINT, so that dumpcap finishes its file).
-func (c *rigCapture) stop() error {
-	if err := c.cmd.Process.Signal(syscall.SIGINT); err != nil {
-		return fmt.Errorf("dumpcap: %w", err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- c.cmd.Wait() }()
-	select {
-	case <-done:
-		return nil
-	case <-time.After(rigCmdTimeout):
-		c.cmd.Process.Kill()
-		<-done
-		return errors.New("dumpcap did not stop on SIGINT")
-	}
-}
+func (c *rigCapture) stop() error { return c.dumpcapRun.stop(rigCmdTimeout) }

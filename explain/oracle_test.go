@@ -10,6 +10,19 @@ import (
 	"github.com/tcpwave/tcpwave/wire"
 )
 
+// explainOne explains the capture of conv, which must hold one connection.
+func explainOne(t *testing.T, conv []tseg) *Conn {
+	t.Helper()
+	conns, _, err := explainAll(t, timedFile(t, conv))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(conns) != 1 {
+		t.Fatalf("%d connections", len(conns))
+	}
+	return conns[0]
+}
+
 // TestRSTToFINForNoConnection: as TestLinuxMatrix's lost-fin-1 shows it
 // from the server's end: the client's FINs were all lost before the
 // capture point and it gave up (tcp_orphan_retries); the server's FIN,
@@ -22,14 +35,7 @@ func TestRSTToFINForNoConnection(t *testing.T) {
 	conv := append(slices.Clone(handshake3),
 		tseg{3000 * ms, seg{false, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
 		tseg{3000*ms + 100*time.Microsecond, seg{true, wire.RST, 1, 0, 0}, 0})
-	conns, _, err := explainAll(t, timedFile(t, conv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(conns) != 1 {
-		t.Fatalf("%d connections", len(conns))
-	}
-	c := conns[0]
+	c := explainOne(t, conv)
 	if c.Close != CloseRST || c.Final != [2]tcp.State{tcp.Closed, tcp.Closed} {
 		t.Errorf("close %q, final %v; want rst, CLOSED CLOSED\n%s", c.Close, c.Final, dump(c))
 	}
@@ -60,14 +66,7 @@ func TestCrossingFINsSeenFromTheMiddle(t *testing.T) {
 		tseg{105 * ms, seg{false, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
 		tseg{105*ms + 100*time.Microsecond, seg{true, wire.ACK, 2, 2, 0}, 1000},
 		tseg{105*ms + 200*time.Microsecond, seg{false, wire.ACK, 2, 2, 0}, 1000})
-	conns, _, err := explainAll(t, timedFile(t, conv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(conns) != 1 {
-		t.Fatalf("%d connections", len(conns))
-	}
-	c := conns[0]
+	c := explainOne(t, conv)
 	if c.Close != CloseSimultaneous {
 		t.Errorf("close %q, want simultaneous\n%s", c.Close, dump(c))
 	}
@@ -99,14 +98,7 @@ func TestKeepaliveAnswersLost(t *testing.T) {
 		tseg{1500 * ms, seg{true, wire.ACK, 0, 1, 0}, 1000}, // late, as a busy path delivers it
 		tseg{1500*ms + ms, seg{false, wire.ACK, 1, 1, 0}, 1000},
 		tseg{2500 * ms, seg{true, wire.RST | wire.ACK, 1, 1, 0}, 0})
-	conns, _, err := explainAll(t, timedFile(t, conv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(conns) != 1 {
-		t.Fatalf("%d connections", len(conns))
-	}
-	c := conns[0]
+	c := explainOne(t, conv)
 	if c.Close != CloseRST || c.Final != [2]tcp.State{tcp.Closed, tcp.Closed} {
 		t.Errorf("close %q, final %v; want rst, CLOSED CLOSED\n%s", c.Close, c.Final, dump(c))
 	}
@@ -131,11 +123,7 @@ func TestKeepaliveAnsweredThenAbort(t *testing.T) {
 		tseg{2 * s, seg{true, wire.ACK, 0, 1, 0}, 1000},
 		tseg{2*s + ms, seg{false, wire.ACK, 1, 1, 0}, 1000},
 		tseg{2*s + 300*ms, seg{true, wire.RST | wire.ACK, 1, 1, 0}, 0})
-	conns, _, err := explainAll(t, timedFile(t, conv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := conns[0]
+	c := explainOne(t, conv)
 	if !slices.ContainsFunc(c.Findings, func(f Finding) bool { return strings.Contains(f.Text, "SO_LINGER") }) ||
 		slices.ContainsFunc(c.Findings, func(f Finding) bool { return strings.Contains(f.Text, "unanswered keepalive") }) {
 		t.Errorf("want an abort, not a keepalive timeout\n%s", dump(c))
@@ -203,11 +191,7 @@ func TestRSTLostBeyondCapture(t *testing.T) {
 		tseg{100 * ms, seg{false, wire.RST | wire.ACK, 1, 1, 0}, 0},
 		tseg{300 * ms, seg{true, wire.ACK | wire.PSH, 1, 1, 5}, 1000},
 		tseg{300*ms + 100*time.Microsecond, seg{false, wire.RST, 1, 0, 0}, 0})
-	conns, _, err := explainAll(t, timedFile(t, conv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := conns[0]
+	c := explainOne(t, conv)
 	if c.Close != CloseRST || c.Final != [2]tcp.State{tcp.Closed, tcp.Closed} {
 		t.Errorf("close %q, final %v; want rst, CLOSED CLOSED\n%s", c.Close, c.Final, dump(c))
 	}
@@ -232,11 +216,7 @@ func TestMidStreamFirstSegmentAnswersFIN(t *testing.T) {
 		{700 * ms, seg{false, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
 		{701 * ms, seg{true, wire.ACK, 2, 2, 0}, 1000},
 	}
-	conns, _, err := explainAll(t, timedFile(t, conv))
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := conns[0]
+	c := explainOne(t, conv)
 	if c.Close != CloseFourWay || c.Final != [2]tcp.State{tcp.TimeWait, tcp.Closed} {
 		t.Errorf("close %q, final %v; want four-way, TIME_WAIT CLOSED\n%s", c.Close, c.Final, dump(c))
 	}

@@ -2,6 +2,7 @@ package explain
 
 import (
 	"bytes"
+	"math"
 	"net/netip"
 	"slices"
 	"strings"
@@ -20,7 +21,9 @@ import (
 // told; held, the old row says its TIME_WAIT was cut short by the new
 // SYN (RFC 6191); handed over, it says TIME_WAIT's end was projected,
 // and the new row names it. A new SYN after 2MSL is no reuse: the old
-// TIME_WAIT expired.
+// TIME_WAIT expired. MaxHeld and MaxRecent at 1 are enough for one; with
+// both negative, a connection handed over is forgotten and its reuse
+// cannot be told.
 func TestReuseAfterHandOver(t *testing.T) {
 	const ms = time.Millisecond
 	entered := 102 * ms // the server's TIME_WAIT: the client's FIN, seen
@@ -38,22 +41,26 @@ func TestReuseAfterHandOver(t *testing.T) {
 		}
 	}
 	for _, tc := range []struct {
-		name    string
-		gap     time.Duration // after TIME_WAIT began
-		maxHeld int
-		reuse   bool
+		name      string
+		gap       time.Duration // after TIME_WAIT began
+		maxHeld   int
+		maxRecent int
+		reuse     bool
 	}{
-		{"held 10s", 10 * time.Second, 0, true},
-		{"held 30s", 30 * time.Second, 0, true},
-		{"remembered 10s", 10 * time.Second, -1, true},
-		{"remembered 30s", 30 * time.Second, -1, true},
-		{"held after 2MSL", 70 * time.Second, 0, false},
-		{"remembered after 2MSL", 70 * time.Second, -1, false},
+		{"held 10s", 10 * time.Second, 0, 0, true},
+		{"held 30s", 30 * time.Second, 0, 0, true},
+		{"remembered 10s", 10 * time.Second, -1, 0, true},
+		{"remembered 30s", 30 * time.Second, -1, 0, true},
+		{"held after 2MSL", 70 * time.Second, 0, 0, false},
+		{"remembered after 2MSL", 70 * time.Second, -1, 0, false},
+		{"held, MaxHeld 1", 10 * time.Second, 1, -1, true},
+		{"remembered, MaxRecent 1", 10 * time.Second, -1, 1, true},
+		{"neither held nor remembered", 10 * time.Second, -1, -1, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			data := timedFile(t, append(slices.Clone(old), again(entered+tc.gap)...))
 			var conns []*Conn
-			_, err := Explain(bytes.NewReader(data), Options{Linger: 5 * time.Second, MaxHeld: tc.maxHeld}, func(c *Conn) { conns = append(conns, c) })
+			_, err := Explain(bytes.NewReader(data), Options{Linger: 5 * time.Second, MaxHeld: tc.maxHeld, MaxRecent: tc.maxRecent}, func(c *Conn) { conns = append(conns, c) })
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -95,7 +102,7 @@ func TestReuseAfterHandOver(t *testing.T) {
 					!strings.Contains(last.Why, "RFC 6191") || last.T != entered+tc.gap || last.AfterCapture {
 					t.Errorf("the server's final %v, last change %+v: want TIME_WAIT cut short by the SYN at %v\n%s", o.Final[Server], last, entered+tc.gap, dump(o))
 				}
-			case !tc.reuse: // the first packet after 2MSL hands it over: TIME_WAIT expired in the capture
+			case tc.gap >= 60*time.Second: // the first packet after 2MSL hands it over: TIME_WAIT expired in the capture
 				if o.Final[Server] != tcp.Closed || last.From != tcp.TimeWait || last.AfterCapture || last.T != entered+60*time.Second {
 					t.Errorf("the server's final %v, last change %+v: want TIME_WAIT expired at %v\n%s", o.Final[Server], last, entered+60*time.Second, dump(o))
 				}
@@ -224,5 +231,78 @@ func TestReuseRefusedAfterHandOver(t *testing.T) {
 	}
 	if n.Final != [2]tcp.State{tcp.Established, tcp.Established} || n.Close != CloseOpen {
 		t.Errorf("final %v, close %s: want both ESTABLISHED, open\n%s", n.Final, n.Close, dump(n))
+	}
+}
+
+// TestLimitsAtEdges: Linger, MaxHeld and MaxRecent at 0 and negative
+// explain a capture as the defaults do (0 is the default; a negative
+// Linger is one too, a negative MaxHeld or MaxRecent keeps none), and at
+// 1 and their largest values tell a reuse of a 4-tuple in TIME_WAIT
+// without a panic or an overflow: the old connection's FIN sent again
+// 1 s after the close, the new SYN 10 s after. A connection held back
+// still takes its late segments, so any Linger explains it alike; only
+// one neither held nor remembered loses the reuse.
+func TestLimitsAtEdges(t *testing.T) {
+	const ms = time.Millisecond
+	conv := append(slices.Clone(handshake3),
+		tseg{100 * ms, seg{false, wire.FIN | wire.ACK, 1, 1, 0}, 1000},
+		tseg{101 * ms, seg{true, wire.ACK, 1, 2, 0}, 1000},
+		tseg{102 * ms, seg{true, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
+		tseg{103 * ms, seg{false, wire.ACK, 2, 2, 0}, 1000},
+		tseg{1102 * ms, seg{true, wire.FIN | wire.ACK, 1, 2, 0}, 1000},
+		tseg{1103 * ms, seg{false, wire.ACK, 2, 2, 0}, 1000},
+		tseg{10 * time.Second, seg{true, wire.SYN, 100000, 0, 0}, 1000},
+		tseg{10*time.Second + ms, seg{false, wire.SYN | wire.ACK, 200000, 100001, 0}, 1000},
+		tseg{10*time.Second + 2*ms, seg{true, wire.ACK, 100001, 200001, 0}, 1000})
+	data := timedFile(t, conv)
+	run := func(opt Options) string {
+		t.Helper()
+		var out strings.Builder
+		n := 0
+		if _, err := Explain(bytes.NewReader(data), opt, func(c *Conn) {
+			n++
+			if msg := statesInOrder(c); msg != "" {
+				t.Error(msg)
+			}
+			out.WriteString(dump(c))
+		}); err != nil {
+			t.Fatal(err)
+		}
+		if n != 2 {
+			t.Errorf("%+v: %d connections, want 2\n%s", opt, n, out.String())
+		}
+		return out.String()
+	}
+	defaults := run(Options{})
+	for _, tc := range []struct {
+		name string
+		opt  Options
+		same bool // as the defaults
+	}{
+		{"Linger 0", Options{Linger: 0}, true},
+		{"Linger -1", Options{Linger: -1}, true},
+		{"Linger 1ns", Options{Linger: 1}, true},
+		{"Linger largest", Options{Linger: math.MaxInt64}, true},
+		{"MaxHeld 0", Options{MaxHeld: 0}, true},
+		{"MaxHeld 1", Options{MaxHeld: 1}, true},
+		{"MaxHeld -1", Options{MaxHeld: -1}, false},
+		{"MaxHeld largest", Options{MaxHeld: math.MaxInt}, true},
+		{"MaxRecent 0", Options{MaxRecent: 0}, true},
+		{"MaxRecent -1", Options{MaxRecent: -1}, true},
+		{"MaxRecent 1", Options{MaxRecent: 1}, true},
+		{"MaxRecent largest", Options{MaxRecent: math.MaxInt}, true},
+		{"all at 1", Options{Linger: 1, MaxHeld: 1, MaxRecent: 1}, true},
+		{"none held or remembered", Options{MaxHeld: -1, MaxRecent: -1}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got := run(tc.opt)
+			if (got == defaults) != tc.same {
+				t.Errorf("same as the defaults: %v, want %v\ndefaults:\n%s\ngot:\n%s", got == defaults, tc.same, defaults, got)
+			}
+			reuse := strings.Contains(got, "reuse")
+			if want := tc.name != "none held or remembered"; reuse != want {
+				t.Errorf("a reuse told: %v, want %v\n%s", reuse, want, got)
+			}
+		})
 	}
 }

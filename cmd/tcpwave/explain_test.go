@@ -132,7 +132,7 @@ func TestExplainOnly(t *testing.T) {
 	for _, tc := range []struct {
 		only string
 		n    int
-	}{{"rst", 1}, {"four-way", 1}, {"time-wait", 1}, {"rst,four-way", 2}, {"close-wait", 0}, {"fin-wait-2-timeout", 1}, {"last-ack", 2}} {
+	}{{"rst", 1}, {"four-way", 1}, {"time-wait", 1}, {"rst,four-way", 2}, {"close-wait", 0}, {"fin-wait-2-timeout", 1}, {"last-ack", 2}, {" rst , four-way ", 2}} {
 		code, out, errOut := explainRun(t, nil, "--only", tc.only, path)
 		if code != 0 || errOut != "" {
 			t.Fatalf("--only %s: exit %d, stderr %q", tc.only, code, errOut)
@@ -164,6 +164,9 @@ func TestExplainErrors(t *testing.T) {
 		{"no file", nil, 2, "give one capture file"},
 		{"two files", []string{empty, garbage}, 2, "give one capture file"},
 		{"bad filter", []string{"--only", "nonsense", empty}, 2, `unknown filter "nonsense"`},
+		{"empty filter", []string{"--only", "", empty}, 2, `unknown filter ""`},
+		{"trailing comma", []string{"--only", "rst,", empty}, 2, `unknown filter ""`},
+		{"filter in another case", []string{"--only", "RST", empty}, 2, `unknown filter "RST"`},
 		{"missing", []string{filepath.Join(dir, "nope.pcap")}, 1, "no such file"},
 		{"directory", []string{dir}, 1, "is a directory"},
 		{"empty", []string{empty}, 1, "the input is empty"},
