@@ -36,6 +36,8 @@ func TestTCPWaveSysctlValues(t *testing.T) {
 		{`sysctl net.ipv4.tcp_fin_timeout=`, "not a number", 0, 0},
 		{`sysctl net.ipv4.tcp_no_such=1`, "no option for it", 0, 0},
 		{`sysctl net.ipv4.tcp_sack`, "NAME=VALUE", 0, 0},
+		{`sysctl net.ipv4.tcp_rmem="4096 65536 6291456`, "unterminated quote", 0, 0},
+		{`sysctl net.ipv4.tcp_rmem="`, "unterminated quote", 0, 0},
 		{`sysctl -q`, "without NAME=VALUE", 0, 0},
 		{`sysctl net.ipv4.tcp_sack=0 && sysctl net.ipv4.tcp_rmem="1 2"`, "MIN DEFAULT MAX", 0, 0},
 	}
