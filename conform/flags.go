@@ -17,6 +17,8 @@ import (
 //	--mss=N                the segment size of an inbound payload larger
 //	                       than the MTU allows (a super-packet: GSO)
 //	--netmask_ip=M         the prefix of the kernel's local address
+//	                       (/1 to /32: 0.0.0.0 is refused, not taken
+//	                       for the default /24)
 //	--gateway_ip=A         accepted; no effect (the peer's address is
 //	                       routed into the device directly)
 //	--init_scripts=...     refused: write the commands as shell lines
@@ -46,7 +48,7 @@ func (p *lineParser) flagOption(o *Options, line string) (bool, error) {
 	case "netmask_ip":
 		a, err := netip.ParseAddr(val)
 		bits := maskBits(a)
-		if err != nil || !a.Is4() || bits < 0 {
+		if err != nil || !a.Is4() || bits < 1 {
 			return true, p.errf("option --netmask_ip: %q is not an IPv4 netmask", val)
 		}
 		o.PrefixLen = bits

@@ -49,6 +49,7 @@ func TestFlagOptions(t *testing.T) {
 		{"--mtu=", nil, "want --name=value"},
 		{"--netmask_ip=255.255.255.255", func(o *Options) bool { return o.PrefixLen == 32 }, ""},
 		{"--netmask_ip=128.0.0.0", func(o *Options) bool { return o.PrefixLen == 1 }, ""},
+		{"--netmask_ip=0.0.0.0", nil, "not an IPv4 netmask"},
 		{"--netmask_ip=255.255.255.1", nil, "not an IPv4 netmask"},
 		{"--netmask_ip=ffff:ffff::", nil, "not an IPv4 netmask"},
 		{"--netmask_ip=24", nil, "not an IPv4 netmask"},
