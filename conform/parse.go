@@ -121,6 +121,9 @@ func ParseWith(name, text string, base Options) (*Script, error) {
 	if err := s.checkFamily(); err != nil {
 		return nil, err
 	}
+	if err := s.checkMSS(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
