@@ -11,6 +11,10 @@ import (
 // beyond the addresses and ports (parse.go). Each is accepted with the
 // meaning it has here, or refused with the reason:
 //
+//	--ip_version=V         the family: ipv4, ipv6 or ipv4-mapped-ipv6
+//	                       (ipv6.go)
+//	--mtu=N                the link MTU (packetdrill's run_all.py runs
+//	                       IPv6 with --mtu=1520), 1280 to 65535
 //	--tcp_ts_tick_usecs=N  compare the host's TS val, N µs a tick (tsClock)
 //	--tcp_ts_ecr_scaled    a script ecr the host never sent as TS val is
 //	                       shifted from the first one (tsClock.ecr)
@@ -45,6 +49,18 @@ func (p *lineParser) flagOption(o *Options, line string) (bool, error) {
 			return true, p.errf("option --mss: %q is not a segment size (8 to 65535 bytes)", val)
 		}
 		o.MSS = int(n)
+	case "ip_version":
+		v, err := ParseIPVersion(val)
+		if err != nil {
+			return true, p.errf("option %v", err)
+		}
+		o.IPVersion = v
+	case "mtu":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < minMTU || n > 65535 {
+			return true, p.errf("option --mtu=%s: want a number of bytes from %d to 65535", val, minMTU)
+		}
+		o.MTU = n
 	case "netmask_ip":
 		a, err := netip.ParseAddr(val)
 		bits := maskBits(a)
