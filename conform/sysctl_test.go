@@ -74,3 +74,56 @@ func TestTCPWaveSysctlValues(t *testing.T) {
 		})
 	}
 }
+
+// TestTCPWaveSSArgs sends the emulated ss the arguments a script
+// controls: missing, unknown and garbage flags, states and filters, and
+// a negated or piped command (on an empty table, before the stack runs).
+func TestTCPWaveSSArgs(t *testing.T) {
+	tests := []struct {
+		cmd string
+		err string // a part of the error, "" when accepted
+	}{
+		{"ss -tan", ""},
+		{"ss -t -a -n -H -o", ""},
+		{"ss -tan state established sport = :8080 dport == :48000", ""},
+		{"ss -tan dport = :0", ""},
+		{"! ss -tan | grep -q ESTAB", ""},
+		{"ss -tan | grep -q ESTAB", "shell command failed"},
+		{"! ss -tan", "shell command failed"},
+		{"ss", "only ss -t"},
+		{"ss -an", "only ss -t"},
+		{"ss -tx", "flag -x"},
+		{"ss -t-", "flag --"},
+		{"ss -tan --tcp", "argument \"--tcp\""},
+		{"ss -tan state", "argument \"state\""},
+		{"ss -tan state bogus", "state \"bogus\""},
+		{"ss -tan sport", "ss filter"},
+		{"ss -tan sport = 8080", "ss filter"},
+		{"ss -tan dport = :65536", "ss filter"},
+		{"ss -tan dport = :-1", "ss filter"},
+		{"ss -tan src 1.2.3.4", "argument \"src\""},
+		{"!", "unsupported shell command"},
+		{"ss -tan &&", "empty command"},
+	}
+	s, err := Parse("t.pkt", "0 socket(..., SOCK_STREAM, IPPROTO_TCP) = 3\n")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range tests {
+		t.Run(tc.cmd, func(t *testing.T) {
+			be, err := TCPWave(s)
+			if err != nil {
+				t.Fatal(err)
+			}
+			err = be.Shell(tc.cmd)
+			switch {
+			case tc.err == "" && err != nil:
+				t.Fatalf("refused: %v", err)
+			case tc.err != "" && err == nil:
+				t.Fatalf("accepted, want an error with %q", tc.err)
+			case tc.err != "" && !strings.Contains(err.Error(), tc.err):
+				t.Fatalf("error %q, want one with %q", err, tc.err)
+			}
+		})
+	}
+}
