@@ -39,7 +39,7 @@ func (p *lineParser) flagOption(o *Options, line string) (bool, error) {
 		o.TSEcrScaled = true
 	case "tcp_ts_tick_usecs":
 		n, err := strconv.ParseUint(val, 10, 32)
-		if err != nil || n > 1_000_000 {
+		if err != nil || n > uint64(MaxTSTick/time.Microsecond) {
 			return true, p.errf("option --tcp_ts_tick_usecs: %q is not a number of microseconds up to 1 s", val)
 		}
 		o.TSTick = time.Duration(n) * time.Microsecond
@@ -83,6 +83,10 @@ func (p *lineParser) flagOption(o *Options, line string) (bool, error) {
 	}
 	return true, nil
 }
+
+// MaxTSTick is the longest TS tick a script's --tcp_ts_tick_usecs (or
+// the command line's) may give: 1 s.
+const MaxTSTick = time.Second
 
 // maskBits is the prefix length of a contiguous netmask, -1 if it is not
 // one.
