@@ -11,12 +11,18 @@ import (
 // beyond the addresses and ports (parse.go). Each is accepted with the
 // meaning it has here, or refused with the reason:
 //
+//	--ip_version=V         the family: ipv4, ipv6 or ipv4-mapped-ipv6
+//	                       (ipv6.go)
+//	--mtu=N                the link MTU (packetdrill's run_all.py runs
+//	                       IPv6 with --mtu=1520), 1280 to 65535
 //	--tcp_ts_tick_usecs=N  compare the host's TS val, N µs a tick (tsClock)
 //	--tcp_ts_ecr_scaled    a script ecr the host never sent as TS val is
 //	                       shifted from the first one (tsClock.ecr)
 //	--mss=N                the segment size of an inbound payload larger
 //	                       than the MTU allows (a super-packet: GSO)
 //	--netmask_ip=M         the prefix of the kernel's local address
+//	                       (/1 to /32: 0.0.0.0 is refused, not taken
+//	                       for the default /24)
 //	--gateway_ip=A         accepted; no effect (the peer's address is
 //	                       routed into the device directly)
 //	--init_scripts=...     refused: write the commands as shell lines
@@ -33,7 +39,7 @@ func (p *lineParser) flagOption(o *Options, line string) (bool, error) {
 		o.TSEcrScaled = true
 	case "tcp_ts_tick_usecs":
 		n, err := strconv.ParseUint(val, 10, 32)
-		if err != nil || n > 1_000_000 {
+		if err != nil || n > uint64(MaxTSTick/time.Microsecond) {
 			return true, p.errf("option --tcp_ts_tick_usecs: %q is not a number of microseconds up to 1 s", val)
 		}
 		o.TSTick = time.Duration(n) * time.Microsecond
@@ -43,10 +49,22 @@ func (p *lineParser) flagOption(o *Options, line string) (bool, error) {
 			return true, p.errf("option --mss: %q is not a segment size (8 to 65535 bytes)", val)
 		}
 		o.MSS = int(n)
+	case "ip_version":
+		v, err := ParseIPVersion(val)
+		if err != nil {
+			return true, p.errf("option %v", err)
+		}
+		o.IPVersion = v
+	case "mtu":
+		n, err := strconv.Atoi(val)
+		if err != nil || n < minMTU || n > 65535 {
+			return true, p.errf("option --mtu=%s: want a number of bytes from %d to 65535", val, minMTU)
+		}
+		o.MTU = n
 	case "netmask_ip":
 		a, err := netip.ParseAddr(val)
 		bits := maskBits(a)
-		if err != nil || !a.Is4() || bits < 0 {
+		if err != nil || !a.Is4() || bits < 1 {
 			return true, p.errf("option --netmask_ip: %q is not an IPv4 netmask", val)
 		}
 		o.PrefixLen = bits
@@ -65,6 +83,10 @@ func (p *lineParser) flagOption(o *Options, line string) (bool, error) {
 	}
 	return true, nil
 }
+
+// MaxTSTick is the longest TS tick a script's --tcp_ts_tick_usecs (or
+// the command line's) may give: 1 s.
+const MaxTSTick = time.Second
 
 // maskBits is the prefix length of a contiguous netmask, -1 if it is not
 // one.

@@ -1,6 +1,10 @@
 package conform
 
-import "github.com/tcpwave/tcpwave/notation"
+import (
+	"fmt"
+
+	"github.com/tcpwave/tcpwave/notation"
+)
 
 // inboundLen is the IP length of the packet an inbound line builds in
 // the script's family.
@@ -33,4 +37,29 @@ func (o *Options) gsoSize(hdrLen int) int {
 		return o.MSS
 	}
 	return o.linkMTU() - hdrLen
+}
+
+// checkMSS refuses a --mss whose segments, after a super-packet's
+// headers, would not fit the link MTU in a family the script runs in:
+// the kernel could not take them (an oversized GSO segment is refused at
+// injection), while tcpwave, which receives a super-packet whole, would
+// pass, so the script would test nothing it means to.
+func (s *Script) checkMSS() error {
+	if s.Options.MSS == 0 {
+		return nil
+	}
+	for _, v := range s.Families(IPAny) {
+		c, _ := s.InFamily(v)
+		o := &c.Options
+		for _, ev := range c.Events {
+			if ev.Kind != EventPacket || !ev.Packet.Inbound {
+				continue
+			}
+			n := o.inboundLen(ev.Packet)
+			if hdr := n - ev.Packet.Len; n > o.linkMTU() && hdr+o.MSS > o.linkMTU() {
+				return &ParseError{s.Name, ev.Line, fmt.Sprintf("--mss=%d: segments of %d bytes after %d of headers do not fit the %v link's MTU of %d", o.MSS, o.MSS, hdr, o.Family(), o.linkMTU())}
+			}
+		}
+	}
+	return nil
 }

@@ -3,7 +3,6 @@ package conform
 import (
 	"fmt"
 	"net/netip"
-	"strconv"
 
 	"github.com/tcpwave/tcpwave/wire"
 )
@@ -128,27 +127,6 @@ func (o *Options) setFamily(v IPVersion) {
 	if !o.remoteSet {
 		o.RemoteIP = remote
 	}
-}
-
-// ipVersion parses the header option --ip_version.
-func (p *lineParser) ipVersion(o *Options, val string) error {
-	v, err := ParseIPVersion(val)
-	if err != nil {
-		return p.errf("option %v", err)
-	}
-	o.IPVersion = v
-	return nil
-}
-
-// mtu parses the header option --mtu (packetdrill's; its run_all.py
-// runs IPv6 with --mtu=1520).
-func (p *lineParser) mtu(o *Options, val string) error {
-	n, err := strconv.Atoi(val)
-	if err != nil || n < minMTU || n > 65535 {
-		return p.errf("option --mtu=%s: want a number of bytes from %d to 65535", val, minMTU)
-	}
-	o.MTU = n
-	return nil
 }
 
 // minMTU is the least --mtu: IPv6's minimum link MTU (RFC 8200 §5), which

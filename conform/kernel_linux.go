@@ -58,7 +58,8 @@ func (k *kernelBackend) setup() error {
 	// from Linux's default (and so change the window scale the kernel
 	// offers): start from the kernel's own defaults.
 	if _, err := k.ns.Exec(ctx, append(familySysctls(&k.script.Options),
-		"net.ipv4.tcp_rmem=4096 131072 6291456", "net.ipv4.tcp_wmem=4096 16384 4194304")...); err != nil {
+		fmt.Sprintf("net.ipv4.tcp_rmem=4096 %d 6291456", defaultRcvBuf),
+		fmt.Sprintf("net.ipv4.tcp_wmem=4096 %d 4194304", defaultSndBuf))...); err != nil {
 		return err
 	}
 	o := &k.script.Options

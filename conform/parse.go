@@ -121,6 +121,9 @@ func ParseWith(name, text string, base Options) (*Script, error) {
 	if err := s.checkFamily(); err != nil {
 		return nil, err
 	}
+	if err := s.checkMSS(); err != nil {
+		return nil, err
+	}
 	return s, nil
 }
 
@@ -253,10 +256,6 @@ func (p *lineParser) option(o *Options, line string) error {
 		return port(&o.RemotePort)
 	case "remote_port":
 		return port(&o.PeerPort)
-	case "ip_version":
-		return p.ipVersion(o, val)
-	case "mtu":
-		return p.mtu(o, val)
 	case "backends":
 		o.Backends = map[string]bool{}
 		for _, b := range strings.Split(val, ",") {

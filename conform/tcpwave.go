@@ -336,7 +336,9 @@ func (b *twBackend) try(op *twOp) (*Return, bool) {
 }
 
 // Linux's SO_RCVBUF/SO_SNDBUF defaults (tcp_rmem[1], tcp_wmem[1]); a value
-// set is the socket's (stack.Socket.RcvBuf, SndBuf).
+// set is the socket's (stack.Socket.RcvBuf, SndBuf). The kernel backend
+// sets its namespace's tcp_rmem and tcp_wmem from them, so that both
+// backends start from one default.
 const (
 	defaultRcvBuf = 131072
 	defaultSndBuf = 16384

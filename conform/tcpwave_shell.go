@@ -105,6 +105,9 @@ func (b *twBackend) sysctl(args []string) error {
 				j++
 				v += " " + args[j]
 			}
+			if !strings.HasSuffix(v[1:], `"`) {
+				return fmt.Errorf("tcpwave backend: sysctl %s: unterminated quote", a)
+			}
 			v = strings.Trim(v, `"`)
 		}
 		if err := b.setSysctl(k, v); err != nil {

@@ -68,3 +68,41 @@ func TestTSClockEcr(t *testing.T) {
 		t.Errorf("after reset: ecr(1000) = %d, want the latest TS val 7300", got)
 	}
 }
+
+// TestTSClockWraps checks the TS arithmetic across the uint32 wrap, on
+// the script's side, the host's, or both: comparison, the scaled ecr and
+// the value reported.
+func TestTSClockWraps(t *testing.T) {
+	tests := []struct {
+		name                   string
+		firstScript, firstHost uint32
+		script, host           uint32
+		ok                     bool
+		ecrScript, ecrHost     uint32 // a scaled ecr and what it becomes
+		readHost, readOnScript uint32
+	}{
+		{"script wraps", 0xfffffff0, 5000, 0x000000f0, 5256, true, 0x10, 5032, 5256, 0xf0},
+		{"host wraps", 100, 0xffffff00, 356, 0x00000000, true, 110, 0xffffff0a, 0x10, 0x0174},
+		{"read and script straddle the wrap", 0xfffffff0, 5000, 0x00000005, 5014, true, 0x10, 5032, 5014, 0xfffffffe},
+		{"both wrap", 0xfffffff0, 0xffffff00, 0x000000f0, 0x00000000, true, 0x10, 0xffffff20, 0x1c, 0x010c},
+		{"host wraps beyond the tolerance", 100, 0xffffff00, 356, 0x0000001e, false, 110, 0xffffff0a, 0x1e, 0x0182},
+		{"host behind across the wrap", 0xfffffff0, 0x00000010, 0x000000f0, 0xfffffff0, false, 0x10, 0x30, 0xfffffff0, 0xffffffd0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &tsClock{tick: time.Millisecond, tol: 20 * time.Millisecond, scaled: true}
+			if err := c.observe(tc.firstScript, tc.firstHost); err != nil {
+				t.Fatalf("baseline: %v", err)
+			}
+			if err := c.observe(tc.script, tc.host); (err == nil) != tc.ok {
+				t.Errorf("observe(%#x, %#x) = %v, want ok %v", tc.script, tc.host, err, tc.ok)
+			}
+			if got := c.ecr(tc.ecrScript); got != tc.ecrHost {
+				t.Errorf("scaled ecr(%#x) = %#x, want %#x", tc.ecrScript, got, tc.ecrHost)
+			}
+			if got, ok := c.read(tc.readHost); !ok || got != tc.readOnScript {
+				t.Errorf("read(%#x) = %#x, %v, want %#x", tc.readHost, got, ok, tc.readOnScript)
+			}
+		})
+	}
+}

@@ -35,8 +35,8 @@ func conformCmd(ctx context.Context, args []string, stdout, stderr io.Writer) in
 	if fs.NArg() == 0 {
 		return usageError(fs, synopsis, stderr, "no script given")
 	}
-	if *tick > 1_000_000 {
-		return usageError(fs, synopsis, stderr, "--tcp_ts_tick_usecs %d: at most 1000000", *tick)
+	if maxTick := uint(conform.MaxTSTick / time.Microsecond); *tick > maxTick {
+		return usageError(fs, synopsis, stderr, "--tcp_ts_tick_usecs %d: at most %d", *tick, maxTick)
 	}
 	base := conform.DefaultOptions()
 	base.TSTick = time.Duration(*tick) * time.Microsecond

@@ -141,6 +141,11 @@ func TestConformCmdTSTick(t *testing.T) {
 		{[]string{"--tcp_ts_tick_usecs", "1000", "plain.pkt"}, 1},
 		{[]string{"--tcp_ts_tick_usecs", "1000", "header.pkt"}, 0},
 		{[]string{"--tcp_ts_tick_usecs", "2000000", "plain.pkt"}, 2},
+		{[]string{"--tcp_ts_tick_usecs", "1000000", "header.pkt"}, 0},
+		{[]string{"--tcp_ts_tick_usecs", "1000001", "plain.pkt"}, 2},
+		{[]string{"--tcp_ts_tick_usecs", "-1", "plain.pkt"}, 2},
+		{[]string{"--tcp_ts_tick_usecs", "x", "plain.pkt"}, 2},
+		{[]string{"--tcp_ts_tick_usecs", "99999999999999999999", "plain.pkt"}, 2},
 	}
 	for _, tc := range tests {
 		args := append([]string{"conform", "--backend", "tcpwave"}, tc.args...)
