@@ -130,11 +130,7 @@ func NewFromCookie(cfg *Config, obs Observer, now clock.Instant, ck *SynCookie, 
 		// with req->mss): the default buffer's window rounded down to
 		// segments, then at most 65535 (65392 bytes for 536, 64660 for
 		// IPv6's 1220, where the SYN-ACK offered 64240).
-		w := min(c.rcvFree(), c.cfg.defaultWindow())
-		if seg := int(ck.MSS); seg > 0 && w > seg {
-			w -= w % seg
-		}
-		w = min(w, 65535)
+		w := segWindow(c.cfg, c.rcvFree(), int(ck.MSS))
 		c.rcvAdv = c.rcvNxt.Add(seq.Size(w))
 		c.rcvSsthresh = uint32(w)
 	}

@@ -156,11 +156,19 @@ func sentAfter(t1 clock.Instant, s1 seq.Value, t2 clock.Instant, s2 seq.Value) b
 }
 
 // rackDelivered is RFC 8985 §6.2 step 2 (Linux tcp_rack_advance) for a
-// segment just delivered: RACK.rtt is its round trip, and RACK.xmit_ts
-// moves to its send time if it went after the one recorded. A
-// retransmission whose round trip is shorter than the minimum RTT was
-// delivered by its original: it says nothing of when it went.
+// segment just delivered, cumulatively or by SACK, before its flags
+// change: it is no longer lost; delivered after data sent later, it shows
+// reordering (Linux tcp_check_sack_reordering); RACK.rtt is its round
+// trip, and RACK.xmit_ts moves to its send time if it went after the one
+// recorded. A retransmission whose round trip is shorter than the minimum
+// RTT was delivered by its original: it says nothing of when it went.
 func (c *Conn) rackDelivered(now clock.Instant, r *rackState, e *txSeg) {
+	if e.flags&txLost != 0 {
+		r.lostOut -= int(e.end.Sub(e.start))
+	}
+	if e.flags&txRexmit == 0 && e.end.LessThan(r.fack) {
+		r.reordSeen = true
+	}
 	rtt := now.Sub(e.at)
 	if e.flags&txRexmit != 0 {
 		if rtt < r.minRTT {
@@ -194,16 +202,9 @@ func (c *Conn) rackAcked(now clock.Instant, ack seq.Value) {
 			}
 			break
 		}
-		switch {
-		case e.flags&txSacked != 0:
+		if e.flags&txSacked != 0 {
 			r.sackedOut--
-		default:
-			if e.flags&txLost != 0 {
-				r.lostOut -= int(e.end.Sub(e.start))
-			}
-			if e.flags&txRexmit == 0 && e.end.LessThan(r.fack) {
-				r.reordSeen = true // delivered after data sent later (Linux tcp_check_sack_reordering)
-			}
+		} else {
 			c.rackDelivered(now, r, e)
 		}
 		r.head++
@@ -235,15 +236,9 @@ func (c *Conn) rackSACKed(now clock.Instant, s *Segment, dsack bool) {
 			if e.flags&txSacked != 0 || c.unsacked(e.start, e.end) != 0 {
 				continue
 			}
-			if e.flags&txLost != 0 {
-				r.lostOut -= int(e.end.Sub(e.start))
-			}
+			c.rackDelivered(now, r, e)
 			e.flags = e.flags&^txLost | txSacked
 			r.sackedOut++
-			if e.flags&txRexmit == 0 && e.end.LessThan(r.fack) {
-				r.reordSeen = true
-			}
-			c.rackDelivered(now, r, e)
 		}
 	}
 }

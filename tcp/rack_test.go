@@ -253,3 +253,74 @@ func TestRACKConfigChange(t *testing.T) {
 		})
 	}
 }
+
+// TestRACKHostileSACK: SACK blocks a peer controls (empty, inverted,
+// wrapped below SND.UNA, past SND.MAX, cutting a segment, all of it) leave
+// the send log agreeing with the scoreboard: a segment is marked SACKed
+// exactly when the scoreboard holds it whole, and RACK's counts of SACKed
+// segments and lost bytes are those of the marks.
+func TestRACKHostileSACK(t *testing.T) {
+	tests := []struct {
+		name   string
+		sack   string // the SACK option of the peer's ACK of the first segment
+		sacked int    // bytes the scoreboard then holds
+	}{
+		{"empty block", "<sack 2921:2921>", 0},
+		{"inverted block", "<sack 4381:2921>", 0},
+		{"block past SND.MAX", "<sack 13141:20000>", 1460},
+		{"block from below SND.UNA", "<sack 1:4381>", 2920},
+		{"block wrapped below SND.UNA", "<sack 4294967000:2921>", 1460},
+		{"block inside one segment", "<sack 2000:2500>", 500},
+		{"every block garbage but one", "<sack 2921:4381 4381:2921 5841:5841 7301:8761>", 2920},
+		{"block of everything outstanding", "<sack 1461:14601>", 13140},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := DefaultConfig()
+			noTLP(&cfg)
+			h := runScript(t, cfg, sackOpen+`
++0.01 < . 1:1(0) ack 1461 win 510 `+tc.sack)
+			c := h.c
+			r := c.rack()
+			if r == nil {
+				t.Fatal("no RACK state")
+			}
+			if got := c.sackedIn(c.sndUna, c.sndMax); got != tc.sacked {
+				t.Errorf("scoreboard holds %d bytes, want %d", got, tc.sacked)
+			}
+			checkRACKLog(t, c, r)
+		})
+	}
+}
+
+// checkRACKLog checks the send log against the scoreboard and RACK's
+// counts.
+func checkRACKLog(t *testing.T, c *Conn, r *rackState) {
+	t.Helper()
+	live := r.live()
+	if len(live) == 0 || live[0].start != c.sndUna || live[len(live)-1].end != c.sndMax {
+		t.Fatalf("log %v does not cover [%v, %v)", live, c.sndUna, c.sndMax)
+	}
+	sacked, lost := int32(0), 0
+	for i, e := range live {
+		if i > 0 && e.start != live[i-1].end {
+			t.Errorf("log entry %d starts at %v, after a gap or overlap", i, e.start)
+		}
+		whole := c.unsacked(e.start, e.end) == 0
+		if got := e.flags&txSacked != 0; got != whole {
+			t.Errorf("[%v, %v) marked SACKed %v, scoreboard holds it whole %v", e.start, e.end, got, whole)
+		}
+		if e.flags&txSacked != 0 {
+			sacked++
+		}
+		if e.flags&txLost != 0 {
+			lost += int(e.end.Sub(e.start))
+		}
+	}
+	if sacked != r.sackedOut || lost != r.lostOut {
+		t.Errorf("counts: %d segments SACKed, %d bytes lost; marks say %d, %d", r.sackedOut, r.lostOut, sacked, lost)
+	}
+	if in := c.inFlight(); in < 0 || in > int(c.sndMax.Sub(c.sndUna)) {
+		t.Errorf("in flight %d outside [0, %d]", in, c.sndMax.Sub(c.sndUna))
+	}
+}

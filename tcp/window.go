@@ -51,10 +51,18 @@ func synWindowOf(cfg *Config, free int, ts bool) int {
 	if ts {
 		seg -= 12
 	}
+	return segWindow(cfg, free, seg)
+}
+
+// segWindow is tcp_select_initial_window's window for segments of seg
+// bytes (none when 0): free, no more than the default buffer's window
+// unless the buffer was set with SO_RCVBUF, rounded down to whole
+// segments, then at most 65535.
+func segWindow(cfg *Config, free, seg int) int {
 	if !cfg.rcvLocked {
 		free = min(free, cfg.defaultWindow())
 	}
-	if free > seg {
+	if seg > 0 && free > seg {
 		free -= free % seg
 	}
 	return min(free, 65535)
