@@ -13,7 +13,9 @@ import (
 // now on, for connections that exist as well as new ones; what a
 // connection fixed when it was made (its buffers, window scale, MSS)
 // stays. A socket that set SO_RCVBUF or SO_SNDBUF keeps its own copy of
-// the TCP settings as they were.
+// the TCP settings as they were. Lowering a table limit does not evict:
+// a smaller MaxTimeWait keeps the TIME_WAIT records there are and only
+// refuses new ones while they are over it, as Linux does.
 //
 // What the stack is built around cannot change: the addresses, the MTU
 // and GSOMaxSize, the largest MSS, the ephemeral port range, the ISN key
@@ -37,6 +39,11 @@ func (s *Stack) SetOptions(o Options) error {
 		return errors.New("stack: SetOptions: the ISN key cannot change while the stack runs")
 	}
 	o.Addrs, o.ISN = cur.Addrs, cur.ISN
+	if n := s.tw.len(); n > o.MaxTimeWait {
+		s.twKept = n // Linux keeps the records a smaller tcp_max_tw_buckets finds
+	} else {
+		s.twKept = 0
+	}
 	*s.opts = o
 	s.setTCPConfigs(s.opts) // the MTU and MSS are as before: so are the clamps
 	return nil
