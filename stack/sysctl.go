@@ -17,9 +17,9 @@ import (
 // a smaller MaxTimeWait keeps the TIME_WAIT records there are and only
 // refuses new ones while they are over it, as Linux does.
 //
-// What the stack is built around cannot change: the addresses, the MTU
-// and GSOMaxSize, the largest MSS, the ephemeral port range, the ISN key
-// and function. Changing one of those, or a value out of range, is an
+// What the stack is built around cannot change: the addresses, the MTU,
+// GSOMaxSize and PartialChecksum (what its link does), the largest MSS,
+// the ephemeral port range, the ISN key and function. Changing one of those, or a value out of range, is an
 // error and changes nothing.
 func (s *Stack) SetOptions(o Options) error {
 	if err := o.Validate(); err != nil {
@@ -29,8 +29,9 @@ func (s *Stack) SetOptions(o Options) error {
 	switch {
 	case !slices.Equal(o.Addrs, cur.Addrs):
 		return errors.New("stack: SetOptions: the addresses cannot change while the stack runs")
-	case o.MTU != cur.MTU || o.GSOMaxSize != cur.GSOMaxSize:
-		return errors.New("stack: SetOptions: the MTU and GSOMaxSize cannot change while the stack runs")
+	case o.MTU != cur.MTU || o.GSOMaxSize != cur.GSOMaxSize || o.PartialChecksum != cur.PartialChecksum:
+		// What the link does: its driver writes and reads accordingly.
+		return errors.New("stack: SetOptions: the MTU, GSOMaxSize and PartialChecksum cannot change while the stack runs")
 	case o.TCP.MSS != cur.TCP.MSS:
 		return fmt.Errorf("stack: SetOptions: the MSS cannot change while the stack runs (%d, not %d)", cur.TCP.MSS, o.TCP.MSS)
 	case o.EphemeralLow != cur.EphemeralLow || o.EphemeralHigh != cur.EphemeralHigh:

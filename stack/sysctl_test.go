@@ -27,6 +27,8 @@ func TestSetOptions(t *testing.T) {
 		{"out of range", func(o *Options) { o.TWReuse = 3 }, "TWReuse"},
 		{"mtu", func(o *Options) { o.MTU = 1400 }, "MTU"},
 		{"mss", func(o *Options) { o.TCP.MSS = 1000 }, "MSS"},
+		{"gso max size", func(o *Options) { o.GSOMaxSize = 65535 }, "GSOMaxSize"},
+		{"partial checksum", func(o *Options) { o.PartialChecksum = !o.PartialChecksum }, "PartialChecksum"},
 		{"port range", func(o *Options) { o.EphemeralLow = 40000 }, "port range"},
 		{"addresses", func(o *Options) { o.Addrs = []netip.Addr{netip.MustParseAddr("10.0.0.2")} }, "addresses"},
 		{"isn key", func(o *Options) { o.ISNKey[0]++ }, "ISN key"},
