@@ -103,7 +103,7 @@ var errBadVnetHdr = errors.New("link/tun: virtio-net header does not fit its pac
 func finishChecksum(pkt []byte, h *vnetHdr) error {
 	if h.flags&vnetNeedsCsum != 0 {
 		start, at := int(h.csumStart), int(h.csumStart)+int(h.csumOffset)
-		if at+2 > len(pkt) || at < start {
+		if at+2 > len(pkt) {
 			return fmt.Errorf("%w: checksum at %d+%d in a packet of %d bytes",
 				errBadVnetHdr, h.csumStart, h.csumOffset, len(pkt))
 		}
