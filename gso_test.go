@@ -1,8 +1,6 @@
 package tcpwave
 
 import (
-	"bytes"
-	"io"
 	"testing"
 
 	"github.com/tcpwave/tcpwave/link/pipe"
@@ -27,18 +25,7 @@ func TestBulkOffload(t *testing.T) {
 	for i := range data {
 		data[i] = byte(i*31 + i>>12)
 	}
-	done := make(chan []byte, 1)
-	go func() {
-		got, _ := io.ReadAll(server)
-		done <- got
-	}()
-	if _, err := client.Write(data); err != nil {
-		t.Fatalf("write: %v", err)
-	}
-	client.CloseWrite()
-	if got := <-done; !bytes.Equal(got, data) {
-		t.Fatalf("received %d bytes, not the %d written", len(got), len(data))
-	}
+	transfer(t, client, server, data)
 	segs, pkts := sb.Counters().OutSegs, eb.Stats().Sent
 	t.Logf("%d segments sent in %d packets (%.1f a packet)", segs, pkts, float64(segs)/float64(pkts))
 	if segs < uint64(len(data)/1448) || pkts*4 > segs {

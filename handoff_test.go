@@ -2,7 +2,6 @@ package tcpwave
 
 import (
 	"bytes"
-	"io"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -89,18 +88,7 @@ func TestPipeHandOff(t *testing.T) {
 			for i := range data {
 				data[i] = byte(i*7 + i>>10)
 			}
-			done := make(chan []byte, 1)
-			go func() {
-				got, _ := io.ReadAll(server)
-				done <- got
-			}()
-			if _, err := client.Write(data); err != nil {
-				t.Fatalf("write: %v", err)
-			}
-			client.CloseWrite()
-			if got := <-done; !bytes.Equal(got, data) {
-				t.Fatalf("received %d bytes, not the %d written", len(got), len(data))
-			}
+			transfer(t, client, server, data)
 			for _, e := range []*countingEnd{ea, eb} {
 				if c, s := e.copies.Load(), e.swaps.Load(); c != 0 || s == 0 {
 					t.Errorf("%d copying calls and %d hand-overs on an end; want none and some", c, s)
@@ -165,18 +153,7 @@ func TestSwapBufferGivenUp(t *testing.T) {
 			sa, sb := hostsOn(t, ea, eb)
 			client, server := connPair(t, sa, sb)
 			data := bytes.Repeat([]byte("given up"), 128<<10) // 1 MiB
-			done := make(chan []byte, 1)
-			go func() {
-				got, _ := io.ReadAll(server)
-				done <- got
-			}()
-			if _, err := client.Write(data); err != nil {
-				t.Fatalf("write: %v", err)
-			}
-			client.CloseWrite()
-			if got := <-done; !bytes.Equal(got, data) {
-				t.Fatalf("received %d bytes, not the %d written", len(got), len(data))
-			}
+			transfer(t, client, server, data)
 			for _, e := range []*ownerEnd{ea, eb} {
 				e.mu.Lock()
 				if e.reused != 0 || len(e.given) == 0 {

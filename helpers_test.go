@@ -1,6 +1,7 @@
 package tcpwave
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -182,5 +183,23 @@ func recvErr(t testing.TB, ch <-chan error, what string) error {
 	case <-time.After(5 * time.Second):
 		t.Fatalf("%s did not return", what)
 		return nil
+	}
+}
+
+// transfer writes data on client, closes its sending side and requires
+// server to read exactly data up to the FIN.
+func transfer(t testing.TB, client, server *Conn, data []byte) {
+	t.Helper()
+	done := make(chan []byte, 1)
+	go func() {
+		got, _ := io.ReadAll(server)
+		done <- got
+	}()
+	if _, err := client.Write(data); err != nil {
+		t.Fatalf("write: %v", err)
+	}
+	client.CloseWrite()
+	if got := <-done; !bytes.Equal(got, data) {
+		t.Fatalf("received %d bytes, not the %d written", len(got), len(data))
 	}
 }

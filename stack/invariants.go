@@ -23,7 +23,8 @@ import (
 //   - the timer wheel holds exactly its count of sockets, each a live
 //     connection in the demux table, none before the wheel's cursor but
 //     the overdue ones;
-//   - the TIME_WAIT records are within MaxTimeWait, found by their hash
+//   - the TIME_WAIT records are within MaxTimeWait (or the number held
+//     when SetOptions lowered it), found by their hash
 //     index, and listed once in expiry order;
 //   - counters that count a subset of another are no larger than it.
 //
@@ -210,8 +211,8 @@ func (s *Stack) checkTimers() error {
 // checkTimeWait checks the TIME_WAIT table's index and expiry list.
 func (s *Stack) checkTimeWait() error {
 	tw := &s.tw
-	if tw.len() > s.opts.MaxTimeWait {
-		return fmt.Errorf("%d TIME_WAIT records, MaxTimeWait %d", tw.len(), s.opts.MaxTimeWait)
+	if tw.len() > max(s.opts.MaxTimeWait, s.twKept) {
+		return fmt.Errorf("%d TIME_WAIT records, MaxTimeWait %d (%d kept by SetOptions)", tw.len(), s.opts.MaxTimeWait, s.twKept)
 	}
 	for i := 1; i <= tw.len(); i++ {
 		k := tw.at(uint32(i)).key()

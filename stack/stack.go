@@ -393,6 +393,10 @@ type Stack struct {
 	counters  Counters
 	closedAll bool
 	orphans   int // connections closed by the application and not yet gone
+	// twKept is the number of TIME_WAIT records the stack held when
+	// SetOptions last lowered MaxTimeWait below them (0 if it never
+	// did): they stay, so the table may be over MaxTimeWait up to it.
+	twKept int
 }
 
 // ctlSeg is a segment the stack itself answers with.

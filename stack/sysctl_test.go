@@ -1,6 +1,7 @@
 package stack
 
 import (
+	"fmt"
 	"net/netip"
 	"strings"
 	"testing"
@@ -26,6 +27,8 @@ func TestSetOptions(t *testing.T) {
 		{"out of range", func(o *Options) { o.TWReuse = 3 }, "TWReuse"},
 		{"mtu", func(o *Options) { o.MTU = 1400 }, "MTU"},
 		{"mss", func(o *Options) { o.TCP.MSS = 1000 }, "MSS"},
+		{"gso max size", func(o *Options) { o.GSOMaxSize = 65535 }, "GSOMaxSize"},
+		{"partial checksum", func(o *Options) { o.PartialChecksum = !o.PartialChecksum }, "PartialChecksum"},
 		{"port range", func(o *Options) { o.EphemeralLow = 40000 }, "port range"},
 		{"addresses", func(o *Options) { o.Addrs = []netip.Addr{netip.MustParseAddr("10.0.0.2")} }, "addresses"},
 		{"isn key", func(o *Options) { o.ISNKey[0]++ }, "ISN key"},
@@ -66,6 +69,37 @@ func TestSetOptions(t *testing.T) {
 			}
 			if s.Options().SomaxConn != o.SomaxConn {
 				t.Fatalf("SomaxConn %d, want %d", s.Options().SomaxConn, o.SomaxConn)
+			}
+		})
+	}
+}
+
+// TestSetOptionsLowersMaxTimeWait lowers MaxTimeWait below the TIME_WAIT
+// records a running stack holds, as writing a smaller tcp_max_tw_buckets
+// does on Linux: the records stay, no new one is made while they are
+// over the limit, and the stack's invariants hold throughout.
+func TestSetOptionsLowersMaxTimeWait(t *testing.T) {
+	for _, limit := range []int{0, 1} {
+		t.Run(fmt.Sprint("limit ", limit), func(t *testing.T) {
+			r := newInvariantRig(t)
+			o := *r.a.st.Options()
+			o.MaxTimeWait = limit
+			if err := r.a.st.SetOptions(o); err != nil {
+				t.Fatal(err)
+			}
+			if err := r.a.st.CheckInvariants(); err != nil {
+				t.Fatalf("after SetOptions: %v", err)
+			}
+			c, s := r.f.connect(r.a, r.b, r.l)
+			r.f.closeBoth(c, s)
+			if n := r.a.st.tw.len(); n != 1 {
+				t.Fatalf("A holds %d TIME_WAIT records, want the 1 it kept", n)
+			}
+			if got := r.a.st.Counters().TCPTimeWaitOverflow; got != 1 {
+				t.Fatalf("TCPTimeWaitOverflow %d, want 1", got)
+			}
+			if err := r.a.st.CheckInvariants(); err != nil {
+				t.Fatalf("after a connection closed: %v", err)
 			}
 		})
 	}

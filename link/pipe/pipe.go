@@ -238,15 +238,8 @@ func (e *End) WriteGSO(pkt []byte, segSize int) error {
 func (e *End) WritePacket(pkt []byte) error { return e.write(pkt, e.mtu) }
 
 func (e *End) write(pkt []byte, limit int) error {
-	if e.isDown.Load() {
-		return errClosed
-	}
-	if len(pkt) > limit {
-		return errTooLong
-	}
-	if e.peer.isDown.Load() {
-		e.dropped.Add(1)
-		return nil
+	if ok, err := e.admit(pkt, limit); !ok {
+		return err
 	}
 	buf := append(e.tx.buffer(e.BufferSize()), pkt...)
 	ok, wake := e.tx.push(buf)
@@ -255,6 +248,29 @@ func (e *End) write(pkt []byte, limit int) error {
 		e.tx.recycle(buf)
 		return nil
 	}
+	e.queued(wake)
+	return nil
+}
+
+// admit reports whether a packet of up to limit bytes may be queued for
+// the peer: not when this end is closed or pkt too long (an error), nor
+// when the peer is closed (a drop, counted, without error).
+func (e *End) admit(pkt []byte, limit int) (bool, error) {
+	switch {
+	case e.isDown.Load():
+		return false, errClosed
+	case len(pkt) > limit:
+		return false, errTooLong
+	case e.peer.isDown.Load():
+		e.dropped.Add(1)
+		return false, nil
+	}
+	return true, nil
+}
+
+// queued counts a packet queued for the peer and wakes its reader if
+// wake says it sleeps.
+func (e *End) queued(wake bool) {
 	e.sent.Add(1)
 	if wake {
 		select {
@@ -262,7 +278,6 @@ func (e *End) write(pkt []byte, limit int) error {
 		default:
 		}
 	}
-	return nil
 }
 
 // BufferSize is the length of the link's packet buffers: the MTU, or the
@@ -290,29 +305,18 @@ func (e *End) SwapGSO(pkt []byte, segSize int) ([]byte, error) {
 func (e *End) swap(pkt []byte, limit int) ([]byte, error) {
 	size := e.BufferSize()
 	own := pkt[:cap(pkt)]
-	switch {
-	case cap(pkt) < size:
+	if cap(pkt) < size {
 		return own, e.write(pkt, limit)
-	case e.isDown.Load():
-		return own, errClosed
-	case len(pkt) > limit:
-		return own, errTooLong
-	case e.peer.isDown.Load():
-		e.dropped.Add(1)
-		return own, nil
+	}
+	if ok, err := e.admit(pkt, limit); !ok {
+		return own, err
 	}
 	next, wake := e.tx.pushSwap(pkt, size)
 	if next == nil {
 		e.dropped.Add(1)
 		return own, nil
 	}
-	e.sent.Add(1)
-	if wake {
-		select {
-		case e.tx.ready <- struct{}{}:
-		default:
-		}
-	}
+	e.queued(wake)
 	return next, nil
 }
 

@@ -103,7 +103,7 @@ var errBadVnetHdr = errors.New("link/tun: virtio-net header does not fit its pac
 func finishChecksum(pkt []byte, h *vnetHdr) error {
 	if h.flags&vnetNeedsCsum != 0 {
 		start, at := int(h.csumStart), int(h.csumStart)+int(h.csumOffset)
-		if at+2 > len(pkt) || at < start {
+		if at+2 > len(pkt) {
 			return fmt.Errorf("%w: checksum at %d+%d in a packet of %d bytes",
 				errBadVnetHdr, h.csumStart, h.csumOffset, len(pkt))
 		}
@@ -152,22 +152,8 @@ func gsoHeader(pkt []byte, ipLen, hdrLen, segSize int) (vnetHdr, uint16) {
 // complemented, of the TCP pseudo-header (RFC 9293 §3.1, RFC 8200 §8.1)
 // of a segment of tcpLen bytes in the IPv4 or IPv6 packet pkt.
 func pseudoPartial(pkt []byte, tcpLen int) uint16 {
-	var ph [40]byte
-	var b []byte
-	if pkt[0]>>4 == 4 {
-		// source, destination, zero, protocol, TCP length
-		copy(ph[0:8], pkt[12:20])
-		ph[9] = 6
-		binary.BigEndian.PutUint16(ph[10:12], uint16(tcpLen))
-		b = ph[:12]
-	} else {
-		// source, destination, 32-bit length, three zeros, next header
-		copy(ph[0:32], pkt[8:40])
-		binary.BigEndian.PutUint32(ph[32:36], uint32(tcpLen))
-		ph[39] = 6
-		b = ph[:40]
-	}
-	return ^wire.Checksum(b)
+	src, dst := addrs(pkt)
+	return wire.PseudoHeaderSum(src, dst, tcpLen)
 }
 
 // addrs returns the source and destination addresses of the IPv4 or IPv6
