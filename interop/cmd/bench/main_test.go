@@ -156,6 +156,7 @@ func TestFlags(t *testing.T) {
 		{"-count", "-3"},
 		{"-count", "many"},
 		{"-real", "-count", "0"},
+		{"-real", "-workloads", "no-such-workload"},
 		{"-workloads", "no-such-workload"},
 		{"stray"},
 		{"-no-such-flag"},

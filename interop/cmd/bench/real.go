@@ -427,14 +427,14 @@ const realRunTimeout = 5 * time.Minute
 
 // runReal is the command with -real.
 func runReal(o options, list string, stdout, stderr io.Writer) int {
-	if err := realPreflight(); err != nil {
-		fmt.Fprintf(stderr, "bench: %v\n", err)
-		return 1
-	}
 	ws, err := selectRealWorkloads(list)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
+	}
+	if err := realPreflight(); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
 	}
 	defer deleteOnSignal(stderr)()
 	sz := realDefault
