@@ -71,7 +71,13 @@ type fate struct {
 func (ls *linkState) send(now time.Time, pkt []byte) fate {
 	c := ls.cfg
 	n := len(pkt)
-	rng := ls.draws(now, pkt)
+	// The hash of the packet and the generator are made only for a link
+	// that draws: a plain link (most of them) spends nothing per packet
+	// on them. The draws of a link that does are the same either way.
+	var rng *rand.Rand
+	if c.Loss > 0 || c.Jitter > 0 || c.Reorder > 0 || c.Dup > 0 || c.Corrupt > 0 {
+		rng = ls.draws(now, pkt)
+	}
 	f := fate{corrupt: -1}
 	if c.Loss > 0 && rng.Float64() < c.Loss {
 		f.drop = "lost (link loss)"

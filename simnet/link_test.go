@@ -62,6 +62,19 @@ func TestLinkSendEdges(t *testing.T) {
 	}
 }
 
+// TestLinkSendAllocs: a link without random knobs neither hashes the
+// packet nor makes a generator for it; only its arrival is allocated.
+func TestLinkSendAllocs(t *testing.T) {
+	pkt := make([]byte, 1000)
+	now := time.Unix(1e6, 0)
+	for _, l := range []Link{{}, {Delay: time.Millisecond, Rate: 1e9}} {
+		ls := &linkState{cfg: l.clamped(), seed: 1}
+		if a := testing.AllocsPerRun(100, func() { ls.send(now, pkt) }); a > 1 {
+			t.Errorf("%+v: %v allocations a packet, want at most 1", l, a)
+		}
+	}
+}
+
 // TestOptionsMTU: AddHost refuses an MTU out of the stack's range with an
 // error; 0 means 1500.
 func TestOptionsMTU(t *testing.T) {

@@ -328,10 +328,7 @@ func writeHeapProfile(name string) error {
 // returns its rows.
 func runWorkload(w *workload, sz sizes, o options, stderr io.Writer) ([]Row, error) {
 	kinds := []interop.Kind{interop.TCPWave, interop.GVisor}
-	vals := map[interop.Kind][][]float64{} // kind -> metric -> runs
-	for _, k := range kinds {
-		vals[k] = make([][]float64, len(w.metrics))
-	}
+	vals := runValues[interop.Kind]{}
 	for i := range o.count {
 		order := kinds
 		if i%2 == 1 {
@@ -348,20 +345,17 @@ func runWorkload(w *workload, sz sizes, o options, stderr io.Writer) ([]Row, err
 			if err != nil {
 				return nil, fmt.Errorf("%s, run %d: %w", k, i+1, err)
 			}
-			if len(v) != len(w.metrics) {
-				return nil, fmt.Errorf("%s: %d values for %d metrics", k, len(v), len(w.metrics))
+			if err := vals.add(k, v, len(w.metrics)); err != nil {
+				return nil, err
 			}
 			if o.verbose {
 				fmt.Fprintf(stderr, "bench: %s %s run %d: %v\n", w.name, k, i+1, v)
-			}
-			for j := range v {
-				vals[k][j] = append(vals[k][j], v[j])
 			}
 		}
 	}
 	rows := make([]Row, len(w.metrics))
 	for j, m := range w.metrics {
-		t, g := median(vals[interop.TCPWave][j]), median(vals[interop.GVisor][j])
+		t, g := vals.median(interop.TCPWave, j), vals.median(interop.GVisor, j)
 		rows[j] = Row{Workload: m.name, Unit: m.unit, TCPWave: t, GVisor: g, Ratio: ratio(t, g, m.lowerBetter)}
 	}
 	return rows, nil
@@ -394,6 +388,33 @@ func waitGoroutines(n int, timeout time.Duration) error {
 		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
+}
+
+// runValues holds the values of each run, per peer and then per metric.
+type runValues[K comparable] map[K][][]float64
+
+// add records the values v of one run of peer k: one per metric of the
+// workload's n.
+func (rv runValues[K]) add(k K, v []float64, n int) error {
+	if len(v) != n {
+		return fmt.Errorf("%v: %d values for %d metrics", k, len(v), n)
+	}
+	if rv[k] == nil {
+		rv[k] = make([][]float64, n)
+	}
+	for j := range v {
+		rv[k][j] = append(rv[k][j], v[j])
+	}
+	return nil
+}
+
+// median returns the median of peer k's values of metric j, or NaN when
+// k has none.
+func (rv runValues[K]) median(k K, j int) float64 {
+	if j >= len(rv[k]) {
+		return math.NaN()
+	}
+	return median(rv[k][j])
 }
 
 // median returns the median of v (the mean of the middle two when v has

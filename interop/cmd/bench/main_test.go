@@ -153,6 +153,10 @@ func TestTable(t *testing.T) {
 func TestFlags(t *testing.T) {
 	for _, args := range [][]string{
 		{"-count", "0"},
+		{"-count", "-3"},
+		{"-count", "many"},
+		{"-real", "-count", "0"},
+		{"-real", "-workloads", "no-such-workload"},
 		{"-workloads", "no-such-workload"},
 		{"stray"},
 		{"-no-such-flag"},
@@ -164,6 +168,27 @@ func TestFlags(t *testing.T) {
 		if errs.Len() == 0 {
 			t.Errorf("run(%q) said nothing on stderr", args)
 		}
+	}
+}
+
+// TestRunValues: the values of each run land under their peer and
+// metric, a run with the wrong number of values is refused, and a peer
+// without runs has NaN medians.
+func TestRunValues(t *testing.T) {
+	rv := runValues[string]{}
+	for _, v := range [][]float64{{3, 10}, {1, 30}, {2, 20}} {
+		if err := rv.add("a", v, 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := rv.add("a", []float64{1}, 2); err == nil {
+		t.Error("one value for two metrics accepted")
+	}
+	if m0, m1 := rv.median("a", 0), rv.median("a", 1); m0 != 2 || m1 != 20 {
+		t.Errorf("medians %v, %v; want 2, 20", m0, m1)
+	}
+	if m := rv.median("b", 0); !math.IsNaN(m) {
+		t.Errorf("median of a peer without runs = %v, want NaN", m)
 	}
 }
 

@@ -427,14 +427,14 @@ const realRunTimeout = 5 * time.Minute
 
 // runReal is the command with -real.
 func runReal(o options, list string, stdout, stderr io.Writer) int {
-	if err := realPreflight(); err != nil {
-		fmt.Fprintf(stderr, "bench: %v\n", err)
-		return 1
-	}
 	ws, err := selectRealWorkloads(list)
 	if err != nil {
 		fmt.Fprintf(stderr, "bench: %v\n", err)
 		return 2
+	}
+	if err := realPreflight(); err != nil {
+		fmt.Fprintf(stderr, "bench: %v\n", err)
+		return 1
 	}
 	defer deleteOnSignal(stderr)()
 	sz := realDefault
@@ -503,10 +503,7 @@ func deleteOnSignal(stderr io.Writer) (stop func()) {
 // runRealWorkload runs w -count times on each peer, in turn, each run on
 // a network of its own, and returns its rows.
 func runRealWorkload(w *realWorkload, sz realSizes, o options, stderr io.Writer) ([]RealRow, error) {
-	vals := map[realKind][][]float64{}
-	for _, k := range realKinds {
-		vals[k] = make([][]float64, len(w.metrics))
-	}
+	vals := runValues[realKind]{}
 	for i := range o.count {
 		for _, k := range realKinds {
 			if k == realGVisorFD && w.loss > 0 {
@@ -520,20 +517,17 @@ func runRealWorkload(w *realWorkload, sz realSizes, o options, stderr io.Writer)
 			if err != nil {
 				return nil, fmt.Errorf("%s, run %d: %w", k, i+1, err)
 			}
-			if len(v) != len(w.metrics) {
-				return nil, fmt.Errorf("%s: %d values for %d metrics", k, len(v), len(w.metrics))
+			if err := vals.add(k, v, len(w.metrics)); err != nil {
+				return nil, err
 			}
 			if o.verbose {
 				fmt.Fprintf(stderr, "bench: %s %s run %d: %v\n", w.name, k, i+1, v)
-			}
-			for j := range v {
-				vals[k][j] = append(vals[k][j], v[j])
 			}
 		}
 	}
 	rows := make([]RealRow, len(w.metrics))
 	for j, m := range w.metrics {
-		t, g, gf, kk := median(vals[realTCPWave][j]), median(vals[realGVisor][j]), median(vals[realGVisorFD][j]), median(vals[realKernel][j])
+		t, g, gf, kk := vals.median(realTCPWave, j), vals.median(realGVisor, j), vals.median(realGVisorFD, j), vals.median(realKernel, j)
 		rows[j] = RealRow{Workload: m.name, Unit: m.unit, TCPWave: t, GVisor: g, GVisorFD: gf, Kernel: kk,
 			Ratio: ratio(t, g, m.lowerBetter), RatioGVisorFD: ratio(t, gf, m.lowerBetter), RatioKernel: ratio(t, kk, m.lowerBetter)}
 	}
