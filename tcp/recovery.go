@@ -46,7 +46,9 @@ const dupThresh = 3
 func (c *Conn) lossState() *lossState {
 	if c.cc.loss == nil {
 		ls := c.takeLossState()
-		*ls = lossState{cubic: cubicState{epochStart: clock.Never}, rack: newRackState()}
+		*ls = lossState{} // zeroed in place, then set: a literal with fields would be built aside and copied in
+		ls.cubic.epochStart = clock.Never
+		ls.rack = newRackState()
 		ls.rack.log = ls.rack.first[:0]
 		c.cc.loss = ls
 	}
