@@ -1,8 +1,8 @@
 package tcp
 
 // LossCache holds the loss states of a stack's finished connections (the
-// SACK scoreboard, CUBIC's curve, RACK's send log: 320 bytes) for its new
-// ones. With RACK every SACK connection needs one from its first segment
+// SACK scoreboard, CUBIC's curve, RACK's send log: some 320 bytes) for its
+// new ones. With RACK every SACK connection needs one from its first segment
 // of data on, so a stack that opens and closes connections at a high rate
 // would otherwise allocate one per connection and side. A driver keeps
 // one LossCache, makes the Observer of its connections a LossCacher
@@ -21,9 +21,9 @@ type LossCacher interface {
 	LossCache() *LossCache
 }
 
-// lossCacheMax bounds the loss states a LossCache keeps (20 KiB): enough
-// for the connections that end in one burst while as many begin; beyond
-// it, a finished connection's loss state is left to the garbage
+// lossCacheMax bounds the loss states a LossCache keeps (some 20 KiB):
+// enough for the connections that end in one burst while as many begin;
+// beyond it, a finished connection's loss state is left to the garbage
 // collector.
 const lossCacheMax = 64
 
@@ -38,8 +38,8 @@ func (c *Conn) lossCache() *LossCache {
 	return nil
 }
 
-// takeLossState returns a loss state from the connection's LossCache, or
-// a new one when it has none kept. The caller sets every field.
+// takeLossState returns a zeroed loss state: one from the connection's
+// LossCache, or a new one when it has none kept.
 func (c *Conn) takeLossState() *lossState {
 	lc := c.lossCache()
 	if lc == nil || len(lc.free) == 0 {
@@ -66,7 +66,6 @@ func (c *Conn) Recycle() {
 	if lc == nil || len(lc.free) >= lossCacheMax {
 		return
 	}
-	// What it points to goes now, not when the state is taken again.
-	ls.sacked, ls.rexmits, ls.rack.log = nil, nil, nil
+	*ls = lossState{} // what it points to goes now, not when it is taken again
 	lc.free = append(lc.free, ls)
 }

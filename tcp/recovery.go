@@ -45,8 +45,9 @@ const dupThresh = 3
 // one a finished connection left in the driver's LossCache, or a new one.
 func (c *Conn) lossState() *lossState {
 	if c.cc.loss == nil {
+		// Set field by field: a literal with fields would be built aside
+		// and copied in.
 		ls := c.takeLossState()
-		*ls = lossState{} // zeroed in place, then set: a literal with fields would be built aside and copied in
 		ls.cubic.epochStart = clock.Never
 		ls.rack = newRackState()
 		ls.rack.log = ls.rack.first[:0]
