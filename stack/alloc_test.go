@@ -2,6 +2,7 @@ package stack
 
 import (
 	"errors"
+	"net/netip"
 
 	"github.com/tcpwave/tcpwave/tcp"
 	"testing"
@@ -91,5 +92,95 @@ func testBulkPathAllocs(t *testing.T, partial bool) {
 	}
 	if allocs != 0 {
 		t.Errorf("%v allocations per 64 KiB on the steady-state path, want 0", allocs)
+	}
+}
+
+// TestLifecycleAllocs pins the heap allocations of one whole connection
+// lifecycle between two stacks, as the churn rows of the bench run it:
+// connect, accept, one byte each way, the client closes first and keeps
+// TIME_WAIT (1 s here, expired before the next lifecycle), the server
+// closes. Each side's loss state (taken at its first byte of data: RACK's
+// send log) comes from the stack's LossCache once a connection has
+// finished: a lifecycle made 2 more allocations (2 × 320 bytes) when each
+// connection allocated its own.
+func TestLifecycleAllocs(t *testing.T) {
+	// 2 sockets, 2 connections, 4 ring buffers, the listener's accept
+	// queue (emptied by each Accept), the client's port in the bind table
+	// and in the TIME_WAIT ports (each freed when the port is).
+	const want = 11
+	f, a, b := pair(t, func(o *Options) { o.TCP.TimeWait = time.Second })
+	a.st.obs, b.st.obs = nil, nil // the recorders keep every packet
+	l := f.listen(b, 80, 8)
+	pkt := make([]byte, 65536)
+	buf := make([]byte, 1)
+	// move exchanges packets both ways until neither stack has any left,
+	// then fires the timers due by then.
+	move := func() {
+		for range 100 {
+			moved := false
+			for _, p := range [2][2]*node{{a, b}, {b, a}} {
+				for {
+					k := p[0].st.PollPacket(f.now, pkt)
+					if k == 0 {
+						break
+					}
+					moved = true
+					p[1].st.HandlePacket(f.now, pkt[:k])
+				}
+				p[0].st.Touched()
+			}
+			for _, n := range []*node{a, b} {
+				if n.st.Deadline() <= f.now {
+					n.st.HandleTimeout(f.now)
+					moved = true
+				}
+			}
+			if !moved {
+				return
+			}
+		}
+		t.Fatal("the stacks did not settle in 100 rounds")
+	}
+	lifecycle := func() {
+		c := a.st.NewSocket()
+		if err := c.Connect(f.now, netip.AddrPortFrom(addrB, 80)); err != nil {
+			t.Fatalf("connect: %v", err)
+		}
+		move()
+		s, err := l.Accept()
+		if err != nil {
+			t.Fatalf("accept: %v", err)
+		}
+		for _, p := range [2][2]*Socket{{c, s}, {s, c}} {
+			if _, err := p[0].Write(f.now, buf); err != nil {
+				t.Fatalf("write: %v", err)
+			}
+			move()
+			if n, err := p[1].Read(f.now, buf); n != 1 {
+				t.Fatalf("read = %d, %v, want the byte", n, err)
+			}
+		}
+		c.Close(f.now)
+		move()
+		s.Close(f.now)
+		move()
+		f.now = f.now.Add(2 * time.Second) // TIME_WAIT and the last timers are over
+		move()
+		for _, n := range []*node{a, b} {
+			if len(n.st.conns) != 0 || n.st.tw.len() != 0 {
+				t.Fatalf("a lifecycle left connections on %s: %v", n.name, n.st.Connections(f.now))
+			}
+		}
+	}
+	for range 10 { // warm up: the tables, queues and caches reach their size
+		lifecycle()
+	}
+	if allocs := testing.AllocsPerRun(100, lifecycle); allocs > want {
+		t.Errorf("a connection's lifecycle made %v allocations, want at most %d (loss states are reused)", allocs, want)
+	}
+	for _, n := range []*node{a, b} {
+		if k := n.st.losses.Len(); k != 1 {
+			t.Errorf("%s keeps %d loss states between lifecycles, want 1", n.name, k)
+		}
 	}
 }

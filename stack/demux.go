@@ -237,6 +237,12 @@ func (s *Stack) reply(t Tuple, sq, ack seq.Value, flags wire.Flags) {
 	s.ctl = append(s.ctl, ctlSeg{t: t, seg: tcp.Segment{Seq: sq, Ack: ack, Flags: flags}})
 }
 
+// LossCache implements tcp.LossCacher for the socket's connection: its
+// loss state comes from the stack's cache and goes back to it when the
+// stack forgets the connection (detach). It is called by the connection,
+// not by users.
+func (so *Socket) LossCache() *tcp.LossCache { return &so.st.losses }
+
 // StateChanged implements tcp.Observer for the socket's connection; it is
 // called by the connection, not by users.
 func (so *Socket) StateChanged(now clock.Instant, c *tcp.Conn, from, to tcp.State, why string) {

@@ -79,7 +79,8 @@ const (
 // detach is the one way out of the stack's tables for a connection's
 // socket (phaseOpen or phaseOrphan to phaseDone), whatever ended it: its
 // counts are collected, it leaves the orphan count, the demux table and
-// the timer wheel, lets go of its port (unless a bind() port still has a
+// the timer wheel, gives its loss state to the stack's cache
+// (tcp.Conn.Recycle), lets go of its port (unless a bind() port still has a
 // handle), drops its link to a listener whose accept queue does not hold
 // it, tells the observer of a state change the connection itself did not
 // report, and is touched so that its waiters wake.
@@ -89,6 +90,7 @@ func (s *Stack) detach(now clock.Instant, so *Socket, why detachReason) {
 		s.orphans--
 	}
 	so.phase = phaseDone
+	so.conn.Recycle() // the connection never runs again
 	s.delConn(so)
 	s.timers.remove(so)
 	if so.bound && (why != detachReleased || !(so.userBound && so.refs > 0)) {

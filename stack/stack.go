@@ -384,9 +384,12 @@ type Stack struct {
 	// MTU allows for each IP version (Linux derives the MSS from the
 	// route's MTU).
 	tcp4, tcp6 tcp.Config
-	ipID       uint16
-	seg        tcp.Segment
-	payload    []byte // scratch for the payload of the segment being sent (MSS bytes; with GSO, a burst's)
+	// losses keeps the loss states of connections the stack forgot
+	// (detach) for its new ones (Socket.LossCache).
+	losses  tcp.LossCache
+	ipID    uint16
+	seg     tcp.Segment
+	payload []byte // scratch for the payload of the segment being sent (MSS bytes; with GSO, a burst's)
 	// gsoPend is the connection whose segment in seg could not join the
 	// last super-packet: PollPacketGSO sends it next.
 	gsoPend   *Socket

@@ -8,9 +8,10 @@ import (
 
 // lossState is what a connection keeps once it has seen loss or
 // reordering: the SACK scoreboard of RFC 6675 and the state of CUBIC
-// (RFC 9438); with RACK, the send log too, so a SACK connection allocates
-// it when it first sends data. A connection that never loses a segment
-// and does not run RACK never allocates it.
+// (RFC 9438); with RACK, the send log too, so a SACK connection takes
+// one when it first sends data. A connection that never loses a segment
+// and does not run RACK never takes one. A stack's connections hand
+// theirs on through its LossCache (losscache.go).
 type lossState struct {
 	sacked  []span    // SACKed ranges above SND.UNA, sorted and disjoint
 	rexmits []rexmit  // retransmissions of this recovery not yet delivered
@@ -40,11 +41,17 @@ const maxRexmits = 64
 // dupThresh is RFC 6675's DupThresh (and Linux's initial tp->reordering).
 const dupThresh = 3
 
-// lossState returns the connection's loss state, allocating it on first use.
+// lossState returns the connection's loss state, made on first use from
+// one a finished connection left in the driver's LossCache, or a new one.
 func (c *Conn) lossState() *lossState {
 	if c.cc.loss == nil {
-		c.cc.loss = &lossState{cubic: cubicState{epochStart: clock.Never}, rack: newRackState()}
-		c.cc.loss.rack.log = c.cc.loss.rack.first[:0]
+		// Set field by field: a literal with fields would be built aside
+		// and copied in.
+		ls := c.takeLossState()
+		ls.cubic.epochStart = clock.Never
+		ls.rack = newRackState()
+		ls.rack.log = ls.rack.first[:0]
+		c.cc.loss = ls
 	}
 	return c.cc.loss
 }
