@@ -590,8 +590,7 @@ type packetSource struct {
 	poller link.Poller
 	lend   lender
 	csum   link.ChecksumOffloader
-	n      int        // the length of each buffer
-	bufs   [][]byte   // bufs[0] for next, the others for readAhead, made as needed
+	bufs   [][]byte   // bufs[0] for next, the others (as long) for readAhead, made as needed
 	ahead  []inPacket // readAhead's result, reused
 }
 
@@ -611,7 +610,6 @@ func newPacketSource(ep link.Endpoint, n int, csum link.ChecksumOffloader) *pack
 		return in
 	}
 	in.poller, _ = ep.(link.Poller)
-	in.n = n
 	in.bufs = [][]byte{make([]byte, n)}
 	return in
 }
@@ -643,10 +641,11 @@ func (in *packetSource) readAhead() []inPacket {
 	if in.poller == nil {
 		return nil
 	}
-	most := min(inBatch, max(readAheadBytes/in.n, 1))
+	size := len(in.bufs[0])
+	most := min(inBatch, max(readAheadBytes/size, 1))
 	for i := 1; i < most; i++ {
 		if i == len(in.bufs) {
-			in.bufs = append(in.bufs, make([]byte, in.n))
+			in.bufs = append(in.bufs, make([]byte, size))
 		}
 		buf := in.bufs[i]
 		var n int
