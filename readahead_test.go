@@ -1,7 +1,7 @@
 package tcpwave
 
 import (
-	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"sync"
@@ -70,12 +70,9 @@ func (e *pollEnd) PollPacket(buf []byte) (int, error) {
 }
 
 func (e *pollEnd) Close() error {
-	err := net.ErrClosed
+	err := fmt.Errorf("pollEnd closed twice: %w", net.ErrClosed)
 	e.once.Do(func() { close(e.closed); err = nil })
-	if err != nil {
-		return errors.Join(errors.New("pollEnd closed twice"), err)
-	}
-	return nil
+	return err
 }
 
 // TestReaderReadsBatchUnlocked: a host whose link copies packets in and
