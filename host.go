@@ -41,9 +41,10 @@ package tcpwave
 //     not know: a handle closed (its own calls), the host closing or
 //     stopping, a record forgotten (sock.wakeAll).
 //   - Packet buffers: a packet the reader takes from the link is the
-//     reader's until its next read (its own buffer, or the link's lent
-//     one: NextPacket, PollNext), and the stack and an Observer keep
-//     nothing of it past HandlePacket. A packet handed to the link
+//     reader's until its next batch (one of its own buffers, read before
+//     it takes the lock), or until its next read (the link's lent one:
+//     NextPacket, PollNext), and the stack and an Observer keep nothing
+//     of it past HandlePacket. A packet handed to the link
 //     (SwapPacket, SwapGSO) is the link's from then on: flush builds the
 //     next one in the buffer the link gives back (obuf, pump.Buf), under
 //     the lock.
@@ -524,7 +525,7 @@ func (s *Stack) shutdown() {
 }
 
 // reader moves packets from the link into the stack; where it must copy
-// them, into a buffer of bufLen bytes (MTU bytes, or GSOMaxSize with
+// them, into buffers of bufLen bytes (MTU bytes, or GSOMaxSize with
 // offload).
 func (s *Stack) reader(bufLen int) {
 	defer close(s.readerDone)
@@ -543,28 +544,44 @@ func (s *Stack) reader(bufLen int) {
 			continue
 		}
 		errs = 0
+		// The packets queued behind this one make a batch: the stack
+		// answers them once (one flush), as a NIC's interrupt coalescing
+		// lets a kernel do. Where the reader copies packets, it reads
+		// them before it takes the lock, each into a buffer of its own,
+		// so that the lock is not held across the link's reads (system
+		// calls, on a TUN device) while the connections' users wait for
+		// it; a lent packet is only good until the next read, so those
+		// are taken one by one with the lock held.
+		more := in.readAhead()
 		if !s.lock() {
 			return
 		}
 		s.handle(pkt, checked)
-		// The packets queued behind this one make a batch: the stack
-		// answers them once (one flush), as a NIC's interrupt coalescing
-		// lets a kernel do.
+		for _, p := range more {
+			s.tick() // each packet at its own instant
+			s.handle(p.pkt, p.checked)
+		}
 		for range inBatch - 1 {
-			pkt, checked, err := in.poll()
-			if len(pkt) == 0 || err != nil {
+			pkt := in.pollLent()
+			if len(pkt) == 0 {
 				break
 			}
-			s.tick() // each packet at its own instant
-			s.handle(pkt, checked)
+			s.tick()
+			s.handle(pkt, false)
 		}
 		s.unlock()
 	}
 }
 
+// readAheadBytes bounds the buffers the reader reads a batch into before
+// it takes the lock: 64 packets at Ethernet's MTU (inBatch), 16
+// super-packets of 64 KiB. A host makes them only as packets come queued
+// behind each other, and keeps them.
+const readAheadBytes = 1 << 20
+
 // packetSource is how the reader takes packets from its endpoint: in
 // the link's own buffers when it lends them (lender), else copied into
-// the reader's buffer, with the link's word on their checksums where it
+// the reader's buffers, with the link's word on their checksums where it
 // has checksum offload (link.ChecksumOffloader); and, for a batch, the
 // packets already waiting, when the endpoint can tell (lender,
 // link.Poller).
@@ -573,10 +590,18 @@ type packetSource struct {
 	poller link.Poller
 	lend   lender
 	csum   link.ChecksumOffloader
-	buf    []byte
+	bufs   [][]byte   // bufs[0] for next, the others (as long) for readAhead, made as needed
+	ahead  []inPacket // readAhead's result, reused
 }
 
-// newPacketSource reads ep with a buffer of n bytes where it must copy;
+// inPacket is a packet readAhead read, and whether the link vouched for
+// its checksum.
+type inPacket struct {
+	pkt     []byte
+	checked bool
+}
+
+// newPacketSource reads ep with buffers of n bytes where it must copy;
 // csum is ep when the host uses its checksum offload, else nil.
 func newPacketSource(ep link.Endpoint, n int, csum link.ChecksumOffloader) *packetSource {
 	in := &packetSource{ep: ep, csum: csum}
@@ -585,40 +610,71 @@ func newPacketSource(ep link.Endpoint, n int, csum link.ChecksumOffloader) *pack
 		return in
 	}
 	in.poller, _ = ep.(link.Poller)
-	in.buf = make([]byte, n)
+	in.bufs = [][]byte{make([]byte, n)}
 	return in
 }
 
-// next waits for the next packet, valid until the next call; checked
-// reports that the link vouched for its TCP checksum.
+// next waits for the next packet, valid until the next call of next;
+// checked reports that the link vouched for its TCP checksum.
 func (in *packetSource) next() (pkt []byte, checked bool, err error) {
 	switch {
 	case in.lend != nil:
 		pkt, err = in.lend.NextPacket()
 		return pkt, false, err
 	case in.csum != nil:
-		n, checked, err := in.csum.ReadPacketChecked(in.buf, true)
-		return in.buf[:n], checked, err
+		n, checked, err := in.csum.ReadPacketChecked(in.bufs[0], true)
+		return in.bufs[0][:n], checked, err
 	}
-	n, err := in.ep.ReadPacket(in.buf)
-	return in.buf[:n], false, err
+	n, err := in.ep.ReadPacket(in.bufs[0])
+	return in.bufs[0][:n], false, err
 }
 
-// poll is next without the wait: an empty packet when none waits (or
-// the endpoint cannot tell).
-func (in *packetSource) poll() (pkt []byte, checked bool, err error) {
-	switch {
-	case in.lend != nil:
-		pkt, err = in.lend.PollNext()
-		return pkt, false, err
-	case in.poller == nil:
-		return nil, false, nil
-	case in.csum != nil:
-		n, checked, err := in.csum.ReadPacketChecked(in.buf, false)
-		return in.buf[:n], checked, err
+// readAhead takes, without waiting, the packets already queued behind
+// the one next returned, each into a buffer of its own: up to inBatch-1
+// of them and readAheadBytes of buffers in all. They stay valid until
+// the next call of next. It takes none from a lender (whose packet is
+// only good until its next read) nor from an endpoint that cannot tell
+// whether one waits; it stops at an error, which the next read meets
+// again or was about one packet only.
+func (in *packetSource) readAhead() []inPacket {
+	in.ahead = in.ahead[:0]
+	if in.poller == nil {
+		return nil
 	}
-	n, err := in.poller.PollPacket(in.buf)
-	return in.buf[:n], false, err
+	size := len(in.bufs[0])
+	most := min(inBatch, max(readAheadBytes/size, 1))
+	for i := 1; i < most; i++ {
+		if i == len(in.bufs) {
+			in.bufs = append(in.bufs, make([]byte, size))
+		}
+		buf := in.bufs[i]
+		var n int
+		var checked bool
+		var err error
+		if in.csum != nil {
+			n, checked, err = in.csum.ReadPacketChecked(buf, false)
+		} else {
+			n, err = in.poller.PollPacket(buf)
+		}
+		if n == 0 || err != nil {
+			break
+		}
+		in.ahead = append(in.ahead, inPacket{buf[:n], checked})
+	}
+	return in.ahead
+}
+
+// pollLent is next without the wait for a lender: nil when no packet
+// waits, when the read fails, or when the endpoint is not a lender.
+func (in *packetSource) pollLent() []byte {
+	if in.lend == nil {
+		return nil
+	}
+	pkt, err := in.lend.PollNext()
+	if err != nil {
+		return nil
+	}
+	return pkt
 }
 
 // handle gives the stack the packet pkt, read from the link, with the

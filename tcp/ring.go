@@ -1,14 +1,25 @@
 package tcp
 
+import "math"
+
 // ring is a byte ring buffer that grows on demand up to max bytes. It holds
 // n bytes of committed data starting at head, and may hold bytes written
 // beyond them (out-of-order data) that are committed later.
+//
+// head and used are 32-bit, so that a Conn and its two rings stay small
+// (TestConnSize): a ring holds less than ringMaxLen bytes, where a
+// socket's buffers are at most 2 GiB (twice the stack's largest rmem_max
+// and wmem_max, 1 GiB, as Linux's SO_RCVBUF and SO_SNDBUF double them).
 type ring struct {
 	buf  []byte
-	head int // index of the first committed byte
-	n    int // committed bytes
-	max  int // the most bytes the ring may hold (send-buffer auto-tuning raises it)
+	head uint32 // index of the first committed byte
+	used uint32 // bytes from head that hold data: the committed ones and any written beyond them
+	n    int    // committed bytes
+	max  int    // the most bytes the ring may hold (send-buffer auto-tuning raises it)
 }
+
+// ringMaxLen bounds a ring's buffer, whatever its max says.
+const ringMaxLen = math.MaxUint32
 
 // ringMinAlloc is the smallest buffer a ring allocates. It is small, so
 // that a connection that moves a few bytes (a request and its answer)
@@ -17,7 +28,7 @@ type ring struct {
 const ringMinAlloc = 64
 
 func (r *ring) len() int  { return r.n }
-func (r *ring) free() int { return r.max - r.n }
+func (r *ring) free() int { return min(r.max, ringMaxLen) - r.n }
 
 // reserve makes room for end bytes measured from head.
 func (r *ring) reserve(end int) { r.reserveIn(end, 0) }
@@ -25,17 +36,17 @@ func (r *ring) reserve(end int) { r.reserveIn(end, 0) }
 // reserveIn makes room for end bytes measured from head, doubling the
 // buffer up to ceil when that is above max: a ring whose max grows in
 // small steps (auto-tuning up to ceil) then copies itself a few times in
-// all, not once a step.
+// all, not once a step. Only the bytes that hold data move.
 func (r *ring) reserveIn(end, ceil int) {
 	if end <= len(r.buf) {
 		return
 	}
 	size := max(len(r.buf)*2, ringMinAlloc, end)
-	size = min(size, max(r.max, ceil))
+	size = min(size, max(r.max, ceil), ringMaxLen)
 	nb := make([]byte, size)
-	if len(r.buf) > 0 {
-		k := copy(nb, r.buf[r.head:])
-		copy(nb[k:], r.buf[:r.head])
+	if used := int(r.used); used > 0 {
+		k := copy(nb[:used], r.buf[r.head:])
+		copy(nb[k:used], r.buf)
 	}
 	r.buf, r.head = nb, 0
 }
@@ -47,13 +58,17 @@ func (r *ring) writeAt(off int, p []byte) {
 		return
 	}
 	r.reserve(off + len(p))
-	i := (r.head + off) % len(r.buf)
+	i := (int(r.head) + off) % len(r.buf)
 	k := copy(r.buf[i:], p)
 	copy(r.buf, p[k:])
+	r.used = max(r.used, uint32(off+len(p)))
 }
 
 // commit adds k bytes written by writeAt to the committed data.
-func (r *ring) commit(k int) { r.n += k }
+func (r *ring) commit(k int) {
+	r.n += k
+	r.used = max(r.used, uint32(r.n))
+}
 
 // peekAt copies committed bytes starting at offset off into p and returns how
 // many it copied.
@@ -62,7 +77,7 @@ func (r *ring) peekAt(off int, p []byte) int {
 		return 0
 	}
 	want := min(len(p), r.n-off)
-	i := (r.head + off) % len(r.buf)
+	i := (int(r.head) + off) % len(r.buf)
 	k := copy(p[:want], r.buf[i:])
 	if k < want {
 		copy(p[k:want], r.buf)
@@ -70,13 +85,22 @@ func (r *ring) peekAt(off int, p []byte) int {
 	return want
 }
 
-// discard drops k committed bytes from the front.
+// discard drops k committed bytes from the front. A ring left empty
+// starts again at the front of its buffer: a ring whose reader keeps up
+// then works in the few cache lines at its front instead of going round
+// the whole buffer (megabytes, once auto-tuning has grown it), which
+// only the bytes held at once need.
 func (r *ring) discard(k int) {
 	if k == 0 {
 		return
 	}
 	r.n -= k
-	r.head = (r.head + k) % len(r.buf)
+	r.used -= uint32(k)
+	if r.used == 0 {
+		r.head = 0
+		return
+	}
+	r.head = uint32((int(r.head) + k) % len(r.buf))
 }
 
 // read copies committed bytes into p and discards them.
