@@ -57,27 +57,13 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 }
 
 // growWindow opens the congestion window for acked new bytes outside
-// recovery: slow start below ssthresh, then congestion avoidance, Reno's
-// or CUBIC's. Slow start grows by all the bytes an ACK delivers, up to
-// ssthresh, and what is left over goes to congestion avoidance, as
-// Linux's tcp_slow_start does (RFC 3465 without its limit L): a peer
-// that acknowledges a whole flight with one ACK, as Linux does when the
-// segments reach it together, would otherwise hold the sender to one
-// segment more per round trip. While an RTO's retransmissions are
-// ACKed, an ACK may cover data the peer had long held, and growth stays
-// at one MSS per ACK (RFC 3465 §2.3: L = 1*SMSS after an RTO).
+// recovery: slow start below ssthresh (RFC 5681 §3.1, one MSS per ACK at
+// most), then congestion avoidance, Reno's or CUBIC's.
 func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
 	if c.cc.cwnd < c.cc.ssthresh {
-		if c.flags.has(rtoHold) {
-			acked = min(acked, mss)
-		}
-		grown := min(c.cc.cwnd+acked, c.cc.ssthresh, 1<<30)
-		acked -= grown - c.cc.cwnd
-		c.cc.cwnd = grown
-		if acked == 0 {
-			return
-		}
+		c.cc.cwnd = min(c.cc.cwnd+min(acked, mss), 1<<30)
+		return
 	}
 	if c.cfg.CongestionControl == Reno {
 		c.cc.cwnd = min(c.cc.cwnd+max(mss*mss/c.cc.cwnd, 1), 1<<30)

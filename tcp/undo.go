@@ -46,15 +46,17 @@ func (c *Conn) undoRexmit(ts uint32) {
 	ls.undo.retrans++
 }
 
-// undoDSACK takes a D-SACK of [l, r) off the episode's retransmissions
-// when it reports data sent within the episode (Linux tcp_check_dsack).
-func (c *Conn) undoDSACK(l, r seq.Value) {
+// undoDSACK takes a D-SACK block ending at r off the episode's
+// retransmissions when it reports data above the episode's start (Linux
+// tcp_check_dsack). Each block counts for one retransmission, whatever
+// its length: a peer cannot end an episode's undo record with one
+// oversized block.
+func (c *Conn) undoDSACK(r seq.Value) {
 	ls := c.cc.loss
 	if ls == nil || !ls.undo.on || ls.undo.retrans <= 0 || !r.GreaterThan(ls.undo.marker) {
 		return
 	}
-	segs := (int32(r.Sub(seq.Max(l, ls.undo.marker))) + int32(c.mss) - 1) / int32(c.mss)
-	ls.undo.retrans = max(ls.undo.retrans-max(segs, 1), 0)
+	ls.undo.retrans--
 }
 
 // mayUndo is Linux's tcp_may_undo for the ACK s: the episode has
