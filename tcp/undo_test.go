@@ -76,6 +76,22 @@ func TestUndo(t *testing.T) {
 +0    > . 24821:26281(1460) ack 1
 +0    > . 26281:27741(1460) ack 1
 +0    > P. 27741:29201(1460) ack 1`},
+		{name: "a fast recovery whose only retransmission is reported duplicate (D-SACK) by the ACK that ends it was spurious (the hole was reordering; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <sack 1461:5841>
++0    > . 1:1461(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1
++0    > . 24821:26281(1460) ack 1
++0    > . 26281:27741(1460) ack 1
++0    > P. 27741:29201(1460) ack 1`},
 		{name: "one D-SACK block counts for one retransmission however long it is: after two RTO retransmissions a single block over all the data does not undo",
 			cfg: noTLP,
 			script: sackOpen + `
