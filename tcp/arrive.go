@@ -324,15 +324,18 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		r.fack = c.fackSeq()
 	}
 	dsack := c.takeSACK(s)
+	// A D-SACK of the loss probe's retransmission says nothing of
+	// reordering (Linux FLAG_DSACK_TLP): RACK and undo leave it out.
+	probeDup := dsack && c.flags.has(tlpOn) && seq.Value(s.Opts.SACK[0].Right) == c.tlp.high
+	if dsack && !probeDup {
+		c.undoDSACK(seq.Value(s.Opts.SACK[0].Right))
+	}
 	c.rackSACKed(now, s, dsack)
 	if s.Ack.GreaterThan(c.sndUna) {
 		c.newAck(now, s)
 	} else if s.Ack == c.sndUna {
 		c.maybeDupAck(s)
 	}
-	// A D-SACK of the loss probe's retransmission says nothing of
-	// reordering (Linux FLAG_DSACK_TLP): RACK leaves it out.
-	probeDup := dsack && c.flags.has(tlpOn) && seq.Value(s.Opts.SACK[0].Right) == c.tlp.high
 	c.tlpAck(now, s, prevUna, dsack)
 	if !c.rackAck(now, dsack && !probeDup) && c.flags.has(sackRec) {
 		c.markLostRexmits()
@@ -372,6 +375,7 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	c.trimSACK()
 	c.rto.retries = 0
 	c.persist.shift = 0
+	c.tryUndo(s)
 	c.congestionOnAck(now, uint32(acked))
 	if c.sndUna == c.sndMax {
 		c.rto.at = clock.Never

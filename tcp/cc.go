@@ -144,6 +144,7 @@ func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 	c.cc.dupAcks = 0
 	if c.flags.has(rtoHold) && c.sndUna.GreaterEq(c.cc.recover) {
 		c.flags.clear(rtoHold)
+		c.endUndo()
 	}
 	if c.flags.has(inRecovery) {
 		switch {
@@ -151,6 +152,7 @@ func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 			c.flags.clear(inRecovery | sackRec)
 			c.cc.cwnd = c.cc.ssthresh
 			c.rackRecoveryEnd()
+			c.endUndo()
 		case c.flags.has(sackRec):
 			// RFC 6675 leaves the repair to NextSeg; without SACK
 			// information, retransmit the new head as NewReno would.

@@ -19,6 +19,7 @@ type lossState struct {
 	// retransStart is the first RTO retransmission of this episode (Linux
 	// retrans_stamp), read while Conn.rto.retries > 0.
 	retransStart clock.Instant
+	undo         undoState // what an undo of this episode's reduction needs (undo.go)
 
 	cubic cubicState // CUBIC's curve (cc.go)
 	rack  rackState  // the send log and RACK's variables (rack.go)
@@ -213,6 +214,7 @@ func (c *Conn) nextLostHole() (seq.Value, int, bool) {
 // RFC 6675 with it. The window is reduced once per window of data.
 func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	flight := uint32(c.sndMax.Sub(c.sndUna))
+	c.initUndo()
 	c.reduceWindow(now, flight)
 	c.flags.set(inRecovery)
 	c.flags.put(sackRec, sack)

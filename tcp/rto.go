@@ -158,10 +158,18 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		c.rackTimeout(now, r, reneged)
 	}
 	c.rto.retries++
-	if c.rto.retries == 1 || !c.flags.has(rtoHold) {
+	inEpisode := c.flags.has(inRecovery) || c.flags.has(rtoHold)
+	if !inEpisode || c.sndUna.GreaterEq(c.cc.recover) || c.flags.has(rtoHold) && c.rto.retries == 1 {
 		// One reduction per loss episode (RFC 5681 §3.1 eq. 4 uses the
-		// flight at the first expiry; later ones keep ssthresh, as Linux).
+		// flight at the first expiry; later ones keep ssthresh, as
+		// Linux's tcp_enter_loss): an RTO in fast recovery keeps the
+		// recovery's ssthresh and its undo record, one after an ACK
+		// of new data since the last starts an episode of its own.
+		c.initUndo()
 		c.reduceWindow(now, uint32(c.sndMax.Sub(c.sndUna)))
+	}
+	if reneged {
+		c.endUndo() // the peer dropped what it SACKed: no undo
 	}
 	c.cc.cwnd = uint32(c.mss)
 	c.flags.clear(inRecovery | sackRec | fastRexmit)

@@ -149,6 +149,7 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	if sq.LessThan(c.sndMax) {
 		c.rto.total++
 		c.counts.RetransSegs++
+		c.undoRexmit(c.tsNow(now))
 		if c.flags.has(rttTiming) && c.rto.rttSeq.InRange(sq, end) {
 			c.flags.clear(rttTiming) // Karn: the timed segment was sent twice
 		}

@@ -1,0 +1,126 @@
+package tcp
+
+import "testing"
+
+// tsOpen opens a connection with SACK and timestamps (TSval is our clock
+// in ms: 1010 at the handshake's end) and sends ten segments, which the
+// peer all receives; the scripts lose its ACKs.
+const tsOpen = `
++1    connect
++0    > S 0:0(0) <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 5 ecr 1000,nop,wscale 7>
++0    > . 1:1(0) ack 1 <nop,nop,TS val 1010 ecr 5>
++0    write 14480 = 14480
++0    > . 1:1449(1448) ack 1
++0    > . 1449:2897(1448) ack 1
++0    > . 2897:4345(1448) ack 1
++0    > . 4345:5793(1448) ack 1
++0    > . 5793:7241(1448) ack 1
++0    > . 7241:8689(1448) ack 1
++0    > . 8689:10137(1448) ack 1
++0    > . 10137:11585(1448) ack 1
++0    > . 11585:13033(1448) ack 1
++0    > P. 13033:14481(1448) ack 1 <nop,nop,TS val 1010 ecr 5>
+`
+
+// TestUndo: a window reduction for a loss that was not one is taken back,
+// as Linux's tcp_try_undo_loss and tcp_try_undo_recovery do.
+func TestUndo(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "an RTO whose retransmission is answered by an ACK echoing the original's timestamp was spurious (the ACK of the flight was lost; RFC 3522, Linux tcp_packet_delayed): the window is what it was, and the next ten segments go at once",
+			cfg: noTLP,
+			script: tsOpen + `
++0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1:1449>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1
++0    > . 17377:18825(1448) ack 1
++0    > . 18825:20273(1448) ack 1
++0    > . 20273:21721(1448) ack 1
++0    > . 21721:23169(1448) ack 1
++0    > . 23169:24617(1448) ack 1
++0    > . 24617:26065(1448) ack 1
++0    > . 26065:27513(1448) ack 1
++0    > P. 27513:28961(1448) ack 1
++0    count Timeouts 1`},
+		{name: "an RTO whose retransmission repaired a loss (the ACK echoes the retransmission's timestamp) is not undone: the window restarts from one segment, two after this ACK",
+			cfg: noTLP,
+			script: tsOpen + `
++0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1220>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1`},
+		{name: "an ACK whose echo is 0 says nothing of which copy arrived (RFC 7323 §3.2): the RTO is not undone and two segments go, not ten",
+			cfg: noTLP,
+			script: tsOpen + `
++0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 0>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1`},
+		{name: "without timestamps a D-SACK of the RTO's only retransmission shows it spurious too (RFC 3708, Linux undo_retrans): the window is what it was",
+			cfg: noTLP,
+			script: sackOpen + `
++0.21 > . 1:1461(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1
++0    > . 24821:26281(1460) ack 1
++0    > . 26281:27741(1460) ack 1
++0    > P. 27741:29201(1460) ack 1`},
+		{name: "a fast recovery whose only retransmission is reported duplicate (D-SACK) by the ACK that ends it was spurious (the hole was reordering; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <sack 1461:5841>
++0    > . 1:1461(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1
++0    > . 24821:26281(1460) ack 1
++0    > . 26281:27741(1460) ack 1
++0    > P. 27741:29201(1460) ack 1`},
+		{name: "one D-SACK block counts for one retransmission however long it is: after two RTO retransmissions a single block over all the data does not undo",
+			cfg: noTLP,
+			script: sackOpen + `
++0.21 > . 1:1461(1460) ack 1
++0.42 > . 1:1461(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:14601>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1`},
+	})
+}
+
+// TestRTOInRecovery: an RTO during fast recovery belongs to the
+// recovery's loss episode: ssthresh is cut once, as Linux's
+// tcp_enter_loss does (no new cut while high_seq is ahead of SND.UNA).
+func TestRTOInRecovery(t *testing.T) {
+	const recovery = sackOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <sack 1461:5841>
++0    > . 1:1461(1460) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1461:14601>
+`
+	cfg := DefaultConfig()
+	noTLP(&cfg)
+	want := runScript(t, cfg, recovery).c.cc.ssthresh
+	h := runScript(t, cfg, recovery+`
++0.2  > . 1:1461(1460) ack 1
++0    count Timeouts 1
+`)
+	if got := h.c.cc.ssthresh; got != want || h.c.cc.cwnd != uint32(h.c.mss) {
+		t.Errorf("after the RTO: ssthresh %d, cwnd %d; want the recovery's ssthresh %d and one segment", got, h.c.cc.cwnd, want)
+	}
+}
