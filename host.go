@@ -267,6 +267,11 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	} else {
 		off = nil
 	}
+	// A link that passes the sender's buffers charges the receiver less
+	// memory per segment than a TUN device's skb, unless set otherwise.
+	if ro, ok := ep.(link.RxOverheader); ok && cf.opts.TCP.RxOverhead == 0 {
+		cf.opts.TCP.RxOverhead = ro.RxOverhead()
+	}
 	// A link with checksum offload vouches for the checksums it reads and
 	// completes those the stack leaves partial. An Observer is shown
 	// packets whose checksums it can verify (trace parses them), so a host

@@ -28,6 +28,7 @@ import (
 	"sync/atomic"
 
 	"github.com/tcpwave/tcpwave/link"
+	"github.com/tcpwave/tcpwave/tcp"
 )
 
 // DefaultQueue is a queue length that holds, in 1500-byte packets, a
@@ -67,8 +68,9 @@ type End struct {
 }
 
 var (
-	_ link.Offloader = (*End)(nil)
-	_ link.Poller    = (*End)(nil)
+	_ link.Offloader    = (*End)(nil)
+	_ link.Poller       = (*End)(nil)
+	_ link.RxOverheader = (*End)(nil)
 )
 
 // queue is one direction: a ring of packets in flight and a free list of
@@ -206,6 +208,12 @@ func NewEnds(mtu int, queue int) (a, b *End) {
 
 // MTU returns the largest packet the link carries.
 func (e *End) MTU() int { return e.mtu }
+
+// RxOverhead is link.RxOverheader's: a pipe carries the buffer its sender
+// built a packet in to the receiver, as Linux's loopback carries the
+// sender's skb, so a received segment costs what it costs on loopback
+// (tcp.LoopbackRxOverhead), not a TUN device's skb.
+func (e *End) RxOverhead() int { return tcp.LoopbackRxOverhead }
 
 // NewOffload is NewEnds for a link with segmentation offload, like a veth
 // pair or loopback with TSO and GRO on: besides packets of up to mtu
