@@ -9,8 +9,10 @@ func (c *Conn) rcvFree() int { return max(int(c.rcvCap)-c.rcvBuf.len(), 0) }
 // with timestamps counts in segments of MSS less the option (Linux
 // tcp_openreq_init_rwin: 65160 bytes, not 64240, for MSS 1460); a SYN
 // does not know yet (tcp_connect_init), and its side keeps that window.
-func (c *Conn) synWindow() int {
-	free := c.rcvFree()
+func (c *Conn) synWindow() int { return c.synWindowFor(c.rcvFree()) }
+
+// synWindowFor is synWindow for free bytes of receive space.
+func (c *Conn) synWindowFor(free int) int {
 	if c.cfg.rcvLocked {
 		free = c.cfg.RcvBuf // tcp_full_space at the default ratio
 	}
@@ -22,22 +24,25 @@ func (c *Conn) synWindow() int {
 // SO_RCVBUF the whole of it in segments, which the SYN's 16-bit field
 // offers only up to 65535 (SO_RCVBUF 100000 before connect(): the SYN
 // says 65535, the first ACK 99280 bytes).
-func (c *Conn) synSpace() int {
+func (c *Conn) synSpace() int { return c.synSpaceFor(c.rcvFree()) }
+
+// synSpaceFor is synSpace for free bytes of receive space.
+func (c *Conn) synSpaceFor(free int) int {
 	if !c.flags.has(wsOK) {
-		return c.synWindow()
+		return c.synWindowFor(free)
 	}
 	seg := int(c.cfg.MSS)
 	if c.flags.has(passive) && c.flags.has(tsOK) {
 		seg -= 12
 	}
-	free := c.cfg.RcvBuf
+	room := c.cfg.RcvBuf
 	if !c.cfg.rcvLocked {
-		free = min(c.rcvFree(), c.cfg.defaultWindow())
+		room = min(free, c.cfg.defaultWindow())
 	}
-	if free > seg {
-		return free - free%seg
+	if room > seg {
+		return room - room%seg
 	}
-	return c.synWindow()
+	return c.synWindowFor(free)
 }
 
 // synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
