@@ -27,12 +27,12 @@ import (
 // What is approximated: the skb a segment arrives in is modelled as the
 // TUN device builds it (rxTruesize), or, on a link that passes the
 // sender's buffers (Config.RxOverhead), as loopback delivers the sender's
-// skb; a NIC's differ. Unread data is
-// charged at the truesize of a segment of the current receive MSS per
-// byte, not skb by skb. Linux's sk_rcvbuf is twice the receive buffer,
-// which counts window bytes (skRcvbuf); DefaultConfig's RcvBuf, 256 KiB,
-// is more than the 64 KiB of window Linux starts with (tcp_rmem[1] of
-// 128 KiB), so an untuned buffer counts as at most that.
+// skb; a NIC's differ. Unread data is charged at the truesize of a
+// segment of the current receive MSS per byte, not skb by skb. Linux's
+// sk_rcvbuf is twice the receive buffer, which counts window bytes
+// (skRcvbuf); DefaultConfig's RcvBuf, 256 KiB, is more than the 64 KiB of
+// window Linux starts with (tcp_rmem[1] of 128 KiB), so an untuned buffer
+// counts as at most that.
 
 // defaultScalingRatio is Linux's TCP_DEFAULT_SCALING_RATIO: half of an
 // skb's memory is taken to be payload until a segment is measured.
@@ -56,8 +56,8 @@ func (c *Conn) scalingRatio() int {
 // comes from the small-head cache, SKB_SMALL_HEAD_SIZE (MAX_TCP_HEADER
 // and skb_shared_info, 320 bytes each), with the sk_buff (256 bytes)
 // on top. A 32741-byte segment then weighs 33637 bytes (scaling_ratio
-// 249), and the ACK for it offers lo's 95232-byte window where a TUN's
-// 65792-byte skb (ratio 127) offers 32768.
+// 249), and the ACK for it offers 94848 bytes (741 units at scale 7), as
+// Linux on lo does, where a TUN's 65792-byte skb (ratio 127) offers 32768.
 const LoopbackRxOverhead = skbHeaders + skbShinfo + skbStruct
 
 // rxTruesize is the memory Linux charges for a segment of n payload bytes:
