@@ -30,18 +30,10 @@ func (c *Conn) copiedSeq() seq.Value {
 	return at
 }
 
-// initialSpace is the first measurement's baseline, as Linux's
-// tcp_init_buffer_space sets it when the connection is established: ten
-// segments, or less if the window the handshake opened (rcv_ssthresh and
-// rcv_wnd then) is smaller. The measurement begins later here (see
-// tuneOnData), from that baseline, or from rcv_ssthresh if it has come
-// down since (a measured scaling ratio lowered the clamp: a TUN's skbs at
-// a 64 KiB MSS), but not from the window opened since: with a 64 KiB MSS
-// on loopback the first segment opens rcv_ssthresh to a window that then
-// holds just what the application reads in a round trip, which would
-// never be more than such a baseline, and the buffer would never grow.
+// initialSpace is the first measurement's baseline (Linux
+// tcp_init_buffer_space): ten segments, or less if the window is smaller.
 func (c *Conn) initialSpace() int {
-	return min(c.synSpaceFor(int(c.rcvCap)), int(c.rcvSsthresh), int(c.rcvCap), c.cfg.InitCwnd*c.rcvMSS())
+	return min(int(c.rcvSsthresh), int(c.rcvCap), c.cfg.InitCwnd*c.rcvMSS())
 }
 
 // tuneOnData is Linux's receive-side RTT measurement (tcp_rcv_rtt_measure

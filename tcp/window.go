@@ -9,10 +9,8 @@ func (c *Conn) rcvFree() int { return max(int(c.rcvCap)-c.rcvBuf.len(), 0) }
 // with timestamps counts in segments of MSS less the option (Linux
 // tcp_openreq_init_rwin: 65160 bytes, not 64240, for MSS 1460); a SYN
 // does not know yet (tcp_connect_init), and its side keeps that window.
-func (c *Conn) synWindow() int { return c.synWindowFor(c.rcvFree()) }
-
-// synWindowFor is synWindow for free bytes of receive space.
-func (c *Conn) synWindowFor(free int) int {
+func (c *Conn) synWindow() int {
+	free := c.rcvFree()
 	if c.cfg.rcvLocked {
 		free = c.cfg.RcvBuf // tcp_full_space at the default ratio
 	}
@@ -24,25 +22,22 @@ func (c *Conn) synWindowFor(free int) int {
 // SO_RCVBUF the whole of it in segments, which the SYN's 16-bit field
 // offers only up to 65535 (SO_RCVBUF 100000 before connect(): the SYN
 // says 65535, the first ACK 99280 bytes).
-func (c *Conn) synSpace() int { return c.synSpaceFor(c.rcvFree()) }
-
-// synSpaceFor is synSpace for free bytes of receive space.
-func (c *Conn) synSpaceFor(free int) int {
+func (c *Conn) synSpace() int {
 	if !c.flags.has(wsOK) {
-		return c.synWindowFor(free)
+		return c.synWindow()
 	}
 	seg := int(c.cfg.MSS)
 	if c.flags.has(passive) && c.flags.has(tsOK) {
 		seg -= 12
 	}
-	room := c.cfg.RcvBuf
+	free := c.cfg.RcvBuf
 	if !c.cfg.rcvLocked {
-		room = min(free, c.cfg.defaultWindow())
+		free = min(c.rcvFree(), c.cfg.defaultWindow())
 	}
-	if room > seg {
-		return room - room%seg
+	if free > seg {
+		return free - free%seg
 	}
-	return c.synWindowFor(free)
+	return c.synWindow()
 }
 
 // synWindowOf is the window a SYN or SYN-ACK offers with free bytes of
