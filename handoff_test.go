@@ -5,6 +5,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/tcpwave/tcpwave/link/pipe"
 	"github.com/tcpwave/tcpwave/tcp"
@@ -160,6 +161,42 @@ func TestSwapBufferGivenUp(t *testing.T) {
 					t.Errorf("%d packets built in a buffer the link held (%d held now); want none (and some held)", e.reused, len(e.given))
 				}
 				e.mu.Unlock()
+			}
+		})
+	}
+}
+
+// TestReaderFirst: a call about to take the host's lock while the reader
+// waits for it yields to the reader first, but only readerFirst times:
+// a reader that kept waiting (here, a flag left set) delays the call, it
+// never blocks it. With no reader waiting, the call does not yield.
+func TestReaderFirst(t *testing.T) {
+	tests := []struct {
+		name    string
+		waiting bool
+		want    uint64
+	}{
+		{"reader waiting", true, readerFirst},
+		{"reader not waiting", false, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, _ := hosts(t)
+			a.readerWaits.Store(tt.waiting)
+			y0 := a.yields.Load()
+			done := make(chan error, 1)
+			go func() { done <- a.run(func() {}) }()
+			select {
+			case err := <-done:
+				if err != nil {
+					t.Fatal(err)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("the call still waits for the lock after 10 s")
+			}
+			a.readerWaits.Store(false)
+			if got := a.yields.Load() - y0; got != tt.want {
+				t.Errorf("the call yielded %d times, want %d", got, tt.want)
 			}
 		})
 	}

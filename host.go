@@ -25,6 +25,11 @@ package tcpwave
 //     write must not block (link.Endpoint says what it does instead).
 //     Debug builds check that an attempt the host makes (Stack.complete)
 //     or an Observer never takes the lock (enterCallbacks).
+//   - The reader goes first: a call or a timer about to take the lock
+//     while the reader waits for it yields to it, up to readerFirst
+//     times (lock, readerWaits), so that a Write taking the lock again
+//     and again does not keep the packets, and the ACKs that free its
+//     data, waiting.
 //   - Wakes are deferred: a holder that wakes a sleeping call queues its
 //     channel (sock.wake, Stack.wakeLater, slot.complete) and release
 //     pokes it once the lock is free, so that the woken goroutine does
@@ -69,6 +74,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"runtime"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -130,6 +136,12 @@ type Stack struct {
 	done       chan struct{} // closed when the host has stopped
 	readerDone chan struct{} // closed when the reader has returned
 	closed     atomic.Bool   // Close was called
+	// readerWaits is set while the reader waits for the host's lock: a
+	// user's call or a timer about to take the lock lets it in first
+	// (lock), as Linux's softirq goes before the process that owns the
+	// socket.
+	readerWaits atomic.Bool
+	yields      atomic.Uint64 // times a call yielded to the waiting reader (lock), for tests
 
 	offload link.Offloader         // ep, when it takes super-packets; set by New
 	csum    link.ChecksumOffloader // ep, when it has checksum offload; set by New
@@ -268,6 +280,11 @@ func New(ep link.Endpoint, addrs []netip.Addr, opts ...Option) (*Stack, error) {
 	} else {
 		off = nil
 	}
+	// A link that passes the sender's buffers charges the receiver less
+	// memory per segment than a TUN device's skb, unless set otherwise.
+	if ro, ok := ep.(link.RxOverheader); ok && cf.opts.TCP.RxOverhead == 0 {
+		cf.opts.TCP.RxOverhead = ro.RxOverhead()
+	}
 	// A link with checksum offload vouches for the checksums it reads and
 	// completes those the stack leaves partial. An Observer is shown
 	// packets whose checksums it can verify (trace parses them), so a host
@@ -325,9 +342,38 @@ func (s *Stack) now() clock.Instant {
 	return s.t
 }
 
-// lock takes the host's lock. It fails, leaving the lock free, when the
-// host has stopped.
+// readerFirst is how many times a call about to take the host's lock
+// yields to the reader waiting for it (readerWaits) before it queues for
+// the lock anyway.
+const readerFirst = 3
+
+// lock takes the host's lock, after the reader if it waits for it: a
+// Write that takes the lock again as soon as it let it go (64 KiB
+// writes, one after the other) would otherwise keep the reader, and the
+// ACKs that let the data go out, waiting for milliseconds, until the
+// lock hands itself over (sync.Mutex's starvation mode). It fails,
+// leaving the lock free, when the host has stopped.
 func (s *Stack) lock() bool {
+	for range readerFirst {
+		if !s.readerWaits.Load() {
+			break
+		}
+		s.yields.Add(1)
+		runtime.Gosched()
+	}
+	return s.take()
+}
+
+// lockReader is lock for the reader, which goes first.
+func (s *Stack) lockReader() bool {
+	s.readerWaits.Store(true)
+	ok := s.take()
+	s.readerWaits.Store(false)
+	return ok
+}
+
+// take takes the host's lock, failing when the host has stopped.
+func (s *Stack) take() bool {
 	s.assertNotInCallback()
 	s.mu.Lock()
 	if s.stopped {
@@ -553,7 +599,7 @@ func (s *Stack) reader(bufLen int) {
 		// it; a lent packet is only good until the next read, so those
 		// are taken one by one with the lock held.
 		more := in.readAhead()
-		if !s.lock() {
+		if !s.lockReader() {
 			return
 		}
 		s.handle(pkt, checked)

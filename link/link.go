@@ -63,6 +63,19 @@ type Offloader interface {
 	WriteGSO(pkt []byte, segSize int) error
 }
 
+// RxOverheader is an Endpoint that hands the receiver the buffer its
+// sender filled, as Linux's loopback and veth pass the sender's skb,
+// rather than building each packet anew as a TUN device does. RxOverhead
+// is the memory Linux's accounting would charge a received TCP segment
+// beyond its payload there (tcp.Config.RxOverhead, tcp.LoopbackRxOverhead
+// for loopback's): a host uses it to size the receive window a buffer
+// offers, which a TUN device's power-of-two skb heads halve at a 64 KiB
+// MTU. Implementing it is optional.
+type RxOverheader interface {
+	Endpoint
+	RxOverhead() int
+}
+
 // Poller is an Endpoint that can also take a packet that is waiting
 // without blocking. A host that has just read a packet uses it to handle
 // the packets queued behind it as one batch, and to send its answers

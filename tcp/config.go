@@ -42,7 +42,18 @@ type Config struct {
 	// window the handshake offers and the first ones after it). 0 means
 	// Linux's 131072. RcvBuf should hold at least half of it.
 	RmemDefault int
-	SndBuf      int // send buffer in bytes at the start (tcp_wmem[1])
+	// RxOverhead is the memory Linux charges a received segment beyond
+	// its payload (skb truesize, of which the receive window offers a
+	// share: rcvwin.go) on a link that hands the receiver the sender's
+	// buffer, as loopback and veth do: the payload sits in page
+	// fragments charged byte for byte, and only the skb's small head and
+	// its sk_buff come on top (LoopbackRxOverhead). 0 models the skb a
+	// TUN device builds for each packet instead, a power-of-two head
+	// holding the whole packet, which costs up to twice the payload (at
+	// a 64 KiB MSS, halving the window a buffer offers). A host sets it
+	// from its link (link.RxOverheader).
+	RxOverhead int
+	SndBuf     int // send buffer in bytes at the start (tcp_wmem[1])
 	// SndBufMax bounds send-buffer auto-tuning (Linux's
 	// tcp_sndbuf_expand, up to tcp_wmem[2]): once the connection is
 	// established, and when an ACK frees buffered data after a Write
@@ -192,6 +203,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("tcp: RmemDefault %d out of range [0, 1 GiB]", c.RmemDefault)
 	case c.RcvBufMax < 0 || c.RcvBufMax > 1<<30:
 		return fmt.Errorf("tcp: RcvBufMax %d out of range [0, 1 GiB]", c.RcvBufMax)
+	case c.RxOverhead < 0 || c.RxOverhead > 1<<16:
+		return fmt.Errorf("tcp: RxOverhead %d out of range [0, 65536]", c.RxOverhead)
 	case c.SndBuf < int(c.MSS) || c.SndBuf > 1<<30:
 		return fmt.Errorf("tcp: SndBuf %d out of range [MSS, 1 GiB]", c.SndBuf)
 	case c.SndBufMax < 0 || c.SndBufMax > 1<<30:

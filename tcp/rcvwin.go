@@ -25,12 +25,14 @@ import (
 // window grows from the one last offered.
 //
 // What is approximated: the skb a segment arrives in is modelled as the
-// TUN device builds it (rxTruesize); a NIC's differ. Unread data is
-// charged at the truesize of a segment of the current receive MSS per
-// byte, not skb by skb. Linux's sk_rcvbuf is twice the receive buffer,
-// which counts window bytes (skRcvbuf); DefaultConfig's RcvBuf, 256 KiB,
-// is more than the 64 KiB of window Linux starts with (tcp_rmem[1] of
-// 128 KiB), so an untuned buffer counts as at most that.
+// TUN device builds it (rxTruesize), or, on a link that passes the
+// sender's buffers (Config.RxOverhead), as loopback delivers the sender's
+// skb; a NIC's differ. Unread data is charged at the truesize of a
+// segment of the current receive MSS per byte, not skb by skb. Linux's
+// sk_rcvbuf is twice the receive buffer, which counts window bytes
+// (skRcvbuf); DefaultConfig's RcvBuf, 256 KiB, is more than the 64 KiB of
+// window Linux starts with (tcp_rmem[1] of 128 KiB), so an untuned buffer
+// counts as at most that.
 
 // defaultScalingRatio is Linux's TCP_DEFAULT_SCALING_RATIO: half of an
 // skb's memory is taken to be payload until a segment is measured.
@@ -48,11 +50,26 @@ func (c *Conn) scalingRatio() int {
 	return int(c.ratio)
 }
 
-// rxTruesize is the memory Linux charges for a segment of n payload bytes
-// that came through a TUN device: one kmalloc'ed head (a power of two)
-// holding NET_SKB_PAD, the IP and TCP headers, the payload and the
-// skb_shared_info, plus the sk_buff; 2304 bytes for a full-sized segment.
+// LoopbackRxOverhead is what Linux's loopback charges a TCP segment
+// beyond its payload (Config.RxOverhead): the receiver gets the skb
+// tcp_sendmsg built, whose payload is in page fragments and whose head
+// comes from the small-head cache, SKB_SMALL_HEAD_SIZE (MAX_TCP_HEADER
+// and skb_shared_info, 320 bytes each), with the sk_buff (256 bytes)
+// on top. A 32741-byte segment then weighs 33637 bytes (scaling_ratio
+// 249), and the ACK for it offers 94848 bytes (741 units at scale 7), as
+// Linux on lo does, where a TUN's 65792-byte skb (ratio 127) offers 32768.
+const LoopbackRxOverhead = skbHeaders + skbShinfo + skbStruct
+
+// rxTruesize is the memory Linux charges for a segment of n payload bytes:
+// on a link that hands over the sender's buffer, the payload plus
+// Config.RxOverhead; else as it came through a TUN device, one kmalloc'ed
+// head (a power of two) holding NET_SKB_PAD, the IP and TCP headers, the
+// payload and the skb_shared_info, plus the sk_buff (2304 bytes for a
+// full-sized segment).
 func (c *Conn) rxTruesize(n int) int {
+	if c.cfg.RxOverhead > 0 {
+		return n + c.cfg.RxOverhead
+	}
 	hdr := 40
 	if c.flags.has(tsOK) {
 		hdr += 12

@@ -95,10 +95,57 @@ func TestRxTruesize(t *testing.T) {
 		{100, false, 1280}, {10, false, 768}, {3000, false, 4352},
 	}
 	for _, tt := range tests {
-		c := &Conn{}
+		c := &Conn{cfg: &Config{}}
 		c.flags.put(tsOK, tt.ts)
 		if got := c.rxTruesize(tt.n); got != tt.want {
 			t.Errorf("rxTruesize(%d, ts %v) = %d, want %d", tt.n, tt.ts, got, tt.want)
+		}
+	}
+}
+
+// TestWindowLoopback: on a link that hands over the sender's buffers
+// (Config.RxOverhead), a segment costs its payload and an skb head, as on
+// Linux's loopback, not a TUN device's power-of-two head, which at a 64
+// KiB MSS halves the window a buffer offers. Linux 6.18 on lo with a
+// 65535-byte MTU and tcp_rmem[2] of 6 MiB (window scale 7) answers the
+// first 32741-byte segment with win 741.
+func TestWindowLoopback(t *testing.T) {
+	const open = `
++0    < S 0:0(0) win 65535 <mss 65495,sackOK,TS val 100 ecr 0,wscale 7>
++0    > S. 0:0(0) ack 1 win 65483 <mss 65495,sackOK,TS val * ecr 100,wscale 7>
++0.01 < . 1:1(0) ack 1 win 512 <TS val 110 ecr 1>
++0    < . 1:32742(32741) ack 1 win 512 <TS val 120 ecr 1>`
+	jumbo := func(overhead int) func(*Config) {
+		return func(c *Config) {
+			c.MSS = 65495
+			c.RxOverhead = overhead
+		}
+	}
+	runScriptTests(t, []scriptTest{
+		{name: "loopback: the window opens to 741 units (94848 bytes), as Linux's lo", cfg: jumbo(LoopbackRxOverhead),
+			script: open + `
++0    > . 1:1(0) ack 32742 win 741`},
+		{name: "TUN: a 65792-byte skb for the segment (ratio 127) holds the window at 256 units", cfg: jumbo(0),
+			script: open + `
++0    > . 1:1(0) ack 32742 win 256`},
+	})
+}
+
+// TestRxOverheadValidate: Config.RxOverhead takes 0 (a TUN device's skb)
+// up to 64 KiB; a negative or larger one is a configuration error.
+func TestRxOverheadValidate(t *testing.T) {
+	tests := []struct {
+		overhead int
+		ok       bool
+	}{
+		{0, true}, {1, true}, {LoopbackRxOverhead, true}, {1 << 16, true},
+		{-1, false}, {1<<16 + 1, false}, {1 << 40, false},
+	}
+	for _, tt := range tests {
+		cfg := DefaultConfig()
+		cfg.RxOverhead = tt.overhead
+		if err := cfg.Validate(); (err == nil) != tt.ok {
+			t.Errorf("RxOverhead %d: Validate() = %v, want ok %v", tt.overhead, err, tt.ok)
 		}
 	}
 }

@@ -67,8 +67,9 @@ type End struct {
 }
 
 var (
-	_ link.Offloader = (*End)(nil)
-	_ link.Poller    = (*End)(nil)
+	_ link.Offloader    = (*End)(nil)
+	_ link.Poller       = (*End)(nil)
+	_ link.RxOverheader = (*End)(nil)
 )
 
 // queue is one direction: a ring of packets in flight and a free list of
@@ -206,6 +207,20 @@ func NewEnds(mtu int, queue int) (a, b *End) {
 
 // MTU returns the largest packet the link carries.
 func (e *End) MTU() int { return e.mtu }
+
+// RxOverhead is link.RxOverheader's: a pipe carries the buffer its sender
+// built a packet in to the receiver, as Linux's loopback carries the
+// sender's skb, so a received segment costs what it costs on loopback
+// (rxOverhead), not a TUN device's skb.
+func (e *End) RxOverhead() int { return rxOverhead }
+
+// rxOverhead is what Linux's loopback charges a received TCP segment
+// beyond its payload: the small skb head (MAX_TCP_HEADER and
+// skb_shared_info, 320 bytes each) and the sk_buff (256 bytes). It is
+// tcp.LoopbackRxOverhead, written out here because a link knows no
+// connection and does not import tcp; a test in the root package holds
+// the two equal.
+const rxOverhead = 896
 
 // NewOffload is NewEnds for a link with segmentation offload, like a veth
 // pair or loopback with TSO and GRO on: besides packets of up to mtu
