@@ -195,8 +195,13 @@ func TestReaderFirst(t *testing.T) {
 				t.Fatal("the call still waits for the lock after 10 s")
 			}
 			a.readerWaits.Store(false)
-			if got := a.yields.Load() - y0; got != tt.want {
-				t.Errorf("the call yielded %d times, want %d", got, tt.want)
+			// The host's own goroutines (timers) may take the lock in
+			// the meantime and yield too: with the flag set the count is
+			// at least readerFirst, and the call's return shows it was
+			// bounded; with it clear, nobody yields.
+			got := a.yields.Load() - y0
+			if tt.waiting && got < tt.want || !tt.waiting && got != 0 {
+				t.Errorf("the calls yielded %d times, want %d", got, tt.want)
 			}
 		})
 	}
