@@ -47,13 +47,14 @@ func (c *Conn) undoRexmit(ts uint32) {
 }
 
 // undoDSACK takes a D-SACK block ending at r off the episode's
-// retransmissions when it reports data above the episode's start (Linux
-// tcp_check_dsack). Each block counts for one retransmission, whatever
-// its length: a peer cannot end an episode's undo record with one
-// oversized block.
+// retransmissions when it reports data the episode may have retransmitted:
+// above its start and not beyond SND.MAX (Linux tcp_check_dsack and
+// tcp_sacktag_one count only blocks over data sent and retransmitted).
+// Each block counts for one retransmission, whatever its length: a peer
+// cannot end an episode's undo record with one oversized block.
 func (c *Conn) undoDSACK(r seq.Value) {
 	ls := c.cc.loss
-	if ls == nil || !ls.undo.on || ls.undo.retrans <= 0 || !r.GreaterThan(ls.undo.marker) {
+	if ls == nil || !ls.undo.on || ls.undo.retrans <= 0 || !r.GreaterThan(ls.undo.marker) || r.GreaterThan(c.sndMax) {
 		return
 	}
 	ls.undo.retrans--

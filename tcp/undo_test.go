@@ -101,6 +101,23 @@ func TestUndo(t *testing.T) {
 +0    write 14600 = 14600
 +0    > . 14601:16061(1460) ack 1
 +0    > . 16061:17521(1460) ack 1`},
+		{name: "a D-SACK block beyond SND.MAX (inside the second block: RFC 2883's form for data above the ACK) reports nothing we sent: the RTO is not undone",
+			cfg: noTLP,
+			script: sackOpen + `
++0.21 > . 1:1461(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 20001:21461 20001:30001>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1`},
+		{name: "a D-SACK block below the episode's start (data ACKed before it) is not one of its retransmissions: the RTO is not undone",
+			cfg: noTLP,
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 1461 win 510
++0.21 > . 1461:2921(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1`},
 	})
 }
 
