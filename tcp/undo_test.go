@@ -101,6 +101,49 @@ func TestUndo(t *testing.T) {
 +0    write 14600 = 14600
 +0    > . 14601:16061(1460) ack 1
 +0    > . 16061:17521(1460) ack 1`},
+		{name: "the same RTO undone by the timestamp alone: the ACK carries no D-SACK (the peer does not send them), and the ten segments still go at once",
+			cfg: noTLP,
+			script: tsOpen + `
++0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1
++0    > . 17377:18825(1448) ack 1
++0    > . 18825:20273(1448) ack 1
++0    > . 20273:21721(1448) ack 1
++0    > . 21721:23169(1448) ack 1
++0    > . 23169:24617(1448) ack 1
++0    > . 24617:26065(1448) ack 1
++0    > . 26065:27513(1448) ack 1
++0    > P. 27513:28961(1448) ack 1`},
+		{name: "a fast recovery ended by an ACK that echoes the timestamp of the flight, older than its retransmission's, was spurious (RFC 3522; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
+			script: tsOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
++0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 7 ecr 1010>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1
++0    > . 17377:18825(1448) ack 1
++0    > . 18825:20273(1448) ack 1
++0    > . 20273:21721(1448) ack 1
++0    > . 21721:23169(1448) ack 1
++0    > . 23169:24617(1448) ack 1
++0    > . 24617:26065(1448) ack 1
++0    > . 26065:27513(1448) ack 1
++0    > P. 27513:28961(1448) ack 1`},
+		{name: "an RTO in fast recovery keeps the recovery's undo record (Linux tcp_enter_loss: no tcp_init_undo while high_seq is ahead): an ACK echoing the fast retransmission's timestamp shows that it repaired a loss, though it is older than the RTO's, and the window restarts from one segment",
+			cfg: noTLP,
+			script: tsOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
++0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
++0    < . 1:1(0) ack 1 win 510 <nop,nop,TS val 7 ecr 1010,nop,nop,sack 1449:14481>
++0.2  > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 7>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 8 ecr 1020>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1`},
 		{name: "a D-SACK block beyond SND.MAX (inside the second block: RFC 2883's form for data above the ACK) reports nothing we sent: the RTO is not undone",
 			cfg: noTLP,
 			script: sackOpen + `
