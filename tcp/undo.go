@@ -102,8 +102,12 @@ func (c *Conn) undoReduction(unmarkLoss bool) {
 // grows or recovery ends: after an RTO that was spurious (Linux
 // tcp_try_undo_loss), or at the end of a fast recovery that was
 // (tcp_try_undo_recovery), the reduction is undone and
-// the connection is open again. (Linux counts these as TCPLossUndo and
-// TCPFullUndo; Counts has no room for them within the Conn's size.)
+// the connection is open again. A recovery undone does not count down a
+// reordering window grown by D-SACKs (rackRecoveryEnd): it was
+// reordering, which the window is there for (tcp_try_undo_recovery
+// decrements reo_wnd_persist only when it does not undo). (Linux counts
+// these as TCPLossUndo and TCPFullUndo; Counts has no room for them
+// within the Conn's size.)
 func (c *Conn) tryUndo(s *Segment) {
 	switch {
 	case c.flags.has(rtoHold) && c.mayUndo(s):
@@ -112,7 +116,6 @@ func (c *Conn) tryUndo(s *Segment) {
 	case c.flags.has(inRecovery) && c.sndUna.GreaterEq(c.cc.recover) && c.mayUndo(s):
 		c.undoReduction(false)
 		c.flags.clear(inRecovery | sackRec)
-		c.rackRecoveryEnd()
 	}
 }
 

@@ -184,3 +184,41 @@ func TestRTOInRecovery(t *testing.T) {
 		t.Errorf("after the RTO: ssthresh %d, cwnd %d; want the recovery's ssthresh %d and one segment", got, h.c.cc.cwnd, want)
 	}
 }
+
+// TestUndoKeepsReorderingWindow: a fast recovery that is undone was
+// reordering, and does not count down a reordering window that D-SACKs
+// grew; one that repaired a loss does (Linux tcp_try_undo_recovery
+// decrements reo_wnd_persist only when it does not undo).
+func TestUndoKeepsReorderingWindow(t *testing.T) {
+	const recovery = tsOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
++0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
+`
+	tests := []struct {
+		name        string
+		ecr         string // what the ACK that ends the recovery echoes
+		wantPersist uint8
+	}{
+		{"undone: the flight's timestamp", "1010", 3},
+		{"not undone: the retransmission's", "1020", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := runScript(t, DefaultConfig(), recovery)
+			r := h.c.rack()
+			if r == nil || !h.c.flags.has(inRecovery) {
+				t.Fatal("the script did not put the connection in fast recovery with RACK")
+			}
+			r.reoSteps, r.reoPersist = 2, 3 // grown by D-SACKs before
+			if err := h.step("+0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 7 ecr " + tt.ecr + ">"); err != nil {
+				t.Fatal(err)
+			}
+			if h.c.flags.has(inRecovery) {
+				t.Fatal("the ACK of everything did not end the recovery")
+			}
+			if r.reoPersist != tt.wantPersist || r.reoSteps != 2 {
+				t.Errorf("after the recovery the reordering window is %d steps for %d recoveries, want 2 for %d", r.reoSteps, r.reoPersist, tt.wantPersist)
+			}
+		})
+	}
+}
