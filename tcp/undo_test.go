@@ -222,3 +222,21 @@ func TestUndoKeepsReorderingWindow(t *testing.T) {
 		})
 	}
 }
+
+// TestUndoNotForSYN: a SYN that timed out leaves no undo record open
+// into the connection: the handshake sets the window afresh, and an open
+// record (marked at the ISN, one retransmission) would take the first
+// D-SACK of data for the SYN's and undo, unmarking what RACK found lost.
+func TestUndoNotForSYN(t *testing.T) {
+	h := runScript(t, DefaultConfig(), `
++1    connect
++0    > S 0:0(0) <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 7>
++1    > S 0:0(0) <mss 1460,sackOK,TS val 2000 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 5 ecr 1000,nop,wscale 7>
++0    > . 1:1(0) ack 1 <nop,nop,TS val 2010 ecr 5>
++0    count Timeouts 1
+`)
+	if ls := h.c.cc.loss; ls != nil && ls.undo.on {
+		t.Errorf("established after a SYN timeout with an undo record open: %+v", ls.undo)
+	}
+}
