@@ -17,13 +17,14 @@ type cacheObserver struct {
 func (o cacheObserver) LossCache() *LossCache { return o.lc }
 
 // soil gives c a loss state with every part in use: a scoreboard, a
-// retransmission, CUBIC's curve, and a send log grown past its inline
-// array, as a lossy transfer leaves it.
+// retransmission, an undo record, CUBIC's curve, and a send log grown
+// past its inline array, as a lossy transfer leaves it.
 func soil(c *Conn) {
 	ls := c.lossState()
 	ls.sacked = append(ls.sacked, span{3000, 4000})
 	ls.rexmits = append(ls.rexmits, rexmit{start: 1000, end: 2000, mark: 5000})
 	ls.highRxt, ls.retransStart = 2000, 42
+	ls.undo = undoState{marker: 1000, rexmitTS: 77, retrans: 2, priorCwnd: 9000, priorSsthresh: 8000, on: true, rexmitted: true}
 	ls.cubic.epochStart = 7
 	for i := range 2 * len(ls.rack.first) {
 		ls.rack.push(txSeg{start: 1000, end: 2000, at: clock.Instant(i), flags: txLost})

@@ -18,8 +18,9 @@ type ring struct {
 	max  int    // the most bytes the ring may hold (send-buffer auto-tuning raises it)
 }
 
-// ringMaxLen bounds a ring's buffer, whatever its max says.
-const ringMaxLen = math.MaxUint32
+// ringMaxLen bounds a ring's buffer, whatever its max says: what the
+// 32-bit offsets reach, and what an int holds where it is 32 bits wide.
+const ringMaxLen = min(math.MaxUint32, math.MaxInt)
 
 // ringMinAlloc is the smallest buffer a ring allocates. It is small, so
 // that a connection that moves a few bytes (a request and its answer)

@@ -2,6 +2,7 @@ package tcp
 
 import (
 	"bytes"
+	"math"
 	"strings"
 	"testing"
 )
@@ -105,7 +106,7 @@ func TestRingGrowKeepsHeldBytes(t *testing.T) {
 // offsets reach (a buffer set above 4 GiB through WithBuffers) offers
 // only what they reach.
 func TestRingFreeBounded(t *testing.T) {
-	for _, max := range []int{0, 1, ringMaxLen - 1, ringMaxLen, 1 << 40} {
+	for _, max := range []int{0, 1, ringMaxLen - 1, ringMaxLen, math.MaxInt} {
 		r := ring{max: max}
 		if got, want := r.free(), min(max, ringMaxLen); got != want {
 			t.Errorf("max %d: free %d, want %d", max, got, want)

@@ -165,7 +165,12 @@ func (c *Conn) rtoTimer(now clock.Instant) {
 		// Linux's tcp_enter_loss): an RTO in fast recovery keeps the
 		// recovery's ssthresh and its undo record, one after an ACK
 		// of new data since the last starts an episode of its own.
-		c.initUndo()
+		// A SYN's or SYN-ACK's timeout starts no undo record: the
+		// handshake sets the window afresh, and a record left open
+		// would count the first flight's D-SACKs against a SYN.
+		if c.state != SynSent && c.state != SynRcvd {
+			c.initUndo()
+		}
 		c.reduceWindow(now, uint32(c.sndMax.Sub(c.sndUna)))
 	}
 	if reneged {

@@ -47,13 +47,14 @@ func (c *Conn) undoRexmit(ts uint32) {
 }
 
 // undoDSACK takes a D-SACK block ending at r off the episode's
-// retransmissions when it reports data above the episode's start (Linux
-// tcp_check_dsack). Each block counts for one retransmission, whatever
-// its length: a peer cannot end an episode's undo record with one
-// oversized block.
+// retransmissions when it reports data the episode may have retransmitted:
+// above its start and not beyond SND.MAX (Linux tcp_check_dsack and
+// tcp_sacktag_one count only blocks over data sent and retransmitted).
+// Each block counts for one retransmission, whatever its length: a peer
+// cannot end an episode's undo record with one oversized block.
 func (c *Conn) undoDSACK(r seq.Value) {
 	ls := c.cc.loss
-	if ls == nil || !ls.undo.on || ls.undo.retrans <= 0 || !r.GreaterThan(ls.undo.marker) {
+	if ls == nil || !ls.undo.on || ls.undo.retrans <= 0 || !r.GreaterThan(ls.undo.marker) || r.GreaterThan(c.sndMax) {
 		return
 	}
 	ls.undo.retrans--
@@ -101,8 +102,12 @@ func (c *Conn) undoReduction(unmarkLoss bool) {
 // grows or recovery ends: after an RTO that was spurious (Linux
 // tcp_try_undo_loss), or at the end of a fast recovery that was
 // (tcp_try_undo_recovery), the reduction is undone and
-// the connection is open again. (Linux counts these as TCPLossUndo and
-// TCPFullUndo; Counts has no room for them within the Conn's size.)
+// the connection is open again. A recovery undone does not count down a
+// reordering window grown by D-SACKs (rackRecoveryEnd): it was
+// reordering, which the window is there for (tcp_try_undo_recovery
+// decrements reo_wnd_persist only when it does not undo). (Linux counts
+// these as TCPLossUndo and TCPFullUndo; Counts has no room for them
+// within the Conn's size.)
 func (c *Conn) tryUndo(s *Segment) {
 	switch {
 	case c.flags.has(rtoHold) && c.mayUndo(s):
@@ -111,7 +116,6 @@ func (c *Conn) tryUndo(s *Segment) {
 	case c.flags.has(inRecovery) && c.sndUna.GreaterEq(c.cc.recover) && c.mayUndo(s):
 		c.undoReduction(false)
 		c.flags.clear(inRecovery | sackRec)
-		c.rackRecoveryEnd()
 	}
 }
 

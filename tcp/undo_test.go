@@ -101,6 +101,66 @@ func TestUndo(t *testing.T) {
 +0    write 14600 = 14600
 +0    > . 14601:16061(1460) ack 1
 +0    > . 16061:17521(1460) ack 1`},
+		{name: "the same RTO undone by the timestamp alone: the ACK carries no D-SACK (the peer does not send them), and the ten segments still go at once",
+			cfg: noTLP,
+			script: tsOpen + `
++0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1
++0    > . 17377:18825(1448) ack 1
++0    > . 18825:20273(1448) ack 1
++0    > . 20273:21721(1448) ack 1
++0    > . 21721:23169(1448) ack 1
++0    > . 23169:24617(1448) ack 1
++0    > . 24617:26065(1448) ack 1
++0    > . 26065:27513(1448) ack 1
++0    > P. 27513:28961(1448) ack 1`},
+		{name: "a fast recovery ended by an ACK that echoes the timestamp of the flight, older than its retransmission's, was spurious (RFC 3522; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
+			script: tsOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
++0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 7 ecr 1010>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1
++0    > . 17377:18825(1448) ack 1
++0    > . 18825:20273(1448) ack 1
++0    > . 20273:21721(1448) ack 1
++0    > . 21721:23169(1448) ack 1
++0    > . 23169:24617(1448) ack 1
++0    > . 24617:26065(1448) ack 1
++0    > . 26065:27513(1448) ack 1
++0    > P. 27513:28961(1448) ack 1`},
+		{name: "an RTO in fast recovery keeps the recovery's undo record (Linux tcp_enter_loss: no tcp_init_undo while high_seq is ahead): an ACK echoing the fast retransmission's timestamp shows that it repaired a loss, though it is older than the RTO's, and the window restarts from one segment",
+			cfg: noTLP,
+			script: tsOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
++0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
++0    < . 1:1(0) ack 1 win 510 <nop,nop,TS val 7 ecr 1010,nop,nop,sack 1449:14481>
++0.2  > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 7>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 8 ecr 1020>
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1`},
+		{name: "a D-SACK block beyond SND.MAX (inside the second block: RFC 2883's form for data above the ACK) reports nothing we sent: the RTO is not undone",
+			cfg: noTLP,
+			script: sackOpen + `
++0.21 > . 1:1461(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 20001:21461 20001:30001>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1`},
+		{name: "a D-SACK block below the episode's start (data ACKed before it) is not one of its retransmissions: the RTO is not undone",
+			cfg: noTLP,
+			script: sackOpen + `
++0.01 < . 1:1(0) ack 1461 win 510
++0.21 > . 1461:2921(1460) ack 1
++0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1`},
 	})
 }
 
@@ -122,5 +182,61 @@ func TestRTOInRecovery(t *testing.T) {
 `)
 	if got := h.c.cc.ssthresh; got != want || h.c.cc.cwnd != uint32(h.c.mss) {
 		t.Errorf("after the RTO: ssthresh %d, cwnd %d; want the recovery's ssthresh %d and one segment", got, h.c.cc.cwnd, want)
+	}
+}
+
+// TestUndoKeepsReorderingWindow: a fast recovery that is undone was
+// reordering, and does not count down a reordering window that D-SACKs
+// grew; one that repaired a loss does (Linux tcp_try_undo_recovery
+// decrements reo_wnd_persist only when it does not undo).
+func TestUndoKeepsReorderingWindow(t *testing.T) {
+	const recovery = tsOpen + `
++0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
++0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
+`
+	tests := []struct {
+		name        string
+		ecr         string // what the ACK that ends the recovery echoes
+		wantPersist uint8
+	}{
+		{"undone: the flight's timestamp", "1010", 3},
+		{"not undone: the retransmission's", "1020", 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			h := runScript(t, DefaultConfig(), recovery)
+			r := h.c.rack()
+			if r == nil || !h.c.flags.has(inRecovery) {
+				t.Fatal("the script did not put the connection in fast recovery with RACK")
+			}
+			r.reoSteps, r.reoPersist = 2, 3 // grown by D-SACKs before
+			if err := h.step("+0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 7 ecr " + tt.ecr + ">"); err != nil {
+				t.Fatal(err)
+			}
+			if h.c.flags.has(inRecovery) {
+				t.Fatal("the ACK of everything did not end the recovery")
+			}
+			if r.reoPersist != tt.wantPersist || r.reoSteps != 2 {
+				t.Errorf("after the recovery the reordering window is %d steps for %d recoveries, want 2 for %d", r.reoSteps, r.reoPersist, tt.wantPersist)
+			}
+		})
+	}
+}
+
+// TestUndoNotForSYN: a SYN that timed out leaves no undo record open
+// into the connection: the handshake sets the window afresh, and an open
+// record (marked at the ISN, one retransmission) would take the first
+// D-SACK of data for the SYN's and undo, unmarking what RACK found lost.
+func TestUndoNotForSYN(t *testing.T) {
+	h := runScript(t, DefaultConfig(), `
++1    connect
++0    > S 0:0(0) <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 7>
++1    > S 0:0(0) <mss 1460,sackOK,TS val 2000 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 5 ecr 1000,nop,wscale 7>
++0    > . 1:1(0) ack 1 <nop,nop,TS val 2010 ecr 5>
++0    count Timeouts 1
+`)
+	if ls := h.c.cc.loss; ls != nil && ls.undo.on {
+		t.Errorf("established after a SYN timeout with an undo record open: %+v", ls.undo)
 	}
 }
