@@ -617,16 +617,27 @@ func newPacketSource(ep link.Endpoint, n int, csum link.ChecksumOffloader) *pack
 // next waits for the next packet, valid until the next call of next;
 // checked reports that the link vouched for its TCP checksum.
 func (in *packetSource) next() (pkt []byte, checked bool, err error) {
-	switch {
-	case in.lend != nil:
+	if in.lend != nil {
 		pkt, err = in.lend.NextPacket()
 		return pkt, false, err
-	case in.csum != nil:
-		n, checked, err := in.csum.ReadPacketChecked(in.bufs[0], true)
-		return in.bufs[0][:n], checked, err
 	}
-	n, err := in.ep.ReadPacket(in.bufs[0])
-	return in.bufs[0][:n], false, err
+	n, checked, err := in.read(in.bufs[0], true)
+	return in.bufs[0][:n], checked, err
+}
+
+// read copies a packet into buf, waiting for one if wait (else, on a
+// link.Poller, returning 0 when none waits), with the link's word on its
+// checksum where the host uses its checksum offload.
+func (in *packetSource) read(buf []byte, wait bool) (n int, checked bool, err error) {
+	switch {
+	case in.csum != nil:
+		return in.csum.ReadPacketChecked(buf, wait)
+	case wait:
+		n, err = in.ep.ReadPacket(buf)
+	default:
+		n, err = in.poller.PollPacket(buf)
+	}
+	return n, false, err
 }
 
 // readAhead takes, without waiting, the packets already queued behind
@@ -648,14 +659,7 @@ func (in *packetSource) readAhead() []inPacket {
 			in.bufs = append(in.bufs, make([]byte, size))
 		}
 		buf := in.bufs[i]
-		var n int
-		var checked bool
-		var err error
-		if in.csum != nil {
-			n, checked, err = in.csum.ReadPacketChecked(buf, false)
-		} else {
-			n, err = in.poller.PollPacket(buf)
-		}
+		n, checked, err := in.read(buf, false)
 		if n == 0 || err != nil {
 			break
 		}
