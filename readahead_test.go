@@ -118,6 +118,52 @@ func TestReaderReadsBatchUnlocked(t *testing.T) {
 	}
 }
 
+// TestReaderStopsWithBatchRead: a host that stops (Close's timeout,
+// stopAndRelease) while its reader holds a batch it read ahead and waits
+// for the lock drops the batch, as a closed socket's queue is dropped:
+// the reader takes the lock, finds the host stopped and returns without
+// handing a packet to the stack or writing to the closed link.
+func TestReaderStopsWithBatchRead(t *testing.T) {
+	const n = 10
+	e := newPollEnd(n)
+	s, err := New(e, []netip.Addr{addrB})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer closeQuick(s)
+	for i := range n { // SYNs to a closed port: each would be answered by a RST
+		p := wire.Packet{Src: addrA, Dst: addrB, TCP: wire.TCPFields{
+			SrcPort: uint16(40000 + i), DstPort: 9, Seq: 1000, Flags: wire.SYN, Window: 65535}}
+		buf := make([]byte, 60)
+		k, err := wire.EncodePacket(buf, &p, 64, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.in <- buf[:k]
+	}
+	if !s.lock() {
+		t.Fatal("the host stopped at once")
+	}
+	close(e.gate)
+	deadline := time.Now().Add(10 * time.Second)
+	for e.polls.Load() < n && time.Now().Before(deadline) { // the first read, then n-1 packets and an empty poll
+		time.Sleep(time.Millisecond)
+	}
+	if p := e.polls.Load(); p < n {
+		s.release()
+		t.Fatalf("the reader polled %d times, want %d: it did not read the batch ahead", p, n)
+	}
+	s.stopAndRelease()
+	select {
+	case <-s.readerDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the reader did not return after the host stopped")
+	}
+	if w := e.written.Load(); w != 0 {
+		t.Errorf("the stopped host wrote %d packets for the batch its reader held", w)
+	}
+}
+
 // queueEnd is an endpoint for packetSource alone: it returns the packets
 // of q in turn, each of len bytes with its index in q as first byte, or
 // err (a read that fails, after writing len bytes, as a truncated packet
