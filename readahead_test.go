@@ -165,7 +165,7 @@ func TestReaderStopsWithBatchRead(t *testing.T) {
 }
 
 // queueEnd is an endpoint for packetSource alone: it returns the packets
-// of q in turn, each of len bytes with its index in q as first byte, or
+// of q in turn, each of len bytes that hold its index in q, or
 // err (a read that fails, after writing len bytes, as a truncated packet
 // does); with csum it has checksum offload and vouches for the packets
 // whose checked is set. An empty queue makes ReadPacket fail with
@@ -199,9 +199,8 @@ func (e *queueEnd) ReadPacketChecked(buf []byte, wait bool) (int, bool, error) {
 	p := e.q[e.i]
 	e.i++
 	n := min(p.len, len(buf))
-	clear(buf[:n])
-	if n > 0 {
-		buf[0] = byte(e.i - 1)
+	for i := range buf[:n] {
+		buf[i] = byte(e.i - 1)
 	}
 	return n, p.checked, p.err
 }
@@ -217,11 +216,12 @@ func (e *queueEnd) PollPacket(buf []byte) (int, error) {
 }
 
 // TestReadAhead: the packets the reader reads before it takes the lock
-// each keep their own buffer (none overwritten by the next read), their
+// each keep their own bytes (none overwritten by the next read), their
 // order and the link's word on their checksum; a batch stops at a read
 // that fails, dropping the packet it was about and nothing else; the
-// buffers stay within readAheadBytes however large the packets, and a
-// host keeps them from one batch to the next. An endpoint that cannot
+// buffer stays within readAheadBytes however large the packets yet holds
+// a whole batch of small ones, and a host keeps it from one batch to the
+// next. An endpoint that cannot
 // tell whether a packet waits (no link.Poller) gets no read ahead.
 func TestReadAhead(t *testing.T) {
 	bad := fmt.Errorf("truncated packet")
@@ -246,7 +246,8 @@ func TestReadAhead(t *testing.T) {
 		{name: "one alone", q: many(1, 100), size: 1500, want: 0, nextIdx: -1},
 		{name: "a full batch at MTU 1500", q: many(100, 1500), size: 1500, want: inBatch - 1, nextIdx: inBatch},
 		{name: "checksums vouched for one by one", q: many(100, 1500), size: 1500, csum: true, want: inBatch - 1, nextIdx: inBatch},
-		{name: "64 KiB buffers: readAheadBytes", q: many(100, 100), size: 65535, want: readAheadBytes/65535 - 1, nextIdx: readAheadBytes / 65535},
+		{name: "64 KiB buffers, small packets: a full batch", q: many(100, 1500), size: 65535, want: inBatch - 1, nextIdx: inBatch},
+		{name: "64 KiB packets: readAheadBytes", q: many(100, 65535), size: 65535, want: readAheadBytes / 65535, nextIdx: readAheadBytes/65535 + 1},
 		{name: "a failed read ends the batch", q: withErr, size: 1500, csum: true, want: 3, nextIdx: 5},
 		{name: "no poller", q: many(10, 100), size: 1500, noPoll: true, want: 0, nextIdx: 1},
 	}
@@ -271,19 +272,15 @@ func TestReadAhead(t *testing.T) {
 				t.Fatalf("read ahead %d packets, want %d", len(more), tt.want)
 			}
 			for i, p := range more { // all read: none overwritten by a later read
-				if int(p.pkt[0]) != i+1 || len(p.pkt) != tt.q[i+1].len {
+				if int(p.pkt[0]) != i+1 || int(p.pkt[len(p.pkt)-1]) != i+1 || len(p.pkt) != tt.q[i+1].len {
 					t.Errorf("packet %d read ahead is packet %d of %d bytes, want %d bytes", i+1, p.pkt[0], len(p.pkt), tt.q[i+1].len)
 				}
 				if want := tt.csum && tt.q[i+1].checked; p.checked != want {
 					t.Errorf("packet %d read ahead: checked %v, want %v", i+1, p.checked, want)
 				}
 			}
-			total := 0
-			for _, b := range in.bufs {
-				total += cap(b)
-			}
-			if total > readAheadBytes {
-				t.Errorf("%d buffers of %d bytes: %d bytes in all, over readAheadBytes", len(in.bufs), tt.size, total)
+			if n := cap(in.arena); n > readAheadBytes {
+				t.Errorf("a buffer of %d bytes for the batch, over readAheadBytes", n)
 			}
 			pkt, _, err = in.next()
 			switch {
