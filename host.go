@@ -657,7 +657,7 @@ func (in *packetSource) readAhead() []inPacket {
 	}
 	size := len(in.buf)
 	if in.arena == nil {
-		in.arena = make([]byte, max(min(readAheadBytes, (inBatch-1)*size), size))
+		in.arena = make([]byte, min(readAheadBytes, (inBatch-1)*size)) // size is at most 65535 (stack.New)
 	}
 	for used := 0; len(in.ahead) < inBatch-1 && len(in.arena)-used >= size; {
 		buf := in.arena[used : used+size : used+size]
