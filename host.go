@@ -619,10 +619,11 @@ func (s *Stack) reader(bufLen int) {
 	}
 }
 
-// readAheadBytes bounds the buffers the reader reads a batch into before
-// it takes the lock: 64 packets at Ethernet's MTU (inBatch), 16
-// super-packets of 64 KiB. A host makes them only as packets come queued
-// behind each other, and keeps them.
+// readAheadBytes bounds the buffer the reader reads a batch into before
+// it takes the lock (packetSource.arena): packets are packed in it, so
+// that it holds a whole batch (inBatch) of small ones however large the
+// reader's buffers (GSOMaxSize, with offload), or 16 super-packets of
+// 64 KiB.
 const readAheadBytes = 1 << 20
 
 // packetSource is how the reader takes packets from its endpoint: in
@@ -636,7 +637,8 @@ type packetSource struct {
 	poller link.Poller
 	lend   lender
 	csum   link.ChecksumOffloader
-	bufs   [][]byte   // bufs[0] for next, the others (as long) for readAhead, made as needed
+	buf    []byte     // next's
+	arena  []byte     // readAhead's packets, one after the other; made at its first call
 	ahead  []inPacket // readAhead's result, reused
 }
 
@@ -656,56 +658,61 @@ func newPacketSource(ep link.Endpoint, n int, csum link.ChecksumOffloader) *pack
 		return in
 	}
 	in.poller, _ = ep.(link.Poller)
-	in.bufs = [][]byte{make([]byte, n)}
+	in.buf = make([]byte, n)
 	return in
 }
 
 // next waits for the next packet, valid until the next call of next;
 // checked reports that the link vouched for its TCP checksum.
 func (in *packetSource) next() (pkt []byte, checked bool, err error) {
-	switch {
-	case in.lend != nil:
+	if in.lend != nil {
 		pkt, err = in.lend.NextPacket()
 		return pkt, false, err
-	case in.csum != nil:
-		n, checked, err := in.csum.ReadPacketChecked(in.bufs[0], true)
-		return in.bufs[0][:n], checked, err
 	}
-	n, err := in.ep.ReadPacket(in.bufs[0])
-	return in.bufs[0][:n], false, err
+	n, checked, err := in.read(in.buf, true)
+	return in.buf[:n], checked, err
+}
+
+// read copies a packet into buf, waiting for one if wait (else, on a
+// link.Poller, returning 0 when none waits), with the link's word on its
+// checksum where the host uses its checksum offload.
+func (in *packetSource) read(buf []byte, wait bool) (n int, checked bool, err error) {
+	switch {
+	case in.csum != nil:
+		return in.csum.ReadPacketChecked(buf, wait)
+	case wait:
+		n, err = in.ep.ReadPacket(buf)
+	default:
+		n, err = in.poller.PollPacket(buf)
+	}
+	return n, false, err
 }
 
 // readAhead takes, without waiting, the packets already queued behind
-// the one next returned, each into a buffer of its own: up to inBatch-1
-// of them and readAheadBytes of buffers in all. They stay valid until
-// the next call of next. It takes none from a lender (whose packet is
-// only good until its next read) nor from an endpoint that cannot tell
-// whether one waits; it stops at an error, which the next read meets
-// again or was about one packet only.
+// the one next returned, one after the other in a buffer of its own: up
+// to inBatch-1 of them, while a read of next's buffer's length still
+// fits in readAheadBytes. They stay valid until the next call of next.
+// It takes none from a lender (whose packet is only good until its next
+// read) nor from an endpoint that cannot tell whether one waits; it
+// stops at an error, which the next read meets again or was about one
+// packet only.
 func (in *packetSource) readAhead() []inPacket {
 	in.ahead = in.ahead[:0]
 	if in.poller == nil {
 		return nil
 	}
-	size := len(in.bufs[0])
-	most := min(inBatch, max(readAheadBytes/size, 1))
-	for i := 1; i < most; i++ {
-		if i == len(in.bufs) {
-			in.bufs = append(in.bufs, make([]byte, size))
-		}
-		buf := in.bufs[i]
-		var n int
-		var checked bool
-		var err error
-		if in.csum != nil {
-			n, checked, err = in.csum.ReadPacketChecked(buf, false)
-		} else {
-			n, err = in.poller.PollPacket(buf)
-		}
+	size := len(in.buf)
+	if in.arena == nil {
+		in.arena = make([]byte, min(readAheadBytes, (inBatch-1)*size)) // size is at most 65535 (stack.New)
+	}
+	for used := 0; len(in.ahead) < inBatch-1 && len(in.arena)-used >= size; {
+		buf := in.arena[used : used+size : used+size]
+		n, checked, err := in.read(buf, false)
 		if n == 0 || err != nil {
 			break
 		}
 		in.ahead = append(in.ahead, inPacket{buf[:n], checked})
+		used += n
 	}
 	return in.ahead
 }

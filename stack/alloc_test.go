@@ -184,3 +184,71 @@ func TestLifecycleAllocs(t *testing.T) {
 		}
 	}
 }
+
+// TestLossStateRecycled: whichever way a connection leaves the stack's
+// tables (detach), its loss state, if it took one, goes back to the
+// stack's cache once, and a connection the stack has forgotten takes none
+// again when its user still calls it (a Write after the reset); the
+// stack's next connection takes the cached one.
+func TestLossStateRecycled(t *testing.T) {
+	tests := []struct {
+		name string
+		opts []opt
+		end  func(f *fixture, c, s *Socket) // the client c's and the server s's end
+		tw   int                            // TIME_WAIT records A keeps once it is over
+	}{
+		{name: "TIME_WAIT record", tw: 1,
+			end: func(f *fixture, c, s *Socket) { f.closeBoth(c, s) }},
+		{name: "TIME_WAIT table full", tw: 0,
+			opts: []opt{func(o *Options) { o.MaxTimeWait = 0 }},
+			end:  func(f *fixture, c, s *Socket) { f.closeBoth(c, s) }},
+		{name: "reset by the peer", tw: 0,
+			end: func(f *fixture, c, s *Socket) {
+				s.SetLinger(true, 0)
+				s.Close(f.now)
+				f.run(10 * time.Millisecond)
+				if _, err := c.Write(f.now, []byte{'x'}); err == nil {
+					f.t.Errorf("write after the reset succeeded")
+				}
+				f.run(10 * time.Millisecond)
+				c.Close(f.now)
+			}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, a, b := pair(t, tt.opts...)
+			l := f.listen(b, 80, 8)
+			exchange := func(c, s *Socket) {
+				t.Helper()
+				buf := []byte{'x'}
+				for _, p := range [2][2]*Socket{{c, s}, {s, c}} {
+					if _, err := p[0].Write(f.now, buf); err != nil {
+						t.Fatalf("write: %v", err)
+					}
+					f.run(50 * time.Millisecond)
+					if n, err := p[1].Read(f.now, buf); n != 1 {
+						t.Fatalf("read = %d, %v, want the byte", n, err)
+					}
+				}
+			}
+			c, s := f.connect(a, b, l)
+			exchange(c, s) // each side takes a loss state
+			tt.end(f, c, s)
+			f.run(100 * time.Millisecond)
+			if n := a.st.tw.len(); n != tt.tw {
+				t.Fatalf("A keeps %d TIME_WAIT records, want %d", n, tt.tw)
+			}
+			if len(a.st.conns) != 0 || len(b.st.conns) != 0 {
+				t.Fatalf("connections left: %v %v", a.st.Connections(f.now), b.st.Connections(f.now))
+			}
+			if ka, kb := a.st.losses.Len(), b.st.losses.Len(); ka != 1 || kb != 1 {
+				t.Fatalf("loss states cached: A %d, B %d; want one each", ka, kb)
+			}
+			c2, s2 := f.connect(a, b, l)
+			exchange(c2, s2)
+			if ka, kb := a.st.losses.Len(), b.st.losses.Len(); ka != 0 || kb != 0 {
+				t.Errorf("after a new connection's data, loss states cached: A %d, B %d; want none (taken again)", ka, kb)
+			}
+		})
+	}
+}
