@@ -49,8 +49,9 @@ type rackState struct {
 	adjAt  clock.Instant // when the reordering window last grew on a D-SACK, or Never
 	fack   seq.Value     // the highest SACKed sequence before this ACK (Linux prior_fack)
 
-	lostOut   int   // bytes of segments deemed lost and not sent since
-	sackedOut int32 // segments SACKed whole
+	lostOut   int    // bytes of segments deemed lost and not sent since
+	marked    uint32 // segments ever deemed lost (Linux tp->lost)
+	sackedOut int32  // segments SACKed whole
 
 	dsacks     int32 // D-SACKs received (Linux dsack_dups, in blocks)
 	reoSteps   uint8 // the reordering window in quarters of the minimum RTT (RACK.reo_wnd_mult)
@@ -303,6 +304,7 @@ func (c *Conn) rackMarkLost(r *rackState, e *txSeg) {
 	}
 	e.flags = e.flags&^txLostRexmit | txLost
 	r.lostOut += int(e.end.Sub(e.start))
+	r.marked++
 }
 
 // rackAck runs RACK for an acceptable ACK, once the SACK blocks and the
@@ -349,6 +351,7 @@ func (c *Conn) rackTimer(now clock.Instant) {
 	}
 	if !c.flags.has(inRecovery) && !c.flags.has(rtoHold) {
 		c.enterRecovery(now, true)
+		c.prrOnAck(c.mss, false, false) // Linux tcp_rack_reo_timeout: one segment's worth
 	}
 }
 
