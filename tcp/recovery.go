@@ -212,7 +212,8 @@ func (c *Conn) nextLostHole() (seq.Value, int, bool) {
 }
 
 // enterRecovery starts fast recovery: NewReno (RFC 6582) without SACK,
-// RFC 6675 with it. The window is reduced once per window of data.
+// RFC 6675 with it, its window brought down by PRR (RFC 6937, prr.go).
+// The window is reduced once per window of data.
 func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	flight := uint32(c.sndMax.Sub(c.sndUna))
 	c.initUndo()
