@@ -70,5 +70,31 @@ func TestPRR(t *testing.T) {
 +0    > . 2001:3001(1000) ack 1
 +0    > . 3001:4001(1000) ack 1
 +0    count Timeouts 0`},
+		{name: "the same without RACK: the RFC 6675 pipe, the same counts",
+			cfg: func(c *Config) { c.InitCwnd, c.RACK = 20, false },
+			script: prrOpen() + `
++0.01 < . 1:1(0) ack 1 win 510 <sack 1001:2001>
++0    > . 20001:21001(1000) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:3001>
++0    > . 21001:22001(1000) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:4001>
++0    > . 1:1001(1000) ack 1
++0    count SACKRecovery 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:5001>
++0    > . 22001:23001(1000) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:6001>
++0    > . 23001:24001(1000) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:7001>
++0    < . 1:1(0) ack 1 win 510 <sack 1001:8001>
++0    > . 24001:25001(1000) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:9001>
++0    > . 25001:26001(1000) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:10001>
++0    < . 1:1(0) ack 1 win 510 <sack 1001:11001>
++0    > . 26001:27001(1000) ack 1
++0    < . 1:1(0) ack 1 win 510 <sack 1001:12001>
++0    > . 27001:28001(1000) ack 1
++0    count Timeouts 0
++0    retrans 1`},
 	})
 }
