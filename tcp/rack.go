@@ -288,7 +288,11 @@ func (c *Conn) rackDetect(now clock.Instant, r *rackState) bool {
 	}
 	r.reoAt = clock.Never
 	if wait > 0 {
+		// The reordering timer takes the loss probe's place, as in
+		// Linux's one timer slot (ICSK_TIME_REO_TIMEOUT replaces
+		// ICSK_TIME_LOSS_PROBE): SACKed data is out, no probe is due.
 		r.reoAt = now.Add(wait + timeoutMin)
+		c.tlp.at = clock.Never
 	}
 	return marked
 }
