@@ -320,6 +320,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
 	c.persist.probes = 0
 	prevUna := c.sndUna
+	prevDelivered, prevLost := c.deliveredMark(), c.lostMarks()
 	if r := c.rack(); r != nil {
 		r.fack = c.fackSeq()
 	}
@@ -341,6 +342,9 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.markLostRexmits()
 	}
 	c.checkRecovery(now)
+	if c.flags.has(sackRec) {
+		c.prrOnAck(int(int32(c.deliveredMark()-prevDelivered)), c.sndUna != prevUna, c.lostMarks() != prevLost)
+	}
 	if c.sndUna != prevUna {
 		c.schedulePTO(now, true) // Linux tcp_set_xmit_timer on new data ACKed
 	}

@@ -127,7 +127,7 @@ func cubicAt(mss, k, origin, t float64) float64 {
 }
 
 // ccState is congestion control (RFC 5681, RFC 9438) and the loss
-// recovery it runs (RFC 6582, RFC 6675).
+// recovery it runs (RFC 6582, RFC 6675 with PRR, RFC 6937).
 type ccState struct {
 	loss     *lossState // SACK scoreboard and CUBIC state, from the first loss on
 	cwnd     uint32

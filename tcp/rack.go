@@ -49,8 +49,9 @@ type rackState struct {
 	adjAt  clock.Instant // when the reordering window last grew on a D-SACK, or Never
 	fack   seq.Value     // the highest SACKed sequence before this ACK (Linux prior_fack)
 
-	lostOut   int   // bytes of segments deemed lost and not sent since
-	sackedOut int32 // segments SACKed whole
+	lostOut   int    // bytes of segments deemed lost and not sent since
+	marked    uint32 // segments ever deemed lost (Linux tp->lost)
+	sackedOut int32  // segments SACKed whole
 
 	dsacks     int32 // D-SACKs received (Linux dsack_dups, in blocks)
 	reoSteps   uint8 // the reordering window in quarters of the minimum RTT (RACK.reo_wnd_mult)
@@ -287,7 +288,11 @@ func (c *Conn) rackDetect(now clock.Instant, r *rackState) bool {
 	}
 	r.reoAt = clock.Never
 	if wait > 0 {
+		// The reordering timer takes the loss probe's place, as in
+		// Linux's one timer slot (ICSK_TIME_REO_TIMEOUT replaces
+		// ICSK_TIME_LOSS_PROBE): SACKed data is out, no probe is due.
 		r.reoAt = now.Add(wait + timeoutMin)
+		c.tlp.at = clock.Never
 	}
 	return marked
 }
@@ -303,6 +308,7 @@ func (c *Conn) rackMarkLost(r *rackState, e *txSeg) {
 	}
 	e.flags = e.flags&^txLostRexmit | txLost
 	r.lostOut += int(e.end.Sub(e.start))
+	r.marked++
 }
 
 // rackAck runs RACK for an acceptable ACK, once the SACK blocks and the
@@ -349,6 +355,7 @@ func (c *Conn) rackTimer(now clock.Instant) {
 	}
 	if !c.flags.has(inRecovery) && !c.flags.has(rtoHold) {
 		c.enterRecovery(now, true)
+		c.prrOnAck(c.mss, false, false) // Linux tcp_rack_reo_timeout: one segment's worth
 	}
 }
 

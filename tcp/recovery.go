@@ -20,6 +20,7 @@ type lossState struct {
 	// retrans_stamp), read while Conn.rto.retries > 0.
 	retransStart clock.Instant
 	undo         undoState // what an undo of this episode's reduction needs (undo.go)
+	prr          prrState  // the window's reduction in SACK recovery (prr.go)
 
 	cubic cubicState // CUBIC's curve (cc.go)
 	rack  rackState  // the send log and RACK's variables (rack.go)
@@ -211,7 +212,8 @@ func (c *Conn) nextLostHole() (seq.Value, int, bool) {
 }
 
 // enterRecovery starts fast recovery: NewReno (RFC 6582) without SACK,
-// RFC 6675 with it. The window is reduced once per window of data.
+// RFC 6675 with it, its window brought down by PRR (RFC 6937, prr.go).
+// The window is reduced once per window of data.
 func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	flight := uint32(c.sndMax.Sub(c.sndUna))
 	c.initUndo()
@@ -222,10 +224,12 @@ func (c *Conn) enterRecovery(now clock.Instant, sack bool) {
 	c.tlp.at = clock.Never
 	c.flags.set(fastRexmit) // RFC 6675 §5 (4.3), RFC 6582 §3.2 step 2: the head now
 	if sack {
-		c.cc.cwnd = c.cc.ssthresh
+		// cwnd stays: PRR brings it down to ssthresh as the peer reports
+		// deliveries (prr.go), from this ACK on.
 		ls := c.lossState()
 		ls.highRxt = c.sndUna
 		ls.rexmits = ls.rexmits[:0]
+		ls.prr = prrState{}
 		c.counts.SACKRecovery++
 	} else {
 		c.cc.cwnd = c.cc.ssthresh + uint32(dupThresh*c.mss)

@@ -146,6 +146,7 @@ func (c *Conn) nagleHolds() bool {
 func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	end := sq.Add(n)
 	c.rackSent(now, sq, end)
+	c.prrSent(n)
 	if sq.LessThan(c.sndMax) {
 		c.rto.total++
 		c.counts.RetransSegs++

@@ -15,14 +15,16 @@ type tlpState struct {
 }
 
 // schedulePTO arms the tail loss probe (RFC 8985 §7.2, as Linux's
-// tcp_schedule_loss_probe): on SACK connections with data outstanding and
-// no recovery under way, two smoothed RTTs after the last transmission or
+// tcp_schedule_loss_probe): on SACK connections with data outstanding,
+// none of it SACKed (RFC 8985 §7.2 condition 2; Linux probes in the Open
+// state, not in Disorder, where RACK's reordering timer finds the losses)
+// and no recovery under way, two smoothed RTTs after the last transmission or
 // new ACK, plus the minimum RTO when a single segment is out (the peer may
 // be delaying its ACK) or 2 ms otherwise, and never after the RTO would
 // fire. advancingRTO says the RTO was just restarted from now.
 func (c *Conn) schedulePTO(now clock.Instant, advancingRTO bool) {
 	c.tlp.at = clock.Never
-	if !c.cfg.TLP || !c.flags.has(sackOK) || c.sndUna == c.sndMax || c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.iss {
+	if !c.cfg.TLP || !c.flags.has(sackOK) || c.sndUna == c.sndMax || c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.iss || c.hasSACK() {
 		return
 	}
 	pto := c.cfg.RTOInitial
