@@ -10,8 +10,8 @@ func TestRingSmallFirstBuffer(t *testing.T) {
 	r := ring{max: 1 << 20}
 	r.writeAt(0, []byte{'x'})
 	r.commit(1)
-	if len(r.buf) > ringMinAlloc {
-		t.Errorf("one byte got a %d-byte buffer, want at most %d", len(r.buf), ringMinAlloc)
+	if r.capacity() > ringMinAlloc {
+		t.Errorf("one byte got a %d-byte buffer, want at most %d", r.capacity(), ringMinAlloc)
 	}
 	// Growing keeps the data, wrapped or not.
 	r.discard(1)
@@ -77,7 +77,7 @@ func TestRingDrainedStartsAtFront(t *testing.T) {
 func TestRingGrowKeepsHeldBytes(t *testing.T) {
 	r := ring{max: 1 << 20}
 	r.reserve(100)
-	size := len(r.buf)
+	size := int(r.size)
 	// Wrap: fill, read most, write again past the end.
 	r.writeAt(0, bytes.Repeat([]byte{'x'}, size))
 	r.commit(size)
@@ -87,8 +87,8 @@ func TestRingGrowKeepsHeldBytes(t *testing.T) {
 	r.writeAt(r.len()+5, []byte("ooo")) // beyond the committed bytes, wrapped
 	held := r.used
 	r.writeAt(r.len()+size, []byte("!")) // grows the buffer
-	if len(r.buf) <= size {
-		t.Fatalf("the buffer did not grow: %d bytes", len(r.buf))
+	if int(r.size) <= size {
+		t.Fatalf("the buffer did not grow: %d bytes", r.size)
 	}
 	r.writeAt(r.len(), []byte("ABCDE"))
 	r.commit(5 + 3)
