@@ -217,9 +217,10 @@ func (r *ring) discard(k int) {
 	if k == 0 {
 		return
 	}
+	from := int(r.head)
 	r.n -= uint32(k)
 	r.used -= uint32(k)
-	p := int(r.head) + k
+	p := from + k
 	if p >= int(r.size) {
 		p -= int(r.size)
 	}
@@ -227,6 +228,53 @@ func (r *ring) discard(k int) {
 	if r.used == 0 {
 		r.head = uint32((p-1+int(r.size))%int(r.size)) &^ (ringChunk - 1) // the block the last byte read was in
 	}
+	if len(r.blk) > 1 {
+		r.reuse(from, k)
+	}
+}
+
+// reuse moves the blocks that the k bytes discarded from position from
+// left empty to the slots just ahead of the bytes held, where the writer
+// goes next (the first of the next few with no block yet): a ring with a standing queue
+// then keeps about the blocks its queue needs, and writes into the block
+// its reader left last, still in cache, instead of allocating new ones
+// all round its circle.
+func (r *ring) reuse(from, k int) {
+	size := int(r.size)
+	for b, n := from>>ringChunkShift, 0; n < len(r.blk) && k > 0; n++ {
+		k -= blockLen(b, size) - (from & (ringChunk - 1))
+		from = 0
+		if k < 0 || r.blk[b] == nil || r.holds(b) {
+			break
+		}
+		e := int(r.head) + int(r.used)
+		if e >= size {
+			e -= size
+		}
+		t := (e + ringChunk - 1) >> ringChunkShift % len(r.blk)
+		for j := 0; j < reuseAhead && r.blk[t] != nil; j++ {
+			t = (t + 1) % len(r.blk)
+		}
+		if r.blk[t] != nil || r.holds(t) || blockLen(t, size) != len(r.blk[b]) {
+			break
+		}
+		r.blk[t], r.blk[b] = r.blk[b], nil
+		b = (b + 1) % len(r.blk)
+	}
+}
+
+// reuseAhead is how many blocks past the bytes held reuse looks for an
+// empty slot: the writer may be a write or two ahead of the reader.
+const reuseAhead = 4
+
+// holds reports whether block b holds any of the bytes held.
+func (r *ring) holds(b int) bool {
+	start, size := b<<ringChunkShift, int(r.size)
+	d := start - int(r.head)
+	if d < 0 {
+		d += size
+	}
+	return d < int(r.used) || (int(r.head) >= start && int(r.head) < start+blockLen(b, size))
 }
 
 // read copies committed bytes into p and discards them.

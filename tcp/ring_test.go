@@ -357,10 +357,11 @@ func TestRingGrowMovesNoBytes(t *testing.T) {
 
 // TestRingCycleAllocatesNothing: a ring that goes round and round its
 // circle, holding a standing queue as a slow reader leaves one, allocates
-// nothing once it has grown; so does a ring whose reader keeps up.
+// nothing once it has grown, and keeps only the blocks its queue needs;
+// so does a ring whose reader keeps up.
 func TestRingCycleAllocatesNothing(t *testing.T) {
-	for _, standing := range []int{0, 3*ringChunk + 123} {
-		r := ring{max: 8 * ringChunk}
+	for _, standing := range []int{0, 4*ringChunk + 123} {
+		r := ring{max: 64 * ringChunk}
 		p := make([]byte, 60000)
 		got := make([]byte, 60000)
 		cycle := func() {
@@ -375,6 +376,12 @@ func TestRingCycleAllocatesNothing(t *testing.T) {
 		cycle() // warm-up: the ring grows
 		if a := testing.AllocsPerRun(5, cycle); a != 0 {
 			t.Errorf("standing queue %d: %.1f allocations a cycle after warm-up, want 0", standing, a)
+		}
+		// The blocks the reader empties go ahead of the writer: the ring
+		// keeps the blocks its queue needs and one or two more, not one
+		// for every slot of its circle.
+		if c, want := r.capacity(), (standing+len(p))/ringChunk+3; c > want*ringChunk {
+			t.Errorf("standing queue %d: %d blocks allocated in a circle of %d, want at most %d", standing, c/ringChunk, int(r.size)/ringChunk, want)
 		}
 	}
 }
