@@ -385,3 +385,35 @@ func TestRingCycleAllocatesNothing(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRingGrow fills a fresh ring to 16 MiB in 64 KiB writes, as a
+// connection's first bulk transfer grows its buffers from nothing.
+func BenchmarkRingGrow(b *testing.B) {
+	p := make([]byte, 64<<10)
+	b.SetBytes(16 << 20)
+	for b.Loop() {
+		r := ring{max: 16 << 20}
+		for r.len() < 16<<20 {
+			r.writeAt(r.len(), p)
+			r.commit(len(p))
+		}
+	}
+}
+
+// BenchmarkRingStanding moves 64 KiB through a ring that holds a standing
+// queue of 3.7 MiB, as a receiver whose reader fell behind once.
+func BenchmarkRingStanding(b *testing.B) {
+	p := make([]byte, 64<<10)
+	got := make([]byte, 64<<10)
+	r := ring{max: 6 << 20}
+	for r.len() < 3700<<10 {
+		r.writeAt(r.len(), p)
+		r.commit(len(p))
+	}
+	b.SetBytes(int64(len(p)))
+	for b.Loop() {
+		r.writeAt(r.len(), p)
+		r.commit(len(p))
+		r.read(got)
+	}
+}
