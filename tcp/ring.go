@@ -99,6 +99,19 @@ func (r *ring) reserveIn(end, ceil int) {
 // ring's, and those that wrapped round a circle whose last block is
 // short). Spare blocks are kept for the new circle where they fit.
 func (r *ring) relayout(size int) {
+	if size <= ringChunk { // a small ring, one block before and after
+		var nb []byte
+		if used := int(r.used); used > 0 {
+			nb = make([]byte, size)
+			k := copy(nb[:used], r.blk[0][r.head:])
+			copy(nb[k:used], r.blk[0])
+		}
+		if r.blk == nil {
+			r.blk = make([][]byte, 1)
+		}
+		r.blk[0], r.head, r.size = nb, 0, uint32(size)
+		return
+	}
 	nblk := (size + ringChunk - 1) >> ringChunkShift
 	nb := make([][]byte, nblk)
 	head := int(r.head) & (ringChunk - 1)
