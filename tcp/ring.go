@@ -50,15 +50,6 @@ const ringChunk = 1 << ringChunkShift
 func (r *ring) len() int  { return int(r.n) }
 func (r *ring) free() int { return min(r.max, ringMaxLen) - int(r.n) }
 
-// capacity returns the bytes of storage the ring has allocated.
-func (r *ring) capacity() int {
-	k := 0
-	for _, b := range r.blk {
-		k += len(b)
-	}
-	return k
-}
-
 // blockLen is the length of block i of a circle of size bytes.
 func blockLen(i, size int) int { return min(ringChunk, size-i<<ringChunkShift) }
 

@@ -116,6 +116,16 @@ func TestRingFreeBounded(t *testing.T) {
 	}
 }
 
+// capacity returns the bytes of storage the ring has allocated: what
+// len(r.buf) was when a ring was one buffer.
+func (r *ring) capacity() int {
+	k := 0
+	for _, b := range r.blk {
+		k += len(b)
+	}
+	return k
+}
+
 // ringModel is the reference for ring: the bytes written, as a plain
 // slice indexed from the ring's head, with which of them were written.
 type ringModel struct {
