@@ -63,6 +63,15 @@ func (r *ring) locate(off int) (blk, i int) {
 	return p >> ringChunkShift, p & (ringChunk - 1)
 }
 
+// ringFirst is a ring's first storage when it is the smallest: its list
+// of one block and the block, in one allocation, so that a connection
+// that moves a few bytes allocates once a ring, as when a ring was one
+// buffer.
+type ringFirst struct {
+	blk [1][]byte
+	buf [ringMinAlloc]byte
+}
+
 // reserve makes room for end bytes measured from head.
 func (r *ring) reserve(end int) { r.reserveIn(end, 0) }
 
@@ -96,6 +105,12 @@ func (r *ring) relayout(size int) {
 			nb = make([]byte, size)
 			k := copy(nb[:used], r.blk[0][r.head:])
 			copy(nb[k:used], r.blk[0])
+		}
+		if r.blk == nil && size == ringMinAlloc {
+			f := new(ringFirst)
+			r.blk, r.size = f.blk[:], ringMinAlloc
+			r.blk[0] = f.buf[:]
+			return
 		}
 		if r.blk == nil {
 			r.blk = make([][]byte, 1)
