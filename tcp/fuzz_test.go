@@ -175,8 +175,8 @@ func FuzzConn(f *testing.F) {
 			switch {
 			case c.sndUna.GreaterThan(c.sndNxt), c.sndNxt.GreaterThan(c.sndMax):
 				t.Fatalf("SND.UNA %d, SND.NXT %d, SND.MAX %d out of order", c.sndUna, c.sndNxt, c.sndMax)
-			case c.sndBuf.len() > c.sndBuf.max || c.sndBuf.max > max(cfg.SndBuf, cfg.SndBufMax) || len(c.sndBuf.buf) > max(cfg.SndBuf, cfg.SndBufMax) ||
-				c.rcvBuf.len() > c.rcvBuf.max || len(c.rcvBuf.buf) > cfg.RcvBuf+1<<c.rcvWScale:
+			case c.sndBuf.len() > c.sndBuf.max || c.sndBuf.max > max(cfg.SndBuf, cfg.SndBufMax) || c.sndBuf.capacity() > max(cfg.SndBuf, cfg.SndBufMax) ||
+				c.rcvBuf.len() > c.rcvBuf.max || c.rcvBuf.capacity() > cfg.RcvBuf+1<<c.rcvWScale:
 				t.Fatalf("buffer beyond its bound")
 			case c.state != Closed && int(c.sndMax.Sub(c.sndUna)) > c.sndBuf.len()+2:
 				t.Fatalf("%d bytes in flight with %d buffered", c.sndMax.Sub(c.sndUna), c.sndBuf.len())

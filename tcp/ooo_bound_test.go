@@ -81,9 +81,9 @@ func TestOutOfOrderBounded(t *testing.T) {
 			for k, p := range tt.pieces(rng) {
 				send(p)
 				peak = max(peak, len(c.oooSpans()))
-				if len(c.oooSpans()) > maxOOOSpans || len(c.rcvBuf.buf) > c.rcvBuf.max {
+				if len(c.oooSpans()) > maxOOOSpans || c.rcvBuf.capacity() > c.rcvBuf.max {
 					t.Fatalf("after segment %d: %d out-of-order runs (limit %d), %d bytes of ring (limit %d)",
-						k, len(c.oooSpans()), maxOOOSpans, len(c.rcvBuf.buf), c.rcvBuf.max)
+						k, len(c.oooSpans()), maxOOOSpans, c.rcvBuf.capacity(), c.rcvBuf.max)
 				}
 			}
 			for i := 1; i < len(c.oooSpans()); i++ {

@@ -1,6 +1,9 @@
 package tcp
 
-import "testing"
+import (
+	"math"
+	"testing"
+)
 
 // The window offered while data sits unread, as Linux 6.18 offers it
 // (conformance/window-unread-edge.pkt, window-unread-ts.pkt,
@@ -139,7 +142,7 @@ func TestRxOverheadValidate(t *testing.T) {
 		ok       bool
 	}{
 		{0, true}, {1, true}, {LoopbackRxOverhead, true}, {1 << 16, true},
-		{-1, false}, {1<<16 + 1, false}, {1 << 40, false},
+		{-1, false}, {1<<16 + 1, false}, {math.MaxInt, false},
 	}
 	for _, tt := range tests {
 		cfg := DefaultConfig()
