@@ -51,7 +51,11 @@ func (c *Conn) schedulePTO(now clock.Instant, advancingRTO bool) {
 // sent; then the RTO runs again from now. One probe at a time.
 func (c *Conn) probeTimer(now clock.Instant) {
 	c.tlp.at = clock.Never
-	if c.flags.has(tlpOn) || c.sndUna == c.sndMax {
+	// A probe armed before a SACK came stays unsent: with SACKed data
+	// outstanding, the RTO or the recovery the SACKs start repairs the
+	// tail (RFC 8985 §7.2 condition 2; Linux re-arms its one timer on an
+	// ACK that SACKs new data).
+	if c.flags.has(tlpOn) || c.sndUna == c.sndMax || c.hasSACK() {
 		return
 	}
 	c.flags.set(tlpNow)

@@ -96,3 +96,22 @@ func TestNoProbeInDisorder(t *testing.T) {
 +0      count SACKRecovery 1`},
 	})
 }
+
+// TestNoProbeAfterSACK: a probe armed before any data was SACKed does not
+// go once a SACK has come, whatever detects the losses (RFC 8985 §7.2
+// condition 2; Linux re-arms its one timer on an ACK that SACKs new
+// data, and in Disorder that is the RTO, not the probe). Under the RFC
+// 6675 rules a SACK of the last segment alone marks no loss and sets no
+// reordering timer (RACK's case is TestNoProbeInDisorder): the RTO
+// goes, not a probe.
+func TestNoProbeAfterSACK(t *testing.T) {
+	script := sackOpen + `
++0.005 < . 1:1(0) ack 1 win 510 <sack 13141:14601>
++0.205 > . 1:1461(1460) ack 1
++0    count LossProbes 0
++0    count Timeouts 1
+`
+	runScriptTests(t, []scriptTest{
+		{name: "RFC 6675 rules (no RACK)", cfg: func(c *Config) { c.RACK = false }, script: script},
+	})
+}
