@@ -23,15 +23,11 @@ const tsOpen = `
 +0    > P. 13033:14481(1448) ack 1 <nop,nop,TS val 1010 ecr 5>
 `
 
-// TestUndo: a window reduction for a loss that was not one is taken back,
-// as Linux's tcp_try_undo_loss and tcp_try_undo_recovery do.
-func TestUndo(t *testing.T) {
-	runScriptTests(t, []scriptTest{
-		{name: "an RTO whose retransmission is answered by an ACK echoing the original's timestamp was spurious (the ACK of the flight was lost; RFC 3522, Linux tcp_packet_delayed): the window is what it was, and the next ten segments go at once",
-			cfg: noTLP,
-			script: tsOpen + `
-+0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
-+0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1:1449>
+// tenMoreTS and tenMore end a script whose window was taken back whole
+// (undone): the next write of ten segments goes at once, with
+// timestamps (after tsOpen) and without (after sackOpen).
+const (
+	tenMoreTS = `
 +0    write 14480 = 14480
 +0    > . 14481:15929(1448) ack 1
 +0    > . 15929:17377(1448) ack 1
@@ -42,7 +38,31 @@ func TestUndo(t *testing.T) {
 +0    > . 23169:24617(1448) ack 1
 +0    > . 24617:26065(1448) ack 1
 +0    > . 26065:27513(1448) ack 1
-+0    > P. 27513:28961(1448) ack 1
++0    > P. 27513:28961(1448) ack 1`
+	tenMore = `
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1
++0    > . 24821:26281(1460) ack 1
++0    > . 26281:27741(1460) ack 1
++0    > P. 27741:29201(1460) ack 1`
+)
+
+// TestUndo: a window reduction for a loss that was not one is taken back,
+// as Linux's tcp_try_undo_loss and tcp_try_undo_recovery do.
+func TestUndo(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "an RTO whose retransmission is answered by an ACK echoing the original's timestamp was spurious (the ACK of the flight was lost; RFC 3522, Linux tcp_packet_delayed): the window is what it was, and the next ten segments go at once",
+			cfg: noTLP,
+			script: tsOpen + `
++0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
++0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1:1449>
+` + tenMoreTS + `
 +0    count Timeouts 1`},
 		{name: "an RTO whose retransmission repaired a loss (the ACK echoes the retransmission's timestamp) is not undone: the window restarts from one segment, two after this ACK",
 			cfg: noTLP,
@@ -65,33 +85,13 @@ func TestUndo(t *testing.T) {
 			script: sackOpen + `
 +0.21 > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
-+0    write 14600 = 14600
-+0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
-+0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
-+0    > . 20441:21901(1460) ack 1
-+0    > . 21901:23361(1460) ack 1
-+0    > . 23361:24821(1460) ack 1
-+0    > . 24821:26281(1460) ack 1
-+0    > . 26281:27741(1460) ack 1
-+0    > P. 27741:29201(1460) ack 1`},
+` + tenMore},
 		{name: "a fast recovery whose only retransmission is reported duplicate (D-SACK) by the ACK that ends it was spurious (the hole was reordering; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
 			script: sackOpen + `
 +0.01 < . 1:1(0) ack 1 win 510 <sack 1461:5841>
 +0    > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
-+0    write 14600 = 14600
-+0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
-+0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
-+0    > . 20441:21901(1460) ack 1
-+0    > . 21901:23361(1460) ack 1
-+0    > . 23361:24821(1460) ack 1
-+0    > . 24821:26281(1460) ack 1
-+0    > . 26281:27741(1460) ack 1
-+0    > P. 27741:29201(1460) ack 1`},
+` + tenMore},
 		{name: "one D-SACK block counts for one retransmission however long it is: after two RTO retransmissions a single block over all the data does not undo",
 			cfg: noTLP,
 			script: sackOpen + `
@@ -106,33 +106,13 @@ func TestUndo(t *testing.T) {
 			script: tsOpen + `
 +0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010>
-+0    write 14480 = 14480
-+0    > . 14481:15929(1448) ack 1
-+0    > . 15929:17377(1448) ack 1
-+0    > . 17377:18825(1448) ack 1
-+0    > . 18825:20273(1448) ack 1
-+0    > . 20273:21721(1448) ack 1
-+0    > . 21721:23169(1448) ack 1
-+0    > . 23169:24617(1448) ack 1
-+0    > . 24617:26065(1448) ack 1
-+0    > . 26065:27513(1448) ack 1
-+0    > P. 27513:28961(1448) ack 1`},
+` + tenMoreTS},
 		{name: "a fast recovery ended by an ACK that echoes the timestamp of the flight, older than its retransmission's, was spurious (RFC 3522; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
 			script: tsOpen + `
 +0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
 +0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 7 ecr 1010>
-+0    write 14480 = 14480
-+0    > . 14481:15929(1448) ack 1
-+0    > . 15929:17377(1448) ack 1
-+0    > . 17377:18825(1448) ack 1
-+0    > . 18825:20273(1448) ack 1
-+0    > . 20273:21721(1448) ack 1
-+0    > . 21721:23169(1448) ack 1
-+0    > . 23169:24617(1448) ack 1
-+0    > . 24617:26065(1448) ack 1
-+0    > . 26065:27513(1448) ack 1
-+0    > P. 27513:28961(1448) ack 1`},
+` + tenMoreTS},
 		{name: "an RTO in fast recovery keeps the recovery's undo record (Linux tcp_enter_loss: no tcp_init_undo while high_seq is ahead): an ACK echoing the fast retransmission's timestamp shows that it repaired a loss, though it is older than the RTO's, and the window restarts from one segment",
 			cfg: noTLP,
 			script: tsOpen + `
