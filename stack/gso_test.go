@@ -77,7 +77,9 @@ func TestGSOSameWire(t *testing.T) {
 		plain, _ := gsoRun(t, false, lose)
 		split, supers := gsoRun(t, true, lose)
 		t.Logf("lose=%v: %d packets, %d super-packets", lose, len(plain), supers)
-		if supers < 40 || len(plain)/supers > 64 {
+		// Slow start counts every segment an ACK delivers, so bursts are
+		// long: some 40 packets a super-packet here, far from one.
+		if supers < 30 || len(plain)/supers > 64 {
 			t.Errorf("lose=%v: %d super-packets for %d packets", lose, supers, len(plain))
 		}
 		if len(split) != len(plain) {

@@ -333,7 +333,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	}
 	c.rackSACKed(now, s, dsack)
 	if s.Ack.GreaterThan(c.sndUna) {
-		c.newAck(now, s)
+		c.newAck(now, s, prevDelivered)
 	} else if s.Ack == c.sndUna {
 		c.maybeDupAck(s)
 	}
@@ -355,8 +355,9 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	return c.ackStateChanges(now, prevUna)
 }
 
-// newAck handles an ACK that advances SND.UNA.
-func (c *Conn) newAck(now clock.Instant, s *Segment) {
+// newAck handles an ACK that advances SND.UNA; prevDelivered is the
+// delivered mark (prr.go) before the ACK's SACK blocks were taken.
+func (c *Conn) newAck(now clock.Instant, s *Segment, prevDelivered seq.Value) {
 	acked := s.Ack.Sub(c.sndUna)
 	data := int(acked)
 	finAcked := c.flags.has(finQ) && c.sndMax.GreaterThan(c.finSeq) && s.Ack.GreaterThan(c.finSeq)
@@ -380,7 +381,7 @@ func (c *Conn) newAck(now clock.Instant, s *Segment) {
 	c.rto.retries = 0
 	c.persist.shift = 0
 	c.tryUndo(s)
-	c.congestionOnAck(now, uint32(acked))
+	c.congestionOnAck(now, uint32(acked), uint32(max(int32(c.deliveredMark()-prevDelivered), 0)))
 	if c.sndUna == c.sndMax {
 		c.rto.at = clock.Never
 	} else {

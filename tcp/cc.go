@@ -56,14 +56,23 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 	c.cc.ssthresh = max(uint32(cw*cubicBeta), 2*mss)
 }
 
-// growWindow opens the congestion window for acked new bytes outside
-// recovery: slow start below ssthresh (RFC 5681 §3.1, one MSS per ACK at
-// most), then congestion avoidance, Reno's or CUBIC's.
+// growWindow opens the congestion window for the bytes an ACK of new
+// data reports delivered outside recovery, as Linux's tcp_cong_avoid
+// counts them (acked_sacked: newly ACKed or SACKed, not what an earlier
+// SACK reported): slow start below ssthresh adds all of them, up to
+// ssthresh (Linux tcp_slow_start; RFC 5681's L = 1*SMSS does not hold
+// there, so an ACK of two segments opens the window by two), and what
+// is left over goes to congestion avoidance, Reno's or CUBIC's.
 func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
 	if c.cc.cwnd < c.cc.ssthresh {
-		c.cc.cwnd = min(c.cc.cwnd+min(acked, mss), 1<<30)
-		return
+		room := min(c.cc.ssthresh, 1<<30) - min(c.cc.cwnd, 1<<30)
+		step := min(acked, room)
+		c.cc.cwnd += step
+		acked -= step
+		if acked == 0 {
+			return
+		}
 	}
 	if c.cfg.CongestionControl == Reno {
 		c.cc.cwnd = min(c.cc.cwnd+max(mss*mss/c.cc.cwnd, 1), 1<<30)
@@ -136,10 +145,11 @@ type ccState struct {
 	dupAcks  int32 // duplicate ACKs in a row (RFC 5681 §2)
 }
 
-// congestionOnAck handles new data ACKed: NewReno's partial and full ACKs
+// congestionOnAck handles new data ACKed (acked bytes of sequence space,
+// delivered bytes newly ACKed or SACKed): NewReno's partial and full ACKs
 // (RFC 6582 §3.2) and the end of SACK recovery (RFC 6675 §5) in recovery,
 // window growth otherwise.
-func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
+func (c *Conn) congestionOnAck(now clock.Instant, acked, delivered uint32) {
 	mss := uint32(c.mss)
 	c.cc.dupAcks = 0
 	if c.flags.has(rtoHold) && c.sndUna.GreaterEq(c.cc.recover) {
@@ -167,5 +177,5 @@ func (c *Conn) congestionOnAck(now clock.Instant, acked uint32) {
 		}
 		return
 	}
-	c.growWindow(now, acked)
+	c.growWindow(now, delivered)
 }

@@ -33,3 +33,32 @@ func TestCubicCurve(t *testing.T) {
 		}
 	}
 }
+
+// TestSlowStartCountsDelivered: in slow start an ACK opens the window by
+// what it reports newly delivered, as Linux's tcp_slow_start counts
+// acked_sacked (conformance/slow-start-ack-counts.pkt shows the kernel
+// doing it): an ACK of two segments lets four go, not three; data an
+// earlier SACK reported counts once; an ACK that only SACKs opens nothing.
+func TestSlowStartCountsDelivered(t *testing.T) {
+	runScriptTests(t, []scriptTest{
+		{name: "an ACK of two segments opens the window by two: the two it freed and two more go",
+			script: sackOpen + `
++0    write 14600 = 14600
++0.01 < . 1:1(0) ack 2921 win 510
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1`},
+		{name: "an ACK of four segments of which two were SACKed before counts two; the SACK itself, which moved no SND.UNA, opened nothing (its two went out as the SACKed left the pipe)",
+			script: sackOpen + `
++0    write 14600 = 14600
++0.01 < . 1:1(0) ack 1 win 510 <sack 2921:5841>
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    < . 1:1(0) ack 5841 win 510
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1`},
+	})
+}

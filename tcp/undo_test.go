@@ -53,6 +53,33 @@ const (
 +0    > P. 27741:29201(1460) ack 1`
 )
 
+// sevenMoreTS and sevenMore end a script whose RTO stands (not undone)
+// and whose ACK then reported all ten segments delivered: the window
+// restarts from one segment, and slow start counts the ten (Linux
+// tcp_slow_start) up to ssthresh, seven segments (CUBIC's 0.7 of ten),
+// so seven of the next write's ten go at once, where an undo lets all
+// ten go.
+const (
+	sevenMoreTS = `
++0    write 14480 = 14480
++0    > . 14481:15929(1448) ack 1
++0    > . 15929:17377(1448) ack 1
++0    > . 17377:18825(1448) ack 1
++0    > . 18825:20273(1448) ack 1
++0    > . 20273:21721(1448) ack 1
++0    > . 21721:23169(1448) ack 1
++0    > . 23169:24617(1448) ack 1`
+	sevenMore = `
++0    write 14600 = 14600
++0    > . 14601:16061(1460) ack 1
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1`
+)
+
 // TestUndo: a window reduction for a loss that was not one is taken back,
 // as Linux's tcp_try_undo_loss and tcp_try_undo_recovery do.
 func TestUndo(t *testing.T) {
@@ -64,22 +91,18 @@ func TestUndo(t *testing.T) {
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1:1449>
 ` + tenMoreTS + `
 +0    count Timeouts 1`},
-		{name: "an RTO whose retransmission repaired a loss (the ACK echoes the retransmission's timestamp) is not undone: the window restarts from one segment, two after this ACK",
+		{name: "an RTO whose retransmission repaired a loss (the ACK echoes the retransmission's timestamp) is not undone: the window restarts from one segment, seven after this ACK of ten",
 			cfg: noTLP,
 			script: tsOpen + `
 +0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1220>
-+0    write 14480 = 14480
-+0    > . 14481:15929(1448) ack 1
-+0    > . 15929:17377(1448) ack 1`},
-		{name: "an ACK whose echo is 0 says nothing of which copy arrived (RFC 7323 §3.2): the RTO is not undone and two segments go, not ten",
+` + sevenMoreTS},
+		{name: "an ACK whose echo is 0 says nothing of which copy arrived (RFC 7323 §3.2): the RTO is not undone and seven segments go, not ten",
 			cfg: noTLP,
 			script: tsOpen + `
 +0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 0>
-+0    write 14480 = 14480
-+0    > . 14481:15929(1448) ack 1
-+0    > . 15929:17377(1448) ack 1`},
+` + sevenMoreTS},
 		{name: "without timestamps a D-SACK of the RTO's only retransmission shows it spurious too (RFC 3708, Linux undo_retrans): the window is what it was",
 			cfg: noTLP,
 			script: sackOpen + `
@@ -98,9 +121,7 @@ func TestUndo(t *testing.T) {
 +0.21 > . 1:1461(1460) ack 1
 +0.42 > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:14601>
-+0    write 14600 = 14600
-+0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1`},
+` + sevenMore},
 		{name: "the same RTO undone by the timestamp alone: the ACK carries no D-SACK (the peer does not send them), and the ten segments still go at once",
 			cfg: noTLP,
 			script: tsOpen + `
@@ -129,10 +150,8 @@ func TestUndo(t *testing.T) {
 			script: sackOpen + `
 +0.21 > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 20001:21461 20001:30001>
-+0    write 14600 = 14600
-+0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1`},
-		{name: "a D-SACK block below the episode's start (data ACKed before it) is not one of its retransmissions: the RTO is not undone",
+` + sevenMore},
+		{name: "a D-SACK block below the episode's start (data ACKed before it) is not one of its retransmissions: the RTO is not undone, and six segments go (ssthresh 0.7 of the nine outstanding at the RTO), not eleven",
 			cfg: noTLP,
 			script: sackOpen + `
 +0.01 < . 1:1(0) ack 1461 win 510
@@ -140,7 +159,11 @@ func TestUndo(t *testing.T) {
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
 +0    write 14600 = 14600
 +0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1`},
++0    > . 16061:17521(1460) ack 1
++0    > . 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > . 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1`},
 	})
 }
 
