@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net/netip"
 	"strings"
 	"sync"
@@ -239,11 +240,11 @@ func TestConfigValidate(t *testing.T) {
 		{"no patience", func(c *Config) { c.Patience = 0 }},
 		{"limit inside the fault phase", func(c *Config) { c.Limit = c.FaultPhase }},
 		{"partitions of no length", func(c *Config) { c.MaxPartition = 0 }},
-		{"absurd clients", func(c *Config) { c.Clients = 1 << 40 }},
+		{"absurd clients", func(c *Config) { c.Clients = math.MaxInt }},
 		{"one client too many", func(c *Config) { c.Clients = MaxClients + 1 }},
-		{"absurd bytes", func(c *Config) { c.MaxBytes = 1 << 40 }},
-		{"absurd partitions", func(c *Config) { c.MaxPartitions = 1 << 40 }},
-		{"absurd crashes", func(c *Config) { c.MaxCrashes = 1 << 40 }},
+		{"absurd bytes", func(c *Config) { c.MaxBytes = math.MaxInt }},
+		{"absurd partitions", func(c *Config) { c.MaxPartitions = math.MaxInt }},
+		{"absurd crashes", func(c *Config) { c.MaxCrashes = math.MaxInt }},
 	}
 	for _, tc := range tests {
 		cfg := DefaultConfig()

@@ -208,7 +208,7 @@ func TestRingAcrossBlocks(t *testing.T) {
 			{write: 3*c + 9, commit: 3*c + 9}, {discard: 3*c + 9}, {write: 2 * c, commit: 2 * c}, {discard: 2 * c}, {write: 5, commit: 5}}},
 		{"small to large, wrapped", 4 * c, []op{{write: 60, commit: 60}, {discard: 50}, {write: 40, commit: 40}, {write: c, commit: c}}},
 		{"max 1", 1, []op{{write: 1, commit: 1}, {discard: 1}, {write: 1, commit: 1}}},
-		{"max huge", 1 << 40, []op{{write: 3*c + 1, commit: 3*c + 1}, {discard: c}, {write: 5 * c, commit: 5 * c}}},
+		{"max huge", math.MaxInt, []op{{write: 3*c + 1, commit: 3*c + 1}, {discard: c}, {write: 5 * c, commit: 5 * c}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -2,7 +2,9 @@ package trace
 
 import (
 	"bytes"
+	"math"
 	"net/netip"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,8 +36,8 @@ func TestFormatInfo(t *testing.T) {
 		{"after a loss", tcp.Info{CongestionControl: "cubic", SndWScale: 14, RcvWScale: 0, MSS: 1448, Cwnd: 14481, Ssthresh: 7240,
 			Retransmits: 3, InRecovery: true},
 			"cubic wscale:14,0 rto:0 rtt:0/0 mss:1448 rcvmss:0 cwnd:11 ssthresh:5 bytes_acked:0 bytes_received:0 retrans:0/3 in_recovery snd_wnd:0 rcv_wnd:0"},
-		{"MSS 1", tcp.Info{SndWScale: -1, MSS: 1, Cwnd: 1 << 40, Ssthresh: 1<<30 - 1},
-			"rto:0 rtt:0/0 mss:1 rcvmss:0 cwnd:1099511627776 ssthresh:1073741823 bytes_acked:0 bytes_received:0 snd_wnd:0 rcv_wnd:0"},
+		{"MSS 1", tcp.Info{SndWScale: -1, MSS: 1, Cwnd: math.MaxInt, Ssthresh: 1<<30 - 1},
+			"rto:0 rtt:0/0 mss:1 rcvmss:0 cwnd:" + strconv.Itoa(math.MaxInt) + " ssthresh:1073741823 bytes_acked:0 bytes_received:0 snd_wnd:0 rcv_wnd:0"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := strings.TrimSpace(FormatInfo(tc.info)); got != tc.want {
