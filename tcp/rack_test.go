@@ -100,18 +100,7 @@ func TestRACK(t *testing.T) {
 +0.001 < . 1:1(0) ack 4381 win 510
 +0.01 < . 1:1(0) ack 14601 win 510 <sack 1461:2921>
 +0    count DSACKRecv 1
-+0    retrans 0
-+0    write 14600 = 14600
-+0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
-+0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
-+0    > . 20441:21901(1460) ack 1
-+0    > . 21901:23361(1460) ack 1
-+0    > . 23361:24821(1460) ack 1
-+0    > . 24821:26281(1460) ack 1
-+0    > . 26281:27741(1460) ack 1
-+0    > P. 27741:29201(1460) ack 1
++0    retrans 0` + tenMore + `
 +0.01 < . 1:1(0) ack 16061 win 510 <sack 17521:18981>
 +0.0105 > . 16061:17521(1460) ack 1`},
 		{name: "a D-SACK before any reordering was seen, of a segment never retransmitted, leaves the reordering window as it was (Linux tcp_dsack_seen): the next hole waits 2.5 ms",

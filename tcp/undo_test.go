@@ -1,6 +1,9 @@
 package tcp
 
-import "testing"
+import (
+	"fmt"
+	"testing"
+)
 
 // tsOpen opens a connection with SACK and timestamps (TSval is our clock
 // in ms: 1010 at the handshake's end) and sends ten segments, which the
@@ -23,61 +26,34 @@ const tsOpen = `
 +0    > P. 13033:14481(1448) ack 1 <nop,nop,TS val 1010 ecr 5>
 `
 
-// tenMoreTS and tenMore end a script whose window was taken back whole
-// (undone): the next write of ten segments goes at once, with
-// timestamps (after tsOpen) and without (after sackOpen).
-const (
-	tenMoreTS = `
-+0    write 14480 = 14480
-+0    > . 14481:15929(1448) ack 1
-+0    > . 15929:17377(1448) ack 1
-+0    > . 17377:18825(1448) ack 1
-+0    > . 18825:20273(1448) ack 1
-+0    > . 20273:21721(1448) ack 1
-+0    > . 21721:23169(1448) ack 1
-+0    > . 23169:24617(1448) ack 1
-+0    > . 24617:26065(1448) ack 1
-+0    > . 26065:27513(1448) ack 1
-+0    > P. 27513:28961(1448) ack 1`
-	tenMore = `
-+0    write 14600 = 14600
-+0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
-+0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
-+0    > . 20441:21901(1460) ack 1
-+0    > . 21901:23361(1460) ack 1
-+0    > . 23361:24821(1460) ack 1
-+0    > . 24821:26281(1460) ack 1
-+0    > . 26281:27741(1460) ack 1
-+0    > P. 27741:29201(1460) ack 1`
-)
+// nextWrite ends a script with a write of ten segments and the first n
+// of them going at once (the tenth with PSH), of mss bytes each: 1448
+// after tsOpen, 1460 after sackOpen.
+func nextWrite(n, mss int) string {
+	from := 1 + 10*mss
+	s := fmt.Sprintf("\n+0    write %d = %d", 10*mss, 10*mss)
+	for i := range n {
+		flag := "."
+		if i == 9 {
+			flag = "P."
+		}
+		s += fmt.Sprintf("\n+0    > %s %d:%d(%d) ack 1", flag, from+i*mss, from+(i+1)*mss, mss)
+	}
+	return s
+}
 
-// sevenMoreTS and sevenMore end a script whose RTO stands (not undone)
-// and whose ACK then reported all ten segments delivered: the window
-// restarts from one segment, and slow start counts the ten (Linux
-// tcp_slow_start) up to ssthresh, seven segments (CUBIC's 0.7 of ten),
-// so seven of the next write's ten go at once, where an undo lets all
-// ten go.
-const (
-	sevenMoreTS = `
-+0    write 14480 = 14480
-+0    > . 14481:15929(1448) ack 1
-+0    > . 15929:17377(1448) ack 1
-+0    > . 17377:18825(1448) ack 1
-+0    > . 18825:20273(1448) ack 1
-+0    > . 20273:21721(1448) ack 1
-+0    > . 21721:23169(1448) ack 1
-+0    > . 23169:24617(1448) ack 1`
-	sevenMore = `
-+0    write 14600 = 14600
-+0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
-+0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
-+0    > . 20441:21901(1460) ack 1
-+0    > . 21901:23361(1460) ack 1
-+0    > . 23361:24821(1460) ack 1`
+// The endings of the undo scripts. tenMoreTS and tenMore: the window was
+// taken back whole (undone), so the next ten segments go at once, with
+// timestamps (after tsOpen) and without (after sackOpen). sevenMoreTS
+// and sevenMore: the RTO stands, and its ACK reported all ten segments
+// delivered: the window restarts from one segment and slow start counts
+// the ten (Linux tcp_slow_start) up to ssthresh, seven segments (CUBIC's
+// 0.7 of ten), so seven of the ten go at once.
+var (
+	tenMoreTS   = nextWrite(10, 1448)
+	tenMore     = nextWrite(10, 1460)
+	sevenMoreTS = nextWrite(7, 1448)
+	sevenMore   = nextWrite(7, 1460)
 )
 
 // TestUndo: a window reduction for a loss that was not one is taken back,
