@@ -111,7 +111,8 @@ type fixture struct {
 	// gso makes flush take super-packets (PollPacketGSO) and split them
 	// with wire.SplitTCP before they go on the wire; supers counts them.
 	gso    bool
-	supers int
+	supers    int
+	superSegs int // the packets split out of super-packets
 	split  []byte // the buffer SplitTCP builds pieces in
 }
 
@@ -169,7 +170,8 @@ func (f *fixture) flush() {
 				if k == 0 {
 					break
 				}
-				if size > 0 {
+				super := size > 0
+				if super {
 					f.supers++
 				} else {
 					size = k // not a super-packet: one piece
@@ -178,6 +180,9 @@ func (f *fixture) flush() {
 					f.split = make([]byte, 2048)
 				}
 				err := wire.SplitTCP(f.buf[:k], size, f.split, func(p []byte) error {
+					if super {
+						f.superSegs++
+					}
 					f.send(n.name, p)
 					return nil
 				})

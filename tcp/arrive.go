@@ -343,7 +343,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	}
 	c.checkRecovery(now)
 	if c.flags.has(sackRec) {
-		c.prrOnAck(int(int32(c.deliveredMark()-prevDelivered)), c.sndUna != prevUna, c.lostMarks() != prevLost)
+		c.prrOnAck(c.newlyDelivered(prevDelivered), c.sndUna != prevUna, c.lostMarks() != prevLost)
 	}
 	if c.sndUna != prevUna {
 		c.schedulePTO(now, true) // Linux tcp_set_xmit_timer on new data ACKed
@@ -381,7 +381,7 @@ func (c *Conn) newAck(now clock.Instant, s *Segment, prevDelivered seq.Value) {
 	c.rto.retries = 0
 	c.persist.shift = 0
 	c.tryUndo(s)
-	c.congestionOnAck(now, uint32(acked), uint32(max(int32(c.deliveredMark()-prevDelivered), 0)))
+	c.congestionOnAck(now, uint32(acked), uint32(c.newlyDelivered(prevDelivered)))
 	if c.sndUna == c.sndMax {
 		c.rto.at = clock.Never
 	} else {

@@ -62,7 +62,8 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 // SACK reported): slow start below ssthresh adds all of them, up to
 // ssthresh (Linux tcp_slow_start; RFC 5681's L = 1*SMSS does not hold
 // there, so an ACK of two segments opens the window by two), and what
-// is left over goes to congestion avoidance, Reno's or CUBIC's.
+// is left over goes to CUBIC's congestion avoidance; Reno's adds its
+// increment once an ACK.
 func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
 	if c.cc.cwnd < c.cc.ssthresh {
@@ -75,6 +76,8 @@ func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 		}
 	}
 	if c.cfg.CongestionControl == Reno {
+		// MSS²/cwnd an ACK, whatever it delivered (RFC 5681 §3.1);
+		// Linux's tcp_cong_avoid_ai counts the packets instead.
 		c.cc.cwnd = min(c.cc.cwnd+max(mss*mss/c.cc.cwnd, 1), 1<<30)
 		return
 	}

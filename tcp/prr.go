@@ -33,6 +33,12 @@ func (c *Conn) deliveredMark() seq.Value {
 	return c.sndUna.Add(seq.Size(c.sackedIn(c.sndUna, c.sndMax)))
 }
 
+// newlyDelivered is what the peer reported delivered since the delivered
+// mark was prev: bytes newly ACKed or SACKed, none counted twice.
+func (c *Conn) newlyDelivered(prev seq.Value) int {
+	return max(int(int32(c.deliveredMark()-prev)), 0)
+}
+
 // lostMarks counts the segments ever deemed lost (Linux tp->lost), so
 // that an ACK can tell whether it marked any; RACK keeps it, the RFC 6675
 // rules do not (0).
