@@ -110,10 +110,10 @@ type fixture struct {
 	steps  int
 	// gso makes flush take super-packets (PollPacketGSO) and split them
 	// with wire.SplitTCP before they go on the wire; supers counts them.
-	gso    bool
+	gso       bool
 	supers    int
-	superSegs int // the packets split out of super-packets
-	split  []byte // the buffer SplitTCP builds pieces in
+	superSegs int    // the packets split out of super-packets
+	split     []byte // the buffer SplitTCP builds pieces in
 }
 
 // opt adjusts a node's options.
