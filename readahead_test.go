@@ -91,16 +91,7 @@ func TestReaderReadsBatchUnlocked(t *testing.T) {
 	}
 	defer closeQuick(s)
 	e.host.Store(s)
-	for i := range n { // SYNs to a closed port: each is answered by a RST
-		p := wire.Packet{Src: addrA, Dst: addrB, TCP: wire.TCPFields{
-			SrcPort: uint16(40000 + i), DstPort: 9, Seq: 1000, Flags: wire.SYN, Window: 65535}}
-		buf := make([]byte, 60)
-		k, err := wire.EncodePacket(buf, &p, 64, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.in <- buf[:k]
-	}
+	queueSYNs(t, e, n) // SYNs to a closed port: each is answered by a RST
 	before := holdsOf(s)
 	close(e.gate)
 	deadline := time.Now().Add(10 * time.Second)
@@ -131,16 +122,7 @@ func TestReaderStopsWithBatchRead(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeQuick(s)
-	for i := range n { // SYNs to a closed port: each would be answered by a RST
-		p := wire.Packet{Src: addrA, Dst: addrB, TCP: wire.TCPFields{
-			SrcPort: uint16(40000 + i), DstPort: 9, Seq: 1000, Flags: wire.SYN, Window: 65535}}
-		buf := make([]byte, 60)
-		k, err := wire.EncodePacket(buf, &p, 64, 0)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.in <- buf[:k]
-	}
+	queueSYNs(t, e, n) // SYNs to a closed port: each would be answered by a RST
 	if !s.lock() {
 		t.Fatal("the host stopped at once")
 	}
@@ -161,6 +143,22 @@ func TestReaderStopsWithBatchRead(t *testing.T) {
 	}
 	if w := e.written.Load(); w != 0 {
 		t.Errorf("the stopped host wrote %d packets for the batch its reader held", w)
+	}
+}
+
+// queueSYNs queues n SYNs from addrA to port 9 of addrB, from n
+// different ports, for e's reader.
+func queueSYNs(t *testing.T, e *pollEnd, n int) {
+	t.Helper()
+	for i := range n {
+		p := wire.Packet{Src: addrA, Dst: addrB, TCP: wire.TCPFields{
+			SrcPort: uint16(40000 + i), DstPort: 9, Seq: 1000, Flags: wire.SYN, Window: 65535}}
+		buf := make([]byte, 60)
+		k, err := wire.EncodePacket(buf, &p, 64, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		e.in <- buf[:k]
 	}
 }
 

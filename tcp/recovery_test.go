@@ -3,12 +3,16 @@ package tcp
 import "testing"
 
 // sackOpen opens a connection to a peer that does SACK and window scaling
-// but not timestamps (so MSS 1460), and sends ten full segments: the
-// initial window.
-const sackOpen = `
+// but not timestamps (so MSS 1460), with a 10 ms round trip, and sends
+// ten full segments: the initial window.
+var sackOpen = sackOpenRTT("0.01")
+
+// sackOpenRTT is sackOpen with the round trip given in seconds.
+func sackOpenRTT(rtt string) string {
+	return `
 +0    connect
 +0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
-+0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
++` + rtt + ` < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
 +0    > . 1:1(0) ack 1 <>
 +0    write 14600 = 14600
 +0    > . 1:1461(1460) ack 1
@@ -22,6 +26,7 @@ const sackOpen = `
 +0    > . 11681:13141(1460) ack 1
 +0    > P. 13141:14601(1460) ack 1
 `
+}
 
 // TestSACKLossRecovery: RFC 6675 loss recovery from the SACK scoreboard.
 func TestSACKLossRecovery(t *testing.T) {

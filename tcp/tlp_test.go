@@ -53,23 +53,7 @@ func TestTailLossProbe(t *testing.T) {
 func TestNoProbeInDisorder(t *testing.T) {
 	// sack1msOpen opens a SACK connection whose SRTT is 1 ms and sends
 	// ten segments.
-	const sack1msOpen = `
-+0      connect
-+0      > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
-+0.001  < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
-+0      > . 1:1(0) ack 1 <>
-+0      write 14600 = 14600
-+0      > . 1:1461(1460) ack 1
-+0      > . 1461:2921(1460) ack 1
-+0      > . 2921:4381(1460) ack 1
-+0      > . 4381:5841(1460) ack 1
-+0      > . 5841:7301(1460) ack 1
-+0      > . 7301:8761(1460) ack 1
-+0      > . 8761:10221(1460) ack 1
-+0      > . 10221:11681(1460) ack 1
-+0      > . 11681:13141(1460) ack 1
-+0      > P. 13141:14601(1460) ack 1
-`
+	sack1msOpen := sackOpenRTT("0.001")
 	runScriptTests(t, []scriptTest{
 		{name: "SRTT 1 ms: the probe would be due 4 ms after the flight, the reordering timer 8 ms after the SACK; the timer goes, marks the hole lost and recovery retransmits it, no probe",
 			script: sack1msOpen + `+0.0005 < . 1:1(0) ack 1 win 510 <sack 2921:4381>

@@ -147,7 +147,7 @@ func TestUndo(t *testing.T) {
 // recovery's loss episode: ssthresh is cut once, as Linux's
 // tcp_enter_loss does (no new cut while high_seq is ahead of SND.UNA).
 func TestRTOInRecovery(t *testing.T) {
-	const recovery = sackOpen + `
+	recovery := sackOpen + `
 +0.01 < . 1:1(0) ack 1 win 510 <sack 1461:5841>
 +0    > . 1:1461(1460) ack 1
 +0    < . 1:1(0) ack 1 win 510 <sack 1461:14601>
