@@ -329,7 +329,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	// reordering (Linux FLAG_DSACK_TLP): RACK and undo leave it out.
 	probeDup := dsack && c.flags.has(tlpOn) && seq.Value(s.Opts.SACK[0].Right) == c.tlp.high
 	if dsack && !probeDup {
-		c.undoDSACK(seq.Value(s.Opts.SACK[0].Right))
+		c.undoDSACK(seq.Value(s.Opts.SACK[0].Left), seq.Value(s.Opts.SACK[0].Right))
 	}
 	c.rackSACKed(now, s, dsack)
 	if s.Ack.GreaterThan(c.sndUna) {

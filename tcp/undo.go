@@ -46,18 +46,39 @@ func (c *Conn) undoRexmit(ts uint32) {
 	ls.undo.retrans++
 }
 
-// undoDSACK takes a D-SACK block ending at r off the episode's
+// undoDSACK takes a D-SACK block [l, r) off the episode's
 // retransmissions when it reports data the episode may have retransmitted:
-// above its start and not beyond SND.MAX (Linux tcp_check_dsack and
-// tcp_sacktag_one count only blocks over data sent and retransmitted).
-// Each block counts for one retransmission, whatever its length: a peer
-// cannot end an episode's undo record with one oversized block.
-func (c *Conn) undoDSACK(r seq.Value) {
+// above its start and not beyond SND.MAX, and above SND.UNA only over a
+// segment the send log shows sent twice (Linux counts blocks at or below
+// SND.UNA in tcp_check_dsack, and above it in tcp_sacktag_one only over
+// retransmitted skbs). Each block counts for one retransmission, whatever
+// its length: a peer cannot end an episode's undo record with one
+// oversized block, nor with blocks over data never sent again.
+func (c *Conn) undoDSACK(l, r seq.Value) {
 	ls := c.cc.loss
 	if ls == nil || !ls.undo.on || ls.undo.retrans <= 0 || !r.GreaterThan(ls.undo.marker) || r.GreaterThan(c.sndMax) {
 		return
 	}
+	if r.GreaterThan(c.sndUna) && !c.rexmitIn(l, r) {
+		return
+	}
 	ls.undo.retrans--
+}
+
+// rexmitIn reports whether the send log holds a segment overlapping
+// [l, r) that went more than once; without RACK's log, it cannot tell
+// and says yes.
+func (c *Conn) rexmitIn(l, r seq.Value) bool {
+	rs := c.rack()
+	if rs == nil {
+		return true
+	}
+	for _, e := range rs.live() {
+		if e.start.LessThan(r) && l.LessThan(e.end) && e.flags&txRexmit != 0 {
+			return true
+		}
+	}
+	return false
 }
 
 // mayUndo is Linux's tcp_may_undo for the ACK s: the episode has

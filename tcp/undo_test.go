@@ -127,6 +127,14 @@ func TestUndo(t *testing.T) {
 +0.21 > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 20001:21461 20001:30001>
 ` + sevenMore},
+		{name: "a D-SACK block above SND.UNA over a segment never sent twice is no retransmission reported duplicate (Linux tcp_sacktag_one counts only retransmitted skbs): the RTO is not undone, however often the peer repeats it",
+			cfg: noTLP,
+			script: sackOpen + `
++0.21 > . 1:1461(1460) ack 1
++0.0001 < . 1:1(0) ack 1 win 510 <sack 2921:4381 1461:14601>
++0    < . 1:1(0) ack 1 win 510 <sack 2921:4381 1461:14601>
++0    < . 1:1(0) ack 14601 win 510
+` + nextWrite(2, 1460)},
 		{name: "a D-SACK block below the episode's start (data ACKed before it) is not one of its retransmissions: the RTO is not undone, and six segments go (ssthresh 0.7 of the nine outstanding at the RTO), not eleven",
 			cfg: noTLP,
 			script: sackOpen + `
