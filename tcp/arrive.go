@@ -332,8 +332,9 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 		c.undoDSACK(seq.Value(s.Opts.SACK[0].Left), seq.Value(s.Opts.SACK[0].Right))
 	}
 	c.rackSACKed(now, s, dsack)
+	delivered := -1 // not yet computed
 	if s.Ack.GreaterThan(c.sndUna) {
-		c.newAck(now, s, prevDelivered)
+		delivered = c.newAck(now, s, prevDelivered)
 	} else if s.Ack == c.sndUna {
 		c.maybeDupAck(s)
 	}
@@ -343,7 +344,10 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	}
 	c.checkRecovery(now)
 	if c.flags.has(sackRec) {
-		c.prrOnAck(c.newlyDelivered(prevDelivered), c.sndUna != prevUna, c.lostMarks() != prevLost)
+		if delivered < 0 {
+			delivered = c.newlyDelivered(prevDelivered)
+		}
+		c.prrOnAck(delivered, c.sndUna != prevUna, c.lostMarks() != prevLost)
 	}
 	if c.sndUna != prevUna {
 		c.schedulePTO(now, true) // Linux tcp_set_xmit_timer on new data ACKed
@@ -356,8 +360,9 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 }
 
 // newAck handles an ACK that advances SND.UNA; prevDelivered is the
-// delivered mark (prr.go) before the ACK's SACK blocks were taken.
-func (c *Conn) newAck(now clock.Instant, s *Segment, prevDelivered seq.Value) {
+// delivered mark (prr.go) before the ACK's SACK blocks were taken. It
+// returns the bytes the ACK newly delivered.
+func (c *Conn) newAck(now clock.Instant, s *Segment, prevDelivered seq.Value) int {
 	acked := s.Ack.Sub(c.sndUna)
 	data := int(acked)
 	finAcked := c.flags.has(finQ) && c.sndMax.GreaterThan(c.finSeq) && s.Ack.GreaterThan(c.finSeq)
@@ -381,12 +386,14 @@ func (c *Conn) newAck(now clock.Instant, s *Segment, prevDelivered seq.Value) {
 	c.rto.retries = 0
 	c.persist.shift = 0
 	c.tryUndo(s)
-	c.congestionOnAck(now, uint32(acked), uint32(c.newlyDelivered(prevDelivered)))
+	delivered := c.newlyDelivered(prevDelivered)
+	c.congestionOnAck(now, uint32(acked), uint32(delivered))
 	if c.sndUna == c.sndMax {
 		c.rto.at = clock.Never
 	} else {
 		c.rto.at = now.Add(c.rto.timeout)
 	}
+	return delivered
 }
 
 // ackStateChanges moves FIN_WAIT_1, CLOSING and LAST_ACK on once our FIN is
