@@ -203,7 +203,20 @@ func (k *kernelBackend) call(c *Call) *Return {
 		err := k.ns.Run(func() error {
 			var err error
 			fd, err = unix.Socket(socketDomain(o), unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_TCP)
-			return err
+			if err != nil {
+				return err
+			}
+			// A new namespace takes the host's congestion control (bbr on
+			// some machines, and a namespace may not choose another
+			// default), where tcpwave models Linux's default, cubic: its
+			// pacing rate also sizes the units a burst leaves in, and so
+			// where PSH goes. Each socket asks for cubic itself (root may),
+			// and an accepted one inherits it from its listener.
+			if err := unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, "cubic"); err != nil {
+				unix.Close(fd)
+				return fmt.Errorf("kernel backend: congestion control cubic: %w", err)
+			}
+			return nil
 		})
 		if err == nil {
 			k.track(fd, true)
