@@ -11,6 +11,7 @@ import (
 // HandleSegment processes one arriving segment (RFC 9293 §3.10.7). The
 // caller has already matched it to this connection by its 4-tuple.
 func (c *Conn) HandleSegment(now clock.Instant, s *Segment) {
+	c.unit = 0 // what the segment changes starts a new tcp_write_xmit
 	switch c.state {
 	case Closed, Listen:
 		return // the stack answers segments for CLOSED and LISTEN

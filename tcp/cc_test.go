@@ -46,19 +46,19 @@ func TestSlowStartCountsDelivered(t *testing.T) {
 +0    write 14600 = 14600
 +0.01 < . 1:1(0) ack 2921 win 510
 +0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
++0    > P. 16061:17521(1460) ack 1
 +0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1`},
++0    > P. 18981:20441(1460) ack 1`},
 		{name: "an ACK of four segments of which two were SACKed before counts two; the SACK itself, which moved no SND.UNA, opened nothing (its two went out as the SACKed left the pipe)",
 			script: sackOpen + `
 +0    write 14600 = 14600
 +0.01 < . 1:1(0) ack 1 win 510 <sack 2921:5841>
 +0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
++0    > P. 16061:17521(1460) ack 1
 +0    < . 1:1(0) ack 5841 win 510
 +0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
++0    > P. 18981:20441(1460) ack 1
 +0    > . 20441:21901(1460) ack 1
-+0    > . 21901:23361(1460) ack 1`},
++0    > P. 21901:23361(1460) ack 1`},
 	})
 }

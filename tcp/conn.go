@@ -107,6 +107,7 @@ type Conn struct {
 	state     State
 	sndWScale uint8
 	rcvWScale uint8
+	unit      uint8     // segments left in the current transmission unit (push.go)
 	flags     connFlags // yes/no state, one bit each (flags.go)
 }
 

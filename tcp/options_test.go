@@ -34,7 +34,7 @@ func TestOptionNegotiation(t *testing.T) {
 +0    > . 1:1(0) ack 1 win 64240 <nop,nop,TS val 10 ecr 100>
 +0    write 5000 = 5000
 +0    > . 1:1449(1448) ack 1 win 64240
-+0    > . 1449:2897(1448) ack 1 win 64240`},
++0    > P. 1449:2897(1448) ack 1 win 64240`},
 		{name: "window scaling negotiated: the SYN-ACK's window is not scaled (RFC 7323 §2.2), later windows are (peer shift 2), ours is shifted by 7: the SYN's 64240 bytes, aligned up to 502 units (Linux rcv_ssthresh; conformance/data-window.pkt)",
 			script: `
 +0    connect
@@ -43,10 +43,10 @@ func TestOptionNegotiation(t *testing.T) {
 +0    > . 1:1(0) ack 1 win 502
 +0    write 10000 = 10000
 +0    > . 1:1449(1448) ack 1 win 502
-+0    > . 1449:2897(1448) ack 1 win 502
++0    > P. 1449:2897(1448) ack 1 win 502
 +0.01 < . 1:1(0) ack 2897 win 1000
 +0    > . 2897:4345(1448) ack 1
-+0    > . 4345:5793(1448) ack 1`},
++0    > P. 4345:5793(1448) ack 1`},
 		{name: "we do not offer window scaling: no wscale in our SYN, and the peer's wscale is then ignored (RFC 7323 §1.3)",
 			cfg: func(c *Config) { c.WScale, c.RcvBuf = -1, 65535 },
 			script: `
@@ -56,7 +56,7 @@ func TestOptionNegotiation(t *testing.T) {
 +0    > . 1:1(0) ack 1 win 64240
 +0    write 5000 = 5000
 +0    > . 1:1449(1448) ack 1
-+0    > . 1449:2897(1448) ack 1
++0    > P. 1449:2897(1448) ack 1
 +0.01 < . 1:1(0) ack 2897 win 1448
 +0    > . 2897:4345(1448) ack 1`},
 		{name: "timestamps negotiated: every segment carries TSval from our 1 kHz clock and echoes the peer's latest in-order TSval (RFC 7323 §3, §4.3)",
@@ -101,7 +101,7 @@ func TestOptionNegotiation(t *testing.T) {
 +0    mss 988
 +0    write 2000 = 2000
 +0    > . 1:989(988) ack 1
-+0    > . 989:1977(988) ack 1
++0    > P. 989:1977(988) ack 1
 +0    > P. 1977:2001(24) ack 1`},
 	})
 }

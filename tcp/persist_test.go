@@ -12,7 +12,7 @@ func TestPersist(t *testing.T) {
 	const zeroWindow = plainOpen + `
 +0    write 4000 = 4000
 +0    > . 1:1461(1460) ack 1
-+0    > . 1461:2921(1460) ack 1
++0    > P. 1461:2921(1460) ack 1
 +0    > P. 2921:4001(1080) ack 1
 +0.01 < . 1:1(0) ack 4001 win 0
 +0    write 1000 = 1000

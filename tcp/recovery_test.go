@@ -5,27 +5,19 @@ import "testing"
 // sackOpen opens a connection to a peer that does SACK and window scaling
 // but not timestamps (so MSS 1460), with a 10 ms round trip, and sends
 // ten full segments: the initial window.
-var sackOpen = sackOpenRTT("0.01")
+var sackOpen = sackOpenRTT("0.01", 2)
 
-// sackOpenRTT is sackOpen with the round trip given in seconds.
-func sackOpenRTT(rtt string) string {
+// sackOpenRTT is sackOpen with the round trip given in seconds; the ten
+// segments leave in units of unit segments, as Linux's pacing rate for
+// that round trip sizes them (push.go: two at 10 ms, five at 1 ms).
+func sackOpenRTT(rtt string, unit int) string {
 	return `
 +0    connect
 +0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
 +` + rtt + ` < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
 +0    > . 1:1(0) ack 1 <>
 +0    write 14600 = 14600
-+0    > . 1:1461(1460) ack 1
-+0    > . 1461:2921(1460) ack 1
-+0    > . 2921:4381(1460) ack 1
-+0    > . 4381:5841(1460) ack 1
-+0    > . 5841:7301(1460) ack 1
-+0    > . 7301:8761(1460) ack 1
-+0    > . 8761:10221(1460) ack 1
-+0    > . 10221:11681(1460) ack 1
-+0    > . 11681:13141(1460) ack 1
-+0    > P. 13141:14601(1460) ack 1
-`
+` + flight(1, 10, 1460, unit, true, "")
 }
 
 // TestSACKLossRecovery: RFC 6675 loss recovery from the SACK scoreboard.
@@ -59,9 +51,9 @@ func TestSACKLossRecovery(t *testing.T) {
 +0    > . 1461:2921(1460) ack 1
 +0    < . 1:1(0) ack 1461 win 510 <sack 2921:14601>
 +0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
++0    > P. 16061:17521(1460) ack 1
 +0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
++0    > P. 18981:20441(1460) ack 1
 +0    > . 20441:21901(1460) ack 1
 +0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:16061>
 +0    > . 1461:2921(1460) ack 1
@@ -111,9 +103,9 @@ func TestFastRetransmit(t *testing.T) {
 +0.01 < . 1:1(0) ack 1461 win 510
 +0    write 7300 = 7300
 +0    > . 1461:2921(1460) ack 1
-+0    > . 2921:4381(1460) ack 1
++0    > P. 2921:4381(1460) ack 1
 +0    > . 4381:5841(1460) ack 1
-+0    > . 5841:7301(1460) ack 1
++0    > P. 5841:7301(1460) ack 1
 +0    > P. 7301:8761(1460) ack 1
 `
 	runScriptTests(t, []scriptTest{

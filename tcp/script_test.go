@@ -68,6 +68,27 @@ type scripted struct {
 func peerByte(rel uint32) byte { return byte(rel*7 + rel>>8 + 0x31) }
 func ourByte(rel uint32) byte  { return byte(rel*13 + rel>>8 + 0x5a) }
 
+// flight is the script lines of n segments of size bytes from sequence
+// number from, sent at once in Linux's transmission units of unit
+// segments (push.go): the last segment of each unit of two or more has
+// PSH (__tcp_transmit_skb), as does the last segment when it ends the
+// data written (end). opts, when not empty, is written on the last line.
+func flight(from, n, size, unit int, end bool, opts string) string {
+	var b strings.Builder
+	for i := range n {
+		flag := "."
+		if (i+1)%unit == 0 && unit > 1 || i == n-1 && (end || n%unit > 1) {
+			flag = "P."
+		}
+		fmt.Fprintf(&b, "+0    > %s %d:%d(%d) ack 1", flag, from+i*size, from+(i+1)*size, size)
+		if i == n-1 && opts != "" {
+			b.WriteString(" " + opts)
+		}
+		b.WriteString("\n")
+	}
+	return b.String()
+}
+
 type timedSeg struct {
 	at  clock.Instant
 	seg Segment

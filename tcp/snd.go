@@ -49,6 +49,7 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 	if wndEnd := c.sndUna.Add(seq.Size(c.sndWnd)); wndEnd.GreaterThan(c.sndNxt) {
 		usable = int(wndEnd.Sub(c.sndNxt))
 	}
+	wnd := usable
 	if mode != sendProbe {
 		usable = max(min(usable, int(c.cc.cwnd)-c.inFlight()), 0)
 	}
@@ -89,7 +90,14 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 			c.flags.set(pingpong) // Linux: data sent soon after data received
 		}
 	}
+	newData := mode == sendNew && n > 0 && !c.sndNxt.LessThan(c.sndMax)
+	if newData && c.unit == 0 {
+		c.startUnit(wnd, avail, c.segRoom())
+	}
 	c.fillData(now, s, buf, c.sndNxt, off, n, fin)
+	if newData && c.unitEnds() {
+		s.Flags |= wire.PSH
+	}
 	c.sent(now, c.sndNxt, s.Len())
 	return true
 }

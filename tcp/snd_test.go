@@ -40,7 +40,7 @@ func TestNagle(t *testing.T) {
 +0    > P. 1:101(100) ack 1
 +0    write 3000 = 3000
 +0    > . 101:1549(1448) ack 1
-+0    > . 1549:2997(1448) ack 1
++0    > P. 1549:2997(1448) ack 1
 +0.01 < . 1:1(0) ack 101 win 510
 +0    > P. 2997:3101(104) ack 1`},
 		{name: "TCP_NODELAY: small writes go at once",
@@ -74,7 +74,7 @@ func TestSendWindow(t *testing.T) {
 +0    > . 1:1(0) ack 1
 +0    write 5000 = 5000
 +0    > . 1:1461(1460) ack 1
-+0    > . 1461:2921(1460) ack 1
++0    > P. 1461:2921(1460) ack 1
 +0.01 < . 1:1(0) ack 2921 win 2920
 +0    > . 2921:4381(1460) ack 1
 +0    > P. 4381:5001(620) ack 1`},
@@ -86,7 +86,7 @@ func TestSendWindow(t *testing.T) {
 +0    > . 1:1(0) ack 1
 +0    write 2920 = 2920
 +0    > . 1:731(730) ack 1
-+0    > . 731:1461(730) ack 1
++0    > P. 731:1461(730) ack 1
 +0.01 < . 1:1(0) ack 1461 win 0
 +0.01 < . 1:1(0) ack 1461 win 1460
 +0    > . 1461:2191(730) ack 1

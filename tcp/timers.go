@@ -4,6 +4,7 @@ import "github.com/tcpwave/tcpwave/clock"
 
 // HandleTimeout runs every timer whose time has come.
 func (c *Conn) HandleTimeout(now clock.Instant) {
+	c.unit = 0
 	if c.closeAt <= now {
 		c.closeTimer(now)
 		return

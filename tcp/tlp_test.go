@@ -53,7 +53,7 @@ func TestTailLossProbe(t *testing.T) {
 func TestNoProbeInDisorder(t *testing.T) {
 	// sack1msOpen opens a SACK connection whose SRTT is 1 ms and sends
 	// ten segments.
-	sack1msOpen := sackOpenRTT("0.001")
+	sack1msOpen := sackOpenRTT("0.001", 5)
 	runScriptTests(t, []scriptTest{
 		{name: "SRTT 1 ms: the probe would be due 4 ms after the flight, the reordering timer 8 ms after the SACK; the timer goes, marks the hole lost and recovery retransmits it, no probe",
 			script: sack1msOpen + `+0.0005 < . 1:1(0) ack 1 win 510 <sack 2921:4381>

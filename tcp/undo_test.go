@@ -8,53 +8,35 @@ import (
 // tsOpen opens a connection with SACK and timestamps (TSval is our clock
 // in ms: 1010 at the handshake's end) and sends ten segments, which the
 // peer all receives; the scripts lose its ACKs.
-const tsOpen = `
+var tsOpen = `
 +1    connect
 +0    > S 0:0(0) <mss 1460,sackOK,TS val 1000 ecr 0,nop,wscale 7>
 +0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,TS val 5 ecr 1000,nop,wscale 7>
 +0    > . 1:1(0) ack 1 <nop,nop,TS val 1010 ecr 5>
 +0    write 14480 = 14480
-+0    > . 1:1449(1448) ack 1
-+0    > . 1449:2897(1448) ack 1
-+0    > . 2897:4345(1448) ack 1
-+0    > . 4345:5793(1448) ack 1
-+0    > . 5793:7241(1448) ack 1
-+0    > . 7241:8689(1448) ack 1
-+0    > . 8689:10137(1448) ack 1
-+0    > . 10137:11585(1448) ack 1
-+0    > . 11585:13033(1448) ack 1
-+0    > P. 13033:14481(1448) ack 1 <nop,nop,TS val 1010 ecr 5>
-`
+` + flight(1, 10, 1448, 2, true, "<nop,nop,TS val 1010 ecr 5>")
 
 // nextWrite ends a script with a write of ten segments and the first n
-// of them going at once (the tenth with PSH), of mss bytes each: 1448
-// after tsOpen, 1460 after sackOpen.
-func nextWrite(n, mss int) string {
+// of them going at once in units of unit segments (the tenth with PSH),
+// of mss bytes each: 1448 after tsOpen, 1460 after sackOpen.
+func nextWrite(n, mss, unit int) string {
 	from := 1 + 10*mss
-	s := fmt.Sprintf("\n+0    write %d = %d", 10*mss, 10*mss)
-	for i := range n {
-		flag := "."
-		if i == 9 {
-			flag = "P."
-		}
-		s += fmt.Sprintf("\n+0    > %s %d:%d(%d) ack 1", flag, from+i*mss, from+(i+1)*mss, mss)
-	}
-	return s
+	return fmt.Sprintf("\n+0    write %d = %d\n", 10*mss, 10*mss) + flight(from, n, mss, unit, n == 10, "")
 }
 
-// The endings of the undo scripts. tenMoreTS and tenMore: the window was
+// The endings of the undo scripts: tenMoreTS and tenMore, the window was
 // taken back whole (undone), so the next ten segments go at once, with
 // timestamps (after tsOpen) and without (after sackOpen). sevenMoreTS
 // and sevenMore: the RTO stands, and its ACK reported all ten segments
 // delivered: the window restarts from one segment and slow start counts
 // the ten (Linux tcp_slow_start) up to ssthresh, seven segments (CUBIC's
-// 0.7 of ten), so seven of the ten go at once.
-var (
-	tenMoreTS   = nextWrite(10, 1448)
-	tenMore     = nextWrite(10, 1460)
-	sevenMoreTS = nextWrite(7, 1448)
-	sevenMore   = nextWrite(7, 1460)
-)
+// 0.7 of ten), so seven of the ten go at once. The unit the segments
+// leave in (push.go) depends on the window and the round trip, so each
+// script names it.
+func tenMoreTS(unit int) string   { return nextWrite(10, 1448, unit) }
+func tenMore(unit int) string     { return nextWrite(10, 1460, unit) }
+func sevenMoreTS(unit int) string { return nextWrite(7, 1448, unit) }
+func sevenMore(unit int) string   { return nextWrite(7, 1460, unit) }
 
 // TestUndo: a window reduction for a loss that was not one is taken back,
 // as Linux's tcp_try_undo_loss and tcp_try_undo_recovery do.
@@ -65,51 +47,51 @@ func TestUndo(t *testing.T) {
 			script: tsOpen + `
 +0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1:1449>
-` + tenMoreTS + `
+` + tenMoreTS(2) + `
 +0    count Timeouts 1`},
 		{name: "an RTO whose retransmission repaired a loss (the ACK echoes the retransmission's timestamp) is not undone: the window restarts from one segment, seven after this ACK of ten",
 			cfg: noTLP,
 			script: tsOpen + `
 +0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1220>
-` + sevenMoreTS},
+` + sevenMoreTS(2)},
 		{name: "an ACK whose echo is 0 says nothing of which copy arrived (RFC 7323 §3.2): the RTO is not undone and seven segments go, not ten",
 			cfg: noTLP,
 			script: tsOpen + `
 +0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 0>
-` + sevenMoreTS},
+` + sevenMoreTS(2)},
 		{name: "without timestamps a D-SACK of the RTO's only retransmission shows it spurious too (RFC 3708, Linux undo_retrans): the window is what it was",
 			cfg: noTLP,
 			script: sackOpen + `
 +0.21 > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
-` + tenMore},
+` + tenMore(3)},
 		{name: "a fast recovery whose only retransmission is reported duplicate (D-SACK) by the ACK that ends it was spurious (the hole was reordering; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
 			script: sackOpen + `
 +0.01 < . 1:1(0) ack 1 win 510 <sack 1461:5841>
 +0    > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
-` + tenMore},
+` + tenMore(3)},
 		{name: "one D-SACK block counts for one retransmission however long it is: after two RTO retransmissions a single block over all the data does not undo",
 			cfg: noTLP,
 			script: sackOpen + `
 +0.21 > . 1:1461(1460) ack 1
 +0.42 > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:14601>
-` + sevenMore},
+` + sevenMore(2)},
 		{name: "the same RTO undone by the timestamp alone: the ACK carries no D-SACK (the peer does not send them), and the ten segments still go at once",
 			cfg: noTLP,
 			script: tsOpen + `
 +0.21 > . 1:1449(1448) ack 1 <nop,nop,TS val 1220 ecr 5>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 6 ecr 1010>
-` + tenMoreTS},
+` + tenMoreTS(2)},
 		{name: "a fast recovery ended by an ACK that echoes the timestamp of the flight, older than its retransmission's, was spurious (RFC 3522; Linux tcp_try_undo_recovery): the window is what it was, ten segments, not seven",
 			script: tsOpen + `
 +0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
 +0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
 +0.0001 < . 1:1(0) ack 14481 win 510 <nop,nop,TS val 7 ecr 1010>
-` + tenMoreTS},
+` + tenMoreTS(3)},
 		{name: "an RTO in fast recovery keeps the recovery's undo record (Linux tcp_enter_loss: no tcp_init_undo while high_seq is ahead): an ACK echoing the fast retransmission's timestamp shows that it repaired a loss, though it is older than the RTO's, and the window restarts from one segment",
 			cfg: noTLP,
 			script: tsOpen + `
@@ -126,7 +108,7 @@ func TestUndo(t *testing.T) {
 			script: sackOpen + `
 +0.21 > . 1:1461(1460) ack 1
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 20001:21461 20001:30001>
-` + sevenMore},
+` + sevenMore(2)},
 		{name: "a D-SACK block above SND.UNA over a segment never sent twice is no retransmission reported duplicate (Linux tcp_sacktag_one counts only retransmitted skbs): the RTO is not undone, however often the peer repeats it",
 			cfg: noTLP,
 			script: sackOpen + `
@@ -134,7 +116,7 @@ func TestUndo(t *testing.T) {
 +0.0001 < . 1:1(0) ack 1 win 510 <sack 2921:4381 1461:14601>
 +0    < . 1:1(0) ack 1 win 510 <sack 2921:4381 1461:14601>
 +0    < . 1:1(0) ack 14601 win 510
-` + nextWrite(2, 1460)},
+` + nextWrite(2, 1460, 1)},
 		{name: "a D-SACK block below the episode's start (data ACKed before it) is not one of its retransmissions: the RTO is not undone, and six segments go (ssthresh 0.7 of the nine outstanding at the RTO), not eleven",
 			cfg: noTLP,
 			script: sackOpen + `
@@ -143,11 +125,11 @@ func TestUndo(t *testing.T) {
 +0.0001 < . 1:1(0) ack 14601 win 510 <sack 1:1461>
 +0    write 14600 = 14600
 +0    > . 14601:16061(1460) ack 1
-+0    > . 16061:17521(1460) ack 1
++0    > P. 16061:17521(1460) ack 1
 +0    > . 17521:18981(1460) ack 1
-+0    > . 18981:20441(1460) ack 1
++0    > P. 18981:20441(1460) ack 1
 +0    > . 20441:21901(1460) ack 1
-+0    > . 21901:23361(1460) ack 1`},
++0    > P. 21901:23361(1460) ack 1`},
 	})
 }
 
@@ -177,7 +159,7 @@ func TestRTOInRecovery(t *testing.T) {
 // grew; one that repaired a loss does (Linux tcp_try_undo_recovery
 // decrements reo_wnd_persist only when it does not undo).
 func TestUndoKeepsReorderingWindow(t *testing.T) {
-	const recovery = tsOpen + `
+	recovery := tsOpen + `
 +0.01 < . 1:1(0) ack 1 win 510 <nop,nop,TS val 6 ecr 1010,nop,nop,sack 1449:5793>
 +0    > . 1:1449(1448) ack 1 <nop,nop,TS val 1020 ecr 6>
 `
