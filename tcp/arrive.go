@@ -320,7 +320,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	// Any acceptable ACK answers our zero-window probes: no limit while the
 	// peer answers (RFC 1122 §4.2.2.17, Linux tcp_ack icsk_probes_out).
 	c.persist.probes = 0
-	prevUna := c.sndUna
+	prevUna, prevCwnd := c.sndUna, c.cc.cwnd
 	prevDelivered, prevLost := c.deliveredMark(), c.lostMarks()
 	if r := c.rack(); r != nil {
 		r.fack = c.fackSeq()
@@ -343,7 +343,7 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	if !c.rackAck(now, dsack && !probeDup) && c.flags.has(sackRec) {
 		c.markLostRexmits()
 	}
-	c.checkRecovery(now)
+	c.checkRecovery(now, min(prevCwnd, uint32(c.sndMax.Sub(prevUna))))
 	if c.flags.has(sackRec) {
 		if delivered < 0 {
 			delivered = c.newlyDelivered(prevDelivered)

@@ -44,20 +44,28 @@ func TestSACKLossRecovery(t *testing.T) {
 +0.01 < . 1:1(0) ack 14601 win 510
 +1    retrans 3
 +0    count Timeouts 0`},
+		{name: "an ACK that moves SND.UNA up to the hole and SACKs all above it: the reduction starts from the window before that ACK (ssthresh 7 of 10, not 3.5 of the 5 still out), so the retransmission and six new segments go (conformance/recovery-ssthresh-prior-flight.pkt)",
+			script: sackOpen + `
++0    write 14600 = 14600
++0.01 < . 1:1(0) ack 7301 win 510 <sack 8761:14601>
++0    > . 7301:8761(1460) ack 1
+` + flight(14601, 6, 1460, 2, false, "") + `
++0    count SACKRecovery 1`},
 		{name: "a lost retransmission is sent again once data sent after it is SACKed, without waiting for the RTO (lost-retransmission detection)",
 			script: sackOpen + `
 +0    write 14600 = 14600
 +0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:7301>
 +0    > . 1461:2921(1460) ack 1
-+0    < . 1:1(0) ack 1461 win 510 <sack 2921:14601>
 +0    > . 14601:16061(1460) ack 1
-+0    > P. 16061:17521(1460) ack 1
-+0    > . 17521:18981(1460) ack 1
-+0    > P. 18981:20441(1460) ack 1
-+0    > . 20441:21901(1460) ack 1
++0    < . 1:1(0) ack 1461 win 510 <sack 2921:14601>
++0    > . 16061:17521(1460) ack 1
++0    > P. 17521:18981(1460) ack 1
++0    > . 18981:20441(1460) ack 1
++0    > P. 20441:21901(1460) ack 1
++0    > . 21901:23361(1460) ack 1
 +0.01 < . 1:1(0) ack 1461 win 510 <sack 2921:16061>
 +0    > . 1461:2921(1460) ack 1
-+0    > . 21901:23361(1460) ack 1
++0    > . 23361:24821(1460) ack 1
 +0    retrans 2
 +0    count Timeouts 0`},
 		{name: "SACKed segments let new data out before recovery (limited transmit, RFC 3042): the pipe, not SND.NXT-SND.UNA, is what cwnd limits",
