@@ -216,7 +216,11 @@ func TestCUBICGrowth(t *testing.T) {
 		t.Helper()
 		w := newOneWay(t, sim.LinkConfig{Delay: rtt / 2}, 1<<30, func(c *tcp.Config) {
 			c.CongestionControl = cc
+			// Buffers and auto-tuning room well above the window: the
+			// window grows only while it limits the sender (Linux
+			// tcp_is_cwnd_limited), so the peer's window must never.
 			c.RcvBuf, c.SndBuf = 64<<20, 64<<20
+			c.RcvBufMax, c.SndBufMax, c.RmemDefault = 64<<20, 64<<20, 64<<20
 		})
 		conn := func() *tcp.Conn { return w.client.Conn() }
 		dropped := false

@@ -66,6 +66,9 @@ func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 // increment once an ACK.
 func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 	mss := uint32(c.mss)
+	if !c.cwndLimited() {
+		return
+	}
 	if c.cc.cwnd < c.cc.ssthresh {
 		room := min(c.cc.ssthresh, 1<<30) - min(c.cc.cwnd, 1<<30)
 		step := min(acked, room)
@@ -82,6 +85,44 @@ func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 		return
 	}
 	c.cubicGrow(now, acked)
+}
+
+// cwndUse is how much of the congestion window the sender used, as
+// Linux's tcp_cwnd_validate keeps it (RFC 7661's idea): whether the
+// window limited it since usedTo was sent, or else the most it had out.
+type cwndUse struct {
+	limited bool      // the window held data back (Linux is_cwnd_limited)
+	maxOut  int       // the most bytes out at once (Linux max_packets_out)
+	usedTo  seq.Value // SND.NXT when the record began (Linux cwnd_usage_seq)
+}
+
+// cwndValidate updates the record after a segment went, as Linux's
+// tcp_cwnd_validate after tcp_write_xmit: the window limits the sender
+// when what is in flight leaves no room for another full segment. A
+// connection without a loss state keeps no record.
+func (c *Conn) cwndValidate() {
+	ls := c.cc.loss
+	if ls == nil {
+		return
+	}
+	u := &ls.use
+	limited := c.inFlight()+c.mss > int(c.cc.cwnd)
+	out := int(c.sndMax.Sub(c.sndUna))
+	if c.sndUna.GreaterEq(u.usedTo) || limited || (!u.limited && out > u.maxOut) {
+		u.limited, u.maxOut, u.usedTo = limited, out, c.sndNxt
+	}
+}
+
+// cwndLimited is Linux's tcp_is_cwnd_limited: the window grows only when
+// it limits the sender, or in slow start while it is under twice the
+// most the sender had out; an application that sends less than the
+// window allows does not inflate it. Without a record, it grows.
+func (c *Conn) cwndLimited() bool {
+	ls := c.cc.loss
+	if ls == nil || ls.use.limited {
+		return true
+	}
+	return c.cc.cwnd < c.cc.ssthresh && int(c.cc.cwnd) < 2*ls.use.maxOut
 }
 
 // cubicGrow is RFC 9438 §4.2–4.5: the window follows

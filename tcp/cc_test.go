@@ -1,6 +1,7 @@
 package tcp
 
 import (
+	"fmt"
 	"math"
 	"testing"
 )
@@ -60,5 +61,43 @@ func TestSlowStartCountsDelivered(t *testing.T) {
 +0    > P. 18981:20441(1460) ack 1
 +0    > . 20441:21901(1460) ack 1
 +0    > P. 21901:23361(1460) ack 1`},
+	})
+}
+
+// TestCwndValidation: the window grows only while it limits the sender,
+// or in slow start while it is under twice the most the sender had out
+// (Linux tcp_is_cwnd_limited, tcp_cwnd_validate; on the kernel with
+// cubic: conformance/cwnd-app-limited.pkt).
+func TestCwndValidation(t *testing.T) {
+	var oneAtATime, fourAtATime string
+	sq := 1
+	for range 8 {
+		oneAtATime += fmt.Sprintf("+0    write 1460 = 1460\n+0    > P. %d:%d(1460) ack 1\n+0.01 < . 1:1(0) ack %d win 510\n", sq, sq+1460, sq+1460)
+		sq += 1460
+	}
+	sq4 := 1
+	for range 2 {
+		fourAtATime += fmt.Sprintf("+0    write 5840 = 5840\n%s+0.01 < . 1:1(0) ack %d win 510\n", flight(sq4, 4, 1460, 2, true, ""), sq4+5840)
+		sq4 += 5840
+	}
+	// The record lives with RACK's send log, so the peer does SACK.
+	const open = `
++0    connect
++0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
++0    > . 1:1(0) ack 1 <>
+`
+	runScriptTests(t, []scriptTest{
+		{name: "an application that sends one segment a round trip leaves the window at ten: eight ACKed segments open nothing, and a large write then sends ten",
+			script: open + oneAtATime + `+0    write 40000 = 40000
+` + flight(sq, 10, 1460, 2, false, "")},
+		{name: "four segments a round trip: slow start grows the window only up to twice the most out (eight), so it stays ten, and a large write sends ten",
+			script: open + fourAtATime + `+0    write 40000 = 40000
+` + flight(sq4, 10, 1460, 2, false, "")},
+		{name: "the whole window used: every segment an ACK delivers opens it (slow start), twenty go after an ACK of ten",
+			script: sackOpen + `
++0    write 29200 = 29200
++0.01 < . 1:1(0) ack 14601 win 510
+` + flight(14601, 20, 1460, 3, true, "")},
 	})
 }

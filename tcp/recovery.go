@@ -24,6 +24,7 @@ type lossState struct {
 
 	cubic cubicState // CUBIC's curve (cc.go)
 	rack  rackState  // the send log and RACK's variables (rack.go)
+	use   cwndUse    // how much of the window the sender used (cc.go)
 }
 
 // rexmit is one retransmission in SACK recovery: [start, end) went again

@@ -175,6 +175,7 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	if c.rto.at == clock.Never {
 		c.rto.at = now.Add(c.rtoDelay(now))
 	}
+	c.cwndValidate()
 	if newData {
 		c.schedulePTO(now, false)
 	}
