@@ -35,8 +35,11 @@ type cubicState struct {
 // reduceWindow is the multiplicative decrease at a congestion event
 // (fast recovery or RTO): Reno halves, CUBIC keeps 70% and remembers the
 // window it lost at (RFC 9438 §4.6, with fast convergence, §4.7). The
-// window that counts is the smaller of cwnd and the data in flight, so that
-// a sender limited by the peer's window does not keep a stale large cwnd.
+// window that counts is the smaller of cwnd and flight, the data
+// outstanding before the event that found the loss (RFC 5681's
+// FlightSize; Linux takes cwnd alone, which its window validation keeps
+// from outgrowing what is sent, as cwndLimited does here for connections
+// with a send log).
 func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 	mss := uint32(c.mss)
 	w := min(c.cc.cwnd, flight)

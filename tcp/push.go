@@ -11,9 +11,9 @@ import "time"
 // tcpwave builds segments one at a time, so it keeps the count of the
 // segments left in the current unit (Conn.unit) and marks the last.
 //
-// This matters to a Linux receiver: it ACKs a full-sized segment with PSH
-// as soon as its reader has taken the data, where a burst without PSH is
-// often answered by one ACK (issue 18's loss runs).
+// The PSH reaches the peer's application as Linux's would: a Linux
+// receiver may ACK a full-sized PSH segment as soon as its reader has
+// taken the data, so where PSH goes changes how a Linux peer ACKs.
 
 // gsoMaxSize is Linux's default sk_gso_max_size (GSO_LEGACY_MAX_SIZE),
 // the largest unit tcp_tso_autosize allows.
@@ -30,6 +30,9 @@ const minTSOSegs = 2
 // tcp_tso_rtt_log 9 adds (64 KiB >> (min_rtt_us >> 9)). The rate counts
 // whole MSS (Linux mss_cache); the unit is cut in segments of room, the
 // payload a segment carries now (tcp_current_mss, less SACK blocks).
+// SRTT here comes from millisecond timestamps where Linux measures
+// microseconds; below a few milliseconds half the window sets the unit
+// anyway (push-units-1ms.pkt).
 func (c *Conn) tsoSegs(room int) int {
 	mss := max(c.mss, 1)
 	bytes := gsoMaxSize
