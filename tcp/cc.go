@@ -37,9 +37,8 @@ type cubicState struct {
 // window it lost at (RFC 9438 §4.6, with fast convergence, §4.7). The
 // window that counts is the smaller of cwnd and flight, the data
 // outstanding before the event that found the loss (RFC 5681's
-// FlightSize; Linux takes cwnd alone, which its window validation keeps
-// from outgrowing what is sent, as cwndLimited does here for connections
-// with a send log).
+// FlightSize). Linux's cubic takes cwnd alone: for a sender that had less
+// out than its window when the loss came, tcpwave's ssthresh is lower.
 func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 	mss := uint32(c.mss)
 	w := min(c.cc.cwnd, flight)
@@ -99,8 +98,9 @@ type cwndUse struct {
 	usedTo  seq.Value // SND.NXT when the record began (Linux cwnd_usage_seq)
 }
 
-// cwndValidate updates the record after a segment went, as Linux's
-// tcp_cwnd_validate after tcp_write_xmit: the window limits the sender
+// cwndValidate updates the record after new data went, as Linux's
+// tcp_cwnd_validate after tcp_write_xmit (cwnd_usage_seq is the highest
+// sequence number sent): the window limits the sender
 // when what is in flight leaves no room for another full segment. A
 // connection without a loss state keeps no record.
 func (c *Conn) cwndValidate() {
@@ -112,17 +112,18 @@ func (c *Conn) cwndValidate() {
 	limited := c.inFlight()+c.mss > int(c.cc.cwnd)
 	out := int(c.sndMax.Sub(c.sndUna))
 	if c.sndUna.GreaterEq(u.usedTo) || limited || (!u.limited && out > u.maxOut) {
-		u.limited, u.maxOut, u.usedTo = limited, out, c.sndNxt
+		u.limited, u.maxOut, u.usedTo = limited, out, c.sndMax
 	}
 }
 
 // cwndLimited is Linux's tcp_is_cwnd_limited: the window grows only when
 // it limits the sender, or in slow start while it is under twice the
 // most the sender had out; an application that sends less than the
-// window allows does not inflate it. Without a record, it grows.
+// window allows does not inflate it. Without a record (no send log, or
+// one begun since the last segment went), it grows.
 func (c *Conn) cwndLimited() bool {
 	ls := c.cc.loss
-	if ls == nil || ls.use.limited {
+	if ls == nil || ls.use.limited || ls.use.maxOut == 0 {
 		return true
 	}
 	return c.cc.cwnd < c.cc.ssthresh && int(c.cc.cwnd) < 2*ls.use.maxOut

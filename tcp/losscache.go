@@ -1,14 +1,14 @@
 package tcp
 
 // LossCache holds the loss states of a stack's finished connections (the
-// SACK scoreboard, CUBIC's curve, RACK's send log: some 320 bytes) for its
-// new ones. With RACK every SACK connection needs one from its first segment
-// of data on, so a stack that opens and closes connections at a high rate
-// would otherwise allocate one per connection and side. A driver keeps
-// one LossCache, makes the Observer of its connections a LossCacher
-// naming it, and gives it each connection it forgets (Recycle). A
-// LossCache is guarded as the connections that use it are: one goroutine
-// at a time. The zero value is an empty cache.
+// SACK scoreboard, CUBIC's curve, RACK's send log, the window-use record:
+// some 384 bytes) for its new ones. With RACK every SACK connection needs
+// one from its first segment of data on, so a stack that opens and closes
+// connections at a high rate would otherwise allocate one per connection
+// and side. A driver keeps one LossCache, makes the Observer of its
+// connections a LossCacher naming it, and gives it each connection it
+// forgets (Recycle). A LossCache is guarded as the connections that use
+// it are: one goroutine at a time. The zero value is an empty cache.
 type LossCache struct {
 	free []*lossState
 }

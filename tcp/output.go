@@ -108,6 +108,7 @@ func (c *Conn) Poll(now clock.Instant, s *Segment, buf []byte) bool {
 	if c.state != SynRcvd && c.emitData(now, s, buf, sendNew) {
 		return true
 	}
+	c.unit = 0 // the send loop stopped: so did its unit (tcp_write_xmit)
 	if c.flags.has(ackNow) {
 		c.fillAck(now, s, wire.ACK)
 		// A pure ACK carries the highest sequence number sent, never the

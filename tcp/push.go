@@ -9,7 +9,9 @@ import "time"
 // every piece of more than one segment, so that the receiver's GRO flushes
 // it at once. After segmentation the PSH is on the piece's last segment.
 // tcpwave builds segments one at a time, so it keeps the count of the
-// segments left in the current unit (Conn.unit) and marks the last.
+// segments left in the current unit (Conn.unit) and marks the last. Only
+// new data is sent in units here: Linux's rule also marks a retransmission
+// of several segments at once, which tcpwave sends one by one.
 //
 // The PSH reaches the peer's application as Linux's would: a Linux
 // receiver may ACK a full-sized PSH segment as soon as its reader has
@@ -61,7 +63,8 @@ func (c *Conn) tsoSegs(room int) int {
 // and room one segment's payload. The unit is as long as tcp_write_xmit
 // would make it: tsoSegs, half the congestion window and what the window
 // and the data allow (tcp_mss_split_point). A unit of one segment gets no
-// PSH of its own, so it is not counted.
+// PSH of its own, so it is not counted. The count is a byte: a unit
+// longer than 255 segments (a tiny MSS at a short round trip) ends there.
 func (c *Conn) startUnit(wnd, avail, room int) {
 	mss := max(c.mss, 1)
 	cwnd := int(c.cc.cwnd) / mss

@@ -92,7 +92,13 @@ func (c *Conn) emitData(now clock.Instant, s *Segment, buf []byte, mode sendMode
 	}
 	newData := mode == sendNew && n > 0 && !c.sndNxt.LessThan(c.sndMax)
 	if newData && c.unit == 0 {
-		c.startUnit(wnd, avail, c.segRoom())
+		// A short last piece Nagle holds back is not part of the unit
+		// (tcp_mss_split_point: needed - partial).
+		room, data := c.segRoom(), avail
+		if data%room != 0 && c.nagleHolds() {
+			data -= data % room
+		}
+		c.startUnit(wnd, data, room)
 	}
 	c.fillData(now, s, buf, c.sndNxt, off, n, fin)
 	if newData && c.unitEnds() {
@@ -175,8 +181,8 @@ func (c *Conn) sent(now clock.Instant, sq seq.Value, n seq.Size) {
 	if c.rto.at == clock.Never {
 		c.rto.at = now.Add(c.rtoDelay(now))
 	}
-	c.cwndValidate()
 	if newData {
+		c.cwndValidate() // Linux: after tcp_write_xmit, not after a retransmission
 		c.schedulePTO(now, false)
 	}
 }
