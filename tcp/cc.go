@@ -35,10 +35,11 @@ type cubicState struct {
 // reduceWindow is the multiplicative decrease at a congestion event
 // (fast recovery or RTO): Reno halves, CUBIC keeps 70% and remembers the
 // window it lost at (RFC 9438 §4.6, with fast convergence, §4.7). The
-// window that counts is the smaller of cwnd and flight, the data
-// outstanding before the event that found the loss (RFC 5681's
-// FlightSize). Linux's cubic takes cwnd alone: for a sender that had less
-// out than its window when the loss came, tcpwave's ssthresh is lower.
+// window that counts is the smaller of cwnd and flight: SACK recovery
+// passes the window before the ACK that found the loss, so it counts
+// alone, as in Linux's cubic; recovery without SACK, an RTO and a loss
+// probe's recovery pass the data outstanding (RFC 5681's FlightSize),
+// where Linux would take cwnd.
 func (c *Conn) reduceWindow(now clock.Instant, flight uint32) {
 	mss := uint32(c.mss)
 	w := min(c.cc.cwnd, flight)

@@ -354,7 +354,7 @@ func (c *Conn) rackTimer(now clock.Instant) {
 		return
 	}
 	if !c.flags.has(inRecovery) && !c.flags.has(rtoHold) {
-		c.enterRecovery(now, true, uint32(c.sndMax.Sub(c.sndUna)))
+		c.enterRecovery(now, true, c.cc.cwnd)
 		c.prrOnAck(c.mss, false, false) // Linux tcp_rack_reo_timeout: one segment's worth
 	}
 }

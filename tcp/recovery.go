@@ -214,14 +214,15 @@ func (c *Conn) nextLostHole() (seq.Value, int, bool) {
 
 // enterRecovery starts fast recovery: NewReno (RFC 6582) without SACK,
 // RFC 6675 with it, its window brought down by PRR (RFC 6937, prr.go).
-// The window is reduced once per window of data. flight is the data
-// that was outstanding before the event that found the loss: an ACK that
-// both moves SND.UNA up to the hole and reports the loss must not shrink
-// the window the reduction starts from (Linux takes cwnd as it was before
-// the ACK, tcp_fastretrans_alert running before tcp_cong_control).
-func (c *Conn) enterRecovery(now clock.Instant, sack bool, flight uint32) {
+// The window is reduced once per window of data, from w, the congestion
+// window as it was before the event that found the loss: Linux's cubic
+// takes cwnd alone, before the ACK counts (tcp_fastretrans_alert runs
+// before tcp_cong_control), however much of it was in use
+// (recovery-ssthresh-cwnd.pkt), and an ACK that moves SND.UNA up to the
+// hole does not shrink it (recovery-ssthresh-prior-flight.pkt).
+func (c *Conn) enterRecovery(now clock.Instant, sack bool, w uint32) {
 	c.initUndo()
-	c.reduceWindow(now, flight)
+	c.reduceWindow(now, w)
 	c.flags.set(inRecovery)
 	c.flags.put(sackRec, sack)
 	c.cc.recover = c.sndMax
@@ -244,23 +245,23 @@ func (c *Conn) enterRecovery(now clock.Instant, sack bool, flight uint32) {
 // checkRecovery enters SACK-based recovery once the scoreboard says the
 // segment at SND.UNA is lost, or after DupThresh duplicate ACKs
 // (RFC 6675 §5); without SACK, at the third duplicate ACK (RFC 5681 §3.2).
-// flight is the data outstanding before the ACK (enterRecovery).
-func (c *Conn) checkRecovery(now clock.Instant, flight uint32) {
+// w is the congestion window before the ACK (enterRecovery).
+func (c *Conn) checkRecovery(now clock.Instant, w uint32) {
 	if c.flags.has(inRecovery) || c.flags.has(rtoHold) || c.sndUna == c.sndMax || c.state == SynSent || c.state == SynRcvd {
 		return
 	}
 	if r := c.rack(); r != nil {
 		// RACK marks the losses (Linux tcp_time_to_recover: lost_out).
 		if r.lostOut > 0 {
-			c.enterRecovery(now, true, flight)
+			c.enterRecovery(now, true, w)
 		}
 		return
 	}
 	switch {
 	case c.flags.has(sackOK) && (c.cc.dupAcks >= dupThresh || c.lostEnd().GreaterThan(c.sndUna)):
-		c.enterRecovery(now, true, flight)
+		c.enterRecovery(now, true, w)
 	case !c.flags.has(sackOK) && c.cc.dupAcks == dupThresh:
-		c.enterRecovery(now, false, flight)
+		c.enterRecovery(now, false, w)
 	}
 }
 

@@ -51,6 +51,17 @@ func TestSACKLossRecovery(t *testing.T) {
 +0    > . 7301:8761(1460) ack 1
 ` + flight(14601, 6, 1460, 2, false, "") + `
 +0    count SACKRecovery 1`},
+		{name: "five segments of a window of ten out and the first lost: ssthresh is 70% of the window, not of the five (Linux's cubic), so a write after the SACK sends three new segments beside the retransmission, not two (conformance/recovery-ssthresh-cwnd.pkt)",
+			script: `
++0    connect
++0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
++0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
++0    > . 1:1(0) ack 1 <>
++0    write 7300 = 7300
+` + flight(1, 5, 1460, 2, true, "") + `+0.01 < . 1:1(0) ack 1 win 510 <sack 1461:7301>
++0    > . 1:1461(1460) ack 1
++0    write 29200 = 29200
+` + flight(7301, 3, 1460, 2, false, "")},
 		{name: "a lost retransmission is sent again once data sent after it is SACKed, without waiting for the RTO (lost-retransmission detection)",
 			script: sackOpen + `
 +0    write 14600 = 14600
