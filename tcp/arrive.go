@@ -343,13 +343,14 @@ func (c *Conn) ackArrive(now clock.Instant, s *Segment) bool {
 	if !c.rackAck(now, dsack && !probeDup) && c.flags.has(sackRec) {
 		c.markLostRexmits()
 	}
+	w := prevCwnd // the window a reduction starts from (enterRecovery)
 	if !c.flags.has(sackOK) {
 		// RFC 5681's FlightSize: without SACK there is no record of how
 		// much of the window was used (cwndLimited), so the data out
 		// bounds it.
-		prevCwnd = min(prevCwnd, uint32(c.sndMax.Sub(prevUna)))
+		w = min(w, uint32(c.sndMax.Sub(prevUna)))
 	}
-	c.checkRecovery(now, prevCwnd)
+	c.checkRecovery(now, w)
 	if c.flags.has(sackRec) {
 		if delivered < 0 {
 			delivered = c.newlyDelivered(prevDelivered)

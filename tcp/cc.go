@@ -96,14 +96,14 @@ func (c *Conn) growWindow(now clock.Instant, acked uint32) {
 type cwndUse struct {
 	limited bool      // the window held data back (Linux is_cwnd_limited)
 	maxOut  int       // the most bytes out at once (Linux max_packets_out)
-	usedTo  seq.Value // SND.NXT when the record began (Linux cwnd_usage_seq)
+	usedTo  seq.Value // SND.MAX when the record began (Linux cwnd_usage_seq)
 }
 
 // cwndValidate updates the record after new data went, as Linux's
 // tcp_cwnd_validate after tcp_write_xmit (cwnd_usage_seq is the highest
-// sequence number sent): the window limits the sender
-// when what is in flight leaves no room for another full segment. A
-// connection without a loss state keeps no record.
+// sequence number sent): the window limits the sender when what is in
+// flight leaves no room for another full segment. A connection without a
+// loss state keeps no record.
 func (c *Conn) cwndValidate() {
 	ls := c.cc.loss
 	if ls == nil {

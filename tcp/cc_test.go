@@ -46,21 +46,13 @@ func TestSlowStartCountsDelivered(t *testing.T) {
 			script: sackOpen + `
 +0    write 14600 = 14600
 +0.01 < . 1:1(0) ack 2921 win 510
-+0    > . 14601:16061(1460) ack 1
-+0    > P. 16061:17521(1460) ack 1
-+0    > . 17521:18981(1460) ack 1
-+0    > P. 18981:20441(1460) ack 1`},
+` + flight(14601, 4, 1460, 2, false, "")},
 		{name: "an ACK of four segments of which two were SACKed before counts two; the SACK itself, which moved no SND.UNA, opened nothing (its two went out as the SACKed left the pipe)",
 			script: sackOpen + `
 +0    write 14600 = 14600
 +0.01 < . 1:1(0) ack 1 win 510 <sack 2921:5841>
-+0    > . 14601:16061(1460) ack 1
-+0    > P. 16061:17521(1460) ack 1
-+0    < . 1:1(0) ack 5841 win 510
-+0    > . 17521:18981(1460) ack 1
-+0    > P. 18981:20441(1460) ack 1
-+0    > . 20441:21901(1460) ack 1
-+0    > P. 21901:23361(1460) ack 1`},
+` + flight(14601, 2, 1460, 2, false, "") + `+0    < . 1:1(0) ack 5841 win 510
+` + flight(17521, 4, 1460, 2, false, "")},
 	})
 }
 
@@ -81,12 +73,7 @@ func TestCwndValidation(t *testing.T) {
 		sq4 += 5840
 	}
 	// The record lives with RACK's send log, so the peer does SACK.
-	const open = `
-+0    connect
-+0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
-+0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
-+0    > . 1:1(0) ack 1 <>
-`
+	open := sackConnect("0.01", sackSynAck)
 	runScriptTests(t, []scriptTest{
 		{name: "an application that sends one segment a round trip leaves the window at ten: eight ACKed segments open nothing, and a large write then sends ten",
 			script: open + oneAtATime + `+0    write 40000 = 40000

@@ -1,25 +1,13 @@
 package tcp
 
-import (
-	"strings"
-	"testing"
-)
+import "testing"
 
 // prrOpen opens a SACK connection without timestamps (MSS 1000, so that
 // the arithmetic reads plainly) with an initial window of 20 segments and
 // sends them, 20000 bytes more waiting to be sent, in units of three
 // (Linux's pacing rate for 20 segments in 10 ms; push.go).
 func prrOpen() string {
-	var b strings.Builder
-	b.WriteString(`
-+0    connect
-+0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
-+0.01 < S. 0:0(0) ack 1 win 65535 <mss 1000,sackOK,nop,wscale 7>
-+0    > . 1:1(0) ack 1 <>
-+0    write 40000 = 40000
-`)
-	b.WriteString(flight(1, 20, 1000, 3, false, ""))
-	return b.String()
+	return sackConnect("0.01", "win 65535 <mss 1000,sackOK,nop,wscale 7>") + "+0    write 40000 = 40000\n" + flight(1, 20, 1000, 3, false, "")
 }
 
 // prrOneLoss follows prrOpen: the first segment is lost, and the SACKs

@@ -25,13 +25,38 @@ func TestTransmissionUnits(t *testing.T) {
 +0    write 29200 = 29200
 ` + flight(14601, 20, 1460, 3, true, "")},
 		{name: "the peer's window cuts the unit: three segments of window at 1 ms leave as one unit of three, with PSH, and so do the next three the ACK lets go (tcp_mss_split_point)",
-			script: `
-+0    connect
-+0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
-+0.001 < S. 0:0(0) ack 1 win 4380 <mss 1460,sackOK,nop,wscale 0>
-+0    > . 1:1(0) ack 1 <>
-+0    write 14600 = 14600
+			script: sackConnect("0.001", "win 4380 <mss 1460,sackOK,nop,wscale 0>") + `+0    write 14600 = 14600
 ` + flight(1, 3, 1460, 3, false, "") + `+0.001 < . 1:1(0) ack 4381 win 4380
 ` + flight(4381, 3, 1460, 3, false, "")},
 	})
+}
+
+// TestStartUnitEdges: the unit count at the edges of what a peer and an
+// application control: no window, no data, a tiny MSS with a huge window
+// (the count is a byte: 255 segments at most), and a window below one
+// segment.
+func TestStartUnitEdges(t *testing.T) {
+	cfg := DefaultConfig()
+	tests := []struct {
+		name                string
+		mss, cwnd, wnd, avl int
+		want                uint8
+	}{
+		{"no peer window", 1460, 10 * 1460, 0, 14600, 0},
+		{"no data", 1460, 10 * 1460, 65535, 0, 0},
+		{"one segment of data: no unit of its own", 1460, 10 * 1460, 65535, 1460, 0},
+		{"a window below one segment", 1460, 10 * 1460, 1000, 14600, 0},
+		{"two segments of data", 1460, 10 * 1460, 65535, 2920, 2},
+		{"an 8-byte MSS and a huge window: capped at 255", 8, 10000 * 8, 1 << 30, 1 << 20, 255},
+		{"a congestion window of two segments: half of it is one, so no unit", 8, 2 * 8, 1 << 30, 1 << 20, 0},
+	}
+	for _, tt := range tests {
+		c := newConn(&cfg, nil, 0, 0)
+		c.mss = tt.mss
+		c.cc.cwnd, c.cc.ssthresh = uint32(tt.cwnd), 1<<30
+		c.startUnit(tt.wnd, tt.avl, tt.mss)
+		if c.unit != tt.want {
+			t.Errorf("%s: unit %d, want %d", tt.name, c.unit, tt.want)
+		}
+	}
 }

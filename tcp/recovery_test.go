@@ -11,13 +11,23 @@ var sackOpen = sackOpenRTT("0.01", 2)
 // segments leave in units of unit segments, as Linux's pacing rate for
 // that round trip sizes them (push.go: two at 10 ms, five at 1 ms).
 func sackOpenRTT(rtt string, unit int) string {
+	return sackConnect(rtt, sackSynAck) + "+0    write 14600 = 14600\n" + flight(1, 10, 1460, unit, true, "")
+}
+
+// sackSynAck is the usual SYN-ACK of a peer that does SACK and window
+// scaling but not timestamps: its window and options.
+const sackSynAck = "win 65535 <mss 1460,sackOK,nop,wscale 7>"
+
+// sackConnect is connect() and the handshake with a peer that does SACK
+// but not timestamps, rtt seconds away: synAck is the window and options
+// of its SYN-ACK.
+func sackConnect(rtt, synAck string) string {
 	return `
 +0    connect
 +0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
-+` + rtt + ` < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
++` + rtt + ` < S. 0:0(0) ack 1 ` + synAck + `
 +0    > . 1:1(0) ack 1 <>
-+0    write 14600 = 14600
-` + flight(1, 10, 1460, unit, true, "")
+`
 }
 
 // TestSACKLossRecovery: RFC 6675 loss recovery from the SACK scoreboard.
@@ -52,12 +62,7 @@ func TestSACKLossRecovery(t *testing.T) {
 ` + flight(14601, 6, 1460, 2, false, "") + `
 +0    count SACKRecovery 1`},
 		{name: "five segments of a window of ten out and the first lost: ssthresh is 70% of the window, not of the five (Linux's cubic), so a write after the SACK sends three new segments beside the retransmission, not two (conformance/recovery-ssthresh-cwnd.pkt)",
-			script: `
-+0    connect
-+0    > S 0:0(0) win 64240 <mss 1460,sackOK,TS val 0 ecr 0,nop,wscale 7>
-+0.01 < S. 0:0(0) ack 1 win 65535 <mss 1460,sackOK,nop,wscale 7>
-+0    > . 1:1(0) ack 1 <>
-+0    write 7300 = 7300
+			script: sackConnect("0.01", sackSynAck) + `+0    write 7300 = 7300
 ` + flight(1, 5, 1460, 2, true, "") + `+0.01 < . 1:1(0) ack 1 win 510 <sack 1461:7301>
 +0    > . 1:1461(1460) ack 1
 +0    write 29200 = 29200
